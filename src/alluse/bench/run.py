@@ -1,0 +1,317 @@
+"""The benchmark. One JSON object per line on stdout: {"metric", "value", "unit", ...}.
+
+Each figure is the median of `repeat` runs on fresh databases. Every "ours" figure goes through the
+real use cases (validation, buffer checks, idempotency, audit chain, journal); the raw baseline writes
+the equivalent rows (same tables, same row counts) with the bare driver's executemany in the same
+run, so `*_vs_raw` ratios compare like with like on whatever machine this runs on.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+from alluse.domain.accounts import Allocation
+from alluse.domain.rules import TEMPLATES
+from alluse.services import cash, groups
+from alluse.services.portfolios import create_portfolio
+from alluse.store.db import make_engine, migrate
+
+GROUP_AMOUNT = 100_000_00
+SLEEVE_SPLIT = Allocation().split(GROUP_AMOUNT)
+
+
+class Bench:
+    def __init__(self, db: str, quick: bool, out: IO[str]) -> None:
+        if db != "sqlite":
+            raise NotImplementedError(
+                f"alluse bench --db {db}: only the embedded SQLite store is benchmarked so far; the PostgreSQL "
+                "benchmark arrives with the PostgreSQL production store"
+            )
+        self.quick = quick
+        self.out = out
+        self.tmp = Path(tempfile.mkdtemp(prefix="alluse-bench-"))
+        self.n = 0
+        self.repeat = 1 if quick else 3
+        self.single_groups = 100 if quick else 400
+        self.bulk_groups = 1_000 if quick else 10_000
+        self.single_moves = 500 if quick else 3_000
+        self.bulk_moves = 5_000 if quick else 50_000
+        self.progress = _progress(out)
+
+    def emit(self, metric: str, value: float, unit: str, **extra: Any) -> None:
+        row = {
+            "metric": metric,
+            "value": round(value, 3 if unit == "ratio" else 1),
+            "unit": unit,
+            "db": "sqlite",
+            **extra,
+        }
+        self.progress.console.print(json.dumps(row)) if self.progress else print(json.dumps(row), file=self.out)
+        self.out.flush()
+
+    def fresh_url(self) -> str:
+        self.n += 1
+        path = self.tmp / f"bench-{self.n}.db"
+        engine = make_engine(f"sqlite:///{path}")
+        migrate(engine)
+        engine.dispose()
+        return f"sqlite:///{path}"
+
+    def fresh_engine(self) -> Any:
+        engine = make_engine(self.fresh_url())
+        create_portfolio(engine, "bench", "bench", "bench:portfolio")
+        return engine
+
+    def median_rate(self, label: str, count: int, run: Callable[[], float]) -> float:
+        rates = []
+        for i in range(self.repeat):
+            if self.progress:
+                self.progress.console.log(f"{label} (run {i + 1}/{self.repeat})")
+            rates.append(count / run())
+        return statistics.median(rates)
+
+    # --- accounts -----------------------------------------------------------------------------
+    def accounts_single(self) -> float:
+        engine = self.fresh_engine()
+        t = time.perf_counter()
+        for i in range(self.single_groups):
+            groups.open_group(engine, "bench", "bench", f"g{i}", groups.group_opening(GROUP_AMOUNT))
+        return time.perf_counter() - t
+
+    def accounts_bulk(self) -> float:
+        engine = self.fresh_engine()
+        openings = [(f"g{i}", groups.group_opening(GROUP_AMOUNT)) for i in range(self.bulk_groups)]
+        t = time.perf_counter()
+        groups.open_groups(engine, "bench", "bench", openings)
+        return time.perf_counter() - t
+
+    def raw_accounts(self, per_transaction: bool) -> float:
+        import sqlite3
+
+        conn = _raw_sqlite(self.fresh_url())
+        n = self.single_groups if per_transaction else self.bulk_groups
+        t = time.perf_counter()
+        batch = 1 if per_transaction else n
+        for start in range(0, n, batch):
+            conn.execute("BEGIN IMMEDIATE")
+            _raw_group_rows(conn, start, batch)
+            conn.execute("COMMIT")
+        elapsed = time.perf_counter() - t
+        conn.close()
+        assert isinstance(conn, sqlite3.Connection)
+        return elapsed
+
+    # --- postings -----------------------------------------------------------------------------
+    def _funded(self, n_groups: int) -> tuple[Any, list[int]]:
+        engine = self.fresh_engine()
+        opened = groups.open_groups(
+            engine, "bench", "bench", [(f"g{i}", groups.group_opening(GROUP_AMOUNT)) for i in range(n_groups)]
+        )
+        gens = [g["accounts"]["GEN"]["account_id"] for g in opened]
+        return engine, gens
+
+    def _moves(self, gens: list[int], n: int) -> list[tuple[str, cash.CashMove]]:
+        # Alternate deposits and buffer-checked withdrawals of the same size so balances stay put.
+        return [
+            (
+                f"m{i}",
+                cash.deposit(gens[i % len(gens)], 10_000, group=False)
+                if i % 2 == 0
+                else cash.withdrawal(gens[i % len(gens)], 10_000),
+            )
+            for i in range(n)
+        ]
+
+    def postings_single(self) -> float:
+        engine, gens = self._funded(100)
+        moves = self._moves(gens, self.single_moves)
+        t = time.perf_counter()
+        for key, move in moves:
+            cash.move_cash(engine, "bench", "bench", [(key, move)])
+        return time.perf_counter() - t
+
+    def postings_bulk(self) -> float:
+        engine, gens = self._funded(1000)
+        moves = self._moves(gens, self.bulk_moves)
+        t = time.perf_counter()
+        cash.move_cash(engine, "bench", "bench", moves)
+        return time.perf_counter() - t
+
+    def raw_postings(self, per_transaction: bool) -> float:
+        conn = _raw_sqlite(self.fresh_url())
+        conn.execute("BEGIN IMMEDIATE")
+        _raw_group_rows(conn, 0, 1000)
+        conn.execute("COMMIT")
+        n = self.single_moves if per_transaction else self.bulk_moves
+        batch = 1 if per_transaction else n
+        t = time.perf_counter()
+        for start in range(0, n, batch):
+            conn.execute("BEGIN IMMEDIATE")
+            _raw_move_rows(conn, start, batch)
+            conn.execute("COMMIT")
+        elapsed = time.perf_counter() - t
+        conn.close()
+        return elapsed
+
+    def run(self) -> None:
+        acc_single = self.median_rate(
+            "accounts, one group per unit of work", 3 * self.single_groups, self.accounts_single
+        )
+        self.emit("accounts_created_per_s", acc_single, "accounts/s", mode="single", groups=self.single_groups)
+        raw_single = self.median_rate(
+            "raw accounts, one group per transaction", 3 * self.single_groups, lambda: self.raw_accounts(True)
+        )
+        self.emit("raw_accounts_created_per_s", raw_single, "accounts/s", mode="single", groups=self.single_groups)
+        acc_bulk = self.median_rate("accounts, bulk", 3 * self.bulk_groups, self.accounts_bulk)
+        self.emit("accounts_created_per_s", acc_bulk, "accounts/s", mode="bulk", groups=self.bulk_groups)
+        raw_bulk = self.median_rate("raw accounts, bulk", 3 * self.bulk_groups, lambda: self.raw_accounts(False))
+        self.emit("raw_accounts_created_per_s", raw_bulk, "accounts/s", mode="bulk", groups=self.bulk_groups)
+        self.emit("accounts_created_bulk_vs_raw", acc_bulk / raw_bulk, "ratio")
+        self.emit("accounts_created_single_vs_raw", acc_single / raw_single, "ratio")
+
+        p_single = self.median_rate("postings, one move per unit of work", 2 * self.single_moves, self.postings_single)
+        self.emit("postings_per_s", p_single, "postings/s", mode="single", moves=self.single_moves)
+        raw_p_single = self.median_rate(
+            "raw postings, one move per transaction", 2 * self.single_moves, lambda: self.raw_postings(True)
+        )
+        self.emit("raw_postings_per_s", raw_p_single, "postings/s", mode="single", moves=self.single_moves)
+        p_bulk = self.median_rate("postings, bulk", 2 * self.bulk_moves, self.postings_bulk)
+        self.emit("postings_per_s", p_bulk, "postings/s", mode="bulk", moves=self.bulk_moves)
+        raw_p_bulk = self.median_rate("raw postings, bulk", 2 * self.bulk_moves, lambda: self.raw_postings(False))
+        self.emit("raw_postings_per_s", raw_p_bulk, "postings/s", mode="bulk", moves=self.bulk_moves)
+        self.emit("postings_bulk_vs_raw", p_bulk / raw_p_bulk, "ratio")
+        self.emit("postings_single_vs_raw", p_single / raw_p_single, "ratio")
+
+
+def _progress(out: IO[str]) -> Any:
+    """Rich progress lines on a terminal; nothing but the JSON lines otherwise."""
+    if out is not sys.stdout or not sys.stdout.isatty():
+        return None
+    from rich.progress import Progress
+
+    return Progress(transient=True)
+
+
+# --- the raw baseline: the same rows, bare sqlite3 ----------------------------------------------
+def _raw_sqlite(url: str) -> Any:
+    import sqlite3
+
+    conn = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    now = datetime.now(UTC).replace(tzinfo=None).isoformat(sep=" ")
+    conn.execute("BEGIN")
+    conn.execute(
+        "INSERT INTO portfolios (id, name, creation_key, template, alloc_gen_bps, alloc_rev_bps, alloc_com_bps, "
+        "audit_seq, audit_head, created_at) VALUES (1, 'bench', 'k', 'moderate', 4000, 3000, 3000, 0, '', ?)",
+        (now,),
+    )
+    conn.execute(
+        "INSERT INTO accounts (id, portfolio_id, group_id, kind, name, status, buffer_bps, opened_at) "
+        "VALUES (1, 1, NULL, 'EXT', 'ext:bank', 'ACTIVE', 0, ?)",
+        (now,),
+    )
+    conn.execute("COMMIT")
+    return conn
+
+
+_HASH = "0" * 64
+
+
+def _raw_audit(start: int, n: int, now: str) -> list[tuple]:
+    return [
+        (1, start + i + 1, now, "bench", "x", f"k{start + i}", _HASH, '{"r":1}', None, _HASH, _HASH) for i in range(n)
+    ]
+
+
+def _raw_group_rows(conn: Any, start: int, n: int) -> None:
+    now = datetime.now(UTC).replace(tzinfo=None).isoformat(sep=" ")
+    gid0, aid0, tid0 = start + 1, 2 + 3 * start, start + 1
+    buffer = TEMPLATES["moderate"]
+    conn.executemany(
+        "INSERT INTO account_groups (id, portfolio_id, name, kind, status, alloc_gen_bps, alloc_rev_bps, alloc_com_bps, "
+        "opened_at) VALUES (?, 1, ?, 'PRIMARY', 'ACTIVE', 4000, 3000, 3000, ?)",
+        [(gid0 + i, f"A{gid0 + i}", now) for i in range(n)],
+    )
+    acc, cfg, brk, post = [], [], [], []
+    for i in range(n):
+        for j, (kind, amount) in enumerate(SLEEVE_SPLIT.items()):
+            aid = aid0 + 3 * i + j
+            acc.append(
+                (aid, gid0 + i, kind.value, f"A{gid0 + i}-{kind.value}", buffer[kind].buffer_bps, amount, amount, now)
+            )
+            cfg.append((aid,))
+            brk.append((aid, f"PA{aid:07d}", aid, now))
+            post.append((tid0 + i, aid, amount))
+        post.append((tid0 + i, 1, -GROUP_AMOUNT))
+    conn.executemany(
+        "INSERT INTO accounts (id, portfolio_id, group_id, kind, name, status, buffer_bps, cash_cents, "
+        "base_capital_cents, opened_at) VALUES (?, 1, ?, ?, ?, 'ACTIVE', ?, ?, ?, ?)",
+        acc,
+    )
+    conn.executemany(
+        "INSERT INTO account_config (account_id, portfolio_id, template, overrides) VALUES (?, 1, 'moderate', '{}')",
+        cfg,
+    )
+    conn.executemany(
+        "INSERT INTO brokerage_accounts (id, portfolio_id, broker, number, account_id, registered_at) "
+        "VALUES (?, 1, 'PAPER', ?, ?, ?)",
+        brk,
+    )
+    conn.executemany(
+        "INSERT INTO transfers (id, portfolio_id, kind, memo, audit_seq, created_at) VALUES (?, 1, 'GROUP_OPEN', '', ?, ?)",
+        [(tid0 + i, start + i + 1, now) for i in range(n)],
+    )
+    conn.executemany(
+        "INSERT INTO postings (portfolio_id, transfer_id, account_id, amount_cents) VALUES (1, ?, ?, ?)", post
+    )
+    conn.execute("UPDATE accounts SET cash_cents = cash_cents - ? WHERE id = 1", (n * GROUP_AMOUNT,))
+    conn.executemany("INSERT INTO audit_log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", _raw_audit(start, n, now))
+    conn.execute("UPDATE portfolios SET audit_seq = ?, audit_head = ? WHERE id = 1", (start + n, _HASH))
+
+
+def _raw_move_rows(conn: Any, start: int, n: int) -> None:
+    now = datetime.now(UTC).replace(tzinfo=None).isoformat(sep=" ")
+    seq0 = 1000 + start  # after the 1000 group openings
+    tid0 = 1001 + start
+    gens = [2 + 3 * g for g in range(1000)]
+    transfers, post, touched = [], [], {}
+    for i in range(n):
+        gen = gens[(start + i) % len(gens)]
+        amount = 10_000 if (start + i) % 2 == 0 else -10_000
+        transfers.append((tid0 + i, "DEPOSIT" if amount > 0 else "WITHDRAWAL", seq0 + i + 1, now))
+        post.append((tid0 + i, 1, -amount))
+        post.append((tid0 + i, gen, amount))
+        touched[gen] = touched.get(gen, 0) + amount
+        touched[1] = touched.get(1, 0) - amount
+    conn.executemany(
+        "INSERT INTO transfers (id, portfolio_id, kind, memo, audit_seq, created_at) VALUES (?, 1, ?, '', ?, ?)",
+        transfers,
+    )
+    conn.executemany(
+        "INSERT INTO postings (portfolio_id, transfer_id, account_id, amount_cents) VALUES (1, ?, ?, ?)", post
+    )
+    conn.executemany(
+        "UPDATE accounts SET cash_cents = cash_cents + ?, base_capital_cents = base_capital_cents + ? WHERE id = ?",
+        [(d, d if a != 1 else 0, a) for a, d in touched.items()],
+    )
+    conn.executemany("INSERT INTO audit_log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", _raw_audit(seq0, n, now))
+    conn.execute("UPDATE portfolios SET audit_seq = ?, audit_head = ? WHERE id = 1", (seq0 + n, _HASH))
+
+
+def run_bench(db: str, quick: bool, out: IO[str]) -> None:
+    bench = Bench(db, quick, out)
+    if bench.progress:
+        with bench.progress:
+            bench.run()
+    else:
+        bench.run()

@@ -1,0 +1,1 @@
+"""Brokerage accounts: parsing their names, the paper broker, the portfolio's pool."""

@@ -1,0 +1,1 @@
+"""The `alluse` command line (Typer + Rich)."""

@@ -1,0 +1,367 @@
+"""`alluse`: every command is a thin shell over one service call; errors are one line and exit 1."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import sys
+import uuid
+from collections.abc import Callable
+from functools import wraps
+from typing import Annotated, Any, TypeVar
+
+import sqlalchemy as sa
+import typer
+
+from alluse.cli.render import account_tree_table, console, err_console, replay_note, usd
+from alluse.config import get_settings
+from alluse.domain.errors import AlluseError
+from alluse.domain.money import parse_usd
+
+app = typer.Typer(
+    help="alluse: accounts, ledger and rules for the ALL-USE method.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+group_app = typer.Typer(help="Account groups.", no_args_is_help=True)
+broker_app = typer.Typer(help="Brokerage accounts and the portfolio's pool.", no_args_is_help=True)
+config_app = typer.Typer(help="Account, group and portfolio configuration.", no_args_is_help=True)
+app.add_typer(group_app, name="group")
+app.add_typer(broker_app, name="broker")
+app.add_typer(config_app, name="config")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class State:
+    database_url: str | None = None
+    portfolio: str | None = None
+    _engine: sa.Engine | None = None
+
+    def engine(self) -> sa.Engine:
+        if self._engine is None:
+            from alluse.store.db import make_engine, migrate
+
+            self._engine = make_engine(self.database_url or get_settings().database_url)
+            migrate(self._engine)
+        return self._engine
+
+
+state = State()
+
+
+def actor() -> str:
+    return get_settings().actor or f"cli:{getpass.getuser()}"
+
+
+def new_key(given: str | None) -> str:
+    return given if given else f"cli-{uuid.uuid4()}"
+
+
+KeyOpt = Annotated[
+    str | None, typer.Option("--idempotency-key", "-k", help="Re-sending the same key never acts twice.")
+]
+OverrideOpt = Annotated[
+    str | None,
+    typer.Option("--override", help="Admin: let this intent eat into the cash buffer; the written reason is audited."),
+]
+
+
+def friendly(fn: F) -> F:
+    """One line and a non-zero exit for any error a user can cause; never a traceback."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except AlluseError as exc:
+            err_console.print(f"[red]error:[/] {exc}", highlight=False)
+            raise typer.Exit(1) from None
+        except sa.exc.OperationalError as exc:
+            err_console.print(f"[red]error:[/] database unavailable: {exc.orig}", highlight=False)
+            raise typer.Exit(1) from None
+        except sa.exc.IntegrityError as exc:
+            err_console.print(f"[red]error:[/] refused by a database constraint: {exc.orig}", highlight=False)
+            raise typer.Exit(1) from None
+        except Exception as exc:  # a bug: say so plainly, keep the trace for ALLUSE_DEBUG
+            if os.environ.get("ALLUSE_DEBUG"):
+                raise
+            err_console.print(f"[red]internal error:[/] {type(exc).__name__}: {exc} (set ALLUSE_DEBUG=1 for details)")
+            raise typer.Exit(70) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+@app.callback()
+def main(
+    db: Annotated[
+        str | None,
+        typer.Option("--db", envvar="ALLUSE_DATABASE_URL", help="Database URL (default sqlite:///./alluse.db)."),
+    ] = None,
+    portfolio: Annotated[
+        str | None,
+        typer.Option(
+            "--portfolio", "-p", envvar="ALLUSE_PORTFOLIO", help="Portfolio name or id (default: the only one)."
+        ),
+    ] = None,
+) -> None:
+    state.database_url = db
+    state.portfolio = portfolio
+
+
+@app.command()
+@friendly
+def init(
+    name: Annotated[str, typer.Option("--name", help="Name of the portfolio to create.")] = "main",
+    template: Annotated[str, typer.Option(help="conservative | moderate | aggressive")] = "moderate",
+    key: KeyOpt = None,
+) -> None:
+    """Create the database schema (or bring it up to date) and a portfolio."""
+    from alluse.services.portfolios import create_portfolio
+
+    result = create_portfolio(state.engine(), actor(), name, new_key(key or f"init-{name}"), template)
+    console.print(f"portfolio [bold]{result['name']}[/] ready (id {result['portfolio_id']}){replay_note(result)}")
+
+
+@group_app.command("open")
+@friendly
+def group_open(
+    amount: Annotated[str, typer.Argument(help="New capital in USD, e.g. 250000 or 250,000.00")],
+    broker: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--broker",
+            "-b",
+            help="Brokerage account for Gen, Rev, Com in that order (three times), e.g. IBKR:U1234567; default: new paper accounts.",
+        ),
+    ] = None,
+    allocation: Annotated[
+        str | None, typer.Option(help="Gen/Rev/Com percentages, e.g. 40/30/30 (default: the portfolio's).")
+    ] = None,
+    name: Annotated[str | None, typer.Option(help="Group name (default A1, A2 ...).")] = None,
+    key: KeyOpt = None,
+) -> None:
+    """Open a PRIMARY group: Gen-Acc, Rev-Acc and Com-Acc, each with its 5 % cash buffer."""
+    from alluse.services.configuration import parse_allocation
+    from alluse.services.groups import group_opening, open_group
+
+    opening = group_opening(parse_usd(amount), broker, parse_allocation(allocation) if allocation else None, name)
+    r = open_group(state.engine(), actor(), state.portfolio, new_key(key), opening)
+    parts = ", ".join(f"{k} {usd(v['cash_cents'])} → {v['brokerage_account']}" for k, v in r["accounts"].items())
+    console.print(f"opened group [bold]{r['name']}[/] with {usd(r['amount_cents'])}: {parts}{replay_note(r)}")
+
+
+@app.command()
+@friendly
+def accounts(as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False) -> None:
+    """The tree of groups and accounts: cash, buffer, deployable cash, status, brokerage account."""
+    from alluse.services.queries import account_tree
+
+    tree = account_tree(state.engine(), state.portfolio)
+    if as_json:
+        import json
+
+        print(json.dumps(tree, indent=2))
+    else:
+        console.print(account_tree_table(tree))
+
+
+def _print_move(r: dict[str, Any]) -> None:
+    legs = ", ".join(
+        f"{leg['account']} {'+' if leg['amount_cents'] > 0 else ''}{usd(leg['amount_cents'])}" for leg in r["legs"]
+    )
+    console.print(
+        f"{r['kind'].lower()} {usd(r['amount_cents'])} · transfer #{r['transfer_id']} · {legs}{replay_note(r)}"
+    )
+
+
+@app.command()
+@friendly
+def deposit(
+    target: Annotated[str, typer.Argument(help="A group (split by its allocation) or one account.")],
+    amount: Annotated[str, typer.Argument(help="USD")],
+    memo: Annotated[str, typer.Option(help="Note stored with the transfer.")] = "",
+    key: KeyOpt = None,
+) -> None:
+    """Add funds to a group (split by its allocation) or to one account."""
+    from alluse.services import cash
+
+    (r,) = cash.move_cash(
+        state.engine(), actor(), state.portfolio, [(new_key(key), cash.deposit(target, parse_usd(amount), memo=memo))]
+    )
+    _print_move(r)
+
+
+@app.command()
+@friendly
+def withdraw(
+    account: Annotated[str, typer.Argument(help="Account name (e.g. A1-REV) or id.")],
+    amount: Annotated[str, typer.Argument(help="USD")],
+    memo: Annotated[str, typer.Option(help="Note stored with the transfer.")] = "",
+    override: OverrideOpt = None,
+    key: KeyOpt = None,
+) -> None:
+    """Withdraw cash (never from a Com-Acc; never into the cash buffer without an admin override)."""
+    from alluse.services import cash
+
+    (r,) = cash.move_cash(
+        state.engine(),
+        actor(),
+        state.portfolio,
+        [(new_key(key), cash.withdrawal(account, parse_usd(amount), memo=memo))],
+        override,
+    )
+    _print_move(r)
+
+
+@app.command()
+@friendly
+def transfer(
+    source: Annotated[str, typer.Argument(metavar="FROM", help="Account the cash leaves.")],
+    to: Annotated[str, typer.Argument(metavar="TO", help="Account the cash enters.")],
+    amount: Annotated[str, typer.Argument(help="USD")],
+    memo: Annotated[str, typer.Option(help="Note stored with the transfer.")] = "",
+    override: OverrideOpt = None,
+    key: KeyOpt = None,
+) -> None:
+    """Move cash between two accounts of the portfolio, subject to the buffer rule."""
+    from alluse.services import cash
+
+    (r,) = cash.move_cash(
+        state.engine(),
+        actor(),
+        state.portfolio,
+        [(new_key(key), cash.transfer(source, to, parse_usd(amount), memo=memo))],
+        override,
+    )
+    _print_move(r)
+
+
+@app.command()
+@friendly
+def reverse(
+    transfer_id: Annotated[int, typer.Argument(help="Transfer number to correct.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why; stored with the reversing entry.")],
+    override: OverrideOpt = None,
+    key: KeyOpt = None,
+) -> None:
+    """Correct a deposit, withdrawal or transfer with a reversing entry."""
+    from alluse.services.cash import reverse as reverse_transfer
+
+    r = reverse_transfer(state.engine(), actor(), state.portfolio, transfer_id, reason, new_key(key), override)
+    console.print(f"transfer #{r['reverses_transfer_id']} reversed by transfer #{r['transfer_id']}{replay_note(r)}")
+
+
+@broker_app.command("add")
+@friendly
+def broker_add(
+    refs: Annotated[list[str], typer.Argument(help="Brokerage accounts, e.g. IBKR:U1234567")],
+    key: KeyOpt = None,
+) -> None:
+    """Register brokerage accounts into the portfolio's pool (unmapped, ready for new groups and forks)."""
+    from alluse.services.brokers import register
+
+    r = register(state.engine(), actor(), state.portfolio, refs, new_key(key))
+    console.print(f"registered {', '.join(r['registered'])} into the pool{replay_note(r)}")
+
+
+@broker_app.command("list")
+@friendly
+def broker_list() -> None:
+    """Brokerage accounts and the system account each maps to (POOL: registered, unmapped)."""
+    from rich.table import Table
+
+    from alluse.services.brokers import list_brokerage
+
+    table = Table("Brokerage account", "Mapped to", "Status")
+    for row in list_brokerage(state.engine(), state.portfolio):
+        table.add_row(row["brokerage_account"], row["mapped_to"] or "—", row["status"])
+    console.print(table)
+
+
+@config_app.command("show")
+@friendly
+def config_show(target: Annotated[str, typer.Argument(help="An account, a group, or 'portfolio'.")]) -> None:
+    """Effective configuration: template values with overrides applied."""
+    from rich.table import Table
+
+    from alluse.services.configuration import show
+
+    cfg = show(state.engine(), state.portfolio, target)
+    table = Table("Setting", "Value", title=f"{cfg['target']}", title_justify="left")
+    overridden = set(cfg.get("overridden", []))
+    for k, v in cfg.items():
+        if k not in ("target", "rules", "overridden"):
+            table.add_row(k, str(v))
+    for k, v in cfg.get("rules", {}).items():
+        mark = " [yellow](override)[/]" if k in overridden or k.replace("_pct", "_bps") in overridden else ""
+        table.add_row(k, f"{v}{mark}")
+    console.print(table)
+
+
+@config_app.command("set")
+@friendly
+def config_set(
+    target: Annotated[str, typer.Argument(help="An account, a group, or 'portfolio'.")],
+    setting: Annotated[
+        str, typer.Argument(metavar="KEY", help="e.g. delta_min, entry_days, buffer_pct, template, allocation")
+    ],
+    value: Annotated[str, typer.Argument(help="New value")],
+    key: KeyOpt = None,
+) -> None:
+    """Change one setting (validated before anything is stored)."""
+    from alluse.services.configuration import set_value
+
+    r = set_value(state.engine(), actor(), state.portfolio, target, setting, value, new_key(key))
+    console.print(f"{target}: {setting} = {value}{replay_note(r)}")
+
+
+@app.command()
+@friendly
+def verify() -> None:
+    """Recompute every balance from the journal; check zero-sum, the one-to-one mapping and the audit chain."""
+    from alluse.services.verify import verify as run_verify
+
+    report = run_verify(state.engine())
+    counts = ", ".join(f"{v} {k}" for k, v in report.counts.items())
+    if report.ok:
+        console.print(
+            f"[green]verified[/]: {counts}; balances equal the journal, postings sum to zero, "
+            "brokerage mapping one-to-one, audit chain intact"
+        )
+        return
+    for p in report.problems:
+        err_console.print(f"[red]✗[/] {p}", highlight=False)
+    err_console.print(f"[red]{len(report.problems)} discrepancies[/] ({counts})")
+    raise typer.Exit(1)
+
+
+@app.command()
+@friendly
+def demo() -> None:
+    """Build a realistic demo portfolio (groups, pooled brokerage accounts, movements) and show it.
+
+    Every step carries a fixed idempotency key, so running it again changes nothing."""
+    from alluse.services.demo import build_demo
+    from alluse.services.queries import account_tree
+
+    engine = state.engine()
+    for line in build_demo(engine, actor()):
+        console.print(line, highlight=False)
+    console.print(account_tree_table(account_tree(engine, "demo")))
+    console.print(
+        "next: [bold]alluse -p demo verify[/], [bold]alluse -p demo broker list[/], "
+        "[bold]alluse -p demo config show A1-GEN[/]"
+    )
+
+
+@app.command()
+@friendly
+def bench(
+    quick: Annotated[bool, typer.Option(help="Smaller counts, for a fast look.")] = False,
+    db: Annotated[str, typer.Option(help="sqlite (a fresh file in a temp dir)")] = "sqlite",
+) -> None:
+    """Benchmark: one JSON object per line, with the raw-database baseline from the same run."""
+    from alluse.bench.run import run_bench
+
+    run_bench(db, quick=quick, out=sys.stdout)

@@ -1,0 +1,1 @@
+"""Pure domain: no I/O. Money, accounts and allocation, the cash buffer, ledger postings."""

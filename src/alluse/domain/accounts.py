@@ -1,0 +1,131 @@
+"""Accounts, groups, allocation and the cash buffer (ALLUSE_RULES §1, §4)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from alluse.domain.errors import BufferShortfall, InvalidInput, RuleViolation
+from alluse.domain.money import BPS_PER_UNIT, apply_bps, format_bps, format_usd
+
+
+class AccountKind(StrEnum):
+    GEN = "GEN"  # Gen-Acc, generator
+    REV = "REV"  # Rev-Acc, revenue
+    COM = "COM"  # Com-Acc, compounding
+    EXT = "EXT"  # external counter-account (bank, premiums, fees ...): the other side of outside flows
+
+
+SLEEVES = (AccountKind.GEN, AccountKind.REV, AccountKind.COM)
+
+SLEEVE_LABEL = {AccountKind.GEN: "Gen-Acc", AccountKind.REV: "Rev-Acc", AccountKind.COM: "Com-Acc"}
+
+
+class AccountStatus(StrEnum):
+    ACTIVE = "ACTIVE"
+    SUSPENDED = "SUSPENDED"
+    MERGED = "MERGED"
+    CLOSED = "CLOSED"
+
+
+class GroupKind(StrEnum):
+    PRIMARY = "PRIMARY"
+    FORK = "FORK"
+
+
+DEFAULT_BUFFER_BPS = 500
+
+
+@dataclass(frozen=True, slots=True)
+class Allocation:
+    """How new capital splits across a group's sleeves, in basis points summing to 10,000."""
+
+    gen_bps: int = 4000
+    rev_bps: int = 3000
+    com_bps: int = 3000
+
+    def __post_init__(self) -> None:
+        parts = (self.gen_bps, self.rev_bps, self.com_bps)
+        if any(p < 0 for p in parts):
+            raise InvalidInput("allocation shares must not be negative")
+        if sum(parts) != BPS_PER_UNIT:
+            raise InvalidInput(
+                "allocation must sum to 100 %, got "
+                + " + ".join(format_bps(p) for p in parts)
+                + f" = {format_bps(sum(parts))}"
+            )
+
+    def bps(self, kind: AccountKind) -> int:
+        return {AccountKind.GEN: self.gen_bps, AccountKind.REV: self.rev_bps, AccountKind.COM: self.com_bps}[kind]
+
+    def split(self, amount_cents: int) -> dict[AccountKind, int]:
+        """Split exactly: Gen and Rev are rounded half-even, Com-Acc takes the residue so the parts
+        always add back to the amount (a cent never appears or vanishes)."""
+        gen = apply_bps(amount_cents, self.gen_bps)
+        rev = apply_bps(amount_cents, self.rev_bps)
+        return {AccountKind.GEN: gen, AccountKind.REV: rev, AccountKind.COM: amount_cents - gen - rev}
+
+    def kinds(self) -> tuple[AccountKind, ...]:
+        """Sleeves that exist in a group with this allocation (a FORK group has no Rev-Acc)."""
+        return tuple(k for k in SLEEVES if self.bps(k) > 0)
+
+
+def check_allocation_for(kind: GroupKind, alloc: Allocation) -> None:
+    """A PRIMARY group has all three sleeves; a FORK group has Gen and Com only."""
+    if kind is GroupKind.PRIMARY and min(alloc.gen_bps, alloc.rev_bps, alloc.com_bps) == 0:
+        raise InvalidInput("a PRIMARY group needs a share above 0 % for each of Gen, Rev and Com")
+
+
+@dataclass(frozen=True, slots=True)
+class CashSnapshot:
+    """What the buffer rule needs to know about one account, all in cents."""
+
+    label: str
+    kind: AccountKind
+    cash: int
+    positions_value: int = 0
+    collateral: int = 0
+    earmarked: int = 0
+    buffer_bps: int = DEFAULT_BUFFER_BPS
+
+    @property
+    def nav(self) -> int:
+        return self.cash + self.positions_value
+
+    @property
+    def cash_buffer(self) -> int:
+        return max(0, apply_bps(self.nav, self.buffer_bps))
+
+    @property
+    def deployable_cash(self) -> int:
+        """Cash − required buffer − short-put collateral − earmarks (may be negative after a fact)."""
+        return self.cash - self.cash_buffer - self.collateral - self.earmarked
+
+    @property
+    def buffer_breached(self) -> bool:
+        return self.cash < self.cash_buffer
+
+
+def check_cash_out(snapshot: CashSnapshot, amount_cents: int, action: str, *, override: bool = False) -> None:
+    """Refuse an intent that takes `amount_cents` of cash out of the account beyond its deployable cash.
+
+    The buffer is the one the account holds now (5 % of current NAV): moving money out may never eat
+    into it, so a trader can always take out exactly the deployable cash shown in `alluse accounts`.
+    """
+    if amount_cents <= 0:
+        raise InvalidInput("amount must be positive")
+    shortfall = amount_cents - snapshot.deployable_cash
+    if shortfall > 0 and not override:
+        raise BufferShortfall(snapshot.label, snapshot.cash_buffer, shortfall, action)
+    if amount_cents > snapshot.cash:
+        # Not even an admin can take out cash that is not there.
+        raise RuleViolation(f"{action} refused: {snapshot.label} holds only {format_usd(snapshot.cash)} cash")
+
+
+def check_cash_may_leave(kind: AccountKind, label: str, action: str) -> None:
+    """Com-Acc compounds: no intent (withdrawal or transfer) may take its cash out. Only the
+    lifecycle's merge moves a forked Com-Acc, in kind, into its parent's Com-Acc."""
+    if kind is AccountKind.COM:
+        raise RuleViolation(f"{action} refused: {label} is a Com-Acc, and Com-Acc never allows withdrawals")
+    if kind is AccountKind.EXT:
+        raise InvalidInput(f"{label} is an external counter-account, not a sleeve")

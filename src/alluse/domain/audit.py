@@ -1,0 +1,53 @@
+"""The hash chain of the audit log: each entry's hash covers its content and the previous hash, so
+editing or deleting any entry breaks every hash after it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+GENESIS = ""
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def digest(payload: Any) -> str:
+    return hashlib.sha256(canonical_json(payload).encode()).hexdigest()
+
+
+def timestamp_text(at: datetime) -> str:
+    """One spelling of a timestamp for hashing, whatever timezone the database hands back."""
+    if at.tzinfo is not None:
+        at = at.astimezone(UTC).replace(tzinfo=None)
+    return at.isoformat(timespec="microseconds")
+
+
+def entry_hash(
+    prev_hash: str,
+    seq: int,
+    at: datetime,
+    actor: str,
+    action: str,
+    idempotency_key: str,
+    input_digest: str,
+    result: str,
+    override_reason: str | None,
+) -> str:
+    material = canonical_json(
+        [
+            prev_hash,
+            seq,
+            timestamp_text(at),
+            actor,
+            action,
+            idempotency_key,
+            input_digest,
+            result,
+            override_reason,
+        ]
+    )
+    return hashlib.sha256(material.encode()).hexdigest()

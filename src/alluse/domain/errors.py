@@ -1,0 +1,51 @@
+"""Typed domain errors. Each message is meant to be read by a user and acted on."""
+
+
+class AlluseError(Exception):
+    """Base of every error a user can cause; entrypoints print it as one line."""
+
+    code = "error"
+
+
+class InvalidInput(AlluseError):
+    code = "invalid-input"
+
+
+class NotFound(AlluseError):
+    code = "not-found"
+
+
+class Conflict(AlluseError):
+    """The request contradicts existing state (a mapped brokerage account, a reused key)."""
+
+    code = "conflict"
+
+
+class RuleViolation(AlluseError):
+    """An intent the method forbids (e.g. any Com-Acc withdrawal)."""
+
+    code = "rule-violation"
+
+
+class BufferShortfall(RuleViolation):
+    """An intent would leave deployable cash negative."""
+
+    code = "buffer-shortfall"
+
+    def __init__(self, account_label: str, buffer_cents: int, shortfall_cents: int, action: str):
+        from alluse.domain.money import format_usd
+
+        self.account_label = account_label
+        self.buffer_cents = buffer_cents
+        self.shortfall_cents = shortfall_cents
+        super().__init__(
+            f"{action} refused: {account_label} would fall below its cash buffer of "
+            f"{format_usd(buffer_cents)} (shortfall {format_usd(shortfall_cents)}); "
+            "an admin may override with a written reason"
+        )
+
+
+class IntegrityFailure(AlluseError):
+    """verify found the stored state disagreeing with the journal."""
+
+    code = "integrity-failure"

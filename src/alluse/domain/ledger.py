@@ -1,0 +1,51 @@
+"""Double-entry postings (ALLUSE_RULES §3): every movement is a balanced set of legs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from alluse.domain.errors import InvalidInput
+
+
+class TransferKind(StrEnum):
+    GROUP_OPEN = "GROUP_OPEN"
+    DEPOSIT = "DEPOSIT"
+    WITHDRAWAL = "WITHDRAWAL"
+    TRANSFER = "TRANSFER"
+    REVERSAL = "REVERSAL"
+
+
+REVERSIBLE = frozenset({TransferKind.DEPOSIT, TransferKind.WITHDRAWAL, TransferKind.TRANSFER})
+
+# Transfers that change what a sleeve was funded with (its base capital), as opposed to its results.
+CAPITAL_FLOWS = frozenset(
+    {
+        TransferKind.GROUP_OPEN,
+        TransferKind.DEPOSIT,
+        TransferKind.WITHDRAWAL,
+        TransferKind.TRANSFER,
+        TransferKind.REVERSAL,
+    }
+)
+
+# External counter-accounts: the named other side of money entering or leaving the structure.
+BANK = "ext:bank"
+
+
+@dataclass(frozen=True, slots=True)
+class Leg:
+    account_id: int
+    amount_cents: int  # positive: cash into the account; negative: cash out
+
+
+def balanced(legs: list[Leg]) -> list[Leg]:
+    """Validate a transfer's legs: non-empty, no zero leg, summing to exactly zero."""
+    if len(legs) < 2:
+        raise InvalidInput("a transfer needs at least two legs")
+    if any(leg.amount_cents == 0 for leg in legs):
+        raise InvalidInput("a transfer leg may not be zero")
+    total = sum(leg.amount_cents for leg in legs)
+    if total != 0:
+        raise InvalidInput(f"transfer legs must sum to zero, got {total} cents")
+    return legs

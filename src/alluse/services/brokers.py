@@ -1,0 +1,139 @@
+"""Brokerage accounts: the portfolio's pool and the one-to-one mapping to system accounts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from alluse.brokers.refs import PAPER, BrokerageRef, paper_number, parse_brokerage_ref
+from alluse.domain.errors import Conflict, InvalidInput
+from alluse.store.repo import account_label, allocate_ids, resolve_portfolio
+from alluse.store.schema import accounts, brokerage_accounts
+from alluse.store.uow import IN_CHUNK, Request, Tx, write
+
+
+def map_brokerage(tx: Tx, wanted: list[tuple[int, BrokerageRef | None]]) -> list[str]:
+    """Link each new system account to the brokerage account named for it, registering it if new,
+    or to a fresh paper-broker account when none is named. Returns the refs, in order.
+
+    Refuses a brokerage account that is already mapped or that belongs to another portfolio."""
+    named = [ref for _, ref in wanted if ref is not None]
+    if len(set(named)) != len(named):
+        raise InvalidInput("the same brokerage account was named for two accounts")
+    existing = _existing(tx.conn, named)
+    updates, inserts = [], []
+    out: list[str] = []
+    paper = [acc for acc, ref in wanted if ref is None]
+    first_paper = allocate_ids(tx.conn, brokerage_accounts, len(paper) + len(named)) if wanted else 0
+    next_id = first_paper
+    for acc, ref in wanted:
+        if ref is None:
+            inserts.append(_row(tx, next_id, PAPER, paper_number(next_id), acc))
+            out.append(f"{PAPER}:{paper_number(next_id)}")
+            next_id += 1
+            continue
+        row = existing.get((ref.broker, ref.number))
+        if row is None:
+            inserts.append(_row(tx, next_id, ref.broker, ref.number, acc))
+            next_id += 1
+        elif row.portfolio_id != tx.portfolio_id:
+            raise Conflict(f"brokerage account {ref} is registered to another portfolio")
+        elif row.account_id is not None:
+            raise Conflict(f"brokerage account {ref} is already mapped to {account_label(row.kind, row.name)}")
+        else:
+            updates.append({"_id": row.id, "_acc": acc})
+        out.append(str(ref))
+    if inserts:
+        tx.conn.execute(brokerage_accounts.insert(), inserts)
+    if updates:
+        tx.conn.execute(
+            brokerage_accounts.update()
+            .where(brokerage_accounts.c.id == sa.bindparam("_id"))
+            .values(account_id=sa.bindparam("_acc")),
+            updates,
+        )
+    return out
+
+
+def _row(tx: Tx, id_: int, broker: str, number: str, account_id: int | None) -> dict[str, Any]:
+    return {
+        "id": id_,
+        "portfolio_id": tx.portfolio_id,
+        "broker": broker,
+        "number": number,
+        "account_id": account_id,
+        "credentials_encrypted": None,
+        "registered_at": tx.now,
+    }
+
+
+def _existing(conn: sa.Connection, refs: list[BrokerageRef]) -> dict[tuple[str, str], sa.Row]:
+    found: dict[tuple[str, str], sa.Row] = {}
+    numbers = sorted({r.number for r in refs})
+    b = brokerage_accounts
+    for i in range(0, len(numbers), IN_CHUNK):
+        q = (
+            sa.select(
+                b.c.id,
+                b.c.portfolio_id,
+                b.c.broker,
+                b.c.number,
+                b.c.account_id,
+                accounts.c.kind,
+                accounts.c.name,
+            )
+            .select_from(b.outerjoin(accounts, accounts.c.id == b.c.account_id))
+            .where(b.c.number.in_(numbers[i : i + IN_CHUNK]))
+        )
+        for row in conn.execute(q):
+            found[(row.broker, row.number)] = row
+    return found
+
+
+def register(engine: Engine, actor: str, portfolio: str | None, refs: list[str], key: str) -> dict[str, Any]:
+    """Add brokerage accounts to the portfolio's pool of registered, unmapped accounts."""
+    parsed = [parse_brokerage_ref(r) for r in refs]
+    if not parsed:
+        raise InvalidInput("name at least one brokerage account, e.g. IBKR:U1234567")
+    if any(p.broker == PAPER for p in parsed):
+        raise InvalidInput("paper-broker accounts are created on demand; register real brokerage accounts only")
+    if len(set(parsed)) != len(parsed):
+        raise InvalidInput("the same brokerage account was named twice")
+
+    def apply(tx: Tx, _reqs: list[Request]) -> list[dict[str, Any]]:
+        existing = _existing(tx.conn, parsed)
+        taken = [str(p) for p in parsed if (p.broker, p.number) in existing]
+        if taken:
+            raise Conflict(f"brokerage account {taken[0]} is already registered")
+        first = allocate_ids(tx.conn, brokerage_accounts, len(parsed))
+        tx.conn.execute(
+            brokerage_accounts.insert(),
+            [_row(tx, first + i, p.broker, p.number, None) for i, p in enumerate(parsed)],
+        )
+        return [{"registered": [str(p) for p in parsed]}]
+
+    payload = {"refs": [str(p) for p in parsed]}
+    return write(engine, portfolio, actor, "broker.register", [Request(key, payload)], apply)[0]
+
+
+def list_brokerage(engine: Engine, portfolio: str | None) -> list[dict[str, Any]]:
+    """The portfolio's brokerage accounts and what each maps to. Credentials are never returned."""
+    b = brokerage_accounts
+    with engine.connect() as conn:
+        pid = resolve_portfolio(conn, portfolio)
+        q = (
+            sa.select(b.c.broker, b.c.number, accounts.c.kind, accounts.c.name, accounts.c.status)
+            .select_from(b.outerjoin(accounts, accounts.c.id == b.c.account_id))
+            .where(b.c.portfolio_id == pid)
+            .order_by(b.c.broker, b.c.number)
+        )
+        return [
+            {
+                "brokerage_account": f"{r.broker}:{r.number}",
+                "mapped_to": account_label(r.kind, r.name) if r.name else None,
+                "status": r.status or "POOL",
+            }
+            for r in conn.execute(q)
+        ]

@@ -1,0 +1,250 @@
+"""Moving cash: deposits (split by the group's allocation), withdrawals, internal transfers, reversals.
+
+Every cash-out intent passes the buffer rule against the state left by the requests before it in the
+same unit of work, so a batch is checked exactly as if its requests had come one by one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from alluse.domain.accounts import (
+    AccountKind,
+    AccountStatus,
+    Allocation,
+    check_cash_may_leave,
+    check_cash_out,
+)
+from alluse.domain.errors import Conflict, InvalidInput, NotFound
+from alluse.domain.ledger import BANK, REVERSIBLE, Leg, TransferKind
+from alluse.store.repo import (
+    AccountRow,
+    JournalEntry,
+    apply_cash,
+    external_account,
+    insert_journal,
+    load_accounts,
+    resolve_account,
+    resolve_group,
+)
+from alluse.store.schema import account_groups, accounts, postings, transfers
+from alluse.store.uow import Request, Tx, write
+
+
+@dataclass(frozen=True, slots=True)
+class CashMove:
+    """One intent. `kind` DEPOSIT takes `to` (an account, or a group when `to_group`); WITHDRAWAL takes
+    `source`; TRANSFER takes both. References are account ids or names."""
+
+    kind: TransferKind
+    amount_cents: int
+    source: str | int | None = None
+    to: str | int | None = None
+    to_group: bool | None = False  # None: a group if no account has that name
+    memo: str = ""
+
+    def __post_init__(self) -> None:
+        if self.amount_cents <= 0:
+            raise InvalidInput("amount must be positive")
+        if len(self.memo) > 200:
+            raise InvalidInput("memo must be at most 200 characters")
+
+    def payload(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind.value,
+            "amount_cents": self.amount_cents,
+            "source": self.source,
+            "to": self.to,
+            "to_group": self.to_group,
+            "memo": self.memo,
+        }
+
+
+def deposit(target: str | int, amount_cents: int, *, group: bool | None = None, memo: str = "") -> CashMove:
+    return CashMove(TransferKind.DEPOSIT, amount_cents, to=target, to_group=group, memo=memo)
+
+
+def withdrawal(source: str | int, amount_cents: int, memo: str = "") -> CashMove:
+    return CashMove(TransferKind.WITHDRAWAL, amount_cents, source=source, memo=memo)
+
+
+def transfer(source: str | int, to: str | int, amount_cents: int, memo: str = "") -> CashMove:
+    return CashMove(TransferKind.TRANSFER, amount_cents, source=source, to=to, memo=memo)
+
+
+def move_cash(
+    engine: Engine,
+    actor: str,
+    portfolio: str | int | None,
+    moves: list[tuple[str, CashMove]],
+    override_reason: str | None = None,
+) -> list[dict[str, Any]]:
+    """Apply cash moves in one unit of work, all or none. `override_reason` (admin) lets cash-out
+    intents eat into the buffer; it is recorded in the audit log."""
+    if override_reason is not None and not override_reason.strip():
+        raise InvalidInput("an override needs a written reason")
+    by_key = dict(moves)
+
+    def apply(tx: Tx, fresh: list[Request]) -> list[dict[str, Any]]:
+        return _apply(tx, [by_key[r.key] for r in fresh], override_reason is not None)
+
+    requests = [Request(k, m.payload()) for k, m in moves]
+    action = "cash.move" if len({m.kind for _, m in moves}) != 1 else f"cash.{moves[0][1].kind.value.lower()}"
+    return write(engine, portfolio, actor, action, requests, apply, override_reason)
+
+
+def _apply(tx: Tx, moves: list[CashMove], override: bool) -> list[dict[str, Any]]:
+    conn, pid = tx.conn, tx.portfolio_id
+    bank = external_account(conn, pid, BANK, tx.now)
+    ids: dict[str | int, int] = {}
+    groups: dict[str | int, tuple[Allocation, dict[AccountKind, int]]] = {}
+    moves = [_with_target_kind(conn, pid, m) for m in moves]
+    for m in moves:
+        for ref in (m.source, None if m.to_group else m.to):
+            if ref is not None and ref not in ids:
+                ids[ref] = int(ref) if isinstance(ref, int) else resolve_account(conn, pid, ref)
+        if m.to_group and m.to not in groups:
+            groups[m.to] = _group_sleeves(conn, pid, m.to)
+    wanted = {bank, *ids.values()} | {a for _, sleeves in groups.values() for a in sleeves.values()}
+    state = load_accounts(conn, pid, sorted(wanted))
+    touched: set[int] = set()
+
+    entries, results = [], []
+    for i, m in enumerate(moves):
+        if m.kind is TransferKind.DEPOSIT:
+            if m.to_group:
+                alloc, sleeves = groups[m.to]
+                split = {sleeves[k]: v for k, v in alloc.split(m.amount_cents).items() if v and k in sleeves}
+            else:
+                split = {ids[m.to]: m.amount_cents}
+            for aid in split:
+                _require_active(state[aid], "deposit")
+            legs = [Leg(bank, -m.amount_cents), *(Leg(a, v) for a, v in split.items())]
+        else:
+            src = state[ids[m.source]]
+            action = "withdrawal" if m.kind is TransferKind.WITHDRAWAL else "transfer"
+            _require_active(src, action)
+            check_cash_may_leave(src.kind, src.label, action)
+            check_cash_out(src.snapshot, m.amount_cents, action, override=override)
+            if m.kind is TransferKind.WITHDRAWAL:
+                legs = [Leg(src.id, -m.amount_cents), Leg(bank, m.amount_cents)]
+            else:
+                dst = state[ids[m.to]]
+                if dst.id == src.id:
+                    raise InvalidInput("a transfer needs two different accounts")
+                _require_active(dst, "transfer")
+                legs = [Leg(src.id, -m.amount_cents), Leg(dst.id, m.amount_cents)]
+        for leg in legs:
+            # Base capital follows money put in or taken out of a sleeve (ALLUSE_RULES §5).
+            state[leg.account_id].add_cash(leg.amount_cents, leg.amount_cents if leg.account_id != bank else 0)
+            touched.add(leg.account_id)
+        entries.append(JournalEntry(m.kind, legs, tx.seq(i), memo=m.memo))
+        results.append(
+            {
+                "kind": m.kind.value,
+                "amount_cents": m.amount_cents,
+                "legs": [{"account": state[leg.account_id].name, "amount_cents": leg.amount_cents} for leg in legs],
+            }
+        )
+    for r, tid in zip(results, insert_journal(conn, pid, tx.now, entries), strict=True):
+        r["transfer_id"] = tid
+    apply_cash(conn, [state[a] for a in touched])
+    return results
+
+
+def _with_target_kind(conn: sa.Connection, pid: int, m: CashMove) -> CashMove:
+    """A deposit target given without saying whether it is a group or an account: an account name wins."""
+    if m.to_group is not None:
+        return m
+    try:
+        resolve_account(conn, pid, m.to)  # type: ignore[arg-type]
+        return replace(m, to_group=False)
+    except NotFound:
+        return replace(m, to_group=True)
+
+
+def _require_active(acc: AccountRow, action: str) -> None:
+    if acc.kind is AccountKind.EXT:
+        raise InvalidInput(f"{acc.name} is an external counter-account, not a sleeve")
+    if acc.status is not AccountStatus.ACTIVE:
+        raise InvalidInput(f"{action} refused: {acc.label} is {acc.status.value}, not ACTIVE")
+
+
+def _group_sleeves(conn: sa.Connection, pid: int, ref: str | int) -> tuple[Allocation, dict[AccountKind, int]]:
+    gid = resolve_group(conn, pid, ref)
+    g = conn.execute(
+        sa.select(
+            account_groups.c.alloc_gen_bps,
+            account_groups.c.alloc_rev_bps,
+            account_groups.c.alloc_com_bps,
+            account_groups.c.status,
+        ).where(account_groups.c.id == gid)
+    ).one()
+    if g.status != "ACTIVE":
+        raise InvalidInput(f"deposit refused: group {ref} is {g.status}")
+    rows = conn.execute(sa.select(accounts.c.id, accounts.c.kind).where(accounts.c.group_id == gid)).all()
+    return Allocation(g.alloc_gen_bps, g.alloc_rev_bps, g.alloc_com_bps), {AccountKind(k): i for i, k in rows}
+
+
+def reverse(
+    engine: Engine,
+    actor: str,
+    portfolio: str | int | None,
+    transfer_id: int,
+    reason: str,
+    key: str,
+    override_reason: str | None = None,
+) -> dict[str, Any]:
+    """Correct a deposit, withdrawal or transfer with a reversing entry (nothing is edited in place).
+    Money leaving an account through the reversal passes the buffer rule like any other intent."""
+    if not reason.strip():
+        raise InvalidInput("a reversal needs a reason")
+
+    def apply(tx: Tx, _reqs: list[Request]) -> list[dict[str, Any]]:
+        conn, pid = tx.conn, tx.portfolio_id
+        t = conn.execute(
+            sa.select(transfers.c.kind).where(transfers.c.id == transfer_id, transfers.c.portfolio_id == pid)
+        ).first()
+        if t is None:
+            raise NotFound(f"no transfer {transfer_id} in this portfolio")
+        if TransferKind(t.kind) not in REVERSIBLE:
+            raise InvalidInput(
+                f"transfer {transfer_id} is a {t.kind}; only deposits, withdrawals and transfers can be reversed"
+            )
+        if conn.execute(sa.select(transfers.c.id).where(transfers.c.reverses_transfer_id == transfer_id)).first():
+            raise Conflict(f"transfer {transfer_id} has already been reversed")
+        legs = [
+            Leg(a, -amt)
+            for a, amt in conn.execute(
+                sa.select(postings.c.account_id, postings.c.amount_cents).where(postings.c.transfer_id == transfer_id)
+            )
+        ]
+        state = load_accounts(conn, pid, [leg.account_id for leg in legs])
+        for leg in legs:
+            acc = state[leg.account_id]
+            if leg.amount_cents < 0 and acc.kind is not AccountKind.EXT:
+                check_cash_out(acc.snapshot, -leg.amount_cents, "reversal", override=override_reason is not None)
+            acc.add_cash(leg.amount_cents, 0 if acc.kind is AccountKind.EXT else leg.amount_cents)
+        (tid,) = insert_journal(
+            conn,
+            pid,
+            tx.now,
+            [
+                JournalEntry(
+                    TransferKind.REVERSAL,
+                    legs,
+                    tx.seq(0),
+                    memo=reason[:200],
+                    reverses_transfer_id=transfer_id,
+                )
+            ],
+        )
+        apply_cash(conn, list(state.values()))
+        return [{"transfer_id": tid, "reverses_transfer_id": transfer_id}]
+
+    payload = {"transfer_id": transfer_id, "reason": reason}
+    return write(engine, portfolio, actor, "cash.reverse", [Request(key, payload)], apply, override_reason)[0]

@@ -1,0 +1,143 @@
+"""Account configuration: a template per account with validated overrides; allocation per group and
+per portfolio (ALLUSE_RULES §4, §7)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from alluse.domain.accounts import AccountKind, Allocation, GroupKind, check_allocation_for
+from alluse.domain.errors import InvalidInput, NotFound
+from alluse.domain.money import parse_pct_bps
+from alluse.domain.rules import TEMPLATE_ALLOCATION, TEMPLATES, effective_rules, parse_override
+from alluse.store.repo import resolve_account, resolve_group, resolve_portfolio
+from alluse.store.schema import account_config, account_groups, accounts, portfolios
+from alluse.store.uow import Request, Tx, write
+
+PORTFOLIO = "portfolio"
+
+
+def parse_allocation(text: str) -> Allocation:
+    """ "40/30/30" (Gen/Rev/Com percentages) into an Allocation."""
+    parts = text.replace(",", "/").split("/")
+    if len(parts) != 3:
+        raise InvalidInput(f"allocation must be Gen/Rev/Com percentages like 40/30/30, got {text!r}")
+    return Allocation(*(parse_pct_bps(p) for p in parts))
+
+
+def _alloc_text(gen: int, rev: int, com: int) -> str:
+    return "/".join(f"{v / 100:g}" for v in (gen, rev, com))
+
+
+def show(engine: Engine, portfolio: str | int | None, target: str) -> dict[str, Any]:
+    with engine.connect() as conn:
+        pid = resolve_portfolio(conn, portfolio)
+    if target.lower() == PORTFOLIO:
+        p = conn.execute(sa.select(portfolios).where(portfolios.c.id == pid)).one()
+        return {
+            "target": PORTFOLIO,
+            "template": p.template,
+            "allocation": _alloc_text(p.alloc_gen_bps, p.alloc_rev_bps, p.alloc_com_bps),
+        }
+    try:
+        aid = resolve_account(conn, pid, target)
+    except NotFound:
+        gid = resolve_group(conn, pid, target)
+        grp = conn.execute(sa.select(account_groups).where(account_groups.c.id == gid)).one()
+        return {
+            "target": grp.name,
+            "kind": grp.kind,
+            "allocation": _alloc_text(grp.alloc_gen_bps, grp.alloc_rev_bps, grp.alloc_com_bps),
+        }
+    row = conn.execute(
+        sa.select(accounts.c.name, accounts.c.kind, account_config.c.template, account_config.c.overrides)
+        .join(account_config, account_config.c.account_id == accounts.c.id)
+        .where(accounts.c.id == aid)
+    ).one()
+    overrides = json.loads(row.overrides)
+    rules = effective_rules(row.template, AccountKind(row.kind), overrides)
+    return {
+        "target": row.name,
+        "template": row.template,
+        "overridden": sorted(overrides),
+        "rules": rules.as_display(),
+    }
+
+
+def set_value(
+    engine: Engine, actor: str, portfolio: str | int | None, target: str, key: str, value: str, idem_key: str
+) -> dict[str, Any]:
+    """Change one setting of an account (a rule, or its template), a group or the portfolio (allocation,
+    template for new groups). Validated before anything is written."""
+
+    def apply(tx: Tx, _reqs: list[Request]) -> list[dict[str, Any]]:
+        conn, pid = tx.conn, tx.portfolio_id
+        if target.lower() == PORTFOLIO:
+            return [_set_portfolio(conn, pid, key, value)]
+        try:
+            aid = resolve_account(conn, pid, target)
+        except NotFound:
+            return [_set_group(conn, resolve_group(conn, pid, target), key, value)]
+        return [_set_account(conn, aid, key, value)]
+
+    payload = {"target": target, "key": key, "value": value}
+    return write(engine, portfolio, actor, "config.set", [Request(idem_key, payload)], apply)[0]
+
+
+def _set_portfolio(conn: sa.Connection, pid: int, key: str, value: str) -> dict[str, Any]:
+    if key == "allocation":
+        alloc = parse_allocation(value)
+        check_allocation_for(GroupKind.PRIMARY, alloc)
+    elif key == "template":
+        if value not in TEMPLATES:
+            raise InvalidInput(f"unknown template {value!r}; choose one of {', '.join(TEMPLATES)}")
+        alloc = TEMPLATE_ALLOCATION[value]
+        conn.execute(portfolios.update().where(portfolios.c.id == pid).values(template=value))
+    else:
+        raise InvalidInput("portfolio settings: allocation, template")
+    conn.execute(
+        portfolios.update()
+        .where(portfolios.c.id == pid)
+        .values(alloc_gen_bps=alloc.gen_bps, alloc_rev_bps=alloc.rev_bps, alloc_com_bps=alloc.com_bps)
+    )
+    return {"target": PORTFOLIO, key: value}
+
+
+def _set_group(conn: sa.Connection, gid: int, key: str, value: str) -> dict[str, Any]:
+    if key != "allocation":
+        raise InvalidInput("group settings: allocation")
+    kind = GroupKind(conn.execute(sa.select(account_groups.c.kind).where(account_groups.c.id == gid)).scalar_one())
+    alloc = parse_allocation(value)
+    check_allocation_for(kind, alloc)
+    conn.execute(
+        account_groups.update()
+        .where(account_groups.c.id == gid)
+        .values(alloc_gen_bps=alloc.gen_bps, alloc_rev_bps=alloc.rev_bps, alloc_com_bps=alloc.com_bps)
+    )
+    return {"group_id": gid, "allocation": value}
+
+
+def _set_account(conn: sa.Connection, aid: int, key: str, value: str) -> dict[str, Any]:
+    row = conn.execute(
+        sa.select(accounts.c.name, accounts.c.kind, account_config.c.template, account_config.c.overrides)
+        .join(account_config, account_config.c.account_id == accounts.c.id)
+        .where(accounts.c.id == aid)
+    ).one()
+    template, overrides = row.template, json.loads(row.overrides)
+    if key == "template":
+        template = value
+    else:
+        field, parsed = parse_override(key, value)
+        overrides[field] = parsed
+    rules = effective_rules(template, AccountKind(row.kind), overrides)  # validates the combination
+    conn.execute(
+        account_config.update()
+        .where(account_config.c.account_id == aid)
+        .values(template=template, overrides=json.dumps(overrides, sort_keys=True))
+    )
+    # The buffer rate is enforced on every cash movement, so the account row carries it too.
+    conn.execute(accounts.update().where(accounts.c.id == aid).values(buffer_bps=rules.buffer_bps))
+    return {"account": row.name, "template": template, "rules": rules.as_display()}

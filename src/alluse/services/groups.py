@@ -1,0 +1,209 @@
+"""Opening PRIMARY account groups: three sleeves, their buffers, brokerage mapping, initial funding."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from alluse.brokers.refs import BrokerageRef, parse_brokerage_ref
+from alluse.domain.accounts import SLEEVES, Allocation, GroupKind, check_allocation_for
+from alluse.domain.errors import Conflict, InvalidInput
+from alluse.domain.ledger import BANK, Leg, TransferKind
+from alluse.domain.rules import template_rules
+from alluse.services.brokers import map_brokerage
+from alluse.store.repo import JournalEntry, allocate_ids, external_account, insert_journal
+from alluse.store.schema import account_config, account_groups, accounts, portfolios
+from alluse.store.uow import IN_CHUNK, Request, Tx, write
+
+GROUP_NAME_RE = re.compile(r"^[A-Z][A-Z0-9]{0,19}$")
+
+
+@dataclass(frozen=True, slots=True)
+class GroupOpening:
+    amount_cents: int
+    brokerage: tuple[BrokerageRef | None, BrokerageRef | None, BrokerageRef | None] = (None, None, None)
+    allocation: Allocation | None = None
+    name: str | None = None
+
+    def payload(self) -> dict[str, Any]:
+        return {
+            "amount_cents": self.amount_cents,
+            "brokerage": [str(b) if b else None for b in self.brokerage],
+            "allocation": None
+            if self.allocation is None
+            else [self.allocation.gen_bps, self.allocation.rev_bps, self.allocation.com_bps],
+            "name": self.name,
+        }
+
+
+def group_opening(
+    amount_cents: int,
+    brokerage: list[str] | None = None,
+    allocation: Allocation | None = None,
+    name: str | None = None,
+) -> GroupOpening:
+    """Validate a user's request to open a group (brokerage names in Gen, Rev, Com order)."""
+    refs: list[BrokerageRef | None] = [None, None, None]
+    if brokerage:
+        if len(brokerage) != 3:
+            raise InvalidInput("name three brokerage accounts (Gen, Rev, Com) or none for paper accounts")
+        refs = [parse_brokerage_ref(b) for b in brokerage]
+    if name is not None:
+        name = name.strip().upper()
+        if not GROUP_NAME_RE.match(name):
+            raise InvalidInput("group name must be a letter followed by up to 19 letters or digits")
+    if allocation is not None:
+        check_allocation_for(GroupKind.PRIMARY, allocation)
+    if amount_cents <= 0:
+        raise InvalidInput("a group must be opened with a positive amount")
+    return GroupOpening(amount_cents, (refs[0], refs[1], refs[2]), allocation, name)
+
+
+def open_groups(
+    engine: Engine, actor: str, portfolio: str | int | None, openings: list[tuple[str, GroupOpening]]
+) -> list[dict[str, Any]]:
+    """Open PRIMARY groups, all in one unit of work (all or none). One audit entry per group."""
+    requests = [Request(key, o.payload()) for key, o in openings]
+    by_key = dict(openings)
+
+    def apply(tx: Tx, fresh: list[Request]) -> list[dict[str, Any]]:
+        return _open(tx, [by_key[r.key] for r in fresh])
+
+    return write(engine, portfolio, actor, "group.open", requests, apply)
+
+
+def open_group(
+    engine: Engine, actor: str, portfolio: str | int | None, key: str, opening: GroupOpening
+) -> dict[str, Any]:
+    return open_groups(engine, actor, portfolio, [(key, opening)])[0]
+
+
+def _open(tx: Tx, openings: list[GroupOpening]) -> list[dict[str, Any]]:
+    conn = tx.conn
+    p = conn.execute(
+        sa.select(
+            portfolios.c.template,
+            portfolios.c.alloc_gen_bps,
+            portfolios.c.alloc_rev_bps,
+            portfolios.c.alloc_com_bps,
+        ).where(portfolios.c.id == tx.portfolio_id)
+    ).one()
+    default_alloc = Allocation(p.alloc_gen_bps, p.alloc_rev_bps, p.alloc_com_bps)
+    rules = {k: template_rules(p.template, k) for k in SLEEVES}
+    bank = external_account(conn, tx.portfolio_id, BANK, tx.now)
+
+    names = _group_names(conn, tx.portfolio_id, openings)
+    first_group = allocate_ids(conn, account_groups, len(openings))
+    first_account = allocate_ids(conn, accounts, 3 * len(openings))
+    group_rows, account_rows, config_rows, entries, wanted = [], [], [], [], []
+    results = []
+    for i, (o, name) in enumerate(zip(openings, names, strict=True)):
+        alloc = o.allocation or default_alloc
+        gid = first_group + i
+        group_rows.append(
+            {
+                "id": gid,
+                "portfolio_id": tx.portfolio_id,
+                "name": name,
+                "kind": "PRIMARY",
+                "status": "ACTIVE",
+                "parent_group_id": None,
+                "forked_from_account_id": None,
+                "alloc_gen_bps": alloc.gen_bps,
+                "alloc_rev_bps": alloc.rev_bps,
+                "alloc_com_bps": alloc.com_bps,
+                "opened_at": tx.now,
+            }
+        )
+        split = alloc.split(o.amount_cents)
+        legs = [Leg(bank, -o.amount_cents)]
+        sleeves = {}
+        for j, kind in enumerate(SLEEVES):
+            aid = first_account + 3 * i + j
+            account_rows.append(
+                {
+                    "id": aid,
+                    "portfolio_id": tx.portfolio_id,
+                    "group_id": gid,
+                    "kind": kind.value,
+                    "name": f"{name}-{kind.value}",
+                    "status": "ACTIVE",
+                    "forked_from_account_id": None,
+                    "buffer_bps": rules[kind].buffer_bps,
+                    "cash_cents": split[kind],
+                    "positions_value_cents": 0,
+                    "collateral_cents": 0,
+                    "earmarked_cents": 0,
+                    "base_capital_cents": split[kind],
+                    "opened_at": tx.now,
+                }
+            )
+            config_rows.append(
+                {
+                    "account_id": aid,
+                    "portfolio_id": tx.portfolio_id,
+                    "template": p.template,
+                    "overrides": "{}",
+                }
+            )
+            legs.append(Leg(aid, split[kind]))
+            wanted.append((aid, o.brokerage[j]))
+            sleeves[kind.value] = {
+                "account_id": aid,
+                "name": f"{name}-{kind.value}",
+                "cash_cents": split[kind],
+            }
+        entries.append(JournalEntry(TransferKind.GROUP_OPEN, legs, tx.seq(i), memo=f"open group {name}"))
+        results.append({"group_id": gid, "name": name, "amount_cents": o.amount_cents, "accounts": sleeves})
+    conn.execute(account_groups.insert(), group_rows)
+    conn.execute(accounts.insert(), account_rows)
+    conn.execute(account_config.insert(), config_rows)
+    refs = map_brokerage(tx, wanted)
+    for i, r in enumerate(results):
+        for j, kind in enumerate(SLEEVES):
+            r["accounts"][kind.value]["brokerage_account"] = refs[3 * i + j]
+    transfer_ids = insert_journal(conn, tx.portfolio_id, tx.now, entries)
+    conn.execute(
+        accounts.update()
+        .where(accounts.c.id == bank)
+        .values(cash_cents=accounts.c.cash_cents - sum(o.amount_cents for o in openings))
+    )
+    for r, tid in zip(results, transfer_ids, strict=True):
+        r["transfer_id"] = tid
+    return results
+
+
+def _group_names(conn: sa.Connection, portfolio_id: int, openings: list[GroupOpening]) -> list[str]:
+    """Named groups keep their names; the rest are numbered A1, A2 ... after the existing PRIMARY
+    groups, skipping any number a user already took as a name."""
+    g = account_groups.c
+
+    def taken(names: list[str]) -> set[str]:
+        found: set[str] = set()
+        for i in range(0, len(names), IN_CHUNK):
+            q = sa.select(g.name).where(g.portfolio_id == portfolio_id, g.name.in_(names[i : i + IN_CHUNK]))
+            found.update(conn.execute(q).scalars())
+        return found
+
+    wanted = [o.name for o in openings if o.name]
+    clash = taken(wanted) | {n for n in wanted if wanted.count(n) > 1}
+    if clash:
+        raise Conflict(f"group name {sorted(clash)[0]} is already in use")
+    n = conn.execute(sa.select(sa.func.count()).where(g.portfolio_id == portfolio_id, g.kind == "PRIMARY")).scalar_one()
+    used = set(wanted)
+    auto: list[str] = []
+    while len(auto) < len(openings) - len(wanted):
+        candidates = []
+        while len(candidates) < len(openings) - len(wanted) - len(auto):
+            n += 1
+            if f"A{n}" not in used:
+                candidates.append(f"A{n}")
+        used.update(candidates)
+        clash = taken(candidates)
+        auto.extend(c for c in candidates if c not in clash)
+    it = iter(auto)
+    return [o.name or next(it) for o in openings]

@@ -1,0 +1,58 @@
+"""Creating a portfolio: the isolation boundary everything else lives in."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from alluse.domain.errors import Conflict, InvalidInput
+from alluse.domain.ledger import BANK
+from alluse.domain.rules import TEMPLATE_ALLOCATION, TEMPLATES
+from alluse.store.repo import external_account
+from alluse.store.schema import portfolios
+from alluse.store.uow import Request, Tx, validate_key, write_connection, write_on
+
+NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9 _.-]{0,99}$")
+
+
+def create_portfolio(engine: Engine, actor: str, name: str, key: str, template: str = "moderate") -> dict[str, Any]:
+    name = name.strip()
+    if not NAME_RE.match(name):
+        raise InvalidInput("portfolio name must start with a letter and use letters, digits, space, _ . -")
+    if template not in TEMPLATES:
+        raise InvalidInput(f"unknown template {template!r}; choose one of {', '.join(TEMPLATES)}")
+    key = validate_key(key)
+    alloc = TEMPLATE_ALLOCATION[template]
+    with write_connection(engine) as conn, conn.begin():
+        existing = conn.execute(
+            sa.select(portfolios.c.id, portfolios.c.name, portfolios.c.creation_key).where(
+                sa.or_(portfolios.c.creation_key == key, portfolios.c.name == name)
+            )
+        ).first()
+        if existing is not None:
+            if existing.creation_key == key and existing.name == name:
+                return {"portfolio_id": existing.id, "name": existing.name, "replayed": True}
+            raise Conflict(f"a portfolio named {existing.name!r} or created with key {key!r} already exists")
+        now = datetime.now(UTC)
+        pid = conn.execute(
+            portfolios.insert().values(
+                name=name,
+                creation_key=key,
+                template=template,
+                alloc_gen_bps=alloc.gen_bps,
+                alloc_rev_bps=alloc.rev_bps,
+                alloc_com_bps=alloc.com_bps,
+                created_at=now,
+            )
+        ).inserted_primary_key[0]
+
+        def apply(tx: Tx, _reqs: list[Request]) -> list[dict[str, Any]]:
+            external_account(tx.conn, tx.portfolio_id, BANK, tx.now)
+            return [{"portfolio_id": tx.portfolio_id, "name": name, "template": template}]
+
+        payload = {"name": name, "template": template}
+        return write_on(conn, pid, actor, "portfolio.create", [Request(key, payload)], apply, None)[0]

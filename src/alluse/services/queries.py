@@ -1,0 +1,87 @@
+"""Read-only views: the tree of groups and accounts with their cash figures."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from alluse.domain.accounts import SLEEVE_LABEL, AccountKind, CashSnapshot
+from alluse.store.repo import resolve_portfolio
+from alluse.store.schema import account_groups, accounts, brokerage_accounts, portfolios
+
+
+def account_tree(engine: Engine, portfolio: str | int | None) -> dict[str, Any]:
+    """Every group of the portfolio with its sleeves: cash, buffer, deployable cash, status, broker."""
+    a, g, b = accounts.c, account_groups.c, brokerage_accounts.c
+    with engine.connect() as conn:
+        pid = resolve_portfolio(conn, portfolio)
+        p = conn.execute(sa.select(portfolios.c.name, portfolios.c.template).where(portfolios.c.id == pid)).one()
+        q = (
+            sa.select(
+                g.id.label("gid"),
+                g.name.label("group"),
+                g.kind.label("group_kind"),
+                g.status.label("group_status"),
+                g.parent_group_id,
+                a.id,
+                a.kind,
+                a.name,
+                a.status,
+                a.cash_cents,
+                a.positions_value_cents,
+                a.collateral_cents,
+                a.earmarked_cents,
+                a.buffer_bps,
+                a.base_capital_cents,
+                b.broker,
+                b.number,
+            )
+            .select_from(
+                accounts.join(account_groups, g.id == a.group_id).outerjoin(brokerage_accounts, b.account_id == a.id)
+            )
+            .where(a.portfolio_id == pid)
+            .order_by(g.id, a.id)
+        )
+        groups: dict[int, dict[str, Any]] = {}
+        for r in conn.execute(q):
+            grp = groups.setdefault(
+                r.gid,
+                {
+                    "group_id": r.gid,
+                    "name": r.group,
+                    "kind": r.group_kind,
+                    "status": r.group_status,
+                    "parent_group_id": r.parent_group_id,
+                    "accounts": [],
+                },
+            )
+            kind = AccountKind(r.kind)
+            snap = CashSnapshot(
+                r.name,
+                kind,
+                r.cash_cents,
+                r.positions_value_cents,
+                r.collateral_cents,
+                r.earmarked_cents,
+                r.buffer_bps,
+            )
+            grp["accounts"].append(
+                {
+                    "account_id": r.id,
+                    "name": r.name,
+                    "kind": kind.value,
+                    "label": SLEEVE_LABEL[kind],
+                    "status": r.status,
+                    "cash_cents": snap.cash,
+                    "nav_cents": snap.nav,
+                    "buffer_bps": r.buffer_bps,
+                    "cash_buffer_cents": snap.cash_buffer,
+                    "deployable_cents": snap.deployable_cash,
+                    "base_capital_cents": r.base_capital_cents,
+                    "buffer_breach": snap.buffer_breached,
+                    "brokerage_account": f"{r.broker}:{r.number}" if r.broker else None,
+                }
+            )
+    return {"portfolio_id": pid, "portfolio": p.name, "template": p.template, "groups": list(groups.values())}

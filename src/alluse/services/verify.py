@@ -1,0 +1,175 @@
+"""`alluse verify`: recompute everything from the journal and the audit chain, and report differences.
+
+Nothing here trusts a cached figure: balances and base capital are summed from postings, the audit
+chain is re-hashed entry by entry.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from alluse.domain.accounts import AccountKind
+from alluse.domain.audit import GENESIS, entry_hash
+from alluse.domain.ledger import CAPITAL_FLOWS
+from alluse.domain.rules import effective_rules
+from alluse.store.schema import (
+    account_config,
+    accounts,
+    audit_log,
+    brokerage_accounts,
+    portfolios,
+    postings,
+    transfers,
+)
+
+
+@dataclass
+class VerifyReport:
+    problems: list[str] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def verify(engine: Engine) -> VerifyReport:
+    report = VerifyReport()
+    with engine.connect() as conn:
+        _ledger(conn, report)
+        _mapping(conn, report)
+        _config(conn, report)
+        _audit(conn, report)
+    return report
+
+
+def _ledger(conn: sa.Connection, report: VerifyReport) -> None:
+    p, a, t = postings.c, accounts.c, transfers.c
+    total = conn.execute(sa.select(sa.func.coalesce(sa.func.sum(p.amount_cents), 0))).scalar_one()
+    report.counts["postings"] = conn.execute(sa.select(sa.func.count()).select_from(postings)).scalar_one()
+    report.counts["transfers"] = conn.execute(sa.select(sa.func.count()).select_from(transfers)).scalar_one()
+    if total != 0:
+        report.problems.append(f"postings sum to {total} cents, not zero")
+    for tid, s in conn.execute(
+        sa.select(p.transfer_id, sa.func.sum(p.amount_cents))
+        .group_by(p.transfer_id)
+        .having(sa.func.sum(p.amount_cents) != 0)
+    ):
+        report.problems.append(f"transfer {tid} is unbalanced by {s} cents")
+    capital = sa.case((t.kind.in_([k.value for k in CAPITAL_FLOWS]), p.amount_cents), else_=0)
+    sums = (
+        sa.select(p.account_id, sa.func.sum(p.amount_cents).label("cash"), sa.func.sum(capital).label("base"))
+        .join(transfers, t.id == p.transfer_id)
+        .group_by(p.account_id)
+        .subquery()
+    )
+    q = sa.select(
+        a.id,
+        a.name,
+        a.kind,
+        a.cash_cents,
+        a.base_capital_cents,
+        sa.func.coalesce(sums.c.cash, 0),
+        sa.func.coalesce(sums.c.base, 0),
+    ).outerjoin(sums, sums.c.account_id == a.id)
+    n = 0
+    for aid, name, kind, cash, base, journal_cash, journal_base in conn.execute(q):
+        n += 1
+        if cash != journal_cash:
+            report.problems.append(f"account {name} (#{aid}) caches cash {cash} but its postings sum to {journal_cash}")
+        if kind != AccountKind.EXT and base != journal_base:
+            report.problems.append(
+                f"account {name} (#{aid}) records base capital {base} but its capital flows sum to {journal_base}"
+            )
+    report.counts["accounts"] = n
+
+
+def _mapping(conn: sa.Connection, report: VerifyReport) -> None:
+    a, b = accounts.c, brokerage_accounts.c
+    q = (
+        sa.select(a.name, a.status, sa.func.count(b.id))
+        .select_from(accounts.outerjoin(brokerage_accounts, b.account_id == a.id))
+        .where(a.kind != "EXT")
+        .group_by(a.id, a.name, a.status)
+    )
+    for name, status, mapped in conn.execute(q):
+        if status == "ACTIVE" and mapped != 1:
+            report.problems.append(f"active account {name} maps to {mapped} brokerage accounts, not exactly one")
+        if status in ("MERGED", "CLOSED") and mapped:
+            report.problems.append(f"{status.lower()} account {name} still holds a brokerage account")
+    cross = conn.execute(
+        sa.select(b.broker, b.number).join(accounts, a.id == b.account_id).where(a.portfolio_id != b.portfolio_id)
+    ).all()
+    for broker, number in cross:
+        report.problems.append(f"brokerage account {broker}:{number} maps to an account of another portfolio")
+
+
+def _config(conn: sa.Connection, report: VerifyReport) -> None:
+    q = sa.select(
+        accounts.c.name,
+        accounts.c.kind,
+        accounts.c.buffer_bps,
+        account_config.c.template,
+        account_config.c.overrides,
+    ).join(account_config, account_config.c.account_id == accounts.c.id)
+    for name, kind, buffer_bps, template, overrides in conn.execute(q):
+        want = effective_rules(template, AccountKind(kind), json.loads(overrides)).buffer_bps
+        if buffer_bps != want:
+            report.problems.append(f"account {name} enforces a {buffer_bps} bps buffer but is configured for {want}")
+
+
+def _audit(conn: sa.Connection, report: VerifyReport) -> None:
+    heads = {
+        pid: (seq, head)
+        for pid, seq, head in conn.execute(sa.select(portfolios.c.id, portfolios.c.audit_seq, portfolios.c.audit_head))
+    }
+    al = audit_log.c
+    q = sa.select(
+        al.portfolio_id,
+        al.seq,
+        al.at,
+        al.actor,
+        al.action,
+        al.idempotency_key,
+        al.input_digest,
+        al.result,
+        al.override_reason,
+        al.prev_hash,
+        al.hash,
+    ).order_by(al.portfolio_id, al.seq)
+    state: dict[int, tuple[int, str]] = {}
+    n = 0
+    for r in conn.execute(q).yield_per(5000):
+        n += 1
+        seq, prev = state.get(r.portfolio_id, (0, GENESIS))
+        if r.seq != seq + 1:
+            report.problems.append(f"audit log of portfolio {r.portfolio_id}: entry {seq + 1} is missing")
+        if r.prev_hash != prev:
+            report.problems.append(
+                f"audit log of portfolio {r.portfolio_id}: entry {r.seq} does not chain to the one before"
+            )
+        h = entry_hash(
+            r.prev_hash,
+            r.seq,
+            r.at,
+            r.actor,
+            r.action,
+            r.idempotency_key,
+            r.input_digest,
+            r.result,
+            r.override_reason,
+        )
+        if h != r.hash:
+            report.problems.append(f"audit log of portfolio {r.portfolio_id}: entry {r.seq} was altered")
+        state[r.portfolio_id] = (r.seq, r.hash)
+    for pid, (seq, head) in heads.items():
+        if state.get(pid, (0, GENESIS)) != (seq, head):
+            report.problems.append(
+                f"audit log of portfolio {pid} ends at entry {state.get(pid, (0,))[0]}, "
+                f"but the portfolio records {seq} entries (entries deleted?)"
+            )
+    report.counts["audit_entries"] = n

@@ -1,0 +1,234 @@
+"""Queries shared by the use cases: id allocation, lookups by name, account snapshots, the journal."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from alluse.domain.accounts import SLEEVE_LABEL, AccountKind, AccountStatus, CashSnapshot
+from alluse.domain.errors import InvalidInput, NotFound
+from alluse.domain.ledger import Leg, balanced
+from alluse.store.prepared import Prepared, insert
+from alluse.store.schema import account_groups, accounts, portfolios, postings, transfers
+from alluse.store.uow import IN_CHUNK, PortfolioRef
+
+_MAX_ID: dict[str, Prepared] = {}
+
+
+def allocate_ids(conn: sa.Connection, table: sa.Table, n: int) -> int:
+    """Reserve n consecutive ids in `table`; returns the first. Bulk paths insert with known ids so
+    rows can reference each other without a round trip per row. Callers hold the write lock."""
+    if conn.dialect.name == "postgresql":
+        seq = conn.execute(sa.text("SELECT pg_get_serial_sequence(:t, 'id')"), {"t": table.name}).scalar_one()
+        # setval past the block keeps the sequence ahead of the ids assigned here.
+        first = conn.execute(sa.text("SELECT nextval(:s)"), {"s": seq}).scalar_one()
+        if n > 1:
+            conn.execute(sa.text("SELECT setval(:s, :v)"), {"s": seq, "v": first + n - 1})
+        return int(first)
+    q = _MAX_ID.get(table.name)
+    if q is None:
+        q = _MAX_ID[table.name] = Prepared(sa.select(sa.func.coalesce(sa.func.max(table.c.id), 0)))
+    return int(q.rows(conn)[0][0]) + 1
+
+
+@dataclass(slots=True)
+class AccountRow:
+    """An account as a unit of work holds it: cash and base capital change in memory as the work
+    proceeds and are written back once by `apply_cash`."""
+
+    id: int
+    portfolio_id: int
+    group_id: int | None
+    kind: AccountKind
+    name: str
+    status: AccountStatus
+    base_capital: int
+    cash: int
+    positions_value: int
+    collateral: int
+    earmarked: int
+    buffer_bps: int
+
+    @property
+    def label(self) -> str:
+        return account_label(self.kind, self.name)
+
+    @property
+    def snapshot(self) -> CashSnapshot:
+        return CashSnapshot(
+            self.label, self.kind, self.cash, self.positions_value, self.collateral, self.earmarked, self.buffer_bps
+        )
+
+    def add_cash(self, delta: int, base_delta: int = 0) -> None:
+        self.cash += delta
+        self.base_capital += base_delta
+
+
+_a = accounts.c
+_ACCOUNT_COLS = (
+    _a.id,
+    _a.portfolio_id,
+    _a.group_id,
+    _a.kind,
+    _a.name,
+    _a.status,
+    _a.base_capital_cents,
+    _a.cash_cents,
+    _a.positions_value_cents,
+    _a.collateral_cents,
+    _a.earmarked_cents,
+    _a.buffer_bps,
+)
+_ACCOUNT_BY_ID = Prepared(
+    sa.select(*_ACCOUNT_COLS).where(_a.portfolio_id == sa.bindparam("pid"), _a.id == sa.bindparam("id"))
+)
+_ACCOUNT_ID_BY_NAME = Prepared(
+    sa.select(_a.id).where(_a.portfolio_id == sa.bindparam("pid"), _a.name == sa.bindparam("name"))
+)
+_ACCOUNT_ID_BY_ID = Prepared(
+    sa.select(_a.id).where(_a.portfolio_id == sa.bindparam("pid"), _a.id == sa.bindparam("name"), _a.kind != "EXT")
+)
+_TRANSFER_INSERT = insert(transfers)
+_POSTING_INSERT = insert(postings, ["portfolio_id", "transfer_id", "account_id", "amount_cents"])
+_CASH_UPDATE = Prepared(
+    accounts.update()
+    .where(_a.id == sa.bindparam("aid"))
+    .values(cash_cents=sa.bindparam("cash"), base_capital_cents=sa.bindparam("base"))
+)
+
+
+def account_label(kind: AccountKind | str, name: str) -> str:
+    kind = AccountKind(kind)
+    return f"{SLEEVE_LABEL[kind]} {name}" if kind in SLEEVE_LABEL else name
+
+
+def _to_row(r: tuple) -> AccountRow:
+    aid, pid, gid, kind, name, status, *figures = r
+    return AccountRow(aid, pid, gid, AccountKind(kind), name, AccountStatus(status), *figures)
+
+
+def load_accounts(conn: sa.Connection, portfolio_id: int, ids: list[int]) -> dict[int, AccountRow]:
+    """Snapshots of the given accounts; every id must belong to the portfolio."""
+    out: dict[int, AccountRow] = {}
+    if len(ids) <= 3:
+        for i in ids:
+            r = _ACCOUNT_BY_ID.first(conn, pid=portfolio_id, id=i)
+            if r is not None:
+                out[r[0]] = _to_row(r)
+    else:
+        for i in range(0, len(ids), IN_CHUNK):
+            q = sa.select(*_ACCOUNT_COLS).where(_a.portfolio_id == portfolio_id, _a.id.in_(ids[i : i + IN_CHUNK]))
+            for r in conn.execute(q):
+                out[r[0]] = _to_row(tuple(r))
+    missing = set(ids) - out.keys()
+    if missing:
+        raise NotFound(f"no account with id {min(missing)} in this portfolio")
+    return out
+
+
+def resolve_account(conn: sa.Connection, portfolio_id: int, ref: str | int) -> int:
+    """A sleeve account named by id ("17") or by name ("A1-GEN", any case)."""
+    text = str(ref).strip()
+    if text.isdigit():
+        found = _ACCOUNT_ID_BY_ID.first(conn, pid=portfolio_id, name=int(text))
+    else:
+        found = _ACCOUNT_ID_BY_NAME.first(conn, pid=portfolio_id, name=text.upper())
+    if found is None:
+        raise NotFound(f"no account {text!r} in this portfolio (see `alluse accounts`)")
+    return int(found[0])
+
+
+def resolve_group(conn: sa.Connection, portfolio_id: int, ref: str | int) -> int:
+    text = str(ref).strip()
+    g = account_groups.c
+    cond = g.id == int(text) if text.isdigit() else g.name == text.upper()
+    found = conn.execute(sa.select(g.id).where(g.portfolio_id == portfolio_id, cond)).scalar()
+    if found is None:
+        raise NotFound(f"no account group {text!r} in this portfolio (see `alluse accounts`)")
+    return int(found)
+
+
+def resolve_portfolio(conn: sa.Connection, ref: PortfolioRef) -> int:
+    """A portfolio by id or name; with none given, the only portfolio there is. An int is taken as
+    an id as it stands (the unit of work's portfolio lock checks it exists)."""
+    if isinstance(ref, int):
+        return ref
+    if ref is None or ref.strip() == "":
+        ids = conn.execute(sa.select(portfolios.c.id).limit(2)).scalars().all()
+        if not ids:
+            raise NotFound("no portfolio yet: run `alluse init` (or `alluse demo`) first")
+        if len(ids) > 1:
+            raise InvalidInput("several portfolios exist: name one with --portfolio")
+        return int(ids[0])
+    text = ref.strip()
+    cond = portfolios.c.id == int(text) if text.isdigit() else portfolios.c.name == text
+    found = conn.execute(sa.select(portfolios.c.id).where(cond)).scalar()
+    if found is None:
+        raise NotFound(f"no portfolio {text!r}")
+    return int(found)
+
+
+def external_account(conn: sa.Connection, portfolio_id: int, name: str, now: datetime) -> int:
+    """Id of the portfolio's external counter-account `name`, created on first use."""
+    found = _ACCOUNT_ID_BY_NAME.first(conn, pid=portfolio_id, name=name)
+    if found is not None:
+        return int(found[0])
+    res = conn.execute(
+        accounts.insert().values(
+            portfolio_id=portfolio_id,
+            group_id=None,
+            kind="EXT",
+            name=name,
+            status="ACTIVE",
+            buffer_bps=0,
+            opened_at=now,
+        )
+    )
+    return int(res.inserted_primary_key[0])
+
+
+def apply_cash(conn: sa.Connection, changed: list[AccountRow]) -> None:
+    """Write back the cash and base capital of accounts a use case changed in memory."""
+    _CASH_UPDATE.many(conn, [{"aid": a.id, "cash": a.cash, "base": a.base_capital} for a in changed])
+
+
+@dataclass(frozen=True, slots=True)
+class JournalEntry:
+    kind: str
+    legs: list[Leg]
+    audit_seq: int
+    memo: str = ""
+    reverses_transfer_id: int | None = None
+
+
+def insert_journal(conn: sa.Connection, portfolio_id: int, now: datetime, entries: list[JournalEntry]) -> list[int]:
+    """Insert transfers and their postings in two executemany calls; returns the transfer ids."""
+    first = allocate_ids(conn, transfers, len(entries))
+    t_rows, p_rows = [], []
+    for i, e in enumerate(entries):
+        tid = first + i
+        t_rows.append(
+            {
+                "id": tid,
+                "portfolio_id": portfolio_id,
+                "kind": str(e.kind),
+                "memo": e.memo,
+                "reverses_transfer_id": e.reverses_transfer_id,
+                "audit_seq": e.audit_seq,
+                "created_at": now,
+            }
+        )
+        p_rows.extend(
+            {
+                "portfolio_id": portfolio_id,
+                "transfer_id": tid,
+                "account_id": leg.account_id,
+                "amount_cents": leg.amount_cents,
+            }
+            for leg in balanced(e.legs)
+        )
+    _TRANSFER_INSERT.many(conn, t_rows)
+    _POSTING_INSERT.many(conn, p_rows)
+    return [first + i for i in range(len(entries))]

@@ -1,0 +1,170 @@
+"""The schema, as SQLAlchemy Core metadata. Alembic migrations create exactly this; a test keeps
+docs/data-model.md (and its ERD) in sync with it.
+
+Every table carries `portfolio_id`: a portfolio is the isolation boundary and the future shard key.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# SQLite only aliases rowid (fast, auto-assigned) for a column declared exactly INTEGER PRIMARY KEY.
+Id = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+Cents = sa.BigInteger
+Bps = sa.Integer
+Timestamp = sa.DateTime(timezone=True)
+
+
+def _pk() -> sa.Column:
+    return sa.Column("id", Id, primary_key=True, autoincrement=True)
+
+
+def _portfolio_fk() -> sa.Column:
+    return sa.Column("portfolio_id", Id, sa.ForeignKey("portfolios.id"), nullable=False)
+
+
+def _allocation_columns() -> list[sa.Column]:
+    return [
+        sa.Column("alloc_gen_bps", Bps, nullable=False),
+        sa.Column("alloc_rev_bps", Bps, nullable=False),
+        sa.Column("alloc_com_bps", Bps, nullable=False),
+    ]
+
+
+portfolios = sa.Table(
+    "portfolios",
+    metadata,
+    _pk(),
+    sa.Column("name", sa.String(100), nullable=False, unique=True),
+    sa.Column("creation_key", sa.String(200), nullable=False, unique=True),
+    sa.Column("template", sa.String(20), nullable=False),
+    *_allocation_columns(),
+    # Head of this portfolio's hash-chained audit log; updating it serialises writes per portfolio.
+    sa.Column("audit_seq", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("audit_head", sa.String(64), nullable=False, server_default=""),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.CheckConstraint("alloc_gen_bps + alloc_rev_bps + alloc_com_bps = 10000", name="allocation_sums_to_100"),
+)
+
+account_groups = sa.Table(
+    "account_groups",
+    metadata,
+    _pk(),
+    _portfolio_fk(),
+    sa.Column("name", sa.String(50), nullable=False),
+    sa.Column("kind", sa.String(10), nullable=False),
+    sa.Column("status", sa.String(10), nullable=False),
+    sa.Column("parent_group_id", Id, sa.ForeignKey("account_groups.id"), nullable=True),
+    sa.Column("forked_from_account_id", Id, sa.ForeignKey("accounts.id", use_alter=True), nullable=True),
+    *_allocation_columns(),
+    sa.Column("opened_at", Timestamp, nullable=False),
+    sa.UniqueConstraint("portfolio_id", "name"),
+    sa.CheckConstraint("kind IN ('PRIMARY', 'FORK')", name="kind"),
+    sa.CheckConstraint("status IN ('ACTIVE', 'MERGED', 'CLOSED')", name="status"),
+    sa.CheckConstraint("alloc_gen_bps + alloc_rev_bps + alloc_com_bps = 10000", name="allocation_sums_to_100"),
+)
+
+accounts = sa.Table(
+    "accounts",
+    metadata,
+    _pk(),
+    _portfolio_fk(),
+    # NULL only for external counter-accounts (kind EXT), which belong to the portfolio, not a group.
+    sa.Column("group_id", Id, sa.ForeignKey("account_groups.id"), nullable=True),
+    sa.Column("kind", sa.String(3), nullable=False),
+    sa.Column("name", sa.String(60), nullable=False),
+    sa.Column("status", sa.String(10), nullable=False),
+    sa.Column("forked_from_account_id", Id, sa.ForeignKey("accounts.id"), nullable=True),
+    sa.Column("buffer_bps", Bps, nullable=False),
+    # Cached sums, kept in step with the journal in the same transaction; `alluse verify` recomputes them.
+    sa.Column("cash_cents", Cents, nullable=False, server_default="0"),
+    sa.Column("positions_value_cents", Cents, nullable=False, server_default="0"),
+    sa.Column("collateral_cents", Cents, nullable=False, server_default="0"),
+    sa.Column("earmarked_cents", Cents, nullable=False, server_default="0"),
+    sa.Column("base_capital_cents", Cents, nullable=False, server_default="0"),
+    sa.Column("opened_at", Timestamp, nullable=False),
+    sa.UniqueConstraint("portfolio_id", "name"),
+    sa.UniqueConstraint("group_id", "kind"),
+    sa.CheckConstraint("kind IN ('GEN', 'REV', 'COM', 'EXT')", name="kind"),
+    sa.CheckConstraint("status IN ('ACTIVE', 'SUSPENDED', 'MERGED', 'CLOSED')", name="status"),
+    sa.CheckConstraint("(kind = 'EXT') = (group_id IS NULL)", name="ext_has_no_group"),
+    sa.CheckConstraint("buffer_bps BETWEEN 0 AND 10000", name="buffer_bps"),
+    sa.CheckConstraint("collateral_cents >= 0 AND earmarked_cents >= 0", name="holds_non_negative"),
+)
+
+account_config = sa.Table(
+    "account_config",
+    metadata,
+    sa.Column("account_id", Id, sa.ForeignKey("accounts.id"), primary_key=True),
+    _portfolio_fk(),
+    sa.Column("template", sa.String(20), nullable=False),
+    # JSON object of validated overrides on top of the template (see domain/rules.py).
+    sa.Column("overrides", sa.Text, nullable=False, server_default="{}"),
+)
+
+brokerage_accounts = sa.Table(
+    "brokerage_accounts",
+    metadata,
+    _pk(),
+    _portfolio_fk(),
+    sa.Column("broker", sa.String(20), nullable=False),
+    sa.Column("number", sa.String(40), nullable=False),
+    # The one-to-one mapping: unique, so a brokerage account maps to at most one system account.
+    sa.Column("account_id", Id, sa.ForeignKey("accounts.id"), nullable=True, unique=True),
+    sa.Column("credentials_encrypted", sa.LargeBinary, nullable=True),
+    sa.Column("registered_at", Timestamp, nullable=False),
+    sa.UniqueConstraint("broker", "number"),
+)
+
+transfers = sa.Table(
+    "transfers",
+    metadata,
+    _pk(),
+    _portfolio_fk(),
+    sa.Column("kind", sa.String(20), nullable=False),
+    sa.Column("memo", sa.String(200), nullable=False, server_default=""),
+    sa.Column("reverses_transfer_id", Id, sa.ForeignKey("transfers.id"), nullable=True, unique=True),
+    sa.Column("audit_seq", sa.BigInteger, nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+)
+
+postings = sa.Table(
+    "postings",
+    metadata,
+    _pk(),
+    _portfolio_fk(),
+    sa.Column("transfer_id", Id, sa.ForeignKey("transfers.id"), nullable=False),
+    sa.Column("account_id", Id, sa.ForeignKey("accounts.id"), nullable=False),
+    sa.Column("amount_cents", Cents, nullable=False),
+    sa.CheckConstraint("amount_cents <> 0", name="non_zero"),
+    sa.Index(None, "account_id"),
+    sa.Index(None, "transfer_id"),
+)
+
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("portfolio_id", Id, sa.ForeignKey("portfolios.id"), primary_key=True),
+    sa.Column("seq", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("at", Timestamp, nullable=False),
+    sa.Column("actor", sa.String(100), nullable=False),
+    sa.Column("action", sa.String(50), nullable=False),
+    # The audit log doubles as the idempotency record: one key, one write, one stored result.
+    sa.Column("idempotency_key", sa.String(200), nullable=False),
+    sa.Column("input_digest", sa.String(64), nullable=False),
+    sa.Column("result", sa.Text, nullable=False),
+    sa.Column("override_reason", sa.Text, nullable=True),
+    sa.Column("prev_hash", sa.String(64), nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+    sa.UniqueConstraint("portfolio_id", "idempotency_key"),
+)

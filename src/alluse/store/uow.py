@@ -1,0 +1,191 @@
+"""The unit of work: one database transaction per use case, with idempotency and audit built in.
+
+Every write goes through `write`. It locks the portfolio's audit head (which serialises writers of
+one portfolio, so the buffer rule is always checked against committed state), replays requests whose
+idempotency key it has already seen, lets the use case do its work, appends one hash-chained audit
+entry per request, and commits — or, on any error, rolls everything back.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from alluse.domain.audit import canonical_json, digest, entry_hash
+from alluse.domain.errors import Conflict, InvalidInput, NotFound
+from alluse.store.prepared import Prepared, insert
+from alluse.store.schema import audit_log, portfolios
+
+MAX_KEY_LENGTH = 200
+# Bound on SQL parameters per IN-list, under SQLite's limit.
+IN_CHUNK = 900
+TRANSIENT_RETRIES = 20
+
+PortfolioRef = str | int | None
+
+_HEAD = Prepared(
+    sa.select(portfolios.c.audit_seq, portfolios.c.audit_head)
+    .where(portfolios.c.id == sa.bindparam("pid"))
+    .with_for_update()  # a row lock on PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises writers
+)
+_SEEN_ONE = Prepared(
+    sa.select(audit_log.c.idempotency_key, audit_log.c.input_digest, audit_log.c.result).where(
+        audit_log.c.portfolio_id == sa.bindparam("pid"), audit_log.c.idempotency_key == sa.bindparam("key")
+    )
+)
+_AUDIT_INSERT = insert(audit_log)
+_HEAD_UPDATE = Prepared(
+    portfolios.update()
+    .where(portfolios.c.id == sa.bindparam("pid"))
+    .values(audit_seq=sa.bindparam("seq"), audit_head=sa.bindparam("head"))
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """One write as the caller asked for it: its idempotency key and the input that is digested."""
+
+    key: str
+    payload: dict[str, Any]
+
+
+@dataclass(slots=True)
+class Tx:
+    """What a use case sees inside its unit of work."""
+
+    conn: sa.Connection
+    portfolio_id: int
+    now: datetime
+    first_seq: int
+    notes: dict[str, Any] = field(default_factory=dict)
+
+    def seq(self, index: int) -> int:
+        """Audit sequence number of the index-th new request of this unit of work."""
+        return self.first_seq + index
+
+
+Apply = Callable[[Tx, list[Request]], list[dict[str, Any]]]
+
+
+def write_connection(engine: Engine) -> sa.Connection:
+    return engine.connect().execution_options(alluse_write=True)
+
+
+def _is_transient(exc: sa.exc.DBAPIError) -> bool:
+    code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    if code in ("40001", "40P01"):  # serialization failure, deadlock detected
+        return True
+    return "database is locked" in str(exc.orig)
+
+
+def validate_key(key: str) -> str:
+    key = key.strip()
+    if not key or len(key) > MAX_KEY_LENGTH:
+        raise InvalidInput(f"idempotency key must be 1–{MAX_KEY_LENGTH} characters")
+    return key
+
+
+def write(
+    engine: Engine,
+    portfolio: PortfolioRef,
+    actor: str,
+    action: str,
+    requests: Sequence[Request],
+    apply: Apply,
+    override_reason: str | None = None,
+) -> list[dict[str, Any]]:
+    """Run `apply` on the requests not seen before and return one result per request, in order.
+
+    A request whose key was already used returns the stored result of the first time (marked
+    `"replayed": true`); the same key with a different input is a conflict. Transient database
+    conflicts (serialization failures, deadlocks, a busy SQLite file) are retried from the start.
+    """
+    from alluse.store.repo import resolve_portfolio
+
+    requests = [Request(validate_key(r.key), r.payload) for r in requests]
+    if len({r.key for r in requests}) != len(requests):
+        raise InvalidInput("idempotency keys within one request must differ")
+    for attempt in range(TRANSIENT_RETRIES):
+        try:
+            with write_connection(engine) as conn, conn.begin():
+                pid = resolve_portfolio(conn, portfolio)
+                return write_on(conn, pid, actor, action, requests, apply, override_reason)
+        except sa.exc.DBAPIError as exc:
+            if not _is_transient(exc) or attempt == TRANSIENT_RETRIES - 1:
+                raise
+            time.sleep(0.001 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
+def write_on(
+    conn: sa.Connection,
+    portfolio_id: int,
+    actor: str,
+    action: str,
+    requests: Sequence[Request],
+    apply: Apply,
+    override_reason: str | None,
+) -> list[dict[str, Any]]:
+    """`write` inside a transaction the caller already holds (used when the portfolio itself is new)."""
+    head = _HEAD.first(conn, pid=portfolio_id)
+    if head is None:
+        raise NotFound(f"no portfolio with id {portfolio_id}")
+    seq, prev_hash = head
+
+    digests = {r.key: digest(r.payload) for r in requests}
+    seen = _seen(conn, portfolio_id, [r.key for r in requests])
+    fresh: list[Request] = []
+    for r in requests:
+        if r.key not in seen:
+            fresh.append(r)
+        elif seen[r.key][0] != digests[r.key]:
+            raise Conflict(f"idempotency key {r.key!r} was already used for a different request")
+
+    results: dict[str, dict[str, Any]] = {}
+    if fresh:
+        now = datetime.now(UTC)
+        fresh_results = apply(Tx(conn, portfolio_id, now, seq + 1), fresh)
+        rows = []
+        for i, (r, result) in enumerate(zip(fresh, fresh_results, strict=True)):
+            result_text = canonical_json(result)
+            d = digests[r.key]
+            h = entry_hash(prev_hash, seq + 1 + i, now, actor, action, r.key, d, result_text, override_reason)
+            rows.append(
+                {
+                    "portfolio_id": portfolio_id,
+                    "seq": seq + 1 + i,
+                    "at": now,
+                    "actor": actor,
+                    "action": action,
+                    "idempotency_key": r.key,
+                    "input_digest": d,
+                    "result": result_text,
+                    "override_reason": override_reason,
+                    "prev_hash": prev_hash,
+                    "hash": h,
+                }
+            )
+            prev_hash = h
+            results[r.key] = result
+        _AUDIT_INSERT.many(conn, rows)
+        _HEAD_UPDATE.run(conn, pid=portfolio_id, seq=seq + len(fresh), head=prev_hash)
+    return [results[r.key] if r.key in results else {**json.loads(seen[r.key][1]), "replayed": True} for r in requests]
+
+
+def _seen(conn: sa.Connection, portfolio_id: int, keys: list[str]) -> dict[str, tuple[str, str]]:
+    if len(keys) == 1:
+        return {k: (d, res) for k, d, res in _SEEN_ONE.rows(conn, pid=portfolio_id, key=keys[0])}
+    found: dict[str, tuple[str, str]] = {}
+    q = sa.select(audit_log.c.idempotency_key, audit_log.c.input_digest, audit_log.c.result)
+    for i in range(0, len(keys), IN_CHUNK):
+        cond = audit_log.c.idempotency_key.in_(keys[i : i + IN_CHUNK])
+        for key, d, result in conn.execute(q.where(audit_log.c.portfolio_id == portfolio_id, cond)):
+            found[key] = (d, result)
+    return found
