@@ -1,0 +1,20 @@
+# The two quick-start commands. Each sets up .venv from requirements.lock on first use.
+.PHONY: run test bench lint
+
+PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/alluse_test
+
+run:
+	@scripts/bootstrap
+	.venv/bin/alluse demo
+
+test:
+	@scripts/bootstrap
+	ALLUSE_TEST_PG_URL="$${ALLUSE_TEST_PG_URL:-$(PG_URL)}" .venv/bin/python -m pytest $(PYTEST_ARGS)
+
+bench:
+	@scripts/bootstrap
+	.venv/bin/alluse bench
+
+lint:
+	@scripts/bootstrap
+	.venv/bin/ruff check . && .venv/bin/ruff format --check .

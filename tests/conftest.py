@@ -1,0 +1,99 @@
+"""Shared fixtures. `engine` runs a test on SQLite and on PostgreSQL.
+
+PostgreSQL comes from ALLUSE_TEST_PG_URL (the database is created if missing). Without it the
+PostgreSQL variants skip locally; under CI=true a missing or unreachable server is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from alluse.store.db import make_engine, migrate
+from alluse.store.schema import metadata
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def pg_url() -> str | None:
+    return os.environ.get("ALLUSE_TEST_PG_URL") or None
+
+
+def _ensure_pg_database(url: str) -> None:
+    target = sa.engine.make_url(url)
+    admin = sa.create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        exists = conn.execute(sa.text("SELECT 1 FROM pg_database WHERE datname = :d"), {"d": target.database}).first()
+        if not exists:
+            conn.exec_driver_sql(f'CREATE DATABASE "{target.database}"')
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file, copied for each test (migrating once is much faster)."""
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    engine = make_engine(f"sqlite:///{path}")
+    migrate(engine)
+    engine.dispose()
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_engine() -> Iterator[sa.Engine]:
+    url = pg_url()
+    if url is None:
+        if IN_CI:
+            pytest.fail("CI=true but ALLUSE_TEST_PG_URL is not set: PostgreSQL tests must run in CI")
+        pytest.skip("set ALLUSE_TEST_PG_URL to run the PostgreSQL variants")
+    try:
+        _ensure_pg_database(url)
+        engine = make_engine(url)
+        with engine.begin() as conn:
+            conn.exec_driver_sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+        migrate(engine)
+    except sa.exc.OperationalError as exc:
+        if IN_CI:
+            pytest.fail(f"PostgreSQL at {url} is unreachable under CI=true: {exc.orig}")
+        pytest.skip(f"PostgreSQL unreachable: {exc.orig}")
+    yield engine
+    engine.dispose()
+
+
+def _truncate_pg(engine: sa.Engine) -> None:
+    names = ", ".join(t.name for t in metadata.sorted_tables)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+
+
+@pytest.fixture
+def sqlite_engine(sqlite_template: Path, tmp_path: Path) -> Iterator[sa.Engine]:
+    path = tmp_path / "alluse.db"
+    shutil.copy(sqlite_template, path)
+    engine = make_engine(f"sqlite:///{path}")
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def engine(request: pytest.FixtureRequest) -> Iterator[sa.Engine]:
+    """A migrated, empty database: SQLite, then PostgreSQL."""
+    if request.param == "sqlite":
+        yield request.getfixturevalue("sqlite_engine")
+    else:
+        pg = request.getfixturevalue("pg_engine")
+        _truncate_pg(pg)
+        yield pg
+
+
+@pytest.fixture
+def portfolio(engine: sa.Engine) -> str:
+    from alluse.services.portfolios import create_portfolio
+
+    create_portfolio(engine, "test", "main", "test:portfolio")
+    return "main"
