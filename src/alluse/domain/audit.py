@@ -29,7 +29,7 @@ def timestamp_text(at: datetime) -> str:
 def entry_hash(
     prev_hash: str,
     seq: int,
-    at: datetime,
+    at_text: str,
     actor: str,
     action: str,
     idempotency_key: str,
@@ -37,17 +37,8 @@ def entry_hash(
     result: str,
     override_reason: str | None,
 ) -> str:
-    material = canonical_json(
-        [
-            prev_hash,
-            seq,
-            timestamp_text(at),
-            actor,
-            action,
-            idempotency_key,
-            input_digest,
-            result,
-            override_reason,
-        ]
-    )
+    reason = "-" if override_reason is None else "+" + override_reason
+    fields = (prev_hash, str(seq), at_text, actor, action, idempotency_key, input_digest, result, reason)
+    # Length-prefixed, so no choice of field contents can make two different entries hash alike.
+    material = "".join(f"{len(f)}:{f}" for f in fields)
     return hashlib.sha256(material.encode()).hexdigest()

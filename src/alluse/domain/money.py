@@ -1,27 +1,38 @@
 """Exact money. Amounts are integer cents; rates are integer basis points.
 
-Rounding to cents happens in exactly one place, `to_cents`, half-even. Everything that turns a
-Decimal or a rate into cents goes through it.
+Rounding to cents happens in exactly one place, `round_half_even`. Everything that turns a Decimal
+or a rate into cents goes through it.
 """
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation
 
-CENT = Decimal("0.01")
 BPS_PER_UNIT = 10_000
 # Guard rail for user input: a trillion dollars is far past any real account; bigger means a typo.
 MAX_CENTS = 100_000_000_000_000
 
 
+def round_half_even(numerator: int, denominator: int) -> int:
+    """numerator / denominator rounded to an integer, ties to even: the one rounding point."""
+    if denominator <= 0:
+        raise ValueError("denominator must be positive")
+    q, r = divmod(numerator, denominator)  # floor division: 0 <= r < denominator
+    twice = 2 * r
+    if twice > denominator or (twice == denominator and q % 2 == 1):
+        q += 1
+    return q
+
+
 def to_cents(value: Decimal) -> int:
-    """Round a dollar Decimal to integer cents, half-even (the one rounding point)."""
-    return int((value / CENT).quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
+    """A dollar Decimal (any precision, e.g. a price × quantity) as integer cents, half-even."""
+    num, den = (value * 100).as_integer_ratio()
+    return round_half_even(num, den)
 
 
 def apply_bps(cents: int, bps: int) -> int:
-    """`cents` × `bps`/10,000, rounded half-even to the cent."""
-    return to_cents(Decimal(cents) * Decimal(bps) / BPS_PER_UNIT / 100)
+    """`cents` × `bps`/10,000, rounded half-even to the cent (integer arithmetic: hot path)."""
+    return round_half_even(cents * bps, BPS_PER_UNIT)
 
 
 def parse_usd(text: str | int | Decimal, *, allow_zero: bool = False) -> int:

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from alluse.domain.accounts import AccountKind
-from alluse.domain.audit import GENESIS, entry_hash
+from alluse.domain.audit import GENESIS, entry_hash, timestamp_text
 from alluse.domain.ledger import CAPITAL_FLOWS
 from alluse.domain.rules import effective_rules
 from alluse.store.schema import (
@@ -155,7 +155,7 @@ def _audit(conn: sa.Connection, report: VerifyReport) -> None:
         h = entry_hash(
             r.prev_hash,
             r.seq,
-            r.at,
+            timestamp_text(r.at),
             r.actor,
             r.action,
             r.idempotency_key,

@@ -10,7 +10,8 @@ processors; only the per-call bookkeeping is skipped. Everything off the hot pat
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import operator
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -18,28 +19,55 @@ from sqlalchemy.engine import Dialect
 
 
 class _Compiled:
-    __slots__ = ("sql", "names", "processors", "positional", "literals")
+    __slots__ = ("sql", "names", "positional", "literals", "getter", "processors")
 
     def __init__(self, stmt: sa.Executable, dialect: Dialect) -> None:
         compiled = stmt.compile(dialect=dialect)
         self.sql = str(compiled)
         self.positional = bool(compiled.positional)
         self.names: tuple[str, ...] = tuple(compiled.positiontup or ()) if self.positional else tuple(compiled.binds)
-        self.processors = {}
         # Values written into the statement itself (a literal 0, 'EXT') travel as binds too.
         self.literals = {name: bind.effective_value for name, bind in compiled.binds.items() if not bind.required}
-        for name, bind in compiled.binds.items():
+        self.getter = operator.itemgetter(*self.names) if len(self.names) > 1 else None
+        self.processors: list[tuple[int, str, Callable[[Any], Any]]] = []
+        for i, name in enumerate(self.names):
+            bind = compiled.binds[name]
             proc = bind.type.dialect_impl(dialect).bind_processor(dialect)
             if proc is not None:
-                self.processors[name] = proc
+                self.processors.append((i, name, _last_value_memo(proc)))
 
-    def convert(self, params: Mapping[str, Any]) -> Sequence[Any] | dict[str, Any]:
-        procs = self.processors
+    def convert(self, params: Mapping[str, Any]) -> Sequence[Any] | Mapping[str, Any]:
         if self.literals:
             params = {**self.literals, **params}
-        if self.positional:
-            return tuple(procs[n](params[n]) if n in procs else params[n] for n in self.names)
-        return {n: (procs[n](params[n]) if n in procs else params[n]) for n in self.names}
+        if not self.positional:
+            if not self.processors:
+                return params
+            out = dict(params)
+            for _i, name, proc in self.processors:
+                out[name] = proc(out[name])
+            return out
+        if self.getter is None:
+            values: Sequence[Any] = tuple(params[n] for n in self.names)
+        else:
+            values = self.getter(params)
+        if not self.processors:
+            return values
+        listed = list(values)
+        for i, _name, proc in self.processors:
+            listed[i] = proc(listed[i])
+        return listed
+
+
+def _last_value_memo(proc: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """Bulk rows share values such as the unit of work's timestamp: convert each distinct one once."""
+    last: list[Any] = [object(), None]
+
+    def convert(value: Any) -> Any:
+        if value is not last[0]:
+            last[0], last[1] = value, proc(value)
+        return last[1]
+
+    return convert
 
 
 class Prepared:

@@ -18,7 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from alluse.domain.audit import canonical_json, digest, entry_hash
+from alluse.domain.audit import canonical_json, digest, entry_hash, timestamp_text
 from alluse.domain.errors import Conflict, InvalidInput, NotFound
 from alluse.store.prepared import Prepared, insert
 from alluse.store.schema import audit_log, portfolios
@@ -152,11 +152,12 @@ def write_on(
     if fresh:
         now = datetime.now(UTC)
         fresh_results = apply(Tx(conn, portfolio_id, now, seq + 1), fresh)
+        at_text = timestamp_text(now)
         rows = []
         for i, (r, result) in enumerate(zip(fresh, fresh_results, strict=True)):
             result_text = canonical_json(result)
             d = digests[r.key]
-            h = entry_hash(prev_hash, seq + 1 + i, now, actor, action, r.key, d, result_text, override_reason)
+            h = entry_hash(prev_hash, seq + 1 + i, at_text, actor, action, r.key, d, result_text, override_reason)
             rows.append(
                 {
                     "portfolio_id": portfolio_id,
