@@ -97,3 +97,13 @@ def portfolio(engine: sa.Engine) -> str:
 
     create_portfolio(engine, "test", "main", "test:portfolio")
     return "main"
+
+
+def db_state(engine: sa.Engine) -> dict[str, list[tuple]]:
+    """Every row of every table, sorted: equal before and after means the database did not change."""
+    out = {}
+    with engine.connect() as conn:
+        for table in metadata.sorted_tables:
+            rows = conn.execute(sa.select(table)).all()
+            out[table.name] = sorted((tuple(r) for r in rows), key=repr)
+    return out

@@ -20,11 +20,17 @@ def test_worked_example_250k_to_the_cent(engine: sa.Engine, portfolio: str) -> N
     r = groups.open_group(engine, "t", portfolio, "k1", groups.group_opening(25_000_000))
     assert r["name"] == "A1"
     acc = _accounts(engine, portfolio)
-    expected = {"A1-GEN": (10_000_000, 500_000, 9_500_000), "A1-REV": (7_500_000, 375_000, 7_125_000),
-                "A1-COM": (7_500_000, 375_000, 7_125_000)}
+    expected = {
+        "A1-GEN": (10_000_000, 500_000, 9_500_000),
+        "A1-REV": (7_500_000, 375_000, 7_125_000),
+        "A1-COM": (7_500_000, 375_000, 7_125_000),
+    }
     for name, (cash, buffer, deployable) in expected.items():
         assert (acc[name]["cash_cents"], acc[name]["cash_buffer_cents"], acc[name]["deployable_cents"]) == (
-            cash, buffer, deployable)
+            cash,
+            buffer,
+            deployable,
+        )
         assert acc[name]["base_capital_cents"] == cash
     assert sum(a["cash_buffer_cents"] for a in acc.values()) == 1_250_000
     assert sum(a["deployable_cents"] for a in acc.values()) == 23_750_000
@@ -38,8 +44,9 @@ def test_named_brokerage_accounts_map_one_to_one(engine: sa.Engine, portfolio: s
     r = groups.open_group(engine, "t", portfolio, "k1", groups.group_opening(1_000_000, refs))
     assert [r["accounts"][k]["brokerage_account"] for k in ("GEN", "REV", "COM")] == refs
     with pytest.raises(Conflict, match="IBKR:U1000002 is already mapped to Rev-Acc A1-REV"):
-        groups.open_group(engine, "t", portfolio, "k2",
-                          groups.group_opening(1_000_000, ["IBKR:U1", "IBKR:U1000002", "IBKR:U3"]))
+        groups.open_group(
+            engine, "t", portfolio, "k2", groups.group_opening(1_000_000, ["IBKR:U1", "IBKR:U1000002", "IBKR:U3"])
+        )
     # The refused opening left nothing behind: not even the brokerage accounts it would have registered.
     with engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(brokerage_accounts)).scalar_one() == 3
@@ -76,7 +83,9 @@ def test_same_key_replays_and_different_input_conflicts(engine: sa.Engine, portf
 def test_custom_allocation_and_rounding_residue(engine: sa.Engine, portfolio: str) -> None:
     from alluse.services.configuration import parse_allocation
 
-    r = groups.open_group(engine, "t", portfolio, "k", groups.group_opening(100_001, None, parse_allocation("33.33/33.33/33.34")))
+    r = groups.open_group(
+        engine, "t", portfolio, "k", groups.group_opening(100_001, None, parse_allocation("33.33/33.33/33.34"))
+    )
     split = {k: v["cash_cents"] for k, v in r["accounts"].items()}
     assert sum(split.values()) == 100_001
     assert split == {"GEN": 33_330, "REV": 33_330, "COM": 33_341}

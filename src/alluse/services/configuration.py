@@ -35,36 +35,36 @@ def _alloc_text(gen: int, rev: int, com: int) -> str:
 def show(engine: Engine, portfolio: str | int | None, target: str) -> dict[str, Any]:
     with engine.connect() as conn:
         pid = resolve_portfolio(conn, portfolio)
-    if target.lower() == PORTFOLIO:
-        p = conn.execute(sa.select(portfolios).where(portfolios.c.id == pid)).one()
+        if target.lower() == PORTFOLIO:
+            p = conn.execute(sa.select(portfolios).where(portfolios.c.id == pid)).one()
+            return {
+                "target": PORTFOLIO,
+                "template": p.template,
+                "allocation": _alloc_text(p.alloc_gen_bps, p.alloc_rev_bps, p.alloc_com_bps),
+            }
+        try:
+            aid = resolve_account(conn, pid, target)
+        except NotFound:
+            gid = resolve_group(conn, pid, target)
+            grp = conn.execute(sa.select(account_groups).where(account_groups.c.id == gid)).one()
+            return {
+                "target": grp.name,
+                "kind": grp.kind,
+                "allocation": _alloc_text(grp.alloc_gen_bps, grp.alloc_rev_bps, grp.alloc_com_bps),
+            }
+        row = conn.execute(
+            sa.select(accounts.c.name, accounts.c.kind, account_config.c.template, account_config.c.overrides)
+            .join(account_config, account_config.c.account_id == accounts.c.id)
+            .where(accounts.c.id == aid)
+        ).one()
+        overrides = json.loads(row.overrides)
+        rules = effective_rules(row.template, AccountKind(row.kind), overrides)
         return {
-            "target": PORTFOLIO,
-            "template": p.template,
-            "allocation": _alloc_text(p.alloc_gen_bps, p.alloc_rev_bps, p.alloc_com_bps),
+            "target": row.name,
+            "template": row.template,
+            "overridden": sorted(overrides),
+            "rules": rules.as_display(),
         }
-    try:
-        aid = resolve_account(conn, pid, target)
-    except NotFound:
-        gid = resolve_group(conn, pid, target)
-        grp = conn.execute(sa.select(account_groups).where(account_groups.c.id == gid)).one()
-        return {
-            "target": grp.name,
-            "kind": grp.kind,
-            "allocation": _alloc_text(grp.alloc_gen_bps, grp.alloc_rev_bps, grp.alloc_com_bps),
-        }
-    row = conn.execute(
-        sa.select(accounts.c.name, accounts.c.kind, account_config.c.template, account_config.c.overrides)
-        .join(account_config, account_config.c.account_id == accounts.c.id)
-        .where(accounts.c.id == aid)
-    ).one()
-    overrides = json.loads(row.overrides)
-    rules = effective_rules(row.template, AccountKind(row.kind), overrides)
-    return {
-        "target": row.name,
-        "template": row.template,
-        "overridden": sorted(overrides),
-        "rules": rules.as_display(),
-    }
 
 
 def set_value(

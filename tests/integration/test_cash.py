@@ -1,0 +1,114 @@
+"""Deposits, withdrawals, transfers and reversals on both databases: exact, buffer-checked, atomic."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from alluse.domain.errors import BufferShortfall, Conflict, InvalidInput, NotFound, RuleViolation
+from alluse.services import cash, groups
+from alluse.services.queries import account_tree
+from alluse.services.verify import verify
+from alluse.store.schema import audit_log
+from tests.conftest import db_state
+
+
+@pytest.fixture
+def a1(engine: sa.Engine, portfolio: str) -> str:
+    groups.open_group(engine, "t", portfolio, "open-a1", groups.group_opening(25_000_000))
+    return portfolio
+
+
+def _acc(engine: sa.Engine, name: str) -> dict:
+    return next(a for g in account_tree(engine, "main")["groups"] for a in g["accounts"] if a["name"] == name)
+
+
+def test_deposit_to_group_splits_by_allocation(engine: sa.Engine, a1: str) -> None:
+    (r,) = cash.move_cash(engine, "t", a1, [("d1", cash.deposit("A1", 2_000_001))])
+    assert sorted(leg["amount_cents"] for leg in r["legs"]) == [-2_000_001, 600_000, 600_001, 800_000]
+    assert _acc(engine, "A1-GEN")["cash_cents"] == 10_800_000
+    assert _acc(engine, "A1-COM")["cash_cents"] == 8_100_001  # Com-Acc takes the rounding residue
+    assert _acc(engine, "A1-GEN")["base_capital_cents"] == 10_800_000
+    assert verify(engine).ok
+
+
+def test_withdrawal_up_to_deployable_then_refused(engine: sa.Engine, a1: str) -> None:
+    cash.move_cash(engine, "t", a1, [("w1", cash.withdrawal("A1-REV", 7_000_000))])
+    assert _acc(engine, "A1-REV")["cash_cents"] == 500_000
+    before = db_state(engine)
+    with pytest.raises(BufferShortfall, match=r"Rev-Acc A1-REV .* cash buffer of \$250\.00 \(shortfall \$0\.01\)"):
+        cash.move_cash(engine, "t", a1, [("w2", cash.withdrawal("A1-REV", 475_001))])
+    assert db_state(engine) == before
+
+
+def test_com_acc_withdrawal_and_transfer_out_refused(engine: sa.Engine, a1: str) -> None:
+    before = db_state(engine)
+    with pytest.raises(RuleViolation, match="Com-Acc never allows withdrawals"):
+        cash.move_cash(engine, "t", a1, [("w", cash.withdrawal("A1-COM", 100))])
+    with pytest.raises(RuleViolation, match="Com-Acc never allows withdrawals"):
+        cash.move_cash(engine, "t", a1, [("t", cash.transfer("A1-COM", "A1-GEN", 100))])
+    with pytest.raises(RuleViolation):
+        cash.move_cash(engine, "t", a1, [("w", cash.withdrawal("A1-COM", 100))], override_reason="admin says so")
+    assert db_state(engine) == before
+
+
+def test_transfer_moves_cash_and_base_capital(engine: sa.Engine, a1: str) -> None:
+    cash.move_cash(engine, "t", a1, [("t1", cash.transfer("A1-GEN", "A1-COM", 1_000_000, memo="top up"))])
+    assert _acc(engine, "A1-GEN")["cash_cents"] == 9_000_000
+    assert _acc(engine, "A1-COM")["base_capital_cents"] == 8_500_000
+    with pytest.raises(InvalidInput, match="two different accounts"):
+        cash.move_cash(engine, "t", a1, [("t2", cash.transfer("A1-GEN", "a1-gen", 1))])
+    assert verify(engine).ok
+
+
+def test_admin_override_is_audited(engine: sa.Engine, a1: str) -> None:
+    # Deployable cash is $95,000; the override lets $98,000 out.
+    cash.move_cash(engine, "t", a1, [("w", cash.withdrawal("A1-GEN", 9_800_000))], override_reason="margin call")
+    assert _acc(engine, "A1-GEN")["cash_cents"] == 200_000
+    with engine.connect() as conn:
+        reason = conn.execute(sa.select(audit_log.c.override_reason).where(audit_log.c.idempotency_key == "w")).scalar()
+    assert reason == "margin call"
+    with pytest.raises(InvalidInput, match="written reason"):
+        cash.move_cash(engine, "t", a1, [("w2", cash.withdrawal("A1-GEN", 1))], override_reason="  ")
+
+
+def test_batch_is_all_or_nothing_and_checked_in_order(engine: sa.Engine, a1: str) -> None:
+    before = db_state(engine)
+    moves = [("b1", cash.withdrawal("A1-GEN", 9_000_000)), ("b2", cash.withdrawal("A1-GEN", 950_001))]
+    with pytest.raises(BufferShortfall):  # each alone fits; together the second eats into the buffer
+        cash.move_cash(engine, "t", a1, moves)
+    assert db_state(engine) == before
+    results = cash.move_cash(engine, "t", a1, [moves[0], ("b3", cash.deposit("A1-GEN", 1))])
+    assert [r["kind"] for r in results] == ["WITHDRAWAL", "DEPOSIT"]
+
+
+def test_idempotent_replay(engine: sa.Engine, a1: str) -> None:
+    first = cash.move_cash(engine, "t", a1, [("k", cash.deposit("A1-REV", 1_000))])[0]
+    again = cash.move_cash(engine, "t", a1, [("k", cash.deposit("A1-REV", 1_000))])[0]
+    assert again == {**first, "replayed": True}
+    assert _acc(engine, "A1-REV")["cash_cents"] == 7_501_000
+    with pytest.raises(Conflict):
+        cash.move_cash(engine, "t", a1, [("k", cash.deposit("A1-REV", 2_000))])
+
+
+def test_reversal_corrects_without_editing(engine: sa.Engine, a1: str) -> None:
+    (d,) = cash.move_cash(engine, "t", a1, [("d", cash.deposit("A1-GEN", 50_000))])
+    r = cash.reverse(engine, "t", a1, d["transfer_id"], "wrong account", "rev")
+    assert r["reverses_transfer_id"] == d["transfer_id"]
+    assert _acc(engine, "A1-GEN")["cash_cents"] == 10_000_000
+    with pytest.raises(Conflict, match="already been reversed"):
+        cash.reverse(engine, "t", a1, d["transfer_id"], "again", "rev2")
+    with pytest.raises(InvalidInput, match="GROUP_OPEN"):
+        cash.reverse(engine, "t", a1, 1, "no", "rev3")
+    with pytest.raises(NotFound):
+        cash.reverse(engine, "t", a1, 999, "no", "rev4")
+    assert verify(engine).ok
+
+
+def test_unknown_and_inactive_targets(engine: sa.Engine, a1: str) -> None:
+    with pytest.raises(NotFound, match="no account 'A9-GEN'"):
+        cash.move_cash(engine, "t", a1, [("x", cash.withdrawal("A9-GEN", 1))])
+    with pytest.raises(NotFound, match="no account group"):
+        cash.move_cash(engine, "t", a1, [("x", cash.deposit("Z9", 1))])
+    with pytest.raises(InvalidInput, match="positive"):
+        cash.deposit("A1", 0)
