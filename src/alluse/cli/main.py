@@ -74,8 +74,13 @@ def friendly(fn: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
+        except (typer.Exit, typer.Abort):
+            raise
         except AlluseError as exc:
             err_console.print(f"[red]error:[/] {exc}", highlight=False)
+            raise typer.Exit(1) from None
+        except NotImplementedError as exc:
+            err_console.print(f"[red]error:[/] not built yet: {exc}", highlight=False)
             raise typer.Exit(1) from None
         except sa.exc.OperationalError as exc:
             err_console.print(f"[red]error:[/] database unavailable: {exc.orig}", highlight=False)
@@ -107,6 +112,7 @@ def main(
 ) -> None:
     state.database_url = db
     state.portfolio = portfolio
+    state._engine = None
 
 
 @app.command()
