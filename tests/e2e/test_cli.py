@@ -87,7 +87,10 @@ def test_broker_and_config_commands(cli) -> None:  # type: ignore[no-untyped-def
         (("deposit", "A1", "10.001"), "more than two decimals"),
         (("withdraw", "A1-COM", "10"), "Com-Acc never allows withdrawals"),
         (("withdraw", "A1-GEN", "95000.01"), "cash buffer of $5,000.00 (shortfall $0.01)"),
-        (("group", "open", "1000", "-b", "IBKR:U2", "-b", "IBKR:U7", "-b", "IBKR:U8"), "already mapped to Rev-Acc A1-REV"),
+        (
+            ("group", "open", "1000", "-b", "IBKR:U2", "-b", "IBKR:U7", "-b", "IBKR:U8"),
+            "already mapped to Rev-Acc A1-REV",
+        ),
         (("group", "open", "1000", "-b", "IBKR:U7"), "three brokerage accounts"),
         (("broker", "add", "IBKR:U1"), "already registered"),
         (("broker", "add", "not-a-ref"), "BROKER:NUMBER"),

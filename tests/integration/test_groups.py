@@ -95,6 +95,7 @@ def test_custom_allocation_and_rounding_residue(engine: sa.Engine, portfolio: st
     ("amount", "brokerage", "alloc", "error"),
     [
         (0, None, None, InvalidInput),
+        (2, None, None, InvalidInput),  # too small to fund three sleeves
         (1_000, ["IBKR:U1"], None, InvalidInput),
         (1_000, ["IBKR:U1", "IBKR:U1", "IBKR:U2"], None, InvalidInput),
         (1_000, ["nonsense", "IBKR:U1", "IBKR:U2"], None, InvalidInput),

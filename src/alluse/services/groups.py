@@ -13,6 +13,7 @@ from alluse.brokers.refs import BrokerageRef, parse_brokerage_ref
 from alluse.domain.accounts import SLEEVES, Allocation, GroupKind, check_allocation_for
 from alluse.domain.errors import Conflict, InvalidInput
 from alluse.domain.ledger import BANK, Leg, TransferKind
+from alluse.domain.money import format_usd
 from alluse.domain.rules import template_rules
 from alluse.services.brokers import map_brokerage
 from alluse.store.repo import JournalEntry, allocate_ids, external_account, insert_journal
@@ -120,6 +121,8 @@ def _open(tx: Tx, openings: list[GroupOpening]) -> list[dict[str, Any]]:
             }
         )
         split = alloc.split(o.amount_cents)
+        if min(split.values()) <= 0:
+            raise InvalidInput(f"{format_usd(o.amount_cents)} is too small to fund every sleeve of a group")
         legs = [Leg(bank, -o.amount_cents)]
         sleeves = {}
         for j, kind in enumerate(SLEEVES):
