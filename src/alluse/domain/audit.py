@@ -11,8 +11,12 @@ from typing import Any
 GENESIS = ""
 
 
+# One encoder for the process: json.dumps with options would build a new one per call (hot path).
+_encode = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str).encode
+
+
 def canonical_json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return _encode(value)
 
 
 def digest(payload: Any) -> str:

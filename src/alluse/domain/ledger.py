@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import StrEnum
+from typing import NamedTuple
 
 from alluse.domain.errors import InvalidInput
 
@@ -33,8 +33,7 @@ CAPITAL_FLOWS = frozenset(
 BANK = "ext:bank"
 
 
-@dataclass(frozen=True, slots=True)
-class Leg:
+class Leg(NamedTuple):
     account_id: int
     amount_cents: int  # positive: cash into the account; negative: cash out
 

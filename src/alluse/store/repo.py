@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 import sqlalchemy as sa
 
@@ -50,10 +51,10 @@ class AccountRow:
     collateral: int
     earmarked: int
     buffer_bps: int
+    label: str = ""
 
-    @property
-    def label(self) -> str:
-        return account_label(self.kind, self.name)
+    def __post_init__(self) -> None:
+        self.label = account_label(self.kind, self.name)
 
     @property
     def snapshot(self) -> CashSnapshot:
@@ -194,8 +195,7 @@ def apply_cash(conn: sa.Connection, changed: list[AccountRow]) -> None:
     _CASH_UPDATE.many(conn, [{"aid": a.id, "cash": a.cash, "base": a.base_capital} for a in changed])
 
 
-@dataclass(frozen=True, slots=True)
-class JournalEntry:
+class JournalEntry(NamedTuple):
     kind: str
     legs: list[Leg]
     audit_seq: int
