@@ -9,9 +9,12 @@ from sqlalchemy.engine import Engine
 
 from alluse.brokers.refs import PAPER, BrokerageRef, paper_number, parse_brokerage_ref
 from alluse.domain.errors import Conflict, InvalidInput
+from alluse.store.prepared import insert
 from alluse.store.repo import account_label, allocate_ids, resolve_portfolio
 from alluse.store.schema import accounts, brokerage_accounts
 from alluse.store.uow import IN_CHUNK, Request, Tx, write
+
+_BROKERAGE_INSERT = insert(brokerage_accounts)
 
 
 def map_brokerage(tx: Tx, wanted: list[tuple[int, BrokerageRef | None]]) -> list[str]:
@@ -45,8 +48,7 @@ def map_brokerage(tx: Tx, wanted: list[tuple[int, BrokerageRef | None]]) -> list
         else:
             updates.append({"_id": row.id, "_acc": acc})
         out.append(str(ref))
-    if inserts:
-        tx.conn.execute(brokerage_accounts.insert(), inserts)
+    _BROKERAGE_INSERT.many(tx.conn, inserts)
     if updates:
         tx.conn.execute(
             brokerage_accounts.update()

@@ -16,11 +16,16 @@ from alluse.domain.ledger import BANK, Leg, TransferKind
 from alluse.domain.money import format_usd
 from alluse.domain.rules import template_rules
 from alluse.services.brokers import map_brokerage
+from alluse.store import prepared
 from alluse.store.repo import JournalEntry, allocate_ids, external_account, insert_journal
 from alluse.store.schema import account_config, account_groups, accounts, portfolios
 from alluse.store.uow import IN_CHUNK, Request, Tx, write
 
 GROUP_NAME_RE = re.compile(r"^[A-Z][A-Z0-9]{0,19}$")
+
+_GROUP_INSERT = prepared.insert(account_groups)
+_ACCOUNT_INSERT = prepared.insert(accounts)
+_CONFIG_INSERT = prepared.insert(account_config)
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,9 +167,9 @@ def _open(tx: Tx, openings: list[GroupOpening]) -> list[dict[str, Any]]:
             }
         entries.append(JournalEntry(TransferKind.GROUP_OPEN, legs, tx.seq(i), memo=f"open group {name}"))
         results.append({"group_id": gid, "name": name, "amount_cents": o.amount_cents, "accounts": sleeves})
-    conn.execute(account_groups.insert(), group_rows)
-    conn.execute(accounts.insert(), account_rows)
-    conn.execute(account_config.insert(), config_rows)
+    _GROUP_INSERT.many(conn, group_rows)
+    _ACCOUNT_INSERT.many(conn, account_rows)
+    _CONFIG_INSERT.many(conn, config_rows)
     refs = map_brokerage(tx, wanted)
     for i, r in enumerate(results):
         for j, kind in enumerate(SLEEVES):
