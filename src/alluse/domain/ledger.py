@@ -14,6 +14,12 @@ class TransferKind(StrEnum):
     WITHDRAWAL = "WITHDRAWAL"
     TRANSFER = "TRANSFER"
     REVERSAL = "REVERSAL"
+    # Results of trading, not capital flows: base capital is unchanged by them.
+    TRADE = "TRADE"
+    ASSIGNMENT = "ASSIGNMENT"
+    DIVIDEND = "DIVIDEND"
+    FEE = "FEE"
+    TAX_PAYMENT = "TAX_PAYMENT"
 
 
 REVERSIBLE = frozenset({TransferKind.DEPOSIT, TransferKind.WITHDRAWAL, TransferKind.TRANSFER})
@@ -31,6 +37,10 @@ CAPITAL_FLOWS = frozenset(
 
 # External counter-accounts: the named other side of money entering or leaving the structure.
 BANK = "ext:bank"
+MARKET = "ext:market"  # the other side of purchases, sales, premiums and assignments
+FEES = "ext:fees"  # commissions and fees
+DIVIDENDS = "ext:dividends"
+TAX = "ext:tax"  # estimated tax paid
 
 
 class Leg(NamedTuple):

@@ -14,6 +14,7 @@ from sqlalchemy.engine import Engine
 
 from alluse.domain.accounts import AccountKind
 from alluse.domain.audit import GENESIS, entry_hash, timestamp_text
+from alluse.domain.instruments import value_cents
 from alluse.domain.ledger import CAPITAL_FLOWS
 from alluse.domain.rules import effective_rules
 from alluse.store.schema import (
@@ -21,7 +22,11 @@ from alluse.store.schema import (
     accounts,
     audit_log,
     brokerage_accounts,
+    instruments,
+    lot_closes,
+    lots,
     portfolios,
+    positions,
     postings,
     transfers,
 )
@@ -41,6 +46,7 @@ def verify(engine: Engine) -> VerifyReport:
     report = VerifyReport()
     with engine.connect() as conn:
         _ledger(conn, report)
+        _positions(conn, report)
         _mapping(conn, report)
         _config(conn, report)
         _audit(conn, report)
@@ -86,6 +92,70 @@ def _ledger(conn: sa.Connection, report: VerifyReport) -> None:
                 f"account {name} (#{aid}) records base capital {base} but its capital flows sum to {journal_base}"
             )
     report.counts["accounts"] = n
+
+
+def _positions(conn: sa.Connection, report: VerifyReport) -> None:
+    """Lots from their closings; positions from the lots; each account's positions value from its
+    positions and their prices; short-put collateral from the open short put lots."""
+    lo, c, p, i, a = lots.c, lot_closes.c, positions.c, instruments.c, accounts.c
+    closed = (
+        sa.select(c.lot_id, sa.func.sum(c.quantity).label("q"), sa.func.sum(c.open_cash_cents).label("cash"))
+        .group_by(c.lot_id)
+        .subquery()
+    )
+    q = sa.select(
+        lo.id,
+        lo.account_id,
+        lo.instrument_id,
+        lo.side,
+        lo.quantity,
+        lo.open_cash_cents,
+        lo.remaining,
+        lo.remaining_cash_cents,
+        sa.func.coalesce(closed.c.q, 0),
+        sa.func.coalesce(closed.c.cash, 0),
+        i.put_call,
+        i.strike_e4,
+        i.multiplier,
+    ).select_from(lots.outerjoin(closed, closed.c.lot_id == lo.id).join(instruments, i.id == lo.instrument_id))
+    held: dict[tuple[int, int], int] = {}
+    collateral: dict[int, int] = {}
+    n = 0
+    for lid, aid, iid, side, qty, ocash, rem, rcash, cq, ccash, pc, strike, mult in conn.execute(q):
+        n += 1
+        if (rem, rcash) != (qty - cq, ocash - ccash):
+            report.problems.append(
+                f"lot {lid} caches {rem} open ({rcash} cents) but its closings leave {qty - cq} ({ocash - ccash} cents)"
+            )
+        held[(aid, iid)] = held.get((aid, iid), 0) + (qty - cq) * (1 if side == "LONG" else -1)
+        if side == "SHORT" and pc == "P":
+            collateral[aid] = collateral.get(aid, 0) + value_cents(qty - cq, strike, mult)
+    report.counts["lots"] = n
+    value: dict[int, int] = {}
+    seen = set()
+    for aid, iid, qty, mark, mult in conn.execute(
+        sa.select(p.account_id, p.instrument_id, p.quantity, p.mark_e4, i.multiplier).join(
+            instruments, i.id == p.instrument_id
+        )
+    ):
+        seen.add((aid, iid))
+        if qty != held.get((aid, iid), 0):
+            report.problems.append(
+                f"account #{aid} position in instrument #{iid} is {qty}, its lots hold {held.get((aid, iid), 0)}"
+            )
+        value[aid] = value.get(aid, 0) + value_cents(qty, mark, mult)
+    for (aid, iid), qty in held.items():
+        if (aid, iid) not in seen and qty:
+            report.problems.append(f"account #{aid} holds {qty} of instrument #{iid} in lots but has no position")
+    for aid, name, pv, coll in conn.execute(sa.select(a.id, a.name, a.positions_value_cents, a.collateral_cents)):
+        if pv != value.get(aid, 0):
+            report.problems.append(
+                f"account {name} caches positions value {pv} but its positions are worth {value.get(aid, 0)}"
+            )
+        if coll != collateral.get(aid, 0):
+            report.problems.append(
+                f"account {name} holds collateral {coll} but its open short puts need {collateral.get(aid, 0)}"
+            )
 
 
 def _mapping(conn: sa.Connection, report: VerifyReport) -> None:

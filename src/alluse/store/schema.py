@@ -168,3 +168,167 @@ audit_log = sa.Table(
     sa.Column("hash", sa.String(64), nullable=False),
     sa.UniqueConstraint("portfolio_id", "idempotency_key"),
 )
+
+# --- trades, positions, lots, tax (revision 0002_trades) ------------------------------------------
+# Prices are exact integers in ten-thousandths of a dollar (`*_e4`): option prices carry 4 places and
+# neither database stores a Decimal exactly on SQLite. Money stays integer cents.
+PriceE4 = sa.BigInteger
+
+instruments = sa.Table(
+    "instruments",
+    metadata,
+    _pk(),
+    _portfolio_fk(),
+    # Stocks by ticker; options by their OCC symbol ("AAPL  251219P00180000").
+    sa.Column("symbol", sa.String(21), nullable=False),
+    sa.Column("kind", sa.String(6), nullable=False),
+    sa.Column("underlying", sa.String(6), nullable=False),
+    sa.Column("put_call", sa.String(1), nullable=True),
+    sa.Column("strike_e4", PriceE4, nullable=True),
+    sa.Column("expiry", sa.Date, nullable=True),
+    sa.Column("multiplier", sa.Integer, nullable=False),
+    sa.UniqueConstraint("portfolio_id", "symbol"),
+    sa.CheckConstraint("kind IN ('STOCK', 'OPTION')", name="kind"),
+    sa.CheckConstraint("(kind = 'OPTION') = (put_call IS NOT NULL)", name="option_has_right"),
+)
+
+fills = sa.Table(
+    "fills",
+    metadata,
+    _pk(),
+    _portfolio_fk(),
+    sa.Column("account_id", Id, sa.ForeignKey("accounts.id"), nullable=False),
+    sa.Column("instrument_id", Id, sa.ForeignKey("instruments.id"), nullable=True),
+    sa.Column("action", sa.String(10), nullable=False),
+    sa.Column("quantity", sa.BigInteger, nullable=False),
+    sa.Column("price_e4", PriceE4, nullable=False),
+    sa.Column("commission_cents", Cents, nullable=False),
+    # Net cash into the account (negative: out), as posted to the journal.
+    sa.Column("cash_cents", Cents, nullable=False),
+    sa.Column("trade_date", sa.Date, nullable=False),
+    sa.Column("week_start", sa.Date, nullable=False),
+    sa.Column("transfer_id", Id, sa.ForeignKey("transfers.id"), nullable=True),
+    sa.Column("audit_seq", sa.BigInteger, nullable=False),
+    sa.Index(None, "account_id", "trade_date"),
+    sa.Index(None, "portfolio_id", "week_start"),
+    sa.CheckConstraint("quantity >= 0 AND commission_cents >= 0 AND price_e4 >= 0", name="non_negative"),
+)
+
+lots = sa.Table(
+    "lots",
+    metadata,
+    _pk(),
+    _portfolio_fk(),
+    sa.Column("account_id", Id, sa.ForeignKey("accounts.id"), nullable=False),
+    sa.Column("instrument_id", Id, sa.ForeignKey("instruments.id"), nullable=False),
+    sa.Column("open_fill_id", Id, sa.ForeignKey("fills.id"), nullable=False),
+    sa.Column("side", sa.String(5), nullable=False),
+    sa.Column("opened_on", sa.Date, nullable=False),
+    sa.Column("quantity", sa.BigInteger, nullable=False),
+    # Cash the opening moved (negative: paid for a long lot; positive: premium of a short one).
+    sa.Column("open_cash_cents", Cents, nullable=False),
+    # Cached: what is still open; lot_closes is the record, `alluse verify` recomputes these.
+    sa.Column("remaining", sa.BigInteger, nullable=False),
+    sa.Column("remaining_cash_cents", Cents, nullable=False),
+    sa.Index(None, "account_id", "instrument_id", "remaining"),
+    sa.CheckConstraint("side IN ('LONG', 'SHORT')", name="side"),
+    sa.CheckConstraint("remaining >= 0 AND remaining <= quantity AND quantity > 0", name="remaining"),
+)
+
+# The tax ledger: one row per (lot, closing fill). `realized` is false where the closing moved the
+# lot's cash into another lot instead of realizing it (an assigned put's premium lowers the basis of
+# the shares received).
+lot_closes = sa.Table(
+    "lot_closes",
+    metadata,
+    _pk(),
+    _portfolio_fk(),
+    sa.Column("account_id", Id, sa.ForeignKey("accounts.id"), nullable=False),
+    sa.Column("lot_id", Id, sa.ForeignKey("lots.id"), nullable=False),
+    sa.Column("fill_id", Id, sa.ForeignKey("fills.id"), nullable=False),
+    sa.Column("quantity", sa.BigInteger, nullable=False),
+    sa.Column("closed_on", sa.Date, nullable=False),
+    sa.Column("open_cash_cents", Cents, nullable=False),
+    sa.Column("close_cash_cents", Cents, nullable=False),
+    sa.Column("gain_cents", Cents, nullable=False),
+    sa.Column("term", sa.String(5), nullable=False),
+    sa.Column("realized", sa.Boolean, nullable=False),
+    sa.Index(None, "account_id", "closed_on"),
+    sa.Index(None, "portfolio_id", "closed_on"),
+    sa.CheckConstraint("term IN ('SHORT', 'LONG')", name="term"),
+    sa.CheckConstraint("gain_cents = open_cash_cents + close_cash_cents", name="gain"),
+)
+
+positions = sa.Table(
+    "positions",
+    metadata,
+    _pk(),
+    _portfolio_fk(),
+    sa.Column("account_id", Id, sa.ForeignKey("accounts.id"), nullable=False),
+    sa.Column("instrument_id", Id, sa.ForeignKey("instruments.id"), nullable=False),
+    # Signed: short options are negative. Cached from the lots.
+    sa.Column("quantity", sa.BigInteger, nullable=False),
+    # The price this account's position is valued at: its last fill or the last mark, whichever is newer.
+    sa.Column("mark_e4", PriceE4, nullable=False),
+    sa.Column("marked_on", sa.Date, nullable=False),
+    sa.UniqueConstraint("account_id", "instrument_id"),
+)
+
+marks = sa.Table(
+    "marks",
+    metadata,
+    _pk(),
+    _portfolio_fk(),
+    sa.Column("instrument_id", Id, sa.ForeignKey("instruments.id"), nullable=False),
+    sa.Column("as_of", sa.Date, nullable=False),
+    sa.Column("price_e4", PriceE4, nullable=False),
+    sa.Column("audit_seq", sa.BigInteger, nullable=False),
+    sa.Index(None, "instrument_id", "as_of"),
+)
+
+tax_payments = sa.Table(
+    "tax_payments",
+    metadata,
+    _pk(),
+    _portfolio_fk(),
+    sa.Column("account_id", Id, sa.ForeignKey("accounts.id"), nullable=False),
+    sa.Column("tax_year", sa.Integer, nullable=False),
+    sa.Column("amount_cents", Cents, nullable=False),
+    sa.Column("paid_on", sa.Date, nullable=False),
+    sa.Column("transfer_id", Id, sa.ForeignKey("transfers.id"), nullable=False),
+    sa.CheckConstraint("amount_cents > 0", name="positive"),
+)
+
+tax_settings = sa.Table(
+    "tax_settings",
+    metadata,
+    sa.Column("portfolio_id", Id, sa.ForeignKey("portfolios.id"), primary_key=True),
+    sa.Column("short_term_bps", Bps, nullable=False),
+    sa.Column("long_term_bps", Bps, nullable=False),
+    sa.Column("dividend_bps", Bps, nullable=False),
+)
+
+weeks = sa.Table(
+    "weeks",
+    metadata,
+    _portfolio_fk(),
+    sa.Column("week_start", sa.Date, nullable=False),
+    sa.Column("predicted", sa.String(5), nullable=True),
+    sa.Column("confirmed", sa.String(5), nullable=True),
+    sa.PrimaryKeyConstraint("portfolio_id", "week_start"),
+    sa.CheckConstraint("predicted IN ('GREEN', 'RED', 'CHOP')", name="predicted"),
+    sa.CheckConstraint("confirmed IN ('GREEN', 'RED', 'CHOP')", name="confirmed"),
+)
+
+alerts = sa.Table(
+    "alerts",
+    metadata,
+    _pk(),
+    _portfolio_fk(),
+    sa.Column("account_id", Id, sa.ForeignKey("accounts.id"), nullable=False),
+    sa.Column("kind", sa.String(30), nullable=False),
+    sa.Column("message", sa.String(300), nullable=False),
+    sa.Column("raised_at", Timestamp, nullable=False),
+    sa.Column("cleared_at", Timestamp, nullable=True),
+    sa.Index(None, "account_id", "kind", "cleared_at"),
+)

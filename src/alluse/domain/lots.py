@@ -1,0 +1,94 @@
+"""FIFO lot booking (ALLUSE_RULES §6), pure: which lots a closing quantity takes, and how the cash of
+the opening and of the closing is shared among them to the cent.
+
+A lot carries the cash its opening moved (`open_cash`: negative for a long lot bought, positive for
+a short option's premium). Closing k of its remaining r units takes k/r of what is left of that cash,
+so the parts of a lot always add back to the whole; a closing's own cash is split over the lots it
+touches in proportion to their units, the last taking the remainder. Gain = open part + close part.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from alluse.domain.errors import RuleViolation
+from alluse.domain.money import to_cents
+
+
+class Term:
+    SHORT = "SHORT"
+    LONG = "LONG"
+
+
+@dataclass(slots=True)
+class OpenLot:
+    id: int
+    opened_on: date
+    remaining: int
+    remaining_cash: int
+
+
+@dataclass(frozen=True, slots=True)
+class Take:
+    lot: OpenLot
+    quantity: int
+    open_cash: int
+    close_cash: int
+
+    @property
+    def gain(self) -> int:
+        return self.open_cash + self.close_cash
+
+
+def share(total: int, part: int, whole: int) -> int:
+    """`total` × part/whole in cents, half-even; exact when part == whole."""
+    if part == whole:
+        return total
+    return to_cents(Decimal(total) * part / whole / 100)
+
+
+def split_pro_rata(total: int, weights: list[int]) -> list[int]:
+    """Split `total` cents by weights; the parts sum to `total` exactly (the last takes the rest)."""
+    out, left, w_left = [], total, sum(weights)
+    for w in weights:
+        part = share(left, w, w_left)
+        out.append(part)
+        left -= part
+        w_left -= w
+    return out
+
+
+def take_fifo(open_lots: list[OpenLot], quantity: int, close_cash: int, what: str) -> list[Take]:
+    """Close `quantity` units from the oldest lots first. Mutates the lots' remaining figures."""
+    available = sum(lot.remaining for lot in open_lots)
+    if quantity > available:
+        raise RuleViolation(f"cannot close {quantity} of {what}: only {available} open")
+    picks: list[tuple[OpenLot, int]] = []
+    left = quantity
+    for lot in open_lots:
+        if left == 0:
+            break
+        if lot.remaining == 0:
+            continue
+        k = min(left, lot.remaining)
+        picks.append((lot, k))
+        left -= k
+    closes = split_pro_rata(close_cash, [k for _, k in picks])
+    takes = []
+    for (lot, k), c in zip(picks, closes, strict=True):
+        part = share(lot.remaining_cash, k, lot.remaining)
+        lot.remaining -= k
+        lot.remaining_cash -= part
+        takes.append(Take(lot, k, part, c))
+    return takes
+
+
+def holding_term(opened_on: date, closed_on: date) -> str:
+    """Long-term when held more than one year: closed after the anniversary of the opening."""
+    try:
+        anniversary = opened_on.replace(year=opened_on.year + 1)
+    except ValueError:  # opened on Feb 29
+        anniversary = date(opened_on.year + 1, 3, 1)
+    return Term.LONG if closed_on > anniversary else Term.SHORT

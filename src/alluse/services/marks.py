@@ -1,0 +1,111 @@
+"""Marks: market prices per instrument and date (ALLUSE_RULES §6). A mark revalues every position in
+that instrument whose price is not newer, keeping each account's cached positions value in step; a
+market move that leaves an account below its buffer raises a BUFFER_BREACH alert, never an error."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from alluse.domain.errors import InvalidInput, NotFound
+from alluse.domain.instruments import parse_price, parse_symbol, value_cents
+from alluse.services.alerts import check_buffer
+from alluse.store.repo import load_accounts
+from alluse.store.schema import accounts, instruments, marks, positions
+from alluse.store.uow import Request, Tx, write
+
+
+def parse_marks_file(path: Path) -> dict[str, str]:
+    """CSV with columns symbol,price (a header row is optional) or a JSON object {symbol: price}."""
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise InvalidInput(f"cannot read {path}: {exc.strerror}") from None
+    if path.suffix.lower() == ".json":
+        try:
+            data = json.loads(text, parse_float=str, parse_int=str)
+        except json.JSONDecodeError as exc:
+            raise InvalidInput(f"{path} is not valid JSON: {exc.msg} (line {exc.lineno})") from None
+        if not isinstance(data, dict):
+            raise InvalidInput(f"{path}: expected a JSON object of symbol → price")
+        return {str(k): str(v) for k, v in data.items()}
+    out = {}
+    for n, row in enumerate(csv.reader(io.StringIO(text)), start=1):
+        if not row or not "".join(row).strip():
+            continue
+        if len(row) != 2:
+            raise InvalidInput(f"{path} line {n}: expected symbol,price")
+        if n == 1 and row[1].strip().lower() == "price":
+            continue
+        out[row[0]] = row[1]
+    return out
+
+
+def record_marks(
+    engine: Engine, actor: str, portfolio: str | int | None, key: str, prices: dict[str, str], as_of: date
+) -> dict[str, Any]:
+    if not prices:
+        raise InvalidInput("no marks given")
+    parsed = {parse_symbol(s).symbol: parse_price(p) for s, p in prices.items()}
+
+    def apply(tx: Tx, _reqs: list[Request]) -> list[dict[str, Any]]:
+        conn, pid = tx.conn, tx.portfolio_id
+        i, p = instruments.c, positions.c
+        ids = dict(
+            conn.execute(sa.select(i.symbol, i.id).where(i.portfolio_id == pid, i.symbol.in_(list(parsed)))).all()
+        )
+        missing = sorted(set(parsed) - ids.keys())
+        if missing:
+            raise NotFound(f"no instrument {missing[0]!r} has been traded in this portfolio")
+        conn.execute(
+            marks.insert(),
+            [
+                {"portfolio_id": pid, "instrument_id": ids[s], "as_of": as_of, "price_e4": v, "audit_seq": tx.seq(0)}
+                for s, v in parsed.items()
+            ],
+        )
+        price_by_id = {ids[s]: v for s, v in parsed.items()}
+        rows = conn.execute(
+            sa.select(p.id, p.account_id, p.instrument_id, p.quantity, p.mark_e4, i.multiplier)
+            .join(instruments, i.id == p.instrument_id)
+            .where(p.portfolio_id == pid, p.instrument_id.in_(list(price_by_id)), p.marked_on <= as_of)
+        ).all()
+        delta: dict[int, int] = {}
+        for _pid, aid, iid, qty, old, mult in rows:
+            new = price_by_id[iid]
+            delta[aid] = delta.get(aid, 0) + value_cents(qty, new, mult) - value_cents(qty, old, mult)
+        if rows:
+            conn.execute(
+                positions.update()
+                .where(p.id == sa.bindparam("pos_id"))
+                .values(mark_e4=sa.bindparam("mark"), marked_on=as_of),
+                [{"pos_id": r[0], "mark": price_by_id[r[2]]} for r in rows],
+            )
+        state = load_accounts(conn, pid, sorted(delta))
+        breaches = []
+        for aid, d in delta.items():
+            acc = state[aid]
+            acc.positions_value += d
+            conn.execute(
+                accounts.update().where(accounts.c.id == aid).values(positions_value_cents=acc.positions_value)
+            )
+            if check_buffer(tx, acc, f"the marks of {as_of.isoformat()}"):
+                breaches.append(acc.name)
+        return [
+            {
+                "as_of": as_of.isoformat(),
+                "marks": len(parsed),
+                "positions_revalued": len(rows),
+                "buffer_breach": sorted(breaches),
+            }
+        ]
+
+    payload = {"as_of": as_of.isoformat(), "prices": {s: str(v) for s, v in sorted(parsed.items())}}
+    return write(engine, portfolio, actor, "trade.marks", [Request(key, payload)], apply)[0]

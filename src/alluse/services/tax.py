@@ -1,0 +1,243 @@
+"""The tax ledger and the pre/post-tax module (ALLUSE_RULES §5, §6). Estimates, not tax advice.
+
+The lifecycle calls `post_tax_surplus(conn, account_id, as_of)` and `realized_gain(conn, account_id,
+start, end)`; both read inside the caller's transaction and return integer cents.
+
+Each account is estimated as if it were its own taxpayer (accounts are independent, §9): its tax
+year's short- and long-term results are netted IRS-style and taxed at the portfolio's rates. The
+household view in the tax-year report nets across all accounts instead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from alluse.domain.errors import InvalidInput, NotFound
+from alluse.domain.instruments import value_cents
+from alluse.domain.ledger import TAX, Leg, TransferKind
+from alluse.domain.lots import Term, holding_term
+from alluse.domain.money import MAX_CENTS, parse_pct_bps
+from alluse.domain.tax import TaxRates, YearFigures, estimate
+from alluse.services.alerts import check_buffer
+from alluse.store.repo import JournalEntry, apply_cash, external_account, insert_journal, load_accounts, resolve_account
+from alluse.store.schema import accounts, fills, instruments, lot_closes, lots, positions, tax_payments, tax_settings
+from alluse.store.uow import Request, Tx, write
+
+
+@dataclass(frozen=True, slots=True)
+class PostTaxSurplus:
+    nav: int
+    base_capital: int
+    unpaid_tax_on_realized: int
+    tax_on_unrealized: int
+    surplus: int
+
+
+@dataclass(frozen=True, slots=True)
+class RealizedGain:
+    short_term: int
+    long_term: int
+    dividends: int
+
+    @property
+    def total(self) -> int:
+        """Net realized capital gain (pre-tax); dividends are reported beside it, not in it."""
+        return self.short_term + self.long_term
+
+
+def rates(conn: sa.Connection, portfolio_id: int) -> TaxRates:
+    t = tax_settings.c
+    row = conn.execute(
+        sa.select(t.short_term_bps, t.long_term_bps, t.dividend_bps).where(t.portfolio_id == portfolio_id)
+    ).first()
+    return TaxRates(*row) if row else TaxRates()
+
+
+def _portfolio_of(conn: sa.Connection, account_id: int) -> int:
+    pid = conn.execute(sa.select(accounts.c.portfolio_id).where(accounts.c.id == account_id)).scalar()
+    if pid is None:
+        raise NotFound(f"no account with id {account_id}")
+    return int(pid)
+
+
+def realized_gain(conn: sa.Connection, account_id: int, start: date, end: date) -> RealizedGain:
+    """Realized short- and long-term gain and dividends of closings dated start..end (inclusive)."""
+    c = lot_closes.c
+    st = lt = 0
+    q = (
+        sa.select(c.term, sa.func.sum(c.gain_cents))
+        .where(c.account_id == account_id, c.realized.is_(True), c.closed_on >= start, c.closed_on <= end)
+        .group_by(c.term)
+    )
+    for term, total in conn.execute(q):
+        if term == Term.LONG:
+            lt = int(total)
+        else:
+            st = int(total)
+    f = fills.c
+    div = conn.execute(
+        sa.select(sa.func.coalesce(sa.func.sum(f.cash_cents + f.commission_cents), 0)).where(
+            f.account_id == account_id, f.action == "DIVIDEND", f.trade_date >= start, f.trade_date <= end
+        )
+    ).scalar_one()
+    return RealizedGain(st, lt, int(div))
+
+
+def year_figures(conn: sa.Connection, account_id: int, year: int, through: date | None = None) -> YearFigures:
+    end = min(date(year, 12, 31), through) if through else date(year, 12, 31)
+    r = realized_gain(conn, account_id, date(year, 1, 1), end)
+    return YearFigures(r.short_term, r.long_term, r.dividends)
+
+
+def tax_paid(conn: sa.Connection, account_id: int, year: int) -> int:
+    t = tax_payments.c
+    return int(
+        conn.execute(
+            sa.select(sa.func.coalesce(sa.func.sum(t.amount_cents), 0)).where(
+                t.account_id == account_id, t.tax_year == year
+            )
+        ).scalar_one()
+    )
+
+
+def unrealized_figures(conn: sa.Connection, account_id: int, as_of: date) -> YearFigures:
+    """Gain of every open lot as if closed at its position's valuation price on `as_of`, by term."""
+    lo, p, i = lots.c, positions.c, instruments.c
+    q = (
+        sa.select(lo.side, lo.opened_on, lo.remaining, lo.remaining_cash_cents, p.mark_e4, i.multiplier)
+        .join(positions, sa.and_(p.account_id == lo.account_id, p.instrument_id == lo.instrument_id))
+        .join(instruments, i.id == lo.instrument_id)
+        .where(lo.account_id == account_id, lo.remaining > 0)
+    )
+    st = lt = 0
+    for side, opened_on, remaining, rcash, mark, mult in conn.execute(q):
+        signed = remaining if side == "LONG" else -remaining
+        gain = value_cents(signed, mark, mult) + rcash
+        if side == "LONG" and holding_term(opened_on, as_of) == Term.LONG:
+            lt += gain
+        else:
+            st += gain
+    return YearFigures(st, lt, 0)
+
+
+def post_tax_surplus(conn: sa.Connection, account_id: int, as_of: date) -> PostTaxSurplus:
+    """NAV − base capital − unpaid estimated tax on realized gains − estimated tax on unrealized gains.
+
+    NAV and open lots are the account's current state valued at its positions' latest prices; `as_of`
+    fixes the tax year, which closings count, and the holding period of open lots. Unpaid tax sums every
+    tax year through as_of (each floored at zero). Tax on unrealized gains is the extra tax closing
+    everything would add to this year's estimate, never below zero (an unrealized loss does not raise
+    the surplus).
+    """
+    pid = _portfolio_of(conn, account_id)
+    acc = load_accounts(conn, pid, [account_id])[account_id]
+    r = rates(conn, pid)
+    c = lot_closes.c
+    years = {
+        int(y.year)
+        for (y,) in conn.execute(
+            sa.select(c.closed_on).where(c.account_id == account_id, c.realized.is_(True), c.closed_on <= as_of)
+        )
+    }
+    years |= {
+        int(y.year)
+        for (y,) in conn.execute(
+            sa.select(fills.c.trade_date).where(
+                fills.c.account_id == account_id, fills.c.action == "DIVIDEND", fills.c.trade_date <= as_of
+            )
+        )
+    }
+    unpaid = 0
+    this_year = YearFigures()
+    for y in sorted(years):
+        fig = year_figures(conn, account_id, y, as_of)
+        if y == as_of.year:
+            this_year = fig
+        unpaid += max(0, estimate(fig, r).tax - tax_paid(conn, account_id, y))
+    with_unrealized = this_year + unrealized_figures(conn, account_id, as_of)
+    on_unrealized = max(0, estimate(with_unrealized, r).tax - estimate(this_year, r).tax)
+    nav = acc.cash + acc.positions_value
+    return PostTaxSurplus(nav, acc.base_capital, unpaid, on_unrealized, nav - acc.base_capital - unpaid - on_unrealized)
+
+
+# --- writes: tax payments and rates --------------------------------------------------------------
+
+
+def pay_tax(
+    engine: Engine,
+    actor: str,
+    portfolio: str | int | None,
+    key: str,
+    account: str | int,
+    tax_year: int,
+    amount_cents: int,
+    paid_on: date,
+) -> dict[str, Any]:
+    """Record estimated tax paid from an account (a fact: never refused by the buffer rule)."""
+    if not 0 < amount_cents <= MAX_CENTS:
+        raise InvalidInput("tax payment must be a positive amount")
+    if not 1900 < tax_year < 3000:
+        raise InvalidInput(f"not a tax year: {tax_year}")
+
+    def apply(tx: Tx, _reqs: list[Request]) -> list[dict[str, Any]]:
+        conn, pid = tx.conn, tx.portfolio_id
+        aid = resolve_account(conn, pid, account)
+        ext = external_account(conn, pid, TAX, tx.now)
+        state = load_accounts(conn, pid, [aid, ext])
+        legs = [Leg(aid, -amount_cents), Leg(ext, amount_cents)]
+        (tid,) = insert_journal(
+            conn, pid, tx.now, [JournalEntry(TransferKind.TAX_PAYMENT, legs, tx.seq(0), memo=f"tax {tax_year}")]
+        )
+        for leg in legs:
+            state[leg.account_id].add_cash(leg.amount_cents)
+        apply_cash(conn, list(state.values()))
+        conn.execute(
+            tax_payments.insert().values(
+                portfolio_id=pid,
+                account_id=aid,
+                tax_year=tax_year,
+                amount_cents=amount_cents,
+                paid_on=paid_on,
+                transfer_id=tid,
+            )
+        )
+        breach = check_buffer(tx, state[aid], "a tax payment")
+        return [
+            {
+                "account": state[aid].name,
+                "tax_year": tax_year,
+                "amount_cents": amount_cents,
+                "transfer_id": tid,
+                "buffer_breach": breach,
+            }
+        ]
+
+    payload = {"account": account, "tax_year": tax_year, "amount_cents": amount_cents, "paid_on": paid_on.isoformat()}
+    return write(engine, portfolio, actor, "tax.pay", [Request(key, payload)], apply)[0]
+
+
+def set_rates(
+    engine: Engine, actor: str, portfolio: str | int | None, key: str, short_term: str, long_term: str, dividend: str
+) -> dict[str, Any]:
+    new = TaxRates(parse_pct_bps(short_term), parse_pct_bps(long_term), parse_pct_bps(dividend))
+
+    def apply(tx: Tx, _reqs: list[Request]) -> list[dict[str, Any]]:
+        t = tax_settings.c
+        values = {
+            "short_term_bps": new.short_term_bps,
+            "long_term_bps": new.long_term_bps,
+            "dividend_bps": new.dividend_bps,
+        }
+        if tx.conn.execute(sa.select(t.portfolio_id).where(t.portfolio_id == tx.portfolio_id)).first():
+            tx.conn.execute(tax_settings.update().where(t.portfolio_id == tx.portfolio_id).values(**values))
+        else:
+            tx.conn.execute(tax_settings.insert().values(portfolio_id=tx.portfolio_id, **values))
+        return [values]
+
+    payload = {"short_term": short_term, "long_term": long_term, "dividend": dividend}
+    return write(engine, portfolio, actor, "tax.rates", [Request(key, payload)], apply)[0]

@@ -1,0 +1,257 @@
+"""Hand-worked fills: every event type, FIFO lots, holding periods, collateral, tax estimates."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+import sqlalchemy as sa
+
+from alluse.domain.errors import Conflict, RuleViolation
+from alluse.services import groups, tax
+from alluse.services.alerts import open_alerts
+from alluse.services.trades import Fill, FillAction, record_fill, record_fills
+from alluse.services.verify import verify
+from alluse.store.schema import accounts, lot_closes, lots, postings
+
+PUT = "XYZ   270115P00050000"  # strike 50
+CALL = "XYZ   270220C00055000"  # strike 55
+
+
+def _open(engine: sa.Engine, portfolio: str, amount: int = 25_000_000) -> None:
+    groups.open_group(engine, "t", portfolio, "g1", groups.group_opening(amount))
+
+
+def _acc(engine: sa.Engine, name: str = "A1-GEN") -> dict:
+    with engine.connect() as conn:
+        return dict(conn.execute(sa.select(accounts).where(accounts.c.name == name)).one()._mapping)
+
+
+def _closes(engine: sa.Engine) -> list[dict]:
+    with engine.connect() as conn:
+        q = sa.select(lot_closes).where(lot_closes.c.realized.is_(True)).order_by(lot_closes.c.id)
+        return [dict(r._mapping) for r in conn.execute(q)]
+
+
+def fill(action: str, symbol: str | None, qty: int = 0, price: str = "0", on: date | None = None, **kw) -> Fill:
+    return Fill("A1-GEN", FillAction(action), symbol, qty, price, trade_date=on, **kw)
+
+
+def test_short_put_expires_worthless(engine: sa.Engine, portfolio: str) -> None:
+    _open(engine, portfolio)
+    r = record_fill(engine, "t", portfolio, "f1", fill("STO", PUT, 2, "1.25", date(2027, 1, 8), commission_cents=130))
+    assert r["cash_cents"] == 2 * 125 * 100 - 130
+    a = _acc(engine)
+    assert a["collateral_cents"] == 2 * 50 * 100 * 100  # strike × 100 × contracts, held while open
+    assert a["cash_cents"] == 10_000_000 + 24_870
+    assert a["positions_value_cents"] == -25_000  # the short put marked at its sale price
+    record_fill(engine, "t", portfolio, "f2", fill("EXPIRE", PUT, 2))  # dated on its expiry day
+    a = _acc(engine)
+    assert (a["collateral_cents"], a["positions_value_cents"]) == (0, 0)
+    (c,) = _closes(engine)
+    assert (c["gain_cents"], c["term"], c["closed_on"]) == (24_870, "SHORT", date(2027, 1, 15))
+    assert a["base_capital_cents"] == 10_000_000  # results are not capital flows
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.sum(postings.c.amount_cents))).scalar_one() == 0
+    assert verify(engine).ok, verify(engine).problems
+
+
+def test_put_assigned_then_called_away(engine: sa.Engine, portfolio: str) -> None:
+    _open(engine, portfolio)
+    record_fills(
+        engine,
+        "t",
+        portfolio,
+        [
+            ("f1", fill("STO", PUT, 1, "2.00", date(2027, 1, 7))),
+            ("f2", fill("ASSIGN", PUT, 1, on=date(2027, 1, 15))),
+        ],
+    )
+    with engine.connect() as conn:
+        stock_lot = conn.execute(sa.select(lots).where(lots.c.side == "LONG")).one()
+    # 100 shares at 50 less the 200 premium: basis 4,800 dollars, held from the assignment day.
+    assert (stock_lot.quantity, stock_lot.open_cash_cents, stock_lot.opened_on) == (100, -480_000, date(2027, 1, 15))
+    assert _closes(engine) == []  # the put's premium went into the shares' basis, not into income
+    a = _acc(engine)
+    assert a["collateral_cents"] == 0
+    assert a["cash_cents"] == 10_000_000 + 20_000 - 500_000
+    record_fills(
+        engine,
+        "t",
+        portfolio,
+        [
+            ("f3", fill("STO", CALL, 1, "1.50", date(2027, 1, 21))),
+            ("f4", fill("ASSIGN", CALL, 1, on=date(2027, 2, 19))),
+        ],
+    )
+    (c,) = _closes(engine)
+    # Proceeds: 100 × 55 + 150 premium = 5,650; basis 4,800 → gain 850, short-term.
+    assert (c["close_cash_cents"], c["open_cash_cents"], c["gain_cents"], c["term"]) == (
+        565_000,
+        -480_000,
+        85_000,
+        "SHORT",
+    )
+    a = _acc(engine)
+    assert a["cash_cents"] == 10_000_000 + 20_000 - 500_000 + 15_000 + 550_000
+    assert a["positions_value_cents"] == 0
+    assert verify(engine).ok, verify(engine).problems
+
+
+def test_partial_closes_across_lots_fifo(engine: sa.Engine, portfolio: str) -> None:
+    _open(engine, portfolio)
+    record_fills(
+        engine,
+        "t",
+        portfolio,
+        [
+            ("b1", fill("BTO", "XYZ", 100, "10.00", date(2026, 3, 2), commission_cents=100)),
+            ("b2", fill("BTO", "XYZ", 200, "13.00", date(2026, 4, 1))),
+            ("s1", fill("STC", "XYZ", 150, "12.00", date(2026, 5, 4), commission_cents=150)),
+        ],
+    )
+    c1, c2 = _closes(engine)
+    # 100 from lot 1 (basis 1,001) and 50 of lot 2 (50/200 of 2,600 = 650); proceeds 1,800 − 1.50 split 100:50.
+    assert (c1["quantity"], c1["open_cash_cents"], c1["close_cash_cents"], c1["gain_cents"]) == (
+        100,
+        -100_100,
+        119_900,
+        19_800,
+    )
+    assert (c2["quantity"], c2["open_cash_cents"], c2["close_cash_cents"], c2["gain_cents"]) == (
+        50,
+        -65_000,
+        59_950,
+        -5_050,
+    )
+    with engine.connect() as conn:
+        rem = conn.execute(sa.select(lots.c.remaining, lots.c.remaining_cash_cents).order_by(lots.c.id)).all()
+    assert [tuple(r) for r in rem] == [(0, 0), (150, -195_000)]
+    with pytest.raises(RuleViolation, match="only 150 open"):
+        record_fill(engine, "t", portfolio, "s2", fill("STC", "XYZ", 151, "12.00", date(2026, 5, 5)))
+    assert verify(engine).ok, verify(engine).problems
+
+
+def test_long_term_lot_and_loss_offsets_gain(engine: sa.Engine, portfolio: str) -> None:
+    _open(engine, portfolio)
+    record_fills(
+        engine,
+        "t",
+        portfolio,
+        [
+            ("b1", fill("BTO", "AAA", 100, "100", date(2025, 3, 3))),
+            ("b2", fill("BTO", "BBB", 100, "50", date(2026, 2, 2))),
+            ("s1", fill("STC", "AAA", 100, "150", date(2026, 3, 4))),  # more than a year: long-term +5,000
+            ("s2", fill("STC", "BBB", 100, "30", date(2026, 6, 1))),  # short-term −2,000
+        ],
+    )
+    c1, c2 = _closes(engine)
+    assert (c1["term"], c1["gain_cents"]) == ("LONG", 500_000)
+    assert (c2["term"], c2["gain_cents"]) == ("SHORT", -200_000)
+    with engine.connect() as conn:
+        aid = _acc(engine)["id"]
+        g = tax.realized_gain(conn, aid, date(2026, 1, 1), date(2026, 12, 31))
+        assert (g.short_term, g.long_term, g.total) == (-200_000, 500_000, 300_000)
+        s = tax.post_tax_surplus(conn, aid, date(2026, 12, 31))
+    # The short-term loss offsets the long-term gain: 3,000 taxed at 15 % = 450.
+    assert s.unpaid_tax_on_realized == 45_000
+    assert s.surplus == 300_000 - 45_000
+    tax.pay_tax(engine, "t", portfolio, "p1", "A1-GEN", 2026, 45_000, date(2027, 4, 15))
+    with engine.connect() as conn:
+        s2 = tax.post_tax_surplus(conn, aid, date(2026, 12, 31))
+    assert (s2.unpaid_tax_on_realized, s2.surplus) == (0, 300_000 - 45_000)
+    assert verify(engine).ok, verify(engine).problems
+
+
+def test_fork_worked_example_post_tax_surplus(engine: sa.Engine, portfolio: str) -> None:
+    """§5.1: base 100,000, NAV 175,000, realized short-term 75,000 at 30 % → surplus 52,500."""
+    _open(engine, portfolio)
+    record_fills(
+        engine,
+        "t",
+        portfolio,
+        [
+            ("f1", fill("STO", PUT, 10, "75", date(2027, 1, 8))),
+            ("f2", fill("EXPIRE", PUT, 10)),
+        ],
+    )
+    with engine.connect() as conn:
+        s = tax.post_tax_surplus(conn, _acc(engine)["id"], date(2027, 3, 31))
+    assert s == tax.PostTaxSurplus(17_500_000, 10_000_000, 2_250_000, 0, 5_250_000)
+
+
+def test_unrealized_gain_is_taxed_in_the_surplus(engine: sa.Engine, portfolio: str) -> None:
+    _open(engine, portfolio)
+    record_fill(engine, "t", portfolio, "b1", fill("BTO", "XYZ", 1000, "10", date(2027, 1, 4)))
+    from alluse.services.marks import record_marks
+
+    record_marks(engine, "t", portfolio, "m1", {"XYZ": "12.5"}, date(2027, 1, 8))
+    with engine.connect() as conn:
+        s = tax.post_tax_surplus(conn, _acc(engine)["id"], date(2027, 1, 8))
+    assert s.nav == 10_000_000 + 250_000 and s.tax_on_unrealized == 75_000 and s.surplus == 175_000
+    assert verify(engine).ok, verify(engine).problems
+
+
+def test_calls_must_be_covered_and_stay_covered(engine: sa.Engine, portfolio: str) -> None:
+    _open(engine, portfolio)
+    with pytest.raises(RuleViolation, match="calls must be covered"):
+        record_fill(engine, "t", portfolio, "c1", fill("STO", CALL, 1, "1", date(2027, 1, 4)))
+    record_fills(
+        engine,
+        "t",
+        portfolio,
+        [("b1", fill("BTO", "XYZ", 100, "50", date(2027, 1, 4))), ("c1", fill("STO", CALL, 1, "1", date(2027, 1, 4)))],
+    )
+    with pytest.raises(RuleViolation, match="uncover"):
+        record_fill(engine, "t", portfolio, "s1", fill("STC", "XYZ", 1, "50", date(2027, 1, 5)))
+    with pytest.raises(RuleViolation, match="short"):
+        record_fill(engine, "t", portfolio, "s2", fill("STO", "XYZ", 1, "50", date(2027, 1, 5)))
+
+
+def test_refused_batch_leaves_nothing_and_keys_replay(engine: sa.Engine, portfolio: str) -> None:
+    _open(engine, portfolio)
+    before = _acc(engine)
+    with pytest.raises(RuleViolation):
+        record_fills(
+            engine,
+            "t",
+            portfolio,
+            [
+                ("b1", fill("BTO", "XYZ", 10, "5", date(2027, 1, 4))),
+                ("s1", fill("STC", "XYZ", 11, "5", date(2027, 1, 4))),
+            ],
+        )
+    assert _acc(engine) == before
+    r1 = record_fill(engine, "t", portfolio, "b1", fill("BTO", "XYZ", 10, "5", date(2027, 1, 4)))
+    r2 = record_fill(engine, "t", portfolio, "b1", fill("BTO", "XYZ", 10, "5", date(2027, 1, 4)))
+    assert r2["replayed"] and r2["fill_id"] == r1["fill_id"]
+    with pytest.raises(Conflict):
+        record_fill(engine, "t", portfolio, "b1", fill("BTO", "XYZ", 11, "5", date(2027, 1, 4)))
+
+
+def test_fact_below_buffer_is_recorded_with_an_alert(engine: sa.Engine, portfolio: str) -> None:
+    _open(engine, portfolio)  # Gen-Acc: 100,000 cash, buffer 5,000
+    r = record_fill(engine, "t", portfolio, "b1", fill("BTO", "XYZ", 980, "100", date(2027, 1, 4)))
+    assert r["buffer_breach"] is True
+    (al,) = open_alerts(engine, portfolio)
+    assert al["kind"] == "BUFFER_BREACH" and al["name"] == "A1-GEN"
+    record_fill(engine, "t", portfolio, "s1", fill("STC", "XYZ", 500, "100", date(2027, 1, 5)))
+    assert open_alerts(engine, portfolio) == []
+
+
+def test_dividend_and_fee(engine: sa.Engine, portfolio: str) -> None:
+    _open(engine, portfolio)
+    record_fills(
+        engine,
+        "t",
+        portfolio,
+        [
+            ("d1", fill("DIVIDEND", "XYZ", amount_cents=12_345, on=date(2027, 2, 1))),
+            ("x1", fill("FEE", None, amount_cents=1_000, on=date(2027, 2, 1))),
+        ],
+    )
+    assert _acc(engine)["cash_cents"] == 10_000_000 + 12_345 - 1_000
+    with engine.connect() as conn:
+        g = tax.realized_gain(conn, _acc(engine)["id"], date(2027, 1, 1), date(2027, 3, 31))
+    assert g.dividends == 12_345 and g.total == 0
+    assert verify(engine).ok, verify(engine).problems
