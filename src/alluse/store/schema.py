@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from alluse.store.partitioning import hash_partitioned
+
 metadata = sa.MetaData(
     naming_convention={
         "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -31,6 +33,17 @@ def _pk() -> sa.Column:
 
 def _portfolio_fk() -> sa.Column:
     return sa.Column("portfolio_id", Id, sa.ForeignKey("portfolios.id"), nullable=False)
+
+
+def _scoped_fk(column: str, target: str) -> sa.ForeignKeyConstraint:
+    """A reference inside one portfolio: the key carries portfolio_id, so a row can never point at
+    another portfolio's row, and the schema stays distributable by portfolio_id (Citus)."""
+    return sa.ForeignKeyConstraint([column, "portfolio_id"], [f"{target}.id", f"{target}.portfolio_id"])
+
+
+def _scoped_target() -> sa.UniqueConstraint:
+    # What _scoped_fk references; also the key a distributed (Citus) table needs.
+    return sa.UniqueConstraint("id", "portfolio_id")
 
 
 def _allocation_columns() -> list[sa.Column]:
@@ -64,11 +77,16 @@ account_groups = sa.Table(
     sa.Column("name", sa.String(50), nullable=False),
     sa.Column("kind", sa.String(10), nullable=False),
     sa.Column("status", sa.String(10), nullable=False),
-    sa.Column("parent_group_id", Id, sa.ForeignKey("account_groups.id"), nullable=True),
-    sa.Column("forked_from_account_id", Id, sa.ForeignKey("accounts.id", use_alter=True), nullable=True),
+    sa.Column("parent_group_id", Id, nullable=True),
+    sa.Column("forked_from_account_id", Id, nullable=True),
     *_allocation_columns(),
     sa.Column("opened_at", Timestamp, nullable=False),
     sa.UniqueConstraint("portfolio_id", "name"),
+    _scoped_target(),
+    _scoped_fk("parent_group_id", "account_groups"),
+    sa.ForeignKeyConstraint(
+        ["forked_from_account_id", "portfolio_id"], ["accounts.id", "accounts.portfolio_id"], use_alter=True
+    ),
     sa.CheckConstraint("kind IN ('PRIMARY', 'FORK')", name="kind"),
     sa.CheckConstraint("status IN ('ACTIVE', 'MERGED', 'CLOSED')", name="status"),
     sa.CheckConstraint("alloc_gen_bps + alloc_rev_bps + alloc_com_bps = 10000", name="allocation_sums_to_100"),
@@ -80,11 +98,11 @@ accounts = sa.Table(
     _pk(),
     _portfolio_fk(),
     # NULL only for external counter-accounts (kind EXT), which belong to the portfolio, not a group.
-    sa.Column("group_id", Id, sa.ForeignKey("account_groups.id"), nullable=True),
+    sa.Column("group_id", Id, nullable=True),
     sa.Column("kind", sa.String(3), nullable=False),
     sa.Column("name", sa.String(60), nullable=False),
     sa.Column("status", sa.String(10), nullable=False),
-    sa.Column("forked_from_account_id", Id, sa.ForeignKey("accounts.id"), nullable=True),
+    sa.Column("forked_from_account_id", Id, nullable=True),
     sa.Column("buffer_bps", Bps, nullable=False),
     # Cached sums, kept in step with the journal in the same transaction; `alluse verify` recomputes them.
     sa.Column("cash_cents", Cents, nullable=False, server_default="0"),
@@ -95,6 +113,9 @@ accounts = sa.Table(
     sa.Column("opened_at", Timestamp, nullable=False),
     sa.UniqueConstraint("portfolio_id", "name"),
     sa.UniqueConstraint("group_id", "kind"),
+    _scoped_target(),
+    _scoped_fk("group_id", "account_groups"),
+    _scoped_fk("forked_from_account_id", "accounts"),
     sa.CheckConstraint("kind IN ('GEN', 'REV', 'COM', 'EXT')", name="kind"),
     sa.CheckConstraint("status IN ('ACTIVE', 'SUSPENDED', 'MERGED', 'CLOSED')", name="status"),
     sa.CheckConstraint("(kind = 'EXT') = (group_id IS NULL)", name="ext_has_no_group"),
@@ -105,11 +126,12 @@ accounts = sa.Table(
 account_config = sa.Table(
     "account_config",
     metadata,
-    sa.Column("account_id", Id, sa.ForeignKey("accounts.id"), primary_key=True),
+    sa.Column("account_id", Id, primary_key=True),
     _portfolio_fk(),
     sa.Column("template", sa.String(20), nullable=False),
     # JSON object of validated overrides on top of the template (see domain/rules.py).
     sa.Column("overrides", sa.Text, nullable=False, server_default="{}"),
+    _scoped_fk("account_id", "accounts"),
 )
 
 brokerage_accounts = sa.Table(
@@ -120,10 +142,11 @@ brokerage_accounts = sa.Table(
     sa.Column("broker", sa.String(20), nullable=False),
     sa.Column("number", sa.String(40), nullable=False),
     # The one-to-one mapping: unique, so a brokerage account maps to at most one system account.
-    sa.Column("account_id", Id, sa.ForeignKey("accounts.id"), nullable=True, unique=True),
+    sa.Column("account_id", Id, nullable=True, unique=True),
     sa.Column("credentials_encrypted", sa.LargeBinary, nullable=True),
     sa.Column("registered_at", Timestamp, nullable=False),
     sa.UniqueConstraint("broker", "number"),
+    _scoped_fk("account_id", "accounts"),
 )
 
 transfers = sa.Table(
@@ -133,9 +156,11 @@ transfers = sa.Table(
     _portfolio_fk(),
     sa.Column("kind", sa.String(20), nullable=False),
     sa.Column("memo", sa.String(200), nullable=False, server_default=""),
-    sa.Column("reverses_transfer_id", Id, sa.ForeignKey("transfers.id"), nullable=True, unique=True),
+    sa.Column("reverses_transfer_id", Id, nullable=True, unique=True),
     sa.Column("audit_seq", sa.BigInteger, nullable=False),
     sa.Column("created_at", Timestamp, nullable=False),
+    _scoped_target(),
+    _scoped_fk("reverses_transfer_id", "transfers"),
 )
 
 postings = sa.Table(
@@ -143,12 +168,16 @@ postings = sa.Table(
     metadata,
     _pk(),
     _portfolio_fk(),
-    sa.Column("transfer_id", Id, sa.ForeignKey("transfers.id"), nullable=False),
-    sa.Column("account_id", Id, sa.ForeignKey("accounts.id"), nullable=False),
+    sa.Column("transfer_id", Id, nullable=False),
+    sa.Column("account_id", Id, nullable=False),
     sa.Column("amount_cents", Cents, nullable=False),
     sa.CheckConstraint("amount_cents <> 0", name="non_zero"),
+    _scoped_fk("transfer_id", "transfers"),
+    _scoped_fk("account_id", "accounts"),
     sa.Index(None, "account_id"),
     sa.Index(None, "transfer_id"),
+    # Per account: one account's postings live in one partition (PostgreSQL).
+    **hash_partitioned("account_id"),
 )
 
 audit_log = sa.Table(
@@ -167,6 +196,7 @@ audit_log = sa.Table(
     sa.Column("prev_hash", sa.String(64), nullable=False),
     sa.Column("hash", sa.String(64), nullable=False),
     sa.UniqueConstraint("portfolio_id", "idempotency_key"),
+    **hash_partitioned("portfolio_id"),
 )
 
 # --- trades, positions, lots, tax (revision 0002_trades) ------------------------------------------

@@ -1,5 +1,8 @@
 """core: portfolios, groups, accounts, brokerage mapping, ledger, audit
 
+On PostgreSQL the ledger postings (per account) and the audit log (per portfolio) are hash-partitioned;
+the partition count comes from ALLUSE_PARTITIONS when this runs (default 16).
+
 Revision ID: 0001
 Revises:
 Create Date: 2026-11-21 04:25:17.883419
@@ -9,6 +12,8 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+
+from alluse.store.partitioning import create_partitioned
 
 revision: str = "0001"
 down_revision: str | None = None
@@ -24,8 +29,8 @@ def _group_fork_fk(inline: bool) -> list:
         return []
     return [
         sa.ForeignKeyConstraint(
-            ["forked_from_account_id"],
-            ["accounts.id"],
+            ["forked_from_account_id", "portfolio_id"],
+            ["accounts.id", "accounts.portfolio_id"],
             name=op.f("fk_account_groups_forked_from_account_id_accounts"),
         )
     ]
@@ -45,8 +50,7 @@ def upgrade() -> None:
         sa.Column("audit_head", sa.String(length=64), server_default="", nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.CheckConstraint(
-            "alloc_gen_bps + alloc_rev_bps + alloc_com_bps = 10000",
-            name=op.f("ck_portfolios_allocation_sums_to_100"),
+            "alloc_gen_bps + alloc_rev_bps + alloc_com_bps = 10000", name=op.f("ck_portfolios_allocation_sums_to_100")
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_portfolios")),
         sa.UniqueConstraint("creation_key", name=op.f("uq_portfolios_creation_key")),
@@ -73,17 +77,19 @@ def upgrade() -> None:
         ),
         *_group_fork_fk(inline=True),
         sa.ForeignKeyConstraint(
-            ["parent_group_id"],
-            ["account_groups.id"],
+            ["parent_group_id", "portfolio_id"],
+            ["account_groups.id", "account_groups.portfolio_id"],
             name=op.f("fk_account_groups_parent_group_id_account_groups"),
         ),
         sa.ForeignKeyConstraint(
             ["portfolio_id"], ["portfolios.id"], name=op.f("fk_account_groups_portfolio_id_portfolios")
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_account_groups")),
+        sa.UniqueConstraint("id", "portfolio_id", name=op.f("uq_account_groups_id_portfolio_id")),
         sa.UniqueConstraint("portfolio_id", "name", name=op.f("uq_account_groups_portfolio_id_name")),
     )
-    op.create_table(
+    create_partitioned(
+        op,
         "audit_log",
         sa.Column("portfolio_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("seq", sa.BigInteger(), autoincrement=False, nullable=False),
@@ -99,6 +105,7 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["portfolio_id"], ["portfolios.id"], name=op.f("fk_audit_log_portfolio_id_portfolios")),
         sa.PrimaryKeyConstraint("portfolio_id", "seq", name=op.f("pk_audit_log")),
         sa.UniqueConstraint("portfolio_id", "idempotency_key", name=op.f("uq_audit_log_portfolio_id_idempotency_key")),
+        by="portfolio_id",
     )
     op.create_table(
         "transfers",
@@ -111,11 +118,12 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(["portfolio_id"], ["portfolios.id"], name=op.f("fk_transfers_portfolio_id_portfolios")),
         sa.ForeignKeyConstraint(
-            ["reverses_transfer_id"],
-            ["transfers.id"],
+            ["reverses_transfer_id", "portfolio_id"],
+            ["transfers.id", "transfers.portfolio_id"],
             name=op.f("fk_transfers_reverses_transfer_id_transfers"),
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_transfers")),
+        sa.UniqueConstraint("id", "portfolio_id", name=op.f("uq_transfers_id_portfolio_id")),
         sa.UniqueConstraint("reverses_transfer_id", name=op.f("uq_transfers_reverses_transfer_id")),
     )
     op.create_table(
@@ -142,25 +150,40 @@ def upgrade() -> None:
             "collateral_cents >= 0 AND earmarked_cents >= 0", name=op.f("ck_accounts_holds_non_negative")
         ),
         sa.ForeignKeyConstraint(
-            ["forked_from_account_id"],
-            ["accounts.id"],
+            ["forked_from_account_id", "portfolio_id"],
+            ["accounts.id", "accounts.portfolio_id"],
             name=op.f("fk_accounts_forked_from_account_id_accounts"),
         ),
-        sa.ForeignKeyConstraint(["group_id"], ["account_groups.id"], name=op.f("fk_accounts_group_id_account_groups")),
+        sa.ForeignKeyConstraint(
+            ["group_id", "portfolio_id"],
+            ["account_groups.id", "account_groups.portfolio_id"],
+            name=op.f("fk_accounts_group_id_account_groups"),
+        ),
         sa.ForeignKeyConstraint(["portfolio_id"], ["portfolios.id"], name=op.f("fk_accounts_portfolio_id_portfolios")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_accounts")),
         sa.UniqueConstraint("group_id", "kind", name=op.f("uq_accounts_group_id_kind")),
+        sa.UniqueConstraint("id", "portfolio_id", name=op.f("uq_accounts_id_portfolio_id")),
         sa.UniqueConstraint("portfolio_id", "name", name=op.f("uq_accounts_portfolio_id_name")),
     )
     for fk in _group_fork_fk(inline=False):
-        op.create_foreign_key(fk.name, "account_groups", "accounts", ["forked_from_account_id"], ["id"])
+        op.create_foreign_key(
+            fk.name,
+            "account_groups",
+            "accounts",
+            ["forked_from_account_id", "portfolio_id"],
+            ["id", "portfolio_id"],
+        )
     op.create_table(
         "account_config",
         sa.Column("account_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("portfolio_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("template", sa.String(length=20), nullable=False),
         sa.Column("overrides", sa.Text(), server_default="{}", nullable=False),
-        sa.ForeignKeyConstraint(["account_id"], ["accounts.id"], name=op.f("fk_account_config_account_id_accounts")),
+        sa.ForeignKeyConstraint(
+            ["account_id", "portfolio_id"],
+            ["accounts.id", "accounts.portfolio_id"],
+            name=op.f("fk_account_config_account_id_accounts"),
+        ),
         sa.ForeignKeyConstraint(
             ["portfolio_id"], ["portfolios.id"], name=op.f("fk_account_config_portfolio_id_portfolios")
         ),
@@ -176,7 +199,9 @@ def upgrade() -> None:
         sa.Column("credentials_encrypted", sa.LargeBinary(), nullable=True),
         sa.Column("registered_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
-            ["account_id"], ["accounts.id"], name=op.f("fk_brokerage_accounts_account_id_accounts")
+            ["account_id", "portfolio_id"],
+            ["accounts.id", "accounts.portfolio_id"],
+            name=op.f("fk_brokerage_accounts_account_id_accounts"),
         ),
         sa.ForeignKeyConstraint(
             ["portfolio_id"], ["portfolios.id"], name=op.f("fk_brokerage_accounts_portfolio_id_portfolios")
@@ -185,7 +210,8 @@ def upgrade() -> None:
         sa.UniqueConstraint("account_id", name=op.f("uq_brokerage_accounts_account_id")),
         sa.UniqueConstraint("broker", "number", name=op.f("uq_brokerage_accounts_broker_number")),
     )
-    op.create_table(
+    create_partitioned(
+        op,
         "postings",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
         sa.Column("portfolio_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
@@ -193,21 +219,27 @@ def upgrade() -> None:
         sa.Column("account_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("amount_cents", sa.BigInteger(), nullable=False),
         sa.CheckConstraint("amount_cents <> 0", name=op.f("ck_postings_non_zero")),
-        sa.ForeignKeyConstraint(["account_id"], ["accounts.id"], name=op.f("fk_postings_account_id_accounts")),
+        sa.ForeignKeyConstraint(
+            ["account_id", "portfolio_id"],
+            ["accounts.id", "accounts.portfolio_id"],
+            name=op.f("fk_postings_account_id_accounts"),
+        ),
         sa.ForeignKeyConstraint(["portfolio_id"], ["portfolios.id"], name=op.f("fk_postings_portfolio_id_portfolios")),
-        sa.ForeignKeyConstraint(["transfer_id"], ["transfers.id"], name=op.f("fk_postings_transfer_id_transfers")),
+        sa.ForeignKeyConstraint(
+            ["transfer_id", "portfolio_id"],
+            ["transfers.id", "transfers.portfolio_id"],
+            name=op.f("fk_postings_transfer_id_transfers"),
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_postings")),
+        by="account_id",
     )
-    with op.batch_alter_table("postings", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_postings_account_id"), ["account_id"], unique=False)
-        batch_op.create_index(batch_op.f("ix_postings_transfer_id"), ["transfer_id"], unique=False)
+    op.create_index(op.f("ix_postings_account_id"), "postings", ["account_id"], unique=False)
+    op.create_index(op.f("ix_postings_transfer_id"), "postings", ["transfer_id"], unique=False)
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("postings", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_postings_transfer_id"))
-        batch_op.drop_index(batch_op.f("ix_postings_account_id"))
-
+    op.drop_index(op.f("ix_postings_transfer_id"), table_name="postings")
+    op.drop_index(op.f("ix_postings_account_id"), table_name="postings")
     op.drop_table("postings")
     op.drop_table("brokerage_accounts")
     op.drop_table("account_config")
