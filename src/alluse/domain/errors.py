@@ -49,3 +49,9 @@ class IntegrityFailure(AlluseError):
     """verify found the stored state disagreeing with the journal."""
 
     code = "integrity-failure"
+
+
+class PermissionDenied(AlluseError):
+    """The database role in use may not do this (e.g. a whole-database check under row-level security)."""
+
+    code = "permission-denied"

@@ -12,9 +12,9 @@ from sqlalchemy.engine import Engine
 from alluse.domain.errors import Conflict, InvalidInput
 from alluse.domain.ledger import BANK
 from alluse.domain.rules import TEMPLATE_ALLOCATION, TEMPLATES
-from alluse.store.repo import external_account
-from alluse.store.schema import portfolios
-from alluse.store.uow import Request, Tx, validate_key, write_connection, write_on
+from alluse.store.repo import allocate_ids, external_account
+from alluse.store.schema import portfolio_directory, portfolios
+from alluse.store.uow import Request, Tx, scope_to, validate_key, write_connection, write_on
 
 NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9 _.-]{0,99}$")
 
@@ -28,18 +28,21 @@ def create_portfolio(engine: Engine, actor: str, name: str, key: str, template: 
     key = validate_key(key)
     alloc = TEMPLATE_ALLOCATION[template]
     with write_connection(engine) as conn, conn.begin():
+        d = portfolio_directory.c
         existing = conn.execute(
-            sa.select(portfolios.c.id, portfolios.c.name, portfolios.c.creation_key).where(
-                sa.or_(portfolios.c.creation_key == key, portfolios.c.name == name)
-            )
+            sa.select(d.id, d.name, d.creation_key).where(sa.or_(d.creation_key == key, d.name == name))
         ).first()
         if existing is not None:
             if existing.creation_key == key and existing.name == name:
                 return {"portfolio_id": existing.id, "name": existing.name, "replayed": True}
             raise Conflict(f"a portfolio named {existing.name!r} or created with key {key!r} already exists")
         now = datetime.now(UTC)
-        pid = conn.execute(
+        # The id first, so the row is inserted inside its own scope (row-level security on PostgreSQL).
+        pid = allocate_ids(conn, portfolios, 1)
+        scope_to(conn, pid)
+        conn.execute(
             portfolios.insert().values(
+                id=pid,
                 name=name,
                 creation_key=key,
                 template=template,
@@ -48,7 +51,7 @@ def create_portfolio(engine: Engine, actor: str, name: str, key: str, template: 
                 alloc_com_bps=alloc.com_bps,
                 created_at=now,
             )
-        ).inserted_primary_key[0]
+        )
 
         def apply(tx: Tx, _reqs: list[Request]) -> list[dict[str, Any]]:
             external_account(tx.conn, tx.portfolio_id, BANK, tx.now)

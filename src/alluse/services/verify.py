@@ -45,12 +45,24 @@ class VerifyReport:
 def verify(engine: Engine) -> VerifyReport:
     report = VerifyReport()
     with engine.connect() as conn:
+        _require_whole_view(conn)
         _ledger(conn, report)
         _positions(conn, report)
         _mapping(conn, report)
         _config(conn, report)
         _audit(conn, report)
     return report
+
+
+def _require_whole_view(conn: sa.Connection) -> None:
+    """verify checks every portfolio at once (the sum of all postings, every audit chain), so it must
+    see every row. Under the application role row-level security would hide all but one portfolio and
+    the report would be silently partial: refuse instead."""
+    if conn.dialect.name == "postgresql" and conn.exec_driver_sql("SELECT row_security_active('postings')").scalar():
+        raise PermissionDenied(
+            "verify needs the database owner role (row-level security hides other portfolios from "
+            f"{conn.exec_driver_sql('SELECT current_user').scalar()}); run it with the owner's ALLUSE_DATABASE_URL"
+        )
 
 
 def _ledger(conn: sa.Connection, report: VerifyReport) -> None:

@@ -12,8 +12,8 @@ from alluse.domain.accounts import SLEEVE_LABEL, AccountKind, AccountStatus, Cas
 from alluse.domain.errors import InvalidInput, NotFound
 from alluse.domain.ledger import Leg, balanced
 from alluse.store.prepared import Prepared, insert
-from alluse.store.schema import account_groups, accounts, portfolios, postings, transfers
-from alluse.store.uow import IN_CHUNK, PortfolioRef
+from alluse.store.schema import account_groups, accounts, portfolio_directory, postings, transfers
+from alluse.store.uow import IN_CHUNK, PortfolioRef, scope_to
 
 _MAX_ID: dict[str, Prepared] = {}
 
@@ -153,19 +153,27 @@ def resolve_group(conn: sa.Connection, portfolio_id: int, ref: str | int) -> int
 
 def resolve_portfolio(conn: sa.Connection, ref: PortfolioRef) -> int:
     """A portfolio by id or name; with none given, the only portfolio there is. An int is taken as
-    an id as it stands (the unit of work's portfolio lock checks it exists)."""
+    an id as it stands (the unit of work's portfolio lock checks it exists). The transaction is then
+    scoped to that portfolio (row-level security on PostgreSQL)."""
+    pid = _lookup_portfolio(conn, ref)
+    scope_to(conn, pid)
+    return pid
+
+
+def _lookup_portfolio(conn: sa.Connection, ref: PortfolioRef) -> int:
+    # Through the directory view: it lists every portfolio whatever the transaction's scope.
     if isinstance(ref, int):
         return ref
     if ref is None or ref.strip() == "":
-        ids = conn.execute(sa.select(portfolios.c.id).limit(2)).scalars().all()
+        ids = conn.execute(sa.select(portfolio_directory.c.id).limit(2)).scalars().all()
         if not ids:
             raise NotFound("no portfolio yet: run `alluse init` (or `alluse demo`) first")
         if len(ids) > 1:
             raise InvalidInput("several portfolios exist: name one with --portfolio")
         return int(ids[0])
     text = ref.strip()
-    cond = portfolios.c.id == int(text) if text.isdigit() else portfolios.c.name == text
-    found = conn.execute(sa.select(portfolios.c.id).where(cond)).scalar()
+    cond = portfolio_directory.c.id == int(text) if text.isdigit() else portfolio_directory.c.name == text
+    found = conn.execute(sa.select(portfolio_directory.c.id).where(cond)).scalar()
     if found is None:
         raise NotFound(f"no portfolio {text!r}")
     return int(found)

@@ -362,3 +362,9 @@ alerts = sa.Table(
     sa.Column("cleared_at", Timestamp, nullable=True),
     sa.Index(None, "account_id", "kind", "cleared_at"),
 )
+
+# A view (migration 0005_pg), not a table: id, name and creation key of every portfolio, readable
+# before a unit of work is scoped to one (resolving a name, refusing a duplicate). No money in it.
+portfolio_directory = sa.table(
+    "portfolio_directory", sa.column("id", Id), sa.column("name", sa.String), sa.column("creation_key", sa.String)
+)

@@ -20,6 +20,7 @@ from sqlalchemy.engine import Engine
 
 from alluse.domain.audit import canonical_json, digest, entry_hash, timestamp_text
 from alluse.domain.errors import Conflict, InvalidInput, NotFound
+from alluse.store.partitioning import SCOPE_SETTING
 from alluse.store.prepared import Prepared, insert
 from alluse.store.schema import audit_log, portfolios
 
@@ -72,6 +73,17 @@ class Tx:
 
 
 Apply = Callable[[Tx, list[Request]], list[dict[str, Any]]]
+
+
+_SCOPE = Prepared(sa.select(sa.func.set_config(SCOPE_SETTING, sa.bindparam("pid", type_=sa.String), True)))
+
+
+def scope_to(conn: sa.Connection, portfolio_id: int) -> None:
+    """Scope the current transaction to one portfolio: on PostgreSQL the row-level security policies
+    then hide every other portfolio's rows from the application role. Transaction-local, so a pooled
+    connection never carries a scope into the next unit of work."""
+    if conn.dialect.name == "postgresql":
+        _SCOPE.rows(conn, pid=str(portfolio_id))
 
 
 def write_connection(engine: Engine) -> sa.Connection:
