@@ -92,6 +92,27 @@ def engine(request: pytest.FixtureRequest) -> Iterator[sa.Engine]:
 
 
 @pytest.fixture
+def pg(pg_engine: sa.Engine) -> sa.Engine:
+    """PostgreSQL only (partitioning, row-level security, races): migrated, empty, as the owner."""
+    _truncate_pg(pg_engine)
+    return pg_engine
+
+
+@pytest.fixture(scope="session")
+def pg_app_engine(pg_engine: sa.Engine) -> Iterator[sa.Engine]:
+    """The same database as the application's own non-superuser role. The migration creates the role
+    without a login; letting it log in is the documented deployment step (docs/scaling.md)."""
+    from alluse.store.partitioning import app_role
+
+    role = app_role()
+    with pg_engine.begin() as conn:
+        conn.exec_driver_sql(f"ALTER ROLE {role} LOGIN")
+    engine = make_engine(pg_engine.url.set(username=role, password=None).render_as_string(hide_password=False))
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
 def portfolio(engine: sa.Engine) -> str:
     from alluse.services.portfolios import create_portfolio
 

@@ -11,7 +11,7 @@ from alluse.brokers.refs import PAPER, BrokerageRef, paper_number, parse_brokera
 from alluse.domain.errors import Conflict, InvalidInput
 from alluse.store.prepared import insert
 from alluse.store.repo import account_label, allocate_ids, resolve_portfolio
-from alluse.store.schema import accounts, brokerage_accounts
+from alluse.store.schema import accounts, brokerage_accounts, brokerage_directory
 from alluse.store.uow import IN_CHUNK, Request, Tx, write
 
 _BROKERAGE_INSERT = insert(brokerage_accounts)
@@ -74,7 +74,8 @@ def _row(tx: Tx, id_: int, broker: str, number: str, account_id: int | None) -> 
 def _existing(conn: sa.Connection, refs: list[BrokerageRef]) -> dict[tuple[str, str], sa.Row]:
     found: dict[tuple[str, str], sa.Row] = {}
     numbers = sorted({r.number for r in refs})
-    b = brokerage_accounts
+    # The directory view: another portfolio's registrations must be seen to be refused.
+    b = brokerage_directory
     for i in range(0, len(numbers), IN_CHUNK):
         q = (
             sa.select(

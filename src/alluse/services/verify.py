@@ -14,6 +14,7 @@ from sqlalchemy.engine import Engine
 
 from alluse.domain.accounts import AccountKind
 from alluse.domain.audit import GENESIS, entry_hash, timestamp_text
+from alluse.domain.errors import PermissionDenied
 from alluse.domain.instruments import value_cents
 from alluse.domain.ledger import CAPITAL_FLOWS
 from alluse.domain.rules import effective_rules

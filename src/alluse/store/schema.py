@@ -368,3 +368,13 @@ alerts = sa.Table(
 portfolio_directory = sa.table(
     "portfolio_directory", sa.column("id", Id), sa.column("name", sa.String), sa.column("creation_key", sa.String)
 )
+# Likewise: which portfolio holds which brokerage account, so the one-to-one mapping is checked across
+# portfolios by a unit of work scoped to one.
+brokerage_directory = sa.table(
+    "brokerage_directory",
+    sa.column("id", Id),
+    sa.column("portfolio_id", Id),
+    sa.column("broker", sa.String),
+    sa.column("number", sa.String),
+    sa.column("account_id", Id),
+)

@@ -5,7 +5,9 @@ role see and write only the rows of the portfolio its unit of work is scoped to 
 setting alluse.portfolio_id, set by store/uow.scope_to). The journal and the audit log are
 append-only for that role: no UPDATE or DELETE grant. `portfolio_directory` (id, name, creation_key
 of every portfolio) is a view owned by the migrating role, so resolving a portfolio by name and
-refusing a duplicate name work before any scope is set; it exposes no financial data.
+refusing a duplicate name work before any scope is set; `brokerage_directory` (which portfolio holds
+which brokerage account number) keeps the one-to-one brokerage mapping checkable across portfolios.
+Neither exposes money.
 
 On SQLite only the view is created: an embedded single-user file has no roles.
 
@@ -44,6 +46,9 @@ def _scoped_tables(bind: sa.Connection) -> list[str]:
 
 def upgrade() -> None:
     op.execute("CREATE VIEW portfolio_directory AS SELECT id, name, creation_key FROM portfolios")
+    op.execute(
+        "CREATE VIEW brokerage_directory AS SELECT id, portfolio_id, broker, number, account_id FROM brokerage_accounts"
+    )
     bind = op.get_bind()
     if bind.dialect.name != "postgresql":
         return
@@ -57,7 +62,7 @@ def upgrade() -> None:
         isolate(bind, name, append_only=name in APPEND_ONLY)
     # Bulk paths reserve id blocks with nextval/setval.
     bind.exec_driver_sql(f"GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA public TO {role}")
-    bind.exec_driver_sql(f"GRANT SELECT ON portfolio_directory, alembic_version TO {role}")
+    bind.exec_driver_sql(f"GRANT SELECT ON portfolio_directory, brokerage_directory, alembic_version TO {role}")
 
 
 def downgrade() -> None:
@@ -70,4 +75,5 @@ def downgrade() -> None:
         bind.exec_driver_sql(f"REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {role}")
         bind.exec_driver_sql(f"REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM {role}")
         bind.exec_driver_sql(f"REVOKE USAGE ON SCHEMA public FROM {role}")
+    op.execute("DROP VIEW brokerage_directory")
     op.execute("DROP VIEW portfolio_directory")
