@@ -22,7 +22,9 @@ def _two_portfolios(engine: sa.Engine) -> tuple[int, int]:
     ids = []
     for n, name in enumerate(("alpha", "beta"), start=1):
         ids.append(create_portfolio(engine, "t", name, f"k:{name}")["portfolio_id"])
-        groups.open_group(engine, "t", name, f"{name}:g", groups.group_opening(1_000_000, [f"IBKR:U{n}00{k}" for k in (1, 2, 3)]))
+        groups.open_group(
+            engine, "t", name, f"{name}:g", groups.group_opening(1_000_000, [f"IBKR:U{n}00{k}" for k in (1, 2, 3)])
+        )
         cash.move_cash(engine, "t", name, [(f"{name}:w", cash.withdrawal("A1-GEN", 10_000))])
     return ids[0], ids[1]
 
@@ -96,7 +98,9 @@ def test_writes_into_another_portfolio_are_refused(pg: sa.Engine, pg_app_engine:
         beta_account = conn.exec_driver_sql(
             f"SELECT id FROM accounts WHERE portfolio_id = {beta} AND kind = 'GEN'"
         ).scalar_one()
-        alpha_transfer = conn.exec_driver_sql(f"SELECT max(id) FROM transfers WHERE portfolio_id = {alpha}").scalar_one()
+        alpha_transfer = conn.exec_driver_sql(
+            f"SELECT max(id) FROM transfers WHERE portfolio_id = {alpha}"
+        ).scalar_one()
         before = {t: conn.exec_driver_sql(f"SELECT count(*) FROM {t}").scalar_one() for t in SCOPED}
     rls = "row-level security"
     _app_fails(
