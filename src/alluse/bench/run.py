@@ -4,6 +4,12 @@ Each figure is the median of `repeat` runs on fresh databases. Every "ours" figu
 real use cases (validation, buffer checks, idempotency, audit chain, journal); the raw baseline writes
 the equivalent rows (same tables, same row counts) with the bare driver's executemany in the same
 run, so `*_vs_raw` ratios compare like with like on whatever machine this runs on.
+
+On PostgreSQL (`--db postgres`) the bench works in a scratch database next to the one named by the
+URL (`<name>_bench`, created if missing, wiped and migrated for every run) and never touches the
+named database itself. It adds the concurrent figure: 4 client processes, each moving cash one
+buffer-checked move per unit of work in its own portfolio, against the same number of raw
+one-move transactions from 4 bare psycopg clients.
 """
 
 from __future__ import annotations
@@ -13,12 +19,13 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
 from alluse.domain.accounts import Allocation
+from alluse.domain.errors import InvalidInput
 from alluse.domain.rules import TEMPLATES
 from alluse.services import cash, groups
 from alluse.services.portfolios import create_portfolio
@@ -28,13 +35,15 @@ GROUP_AMOUNT = 100_000_00
 SLEEVE_SPLIT = Allocation().split(GROUP_AMOUNT)
 
 
+CLIENTS = 4
+
+
 class Bench:
-    def __init__(self, db: str, quick: bool, out: IO[str]) -> None:
-        if db != "sqlite":
-            raise NotImplementedError(
-                f"alluse bench --db {db}: only the embedded SQLite store is benchmarked so far; the PostgreSQL "
-                "benchmark arrives with the PostgreSQL production store"
-            )
+    def __init__(self, db: str, quick: bool, out: IO[str], url: str | None = None) -> None:
+        if db not in ("sqlite", "postgres"):
+            raise InvalidInput(f"--db must be sqlite or postgres, not {db!r}")
+        self.db = db
+        self.pg_url = _scratch_url(url) if db == "postgres" else None
         self.quick = quick
         self.out = out
         self.tmp = Path(tempfile.mkdtemp(prefix="alluse-bench-"))
@@ -44,6 +53,7 @@ class Bench:
         self.bulk_groups = 1_000 if quick else 10_000
         self.single_moves = 500 if quick else 3_000
         self.bulk_moves = 5_000 if quick else 50_000
+        self.concurrent_moves = 250 if quick else 1_000  # per client
         self.progress = _progress(out)
 
     def emit(self, metric: str, value: float, unit: str, **extra: Any) -> None:
@@ -51,13 +61,15 @@ class Bench:
             "metric": metric,
             "value": round(value, 3 if unit == "ratio" else 1),
             "unit": unit,
-            "db": "sqlite",
+            "db": self.db,
             **extra,
         }
         self.progress.console.print(json.dumps(row)) if self.progress else print(json.dumps(row), file=self.out)
         self.out.flush()
 
     def fresh_url(self) -> str:
+        if self.pg_url is not None:
+            return _fresh_pg(self.pg_url)
         self.n += 1
         path = self.tmp / f"bench-{self.n}.db"
         engine = make_engine(f"sqlite:///{path}")
@@ -69,6 +81,10 @@ class Bench:
         engine = make_engine(self.fresh_url())
         create_portfolio(engine, "bench", "bench", "bench:portfolio")
         return engine
+
+    def raw(self) -> Any:
+        """A bare driver connection to a fresh, migrated database holding one portfolio."""
+        return _raw_connection(self.fresh_url())
 
     def median_rate(self, label: str, count: int, run: Callable[[], float]) -> float:
         rates = []
@@ -94,9 +110,7 @@ class Bench:
         return time.perf_counter() - t
 
     def raw_accounts(self, per_transaction: bool) -> float:
-        import sqlite3
-
-        conn = _raw_sqlite(self.fresh_url())
+        conn = self.raw()
         n = self.single_groups if per_transaction else self.bulk_groups
         t = time.perf_counter()
         batch = 1 if per_transaction else n
@@ -106,7 +120,6 @@ class Bench:
             conn.execute("COMMIT")
         elapsed = time.perf_counter() - t
         conn.close()
-        assert isinstance(conn, sqlite3.Connection)
         return elapsed
 
     # --- postings -----------------------------------------------------------------------------
@@ -146,7 +159,7 @@ class Bench:
         return time.perf_counter() - t
 
     def raw_postings(self, per_transaction: bool) -> float:
-        conn = _raw_sqlite(self.fresh_url())
+        conn = self.raw()
         conn.execute("BEGIN IMMEDIATE")
         _raw_group_rows(conn, 0, 1000)
         conn.execute("COMMIT")
@@ -160,6 +173,28 @@ class Bench:
         elapsed = time.perf_counter() - t
         conn.close()
         return elapsed
+
+    def postings_concurrent(self) -> float:
+        """4 clients at once, each in its own portfolio, one buffer-checked move per unit of work."""
+        url = self.fresh_url()
+        engine = make_engine(url)
+        for c in range(CLIENTS):
+            create_portfolio(engine, "bench", f"client{c}", f"bench:client{c}")
+            groups.open_groups(
+                engine, "bench", f"client{c}", [(f"g{i}", groups.group_opening(GROUP_AMOUNT)) for i in range(25)]
+            )
+        engine.dispose()
+        return _in_processes(_client_moves, url, self.concurrent_moves)
+
+    def raw_postings_concurrent(self) -> float:
+        url = self.fresh_url()
+        conn = _raw_connection(url)
+        conn.execute("BEGIN")
+        _raw_group_rows(conn, 0, 1000)
+        conn.execute("COMMIT")
+        _raw_client_setup(conn)
+        conn.close()
+        return _in_processes(_raw_client_moves, url, self.concurrent_moves)
 
     def run(self) -> None:
         acc_single = self.median_rate(
@@ -189,6 +224,13 @@ class Bench:
         self.emit("raw_postings_per_s", raw_p_bulk, "postings/s", mode="bulk", moves=self.bulk_moves)
         self.emit("postings_bulk_vs_raw", p_bulk / raw_p_bulk, "ratio")
         self.emit("postings_single_vs_raw", p_single / raw_p_single, "ratio")
+        if self.db == "postgres":
+            n = 2 * CLIENTS * self.concurrent_moves
+            p_conc = self.median_rate("postings, 4 concurrent clients", n, self.postings_concurrent)
+            self.emit("postings_per_s", p_conc, "postings/s", mode="concurrent", clients=CLIENTS, moves=n // 2)
+            raw_conc = self.median_rate("raw postings, 4 concurrent clients", n, self.raw_postings_concurrent)
+            self.emit("raw_postings_per_s", raw_conc, "postings/s", mode="concurrent", clients=CLIENTS, moves=n // 2)
+            self.emit("postings_concurrent_vs_raw", p_conc / raw_conc, "ratio")
 
 
 def _progress(out: IO[str]) -> Any:
@@ -200,14 +242,156 @@ def _progress(out: IO[str]) -> Any:
     return Progress(transient=True)
 
 
-# --- the raw baseline: the same rows, bare sqlite3 ----------------------------------------------
-def _raw_sqlite(url: str) -> Any:
-    import sqlite3
+# --- PostgreSQL scratch databases and concurrent clients ---------------------------------------
+def _scratch_url(url: str | None) -> str:
+    if not url or not url.startswith("postgresql"):
+        raise InvalidInput(
+            "alluse bench --db postgres needs a PostgreSQL URL: set ALLUSE_DATABASE_URL=postgresql+psycopg://... "
+            "or pass --url"
+        )
+    import sqlalchemy as sa
 
-    conn = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=NORMAL")
-    conn.execute("PRAGMA foreign_keys=ON")
+    target = sa.engine.make_url(url)
+    scratch = target.set(database=f"{target.database}_bench")
+    admin = sa.create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        if (
+            conn.execute(sa.text("SELECT 1 FROM pg_database WHERE datname = :d"), {"d": scratch.database}).first()
+            is None
+        ):
+            conn.exec_driver_sql(f'CREATE DATABASE "{scratch.database}"')
+    admin.dispose()
+    return scratch.render_as_string(hide_password=False)
+
+
+def _fresh_pg(url: str) -> str:
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+    migrate(engine)
+    engine.dispose()
+    return url
+
+
+def _in_processes(target: Callable[..., None], url: str, moves: int) -> float:
+    """Seconds from the moment all CLIENTS processes are ready until the last one is done."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("fork")
+    ready, go = ctx.Barrier(CLIENTS + 1), ctx.Event()
+    procs = [ctx.Process(target=target, args=(url, c, moves, ready, go)) for c in range(CLIENTS)]
+    for p in procs:
+        p.start()
+    ready.wait()
+    t = time.perf_counter()
+    go.set()
+    for p in procs:
+        p.join()
+    elapsed = time.perf_counter() - t
+    if any(p.exitcode != 0 for p in procs):
+        raise RuntimeError("a benchmark client failed; rerun with ALLUSE_DEBUG=1 for its trace")
+    return elapsed
+
+
+def _client_moves(url: str, client: int, moves: int, ready: Any, go: Any) -> None:
+    engine = make_engine(url)
+    name = f"client{client}"
+    with engine.connect() as conn:
+        gens = list(
+            conn.exec_driver_sql(
+                "SELECT a.id FROM accounts a JOIN portfolio_directory p ON p.id = a.portfolio_id "
+                "WHERE p.name = %(n)s AND a.kind = 'GEN' ORDER BY a.id",
+                {"n": name},
+            ).scalars()
+        )
+    cash.move_cash(engine, "bench", name, [("warm-up", cash.deposit(gens[0], 100, group=False))])
+    ready.wait()
+    go.wait()
+    for i in range(moves):
+        move = (
+            cash.deposit(gens[i % len(gens)], 10_000, group=False)
+            if i % 2 == 0
+            else cash.withdrawal(gens[i % len(gens)], 10_000)
+        )
+        cash.move_cash(engine, "bench", name, [(f"m{i}", move)])
+    engine.dispose()
+
+
+def _raw_client_moves(url: str, client: int, moves: int, ready: Any, go: Any) -> None:
+    conn = _raw_connection(url, setup=False)
+    ready.wait()
+    go.wait()
+    # Each client owns a disjoint slice of the sequence numbers and of the 1000 Gen-Accs.
+    for i in range(moves):
+        conn.execute("BEGIN")
+        _raw_move_rows(conn, client * 1_000_000 + i, 1, client=client)
+        conn.execute("COMMIT")
+    conn.close()
+
+
+# --- the raw baseline: the same rows, bare driver ------------------------------------------------
+class _RawPg:
+    """psycopg 3 with the sqlite3 surface the raw baseline uses (`?` placeholders, autocommit)."""
+
+    def __init__(self, url: str) -> None:
+        import psycopg
+
+        self.conn = psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True)
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        self.conn.execute(_pg_sql(sql), params)
+
+    def executemany(self, sql: str, rows: list[tuple]) -> None:
+        with self.conn.cursor() as cur:
+            if sql.startswith("INSERT") and len(rows) >= 64:
+                # Bulk: COPY, as our own bulk path does; the statement's literals become constant columns.
+                table, columns, values = _parse_insert(sql)
+                with cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+                    for row in rows:
+                        it = iter(row)
+                        copy.write_row([next(it) if v is _PARAM else v for v in values])
+            else:
+                cur.executemany(_pg_sql(sql), rows)
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+_PARAM = object()
+_AUDIT_COLUMNS = (
+    "portfolio_id, seq, at, actor, action, idempotency_key, input_digest, result, override_reason, prev_hash, hash"
+)
+
+
+def _parse_insert(sql: str) -> tuple[str, list[str], list[Any]]:
+    """ "INSERT INTO t (a, b) VALUES (?, 1)" -> ("t", ["a", "b"], [_PARAM, 1]). Only the raw baseline's own
+    statements come here: literals are integers, NULL or quoted strings without commas."""
+    head, _, values = sql.partition(" VALUES ")
+    head = head.removeprefix("INSERT INTO ")
+    table, _, cols = head.partition(" ")
+    columns = [c.strip() for c in (cols.strip(" ()") or _AUDIT_COLUMNS).split(",")]
+    parsed: list[Any] = []
+    for v in (v.strip() for v in values.strip(" ()").split(",")):
+        parsed.append(_PARAM if v == "?" else None if v == "NULL" else v.strip("'") if v.startswith("'") else int(v))
+    return table, columns, parsed
+
+
+def _pg_sql(sql: str) -> str:
+    return "BEGIN" if sql == "BEGIN IMMEDIATE" else sql.replace("?", "%s")
+
+
+def _raw_connection(url: str, setup: bool = True) -> Any:
+    if url.startswith("postgresql"):
+        conn: Any = _RawPg(url)
+    else:
+        import sqlite3
+
+        conn = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA foreign_keys=ON")
+    if not setup:
+        return conn
     now = datetime.now(UTC).replace(tzinfo=None).isoformat(sep=" ")
     conn.execute("BEGIN")
     conn.execute(
@@ -227,9 +411,9 @@ def _raw_sqlite(url: str) -> Any:
 _HASH = "0" * 64
 
 
-def _raw_audit(start: int, n: int, now: str) -> list[tuple]:
+def _raw_audit(start: int, n: int, now: str, pid: int = 1) -> list[tuple]:
     return [
-        (1, start + i + 1, now, "bench", "x", f"k{start + i}", _HASH, '{"r":1}', None, _HASH, _HASH) for i in range(n)
+        (pid, start + i + 1, now, "bench", "x", f"k{start + i}", _HASH, '{"r":1}', None, _HASH, _HASH) for i in range(n)
     ]
 
 
@@ -279,20 +463,27 @@ def _raw_group_rows(conn: Any, start: int, n: int) -> None:
     conn.execute("UPDATE portfolios SET audit_seq = ?, audit_head = ? WHERE id = 1", (start + n, _HASH))
 
 
-def _raw_move_rows(conn: Any, start: int, n: int) -> None:
+def _raw_move_rows(conn: Any, start: int, n: int, client: int | None = None) -> None:
+    """n deposit/withdrawal moves. A concurrent `client` gets its own audit head (portfolio client+2),
+    its own bank row and its own 250 Gen-Accs, as each of our clients has its own portfolio."""
     now = datetime.now(UTC).replace(tzinfo=None).isoformat(sep=" ")
     seq0 = 1000 + start  # after the 1000 group openings
     tid0 = 1001 + start
-    gens = [2 + 3 * g for g in range(1000)]
+    bank, head = (1, 1) if client is None else (_RAW_CLIENT_BANK + client, client + 2)
+    gens = (
+        [2 + 3 * g for g in range(1000)]
+        if client is None
+        else [2 + 3 * g for g in range(250 * client, 250 * (client + 1))]
+    )
     transfers, post, touched = [], [], {}
     for i in range(n):
         gen = gens[(start + i) % len(gens)]
         amount = 10_000 if (start + i) % 2 == 0 else -10_000
         transfers.append((tid0 + i, "DEPOSIT" if amount > 0 else "WITHDRAWAL", seq0 + i + 1, now))
-        post.append((tid0 + i, 1, -amount))
+        post.append((tid0 + i, bank, -amount))
         post.append((tid0 + i, gen, amount))
         touched[gen] = touched.get(gen, 0) + amount
-        touched[1] = touched.get(1, 0) - amount
+        touched[bank] = touched.get(bank, 0) - amount
     conn.executemany(
         "INSERT INTO transfers (id, portfolio_id, kind, memo, audit_seq, created_at) VALUES (?, 1, ?, '', ?, ?)",
         transfers,
@@ -302,14 +493,34 @@ def _raw_move_rows(conn: Any, start: int, n: int) -> None:
     )
     conn.executemany(
         "UPDATE accounts SET cash_cents = cash_cents + ?, base_capital_cents = base_capital_cents + ? WHERE id = ?",
-        [(d, d if a != 1 else 0, a) for a, d in touched.items()],
+        [(d, d if a != bank else 0, a) for a, d in touched.items()],
     )
-    conn.executemany("INSERT INTO audit_log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", _raw_audit(seq0, n, now))
-    conn.execute("UPDATE portfolios SET audit_seq = ?, audit_head = ? WHERE id = 1", (seq0 + n, _HASH))
+    conn.executemany("INSERT INTO audit_log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", _raw_audit(seq0, n, now, head))
+    conn.execute("UPDATE portfolios SET audit_seq = ?, audit_head = ? WHERE id = ?", (seq0 + n, _HASH, head))
 
 
-def run_bench(db: str, quick: bool, out: IO[str]) -> None:
-    bench = Bench(db, quick, out)
+_RAW_CLIENT_BANK = 9_000_000
+
+
+def _raw_client_setup(conn: Any) -> None:
+    now = datetime.now(UTC).replace(tzinfo=None).isoformat(sep=" ")
+    conn.execute("BEGIN")
+    for c in range(CLIENTS):
+        conn.execute(
+            "INSERT INTO portfolios (id, name, creation_key, template, alloc_gen_bps, alloc_rev_bps, alloc_com_bps, "
+            "audit_seq, audit_head, created_at) VALUES (?, ?, ?, 'moderate', 4000, 3000, 3000, 0, '', ?)",
+            (c + 2, f"client{c}", f"k{c}", now),
+        )
+        conn.execute(
+            "INSERT INTO accounts (id, portfolio_id, group_id, kind, name, status, buffer_bps, opened_at) "
+            "VALUES (?, 1, NULL, 'EXT', ?, 'ACTIVE', 0, ?)",
+            (_RAW_CLIENT_BANK + c, f"ext:bank{c}", now),
+        )
+    conn.execute("COMMIT")
+
+
+def run_bench(db: str, quick: bool, out: IO[str], url: str | None = None) -> None:
+    bench = Bench(db, quick, out, url)
     if bench.progress:
         with bench.progress:
             bench.run()

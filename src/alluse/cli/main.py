@@ -365,9 +365,17 @@ def demo() -> None:
 @friendly
 def bench(
     quick: Annotated[bool, typer.Option(help="Smaller counts, for a fast look.")] = False,
-    db: Annotated[str, typer.Option(help="sqlite (a fresh file in a temp dir)")] = "sqlite",
+    db: Annotated[
+        str,
+        typer.Option(
+            help="sqlite (a fresh file in a temp dir) or postgres (a scratch database <name>_bench next to the URL's)"
+        ),
+    ] = "sqlite",
+    url: Annotated[
+        str | None, typer.Option(help="PostgreSQL server for --db postgres (default: ALLUSE_DATABASE_URL).")
+    ] = None,
 ) -> None:
     """Benchmark: one JSON object per line, with the raw-database baseline from the same run."""
     from alluse.bench.run import run_bench
 
-    run_bench(db, quick=quick, out=sys.stdout)
+    run_bench(db, quick=quick, out=sys.stdout, url=url or state.database_url or get_settings().database_url)

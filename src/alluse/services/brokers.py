@@ -111,10 +111,7 @@ def register(engine: Engine, actor: str, portfolio: str | None, refs: list[str],
         if taken:
             raise Conflict(f"brokerage account {taken[0]} is already registered")
         first = allocate_ids(tx.conn, brokerage_accounts, len(parsed))
-        tx.conn.execute(
-            brokerage_accounts.insert(),
-            [_row(tx, first + i, p.broker, p.number, None) for i, p in enumerate(parsed)],
-        )
+        _BROKERAGE_INSERT.many(tx.conn, [_row(tx, first + i, p.broker, p.number, None) for i, p in enumerate(parsed)])
         return [{"registered": [str(p) for p in parsed]}]
 
     payload = {"refs": [str(p) for p in parsed]}
