@@ -110,3 +110,37 @@ def test_bad_partition_count_is_a_typed_error(monkeypatch: pytest.MonkeyPatch, b
     monkeypatch.setenv("ALLUSE_PARTITIONS", bad)
     with pytest.raises(InvalidInput, match="ALLUSE_PARTITIONS"):
         partition_count()
+
+
+def test_id_blocks_never_overlap_with_concurrent_writers(pg: sa.Engine) -> None:
+    """Bulk paths reserve consecutive id blocks while other portfolios draw single ids from the same
+    sequence; no id may be handed out twice."""
+    import threading
+
+    from alluse.store.repo import allocate_ids
+    from alluse.store.schema import transfers
+
+    blocks: list[range] = []
+    singles: list[int] = []
+    stop = threading.Event()
+
+    def single_writer() -> None:
+        with pg.connect() as conn:
+            while not stop.is_set():
+                singles.append(conn.exec_driver_sql("SELECT nextval('transfers_id_seq')").scalar_one())
+                conn.commit()
+
+    t = threading.Thread(target=single_writer)
+    t.start()
+    try:
+        for _ in range(30):
+            with pg.begin() as conn:
+                first = allocate_ids(conn, transfers, 500)
+            blocks.append(range(first, first + 500))
+    finally:
+        stop.set()
+        t.join()
+    taken = [i for b in blocks for i in b]
+    assert len(set(taken)) == len(taken)
+    assert not set(taken) & set(singles)
+    assert len(singles) > 0

@@ -9,29 +9,46 @@ from typing import NamedTuple
 import sqlalchemy as sa
 
 from alluse.domain.accounts import SLEEVE_LABEL, AccountKind, AccountStatus, CashSnapshot
-from alluse.domain.errors import InvalidInput, NotFound
+from alluse.domain.errors import Conflict, InvalidInput, NotFound
 from alluse.domain.ledger import Leg, balanced
 from alluse.store.prepared import Prepared, insert
 from alluse.store.schema import account_groups, accounts, portfolio_directory, postings, transfers
 from alluse.store.uow import IN_CHUNK, PortfolioRef, scope_to
 
 _MAX_ID: dict[str, Prepared] = {}
+_NEXT_IDS: dict[str, Prepared] = {}
+ID_BLOCK_RETRIES = 50
 
 
 def allocate_ids(conn: sa.Connection, table: sa.Table, n: int) -> int:
     """Reserve n consecutive ids in `table`; returns the first. Bulk paths insert with known ids so
     rows can reference each other without a round trip per row. Callers hold the write lock."""
     if conn.dialect.name == "postgresql":
-        seq = conn.execute(sa.text("SELECT pg_get_serial_sequence(:t, 'id')"), {"t": table.name}).scalar_one()
-        # setval past the block keeps the sequence ahead of the ids assigned here.
-        first = conn.execute(sa.text("SELECT nextval(:s)"), {"s": seq}).scalar_one()
-        if n > 1:
-            conn.execute(sa.text("SELECT setval(:s, :v)"), {"s": seq, "v": first + n - 1})
-        return int(first)
+        return _next_ids_pg(conn, table, n)
     q = _MAX_ID.get(table.name)
     if q is None:
         q = _MAX_ID[table.name] = Prepared(sa.select(sa.func.coalesce(sa.func.max(table.c.id), 0)))
     return int(q.rows(conn)[0][0]) + 1
+
+
+def _next_ids_pg(conn: sa.Connection, table: sa.Table, n: int) -> int:
+    # The write lock is per portfolio, so other portfolios draw from the same sequence meanwhile:
+    # "nextval, then setval past the block" would hand their ids out twice. n nextvals are each
+    # atomic; the block is used only if nobody drew in between (ids skipped on a retry are harmless).
+    q = _NEXT_IDS.get(table.name)
+    if q is None:
+        seq = sa.func.pg_get_serial_sequence(table.name, "id")
+        drawn = (
+            sa.select(sa.func.nextval(seq).label("v"))
+            .select_from(sa.func.generate_series(1, sa.bindparam("n", type_=sa.BigInteger)))
+            .subquery()
+        )
+        q = _NEXT_IDS[table.name] = Prepared(sa.select(sa.func.min(drawn.c.v), sa.func.max(drawn.c.v)))
+    for _ in range(ID_BLOCK_RETRIES):
+        lo, hi = q.rows(conn, n=n)[0]
+        if hi - lo == n - 1:
+            return int(lo)
+    raise Conflict(f"could not reserve {n} consecutive {table.name} ids under concurrent writes; try again")
 
 
 @dataclass(slots=True)
