@@ -15,7 +15,7 @@ import typer
 
 from alluse.cli.render import account_tree_table, console, err_console, replay_note, usd
 from alluse.config import get_settings
-from alluse.domain.errors import AlluseError
+from alluse.domain.errors import AlluseError, InvalidInput
 from alluse.domain.money import parse_usd
 
 app = typer.Typer(
@@ -379,3 +379,32 @@ def bench(
     from alluse.bench.run import run_bench
 
     run_bench(db, quick=quick, out=sys.stdout, url=url or state.database_url or get_settings().database_url)
+
+
+@app.command("schema-docs")
+@friendly
+def schema_docs(
+    root: Annotated[str, typer.Option(help="Repository root holding docs/ and deploy/.")] = ".",
+    url: Annotated[
+        str | None,
+        typer.Option(
+            help="PostgreSQL server for deploy/schema.sql (default: ALLUSE_DATABASE_URL); a scratch "
+            "database <name>_schema is created there and dropped."
+        ),
+    ] = None,
+) -> None:
+    """Regenerate docs/data-model.md (tables, keys, ERD) and deploy/schema.sql from the schema."""
+    from pathlib import Path
+
+    from alluse.store.schema_doc import dump_postgres_schema, update_data_model
+
+    base = Path(root)
+    doc = base / "docs" / "data-model.md"
+    doc.write_text(update_data_model(doc))
+    console.print(f"wrote {doc}")
+    pg = url or state.database_url or get_settings().database_url
+    if not pg.startswith("postgresql"):
+        raise InvalidInput("deploy/schema.sql needs PostgreSQL: pass --url postgresql+psycopg://… (data-model.md done)")
+    sql = base / "deploy" / "schema.sql"
+    sql.write_text(dump_postgres_schema(pg))
+    console.print(f"wrote {sql}")

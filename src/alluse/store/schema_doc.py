@@ -1,0 +1,187 @@
+"""The schema as documentation, generated so it cannot drift: the reference part of docs/data-model.md
+(every table, column, key, index and constraint, and a Mermaid ERD) from the Core metadata, and
+deploy/schema.sql (the PostgreSQL DDL the migrations produce) from pg_dump of a freshly migrated
+scratch database. `alluse schema-docs` rewrites both; tests fail when either is stale.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from alluse.domain.errors import InvalidInput
+from alluse.store.partitioning import DEFAULT_PARTITIONS, PARTITIONS_ENV, partition_key, postgres_primary_key
+from alluse.store.schema import metadata
+
+BEGIN = "<!-- BEGIN GENERATED: `alluse schema-docs` rewrites everything down to END GENERATED -->"
+END = "<!-- END GENERATED -->"
+_PG, _SQLITE = postgresql.dialect(), sqlite.dialect()
+
+
+def _type(col: sa.Column, dialect: sa.engine.Dialect) -> str:
+    return col.type.compile(dialect=dialect)
+
+
+def _cols(cols: object) -> str:
+    return ", ".join(c.name for c in cols)  # type: ignore[attr-defined]
+
+
+def _ordered_tables() -> list[sa.Table]:
+    return list(metadata.sorted_tables)
+
+
+def _table_section(t: sa.Table) -> list[str]:
+    pk = [c.name for c in t.primary_key.columns]
+    by = partition_key(t)
+    out = [f"### `{t.name}`", ""]
+    if t.comment:
+        out += [t.comment, ""]
+    out += ["| column | PostgreSQL | SQLite | null | default | key |", "|---|---|---|---|---|---|"]
+    for c in t.columns:
+        keys = []
+        if c.primary_key:
+            keys.append("PK")
+        keys += [f"FK → {fk.column.table.name}.{fk.column.name}" for fk in sorted(c.foreign_keys, key=str)]
+        default = f"`{c.server_default.arg}`" if c.server_default is not None else ""
+        if c is t.autoincrement_column:
+            default = "auto (sequence / rowid)"
+        out.append(
+            f"| `{c.name}` | {_type(c, _PG)} | {_type(c, _SQLITE)} | {'yes' if c.nullable else 'no'} | "
+            f"{default} | {', '.join(keys)} |"
+        )
+    out.append("")
+    out.append(f"- primary key: ({', '.join(pk)})")
+    if by:
+        out.append(
+            f"- PostgreSQL: hash-partitioned on `{by}` ({PARTITIONS_ENV}, default {DEFAULT_PARTITIONS} partitions "
+            f"`{t.name}_p000`…); primary key there: ({', '.join(postgres_primary_key(pk, by))})"
+        )
+    for con in sorted(t.constraints, key=lambda k: str(k.name)):
+        if isinstance(con, sa.UniqueConstraint):
+            out.append(f"- unique `{con.name}`: ({_cols(con.columns)})")
+    for con in sorted(t.foreign_key_constraints, key=lambda k: str(k.name)):
+        target = con.referred_table.name
+        out.append(
+            f"- foreign key `{con.name}`: ({', '.join(con.column_keys)}) → "
+            f"{target} ({', '.join(e.column.name for e in con.elements)})"
+        )
+    for con in sorted(t.constraints, key=lambda k: str(k.name)):
+        if isinstance(con, sa.CheckConstraint):
+            out.append(f"- check `{con.name}`: `{con.sqltext}`")
+    for ix in sorted(t.indexes, key=lambda i: str(i.name)):
+        out.append(f"- index `{ix.name}`: ({_cols(ix.columns)}){' unique' if ix.unique else ''}")
+    out.append(f"- row-level security (PostgreSQL): policy `portfolio_scope` on `{_scope_column(t)}`")
+    out.append("")
+    return out
+
+
+def _scope_column(t: sa.Table) -> str:
+    return "id" if t.name == "portfolios" else "portfolio_id"
+
+
+def _mermaid_type(c: sa.Column) -> str:
+    return re.sub(r"\(.*\)", "", _type(c, _PG)).replace(" ", "_").lower()
+
+
+def _erd() -> list[str]:
+    out = ["```mermaid", "erDiagram"]
+    for t in _ordered_tables():
+        out.append(f"    {t.name} {{")
+        for c in t.columns:
+            keys = []
+            if c.primary_key:
+                keys.append("PK")
+            if c.foreign_keys:
+                keys.append("FK")
+            if any(
+                isinstance(k, sa.UniqueConstraint) and len(k.columns) == 1 and c.name in k.columns
+                for k in t.constraints
+            ):
+                keys.append("UK")
+            out.append(f"        {_mermaid_type(c)} {c.name}{' ' + ', '.join(keys) if keys else ''}")
+        out.append("    }")
+    for t in _ordered_tables():
+        for con in sorted(t.foreign_key_constraints, key=lambda k: str(k.name)):
+            own = [c for c in con.column_keys if c != "portfolio_id"] or con.column_keys
+            optional = any(t.c[c].nullable for c in own)
+            left = "|o" if optional else "||"
+            out.append(f'    {con.referred_table.name} {left}--o{{ {t.name} : "{", ".join(own)}"')
+    out.append("```")
+    return out
+
+
+def render_data_model() -> str:
+    """The generated part of docs/data-model.md, markers included."""
+    lines = [BEGIN, "", "## Entity-relationship diagram", ""]
+    lines += _erd()
+    lines += ["", "## Tables", ""]
+    for t in _ordered_tables():
+        lines += _table_section(t)
+    lines.append(END)
+    return "\n".join(lines) + "\n"
+
+
+def update_data_model(path: Path) -> str:
+    """`path` with its generated part replaced by the current one (the hand-written parts kept)."""
+    text = path.read_text()
+    start, end = text.find(BEGIN), text.find(END)
+    if start < 0 or end < start:
+        raise InvalidInput(f"{path} has no generated section ({BEGIN!r} … {END!r})")
+    return text[:start] + render_data_model() + text[end + len(END) + 1 :]
+
+
+def normalise_dump(dump: str) -> str:
+    """pg_dump output minus what varies between runs and servers (comments, SET lines, \\restrict keys)."""
+    keep = []
+    for line in dump.splitlines():
+        if line.startswith(("--", "SET ", "SELECT pg_catalog.set_config", "\\")):
+            continue
+        keep.append(line.rstrip())
+    text = re.sub(r"\n{3,}", "\n\n", "\n".join(keep)).strip()
+    header = (
+        "-- The PostgreSQL schema the Alembic migrations produce (default partition count).\n"
+        "-- Generated by `alluse schema-docs` (pg_dump --schema-only of a freshly migrated database); do not edit.\n"
+    )
+    return header + "\n" + text + "\n"
+
+
+def dump_postgres_schema(url: str) -> str:
+    """Migrate a scratch database `<name>_schema` next to `url`, pg_dump its schema, drop it."""
+    from alluse.store.db import make_engine, migrate
+
+    pg_dump = shutil.which("pg_dump")
+    if pg_dump is None:
+        raise InvalidInput("pg_dump is not on PATH: install the PostgreSQL client to regenerate deploy/schema.sql")
+    target = sa.engine.make_url(url)
+    if not target.drivername.startswith("postgresql"):
+        raise InvalidInput("deploy/schema.sql is generated from PostgreSQL: give a postgresql+psycopg:// URL")
+    scratch = target.set(database=f"{target.database}_schema")
+    admin = sa.create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{scratch.database}"')
+        conn.exec_driver_sql(f'CREATE DATABASE "{scratch.database}"')
+    saved = os.environ.get(PARTITIONS_ENV)
+    os.environ[PARTITIONS_ENV] = str(DEFAULT_PARTITIONS)
+    try:
+        engine = make_engine(scratch.render_as_string(hide_password=False))
+        migrate(engine)
+        engine.dispose()
+        env = {**os.environ, "PGPASSWORD": scratch.password or ""}
+        args = [pg_dump, "--schema-only", "--no-owner", "-h", scratch.host or "localhost"]
+        args += ["-p", str(scratch.port or 5432), "-U", scratch.username or "postgres", scratch.database or ""]
+        dump = subprocess.run(args, check=True, capture_output=True, text=True, env=env).stdout
+    finally:
+        if saved is None:
+            os.environ.pop(PARTITIONS_ENV, None)
+        else:
+            os.environ[PARTITIONS_ENV] = saved
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{scratch.database}"')
+        admin.dispose()
+    return normalise_dump(dump)
