@@ -69,6 +69,25 @@ CREATE TABLE public.alembic_version (
     version_num character varying(32) NOT NULL
 );
 
+CREATE TABLE public.alerts (
+    id bigint NOT NULL,
+    portfolio_id bigint NOT NULL,
+    account_id bigint NOT NULL,
+    kind character varying(30) NOT NULL,
+    message character varying(300) NOT NULL,
+    raised_at timestamp with time zone NOT NULL,
+    cleared_at timestamp with time zone
+);
+
+CREATE SEQUENCE public.alerts_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+ALTER SEQUENCE public.alerts_id_seq OWNED BY public.alerts.id;
+
 CREATE TABLE public.audit_log (
     portfolio_id bigint NOT NULL,
     seq bigint NOT NULL,
@@ -335,6 +354,654 @@ CREATE VIEW public.brokerage_directory AS
     brokerage_accounts.account_id
    FROM public.brokerage_accounts;
 
+CREATE TABLE public.fills (
+    id bigint NOT NULL,
+    portfolio_id bigint NOT NULL,
+    account_id bigint NOT NULL,
+    instrument_id bigint,
+    action character varying(10) NOT NULL,
+    quantity bigint NOT NULL,
+    price_e4 bigint NOT NULL,
+    commission_cents bigint NOT NULL,
+    cash_cents bigint NOT NULL,
+    trade_date date NOT NULL,
+    week_start date NOT NULL,
+    transfer_id bigint,
+    audit_seq bigint NOT NULL,
+    CONSTRAINT ck_fills_non_negative CHECK (((quantity >= 0) AND (commission_cents >= 0) AND (price_e4 >= 0)))
+);
+
+CREATE SEQUENCE public.fills_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+ALTER SEQUENCE public.fills_id_seq OWNED BY public.fills.id;
+
+CREATE TABLE public.instruments (
+    id bigint NOT NULL,
+    portfolio_id bigint NOT NULL,
+    symbol character varying(21) NOT NULL,
+    kind character varying(6) NOT NULL,
+    underlying character varying(6) NOT NULL,
+    put_call character varying(1),
+    strike_e4 bigint,
+    expiry date,
+    multiplier integer NOT NULL,
+    CONSTRAINT ck_instruments_kind CHECK (((kind)::text = ANY ((ARRAY['STOCK'::character varying, 'OPTION'::character varying])::text[]))),
+    CONSTRAINT ck_instruments_option_has_right CHECK ((((kind)::text = 'OPTION'::text) = (put_call IS NOT NULL)))
+);
+
+CREATE SEQUENCE public.instruments_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+ALTER SEQUENCE public.instruments_id_seq OWNED BY public.instruments.id;
+
+CREATE TABLE public.lot_closes (
+    id bigint NOT NULL,
+    portfolio_id bigint NOT NULL,
+    account_id bigint NOT NULL,
+    lot_id bigint NOT NULL,
+    fill_id bigint NOT NULL,
+    quantity bigint NOT NULL,
+    closed_on date NOT NULL,
+    open_cash_cents bigint NOT NULL,
+    close_cash_cents bigint NOT NULL,
+    gain_cents bigint NOT NULL,
+    term character varying(5) NOT NULL,
+    realized boolean NOT NULL,
+    CONSTRAINT ck_lot_closes_gain CHECK ((gain_cents = (open_cash_cents + close_cash_cents))),
+    CONSTRAINT ck_lot_closes_term CHECK (((term)::text = ANY ((ARRAY['SHORT'::character varying, 'LONG'::character varying])::text[])))
+)
+PARTITION BY HASH (account_id);
+
+CREATE SEQUENCE public.lot_closes_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+ALTER SEQUENCE public.lot_closes_id_seq OWNED BY public.lot_closes.id;
+
+CREATE TABLE public.lot_closes_p000 (
+    id bigint DEFAULT nextval('public.lot_closes_id_seq'::regclass) NOT NULL,
+    portfolio_id bigint NOT NULL,
+    account_id bigint NOT NULL,
+    lot_id bigint NOT NULL,
+    fill_id bigint NOT NULL,
+    quantity bigint NOT NULL,
+    closed_on date NOT NULL,
+    open_cash_cents bigint NOT NULL,
+    close_cash_cents bigint NOT NULL,
+    gain_cents bigint NOT NULL,
+    term character varying(5) NOT NULL,
+    realized boolean NOT NULL,
+    CONSTRAINT ck_lot_closes_gain CHECK ((gain_cents = (open_cash_cents + close_cash_cents))),
+    CONSTRAINT ck_lot_closes_term CHECK (((term)::text = ANY ((ARRAY['SHORT'::character varying, 'LONG'::character varying])::text[])))
+);
+
+CREATE TABLE public.lot_closes_p001 (
+    id bigint DEFAULT nextval('public.lot_closes_id_seq'::regclass) NOT NULL,
+    portfolio_id bigint NOT NULL,
+    account_id bigint NOT NULL,
+    lot_id bigint NOT NULL,
+    fill_id bigint NOT NULL,
+    quantity bigint NOT NULL,
+    closed_on date NOT NULL,
+    open_cash_cents bigint NOT NULL,
+    close_cash_cents bigint NOT NULL,
+    gain_cents bigint NOT NULL,
+    term character varying(5) NOT NULL,
+    realized boolean NOT NULL,
+    CONSTRAINT ck_lot_closes_gain CHECK ((gain_cents = (open_cash_cents + close_cash_cents))),
+    CONSTRAINT ck_lot_closes_term CHECK (((term)::text = ANY ((ARRAY['SHORT'::character varying, 'LONG'::character varying])::text[])))
+);
+
+CREATE TABLE public.lot_closes_p002 (
+    id bigint DEFAULT nextval('public.lot_closes_id_seq'::regclass) NOT NULL,
+    portfolio_id bigint NOT NULL,
+    account_id bigint NOT NULL,
+    lot_id bigint NOT NULL,
+    fill_id bigint NOT NULL,
+    quantity bigint NOT NULL,
+    closed_on date NOT NULL,
+    open_cash_cents bigint NOT NULL,
+    close_cash_cents bigint NOT NULL,
+    gain_cents bigint NOT NULL,
+    term character varying(5) NOT NULL,
+    realized boolean NOT NULL,
+    CONSTRAINT ck_lot_closes_gain CHECK ((gain_cents = (open_cash_cents + close_cash_cents))),
+    CONSTRAINT ck_lot_closes_term CHECK (((term)::text = ANY ((ARRAY['SHORT'::character varying, 'LONG'::character varying])::text[])))
+);
+
+CREATE TABLE public.lot_closes_p003 (
+    id bigint DEFAULT nextval('public.lot_closes_id_seq'::regclass) NOT NULL,
+    portfolio_id bigint NOT NULL,
+    account_id bigint NOT NULL,
+    lot_id bigint NOT NULL,
+    fill_id bigint NOT NULL,
+    quantity bigint NOT NULL,
+    closed_on date NOT NULL,
+    open_cash_cents bigint NOT NULL,
+    close_cash_cents bigint NOT NULL,
+    gain_cents bigint NOT NULL,
+    term character varying(5) NOT NULL,
+    realized boolean NOT NULL,
+    CONSTRAINT ck_lot_closes_gain CHECK ((gain_cents = (open_cash_cents + close_cash_cents))),
+    CONSTRAINT ck_lot_closes_term CHECK (((term)::text = ANY ((ARRAY['SHORT'::character varying, 'LONG'::character varying])::text[])))
+);
+
+CREATE TABLE public.lot_closes_p004 (
+    id bigint DEFAULT nextval('public.lot_closes_id_seq'::regclass) NOT NULL,
+    portfolio_id bigint NOT NULL,
+    account_id bigint NOT NULL,
+    lot_id bigint NOT NULL,
+    fill_id bigint NOT NULL,
+    quantity bigint NOT NULL,
+    closed_on date NOT NULL,
+    open_cash_cents bigint NOT NULL,
+    close_cash_cents bigint NOT NULL,
+    gain_cents bigint NOT NULL,
+    term character varying(5) NOT NULL,
+    realized boolean NOT NULL,
+    CONSTRAINT ck_lot_closes_gain CHECK ((gain_cents = (open_cash_cents + close_cash_cents))),
+    CONSTRAINT ck_lot_closes_term CHECK (((term)::text = ANY ((ARRAY['SHORT'::character varying, 'LONG'::character varying])::text[])))
+);
+
+CREATE TABLE public.lot_closes_p005 (
+    id bigint DEFAULT nextval('public.lot_closes_id_seq'::regclass) NOT NULL,
+    portfolio_id bigint NOT NULL,
+    account_id bigint NOT NULL,
+    lot_id bigint NOT NULL,
+    fill_id bigint NOT NULL,
+    quantity bigint NOT NULL,
+    closed_on date NOT NULL,
+    open_cash_cents bigint NOT NULL,
+    close_cash_cents bigint NOT NULL,
+    gain_cents bigint NOT NULL,
+    term character varying(5) NOT NULL,
+    realized boolean NOT NULL,
+    CONSTRAINT ck_lot_closes_gain CHECK ((gain_cents = (open_cash_cents + close_cash_cents))),
+    CONSTRAINT ck_lot_closes_term CHECK (((term)::text = ANY ((ARRAY['SHORT'::character varying, 'LONG'::character varying])::text[])))
+);
+
+CREATE TABLE public.lot_closes_p006 (
+    id bigint DEFAULT nextval('public.lot_closes_id_seq'::regclass) NOT NULL,
+    portfolio_id bigint NOT NULL,
+    account_id bigint NOT NULL,
+    lot_id bigint NOT NULL,
+    fill_id bigint NOT NULL,
+    quantity bigint NOT NULL,
+    closed_on date NOT NULL,
+    open_cash_cents bigint NOT NULL,
+    close_cash_cents bigint NOT NULL,
+    gain_cents bigint NOT NULL,
+    term character varying(5) NOT NULL,
+    realized boolean NOT NULL,
+    CONSTRAINT ck_lot_closes_gain CHECK ((gain_cents = (open_cash_cents + close_cash_cents))),
+    CONSTRAINT ck_lot_closes_term CHECK (((term)::text = ANY ((ARRAY['SHORT'::character varying, 'LONG'::character varying])::text[])))
+);
+
+CREATE TABLE public.lot_closes_p007 (
+    id bigint DEFAULT nextval('public.lot_closes_id_seq'::regclass) NOT NULL,
+    portfolio_id bigint NOT NULL,
+    account_id bigint NOT NULL,
+    lot_id bigint NOT NULL,
+    fill_id bigint NOT NULL,
+    quantity bigint NOT NULL,
+    closed_on date NOT NULL,
+    open_cash_cents bigint NOT NULL,
+    close_cash_cents bigint NOT NULL,
+    gain_cents bigint NOT NULL,
+    term character varying(5) NOT NULL,
+    realized boolean NOT NULL,
+    CONSTRAINT ck_lot_closes_gain CHECK ((gain_cents = (open_cash_cents + close_cash_cents))),
+    CONSTRAINT ck_lot_closes_term CHECK (((term)::text = ANY ((ARRAY['SHORT'::character varying, 'LONG'::character varying])::text[])))
+);
+
+CREATE TABLE public.lot_closes_p008 (
+    id bigint DEFAULT nextval('public.lot_closes_id_seq'::regclass) NOT NULL,
+    portfolio_id bigint NOT NULL,
+    account_id bigint NOT NULL,
+    lot_id bigint NOT NULL,
+    fill_id bigint NOT NULL,
+    quantity bigint NOT NULL,
+    closed_on date NOT NULL,
+    open_cash_cents bigint NOT NULL,
+    close_cash_cents bigint NOT NULL,
+    gain_cents bigint NOT NULL,
+    term character varying(5) NOT NULL,
+    realized boolean NOT NULL,
+    CONSTRAINT ck_lot_closes_gain CHECK ((gain_cents = (open_cash_cents + close_cash_cents))),
+    CONSTRAINT ck_lot_closes_term CHECK (((term)::text = ANY ((ARRAY['SHORT'::character varying, 'LONG'::character varying])::text[])))
+);
+
+CREATE TABLE public.lot_closes_p009 (
+    id bigint DEFAULT nextval('public.lot_closes_id_seq'::regclass) NOT NULL,
+    portfolio_id bigint NOT NULL,
+    account_id bigint NOT NULL,
+    lot_id bigint NOT NULL,
+    fill_id bigint NOT NULL,
+    quantity bigint NOT NULL,
+    closed_on date NOT NULL,
+    open_cash_cents bigint NOT NULL,
+    close_cash_cents bigint NOT NULL,
+    gain_cents bigint NOT NULL,
+    term character varying(5) NOT NULL,
+    realized boolean NOT NULL,
+    CONSTRAINT ck_lot_closes_gain CHECK ((gain_cents = (open_cash_cents + close_cash_cents))),
+    CONSTRAINT ck_lot_closes_term CHECK (((term)::text = ANY ((ARRAY['SHORT'::character varying, 'LONG'::character varying])::text[])))
+);
+
+CREATE TABLE public.lot_closes_p010 (
+    id bigint DEFAULT nextval('public.lot_closes_id_seq'::regclass) NOT NULL,
+    portfolio_id bigint NOT NULL,
+    account_id bigint NOT NULL,
+    lot_id bigint NOT NULL,
+    fill_id bigint NOT NULL,
+    quantity bigint NOT NULL,
+    closed_on date NOT NULL,
+    open_cash_cents bigint NOT NULL,
+    close_cash_cents bigint NOT NULL,
+    gain_cents bigint NOT NULL,
+    term character varying(5) NOT NULL,
+    realized boolean NOT NULL,
+    CONSTRAINT ck_lot_closes_gain CHECK ((gain_cents = (open_cash_cents + close_cash_cents))),
+    CONSTRAINT ck_lot_closes_term CHECK (((term)::text = ANY ((ARRAY['SHORT'::character varying, 'LONG'::character varying])::text[])))
+);
+
+CREATE TABLE public.lot_closes_p011 (
+    id bigint DEFAULT nextval('public.lot_closes_id_seq'::regclass) NOT NULL,
+    portfolio_id bigint NOT NULL,
+    account_id bigint NOT NULL,
+    lot_id bigint NOT NULL,
+    fill_id bigint NOT NULL,
+    quantity bigint NOT NULL,
+    closed_on date NOT NULL,
+    open_cash_cents bigint NOT NULL,
+    close_cash_cents bigint NOT NULL,
+    gain_cents bigint NOT NULL,
+    term character varying(5) NOT NULL,
+    realized boolean NOT NULL,
+    CONSTRAINT ck_lot_closes_gain CHECK ((gain_cents = (open_cash_cents + close_cash_cents))),
+    CONSTRAINT ck_lot_closes_term CHECK (((term)::text = ANY ((ARRAY['SHORT'::character varying, 'LONG'::character varying])::text[])))
+);
+
+CREATE TABLE public.lot_closes_p012 (
+    id bigint DEFAULT nextval('public.lot_closes_id_seq'::regclass) NOT NULL,
+    portfolio_id bigint NOT NULL,
+    account_id bigint NOT NULL,
+    lot_id bigint NOT NULL,
+    fill_id bigint NOT NULL,
+    quantity bigint NOT NULL,
+    closed_on date NOT NULL,
+    open_cash_cents bigint NOT NULL,
+    close_cash_cents bigint NOT NULL,
+    gain_cents bigint NOT NULL,
+    term character varying(5) NOT NULL,
+    realized boolean NOT NULL,
+    CONSTRAINT ck_lot_closes_gain CHECK ((gain_cents = (open_cash_cents + close_cash_cents))),
+    CONSTRAINT ck_lot_closes_term CHECK (((term)::text = ANY ((ARRAY['SHORT'::character varying, 'LONG'::character varying])::text[])))
+);
+
+CREATE TABLE public.lot_closes_p013 (
+    id bigint DEFAULT nextval('public.lot_closes_id_seq'::regclass) NOT NULL,
+    portfolio_id bigint NOT NULL,
+    account_id bigint NOT NULL,
+    lot_id bigint NOT NULL,
+    fill_id bigint NOT NULL,
+    quantity bigint NOT NULL,
+    closed_on date NOT NULL,
+    open_cash_cents bigint NOT NULL,
+    close_cash_cents bigint NOT NULL,
+    gain_cents bigint NOT NULL,
+    term character varying(5) NOT NULL,
+    realized boolean NOT NULL,
+    CONSTRAINT ck_lot_closes_gain CHECK ((gain_cents = (open_cash_cents + close_cash_cents))),
+    CONSTRAINT ck_lot_closes_term CHECK (((term)::text = ANY ((ARRAY['SHORT'::character varying, 'LONG'::character varying])::text[])))
+);
+
+CREATE TABLE public.lot_closes_p014 (
+    id bigint DEFAULT nextval('public.lot_closes_id_seq'::regclass) NOT NULL,
+    portfolio_id bigint NOT NULL,
+    account_id bigint NOT NULL,
+    lot_id bigint NOT NULL,
+    fill_id bigint NOT NULL,
+    quantity bigint NOT NULL,
+    closed_on date NOT NULL,
+    open_cash_cents bigint NOT NULL,
+    close_cash_cents bigint NOT NULL,
+    gain_cents bigint NOT NULL,
+    term character varying(5) NOT NULL,
+    realized boolean NOT NULL,
+    CONSTRAINT ck_lot_closes_gain CHECK ((gain_cents = (open_cash_cents + close_cash_cents))),
+    CONSTRAINT ck_lot_closes_term CHECK (((term)::text = ANY ((ARRAY['SHORT'::character varying, 'LONG'::character varying])::text[])))
+);
+
+CREATE TABLE public.lot_closes_p015 (
+    id bigint DEFAULT nextval('public.lot_closes_id_seq'::regclass) NOT NULL,
+    portfolio_id bigint NOT NULL,
+    account_id bigint NOT NULL,
+    lot_id bigint NOT NULL,
+    fill_id bigint NOT NULL,
+    quantity bigint NOT NULL,
+    closed_on date NOT NULL,
+    open_cash_cents bigint NOT NULL,
+    close_cash_cents bigint NOT NULL,
+    gain_cents bigint NOT NULL,
+    term character varying(5) NOT NULL,
+    realized boolean NOT NULL,
+    CONSTRAINT ck_lot_closes_gain CHECK ((gain_cents = (open_cash_cents + close_cash_cents))),
+    CONSTRAINT ck_lot_closes_term CHECK (((term)::text = ANY ((ARRAY['SHORT'::character varying, 'LONG'::character varying])::text[])))
+);
+
+CREATE TABLE public.lots (
+    id bigint NOT NULL,
+    portfolio_id bigint NOT NULL,
+    account_id bigint NOT NULL,
+    instrument_id bigint NOT NULL,
+    open_fill_id bigint NOT NULL,
+    side character varying(5) NOT NULL,
+    opened_on date NOT NULL,
+    quantity bigint NOT NULL,
+    open_cash_cents bigint NOT NULL,
+    remaining bigint NOT NULL,
+    remaining_cash_cents bigint NOT NULL,
+    CONSTRAINT ck_lots_remaining CHECK (((remaining >= 0) AND (remaining <= quantity) AND (quantity > 0))),
+    CONSTRAINT ck_lots_side CHECK (((side)::text = ANY ((ARRAY['LONG'::character varying, 'SHORT'::character varying])::text[])))
+)
+PARTITION BY HASH (account_id);
+
+CREATE SEQUENCE public.lots_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+ALTER SEQUENCE public.lots_id_seq OWNED BY public.lots.id;
+
+CREATE TABLE public.lots_p000 (
+    id bigint DEFAULT nextval('public.lots_id_seq'::regclass) NOT NULL,
+    portfolio_id bigint NOT NULL,
+    account_id bigint NOT NULL,
+    instrument_id bigint NOT NULL,
+    open_fill_id bigint NOT NULL,
+    side character varying(5) NOT NULL,
+    opened_on date NOT NULL,
+    quantity bigint NOT NULL,
+    open_cash_cents bigint NOT NULL,
+    remaining bigint NOT NULL,
+    remaining_cash_cents bigint NOT NULL,
+    CONSTRAINT ck_lots_remaining CHECK (((remaining >= 0) AND (remaining <= quantity) AND (quantity > 0))),
+    CONSTRAINT ck_lots_side CHECK (((side)::text = ANY ((ARRAY['LONG'::character varying, 'SHORT'::character varying])::text[])))
+);
+
+CREATE TABLE public.lots_p001 (
+    id bigint DEFAULT nextval('public.lots_id_seq'::regclass) NOT NULL,
+    portfolio_id bigint NOT NULL,
+    account_id bigint NOT NULL,
+    instrument_id bigint NOT NULL,
+    open_fill_id bigint NOT NULL,
+    side character varying(5) NOT NULL,
+    opened_on date NOT NULL,
+    quantity bigint NOT NULL,
+    open_cash_cents bigint NOT NULL,
+    remaining bigint NOT NULL,
+    remaining_cash_cents bigint NOT NULL,
+    CONSTRAINT ck_lots_remaining CHECK (((remaining >= 0) AND (remaining <= quantity) AND (quantity > 0))),
+    CONSTRAINT ck_lots_side CHECK (((side)::text = ANY ((ARRAY['LONG'::character varying, 'SHORT'::character varying])::text[])))
+);
+
+CREATE TABLE public.lots_p002 (
+    id bigint DEFAULT nextval('public.lots_id_seq'::regclass) NOT NULL,
+    portfolio_id bigint NOT NULL,
+    account_id bigint NOT NULL,
+    instrument_id bigint NOT NULL,
+    open_fill_id bigint NOT NULL,
+    side character varying(5) NOT NULL,
+    opened_on date NOT NULL,
+    quantity bigint NOT NULL,
+    open_cash_cents bigint NOT NULL,
+    remaining bigint NOT NULL,
+    remaining_cash_cents bigint NOT NULL,
+    CONSTRAINT ck_lots_remaining CHECK (((remaining >= 0) AND (remaining <= quantity) AND (quantity > 0))),
+    CONSTRAINT ck_lots_side CHECK (((side)::text = ANY ((ARRAY['LONG'::character varying, 'SHORT'::character varying])::text[])))
+);
+
+CREATE TABLE public.lots_p003 (
+    id bigint DEFAULT nextval('public.lots_id_seq'::regclass) NOT NULL,
+    portfolio_id bigint NOT NULL,
+    account_id bigint NOT NULL,
+    instrument_id bigint NOT NULL,
+    open_fill_id bigint NOT NULL,
+    side character varying(5) NOT NULL,
+    opened_on date NOT NULL,
+    quantity bigint NOT NULL,
+    open_cash_cents bigint NOT NULL,
+    remaining bigint NOT NULL,
+    remaining_cash_cents bigint NOT NULL,
+    CONSTRAINT ck_lots_remaining CHECK (((remaining >= 0) AND (remaining <= quantity) AND (quantity > 0))),
+    CONSTRAINT ck_lots_side CHECK (((side)::text = ANY ((ARRAY['LONG'::character varying, 'SHORT'::character varying])::text[])))
+);
+
+CREATE TABLE public.lots_p004 (
+    id bigint DEFAULT nextval('public.lots_id_seq'::regclass) NOT NULL,
+    portfolio_id bigint NOT NULL,
+    account_id bigint NOT NULL,
+    instrument_id bigint NOT NULL,
+    open_fill_id bigint NOT NULL,
+    side character varying(5) NOT NULL,
+    opened_on date NOT NULL,
+    quantity bigint NOT NULL,
+    open_cash_cents bigint NOT NULL,
+    remaining bigint NOT NULL,
+    remaining_cash_cents bigint NOT NULL,
+    CONSTRAINT ck_lots_remaining CHECK (((remaining >= 0) AND (remaining <= quantity) AND (quantity > 0))),
+    CONSTRAINT ck_lots_side CHECK (((side)::text = ANY ((ARRAY['LONG'::character varying, 'SHORT'::character varying])::text[])))
+);
+
+CREATE TABLE public.lots_p005 (
+    id bigint DEFAULT nextval('public.lots_id_seq'::regclass) NOT NULL,
+    portfolio_id bigint NOT NULL,
+    account_id bigint NOT NULL,
+    instrument_id bigint NOT NULL,
+    open_fill_id bigint NOT NULL,
+    side character varying(5) NOT NULL,
+    opened_on date NOT NULL,
+    quantity bigint NOT NULL,
+    open_cash_cents bigint NOT NULL,
+    remaining bigint NOT NULL,
+    remaining_cash_cents bigint NOT NULL,
+    CONSTRAINT ck_lots_remaining CHECK (((remaining >= 0) AND (remaining <= quantity) AND (quantity > 0))),
+    CONSTRAINT ck_lots_side CHECK (((side)::text = ANY ((ARRAY['LONG'::character varying, 'SHORT'::character varying])::text[])))
+);
+
+CREATE TABLE public.lots_p006 (
+    id bigint DEFAULT nextval('public.lots_id_seq'::regclass) NOT NULL,
+    portfolio_id bigint NOT NULL,
+    account_id bigint NOT NULL,
+    instrument_id bigint NOT NULL,
+    open_fill_id bigint NOT NULL,
+    side character varying(5) NOT NULL,
+    opened_on date NOT NULL,
+    quantity bigint NOT NULL,
+    open_cash_cents bigint NOT NULL,
+    remaining bigint NOT NULL,
+    remaining_cash_cents bigint NOT NULL,
+    CONSTRAINT ck_lots_remaining CHECK (((remaining >= 0) AND (remaining <= quantity) AND (quantity > 0))),
+    CONSTRAINT ck_lots_side CHECK (((side)::text = ANY ((ARRAY['LONG'::character varying, 'SHORT'::character varying])::text[])))
+);
+
+CREATE TABLE public.lots_p007 (
+    id bigint DEFAULT nextval('public.lots_id_seq'::regclass) NOT NULL,
+    portfolio_id bigint NOT NULL,
+    account_id bigint NOT NULL,
+    instrument_id bigint NOT NULL,
+    open_fill_id bigint NOT NULL,
+    side character varying(5) NOT NULL,
+    opened_on date NOT NULL,
+    quantity bigint NOT NULL,
+    open_cash_cents bigint NOT NULL,
+    remaining bigint NOT NULL,
+    remaining_cash_cents bigint NOT NULL,
+    CONSTRAINT ck_lots_remaining CHECK (((remaining >= 0) AND (remaining <= quantity) AND (quantity > 0))),
+    CONSTRAINT ck_lots_side CHECK (((side)::text = ANY ((ARRAY['LONG'::character varying, 'SHORT'::character varying])::text[])))
+);
+
+CREATE TABLE public.lots_p008 (
+    id bigint DEFAULT nextval('public.lots_id_seq'::regclass) NOT NULL,
+    portfolio_id bigint NOT NULL,
+    account_id bigint NOT NULL,
+    instrument_id bigint NOT NULL,
+    open_fill_id bigint NOT NULL,
+    side character varying(5) NOT NULL,
+    opened_on date NOT NULL,
+    quantity bigint NOT NULL,
+    open_cash_cents bigint NOT NULL,
+    remaining bigint NOT NULL,
+    remaining_cash_cents bigint NOT NULL,
+    CONSTRAINT ck_lots_remaining CHECK (((remaining >= 0) AND (remaining <= quantity) AND (quantity > 0))),
+    CONSTRAINT ck_lots_side CHECK (((side)::text = ANY ((ARRAY['LONG'::character varying, 'SHORT'::character varying])::text[])))
+);
+
+CREATE TABLE public.lots_p009 (
+    id bigint DEFAULT nextval('public.lots_id_seq'::regclass) NOT NULL,
+    portfolio_id bigint NOT NULL,
+    account_id bigint NOT NULL,
+    instrument_id bigint NOT NULL,
+    open_fill_id bigint NOT NULL,
+    side character varying(5) NOT NULL,
+    opened_on date NOT NULL,
+    quantity bigint NOT NULL,
+    open_cash_cents bigint NOT NULL,
+    remaining bigint NOT NULL,
+    remaining_cash_cents bigint NOT NULL,
+    CONSTRAINT ck_lots_remaining CHECK (((remaining >= 0) AND (remaining <= quantity) AND (quantity > 0))),
+    CONSTRAINT ck_lots_side CHECK (((side)::text = ANY ((ARRAY['LONG'::character varying, 'SHORT'::character varying])::text[])))
+);
+
+CREATE TABLE public.lots_p010 (
+    id bigint DEFAULT nextval('public.lots_id_seq'::regclass) NOT NULL,
+    portfolio_id bigint NOT NULL,
+    account_id bigint NOT NULL,
+    instrument_id bigint NOT NULL,
+    open_fill_id bigint NOT NULL,
+    side character varying(5) NOT NULL,
+    opened_on date NOT NULL,
+    quantity bigint NOT NULL,
+    open_cash_cents bigint NOT NULL,
+    remaining bigint NOT NULL,
+    remaining_cash_cents bigint NOT NULL,
+    CONSTRAINT ck_lots_remaining CHECK (((remaining >= 0) AND (remaining <= quantity) AND (quantity > 0))),
+    CONSTRAINT ck_lots_side CHECK (((side)::text = ANY ((ARRAY['LONG'::character varying, 'SHORT'::character varying])::text[])))
+);
+
+CREATE TABLE public.lots_p011 (
+    id bigint DEFAULT nextval('public.lots_id_seq'::regclass) NOT NULL,
+    portfolio_id bigint NOT NULL,
+    account_id bigint NOT NULL,
+    instrument_id bigint NOT NULL,
+    open_fill_id bigint NOT NULL,
+    side character varying(5) NOT NULL,
+    opened_on date NOT NULL,
+    quantity bigint NOT NULL,
+    open_cash_cents bigint NOT NULL,
+    remaining bigint NOT NULL,
+    remaining_cash_cents bigint NOT NULL,
+    CONSTRAINT ck_lots_remaining CHECK (((remaining >= 0) AND (remaining <= quantity) AND (quantity > 0))),
+    CONSTRAINT ck_lots_side CHECK (((side)::text = ANY ((ARRAY['LONG'::character varying, 'SHORT'::character varying])::text[])))
+);
+
+CREATE TABLE public.lots_p012 (
+    id bigint DEFAULT nextval('public.lots_id_seq'::regclass) NOT NULL,
+    portfolio_id bigint NOT NULL,
+    account_id bigint NOT NULL,
+    instrument_id bigint NOT NULL,
+    open_fill_id bigint NOT NULL,
+    side character varying(5) NOT NULL,
+    opened_on date NOT NULL,
+    quantity bigint NOT NULL,
+    open_cash_cents bigint NOT NULL,
+    remaining bigint NOT NULL,
+    remaining_cash_cents bigint NOT NULL,
+    CONSTRAINT ck_lots_remaining CHECK (((remaining >= 0) AND (remaining <= quantity) AND (quantity > 0))),
+    CONSTRAINT ck_lots_side CHECK (((side)::text = ANY ((ARRAY['LONG'::character varying, 'SHORT'::character varying])::text[])))
+);
+
+CREATE TABLE public.lots_p013 (
+    id bigint DEFAULT nextval('public.lots_id_seq'::regclass) NOT NULL,
+    portfolio_id bigint NOT NULL,
+    account_id bigint NOT NULL,
+    instrument_id bigint NOT NULL,
+    open_fill_id bigint NOT NULL,
+    side character varying(5) NOT NULL,
+    opened_on date NOT NULL,
+    quantity bigint NOT NULL,
+    open_cash_cents bigint NOT NULL,
+    remaining bigint NOT NULL,
+    remaining_cash_cents bigint NOT NULL,
+    CONSTRAINT ck_lots_remaining CHECK (((remaining >= 0) AND (remaining <= quantity) AND (quantity > 0))),
+    CONSTRAINT ck_lots_side CHECK (((side)::text = ANY ((ARRAY['LONG'::character varying, 'SHORT'::character varying])::text[])))
+);
+
+CREATE TABLE public.lots_p014 (
+    id bigint DEFAULT nextval('public.lots_id_seq'::regclass) NOT NULL,
+    portfolio_id bigint NOT NULL,
+    account_id bigint NOT NULL,
+    instrument_id bigint NOT NULL,
+    open_fill_id bigint NOT NULL,
+    side character varying(5) NOT NULL,
+    opened_on date NOT NULL,
+    quantity bigint NOT NULL,
+    open_cash_cents bigint NOT NULL,
+    remaining bigint NOT NULL,
+    remaining_cash_cents bigint NOT NULL,
+    CONSTRAINT ck_lots_remaining CHECK (((remaining >= 0) AND (remaining <= quantity) AND (quantity > 0))),
+    CONSTRAINT ck_lots_side CHECK (((side)::text = ANY ((ARRAY['LONG'::character varying, 'SHORT'::character varying])::text[])))
+);
+
+CREATE TABLE public.lots_p015 (
+    id bigint DEFAULT nextval('public.lots_id_seq'::regclass) NOT NULL,
+    portfolio_id bigint NOT NULL,
+    account_id bigint NOT NULL,
+    instrument_id bigint NOT NULL,
+    open_fill_id bigint NOT NULL,
+    side character varying(5) NOT NULL,
+    opened_on date NOT NULL,
+    quantity bigint NOT NULL,
+    open_cash_cents bigint NOT NULL,
+    remaining bigint NOT NULL,
+    remaining_cash_cents bigint NOT NULL,
+    CONSTRAINT ck_lots_remaining CHECK (((remaining >= 0) AND (remaining <= quantity) AND (quantity > 0))),
+    CONSTRAINT ck_lots_side CHECK (((side)::text = ANY ((ARRAY['LONG'::character varying, 'SHORT'::character varying])::text[])))
+);
+
+CREATE TABLE public.marks (
+    id bigint NOT NULL,
+    portfolio_id bigint NOT NULL,
+    instrument_id bigint NOT NULL,
+    as_of date NOT NULL,
+    price_e4 bigint NOT NULL,
+    audit_seq bigint NOT NULL
+);
+
+CREATE SEQUENCE public.marks_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+ALTER SEQUENCE public.marks_id_seq OWNED BY public.marks.id;
+
 CREATE TABLE public.portfolios (
     id bigint NOT NULL,
     name character varying(100) NOT NULL,
@@ -363,6 +1030,186 @@ CREATE SEQUENCE public.portfolios_id_seq
     CACHE 1;
 
 ALTER SEQUENCE public.portfolios_id_seq OWNED BY public.portfolios.id;
+
+CREATE TABLE public.positions (
+    id bigint NOT NULL,
+    portfolio_id bigint NOT NULL,
+    account_id bigint NOT NULL,
+    instrument_id bigint NOT NULL,
+    quantity bigint NOT NULL,
+    mark_e4 bigint NOT NULL,
+    marked_on date NOT NULL
+)
+PARTITION BY HASH (account_id);
+
+CREATE SEQUENCE public.positions_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+ALTER SEQUENCE public.positions_id_seq OWNED BY public.positions.id;
+
+CREATE TABLE public.positions_p000 (
+    id bigint DEFAULT nextval('public.positions_id_seq'::regclass) NOT NULL,
+    portfolio_id bigint NOT NULL,
+    account_id bigint NOT NULL,
+    instrument_id bigint NOT NULL,
+    quantity bigint NOT NULL,
+    mark_e4 bigint NOT NULL,
+    marked_on date NOT NULL
+);
+
+CREATE TABLE public.positions_p001 (
+    id bigint DEFAULT nextval('public.positions_id_seq'::regclass) NOT NULL,
+    portfolio_id bigint NOT NULL,
+    account_id bigint NOT NULL,
+    instrument_id bigint NOT NULL,
+    quantity bigint NOT NULL,
+    mark_e4 bigint NOT NULL,
+    marked_on date NOT NULL
+);
+
+CREATE TABLE public.positions_p002 (
+    id bigint DEFAULT nextval('public.positions_id_seq'::regclass) NOT NULL,
+    portfolio_id bigint NOT NULL,
+    account_id bigint NOT NULL,
+    instrument_id bigint NOT NULL,
+    quantity bigint NOT NULL,
+    mark_e4 bigint NOT NULL,
+    marked_on date NOT NULL
+);
+
+CREATE TABLE public.positions_p003 (
+    id bigint DEFAULT nextval('public.positions_id_seq'::regclass) NOT NULL,
+    portfolio_id bigint NOT NULL,
+    account_id bigint NOT NULL,
+    instrument_id bigint NOT NULL,
+    quantity bigint NOT NULL,
+    mark_e4 bigint NOT NULL,
+    marked_on date NOT NULL
+);
+
+CREATE TABLE public.positions_p004 (
+    id bigint DEFAULT nextval('public.positions_id_seq'::regclass) NOT NULL,
+    portfolio_id bigint NOT NULL,
+    account_id bigint NOT NULL,
+    instrument_id bigint NOT NULL,
+    quantity bigint NOT NULL,
+    mark_e4 bigint NOT NULL,
+    marked_on date NOT NULL
+);
+
+CREATE TABLE public.positions_p005 (
+    id bigint DEFAULT nextval('public.positions_id_seq'::regclass) NOT NULL,
+    portfolio_id bigint NOT NULL,
+    account_id bigint NOT NULL,
+    instrument_id bigint NOT NULL,
+    quantity bigint NOT NULL,
+    mark_e4 bigint NOT NULL,
+    marked_on date NOT NULL
+);
+
+CREATE TABLE public.positions_p006 (
+    id bigint DEFAULT nextval('public.positions_id_seq'::regclass) NOT NULL,
+    portfolio_id bigint NOT NULL,
+    account_id bigint NOT NULL,
+    instrument_id bigint NOT NULL,
+    quantity bigint NOT NULL,
+    mark_e4 bigint NOT NULL,
+    marked_on date NOT NULL
+);
+
+CREATE TABLE public.positions_p007 (
+    id bigint DEFAULT nextval('public.positions_id_seq'::regclass) NOT NULL,
+    portfolio_id bigint NOT NULL,
+    account_id bigint NOT NULL,
+    instrument_id bigint NOT NULL,
+    quantity bigint NOT NULL,
+    mark_e4 bigint NOT NULL,
+    marked_on date NOT NULL
+);
+
+CREATE TABLE public.positions_p008 (
+    id bigint DEFAULT nextval('public.positions_id_seq'::regclass) NOT NULL,
+    portfolio_id bigint NOT NULL,
+    account_id bigint NOT NULL,
+    instrument_id bigint NOT NULL,
+    quantity bigint NOT NULL,
+    mark_e4 bigint NOT NULL,
+    marked_on date NOT NULL
+);
+
+CREATE TABLE public.positions_p009 (
+    id bigint DEFAULT nextval('public.positions_id_seq'::regclass) NOT NULL,
+    portfolio_id bigint NOT NULL,
+    account_id bigint NOT NULL,
+    instrument_id bigint NOT NULL,
+    quantity bigint NOT NULL,
+    mark_e4 bigint NOT NULL,
+    marked_on date NOT NULL
+);
+
+CREATE TABLE public.positions_p010 (
+    id bigint DEFAULT nextval('public.positions_id_seq'::regclass) NOT NULL,
+    portfolio_id bigint NOT NULL,
+    account_id bigint NOT NULL,
+    instrument_id bigint NOT NULL,
+    quantity bigint NOT NULL,
+    mark_e4 bigint NOT NULL,
+    marked_on date NOT NULL
+);
+
+CREATE TABLE public.positions_p011 (
+    id bigint DEFAULT nextval('public.positions_id_seq'::regclass) NOT NULL,
+    portfolio_id bigint NOT NULL,
+    account_id bigint NOT NULL,
+    instrument_id bigint NOT NULL,
+    quantity bigint NOT NULL,
+    mark_e4 bigint NOT NULL,
+    marked_on date NOT NULL
+);
+
+CREATE TABLE public.positions_p012 (
+    id bigint DEFAULT nextval('public.positions_id_seq'::regclass) NOT NULL,
+    portfolio_id bigint NOT NULL,
+    account_id bigint NOT NULL,
+    instrument_id bigint NOT NULL,
+    quantity bigint NOT NULL,
+    mark_e4 bigint NOT NULL,
+    marked_on date NOT NULL
+);
+
+CREATE TABLE public.positions_p013 (
+    id bigint DEFAULT nextval('public.positions_id_seq'::regclass) NOT NULL,
+    portfolio_id bigint NOT NULL,
+    account_id bigint NOT NULL,
+    instrument_id bigint NOT NULL,
+    quantity bigint NOT NULL,
+    mark_e4 bigint NOT NULL,
+    marked_on date NOT NULL
+);
+
+CREATE TABLE public.positions_p014 (
+    id bigint DEFAULT nextval('public.positions_id_seq'::regclass) NOT NULL,
+    portfolio_id bigint NOT NULL,
+    account_id bigint NOT NULL,
+    instrument_id bigint NOT NULL,
+    quantity bigint NOT NULL,
+    mark_e4 bigint NOT NULL,
+    marked_on date NOT NULL
+);
+
+CREATE TABLE public.positions_p015 (
+    id bigint DEFAULT nextval('public.positions_id_seq'::regclass) NOT NULL,
+    portfolio_id bigint NOT NULL,
+    account_id bigint NOT NULL,
+    instrument_id bigint NOT NULL,
+    quantity bigint NOT NULL,
+    mark_e4 bigint NOT NULL,
+    marked_on date NOT NULL
+);
 
 CREATE TABLE public.postings (
     id bigint NOT NULL,
@@ -527,6 +1374,33 @@ CREATE TABLE public.postings_p015 (
     CONSTRAINT ck_postings_non_zero CHECK ((amount_cents <> 0))
 );
 
+CREATE TABLE public.tax_payments (
+    id bigint NOT NULL,
+    portfolio_id bigint NOT NULL,
+    account_id bigint NOT NULL,
+    tax_year integer NOT NULL,
+    amount_cents bigint NOT NULL,
+    paid_on date NOT NULL,
+    transfer_id bigint NOT NULL,
+    CONSTRAINT ck_tax_payments_positive CHECK ((amount_cents > 0))
+);
+
+CREATE SEQUENCE public.tax_payments_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+ALTER SEQUENCE public.tax_payments_id_seq OWNED BY public.tax_payments.id;
+
+CREATE TABLE public.tax_settings (
+    portfolio_id bigint NOT NULL,
+    short_term_bps integer NOT NULL,
+    long_term_bps integer NOT NULL,
+    dividend_bps integer NOT NULL
+);
+
 CREATE TABLE public.transfers (
     id bigint NOT NULL,
     portfolio_id bigint NOT NULL,
@@ -545,6 +1419,15 @@ CREATE SEQUENCE public.transfers_id_seq
     CACHE 1;
 
 ALTER SEQUENCE public.transfers_id_seq OWNED BY public.transfers.id;
+
+CREATE TABLE public.weeks (
+    portfolio_id bigint NOT NULL,
+    week_start date NOT NULL,
+    predicted character varying(5),
+    confirmed character varying(5),
+    CONSTRAINT ck_weeks_confirmed CHECK (((confirmed)::text = ANY ((ARRAY['GREEN'::character varying, 'RED'::character varying, 'CHOP'::character varying])::text[]))),
+    CONSTRAINT ck_weeks_predicted CHECK (((predicted)::text = ANY ((ARRAY['GREEN'::character varying, 'RED'::character varying, 'CHOP'::character varying])::text[])))
+);
 
 ALTER TABLE ONLY public.audit_log ATTACH PARTITION public.audit_log_p000 FOR VALUES WITH (modulus 16, remainder 0);
 
@@ -577,6 +1460,102 @@ ALTER TABLE ONLY public.audit_log ATTACH PARTITION public.audit_log_p013 FOR VAL
 ALTER TABLE ONLY public.audit_log ATTACH PARTITION public.audit_log_p014 FOR VALUES WITH (modulus 16, remainder 14);
 
 ALTER TABLE ONLY public.audit_log ATTACH PARTITION public.audit_log_p015 FOR VALUES WITH (modulus 16, remainder 15);
+
+ALTER TABLE ONLY public.lot_closes ATTACH PARTITION public.lot_closes_p000 FOR VALUES WITH (modulus 16, remainder 0);
+
+ALTER TABLE ONLY public.lot_closes ATTACH PARTITION public.lot_closes_p001 FOR VALUES WITH (modulus 16, remainder 1);
+
+ALTER TABLE ONLY public.lot_closes ATTACH PARTITION public.lot_closes_p002 FOR VALUES WITH (modulus 16, remainder 2);
+
+ALTER TABLE ONLY public.lot_closes ATTACH PARTITION public.lot_closes_p003 FOR VALUES WITH (modulus 16, remainder 3);
+
+ALTER TABLE ONLY public.lot_closes ATTACH PARTITION public.lot_closes_p004 FOR VALUES WITH (modulus 16, remainder 4);
+
+ALTER TABLE ONLY public.lot_closes ATTACH PARTITION public.lot_closes_p005 FOR VALUES WITH (modulus 16, remainder 5);
+
+ALTER TABLE ONLY public.lot_closes ATTACH PARTITION public.lot_closes_p006 FOR VALUES WITH (modulus 16, remainder 6);
+
+ALTER TABLE ONLY public.lot_closes ATTACH PARTITION public.lot_closes_p007 FOR VALUES WITH (modulus 16, remainder 7);
+
+ALTER TABLE ONLY public.lot_closes ATTACH PARTITION public.lot_closes_p008 FOR VALUES WITH (modulus 16, remainder 8);
+
+ALTER TABLE ONLY public.lot_closes ATTACH PARTITION public.lot_closes_p009 FOR VALUES WITH (modulus 16, remainder 9);
+
+ALTER TABLE ONLY public.lot_closes ATTACH PARTITION public.lot_closes_p010 FOR VALUES WITH (modulus 16, remainder 10);
+
+ALTER TABLE ONLY public.lot_closes ATTACH PARTITION public.lot_closes_p011 FOR VALUES WITH (modulus 16, remainder 11);
+
+ALTER TABLE ONLY public.lot_closes ATTACH PARTITION public.lot_closes_p012 FOR VALUES WITH (modulus 16, remainder 12);
+
+ALTER TABLE ONLY public.lot_closes ATTACH PARTITION public.lot_closes_p013 FOR VALUES WITH (modulus 16, remainder 13);
+
+ALTER TABLE ONLY public.lot_closes ATTACH PARTITION public.lot_closes_p014 FOR VALUES WITH (modulus 16, remainder 14);
+
+ALTER TABLE ONLY public.lot_closes ATTACH PARTITION public.lot_closes_p015 FOR VALUES WITH (modulus 16, remainder 15);
+
+ALTER TABLE ONLY public.lots ATTACH PARTITION public.lots_p000 FOR VALUES WITH (modulus 16, remainder 0);
+
+ALTER TABLE ONLY public.lots ATTACH PARTITION public.lots_p001 FOR VALUES WITH (modulus 16, remainder 1);
+
+ALTER TABLE ONLY public.lots ATTACH PARTITION public.lots_p002 FOR VALUES WITH (modulus 16, remainder 2);
+
+ALTER TABLE ONLY public.lots ATTACH PARTITION public.lots_p003 FOR VALUES WITH (modulus 16, remainder 3);
+
+ALTER TABLE ONLY public.lots ATTACH PARTITION public.lots_p004 FOR VALUES WITH (modulus 16, remainder 4);
+
+ALTER TABLE ONLY public.lots ATTACH PARTITION public.lots_p005 FOR VALUES WITH (modulus 16, remainder 5);
+
+ALTER TABLE ONLY public.lots ATTACH PARTITION public.lots_p006 FOR VALUES WITH (modulus 16, remainder 6);
+
+ALTER TABLE ONLY public.lots ATTACH PARTITION public.lots_p007 FOR VALUES WITH (modulus 16, remainder 7);
+
+ALTER TABLE ONLY public.lots ATTACH PARTITION public.lots_p008 FOR VALUES WITH (modulus 16, remainder 8);
+
+ALTER TABLE ONLY public.lots ATTACH PARTITION public.lots_p009 FOR VALUES WITH (modulus 16, remainder 9);
+
+ALTER TABLE ONLY public.lots ATTACH PARTITION public.lots_p010 FOR VALUES WITH (modulus 16, remainder 10);
+
+ALTER TABLE ONLY public.lots ATTACH PARTITION public.lots_p011 FOR VALUES WITH (modulus 16, remainder 11);
+
+ALTER TABLE ONLY public.lots ATTACH PARTITION public.lots_p012 FOR VALUES WITH (modulus 16, remainder 12);
+
+ALTER TABLE ONLY public.lots ATTACH PARTITION public.lots_p013 FOR VALUES WITH (modulus 16, remainder 13);
+
+ALTER TABLE ONLY public.lots ATTACH PARTITION public.lots_p014 FOR VALUES WITH (modulus 16, remainder 14);
+
+ALTER TABLE ONLY public.lots ATTACH PARTITION public.lots_p015 FOR VALUES WITH (modulus 16, remainder 15);
+
+ALTER TABLE ONLY public.positions ATTACH PARTITION public.positions_p000 FOR VALUES WITH (modulus 16, remainder 0);
+
+ALTER TABLE ONLY public.positions ATTACH PARTITION public.positions_p001 FOR VALUES WITH (modulus 16, remainder 1);
+
+ALTER TABLE ONLY public.positions ATTACH PARTITION public.positions_p002 FOR VALUES WITH (modulus 16, remainder 2);
+
+ALTER TABLE ONLY public.positions ATTACH PARTITION public.positions_p003 FOR VALUES WITH (modulus 16, remainder 3);
+
+ALTER TABLE ONLY public.positions ATTACH PARTITION public.positions_p004 FOR VALUES WITH (modulus 16, remainder 4);
+
+ALTER TABLE ONLY public.positions ATTACH PARTITION public.positions_p005 FOR VALUES WITH (modulus 16, remainder 5);
+
+ALTER TABLE ONLY public.positions ATTACH PARTITION public.positions_p006 FOR VALUES WITH (modulus 16, remainder 6);
+
+ALTER TABLE ONLY public.positions ATTACH PARTITION public.positions_p007 FOR VALUES WITH (modulus 16, remainder 7);
+
+ALTER TABLE ONLY public.positions ATTACH PARTITION public.positions_p008 FOR VALUES WITH (modulus 16, remainder 8);
+
+ALTER TABLE ONLY public.positions ATTACH PARTITION public.positions_p009 FOR VALUES WITH (modulus 16, remainder 9);
+
+ALTER TABLE ONLY public.positions ATTACH PARTITION public.positions_p010 FOR VALUES WITH (modulus 16, remainder 10);
+
+ALTER TABLE ONLY public.positions ATTACH PARTITION public.positions_p011 FOR VALUES WITH (modulus 16, remainder 11);
+
+ALTER TABLE ONLY public.positions ATTACH PARTITION public.positions_p012 FOR VALUES WITH (modulus 16, remainder 12);
+
+ALTER TABLE ONLY public.positions ATTACH PARTITION public.positions_p013 FOR VALUES WITH (modulus 16, remainder 13);
+
+ALTER TABLE ONLY public.positions ATTACH PARTITION public.positions_p014 FOR VALUES WITH (modulus 16, remainder 14);
+
+ALTER TABLE ONLY public.positions ATTACH PARTITION public.positions_p015 FOR VALUES WITH (modulus 16, remainder 15);
 
 ALTER TABLE ONLY public.postings ATTACH PARTITION public.postings_p000 FOR VALUES WITH (modulus 16, remainder 0);
 
@@ -614,11 +1593,27 @@ ALTER TABLE ONLY public.account_groups ALTER COLUMN id SET DEFAULT nextval('publ
 
 ALTER TABLE ONLY public.accounts ALTER COLUMN id SET DEFAULT nextval('public.accounts_id_seq'::regclass);
 
+ALTER TABLE ONLY public.alerts ALTER COLUMN id SET DEFAULT nextval('public.alerts_id_seq'::regclass);
+
 ALTER TABLE ONLY public.brokerage_accounts ALTER COLUMN id SET DEFAULT nextval('public.brokerage_accounts_id_seq'::regclass);
+
+ALTER TABLE ONLY public.fills ALTER COLUMN id SET DEFAULT nextval('public.fills_id_seq'::regclass);
+
+ALTER TABLE ONLY public.instruments ALTER COLUMN id SET DEFAULT nextval('public.instruments_id_seq'::regclass);
+
+ALTER TABLE ONLY public.lot_closes ALTER COLUMN id SET DEFAULT nextval('public.lot_closes_id_seq'::regclass);
+
+ALTER TABLE ONLY public.lots ALTER COLUMN id SET DEFAULT nextval('public.lots_id_seq'::regclass);
+
+ALTER TABLE ONLY public.marks ALTER COLUMN id SET DEFAULT nextval('public.marks_id_seq'::regclass);
 
 ALTER TABLE ONLY public.portfolios ALTER COLUMN id SET DEFAULT nextval('public.portfolios_id_seq'::regclass);
 
+ALTER TABLE ONLY public.positions ALTER COLUMN id SET DEFAULT nextval('public.positions_id_seq'::regclass);
+
 ALTER TABLE ONLY public.postings ALTER COLUMN id SET DEFAULT nextval('public.postings_id_seq'::regclass);
+
+ALTER TABLE ONLY public.tax_payments ALTER COLUMN id SET DEFAULT nextval('public.tax_payments_id_seq'::regclass);
 
 ALTER TABLE ONLY public.transfers ALTER COLUMN id SET DEFAULT nextval('public.transfers_id_seq'::regclass);
 
@@ -727,6 +1722,108 @@ ALTER TABLE ONLY public.audit_log_p015
 ALTER TABLE ONLY public.audit_log_p015
     ADD CONSTRAINT audit_log_p015_portfolio_id_idempotency_key_key UNIQUE (portfolio_id, idempotency_key);
 
+ALTER TABLE ONLY public.lot_closes
+    ADD CONSTRAINT pk_lot_closes PRIMARY KEY (id, account_id, portfolio_id);
+
+ALTER TABLE ONLY public.lot_closes_p000
+    ADD CONSTRAINT lot_closes_p000_pkey PRIMARY KEY (id, account_id, portfolio_id);
+
+ALTER TABLE ONLY public.lot_closes_p001
+    ADD CONSTRAINT lot_closes_p001_pkey PRIMARY KEY (id, account_id, portfolio_id);
+
+ALTER TABLE ONLY public.lot_closes_p002
+    ADD CONSTRAINT lot_closes_p002_pkey PRIMARY KEY (id, account_id, portfolio_id);
+
+ALTER TABLE ONLY public.lot_closes_p003
+    ADD CONSTRAINT lot_closes_p003_pkey PRIMARY KEY (id, account_id, portfolio_id);
+
+ALTER TABLE ONLY public.lot_closes_p004
+    ADD CONSTRAINT lot_closes_p004_pkey PRIMARY KEY (id, account_id, portfolio_id);
+
+ALTER TABLE ONLY public.lot_closes_p005
+    ADD CONSTRAINT lot_closes_p005_pkey PRIMARY KEY (id, account_id, portfolio_id);
+
+ALTER TABLE ONLY public.lot_closes_p006
+    ADD CONSTRAINT lot_closes_p006_pkey PRIMARY KEY (id, account_id, portfolio_id);
+
+ALTER TABLE ONLY public.lot_closes_p007
+    ADD CONSTRAINT lot_closes_p007_pkey PRIMARY KEY (id, account_id, portfolio_id);
+
+ALTER TABLE ONLY public.lot_closes_p008
+    ADD CONSTRAINT lot_closes_p008_pkey PRIMARY KEY (id, account_id, portfolio_id);
+
+ALTER TABLE ONLY public.lot_closes_p009
+    ADD CONSTRAINT lot_closes_p009_pkey PRIMARY KEY (id, account_id, portfolio_id);
+
+ALTER TABLE ONLY public.lot_closes_p010
+    ADD CONSTRAINT lot_closes_p010_pkey PRIMARY KEY (id, account_id, portfolio_id);
+
+ALTER TABLE ONLY public.lot_closes_p011
+    ADD CONSTRAINT lot_closes_p011_pkey PRIMARY KEY (id, account_id, portfolio_id);
+
+ALTER TABLE ONLY public.lot_closes_p012
+    ADD CONSTRAINT lot_closes_p012_pkey PRIMARY KEY (id, account_id, portfolio_id);
+
+ALTER TABLE ONLY public.lot_closes_p013
+    ADD CONSTRAINT lot_closes_p013_pkey PRIMARY KEY (id, account_id, portfolio_id);
+
+ALTER TABLE ONLY public.lot_closes_p014
+    ADD CONSTRAINT lot_closes_p014_pkey PRIMARY KEY (id, account_id, portfolio_id);
+
+ALTER TABLE ONLY public.lot_closes_p015
+    ADD CONSTRAINT lot_closes_p015_pkey PRIMARY KEY (id, account_id, portfolio_id);
+
+ALTER TABLE ONLY public.lots
+    ADD CONSTRAINT pk_lots PRIMARY KEY (id, account_id, portfolio_id);
+
+ALTER TABLE ONLY public.lots_p000
+    ADD CONSTRAINT lots_p000_pkey PRIMARY KEY (id, account_id, portfolio_id);
+
+ALTER TABLE ONLY public.lots_p001
+    ADD CONSTRAINT lots_p001_pkey PRIMARY KEY (id, account_id, portfolio_id);
+
+ALTER TABLE ONLY public.lots_p002
+    ADD CONSTRAINT lots_p002_pkey PRIMARY KEY (id, account_id, portfolio_id);
+
+ALTER TABLE ONLY public.lots_p003
+    ADD CONSTRAINT lots_p003_pkey PRIMARY KEY (id, account_id, portfolio_id);
+
+ALTER TABLE ONLY public.lots_p004
+    ADD CONSTRAINT lots_p004_pkey PRIMARY KEY (id, account_id, portfolio_id);
+
+ALTER TABLE ONLY public.lots_p005
+    ADD CONSTRAINT lots_p005_pkey PRIMARY KEY (id, account_id, portfolio_id);
+
+ALTER TABLE ONLY public.lots_p006
+    ADD CONSTRAINT lots_p006_pkey PRIMARY KEY (id, account_id, portfolio_id);
+
+ALTER TABLE ONLY public.lots_p007
+    ADD CONSTRAINT lots_p007_pkey PRIMARY KEY (id, account_id, portfolio_id);
+
+ALTER TABLE ONLY public.lots_p008
+    ADD CONSTRAINT lots_p008_pkey PRIMARY KEY (id, account_id, portfolio_id);
+
+ALTER TABLE ONLY public.lots_p009
+    ADD CONSTRAINT lots_p009_pkey PRIMARY KEY (id, account_id, portfolio_id);
+
+ALTER TABLE ONLY public.lots_p010
+    ADD CONSTRAINT lots_p010_pkey PRIMARY KEY (id, account_id, portfolio_id);
+
+ALTER TABLE ONLY public.lots_p011
+    ADD CONSTRAINT lots_p011_pkey PRIMARY KEY (id, account_id, portfolio_id);
+
+ALTER TABLE ONLY public.lots_p012
+    ADD CONSTRAINT lots_p012_pkey PRIMARY KEY (id, account_id, portfolio_id);
+
+ALTER TABLE ONLY public.lots_p013
+    ADD CONSTRAINT lots_p013_pkey PRIMARY KEY (id, account_id, portfolio_id);
+
+ALTER TABLE ONLY public.lots_p014
+    ADD CONSTRAINT lots_p014_pkey PRIMARY KEY (id, account_id, portfolio_id);
+
+ALTER TABLE ONLY public.lots_p015
+    ADD CONSTRAINT lots_p015_pkey PRIMARY KEY (id, account_id, portfolio_id);
+
 ALTER TABLE ONLY public.account_config
     ADD CONSTRAINT pk_account_config PRIMARY KEY (account_id);
 
@@ -736,17 +1833,140 @@ ALTER TABLE ONLY public.account_groups
 ALTER TABLE ONLY public.accounts
     ADD CONSTRAINT pk_accounts PRIMARY KEY (id);
 
+ALTER TABLE ONLY public.alerts
+    ADD CONSTRAINT pk_alerts PRIMARY KEY (id);
+
 ALTER TABLE ONLY public.brokerage_accounts
     ADD CONSTRAINT pk_brokerage_accounts PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.fills
+    ADD CONSTRAINT pk_fills PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.instruments
+    ADD CONSTRAINT pk_instruments PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.marks
+    ADD CONSTRAINT pk_marks PRIMARY KEY (id);
 
 ALTER TABLE ONLY public.portfolios
     ADD CONSTRAINT pk_portfolios PRIMARY KEY (id);
 
+ALTER TABLE ONLY public.positions
+    ADD CONSTRAINT pk_positions PRIMARY KEY (id, account_id, portfolio_id);
+
 ALTER TABLE ONLY public.postings
     ADD CONSTRAINT pk_postings PRIMARY KEY (id, account_id, portfolio_id);
 
+ALTER TABLE ONLY public.tax_payments
+    ADD CONSTRAINT pk_tax_payments PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.tax_settings
+    ADD CONSTRAINT pk_tax_settings PRIMARY KEY (portfolio_id);
+
 ALTER TABLE ONLY public.transfers
     ADD CONSTRAINT pk_transfers PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.weeks
+    ADD CONSTRAINT pk_weeks PRIMARY KEY (portfolio_id, week_start);
+
+ALTER TABLE ONLY public.positions
+    ADD CONSTRAINT uq_positions_account_id_instrument_id UNIQUE (account_id, instrument_id);
+
+ALTER TABLE ONLY public.positions_p000
+    ADD CONSTRAINT positions_p000_account_id_instrument_id_key UNIQUE (account_id, instrument_id);
+
+ALTER TABLE ONLY public.positions_p000
+    ADD CONSTRAINT positions_p000_pkey PRIMARY KEY (id, account_id, portfolio_id);
+
+ALTER TABLE ONLY public.positions_p001
+    ADD CONSTRAINT positions_p001_account_id_instrument_id_key UNIQUE (account_id, instrument_id);
+
+ALTER TABLE ONLY public.positions_p001
+    ADD CONSTRAINT positions_p001_pkey PRIMARY KEY (id, account_id, portfolio_id);
+
+ALTER TABLE ONLY public.positions_p002
+    ADD CONSTRAINT positions_p002_account_id_instrument_id_key UNIQUE (account_id, instrument_id);
+
+ALTER TABLE ONLY public.positions_p002
+    ADD CONSTRAINT positions_p002_pkey PRIMARY KEY (id, account_id, portfolio_id);
+
+ALTER TABLE ONLY public.positions_p003
+    ADD CONSTRAINT positions_p003_account_id_instrument_id_key UNIQUE (account_id, instrument_id);
+
+ALTER TABLE ONLY public.positions_p003
+    ADD CONSTRAINT positions_p003_pkey PRIMARY KEY (id, account_id, portfolio_id);
+
+ALTER TABLE ONLY public.positions_p004
+    ADD CONSTRAINT positions_p004_account_id_instrument_id_key UNIQUE (account_id, instrument_id);
+
+ALTER TABLE ONLY public.positions_p004
+    ADD CONSTRAINT positions_p004_pkey PRIMARY KEY (id, account_id, portfolio_id);
+
+ALTER TABLE ONLY public.positions_p005
+    ADD CONSTRAINT positions_p005_account_id_instrument_id_key UNIQUE (account_id, instrument_id);
+
+ALTER TABLE ONLY public.positions_p005
+    ADD CONSTRAINT positions_p005_pkey PRIMARY KEY (id, account_id, portfolio_id);
+
+ALTER TABLE ONLY public.positions_p006
+    ADD CONSTRAINT positions_p006_account_id_instrument_id_key UNIQUE (account_id, instrument_id);
+
+ALTER TABLE ONLY public.positions_p006
+    ADD CONSTRAINT positions_p006_pkey PRIMARY KEY (id, account_id, portfolio_id);
+
+ALTER TABLE ONLY public.positions_p007
+    ADD CONSTRAINT positions_p007_account_id_instrument_id_key UNIQUE (account_id, instrument_id);
+
+ALTER TABLE ONLY public.positions_p007
+    ADD CONSTRAINT positions_p007_pkey PRIMARY KEY (id, account_id, portfolio_id);
+
+ALTER TABLE ONLY public.positions_p008
+    ADD CONSTRAINT positions_p008_account_id_instrument_id_key UNIQUE (account_id, instrument_id);
+
+ALTER TABLE ONLY public.positions_p008
+    ADD CONSTRAINT positions_p008_pkey PRIMARY KEY (id, account_id, portfolio_id);
+
+ALTER TABLE ONLY public.positions_p009
+    ADD CONSTRAINT positions_p009_account_id_instrument_id_key UNIQUE (account_id, instrument_id);
+
+ALTER TABLE ONLY public.positions_p009
+    ADD CONSTRAINT positions_p009_pkey PRIMARY KEY (id, account_id, portfolio_id);
+
+ALTER TABLE ONLY public.positions_p010
+    ADD CONSTRAINT positions_p010_account_id_instrument_id_key UNIQUE (account_id, instrument_id);
+
+ALTER TABLE ONLY public.positions_p010
+    ADD CONSTRAINT positions_p010_pkey PRIMARY KEY (id, account_id, portfolio_id);
+
+ALTER TABLE ONLY public.positions_p011
+    ADD CONSTRAINT positions_p011_account_id_instrument_id_key UNIQUE (account_id, instrument_id);
+
+ALTER TABLE ONLY public.positions_p011
+    ADD CONSTRAINT positions_p011_pkey PRIMARY KEY (id, account_id, portfolio_id);
+
+ALTER TABLE ONLY public.positions_p012
+    ADD CONSTRAINT positions_p012_account_id_instrument_id_key UNIQUE (account_id, instrument_id);
+
+ALTER TABLE ONLY public.positions_p012
+    ADD CONSTRAINT positions_p012_pkey PRIMARY KEY (id, account_id, portfolio_id);
+
+ALTER TABLE ONLY public.positions_p013
+    ADD CONSTRAINT positions_p013_account_id_instrument_id_key UNIQUE (account_id, instrument_id);
+
+ALTER TABLE ONLY public.positions_p013
+    ADD CONSTRAINT positions_p013_pkey PRIMARY KEY (id, account_id, portfolio_id);
+
+ALTER TABLE ONLY public.positions_p014
+    ADD CONSTRAINT positions_p014_account_id_instrument_id_key UNIQUE (account_id, instrument_id);
+
+ALTER TABLE ONLY public.positions_p014
+    ADD CONSTRAINT positions_p014_pkey PRIMARY KEY (id, account_id, portfolio_id);
+
+ALTER TABLE ONLY public.positions_p015
+    ADD CONSTRAINT positions_p015_account_id_instrument_id_key UNIQUE (account_id, instrument_id);
+
+ALTER TABLE ONLY public.positions_p015
+    ADD CONSTRAINT positions_p015_pkey PRIMARY KEY (id, account_id, portfolio_id);
 
 ALTER TABLE ONLY public.postings_p000
     ADD CONSTRAINT postings_p000_pkey PRIMARY KEY (id, account_id, portfolio_id);
@@ -817,6 +2037,15 @@ ALTER TABLE ONLY public.brokerage_accounts
 ALTER TABLE ONLY public.brokerage_accounts
     ADD CONSTRAINT uq_brokerage_accounts_broker_number UNIQUE (broker, number);
 
+ALTER TABLE ONLY public.fills
+    ADD CONSTRAINT uq_fills_id_portfolio_id UNIQUE (id, portfolio_id);
+
+ALTER TABLE ONLY public.instruments
+    ADD CONSTRAINT uq_instruments_id_portfolio_id UNIQUE (id, portfolio_id);
+
+ALTER TABLE ONLY public.instruments
+    ADD CONSTRAINT uq_instruments_portfolio_id_symbol UNIQUE (portfolio_id, symbol);
+
 ALTER TABLE ONLY public.portfolios
     ADD CONSTRAINT uq_portfolios_creation_key UNIQUE (creation_key);
 
@@ -829,9 +2058,119 @@ ALTER TABLE ONLY public.transfers
 ALTER TABLE ONLY public.transfers
     ADD CONSTRAINT uq_transfers_reverses_transfer_id UNIQUE (reverses_transfer_id);
 
+CREATE INDEX ix_alerts_account_id_kind_cleared_at ON public.alerts USING btree (account_id, kind, cleared_at);
+
+CREATE INDEX ix_fills_account_id_trade_date ON public.fills USING btree (account_id, trade_date);
+
+CREATE INDEX ix_fills_portfolio_id_week_start ON public.fills USING btree (portfolio_id, week_start);
+
+CREATE INDEX ix_lot_closes_account_id_closed_on ON ONLY public.lot_closes USING btree (account_id, closed_on);
+
+CREATE INDEX ix_lot_closes_portfolio_id_closed_on ON ONLY public.lot_closes USING btree (portfolio_id, closed_on);
+
+CREATE INDEX ix_lots_account_id_instrument_id_remaining ON ONLY public.lots USING btree (account_id, instrument_id, remaining);
+
+CREATE INDEX ix_marks_instrument_id_as_of ON public.marks USING btree (instrument_id, as_of);
+
 CREATE INDEX ix_postings_account_id ON ONLY public.postings USING btree (account_id);
 
 CREATE INDEX ix_postings_transfer_id ON ONLY public.postings USING btree (transfer_id);
+
+CREATE INDEX lot_closes_p000_account_id_closed_on_idx ON public.lot_closes_p000 USING btree (account_id, closed_on);
+
+CREATE INDEX lot_closes_p000_portfolio_id_closed_on_idx ON public.lot_closes_p000 USING btree (portfolio_id, closed_on);
+
+CREATE INDEX lot_closes_p001_account_id_closed_on_idx ON public.lot_closes_p001 USING btree (account_id, closed_on);
+
+CREATE INDEX lot_closes_p001_portfolio_id_closed_on_idx ON public.lot_closes_p001 USING btree (portfolio_id, closed_on);
+
+CREATE INDEX lot_closes_p002_account_id_closed_on_idx ON public.lot_closes_p002 USING btree (account_id, closed_on);
+
+CREATE INDEX lot_closes_p002_portfolio_id_closed_on_idx ON public.lot_closes_p002 USING btree (portfolio_id, closed_on);
+
+CREATE INDEX lot_closes_p003_account_id_closed_on_idx ON public.lot_closes_p003 USING btree (account_id, closed_on);
+
+CREATE INDEX lot_closes_p003_portfolio_id_closed_on_idx ON public.lot_closes_p003 USING btree (portfolio_id, closed_on);
+
+CREATE INDEX lot_closes_p004_account_id_closed_on_idx ON public.lot_closes_p004 USING btree (account_id, closed_on);
+
+CREATE INDEX lot_closes_p004_portfolio_id_closed_on_idx ON public.lot_closes_p004 USING btree (portfolio_id, closed_on);
+
+CREATE INDEX lot_closes_p005_account_id_closed_on_idx ON public.lot_closes_p005 USING btree (account_id, closed_on);
+
+CREATE INDEX lot_closes_p005_portfolio_id_closed_on_idx ON public.lot_closes_p005 USING btree (portfolio_id, closed_on);
+
+CREATE INDEX lot_closes_p006_account_id_closed_on_idx ON public.lot_closes_p006 USING btree (account_id, closed_on);
+
+CREATE INDEX lot_closes_p006_portfolio_id_closed_on_idx ON public.lot_closes_p006 USING btree (portfolio_id, closed_on);
+
+CREATE INDEX lot_closes_p007_account_id_closed_on_idx ON public.lot_closes_p007 USING btree (account_id, closed_on);
+
+CREATE INDEX lot_closes_p007_portfolio_id_closed_on_idx ON public.lot_closes_p007 USING btree (portfolio_id, closed_on);
+
+CREATE INDEX lot_closes_p008_account_id_closed_on_idx ON public.lot_closes_p008 USING btree (account_id, closed_on);
+
+CREATE INDEX lot_closes_p008_portfolio_id_closed_on_idx ON public.lot_closes_p008 USING btree (portfolio_id, closed_on);
+
+CREATE INDEX lot_closes_p009_account_id_closed_on_idx ON public.lot_closes_p009 USING btree (account_id, closed_on);
+
+CREATE INDEX lot_closes_p009_portfolio_id_closed_on_idx ON public.lot_closes_p009 USING btree (portfolio_id, closed_on);
+
+CREATE INDEX lot_closes_p010_account_id_closed_on_idx ON public.lot_closes_p010 USING btree (account_id, closed_on);
+
+CREATE INDEX lot_closes_p010_portfolio_id_closed_on_idx ON public.lot_closes_p010 USING btree (portfolio_id, closed_on);
+
+CREATE INDEX lot_closes_p011_account_id_closed_on_idx ON public.lot_closes_p011 USING btree (account_id, closed_on);
+
+CREATE INDEX lot_closes_p011_portfolio_id_closed_on_idx ON public.lot_closes_p011 USING btree (portfolio_id, closed_on);
+
+CREATE INDEX lot_closes_p012_account_id_closed_on_idx ON public.lot_closes_p012 USING btree (account_id, closed_on);
+
+CREATE INDEX lot_closes_p012_portfolio_id_closed_on_idx ON public.lot_closes_p012 USING btree (portfolio_id, closed_on);
+
+CREATE INDEX lot_closes_p013_account_id_closed_on_idx ON public.lot_closes_p013 USING btree (account_id, closed_on);
+
+CREATE INDEX lot_closes_p013_portfolio_id_closed_on_idx ON public.lot_closes_p013 USING btree (portfolio_id, closed_on);
+
+CREATE INDEX lot_closes_p014_account_id_closed_on_idx ON public.lot_closes_p014 USING btree (account_id, closed_on);
+
+CREATE INDEX lot_closes_p014_portfolio_id_closed_on_idx ON public.lot_closes_p014 USING btree (portfolio_id, closed_on);
+
+CREATE INDEX lot_closes_p015_account_id_closed_on_idx ON public.lot_closes_p015 USING btree (account_id, closed_on);
+
+CREATE INDEX lot_closes_p015_portfolio_id_closed_on_idx ON public.lot_closes_p015 USING btree (portfolio_id, closed_on);
+
+CREATE INDEX lots_p000_account_id_instrument_id_remaining_idx ON public.lots_p000 USING btree (account_id, instrument_id, remaining);
+
+CREATE INDEX lots_p001_account_id_instrument_id_remaining_idx ON public.lots_p001 USING btree (account_id, instrument_id, remaining);
+
+CREATE INDEX lots_p002_account_id_instrument_id_remaining_idx ON public.lots_p002 USING btree (account_id, instrument_id, remaining);
+
+CREATE INDEX lots_p003_account_id_instrument_id_remaining_idx ON public.lots_p003 USING btree (account_id, instrument_id, remaining);
+
+CREATE INDEX lots_p004_account_id_instrument_id_remaining_idx ON public.lots_p004 USING btree (account_id, instrument_id, remaining);
+
+CREATE INDEX lots_p005_account_id_instrument_id_remaining_idx ON public.lots_p005 USING btree (account_id, instrument_id, remaining);
+
+CREATE INDEX lots_p006_account_id_instrument_id_remaining_idx ON public.lots_p006 USING btree (account_id, instrument_id, remaining);
+
+CREATE INDEX lots_p007_account_id_instrument_id_remaining_idx ON public.lots_p007 USING btree (account_id, instrument_id, remaining);
+
+CREATE INDEX lots_p008_account_id_instrument_id_remaining_idx ON public.lots_p008 USING btree (account_id, instrument_id, remaining);
+
+CREATE INDEX lots_p009_account_id_instrument_id_remaining_idx ON public.lots_p009 USING btree (account_id, instrument_id, remaining);
+
+CREATE INDEX lots_p010_account_id_instrument_id_remaining_idx ON public.lots_p010 USING btree (account_id, instrument_id, remaining);
+
+CREATE INDEX lots_p011_account_id_instrument_id_remaining_idx ON public.lots_p011 USING btree (account_id, instrument_id, remaining);
+
+CREATE INDEX lots_p012_account_id_instrument_id_remaining_idx ON public.lots_p012 USING btree (account_id, instrument_id, remaining);
+
+CREATE INDEX lots_p013_account_id_instrument_id_remaining_idx ON public.lots_p013 USING btree (account_id, instrument_id, remaining);
+
+CREATE INDEX lots_p014_account_id_instrument_id_remaining_idx ON public.lots_p014 USING btree (account_id, instrument_id, remaining);
+
+CREATE INDEX lots_p015_account_id_instrument_id_remaining_idx ON public.lots_p015 USING btree (account_id, instrument_id, remaining);
 
 CREATE INDEX postings_p000_account_id_idx ON public.postings_p000 USING btree (account_id);
 
@@ -961,6 +2300,230 @@ ALTER INDEX public.pk_audit_log ATTACH PARTITION public.audit_log_p015_pkey;
 
 ALTER INDEX public.uq_audit_log_portfolio_id_idempotency_key ATTACH PARTITION public.audit_log_p015_portfolio_id_idempotency_key_key;
 
+ALTER INDEX public.ix_lot_closes_account_id_closed_on ATTACH PARTITION public.lot_closes_p000_account_id_closed_on_idx;
+
+ALTER INDEX public.pk_lot_closes ATTACH PARTITION public.lot_closes_p000_pkey;
+
+ALTER INDEX public.ix_lot_closes_portfolio_id_closed_on ATTACH PARTITION public.lot_closes_p000_portfolio_id_closed_on_idx;
+
+ALTER INDEX public.ix_lot_closes_account_id_closed_on ATTACH PARTITION public.lot_closes_p001_account_id_closed_on_idx;
+
+ALTER INDEX public.pk_lot_closes ATTACH PARTITION public.lot_closes_p001_pkey;
+
+ALTER INDEX public.ix_lot_closes_portfolio_id_closed_on ATTACH PARTITION public.lot_closes_p001_portfolio_id_closed_on_idx;
+
+ALTER INDEX public.ix_lot_closes_account_id_closed_on ATTACH PARTITION public.lot_closes_p002_account_id_closed_on_idx;
+
+ALTER INDEX public.pk_lot_closes ATTACH PARTITION public.lot_closes_p002_pkey;
+
+ALTER INDEX public.ix_lot_closes_portfolio_id_closed_on ATTACH PARTITION public.lot_closes_p002_portfolio_id_closed_on_idx;
+
+ALTER INDEX public.ix_lot_closes_account_id_closed_on ATTACH PARTITION public.lot_closes_p003_account_id_closed_on_idx;
+
+ALTER INDEX public.pk_lot_closes ATTACH PARTITION public.lot_closes_p003_pkey;
+
+ALTER INDEX public.ix_lot_closes_portfolio_id_closed_on ATTACH PARTITION public.lot_closes_p003_portfolio_id_closed_on_idx;
+
+ALTER INDEX public.ix_lot_closes_account_id_closed_on ATTACH PARTITION public.lot_closes_p004_account_id_closed_on_idx;
+
+ALTER INDEX public.pk_lot_closes ATTACH PARTITION public.lot_closes_p004_pkey;
+
+ALTER INDEX public.ix_lot_closes_portfolio_id_closed_on ATTACH PARTITION public.lot_closes_p004_portfolio_id_closed_on_idx;
+
+ALTER INDEX public.ix_lot_closes_account_id_closed_on ATTACH PARTITION public.lot_closes_p005_account_id_closed_on_idx;
+
+ALTER INDEX public.pk_lot_closes ATTACH PARTITION public.lot_closes_p005_pkey;
+
+ALTER INDEX public.ix_lot_closes_portfolio_id_closed_on ATTACH PARTITION public.lot_closes_p005_portfolio_id_closed_on_idx;
+
+ALTER INDEX public.ix_lot_closes_account_id_closed_on ATTACH PARTITION public.lot_closes_p006_account_id_closed_on_idx;
+
+ALTER INDEX public.pk_lot_closes ATTACH PARTITION public.lot_closes_p006_pkey;
+
+ALTER INDEX public.ix_lot_closes_portfolio_id_closed_on ATTACH PARTITION public.lot_closes_p006_portfolio_id_closed_on_idx;
+
+ALTER INDEX public.ix_lot_closes_account_id_closed_on ATTACH PARTITION public.lot_closes_p007_account_id_closed_on_idx;
+
+ALTER INDEX public.pk_lot_closes ATTACH PARTITION public.lot_closes_p007_pkey;
+
+ALTER INDEX public.ix_lot_closes_portfolio_id_closed_on ATTACH PARTITION public.lot_closes_p007_portfolio_id_closed_on_idx;
+
+ALTER INDEX public.ix_lot_closes_account_id_closed_on ATTACH PARTITION public.lot_closes_p008_account_id_closed_on_idx;
+
+ALTER INDEX public.pk_lot_closes ATTACH PARTITION public.lot_closes_p008_pkey;
+
+ALTER INDEX public.ix_lot_closes_portfolio_id_closed_on ATTACH PARTITION public.lot_closes_p008_portfolio_id_closed_on_idx;
+
+ALTER INDEX public.ix_lot_closes_account_id_closed_on ATTACH PARTITION public.lot_closes_p009_account_id_closed_on_idx;
+
+ALTER INDEX public.pk_lot_closes ATTACH PARTITION public.lot_closes_p009_pkey;
+
+ALTER INDEX public.ix_lot_closes_portfolio_id_closed_on ATTACH PARTITION public.lot_closes_p009_portfolio_id_closed_on_idx;
+
+ALTER INDEX public.ix_lot_closes_account_id_closed_on ATTACH PARTITION public.lot_closes_p010_account_id_closed_on_idx;
+
+ALTER INDEX public.pk_lot_closes ATTACH PARTITION public.lot_closes_p010_pkey;
+
+ALTER INDEX public.ix_lot_closes_portfolio_id_closed_on ATTACH PARTITION public.lot_closes_p010_portfolio_id_closed_on_idx;
+
+ALTER INDEX public.ix_lot_closes_account_id_closed_on ATTACH PARTITION public.lot_closes_p011_account_id_closed_on_idx;
+
+ALTER INDEX public.pk_lot_closes ATTACH PARTITION public.lot_closes_p011_pkey;
+
+ALTER INDEX public.ix_lot_closes_portfolio_id_closed_on ATTACH PARTITION public.lot_closes_p011_portfolio_id_closed_on_idx;
+
+ALTER INDEX public.ix_lot_closes_account_id_closed_on ATTACH PARTITION public.lot_closes_p012_account_id_closed_on_idx;
+
+ALTER INDEX public.pk_lot_closes ATTACH PARTITION public.lot_closes_p012_pkey;
+
+ALTER INDEX public.ix_lot_closes_portfolio_id_closed_on ATTACH PARTITION public.lot_closes_p012_portfolio_id_closed_on_idx;
+
+ALTER INDEX public.ix_lot_closes_account_id_closed_on ATTACH PARTITION public.lot_closes_p013_account_id_closed_on_idx;
+
+ALTER INDEX public.pk_lot_closes ATTACH PARTITION public.lot_closes_p013_pkey;
+
+ALTER INDEX public.ix_lot_closes_portfolio_id_closed_on ATTACH PARTITION public.lot_closes_p013_portfolio_id_closed_on_idx;
+
+ALTER INDEX public.ix_lot_closes_account_id_closed_on ATTACH PARTITION public.lot_closes_p014_account_id_closed_on_idx;
+
+ALTER INDEX public.pk_lot_closes ATTACH PARTITION public.lot_closes_p014_pkey;
+
+ALTER INDEX public.ix_lot_closes_portfolio_id_closed_on ATTACH PARTITION public.lot_closes_p014_portfolio_id_closed_on_idx;
+
+ALTER INDEX public.ix_lot_closes_account_id_closed_on ATTACH PARTITION public.lot_closes_p015_account_id_closed_on_idx;
+
+ALTER INDEX public.pk_lot_closes ATTACH PARTITION public.lot_closes_p015_pkey;
+
+ALTER INDEX public.ix_lot_closes_portfolio_id_closed_on ATTACH PARTITION public.lot_closes_p015_portfolio_id_closed_on_idx;
+
+ALTER INDEX public.ix_lots_account_id_instrument_id_remaining ATTACH PARTITION public.lots_p000_account_id_instrument_id_remaining_idx;
+
+ALTER INDEX public.pk_lots ATTACH PARTITION public.lots_p000_pkey;
+
+ALTER INDEX public.ix_lots_account_id_instrument_id_remaining ATTACH PARTITION public.lots_p001_account_id_instrument_id_remaining_idx;
+
+ALTER INDEX public.pk_lots ATTACH PARTITION public.lots_p001_pkey;
+
+ALTER INDEX public.ix_lots_account_id_instrument_id_remaining ATTACH PARTITION public.lots_p002_account_id_instrument_id_remaining_idx;
+
+ALTER INDEX public.pk_lots ATTACH PARTITION public.lots_p002_pkey;
+
+ALTER INDEX public.ix_lots_account_id_instrument_id_remaining ATTACH PARTITION public.lots_p003_account_id_instrument_id_remaining_idx;
+
+ALTER INDEX public.pk_lots ATTACH PARTITION public.lots_p003_pkey;
+
+ALTER INDEX public.ix_lots_account_id_instrument_id_remaining ATTACH PARTITION public.lots_p004_account_id_instrument_id_remaining_idx;
+
+ALTER INDEX public.pk_lots ATTACH PARTITION public.lots_p004_pkey;
+
+ALTER INDEX public.ix_lots_account_id_instrument_id_remaining ATTACH PARTITION public.lots_p005_account_id_instrument_id_remaining_idx;
+
+ALTER INDEX public.pk_lots ATTACH PARTITION public.lots_p005_pkey;
+
+ALTER INDEX public.ix_lots_account_id_instrument_id_remaining ATTACH PARTITION public.lots_p006_account_id_instrument_id_remaining_idx;
+
+ALTER INDEX public.pk_lots ATTACH PARTITION public.lots_p006_pkey;
+
+ALTER INDEX public.ix_lots_account_id_instrument_id_remaining ATTACH PARTITION public.lots_p007_account_id_instrument_id_remaining_idx;
+
+ALTER INDEX public.pk_lots ATTACH PARTITION public.lots_p007_pkey;
+
+ALTER INDEX public.ix_lots_account_id_instrument_id_remaining ATTACH PARTITION public.lots_p008_account_id_instrument_id_remaining_idx;
+
+ALTER INDEX public.pk_lots ATTACH PARTITION public.lots_p008_pkey;
+
+ALTER INDEX public.ix_lots_account_id_instrument_id_remaining ATTACH PARTITION public.lots_p009_account_id_instrument_id_remaining_idx;
+
+ALTER INDEX public.pk_lots ATTACH PARTITION public.lots_p009_pkey;
+
+ALTER INDEX public.ix_lots_account_id_instrument_id_remaining ATTACH PARTITION public.lots_p010_account_id_instrument_id_remaining_idx;
+
+ALTER INDEX public.pk_lots ATTACH PARTITION public.lots_p010_pkey;
+
+ALTER INDEX public.ix_lots_account_id_instrument_id_remaining ATTACH PARTITION public.lots_p011_account_id_instrument_id_remaining_idx;
+
+ALTER INDEX public.pk_lots ATTACH PARTITION public.lots_p011_pkey;
+
+ALTER INDEX public.ix_lots_account_id_instrument_id_remaining ATTACH PARTITION public.lots_p012_account_id_instrument_id_remaining_idx;
+
+ALTER INDEX public.pk_lots ATTACH PARTITION public.lots_p012_pkey;
+
+ALTER INDEX public.ix_lots_account_id_instrument_id_remaining ATTACH PARTITION public.lots_p013_account_id_instrument_id_remaining_idx;
+
+ALTER INDEX public.pk_lots ATTACH PARTITION public.lots_p013_pkey;
+
+ALTER INDEX public.ix_lots_account_id_instrument_id_remaining ATTACH PARTITION public.lots_p014_account_id_instrument_id_remaining_idx;
+
+ALTER INDEX public.pk_lots ATTACH PARTITION public.lots_p014_pkey;
+
+ALTER INDEX public.ix_lots_account_id_instrument_id_remaining ATTACH PARTITION public.lots_p015_account_id_instrument_id_remaining_idx;
+
+ALTER INDEX public.pk_lots ATTACH PARTITION public.lots_p015_pkey;
+
+ALTER INDEX public.uq_positions_account_id_instrument_id ATTACH PARTITION public.positions_p000_account_id_instrument_id_key;
+
+ALTER INDEX public.pk_positions ATTACH PARTITION public.positions_p000_pkey;
+
+ALTER INDEX public.uq_positions_account_id_instrument_id ATTACH PARTITION public.positions_p001_account_id_instrument_id_key;
+
+ALTER INDEX public.pk_positions ATTACH PARTITION public.positions_p001_pkey;
+
+ALTER INDEX public.uq_positions_account_id_instrument_id ATTACH PARTITION public.positions_p002_account_id_instrument_id_key;
+
+ALTER INDEX public.pk_positions ATTACH PARTITION public.positions_p002_pkey;
+
+ALTER INDEX public.uq_positions_account_id_instrument_id ATTACH PARTITION public.positions_p003_account_id_instrument_id_key;
+
+ALTER INDEX public.pk_positions ATTACH PARTITION public.positions_p003_pkey;
+
+ALTER INDEX public.uq_positions_account_id_instrument_id ATTACH PARTITION public.positions_p004_account_id_instrument_id_key;
+
+ALTER INDEX public.pk_positions ATTACH PARTITION public.positions_p004_pkey;
+
+ALTER INDEX public.uq_positions_account_id_instrument_id ATTACH PARTITION public.positions_p005_account_id_instrument_id_key;
+
+ALTER INDEX public.pk_positions ATTACH PARTITION public.positions_p005_pkey;
+
+ALTER INDEX public.uq_positions_account_id_instrument_id ATTACH PARTITION public.positions_p006_account_id_instrument_id_key;
+
+ALTER INDEX public.pk_positions ATTACH PARTITION public.positions_p006_pkey;
+
+ALTER INDEX public.uq_positions_account_id_instrument_id ATTACH PARTITION public.positions_p007_account_id_instrument_id_key;
+
+ALTER INDEX public.pk_positions ATTACH PARTITION public.positions_p007_pkey;
+
+ALTER INDEX public.uq_positions_account_id_instrument_id ATTACH PARTITION public.positions_p008_account_id_instrument_id_key;
+
+ALTER INDEX public.pk_positions ATTACH PARTITION public.positions_p008_pkey;
+
+ALTER INDEX public.uq_positions_account_id_instrument_id ATTACH PARTITION public.positions_p009_account_id_instrument_id_key;
+
+ALTER INDEX public.pk_positions ATTACH PARTITION public.positions_p009_pkey;
+
+ALTER INDEX public.uq_positions_account_id_instrument_id ATTACH PARTITION public.positions_p010_account_id_instrument_id_key;
+
+ALTER INDEX public.pk_positions ATTACH PARTITION public.positions_p010_pkey;
+
+ALTER INDEX public.uq_positions_account_id_instrument_id ATTACH PARTITION public.positions_p011_account_id_instrument_id_key;
+
+ALTER INDEX public.pk_positions ATTACH PARTITION public.positions_p011_pkey;
+
+ALTER INDEX public.uq_positions_account_id_instrument_id ATTACH PARTITION public.positions_p012_account_id_instrument_id_key;
+
+ALTER INDEX public.pk_positions ATTACH PARTITION public.positions_p012_pkey;
+
+ALTER INDEX public.uq_positions_account_id_instrument_id ATTACH PARTITION public.positions_p013_account_id_instrument_id_key;
+
+ALTER INDEX public.pk_positions ATTACH PARTITION public.positions_p013_pkey;
+
+ALTER INDEX public.uq_positions_account_id_instrument_id ATTACH PARTITION public.positions_p014_account_id_instrument_id_key;
+
+ALTER INDEX public.pk_positions ATTACH PARTITION public.positions_p014_pkey;
+
+ALTER INDEX public.uq_positions_account_id_instrument_id ATTACH PARTITION public.positions_p015_account_id_instrument_id_key;
+
+ALTER INDEX public.pk_positions ATTACH PARTITION public.positions_p015_pkey;
+
 ALTER INDEX public.ix_postings_account_id ATTACH PARTITION public.postings_p000_account_id_idx;
 
 ALTER INDEX public.pk_postings ATTACH PARTITION public.postings_p000_pkey;
@@ -1081,6 +2644,12 @@ ALTER TABLE ONLY public.accounts
 ALTER TABLE ONLY public.accounts
     ADD CONSTRAINT fk_accounts_portfolio_id_portfolios FOREIGN KEY (portfolio_id) REFERENCES public.portfolios(id);
 
+ALTER TABLE ONLY public.alerts
+    ADD CONSTRAINT fk_alerts_account_id_accounts FOREIGN KEY (account_id, portfolio_id) REFERENCES public.accounts(id, portfolio_id);
+
+ALTER TABLE ONLY public.alerts
+    ADD CONSTRAINT fk_alerts_portfolio_id_portfolios FOREIGN KEY (portfolio_id) REFERENCES public.portfolios(id);
+
 ALTER TABLE public.audit_log
     ADD CONSTRAINT fk_audit_log_portfolio_id_portfolios FOREIGN KEY (portfolio_id) REFERENCES public.portfolios(id);
 
@@ -1089,6 +2658,60 @@ ALTER TABLE ONLY public.brokerage_accounts
 
 ALTER TABLE ONLY public.brokerage_accounts
     ADD CONSTRAINT fk_brokerage_accounts_portfolio_id_portfolios FOREIGN KEY (portfolio_id) REFERENCES public.portfolios(id);
+
+ALTER TABLE ONLY public.fills
+    ADD CONSTRAINT fk_fills_account_id_accounts FOREIGN KEY (account_id, portfolio_id) REFERENCES public.accounts(id, portfolio_id);
+
+ALTER TABLE ONLY public.fills
+    ADD CONSTRAINT fk_fills_instrument_id_instruments FOREIGN KEY (instrument_id, portfolio_id) REFERENCES public.instruments(id, portfolio_id);
+
+ALTER TABLE ONLY public.fills
+    ADD CONSTRAINT fk_fills_portfolio_id_portfolios FOREIGN KEY (portfolio_id) REFERENCES public.portfolios(id);
+
+ALTER TABLE ONLY public.fills
+    ADD CONSTRAINT fk_fills_transfer_id_transfers FOREIGN KEY (transfer_id, portfolio_id) REFERENCES public.transfers(id, portfolio_id);
+
+ALTER TABLE ONLY public.instruments
+    ADD CONSTRAINT fk_instruments_portfolio_id_portfolios FOREIGN KEY (portfolio_id) REFERENCES public.portfolios(id);
+
+ALTER TABLE public.lot_closes
+    ADD CONSTRAINT fk_lot_closes_account_id_accounts FOREIGN KEY (account_id, portfolio_id) REFERENCES public.accounts(id, portfolio_id);
+
+ALTER TABLE public.lot_closes
+    ADD CONSTRAINT fk_lot_closes_fill_id_fills FOREIGN KEY (fill_id, portfolio_id) REFERENCES public.fills(id, portfolio_id);
+
+ALTER TABLE public.lot_closes
+    ADD CONSTRAINT fk_lot_closes_lot_id_lots FOREIGN KEY (lot_id, account_id, portfolio_id) REFERENCES public.lots(id, account_id, portfolio_id);
+
+ALTER TABLE public.lot_closes
+    ADD CONSTRAINT fk_lot_closes_portfolio_id_portfolios FOREIGN KEY (portfolio_id) REFERENCES public.portfolios(id);
+
+ALTER TABLE public.lots
+    ADD CONSTRAINT fk_lots_account_id_accounts FOREIGN KEY (account_id, portfolio_id) REFERENCES public.accounts(id, portfolio_id);
+
+ALTER TABLE public.lots
+    ADD CONSTRAINT fk_lots_instrument_id_instruments FOREIGN KEY (instrument_id, portfolio_id) REFERENCES public.instruments(id, portfolio_id);
+
+ALTER TABLE public.lots
+    ADD CONSTRAINT fk_lots_open_fill_id_fills FOREIGN KEY (open_fill_id, portfolio_id) REFERENCES public.fills(id, portfolio_id);
+
+ALTER TABLE public.lots
+    ADD CONSTRAINT fk_lots_portfolio_id_portfolios FOREIGN KEY (portfolio_id) REFERENCES public.portfolios(id);
+
+ALTER TABLE ONLY public.marks
+    ADD CONSTRAINT fk_marks_instrument_id_instruments FOREIGN KEY (instrument_id, portfolio_id) REFERENCES public.instruments(id, portfolio_id);
+
+ALTER TABLE ONLY public.marks
+    ADD CONSTRAINT fk_marks_portfolio_id_portfolios FOREIGN KEY (portfolio_id) REFERENCES public.portfolios(id);
+
+ALTER TABLE public.positions
+    ADD CONSTRAINT fk_positions_account_id_accounts FOREIGN KEY (account_id, portfolio_id) REFERENCES public.accounts(id, portfolio_id);
+
+ALTER TABLE public.positions
+    ADD CONSTRAINT fk_positions_instrument_id_instruments FOREIGN KEY (instrument_id, portfolio_id) REFERENCES public.instruments(id, portfolio_id);
+
+ALTER TABLE public.positions
+    ADD CONSTRAINT fk_positions_portfolio_id_portfolios FOREIGN KEY (portfolio_id) REFERENCES public.portfolios(id);
 
 ALTER TABLE public.postings
     ADD CONSTRAINT fk_postings_account_id_accounts FOREIGN KEY (account_id, portfolio_id) REFERENCES public.accounts(id, portfolio_id);
@@ -1099,11 +2722,26 @@ ALTER TABLE public.postings
 ALTER TABLE public.postings
     ADD CONSTRAINT fk_postings_transfer_id_transfers FOREIGN KEY (transfer_id, portfolio_id) REFERENCES public.transfers(id, portfolio_id);
 
+ALTER TABLE ONLY public.tax_payments
+    ADD CONSTRAINT fk_tax_payments_account_id_accounts FOREIGN KEY (account_id, portfolio_id) REFERENCES public.accounts(id, portfolio_id);
+
+ALTER TABLE ONLY public.tax_payments
+    ADD CONSTRAINT fk_tax_payments_portfolio_id_portfolios FOREIGN KEY (portfolio_id) REFERENCES public.portfolios(id);
+
+ALTER TABLE ONLY public.tax_payments
+    ADD CONSTRAINT fk_tax_payments_transfer_id_transfers FOREIGN KEY (transfer_id, portfolio_id) REFERENCES public.transfers(id, portfolio_id);
+
+ALTER TABLE ONLY public.tax_settings
+    ADD CONSTRAINT fk_tax_settings_portfolio_id_portfolios FOREIGN KEY (portfolio_id) REFERENCES public.portfolios(id);
+
 ALTER TABLE ONLY public.transfers
     ADD CONSTRAINT fk_transfers_portfolio_id_portfolios FOREIGN KEY (portfolio_id) REFERENCES public.portfolios(id);
 
 ALTER TABLE ONLY public.transfers
     ADD CONSTRAINT fk_transfers_reverses_transfer_id_transfers FOREIGN KEY (reverses_transfer_id, portfolio_id) REFERENCES public.transfers(id, portfolio_id);
+
+ALTER TABLE ONLY public.weeks
+    ADD CONSTRAINT fk_weeks_portfolio_id_portfolios FOREIGN KEY (portfolio_id) REFERENCES public.portfolios(id);
 
 ALTER TABLE public.account_config ENABLE ROW LEVEL SECURITY;
 
@@ -1111,9 +2749,21 @@ ALTER TABLE public.account_groups ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE public.accounts ENABLE ROW LEVEL SECURITY;
 
+ALTER TABLE public.alerts ENABLE ROW LEVEL SECURITY;
+
 ALTER TABLE public.audit_log ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE public.brokerage_accounts ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE public.fills ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE public.instruments ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE public.lot_closes ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE public.lots ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE public.marks ENABLE ROW LEVEL SECURITY;
 
 CREATE POLICY portfolio_scope ON public.account_config TO alluse_app USING ((portfolio_id = (NULLIF(current_setting('alluse.portfolio_id'::text, true), ''::text))::bigint)) WITH CHECK ((portfolio_id = (NULLIF(current_setting('alluse.portfolio_id'::text, true), ''::text))::bigint));
 
@@ -1121,21 +2771,49 @@ CREATE POLICY portfolio_scope ON public.account_groups TO alluse_app USING ((por
 
 CREATE POLICY portfolio_scope ON public.accounts TO alluse_app USING ((portfolio_id = (NULLIF(current_setting('alluse.portfolio_id'::text, true), ''::text))::bigint)) WITH CHECK ((portfolio_id = (NULLIF(current_setting('alluse.portfolio_id'::text, true), ''::text))::bigint));
 
+CREATE POLICY portfolio_scope ON public.alerts TO alluse_app USING ((portfolio_id = (NULLIF(current_setting('alluse.portfolio_id'::text, true), ''::text))::bigint)) WITH CHECK ((portfolio_id = (NULLIF(current_setting('alluse.portfolio_id'::text, true), ''::text))::bigint));
+
 CREATE POLICY portfolio_scope ON public.audit_log TO alluse_app USING ((portfolio_id = (NULLIF(current_setting('alluse.portfolio_id'::text, true), ''::text))::bigint)) WITH CHECK ((portfolio_id = (NULLIF(current_setting('alluse.portfolio_id'::text, true), ''::text))::bigint));
 
 CREATE POLICY portfolio_scope ON public.brokerage_accounts TO alluse_app USING ((portfolio_id = (NULLIF(current_setting('alluse.portfolio_id'::text, true), ''::text))::bigint)) WITH CHECK ((portfolio_id = (NULLIF(current_setting('alluse.portfolio_id'::text, true), ''::text))::bigint));
 
+CREATE POLICY portfolio_scope ON public.fills TO alluse_app USING ((portfolio_id = (NULLIF(current_setting('alluse.portfolio_id'::text, true), ''::text))::bigint)) WITH CHECK ((portfolio_id = (NULLIF(current_setting('alluse.portfolio_id'::text, true), ''::text))::bigint));
+
+CREATE POLICY portfolio_scope ON public.instruments TO alluse_app USING ((portfolio_id = (NULLIF(current_setting('alluse.portfolio_id'::text, true), ''::text))::bigint)) WITH CHECK ((portfolio_id = (NULLIF(current_setting('alluse.portfolio_id'::text, true), ''::text))::bigint));
+
+CREATE POLICY portfolio_scope ON public.lot_closes TO alluse_app USING ((portfolio_id = (NULLIF(current_setting('alluse.portfolio_id'::text, true), ''::text))::bigint)) WITH CHECK ((portfolio_id = (NULLIF(current_setting('alluse.portfolio_id'::text, true), ''::text))::bigint));
+
+CREATE POLICY portfolio_scope ON public.lots TO alluse_app USING ((portfolio_id = (NULLIF(current_setting('alluse.portfolio_id'::text, true), ''::text))::bigint)) WITH CHECK ((portfolio_id = (NULLIF(current_setting('alluse.portfolio_id'::text, true), ''::text))::bigint));
+
+CREATE POLICY portfolio_scope ON public.marks TO alluse_app USING ((portfolio_id = (NULLIF(current_setting('alluse.portfolio_id'::text, true), ''::text))::bigint)) WITH CHECK ((portfolio_id = (NULLIF(current_setting('alluse.portfolio_id'::text, true), ''::text))::bigint));
+
 CREATE POLICY portfolio_scope ON public.portfolios TO alluse_app USING ((id = (NULLIF(current_setting('alluse.portfolio_id'::text, true), ''::text))::bigint)) WITH CHECK ((id = (NULLIF(current_setting('alluse.portfolio_id'::text, true), ''::text))::bigint));
+
+CREATE POLICY portfolio_scope ON public.positions TO alluse_app USING ((portfolio_id = (NULLIF(current_setting('alluse.portfolio_id'::text, true), ''::text))::bigint)) WITH CHECK ((portfolio_id = (NULLIF(current_setting('alluse.portfolio_id'::text, true), ''::text))::bigint));
 
 CREATE POLICY portfolio_scope ON public.postings TO alluse_app USING ((portfolio_id = (NULLIF(current_setting('alluse.portfolio_id'::text, true), ''::text))::bigint)) WITH CHECK ((portfolio_id = (NULLIF(current_setting('alluse.portfolio_id'::text, true), ''::text))::bigint));
 
+CREATE POLICY portfolio_scope ON public.tax_payments TO alluse_app USING ((portfolio_id = (NULLIF(current_setting('alluse.portfolio_id'::text, true), ''::text))::bigint)) WITH CHECK ((portfolio_id = (NULLIF(current_setting('alluse.portfolio_id'::text, true), ''::text))::bigint));
+
+CREATE POLICY portfolio_scope ON public.tax_settings TO alluse_app USING ((portfolio_id = (NULLIF(current_setting('alluse.portfolio_id'::text, true), ''::text))::bigint)) WITH CHECK ((portfolio_id = (NULLIF(current_setting('alluse.portfolio_id'::text, true), ''::text))::bigint));
+
 CREATE POLICY portfolio_scope ON public.transfers TO alluse_app USING ((portfolio_id = (NULLIF(current_setting('alluse.portfolio_id'::text, true), ''::text))::bigint)) WITH CHECK ((portfolio_id = (NULLIF(current_setting('alluse.portfolio_id'::text, true), ''::text))::bigint));
+
+CREATE POLICY portfolio_scope ON public.weeks TO alluse_app USING ((portfolio_id = (NULLIF(current_setting('alluse.portfolio_id'::text, true), ''::text))::bigint)) WITH CHECK ((portfolio_id = (NULLIF(current_setting('alluse.portfolio_id'::text, true), ''::text))::bigint));
 
 ALTER TABLE public.portfolios ENABLE ROW LEVEL SECURITY;
 
+ALTER TABLE public.positions ENABLE ROW LEVEL SECURITY;
+
 ALTER TABLE public.postings ENABLE ROW LEVEL SECURITY;
 
+ALTER TABLE public.tax_payments ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE public.tax_settings ENABLE ROW LEVEL SECURITY;
+
 ALTER TABLE public.transfers ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE public.weeks ENABLE ROW LEVEL SECURITY;
 
 GRANT USAGE ON SCHEMA public TO alluse_app;
 
@@ -1151,6 +2829,10 @@ GRANT ALL ON SEQUENCE public.accounts_id_seq TO alluse_app;
 
 GRANT SELECT ON TABLE public.alembic_version TO alluse_app;
 
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.alerts TO alluse_app;
+
+GRANT ALL ON SEQUENCE public.alerts_id_seq TO alluse_app;
+
 GRANT SELECT,INSERT ON TABLE public.audit_log TO alluse_app;
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.brokerage_accounts TO alluse_app;
@@ -1159,16 +2841,48 @@ GRANT ALL ON SEQUENCE public.brokerage_accounts_id_seq TO alluse_app;
 
 GRANT SELECT ON TABLE public.brokerage_directory TO alluse_app;
 
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.fills TO alluse_app;
+
+GRANT ALL ON SEQUENCE public.fills_id_seq TO alluse_app;
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.instruments TO alluse_app;
+
+GRANT ALL ON SEQUENCE public.instruments_id_seq TO alluse_app;
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.lot_closes TO alluse_app;
+
+GRANT ALL ON SEQUENCE public.lot_closes_id_seq TO alluse_app;
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.lots TO alluse_app;
+
+GRANT ALL ON SEQUENCE public.lots_id_seq TO alluse_app;
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.marks TO alluse_app;
+
+GRANT ALL ON SEQUENCE public.marks_id_seq TO alluse_app;
+
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.portfolios TO alluse_app;
 
 GRANT SELECT ON TABLE public.portfolio_directory TO alluse_app;
 
 GRANT ALL ON SEQUENCE public.portfolios_id_seq TO alluse_app;
 
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.positions TO alluse_app;
+
+GRANT ALL ON SEQUENCE public.positions_id_seq TO alluse_app;
+
 GRANT SELECT,INSERT ON TABLE public.postings TO alluse_app;
 
 GRANT ALL ON SEQUENCE public.postings_id_seq TO alluse_app;
 
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.tax_payments TO alluse_app;
+
+GRANT ALL ON SEQUENCE public.tax_payments_id_seq TO alluse_app;
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.tax_settings TO alluse_app;
+
 GRANT SELECT,INSERT ON TABLE public.transfers TO alluse_app;
 
 GRANT ALL ON SEQUENCE public.transfers_id_seq TO alluse_app;
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.weeks TO alluse_app;

@@ -137,7 +137,13 @@ def test_verify_fails_on_tampering(cli) -> None:  # type: ignore[no-untyped-def]
     assert result.exit_code == 1 and "A1-REV" in result.output and "discrepancies" in result.output
 
 
-def test_bench_refuses_unbuilt_database_clearly(cli) -> None:  # type: ignore[no-untyped-def]
+def test_bench_refuses_unknown_database_clearly(cli) -> None:  # type: ignore[no-untyped-def]
     result = cli("bench", "--db", "mysql", ok=False)
     assert result.exit_code == 1
-    assert "not built yet" in result.output and "only the embedded SQLite store" in result.output
+    assert "--db must be sqlite or postgres" in result.output
+
+
+def test_bench_postgres_needs_a_postgres_url(cli) -> None:  # type: ignore[no-untyped-def]
+    result = cli("bench", "--db", "postgres", "--url", "sqlite:///x.db", ok=False)
+    assert result.exit_code == 1
+    assert "needs a PostgreSQL URL" in result.output and "Traceback" not in result.output

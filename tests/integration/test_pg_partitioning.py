@@ -43,7 +43,13 @@ def _scanned(conn: sa.Connection, sql: str, params: dict) -> set[str]:
 
 def test_declared_tables_are_partitioned_with_the_default_count(pg: sa.Engine) -> None:
     declared = {t.name: t.info["partition_by"] for t in metadata.tables.values() if "partition_by" in t.info}
-    assert declared == {"postings": "account_id", "audit_log": "portfolio_id"}
+    assert declared == {
+        "postings": "account_id",
+        "audit_log": "portfolio_id",
+        "lots": "account_id",
+        "lot_closes": "account_id",
+        "positions": "account_id",
+    }
     with pg.connect() as conn:
         for table, column in declared.items():
             key = conn.exec_driver_sql("SELECT pg_get_partkeydef(%(t)s::regclass)", {"t": table}).scalar_one()
@@ -69,6 +75,9 @@ def test_single_account_and_single_portfolio_queries_touch_one_partition(pg: sa.
         pid = conn.exec_driver_sql("SELECT id FROM portfolios").scalar_one()
         scanned = _scanned(conn, "SELECT max(seq) FROM audit_log WHERE portfolio_id = %(p)s", {"p": pid})
         assert len(scanned) == 1 and scanned.pop().startswith("audit_log_p")
+        for table in ("lots", "lot_closes", "positions"):
+            scanned = _scanned(conn, f"SELECT count(*) FROM {table} WHERE account_id = %(a)s", {"a": gens[0]})
+            assert len(scanned) == 1 and scanned.pop().startswith(f"{table}_p")
         # Without the key every partition is a candidate: the pruning above is real.
         assert len(_scanned(conn, "SELECT sum(amount_cents) FROM postings", {})) == DEFAULT_PARTITIONS
 
@@ -125,9 +134,12 @@ def test_id_blocks_never_overlap_with_concurrent_writers(pg: sa.Engine) -> None:
     stop = threading.Event()
 
     def single_writer() -> None:
+        # What a one-move unit of work in another portfolio does: draw one id, then insert (the
+        # insert's table lock is taken explicitly here, without a row to insert).
         with pg.connect() as conn:
             while not stop.is_set():
-                singles.append(conn.exec_driver_sql("SELECT nextval('transfers_id_seq')").scalar_one())
+                singles.append(allocate_ids(conn, transfers, 1))
+                conn.exec_driver_sql("LOCK TABLE transfers IN ROW EXCLUSIVE MODE")
                 conn.commit()
 
     t = threading.Thread(target=single_writer)

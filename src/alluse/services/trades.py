@@ -179,7 +179,8 @@ _FILL_INSERT = insert(fills)
 _LOT_INSERT = insert(lots)
 _LOT_UPDATE = Prepared(
     lots.update()
-    .where(_l.id == sa.bindparam("lid"))
+    # account_id too: lots is partitioned by it on PostgreSQL, so this touches one partition.
+    .where(_l.id == sa.bindparam("lid"), _l.account_id == sa.bindparam("aid"))
     .values(remaining=sa.bindparam("remaining"), remaining_cash_cents=sa.bindparam("rcash"))
 )
 _CLOSE_INSERT = insert(lot_closes, [c.name for c in lot_closes.columns if c.name != "id"])
@@ -568,7 +569,11 @@ class Book:
             )
         touched = {id(t.lot): t.lot for t, *_ in self.takes if not t.lot.new}  # type: ignore[attr-defined]
         _LOT_UPDATE.many(
-            conn, [{"lid": lot.id, "remaining": lot.remaining, "rcash": lot.remaining_cash} for lot in touched.values()]
+            conn,
+            [
+                {"lid": lot.id, "aid": lot.account_id, "remaining": lot.remaining, "rcash": lot.remaining_cash}
+                for lot in touched.values()
+            ],
         )
         _CLOSE_INSERT.many(
             conn,

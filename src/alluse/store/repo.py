@@ -17,7 +17,8 @@ from alluse.store.uow import IN_CHUNK, PortfolioRef, scope_to
 
 _MAX_ID: dict[str, Prepared] = {}
 _NEXT_IDS: dict[str, Prepared] = {}
-ID_BLOCK_RETRIES = 50
+ID_BLOCK_FAST_TRIES = 3
+ID_BLOCK_RETRIES = 100
 
 
 def allocate_ids(conn: sa.Connection, table: sa.Table, n: int) -> int:
@@ -34,7 +35,7 @@ def allocate_ids(conn: sa.Connection, table: sa.Table, n: int) -> int:
 def _next_ids_pg(conn: sa.Connection, table: sa.Table, n: int) -> int:
     # The write lock is per portfolio, so other portfolios draw from the same sequence meanwhile:
     # "nextval, then setval past the block" would hand their ids out twice. n nextvals are each
-    # atomic; the block is used only if nobody drew in between (ids skipped on a retry are harmless).
+    # atomic; the block is used only if nobody drew in between (skipped ids are harmless gaps).
     q = _NEXT_IDS.get(table.name)
     if q is None:
         seq = sa.func.pg_get_serial_sequence(table.name, "id")
@@ -44,7 +45,11 @@ def _next_ids_pg(conn: sa.Connection, table: sa.Table, n: int) -> int:
             .subquery()
         )
         q = _NEXT_IDS[table.name] = Prepared(sa.select(sa.func.min(drawn.c.v), sa.func.max(drawn.c.v)))
-    for _ in range(ID_BLOCK_RETRIES):
+    for attempt in range(ID_BLOCK_RETRIES):
+        if attempt == ID_BLOCK_FAST_TRIES:
+            # Busy table: stop new inserts into it until this transaction ends. Each concurrent writer
+            # can then draw at most the id it is about to insert before it waits, so this converges.
+            conn.exec_driver_sql(f"LOCK TABLE {table.name} IN SHARE ROW EXCLUSIVE MODE")
         lo, hi = q.rows(conn, n=n)[0]
         if hi - lo == n - 1:
             return int(lo)

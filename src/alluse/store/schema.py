@@ -220,6 +220,7 @@ instruments = sa.Table(
     sa.UniqueConstraint("portfolio_id", "symbol"),
     sa.CheckConstraint("kind IN ('STOCK', 'OPTION')", name="kind"),
     sa.CheckConstraint("(kind = 'OPTION') = (put_call IS NOT NULL)", name="option_has_right"),
+    _scoped_target(),
 )
 
 fills = sa.Table(
@@ -227,8 +228,8 @@ fills = sa.Table(
     metadata,
     _pk(),
     _portfolio_fk(),
-    sa.Column("account_id", Id, sa.ForeignKey("accounts.id"), nullable=False),
-    sa.Column("instrument_id", Id, sa.ForeignKey("instruments.id"), nullable=True),
+    sa.Column("account_id", Id, nullable=False),
+    sa.Column("instrument_id", Id, nullable=True),
     sa.Column("action", sa.String(10), nullable=False),
     sa.Column("quantity", sa.BigInteger, nullable=False),
     sa.Column("price_e4", PriceE4, nullable=False),
@@ -237,11 +238,15 @@ fills = sa.Table(
     sa.Column("cash_cents", Cents, nullable=False),
     sa.Column("trade_date", sa.Date, nullable=False),
     sa.Column("week_start", sa.Date, nullable=False),
-    sa.Column("transfer_id", Id, sa.ForeignKey("transfers.id"), nullable=True),
+    sa.Column("transfer_id", Id, nullable=True),
     sa.Column("audit_seq", sa.BigInteger, nullable=False),
     sa.Index(None, "account_id", "trade_date"),
     sa.Index(None, "portfolio_id", "week_start"),
     sa.CheckConstraint("quantity >= 0 AND commission_cents >= 0 AND price_e4 >= 0", name="non_negative"),
+    _scoped_fk("account_id", "accounts"),
+    _scoped_fk("instrument_id", "instruments"),
+    _scoped_fk("transfer_id", "transfers"),
+    _scoped_target(),
 )
 
 lots = sa.Table(
@@ -249,9 +254,9 @@ lots = sa.Table(
     metadata,
     _pk(),
     _portfolio_fk(),
-    sa.Column("account_id", Id, sa.ForeignKey("accounts.id"), nullable=False),
-    sa.Column("instrument_id", Id, sa.ForeignKey("instruments.id"), nullable=False),
-    sa.Column("open_fill_id", Id, sa.ForeignKey("fills.id"), nullable=False),
+    sa.Column("account_id", Id, nullable=False),
+    sa.Column("instrument_id", Id, nullable=False),
+    sa.Column("open_fill_id", Id, nullable=False),
     sa.Column("side", sa.String(5), nullable=False),
     sa.Column("opened_on", sa.Date, nullable=False),
     sa.Column("quantity", sa.BigInteger, nullable=False),
@@ -263,6 +268,12 @@ lots = sa.Table(
     sa.Index(None, "account_id", "instrument_id", "remaining"),
     sa.CheckConstraint("side IN ('LONG', 'SHORT')", name="side"),
     sa.CheckConstraint("remaining >= 0 AND remaining <= quantity AND quantity > 0", name="remaining"),
+    _scoped_fk("account_id", "accounts"),
+    _scoped_fk("instrument_id", "instruments"),
+    _scoped_fk("open_fill_id", "fills"),
+    # What lot_closes references: on PostgreSQL a partitioned table's keys include account_id.
+    sa.UniqueConstraint("id", "account_id", "portfolio_id"),
+    **hash_partitioned("account_id"),
 )
 
 # The tax ledger: one row per (lot, closing fill). `realized` is false where the closing moved the
@@ -273,9 +284,9 @@ lot_closes = sa.Table(
     metadata,
     _pk(),
     _portfolio_fk(),
-    sa.Column("account_id", Id, sa.ForeignKey("accounts.id"), nullable=False),
-    sa.Column("lot_id", Id, sa.ForeignKey("lots.id"), nullable=False),
-    sa.Column("fill_id", Id, sa.ForeignKey("fills.id"), nullable=False),
+    sa.Column("account_id", Id, nullable=False),
+    sa.Column("lot_id", Id, nullable=False),
+    sa.Column("fill_id", Id, nullable=False),
     sa.Column("quantity", sa.BigInteger, nullable=False),
     sa.Column("closed_on", sa.Date, nullable=False),
     sa.Column("open_cash_cents", Cents, nullable=False),
@@ -287,6 +298,13 @@ lot_closes = sa.Table(
     sa.Index(None, "portfolio_id", "closed_on"),
     sa.CheckConstraint("term IN ('SHORT', 'LONG')", name="term"),
     sa.CheckConstraint("gain_cents = open_cash_cents + close_cash_cents", name="gain"),
+    _scoped_fk("account_id", "accounts"),
+    # The lot is closed in its own account: the key carries the lots partition key.
+    sa.ForeignKeyConstraint(
+        ["lot_id", "account_id", "portfolio_id"], ["lots.id", "lots.account_id", "lots.portfolio_id"]
+    ),
+    _scoped_fk("fill_id", "fills"),
+    **hash_partitioned("account_id"),
 )
 
 positions = sa.Table(
@@ -294,14 +312,17 @@ positions = sa.Table(
     metadata,
     _pk(),
     _portfolio_fk(),
-    sa.Column("account_id", Id, sa.ForeignKey("accounts.id"), nullable=False),
-    sa.Column("instrument_id", Id, sa.ForeignKey("instruments.id"), nullable=False),
+    sa.Column("account_id", Id, nullable=False),
+    sa.Column("instrument_id", Id, nullable=False),
     # Signed: short options are negative. Cached from the lots.
     sa.Column("quantity", sa.BigInteger, nullable=False),
     # The price this account's position is valued at: its last fill or the last mark, whichever is newer.
     sa.Column("mark_e4", PriceE4, nullable=False),
     sa.Column("marked_on", sa.Date, nullable=False),
     sa.UniqueConstraint("account_id", "instrument_id"),
+    _scoped_fk("account_id", "accounts"),
+    _scoped_fk("instrument_id", "instruments"),
+    **hash_partitioned("account_id"),
 )
 
 marks = sa.Table(
@@ -309,11 +330,12 @@ marks = sa.Table(
     metadata,
     _pk(),
     _portfolio_fk(),
-    sa.Column("instrument_id", Id, sa.ForeignKey("instruments.id"), nullable=False),
+    sa.Column("instrument_id", Id, nullable=False),
     sa.Column("as_of", sa.Date, nullable=False),
     sa.Column("price_e4", PriceE4, nullable=False),
     sa.Column("audit_seq", sa.BigInteger, nullable=False),
     sa.Index(None, "instrument_id", "as_of"),
+    _scoped_fk("instrument_id", "instruments"),
 )
 
 tax_payments = sa.Table(
@@ -321,12 +343,14 @@ tax_payments = sa.Table(
     metadata,
     _pk(),
     _portfolio_fk(),
-    sa.Column("account_id", Id, sa.ForeignKey("accounts.id"), nullable=False),
+    sa.Column("account_id", Id, nullable=False),
     sa.Column("tax_year", sa.Integer, nullable=False),
     sa.Column("amount_cents", Cents, nullable=False),
     sa.Column("paid_on", sa.Date, nullable=False),
-    sa.Column("transfer_id", Id, sa.ForeignKey("transfers.id"), nullable=False),
+    sa.Column("transfer_id", Id, nullable=False),
     sa.CheckConstraint("amount_cents > 0", name="positive"),
+    _scoped_fk("account_id", "accounts"),
+    _scoped_fk("transfer_id", "transfers"),
 )
 
 tax_settings = sa.Table(
@@ -355,12 +379,13 @@ alerts = sa.Table(
     metadata,
     _pk(),
     _portfolio_fk(),
-    sa.Column("account_id", Id, sa.ForeignKey("accounts.id"), nullable=False),
+    sa.Column("account_id", Id, nullable=False),
     sa.Column("kind", sa.String(30), nullable=False),
     sa.Column("message", sa.String(300), nullable=False),
     sa.Column("raised_at", Timestamp, nullable=False),
     sa.Column("cleared_at", Timestamp, nullable=True),
     sa.Index(None, "account_id", "kind", "cleared_at"),
+    _scoped_fk("account_id", "accounts"),
 )
 
 # A view (migration 0005_pg), not a table: id, name and creation key of every portfolio, readable

@@ -12,7 +12,7 @@ Neither exposes money.
 On SQLite only the view is created: an embedded single-user file has no roles.
 
 Revision ID: 0005_pg
-Revises: 0001
+Revises: 0002_trades
 Create Date: 2026-11-21 04:55:00
 """
 
@@ -24,7 +24,7 @@ from alembic import op
 from alluse.store.partitioning import app_role, isolate
 
 revision: str = "0005_pg"
-down_revision: str | None = "0001"
+down_revision: str | None = "0002_trades"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
