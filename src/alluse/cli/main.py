@@ -393,15 +393,18 @@ def schema_docs(
         ),
     ] = None,
 ) -> None:
-    """Regenerate docs/data-model.md (tables, keys, ERD) and deploy/schema.sql from the schema."""
+    """Regenerate docs/data-model.md (tables, keys, ERD), deploy/citus.sql and deploy/schema.sql."""
     from pathlib import Path
 
-    from alluse.store.schema_doc import dump_postgres_schema, update_data_model
+    from alluse.store.schema_doc import dump_postgres_schema, render_citus_sql, update_data_model
 
     base = Path(root)
     doc = base / "docs" / "data-model.md"
     doc.write_text(update_data_model(doc))
     console.print(f"wrote {doc}")
+    citus = base / "deploy" / "citus.sql"
+    citus.write_text(render_citus_sql())
+    console.print(f"wrote {citus}")
     pg = url or state.database_url or get_settings().database_url
     if not pg.startswith("postgresql"):
         raise InvalidInput("deploy/schema.sql needs PostgreSQL: pass --url postgresql+psycopg://… (data-model.md done)")
