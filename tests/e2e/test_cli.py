@@ -147,3 +147,17 @@ def test_bench_postgres_needs_a_postgres_url(cli) -> None:  # type: ignore[no-un
     result = cli("bench", "--db", "postgres", "--url", "sqlite:///x.db", ok=False)
     assert result.exit_code == 1
     assert "needs a PostgreSQL URL" in result.output and "Traceback" not in result.output
+
+
+def test_schema_docs_writes_the_doc_and_refuses_sqlite_for_schema_sql(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import shutil
+
+    repo = Path(__file__).resolve().parents[2]
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "deploy").mkdir()
+    shutil.copy(repo / "docs" / "data-model.md", tmp_path / "docs" / "data-model.md")
+    result = cli("schema-docs", "--root", str(tmp_path), ok=False)
+    assert result.exit_code == 1 and "needs PostgreSQL" in result.output and "Traceback" not in result.output
+    assert (tmp_path / "docs" / "data-model.md").read_text() == (repo / "docs" / "data-model.md").read_text()
+    assert (tmp_path / "deploy" / "citus.sql").read_text() == (repo / "deploy" / "citus.sql").read_text()
+    assert not (tmp_path / "deploy" / "schema.sql").exists()
