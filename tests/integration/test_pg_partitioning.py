@@ -156,3 +156,25 @@ def test_id_blocks_never_overlap_with_concurrent_writers(pg: sa.Engine) -> None:
     assert len(set(taken)) == len(taken)
     assert not set(taken) & set(singles)
     assert len(singles) > 0
+
+
+def test_busy_table_fallback_works_for_the_app_role(
+    pg: sa.Engine, pg_app_engine: sa.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fallback that holds off inserts needs a lock the append-only role may not take itself."""
+    from alluse.store import repo
+    from alluse.store.schema import transfers
+
+    create_portfolio(pg, "t", "main", "k:main")
+    monkeypatch.setattr(repo, "ID_BLOCK_FAST_TRIES", 0)
+    with pg_app_engine.connect() as conn:
+        repo.resolve_portfolio(conn, "main")
+        first = repo.allocate_ids(conn, transfers, 50)
+        mode = conn.exec_driver_sql(
+            "SELECT mode FROM pg_locks WHERE relation = 'transfers'::regclass AND pid = pg_backend_pid() "
+            "AND mode = 'ShareRowExclusiveLock'"
+        ).scalar_one()
+        conn.rollback()
+    assert first >= 1 and mode == "ShareRowExclusiveLock"
+    with pg_app_engine.connect() as conn, pytest.raises(sa.exc.DBAPIError, match="permission denied"):
+        conn.exec_driver_sql("LOCK TABLE transfers IN SHARE ROW EXCLUSIVE MODE")

@@ -49,7 +49,8 @@ def _next_ids_pg(conn: sa.Connection, table: sa.Table, n: int) -> int:
         if attempt == ID_BLOCK_FAST_TRIES:
             # Busy table: stop new inserts into it until this transaction ends. Each concurrent writer
             # can then draw at most the id it is about to insert before it waits, so this converges.
-            conn.exec_driver_sql(f"LOCK TABLE {table.name} IN SHARE ROW EXCLUSIVE MODE")
+            # (LOCK TABLE … SHARE ROW EXCLUSIVE, through a function of the owner: see migration 0005_pg.)
+            conn.execute(sa.select(sa.func.alluse_hold_inserts(table.name))).all()
         lo, hi = q.rows(conn, n=n)[0]
         if hi - lo == n - 1:
             return int(lo)

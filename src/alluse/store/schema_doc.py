@@ -257,12 +257,12 @@ def dump_postgres_schema(url: str) -> str:
     scratch = target.set(database=f"{target.database}_schema")
     admin = sa.create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{scratch.database}"')
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{scratch.database}" WITH (FORCE)')
         conn.exec_driver_sql(f'CREATE DATABASE "{scratch.database}"')
     saved = os.environ.get(PARTITIONS_ENV)
     os.environ[PARTITIONS_ENV] = str(DEFAULT_PARTITIONS)
+    engine = make_engine(scratch.render_as_string(hide_password=False))
     try:
-        engine = make_engine(scratch.render_as_string(hide_password=False))
         migrate(engine)
         engine.dispose()
         env = {**os.environ, "PGPASSWORD": scratch.password or ""}
@@ -274,7 +274,8 @@ def dump_postgres_schema(url: str) -> str:
             os.environ.pop(PARTITIONS_ENV, None)
         else:
             os.environ[PARTITIONS_ENV] = saved
+        engine.dispose()
         with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{scratch.database}"')
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{scratch.database}" WITH (FORCE)')
         admin.dispose()
     return normalise_dump(dump)

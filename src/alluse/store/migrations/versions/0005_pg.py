@@ -60,8 +60,20 @@ def upgrade() -> None:
     bind.exec_driver_sql(f"GRANT USAGE ON SCHEMA public TO {role}")
     for name in _scoped_tables(bind):
         isolate(bind, name, append_only=name in APPEND_ONLY)
-    # Bulk paths reserve id blocks with nextval/setval.
+    # Bulk paths reserve id blocks with nextval.
     bind.exec_driver_sql(f"GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA public TO {role}")
+    # ... and, on a busy table, hold off other inserts while they draw (repo.allocate_ids). LOCK TABLE
+    # in that mode needs UPDATE or DELETE, which the role lacks on the append-only journal; this
+    # function runs as the owner and takes only that lock, only on a table of this schema.
+    # (%% is the driver's escape for a literal %.)
+    bind.exec_driver_sql(
+        "CREATE FUNCTION alluse_hold_inserts(tbl text) RETURNS void LANGUAGE plpgsql SECURITY DEFINER "
+        "SET search_path = pg_catalog, public AS $$ BEGIN "
+        "IF to_regclass(format('public.%%I', tbl)) IS NULL THEN RAISE EXCEPTION 'no table %%', tbl; END IF; "
+        "EXECUTE format('LOCK TABLE public.%%I IN SHARE ROW EXCLUSIVE MODE', tbl); END $$"
+    )
+    bind.exec_driver_sql("REVOKE ALL ON FUNCTION alluse_hold_inserts(text) FROM PUBLIC")
+    bind.exec_driver_sql(f"GRANT EXECUTE ON FUNCTION alluse_hold_inserts(text) TO {role}")
     bind.exec_driver_sql(f"GRANT SELECT ON portfolio_directory, brokerage_directory, alembic_version TO {role}")
 
 
@@ -75,5 +87,6 @@ def downgrade() -> None:
         bind.exec_driver_sql(f"REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {role}")
         bind.exec_driver_sql(f"REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM {role}")
         bind.exec_driver_sql(f"REVOKE USAGE ON SCHEMA public FROM {role}")
+        bind.exec_driver_sql("DROP FUNCTION alluse_hold_inserts(text)")
     op.execute("DROP VIEW brokerage_directory")
     op.execute("DROP VIEW portfolio_directory")
