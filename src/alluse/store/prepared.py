@@ -150,16 +150,6 @@ def insert(table: sa.Table, columns: Iterable[str] | None = None) -> Insert:
     return Insert(table, list(columns) if columns is not None else [c.name for c in table.columns])
 
 
-def bulk_insert(conn: sa.Connection, table: sa.Table, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Insert many rows (each with the same keys): COPY on PostgreSQL, executemany elsewhere."""
-    if not rows:
-        return
-    if conn.dialect.name == "postgresql" and len(rows) >= COPY_MIN_ROWS:
-        copy_rows(conn, table, rows, list(rows[0]))
-    else:
-        conn.execute(table.insert(), list(rows))
-
-
 def copy_rows(conn: sa.Connection, table: sa.Table, rows: Sequence[Mapping[str, Any]], columns: list[str]) -> None:
     """COPY ... FROM STDIN through psycopg 3, inside the connection's transaction. Values are plain
     Python ints, strings, datetimes and bytes (never floats: money is integer cents)."""
