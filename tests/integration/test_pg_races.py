@@ -50,14 +50,15 @@ def _worker(url: str, proc: int, sources: list[str], barrier, out) -> None:  # t
     out.put((accepted, refused, unexpected))
 
 
-def test_eight_processes_never_breach_the_buffer(pg: sa.Engine) -> None:
+def test_eight_processes_never_breach_the_buffer(pg: sa.Engine, pg_app_engine: sa.Engine) -> None:
     create_portfolio(pg, "t", "race", "k:race")
     groups.open_groups(pg, "t", "race", [(f"g{i}", groups.group_opening(5_000_000)) for i in range(2)])
     # Gen-Acc and Rev-Acc may send cash out; Com-Acc may not (ALLUSE_RULES), so it is left out.
     sources = ["A1-GEN", "A1-REV", "A2-GEN", "A2-REV"]
     ctx = mp.get_context("fork")
     barrier, out = ctx.Barrier(PROCESSES), ctx.Queue()
-    url = pg.url.render_as_string(hide_password=False)
+    # The clients connect as the application's own role, as production does (row-level security on).
+    url = pg_app_engine.url.render_as_string(hide_password=False)
     procs = [ctx.Process(target=_worker, args=(url, p, sources, barrier, out)) for p in range(PROCESSES)]
     for p in procs:
         p.start()
