@@ -345,7 +345,7 @@ def list_api_keys(engine: Engine, who: Principal) -> list[dict[str, Any]]:
                 {
                     "api_key_id": r.id,
                     "name": r.name,
-                    "created_at": r.created_at,
+                    "created_at": r.created_at if r.created_at.tzinfo else r.created_at.replace(tzinfo=UTC),
                     "revoked": r.revoked_at is not None,
                     "scopes": {str(p): role for p, role in scopes},
                 }

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from datetime import UTC
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -262,4 +263,8 @@ def audit_entries(engine: Engine, portfolio_id: int, after: int = 0, limit: int 
         .limit(limit)
     )
     with engine.connect() as conn:
-        return [{**r._asdict(), "result": json.loads(r.result)} for r in conn.execute(q)]
+        # SQLite hands timestamps back naive; they were written in UTC.
+        return [
+            {**r._asdict(), "at": r.at if r.at.tzinfo else r.at.replace(tzinfo=UTC), "result": json.loads(r.result)}
+            for r in conn.execute(q)
+        ]
