@@ -38,7 +38,9 @@ class Context:
     limiter: LoginLimiter
 
 
-def ctx(request: Request) -> Context:
+# Dependencies that do no I/O are async: FastAPI runs sync ones in the thread pool, a hop that costs
+# more than the work itself on a read.
+async def ctx(request: Request) -> Context:
     return request.app.state.ctx
 
 
@@ -48,20 +50,22 @@ Ctx = Annotated[Context, Depends(ctx)]
 bearer = HTTPBearer(auto_error=False, description="An access token from /auth/login, or an API key")
 
 
-def principal(
-    request: Request,
-    c: Ctx,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)] = None,
-) -> Principal:
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+
+
+def authenticate(conn: sa.Connection, c: Context, credentials: HTTPAuthorizationCredentials | None) -> Principal:
     if credentials is None or not credentials.credentials.strip():
         raise Unauthenticated("authentication required: send Authorization: Bearer <token or API key>")
     token = credentials.credentials.strip()
+    if token.startswith(access.API_KEY_PREFIX + "_"):
+        return access.api_key_principal(conn, token)
+    uid, version = c.tokens.read(token, "access")
+    return access.user_principal(conn, uid, version)
+
+
+def principal(request: Request, c: Ctx, credentials: Credentials = None) -> Principal:
     with c.engine.connect() as conn:
-        if token.startswith(access.API_KEY_PREFIX + "_"):
-            who = access.api_key_principal(conn, token)
-        else:
-            uid, version = c.tokens.read(token, "access")
-            who = access.user_principal(conn, uid, version)
+        who = authenticate(conn, c, credentials)
     request.state.actor = who.actor
     return who
 
@@ -69,13 +73,13 @@ def principal(
 Caller = Annotated[Principal, Depends(principal)]
 
 
-def require_user(who: Caller) -> Principal:
+async def require_user(who: Caller) -> Principal:
     if who.kind != "user":
         raise Forbidden("this needs a user login, not an API key")
     return who
 
 
-def require_admin(who: Caller) -> Principal:
+async def require_admin(who: Caller) -> Principal:
     if not who.is_admin:
         raise Forbidden("admin only")
     return who
@@ -102,8 +106,12 @@ PortfolioRef = Annotated[str, Path(min_length=1, max_length=100, description="Po
 
 
 def portfolio_scope(least: Role) -> Callable[..., Scope]:
-    def dependency(c: Ctx, who: Caller, portfolio: PortfolioRef) -> Scope:
+    async def dependency(request: Request, c: Ctx, portfolio: PortfolioRef, credentials: Credentials = None) -> Scope:
+        # On the event loop, in one connection: a few lock-free primary-key reads cost less than the
+        # thread-pool hop a sync dependency takes (docs/api.md, "Performance").
         with c.engine.connect() as conn:
+            who = authenticate(conn, c, credentials)
+            request.state.actor = who.actor
             pid = access.portfolio_id_for(conn, portfolio) if "\x00" not in portfolio else None
             role = access.role_on(conn, who, pid) if pid is not None else None
         if role is None:
@@ -121,7 +129,7 @@ Trader = Annotated[Scope, Depends(portfolio_scope(Role.trader))]
 Owner = Annotated[Scope, Depends(portfolio_scope(Role.owner))]
 
 
-def idempotency_key(
+async def idempotency_key(
     response: Response,
     key: Annotated[
         str | None,

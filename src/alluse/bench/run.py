@@ -308,10 +308,16 @@ def _raw_move_rows(conn: Any, start: int, n: int) -> None:
     conn.execute("UPDATE portfolios SET audit_seq = ?, audit_head = ? WHERE id = 1", (seq0 + n, _HASH))
 
 
-def run_bench(db: str, quick: bool, out: IO[str]) -> None:
+def run_bench(db: str, quick: bool, out: IO[str], http: bool = False) -> None:
     bench = Bench(db, quick, out)
+    if http:
+        from alluse.bench.http import HttpBench
+
+        section: Callable[[], None] = HttpBench(bench).run
+    else:
+        section = bench.run
     if bench.progress:
         with bench.progress:
-            bench.run()
+            section()
     else:
-        bench.run()
+        section()

@@ -374,11 +374,14 @@ def demo() -> None:
 def bench(
     quick: Annotated[bool, typer.Option(help="Smaller counts, for a fast look.")] = False,
     db: Annotated[str, typer.Option(help="sqlite (a fresh file in a temp dir)")] = "sqlite",
+    http: Annotated[
+        bool, typer.Option("--http", help="The REST API under HTTP load from a second process, on loopback.")
+    ] = False,
 ) -> None:
     """Benchmark: one JSON object per line, with the raw-database baseline from the same run."""
     from alluse.bench.run import run_bench
 
-    run_bench(db, quick=quick, out=sys.stdout)
+    run_bench(db, quick=quick, out=sys.stdout, http=http)
 
 
 @keys_app.command("rotate")

@@ -21,7 +21,7 @@ def _head_revision() -> str | None:
 
 
 @router.get("/healthz", response_model=HealthOut)
-def health() -> dict:
+async def health() -> dict:
     """The process is up (no database check)."""
     return {"status": "ok"}
 
