@@ -137,3 +137,20 @@ def test_keys_rotate_with_keys_from_the_environment(engine, portfolio, run, monk
     monkeypatch.setenv("ALLUSE_SECRET_KEY", k_new)
     get_settings.cache_clear()
     assert brokers.read_credentials(engine, "main", "IBKR:U1", load_keyring(get_settings())) == SECRET
+
+
+def test_user_add_and_grant_from_the_cli(engine, portfolio, run, monkeypatch):  # type: ignore[no-untyped-def]
+    from alluse.services import access
+
+    monkeypatch.setenv("ALLUSE_NEW_PASSWORD", "a long enough password")
+    r = run("user", "add", "carol")
+    assert r.exit_code == 0 and "a long enough password" not in r.output, r.output
+    assert run("user", "add", "carol").exit_code == 1  # already exists: one line, no traceback
+    r = run("-p", "main", "user", "grant", "carol", "trader")
+    assert r.exit_code == 0 and "carol is trader" in r.output, r.output
+    who = access.login(engine, "carol", "a long enough password")
+    with engine.connect() as conn:
+        assert access.role_on(conn, who, access.portfolio_id_for(conn, "main")) == access.Role.trader
+    monkeypatch.setenv("ALLUSE_NEW_PASSWORD", "short")
+    r = run("user", "add", "dave")
+    assert r.exit_code == 1 and "at least 10 characters" in r.output
