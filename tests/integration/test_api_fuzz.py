@@ -21,7 +21,7 @@ CHECKS = [
     checks.response_schema_conformance,
     checks.response_headers_conformance,
 ]
-EXAMPLES = {GenerationMode.POSITIVE: 40, GenerationMode.NEGATIVE: 15}
+EXAMPLES = {GenerationMode.POSITIVE: 30, GenerationMode.NEGATIVE: 10}
 
 
 def test_openapi_fuzz_no_5xx_and_responses_match_schema(api):  # type: ignore[no-untyped-def]

@@ -45,6 +45,8 @@ def parse_usd(text: str | int | Decimal, *, allow_zero: bool = False) -> int:
     if isinstance(text, float):
         raise InvalidInput("amounts must be given as text or Decimal, not binary floats")
     raw = str(text).strip().replace(",", "").removeprefix("$")
+    if not raw.isascii():  # Decimal() would read "١٢" or fullwidth digits as 12
+        raise InvalidInput(f"not an amount: {text!r} (expected dollars like 1250 or 1250.50)")
     try:
         value = Decimal(raw)
     except InvalidOperation:
