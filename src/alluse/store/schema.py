@@ -331,6 +331,7 @@ alerts = sa.Table(
     sa.Column("raised_at", Timestamp, nullable=False),
     sa.Column("cleared_at", Timestamp, nullable=True),
     sa.Index(None, "account_id", "kind", "cleared_at"),
+)
 
 # --- Access control (issue #6). A user is a global identity, so `users` and `api_keys` are the two
 # tables without `portfolio_id`; everything a user or key may do is granted per portfolio below.
