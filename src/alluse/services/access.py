@@ -25,7 +25,6 @@ from sqlalchemy.engine import Engine
 
 from alluse.domain.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
 from alluse.store.prepared import Prepared
-from alluse.store.repo import resolve_portfolio
 from alluse.store.schema import api_key_scopes, api_keys, portfolio_roles, portfolios, users
 from alluse.store.uow import Request, Tx, validate_key, write, write_connection, write_on
 
@@ -389,8 +388,3 @@ def api_key_principal(conn: sa.Connection, token: str) -> Principal:
     if row is None or row[2] is not None or not hmac.compare_digest(row[1], _secret_hash(parts[2])):
         raise Unauthenticated("unknown or revoked API key")
     return Principal("apikey", kid, f"apikey:{kid}", False, int(row[0]))
-
-
-def resolve_for(conn: sa.Connection, ref: str | int | None) -> int:
-    """For callers that already hold the right to name any portfolio (admin, CLI)."""
-    return resolve_portfolio(conn, ref)
