@@ -215,3 +215,28 @@ def test_each_endpoint_needs_exactly_its_role_on_ones_own_portfolio(api):  # typ
             if method == "DELETE" and r.status_code == 200:
                 # put the bystander back for the next principal
                 access.grant_role(api.engine, "test", ours["id"], "bystander", "viewer", f"regrant:{n}")
+
+
+def test_ids_of_someone_elses_rows_are_not_found_through_ones_own_portfolio(api):  # type: ignore[no-untyped-def]
+    """Naming the other portfolio's account or transfer by id, inside a portfolio one owns."""
+    info = _setup(api.engine)
+    owner = api.user("ours-owner", role="owner", portfolio="ours")
+    victim = info["victim"]
+    before = _victim_state(api.engine, victim["id"])
+    v_account = str(victim["opened"]["accounts"]["GEN"]["account_id"])
+    requests = [
+        ("GET", f"/portfolios/ours/accounts/{v_account}", None),
+        ("GET", f"/portfolios/ours/config/{v_account}", None),
+        ("PUT", f"/portfolios/ours/config/{v_account}", {"key": "buffer_pct", "value": "6"}),
+        ("POST", "/portfolios/ours/deposits", {"to": v_account, "amount": "1", "group": False}),
+        ("POST", "/portfolios/ours/withdrawals", {"account": v_account, "amount": "1"}),
+        ("POST", "/portfolios/ours/transfers", {"from_account": v_account, "to_account": "A1-GEN", "amount": "1"}),
+        ("POST", "/portfolios/ours/reversals", {"transfer_id": victim["transfer"], "reason": "steal"}),
+        ("PUT", f"/portfolios/ours/brokerage-accounts/{victim['ref']}/credentials", {"credentials": "x"}),
+    ]
+    for method, path, body in requests:
+        r = api.client.request(method, path, json=body, headers=owner)
+        assert r.status_code == 404, (method, path, r.status_code, r.text)
+        said = r.text.replace(victim["ref"], "")  # the caller's own words echoed back are no leak
+        assert "Z9" not in said and "777" not in said, r.text
+    assert _victim_state(api.engine, victim["id"]) == before
