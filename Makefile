@@ -5,7 +5,7 @@ PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/alluse_test
 
 run:
 	@scripts/bootstrap
-	.venv/bin/alluse demo
+	.venv/bin/alluse serve
 
 test:
 	@scripts/bootstrap

@@ -14,6 +14,23 @@ class Settings(BaseSettings):
     # Who the CLI records as the actor of a write when no user is logged in.
     actor: str | None = None
 
+    # Encryption of broker credentials and signing of API tokens. ALLUSE_SECRET_KEY holds one or more
+    # Fernet keys, comma-separated, newest first; without it the key file is used (created on first
+    # use with 0600 permissions).
+    secret_key: str | None = None
+    key_file: str = "./alluse.key"
+
+    access_token_minutes: int = 15
+    refresh_token_hours: int = 12
+    # Failed logins allowed per username and per client address within the window.
+    login_max_failures: int = 5
+    login_window_seconds: int = 300
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    # Structured JSON request log lines on stderr.
+    request_log: bool = True
+
 
 @lru_cache
 def get_settings() -> Settings:

@@ -519,10 +519,16 @@ def _raw_client_setup(conn: Any) -> None:
     conn.execute("COMMIT")
 
 
-def run_bench(db: str, quick: bool, out: IO[str], url: str | None = None) -> None:
+def run_bench(db: str, quick: bool, out: IO[str], url: str | None = None, http: bool = False) -> None:
     bench = Bench(db, quick, out, url)
+    if http:
+        from alluse.bench.http import HttpBench
+
+        section: Callable[[], None] = HttpBench(bench).run
+    else:
+        section = bench.run
     if bench.progress:
         with bench.progress:
-            bench.run()
+            section()
     else:
-        bench.run()
+        section()

@@ -26,9 +26,15 @@ app = typer.Typer(
 group_app = typer.Typer(help="Account groups.", no_args_is_help=True)
 broker_app = typer.Typer(help="Brokerage accounts and the portfolio's pool.", no_args_is_help=True)
 config_app = typer.Typer(help="Account, group and portfolio configuration.", no_args_is_help=True)
+keys_app = typer.Typer(help="The encryption keys of stored broker credentials.", no_args_is_help=True)
+audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
+user_app = typer.Typer(help="API users and their roles per portfolio.", no_args_is_help=True)
 app.add_typer(group_app, name="group")
 app.add_typer(broker_app, name="broker")
 app.add_typer(config_app, name="config")
+app.add_typer(keys_app, name="keys")
+app.add_typer(audit_app, name="audit")
+app.add_typer(user_app, name="user")
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -123,9 +129,11 @@ def init(
     key: KeyOpt = None,
 ) -> None:
     """Create the database schema (or bring it up to date) and a portfolio."""
+    from alluse.security.keyring import load_keyring
     from alluse.services.portfolios import create_portfolio
 
     result = create_portfolio(state.engine(), actor(), name, new_key(key or f"init-{name}"), template)
+    load_keyring(get_settings())  # creates the key file (0600) unless ALLUSE_SECRET_KEY is set
     console.print(f"portfolio [bold]{result['name']}[/] ready (id {result['portfolio_id']}){replay_note(result)}")
 
 
@@ -374,11 +382,14 @@ def bench(
     url: Annotated[
         str | None, typer.Option(help="PostgreSQL server for --db postgres (default: ALLUSE_DATABASE_URL).")
     ] = None,
+    http: Annotated[
+        bool, typer.Option("--http", help="The REST API under HTTP load from a second process, on loopback.")
+    ] = False,
 ) -> None:
     """Benchmark: one JSON object per line, with the raw-database baseline from the same run."""
     from alluse.bench.run import run_bench
 
-    run_bench(db, quick=quick, out=sys.stdout, url=url or state.database_url or get_settings().database_url)
+    run_bench(db, quick=quick, out=sys.stdout, url=url or state.database_url or get_settings().database_url, http=http)
 
 
 @app.command("schema-docs")
@@ -411,3 +422,134 @@ def schema_docs(
     sql = base / "deploy" / "schema.sql"
     sql.write_text(dump_postgres_schema(pg))
     console.print(f"wrote {sql}")
+
+
+@keys_app.command("rotate")
+@friendly
+def keys_rotate() -> None:
+    """Re-encrypt every stored broker credential under a new key.
+
+    With the key file: a new key is generated, every credential re-encrypted, and the old key
+    dropped. With ALLUSE_SECRET_KEY: put the new key first in the list, run this, then drop the
+    old one from the list."""
+    from cryptography.fernet import Fernet
+
+    from alluse.security.keyring import Keyring, load_keyring, write_key_file
+    from alluse.services.brokers import rotate_credentials
+
+    settings = get_settings()
+    current = load_keyring(settings)
+    engine = state.engine()
+    if current.source == "env":
+        r = rotate_credentials(engine, actor(), current)
+        console.print(
+            f"re-encrypted {r['reencrypted']} credentials in {r['portfolios']} portfolios under key "
+            f"{current.fingerprint}; now remove the older keys from ALLUSE_SECRET_KEY"
+        )
+        return
+    from pathlib import Path
+
+    path = Path(current.source)
+    # The old keys stay in the file until every row is re-encrypted, so a crash leaves nothing unreadable.
+    rotated = Keyring((Fernet.generate_key(), *current.keys), current.source)
+    write_key_file(path, rotated.keys)
+    r = rotate_credentials(engine, actor(), rotated)
+    write_key_file(path, rotated.keys[:1])
+    console.print(
+        f"re-encrypted {r['reencrypted']} credentials in {r['portfolios']} portfolios; "
+        f"new key {rotated.fingerprint} in {path}, old key removed"
+    )
+
+
+@audit_app.command("verify")
+@friendly
+def audit_verify() -> None:
+    """Re-hash every portfolio's audit chain: any edited or deleted entry is reported (exit 1)."""
+    from alluse.services.verify import verify_audit
+
+    report = verify_audit(state.engine())
+    if report.ok:
+        console.print(f"[green]audit chain intact[/]: {report.counts['audit_entries']} entries")
+        return
+    for p in report.problems:
+        err_console.print(f"[red]✗[/] {p}", highlight=False)
+    err_console.print(f"[red]audit chain broken[/]: {len(report.problems)} problems")
+    raise typer.Exit(1)
+
+
+@user_app.command("add")
+@friendly
+def user_add(
+    username: Annotated[str, typer.Argument(help="Login name (lower case).")],
+    admin: Annotated[bool, typer.Option("--admin", help="Global admin: every portfolio, user management.")] = False,
+    password: Annotated[
+        str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True, envvar="ALLUSE_NEW_PASSWORD")
+    ] = "",
+) -> None:
+    """Create an API user (the password is asked for, never echoed)."""
+    from alluse.services.access import create_user
+
+    r = create_user(state.engine(), username, password, is_admin=admin)
+    console.print(f"user [bold]{r['username']}[/] created{' (admin)' if admin else ''}")
+
+
+@user_app.command("grant")
+@friendly
+def user_grant(
+    username: Annotated[str, typer.Argument()],
+    role: Annotated[str, typer.Argument(help="viewer | trader | owner")],
+    key: KeyOpt = None,
+) -> None:
+    """Give a user a role on the portfolio (--portfolio)."""
+    from alluse.services.access import grant_role
+    from alluse.store.repo import resolve_portfolio
+
+    engine = state.engine()
+    with engine.connect() as conn:
+        pid = resolve_portfolio(conn, state.portfolio)
+    r = grant_role(engine, actor(), pid, username, role, new_key(key))
+    console.print(f"{r['username']} is {r['role']} on portfolio {pid}{replay_note(r)}")
+
+
+@app.command()
+@friendly
+def serve(
+    host: Annotated[str | None, typer.Option(help="Interface to listen on (default 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default 8000).")] = None,
+) -> None:
+    """Serve the REST API. The first run on an empty database builds the demo portfolio and an admin
+    user, and prints the password once."""
+    import secrets
+
+    import uvicorn
+
+    from alluse.api.app import create_app
+    from alluse.security.keyring import load_keyring
+    from alluse.services import access
+    from alluse.services.demo import build_demo
+
+    settings = get_settings()
+    engine = state.engine()
+    keyring = load_keyring(settings)
+    host, port = host or settings.host, port or settings.port
+    if not access.list_users(engine):
+        for line in build_demo(engine, "system:serve"):
+            console.print(line, highlight=False)
+        password = secrets.token_urlsafe(12)
+        access.create_user(engine, "admin", password, is_admin=True)
+        with engine.connect() as conn:
+            pid = access.portfolio_id_for(conn, "demo")
+        assert pid is not None
+        access.grant_role(engine, "system:serve", pid, "admin", "owner", "serve:admin-owner")
+        console.print(
+            f"\n[bold]first run[/]: user [bold]admin[/] (admin, owner of 'demo'), password [bold]{password}[/]"
+            " — shown once, keep it.\n"
+            f"log in:  curl -s -X POST http://{host}:{port}/auth/login -H 'content-type: application/json' "
+            f'-d \'{{"username":"admin","password":"{password}"}}\'\n'
+            f"then:    curl -s http://{host}:{port}/portfolios/demo/accounts -H 'Authorization: Bearer <access_token>'\n"
+            f"API docs: http://{host}:{port}/docs",
+            highlight=False,
+        )
+    app_ = create_app(settings, engine, keyring)
+    console.print(f"serving on http://{host}:{port} (database {engine.url.render_as_string(hide_password=True)})")
+    uvicorn.run(app_, host=host, port=port, log_level="warning", access_log=False)

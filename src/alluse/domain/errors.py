@@ -55,3 +55,25 @@ class PermissionDenied(AlluseError):
     """The database role in use may not do this (e.g. a whole-database check under row-level security)."""
 
     code = "permission-denied"
+
+
+class Unauthenticated(AlluseError):
+    """No valid credentials: a missing, expired or revoked token or key, or a wrong password."""
+
+    code = "unauthenticated"
+
+
+class Forbidden(AlluseError):
+    """Authenticated, but the role held on this portfolio does not allow the action."""
+
+    code = "forbidden"
+
+
+class TooManyAttempts(AlluseError):
+    """Login rate limit reached; `retry_after` seconds until the next attempt is accepted."""
+
+    code = "rate-limited"
+
+    def __init__(self, message: str, retry_after: int):
+        self.retry_after = retry_after
+        super().__init__(message)

@@ -45,6 +45,8 @@ def parse_usd(text: str | int | Decimal, *, allow_zero: bool = False) -> int:
     if isinstance(text, float):
         raise InvalidInput("amounts must be given as text or Decimal, not binary floats")
     raw = str(text).strip().replace(",", "").removeprefix("$")
+    if not raw.isascii():  # Decimal() would read "١٢" or fullwidth digits as 12
+        raise InvalidInput(f"not an amount: {text!r} (expected dollars like 1250 or 1250.50)")
     try:
         value = Decimal(raw)
     except InvalidOperation:
@@ -53,11 +55,15 @@ def parse_usd(text: str | int | Decimal, *, allow_zero: bool = False) -> int:
         raise InvalidInput(f"not an amount: {text!r}")
     if value.as_tuple().exponent < -2:  # type: ignore[operator]
         raise InvalidInput(f"amount {text!r} has more than two decimals; amounts are whole cents")
+    # Checked on the exponent first: "1E+999999999" overflows Decimal arithmetic (or would build a
+    # billion-digit int).
+    if value < 0:
+        raise InvalidInput(f"amount must be positive, got {text!r}")
+    if value.adjusted() > 13 or value * 100 > MAX_CENTS:
+        raise InvalidInput(f"amount {text!r} is implausibly large")
     cents = int(value * 100)
     if cents < 0 or (cents == 0 and not allow_zero):
         raise InvalidInput(f"amount must be positive, got {text!r}")
-    if cents > MAX_CENTS:
-        raise InvalidInput(f"amount {text!r} is implausibly large")
     return cents
 
 

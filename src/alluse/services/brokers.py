@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import uuid
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from alluse.brokers.refs import PAPER, BrokerageRef, paper_number, parse_brokerage_ref
-from alluse.domain.errors import Conflict, InvalidInput
+from alluse.domain.errors import Conflict, InvalidInput, NotFound
+from alluse.security.keyring import Keyring
 from alluse.store.prepared import insert
 from alluse.store.repo import account_label, allocate_ids, resolve_portfolio
 from alluse.store.schema import accounts, brokerage_accounts, brokerage_directory
@@ -124,7 +128,14 @@ def list_brokerage(engine: Engine, portfolio: str | None) -> list[dict[str, Any]
     with engine.connect() as conn:
         pid = resolve_portfolio(conn, portfolio)
         q = (
-            sa.select(b.c.broker, b.c.number, accounts.c.kind, accounts.c.name, accounts.c.status)
+            sa.select(
+                b.c.broker,
+                b.c.number,
+                accounts.c.kind,
+                accounts.c.name,
+                accounts.c.status,
+                b.c.credentials_encrypted.is_not(None).label("has_credentials"),
+            )
             .select_from(b.outerjoin(accounts, accounts.c.id == b.c.account_id))
             .where(b.c.portfolio_id == pid)
             .order_by(b.c.broker, b.c.number)
@@ -134,6 +145,81 @@ def list_brokerage(engine: Engine, portfolio: str | None) -> list[dict[str, Any]
                 "brokerage_account": f"{r.broker}:{r.number}",
                 "mapped_to": account_label(r.kind, r.name) if r.name else None,
                 "status": r.status or "POOL",
+                "has_credentials": bool(r.has_credentials),
             }
             for r in conn.execute(q)
         ]
+
+
+def set_credentials(
+    engine: Engine, actor: str, portfolio: str | int | None, ref: str, credentials: str, key: str, keyring: Keyring
+) -> dict[str, Any]:
+    """Store a brokerage account's API credentials, encrypted; nothing ever reads them back out to a
+    user. The audit entry digests a keyed MAC of the secret, never the secret or a plain hash of it."""
+    parsed = parse_brokerage_ref(ref)
+    if not credentials or len(credentials) > 10_000:
+        raise InvalidInput("credentials must be 1–10,000 characters")
+    token = keyring.encrypt(credentials.encode())
+    mac = hmac.new(keyring.derive("credential-digest"), credentials.encode(), hashlib.sha256).hexdigest()
+
+    def apply(tx: Tx, _reqs: list[Request]) -> list[dict[str, Any]]:
+        b = brokerage_accounts.c
+        n = tx.conn.execute(
+            brokerage_accounts.update()
+            .where(b.portfolio_id == tx.portfolio_id, b.broker == parsed.broker, b.number == parsed.number)
+            .values(credentials_encrypted=token)
+        ).rowcount
+        if n != 1:
+            raise NotFound(f"no brokerage account {parsed} in this portfolio")
+        return [{"brokerage_account": str(parsed), "credentials": "stored"}]
+
+    payload = {"ref": str(parsed), "credentials_mac": mac}
+    return write(engine, portfolio, actor, "broker.credentials", [Request(key, payload)], apply)[0]
+
+
+def rotate_credentials(engine: Engine, actor: str, keyring: Keyring) -> dict[str, int]:
+    """Re-encrypt every stored credential under the keyring's newest key: one unit of work per
+    portfolio, so each is audited in its own chain. Safe to re-run (rows already under the newest key
+    are simply re-encrypted again)."""
+    run = f"keys.rotate:{keyring.fingerprint}:{uuid.uuid4().hex[:12]}"
+    with engine.connect() as conn:
+        pids = sorted(
+            conn.execute(
+                sa.select(brokerage_accounts.c.portfolio_id)
+                .where(brokerage_accounts.c.credentials_encrypted.is_not(None))
+                .distinct()
+            ).scalars()
+        )
+    total = 0
+    for pid in pids:
+
+        def apply(tx: Tx, _reqs: list[Request]) -> list[dict[str, Any]]:
+            b = brokerage_accounts.c
+            rows = tx.conn.execute(
+                sa.select(b.id, b.credentials_encrypted).where(
+                    b.portfolio_id == tx.portfolio_id, b.credentials_encrypted.is_not(None)
+                )
+            ).all()
+            for r in rows:
+                tx.conn.execute(
+                    brokerage_accounts.update().where(b.id == r.id).values(credentials_encrypted=keyring.rotate(r[1]))
+                )
+            return [{"reencrypted": len(rows), "key": keyring.fingerprint}]
+
+        out = write(engine, pid, actor, "keys.rotate", [Request(run, {})], apply)[0]
+        total += 0 if out.get("replayed") else out["reencrypted"]
+    return {"portfolios": len(pids), "reencrypted": total}
+
+
+def read_credentials(engine: Engine, portfolio: str | int | None, ref: str, keyring: Keyring) -> str | None:
+    """For broker adapters only (never an API answer nor CLI output)."""
+    parsed = parse_brokerage_ref(ref)
+    b = brokerage_accounts.c
+    with engine.connect() as conn:
+        pid = resolve_portfolio(conn, portfolio)
+        token = conn.execute(
+            sa.select(b.credentials_encrypted).where(
+                b.portfolio_id == pid, b.broker == parsed.broker, b.number == parsed.number
+            )
+        ).scalar()
+    return None if token is None else keyring.decrypt(token).decode()

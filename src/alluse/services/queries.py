@@ -8,6 +8,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from alluse.domain.accounts import SLEEVE_LABEL, AccountKind, CashSnapshot
+from alluse.domain.errors import NotFound
+from alluse.store.prepared import Prepared
 from alluse.store.repo import resolve_portfolio
 from alluse.store.schema import account_groups, accounts, brokerage_accounts, portfolios
 
@@ -85,3 +87,58 @@ def account_tree(engine: Engine, portfolio: str | int | None) -> dict[str, Any]:
                 }
             )
     return {"portfolio_id": pid, "portfolio": p.name, "template": p.template, "groups": list(groups.values())}
+
+
+def account_detail(engine: Engine, portfolio: str | int | None, ref: str | int) -> dict[str, Any]:
+    """One sleeve with the same figures as a row of the tree."""
+    from alluse.store.repo import resolve_account
+
+    with engine.connect() as conn:
+        pid = resolve_portfolio(conn, portfolio)
+        aid = resolve_account(conn, pid, ref)
+        row = _ONE_ACCOUNT.first(conn, pid=pid, aid=aid)
+    if row is None:
+        raise NotFound(f"no account {ref!r} in this portfolio")
+    (aid, name, kind, status, group, cash, positions, collateral, earmarked, buffer_bps, base, broker, number) = row
+    k = AccountKind(kind)
+    snap = CashSnapshot(name, k, cash, positions, collateral, earmarked, buffer_bps)
+    return {
+        "account_id": aid,
+        "name": name,
+        "kind": k.value,
+        "label": SLEEVE_LABEL[k],
+        "group": group,
+        "status": status,
+        "cash_cents": snap.cash,
+        "nav_cents": snap.nav,
+        "buffer_bps": buffer_bps,
+        "cash_buffer_cents": snap.cash_buffer,
+        "deployable_cents": snap.deployable_cash,
+        "base_capital_cents": base,
+        "buffer_breach": snap.buffer_breached,
+        "brokerage_account": f"{broker}:{number}" if broker else None,
+    }
+
+
+_a, _g, _b = accounts.c, account_groups.c, brokerage_accounts.c
+_ONE_ACCOUNT = Prepared(
+    sa.select(
+        _a.id,
+        _a.name,
+        _a.kind,
+        _a.status,
+        _g.name,
+        _a.cash_cents,
+        _a.positions_value_cents,
+        _a.collateral_cents,
+        _a.earmarked_cents,
+        _a.buffer_bps,
+        _a.base_capital_cents,
+        _b.broker,
+        _b.number,
+    )
+    .select_from(
+        accounts.join(account_groups, _g.id == _a.group_id).outerjoin(brokerage_accounts, _b.account_id == _a.id)
+    )
+    .where(_a.portfolio_id == sa.bindparam("pid"), _a.id == sa.bindparam("aid"))
+)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from datetime import UTC
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -256,3 +257,27 @@ def _audit(conn: sa.Connection, report: VerifyReport) -> None:
                 f"but the portfolio records {seq} entries (entries deleted?)"
             )
     report.counts["audit_entries"] = n
+
+
+def verify_audit(engine: Engine) -> VerifyReport:
+    """The audit-chain part of `verify` on its own (`alluse audit verify`)."""
+    report = VerifyReport()
+    with engine.connect() as conn:
+        _audit(conn, report)
+    return report
+
+
+def audit_entries(engine: Engine, portfolio_id: int, after: int = 0, limit: int = 100) -> list[dict]:
+    al = audit_log.c
+    q = (
+        sa.select(al.seq, al.at, al.actor, al.action, al.idempotency_key, al.result, al.override_reason, al.hash)
+        .where(al.portfolio_id == portfolio_id, al.seq > after)
+        .order_by(al.seq)
+        .limit(limit)
+    )
+    with engine.connect() as conn:
+        # SQLite hands timestamps back naive; they were written in UTC.
+        return [
+            {**r._asdict(), "at": r.at if r.at.tzinfo else r.at.replace(tzinfo=UTC), "result": json.loads(r.result)}
+            for r in conn.execute(q)
+        ]

@@ -6,6 +6,9 @@ two writers never deadlock upgrading a read lock; read-only work uses a plain de
 
 from __future__ import annotations
 
+import threading
+import weakref
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -16,6 +19,21 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 def is_sqlite(engine_or_conn: Engine | sa.Connection) -> bool:
     return engine_or_conn.dialect.name == "sqlite"
+
+
+_WRITERS: weakref.WeakKeyDictionary[Engine, threading.RLock] = weakref.WeakKeyDictionary()
+
+
+def writer_lock(engine: Engine) -> AbstractContextManager[object]:
+    """SQLite admits one writer at a time; threads of one process queue on this lock instead of on
+    SQLite's busy handler, whose sleeps (up to 100 ms each) make the latency tail. Other processes
+    still meet the busy handler. PostgreSQL serialises writers per portfolio with row locks."""
+    if not is_sqlite(engine):
+        return nullcontext()
+    lock = _WRITERS.get(engine)
+    if lock is None:
+        lock = _WRITERS.setdefault(engine, threading.RLock())
+    return lock
 
 
 def make_engine(url: str) -> Engine:

@@ -152,10 +152,15 @@ def load_accounts(conn: sa.Connection, portfolio_id: int, ids: list[int]) -> dic
     return out
 
 
+def _is_id(text: str) -> bool:
+    # ASCII digits only ("²".isdigit() is true but int() refuses it), and within a BIGINT.
+    return text.isascii() and text.isdigit() and len(text) < 19
+
+
 def resolve_account(conn: sa.Connection, portfolio_id: int, ref: str | int) -> int:
     """A sleeve account named by id ("17") or by name ("A1-GEN", any case)."""
     text = str(ref).strip()
-    if text.isdigit():
+    if _is_id(text):
         found = _ACCOUNT_ID_BY_ID.first(conn, pid=portfolio_id, name=int(text))
     else:
         found = _ACCOUNT_ID_BY_NAME.first(conn, pid=portfolio_id, name=text.upper())
@@ -167,7 +172,7 @@ def resolve_account(conn: sa.Connection, portfolio_id: int, ref: str | int) -> i
 def resolve_group(conn: sa.Connection, portfolio_id: int, ref: str | int) -> int:
     text = str(ref).strip()
     g = account_groups.c
-    cond = g.id == int(text) if text.isdigit() else g.name == text.upper()
+    cond = g.id == int(text) if _is_id(text) else g.name == text.upper()
     found = conn.execute(sa.select(g.id).where(g.portfolio_id == portfolio_id, cond)).scalar()
     if found is None:
         raise NotFound(f"no account group {text!r} in this portfolio (see `alluse accounts`)")
@@ -195,7 +200,7 @@ def _lookup_portfolio(conn: sa.Connection, ref: PortfolioRef) -> int:
             raise InvalidInput("several portfolios exist: name one with --portfolio")
         return int(ids[0])
     text = ref.strip()
-    cond = portfolio_directory.c.id == int(text) if text.isdigit() else portfolio_directory.c.name == text
+    cond = portfolio_directory.c.id == int(text) if _is_id(text) else portfolio_directory.c.name == text
     found = conn.execute(sa.select(portfolio_directory.c.id).where(cond)).scalar()
     if found is None:
         raise NotFound(f"no portfolio {text!r}")

@@ -403,3 +403,50 @@ brokerage_directory = sa.table(
     sa.column("number", sa.String),
     sa.column("account_id", Id),
 )
+
+# --- Access control (issue #6). A user is a global identity, so `users` and `api_keys` are the two
+# tables without `portfolio_id`; everything a user or key may do is granted per portfolio below.
+users = sa.Table(
+    "users",
+    metadata,
+    _pk(),
+    sa.Column("username", sa.String(50), nullable=False, unique=True),
+    # argon2id, encoded with its own parameters and salt.
+    sa.Column("password_hash", sa.String(200), nullable=False),
+    sa.Column("is_admin", sa.Boolean, nullable=False, server_default=sa.false()),
+    # Bumped to invalidate every token issued before (password change, disable).
+    sa.Column("token_version", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("disabled", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("created_at", Timestamp, nullable=False),
+)
+
+portfolio_roles = sa.Table(
+    "portfolio_roles",
+    metadata,
+    sa.Column("portfolio_id", Id, sa.ForeignKey("portfolios.id"), primary_key=True),
+    sa.Column("user_id", Id, sa.ForeignKey("users.id"), primary_key=True),
+    sa.Column("role", sa.String(10), nullable=False),
+    sa.Column("granted_at", Timestamp, nullable=False),
+    sa.CheckConstraint("role IN ('viewer', 'trader', 'owner')", name="role"),
+)
+
+api_keys = sa.Table(
+    "api_keys",
+    metadata,
+    _pk(),
+    sa.Column("user_id", Id, sa.ForeignKey("users.id"), nullable=False),
+    sa.Column("name", sa.String(100), nullable=False),
+    # SHA-256 of the key's 256-bit random secret; the secret itself is shown once and never stored.
+    sa.Column("secret_hash", sa.String(64), nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("revoked_at", Timestamp, nullable=True),
+)
+
+api_key_scopes = sa.Table(
+    "api_key_scopes",
+    metadata,
+    sa.Column("api_key_id", Id, sa.ForeignKey("api_keys.id"), primary_key=True),
+    sa.Column("portfolio_id", Id, sa.ForeignKey("portfolios.id"), primary_key=True),
+    sa.Column("role", sa.String(10), nullable=False),
+    sa.CheckConstraint("role IN ('viewer', 'trader', 'owner')", name="role"),
+)

@@ -20,6 +20,7 @@ from sqlalchemy.engine import Engine
 
 from alluse.domain.audit import canonical_json, digest, entry_hash, timestamp_text
 from alluse.domain.errors import Conflict, InvalidInput, NotFound
+from alluse.store.db import writer_lock
 from alluse.store.partitioning import SCOPE_SETTING
 from alluse.store.prepared import Prepared, insert
 from alluse.store.schema import audit_log, portfolios
@@ -126,7 +127,7 @@ def write(
         raise InvalidInput("idempotency keys within one request must differ")
     for attempt in range(TRANSIENT_RETRIES):
         try:
-            with write_connection(engine) as conn, conn.begin():
+            with writer_lock(engine), write_connection(engine) as conn, conn.begin():
                 pid = resolve_portfolio(conn, portfolio)
                 return write_on(conn, pid, actor, action, requests, apply, override_reason)
         except sa.exc.DBAPIError as exc:

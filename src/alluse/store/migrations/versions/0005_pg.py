@@ -24,7 +24,7 @@ from alembic import op
 from alluse.store.partitioning import app_role, isolate
 
 revision: str = "0005_pg"
-down_revision: str | None = "0002_trades"
+down_revision: str | None = "0003_auth"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,150 @@
+"""Request-scoped dependencies: who is calling, on which portfolio, with which idempotency key.
+
+`portfolio_scope` is the one place a request's portfolio is resolved and checked against the
+caller's role; every portfolio route gets its `Scope` from it and hands `scope.portfolio_id` and
+`scope.actor` to the service. Per-request database context (such as a row-level security setting)
+belongs here too.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated
+
+import sqlalchemy as sa
+from fastapi import Depends, Header, Path, Request, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from alluse.config import Settings
+from alluse.domain.errors import Forbidden, InvalidInput, NotFound, Unauthenticated
+from alluse.security.keyring import Keyring
+from alluse.security.ratelimit import LoginLimiter
+from alluse.security.tokens import TokenIssuer
+from alluse.services import access
+from alluse.services.access import Principal, Role
+from alluse.store.uow import validate_key
+
+
+@dataclass
+class Context:
+    """What the app is built with; one per app, on app.state.ctx."""
+
+    engine: sa.Engine
+    settings: Settings
+    keyring: Keyring
+    tokens: TokenIssuer
+    limiter: LoginLimiter
+
+
+# Dependencies that do no I/O are async: FastAPI runs sync ones in the thread pool, a hop that costs
+# more than the work itself on a read.
+async def ctx(request: Request) -> Context:
+    return request.app.state.ctx
+
+
+Ctx = Annotated[Context, Depends(ctx)]
+
+
+bearer = HTTPBearer(auto_error=False, description="An access token from /auth/login, or an API key")
+
+
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+
+
+def authenticate(conn: sa.Connection, c: Context, credentials: HTTPAuthorizationCredentials | None) -> Principal:
+    if credentials is None or not credentials.credentials.strip():
+        raise Unauthenticated("authentication required: send Authorization: Bearer <token or API key>")
+    token = credentials.credentials.strip()
+    if token.startswith(access.API_KEY_PREFIX + "_"):
+        return access.api_key_principal(conn, token)
+    uid, version = c.tokens.read(token, "access")
+    return access.user_principal(conn, uid, version)
+
+
+def principal(request: Request, c: Ctx, credentials: Credentials = None) -> Principal:
+    with c.engine.connect() as conn:
+        who = authenticate(conn, c, credentials)
+    request.state.actor = who.actor
+    return who
+
+
+Caller = Annotated[Principal, Depends(principal)]
+
+
+async def require_user(who: Caller) -> Principal:
+    if who.kind != "user":
+        raise Forbidden("this needs a user login, not an API key")
+    return who
+
+
+async def require_admin(who: Caller) -> Principal:
+    if not who.is_admin:
+        raise Forbidden("admin only")
+    return who
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    principal: Principal
+    portfolio_id: int
+    role: Role
+
+    @property
+    def actor(self) -> str:
+        return self.principal.actor
+
+    def override(self, reason: str | None) -> str | None:
+        """The buffer-rule override is an owner's (or admin's) decision, never a trader's."""
+        if reason is not None and self.role < Role.owner:
+            raise Forbidden("only an owner or admin may override the cash buffer")
+        return reason
+
+
+PortfolioRef = Annotated[str, Path(min_length=1, max_length=100, description="Portfolio id or name")]
+
+
+def portfolio_scope(least: Role) -> Callable[..., Scope]:
+    async def dependency(request: Request, c: Ctx, portfolio: PortfolioRef, credentials: Credentials = None) -> Scope:
+        # On the event loop, in one connection: a few lock-free primary-key reads cost less than the
+        # thread-pool hop a sync dependency takes (docs/api.md, "Performance").
+        with c.engine.connect() as conn:
+            who = authenticate(conn, c, credentials)
+            request.state.actor = who.actor
+            pid = access.portfolio_id_for(conn, portfolio) if "\x00" not in portfolio else None
+            role = access.role_on(conn, who, pid) if pid is not None else None
+        if role is None:
+            # The same answer for "does not exist" and "not yours", so nothing leaks.
+            raise NotFound(f"no portfolio {portfolio!r} you have access to")
+        if role < least:
+            raise Forbidden(f"{least.name} role needed on this portfolio (you hold {role.name})")
+        return Scope(who, pid, role)
+
+    return dependency
+
+
+Viewer = Annotated[Scope, Depends(portfolio_scope(Role.viewer))]
+Trader = Annotated[Scope, Depends(portfolio_scope(Role.trader))]
+Owner = Annotated[Scope, Depends(portfolio_scope(Role.owner))]
+
+
+async def idempotency_key(
+    response: Response,
+    key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            max_length=200,
+            description="Re-sending the same key never acts twice; generated (and returned) when absent.",
+        ),
+    ] = None,
+) -> str:
+    key = validate_key(key) if key is not None else f"api-{uuid.uuid4()}"
+    if "\x00" in key:
+        raise InvalidInput("idempotency key must not contain NUL")
+    response.headers["Idempotency-Key"] = key
+    return key
+
+
+IdemKey = Annotated[str, Depends(idempotency_key)]

@@ -1,0 +1,1 @@
+"""One module per resource. Each exposes `router`; app.py lists them in ROUTERS."""

@@ -1,0 +1,118 @@
+"""Logging in, tokens, users, roles per portfolio and API keys."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Request
+
+from alluse.api.deps import Caller, Ctx, IdemKey, Owner, require_admin, require_user
+from alluse.api.problems import responses
+from alluse.api.schemas import (
+    ApiKeyIn,
+    ApiKeyOut,
+    LoginIn,
+    MeOut,
+    RefreshIn,
+    RoleIn,
+    RoleOut,
+    TokenOut,
+    UserIn,
+    UserOut,
+)
+from alluse.domain.errors import NotFound
+from alluse.services import access
+from alluse.services.access import Principal
+
+Username = Annotated[str, Path(min_length=1, max_length=50)]
+
+router = APIRouter(tags=["auth"], responses=responses(400, 401, 403, 404, 409, 422))
+
+
+@router.post("/auth/login", response_model=TokenOut, responses=responses(429))
+def login(body: LoginIn, request: Request, c: Ctx) -> dict:
+    """Exchange a username and password for an access token and a refresh token."""
+    user_key = f"user:{body.username.strip().lower()}"
+    client_key = f"ip:{request.client.host if request.client else '-'}"
+    c.limiter.check(user_key, client_key)
+    try:
+        who = access.login(c.engine, body.username, body.password)
+    except Exception:
+        c.limiter.failed(user_key, client_key)
+        raise
+    c.limiter.succeeded(user_key)
+    request.state.actor = who.actor
+    with c.engine.connect() as conn:
+        version = access.token_version(conn, who.id)
+    return c.tokens.pair(who.id, version)
+
+
+@router.post("/auth/refresh", response_model=TokenOut)
+def refresh(body: RefreshIn, c: Ctx) -> dict:
+    """A new token pair for a valid refresh token (the user must still be active)."""
+    uid, version = c.tokens.read(body.refresh_token, "refresh")
+    with c.engine.connect() as conn:
+        access.user_principal(conn, uid, version)
+    return c.tokens.pair(uid, version)
+
+
+@router.get("/auth/me", response_model=MeOut)
+def me(who: Caller, c: Ctx) -> dict:
+    return {
+        "actor": who.actor,
+        "kind": who.kind,
+        "is_admin": who.is_admin,
+        "portfolios": access.visible_portfolios(c.engine, who),
+    }
+
+
+@router.post("/users", response_model=UserOut, status_code=201)
+def create_user(body: UserIn, c: Ctx, _admin: Principal = Depends(require_admin)) -> dict:
+    """Admin: create a user. Roles are granted per portfolio by its owners."""
+    return access.create_user(c.engine, body.username, body.password, is_admin=body.is_admin)
+
+
+@router.get("/users", response_model=list[UserOut])
+def list_users(c: Ctx, _admin: Principal = Depends(require_admin)) -> list:
+    return access.list_users(c.engine)
+
+
+@router.get("/portfolios/{portfolio}/roles", response_model=list[RoleOut])
+def list_roles(scope: Owner, c: Ctx) -> list:
+    return access.list_roles(c.engine, scope.portfolio_id)
+
+
+@router.put("/portfolios/{portfolio}/roles/{username}", response_model=RoleOut)
+def grant_role(scope: Owner, username: Username, body: RoleIn, c: Ctx, key: IdemKey) -> dict:
+    """Owner: give a user a role on this portfolio (replacing the one they held)."""
+    return access.grant_role(c.engine, scope.actor, scope.portfolio_id, username, body.role, key)
+
+
+@router.delete("/portfolios/{portfolio}/roles/{username}", response_model=RoleOut)
+def revoke_role(scope: Owner, username: Username, c: Ctx, key: IdemKey) -> dict:
+    return access.revoke_role(c.engine, scope.actor, scope.portfolio_id, username, key)
+
+
+@router.post("/api-keys", response_model=ApiKeyOut, status_code=201)
+def create_api_key(body: ApiKeyIn, c: Ctx, key: IdemKey, who: Principal = Depends(require_user)) -> dict:
+    """A key for automation, scoped to portfolios and roles; you must own each portfolio in scope.
+    The secret is in this answer only."""
+    with c.engine.connect() as conn:
+        scopes = []
+        for s in body.scopes:
+            pid = access.portfolio_id_for(conn, s.portfolio)
+            if pid is None or access.role_on(conn, who, pid) is None:
+                raise NotFound(f"no portfolio {s.portfolio!r} you have access to")
+            scopes.append((pid, s.role))
+    return access.create_api_key(c.engine, who, body.name, scopes, key)
+
+
+@router.get("/api-keys", response_model=list[ApiKeyOut])
+def list_api_keys(c: Ctx, who: Principal = Depends(require_user)) -> list:
+    return access.list_api_keys(c.engine, who)
+
+
+@router.delete("/api-keys/{api_key_id}", response_model=ApiKeyOut)
+def revoke_api_key(
+    api_key_id: Annotated[int, Path(ge=1, le=2**62)], c: Ctx, key: IdemKey, who: Principal = Depends(require_user)
+) -> dict:
+    """Revoke a key you made (admin: any key); it stops working at once."""
+    return access.revoke_api_key(c.engine, who, api_key_id, key)

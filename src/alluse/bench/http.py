@@ -1,0 +1,236 @@
+"""`alluse bench --http`: the REST API under real HTTP load on loopback.
+
+A uvicorn server process serves the app on a fresh SQLite database; a second process (this module's
+`load` entry point) keeps several keep-alive connections busy and times every request from the first
+byte sent to the last byte read. Reads fetch one account; writes are deposits, each with its own
+idempotency key (so each is a full unit of work: buffer rules, journal, audit chain). The raw
+baseline reads the same account rows and writes the same deposit rows with bare sqlite3, one
+transaction per deposit, in the same run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+HOST = "127.0.0.1"
+GROUPS = 100
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return int(s.getsockname()[1])
+
+
+def _request(method: str, path: str, token: str, body: dict | None = None, key: str | None = None) -> bytes:
+    payload = json.dumps(body).encode() if body is not None else b""
+    lines = [f"{method} {path} HTTP/1.1", f"Host: {HOST}", f"Authorization: Bearer {token}"]
+    if body is not None:
+        lines += ["Content-Type: application/json", f"Content-Length: {len(payload)}"]
+    if key:
+        lines.append(f"Idempotency-Key: {key}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + payload
+
+
+async def _worker(port: int, requests: list[bytes], latencies: list[float], statuses: dict[int, int]) -> None:
+    reader, writer = await asyncio.open_connection(HOST, port)
+    try:
+        for req in requests:
+            t = time.perf_counter()
+            writer.write(req)
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = 0
+            for line in head.split(b"\r\n"):
+                if line[:15].lower() == b"content-length:":
+                    length = int(line[15:])
+            await reader.readexactly(length)
+            latencies.append(time.perf_counter() - t)
+            status = int(head[9:12])
+            statuses[status] = statuses.get(status, 0) + 1
+    finally:
+        writer.close()
+
+
+async def _load(port: int, requests: list[bytes], concurrency: int) -> dict[str, Any]:
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    shares = [requests[i::concurrency] for i in range(concurrency)]
+    t = time.perf_counter()
+    await asyncio.gather(*(_worker(port, s, latencies, statuses) for s in shares))
+    elapsed = time.perf_counter() - t
+    latencies.sort()
+    return {
+        "requests": len(latencies),
+        "seconds": elapsed,
+        "p50_ms": 1000 * statistics.median(latencies),
+        "p99_ms": 1000 * latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
+        "statuses": statuses,
+    }
+
+
+def load_main(spec_text: str) -> None:
+    """The load-generating process: builds its requests, runs them, prints one JSON result."""
+    spec = json.loads(spec_text)
+    token, port, n, kind = spec["token"], spec["port"], spec["n"], spec["kind"]
+    accounts = [f"A{1 + i % GROUPS}-GEN" for i in range(n)]
+    if kind == "read":
+        reqs = [_request("GET", f"/portfolios/bench/accounts/{a}", token) for a in accounts]
+    else:
+        run = spec["run"]
+        reqs = [
+            _request("POST", "/portfolios/bench/deposits", token, {"to": a, "amount": "100.00"}, f"{run}-{i}")
+            for i, a in enumerate(accounts)
+        ]
+    print(json.dumps(asyncio.run(_load(port, reqs, spec["concurrency"]))))
+
+
+class HttpBench:
+    def __init__(self, bench: Any) -> None:
+        self.bench = bench
+        quick = bench.quick
+        self.reads = 2_000 if quick else 10_000
+        self.writes = 600 if quick else 3_000
+        self.concurrency = 8
+
+    def _prepare(self) -> tuple[str, Path, str]:
+        from alluse.config import Settings
+        from alluse.security.keyring import load_keyring
+        from alluse.security.tokens import TokenIssuer
+        from alluse.services import access, groups
+        from alluse.store.db import make_engine
+
+        url = self.bench.fresh_url()
+        engine = make_engine(url)
+        from alluse.services.portfolios import create_portfolio
+
+        create_portfolio(engine, "bench", "bench", "bench:portfolio")
+        groups.open_groups(
+            engine, "bench", "bench", [(f"g{i}", groups.group_opening(10_000_000)) for i in range(GROUPS)]
+        )
+        user = access.create_user(engine, "bench", "bench-password-not-secret")
+        with engine.connect() as conn:
+            pid = access.portfolio_id_for(conn, "bench")
+        assert pid is not None
+        access.grant_role(engine, "bench", pid, "bench", "trader", "bench:grant")
+        engine.dispose()
+        key_file = self.bench.tmp / "bench.key"
+        settings = Settings(database_url=url, key_file=str(key_file))
+        token = TokenIssuer.from_settings(settings, load_keyring(settings)).pair(user["user_id"], 0)["access_token"]
+        return url, key_file, token
+
+    def _serve(self, url: str, key_file: Path, port: int) -> subprocess.Popen:
+        env = {**os.environ, "ALLUSE_DATABASE_URL": url, "ALLUSE_KEY_FILE": str(key_file)}
+        env.pop("ALLUSE_SECRET_KEY", None)
+        server = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "alluse.api.app:create_app", "--factory", "--host", HOST]
+            + ["--port", str(port), "--log-level", "warning", "--no-access-log"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,  # the JSON request log is written, as in production, and discarded
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://{HOST}:{port}/readyz", timeout=1) as r:
+                    if r.status == 200:
+                        return server
+            except OSError:
+                time.sleep(0.1)
+        server.kill()
+        raise RuntimeError("the benchmark server did not become ready within 30 s")
+
+    def _drive(self, port: int, token: str, kind: str, n: int, run: str = "") -> dict[str, Any]:
+        spec = {"token": token, "port": port, "n": n, "kind": kind, "concurrency": self.concurrency, "run": run}
+        done = subprocess.run(
+            [sys.executable, "-m", "alluse.bench.http", "load", json.dumps(spec)],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=600,
+        )
+        result = json.loads(done.stdout)
+        bad = {s: c for s, c in result["statuses"].items() if not 200 <= int(s) < 300}
+        if bad:
+            raise RuntimeError(f"benchmark {kind} requests failed: {bad}")
+        return result
+
+    def run(self) -> None:
+        url, key_file, token = self._prepare()
+        port = _free_port()
+        server = self._serve(url, key_file, port)
+        try:
+            self._drive(port, token, "read", 300)  # warm-up: connections, statement caches
+            reads = self._drive(port, token, "read", self.reads)
+            writes = self._drive(port, token, "write", self.writes, run="w")
+        finally:
+            server.terminate()
+            server.wait(timeout=10)
+        raw_reads = self._raw_reads(url, self.reads)
+        raw_writes = self._raw_writes(self.writes)
+        extra = {"concurrency": self.concurrency, "transport": "http/1.1 keep-alive, loopback, uvicorn 1 worker"}
+        e = self.bench.emit
+        r_rate = reads["requests"] / reads["seconds"]
+        w_rate = writes["requests"] / writes["seconds"]
+        e("http_reads_per_s", r_rate, "requests/s", requests=reads["requests"], what="GET one account", **extra)
+        e("http_read_p50_ms", reads["p50_ms"], "ms", **extra)
+        e("http_read_p99_ms", reads["p99_ms"], "ms", **extra)
+        e("raw_reads_per_s", raw_reads, "rows/s", requests=self.reads, what="bare sqlite3 SELECT of the same rows")
+        e("http_reads_vs_raw", r_rate / raw_reads, "ratio")
+        e("http_writes_per_s", w_rate, "requests/s", requests=writes["requests"], what="POST deposit", **extra)
+        e("http_write_p50_ms", writes["p50_ms"], "ms", **extra)
+        e("http_write_p99_ms", writes["p99_ms"], "ms", **extra)
+        e("raw_writes_per_s", raw_writes, "deposits/s", what="bare sqlite3, same rows, one transaction each")
+        e("http_writes_vs_raw", w_rate / raw_writes, "ratio")
+
+    def _raw_reads(self, url: str, n: int) -> float:
+        import sqlite3
+
+        conn = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)
+        names = [f"A{1 + i % GROUPS}-GEN" for i in range(n)]
+        sql = (
+            "SELECT a.id, a.name, a.kind, a.status, g.name, a.cash_cents, a.positions_value_cents, "
+            "a.collateral_cents, a.earmarked_cents, a.buffer_bps, a.base_capital_cents, b.broker, b.number "
+            "FROM accounts a JOIN account_groups g ON g.id = a.group_id "
+            "LEFT JOIN brokerage_accounts b ON b.account_id = a.id WHERE a.portfolio_id = 1 AND a.name = ?"
+        )
+        t = time.perf_counter()
+        for name in names:
+            conn.execute("BEGIN")
+            conn.execute(sql, (name,)).fetchall()
+            conn.execute("COMMIT")
+        elapsed = time.perf_counter() - t
+        conn.close()
+        return n / elapsed
+
+    def _raw_writes(self, n: int) -> float:
+        from alluse.bench.run import _raw_group_rows, _raw_move_rows, _raw_sqlite
+
+        conn = _raw_sqlite(self.bench.fresh_url())
+        conn.execute("BEGIN IMMEDIATE")
+        _raw_group_rows(conn, 0, 1000)
+        conn.execute("COMMIT")
+        t = time.perf_counter()
+        for i in range(n):
+            conn.execute("BEGIN IMMEDIATE")
+            _raw_move_rows(conn, 2 * i, 1)  # even offsets: deposits
+            conn.execute("COMMIT")
+        elapsed = time.perf_counter() - t
+        conn.close()
+        return n / elapsed
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "load":
+        load_main(sys.argv[2])
+    else:
+        sys.exit("usage: python -m alluse.bench.http load SPEC_JSON")

@@ -1,0 +1,1 @@
+"""Secrets at rest and identity: the encryption keyring, password and API-key hashing, tokens."""

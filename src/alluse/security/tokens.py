@@ -1,0 +1,60 @@
+"""Short-lived access tokens and longer refresh tokens: HS256 JWTs signed with a key derived from the
+keyring. A token names the user and their token version; bumping the version revokes every token."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+
+from alluse.config import Settings
+from alluse.domain.errors import Unauthenticated
+from alluse.security.keyring import Keyring
+
+ALGORITHM = "HS256"
+ISSUER = "alluse"
+
+
+@dataclass(frozen=True)
+class TokenIssuer:
+    key: bytes
+    access_seconds: int
+    refresh_seconds: int
+
+    @classmethod
+    def from_settings(cls, settings: Settings, keyring: Keyring) -> TokenIssuer:
+        return cls(
+            keyring.derive("jwt-signing"), settings.access_token_minutes * 60, settings.refresh_token_hours * 3600
+        )
+
+    def _issue(self, user_id: int, version: int, typ: str, ttl: int) -> str:
+        now = int(time.time())
+        claims = {"sub": str(user_id), "ver": version, "typ": typ, "iat": now, "exp": now + ttl, "iss": ISSUER}
+        if typ == "refresh":
+            claims["jti"] = secrets.token_urlsafe(12)
+        return jwt.encode(claims, self.key, algorithm=ALGORITHM)
+
+    def pair(self, user_id: int, version: int) -> dict[str, Any]:
+        return {
+            "access_token": self._issue(user_id, version, "access", self.access_seconds),
+            "refresh_token": self._issue(user_id, version, "refresh", self.refresh_seconds),
+            "token_type": "bearer",
+            "expires_in": self.access_seconds,
+        }
+
+    def read(self, token: str, typ: str) -> tuple[int, int]:
+        """(user id, token version) of a valid token of the given type."""
+        try:
+            claims = jwt.decode(
+                token, self.key, algorithms=[ALGORITHM], issuer=ISSUER, options={"require": ["exp", "sub", "typ"]}
+            )
+        except jwt.ExpiredSignatureError:
+            raise Unauthenticated("token expired: log in again or use the refresh token") from None
+        except jwt.PyJWTError:
+            raise Unauthenticated("invalid token") from None
+        if claims.get("typ") != typ or not str(claims["sub"]).isdigit() or not isinstance(claims.get("ver"), int):
+            raise Unauthenticated(f"not an {typ} token" if typ == "access" else f"not a {typ} token")
+        return int(claims["sub"]), claims["ver"]

@@ -1,0 +1,390 @@
+"""Who may do what: users (argon2id passwords), roles per portfolio, API keys scoped to portfolios.
+
+A user is a global identity; everything they may do is granted per portfolio (viewer < trader <
+owner), except the global admin flag. Grants, revocations and API keys are writes on the portfolios
+they concern, so each goes through the unit of work and lands in that portfolio's audit chain.
+Creating a user touches no portfolio and is therefore outside every chain (docs/security.md).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import IntEnum
+from typing import Any
+
+import sqlalchemy as sa
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy.engine import Engine
+
+from alluse.domain.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
+from alluse.store.prepared import Prepared
+from alluse.store.schema import api_key_scopes, api_keys, portfolio_roles, portfolios, users
+from alluse.store.uow import Request, Tx, validate_key, write, write_connection, write_on
+
+
+class Role(IntEnum):
+    """Ordered: each role may do everything the ones below it may."""
+
+    viewer = 1
+    trader = 2
+    owner = 3
+
+    @classmethod
+    def parse(cls, text: str) -> Role:
+        try:
+            return cls[text.strip().lower()]
+        except KeyError:
+            raise InvalidInput(f"unknown role {text!r}; choose viewer, trader or owner") from None
+
+
+USERNAME_RE = re.compile(r"^[a-z][a-z0-9_.-]{1,49}$")
+MIN_PASSWORD = 10
+API_KEY_PREFIX = "alk"
+_hasher = PasswordHasher()  # argon2id with the library's recommended cost
+# Spent on unknown usernames so a login takes as long whether or not the user exists.
+_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """An authenticated caller: a user, or an API key acting within its scopes."""
+
+    kind: str  # "user" | "apikey"
+    id: int
+    name: str
+    is_admin: bool = False
+    user_id: int = 0  # for a key: the user who created it
+
+    @property
+    def actor(self) -> str:
+        """How the audit log names this caller."""
+        return f"user:{self.name}" if self.kind == "user" else f"apikey:{self.id}"
+
+
+# --- users ---------------------------------------------------------------------------------------
+
+
+def hash_password(password: str) -> str:
+    if len(password) < MIN_PASSWORD:
+        raise InvalidInput(f"password must be at least {MIN_PASSWORD} characters")
+    return _hasher.hash(password)
+
+
+def create_user(engine: Engine, username: str, password: str, *, is_admin: bool = False) -> dict[str, Any]:
+    username = username.strip().lower()
+    if not USERNAME_RE.match(username):
+        raise InvalidInput("username must be 2–50 characters: a letter, then letters, digits, _ . -")
+    pw_hash = hash_password(password)
+    with write_connection(engine) as conn, conn.begin():
+        if conn.execute(sa.select(users.c.id).where(users.c.username == username)).first():
+            raise Conflict(f"user {username!r} already exists")
+        uid = conn.execute(
+            users.insert().values(
+                username=username, password_hash=pw_hash, is_admin=is_admin, created_at=datetime.now(UTC)
+            )
+        ).inserted_primary_key[0]
+    return {"user_id": uid, "username": username, "is_admin": is_admin}
+
+
+def list_users(engine: Engine) -> list[dict[str, Any]]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(users.c.id, users.c.username, users.c.is_admin, users.c.disabled).order_by(users.c.id)
+        )
+        return [{"user_id": r.id, "username": r.username, "is_admin": r.is_admin, "disabled": r.disabled} for r in rows]
+
+
+def login(engine: Engine, username: str, password: str) -> Principal:
+    """Check a password; the same error whether the user is unknown, disabled or the password wrong."""
+    with engine.connect() as conn:
+        row = conn.execute(
+            sa.select(users.c.id, users.c.username, users.c.password_hash, users.c.is_admin, users.c.disabled).where(
+                users.c.username == username.strip().lower()
+            )
+        ).first()
+    try:
+        _hasher.verify(row.password_hash if row else _DUMMY_HASH, password)
+    except (VerificationError, InvalidHashError):
+        raise Unauthenticated("wrong username or password") from None
+    if row is None or row.disabled:
+        raise Unauthenticated("wrong username or password")
+    return Principal("user", row.id, row.username, row.is_admin, row.id)
+
+
+_USER_BY_ID = Prepared(
+    sa.select(users.c.username, users.c.is_admin, users.c.token_version, users.c.disabled).where(
+        users.c.id == sa.bindparam("uid")
+    )
+)
+
+
+def user_principal(conn: sa.Connection, user_id: int, token_version: int) -> Principal:
+    """The user a token names, if the token is still valid for them (not disabled, version current)."""
+    row = _USER_BY_ID.first(conn, uid=user_id)
+    if row is None or row[3] or row[2] != token_version:
+        raise Unauthenticated("token no longer valid: log in again")
+    return Principal("user", user_id, row[0], bool(row[1]), user_id)
+
+
+def token_version(conn: sa.Connection, user_id: int) -> int:
+    row = _USER_BY_ID.first(conn, uid=user_id)
+    if row is None:
+        raise NotFound(f"no user {user_id}")
+    return int(row[2])
+
+
+# --- roles ---------------------------------------------------------------------------------------
+
+_ROLE_OF_USER = Prepared(
+    sa.select(portfolio_roles.c.role).where(
+        portfolio_roles.c.portfolio_id == sa.bindparam("pid"), portfolio_roles.c.user_id == sa.bindparam("uid")
+    )
+)
+_ROLE_OF_KEY = Prepared(
+    sa.select(api_key_scopes.c.role).where(
+        api_key_scopes.c.portfolio_id == sa.bindparam("pid"), api_key_scopes.c.api_key_id == sa.bindparam("kid")
+    )
+)
+_PORTFOLIO_BY_NAME = Prepared(sa.select(portfolios.c.id).where(portfolios.c.name == sa.bindparam("name")))
+_PORTFOLIO_BY_ID = Prepared(sa.select(portfolios.c.id).where(portfolios.c.id == sa.bindparam("pid")))
+
+
+def _user_role(conn: sa.Connection, user_id: int, is_admin: bool, pid: int) -> Role | None:
+    if is_admin:
+        return Role.owner
+    found = _ROLE_OF_USER.first(conn, pid=pid, uid=user_id)
+    return Role[found[0]] if found else None
+
+
+def role_on(conn: sa.Connection, who: Principal, pid: int) -> Role | None:
+    """The role `who` holds on portfolio `pid`. A key never holds more than its creator does now, so
+    taking a role away from a user also takes it from the keys they made."""
+    if who.kind == "user":
+        return _user_role(conn, who.id, who.is_admin, pid)
+    scoped = _ROLE_OF_KEY.first(conn, pid=pid, kid=who.id)
+    if scoped is None:
+        return None
+    creator = _USER_BY_ID.first(conn, uid=who.user_id)
+    if creator is None or creator[3]:
+        return None
+    held = _user_role(conn, who.user_id, bool(creator[1]), pid)
+    return min(Role[scoped[0]], held) if held else None
+
+
+def portfolio_id_for(conn: sa.Connection, ref: str) -> int | None:
+    """A portfolio named by id or name, or None: callers answer 'not found' for both a missing
+    portfolio and one the caller holds no role on, so existence does not leak."""
+    text = ref.strip()
+    row = _PORTFOLIO_BY_ID.first(conn, pid=int(text)) if text.isdigit() and len(text) < 19 else None
+    row = row or _PORTFOLIO_BY_NAME.first(conn, name=text)
+    return int(row[0]) if row else None
+
+
+def visible_portfolios(engine: Engine, who: Principal) -> list[dict[str, Any]]:
+    p = portfolios.c
+    with engine.connect() as conn:
+        if who.kind == "user" and who.is_admin:
+            rows = [(r.id, r.name, "owner") for r in conn.execute(sa.select(p.id, p.name).order_by(p.id))]
+        else:
+            scope = api_key_scopes if who.kind == "apikey" else portfolio_roles
+            owner_col = scope.c.api_key_id if who.kind == "apikey" else scope.c.user_id
+            q = sa.select(p.id, p.name).join(scope, scope.c.portfolio_id == p.id).where(owner_col == who.id)
+            rows = []
+            for r in conn.execute(q.order_by(p.id)):
+                role = role_on(conn, who, r.id)
+                if role is not None:
+                    rows.append((r.id, r.name, role.name))
+    return [{"portfolio_id": i, "name": n, "role": r} for i, n, r in rows]
+
+
+def _user_id(conn: sa.Connection, username: str) -> int:
+    uid = conn.execute(sa.select(users.c.id).where(users.c.username == username.strip().lower())).scalar()
+    if uid is None:
+        raise NotFound(f"no user {username!r}")
+    return int(uid)
+
+
+def grant_role(engine: Engine, actor: str, pid: int, username: str, role: str, key: str) -> dict[str, Any]:
+    wanted = Role.parse(role)
+
+    def apply(tx: Tx, _reqs: list[Request]) -> list[dict[str, Any]]:
+        uid = _user_id(tx.conn, username)
+        r = portfolio_roles.c
+        tx.conn.execute(portfolio_roles.delete().where(r.portfolio_id == tx.portfolio_id, r.user_id == uid))
+        tx.conn.execute(
+            portfolio_roles.insert().values(
+                portfolio_id=tx.portfolio_id, user_id=uid, role=wanted.name, granted_at=tx.now
+            )
+        )
+        return [{"username": username.strip().lower(), "role": wanted.name}]
+
+    payload = {"username": username.strip().lower(), "role": wanted.name}
+    return write(engine, pid, actor, "role.grant", [Request(key, payload)], apply)[0]
+
+
+def revoke_role(engine: Engine, actor: str, pid: int, username: str, key: str) -> dict[str, Any]:
+    def apply(tx: Tx, _reqs: list[Request]) -> list[dict[str, Any]]:
+        uid = _user_id(tx.conn, username)
+        r = portfolio_roles.c
+        held = tx.conn.execute(sa.select(r.role).where(r.portfolio_id == tx.portfolio_id, r.user_id == uid)).scalar()
+        if held is None:
+            raise NotFound(f"user {username!r} holds no role on this portfolio")
+        if held == Role.owner.name:
+            owners = tx.conn.execute(
+                sa.select(sa.func.count()).where(r.portfolio_id == tx.portfolio_id, r.role == Role.owner.name)
+            ).scalar_one()
+            if owners == 1:
+                raise Conflict("refused: this is the portfolio's last owner; grant another owner first")
+        tx.conn.execute(portfolio_roles.delete().where(r.portfolio_id == tx.portfolio_id, r.user_id == uid))
+        return [{"username": username.strip().lower(), "revoked": held}]
+
+    payload = {"username": username.strip().lower()}
+    return write(engine, pid, actor, "role.revoke", [Request(key, payload)], apply)[0]
+
+
+def list_roles(engine: Engine, pid: int) -> list[dict[str, Any]]:
+    r, u = portfolio_roles.c, users.c
+    with engine.connect() as conn:
+        q = (
+            sa.select(u.username, r.role)
+            .join(users, u.id == r.user_id)
+            .where(r.portfolio_id == pid)
+            .order_by(u.username)
+        )
+        return [{"username": x.username, "role": x.role} for x in conn.execute(q)]
+
+
+# --- API keys ------------------------------------------------------------------------------------
+
+
+def _secret_hash(secret: str) -> str:
+    # The secret is 256 random bits, so a fast hash is enough: there is nothing to brute-force.
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _on_portfolios(
+    engine: Engine,
+    pids: list[int],
+    actor: str,
+    action: str,
+    key: str,
+    payload: dict[str, Any],
+    first: Callable[[Tx], dict[str, Any]],
+) -> dict[str, Any]:
+    """One write recorded in the audit chain of each portfolio it touches, in one transaction.
+    Heads are locked in id order so two such writes cannot deadlock."""
+    key = validate_key(key)
+    pids = sorted(set(pids))
+    result: dict[str, Any] = {}
+    with write_connection(engine) as conn, conn.begin():
+        for i, pid in enumerate(pids):
+
+            def apply(tx: Tx, _reqs: list[Request], i: int = i) -> list[dict[str, Any]]:
+                if i == 0:
+                    result.update(first(tx))
+                return [result]
+
+            out = write_on(conn, pid, actor, action, [Request(key, payload)], apply, None)[0]
+    return out
+
+
+def create_api_key(
+    engine: Engine, who: Principal, name: str, scopes: list[tuple[int, str]], key: str
+) -> dict[str, Any]:
+    """A key acting on the given portfolios with the given roles. The secret is in the answer of the
+    first request only; a replay of the same idempotency key cannot show it again."""
+    if who.kind != "user":
+        raise Forbidden("API keys are made by users, not by other API keys")
+    name = name.strip()
+    if not 1 <= len(name) <= 100:
+        raise InvalidInput("an API key needs a name of 1–100 characters")
+    if not scopes:
+        raise InvalidInput("an API key needs at least one portfolio scope")
+    parsed = {pid: Role.parse(role) for pid, role in scopes}
+    if len(parsed) != len(scopes):
+        raise InvalidInput("each portfolio may appear once in an API key's scopes")
+    secret = secrets.token_urlsafe(32)
+    fresh: dict[str, Any] = {}
+
+    def first(tx: Tx) -> dict[str, Any]:
+        for pid in parsed:
+            if _user_role(tx.conn, who.id, who.is_admin, pid) != Role.owner:
+                raise Forbidden("only an owner of every portfolio in scope may make an API key for it")
+        kid = tx.conn.execute(
+            api_keys.insert().values(user_id=who.id, name=name, secret_hash=_secret_hash(secret), created_at=tx.now)
+        ).inserted_primary_key[0]
+        tx.conn.execute(
+            api_key_scopes.insert(), [{"api_key_id": kid, "portfolio_id": p, "role": r.name} for p, r in parsed.items()]
+        )
+        fresh["key"] = f"{API_KEY_PREFIX}_{kid}_{secret}"
+        return {"api_key_id": kid, "name": name, "scopes": {str(p): r.name for p, r in sorted(parsed.items())}}
+
+    payload = {"name": name, "scopes": {str(p): r.name for p, r in sorted(parsed.items())}}
+    out = _on_portfolios(engine, list(parsed), who.actor, "apikey.create", key, payload, first)
+    return {**out, **fresh}
+
+
+def list_api_keys(engine: Engine, who: Principal) -> list[dict[str, Any]]:
+    k, s = api_keys.c, api_key_scopes.c
+    with engine.connect() as conn:
+        q = sa.select(k.id, k.name, k.created_at, k.revoked_at)
+        if not who.is_admin:
+            q = q.where(k.user_id == who.user_id)
+        out = []
+        for r in conn.execute(q.order_by(k.id)):
+            scopes = conn.execute(sa.select(s.portfolio_id, s.role).where(s.api_key_id == r.id)).all()
+            out.append(
+                {
+                    "api_key_id": r.id,
+                    "name": r.name,
+                    "created_at": r.created_at if r.created_at.tzinfo else r.created_at.replace(tzinfo=UTC),
+                    "revoked": r.revoked_at is not None,
+                    "scopes": {str(p): role for p, role in scopes},
+                }
+            )
+        return out
+
+
+def revoke_api_key(engine: Engine, who: Principal, key_id: int, key: str) -> dict[str, Any]:
+    with engine.connect() as conn:
+        row = conn.execute(sa.select(api_keys.c.user_id).where(api_keys.c.id == key_id)).first()
+        if row is None or (row.user_id != who.user_id and not who.is_admin) or who.kind != "user":
+            raise NotFound(f"no API key {key_id} of yours")
+        pids = list(
+            conn.execute(
+                sa.select(api_key_scopes.c.portfolio_id).where(api_key_scopes.c.api_key_id == key_id)
+            ).scalars()
+        )
+
+    def first(tx: Tx) -> dict[str, Any]:
+        tx.conn.execute(
+            api_keys.update().where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None)).values(revoked_at=tx.now)
+        )
+        return {"api_key_id": key_id, "revoked": True}
+
+    return _on_portfolios(engine, pids, who.actor, "apikey.revoke", key, {"api_key_id": key_id}, first)
+
+
+_KEY_BY_ID = Prepared(
+    sa.select(api_keys.c.user_id, api_keys.c.secret_hash, api_keys.c.revoked_at).where(
+        api_keys.c.id == sa.bindparam("kid")
+    )
+)
+
+
+def api_key_principal(conn: sa.Connection, token: str) -> Principal:
+    parts = token.split("_", 2)
+    if len(parts) != 3 or parts[0] != API_KEY_PREFIX or not parts[1].isdigit() or len(parts[1]) > 18:
+        raise Unauthenticated("malformed API key")
+    kid = int(parts[1])
+    row = _KEY_BY_ID.first(conn, kid=kid)
+    if row is None or row[2] is not None or not hmac.compare_digest(row[1], _secret_hash(parts[2])):
+        raise Unauthenticated("unknown or revoked API key")
+    return Principal("apikey", kid, f"apikey:{kid}", False, int(row[0]))

@@ -1,0 +1,106 @@
+"""Pure pieces of the security layer: rate limiting, tokens, roles, the money edge."""
+
+from __future__ import annotations
+
+import time
+
+import jwt
+import pytest
+from cryptography.fernet import Fernet
+
+from alluse.api.schemas import money, usd
+from alluse.config import Settings
+from alluse.domain.errors import InvalidInput, TooManyAttempts, Unauthenticated
+from alluse.domain.money import parse_usd
+from alluse.security.keyring import Keyring
+from alluse.security.ratelimit import LoginLimiter
+from alluse.security.tokens import TokenIssuer
+from alluse.services.access import Principal, Role
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = 1000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def test_login_limiter_counts_failures_in_a_sliding_window() -> None:
+    clock = Clock()
+    limiter = LoginLimiter(3, 60, clock=clock)
+    for _ in range(3):
+        limiter.check("user:a", "ip:1")
+        limiter.failed("user:a", "ip:1")
+    with pytest.raises(TooManyAttempts) as exc:
+        limiter.check("user:a", "ip:2")
+    assert 1 <= exc.value.retry_after <= 61
+    # The address is blocked for other usernames too.
+    with pytest.raises(TooManyAttempts):
+        limiter.check("user:b", "ip:1")
+    limiter.check("user:b", "ip:2")
+    clock.t += 61
+    limiter.check("user:a", "ip:1")
+
+
+def test_a_successful_login_clears_the_users_count_but_not_the_addresss() -> None:
+    limiter = LoginLimiter(2, 60, clock=Clock())
+    limiter.failed("user:a", "ip:1")
+    limiter.succeeded("user:a")
+    limiter.failed("user:a", "ip:1")
+    limiter.check("user:a", "ip:9")
+    with pytest.raises(TooManyAttempts):
+        limiter.check("user:z", "ip:1")
+
+
+def _issuer(minutes: int = 15) -> TokenIssuer:
+    keyring = Keyring((Fernet.generate_key(),), "test")
+    return TokenIssuer.from_settings(Settings(access_token_minutes=minutes), keyring)
+
+
+def test_tokens_round_trip_and_refuse_the_wrong_type_expiry_and_tampering() -> None:
+    issuer = _issuer()
+    pair = issuer.pair(7, 3)
+    assert issuer.read(pair["access_token"], "access") == (7, 3)
+    assert issuer.read(pair["refresh_token"], "refresh") == (7, 3)
+    with pytest.raises(Unauthenticated, match="not an access token"):
+        issuer.read(pair["refresh_token"], "access")
+    claims = jwt.decode(pair["access_token"], options={"verify_signature": False})
+    assert claims["exp"] - claims["iat"] == 15 * 60
+    expired = jwt.encode({**claims, "exp": int(time.time()) - 1}, issuer.key, algorithm="HS256")
+    with pytest.raises(Unauthenticated, match="expired"):
+        issuer.read(expired, "access")
+    with pytest.raises(Unauthenticated, match="invalid"):
+        issuer.read(pair["access_token"][:-3] + "abc", "access")
+    none_alg = jwt.encode(claims, None, algorithm="none")
+    with pytest.raises(Unauthenticated):
+        issuer.read(none_alg, "access")
+    with pytest.raises(Unauthenticated):
+        _issuer().read(pair["access_token"], "access")  # another deployment's key
+
+
+def test_roles_are_ordered_and_actors_name_the_caller() -> None:
+    assert Role.viewer < Role.trader < Role.owner
+    assert Role.parse(" Owner ") is Role.owner
+    with pytest.raises(InvalidInput):
+        Role.parse("admin")
+    assert Principal("user", 1, "alice").actor == "user:alice"
+    assert Principal("apikey", 3, "apikey:3", user_id=1).actor == "apikey:3"
+
+
+@pytest.mark.parametrize(
+    "text,message",
+    [("1e999999999", "implausibly large"), ("-1e99999999", "positive"), ("1E-999999999", "two decimals")],
+)
+def test_extreme_exponents_are_refused_quickly(text: str, message: str) -> None:
+    with pytest.raises(InvalidInput, match=message):
+        parse_usd(text)
+
+
+def test_cents_become_exact_decimal_strings_at_the_edge() -> None:
+    assert usd(1) == "0.01" and usd(-125051) == "-1250.51" and usd(10**14) == "1000000000000.00"
+    assert money({"amount_cents": 5, "legs": [{"amount_cents": -5, "account": "x"}], "n": 3}) == {
+        "amount": "0.05",
+        "legs": [{"amount": "-0.05", "account": "x"}],
+        "n": 3,
+    }
