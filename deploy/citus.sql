@@ -29,14 +29,18 @@ ALTER TABLE account_groups DROP CONSTRAINT fk_account_groups_forked_from_account
 COMMIT;
 
 -- 2. Distribution, in foreign-key order (referenced tables first).
+SELECT create_reference_table('users');
+SELECT create_reference_table('api_keys');
 SELECT create_distributed_table('portfolios', 'id');
 SELECT create_distributed_table('account_groups', 'portfolio_id', colocate_with => 'portfolios');
 SELECT create_distributed_table('audit_log', 'portfolio_id', colocate_with => 'portfolios');
 SELECT create_distributed_table('instruments', 'portfolio_id', colocate_with => 'portfolios');
+SELECT create_distributed_table('portfolio_roles', 'portfolio_id', colocate_with => 'portfolios');
 SELECT create_distributed_table('tax_settings', 'portfolio_id', colocate_with => 'portfolios');
 SELECT create_distributed_table('transfers', 'portfolio_id', colocate_with => 'portfolios');
 SELECT create_distributed_table('weeks', 'portfolio_id', colocate_with => 'portfolios');
 SELECT create_distributed_table('accounts', 'portfolio_id', colocate_with => 'portfolios');
+SELECT create_distributed_table('api_key_scopes', 'portfolio_id', colocate_with => 'portfolios');
 SELECT create_distributed_table('marks', 'portfolio_id', colocate_with => 'portfolios');
 SELECT create_distributed_table('account_config', 'portfolio_id', colocate_with => 'portfolios');
 SELECT create_distributed_table('alerts', 'portfolio_id', colocate_with => 'portfolios');

@@ -93,6 +93,31 @@ CREATE SEQUENCE public.alerts_id_seq
 
 ALTER SEQUENCE public.alerts_id_seq OWNED BY public.alerts.id;
 
+CREATE TABLE public.api_key_scopes (
+    api_key_id bigint NOT NULL,
+    portfolio_id bigint NOT NULL,
+    role character varying(10) NOT NULL,
+    CONSTRAINT ck_api_key_scopes_role CHECK (((role)::text = ANY ((ARRAY['viewer'::character varying, 'trader'::character varying, 'owner'::character varying])::text[])))
+);
+
+CREATE TABLE public.api_keys (
+    id bigint NOT NULL,
+    user_id bigint NOT NULL,
+    name character varying(100) NOT NULL,
+    secret_hash character varying(64) NOT NULL,
+    created_at timestamp with time zone NOT NULL,
+    revoked_at timestamp with time zone
+);
+
+CREATE SEQUENCE public.api_keys_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+ALTER SEQUENCE public.api_keys_id_seq OWNED BY public.api_keys.id;
+
 CREATE TABLE public.audit_log (
     portfolio_id bigint NOT NULL,
     seq bigint NOT NULL,
@@ -1027,6 +1052,14 @@ CREATE VIEW public.portfolio_directory AS
     portfolios.creation_key
    FROM public.portfolios;
 
+CREATE TABLE public.portfolio_roles (
+    portfolio_id bigint NOT NULL,
+    user_id bigint NOT NULL,
+    role character varying(10) NOT NULL,
+    granted_at timestamp with time zone NOT NULL,
+    CONSTRAINT ck_portfolio_roles_role CHECK (((role)::text = ANY ((ARRAY['viewer'::character varying, 'trader'::character varying, 'owner'::character varying])::text[])))
+);
+
 CREATE SEQUENCE public.portfolios_id_seq
     START WITH 1
     INCREMENT BY 1
@@ -1425,6 +1458,25 @@ CREATE SEQUENCE public.transfers_id_seq
 
 ALTER SEQUENCE public.transfers_id_seq OWNED BY public.transfers.id;
 
+CREATE TABLE public.users (
+    id bigint NOT NULL,
+    username character varying(50) NOT NULL,
+    password_hash character varying(200) NOT NULL,
+    is_admin boolean DEFAULT false NOT NULL,
+    token_version integer DEFAULT 0 NOT NULL,
+    disabled boolean DEFAULT false NOT NULL,
+    created_at timestamp with time zone NOT NULL
+);
+
+CREATE SEQUENCE public.users_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+ALTER SEQUENCE public.users_id_seq OWNED BY public.users.id;
+
 CREATE TABLE public.weeks (
     portfolio_id bigint NOT NULL,
     week_start date NOT NULL,
@@ -1600,6 +1652,8 @@ ALTER TABLE ONLY public.accounts ALTER COLUMN id SET DEFAULT nextval('public.acc
 
 ALTER TABLE ONLY public.alerts ALTER COLUMN id SET DEFAULT nextval('public.alerts_id_seq'::regclass);
 
+ALTER TABLE ONLY public.api_keys ALTER COLUMN id SET DEFAULT nextval('public.api_keys_id_seq'::regclass);
+
 ALTER TABLE ONLY public.brokerage_accounts ALTER COLUMN id SET DEFAULT nextval('public.brokerage_accounts_id_seq'::regclass);
 
 ALTER TABLE ONLY public.fills ALTER COLUMN id SET DEFAULT nextval('public.fills_id_seq'::regclass);
@@ -1621,6 +1675,8 @@ ALTER TABLE ONLY public.postings ALTER COLUMN id SET DEFAULT nextval('public.pos
 ALTER TABLE ONLY public.tax_payments ALTER COLUMN id SET DEFAULT nextval('public.tax_payments_id_seq'::regclass);
 
 ALTER TABLE ONLY public.transfers ALTER COLUMN id SET DEFAULT nextval('public.transfers_id_seq'::regclass);
+
+ALTER TABLE ONLY public.users ALTER COLUMN id SET DEFAULT nextval('public.users_id_seq'::regclass);
 
 ALTER TABLE ONLY public.alembic_version
     ADD CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num);
@@ -1841,6 +1897,12 @@ ALTER TABLE ONLY public.accounts
 ALTER TABLE ONLY public.alerts
     ADD CONSTRAINT pk_alerts PRIMARY KEY (id);
 
+ALTER TABLE ONLY public.api_key_scopes
+    ADD CONSTRAINT pk_api_key_scopes PRIMARY KEY (api_key_id, portfolio_id);
+
+ALTER TABLE ONLY public.api_keys
+    ADD CONSTRAINT pk_api_keys PRIMARY KEY (id);
+
 ALTER TABLE ONLY public.brokerage_accounts
     ADD CONSTRAINT pk_brokerage_accounts PRIMARY KEY (id);
 
@@ -1852,6 +1914,9 @@ ALTER TABLE ONLY public.instruments
 
 ALTER TABLE ONLY public.marks
     ADD CONSTRAINT pk_marks PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.portfolio_roles
+    ADD CONSTRAINT pk_portfolio_roles PRIMARY KEY (portfolio_id, user_id);
 
 ALTER TABLE ONLY public.portfolios
     ADD CONSTRAINT pk_portfolios PRIMARY KEY (id);
@@ -1870,6 +1935,9 @@ ALTER TABLE ONLY public.tax_settings
 
 ALTER TABLE ONLY public.transfers
     ADD CONSTRAINT pk_transfers PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.users
+    ADD CONSTRAINT pk_users PRIMARY KEY (id);
 
 ALTER TABLE ONLY public.weeks
     ADD CONSTRAINT pk_weeks PRIMARY KEY (portfolio_id, week_start);
@@ -2062,6 +2130,9 @@ ALTER TABLE ONLY public.transfers
 
 ALTER TABLE ONLY public.transfers
     ADD CONSTRAINT uq_transfers_reverses_transfer_id UNIQUE (reverses_transfer_id);
+
+ALTER TABLE ONLY public.users
+    ADD CONSTRAINT uq_users_username UNIQUE (username);
 
 CREATE INDEX ix_alerts_account_id_kind_cleared_at ON public.alerts USING btree (account_id, kind, cleared_at);
 
@@ -2655,6 +2726,15 @@ ALTER TABLE ONLY public.alerts
 ALTER TABLE ONLY public.alerts
     ADD CONSTRAINT fk_alerts_portfolio_id_portfolios FOREIGN KEY (portfolio_id) REFERENCES public.portfolios(id);
 
+ALTER TABLE ONLY public.api_key_scopes
+    ADD CONSTRAINT fk_api_key_scopes_api_key_id_api_keys FOREIGN KEY (api_key_id) REFERENCES public.api_keys(id);
+
+ALTER TABLE ONLY public.api_key_scopes
+    ADD CONSTRAINT fk_api_key_scopes_portfolio_id_portfolios FOREIGN KEY (portfolio_id) REFERENCES public.portfolios(id);
+
+ALTER TABLE ONLY public.api_keys
+    ADD CONSTRAINT fk_api_keys_user_id_users FOREIGN KEY (user_id) REFERENCES public.users(id);
+
 ALTER TABLE public.audit_log
     ADD CONSTRAINT fk_audit_log_portfolio_id_portfolios FOREIGN KEY (portfolio_id) REFERENCES public.portfolios(id);
 
@@ -2709,6 +2789,12 @@ ALTER TABLE ONLY public.marks
 ALTER TABLE ONLY public.marks
     ADD CONSTRAINT fk_marks_portfolio_id_portfolios FOREIGN KEY (portfolio_id) REFERENCES public.portfolios(id);
 
+ALTER TABLE ONLY public.portfolio_roles
+    ADD CONSTRAINT fk_portfolio_roles_portfolio_id_portfolios FOREIGN KEY (portfolio_id) REFERENCES public.portfolios(id);
+
+ALTER TABLE ONLY public.portfolio_roles
+    ADD CONSTRAINT fk_portfolio_roles_user_id_users FOREIGN KEY (user_id) REFERENCES public.users(id);
+
 ALTER TABLE public.positions
     ADD CONSTRAINT fk_positions_account_id_accounts FOREIGN KEY (account_id, portfolio_id) REFERENCES public.accounts(id, portfolio_id);
 
@@ -2756,6 +2842,8 @@ ALTER TABLE public.accounts ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE public.alerts ENABLE ROW LEVEL SECURITY;
 
+ALTER TABLE public.api_key_scopes ENABLE ROW LEVEL SECURITY;
+
 ALTER TABLE public.audit_log ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE public.brokerage_accounts ENABLE ROW LEVEL SECURITY;
@@ -2770,6 +2858,8 @@ ALTER TABLE public.lots ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE public.marks ENABLE ROW LEVEL SECURITY;
 
+ALTER TABLE public.portfolio_roles ENABLE ROW LEVEL SECURITY;
+
 CREATE POLICY portfolio_scope ON public.account_config TO alluse_app USING ((portfolio_id = (NULLIF(current_setting('alluse.portfolio_id'::text, true), ''::text))::bigint)) WITH CHECK ((portfolio_id = (NULLIF(current_setting('alluse.portfolio_id'::text, true), ''::text))::bigint));
 
 CREATE POLICY portfolio_scope ON public.account_groups TO alluse_app USING ((portfolio_id = (NULLIF(current_setting('alluse.portfolio_id'::text, true), ''::text))::bigint)) WITH CHECK ((portfolio_id = (NULLIF(current_setting('alluse.portfolio_id'::text, true), ''::text))::bigint));
@@ -2777,6 +2867,8 @@ CREATE POLICY portfolio_scope ON public.account_groups TO alluse_app USING ((por
 CREATE POLICY portfolio_scope ON public.accounts TO alluse_app USING ((portfolio_id = (NULLIF(current_setting('alluse.portfolio_id'::text, true), ''::text))::bigint)) WITH CHECK ((portfolio_id = (NULLIF(current_setting('alluse.portfolio_id'::text, true), ''::text))::bigint));
 
 CREATE POLICY portfolio_scope ON public.alerts TO alluse_app USING ((portfolio_id = (NULLIF(current_setting('alluse.portfolio_id'::text, true), ''::text))::bigint)) WITH CHECK ((portfolio_id = (NULLIF(current_setting('alluse.portfolio_id'::text, true), ''::text))::bigint));
+
+CREATE POLICY portfolio_scope ON public.api_key_scopes TO alluse_app USING ((portfolio_id = (NULLIF(current_setting('alluse.portfolio_id'::text, true), ''::text))::bigint)) WITH CHECK ((portfolio_id = (NULLIF(current_setting('alluse.portfolio_id'::text, true), ''::text))::bigint));
 
 CREATE POLICY portfolio_scope ON public.audit_log TO alluse_app USING ((portfolio_id = (NULLIF(current_setting('alluse.portfolio_id'::text, true), ''::text))::bigint)) WITH CHECK ((portfolio_id = (NULLIF(current_setting('alluse.portfolio_id'::text, true), ''::text))::bigint));
 
@@ -2791,6 +2883,8 @@ CREATE POLICY portfolio_scope ON public.lot_closes TO alluse_app USING ((portfol
 CREATE POLICY portfolio_scope ON public.lots TO alluse_app USING ((portfolio_id = (NULLIF(current_setting('alluse.portfolio_id'::text, true), ''::text))::bigint)) WITH CHECK ((portfolio_id = (NULLIF(current_setting('alluse.portfolio_id'::text, true), ''::text))::bigint));
 
 CREATE POLICY portfolio_scope ON public.marks TO alluse_app USING ((portfolio_id = (NULLIF(current_setting('alluse.portfolio_id'::text, true), ''::text))::bigint)) WITH CHECK ((portfolio_id = (NULLIF(current_setting('alluse.portfolio_id'::text, true), ''::text))::bigint));
+
+CREATE POLICY portfolio_scope ON public.portfolio_roles TO alluse_app USING ((portfolio_id = (NULLIF(current_setting('alluse.portfolio_id'::text, true), ''::text))::bigint)) WITH CHECK ((portfolio_id = (NULLIF(current_setting('alluse.portfolio_id'::text, true), ''::text))::bigint));
 
 CREATE POLICY portfolio_scope ON public.portfolios TO alluse_app USING ((id = (NULLIF(current_setting('alluse.portfolio_id'::text, true), ''::text))::bigint)) WITH CHECK ((id = (NULLIF(current_setting('alluse.portfolio_id'::text, true), ''::text))::bigint));
 
@@ -2841,6 +2935,10 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.alerts TO alluse_app;
 
 GRANT ALL ON SEQUENCE public.alerts_id_seq TO alluse_app;
 
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.api_key_scopes TO alluse_app;
+
+GRANT ALL ON SEQUENCE public.api_keys_id_seq TO alluse_app;
+
 GRANT SELECT,INSERT ON TABLE public.audit_log TO alluse_app;
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.brokerage_accounts TO alluse_app;
@@ -2873,6 +2971,8 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.portfolios TO alluse_app;
 
 GRANT SELECT ON TABLE public.portfolio_directory TO alluse_app;
 
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.portfolio_roles TO alluse_app;
+
 GRANT ALL ON SEQUENCE public.portfolios_id_seq TO alluse_app;
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.positions TO alluse_app;
@@ -2892,5 +2992,7 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.tax_settings TO alluse_app;
 GRANT SELECT,INSERT ON TABLE public.transfers TO alluse_app;
 
 GRANT ALL ON SEQUENCE public.transfers_id_seq TO alluse_app;
+
+GRANT ALL ON SEQUENCE public.users_id_seq TO alluse_app;
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.weeks TO alluse_app;

@@ -213,9 +213,9 @@ class HttpBench:
         return n / elapsed
 
     def _raw_writes(self, n: int) -> float:
-        from alluse.bench.run import _raw_group_rows, _raw_move_rows, _raw_sqlite
+        from alluse.bench.run import _raw_group_rows, _raw_move_rows
 
-        conn = _raw_sqlite(self.bench.fresh_url())
+        conn = self.bench.raw()
         conn.execute("BEGIN IMMEDIATE")
         _raw_group_rows(conn, 0, 1000)
         conn.execute("COMMIT")

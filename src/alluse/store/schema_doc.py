@@ -144,6 +144,12 @@ def _distribution_column(t: sa.Table) -> str:
     return "id" if t.name == "portfolios" else "portfolio_id"
 
 
+def reference_tables() -> list[sa.Table]:
+    """Tables that belong to no portfolio (users and their API keys): Citus reference tables, copied
+    to every worker, so a distributed table may keep a foreign key to them."""
+    return [t for t in _ordered_tables() if t.name != "portfolios" and "portfolio_id" not in t.c]
+
+
 def _pg_pk(t: sa.Table) -> list[str]:
     pk = [c.name for c in t.primary_key.columns]
     by = partition_key(t)
@@ -155,7 +161,10 @@ def citus_key_changes() -> list[tuple[str, str]]:
     distribution column. A key on a globally unique id gains portfolio_id (same rows stay unique); a
     key on a natural value (a name, a brokerage number) cannot be checked across shards and is dropped."""
     out = []
+    reference = reference_tables()
     for t in _ordered_tables():
+        if t in reference:
+            continue
         dist = _distribution_column(t)
         pk = _pg_pk(t)
         uniques = [k for k in t.constraints if isinstance(k, sa.UniqueConstraint)]
@@ -210,7 +219,12 @@ def render_citus_sql() -> str:
     for t, fk in cyclic:
         lines.append(f"ALTER TABLE {t.name} DROP CONSTRAINT {fk.name};")
     lines += ["COMMIT;", "", f"{CITUS_KEYS_END}, in foreign-key order (referenced tables first)."]
+    reference = reference_tables()
+    for t in reference:
+        lines.append(f"SELECT create_reference_table('{t.name}');")
     for t in _ordered_tables():
+        if t in reference:
+            continue
         if t.name == "portfolios":
             lines.append("SELECT create_distributed_table('portfolios', 'id');")
         else:
