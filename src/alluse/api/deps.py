@@ -24,7 +24,7 @@ from alluse.security.ratelimit import LoginLimiter
 from alluse.security.tokens import TokenIssuer
 from alluse.services import access
 from alluse.services.access import Principal, Role
-from alluse.store.uow import validate_key
+from alluse.store.uow import scope_to, validate_key
 
 
 @dataclass
@@ -113,6 +113,9 @@ def portfolio_scope(least: Role) -> Callable[..., Scope]:
             who = authenticate(conn, c, credentials)
             request.state.actor = who.actor
             pid = access.portfolio_id_for(conn, portfolio) if "\x00" not in portfolio else None
+            if pid is not None:
+                # Row-level security: the role lookup, like everything after it, sees this portfolio only.
+                scope_to(conn, pid)
             role = access.role_on(conn, who, pid) if pid is not None else None
         if role is None:
             # The same answer for "does not exist" and "not yours", so nothing leaks.
