@@ -12,7 +12,7 @@ from alluse.services import groups, tax
 from alluse.services.alerts import open_alerts
 from alluse.services.trades import Fill, FillAction, record_fill, record_fills
 from alluse.services.verify import verify
-from alluse.store.schema import accounts, lot_closes, lots, postings
+from alluse.store.schema import accounts, lot_closes, lots, positions, postings
 
 PUT = "XYZ   270115P00050000"  # strike 50
 CALL = "XYZ   270220C00055000"  # strike 55
@@ -254,4 +254,150 @@ def test_dividend_and_fee(engine: sa.Engine, portfolio: str) -> None:
     with engine.connect() as conn:
         g = tax.realized_gain(conn, _acc(engine)["id"], date(2027, 1, 1), date(2027, 3, 31))
     assert g.dividends == 12_345 and g.total == 0
+    assert verify(engine).ok, verify(engine).problems
+
+
+def test_lots_move_in_kind_keeping_date_and_basis(engine: sa.Engine, portfolio: str) -> None:
+    """What the lifecycle's merge calls: positions move, open date and basis stay, nothing is realized."""
+    from alluse.services.trades import move_lots_in_kind
+    from alluse.store.repo import resolve_account
+    from alluse.store.uow import Request, write
+
+    _open(engine, portfolio)
+    record_fills(
+        engine,
+        "t",
+        portfolio,
+        [
+            ("b1", fill("BTO", "XYZ", 100, "40", date(2025, 6, 2))),
+            ("p1", fill("STO", PUT, 1, "2", date(2027, 1, 7))),
+        ],
+    )
+    gen, com = _acc(engine), _acc(engine, "A1-COM")
+
+    def apply(tx, reqs):  # type: ignore[no-untyped-def]
+        src = resolve_account(tx.conn, tx.portfolio_id, "A1-GEN")
+        dst = resolve_account(tx.conn, tx.portfolio_id, "A1-COM")
+        return [move_lots_in_kind(tx, src, dst, date(2027, 1, 8), tx.seq(0))]
+
+    (r,) = write(engine, portfolio, "t", "test.merge", [Request("m1", {})], apply)
+    assert r == {"instruments": 2, "lots": 2}
+    gen2, com2 = _acc(engine), _acc(engine, "A1-COM")
+    assert (gen2["positions_value_cents"], gen2["collateral_cents"]) == (0, 0)
+    assert com2["positions_value_cents"] == com["positions_value_cents"] + gen["positions_value_cents"]
+    assert com2["collateral_cents"] == 500_000
+    assert _closes(engine) == []  # nothing realized by the move
+    record_fill(
+        engine, "t", portfolio, "s1", Fill("A1-COM", FillAction.STC, "XYZ", 100, "45", trade_date=date(2027, 1, 11))
+    )
+    (c,) = _closes(engine)
+    assert (c["term"], c["open_cash_cents"], c["gain_cents"]) == ("LONG", -400_000, 50_000)
+    assert verify(engine).ok, verify(engine).problems
+
+
+def test_verify_catches_tampered_caches(engine: sa.Engine, portfolio: str) -> None:
+    _open(engine, portfolio)
+    record_fills(
+        engine,
+        "t",
+        portfolio,
+        [("b1", fill("BTO", "XYZ", 100, "10", date(2027, 1, 4))), ("p1", fill("STO", PUT, 1, "1", date(2027, 1, 7)))],
+    )
+    assert verify(engine).ok
+    with engine.begin() as conn:
+        conn.execute(accounts.update().where(accounts.c.name == "A1-GEN").values(collateral_cents=0))
+        conn.execute(lots.update().where(lots.c.side == "LONG").values(remaining=99))
+        conn.execute(positions.update().where(positions.c.quantity == 100).values(quantity=50))
+    problems = " | ".join(verify(engine).problems)
+    assert "open short puts need 500000" in problems
+    assert "caches 99 open" in problems and "closings leave 100" in problems
+    assert "is 50, its lots hold 100" in problems
+
+
+def test_marks_from_files_and_a_market_move_breach(engine: sa.Engine, portfolio: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from alluse.domain.errors import InvalidInput
+    from alluse.services.marks import parse_marks_file, record_marks
+
+    _open(engine, portfolio)  # Gen-Acc 100,000
+    record_fill(engine, "t", portfolio, "b1", fill("BTO", "XYZ", 900, "100", date(2027, 1, 4)))  # cash 10,000
+    assert open_alerts(engine, portfolio) == []
+    j = tmp_path / "m.json"
+    j.write_text('{"XYZ": 150.25}')
+    c = tmp_path / "m.csv"
+    c.write_text("symbol,price\nXYZ,90.5\n")
+    assert parse_marks_file(j) == {"XYZ": "150.25"} and parse_marks_file(c) == {"XYZ": "90.5"}
+    # At 150.25 NAV is 145,225 and its 5 % buffer 7,261.25 is under the 10,000 cash; at 250 the buffer
+    # is 11,750: a market move, not an intent, so an alert; at 90.50 the buffer is 4,572.50 again.
+    r = record_marks(engine, "t", portfolio, "m1", parse_marks_file(j), date(2027, 1, 5))
+    assert r["buffer_breach"] == [] and _acc(engine)["positions_value_cents"] == 13_522_500
+    r = record_marks(engine, "t", portfolio, "m2", {"XYZ": "250"}, date(2027, 1, 6))
+    assert r["buffer_breach"] == ["A1-GEN"] and open_alerts(engine, portfolio)[0]["kind"] == "BUFFER_BREACH"
+    record_marks(engine, "t", portfolio, "m3", parse_marks_file(c), date(2027, 1, 7))
+    assert open_alerts(engine, portfolio) == [] and _acc(engine)["positions_value_cents"] == 8_145_000
+    bad = tmp_path / "bad.csv"
+    bad.write_text("XYZ,1,2\n")
+    with pytest.raises(InvalidInput, match="line 1"):
+        parse_marks_file(bad)
+    assert verify(engine).ok, verify(engine).problems
+
+
+def test_pre_and_post_tax_pnl_by_period(engine: sa.Engine, portfolio: str) -> None:
+    _open(engine, portfolio)
+    record_fills(
+        engine,
+        "t",
+        portfolio,
+        [
+            ("b1", fill("BTO", "AAA", 100, "100", date(2025, 3, 3))),
+            ("b2", fill("BTO", "BBB", 100, "50", date(2026, 2, 2))),
+            ("s1", fill("STC", "AAA", 100, "150", date(2026, 3, 4))),  # Q1: long-term +5,000
+            ("s2", fill("STC", "BBB", 100, "30", date(2026, 6, 1))),  # Q2: short-term −2,000
+            ("x1", fill("FEE", None, amount_cents=2_500, on=date(2026, 6, 2))),
+        ],
+    )
+    with engine.connect() as conn:
+        aid = _acc(engine)["id"]
+        q1 = tax.period_pnl(conn, aid, date(2026, 1, 1), date(2026, 3, 31))
+        q2 = tax.period_pnl(conn, aid, date(2026, 4, 1), date(2026, 6, 30))
+        year = tax.period_pnl(conn, aid, date(2026, 1, 1), date(2026, 12, 31))
+    assert (q1.pre_tax, q1.estimated_tax, q1.post_tax) == (500_000, 75_000, 425_000)
+    # The loss lowers the year's estimate from 750 to 450: the quarter's share is −300.
+    assert (q2.realized, q2.fees, q2.pre_tax, q2.estimated_tax) == (-200_000, 2_500, -202_500, -30_000)
+    assert year.estimated_tax == q1.estimated_tax + q2.estimated_tax == 45_000
+    assert year.post_tax == 300_000 - 2_500 - 45_000
+
+
+def test_a_long_import_flushed_in_slices_books_the_same(
+    engine: sa.Engine, portfolio: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from alluse.services import trades
+
+    monkeypatch.setattr(trades, "FLUSH_EVERY", 2)
+    _open(engine, portfolio)
+    results = record_fills(
+        engine,
+        "t",
+        portfolio,
+        [
+            ("1", fill("STO", PUT, 1, "2.00", date(2027, 1, 7))),
+            ("2", fill("ASSIGN", PUT, 1, on=date(2027, 1, 15))),  # slice boundary: shares opened here
+            ("3", fill("STO", CALL, 1, "1.50", date(2027, 1, 21))),
+            ("4", fill("BTO", "XYZ", 50, "49", date(2027, 1, 22))),
+            ("5", fill("ASSIGN", CALL, 1, on=date(2027, 2, 19))),  # closes the lot opened two slices ago
+            ("6", fill("STC", "XYZ", 20, "51", date(2027, 2, 22))),
+            ("7", fill("FEE", None, amount_cents=1_000, on=date(2027, 2, 22))),
+        ],
+    )
+    assert [r["realized_cents"] for r in results] == [0, 0, 0, 0, 85_000, 4_000, 0]
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(lots.c.remaining).order_by(lots.c.id)).scalars().all() == [0, 0, 0, 30]
+    assert _acc(engine)["positions_value_cents"] == 30 * 5_100
+    assert verify(engine).ok, verify(engine).problems
+
+
+def test_premium_equal_to_commission_still_balances(engine: sa.Engine, portfolio: str) -> None:
+    """The account's own leg is zero; the market and fee legs still move the external accounts."""
+    _open(engine, portfolio)
+    r = record_fill(engine, "t", portfolio, "f1", fill("STO", PUT, 1, "0.01", date(2027, 1, 7), commission_cents=100))
+    assert r["cash_cents"] == 0
     assert verify(engine).ok, verify(engine).problems

@@ -53,6 +53,10 @@ class FillAction(StrEnum):
     FEE = "FEE"
 
 
+# A long import writes its rows in slices inside its one transaction: a bounded working set is
+# faster than building every row of 100,000 facts in memory first.
+FLUSH_EVERY = 5_000
+
 TRADES = frozenset({FillAction.BTO, FillAction.STO, FillAction.BTC, FillAction.STC})
 
 
@@ -110,7 +114,11 @@ def record_fills(engine: Engine, actor: str, portfolio: str | int | None, facts:
     def apply(tx: Tx, fresh: list[Request]) -> list[dict[str, Any]]:
         # One fill row per fact: reserve their ids in one go (a sequence block on PostgreSQL).
         book = Book(tx, _next_fill=allocate_ids(tx.conn, fills, len(fresh)) - 1)
-        out = [book.record(by_key[r.key], tx.seq(i)) for i, r in enumerate(fresh)]
+        out = []
+        for i, r in enumerate(fresh):
+            out.append(book.record(by_key[r.key], tx.seq(i)))
+            if (i + 1) % FLUSH_EVERY == 0:
+                book.flush(final=False)
         book.flush()
         for r in out:
             r["buffer_breach"] = book.breached.get(r.pop("_aid"), False)
@@ -122,6 +130,70 @@ def record_fills(engine: Engine, actor: str, portfolio: str | int | None, facts:
 
 def record_fill(engine: Engine, actor: str, portfolio: str | int | None, key: str, fill: Fill) -> dict[str, Any]:
     return record_fills(engine, actor, portfolio, [(key, fill)])[0]
+
+
+def move_lots_in_kind(tx: Tx, source_id: int, target_id: int, on: date, seq: int) -> dict[str, Any]:
+    """Move every open lot of one account into another, in kind, inside the caller's unit of work
+    (the lifecycle's merge, ALLUSE_RULES §5.3). Each lot keeps its open date and its remaining cost
+    basis; open short puts take their collateral along. The source's lots are closed without
+    realizing anything (lot_closes.realized = false) and reopened in the target, linked by a
+    MOVE_OUT and a MOVE_IN fill per instrument. Cash is not touched: the caller moves it through the
+    journal."""
+    p = positions.c
+    held = [
+        iid
+        for (iid,) in tx.conn.execute(
+            sa.select(p.instrument_id).where(p.account_id == source_id, p.quantity != 0).order_by(p.instrument_id)
+        )
+    ]
+    if not held:
+        return {"instruments": 0, "lots": 0}
+    book = Book(tx, _next_fill=allocate_ids(tx.conn, fills, 2 * len(held)) - 1)
+    src, dst = book.account(source_id), book.account(target_id)
+    if src.id == dst.id:
+        raise InvalidInput("cannot move lots into the same account")
+    moved = 0
+    for iid in held:
+        ins = book.instrument_by_id(iid)
+        pos = book.positions[src.id][iid]
+        out_id, in_id = book.new_fill_id(), book.new_fill_id()
+        for lot in list(book.open_lots(src.id, iid)):
+            take = Take(lot, lot.remaining, lot.remaining_cash, 0)
+            term = Term.SHORT if lot.side == "SHORT" else holding_term(lot.opened_on, on)
+            book.takes.append((take, out_id, on, term, False))
+            book._new_lot(dst, iid, in_id, lot.side, lot.opened_on, lot.remaining, lot.remaining_cash)
+            if lot.side == "SHORT" and ins.is_put:
+                src.collateral -= ins.strike_notional(lot.remaining)
+                dst.collateral += ins.strike_notional(lot.remaining)
+            lot.remaining, lot.remaining_cash = 0, 0
+            moved += 1
+        book.lots[(src.id, iid)] = []
+        qty, mark = pos.quantity, pos.mark_e4
+        book._move(src, iid, -qty, on, None)
+        target = book._position(dst.id, iid, pos.marked_on)
+        if target.quantity == 0:
+            target.mark_e4, target.marked_on = mark, pos.marked_on
+        book._move(dst, iid, qty, on, None)
+        for fid, aid, action in ((out_id, src.id, "MOVE_OUT"), (in_id, dst.id, "MOVE_IN")):
+            book.fill_rows.append(
+                {
+                    "id": fid,
+                    "portfolio_id": tx.portfolio_id,
+                    "account_id": aid,
+                    "instrument_id": iid,
+                    "action": action,
+                    "quantity": abs(qty),
+                    "price_e4": mark,
+                    "commission_cents": 0,
+                    "cash_cents": 0,
+                    "trade_date": on,
+                    "week_start": week_start(on),
+                    "transfer_id": None,
+                    "audit_seq": seq,
+                }
+            )
+    book.flush()
+    return {"instruments": len(held), "lots": moved}
 
 
 # --- the book: the unit of work's view of lots, positions and accounts ---------------------------
@@ -233,8 +305,10 @@ class Book:
     entries: list[JournalEntry] = field(default_factory=list)
     entry_fill: list[int] = field(default_factory=list)
     breached: dict[int, bool] = field(default_factory=dict)
+    new_lots: list[BookLot] = field(default_factory=list)
     ext_delta: dict[int, int] = field(default_factory=dict)
     _ext: dict[str, int] = field(default_factory=dict)
+    _parsed: dict[tuple[str, int], Instrument] = field(default_factory=dict)
     _next_fill: int = 0
 
     # -- loading
@@ -316,6 +390,13 @@ class Book:
             ]
         return found
 
+    def parse(self, symbol: str, multiplier: int = 100) -> Instrument:
+        key = (symbol, multiplier)
+        spec = self._parsed.get(key)
+        if spec is None:
+            spec = self._parsed[key] = parse_symbol(symbol, multiplier)
+        return spec
+
     # -- recording
     def new_fill_id(self) -> int:
         self._next_fill += 1
@@ -324,7 +405,7 @@ class Book:
     def record(self, f: Fill, seq: int) -> dict[str, Any]:
         acc = self.account(f.account)
         on = f.trade_date
-        spec = parse_symbol(f.symbol, f.multiplier) if f.symbol else None
+        spec = self.parse(f.symbol, f.multiplier) if f.symbol else None
         if on is None:
             if f.action is FillAction.EXPIRE and spec is not None and spec.expiry:
                 on = spec.expiry
@@ -365,7 +446,9 @@ class Book:
         legs = [leg for leg in legs if leg.amount_cents]
         if legs:
             acc.cash += cash
-            for leg in legs[1:]:
+            for leg in legs:
+                if leg.account_id == acc.id:
+                    continue
                 self.ext_delta[leg.account_id] = self.ext_delta.get(leg.account_id, 0) + leg.amount_cents
             self.entries.append(JournalEntry(kind, legs, seq, memo=f"{f.action.value} {f.symbol or ''}".strip()))
             self.entry_fill.append(len(self.fill_rows))
@@ -433,6 +516,7 @@ class Book:
     def _new_lot(self, acc: AccountRow, iid: int, fill_id: int, side: str, on: date, qty: int, cash: int) -> None:
         lot = BookLot(0, on, qty, cash, acc.id, iid, fill_id, side, qty, cash, True)
         self.open_lots(acc.id, iid).append(lot)
+        self.new_lots.append(lot)
 
     def _take(
         self,
@@ -446,9 +530,10 @@ class Book:
         realized: bool = True,
     ) -> int:
         ins = self.inst[iid]
-        open_side = [lot for lot in self.open_lots(acc.id, iid) if lot.side == side and lot.remaining > 0]
-        what = f"{'short' if side == 'SHORT' else 'long'} {ins.symbol} in {acc.label}"
-        taken = take_fifo(open_side, qty, close_cash, what)
+        open_side = [lot for lot in self.open_lots(acc.id, iid) if lot.side == side]
+        taken = take_fifo(open_side, qty, close_cash, f"{side.lower()} {ins.symbol} in {acc.label}")
+        # Closed lots leave the working list (flush finds them through new_lots and takes).
+        self.lots[(acc.id, iid)] = [lot for lot in self.lots[(acc.id, iid)] if lot.remaining]
         moved = 0
         for t in taken:
             # Short option premium is short-term whatever the holding period (IRC §1234).
@@ -524,7 +609,7 @@ class Book:
             raise InvalidInput(f"{ins.symbol} is not an option: only short options are assigned")
         shares = f.quantity * ins.multiplier
         notional = ins.strike_notional(f.quantity)
-        stock_iid = self.instrument(parse_symbol(ins.underlying))
+        stock_iid = self.instrument(self.parse(ins.underlying))
         premium = self._take(acc, iid, "SHORT", f.quantity, 0, on, fill_id, realized=False)
         self._move(acc, iid, f.quantity, on, None)
         if ins.is_put:
@@ -537,13 +622,15 @@ class Book:
         return notional
 
     # -- writing back
-    def flush(self) -> None:
+    def flush(self, final: bool = True) -> None:
+        """Write what was recorded since the last flush. Only the final flush judges the buffer: an
+        import is one fact for the alerts, not a series of transient breaches."""
         conn, pid, now = self.tx.conn, self.tx.portfolio_id, self.tx.now
         tids = insert_journal(conn, pid, now, self.entries) if self.entries else []
         for idx, tid in zip(self.entry_fill, tids, strict=True):
             self.fill_rows[idx]["transfer_id"] = tid
         _FILL_INSERT.many(conn, self.fill_rows)
-        new = [lot for group in self.lots.values() for lot in group if lot.new]
+        new = self.new_lots
         if new:
             first = allocate_ids(conn, lots, len(new))
             for i, lot in enumerate(new):
@@ -620,5 +707,13 @@ class Book:
             ],
         )
         _EXT_CASH.many(conn, [{"aid": a, "d": d} for a, d in self.ext_delta.items() if d])
-        for acc in self.accounts.values():
-            self.breached[acc.id] = check_buffer(self.tx, acc, "a broker fact")
+        for lot in self.new_lots:
+            lot.new = False
+        for by_iid in self.positions.values():
+            for p in by_iid.values():
+                p.new = p.dirty = False
+        self.new_lots, self.takes, self.entries, self.entry_fill, self.fill_rows = [], [], [], [], []
+        self.ext_delta = {}
+        if final:
+            for acc in self.accounts.values():
+                self.breached[acc.id] = check_buffer(self.tx, acc, "a broker fact")

@@ -241,7 +241,7 @@ fills = sa.Table(
     sa.Column("transfer_id", Id, nullable=True),
     sa.Column("audit_seq", sa.BigInteger, nullable=False),
     sa.Index(None, "account_id", "trade_date"),
-    sa.Index(None, "portfolio_id", "week_start"),
+    sa.Index(None, "portfolio_id", "action", "trade_date"),  # dividends, weekly trade counts
     sa.CheckConstraint("quantity >= 0 AND commission_cents >= 0 AND price_e4 >= 0", name="non_negative"),
     _scoped_fk("account_id", "accounts"),
     _scoped_fk("instrument_id", "instruments"),
@@ -266,6 +266,7 @@ lots = sa.Table(
     sa.Column("remaining", sa.BigInteger, nullable=False),
     sa.Column("remaining_cash_cents", Cents, nullable=False),
     sa.Index(None, "account_id", "instrument_id", "remaining"),
+    sa.Index(None, "instrument_id", "opened_on"),  # wash-sale look-ups
     sa.CheckConstraint("side IN ('LONG', 'SHORT')", name="side"),
     sa.CheckConstraint("remaining >= 0 AND remaining <= quantity AND quantity > 0", name="remaining"),
     _scoped_fk("account_id", "accounts"),
@@ -294,7 +295,9 @@ lot_closes = sa.Table(
     sa.Column("gain_cents", Cents, nullable=False),
     sa.Column("term", sa.String(5), nullable=False),
     sa.Column("realized", sa.Boolean, nullable=False),
-    sa.Index(None, "account_id", "closed_on"),
+    # Covering: an account's realized figures for a period (the lifecycle, the tax-year sums) read
+    # the index alone.
+    sa.Index(None, "account_id", "closed_on", "realized", "term", "gain_cents"),
     sa.Index(None, "portfolio_id", "closed_on"),
     sa.CheckConstraint("term IN ('SHORT', 'LONG')", name="term"),
     sa.CheckConstraint("gain_cents = open_cash_cents + close_cash_cents", name="gain"),
