@@ -8,15 +8,18 @@ ENDPOINTS fails the test instead of going unchecked."""
 from __future__ import annotations
 
 import re
+from datetime import date
 
 import sqlalchemy as sa
 
 from alluse.domain.money import parse_usd
-from alluse.services import access, brokers, cash, groups
+from alluse.services import access, brokers, cash, groups, trades
 from alluse.services.portfolios import create_portfolio
 from alluse.store.schema import audit_log, portfolios
 
 ROLES = ("viewer", "trader", "owner")
+
+FEE = {"account": "{account}", "action": "FEE", "amount": "1", "trade_date": "2026-01-05"}
 
 # (method, path template) -> (least role on the portfolio, JSON body). Path parameters are filled
 # from the portfolio under test: {account}/{target} = its Gen-Acc, {ref} = its first brokerage account.
@@ -43,17 +46,53 @@ ENDPOINTS: dict[tuple[str, str], tuple[str, dict | None]] = {
     ("GET", "/portfolios/{portfolio}/roles"): ("owner", None),
     ("PUT", "/portfolios/{portfolio}/roles/{username}"): ("owner", {"role": "viewer"}),
     ("DELETE", "/portfolios/{portfolio}/roles/{username}"): ("owner", None),
+    # Trades, tax and reports. GETs with a required `from` answer 422 to the roles allowed in.
+    ("POST", "/portfolios/{portfolio}/fills"): ("trader", FEE),
+    ("POST", "/portfolios/{portfolio}/fills/batch"): ("trader", {"fills": [FEE]}),
+    ("POST", "/portfolios/{portfolio}/marks"): ("trader", {"prices": {"MTRX": "1.5"}, "as_of": "2026-01-06"}),
+    ("GET", "/portfolios/{portfolio}/positions"): ("viewer", None),
+    ("GET", "/portfolios/{portfolio}/alerts"): ("viewer", None),
+    (
+        "POST",
+        "/portfolios/{portfolio}/check-trade",
+    ): ("viewer", {"account": "{account}", "action": "BTO", "symbol": "MTRX", "quantity": 1, "price": "1"}),
+    ("POST", "/portfolios/{portfolio}/weeks"): (
+        "trader",
+        {"stage": "predict", "week_type": "RED", "week": "2026-01-05"},
+    ),
+    ("GET", "/portfolios/{portfolio}/weeks/accuracy"): ("viewer", None),
+    (
+        "POST",
+        "/portfolios/{portfolio}/tax/payments",
+    ): ("trader", {"account": "{account}", "tax_year": 2026, "amount": "1"}),
+    ("PUT", "/portfolios/{portfolio}/tax/rates"): ("owner", {"short_term": "30", "long_term": "15", "dividend": "15"}),
+    ("GET", "/portfolios/{portfolio}/accounts/{account}/surplus"): ("viewer", None),
+    ("GET", "/portfolios/{portfolio}/accounts/{account}/pnl"): ("viewer", None),
+    ("GET", "/portfolios/{portfolio}/reports/weekly"): ("viewer", None),
+    ("GET", "/portfolios/{portfolio}/reports/monthly"): ("viewer", None),
+    ("GET", "/portfolios/{portfolio}/reports/quarterly"): ("viewer", None),
+    ("GET", "/portfolios/{portfolio}/reports/tax-year"): ("viewer", None),
+    ("GET", "/portfolios/{portfolio}/reports/realized"): ("viewer", None),
+    ("GET", "/portfolios/{portfolio}/reports/performance"): ("viewer", None),
 }
 
 
 def _setup(engine: sa.Engine) -> dict:
-    """Two portfolios: ours (P, group A1) and the victim's (V, group Z9 with distinctive figures)."""
+    """Two portfolios: ours (P, group A1) and the victim's (V, group Z9 with distinctive figures), each
+    holding one share of MTRX (so marks and the protocol check have an instrument)."""
     info = {}
     for name, group, amount in (("ours", "A1", "100000"), ("victim", "Z9", "777777.77")):
         create_portfolio(engine, "test", name, f"create:{name}")
         brokers.register(engine, "test", name, [f"IBKR:{group}BROKER"], f"reg:{name}")
         g = groups.open_group(engine, "test", name, f"open:{name}", groups.group_opening(parse_usd(amount), name=group))
         (t,) = cash.move_cash(engine, "test", name, [(f"dep:{name}", cash.deposit(f"{group}-GEN", 1000))])
+        trades.record_fill(
+            engine,
+            "test",
+            name,
+            f"buy:{name}",
+            trades.Fill(f"{group}-GEN", trades.FillAction.BTO, "MTRX", 1, "1.25", 0, date(2026, 1, 5)),
+        )
         with engine.connect() as conn:
             pid = access.portfolio_id_for(conn, name)
         info[name] = {
@@ -92,7 +131,7 @@ def _body(body: dict | None, p: dict, n: int) -> dict | None:
         if isinstance(v, str):
             out[k] = _fill(v, p, n)
         elif isinstance(v, list):
-            out[k] = [_fill(x, p, n) for x in v]
+            out[k] = [_body(x, p, n) if isinstance(x, dict) else _fill(x, p, n) for x in v]
         else:
             out[k] = p["transfer"] if k == "transfer_id" else v
     return out
@@ -233,6 +272,14 @@ def test_ids_of_someone_elses_rows_are_not_found_through_ones_own_portfolio(api)
         ("POST", "/portfolios/ours/transfers", {"from_account": v_account, "to_account": "A1-GEN", "amount": "1"}),
         ("POST", "/portfolios/ours/reversals", {"transfer_id": victim["transfer"], "reason": "steal"}),
         ("PUT", f"/portfolios/ours/brokerage-accounts/{victim['ref']}/credentials", {"credentials": "x"}),
+        ("POST", "/portfolios/ours/fills", {**FEE, "account": v_account}),
+        ("POST", "/portfolios/ours/fills/batch", {"fills": [{**FEE, "account": v_account}]}),
+        ("POST", "/portfolios/ours/tax/payments", {"account": v_account, "tax_year": 2026, "amount": "1"}),
+        ("POST", "/portfolios/ours/check-trade", {"account": v_account, "action": "BTO", "symbol": "X", "quantity": 1}),
+        ("GET", f"/portfolios/ours/positions?account={v_account}", None),
+        ("GET", f"/portfolios/ours/accounts/{v_account}/surplus", None),
+        ("GET", f"/portfolios/ours/accounts/{v_account}/pnl?from=2026-01-01", None),
+        ("GET", f"/portfolios/ours/reports/performance?from=2026-01-01&account={v_account}", None),
     ]
     for method, path, body in requests:
         r = api.client.request(method, path, json=body, headers=owner)

@@ -9,15 +9,28 @@ from alluse import __version__
 from alluse.api import problems
 from alluse.api.deps import Context
 from alluse.api.observability import Metrics, RequestLog, configure_logging
-from alluse.api.routers import accounts, audit, auth, brokerage, cash, config, groups, ops, portfolios
+from alluse.api.routers import (
+    accounts,
+    audit,
+    auth,
+    brokerage,
+    cash,
+    config,
+    groups,
+    ops,
+    portfolios,
+    reports,
+    tax,
+    trades,
+    weeks,
+)
 from alluse.config import Settings, get_settings
 from alluse.security.keyring import Keyring, load_keyring
 from alluse.security.ratelimit import LoginLimiter
 from alluse.security.tokens import TokenIssuer
 
-# One module per resource. Trades/marks/reports/protocol check and lifecycle join this list as
-# they land (docs/api.md).
-ROUTERS = [ops, auth, portfolios, accounts, groups, cash, brokerage, config, audit]
+# One module per resource (docs/api.md).
+ROUTERS = [ops, auth, portfolios, accounts, groups, cash, brokerage, config, audit, trades, weeks, tax, reports]
 
 
 def create_app(

@@ -4,9 +4,9 @@ Amounts travel as decimal strings ("1250.50"): parsed with domain/money.parse_us
 and written from integer cents, exactly, on the way out (`*_cents` fields lose the suffix).
 """
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
@@ -41,7 +41,7 @@ def money(value: Any) -> Any:
     if isinstance(value, dict):
         return {
             (k[: -len("_cents")] if k.endswith("_cents") else k): (
-                usd(v) if k.endswith("_cents") and isinstance(v, int) else money(v)
+                usd(v) if k.endswith("_cents") and isinstance(v, int | Decimal) else money(v)
             )
             for k, v in value.items()
         }
@@ -309,3 +309,347 @@ class VerifyOut(BaseModel):
 class HealthOut(BaseModel):
     status: str
     schema_revision: str | None = None
+
+
+# --- trades, marks, positions, alerts, protocol check, weeks, tax -------------------------------
+
+# Dates the ledger can hold; the bounds keep date arithmetic (week starts, report windows) in range.
+Day = Annotated[date, Field(ge=date(1900, 1, 2), le=date(2999, 12, 31), examples=["2026-03-20"])]
+Year = Annotated[int, Field(ge=1901, le=2999)]
+Price = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=40),
+    AfterValidator(_no_nul),
+    Field(description='Per share, a decimal string with at most 4 decimals: "1.25"', examples=["1.25"]),
+]
+Symbol = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=40),
+    AfterValidator(_no_nul),
+    Field(description="A ticker or an OCC option symbol", examples=["AAPL  251219P00180000"]),
+]
+Action = Literal["BTO", "STO", "BTC", "STC", "EXPIRE", "ASSIGN", "DIVIDEND", "FEE"]
+
+
+class FillIn(In):
+    account: Text(100, 1) = Field(description="Account name (e.g. A1-GEN) or id")
+    action: Action
+    symbol: Symbol | None = Field(None, description="Needed by every action but FEE (and DIVIDEND, where optional)")
+    quantity: int = Field(0, ge=0, le=10**9, description="Shares or contracts; 0 for DIVIDEND and FEE")
+    price: Price = "0"
+    commission: Amount | None = Field(None, description="Commissions and fees, USD")
+    amount: Amount | None = Field(None, description="The cash of a DIVIDEND or FEE, USD")
+    trade_date: Day | None = Field(None, description="Needed except for an EXPIRE (default: the option's expiry)")
+    multiplier: int = Field(100, ge=1, le=10_000)
+
+
+class BatchFillIn(FillIn):
+    key: Text(200, 1) | None = Field(
+        None, description="This fact's idempotency key (default: the request's key + '#' + its position)"
+    )
+
+
+class FillBatchIn(In):
+    fills: list[BatchFillIn] = Field(min_length=1, max_length=10_000)
+
+
+class FillOut(BaseModel):
+    fill_id: int
+    account: str
+    action: str
+    symbol: str | None
+    quantity: int
+    cash: Money
+    realized: Money
+    trade_date: date
+    buffer_breach: bool
+    replayed: bool = False
+
+
+class FillBatchOut(BaseModel):
+    recorded: int
+    replayed: int
+    fills: list[FillOut]
+
+
+class MarksIn(In):
+    prices: dict[Symbol, Price] = Field(min_length=1, max_length=10_000, examples=[{"AAPL": "187.25"}])
+    as_of: Day | None = Field(None, description="Default: today")
+
+
+class MarksOut(BaseModel):
+    as_of: date
+    marks: int
+    positions_revalued: int
+    buffer_breach: list[str]
+    replayed: bool = False
+
+
+class LotOut(BaseModel):
+    lot_id: int
+    symbol: str
+    side: str
+    opened_on: date
+    quantity: int
+    basis: Money
+    price: str = Field(description="The position's latest price per share")
+    value: Money
+    unrealized: Money
+    term: str
+
+
+class HoldingOut(BaseModel):
+    account: str
+    cash: Money
+    positions_value: Money
+    nav: Money
+    collateral: Money
+    unrealized: Money
+    lots: list[LotOut]
+
+
+class PositionsOut(BaseModel):
+    as_of: date
+    accounts: list[HoldingOut]
+
+
+class AlertOut(BaseModel):
+    id: int
+    name: str = Field(description="The account")
+    kind: str
+    message: str
+    raised_at: datetime
+
+
+class CheckTradeIn(In):
+    account: Text(100, 1)
+    action: Literal["BTO", "STO", "BTC", "STC"]
+    symbol: Symbol
+    quantity: int = Field(ge=1, le=10**9)
+    price: Price = "0"
+    delta: Text(20, 1) | None = Field(None, description="Option delta; the sign is ignored", examples=["0.30"])
+    on: Day | None = Field(None, description="Entry day (default: today)")
+
+
+class CheckTradeOut(BaseModel):
+    account: str
+    order: str
+    ok: bool = Field(description="false: the intent violates a rule of the method (see violations)")
+    violations: list[str]
+    warnings: list[str]
+
+
+class WeekIn(In):
+    stage: Literal["predict", "confirm"]
+    week_type: Literal["GREEN", "RED", "CHOP"]
+    week: Day | None = Field(None, description="Any day of the week (default: this week)")
+
+
+class WeekOut(BaseModel):
+    week_start: date
+    predicted: str | None = None
+    confirmed: str | None = None
+    replayed: bool = False
+
+
+class HitRate(BaseModel):
+    correct: int
+    weeks: int
+
+
+class WeekAccuracyOut(BaseModel):
+    weeks: int
+    correct: int
+    by_predicted: dict[str, HitRate]
+
+
+# --- tax ------------------------------------------------------------------------------------------
+
+TaxNote = Annotated[str, Field(description="Every tax figure is an estimate, not tax advice")]
+
+
+class TaxPaymentIn(In):
+    account: Text(100, 1)
+    tax_year: Year
+    amount: Amount
+    paid_on: Day | None = Field(None, description="Default: today")
+
+
+class TaxPaymentOut(BaseModel):
+    account: str
+    tax_year: int
+    amount: Money
+    transfer_id: int
+    buffer_breach: bool
+    replayed: bool = False
+
+
+Pct = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=10),
+    AfterValidator(_no_nul),
+    Field(description="A percentage, at most two decimals", examples=["30"]),
+]
+
+
+class TaxRatesIn(In):
+    short_term: Pct
+    long_term: Pct
+    dividend: Pct
+
+
+class TaxRatesOut(BaseModel):
+    short_term_bps: int
+    long_term_bps: int
+    dividend_bps: int
+    replayed: bool = False
+
+
+class SurplusOut(BaseModel):
+    account: str
+    as_of: date
+    nav: Money
+    base_capital: Money
+    unpaid_tax_on_realized: Money
+    tax_on_unrealized: Money
+    post_tax_surplus: Money
+    note: TaxNote
+
+
+class PnlOut(BaseModel):
+    account: str
+    start: date
+    end: date
+    realized: Money = Field(description="Net realized capital gain (commissions inside)")
+    dividends: Money
+    fees: Money = Field(description="Standalone fees")
+    pre_tax: Money
+    estimated_tax: Money
+    post_tax: Money
+    note: TaxNote
+
+
+# --- reports --------------------------------------------------------------------------------------
+
+
+class WeekRow(BaseModel):
+    week_start: date
+    trades: int
+    income: Money
+    predicted: str | None
+    confirmed: str | None
+    correct: bool | None
+
+
+class WeeklyOut(BaseModel):
+    weeks: list[WeekRow]
+    predicted_and_confirmed: int
+    correct: int
+
+
+class MonthRow(BaseModel):
+    month: str
+    income: Money
+    reinvested: Money
+    estimated_tax: Money
+    growth: dict[str, Money] = Field(description="Per account: NAV change less flows")
+
+
+class MonthlyOut(BaseModel):
+    year: int
+    months: list[MonthRow]
+    tax_estimated_ytd: Money
+    note: TaxNote
+
+
+class QuarterRow(BaseModel):
+    quarter: str
+    account: str
+    short_term: Money
+    long_term: Money
+    dividends: Money
+    net_realized: Money
+    estimated_tax_ytd: Money
+
+
+class QuarterlyOut(BaseModel):
+    year: int
+    rows: list[QuarterRow]
+    note: TaxNote
+    not_built: str
+
+
+class TermTotals(BaseModel):
+    gains: Money
+    losses: Money
+    closes: int
+
+
+class WashSales(BaseModel):
+    closes: int
+    loss: Money
+
+
+class TaxAccountRow(BaseModel):
+    account: str
+    short_term: Money
+    long_term: Money
+    dividends: Money
+    estimated_tax: Money
+    paid: Money
+
+
+class TaxYearOut(BaseModel):
+    year: int
+    note: TaxNote
+    rates_bps: dict[str, int]
+    short_term: TermTotals
+    long_term: TermTotals
+    dividends: Money
+    taxable_short_term: Money
+    taxable_long_term: Money
+    net_capital_loss: Money
+    estimated_tax: Money
+    paid: Money
+    unpaid: Money
+    wash_sale_flagged: WashSales
+    accounts: list[TaxAccountRow]
+
+
+class RealizedRow(BaseModel):
+    account: str
+    symbol: str
+    side: str
+    quantity: int
+    date_acquired: date
+    date_sold: date
+    proceeds: Money
+    cost_basis: Money
+    gain: Money
+    term: str
+    wash_sale_flag: str
+    lot_id: int
+    fill_id: int
+    note: TaxNote
+
+
+class NavDay(BaseModel):
+    on: date
+    nav: Money
+    flow: Money
+
+
+class PerformanceRow(BaseModel):
+    account: str
+    start_nav: Money
+    end_nav: Money
+    flows: Money
+    twr: str = Field(description="Time-weighted return as a decimal fraction (0.0123 = 1.23 %)")
+    max_drawdown: str = Field(description="As a decimal fraction")
+    series: list[NavDay]
+
+
+class PerformanceOut(BaseModel):
+    start: date
+    end: date
+    accounts: list[PerformanceRow]

@@ -1,0 +1,101 @@
+"""The tax ledger's writes (payments, rates) and the pre/post-tax module per account (§5, §6).
+Every figure is an estimate, not tax advice; the answers say so in `note`."""
+
+from datetime import date
+from typing import Annotated
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Path, Query
+
+from alluse.api.deps import Ctx, IdemKey, Owner, Trader, Viewer
+from alluse.api.problems import responses
+from alluse.api.schemas import Day, PnlOut, SurplusOut, TaxPaymentIn, TaxPaymentOut, TaxRatesIn, TaxRatesOut, money
+from alluse.domain.errors import InvalidInput
+from alluse.domain.money import parse_usd
+from alluse.domain.tax import NOTE
+from alluse.services.tax import pay_tax, period_pnl, post_tax_surplus, set_rates
+from alluse.store.repo import resolve_account, resolve_portfolio
+from alluse.store.schema import accounts
+
+router = APIRouter(tags=["tax"], responses=responses(400, 401, 403, 404, 409, 422))
+AccountRef = Annotated[str, Path(min_length=1, max_length=60, description="Account name (e.g. A1-GEN) or id")]
+MAX_PERIOD_DAYS = 3660  # ten years, as the performance report
+
+
+@router.post("/portfolios/{portfolio}/tax/payments", response_model=TaxPaymentOut, status_code=201)
+def pay(scope: Trader, body: TaxPaymentIn, c: Ctx, key: IdemKey) -> dict:
+    """Record estimated tax paid from an account: a fact, recorded even below the buffer (with an alert)."""
+    paid_on = body.paid_on or date.today()
+    amount = parse_usd(body.amount)
+    return money(pay_tax(c.engine, scope.actor, scope.portfolio_id, key, body.account, body.tax_year, amount, paid_on))
+
+
+@router.put("/portfolios/{portfolio}/tax/rates", response_model=TaxRatesOut)
+def rates(scope: Owner, body: TaxRatesIn, c: Ctx, key: IdemKey) -> dict:
+    """Owner: the portfolio's estimated tax rates, in percent."""
+    return set_rates(c.engine, scope.actor, scope.portfolio_id, key, body.short_term, body.long_term, body.dividend)
+
+
+@router.get("/portfolios/{portfolio}/accounts/{account}/surplus", response_model=SurplusOut)
+def surplus(
+    scope: Viewer,
+    account: AccountRef,
+    c: Ctx,
+    as_of: Annotated[Day | None, Query(description="Default: today")] = None,
+) -> dict:
+    """Post-tax surplus (§5): NAV − base capital − unpaid tax on realized gains − tax on unrealized gains."""
+    day = as_of or date.today()
+    with c.engine.connect() as conn:
+        aid = resolve_account(conn, resolve_portfolio(conn, scope.portfolio_id), account)
+        s = post_tax_surplus(conn, aid, day)
+        name = _name(conn, aid)
+    return money(
+        {
+            "account": name,
+            "as_of": day,
+            "nav_cents": s.nav,
+            "base_capital_cents": s.base_capital,
+            "unpaid_tax_on_realized_cents": s.unpaid_tax_on_realized,
+            "tax_on_unrealized_cents": s.tax_on_unrealized,
+            "post_tax_surplus_cents": s.surplus,
+            "note": NOTE,
+        }
+    )
+
+
+@router.get("/portfolios/{portfolio}/accounts/{account}/pnl", response_model=PnlOut)
+def pnl(
+    scope: Viewer,
+    account: AccountRef,
+    c: Ctx,
+    start: Annotated[Day, Query(alias="from", description="First day of the period")],
+    end: Annotated[Day | None, Query(alias="to", description="Last day (default: today)")] = None,
+) -> dict:
+    """Pre- and post-tax realized P&L of an account for a period."""
+    last = end or date.today()
+    if last < start:
+        raise InvalidInput("`to` is before `from`")
+    if (last - start).days > MAX_PERIOD_DAYS:
+        raise InvalidInput("the period is limited to ten years")
+    with c.engine.connect() as conn:
+        aid = resolve_account(conn, resolve_portfolio(conn, scope.portfolio_id), account)
+        p = period_pnl(conn, aid, start, last)
+        name = _name(conn, aid)
+    return money(
+        {
+            "account": name,
+            "start": start,
+            "end": last,
+            "realized_cents": p.realized,
+            "dividends_cents": p.dividends,
+            "fees_cents": p.fees,
+            "pre_tax_cents": p.pre_tax,
+            "estimated_tax_cents": p.estimated_tax,
+            "post_tax_cents": p.post_tax,
+            "note": NOTE,
+        }
+    )
+
+
+def _name(conn: sa.Connection, aid: int) -> str:
+    return conn.execute(sa.select(accounts.c.name).where(accounts.c.id == aid)).scalar_one()
