@@ -266,6 +266,7 @@ lots = sa.Table(
     sa.Column("remaining", sa.BigInteger, nullable=False),
     sa.Column("remaining_cash_cents", Cents, nullable=False),
     sa.Index(None, "account_id", "instrument_id", "remaining"),
+    sa.Index(None, "instrument_id", "opened_on"),  # wash-sale look-ups
     sa.CheckConstraint("side IN ('LONG', 'SHORT')", name="side"),
     sa.CheckConstraint("remaining >= 0 AND remaining <= quantity AND quantity > 0", name="remaining"),
     _scoped_fk("account_id", "accounts"),
