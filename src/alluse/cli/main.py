@@ -553,3 +553,7 @@ def serve(
     app_ = create_app(settings, engine, keyring)
     console.print(f"serving on http://{host}:{port} (database {engine.url.render_as_string(hide_password=True)})")
     uvicorn.run(app_, host=host, port=port, log_level="warning", access_log=False)
+
+
+# Trades, marks, the protocol check, weeks, tax and reports register themselves on `app`.
+from alluse.cli import trading as _trading  # noqa: E402, F401

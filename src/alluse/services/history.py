@@ -17,6 +17,7 @@ import sqlalchemy as sa
 
 from alluse.domain.instruments import value_cents
 from alluse.domain.ledger import TransferKind
+from alluse.domain.lots import share
 from alluse.store.schema import fills, instruments, lot_closes, lots, marks, postings, tax_payments, transfers
 
 RESULTS = frozenset(
@@ -46,7 +47,7 @@ def nav_series(conn: sa.Connection, account_id: int, start: date, end: date) -> 
         cash_events.append((on, amount, kind not in RESULTS))
     lo, c, i = lots.c, lot_closes.c, instruments.c
     lot_rows = conn.execute(
-        sa.select(lo.id, lo.instrument_id, lo.side, lo.opened_on, lo.quantity, i.multiplier)
+        sa.select(lo.id, lo.instrument_id, lo.side, lo.opened_on, lo.quantity, lo.open_cash_cents, i.multiplier)
         .join(instruments, i.id == lo.instrument_id)
         .where(lo.account_id == account_id)
     ).all()
@@ -72,9 +73,9 @@ def nav_series(conn: sa.Connection, account_id: int, start: date, end: date) -> 
         lst.sort()
     keys = {iid: [(d, k, n) for d, k, n, _ in lst] for iid, lst in prices.items()}  # type: ignore[misc]
 
-    def price(iid: int, on: date) -> int:
+    def price(iid: int, on: date) -> int | None:
         idx = bisect.bisect_right(keys[iid], (on, 2, 0)) - 1
-        return prices[iid][idx][3] if idx >= 0 else 0  # type: ignore[index]
+        return prices[iid][idx][3] if idx >= 0 else None  # type: ignore[index]
 
     cash_events.sort(key=lambda e: e[0])
     out: list[Day] = []
@@ -94,7 +95,12 @@ def nav_series(conn: sa.Connection, account_id: int, start: date, end: date) -> 
                 continue
             held = r.quantity - sum(q for on, q in closes.get(r.id, ()) if on <= day)
             if held:
-                pv += value_cents(held if r.side == "LONG" else -held, price(r.instrument_id, day), r.multiplier)
+                px = price(r.instrument_id, day)
+                if px is None:
+                    # Never priced yet (shares received by assignment, before any mark): carried at basis.
+                    pv += share(-r.open_cash_cents, held, r.quantity)
+                else:
+                    pv += value_cents(held if r.side == "LONG" else -held, px, r.multiplier)
         out.append(Day(day, cash + pv, flow))
         day += timedelta(days=1)
     return out
