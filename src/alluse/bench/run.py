@@ -54,6 +54,9 @@ class Bench:
         self.single_moves = 500 if quick else 3_000
         self.bulk_moves = 5_000 if quick else 50_000
         self.concurrent_moves = 250 if quick else 1_000  # per client
+        self.single_fills = 300 if quick else 3_000
+        self.bulk_fills = 10_000 if quick else 100_000
+        self.ledger_lots = 100_000 if quick else 1_000_000
         self.progress = _progress(out)
 
     def emit(self, metric: str, value: float, unit: str, **extra: Any) -> None:
@@ -231,6 +234,12 @@ class Bench:
             raw_conc = self.median_rate("raw postings, 4 concurrent clients", n, self.raw_postings_concurrent)
             self.emit("raw_postings_per_s", raw_conc, "postings/s", mode="concurrent", clients=CLIENTS, moves=n // 2)
             self.emit("postings_concurrent_vs_raw", p_conc / raw_conc, "ratio")
+
+        if self.db == "sqlite":
+            # The trades figures are measured on SQLite only so far (their raw baseline is sqlite3).
+            from alluse.bench.trades import run_trades
+
+            run_trades(self)
 
 
 def _progress(out: IO[str]) -> Any:

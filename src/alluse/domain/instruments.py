@@ -51,7 +51,10 @@ def price_text(price_e4: int) -> str:
 
 def value_cents(quantity: int, price_e4: int, multiplier: int) -> int:
     """quantity × price × multiplier in cents, rounded half-even at the one rounding point."""
-    return to_cents(Decimal(quantity * price_e4 * multiplier) / E4)
+    hundredths = quantity * price_e4 * multiplier  # in 1/10,000 dollars = 1/100 cents
+    if hundredths % 100 == 0:  # whole cents: nothing to round (the common case, kept off Decimal)
+        return hundredths // 100
+    return to_cents(Decimal(hundredths) / E4)
 
 
 @dataclass(frozen=True, slots=True)

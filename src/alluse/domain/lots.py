@@ -46,6 +46,8 @@ def share(total: int, part: int, whole: int) -> int:
     """`total` × part/whole in cents, half-even; exact when part == whole."""
     if part == whole:
         return total
+    if (total * part) % whole == 0:  # exact: nothing to round
+        return total * part // whole
     return to_cents(Decimal(total) * part / whole / 100)
 
 

@@ -50,6 +50,8 @@ def raise_alert(tx: Tx, account_id: int, kind: str, message: str) -> bool:
 
 
 def clear_alert(tx: Tx, account_id: int, kind: str) -> int:
+    if _OPEN.first(tx.conn, aid=account_id, kind=kind) is None:  # the usual case: a read, not a write
+        return 0
     return _CLEAR.run(tx.conn, aid=account_id, kind=kind, at=tx.now)
 
 

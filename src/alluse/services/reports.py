@@ -307,10 +307,13 @@ def quarterly(engine: Engine, portfolio: str | int | None, year: int) -> dict:
 # --- the tax year --------------------------------------------------------------------------------
 
 
-def _days_apart(conn: sa.Connection, a: sa.ColumnElement, b: sa.ColumnElement) -> sa.ColumnElement:
-    if conn.dialect.name == "sqlite":
-        return sa.func.julianday(a) - sa.func.julianday(b)
-    return a - b  # date − date is a number of days on PostgreSQL
+def _within(conn: sa.Connection, day: sa.ColumnElement, around: sa.ColumnElement, days: int) -> sa.ColumnElement:
+    """`day` within ±days of `around`, written so an index on `day` serves the range."""
+    if conn.dialect.name == "sqlite":  # dates are ISO text there: compare with date() arithmetic
+        lo, hi = sa.func.date(around, f"-{days} days"), sa.func.date(around, f"+{days} days")
+    else:
+        lo, hi = around - days, around + days
+    return sa.between(day, lo, hi)
 
 
 def _wash_flag(conn: sa.Connection, pid: int) -> sa.ColumnElement:
@@ -326,7 +329,7 @@ def _wash_flag(conn: sa.Connection, pid: int) -> sa.ColumnElement:
             other.c.instrument_id == closed.c.instrument_id,
             other.c.id != closed.c.id,
             other.c.portfolio_id == pid,
-            sa.between(_days_apart(conn, other.c.opened_on, c.closed_on), -WASH_DAYS, WASH_DAYS),
+            _within(conn, other.c.opened_on, c.closed_on, WASH_DAYS),
         )
     )
     return sa.and_(c.gain_cents < 0, instruments.c.kind == "STOCK", sa.exists(same)), closed  # type: ignore[return-value]

@@ -233,8 +233,10 @@ class Book:
     entries: list[JournalEntry] = field(default_factory=list)
     entry_fill: list[int] = field(default_factory=list)
     breached: dict[int, bool] = field(default_factory=dict)
+    new_lots: list[BookLot] = field(default_factory=list)
     ext_delta: dict[int, int] = field(default_factory=dict)
     _ext: dict[str, int] = field(default_factory=dict)
+    _parsed: dict[tuple[str, int], Instrument] = field(default_factory=dict)
     _next_fill: int = 0
 
     # -- loading
@@ -316,6 +318,13 @@ class Book:
             ]
         return found
 
+    def parse(self, symbol: str, multiplier: int = 100) -> Instrument:
+        key = (symbol, multiplier)
+        spec = self._parsed.get(key)
+        if spec is None:
+            spec = self._parsed[key] = parse_symbol(symbol, multiplier)
+        return spec
+
     # -- recording
     def new_fill_id(self) -> int:
         self._next_fill += 1
@@ -324,7 +333,7 @@ class Book:
     def record(self, f: Fill, seq: int) -> dict[str, Any]:
         acc = self.account(f.account)
         on = f.trade_date
-        spec = parse_symbol(f.symbol, f.multiplier) if f.symbol else None
+        spec = self.parse(f.symbol, f.multiplier) if f.symbol else None
         if on is None:
             if f.action is FillAction.EXPIRE and spec is not None and spec.expiry:
                 on = spec.expiry
@@ -433,6 +442,7 @@ class Book:
     def _new_lot(self, acc: AccountRow, iid: int, fill_id: int, side: str, on: date, qty: int, cash: int) -> None:
         lot = BookLot(0, on, qty, cash, acc.id, iid, fill_id, side, qty, cash, True)
         self.open_lots(acc.id, iid).append(lot)
+        self.new_lots.append(lot)
 
     def _take(
         self,
@@ -446,9 +456,10 @@ class Book:
         realized: bool = True,
     ) -> int:
         ins = self.inst[iid]
-        open_side = [lot for lot in self.open_lots(acc.id, iid) if lot.side == side and lot.remaining > 0]
-        what = f"{'short' if side == 'SHORT' else 'long'} {ins.symbol} in {acc.label}"
-        taken = take_fifo(open_side, qty, close_cash, what)
+        open_side = [lot for lot in self.open_lots(acc.id, iid) if lot.side == side]
+        taken = take_fifo(open_side, qty, close_cash, f"{side.lower()} {ins.symbol} in {acc.label}")
+        # Closed lots leave the working list (flush finds them through new_lots and takes).
+        self.lots[(acc.id, iid)] = [lot for lot in self.lots[(acc.id, iid)] if lot.remaining]
         moved = 0
         for t in taken:
             # Short option premium is short-term whatever the holding period (IRC §1234).
@@ -524,7 +535,7 @@ class Book:
             raise InvalidInput(f"{ins.symbol} is not an option: only short options are assigned")
         shares = f.quantity * ins.multiplier
         notional = ins.strike_notional(f.quantity)
-        stock_iid = self.instrument(parse_symbol(ins.underlying))
+        stock_iid = self.instrument(self.parse(ins.underlying))
         premium = self._take(acc, iid, "SHORT", f.quantity, 0, on, fill_id, realized=False)
         self._move(acc, iid, f.quantity, on, None)
         if ins.is_put:
@@ -543,7 +554,7 @@ class Book:
         for idx, tid in zip(self.entry_fill, tids, strict=True):
             self.fill_rows[idx]["transfer_id"] = tid
         _FILL_INSERT.many(conn, self.fill_rows)
-        new = [lot for group in self.lots.values() for lot in group if lot.new]
+        new = self.new_lots
         if new:
             first = allocate_ids(conn, lots, len(new))
             for i, lot in enumerate(new):
