@@ -241,7 +241,7 @@ fills = sa.Table(
     sa.Column("transfer_id", Id, nullable=True),
     sa.Column("audit_seq", sa.BigInteger, nullable=False),
     sa.Index(None, "account_id", "trade_date"),
-    sa.Index(None, "portfolio_id", "week_start"),
+    sa.Index(None, "portfolio_id", "action", "trade_date"),  # dividends, weekly trade counts
     sa.CheckConstraint("quantity >= 0 AND commission_cents >= 0 AND price_e4 >= 0", name="non_negative"),
     _scoped_fk("account_id", "accounts"),
     _scoped_fk("instrument_id", "instruments"),
