@@ -255,3 +255,41 @@ def test_dividend_and_fee(engine: sa.Engine, portfolio: str) -> None:
         g = tax.realized_gain(conn, _acc(engine)["id"], date(2027, 1, 1), date(2027, 3, 31))
     assert g.dividends == 12_345 and g.total == 0
     assert verify(engine).ok, verify(engine).problems
+
+
+def test_lots_move_in_kind_keeping_date_and_basis(engine: sa.Engine, portfolio: str) -> None:
+    """What the lifecycle's merge calls: positions move, open date and basis stay, nothing is realized."""
+    from alluse.services.trades import move_lots_in_kind
+    from alluse.store.repo import resolve_account
+    from alluse.store.uow import Request, write
+
+    _open(engine, portfolio)
+    record_fills(
+        engine,
+        "t",
+        portfolio,
+        [
+            ("b1", fill("BTO", "XYZ", 100, "40", date(2025, 6, 2))),
+            ("p1", fill("STO", PUT, 1, "2", date(2027, 1, 7))),
+        ],
+    )
+    gen, com = _acc(engine), _acc(engine, "A1-COM")
+
+    def apply(tx, reqs):  # type: ignore[no-untyped-def]
+        src = resolve_account(tx.conn, tx.portfolio_id, "A1-GEN")
+        dst = resolve_account(tx.conn, tx.portfolio_id, "A1-COM")
+        return [move_lots_in_kind(tx, src, dst, date(2027, 1, 8), tx.seq(0))]
+
+    (r,) = write(engine, portfolio, "t", "test.merge", [Request("m1", {})], apply)
+    assert r == {"instruments": 2, "lots": 2}
+    gen2, com2 = _acc(engine), _acc(engine, "A1-COM")
+    assert (gen2["positions_value_cents"], gen2["collateral_cents"]) == (0, 0)
+    assert com2["positions_value_cents"] == com["positions_value_cents"] + gen["positions_value_cents"]
+    assert com2["collateral_cents"] == 500_000
+    assert _closes(engine) == []  # nothing realized by the move
+    record_fill(
+        engine, "t", portfolio, "s1", Fill("A1-COM", FillAction.STC, "XYZ", 100, "45", trade_date=date(2027, 1, 11))
+    )
+    (c,) = _closes(engine)
+    assert (c["term"], c["open_cash_cents"], c["gain_cents"]) == ("LONG", -400_000, 50_000)
+    assert verify(engine).ok, verify(engine).problems

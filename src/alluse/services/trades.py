@@ -124,6 +124,70 @@ def record_fill(engine: Engine, actor: str, portfolio: str | int | None, key: st
     return record_fills(engine, actor, portfolio, [(key, fill)])[0]
 
 
+def move_lots_in_kind(tx: Tx, source_id: int, target_id: int, on: date, seq: int) -> dict[str, Any]:
+    """Move every open lot of one account into another, in kind, inside the caller's unit of work
+    (the lifecycle's merge, ALLUSE_RULES §5.3). Each lot keeps its open date and its remaining cost
+    basis; open short puts take their collateral along. The source's lots are closed without
+    realizing anything (lot_closes.realized = false) and reopened in the target, linked by a
+    MOVE_OUT and a MOVE_IN fill per instrument. Cash is not touched: the caller moves it through the
+    journal."""
+    p = positions.c
+    held = [
+        iid
+        for (iid,) in tx.conn.execute(
+            sa.select(p.instrument_id).where(p.account_id == source_id, p.quantity != 0).order_by(p.instrument_id)
+        )
+    ]
+    if not held:
+        return {"instruments": 0, "lots": 0}
+    book = Book(tx, _next_fill=allocate_ids(tx.conn, fills, 2 * len(held)) - 1)
+    src, dst = book.account(source_id), book.account(target_id)
+    if src.id == dst.id:
+        raise InvalidInput("cannot move lots into the same account")
+    moved = 0
+    for iid in held:
+        ins = book.instrument_by_id(iid)
+        pos = book.positions[src.id][iid]
+        out_id, in_id = book.new_fill_id(), book.new_fill_id()
+        for lot in list(book.open_lots(src.id, iid)):
+            take = Take(lot, lot.remaining, lot.remaining_cash, 0)
+            term = Term.SHORT if lot.side == "SHORT" else holding_term(lot.opened_on, on)
+            book.takes.append((take, out_id, on, term, False))
+            book._new_lot(dst, iid, in_id, lot.side, lot.opened_on, lot.remaining, lot.remaining_cash)
+            if lot.side == "SHORT" and ins.is_put:
+                src.collateral -= ins.strike_notional(lot.remaining)
+                dst.collateral += ins.strike_notional(lot.remaining)
+            lot.remaining, lot.remaining_cash = 0, 0
+            moved += 1
+        book.lots[(src.id, iid)] = []
+        qty, mark = pos.quantity, pos.mark_e4
+        book._move(src, iid, -qty, on, None)
+        target = book._position(dst.id, iid, pos.marked_on)
+        if target.quantity == 0:
+            target.mark_e4, target.marked_on = mark, pos.marked_on
+        book._move(dst, iid, qty, on, None)
+        for fid, aid, action in ((out_id, src.id, "MOVE_OUT"), (in_id, dst.id, "MOVE_IN")):
+            book.fill_rows.append(
+                {
+                    "id": fid,
+                    "portfolio_id": tx.portfolio_id,
+                    "account_id": aid,
+                    "instrument_id": iid,
+                    "action": action,
+                    "quantity": abs(qty),
+                    "price_e4": mark,
+                    "commission_cents": 0,
+                    "cash_cents": 0,
+                    "trade_date": on,
+                    "week_start": week_start(on),
+                    "transfer_id": None,
+                    "audit_seq": seq,
+                }
+            )
+    book.flush()
+    return {"instruments": len(held), "lots": moved}
+
+
 # --- the book: the unit of work's view of lots, positions and accounts ---------------------------
 
 
