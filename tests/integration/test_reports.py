@@ -135,3 +135,18 @@ def test_performance_report_from_the_record(traded: sa.Engine) -> None:
     (gen,) = r["accounts"]
     assert gen["flows_cents"] == 0 and gen["start_nav_cents"] == 10_000_000
     assert Decimal(gen["twr"]) == Decimal("0.002")  # +200 on 100,000
+
+
+def test_no_wash_sale_flag_beyond_30_days(engine: sa.Engine, portfolio: str) -> None:
+    groups.open_group(engine, "t", portfolio, "g1", groups.group_opening(25_000_000))
+    record_fills(
+        engine,
+        "t",
+        portfolio,
+        [
+            ("1", _fill("BTO", "ABC", 100, "20", date(2027, 1, 4))),
+            ("2", _fill("STC", "ABC", 100, "18", date(2027, 3, 1))),
+            ("3", _fill("BTO", "ABC", 100, "17", date(2027, 4, 1))),  # 31 days later
+        ],
+    )
+    assert reports.tax_year(engine, portfolio, 2027)["wash_sale_flagged"] == {"closes": 0, "loss_cents": 0}

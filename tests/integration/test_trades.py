@@ -12,7 +12,7 @@ from alluse.services import groups, tax
 from alluse.services.alerts import open_alerts
 from alluse.services.trades import Fill, FillAction, record_fill, record_fills
 from alluse.services.verify import verify
-from alluse.store.schema import accounts, lot_closes, lots, postings
+from alluse.store.schema import accounts, lot_closes, lots, positions, postings
 
 PUT = "XYZ   270115P00050000"  # strike 50
 CALL = "XYZ   270220C00055000"  # strike 55
@@ -292,4 +292,50 @@ def test_lots_move_in_kind_keeping_date_and_basis(engine: sa.Engine, portfolio: 
     )
     (c,) = _closes(engine)
     assert (c["term"], c["open_cash_cents"], c["gain_cents"]) == ("LONG", -400_000, 50_000)
+    assert verify(engine).ok, verify(engine).problems
+
+
+def test_verify_catches_tampered_caches(engine: sa.Engine, portfolio: str) -> None:
+    _open(engine, portfolio)
+    record_fills(
+        engine,
+        "t",
+        portfolio,
+        [("b1", fill("BTO", "XYZ", 100, "10", date(2027, 1, 4))), ("p1", fill("STO", PUT, 1, "1", date(2027, 1, 7)))],
+    )
+    assert verify(engine).ok
+    with engine.begin() as conn:
+        conn.execute(accounts.update().where(accounts.c.name == "A1-GEN").values(collateral_cents=0))
+        conn.execute(lots.update().where(lots.c.side == "LONG").values(remaining=99))
+        conn.execute(positions.update().where(positions.c.quantity == 100).values(quantity=50))
+    problems = " | ".join(verify(engine).problems)
+    assert "open short puts need 500000" in problems
+    assert "caches 99 open" in problems and "closings leave 100" in problems
+    assert "is 50, its lots hold 100" in problems
+
+
+def test_marks_from_files_and_a_market_move_breach(engine: sa.Engine, portfolio: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from alluse.domain.errors import InvalidInput
+    from alluse.services.marks import parse_marks_file, record_marks
+
+    _open(engine, portfolio)  # Gen-Acc 100,000
+    record_fill(engine, "t", portfolio, "b1", fill("BTO", "XYZ", 900, "100", date(2027, 1, 4)))  # cash 10,000
+    assert open_alerts(engine, portfolio) == []
+    j = tmp_path / "m.json"
+    j.write_text('{"XYZ": 150.25}')
+    c = tmp_path / "m.csv"
+    c.write_text("symbol,price\nXYZ,90.5\n")
+    assert parse_marks_file(j) == {"XYZ": "150.25"} and parse_marks_file(c) == {"XYZ": "90.5"}
+    # At 150.25 NAV is 145,225 and its 5 % buffer 7,261.25 is under the 10,000 cash; at 250 the buffer
+    # is 11,750: a market move, not an intent, so an alert; at 90.50 the buffer is 4,572.50 again.
+    r = record_marks(engine, "t", portfolio, "m1", parse_marks_file(j), date(2027, 1, 5))
+    assert r["buffer_breach"] == [] and _acc(engine)["positions_value_cents"] == 13_522_500
+    r = record_marks(engine, "t", portfolio, "m2", {"XYZ": "250"}, date(2027, 1, 6))
+    assert r["buffer_breach"] == ["A1-GEN"] and open_alerts(engine, portfolio)[0]["kind"] == "BUFFER_BREACH"
+    record_marks(engine, "t", portfolio, "m3", parse_marks_file(c), date(2027, 1, 7))
+    assert open_alerts(engine, portfolio) == [] and _acc(engine)["positions_value_cents"] == 8_145_000
+    bad = tmp_path / "bad.csv"
+    bad.write_text("XYZ,1,2\n")
+    with pytest.raises(InvalidInput, match="line 1"):
+        parse_marks_file(bad)
     assert verify(engine).ok, verify(engine).problems
