@@ -238,7 +238,11 @@ def tax_year_report(bench: Bench) -> None:
     assert closes == n, (closes, n)
     engine.dispose()
     bench.emit(
-        "tax_year_report_s", min(times), "s", realized_lots=n, wash_sale_flagged=r["wash_sale_flagged"]["closes"]
+        "tax_year_report_ms",
+        1000 * min(times),
+        "ms",
+        realized_lots=n,
+        wash_sale_flagged=r["wash_sale_flagged"]["closes"],
     )
     conn = sqlite3.connect(url.removeprefix("sqlite:///"))
     raw = []

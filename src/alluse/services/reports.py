@@ -327,8 +327,7 @@ def _wash_flag(conn: sa.Connection, pid: int) -> sa.ColumnElement:
         .select_from(other)
         .where(
             other.c.instrument_id == closed.c.instrument_id,
-            other.c.id != closed.c.id,
-            other.c.portfolio_id == pid,
+            other.c.id != closed.c.id,  # instruments belong to one portfolio: so do their lots
             _within(conn, other.c.opened_on, c.closed_on, WASH_DAYS),
         )
     )
@@ -353,8 +352,9 @@ def tax_year(engine: Engine, portfolio: str | int | None, year: int) -> dict:
     with engine.connect() as conn:
         pid = resolve_portfolio(conn, portfolio)
         r = rates(conn, pid)
-        closed_on = _scan(conn, c.closed_on)
-        base = sa.and_(_scan(conn, c.portfolio_id) == pid, c.realized.is_(True), closed_on >= start, closed_on <= end)
+        in_year = sa.and_(c.realized.is_(True), c.closed_on >= start, c.closed_on <= end)
+        # By account (of this portfolio): the covering index on lot_closes answers without the table.
+        mine = sa.select(a.id).where(a.portfolio_id == pid).scalar_subquery()
         sums = {"SHORT": [0, 0, 0], "LONG": [0, 0, 0]}
         by_account: dict[int, YearFigures] = {}
         for aid, term, gains, losses, n in conn.execute(
@@ -365,7 +365,7 @@ def tax_year(engine: Engine, portfolio: str | int | None, year: int) -> dict:
                 sa.func.sum(sa.case((c.gain_cents < 0, c.gain_cents), else_=0)),
                 sa.func.count(),
             )
-            .where(base)
+            .where(c.account_id.in_(mine), in_year)
             .group_by(c.account_id, c.term)
         ):
             net = int(gains) + int(losses)
@@ -373,19 +373,24 @@ def tax_year(engine: Engine, portfolio: str | int | None, year: int) -> dict:
             s[0], s[1], s[2] = s[0] + int(gains), s[1] + int(losses), s[2] + int(n)
             part = YearFigures(net, 0, 0) if term == Term.SHORT else YearFigures(0, net, 0)
             by_account[aid] = by_account.get(aid, YearFigures()) + part
+        # Dividends are few: fetched row by row (a GROUP BY here would tempt the planner off the
+        # (portfolio, action, date) index into a scan of every fill).
         for aid, div in conn.execute(
-            sa.select(f.account_id, sa.func.sum(f.cash_cents + f.commission_cents))
-            .where(f.portfolio_id == pid, f.action == "DIVIDEND", f.trade_date >= start, f.trade_date <= end)
-            .group_by(f.account_id)
+            sa.select(f.account_id, f.cash_cents + f.commission_cents).where(
+                f.portfolio_id == pid, f.action == "DIVIDEND", f.trade_date >= start, f.trade_date <= end
+            )
         ):
             by_account[aid] = by_account.get(aid, YearFigures()) + YearFigures(0, 0, int(div))
+        # The wash-sale pass reads most of the year's rows: one sequential scan on SQLite.
+        closed_on = _scan(conn, c.closed_on)
+        scan = sa.and_(_scan(conn, c.portfolio_id) == pid, c.realized.is_(True), closed_on >= start, closed_on <= end)
         flag, closed = _wash_flag(conn, pid)
         wash_n, wash_loss = conn.execute(
             sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(c.gain_cents), 0))
             .select_from(
                 lot_closes.join(closed, closed.c.id == c.lot_id).join(instruments, i.id == closed.c.instrument_id)
             )
-            .where(base, flag)
+            .where(scan, flag)
         ).one()
         paid_by = dict(
             conn.execute(
