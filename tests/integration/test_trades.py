@@ -339,3 +339,29 @@ def test_marks_from_files_and_a_market_move_breach(engine: sa.Engine, portfolio:
     with pytest.raises(InvalidInput, match="line 1"):
         parse_marks_file(bad)
     assert verify(engine).ok, verify(engine).problems
+
+
+def test_pre_and_post_tax_pnl_by_period(engine: sa.Engine, portfolio: str) -> None:
+    _open(engine, portfolio)
+    record_fills(
+        engine,
+        "t",
+        portfolio,
+        [
+            ("b1", fill("BTO", "AAA", 100, "100", date(2025, 3, 3))),
+            ("b2", fill("BTO", "BBB", 100, "50", date(2026, 2, 2))),
+            ("s1", fill("STC", "AAA", 100, "150", date(2026, 3, 4))),  # Q1: long-term +5,000
+            ("s2", fill("STC", "BBB", 100, "30", date(2026, 6, 1))),  # Q2: short-term −2,000
+            ("x1", fill("FEE", None, amount_cents=2_500, on=date(2026, 6, 2))),
+        ],
+    )
+    with engine.connect() as conn:
+        aid = _acc(engine)["id"]
+        q1 = tax.period_pnl(conn, aid, date(2026, 1, 1), date(2026, 3, 31))
+        q2 = tax.period_pnl(conn, aid, date(2026, 4, 1), date(2026, 6, 30))
+        year = tax.period_pnl(conn, aid, date(2026, 1, 1), date(2026, 12, 31))
+    assert (q1.pre_tax, q1.estimated_tax, q1.post_tax) == (500_000, 75_000, 425_000)
+    # The loss lowers the year's estimate from 750 to 450: the quarter's share is −300.
+    assert (q2.realized, q2.fees, q2.pre_tax, q2.estimated_tax) == (-200_000, 2_500, -202_500, -30_000)
+    assert year.estimated_tax == q1.estimated_tax + q2.estimated_tax == 45_000
+    assert year.post_tax == 300_000 - 2_500 - 45_000

@@ -11,7 +11,7 @@ household view in the tax-year report nets across all accounts instead.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -48,6 +48,18 @@ class RealizedGain:
     def total(self) -> int:
         """Net realized capital gain (pre-tax); dividends are reported beside it, not in it."""
         return self.short_term + self.long_term
+
+
+@dataclass(frozen=True, slots=True)
+class PeriodPnL:
+    """Realized P&L of an account over a period, before and after estimated tax (cents)."""
+
+    realized: int  # net realized capital gain
+    dividends: int
+    fees: int  # standalone fees (commissions are already inside realized)
+    pre_tax: int
+    estimated_tax: int  # the period's share of its tax years' estimates (negative when a loss lowers them)
+    post_tax: int
 
 
 def rates(conn: sa.Connection, portfolio_id: int) -> TaxRates:
@@ -92,6 +104,31 @@ def year_figures(conn: sa.Connection, account_id: int, year: int, through: date 
     end = min(date(year, 12, 31), through) if through else date(year, 12, 31)
     r = realized_gain(conn, account_id, date(year, 1, 1), end)
     return YearFigures(r.short_term, r.long_term, r.dividends)
+
+
+def period_pnl(conn: sa.Connection, account_id: int, start: date, end: date) -> PeriodPnL:
+    """Pre- and post-tax realized P&L for start..end. A period's tax is what it adds to its tax year's
+    estimate (year to its end minus year to its start), so quarters add up to their year."""
+    if end < start:
+        raise InvalidInput("the period ends before it starts")
+    r = rates(conn, _portfolio_of(conn, account_id))
+    g = realized_gain(conn, account_id, start, end)
+    tax = 0
+    for y in range(start.year, end.year + 1):
+        s, e = max(start, date(y, 1, 1)), min(end, date(y, 12, 31))
+        to_end = estimate(year_figures(conn, account_id, y, e), r).tax
+        before = estimate(year_figures(conn, account_id, y, s - timedelta(days=1)), r).tax
+        tax += to_end - before
+    f = fills.c
+    fees = -int(
+        conn.execute(
+            sa.select(sa.func.coalesce(sa.func.sum(f.cash_cents), 0)).where(
+                f.account_id == account_id, f.action == "FEE", f.trade_date >= start, f.trade_date <= end
+            )
+        ).scalar_one()
+    )
+    pre = g.total + g.dividends - fees
+    return PeriodPnL(g.total, g.dividends, fees, pre, tax, pre - tax)
 
 
 def tax_paid(conn: sa.Connection, account_id: int, year: int) -> int:
