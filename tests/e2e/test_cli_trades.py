@@ -49,6 +49,8 @@ def test_fill_report_csv_and_png(run, tmp_path: Path) -> None:  # type: ignore[n
     assert "XYZ   270108P00050000,SHORT,2,2027-01-07,2027-01-08,248.70,0.00,248.70,SHORT" in out
     assert "estimate, not tax advice" in run("report", "tax-year", "--year", "2027")
     assert "estimate, not tax advice" in run("tax", "surplus", "A1-GEN", "--as-of", "2027-03-31")
+    out = run("tax", "pnl", "A1-GEN", "--from", "2027-01-01", "--to", "2027-03-31")
+    assert "$248.70" in out and "$74.61" in out and "$174.09" in out  # 30 % short-term, estimate
     ppng = tmp_path / "p.png"
     run("report", "performance", "--from", "2027-01-01", "--to", "2027-01-31", "--png", str(ppng))
     assert ppng.stat().st_size > 10_000

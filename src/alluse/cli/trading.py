@@ -365,6 +365,31 @@ def tax_surplus(
     _tax_line()
 
 
+@tax_app.command("pnl")
+@friendly
+def tax_pnl(
+    account: Annotated[str, typer.Argument(help="Account name or id.")],
+    start: Annotated[str, typer.Option("--from", help="YYYY-MM-DD")],
+    end: Annotated[str | None, typer.Option("--to", help="YYYY-MM-DD (default: today).")] = None,
+) -> None:
+    """Pre- and post-tax realized P&L of an account for a period."""
+    from alluse.services.tax import period_pnl
+    from alluse.store.repo import resolve_account, resolve_portfolio
+
+    with state.engine().connect() as conn:
+        aid = resolve_account(conn, resolve_portfolio(conn, state.portfolio), account)
+        p = period_pnl(conn, aid, parse_date(start), parse_date(end))
+    t = Table("Figure", "USD", title=f"{account.upper()} {start} – {end or 'today'}", title_justify="left")
+    t.add_row("net realized gain", usd(p.realized))
+    t.add_row("+ dividends", usd(p.dividends))
+    t.add_row("− fees", usd(p.fees))
+    t.add_row("[bold]pre-tax[/]", f"[bold]{usd(p.pre_tax)}[/]")
+    t.add_row("− estimated tax", usd(p.estimated_tax))
+    t.add_row("[bold]post-tax[/]", f"[bold]{usd(p.post_tax)}[/]")
+    console.print(t)
+    _tax_line()
+
+
 # --- reports -------------------------------------------------------------------------------------
 
 
