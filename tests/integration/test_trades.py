@@ -365,3 +365,31 @@ def test_pre_and_post_tax_pnl_by_period(engine: sa.Engine, portfolio: str) -> No
     assert (q2.realized, q2.fees, q2.pre_tax, q2.estimated_tax) == (-200_000, 2_500, -202_500, -30_000)
     assert year.estimated_tax == q1.estimated_tax + q2.estimated_tax == 45_000
     assert year.post_tax == 300_000 - 2_500 - 45_000
+
+
+def test_a_long_import_flushed_in_slices_books_the_same(
+    engine: sa.Engine, portfolio: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from alluse.services import trades
+
+    monkeypatch.setattr(trades, "FLUSH_EVERY", 2)
+    _open(engine, portfolio)
+    results = record_fills(
+        engine,
+        "t",
+        portfolio,
+        [
+            ("1", fill("STO", PUT, 1, "2.00", date(2027, 1, 7))),
+            ("2", fill("ASSIGN", PUT, 1, on=date(2027, 1, 15))),  # slice boundary: shares opened here
+            ("3", fill("STO", CALL, 1, "1.50", date(2027, 1, 21))),
+            ("4", fill("BTO", "XYZ", 50, "49", date(2027, 1, 22))),
+            ("5", fill("ASSIGN", CALL, 1, on=date(2027, 2, 19))),  # closes the lot opened two slices ago
+            ("6", fill("STC", "XYZ", 20, "51", date(2027, 2, 22))),
+            ("7", fill("FEE", None, amount_cents=1_000, on=date(2027, 2, 22))),
+        ],
+    )
+    assert [r["realized_cents"] for r in results] == [0, 0, 0, 0, 85_000, 4_000, 0]
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(lots.c.remaining).order_by(lots.c.id)).scalars().all() == [0, 0, 0, 30]
+    assert _acc(engine)["positions_value_cents"] == 30 * 5_100
+    assert verify(engine).ok, verify(engine).problems
