@@ -393,3 +393,11 @@ def test_a_long_import_flushed_in_slices_books_the_same(
         assert conn.execute(sa.select(lots.c.remaining).order_by(lots.c.id)).scalars().all() == [0, 0, 0, 30]
     assert _acc(engine)["positions_value_cents"] == 30 * 5_100
     assert verify(engine).ok, verify(engine).problems
+
+
+def test_premium_equal_to_commission_still_balances(engine: sa.Engine, portfolio: str) -> None:
+    """The account's own leg is zero; the market and fee legs still move the external accounts."""
+    _open(engine, portfolio)
+    r = record_fill(engine, "t", portfolio, "f1", fill("STO", PUT, 1, "0.01", date(2027, 1, 7), commission_cents=100))
+    assert r["cash_cents"] == 0
+    assert verify(engine).ok, verify(engine).problems

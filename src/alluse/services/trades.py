@@ -446,7 +446,9 @@ class Book:
         legs = [leg for leg in legs if leg.amount_cents]
         if legs:
             acc.cash += cash
-            for leg in legs[1:]:
+            for leg in legs:
+                if leg.account_id == acc.id:
+                    continue
                 self.ext_delta[leg.account_id] = self.ext_delta.get(leg.account_id, 0) + leg.amount_cents
             self.entries.append(JournalEntry(kind, legs, seq, memo=f"{f.action.value} {f.symbol or ''}".strip()))
             self.entry_fill.append(len(self.fill_rows))
