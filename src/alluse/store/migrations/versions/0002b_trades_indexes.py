@@ -1,7 +1,7 @@
 """trades: indexes for the tax-year report, wash-sale look-ups and dividend queries
 
 Revision ID: 0002b_trades_indexes
-Revises: 0002_trades
+Revises: 0005_pg
 Create Date: 2026-11-21 05:05:00
 
 0002_trades was merged before these were measured; they replace two of its indexes and add one.
@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "0002b_trades_indexes"
-down_revision: str | None = "0002_trades"
+down_revision: str | None = "0005_pg"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
