@@ -2138,13 +2138,15 @@ CREATE INDEX ix_alerts_account_id_kind_cleared_at ON public.alerts USING btree (
 
 CREATE INDEX ix_fills_account_id_trade_date ON public.fills USING btree (account_id, trade_date);
 
-CREATE INDEX ix_fills_portfolio_id_week_start ON public.fills USING btree (portfolio_id, week_start);
+CREATE INDEX ix_fills_portfolio_id_action_trade_date ON public.fills USING btree (portfolio_id, action, trade_date);
 
-CREATE INDEX ix_lot_closes_account_id_closed_on ON ONLY public.lot_closes USING btree (account_id, closed_on);
+CREATE INDEX ix_lot_closes_account_id_closed_on_realized_term_gain_cents ON ONLY public.lot_closes USING btree (account_id, closed_on, realized, term, gain_cents);
 
 CREATE INDEX ix_lot_closes_portfolio_id_closed_on ON ONLY public.lot_closes USING btree (portfolio_id, closed_on);
 
 CREATE INDEX ix_lots_account_id_instrument_id_remaining ON ONLY public.lots USING btree (account_id, instrument_id, remaining);
+
+CREATE INDEX ix_lots_instrument_id_opened_on ON ONLY public.lots USING btree (instrument_id, opened_on);
 
 CREATE INDEX ix_marks_instrument_id_as_of ON public.marks USING btree (instrument_id, as_of);
 
@@ -2152,101 +2154,133 @@ CREATE INDEX ix_postings_account_id ON ONLY public.postings USING btree (account
 
 CREATE INDEX ix_postings_transfer_id ON ONLY public.postings USING btree (transfer_id);
 
-CREATE INDEX lot_closes_p000_account_id_closed_on_idx ON public.lot_closes_p000 USING btree (account_id, closed_on);
+CREATE INDEX lot_closes_p000_account_id_closed_on_realized_term_gain_cen_idx ON public.lot_closes_p000 USING btree (account_id, closed_on, realized, term, gain_cents);
 
 CREATE INDEX lot_closes_p000_portfolio_id_closed_on_idx ON public.lot_closes_p000 USING btree (portfolio_id, closed_on);
 
-CREATE INDEX lot_closes_p001_account_id_closed_on_idx ON public.lot_closes_p001 USING btree (account_id, closed_on);
+CREATE INDEX lot_closes_p001_account_id_closed_on_realized_term_gain_cen_idx ON public.lot_closes_p001 USING btree (account_id, closed_on, realized, term, gain_cents);
 
 CREATE INDEX lot_closes_p001_portfolio_id_closed_on_idx ON public.lot_closes_p001 USING btree (portfolio_id, closed_on);
 
-CREATE INDEX lot_closes_p002_account_id_closed_on_idx ON public.lot_closes_p002 USING btree (account_id, closed_on);
+CREATE INDEX lot_closes_p002_account_id_closed_on_realized_term_gain_cen_idx ON public.lot_closes_p002 USING btree (account_id, closed_on, realized, term, gain_cents);
 
 CREATE INDEX lot_closes_p002_portfolio_id_closed_on_idx ON public.lot_closes_p002 USING btree (portfolio_id, closed_on);
 
-CREATE INDEX lot_closes_p003_account_id_closed_on_idx ON public.lot_closes_p003 USING btree (account_id, closed_on);
+CREATE INDEX lot_closes_p003_account_id_closed_on_realized_term_gain_cen_idx ON public.lot_closes_p003 USING btree (account_id, closed_on, realized, term, gain_cents);
 
 CREATE INDEX lot_closes_p003_portfolio_id_closed_on_idx ON public.lot_closes_p003 USING btree (portfolio_id, closed_on);
 
-CREATE INDEX lot_closes_p004_account_id_closed_on_idx ON public.lot_closes_p004 USING btree (account_id, closed_on);
+CREATE INDEX lot_closes_p004_account_id_closed_on_realized_term_gain_cen_idx ON public.lot_closes_p004 USING btree (account_id, closed_on, realized, term, gain_cents);
 
 CREATE INDEX lot_closes_p004_portfolio_id_closed_on_idx ON public.lot_closes_p004 USING btree (portfolio_id, closed_on);
 
-CREATE INDEX lot_closes_p005_account_id_closed_on_idx ON public.lot_closes_p005 USING btree (account_id, closed_on);
+CREATE INDEX lot_closes_p005_account_id_closed_on_realized_term_gain_cen_idx ON public.lot_closes_p005 USING btree (account_id, closed_on, realized, term, gain_cents);
 
 CREATE INDEX lot_closes_p005_portfolio_id_closed_on_idx ON public.lot_closes_p005 USING btree (portfolio_id, closed_on);
 
-CREATE INDEX lot_closes_p006_account_id_closed_on_idx ON public.lot_closes_p006 USING btree (account_id, closed_on);
+CREATE INDEX lot_closes_p006_account_id_closed_on_realized_term_gain_cen_idx ON public.lot_closes_p006 USING btree (account_id, closed_on, realized, term, gain_cents);
 
 CREATE INDEX lot_closes_p006_portfolio_id_closed_on_idx ON public.lot_closes_p006 USING btree (portfolio_id, closed_on);
 
-CREATE INDEX lot_closes_p007_account_id_closed_on_idx ON public.lot_closes_p007 USING btree (account_id, closed_on);
+CREATE INDEX lot_closes_p007_account_id_closed_on_realized_term_gain_cen_idx ON public.lot_closes_p007 USING btree (account_id, closed_on, realized, term, gain_cents);
 
 CREATE INDEX lot_closes_p007_portfolio_id_closed_on_idx ON public.lot_closes_p007 USING btree (portfolio_id, closed_on);
 
-CREATE INDEX lot_closes_p008_account_id_closed_on_idx ON public.lot_closes_p008 USING btree (account_id, closed_on);
+CREATE INDEX lot_closes_p008_account_id_closed_on_realized_term_gain_cen_idx ON public.lot_closes_p008 USING btree (account_id, closed_on, realized, term, gain_cents);
 
 CREATE INDEX lot_closes_p008_portfolio_id_closed_on_idx ON public.lot_closes_p008 USING btree (portfolio_id, closed_on);
 
-CREATE INDEX lot_closes_p009_account_id_closed_on_idx ON public.lot_closes_p009 USING btree (account_id, closed_on);
+CREATE INDEX lot_closes_p009_account_id_closed_on_realized_term_gain_cen_idx ON public.lot_closes_p009 USING btree (account_id, closed_on, realized, term, gain_cents);
 
 CREATE INDEX lot_closes_p009_portfolio_id_closed_on_idx ON public.lot_closes_p009 USING btree (portfolio_id, closed_on);
 
-CREATE INDEX lot_closes_p010_account_id_closed_on_idx ON public.lot_closes_p010 USING btree (account_id, closed_on);
+CREATE INDEX lot_closes_p010_account_id_closed_on_realized_term_gain_cen_idx ON public.lot_closes_p010 USING btree (account_id, closed_on, realized, term, gain_cents);
 
 CREATE INDEX lot_closes_p010_portfolio_id_closed_on_idx ON public.lot_closes_p010 USING btree (portfolio_id, closed_on);
 
-CREATE INDEX lot_closes_p011_account_id_closed_on_idx ON public.lot_closes_p011 USING btree (account_id, closed_on);
+CREATE INDEX lot_closes_p011_account_id_closed_on_realized_term_gain_cen_idx ON public.lot_closes_p011 USING btree (account_id, closed_on, realized, term, gain_cents);
 
 CREATE INDEX lot_closes_p011_portfolio_id_closed_on_idx ON public.lot_closes_p011 USING btree (portfolio_id, closed_on);
 
-CREATE INDEX lot_closes_p012_account_id_closed_on_idx ON public.lot_closes_p012 USING btree (account_id, closed_on);
+CREATE INDEX lot_closes_p012_account_id_closed_on_realized_term_gain_cen_idx ON public.lot_closes_p012 USING btree (account_id, closed_on, realized, term, gain_cents);
 
 CREATE INDEX lot_closes_p012_portfolio_id_closed_on_idx ON public.lot_closes_p012 USING btree (portfolio_id, closed_on);
 
-CREATE INDEX lot_closes_p013_account_id_closed_on_idx ON public.lot_closes_p013 USING btree (account_id, closed_on);
+CREATE INDEX lot_closes_p013_account_id_closed_on_realized_term_gain_cen_idx ON public.lot_closes_p013 USING btree (account_id, closed_on, realized, term, gain_cents);
 
 CREATE INDEX lot_closes_p013_portfolio_id_closed_on_idx ON public.lot_closes_p013 USING btree (portfolio_id, closed_on);
 
-CREATE INDEX lot_closes_p014_account_id_closed_on_idx ON public.lot_closes_p014 USING btree (account_id, closed_on);
+CREATE INDEX lot_closes_p014_account_id_closed_on_realized_term_gain_cen_idx ON public.lot_closes_p014 USING btree (account_id, closed_on, realized, term, gain_cents);
 
 CREATE INDEX lot_closes_p014_portfolio_id_closed_on_idx ON public.lot_closes_p014 USING btree (portfolio_id, closed_on);
 
-CREATE INDEX lot_closes_p015_account_id_closed_on_idx ON public.lot_closes_p015 USING btree (account_id, closed_on);
+CREATE INDEX lot_closes_p015_account_id_closed_on_realized_term_gain_cen_idx ON public.lot_closes_p015 USING btree (account_id, closed_on, realized, term, gain_cents);
 
 CREATE INDEX lot_closes_p015_portfolio_id_closed_on_idx ON public.lot_closes_p015 USING btree (portfolio_id, closed_on);
 
 CREATE INDEX lots_p000_account_id_instrument_id_remaining_idx ON public.lots_p000 USING btree (account_id, instrument_id, remaining);
 
+CREATE INDEX lots_p000_instrument_id_opened_on_idx ON public.lots_p000 USING btree (instrument_id, opened_on);
+
 CREATE INDEX lots_p001_account_id_instrument_id_remaining_idx ON public.lots_p001 USING btree (account_id, instrument_id, remaining);
+
+CREATE INDEX lots_p001_instrument_id_opened_on_idx ON public.lots_p001 USING btree (instrument_id, opened_on);
 
 CREATE INDEX lots_p002_account_id_instrument_id_remaining_idx ON public.lots_p002 USING btree (account_id, instrument_id, remaining);
 
+CREATE INDEX lots_p002_instrument_id_opened_on_idx ON public.lots_p002 USING btree (instrument_id, opened_on);
+
 CREATE INDEX lots_p003_account_id_instrument_id_remaining_idx ON public.lots_p003 USING btree (account_id, instrument_id, remaining);
+
+CREATE INDEX lots_p003_instrument_id_opened_on_idx ON public.lots_p003 USING btree (instrument_id, opened_on);
 
 CREATE INDEX lots_p004_account_id_instrument_id_remaining_idx ON public.lots_p004 USING btree (account_id, instrument_id, remaining);
 
+CREATE INDEX lots_p004_instrument_id_opened_on_idx ON public.lots_p004 USING btree (instrument_id, opened_on);
+
 CREATE INDEX lots_p005_account_id_instrument_id_remaining_idx ON public.lots_p005 USING btree (account_id, instrument_id, remaining);
+
+CREATE INDEX lots_p005_instrument_id_opened_on_idx ON public.lots_p005 USING btree (instrument_id, opened_on);
 
 CREATE INDEX lots_p006_account_id_instrument_id_remaining_idx ON public.lots_p006 USING btree (account_id, instrument_id, remaining);
 
+CREATE INDEX lots_p006_instrument_id_opened_on_idx ON public.lots_p006 USING btree (instrument_id, opened_on);
+
 CREATE INDEX lots_p007_account_id_instrument_id_remaining_idx ON public.lots_p007 USING btree (account_id, instrument_id, remaining);
+
+CREATE INDEX lots_p007_instrument_id_opened_on_idx ON public.lots_p007 USING btree (instrument_id, opened_on);
 
 CREATE INDEX lots_p008_account_id_instrument_id_remaining_idx ON public.lots_p008 USING btree (account_id, instrument_id, remaining);
 
+CREATE INDEX lots_p008_instrument_id_opened_on_idx ON public.lots_p008 USING btree (instrument_id, opened_on);
+
 CREATE INDEX lots_p009_account_id_instrument_id_remaining_idx ON public.lots_p009 USING btree (account_id, instrument_id, remaining);
+
+CREATE INDEX lots_p009_instrument_id_opened_on_idx ON public.lots_p009 USING btree (instrument_id, opened_on);
 
 CREATE INDEX lots_p010_account_id_instrument_id_remaining_idx ON public.lots_p010 USING btree (account_id, instrument_id, remaining);
 
+CREATE INDEX lots_p010_instrument_id_opened_on_idx ON public.lots_p010 USING btree (instrument_id, opened_on);
+
 CREATE INDEX lots_p011_account_id_instrument_id_remaining_idx ON public.lots_p011 USING btree (account_id, instrument_id, remaining);
+
+CREATE INDEX lots_p011_instrument_id_opened_on_idx ON public.lots_p011 USING btree (instrument_id, opened_on);
 
 CREATE INDEX lots_p012_account_id_instrument_id_remaining_idx ON public.lots_p012 USING btree (account_id, instrument_id, remaining);
 
+CREATE INDEX lots_p012_instrument_id_opened_on_idx ON public.lots_p012 USING btree (instrument_id, opened_on);
+
 CREATE INDEX lots_p013_account_id_instrument_id_remaining_idx ON public.lots_p013 USING btree (account_id, instrument_id, remaining);
+
+CREATE INDEX lots_p013_instrument_id_opened_on_idx ON public.lots_p013 USING btree (instrument_id, opened_on);
 
 CREATE INDEX lots_p014_account_id_instrument_id_remaining_idx ON public.lots_p014 USING btree (account_id, instrument_id, remaining);
 
+CREATE INDEX lots_p014_instrument_id_opened_on_idx ON public.lots_p014 USING btree (instrument_id, opened_on);
+
 CREATE INDEX lots_p015_account_id_instrument_id_remaining_idx ON public.lots_p015 USING btree (account_id, instrument_id, remaining);
+
+CREATE INDEX lots_p015_instrument_id_opened_on_idx ON public.lots_p015 USING btree (instrument_id, opened_on);
 
 CREATE INDEX postings_p000_account_id_idx ON public.postings_p000 USING btree (account_id);
 
@@ -2376,97 +2410,97 @@ ALTER INDEX public.pk_audit_log ATTACH PARTITION public.audit_log_p015_pkey;
 
 ALTER INDEX public.uq_audit_log_portfolio_id_idempotency_key ATTACH PARTITION public.audit_log_p015_portfolio_id_idempotency_key_key;
 
-ALTER INDEX public.ix_lot_closes_account_id_closed_on ATTACH PARTITION public.lot_closes_p000_account_id_closed_on_idx;
+ALTER INDEX public.ix_lot_closes_account_id_closed_on_realized_term_gain_cents ATTACH PARTITION public.lot_closes_p000_account_id_closed_on_realized_term_gain_cen_idx;
 
 ALTER INDEX public.pk_lot_closes ATTACH PARTITION public.lot_closes_p000_pkey;
 
 ALTER INDEX public.ix_lot_closes_portfolio_id_closed_on ATTACH PARTITION public.lot_closes_p000_portfolio_id_closed_on_idx;
 
-ALTER INDEX public.ix_lot_closes_account_id_closed_on ATTACH PARTITION public.lot_closes_p001_account_id_closed_on_idx;
+ALTER INDEX public.ix_lot_closes_account_id_closed_on_realized_term_gain_cents ATTACH PARTITION public.lot_closes_p001_account_id_closed_on_realized_term_gain_cen_idx;
 
 ALTER INDEX public.pk_lot_closes ATTACH PARTITION public.lot_closes_p001_pkey;
 
 ALTER INDEX public.ix_lot_closes_portfolio_id_closed_on ATTACH PARTITION public.lot_closes_p001_portfolio_id_closed_on_idx;
 
-ALTER INDEX public.ix_lot_closes_account_id_closed_on ATTACH PARTITION public.lot_closes_p002_account_id_closed_on_idx;
+ALTER INDEX public.ix_lot_closes_account_id_closed_on_realized_term_gain_cents ATTACH PARTITION public.lot_closes_p002_account_id_closed_on_realized_term_gain_cen_idx;
 
 ALTER INDEX public.pk_lot_closes ATTACH PARTITION public.lot_closes_p002_pkey;
 
 ALTER INDEX public.ix_lot_closes_portfolio_id_closed_on ATTACH PARTITION public.lot_closes_p002_portfolio_id_closed_on_idx;
 
-ALTER INDEX public.ix_lot_closes_account_id_closed_on ATTACH PARTITION public.lot_closes_p003_account_id_closed_on_idx;
+ALTER INDEX public.ix_lot_closes_account_id_closed_on_realized_term_gain_cents ATTACH PARTITION public.lot_closes_p003_account_id_closed_on_realized_term_gain_cen_idx;
 
 ALTER INDEX public.pk_lot_closes ATTACH PARTITION public.lot_closes_p003_pkey;
 
 ALTER INDEX public.ix_lot_closes_portfolio_id_closed_on ATTACH PARTITION public.lot_closes_p003_portfolio_id_closed_on_idx;
 
-ALTER INDEX public.ix_lot_closes_account_id_closed_on ATTACH PARTITION public.lot_closes_p004_account_id_closed_on_idx;
+ALTER INDEX public.ix_lot_closes_account_id_closed_on_realized_term_gain_cents ATTACH PARTITION public.lot_closes_p004_account_id_closed_on_realized_term_gain_cen_idx;
 
 ALTER INDEX public.pk_lot_closes ATTACH PARTITION public.lot_closes_p004_pkey;
 
 ALTER INDEX public.ix_lot_closes_portfolio_id_closed_on ATTACH PARTITION public.lot_closes_p004_portfolio_id_closed_on_idx;
 
-ALTER INDEX public.ix_lot_closes_account_id_closed_on ATTACH PARTITION public.lot_closes_p005_account_id_closed_on_idx;
+ALTER INDEX public.ix_lot_closes_account_id_closed_on_realized_term_gain_cents ATTACH PARTITION public.lot_closes_p005_account_id_closed_on_realized_term_gain_cen_idx;
 
 ALTER INDEX public.pk_lot_closes ATTACH PARTITION public.lot_closes_p005_pkey;
 
 ALTER INDEX public.ix_lot_closes_portfolio_id_closed_on ATTACH PARTITION public.lot_closes_p005_portfolio_id_closed_on_idx;
 
-ALTER INDEX public.ix_lot_closes_account_id_closed_on ATTACH PARTITION public.lot_closes_p006_account_id_closed_on_idx;
+ALTER INDEX public.ix_lot_closes_account_id_closed_on_realized_term_gain_cents ATTACH PARTITION public.lot_closes_p006_account_id_closed_on_realized_term_gain_cen_idx;
 
 ALTER INDEX public.pk_lot_closes ATTACH PARTITION public.lot_closes_p006_pkey;
 
 ALTER INDEX public.ix_lot_closes_portfolio_id_closed_on ATTACH PARTITION public.lot_closes_p006_portfolio_id_closed_on_idx;
 
-ALTER INDEX public.ix_lot_closes_account_id_closed_on ATTACH PARTITION public.lot_closes_p007_account_id_closed_on_idx;
+ALTER INDEX public.ix_lot_closes_account_id_closed_on_realized_term_gain_cents ATTACH PARTITION public.lot_closes_p007_account_id_closed_on_realized_term_gain_cen_idx;
 
 ALTER INDEX public.pk_lot_closes ATTACH PARTITION public.lot_closes_p007_pkey;
 
 ALTER INDEX public.ix_lot_closes_portfolio_id_closed_on ATTACH PARTITION public.lot_closes_p007_portfolio_id_closed_on_idx;
 
-ALTER INDEX public.ix_lot_closes_account_id_closed_on ATTACH PARTITION public.lot_closes_p008_account_id_closed_on_idx;
+ALTER INDEX public.ix_lot_closes_account_id_closed_on_realized_term_gain_cents ATTACH PARTITION public.lot_closes_p008_account_id_closed_on_realized_term_gain_cen_idx;
 
 ALTER INDEX public.pk_lot_closes ATTACH PARTITION public.lot_closes_p008_pkey;
 
 ALTER INDEX public.ix_lot_closes_portfolio_id_closed_on ATTACH PARTITION public.lot_closes_p008_portfolio_id_closed_on_idx;
 
-ALTER INDEX public.ix_lot_closes_account_id_closed_on ATTACH PARTITION public.lot_closes_p009_account_id_closed_on_idx;
+ALTER INDEX public.ix_lot_closes_account_id_closed_on_realized_term_gain_cents ATTACH PARTITION public.lot_closes_p009_account_id_closed_on_realized_term_gain_cen_idx;
 
 ALTER INDEX public.pk_lot_closes ATTACH PARTITION public.lot_closes_p009_pkey;
 
 ALTER INDEX public.ix_lot_closes_portfolio_id_closed_on ATTACH PARTITION public.lot_closes_p009_portfolio_id_closed_on_idx;
 
-ALTER INDEX public.ix_lot_closes_account_id_closed_on ATTACH PARTITION public.lot_closes_p010_account_id_closed_on_idx;
+ALTER INDEX public.ix_lot_closes_account_id_closed_on_realized_term_gain_cents ATTACH PARTITION public.lot_closes_p010_account_id_closed_on_realized_term_gain_cen_idx;
 
 ALTER INDEX public.pk_lot_closes ATTACH PARTITION public.lot_closes_p010_pkey;
 
 ALTER INDEX public.ix_lot_closes_portfolio_id_closed_on ATTACH PARTITION public.lot_closes_p010_portfolio_id_closed_on_idx;
 
-ALTER INDEX public.ix_lot_closes_account_id_closed_on ATTACH PARTITION public.lot_closes_p011_account_id_closed_on_idx;
+ALTER INDEX public.ix_lot_closes_account_id_closed_on_realized_term_gain_cents ATTACH PARTITION public.lot_closes_p011_account_id_closed_on_realized_term_gain_cen_idx;
 
 ALTER INDEX public.pk_lot_closes ATTACH PARTITION public.lot_closes_p011_pkey;
 
 ALTER INDEX public.ix_lot_closes_portfolio_id_closed_on ATTACH PARTITION public.lot_closes_p011_portfolio_id_closed_on_idx;
 
-ALTER INDEX public.ix_lot_closes_account_id_closed_on ATTACH PARTITION public.lot_closes_p012_account_id_closed_on_idx;
+ALTER INDEX public.ix_lot_closes_account_id_closed_on_realized_term_gain_cents ATTACH PARTITION public.lot_closes_p012_account_id_closed_on_realized_term_gain_cen_idx;
 
 ALTER INDEX public.pk_lot_closes ATTACH PARTITION public.lot_closes_p012_pkey;
 
 ALTER INDEX public.ix_lot_closes_portfolio_id_closed_on ATTACH PARTITION public.lot_closes_p012_portfolio_id_closed_on_idx;
 
-ALTER INDEX public.ix_lot_closes_account_id_closed_on ATTACH PARTITION public.lot_closes_p013_account_id_closed_on_idx;
+ALTER INDEX public.ix_lot_closes_account_id_closed_on_realized_term_gain_cents ATTACH PARTITION public.lot_closes_p013_account_id_closed_on_realized_term_gain_cen_idx;
 
 ALTER INDEX public.pk_lot_closes ATTACH PARTITION public.lot_closes_p013_pkey;
 
 ALTER INDEX public.ix_lot_closes_portfolio_id_closed_on ATTACH PARTITION public.lot_closes_p013_portfolio_id_closed_on_idx;
 
-ALTER INDEX public.ix_lot_closes_account_id_closed_on ATTACH PARTITION public.lot_closes_p014_account_id_closed_on_idx;
+ALTER INDEX public.ix_lot_closes_account_id_closed_on_realized_term_gain_cents ATTACH PARTITION public.lot_closes_p014_account_id_closed_on_realized_term_gain_cen_idx;
 
 ALTER INDEX public.pk_lot_closes ATTACH PARTITION public.lot_closes_p014_pkey;
 
 ALTER INDEX public.ix_lot_closes_portfolio_id_closed_on ATTACH PARTITION public.lot_closes_p014_portfolio_id_closed_on_idx;
 
-ALTER INDEX public.ix_lot_closes_account_id_closed_on ATTACH PARTITION public.lot_closes_p015_account_id_closed_on_idx;
+ALTER INDEX public.ix_lot_closes_account_id_closed_on_realized_term_gain_cents ATTACH PARTITION public.lot_closes_p015_account_id_closed_on_realized_term_gain_cen_idx;
 
 ALTER INDEX public.pk_lot_closes ATTACH PARTITION public.lot_closes_p015_pkey;
 
@@ -2474,65 +2508,97 @@ ALTER INDEX public.ix_lot_closes_portfolio_id_closed_on ATTACH PARTITION public.
 
 ALTER INDEX public.ix_lots_account_id_instrument_id_remaining ATTACH PARTITION public.lots_p000_account_id_instrument_id_remaining_idx;
 
+ALTER INDEX public.ix_lots_instrument_id_opened_on ATTACH PARTITION public.lots_p000_instrument_id_opened_on_idx;
+
 ALTER INDEX public.pk_lots ATTACH PARTITION public.lots_p000_pkey;
 
 ALTER INDEX public.ix_lots_account_id_instrument_id_remaining ATTACH PARTITION public.lots_p001_account_id_instrument_id_remaining_idx;
+
+ALTER INDEX public.ix_lots_instrument_id_opened_on ATTACH PARTITION public.lots_p001_instrument_id_opened_on_idx;
 
 ALTER INDEX public.pk_lots ATTACH PARTITION public.lots_p001_pkey;
 
 ALTER INDEX public.ix_lots_account_id_instrument_id_remaining ATTACH PARTITION public.lots_p002_account_id_instrument_id_remaining_idx;
 
+ALTER INDEX public.ix_lots_instrument_id_opened_on ATTACH PARTITION public.lots_p002_instrument_id_opened_on_idx;
+
 ALTER INDEX public.pk_lots ATTACH PARTITION public.lots_p002_pkey;
 
 ALTER INDEX public.ix_lots_account_id_instrument_id_remaining ATTACH PARTITION public.lots_p003_account_id_instrument_id_remaining_idx;
+
+ALTER INDEX public.ix_lots_instrument_id_opened_on ATTACH PARTITION public.lots_p003_instrument_id_opened_on_idx;
 
 ALTER INDEX public.pk_lots ATTACH PARTITION public.lots_p003_pkey;
 
 ALTER INDEX public.ix_lots_account_id_instrument_id_remaining ATTACH PARTITION public.lots_p004_account_id_instrument_id_remaining_idx;
 
+ALTER INDEX public.ix_lots_instrument_id_opened_on ATTACH PARTITION public.lots_p004_instrument_id_opened_on_idx;
+
 ALTER INDEX public.pk_lots ATTACH PARTITION public.lots_p004_pkey;
 
 ALTER INDEX public.ix_lots_account_id_instrument_id_remaining ATTACH PARTITION public.lots_p005_account_id_instrument_id_remaining_idx;
+
+ALTER INDEX public.ix_lots_instrument_id_opened_on ATTACH PARTITION public.lots_p005_instrument_id_opened_on_idx;
 
 ALTER INDEX public.pk_lots ATTACH PARTITION public.lots_p005_pkey;
 
 ALTER INDEX public.ix_lots_account_id_instrument_id_remaining ATTACH PARTITION public.lots_p006_account_id_instrument_id_remaining_idx;
 
+ALTER INDEX public.ix_lots_instrument_id_opened_on ATTACH PARTITION public.lots_p006_instrument_id_opened_on_idx;
+
 ALTER INDEX public.pk_lots ATTACH PARTITION public.lots_p006_pkey;
 
 ALTER INDEX public.ix_lots_account_id_instrument_id_remaining ATTACH PARTITION public.lots_p007_account_id_instrument_id_remaining_idx;
+
+ALTER INDEX public.ix_lots_instrument_id_opened_on ATTACH PARTITION public.lots_p007_instrument_id_opened_on_idx;
 
 ALTER INDEX public.pk_lots ATTACH PARTITION public.lots_p007_pkey;
 
 ALTER INDEX public.ix_lots_account_id_instrument_id_remaining ATTACH PARTITION public.lots_p008_account_id_instrument_id_remaining_idx;
 
+ALTER INDEX public.ix_lots_instrument_id_opened_on ATTACH PARTITION public.lots_p008_instrument_id_opened_on_idx;
+
 ALTER INDEX public.pk_lots ATTACH PARTITION public.lots_p008_pkey;
 
 ALTER INDEX public.ix_lots_account_id_instrument_id_remaining ATTACH PARTITION public.lots_p009_account_id_instrument_id_remaining_idx;
+
+ALTER INDEX public.ix_lots_instrument_id_opened_on ATTACH PARTITION public.lots_p009_instrument_id_opened_on_idx;
 
 ALTER INDEX public.pk_lots ATTACH PARTITION public.lots_p009_pkey;
 
 ALTER INDEX public.ix_lots_account_id_instrument_id_remaining ATTACH PARTITION public.lots_p010_account_id_instrument_id_remaining_idx;
 
+ALTER INDEX public.ix_lots_instrument_id_opened_on ATTACH PARTITION public.lots_p010_instrument_id_opened_on_idx;
+
 ALTER INDEX public.pk_lots ATTACH PARTITION public.lots_p010_pkey;
 
 ALTER INDEX public.ix_lots_account_id_instrument_id_remaining ATTACH PARTITION public.lots_p011_account_id_instrument_id_remaining_idx;
+
+ALTER INDEX public.ix_lots_instrument_id_opened_on ATTACH PARTITION public.lots_p011_instrument_id_opened_on_idx;
 
 ALTER INDEX public.pk_lots ATTACH PARTITION public.lots_p011_pkey;
 
 ALTER INDEX public.ix_lots_account_id_instrument_id_remaining ATTACH PARTITION public.lots_p012_account_id_instrument_id_remaining_idx;
 
+ALTER INDEX public.ix_lots_instrument_id_opened_on ATTACH PARTITION public.lots_p012_instrument_id_opened_on_idx;
+
 ALTER INDEX public.pk_lots ATTACH PARTITION public.lots_p012_pkey;
 
 ALTER INDEX public.ix_lots_account_id_instrument_id_remaining ATTACH PARTITION public.lots_p013_account_id_instrument_id_remaining_idx;
+
+ALTER INDEX public.ix_lots_instrument_id_opened_on ATTACH PARTITION public.lots_p013_instrument_id_opened_on_idx;
 
 ALTER INDEX public.pk_lots ATTACH PARTITION public.lots_p013_pkey;
 
 ALTER INDEX public.ix_lots_account_id_instrument_id_remaining ATTACH PARTITION public.lots_p014_account_id_instrument_id_remaining_idx;
 
+ALTER INDEX public.ix_lots_instrument_id_opened_on ATTACH PARTITION public.lots_p014_instrument_id_opened_on_idx;
+
 ALTER INDEX public.pk_lots ATTACH PARTITION public.lots_p014_pkey;
 
 ALTER INDEX public.ix_lots_account_id_instrument_id_remaining ATTACH PARTITION public.lots_p015_account_id_instrument_id_remaining_idx;
+
+ALTER INDEX public.ix_lots_instrument_id_opened_on ATTACH PARTITION public.lots_p015_instrument_id_opened_on_idx;
 
 ALTER INDEX public.pk_lots ATTACH PARTITION public.lots_p015_pkey;
 
