@@ -55,7 +55,7 @@ def account_tree_table(tree: dict[str, Any]) -> Table:
             totals["deployable"] += a["deployable_cents"]
         table.add_section()
     table.add_row(
-        "[bold]total[/]", "", "", usd(totals["cash"]), usd(totals["buffer"]), usd(totals["deployable"]), "", ""
+        "[bold]total[/]", "", usd(totals["cash"]), usd(totals["buffer"]), usd(totals["deployable"]), "", ""
     )
     return table
 
