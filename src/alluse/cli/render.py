@@ -35,7 +35,7 @@ def account_tree_table(tree: dict[str, Any]) -> Table:
     totals = {"cash": 0, "buffer": 0, "deployable": 0}
     for g in tree["groups"]:
         parent = f" ← {g['parent_group_id']}" if g["parent_group_id"] else ""
-        table.add_row(f"[bold]{g['name']}[/] {g['kind']}{parent}", g["status"], "", "", "", "", "", "")
+        table.add_row(f"[bold]{g['name']}[/] {g['kind']}{parent}", g["status"], "", "", "", "", "")
         for a in g["accounts"]:
             status = a["status"] + (" [red]BUFFER_BREACH[/]" if a["buffer_breach"] else "")
             deployable = usd(a["deployable_cents"])
@@ -55,7 +55,7 @@ def account_tree_table(tree: dict[str, Any]) -> Table:
             totals["deployable"] += a["deployable_cents"]
         table.add_section()
     table.add_row(
-        "[bold]total[/]", "", "", usd(totals["cash"]), usd(totals["buffer"]), usd(totals["deployable"]), "", ""
+        "[bold]total[/]", "", usd(totals["cash"]), usd(totals["buffer"]), usd(totals["deployable"]), "", ""
     )
     return table
 
