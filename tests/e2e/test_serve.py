@@ -116,6 +116,16 @@ def test_http_bench_prints_json_lines_with_raw_baseline() -> None:
     http.run()
     rows = [json.loads(line) for line in out.getvalue().splitlines()]
     metrics = {r["metric"]: r for r in rows}
-    for name in ("http_reads_per_s", "http_read_p99_ms", "raw_reads_per_s", "http_writes_per_s", "raw_writes_per_s"):
+    for name in (
+        "http_reads_per_s",
+        "http_read_p99_ms",
+        "raw_reads_per_s",
+        "http_writes_per_s",
+        "raw_writes_per_s",
+        "http_fills_per_s",
+        "http_fill_p99_ms",
+        "raw_fills_per_s",
+    ):
         assert metrics[name]["value"] > 0 and set(metrics[name]) >= {"metric", "value", "unit"}
     assert metrics["http_reads_per_s"]["requests"] == 200 and metrics["http_writes_per_s"]["requests"] == 60
+    assert metrics["http_fills_per_s"]["requests"] == 60

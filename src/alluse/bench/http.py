@@ -3,9 +3,10 @@
 A uvicorn server process serves the app on a fresh SQLite database; a second process (this module's
 `load` entry point) keeps several keep-alive connections busy and times every request from the first
 byte sent to the last byte read. Reads fetch one account; writes are deposits, each with its own
-idempotency key (so each is a full unit of work: buffer rules, journal, audit chain). The raw
-baseline reads the same account rows and writes the same deposit rows with bare sqlite3, one
-transaction per deposit, in the same run.
+idempotency key (so each is a full unit of work: buffer rules, journal, audit chain); fills are the
+round trips of `alluse bench`'s fill benchmark (10 XYZ bought, then sold, in each Com-Acc), one per
+request. The raw baseline reads the same account rows and writes the same deposit and fill rows with
+bare sqlite3, one transaction each, in the same run.
 """
 
 from __future__ import annotations
@@ -85,6 +86,21 @@ def load_main(spec_text: str) -> None:
     accounts = [f"A{1 + i % GROUPS}-GEN" for i in range(n)]
     if kind == "read":
         reqs = [_request("GET", f"/portfolios/bench/accounts/{a}", token) for a in accounts]
+    elif kind == "fill":
+        from alluse.bench.trades import COMMISSION, DAY, PRICE, QTY
+
+        reqs = []
+        for i in range(n):
+            fact = {
+                "account": f"A{1 + i % GROUPS}-COM",
+                "action": "BTO" if (i // GROUPS) % 2 == 0 else "STC",
+                "symbol": "XYZ",
+                "quantity": QTY,
+                "price": PRICE,
+                "commission": f"{COMMISSION // 100}.{COMMISSION % 100:02d}",
+                "trade_date": DAY.isoformat(),
+            }
+            reqs.append(_request("POST", "/portfolios/bench/fills", token, fact, f"{spec['run']}-{i}"))
     else:
         run = spec["run"]
         reqs = [
@@ -172,6 +188,7 @@ class HttpBench:
             self._drive(port, token, "read", 300)  # warm-up: connections, statement caches
             reads = self._drive(port, token, "read", self.reads)
             writes = self._drive(port, token, "write", self.writes, run="w")
+            fills = self._drive(port, token, "fill", self.writes, run="f")
         finally:
             server.terminate()
             server.wait(timeout=10)
@@ -191,6 +208,21 @@ class HttpBench:
         e("http_write_p99_ms", writes["p99_ms"], "ms", **extra)
         e("raw_writes_per_s", raw_writes, "deposits/s", what="bare sqlite3, same rows, one transaction each")
         e("http_writes_vs_raw", w_rate / raw_writes, "ratio")
+        from alluse.bench.trades import raw_fills
+
+        raw_fill_rate = self.bench.single_fills / raw_fills(self.bench, True)
+        f_rate = fills["requests"] / fills["seconds"]
+        e("http_fills_per_s", f_rate, "requests/s", requests=fills["requests"], what="POST fill", **extra)
+        e("http_fill_p50_ms", fills["p50_ms"], "ms", **extra)
+        e("http_fill_p99_ms", fills["p99_ms"], "ms", **extra)
+        e(
+            "raw_fills_per_s",
+            raw_fill_rate,
+            "fills/s",
+            mode="single",
+            what="bare sqlite3, same rows, one transaction each",
+        )
+        e("http_fills_vs_raw", f_rate / raw_fill_rate, "ratio")
 
     def _raw_reads(self, url: str, n: int) -> float:
         import sqlite3
