@@ -46,7 +46,7 @@ ENDPOINTS: dict[tuple[str, str], tuple[str, dict | None]] = {
     ("GET", "/portfolios/{portfolio}/roles"): ("owner", None),
     ("PUT", "/portfolios/{portfolio}/roles/{username}"): ("owner", {"role": "viewer"}),
     ("DELETE", "/portfolios/{portfolio}/roles/{username}"): ("owner", None),
-    # Trades, tax and reports. GETs with a required `from` answer 422 to the roles allowed in.
+    # Trades, tax and reports.
     ("POST", "/portfolios/{portfolio}/fills"): ("trader", FEE),
     ("POST", "/portfolios/{portfolio}/fills/batch"): ("trader", {"fills": [FEE]}),
     ("POST", "/portfolios/{portfolio}/marks"): ("trader", {"prices": {"MTRX": "1.5"}, "as_of": "2026-01-06"}),
@@ -74,6 +74,13 @@ ENDPOINTS: dict[tuple[str, str], tuple[str, dict | None]] = {
     ("GET", "/portfolios/{portfolio}/reports/tax-year"): ("viewer", None),
     ("GET", "/portfolios/{portfolio}/reports/realized"): ("viewer", None),
     ("GET", "/portfolios/{portfolio}/reports/performance"): ("viewer", None),
+}
+
+
+# Query strings for endpoints with a required query parameter, so the roles allowed in reach the use case.
+QUERY = {
+    "/portfolios/{portfolio}/accounts/{account}/pnl": "?from=2026-01-01",
+    "/portfolios/{portfolio}/reports/performance": "?from=2026-01-01",
 }
 
 
@@ -113,7 +120,8 @@ def _setup(engine: sa.Engine) -> dict:
 
 def _fill(text: str, p: dict, n: int) -> str:
     return (
-        text.replace("{portfolio}", str(p["ref_in_path"]))
+        (text + QUERY.get(text, ""))
+        .replace("{portfolio}", str(p["ref_in_path"]))
         .replace("{account}", p["account"])
         .replace("{target}", p["account"])
         .replace("{ref}", p["ref"])
