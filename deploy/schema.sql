@@ -384,6 +384,49 @@ CREATE VIEW public.brokerage_directory AS
     brokerage_accounts.account_id
    FROM public.brokerage_accounts;
 
+CREATE TABLE public.earmarks (
+    id bigint NOT NULL,
+    portfolio_id bigint NOT NULL,
+    account_id bigint NOT NULL,
+    purpose character varying(12) NOT NULL,
+    amount_cents bigint NOT NULL,
+    action_id bigint,
+    reference character varying(200) DEFAULT ''::character varying NOT NULL,
+    audit_seq bigint NOT NULL,
+    created_at timestamp with time zone NOT NULL,
+    CONSTRAINT ck_earmarks_non_zero CHECK ((amount_cents <> 0)),
+    CONSTRAINT ck_earmarks_purpose CHECK (((purpose)::text = ANY ((ARRAY['TAX_RESERVE'::character varying, 'CONTRACTS'::character varying, 'SHARES'::character varying, 'LEAPS'::character varying])::text[])))
+);
+
+CREATE SEQUENCE public.earmarks_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+ALTER SEQUENCE public.earmarks_id_seq OWNED BY public.earmarks.id;
+
+CREATE TABLE public.events (
+    id bigint NOT NULL,
+    portfolio_id bigint NOT NULL,
+    kind character varying(40) NOT NULL,
+    action_id bigint,
+    account_id bigint,
+    payload text NOT NULL,
+    audit_seq bigint NOT NULL,
+    created_at timestamp with time zone NOT NULL
+);
+
+CREATE SEQUENCE public.events_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+ALTER SEQUENCE public.events_id_seq OWNED BY public.events.id;
+
 CREATE TABLE public.fills (
     id bigint NOT NULL,
     portfolio_id bigint NOT NULL,
@@ -432,6 +475,31 @@ CREATE SEQUENCE public.instruments_id_seq
     CACHE 1;
 
 ALTER SEQUENCE public.instruments_id_seq OWNED BY public.instruments.id;
+
+CREATE TABLE public.lifecycle_actions (
+    id bigint NOT NULL,
+    portfolio_id bigint NOT NULL,
+    rule character varying(12) NOT NULL,
+    idempotency_key character varying(200) NOT NULL,
+    as_of date NOT NULL,
+    period character varying(8),
+    account_id bigint NOT NULL,
+    group_id bigint,
+    amount_cents bigint NOT NULL,
+    detail text NOT NULL,
+    audit_seq bigint NOT NULL,
+    created_at timestamp with time zone NOT NULL,
+    CONSTRAINT ck_lifecycle_actions_rule CHECK (((rule)::text = ANY ((ARRAY['GEN_FORK'::character varying, 'REV_FORK'::character varying, 'MERGE'::character varying, 'REINVEST'::character varying])::text[])))
+);
+
+CREATE SEQUENCE public.lifecycle_actions_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+ALTER SEQUENCE public.lifecycle_actions_id_seq OWNED BY public.lifecycle_actions.id;
 
 CREATE TABLE public.lot_closes (
     id bigint NOT NULL,
@@ -1656,9 +1724,15 @@ ALTER TABLE ONLY public.api_keys ALTER COLUMN id SET DEFAULT nextval('public.api
 
 ALTER TABLE ONLY public.brokerage_accounts ALTER COLUMN id SET DEFAULT nextval('public.brokerage_accounts_id_seq'::regclass);
 
+ALTER TABLE ONLY public.earmarks ALTER COLUMN id SET DEFAULT nextval('public.earmarks_id_seq'::regclass);
+
+ALTER TABLE ONLY public.events ALTER COLUMN id SET DEFAULT nextval('public.events_id_seq'::regclass);
+
 ALTER TABLE ONLY public.fills ALTER COLUMN id SET DEFAULT nextval('public.fills_id_seq'::regclass);
 
 ALTER TABLE ONLY public.instruments ALTER COLUMN id SET DEFAULT nextval('public.instruments_id_seq'::regclass);
+
+ALTER TABLE ONLY public.lifecycle_actions ALTER COLUMN id SET DEFAULT nextval('public.lifecycle_actions_id_seq'::regclass);
 
 ALTER TABLE ONLY public.lot_closes ALTER COLUMN id SET DEFAULT nextval('public.lot_closes_id_seq'::regclass);
 
@@ -1906,11 +1980,20 @@ ALTER TABLE ONLY public.api_keys
 ALTER TABLE ONLY public.brokerage_accounts
     ADD CONSTRAINT pk_brokerage_accounts PRIMARY KEY (id);
 
+ALTER TABLE ONLY public.earmarks
+    ADD CONSTRAINT pk_earmarks PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.events
+    ADD CONSTRAINT pk_events PRIMARY KEY (id);
+
 ALTER TABLE ONLY public.fills
     ADD CONSTRAINT pk_fills PRIMARY KEY (id);
 
 ALTER TABLE ONLY public.instruments
     ADD CONSTRAINT pk_instruments PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.lifecycle_actions
+    ADD CONSTRAINT pk_lifecycle_actions PRIMARY KEY (id);
 
 ALTER TABLE ONLY public.marks
     ADD CONSTRAINT pk_marks PRIMARY KEY (id);
@@ -2119,6 +2202,12 @@ ALTER TABLE ONLY public.instruments
 ALTER TABLE ONLY public.instruments
     ADD CONSTRAINT uq_instruments_portfolio_id_symbol UNIQUE (portfolio_id, symbol);
 
+ALTER TABLE ONLY public.lifecycle_actions
+    ADD CONSTRAINT uq_lifecycle_actions_id_portfolio_id UNIQUE (id, portfolio_id);
+
+ALTER TABLE ONLY public.lifecycle_actions
+    ADD CONSTRAINT uq_lifecycle_actions_portfolio_id_idempotency_key UNIQUE (portfolio_id, idempotency_key);
+
 ALTER TABLE ONLY public.portfolios
     ADD CONSTRAINT uq_portfolios_creation_key UNIQUE (creation_key);
 
@@ -2136,9 +2225,13 @@ ALTER TABLE ONLY public.users
 
 CREATE INDEX ix_alerts_account_id_kind_cleared_at ON public.alerts USING btree (account_id, kind, cleared_at);
 
+CREATE INDEX ix_earmarks_account_id ON public.earmarks USING btree (account_id);
+
 CREATE INDEX ix_fills_account_id_trade_date ON public.fills USING btree (account_id, trade_date);
 
 CREATE INDEX ix_fills_portfolio_id_action_trade_date ON public.fills USING btree (portfolio_id, action, trade_date);
+
+CREATE INDEX ix_lifecycle_actions_account_id_rule ON public.lifecycle_actions USING btree (account_id, rule);
 
 CREATE INDEX ix_lot_closes_account_id_closed_on_realized_term_gain_cents ON ONLY public.lot_closes USING btree (account_id, closed_on, realized, term, gain_cents);
 
@@ -2810,6 +2903,24 @@ ALTER TABLE ONLY public.brokerage_accounts
 ALTER TABLE ONLY public.brokerage_accounts
     ADD CONSTRAINT fk_brokerage_accounts_portfolio_id_portfolios FOREIGN KEY (portfolio_id) REFERENCES public.portfolios(id);
 
+ALTER TABLE ONLY public.earmarks
+    ADD CONSTRAINT fk_earmarks_account_id_accounts FOREIGN KEY (account_id, portfolio_id) REFERENCES public.accounts(id, portfolio_id);
+
+ALTER TABLE ONLY public.earmarks
+    ADD CONSTRAINT fk_earmarks_action_id_lifecycle_actions FOREIGN KEY (action_id, portfolio_id) REFERENCES public.lifecycle_actions(id, portfolio_id);
+
+ALTER TABLE ONLY public.earmarks
+    ADD CONSTRAINT fk_earmarks_portfolio_id_portfolios FOREIGN KEY (portfolio_id) REFERENCES public.portfolios(id);
+
+ALTER TABLE ONLY public.events
+    ADD CONSTRAINT fk_events_account_id_accounts FOREIGN KEY (account_id, portfolio_id) REFERENCES public.accounts(id, portfolio_id);
+
+ALTER TABLE ONLY public.events
+    ADD CONSTRAINT fk_events_action_id_lifecycle_actions FOREIGN KEY (action_id, portfolio_id) REFERENCES public.lifecycle_actions(id, portfolio_id);
+
+ALTER TABLE ONLY public.events
+    ADD CONSTRAINT fk_events_portfolio_id_portfolios FOREIGN KEY (portfolio_id) REFERENCES public.portfolios(id);
+
 ALTER TABLE ONLY public.fills
     ADD CONSTRAINT fk_fills_account_id_accounts FOREIGN KEY (account_id, portfolio_id) REFERENCES public.accounts(id, portfolio_id);
 
@@ -2824,6 +2935,15 @@ ALTER TABLE ONLY public.fills
 
 ALTER TABLE ONLY public.instruments
     ADD CONSTRAINT fk_instruments_portfolio_id_portfolios FOREIGN KEY (portfolio_id) REFERENCES public.portfolios(id);
+
+ALTER TABLE ONLY public.lifecycle_actions
+    ADD CONSTRAINT fk_lifecycle_actions_account_id_accounts FOREIGN KEY (account_id, portfolio_id) REFERENCES public.accounts(id, portfolio_id);
+
+ALTER TABLE ONLY public.lifecycle_actions
+    ADD CONSTRAINT fk_lifecycle_actions_group_id_account_groups FOREIGN KEY (group_id, portfolio_id) REFERENCES public.account_groups(id, portfolio_id);
+
+ALTER TABLE ONLY public.lifecycle_actions
+    ADD CONSTRAINT fk_lifecycle_actions_portfolio_id_portfolios FOREIGN KEY (portfolio_id) REFERENCES public.portfolios(id);
 
 ALTER TABLE public.lot_closes
     ADD CONSTRAINT fk_lot_closes_account_id_accounts FOREIGN KEY (account_id, portfolio_id) REFERENCES public.accounts(id, portfolio_id);
@@ -2914,9 +3034,15 @@ ALTER TABLE public.audit_log ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE public.brokerage_accounts ENABLE ROW LEVEL SECURITY;
 
+ALTER TABLE public.earmarks ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE public.events ENABLE ROW LEVEL SECURITY;
+
 ALTER TABLE public.fills ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE public.instruments ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE public.lifecycle_actions ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE public.lot_closes ENABLE ROW LEVEL SECURITY;
 
@@ -2940,9 +3066,15 @@ CREATE POLICY portfolio_scope ON public.audit_log TO alluse_app USING ((portfoli
 
 CREATE POLICY portfolio_scope ON public.brokerage_accounts TO alluse_app USING ((portfolio_id = (NULLIF(current_setting('alluse.portfolio_id'::text, true), ''::text))::bigint)) WITH CHECK ((portfolio_id = (NULLIF(current_setting('alluse.portfolio_id'::text, true), ''::text))::bigint));
 
+CREATE POLICY portfolio_scope ON public.earmarks TO alluse_app USING ((portfolio_id = (NULLIF(current_setting('alluse.portfolio_id'::text, true), ''::text))::bigint)) WITH CHECK ((portfolio_id = (NULLIF(current_setting('alluse.portfolio_id'::text, true), ''::text))::bigint));
+
+CREATE POLICY portfolio_scope ON public.events TO alluse_app USING ((portfolio_id = (NULLIF(current_setting('alluse.portfolio_id'::text, true), ''::text))::bigint)) WITH CHECK ((portfolio_id = (NULLIF(current_setting('alluse.portfolio_id'::text, true), ''::text))::bigint));
+
 CREATE POLICY portfolio_scope ON public.fills TO alluse_app USING ((portfolio_id = (NULLIF(current_setting('alluse.portfolio_id'::text, true), ''::text))::bigint)) WITH CHECK ((portfolio_id = (NULLIF(current_setting('alluse.portfolio_id'::text, true), ''::text))::bigint));
 
 CREATE POLICY portfolio_scope ON public.instruments TO alluse_app USING ((portfolio_id = (NULLIF(current_setting('alluse.portfolio_id'::text, true), ''::text))::bigint)) WITH CHECK ((portfolio_id = (NULLIF(current_setting('alluse.portfolio_id'::text, true), ''::text))::bigint));
+
+CREATE POLICY portfolio_scope ON public.lifecycle_actions TO alluse_app USING ((portfolio_id = (NULLIF(current_setting('alluse.portfolio_id'::text, true), ''::text))::bigint)) WITH CHECK ((portfolio_id = (NULLIF(current_setting('alluse.portfolio_id'::text, true), ''::text))::bigint));
 
 CREATE POLICY portfolio_scope ON public.lot_closes TO alluse_app USING ((portfolio_id = (NULLIF(current_setting('alluse.portfolio_id'::text, true), ''::text))::bigint)) WITH CHECK ((portfolio_id = (NULLIF(current_setting('alluse.portfolio_id'::text, true), ''::text))::bigint));
 
@@ -3013,6 +3145,14 @@ GRANT ALL ON SEQUENCE public.brokerage_accounts_id_seq TO alluse_app;
 
 GRANT SELECT ON TABLE public.brokerage_directory TO alluse_app;
 
+GRANT SELECT,INSERT ON TABLE public.earmarks TO alluse_app;
+
+GRANT ALL ON SEQUENCE public.earmarks_id_seq TO alluse_app;
+
+GRANT SELECT,INSERT ON TABLE public.events TO alluse_app;
+
+GRANT ALL ON SEQUENCE public.events_id_seq TO alluse_app;
+
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.fills TO alluse_app;
 
 GRANT ALL ON SEQUENCE public.fills_id_seq TO alluse_app;
@@ -3020,6 +3160,10 @@ GRANT ALL ON SEQUENCE public.fills_id_seq TO alluse_app;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.instruments TO alluse_app;
 
 GRANT ALL ON SEQUENCE public.instruments_id_seq TO alluse_app;
+
+GRANT SELECT,INSERT ON TABLE public.lifecycle_actions TO alluse_app;
+
+GRANT ALL ON SEQUENCE public.lifecycle_actions_id_seq TO alluse_app;
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.lot_closes TO alluse_app;
 

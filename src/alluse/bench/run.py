@@ -15,23 +15,27 @@ one-move transactions from 4 bare psycopg clients.
 from __future__ import annotations
 
 import json
+import shutil
 import statistics
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import IO, Any
 
 from alluse.domain.accounts import Allocation
 from alluse.domain.errors import InvalidInput
 from alluse.domain.rules import TEMPLATES
-from alluse.services import cash, groups
+from alluse.services import cash, groups, lifecycle
 from alluse.services.portfolios import create_portfolio
+from alluse.sim.trading import realize
 from alluse.store.db import make_engine, migrate
 
 GROUP_AMOUNT = 100_000_00
+SWEEP_DAY = date(2026, 12, 31)
+GAIN_DAY = date(2026, 12, 18)
 SLEEVE_SPLIT = Allocation().split(GROUP_AMOUNT)
 
 
@@ -57,12 +61,13 @@ class Bench:
         self.single_fills = 300 if quick else 3_000
         self.bulk_fills = 10_000 if quick else 100_000
         self.ledger_lots = 100_000 if quick else 1_000_000
+        self.sweep_groups = 3_334 if quick else 33_334  # three sleeves each: 10,000 / 100,000 accounts
         self.progress = _progress(out)
 
     def emit(self, metric: str, value: float, unit: str, **extra: Any) -> None:
         row = {
             "metric": metric,
-            "value": round(value, 3 if unit == "ratio" else 1),
+            "value": round(value, 3 if unit in ("ratio", "s") else 1),
             "unit": unit,
             "db": self.db,
             **extra,
@@ -199,6 +204,68 @@ class Bench:
         conn.close()
         return _in_processes(_raw_client_moves, url, self.concurrent_moves)
 
+    # --- lifecycle sweep ---------------------------------------------------------------------
+    def lifecycle_template(self) -> Path:
+        """A portfolio of `sweep_groups` groups where one sleeve in 33 has grown enough to act at the
+        quarter end (~1 % of accounts): Gen-Accs fork, Rev-Accs and Com-Accs reinvest."""
+        url = self.fresh_url()
+        engine = make_engine(url)
+        create_portfolio(engine, "bench", "bench", "bench:portfolio")
+        opened = groups.open_groups(
+            engine, "bench", "bench", [(f"g{i}", groups.group_opening(25_000_000)) for i in range(self.sweep_groups)]
+        )
+        acting = []
+        for i, g in enumerate(opened[::33]):
+            kind = ("GEN", "REV", "COM")[i % 3]
+            acting.append(
+                (f"r{i}", g["accounts"][kind]["account_id"], 7_500_000 if kind == "GEN" else 4_000_000, GAIN_DAY)
+            )
+        realize(engine, "bench", "bench", acting)
+        engine.dispose()
+        self.sweep_acting = len(acting)
+        return Path(url.removeprefix("sqlite:///"))
+
+    def _copy(self, template: Path) -> str:
+        self.n += 1
+        path = self.tmp / f"bench-{self.n}.db"
+        shutil.copy(template, path)
+        return f"sqlite:///{path}"
+
+    def lifecycle_sweep(self, template: Path) -> float:
+        engine = make_engine(self._copy(template))
+        t = time.perf_counter()
+        report = lifecycle.run(engine, "bench", "bench", SWEEP_DAY)
+        elapsed = time.perf_counter() - t
+        if len(report.applied) != self.sweep_acting:
+            raise AssertionError(f"sweep applied {len(report.applied)} actions, expected {self.sweep_acting}")
+        engine.dispose()
+        return elapsed
+
+    def raw_lifecycle(self, template: Path) -> float:
+        conn = _raw_connection(self._copy(template), setup=False)
+        t = time.perf_counter()
+        conn.execute("BEGIN IMMEDIATE")
+        _raw_sweep(conn)
+        conn.execute("COMMIT")
+        elapsed = time.perf_counter() - t
+        conn.close()
+        return elapsed
+
+    def run_lifecycle(self) -> None:
+        if self.db != "sqlite":
+            raise InvalidInput(
+                "the lifecycle sweep benchmark runs on SQLite only so far; on PostgreSQL it is not built yet"
+            )
+        template = self.lifecycle_template()
+        accounts = 3 * self.sweep_groups
+        ours = self.median_rate("lifecycle sweep", accounts, lambda: self.lifecycle_sweep(template))
+        extra = {"accounts": accounts, "acting": self.sweep_acting}
+        self.emit("lifecycle_accounts_per_s", ours, "accounts/s", **extra)
+        self.emit("lifecycle_sweep_s", accounts / ours, "s", **extra)
+        raw = self.median_rate("raw lifecycle rows", accounts, lambda: self.raw_lifecycle(template))
+        self.emit("raw_lifecycle_accounts_per_s", raw, "accounts/s", **extra)
+        self.emit("lifecycle_vs_raw", ours / raw, "ratio")
+
     def run(self) -> None:
         acc_single = self.median_rate(
             "accounts, one group per unit of work", 3 * self.single_groups, self.accounts_single
@@ -234,6 +301,8 @@ class Bench:
             raw_conc = self.median_rate("raw postings, 4 concurrent clients", n, self.raw_postings_concurrent)
             self.emit("raw_postings_per_s", raw_conc, "postings/s", mode="concurrent", clients=CLIENTS, moves=n // 2)
             self.emit("postings_concurrent_vs_raw", p_conc / raw_conc, "ratio")
+        if self.db == "sqlite":  # the PostgreSQL sweep benchmark is not built yet
+            self.run_lifecycle()
 
         if self.db == "sqlite":
             # The trades figures are measured on SQLite only so far (their raw baseline is sqlite3).
@@ -528,12 +597,16 @@ def _raw_client_setup(conn: Any) -> None:
     conn.execute("COMMIT")
 
 
-def run_bench(db: str, quick: bool, out: IO[str], url: str | None = None, http: bool = False) -> None:
+def run_bench(
+    db: str, quick: bool, out: IO[str], url: str | None = None, http: bool = False, only: str | None = None
+) -> None:
     bench = Bench(db, quick, out, url)
     if http:
         from alluse.bench.http import HttpBench
 
         section: Callable[[], None] = HttpBench(bench).run
+    elif only == "lifecycle":
+        section = bench.run_lifecycle
     else:
         section = bench.run
     if bench.progress:
@@ -541,3 +614,96 @@ def run_bench(db: str, quick: bool, out: IO[str], url: str | None = None, http: 
             section()
     else:
         section()
+
+
+def _raw_sweep(conn: Any) -> None:
+    """The rows a quarter-end sweep writes, by the bare driver: the same candidate scan, then per fork a
+    group, two accounts with config and paper brokerage, a three-leg transfer, the parent's cash; per
+    reinvestment three earmarks and the cached total; per action an action row, an event and an audit
+    entry. No planning rules beyond the arithmetic the rows need."""
+    now = datetime.now(UTC).replace(tzinfo=None).isoformat(sep=" ")
+    rows = conn.execute(
+        "SELECT id, group_id, kind, cash_cents + positions_value_cents - base_capital_cents FROM accounts "
+        "WHERE portfolio_id = 1 AND status = 'ACTIVE' AND kind != 'EXT' AND ((kind = 'GEN' AND "
+        "cash_cents + positions_value_cents - base_capital_cents >= 5000000) OR (kind IN ('REV', 'COM') AND "
+        "cash_cents + positions_value_cents - base_capital_cents > 0))"
+    ).fetchall()
+    seq, head = conn.execute("SELECT audit_seq, audit_head FROM portfolios WHERE id = 1").fetchone()
+    gid = conn.execute("SELECT max(id) FROM account_groups").fetchone()[0]
+    aid = conn.execute("SELECT max(id) FROM accounts").fetchone()[0]
+    tid = conn.execute("SELECT max(id) FROM transfers").fetchone()[0]
+    bid = conn.execute("SELECT max(id) FROM brokerage_accounts").fetchone()[0]
+    groups_, accs, cfgs, brks, trs, posts, cash, acts, evs, marks, earm, audit = ([] for _ in range(12))
+    for n, (acc, group, kind, result) in enumerate(rows):
+        seq += 1
+        action = n + 1
+        if kind == "GEN":
+            amount = result - result * 3 // 10
+            gid, tid = gid + 1, tid + 1
+            groups_.append((gid, f"F{gid}", group, acc, now))
+            trs.append((tid, seq, now))
+            posts.append((tid, acc, -amount))
+            for sleeve, half in (("GEN", amount // 2), ("COM", amount - amount // 2)):
+                aid, bid = aid + 1, bid + 1
+                accs.append((aid, gid, sleeve, f"F{gid}-{aid}", acc, half, half, now))
+                cfgs.append((aid,))
+                brks.append((bid, f"PB{bid:07d}", aid, now))
+                posts.append((tid, aid, half))
+            cash.append((amount, acc))
+        else:
+            tax = result * 3 // 10
+            split = (tax, (result - tax) * 3 // 4, (result - tax) - (result - tax) * 3 // 4)
+            marks += [
+                (acc, p, v, action, seq, now) for p, v in zip(("TAX_RESERVE", "SHARES", "LEAPS"), split, strict=True)
+            ]
+            earm.append((result, acc))
+            amount = result - tax
+        acts.append((action, f"k{acc}", acc, amount, seq, now))
+        evs.append((action, acc, seq, now))
+        audit.append((seq, now, f"k{acc}", head, head))
+    conn.executemany(
+        "INSERT INTO account_groups (id, portfolio_id, name, kind, status, parent_group_id, forked_from_account_id, "
+        "alloc_gen_bps, alloc_rev_bps, alloc_com_bps, opened_at) VALUES (?, 1, ?, 'FORK', 'ACTIVE', ?, ?, 5000, 0, "
+        "5000, ?)",
+        groups_,
+    )
+    conn.executemany(
+        "INSERT INTO accounts (id, portfolio_id, group_id, kind, name, status, forked_from_account_id, buffer_bps, "
+        "cash_cents, base_capital_cents, opened_at) VALUES (?, 1, ?, ?, ?, 'ACTIVE', ?, 500, ?, ?, ?)",
+        accs,
+    )
+    conn.executemany(
+        "INSERT INTO account_config (account_id, portfolio_id, template, overrides) VALUES (?, 1, 'moderate', '{}')",
+        cfgs,
+    )
+    conn.executemany(
+        "INSERT INTO brokerage_accounts (id, portfolio_id, broker, number, account_id, registered_at) "
+        "VALUES (?, 1, 'PAPER', ?, ?, ?)",
+        brks,
+    )
+    conn.executemany(
+        "INSERT INTO transfers (id, portfolio_id, kind, memo, audit_seq, created_at) VALUES (?, 1, 'FORK', '', ?, ?)",
+        trs,
+    )
+    conn.executemany(
+        "INSERT INTO postings (portfolio_id, transfer_id, account_id, amount_cents) VALUES (1, ?, ?, ?)", posts
+    )
+    conn.executemany("UPDATE accounts SET cash_cents = cash_cents - ? WHERE id = ?", cash)
+    conn.executemany(
+        "INSERT INTO lifecycle_actions (id, portfolio_id, rule, idempotency_key, as_of, account_id, amount_cents, "
+        "detail, audit_seq, created_at) VALUES (?, 1, 'REINVEST', ?, '2026-12-31', ?, ?, '{}', ?, ?)",
+        acts,
+    )
+    conn.executemany(
+        "INSERT INTO earmarks (portfolio_id, account_id, purpose, amount_cents, action_id, audit_seq, created_at) "
+        "VALUES (1, ?, ?, ?, ?, ?, ?)",
+        marks,
+    )
+    conn.executemany("UPDATE accounts SET earmarked_cents = earmarked_cents + ? WHERE id = ?", earm)
+    conn.executemany(
+        "INSERT INTO events (portfolio_id, kind, action_id, account_id, payload, audit_seq, created_at) "
+        "VALUES (1, 'lifecycle', ?, ?, '{}', ?, ?)",
+        evs,
+    )
+    conn.executemany("INSERT INTO audit_log VALUES (1, ?, ?, 'bench', 'lifecycle', ?, '', '{}', NULL, ?, ?)", audit)
+    conn.execute("UPDATE portfolios SET audit_seq = ? WHERE id = 1", (seq,))

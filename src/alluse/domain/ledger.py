@@ -20,6 +20,8 @@ class TransferKind(StrEnum):
     DIVIDEND = "DIVIDEND"
     FEE = "FEE"
     TAX_PAYMENT = "TAX_PAYMENT"
+    FORK = "FORK"  # a Gen-Acc or Rev-Acc fork funds the sleeves of a new group
+    MERGE = "MERGE"  # a FORK group hands its cash to the spawning group's Com-Acc
 
 
 REVERSIBLE = frozenset({TransferKind.DEPOSIT, TransferKind.WITHDRAWAL, TransferKind.TRANSFER})
@@ -34,6 +36,21 @@ CAPITAL_FLOWS = frozenset(
         TransferKind.REVERSAL,
     }
 )
+
+# Lifecycle moves add to the receiving sleeve's base capital, while the giving sleeve keeps its own:
+# a forking parent keeps its base capital (§5.1), and a merged sleeve keeps the record of what it was
+# funded with. So only the positive legs of these transfers are capital.
+CAPITAL_INFLOWS = frozenset({TransferKind.FORK, TransferKind.MERGE})
+
+
+def capital_part(kind: str, amount_cents: int) -> int:
+    """How much of a posting changes its account's base capital."""
+    if kind in CAPITAL_FLOWS:
+        return amount_cents
+    if kind in CAPITAL_INFLOWS and amount_cents > 0:
+        return amount_cents
+    return 0
+
 
 # External counter-accounts: the named other side of money entering or leaving the structure.
 BANK = "ext:bank"

@@ -223,3 +223,42 @@ def read_credentials(engine: Engine, portfolio: str | int | None, ref: str, keyr
             )
         ).scalar()
     return None if token is None else keyring.decrypt(token).decode()
+
+
+def broker_of(conn: sa.Connection, account_id: int) -> str | None:
+    """The broker an account's brokerage account is at (None when it has none)."""
+    b = brokerage_accounts.c
+    return conn.execute(sa.select(b.broker).where(b.account_id == account_id)).scalar()
+
+
+def pool_free(conn: sa.Connection, portfolio_id: int, broker: str) -> int:
+    """Registered, unmapped brokerage accounts of `broker` in the portfolio's pool."""
+    b = brokerage_accounts.c
+    q = sa.select(sa.func.count()).where(b.portfolio_id == portfolio_id, b.broker == broker, b.account_id.is_(None))
+    return int(conn.execute(q).scalar_one())
+
+
+def take_from_pool(
+    conn: sa.Connection, portfolio_id: int, broker: str, n: int, skip: set[BrokerageRef] | None = None
+) -> list[BrokerageRef]:
+    """Up to n pool accounts of `broker`, oldest registration first (so every run picks the same ones),
+    leaving out those in `skip` (already promised to another opening of the same unit of work)."""
+    b = brokerage_accounts.c
+    skip = skip or set()
+    q = (
+        sa.select(b.broker, b.number)
+        .where(b.portfolio_id == portfolio_id, b.broker == broker, b.account_id.is_(None))
+        .order_by(b.id)
+        .limit(n + len(skip))
+    )
+    refs = [BrokerageRef(broker_, number) for broker_, number in conn.execute(q)]
+    return [r for r in refs if r not in skip][:n]
+
+
+def release_to_pool(conn: sa.Connection, portfolio_id: int, account_ids: list[int]) -> list[str]:
+    """Unmap the brokerage accounts of accounts that stop trading (merged): they return to the pool."""
+    b = brokerage_accounts.c
+    cond = sa.and_(b.portfolio_id == portfolio_id, b.account_id.in_(account_ids))
+    refs = [f"{broker}:{number}" for broker, number in conn.execute(sa.select(b.broker, b.number).where(cond))]
+    conn.execute(brokerage_accounts.update().where(cond).values(account_id=None))
+    return refs

@@ -34,6 +34,10 @@ class GroupOpening:
     brokerage: tuple[BrokerageRef | None, BrokerageRef | None, BrokerageRef | None] = (None, None, None)
     allocation: Allocation | None = None
     name: str | None = None
+    # Set by the lifecycle's forks: the group is funded from a sleeve instead of the bank.
+    kind: GroupKind = GroupKind.PRIMARY
+    parent_group_id: int | None = None
+    forked_from_account_id: int | None = None
 
     def payload(self) -> dict[str, Any]:
         return {
@@ -82,13 +86,19 @@ def open_groups(
     return write(engine, portfolio, actor, "group.open", requests, apply)
 
 
+def open_fork_groups(tx: Tx, openings: list[GroupOpening], seqs: list[int]) -> list[dict[str, Any]]:
+    """Inside a lifecycle unit of work: open the groups forks create, each funded from its forking
+    sleeve with one FORK transfer; `seqs` are the audit entries of the forks' requests."""
+    return _open(tx, openings, seqs) if openings else []
+
+
 def open_group(
     engine: Engine, actor: str, portfolio: str | int | None, key: str, opening: GroupOpening
 ) -> dict[str, Any]:
     return open_groups(engine, actor, portfolio, [(key, opening)])[0]
 
 
-def _open(tx: Tx, openings: list[GroupOpening]) -> list[dict[str, Any]]:
+def _open(tx: Tx, openings: list[GroupOpening], seqs: list[int] | None = None) -> list[dict[str, Any]]:
     conn = tx.conn
     p = conn.execute(
         sa.select(
@@ -104,7 +114,9 @@ def _open(tx: Tx, openings: list[GroupOpening]) -> list[dict[str, Any]]:
 
     names = _group_names(conn, tx.portfolio_id, openings)
     first_group = allocate_ids(conn, account_groups, len(openings))
-    first_account = allocate_ids(conn, accounts, 3 * len(openings))
+    kinds = [(o.allocation or default_alloc).kinds() for o in openings]
+    next_account = allocate_ids(conn, accounts, sum(len(k) for k in kinds))
+    paid_from: dict[int, int] = {}
     group_rows, account_rows, config_rows, entries, wanted = [], [], [], [], []
     results = []
     for i, (o, name) in enumerate(zip(openings, names, strict=True)):
@@ -115,10 +127,10 @@ def _open(tx: Tx, openings: list[GroupOpening]) -> list[dict[str, Any]]:
                 "id": gid,
                 "portfolio_id": tx.portfolio_id,
                 "name": name,
-                "kind": "PRIMARY",
+                "kind": o.kind.value,
                 "status": "ACTIVE",
-                "parent_group_id": None,
-                "forked_from_account_id": None,
+                "parent_group_id": o.parent_group_id,
+                "forked_from_account_id": o.forked_from_account_id,
                 "alloc_gen_bps": alloc.gen_bps,
                 "alloc_rev_bps": alloc.rev_bps,
                 "alloc_com_bps": alloc.com_bps,
@@ -126,12 +138,16 @@ def _open(tx: Tx, openings: list[GroupOpening]) -> list[dict[str, Any]]:
             }
         )
         split = alloc.split(o.amount_cents)
-        if min(split.values()) <= 0:
+        if min(split[k] for k in kinds[i]) <= 0:
             raise InvalidInput(f"{format_usd(o.amount_cents)} is too small to fund every sleeve of a group")
-        legs = [Leg(bank, -o.amount_cents)]
+        source = o.forked_from_account_id or bank
+        paid_from[source] = paid_from.get(source, 0) + o.amount_cents
+        legs = [Leg(source, -o.amount_cents)]
         sleeves = {}
-        for j, kind in enumerate(SLEEVES):
-            aid = first_account + 3 * i + j
+        for kind in kinds[i]:
+            j = SLEEVES.index(kind)
+            aid = next_account
+            next_account += 1
             account_rows.append(
                 {
                     "id": aid,
@@ -140,7 +156,7 @@ def _open(tx: Tx, openings: list[GroupOpening]) -> list[dict[str, Any]]:
                     "kind": kind.value,
                     "name": f"{name}-{kind.value}",
                     "status": "ACTIVE",
-                    "forked_from_account_id": None,
+                    "forked_from_account_id": o.forked_from_account_id,
                     "buffer_bps": rules[kind].buffer_bps,
                     "cash_cents": split[kind],
                     "positions_value_cents": 0,
@@ -165,21 +181,21 @@ def _open(tx: Tx, openings: list[GroupOpening]) -> list[dict[str, Any]]:
                 "name": f"{name}-{kind.value}",
                 "cash_cents": split[kind],
             }
-        entries.append(JournalEntry(TransferKind.GROUP_OPEN, legs, tx.seq(i), memo=f"open group {name}"))
+        transfer_kind = TransferKind.GROUP_OPEN if source == bank else TransferKind.FORK
+        seq = seqs[i] if seqs else tx.seq(i)
+        entries.append(JournalEntry(transfer_kind, legs, seq, memo=f"open group {name}"))
         results.append({"group_id": gid, "name": name, "amount_cents": o.amount_cents, "accounts": sleeves})
     _GROUP_INSERT.many(conn, group_rows)
     _ACCOUNT_INSERT.many(conn, account_rows)
     _CONFIG_INSERT.many(conn, config_rows)
-    refs = map_brokerage(tx, wanted)
+    refs = iter(map_brokerage(tx, wanted))
     for i, r in enumerate(results):
-        for j, kind in enumerate(SLEEVES):
-            r["accounts"][kind.value]["brokerage_account"] = refs[3 * i + j]
+        for kind in kinds[i]:
+            r["accounts"][kind.value]["brokerage_account"] = next(refs)
     transfer_ids = insert_journal(conn, tx.portfolio_id, tx.now, entries)
-    conn.execute(
-        accounts.update()
-        .where(accounts.c.id == bank)
-        .values(cash_cents=accounts.c.cash_cents - sum(o.amount_cents for o in openings))
-    )
+    for source, paid in paid_from.items():
+        # The paying sleeve keeps its base capital (only the receiving legs of a FORK are capital).
+        conn.execute(accounts.update().where(accounts.c.id == source).values(cash_cents=accounts.c.cash_cents - paid))
     for r, tid in zip(results, transfer_ids, strict=True):
         r["transfer_id"] = tid
     return results
@@ -201,6 +217,8 @@ def _group_names(conn: sa.Connection, portfolio_id: int, openings: list[GroupOpe
     clash = taken(wanted) | {n for n in wanted if wanted.count(n) > 1}
     if clash:
         raise Conflict(f"group name {sorted(clash)[0]} is already in use")
+    if len(wanted) == len(openings):
+        return wanted
     n = conn.execute(sa.select(sa.func.count()).where(g.portfolio_id == portfolio_id, g.kind == "PRIMARY")).scalar_one()
     used = set(wanted)
     auto: list[str] = []

@@ -28,6 +28,7 @@ from alluse.domain.ledger import DIVIDENDS, FEES, MARKET, Leg, TransferKind
 from alluse.domain.lots import OpenLot, Take, Term, holding_term, take_fifo
 from alluse.domain.money import MAX_CENTS
 from alluse.services.alerts import check_buffer
+from alluse.services.earmarks import draw_down_for_fill
 from alluse.store.prepared import Prepared, insert
 from alluse.store.repo import (
     AccountRow,
@@ -120,8 +121,13 @@ def record_fills(engine: Engine, actor: str, portfolio: str | int | None, facts:
             if (i + 1) % FLUSH_EVERY == 0:
                 book.flush(final=False)
         book.flush()
-        for r in out:
-            r["buffer_breach"] = book.breached.get(r.pop("_aid"), False)
+        for i, (r, req) in enumerate(zip(out, fresh, strict=True)):
+            aid = r.pop("_aid")
+            r["buffer_breach"] = book.breached.get(aid, False)
+            # A purchase executes the reinvestment earmark planned for it (planned versus executed).
+            fact = {**r, "multiplier": by_key[req.key].multiplier}
+            if drawn := draw_down_for_fill(tx, aid, book.accounts[aid].kind, fact, i):
+                r["earmark_drawn_cents"] = drawn
         return out
 
     requests = [Request(k, f.payload()) for k, f in facts]

@@ -17,13 +17,14 @@ from alluse.domain.accounts import AccountKind
 from alluse.domain.audit import GENESIS, entry_hash, timestamp_text
 from alluse.domain.errors import PermissionDenied
 from alluse.domain.instruments import value_cents
-from alluse.domain.ledger import CAPITAL_FLOWS
+from alluse.domain.ledger import CAPITAL_FLOWS, CAPITAL_INFLOWS
 from alluse.domain.rules import effective_rules
 from alluse.store.schema import (
     account_config,
     accounts,
     audit_log,
     brokerage_accounts,
+    earmarks,
     instruments,
     lot_closes,
     lots,
@@ -51,6 +52,7 @@ def verify(engine: Engine) -> VerifyReport:
         _ledger(conn, report)
         _positions(conn, report)
         _mapping(conn, report)
+        _earmarks(conn, report)
         _config(conn, report)
         _audit(conn, report)
     return report
@@ -80,7 +82,11 @@ def _ledger(conn: sa.Connection, report: VerifyReport) -> None:
         .having(sa.func.sum(p.amount_cents) != 0)
     ):
         report.problems.append(f"transfer {tid} is unbalanced by {s} cents")
-    capital = sa.case((t.kind.in_([k.value for k in CAPITAL_FLOWS]), p.amount_cents), else_=0)
+    capital = sa.case(
+        (t.kind.in_([k.value for k in CAPITAL_FLOWS]), p.amount_cents),
+        (sa.and_(t.kind.in_([k.value for k in CAPITAL_INFLOWS]), p.amount_cents > 0), p.amount_cents),
+        else_=0,
+    )
     sums = (
         sa.select(p.account_id, sa.func.sum(p.amount_cents).label("cash"), sa.func.sum(capital).label("base"))
         .join(transfers, t.id == p.transfer_id)
@@ -190,6 +196,25 @@ def _mapping(conn: sa.Connection, report: VerifyReport) -> None:
     ).all()
     for broker, number in cross:
         report.problems.append(f"brokerage account {broker}:{number} maps to an account of another portfolio")
+
+
+def _earmarks(conn: sa.Connection, report: VerifyReport) -> None:
+    """The cached earmark total of each account equals its earmark entries; no earmark is overdrawn."""
+    e, a = earmarks.c, accounts.c
+    sums = sa.select(e.account_id, sa.func.sum(e.amount_cents).label("total")).group_by(e.account_id).subquery()
+    q = sa.select(a.name, a.earmarked_cents, sa.func.coalesce(sums.c.total, 0)).outerjoin(
+        sums, sums.c.account_id == a.id
+    )
+    for name, cached, total in conn.execute(q):
+        if cached != total:
+            report.problems.append(f"account {name} caches earmarks {cached} but its earmark entries sum to {total}")
+    for name, purpose, total in conn.execute(
+        sa.select(a.name, e.purpose, sa.func.sum(e.amount_cents))
+        .join(accounts, a.id == e.account_id)
+        .group_by(a.name, e.purpose)
+        .having(sa.func.sum(e.amount_cents) < 0)
+    ):
+        report.problems.append(f"account {name} has drawn its {purpose} earmark below zero ({total})")
 
 
 def _config(conn: sa.Connection, report: VerifyReport) -> None:

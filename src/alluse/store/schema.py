@@ -453,3 +453,68 @@ api_key_scopes = sa.Table(
     sa.Column("role", sa.String(10), nullable=False),
     sa.CheckConstraint("role IN ('viewer', 'trader', 'owner')", name="role"),
 )
+
+# --- lifecycle (ALLUSE_RULES §5) ---------------------------------------------------------------
+
+lifecycle_actions = sa.Table(
+    "lifecycle_actions",
+    metadata,
+    _pk(),
+    _portfolio_fk(),
+    sa.Column("rule", sa.String(12), nullable=False),
+    # (rule, account or group, period or as-of date): the same key in audit_log makes it exactly-once.
+    sa.Column("idempotency_key", sa.String(200), nullable=False),
+    sa.Column("as_of", sa.Date, nullable=False),
+    sa.Column("period", sa.String(8), nullable=True),
+    # The account the rule acted on (forks, reinvestment) or the merge target Com-Acc.
+    sa.Column("account_id", Id, nullable=False),
+    # The group a fork created or a merge consumed.
+    sa.Column("group_id", Id, nullable=True),
+    sa.Column("amount_cents", Cents, nullable=False),
+    sa.Column("detail", sa.Text, nullable=False),
+    sa.Column("audit_seq", sa.BigInteger, nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+    _scoped_target(),
+    _scoped_fk("account_id", "accounts"),
+    _scoped_fk("group_id", "account_groups"),
+    sa.UniqueConstraint("portfolio_id", "idempotency_key"),
+    sa.CheckConstraint("rule IN ('GEN_FORK', 'REV_FORK', 'MERGE', 'REINVEST')", name="rule"),
+    sa.Index(None, "account_id", "rule"),
+)
+
+earmarks = sa.Table(
+    "earmarks",
+    metadata,
+    _pk(),
+    _portfolio_fk(),
+    sa.Column("account_id", Id, nullable=False),
+    sa.Column("purpose", sa.String(12), nullable=False),
+    # Append-only: a plan adds (+), a purchase, tax payment or merge draws down (−);
+    # accounts.earmarked_cents caches the sum.
+    sa.Column("amount_cents", Cents, nullable=False),
+    sa.Column("action_id", Id, nullable=True),
+    sa.Column("reference", sa.String(200), nullable=False, server_default=""),
+    sa.Column("audit_seq", sa.BigInteger, nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+    _scoped_fk("account_id", "accounts"),
+    _scoped_fk("action_id", "lifecycle_actions"),
+    sa.CheckConstraint("amount_cents <> 0", name="non_zero"),
+    sa.CheckConstraint("purpose IN ('TAX_RESERVE', 'CONTRACTS', 'SHARES', 'LEAPS')", name="purpose"),
+    sa.Index(None, "account_id"),
+)
+
+events = sa.Table(
+    "events",
+    metadata,
+    _pk(),
+    _portfolio_fk(),
+    # Outbox: written in the same transaction as the change it announces; a publisher reads it in id order.
+    sa.Column("kind", sa.String(40), nullable=False),
+    sa.Column("action_id", Id, nullable=True),
+    sa.Column("account_id", Id, nullable=True),
+    sa.Column("payload", sa.Text, nullable=False),
+    sa.Column("audit_seq", sa.BigInteger, nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+    _scoped_fk("action_id", "lifecycle_actions"),
+    _scoped_fk("account_id", "accounts"),
+)

@@ -137,6 +137,35 @@ def write(
     raise AssertionError("unreachable")
 
 
+Decide = Callable[[sa.Connection, int], tuple[list[Request], Apply]]
+
+
+def write_planned(
+    engine: Engine, portfolio: PortfolioRef, actor: str, action: str, decide: Decide
+) -> list[dict[str, Any]]:
+    """`write` for work whose requests can only be decided from locked, current state (a lifecycle
+    sweep plans its actions, then applies them, in one transaction): `decide` runs after the
+    portfolio lock is taken and returns the requests and their `apply`. Nothing decided, nothing written."""
+    for attempt in range(TRANSIENT_RETRIES):
+        try:
+            with write_connection(engine) as conn, conn.begin():
+                from alluse.store.repo import resolve_portfolio
+
+                pid = resolve_portfolio(conn, portfolio)
+                if _HEAD.first(conn, pid=pid) is None:
+                    raise NotFound(f"no portfolio with id {pid}")
+                requests, apply = decide(conn, pid)
+                if not requests:
+                    return []
+                requests = [Request(validate_key(r.key), r.payload) for r in requests]
+                return write_on(conn, pid, actor, action, requests, apply, None)
+        except sa.exc.DBAPIError as exc:
+            if not _is_transient(exc) or attempt == TRANSIENT_RETRIES - 1:
+                raise
+            time.sleep(0.001 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
 def write_on(
     conn: sa.Connection,
     portfolio_id: int,

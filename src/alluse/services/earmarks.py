@@ -1,0 +1,120 @@
+"""Earmarks (ALLUSE_RULES §4, §5.4): cash set aside inside an account for a purpose.
+
+Quarterly reinvestment writes them (a tax reserve and the 75/25 split); later purchases, new
+contracts' collateral and merges draw them down. The `earmarks` table is append-only and the source;
+`accounts.earmarked_cents` caches each account's total, and `alluse verify` recomputes it.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from alluse.domain.accounts import AccountKind
+from alluse.domain.instruments import LEAPS_MIN_DAYS, parse_symbol
+from alluse.domain.lifecycle import EarmarkPurpose
+from alluse.store.prepared import Prepared, insert
+from alluse.store.repo import account_label, resolve_portfolio
+from alluse.store.schema import accounts, earmarks
+from alluse.store.uow import Tx
+
+_a, _e = accounts.c, earmarks.c
+EARMARK_INSERT = insert(earmarks, [c.name for c in earmarks.columns if c.name != "id"])
+_OPEN = Prepared(
+    sa.select(sa.func.coalesce(sa.func.sum(_e.amount_cents), 0)).where(
+        _e.account_id == sa.bindparam("aid"), _e.purpose == sa.bindparam("purpose")
+    )
+)
+_CACHED_ADD = Prepared(
+    accounts.update()
+    .where(_a.id == sa.bindparam("aid"))
+    .values(earmarked_cents=_a.earmarked_cents + sa.bindparam("delta"))
+)
+
+
+def earmark_row(
+    tx: Tx, i: int, account_id: int, purpose: EarmarkPurpose, amount: int, action_id: int | None, reference: str
+) -> dict[str, Any]:
+    return {
+        "portfolio_id": tx.portfolio_id,
+        "account_id": account_id,
+        "purpose": purpose.value,
+        "amount_cents": amount,
+        "action_id": action_id,
+        "reference": reference[:200],
+        "audit_seq": tx.seq(i),
+        "created_at": tx.now,
+    }
+
+
+def draw_down(
+    tx: Tx, account_id: int, purpose: EarmarkPurpose, amount: int, reference: str, request_index: int = 0
+) -> int:
+    """Inside a purchase's (or tax payment's) unit of work: draw the account's open earmark for
+    `purpose` down by up to `amount`; returns what was drawn. Buying more than was earmarked is
+    allowed (the buffer rule guards the cash); the earmark just reaches zero."""
+    open_ = _OPEN.first(tx.conn, aid=account_id, purpose=purpose.value)[0]  # type: ignore[index]
+    drawn = min(int(open_), amount)
+    if drawn <= 0:
+        return 0
+    EARMARK_INSERT.many(tx.conn, [earmark_row(tx, request_index, account_id, purpose, -drawn, None, reference)])
+    _CACHED_ADD.run(tx.conn, aid=account_id, delta=-drawn)
+    return drawn
+
+
+def purpose_of_fill(
+    kind: AccountKind, action: str, symbol: str | None, multiplier: int, on: date
+) -> EarmarkPurpose | None:
+    """Which reinvestment earmark a purchase executes: shares bought in a Com-Acc, LEAPS (a long call
+    with at least a year to run) bought in a Rev-Acc or Com-Acc, puts sold in a Rev-Acc (new contracts)."""
+    if kind not in (AccountKind.REV, AccountKind.COM) or symbol is None:
+        return None
+    ins = parse_symbol(symbol, multiplier)
+    if action == "BTO" and not ins.is_option:
+        return EarmarkPurpose.SHARES if kind is AccountKind.COM else None
+    if action == "BTO" and ins.put_call == "C" and ins.expiry and (ins.expiry - on).days >= LEAPS_MIN_DAYS:
+        return EarmarkPurpose.LEAPS
+    if action == "STO" and ins.put_call == "P" and kind is AccountKind.REV:
+        return EarmarkPurpose.CONTRACTS
+    return None
+
+
+def draw_down_for_fill(tx: Tx, account_id: int, kind: AccountKind, fill: dict[str, Any], request_index: int) -> int:
+    """Called by fills inside their unit of work: a purchase executes the earmark planned for it.
+    Shares and LEAPS draw what they cost; a sold put draws the collateral it ties up."""
+    on = date.fromisoformat(fill["trade_date"])
+    purpose = purpose_of_fill(kind, fill["action"], fill["symbol"], fill.get("multiplier", 100), on)
+    if purpose is None:
+        return 0
+    if purpose is EarmarkPurpose.CONTRACTS:
+        ins = parse_symbol(fill["symbol"], fill.get("multiplier", 100))
+        amount = (ins.strike_e4 or 0) * ins.multiplier * fill["quantity"] // 100
+    else:
+        amount = -fill["cash_cents"]
+    reference = f"{fill['action']} {fill['symbol']} fill #{fill['fill_id']}"
+    return draw_down(tx, account_id, purpose, amount, reference, request_index) if amount > 0 else 0
+
+
+def earmark_report(engine: Engine, portfolio: str | int | None) -> list[dict[str, Any]]:
+    """Planned versus executed per account and purpose: what reinvestment earmarked (planned), what
+    purchases, tax payments and merges have drawn down since (executed), what is still open."""
+    e = earmarks.c
+    with engine.connect() as conn:
+        pid = resolve_portfolio(conn, portfolio)
+        planned = sa.func.sum(sa.case((e.amount_cents > 0, e.amount_cents), else_=0))
+        drawn = -sa.func.sum(sa.case((e.amount_cents < 0, e.amount_cents), else_=0))
+        q = (
+            sa.select(_a.kind, _a.name, e.purpose, planned, drawn)
+            .join(accounts, _a.id == e.account_id)
+            .where(e.portfolio_id == pid)
+            .group_by(_a.kind, _a.name, e.purpose)
+            .order_by(_a.name, e.purpose)
+        )
+        return [
+            {"account": account_label(k, n), "purpose": p, "planned_cents": int(pl), "executed_cents": int(dr),
+             "open_cents": int(pl) - int(dr)}
+            for k, n, p, pl, dr in conn.execute(q)
+        ]  # fmt: skip

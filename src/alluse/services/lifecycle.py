@@ -1,0 +1,1000 @@
+"""The lifecycle engine (ALLUSE_RULES §5): find the accounts a rule acts on, plan, apply exactly once.
+
+A sweep finds candidates with set-based SQL over the cached account figures (necessary conditions
+only: a post-tax surplus can never exceed NAV − base capital), then applies each action in its own
+unit of work keyed by (rule, account or group, period or as-of date). Inside that unit of work the
+action is planned again from the locked, committed state, so a resumed, repeated or concurrent run
+never acts twice and never acts on stale figures.
+
+Work is done family by family (a PRIMARY group and every group forked from it, at any depth): forks
+and merges only move money inside a family, so families are independent. Within a family the order
+is fixed: quarterly reinvestment, Rev-Acc forks, Gen-Acc forks, then merges deepest first until none
+is left. On PostgreSQL several workers share a sweep by claiming families with
+`FOR NO KEY UPDATE SKIP LOCKED`; SQLite has one writer, so one worker.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from datetime import date
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from alluse.brokers.refs import PAPER, BrokerageRef
+from alluse.domain.accounts import SLEEVES, AccountKind, AccountStatus, CashSnapshot, GroupKind
+from alluse.domain.instruments import value_cents
+from alluse.domain.ledger import Leg, TransferKind
+from alluse.domain.lifecycle import (
+    AccountState,
+    EarmarkPurpose,
+    ForkPlan,
+    LifecycleConfig,
+    MemberState,
+    MergePlan,
+    Outcome,
+    ReinvestPlan,
+    Rule,
+    SurplusFigures,
+    is_quarter_end,
+    plan_gen_fork,
+    plan_merge,
+    plan_reinvestment,
+    plan_rev_fork,
+    quarter_of,
+)
+from alluse.domain.money import format_usd
+from alluse.services import tax
+from alluse.services.alerts import BUFFER_BREACH, raise_alert
+from alluse.services.brokers import broker_of, pool_free, release_to_pool, take_from_pool
+from alluse.services.earmarks import EARMARK_INSERT as _EARMARK_INSERT
+from alluse.services.earmarks import earmark_row as _earmark_row
+from alluse.services.groups import GroupOpening, open_fork_groups
+from alluse.store.prepared import Prepared, insert
+from alluse.store.repo import JournalEntry, account_label, allocate_ids, insert_journal, resolve_portfolio
+from alluse.store.schema import (
+    account_groups,
+    accounts,
+    earmarks,
+    events,
+    instruments,
+    lifecycle_actions,
+    lot_closes,
+    lots,
+    positions,
+)
+from alluse.store.uow import IN_CHUNK, Request, Tx, scope_to, write, write_planned
+
+ACTOR_ACTION = "lifecycle"
+_FORK_RULES = (Rule.GEN_FORK.value, Rule.REV_FORK.value)
+_a, _g, _la = accounts.c, account_groups.c, lifecycle_actions.c
+
+
+# --- figures -------------------------------------------------------------------------------------
+# Post-tax surplus and the quarter's realized gain come from the tax ledger (services/tax.py). The
+# sweep first narrows the portfolio with set-based SQL on necessary conditions (a post-tax surplus
+# never exceeds NAV − base capital; a quarter with gains has realized closings), then computes the
+# exact figures for the few candidates only.
+
+_STATE_COLS = (
+    _a.id,
+    _a.group_id,
+    _a.kind,
+    _a.name,
+    _a.status,
+    _a.cash_cents,
+    _a.positions_value_cents,
+    _a.collateral_cents,
+    _a.earmarked_cents,
+    _a.base_capital_cents,
+    _a.buffer_bps,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Sleeve:
+    state: AccountState
+    status: AccountStatus
+    name: str
+    quarter_gain: int = 0
+
+
+def _sleeve(conn: sa.Connection, row: Any, as_of: date, quarter_gain: int, with_surplus: bool) -> Sleeve:
+    aid, gid, kind, name, status, cash, pos, coll, ear, base, buffer_bps = row
+    kind = AccountKind(kind)
+    snap = CashSnapshot(account_label(kind, name), kind, cash, pos, coll, ear, buffer_bps)
+    figures = None
+    if with_surplus:
+        p = tax.post_tax_surplus(conn, aid, as_of)
+        figures = SurplusFigures(p.nav, p.base_capital, p.unpaid_tax_on_realized, p.tax_on_unrealized)
+    return Sleeve(AccountState(aid, snap, figures, gid), AccountStatus(status), name, quarter_gain)
+
+
+def quarter_start(day: date) -> date:
+    return date(day.year, 3 * ((day.month - 1) // 3) + 1, 1)
+
+
+def _quarter_gains(conn: sa.Connection, pid: int, as_of: date, ids: list[int] | None = None) -> dict[int, int]:
+    """Net realized gain (pre-tax, short and long term) of each active Rev-Acc and Com-Acc whose
+    quarter so far is positive: the same figure as tax.realized_gain(...).total, for many accounts at once."""
+    c = lot_closes.c
+    q = (
+        sa.select(c.account_id, sa.func.sum(c.gain_cents))
+        .join(accounts, _a.id == c.account_id)
+        .where(
+            c.portfolio_id == pid,
+            c.realized.is_(True),
+            c.closed_on >= quarter_start(as_of),
+            c.closed_on <= as_of,
+            _a.kind.in_(("REV", "COM")),
+            _a.status == "ACTIVE",
+        )
+        .group_by(c.account_id)
+        .having(sa.func.sum(c.gain_cents) > 0)
+    )
+    if ids is not None:
+        q = q.where(c.account_id.in_(ids))
+    return {int(aid): int(total) for aid, total in conn.execute(q)}
+
+
+def _load_rows(conn: sa.Connection, pid: int, ids: list[int]) -> dict[int, Any]:
+    out = {}
+    for i in range(0, len(ids), IN_CHUNK):
+        q = sa.select(*_STATE_COLS).where(_a.portfolio_id == pid, _a.id.in_(ids[i : i + IN_CHUNK]))
+        out.update({row[0]: tuple(row) for row in conn.execute(q)})
+    return out
+
+
+# --- candidates ----------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Candidates:
+    sleeves: dict[int, Sleeve] = field(default_factory=dict)
+    reinvest: list[int] = field(default_factory=list)
+    rev_forks: list[int] = field(default_factory=list)
+    gen_forks: list[int] = field(default_factory=list)
+    merges: list[int] = field(default_factory=list)  # FORK group ids
+    breaches: list[int] = field(default_factory=list)
+
+
+def find_candidates(
+    conn: sa.Connection, pid: int, as_of: date, cfg: LifecycleConfig, *, exact: bool = True
+) -> Candidates:
+    """Every sleeve a rule might act on, every FORK group at or above the merge threshold, every sleeve
+    below its cash buffer: a few set-based queries, then exact figures for what they found. A run
+    passes exact=False: its appliers compute the exact figures anyway, under the lock."""
+    nav = _a.cash_cents + _a.positions_value_cents
+    grown = nav - _a.base_capital_cents
+    q = sa.select(*_STATE_COLS).where(
+        _a.portfolio_id == pid,
+        _a.status == "ACTIVE",
+        _a.kind != "EXT",
+        sa.or_(
+            sa.and_(_a.kind == "GEN", grown >= cfg.gen_fork_threshold),
+            sa.and_(_a.kind == "REV", grown >= cfg.rev_fork_threshold),
+            # Below the buffer, allowing for the buffer's rounding to the cent; checked exactly below.
+            _a.cash_cents * 10_000 < _a.buffer_bps * nav + 5_000,
+        ),
+    )
+    rows = {row[0]: tuple(row) for row in conn.execute(q)}
+    gains = _quarter_gains(conn, pid, as_of) if is_quarter_end(as_of) else {}
+    rows.update(_load_rows(conn, pid, sorted(gains.keys() - rows.keys())))
+    out = Candidates()
+    for aid, row in sorted(rows.items()):
+        kind = AccountKind(row[2])
+        fork_rule = (kind is AccountKind.GEN or kind is AccountKind.REV) and row[5] + row[6] - row[9] >= (
+            cfg.gen_fork_threshold if kind is AccountKind.GEN else cfg.rev_fork_threshold
+        )
+        s = _sleeve(conn, row, as_of, gains.get(aid, 0), fork_rule and exact)
+        out.sleeves[aid] = s
+        if s.state.cash.buffer_breached:
+            out.breaches.append(aid)
+        if aid in gains:
+            out.reinvest.append(aid)
+        threshold = cfg.gen_fork_threshold if kind is AccountKind.GEN else cfg.rev_fork_threshold
+        if fork_rule and (not exact or (s.state.figures is not None and s.state.figures.surplus >= threshold)):
+            (out.gen_forks if kind is AccountKind.GEN else out.rev_forks).append(aid)
+    member_nav = sa.func.sum(_a.cash_cents + _a.positions_value_cents)
+    mq = (
+        sa.select(_g.id)
+        .join(accounts, _a.group_id == _g.id)
+        .where(_g.portfolio_id == pid, _g.kind == "FORK", _g.status == "ACTIVE")
+        .group_by(_g.id)
+        .having(member_nav >= cfg.merge_threshold)
+    )
+    out.merges = [int(g) for g in conn.execute(mq).scalars()]
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Genealogy:
+    parent: dict[int, int | None]
+    name: dict[int, str]
+    kind: dict[int, str]
+    status: dict[int, str]
+
+    def root(self, gid: int) -> int:
+        while (p := self.parent[gid]) is not None:
+            gid = p
+        return gid
+
+    def depth(self, gid: int) -> int:
+        d = 0
+        while (gid := self.parent[gid]) is not None:  # type: ignore[assignment]
+            d += 1
+        return d
+
+
+def genealogy(conn: sa.Connection, pid: int) -> Genealogy:
+    parent, name, kind, status = {}, {}, {}, {}
+    for gid, p, n, k, s in conn.execute(
+        sa.select(_g.id, _g.parent_group_id, _g.name, _g.kind, _g.status).where(_g.portfolio_id == pid)
+    ):
+        parent[gid], name[gid], kind[gid], status[gid] = p, n, k, s
+    return Genealogy(parent, name, kind, status)
+
+
+# --- appliers -----------------------------------------------------------------------------------
+# Each applier takes a batch of candidates, plans each one again under the portfolio lock, and
+# applies those that still act in the same transaction: one request (idempotency key, audit entry)
+# per action, all legs of an action together, and the batch commits whole or not at all.
+
+
+def fork_key(rule: Rule, account_id: int, as_of: date) -> str:
+    return f"lifecycle:{rule.value.lower()}:{account_id}:{as_of.isoformat()}"
+
+
+def merge_key(group_id: int, as_of: date) -> str:
+    return f"lifecycle:merge:{group_id}:{as_of.isoformat()}"
+
+
+def reinvest_key(account_id: int, period: str) -> str:
+    return f"lifecycle:reinvest:{account_id}:{period}"
+
+
+def _load_sleeves(
+    conn: sa.Connection, pid: int, ids: list[int], as_of: date, *, surplus: bool = False, gains: bool = False
+) -> dict[int, Sleeve]:
+    rows = _load_rows(conn, pid, ids)
+    quarter = _quarter_gains(conn, pid, as_of, ids) if gains else {}
+    return {aid: _sleeve(conn, row, as_of, quarter.get(aid, 0), surplus) for aid, row in rows.items()}
+
+
+def _results(written: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [r for r in written if not r.get("replayed")]
+
+
+def _fork_pool(conn: sa.Connection, pid: int, account_id: int) -> tuple[str, int | None]:
+    """Which broker the new sleeves use (the parent's) and how many pool accounts the fork may take
+    (None: the paper broker makes what the pool lacks)."""
+    broker = broker_of(conn, account_id) or PAPER
+    return broker, None if broker == PAPER else pool_free(conn, pid, broker)
+
+
+def _child_name(conn: sa.Connection, pid: int, parent_gid: int, letter: str) -> str:
+    """A1 forks A1F1, A1F2 ...; its Rev-Acc forks A1R1 ...: names say where a group came from, and each
+    family numbers its own children, so the order families are processed in never changes a name."""
+    parent = _GROUP_NAME.first(conn, gid=parent_gid)[0]  # type: ignore[index]
+    prefix = f"{parent}{letter}"
+    # A range on the (portfolio, name) index: every name starting with the prefix, nothing else scanned.
+    taken = {n for (n,) in _NAMES_FROM.rows(conn, pid=pid, lo=prefix, hi=prefix + "\uffff")}
+    n = 1
+    while f"{prefix}{n}" in taken:
+        n += 1
+    return f"{prefix}{n}"
+
+
+_GROUP_NAME = Prepared(sa.select(_g.name).where(_g.id == sa.bindparam("gid")))
+_NAMES_FROM = Prepared(
+    sa.select(_g.name).where(
+        _g.portfolio_id == sa.bindparam("pid"), _g.name >= sa.bindparam("lo"), _g.name < sa.bindparam("hi")
+    )
+)
+
+
+def apply_forks(
+    engine: Engine,
+    actor: str,
+    pid: int,
+    items: list[tuple[Rule, int]],
+    as_of: date,
+    cfg: LifecycleConfig,
+    waiting: list[ForkPlan] | None = None,
+) -> list[dict[str, Any]]:
+    """Rev-Acc and Gen-Acc forks, in the order given; pool accounts taken by one are gone for the next.
+    Forks that wait are appended to `waiting`."""
+    chosen: list[tuple[Rule, Sleeve, ForkPlan, str]] = []
+    waits: list[ForkPlan] = []
+
+    def decide(conn: sa.Connection, _pid: int) -> tuple[list[Request], Any]:
+        chosen.clear()
+        waits.clear()
+        sleeves = _load_sleeves(conn, pid, sorted({aid for _, aid in items}), as_of, surplus=True)
+        pool_left: dict[str, int] = {}
+        requests = []
+        for rule, aid in items:
+            s = sleeves.get(aid)
+            if s is None or s.status is not AccountStatus.ACTIVE:
+                continue
+            broker, free = _fork_pool(conn, pid, aid)
+            if free is not None:
+                free = pool_left.setdefault(broker, free)
+            plan = (plan_gen_fork if rule is Rule.GEN_FORK else plan_rev_fork)(s.state, cfg, free)
+            if plan is not None and plan.outcome is Outcome.WAIT:
+                waits.append(plan)
+            if plan is None or plan.outcome is not Outcome.APPLY:
+                continue
+            if free is not None:
+                pool_left[broker] -= plan.brokerage_needed
+            chosen.append((rule, s, plan, broker))
+            requests.append(Request(fork_key(rule, aid, as_of),
+                                    {"rule": rule.value, "account_id": aid, "as_of": as_of.isoformat()}))  # fmt: skip
+        return requests, apply
+
+    def apply(tx: Tx, fresh: list[Request]) -> list[dict[str, Any]]:
+        conn = tx.conn
+        todo = {fork_key(rule, s.state.account_id, as_of): (rule, s, plan, broker) for rule, s, plan, broker in chosen}
+        openings = []
+        for r in fresh:
+            rule, s, plan, broker = todo[r.key]
+            parent_gid = s.state.group_id
+            pool = take_from_pool(conn, pid, broker, plan.brokerage_needed, skip=_taken_refs(openings))
+            refs: list[BrokerageRef | None] = [None, None, None]
+            for kind, ref in zip(plan.legs, pool, strict=False):
+                refs[SLEEVES.index(kind)] = ref
+            openings.append(
+                GroupOpening(
+                    plan.amount,
+                    (refs[0], refs[1], refs[2]),
+                    cfg.gen_fork_split if rule is Rule.GEN_FORK else cfg.rev_fork_allocation,
+                    _child_name(conn, pid, parent_gid, "F" if rule is Rule.GEN_FORK else "R"),
+                    GroupKind.FORK if rule is Rule.GEN_FORK else GroupKind.PRIMARY,
+                    parent_gid,
+                    s.state.account_id,
+                )
+            )
+        opened = open_fork_groups(tx, openings, [tx.seq(i) for i in range(len(fresh))])
+        first = allocate_ids(conn, lifecycle_actions, len(fresh))
+        actions, evts, out = [], [], []
+        for i, (r, o) in enumerate(zip(fresh, opened, strict=True)):
+            rule, s, plan, _ = todo[r.key]
+            aid, action_id = s.state.account_id, first + i
+            detail = {"plan": _plan_dict(plan), "group": o}
+            actions.append(_action_row(tx, i, action_id, rule, r.key, as_of, None, aid, o["group_id"], plan.amount,
+                                       detail))  # fmt: skip
+            evts.append(_event_row(tx, i, f"lifecycle.{rule.value.lower()}", action_id, aid, detail))
+            out.append({"rule": rule.value, "action_id": action_id, "account": s.state.label,
+                        "amount_cents": plan.amount, "group": o["name"], "group_id": o["group_id"],
+                        "parent_group_id": s.state.group_id, "reason": plan.reason})  # fmt: skip
+        _ACTION_INSERT.many(conn, actions)
+        _EVENT_INSERT.many(conn, evts)
+        return out
+
+    applied = _results(write_planned(engine, pid, actor, ACTOR_ACTION, decide))
+    if waiting is not None:
+        waiting.extend(waits)
+    return applied
+
+
+def _taken_refs(openings: list[GroupOpening]) -> set[BrokerageRef]:
+    return {ref for o in openings for ref in o.brokerage if ref is not None}
+
+
+def _merge_target(conn: sa.Connection, pid: int, gid: int) -> tuple[int, str] | None:
+    """The Com-Acc of the nearest active ancestor (the spawning group, or further up if it merged)."""
+    parent = conn.execute(sa.select(_g.parent_group_id).where(_g.id == gid)).scalar()
+    while parent is not None:
+        row = conn.execute(
+            sa.select(_a.id, _a.name, _g.parent_group_id, _g.status)
+            .join(account_groups, _g.id == _a.group_id)
+            .where(_a.group_id == parent, _a.kind == "COM")
+        ).first()
+        if row is not None and row.status == "ACTIVE":
+            return row.id, account_label(AccountKind.COM, row.name)
+        parent = conn.execute(sa.select(_g.parent_group_id).where(_g.id == parent)).scalar()
+    return None
+
+
+def _earmark_balances(conn: sa.Connection, account_ids: list[int]) -> dict[int, dict[EarmarkPurpose, int]]:
+    e = earmarks.c
+    out: dict[int, dict[EarmarkPurpose, int]] = {}
+    q = (
+        sa.select(e.account_id, e.purpose, sa.func.sum(e.amount_cents))
+        .where(e.account_id.in_(account_ids))
+        .group_by(e.account_id, e.purpose)
+    )
+    for aid, purpose, total in conn.execute(q):
+        if total:
+            out.setdefault(aid, {})[EarmarkPurpose(purpose)] = int(total)
+    return out
+
+
+def plan_group_merge(conn: sa.Connection, pid: int, gid: int, cfg: LifecycleConfig) -> MergePlan | None:
+    g = conn.execute(sa.select(_g.name, _g.kind, _g.status).where(_g.id == gid, _g.portfolio_id == pid)).one()
+    if g.kind != GroupKind.FORK.value or g.status != "ACTIVE":
+        return None
+    rows = conn.execute(
+        sa.select(_a.id, _a.kind, _a.name, _a.cash_cents, _a.positions_value_cents, _a.collateral_cents).where(
+            _a.group_id == gid, _a.status == "ACTIVE"
+        )
+    ).all()
+    marks = _earmark_balances(conn, [r.id for r in rows])
+    members = [
+        MemberState(r.id, account_label(r.kind, r.name), r.cash_cents, r.positions_value_cents, r.collateral_cents,
+                    marks.get(r.id, {}))
+        for r in rows
+    ]  # fmt: skip
+    plan = plan_merge(gid, g.name, members, _merge_target(conn, pid, gid), cfg)
+    return plan
+
+
+def apply_merges(
+    engine: Engine, actor: str, pid: int, gids: list[int], as_of: date, cfg: LifecycleConfig
+) -> list[dict[str, Any]]:
+    """Merge FORK groups, in the order given (deepest first, so a child lands in its parent before the
+    parent itself moves on). Each merge is planned again when applied: earlier merges of the batch
+    only ever add to the groups later ones read."""
+
+    def decide(conn: sa.Connection, _pid: int) -> tuple[list[Request], Any]:
+        requests = []
+        for gid in gids:
+            plan = plan_group_merge(conn, pid, gid, cfg)
+            if plan is not None and plan.outcome is Outcome.APPLY:
+                requests.append(Request(merge_key(gid, as_of), {"rule": Rule.MERGE.value, "group_id": gid}))
+        return requests, apply
+
+    def apply(tx: Tx, fresh: list[Request]) -> list[dict[str, Any]]:
+        return [_merge_one(tx, i, int(r.payload["group_id"]), r.key) for i, r in enumerate(fresh)]
+
+    def _merge_one(tx: Tx, i: int, gid: int, key: str) -> dict[str, Any]:
+        conn = tx.conn
+        plan = plan_group_merge(conn, pid, gid, cfg)
+        if plan is None or plan.outcome is not Outcome.APPLY:
+            raise AssertionError(f"merge of group {gid} was planned under the lock but no longer applies")
+        target = plan.target_account_id
+        members = [r.id for r in conn.execute(sa.select(_a.id).where(_a.group_id == gid, _a.status == "ACTIVE")).all()]
+        total = sum(plan.moves.values())
+        legs = [Leg(aid, -cash) for aid, cash in plan.moves.items()]
+        if total:
+            legs.append(Leg(target, total))
+        transfer_id = None
+        if len(legs) >= 2:
+            (transfer_id,) = insert_journal(
+                conn, pid, tx.now, [JournalEntry(TransferKind.MERGE, legs, tx.seq(i), memo=f"merge {plan.group_name}")]
+            )
+        in_kind = _move_positions(conn, members, target)
+        conn.execute(
+            accounts.update()
+            .where(_a.id.in_(members))
+            .values(cash_cents=0, positions_value_cents=0, collateral_cents=0, status="MERGED")
+        )
+        conn.execute(
+            accounts.update()
+            .where(_a.id == target)
+            .values(cash_cents=_a.cash_cents + total, base_capital_cents=_a.base_capital_cents + total)
+        )
+        conn.execute(account_groups.update().where(_g.id == gid).values(status="MERGED"))
+        released = release_to_pool(conn, pid, members)
+        (action_id,) = [allocate_ids(conn, lifecycle_actions, 1)]
+        _ACTION_INSERT.many(conn, [_action_row(tx, i, action_id, Rule.MERGE, key, as_of, None, target, gid, total,
+                                               {"plan": _plan_dict(plan), "transfer_id": transfer_id,
+                                                      "released": released})])  # fmt: skip
+        moved = _move_earmarks(tx, i, members, target, action_id)
+        detail = {"group": plan.group_name, "into": plan.target_label, "cash_cents": total, "earmarks": moved,
+                  "brokerage_returned_to_pool": released, **in_kind}  # fmt: skip
+        _EVENT_INSERT.many(conn, [_event_row(tx, i, "lifecycle.merge", action_id, target, detail)])
+        target_group = conn.execute(sa.select(_a.group_id).where(_a.id == target)).scalar_one()
+        return {"rule": Rule.MERGE.value, "action_id": action_id, "group": plan.group_name, "into": plan.target_label,
+                "target_group_id": target_group, "amount_cents": total, "transfer_id": transfer_id,
+                "reason": plan.reason}  # fmt: skip
+
+    return _results(write_planned(engine, pid, actor, ACTOR_ACTION, decide))
+
+
+def _move_positions(conn: sa.Connection, members: list[int], target: int) -> dict[str, int]:
+    """Open lots and positions move in kind: each open lot keeps its row (open date, quantity, cost
+    basis, the closings already made), only its account changes; short puts bring their collateral.
+    Realized history stays with the merged sleeve, as the tax ledger is per account."""
+    lo, p, i = lots.c, positions.c, instruments.c
+    moved_lots = conn.execute(
+        lots.update().where(lo.account_id.in_(members), lo.remaining > 0).values(account_id=target)
+    ).rowcount
+    held = {
+        iid: (pos_id, qty, mark, on)
+        for pos_id, iid, qty, mark, on in conn.execute(
+            sa.select(p.id, p.instrument_id, p.quantity, p.mark_e4, p.marked_on).where(p.account_id == target)
+        )
+    }
+    rows = conn.execute(
+        sa.select(p.id, p.instrument_id, p.quantity, p.mark_e4, p.marked_on).where(
+            p.account_id.in_(members), p.quantity != 0
+        )
+    ).all()
+    for pos_id, iid, qty, mark, on in rows:
+        if iid not in held:
+            conn.execute(positions.update().where(p.id == pos_id).values(account_id=target))
+            held[iid] = (pos_id, qty, mark, on)
+            continue
+        tid, tqty, tmark, ton = held[iid]
+        newer = (mark, on) if str(on) > str(ton) else (tmark, ton)  # one instrument, one price: the newest
+        conn.execute(
+            positions.update().where(p.id == tid).values(quantity=tqty + qty, mark_e4=newer[0], marked_on=newer[1])
+        )
+        conn.execute(positions.update().where(p.id == pos_id).values(quantity=0))
+        held[iid] = (tid, tqty + qty, *newer)
+    value = sum(
+        value_cents(qty, mark, mult)
+        for qty, mark, mult in conn.execute(
+            sa.select(p.quantity, p.mark_e4, i.multiplier)
+            .join(instruments, i.id == p.instrument_id)
+            .where(p.account_id == target)
+        )
+    )
+    collateral = conn.execute(
+        sa.select(sa.func.coalesce(sa.func.sum(_a.collateral_cents), 0)).where(_a.id.in_(members))
+    ).scalar_one()
+    conn.execute(
+        accounts.update()
+        .where(_a.id == target)
+        .values(positions_value_cents=value, collateral_cents=_a.collateral_cents + int(collateral))
+    )
+    return {"lots_moved": int(moved_lots), "positions_moved": len(rows), "collateral_moved_cents": int(collateral)}
+
+
+def _move_earmarks(tx: Tx, i: int, members: list[int], target: int, action_id: int) -> dict[str, int]:
+    """Open earmarks (a tax reserve above all) follow the money into the target Com-Acc."""
+    rows, moved = [], {}
+    for aid, by_purpose in _earmark_balances(tx.conn, members).items():
+        for purpose, amount in by_purpose.items():
+            rows.append(_earmark_row(tx, i, aid, purpose, -amount, action_id, "merge"))
+            rows.append(_earmark_row(tx, i, target, purpose, amount, action_id, "merge"))
+            moved[purpose.value] = moved.get(purpose.value, 0) + amount
+    if rows:
+        tx.conn.execute(earmarks.insert(), rows)
+        tx.conn.execute(accounts.update().where(_a.id.in_(members)).values(earmarked_cents=0))
+        tx.conn.execute(
+            accounts.update().where(_a.id == target).values(earmarked_cents=_a.earmarked_cents + sum(moved.values()))
+        )
+    return moved
+
+
+def apply_reinvestments(
+    engine: Engine, actor: str, pid: int, account_ids: list[int], as_of: date, cfg: LifecycleConfig
+) -> list[dict[str, Any]]:
+    """§5.4 for the given Rev-Accs and Com-Accs: the quarter's plan becomes earmarks. No cash moves."""
+    period = quarter_of(as_of)
+    chosen: dict[str, tuple[Sleeve, ReinvestPlan]] = {}
+
+    def decide(conn: sa.Connection, _pid: int) -> tuple[list[Request], Any]:
+        chosen.clear()
+        for aid, s in sorted(_load_sleeves(conn, pid, account_ids, as_of, gains=True).items()):
+            plan = plan_reinvestment(s.state, s.quarter_gain, period, cfg) if s.status is AccountStatus.ACTIVE else None
+            if plan is not None:
+                chosen[reinvest_key(aid, period)] = (s, plan)
+        requests = [Request(k, {"rule": Rule.REINVEST.value, "account_id": s.state.account_id, "period": period})
+                    for k, (s, _) in chosen.items()]  # fmt: skip
+        return requests, apply
+
+    def apply(tx: Tx, fresh: list[Request]) -> list[dict[str, Any]]:
+        first = allocate_ids(tx.conn, lifecycle_actions, len(fresh))
+        actions, marks, evts, cached, out = [], [], [], [], []
+        for i, r in enumerate(fresh):
+            s, plan = chosen[r.key]
+            aid, action_id = s.state.account_id, first + i
+            detail = _plan_dict(plan)
+            actions.append(_action_row(tx, i, action_id, Rule.REINVEST, r.key, as_of, period, aid, None,
+                                       plan.reinvestable, {"plan": detail}))  # fmt: skip
+            earmarked = plan.all_earmarks
+            marks += [_earmark_row(tx, i, aid, p, v, action_id, f"reinvest {period}") for p, v in earmarked.items()]
+            if earmarked:
+                cached.append({"aid": aid, "delta": sum(earmarked.values())})
+            evts.append(_event_row(tx, i, "lifecycle.reinvest", action_id, aid, detail))
+            if plan.still_below_buffer:
+                evts.append(_event_row(tx, i, "alert.buffer_breach", action_id, aid,
+                                       {"account": s.state.label, "reason": plan.reason}))  # fmt: skip
+            out.append({"rule": Rule.REINVEST.value, "action_id": action_id, "account": s.state.label,
+                        "period": period, "amount_cents": plan.reinvestable,
+                        "earmarks": {k.value: v for k, v in earmarked.items()}, "reason": plan.reason})  # fmt: skip
+        _ACTION_INSERT.many(tx.conn, actions)
+        _EARMARK_INSERT.many(tx.conn, marks)
+        _EVENT_INSERT.many(tx.conn, evts)
+        _EARMARKED_ADD.many(tx.conn, cached)
+        return out
+
+    return _results(write_planned(engine, pid, actor, ACTOR_ACTION, decide))
+
+
+_ACTION_INSERT = insert(lifecycle_actions)
+_EVENT_INSERT = insert(events, [c.name for c in events.columns if c.name != "id"])
+_EARMARKED_ADD = Prepared(
+    accounts.update()
+    .where(_a.id == sa.bindparam("aid"))
+    .values(earmarked_cents=_a.earmarked_cents + sa.bindparam("delta"))
+)
+
+
+def _action_row(
+    tx: Tx,
+    i: int,
+    action_id: int,
+    rule: Rule,
+    key: str,
+    as_of: date,
+    period: str | None,
+    account_id: int,
+    group_id: int | None,
+    amount: int,
+    detail: dict[str, Any],
+) -> dict[str, Any]:
+    return {
+        "id": action_id,
+        "portfolio_id": tx.portfolio_id,
+        "rule": rule.value,
+        "idempotency_key": key,
+        "as_of": as_of,
+        "period": period,
+        "account_id": account_id,
+        "group_id": group_id,
+        "amount_cents": amount,
+        "detail": json.dumps(detail, sort_keys=True, default=str),
+        "audit_seq": tx.seq(i),
+        "created_at": tx.now,
+    }
+
+
+def _event_row(
+    tx: Tx, i: int, kind: str, action_id: int | None, account_id: int | None, payload: dict[str, Any]
+) -> dict[str, Any]:
+    return {
+        "portfolio_id": tx.portfolio_id,
+        "kind": kind,
+        "action_id": action_id,
+        "account_id": account_id,
+        "payload": json.dumps(payload, sort_keys=True, default=str),
+        "audit_seq": tx.seq(i),
+        "created_at": tx.now,
+    }
+
+
+def _plan_dict(plan: Any) -> dict[str, Any]:
+    if isinstance(plan, ForkPlan):
+        return {"rule": plan.rule.value, "outcome": plan.outcome.value, "account_id": plan.account_id,
+                "amount_cents": plan.amount, "legs": {k.value: v for k, v in plan.legs.items()},
+                "surplus_cents": plan.surplus, "deployable_cents": plan.deployable, "reason": plan.reason}  # fmt: skip
+    if isinstance(plan, MergePlan):
+        return {"rule": plan.rule.value, "outcome": plan.outcome.value, "group_id": plan.group_id,
+                "target_account_id": plan.target_account_id, "combined_nav_cents": plan.combined_nav,
+                "moves": {str(k): v for k, v in plan.moves.items()}, "reason": plan.reason}  # fmt: skip
+    assert isinstance(plan, ReinvestPlan)
+    return {"rule": plan.rule.value, "outcome": plan.outcome.value, "account_id": plan.account_id,
+            "period": plan.period, "realized_gain_cents": plan.realized_gain, "tax_reserve_cents": plan.tax_reserve,
+            "reinvestable_cents": plan.reinvestable, "buffer_restore_cents": plan.buffer_restore,
+            "earmarks": {k.value: v for k, v in plan.earmarks.items()}, "not_earmarked_cents": plan.not_earmarked,
+            "still_below_buffer": plan.still_below_buffer, "reason": plan.reason}  # fmt: skip
+
+
+# --- the sweep ----------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class RunReport:
+    as_of: date
+    applied: list[dict[str, Any]] = field(default_factory=list)
+    waiting: list[dict[str, Any]] = field(default_factory=list)
+    families: int = 0
+    families_skipped: int = 0  # claimed by another worker at the time
+
+    def count(self, rule: Rule) -> int:
+        return sum(1 for a in self.applied if a["rule"] == rule.value)
+
+
+FAMILIES_PER_BATCH = 500
+ALERT_KINDS = {
+    "alert.fork_waiting": "FORK_WAITING",
+    "alert.merge_waiting": "MERGE_WAITING",
+    "alert.buffer_breach": BUFFER_BREACH,
+}
+
+
+def _with_tax_rate(conn: sa.Connection, pid: int, cfg: LifecycleConfig | None) -> LifecycleConfig:
+    """The tax reserve uses the portfolio's short-term rate (`alluse tax rates`), not a second setting."""
+    return replace(cfg or LifecycleConfig(), short_term_tax_bps=tax.rates(conn, pid).short_term_bps)
+
+
+@contextmanager
+def _claim(engine: Engine, pid: int, roots: list[int]) -> Iterator[list[int]]:
+    """Hold families for this worker while it works on them: on PostgreSQL row locks on the root
+    groups, skipped by other workers (NO KEY UPDATE, so this worker's own inserts of child groups,
+    whose foreign key takes KEY SHARE on the parent, are not blocked). SQLite has one writer."""
+    if engine.dialect.name != "postgresql":
+        yield roots
+        return
+    with engine.connect() as conn, conn.begin():
+        scope_to(conn, pid)
+        q = sa.select(_g.id).where(_g.id.in_(roots)).order_by(_g.id).with_for_update(skip_locked=True, key_share=True)
+        yield [int(r) for r in conn.execute(q).scalars()]
+
+
+def run(
+    engine: Engine,
+    actor: str,
+    portfolio: str | int | None,
+    as_of: date,
+    cfg: LifecycleConfig | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    families_per_batch: int = FAMILIES_PER_BATCH,
+) -> RunReport:
+    """Apply every rule that acts on `as_of`. Safe to repeat, to resume after a crash, and (on
+    PostgreSQL) to run in several processes at once."""
+    report = RunReport(as_of)
+    with engine.connect() as conn:
+        pid = resolve_portfolio(conn, portfolio)
+        cfg = _with_tax_rate(conn, pid, cfg)
+        cands = find_candidates(conn, pid, as_of, cfg, exact=False)
+        if not (cands.sleeves or cands.merges):
+            return report
+        tree = genealogy(conn, pid)
+    families: dict[int, dict[str, list[int]]] = {}
+
+    def add(kind: str, gid: int, item: int) -> None:
+        families.setdefault(tree.root(gid), {}).setdefault(kind, []).append(item)
+
+    for aid in cands.reinvest:
+        add("reinvest", cands.sleeves[aid].state.group_id, aid)
+    for aid in cands.rev_forks:
+        add("rev", cands.sleeves[aid].state.group_id, aid)
+    for aid in cands.gen_forks:
+        add("gen", cands.sleeves[aid].state.group_id, aid)
+    for gid in cands.merges:
+        add("merge", gid, gid)
+    roots = sorted(families)
+    report.families = len(roots)
+    for start in range(0, len(roots), families_per_batch):
+        chunk = roots[start : start + families_per_batch]
+        with _claim(engine, pid, chunk) as mine:
+            report.families_skipped += len(chunk) - len(mine)
+            if mine:
+                _families(engine, actor, pid, [families[r] for r in mine], tree, as_of, cfg, report)
+        if progress:
+            progress(min(start + families_per_batch, len(roots)), len(roots))
+    _alerts(engine, actor, pid, as_of, cfg, cands, report)
+    return report
+
+
+def _families(
+    engine: Engine,
+    actor: str,
+    pid: int,
+    work: list[dict[str, list[int]]],
+    tree: Genealogy,
+    as_of: date,
+    cfg: LifecycleConfig,
+    report: RunReport,
+) -> None:
+    """The rules in their fixed order over a batch of families (which never touch each other)."""
+
+    def every(kind: str) -> list[int]:
+        return sorted(x for w in work for x in w.get(kind, []))
+
+    report.applied += apply_reinvestments(engine, actor, pid, every("reinvest"), as_of, cfg)
+    born: set[int] = set()  # FORK groups this run created (not in the genealogy snapshot)
+
+    def merges(depths: dict[int, int]) -> None:
+        while depths:
+            order = sorted(depths, key=lambda g: (-depths[g], g))  # deepest first
+            done = apply_merges(engine, actor, pid, order, as_of, cfg)
+            report.applied += done
+            grown = {}
+            for r in done:
+                target = r["target_group_id"]
+                if target in born or tree.kind.get(target) == GroupKind.FORK.value:
+                    # The receiving FORK group grew and may reach the threshold itself.
+                    grown[target] = depths.get(target, tree.depth(target) if target in tree.parent else 1)
+            depths = grown
+
+    # A FORK group at the threshold merges before any of its sleeves could fork the growth away.
+    merges({gid: tree.depth(gid) for gid in every("merge")})
+    items = [(Rule.REV_FORK, a) for a in every("rev")] + [(Rule.GEN_FORK, a) for a in every("gen")]
+    waits: list[ForkPlan] = []
+    forked = apply_forks(engine, actor, pid, items, as_of, cfg, waits)
+    report.waiting += [_fork_wait(p) for p in waits]
+    report.applied += forked
+    new_depths = {}
+    for r in forked:
+        if r["rule"] == Rule.GEN_FORK.value:
+            born.add(r["group_id"])
+            if r["amount_cents"] >= cfg.merge_threshold:
+                new_depths[r["group_id"]] = tree.depth(r["parent_group_id"]) + 1
+    merges(new_depths)
+
+
+def _alerts(
+    engine: Engine, actor: str, pid: int, as_of: date, cfg: LifecycleConfig, cands: Candidates, report: RunReport
+) -> None:
+    """Waiting forks and merges and buffer breaches found by this sweep: one alert each per account
+    and day, all in one unit of work."""
+    with engine.connect() as conn:
+        scope_to(conn, pid)
+        report.waiting += _waiting_merges(conn, pid, cands, cfg)
+    alerts = list(report.waiting)
+    for aid in cands.breaches:
+        s = cands.sleeves[aid].state
+        alerts.append(
+            {"kind": "alert.buffer_breach", "subject": f"account:{aid}", "account_id": aid, "account": s.label,
+             "reason": f"{s.label} holds cash {format_usd(s.cash.cash)}, below its cash buffer of "
+                       f"{format_usd(s.cash.cash_buffer)}"}
+        )  # fmt: skip
+    if not alerts:
+        return
+    by_key = {f"lifecycle:{a['kind']}:{a['subject']}:{as_of.isoformat()}": a for a in alerts}
+    requests = [Request(k, {"kind": a["kind"], "subject": a["subject"]}) for k, a in by_key.items()]
+
+    def apply(tx: Tx, fresh: list[Request]) -> list[dict[str, Any]]:
+        rows = [_event_row(tx, i, by_key[r.key]["kind"], None, by_key[r.key]["account_id"], by_key[r.key])
+                for i, r in enumerate(fresh)]  # fmt: skip
+        _EVENT_INSERT.many(tx.conn, rows)
+        for r in fresh:  # and onto the alerts list a human works through (one open alert per kind and account)
+            a = by_key[r.key]
+            raise_alert(tx, a["account_id"], ALERT_KINDS[a["kind"]], f"{a['account']}: {a['reason']}")
+        return [{"alert": by_key[r.key]["kind"], "reason": by_key[r.key]["reason"]} for r in fresh]
+
+    write(engine, pid, actor, "lifecycle.alert", requests, apply)
+
+
+def _fork_wait(plan: ForkPlan) -> dict[str, Any]:
+    return {"kind": "alert.fork_waiting", "subject": f"{plan.rule.value.lower()}:{plan.account_id}",
+            "account_id": plan.account_id, "account": plan.label, "reason": plan.reason}  # fmt: skip
+
+
+def _waiting_merges(conn: sa.Connection, pid: int, cands: Candidates, cfg: LifecycleConfig) -> list[dict[str, Any]]:
+    out = []
+    for gid in cands.merges:
+        mp = plan_group_merge(conn, pid, gid, cfg)
+        if mp is not None and mp.outcome is Outcome.WAIT:
+            gen = conn.execute(sa.select(_a.id).where(_a.group_id == gid, _a.kind == "GEN")).scalar_one()
+            out.append({"kind": "alert.merge_waiting", "subject": f"group:{gid}", "account_id": gen,
+                        "account": f"group {mp.group_name}", "reason": mp.reason})  # fmt: skip
+    return out
+
+
+def _fork_plans(conn: sa.Connection, pid: int, cands: Candidates, cfg: LifecycleConfig) -> list[ForkPlan]:
+    """Fork plans in run order; pool accounts taken by earlier forks are not offered to later ones."""
+    left: dict[str, int] = {}
+    plans = []
+    for ids, planner in (
+        (cands.rev_forks, plan_rev_fork),
+        (cands.gen_forks, plan_gen_fork),
+    ):
+        for aid in sorted(ids):
+            broker, free = _fork_pool(conn, pid, aid)
+            if free is not None:
+                free = left.setdefault(broker, free)
+            plan = planner(cands.sleeves[aid].state, cfg, free)
+            if plan is None:
+                continue
+            if plan.outcome is Outcome.APPLY and free is not None:
+                left[broker] -= plan.brokerage_needed
+            plans.append(plan)
+    return plans
+
+
+# --- read-only views ----------------------------------------------------------------------------
+
+
+def plan(
+    engine: Engine, portfolio: str | int | None, as_of: date, cfg: LifecycleConfig | None = None
+) -> list[dict[str, Any]]:
+    """Every action a run on `as_of` would take on the current state, with amounts and reasons.
+    Changes nothing. Merges that only another action of the same run makes possible show up after it."""
+    rows: list[dict[str, Any]] = []
+    with engine.connect() as conn:
+        pid = resolve_portfolio(conn, portfolio)
+        cfg = _with_tax_rate(conn, pid, cfg)
+        cands = find_candidates(conn, pid, as_of, cfg)
+        period = quarter_of(as_of)
+        for aid in sorted(cands.reinvest):
+            s = cands.sleeves[aid]
+            p = plan_reinvestment(s.state, s.quarter_gain, period, cfg)
+            if p is not None:
+                rows.append({**_plan_dict(p), "subject": p.label, "amount_cents": p.reinvestable})
+        merging = set()
+        for gid in sorted(cands.merges):
+            mp = plan_group_merge(conn, pid, gid, cfg)
+            if mp is not None:
+                rows.append({**_plan_dict(mp), "subject": f"group {mp.group_name}", "amount_cents": mp.combined_nav})
+                merging.add(gid) if mp.outcome is Outcome.APPLY else None
+        for fp in _fork_plans(conn, pid, cands, cfg):
+            if cands.sleeves[fp.account_id].state.group_id not in merging:  # its sleeves merge instead
+                rows.append({**_plan_dict(fp), "subject": fp.label})
+        for aid in cands.breaches:
+            s = cands.sleeves[aid].state
+            rows.append({"rule": "BUFFER", "outcome": "ALERT", "subject": s.label, "amount_cents": s.cash.cash_buffer - s.cash.cash,
+                         "reason": "cash is below the cash buffer: the run raises a buffer-breach alert"})  # fmt: skip
+    return rows
+
+
+def history(engine: Engine, portfolio: str | int | None) -> list[dict[str, Any]]:
+    with engine.connect() as conn:
+        pid = resolve_portfolio(conn, portfolio)
+        q = (
+            sa.select(
+                _la.id,
+                _la.rule,
+                _la.as_of,
+                _la.period,
+                _la.amount_cents,
+                _a.kind,
+                _a.name,
+                _g.name.label("grp"),
+                _la.detail,
+                _la.created_at,
+            )  # fmt: skip
+            .join(accounts, _a.id == _la.account_id)
+            .outerjoin(account_groups, _g.id == _la.group_id)
+            .where(_la.portfolio_id == pid)
+            .order_by(_la.id)
+        )
+        return [
+            {
+                "id": r.id,
+                "rule": r.rule,
+                "as_of": r.as_of.isoformat(),
+                "period": r.period,
+                "account": account_label(r.kind, r.name),
+                "group": r.grp,
+                "amount_cents": r.amount_cents,
+                "reason": json.loads(r.detail).get("plan", {}).get("reason", ""),
+            }
+            for r in conn.execute(q)
+        ]
+
+
+def family_tree(engine: Engine, portfolio: str | int | None) -> list[dict[str, Any]]:
+    """The fork/merge genealogy: root groups with their children, recursively."""
+    with engine.connect() as conn:
+        pid = resolve_portfolio(conn, portfolio)
+        tree = genealogy(conn, pid)
+        navs = dict(
+            conn.execute(
+                sa.select(_a.group_id, sa.func.sum(_a.cash_cents + _a.positions_value_cents))
+                .where(_a.portfolio_id == pid, _a.group_id.is_not(None))
+                .group_by(_a.group_id)
+            ).all()
+        )
+        merged_into = {
+            gid: account_label(AccountKind.COM, name)
+            for gid, name in conn.execute(
+                sa.select(_la.group_id, _a.name)
+                .join(accounts, _a.id == _la.account_id)
+                .where(_la.portfolio_id == pid, _la.rule == Rule.MERGE.value)
+            )
+        }
+        forked_from = dict(
+            conn.execute(
+                sa.select(_g.id, _a.name)
+                .join(accounts, _a.id == _g.forked_from_account_id)
+                .where(_g.portfolio_id == pid)
+            ).all()
+        )
+    children: dict[int | None, list[int]] = {}
+    for gid in sorted(tree.parent):
+        children.setdefault(tree.parent[gid], []).append(gid)
+
+    def node(gid: int) -> dict[str, Any]:
+        return {
+            "group_id": gid,
+            "name": tree.name[gid],
+            "kind": tree.kind[gid],
+            "status": tree.status[gid],
+            "nav_cents": int(navs.get(gid, 0)),
+            "forked_from": forked_from.get(gid),
+            "merged_into": merged_into.get(gid),
+            "children": [node(c) for c in children.get(gid, [])],
+        }
+
+    return [node(g) for g in children.get(None, [])]

@@ -1,0 +1,1 @@
+"""Simulation helpers: trading results for tests, the benchmark and what-if runs."""
