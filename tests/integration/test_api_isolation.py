@@ -74,6 +74,12 @@ ENDPOINTS: dict[tuple[str, str], tuple[str, dict | None]] = {
     ("GET", "/portfolios/{portfolio}/reports/tax-year"): ("viewer", None),
     ("GET", "/portfolios/{portfolio}/reports/realized"): ("viewer", None),
     ("GET", "/portfolios/{portfolio}/reports/performance"): ("viewer", None),
+    # The lifecycle.
+    ("GET", "/portfolios/{portfolio}/lifecycle/plan"): ("viewer", None),
+    ("POST", "/portfolios/{portfolio}/lifecycle/run"): ("owner", {"as_of": "2026-01-05"}),
+    ("GET", "/portfolios/{portfolio}/lifecycle/history"): ("viewer", None),
+    ("GET", "/portfolios/{portfolio}/lifecycle/earmarks"): ("viewer", None),
+    ("GET", "/portfolios/{portfolio}/tree"): ("viewer", None),
 }
 
 
@@ -81,6 +87,7 @@ ENDPOINTS: dict[tuple[str, str], tuple[str, dict | None]] = {
 QUERY = {
     "/portfolios/{portfolio}/accounts/{account}/pnl": "?from=2026-01-01",
     "/portfolios/{portfolio}/reports/performance": "?from=2026-01-01",
+    "/portfolios/{portfolio}/lifecycle/plan": "?as_of=2026-01-05",
 }
 
 

@@ -17,6 +17,7 @@ from alluse.api.routers import (
     cash,
     config,
     groups,
+    lifecycle,
     ops,
     portfolios,
     reports,
@@ -30,7 +31,22 @@ from alluse.security.ratelimit import LoginLimiter
 from alluse.security.tokens import TokenIssuer
 
 # One module per resource (docs/api.md).
-ROUTERS = [ops, auth, portfolios, accounts, groups, cash, brokerage, config, audit, trades, weeks, tax, reports]
+ROUTERS = [
+    ops,
+    auth,
+    portfolios,
+    accounts,
+    groups,
+    cash,
+    brokerage,
+    config,
+    audit,
+    trades,
+    weeks,
+    tax,
+    reports,
+    lifecycle,
+]
 
 
 def create_app(
