@@ -10,29 +10,13 @@ import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from alluse.cli.main import app
-from alluse.store.db import make_engine
 from tests.conftest import db_state
 
 
 @pytest.fixture
-def cli(tmp_path: Path, sqlite_template: Path):  # type: ignore[no-untyped-def]
-    import shutil
-
-    db = tmp_path / "cli.db"
-    shutil.copy(sqlite_template, db)
-    url = f"sqlite:///{db}"
-    runner = CliRunner()
-
-    def run(*args: str, ok: bool = True):  # type: ignore[no-untyped-def]
-        result = runner.invoke(app, ["--db", url, *args], env={"ALLUSE_PORTFOLIO": "", "COLUMNS": "200"})
-        if ok:
-            assert result.exit_code == 0, result.output
-        return result
-
-    run.engine = make_engine(url)  # type: ignore[attr-defined]
-    run("init", "--name", "main")
-    run("group", "open", "250,000", "-b", "IBKR:U1", "-b", "IBKR:U2", "-b", "IBKR:U3", "-k", "open")
-    return run
+def cli(cli_db):  # type: ignore[no-untyped-def]
+    cli_db("group", "open", "250,000", "-b", "IBKR:U1", "-b", "IBKR:U2", "-b", "IBKR:U3", "-k", "open")
+    return cli_db
 
 
 def test_init_is_idempotent_and_group_open_shows_split(cli) -> None:  # type: ignore[no-untyped-def]

@@ -4,38 +4,19 @@ from __future__ import annotations
 
 import json
 from datetime import date
-from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from alluse.cli.main import app
 from alluse.sim.trading import realize
-from alluse.store.db import make_engine
 from tests.conftest import db_state
 
 
 @pytest.fixture
-def cli(tmp_path: Path, sqlite_template: Path):  # type: ignore[no-untyped-def]
-    import shutil
-
-    db = tmp_path / "cli.db"
-    shutil.copy(sqlite_template, db)
-    url = f"sqlite:///{db}"
-    runner = CliRunner()
-
-    def run(*args: str, ok: bool = True):  # type: ignore[no-untyped-def]
-        result = runner.invoke(app, ["--db", url, *args], env={"ALLUSE_PORTFOLIO": "", "COLUMNS": "200"})
-        if ok:
-            assert result.exit_code == 0, result.output
-        return result
-
-    run.engine = make_engine(url)  # type: ignore[attr-defined]
-    run("init", "--name", "main")
-    run("group", "open", "250,000", "-k", "open")
-    realize(run.engine, "t", "main", [("g", "A1-GEN", 7_500_000, date(2026, 12, 4)),  # type: ignore[attr-defined]
-                                      ("r", "A1-REV", 4_000_000, date(2026, 12, 11))])  # fmt: skip
-    return run
+def cli(cli_db):  # type: ignore[no-untyped-def]
+    cli_db("group", "open", "250,000", "-k", "open")
+    realize(cli_db.engine, "t", "main", [("g", "A1-GEN", 7_500_000, date(2026, 12, 4)),  # type: ignore[attr-defined]
+                                         ("r", "A1-REV", 4_000_000, date(2026, 12, 11))])  # fmt: skip
+    return cli_db
 
 
 def test_plan_changes_nothing_then_run_applies_once(cli) -> None:  # type: ignore[no-untyped-def]

@@ -120,21 +120,8 @@ def write(
     `"replayed": true`); the same key with a different input is a conflict. Transient database
     conflicts (serialization failures, deadlocks, a busy SQLite file) are retried from the start.
     """
-    from alluse.store.repo import resolve_portfolio
-
-    requests = [Request(validate_key(r.key), r.payload) for r in requests]
-    if len({r.key for r in requests}) != len(requests):
-        raise InvalidInput("idempotency keys within one request must differ")
-    for attempt in range(TRANSIENT_RETRIES):
-        try:
-            with writer_lock(engine), write_connection(engine) as conn, conn.begin():
-                pid = resolve_portfolio(conn, portfolio)
-                return write_on(conn, pid, actor, action, requests, apply, override_reason)
-        except sa.exc.DBAPIError as exc:
-            if not _is_transient(exc) or attempt == TRANSIENT_RETRIES - 1:
-                raise
-            time.sleep(0.001 * (attempt + 1))
-    raise AssertionError("unreachable")
+    fixed = list(requests)
+    return _run(engine, portfolio, actor, action, lambda _conn, _pid: (fixed, apply), override_reason, False)
 
 
 Decide = Callable[[sa.Connection, int], tuple[list[Request], Apply]]
@@ -146,19 +133,33 @@ def write_planned(
     """`write` for work whose requests can only be decided from locked, current state (a lifecycle
     sweep plans its actions, then applies them, in one transaction): `decide` runs after the
     portfolio lock is taken and returns the requests and their `apply`. Nothing decided, nothing written."""
+    return _run(engine, portfolio, actor, action, decide, None, True)
+
+
+def _run(
+    engine: Engine,
+    portfolio: PortfolioRef,
+    actor: str,
+    action: str,
+    decide: Decide,
+    override_reason: str | None,
+    lock_first: bool,
+) -> list[dict[str, Any]]:
+    from alluse.store.repo import resolve_portfolio
+
     for attempt in range(TRANSIENT_RETRIES):
         try:
-            with write_connection(engine) as conn, conn.begin():
-                from alluse.store.repo import resolve_portfolio
-
+            with writer_lock(engine), write_connection(engine) as conn, conn.begin():
                 pid = resolve_portfolio(conn, portfolio)
-                if _HEAD.first(conn, pid=pid) is None:
+                if lock_first and _HEAD.first(conn, pid=pid) is None:
                     raise NotFound(f"no portfolio with id {pid}")
                 requests, apply = decide(conn, pid)
                 if not requests:
                     return []
                 requests = [Request(validate_key(r.key), r.payload) for r in requests]
-                return write_on(conn, pid, actor, action, requests, apply, None)
+                if len({r.key for r in requests}) != len(requests):
+                    raise InvalidInput("idempotency keys within one request must differ")
+                return write_on(conn, pid, actor, action, requests, apply, override_reason)
         except sa.exc.DBAPIError as exc:
             if not _is_transient(exc) or attempt == TRANSIENT_RETRIES - 1:
                 raise
