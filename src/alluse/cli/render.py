@@ -54,9 +54,7 @@ def account_tree_table(tree: dict[str, Any]) -> Table:
             totals["buffer"] += a["cash_buffer_cents"]
             totals["deployable"] += a["deployable_cents"]
         table.add_section()
-    table.add_row(
-        "[bold]total[/]", "", usd(totals["cash"]), usd(totals["buffer"]), usd(totals["deployable"]), "", ""
-    )
+    table.add_row("[bold]total[/]", "", usd(totals["cash"]), usd(totals["buffer"]), usd(totals["deployable"]), "", "")
     return table
 
 
