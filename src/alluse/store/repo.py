@@ -105,9 +105,15 @@ _ACCOUNT_COLS = (
     _a.earmarked_cents,
     _a.buffer_bps,
 )
-_ACCOUNT_BY_ID = Prepared(
-    sa.select(*_ACCOUNT_COLS).where(_a.portfolio_id == sa.bindparam("pid"), _a.id == sa.bindparam("id"))
-)
+# The few accounts one use case touches, in one round trip: a statement per list length up to 4.
+_ACCOUNTS_BY_IDS = {
+    n: Prepared(
+        sa.select(*_ACCOUNT_COLS).where(
+            _a.portfolio_id == sa.bindparam("pid"), _a.id.in_([sa.bindparam(f"id{i}") for i in range(n)])
+        )
+    )
+    for n in range(1, 5)
+}
 _ACCOUNT_ID_BY_NAME = Prepared(
     sa.select(_a.id).where(_a.portfolio_id == sa.bindparam("pid"), _a.name == sa.bindparam("name"))
 )
@@ -136,12 +142,11 @@ def _to_row(r: tuple) -> AccountRow:
 def load_accounts(conn: sa.Connection, portfolio_id: int, ids: list[int]) -> dict[int, AccountRow]:
     """Snapshots of the given accounts; every id must belong to the portfolio."""
     out: dict[int, AccountRow] = {}
-    if len(ids) <= 3:
-        for i in ids:
-            r = _ACCOUNT_BY_ID.first(conn, pid=portfolio_id, id=i)
-            if r is not None:
-                out[r[0]] = _to_row(r)
-    else:
+    if len(ids) in _ACCOUNTS_BY_IDS:
+        params = {f"id{i}": aid for i, aid in enumerate(ids)}
+        for r in _ACCOUNTS_BY_IDS[len(ids)].rows(conn, pid=portfolio_id, **params):
+            out[r[0]] = _to_row(r)
+    elif ids:
         for i in range(0, len(ids), IN_CHUNK):
             q = sa.select(*_ACCOUNT_COLS).where(_a.portfolio_id == portfolio_id, _a.id.in_(ids[i : i + IN_CHUNK]))
             for r in conn.execute(q):
@@ -200,11 +205,20 @@ def _lookup_portfolio(conn: sa.Connection, ref: PortfolioRef) -> int:
             raise InvalidInput("several portfolios exist: name one with --portfolio")
         return int(ids[0])
     text = ref.strip()
-    cond = portfolio_directory.c.id == int(text) if _is_id(text) else portfolio_directory.c.name == text
-    found = conn.execute(sa.select(portfolio_directory.c.id).where(cond)).scalar()
+    if _is_id(text):
+        found = _PORTFOLIO_BY_ID.first(conn, id=int(text))
+    else:
+        found = _PORTFOLIO_BY_NAME.first(conn, name=text)
     if found is None:
         raise NotFound(f"no portfolio {text!r}")
-    return int(found)
+    return int(found[0])
+
+
+# Every unit of work named by portfolio starts here: prepared, like the rest of the hot path.
+_PORTFOLIO_BY_ID = Prepared(sa.select(portfolio_directory.c.id).where(portfolio_directory.c.id == sa.bindparam("id")))
+_PORTFOLIO_BY_NAME = Prepared(
+    sa.select(portfolio_directory.c.id).where(portfolio_directory.c.name == sa.bindparam("name"))
+)
 
 
 def external_account(conn: sa.Connection, portfolio_id: int, name: str, now: datetime) -> int:
