@@ -205,9 +205,10 @@ class Bench:
         return _in_processes(_raw_client_moves, url, self.concurrent_moves)
 
     # --- lifecycle sweep ---------------------------------------------------------------------
-    def lifecycle_template(self) -> Path:
+    def lifecycle_template(self) -> str:
         """A portfolio of `sweep_groups` groups where one sleeve in 33 has grown enough to act at the
-        quarter end (~1 % of accounts): Gen-Accs fork, Rev-Accs and Com-Accs reinvest."""
+        quarter end (~1 % of accounts): Gen-Accs fork, Rev-Accs and Com-Accs reinvest. Built once; every
+        run sweeps its own copy."""
         url = self.fresh_url()
         engine = make_engine(url)
         create_portfolio(engine, "bench", "bench", "bench:portfolio")
@@ -221,41 +222,65 @@ class Bench:
                 (f"r{i}", g["accounts"][kind]["account_id"], 7_500_000 if kind == "GEN" else 4_000_000, GAIN_DAY)
             )
         realize(engine, "bench", "bench", acting)
-        engine.dispose()
+        engine.dispose()  # PostgreSQL copies a template database only while nobody is connected to it
         self.sweep_acting = len(acting)
-        return Path(url.removeprefix("sqlite:///"))
+        return url
 
-    def _copy(self, template: Path) -> str:
+    def _copy(self, template: str) -> str:
         self.n += 1
+        if template.startswith("postgresql"):
+            return _pg_copy(template, self.n)
         path = self.tmp / f"bench-{self.n}.db"
-        shutil.copy(template, path)
+        shutil.copy(template.removeprefix("sqlite:///"), path)
         return f"sqlite:///{path}"
 
-    def lifecycle_sweep(self, template: Path) -> float:
-        engine = make_engine(self._copy(template))
+    def _drop(self, url: str) -> None:
+        if url.startswith("postgresql"):
+            _pg_drop(url)
+
+    def lifecycle_sweep(self, template: str) -> float:
+        url = self._copy(template)
+        engine = make_engine(url)
         t = time.perf_counter()
         report = lifecycle.run(engine, "bench", "bench", SWEEP_DAY)
         elapsed = time.perf_counter() - t
         if len(report.applied) != self.sweep_acting:
             raise AssertionError(f"sweep applied {len(report.applied)} actions, expected {self.sweep_acting}")
         engine.dispose()
+        self._drop(url)
         return elapsed
 
-    def raw_lifecycle(self, template: Path) -> float:
-        conn = _raw_connection(self._copy(template), setup=False)
+    def lifecycle_sweep_workers(self, template: str) -> float:
+        """The same sweep shared by CLIENTS processes (PostgreSQL: families claimed with SKIP LOCKED)."""
+        url = self._copy(template)
+        elapsed = _in_processes(_sweep_worker, url)
+        engine = make_engine(url)
+        with engine.connect() as conn:
+            applied = conn.exec_driver_sql("SELECT count(*) FROM lifecycle_actions").scalar_one()
+        engine.dispose()
+        self._drop(url)
+        if applied != self.sweep_acting:
+            raise AssertionError(f"{CLIENTS} workers applied {applied} actions, expected {self.sweep_acting}")
+        return elapsed
+
+    def raw_lifecycle(self, template: str) -> float:
+        # On PostgreSQL the raw rows take explicit ids without advancing the sequences: the copy is
+        # thrown away right after, so no later writer sees them.
+        url = self._copy(template)
+        conn = _raw_connection(url, setup=False)
         t = time.perf_counter()
         conn.execute("BEGIN IMMEDIATE")
         _raw_sweep(conn)
         conn.execute("COMMIT")
         elapsed = time.perf_counter() - t
+        written = conn.execute("SELECT count(*) FROM lifecycle_actions").fetchone()[0]
         conn.close()
+        self._drop(url)
+        if written != self.sweep_acting:
+            raise AssertionError(f"raw sweep wrote {written} actions, expected {self.sweep_acting}")
         return elapsed
 
     def run_lifecycle(self) -> None:
-        if self.db != "sqlite":
-            raise InvalidInput(
-                "the lifecycle sweep benchmark runs on SQLite only so far; on PostgreSQL it is not built yet"
-            )
         template = self.lifecycle_template()
         accounts = 3 * self.sweep_groups
         ours = self.median_rate("lifecycle sweep", accounts, lambda: self.lifecycle_sweep(template))
@@ -265,6 +290,13 @@ class Bench:
         raw = self.median_rate("raw lifecycle rows", accounts, lambda: self.raw_lifecycle(template))
         self.emit("raw_lifecycle_accounts_per_s", raw, "accounts/s", **extra)
         self.emit("lifecycle_vs_raw", ours / raw, "ratio")
+        if self.db == "postgres":  # SQLite has one writer: one worker
+            shared = self.median_rate(
+                f"lifecycle sweep, {CLIENTS} workers", accounts, lambda: self.lifecycle_sweep_workers(template)
+            )
+            self.emit("lifecycle_accounts_per_s", shared, "accounts/s", workers=CLIENTS, **extra)
+            self.emit("lifecycle_sweep_s", accounts / shared, "s", workers=CLIENTS, **extra)
+            self.emit("lifecycle_workers_vs_one", shared / ours, "ratio", workers=CLIENTS)
 
     def run(self) -> None:
         acc_single = self.median_rate(
@@ -301,8 +333,7 @@ class Bench:
             raw_conc = self.median_rate("raw postings, 4 concurrent clients", n, self.raw_postings_concurrent)
             self.emit("raw_postings_per_s", raw_conc, "postings/s", mode="concurrent", clients=CLIENTS, moves=n // 2)
             self.emit("postings_concurrent_vs_raw", p_conc / raw_conc, "ratio")
-        if self.db == "sqlite":  # the PostgreSQL sweep benchmark is not built yet
-            self.run_lifecycle()
+        self.run_lifecycle()
 
         if self.db == "sqlite":
             # The trades figures are measured on SQLite only so far (their raw baseline is sqlite3).
@@ -351,13 +382,13 @@ def _fresh_pg(url: str) -> str:
     return url
 
 
-def _in_processes(target: Callable[..., None], url: str, moves: int) -> float:
+def _in_processes(target: Callable[..., None], url: str, *args: Any) -> float:
     """Seconds from the moment all CLIENTS processes are ready until the last one is done."""
     import multiprocessing as mp
 
     ctx = mp.get_context("fork")
     ready, go = ctx.Barrier(CLIENTS + 1), ctx.Event()
-    procs = [ctx.Process(target=target, args=(url, c, moves, ready, go)) for c in range(CLIENTS)]
+    procs = [ctx.Process(target=target, args=(url, c, *args, ready, go)) for c in range(CLIENTS)]
     for p in procs:
         p.start()
     ready.wait()
@@ -369,6 +400,40 @@ def _in_processes(target: Callable[..., None], url: str, moves: int) -> float:
     if any(p.exitcode != 0 for p in procs):
         raise RuntimeError("a benchmark client failed; rerun with ALLUSE_DEBUG=1 for its trace")
     return elapsed
+
+
+def _pg_admin(url: str, sql: str) -> None:
+    import sqlalchemy as sa
+
+    admin = sa.create_engine(sa.engine.make_url(url).set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(sql)
+    admin.dispose()
+
+
+def _pg_copy(template: str, n: int) -> str:
+    """A copy of the template database, made by the server (CREATE DATABASE ... TEMPLATE)."""
+    import sqlalchemy as sa
+
+    src = sa.engine.make_url(template)
+    copy = src.set(database=f"{src.database}_copy{n}")
+    _pg_admin(template, f'DROP DATABASE IF EXISTS "{copy.database}" WITH (FORCE)')
+    _pg_admin(template, f'CREATE DATABASE "{copy.database}" TEMPLATE "{src.database}"')
+    return copy.render_as_string(hide_password=False)
+
+
+def _pg_drop(url: str) -> None:
+    import sqlalchemy as sa
+
+    _pg_admin(url, f'DROP DATABASE IF EXISTS "{sa.engine.make_url(url).database}" WITH (FORCE)')
+
+
+def _sweep_worker(url: str, worker: int, ready: Any, go: Any) -> None:
+    engine = make_engine(url)
+    ready.wait()
+    go.wait()
+    lifecycle.run(engine, f"bench-worker-{worker}", "bench", SWEEP_DAY)
+    engine.dispose()
 
 
 def _client_moves(url: str, client: int, moves: int, ready: Any, go: Any) -> None:
@@ -416,8 +481,8 @@ class _RawPg:
 
         self.conn = psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True)
 
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
-        self.conn.execute(_pg_sql(sql), params)
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        return self.conn.execute(_pg_sql(sql), params)
 
     def executemany(self, sql: str, rows: list[tuple]) -> None:
         with self.conn.cursor() as cur:
