@@ -133,6 +133,37 @@ def test_bench_postgres_needs_a_postgres_url(cli) -> None:  # type: ignore[no-un
     assert "needs a PostgreSQL URL" in result.output and "Traceback" not in result.output
 
 
+@pytest.mark.postgres
+def test_bench_lifecycle_on_postgres_prints_the_sweep_metrics(pg_engine: sa.Engine) -> None:
+    url = pg_engine.url.render_as_string(hide_password=False)
+    args = ["bench", "--quick", "--only", "lifecycle", "--db", "postgres", "--url", url]
+    result = CliRunner().invoke(app, args, env={"ALLUSE_PORTFOLIO": ""})
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in result.output.splitlines()]
+    assert all(r["db"] == "postgres" for r in rows)
+    by_key = {(r["metric"], r.get("workers", 1)): r for r in rows}
+    assert set(by_key) == {
+        ("lifecycle_accounts_per_s", 1),
+        ("lifecycle_sweep_s", 1),
+        ("raw_lifecycle_accounts_per_s", 1),
+        ("lifecycle_vs_raw", 1),
+        ("lifecycle_accounts_per_s", 4),
+        ("lifecycle_sweep_s", 4),
+        ("lifecycle_workers_vs_one", 4),
+    }
+    one = by_key[("lifecycle_accounts_per_s", 1)]
+    assert one["accounts"] == 10_002 and one["acting"] == 102 and one["value"] > 0
+    assert by_key[("raw_lifecycle_accounts_per_s", 1)]["value"] > 0
+    assert by_key[("lifecycle_accounts_per_s", 4)]["acting"] == 102
+    # Every run sweeps its own copy of the template database; the copies are dropped afterwards.
+    with pg_engine.connect() as conn:
+        copies = conn.execute(
+            sa.text("SELECT datname FROM pg_database WHERE datname LIKE :p"),
+            {"p": f"{pg_engine.url.database}_bench_copy%"},
+        ).all()
+    assert copies == []
+
+
 def test_schema_docs_writes_the_doc_and_refuses_sqlite_for_schema_sql(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     import shutil
 
