@@ -10,6 +10,11 @@ URL (`<name>_bench`, created if missing, wiped and migrated for every run) and n
 named database itself. It adds the concurrent figure: 4 client processes, each moving cash one
 buffer-checked move per unit of work in its own portfolio, against the same number of raw
 one-move transactions from 4 bare psycopg clients.
+
+The lifecycle sweep (`--only lifecycle`, also part of a full run) builds its populated portfolio once
+and sweeps a fresh copy per run: a file copy on SQLite, `CREATE DATABASE <scratch>_copyN TEMPLATE
+<scratch>` on PostgreSQL (dropped after the run). On PostgreSQL it also measures the same sweep shared
+by 4 worker processes.
 """
 
 from __future__ import annotations
