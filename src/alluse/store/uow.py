@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -66,7 +66,6 @@ class Tx:
     portfolio_id: int
     now: datetime
     first_seq: int
-    notes: dict[str, Any] = field(default_factory=dict)
 
     def seq(self, index: int) -> int:
         """Audit sequence number of the index-th new request of this unit of work."""
