@@ -20,7 +20,7 @@ def _head_revision() -> str | None:
     return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
 
 
-@router.get("/healthz", response_model=HealthOut)
+@router.get("/healthz", response_model=HealthOut, response_model_exclude_none=True)
 async def health() -> dict:
     """The process is up (no database check)."""
     return {"status": "ok"}
