@@ -123,7 +123,7 @@ def _apply(tx: Tx, moves: list[CashMove], override: bool) -> list[dict[str, Any]
                 split = {ids[m.to]: m.amount_cents}
             for aid in split:
                 _require_active(state[aid], "deposit")
-            legs = [Leg(bank, -m.amount_cents), *(Leg(a, v) for a, v in split.items())]
+            legs = [Leg(bank, -m.amount_cents)] + [Leg(a, v) for a, v in split.items()]
         else:
             src = state[ids[m.source]]
             action = "withdrawal" if m.kind is TransferKind.WITHDRAWAL else "transfer"

@@ -270,15 +270,10 @@ def insert_journal(conn: sa.Connection, portfolio_id: int, now: datetime, entrie
                 "created_at": now,
             }
         )
-        p_rows.extend(
-            {
-                "portfolio_id": portfolio_id,
-                "transfer_id": tid,
-                "account_id": leg.account_id,
-                "amount_cents": leg.amount_cents,
-            }
-            for leg in balanced(e.legs)
-        )
+        p_rows += [
+            {"portfolio_id": portfolio_id, "transfer_id": tid, "account_id": a, "amount_cents": c}
+            for a, c in balanced(e.legs)
+        ]
     _TRANSFER_INSERT.many(conn, t_rows)
     _POSTING_INSERT.many(conn, p_rows)
     return [first + i for i in range(len(entries))]
