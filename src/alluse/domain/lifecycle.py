@@ -128,11 +128,7 @@ def plan_gen_fork(acc: AccountState, cfg: LifecycleConfig, pool_free: int | None
     amount = min(surplus, deployable)
     legs = {k: v for k, v in cfg.gen_fork_split.split(amount).items() if k in cfg.gen_fork_split.kinds()}
     if deployable < cfg.gen_fork_threshold:
-        return ForkPlan(
-            Rule.GEN_FORK, Outcome.WAIT, acc.account_id, acc.label, 0, {}, surplus, deployable,
-            f"post-tax surplus {format_usd(surplus)} sits in open positions: deployable cash "
-            f"{format_usd(deployable)} is below {format_usd(cfg.gen_fork_threshold)}",
-        )  # fmt: skip
+        return _waiting_for_cash(Rule.GEN_FORK, acc, surplus, deployable, cfg.gen_fork_threshold)
     return _with_pool(
         ForkPlan(
             Rule.GEN_FORK, Outcome.APPLY, acc.account_id, acc.label, amount, legs, surplus, deployable,
@@ -141,6 +137,15 @@ def plan_gen_fork(acc: AccountState, cfg: LifecycleConfig, pool_free: int | None
             f"Com {format_usd(legs[AccountKind.COM])})",
         ),
         pool_free,
+    )  # fmt: skip
+
+
+def _waiting_for_cash(rule: Rule, acc: AccountState, surplus: int, deployable: int, threshold: int) -> ForkPlan:
+    """A fork whose surplus sits in open positions waits until deployable cash reaches the threshold."""
+    return ForkPlan(
+        rule, Outcome.WAIT, acc.account_id, acc.label, 0, {}, surplus, deployable,
+        f"post-tax surplus {format_usd(surplus)} sits in open positions: deployable cash "
+        f"{format_usd(deployable)} is below {format_usd(threshold)}",
     )  # fmt: skip
 
 
@@ -154,11 +159,7 @@ def plan_rev_fork(acc: AccountState, cfg: LifecycleConfig, pool_free: int | None
     amount = cfg.rev_fork_amount
     legs = cfg.rev_fork_allocation.split(amount)
     if deployable < cfg.rev_fork_threshold:
-        return ForkPlan(
-            Rule.REV_FORK, Outcome.WAIT, acc.account_id, acc.label, 0, {}, surplus, deployable,
-            f"post-tax surplus {format_usd(surplus)} sits in open positions: deployable cash "
-            f"{format_usd(deployable)} is below {format_usd(cfg.rev_fork_threshold)}",
-        )  # fmt: skip
+        return _waiting_for_cash(Rule.REV_FORK, acc, surplus, deployable, cfg.rev_fork_threshold)
     return _with_pool(
         ForkPlan(
             Rule.REV_FORK, Outcome.APPLY, acc.account_id, acc.label, amount, legs, surplus, deployable,
