@@ -161,7 +161,9 @@ def group_open(
     from alluse.services.configuration import parse_allocation
     from alluse.services.groups import group_opening, open_group
 
-    opening = group_opening(parse_usd(amount), broker, parse_allocation(allocation) if allocation else None, name)
+    opening = group_opening(
+        parse_usd(amount, allow_zero=True), broker, parse_allocation(allocation) if allocation else None, name
+    )
     r = open_group(state.engine(), actor(), state.portfolio, new_key(key), opening)
     parts = ", ".join(f"{k} {usd(v['cash_cents'])} → {v['brokerage_account']}" for k, v in r["accounts"].items())
     console.print(f"opened group [bold]{r['name']}[/] with {usd(r['amount_cents'])}: {parts}{replay_note(r)}")
@@ -715,3 +717,4 @@ def serve(
 
 # Trades, marks, the protocol check, weeks, tax and reports register themselves on `app`.
 from alluse.cli import trading as _trading  # noqa: E402, F401
+from alluse.cli import brokers as _brokers  # noqa: E402, F401

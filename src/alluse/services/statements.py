@@ -1,0 +1,337 @@
+"""Broker statements: import them exactly once, and reconcile alluse against them.
+
+An import is one unit of work (all rows or none). Each broker row is one request keyed by the
+broker's own id (`ibkr:<account>:trade:<tradeID>`, `…:cash:<transactionID>`), so re-importing a file
+or an overlapping statement replays the rows already booked and books only the new ones; the
+`broker_rows` table holds the same ids under a unique constraint. Trades, expiries, assignments,
+dividends and fees are booked by `services.trades.Book` exactly as typed fills are; deposits,
+withdrawals, interest and withholding tax are journal entries against ext:bank, ext:interest and
+ext:tax; end-of-period marks go through `services.marks.apply_marks`.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from alluse.brokers.ibkr import BROKER, AccountStatement, Fact, FlexFile, read_flex
+from alluse.domain.errors import InvalidInput
+from alluse.domain.ledger import BANK, INTEREST, TAX, Leg, TransferKind
+from alluse.domain.money import format_usd
+from alluse.services.marks import apply_marks
+from alluse.services.trades import FLUSH_EVERY, Book, Fill, FillAction
+from alluse.store.prepared import insert
+from alluse.store.repo import JournalEntry, allocate_ids, apply_cash, external_account, insert_journal, load_accounts
+from alluse.store.schema import accounts, brokerage_accounts, broker_rows, fills, instruments, lot_closes, lots
+from alluse.store.uow import Request, Tx, write
+
+_ROW_INSERT = insert(broker_rows, [c.name for c in broker_rows.columns if c.name != "id"])
+
+# Cash flows booked as journal entries: (transfer kind, external counter-account, is capital).
+_CASH_FLOWS = {
+    "DEPOSIT": (TransferKind.DEPOSIT, BANK),
+    "WITHDRAWAL": (TransferKind.WITHDRAWAL, BANK),
+    "INTEREST": (TransferKind.INTEREST, INTEREST),
+    "WITHHOLDING": (TransferKind.TAX_PAYMENT, TAX),
+}
+
+
+@dataclass
+class AccountImport:
+    brokerage_account: str
+    account: str
+    period: str
+    added: int = 0
+    already_present: int = 0
+    unsupported: dict[str, int] = field(default_factory=dict)
+    option_eae_rows: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "brokerage_account": self.brokerage_account,
+            "account": self.account,
+            "period": self.period,
+            "added": self.added,
+            "already_present": self.already_present,
+            "unsupported": dict(sorted(self.unsupported.items())),
+            "option_eae_rows": self.option_eae_rows,
+        }
+
+
+def fact_key(st: AccountStatement, fact: Fact) -> str:
+    return f"ibkr:{st.account_id}:{fact.key}"
+
+
+def mapped_accounts(conn: sa.Connection, portfolio_id: int, flex: FlexFile) -> dict[str, tuple[int, str]]:
+    """IBKR account id → (system account id, name); an unmapped id anywhere is an error naming all."""
+    b = brokerage_accounts.c
+    numbers = [s.account_id for s in flex.statements]
+    rows = conn.execute(
+        sa.select(b.number, accounts.c.id, accounts.c.name)
+        .join(accounts, accounts.c.id == b.account_id)
+        .where(b.portfolio_id == portfolio_id, b.broker == BROKER, b.number.in_(numbers))
+    ).all()
+    found = {n: (aid, name) for n, aid, name in rows}
+    missing = [n for n in numbers if n not in found]
+    if missing:
+        raise InvalidInput(
+            "unmapped IBKR accounts: "
+            + ", ".join(f"{BROKER}:{n}" for n in missing)
+            + " (open a group with -b IBKR:… or map them first; nothing was imported)"
+        )
+    return found
+
+
+def import_statement(engine: Engine, actor: str, portfolio: str | int | None, data: bytes) -> dict[str, Any]:
+    """Import a Flex XML statement; returns the per-account report and the reconciliation."""
+    flex = read_flex(data)
+    from alluse.store.repo import resolve_portfolio
+
+    with engine.connect() as conn:
+        mapping = mapped_accounts(conn, resolve_portfolio(conn, portfolio), flex)
+    requests: list[Request] = []
+    facts: dict[str, tuple[AccountStatement, Fact]] = {}
+    for st in flex.statements:
+        for f in st.facts:
+            key = fact_key(st, f)
+            facts[key] = (st, f)
+            requests.append(Request(key, {"brokerage_account": st.ref, **f.payload()}))
+    marks_on: dict[str, tuple[date, dict[str, int]]] = {}
+    for st in flex.statements:
+        for p in st.positions:
+            if p.mark_e4:
+                key = f"ibkr:mark:{st.to_date.isoformat()}:{p.symbol}"
+                marks_on[key] = (st.to_date, {p.symbol: p.mark_e4})
+    requests += [
+        Request(k, {"as_of": on.isoformat(), "prices": {s: v for s, v in m.items()}}) for k, (on, m) in marks_on.items()
+    ]
+
+    def apply(tx: Tx, fresh: list[Request]) -> list[dict[str, Any]]:
+        return _book(tx, flex, [(i, r.key) for i, r in enumerate(fresh)], facts, marks_on)
+
+    results = write(engine, portfolio, actor, "broker.import", requests, apply) if requests else []
+    by_key = {r.key: res for r, res in zip(requests, results, strict=True)}
+    reports = []
+    for st in flex.statements:
+        rep = AccountImport(st.ref, mapping[st.account_id][1], f"{st.from_date} – {st.to_date}")
+        for f in st.facts:
+            if by_key[fact_key(st, f)].get("replayed"):
+                rep.already_present += f.rows
+            else:
+                rep.added += f.rows
+        rep.unsupported = dict(st.unsupported)
+        rep.option_eae_rows = st.eae_rows
+        reports.append(rep.to_dict())
+    return {
+        "accounts": reports,
+        "marks": sum(1 for k in marks_on if not by_key[k].get("replayed")),
+        "not_read": dict(sorted(flex.skipped_sections.items())),
+        "ignored_attributes": dict(sorted(flex.ignored_attributes.items())),
+        "reconciliation": reconcile_flex(engine, portfolio, flex),
+    }
+
+
+def _book(
+    tx: Tx,
+    flex: FlexFile,
+    fresh: list[tuple[int, str]],
+    facts: dict[str, tuple[AccountStatement, Fact]],
+    marks_on: dict[str, tuple[date, dict[str, int]]],
+) -> list[dict[str, Any]]:
+    conn, pid = tx.conn, tx.portfolio_id
+    mapping = mapped_accounts(conn, pid, flex)
+    out: dict[int, dict[str, Any]] = {}
+    rows: list[dict[str, Any]] = []
+    # 1. Cash flows first, so the book below sees the deposits the trades were paid from.
+    flows = [(i, k) for i, k in fresh if k in facts and facts[k][1].action in _CASH_FLOWS]
+    if flows:
+        exts = {name: external_account(conn, pid, name, tx.now) for _kind, name in _CASH_FLOWS.values()}
+        state = load_accounts(conn, pid, sorted({mapping[facts[k][0].account_id][0] for _, k in flows}))
+        entries = []
+        for i, k in flows:
+            st, f = facts[k]
+            acc = state[mapping[st.account_id][0]]
+            kind, ext = _CASH_FLOWS[f.action]
+            capital = f.amount_cents if kind in (TransferKind.DEPOSIT, TransferKind.WITHDRAWAL) else 0
+            acc.add_cash(f.amount_cents, capital)
+            legs = [Leg(acc.id, f.amount_cents), Leg(exts[ext], -f.amount_cents)]
+            entries.append(JournalEntry(kind, legs, tx.seq(i), memo=(f.memo or f.action.lower())[:200]))
+        ext_delta: Counter[int] = Counter()
+        for e in entries:
+            ext_delta[e.legs[1].account_id] += e.legs[1].amount_cents
+        for (i, k), tid in zip(flows, insert_journal(conn, pid, tx.now, entries), strict=True):
+            st, f = facts[k]
+            out[i] = {"account": mapping[st.account_id][1], "action": f.action, "cash_cents": f.cash_cents}
+            rows.append(_row(tx, st, f, mapping, i, None, tid))
+        apply_cash(conn, list(state.values()))
+        for aid, d in ext_delta.items():
+            conn.execute(accounts.update().where(accounts.c.id == aid).values(cash_cents=accounts.c.cash_cents + d))
+    # 2. Trades, expiries, assignments, dividends and fees: booked like typed fills.
+    booked = [(i, k) for i, k in fresh if k in facts and facts[k][1].action not in _CASH_FLOWS]
+    if booked:
+        book = Book(tx, _next_fill=allocate_ids(conn, fills, len(booked)) - 1)
+        for n, (i, k) in enumerate(booked):
+            st, f = facts[k]
+            aid = mapping[st.account_id][0]
+            fill = Fill(
+                aid,
+                FillAction(f.action),
+                f.symbol,
+                f.quantity,
+                f.price,
+                f.commission_cents,
+                f.on,
+                f.amount_cents,
+                f.multiplier if f.multiplier != 1 else 100,  # a stock ignores it
+            )
+            try:
+                r = book.record(fill, tx.seq(i))
+            except InvalidInput as exc:
+                raise type(exc)(f"{st.ref} {f.key}: {exc}") from None
+            if r["cash_cents"] != f.cash_cents:
+                raise InvalidInput(
+                    f"{st.ref} {f.key}: booked cash {format_usd(r['cash_cents'])} differs from the "
+                    f"statement's {format_usd(f.cash_cents)}"
+                )
+            out[i] = {
+                "account": r["account"],
+                "action": f.action,
+                "cash_cents": f.cash_cents,
+                "realized_cents": r["realized_cents"],
+            }
+            rows.append(_row(tx, st, f, mapping, i, r["fill_id"], None))
+            if (n + 1) % FLUSH_EVERY == 0:
+                book.flush(final=False)
+        book.flush()
+    _ROW_INSERT.many(conn, rows)
+    # 3. End-of-period marks, after the positions they value exist.
+    for i, k in fresh:
+        if k in marks_on:
+            on, prices = marks_on[k]
+            out[i] = apply_marks(tx, prices, on, tx.seq(i), known_only=True)
+    return [out[i] for i, _k in fresh]
+
+
+def _row(
+    tx: Tx,
+    st: AccountStatement,
+    f: Fact,
+    mapping: dict[str, tuple[int, str]],
+    i: int,
+    fill_id: int | None,
+    transfer_id: int | None,
+) -> dict[str, Any]:
+    return {
+        "portfolio_id": tx.portfolio_id,
+        "account_id": mapping[st.account_id][0],
+        "broker": BROKER,
+        "number": st.account_id,
+        "broker_key": f.key,
+        "action": f.action,
+        "booked_on": f.on,
+        "cash_cents": f.cash_cents,
+        "fill_id": fill_id,
+        "transfer_id": transfer_id,
+        "audit_seq": tx.seq(i),
+    }
+
+
+# --- reconciliation -------------------------------------------------------------------------------
+
+
+def reconcile_statement(engine: Engine, portfolio: str | int | None, data: bytes) -> dict[str, Any]:
+    return reconcile_flex(engine, portfolio, read_flex(data))
+
+
+def reconcile_flex(engine: Engine, portfolio: str | int | None, flex: FlexFile) -> dict[str, Any]:
+    """Each mapped account's cash and positions (quantity, cost basis) against the statement, as of
+    the statement's end date. `differences` lists every mismatch; none means reconciled."""
+    from alluse.store.repo import resolve_portfolio
+
+    out = []
+    with engine.connect() as conn:
+        pid = resolve_portfolio(conn, portfolio)
+        mapping = mapped_accounts(conn, pid, flex)
+        for st in flex.statements:
+            aid, name = mapping[st.account_id]
+            diffs: list[dict[str, Any]] = []
+            cash = cash_as_of(conn, aid, st.to_date)
+            if st.ending_cash_cents is None:
+                diffs.append(
+                    {"what": "cash", "broker": None, "alluse": cash, "note": "no USD ending cash (CashReport)"}
+                )
+            elif st.ending_cash_cents != cash:
+                diffs.append({"what": "cash", "broker": st.ending_cash_cents, "alluse": cash})
+            ours = positions_as_of(conn, aid, st.to_date)
+            theirs = {p.symbol: (p.quantity, p.cost_basis_cents) for p in st.positions}
+            for symbol in sorted(ours.keys() | theirs.keys()):
+                bq, bb = theirs.get(symbol, (0, 0))
+                aq, ab = ours.get(symbol, (0, 0))
+                if bq != aq:
+                    diffs.append({"what": f"{symbol} quantity", "broker": bq, "alluse": aq})
+                elif bb != ab:
+                    diffs.append({"what": f"{symbol} cost basis", "broker": bb, "alluse": ab})
+            out.append(
+                {
+                    "brokerage_account": st.ref,
+                    "account": name,
+                    "as_of": st.to_date.isoformat(),
+                    "cash_cents": cash,
+                    "positions": len(theirs),
+                    "differences": diffs,
+                    "not_compared": {k: v for k, v in st.unsupported.items() if k.startswith(("positions", "cash in"))},
+                }
+            )
+    return {"accounts": out, "differences": sum(len(a["differences"]) for a in out)}
+
+
+def cash_as_of(conn: sa.Connection, account_id: int, on: date) -> int:
+    """The account's cash at the end of `on`: today's balance less what fills and broker cash rows
+    dated later moved. (Deposits and transfers typed by hand carry no business date and count as made.)"""
+    f, r = fills.c, broker_rows.c
+    now = conn.execute(sa.select(accounts.c.cash_cents).where(accounts.c.id == account_id)).scalar_one()
+    later_fills = conn.execute(
+        sa.select(sa.func.coalesce(sa.func.sum(f.cash_cents), 0)).where(f.account_id == account_id, f.trade_date > on)
+    ).scalar_one()
+    later_cash = conn.execute(
+        sa.select(sa.func.coalesce(sa.func.sum(r.cash_cents), 0)).where(
+            r.account_id == account_id, r.booked_on > on, r.fill_id.is_(None)
+        )
+    ).scalar_one()
+    return int(now) - int(later_fills) - int(later_cash)
+
+
+def positions_as_of(conn: sa.Connection, account_id: int, on: date) -> dict[str, tuple[int, int]]:
+    """symbol → (signed quantity, cost basis in cents) from the lots open at the end of `on`. Cost
+    basis uses IBKR's sign: what a long position cost (positive), a short option's net credit (negative)."""
+    lo, lc, i = lots.c, lot_closes.c, instruments.c
+    closed = (
+        sa.select(lc.lot_id, sa.func.sum(lc.quantity).label("q"), sa.func.sum(lc.open_cash_cents).label("c"))
+        .where(lc.account_id == account_id, lc.closed_on <= on)
+        .group_by(lc.lot_id)
+        .subquery()
+    )
+    q = (
+        sa.select(
+            i.symbol,
+            lo.side,
+            lo.quantity - sa.func.coalesce(closed.c.q, 0),
+            lo.open_cash_cents - sa.func.coalesce(closed.c.c, 0),
+        )
+        .join(instruments, i.id == lo.instrument_id)
+        .outerjoin(closed, closed.c.lot_id == lo.id)
+        .where(lo.account_id == account_id, lo.opened_on <= on)
+    )
+    out: dict[str, tuple[int, int]] = {}
+    for symbol, side, qty, cash in conn.execute(q):
+        if not qty:
+            continue
+        sq = int(qty) if side == "LONG" else -int(qty)
+        pq, pb = out.get(symbol, (0, 0))
+        out[symbol] = (pq + sq, pb - int(cash))
+    return out
