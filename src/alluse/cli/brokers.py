@@ -122,10 +122,9 @@ def broker_fetch(
     as_json: JsonOpt = False,
 ) -> None:
     """Download the account's Flex statement (its stored token and query id), then import it."""
+    from alluse.config import get_settings
     from alluse.security.keyring import load_keyring
     from alluse.services.statements import fetch_and_import
-
-    from alluse.config import get_settings
 
     keyring = load_keyring(get_settings(), create=False)
     data, report = fetch_and_import(state.engine(), actor(), state.portfolio, ref, keyring, get_settings())

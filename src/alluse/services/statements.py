@@ -27,7 +27,7 @@ from alluse.services.marks import apply_marks
 from alluse.services.trades import FLUSH_EVERY, Book, Fill, FillAction
 from alluse.store.prepared import insert
 from alluse.store.repo import JournalEntry, allocate_ids, apply_cash, external_account, insert_journal, load_accounts
-from alluse.store.schema import accounts, brokerage_accounts, broker_rows, fills, instruments, lot_closes, lots
+from alluse.store.schema import accounts, broker_rows, brokerage_accounts, fills, instruments, lot_closes, lots
 from alluse.store.uow import Request, Tx, write
 
 _ROW_INSERT = insert(broker_rows, [c.name for c in broker_rows.columns if c.name != "id"])
