@@ -170,7 +170,7 @@ def read_flex(data: bytes) -> FlexFile:
         try:
             response = parser.parse_element(root)
         except parser.FlexParserError as exc:
-            raise InvalidInput(f"the Flex statement cannot be read: {exc}") from None
+            raise InvalidInput(f"the Flex statement cannot be read: {_locate(root) or exc}") from None
     for w in caught:
         ignored[str(w.message)] += 1
     statements = getattr(response, "FlexStatements", None) or ()
@@ -182,6 +182,21 @@ def read_flex(data: bytes) -> FlexFile:
     if dup:
         raise InvalidInput(f"account {dup[0]} has more than one FlexStatement in this file")
     return FlexFile(out, skipped, ignored)
+
+
+def _locate(root: ET.Element) -> str | None:
+    """Name the first row ibflex refuses, with the ids a user can find it by (only run on failure)."""
+    for elem in root.iter():
+        if elem.tag in ("FlexQueryResponse", "FlexStatements", "FlexStatement") or not elem.attrib:
+            continue
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                parser.parse_data_element(elem)
+        except parser.FlexParserError as exc:
+            ids = [f"{k}={elem.get(k)}" for k in ("accountId", "tradeID", "transactionID", "symbol") if elem.get(k)]
+            return f"<{elem.tag} {' '.join(ids)}>: {exc}"
+    return None
 
 
 def _statement(s: Any) -> AccountStatement:
