@@ -136,6 +136,30 @@ def broker_fetch(
         print_import(report, ref)
 
 
+@broker_app.command("flex-credentials")
+@friendly
+def broker_flex_credentials(
+    ref: Annotated[str, typer.Argument(help="The IBKR brokerage account, e.g. IBKR:U1234567")],
+    query_id: Annotated[str, typer.Option("--query-id", help="The Flex query's id (Reports → Flex Queries).")],
+    token: Annotated[
+        str,
+        typer.Option(
+            "--token", prompt="Flex Web Service token", hide_input=True, help="Asked for when not given (not echoed)."
+        ),
+    ],
+    key: KeyOpt = None,
+) -> None:
+    """Store the Flex Web Service token and query id of an IBKR account, encrypted."""
+    from alluse.config import get_settings
+    from alluse.security.keyring import load_keyring
+    from alluse.services.brokers import set_credentials
+
+    secret = json.dumps({"flex_token": token.strip(), "flex_query_id": query_id.strip()})
+    keyring = load_keyring(get_settings())
+    r = set_credentials(state.engine(), actor(), state.portfolio, ref, secret, new_key(key), keyring)
+    console.print(f"Flex credentials of {r['brokerage_account']} stored (encrypted){replay_note(r)}")
+
+
 @app.command("order")
 @friendly
 def order(

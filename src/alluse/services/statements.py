@@ -11,6 +11,7 @@ ext:tax; end-of-period marks go through `services.marks.apply_marks`.
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date
@@ -19,10 +20,15 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from alluse.brokers.flex_service import FlexWebService
 from alluse.brokers.ibkr import BROKER, AccountStatement, Fact, FlexFile, read_flex
+from alluse.brokers.refs import parse_brokerage_ref
+from alluse.config import Settings
 from alluse.domain.errors import InvalidInput
 from alluse.domain.ledger import BANK, INTEREST, TAX, Leg, TransferKind
 from alluse.domain.money import format_usd
+from alluse.security.keyring import Keyring
+from alluse.services.brokers import read_credentials
 from alluse.services.marks import apply_marks
 from alluse.services.trades import FLUSH_EVERY, Book, Fill, FillAction
 from alluse.store.prepared import insert
@@ -335,3 +341,41 @@ def positions_as_of(conn: sa.Connection, account_id: int, on: date) -> dict[str,
         pq, pb = out.get(symbol, (0, 0))
         out[symbol] = (pq + sq, pb - int(cash))
     return out
+
+
+# --- fetching -------------------------------------------------------------------------------------
+
+
+def flex_credentials(text: str, ref: str) -> tuple[str, str]:
+    """The stored credentials of an IBKR account: JSON {"flex_token": …, "flex_query_id": …}."""
+    try:
+        data = json.loads(text)
+        token, query = str(data["flex_token"]).strip(), str(data["flex_query_id"]).strip()
+    except (ValueError, KeyError, TypeError):
+        raise InvalidInput(
+            f"the credentials of {ref} are not Flex credentials; store them with alluse broker flex-credentials"
+        ) from None
+    if not token or not query:
+        raise InvalidInput(f"the Flex credentials of {ref} need flex_token and flex_query_id")
+    return token, query
+
+
+def fetch_and_import(
+    engine: Engine, actor: str, portfolio: str | int | None, ref: str, keyring: Keyring, settings: Settings
+) -> tuple[bytes, dict[str, Any]]:
+    """Download the account's Flex statement through the Flex Web Service, then import it."""
+    parsed = parse_brokerage_ref(ref)
+    if parsed.broker != BROKER:
+        raise InvalidInput(f"{parsed} is not an IBKR account: only IBKR statements can be fetched")
+    text = read_credentials(engine, portfolio, str(parsed), keyring)
+    if text is None:
+        raise InvalidInput(f"{parsed} has no stored credentials; store them with alluse broker flex-credentials")
+    token, query = flex_credentials(text, str(parsed))
+    source = FlexWebService(
+        settings.ibkr_flex_url, token, query, settings.ibkr_flex_poll_seconds, settings.ibkr_flex_max_polls
+    )
+    data = source.statement()
+    flex = read_flex(data)
+    if parsed.number not in {s.account_id for s in flex.statements}:
+        raise InvalidInput(f"the statement of Flex query {query} does not cover {parsed}; nothing was imported")
+    return data, import_statement(engine, actor, portfolio, data)
