@@ -141,8 +141,9 @@ def test_reconcile_reports_differences(mapped: sa.Engine) -> None:
     # Nothing imported yet: every cash balance and position differs from the statement.
     rec = reconcile_statement(mapped, "main", SAMPLE)
     gen = rec["accounts"][0]
-    assert gen["differences"][0] == {"what": "cash", "broker": 10063909, "alluse": 0}
-    assert {"what": "XYZ   261106P00050000 quantity", "broker": -1, "alluse": 0} in gen["differences"]
+    assert gen["differences"][0] == {"what": "cash", "broker_cents": 10063909, "alluse_cents": 0}
+    quantity = {"what": "quantity", "symbol": "XYZ   261106P00050000", "broker_quantity": -1, "alluse_quantity": 0}
+    assert quantity in gen["differences"]
     assert rec["differences"] == 2 + 2 + 3  # cash and every position of each account
 
 

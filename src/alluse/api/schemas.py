@@ -198,7 +198,7 @@ class GroupOpenedOut(BaseModel):
     group_id: int
     name: str
     amount: Money
-    transfer_id: int
+    transfer_id: int | None = Field(None, description="None for a group opened with no capital of its own")
     accounts: dict[str, SleeveOpened]
     replayed: bool = False
 

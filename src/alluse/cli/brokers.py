@@ -66,16 +66,14 @@ def print_reconciliation(rec: dict[str, Any]) -> None:
         if not a["differences"]:
             console.print(f"{head}: [green]reconciled[/]", highlight=False)
         for d in a["differences"]:
-            money = d["what"] == "cash" or d["what"].endswith("cost basis")
-
-            def show(v: int | None, money: bool = money) -> str:
-                return "—" if v is None else usd(v) if money else str(v)
-
+            if d["what"] == "quantity":
+                broker, ours = str(d["broker_quantity"]), str(d["alluse_quantity"])
+            else:
+                broker = "—" if d["broker_cents"] is None else usd(d["broker_cents"])
+                ours = usd(d["alluse_cents"])
+            what = f"{d['symbol']} {d['what']}" if d.get("symbol") else d["what"]
             note = f" ({d['note']})" if d.get("note") else ""
-            console.print(
-                f"{head}: [red]{d['what']}[/] broker {show(d['broker'])}, alluse {show(d['alluse'])}{note}",
-                highlight=False,
-            )
+            console.print(f"{head}: [red]{what}[/] broker {broker}, alluse {ours}{note}", highlight=False)
         for k, v in a["not_compared"].items():
             console.print(f"  [dim]not compared: {k} ({v})[/]", highlight=False)
     n = rec["differences"]

@@ -268,20 +268,19 @@ def reconcile_flex(engine: Engine, portfolio: str | int | None, flex: FlexFile) 
             diffs: list[dict[str, Any]] = []
             cash = cash_as_of(conn, aid, st.to_date)
             if st.ending_cash_cents is None:
-                diffs.append(
-                    {"what": "cash", "broker": None, "alluse": cash, "note": "no USD ending cash (CashReport)"}
-                )
+                note = "the statement has no USD ending cash: tick Cash Report in the Flex query"
+                diffs.append({"what": "cash", "broker_cents": None, "alluse_cents": cash, "note": note})
             elif st.ending_cash_cents != cash:
-                diffs.append({"what": "cash", "broker": st.ending_cash_cents, "alluse": cash})
+                diffs.append({"what": "cash", "broker_cents": st.ending_cash_cents, "alluse_cents": cash})
             ours = positions_as_of(conn, aid, st.to_date)
             theirs = {p.symbol: (p.quantity, p.cost_basis_cents) for p in st.positions}
             for symbol in sorted(ours.keys() | theirs.keys()):
                 bq, bb = theirs.get(symbol, (0, 0))
                 aq, ab = ours.get(symbol, (0, 0))
                 if bq != aq:
-                    diffs.append({"what": f"{symbol} quantity", "broker": bq, "alluse": aq})
+                    diffs.append({"what": "quantity", "symbol": symbol, "broker_quantity": bq, "alluse_quantity": aq})
                 elif bb != ab:
-                    diffs.append({"what": f"{symbol} cost basis", "broker": bb, "alluse": ab})
+                    diffs.append({"what": "cost basis", "symbol": symbol, "broker_cents": bb, "alluse_cents": ab})
             out.append(
                 {
                     "brokerage_account": st.ref,
