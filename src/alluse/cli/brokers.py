@@ -167,6 +167,9 @@ def order(
     quantity: Annotated[int, typer.Argument(help="Shares or contracts.")],
     delta: Annotated[str | None, typer.Option("--delta", help="The option's delta, for the protocol check.")] = None,
     on: Annotated[str | None, typer.Option("--date", help="YYYY-MM-DD (default: today).")] = None,
+    accept_warnings: Annotated[
+        bool, typer.Option("--accept-warnings", help="Send the order even if the check warns (a human decision).")
+    ] = False,
     key: KeyOpt = None,
 ) -> None:
     """Check an order against the method (§7), record the intent, and send it to the account's broker
@@ -175,7 +178,7 @@ def order(
     from alluse.config import get_settings
     from alluse.services.orders import OrderIntent, place_order
 
-    intent = OrderIntent(account, action.strip().upper(), symbol, quantity, delta, parse_date(on))
+    intent = OrderIntent(account, action.strip().upper(), symbol, quantity, delta, parse_date(on), accept_warnings)
     r = place_order(state.engine(), actor(), state.portfolio, new_key(key), intent, get_settings())
     for w in r["warnings"]:
         console.print(f"[yellow]warning:[/] {w}", highlight=False)
