@@ -2,27 +2,17 @@
 
 from __future__ import annotations
 
-import getpass
-import os
 import sys
-import uuid
-from collections.abc import Callable
-from functools import wraps
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
-import sqlalchemy as sa
 import typer
 
+from alluse.cli.common import JsonOpt, KeyOpt, OverrideOpt, actor, app, friendly, new_key, state
 from alluse.cli.render import account_tree_table, console, err_console, replay_note, usd
 from alluse.config import get_settings
-from alluse.domain.errors import AlluseError, InvalidInput
+from alluse.domain.errors import InvalidInput
 from alluse.domain.money import parse_usd
 
-app = typer.Typer(
-    help="alluse: accounts, ledger and rules for the ALL-USE method.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-)
 group_app = typer.Typer(help="Account groups.", no_args_is_help=True)
 broker_app = typer.Typer(help="Brokerage accounts and the portfolio's pool.", no_args_is_help=True)
 config_app = typer.Typer(help="Account, group and portfolio configuration.", no_args_is_help=True)
@@ -37,90 +27,6 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(audit_app, name="audit")
 app.add_typer(user_app, name="user")
 app.add_typer(lifecycle_app, name="lifecycle")
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-class State:
-    database_url: str | None = None
-    portfolio: str | None = None
-    _engine: sa.Engine | None = None
-
-    def engine(self) -> sa.Engine:
-        if self._engine is None:
-            from alluse.store.db import make_engine, migrate
-
-            self._engine = make_engine(self.database_url or get_settings().database_url)
-            migrate(self._engine)
-        return self._engine
-
-
-state = State()
-
-
-def actor() -> str:
-    return get_settings().actor or f"cli:{getpass.getuser()}"
-
-
-def new_key(given: str | None) -> str:
-    return given if given else f"cli-{uuid.uuid4()}"
-
-
-KeyOpt = Annotated[
-    str | None, typer.Option("--idempotency-key", "-k", help="Re-sending the same key never acts twice.")
-]
-OverrideOpt = Annotated[
-    str | None,
-    typer.Option("--override", help="Admin: let this intent eat into the cash buffer; the written reason is audited."),
-]
-
-
-def friendly(fn: F) -> F:
-    """One line and a non-zero exit for any error a user can cause; never a traceback."""
-
-    @wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except (typer.Exit, typer.Abort):
-            raise
-        except AlluseError as exc:
-            err_console.print(f"[red]error:[/] {exc}", highlight=False)
-            raise typer.Exit(1) from None
-        except NotImplementedError as exc:
-            err_console.print(f"[red]error:[/] not built yet: {exc}", highlight=False)
-            raise typer.Exit(1) from None
-        except sa.exc.OperationalError as exc:
-            err_console.print(f"[red]error:[/] database unavailable: {exc.orig}", highlight=False)
-            raise typer.Exit(1) from None
-        except sa.exc.IntegrityError as exc:
-            err_console.print(f"[red]error:[/] refused by a database constraint: {exc.orig}", highlight=False)
-            raise typer.Exit(1) from None
-        except Exception as exc:  # a bug: say so plainly, keep the trace for ALLUSE_DEBUG
-            if os.environ.get("ALLUSE_DEBUG"):
-                raise
-            err_console.print(f"[red]internal error:[/] {type(exc).__name__}: {exc} (set ALLUSE_DEBUG=1 for details)")
-            raise typer.Exit(70) from None
-
-    return wrapper  # type: ignore[return-value]
-
-
-@app.callback()
-def main(
-    db: Annotated[
-        str | None,
-        typer.Option("--db", envvar="ALLUSE_DATABASE_URL", help="Database URL (default sqlite:///./alluse.db)."),
-    ] = None,
-    portfolio: Annotated[
-        str | None,
-        typer.Option(
-            "--portfolio", "-p", envvar="ALLUSE_PORTFOLIO", help="Portfolio name or id (default: the only one)."
-        ),
-    ] = None,
-) -> None:
-    state.database_url = db
-    state.portfolio = portfolio
-    state._engine = None
 
 
 @app.command()
@@ -364,7 +270,6 @@ def _as_of(text: str) -> Any:
 
 
 AsOfOpt = Annotated[str, typer.Option("--as-of", help="The day the rules run for, e.g. 2026-12-31 (a quarter end).")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 
 
 @lifecycle_app.command("plan")

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from alluse.cli.main import KeyOpt, actor, app, friendly, new_key, state
+from alluse.cli.common import JsonOpt, KeyOpt, actor, app, friendly, new_key, state
 from alluse.cli.render import console, replay_note, usd
 from alluse.domain.errors import InvalidInput
 from alluse.domain.money import parse_usd
@@ -28,7 +28,6 @@ app.add_typer(tax_app, name="tax")
 DateOpt = Annotated[str | None, typer.Option("--date", help="YYYY-MM-DD (default: today).")]
 CsvOpt = Annotated[Path | None, typer.Option("--csv", help="Also write the rows to this CSV file.")]
 PngOpt = Annotated[Path | None, typer.Option("--png", help="Also draw a chart into this PNG file.")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 
 
 def parse_date(text: str | None, default: date | None = None) -> date:
