@@ -126,5 +126,3 @@ def main(
     state.database_url = db
     state.portfolio = portfolio
     state._engine = None
-
-
