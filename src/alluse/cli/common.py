@@ -13,6 +13,7 @@ import signal
 import sys
 import uuid
 from collections.abc import Callable
+from datetime import date
 from functools import wraps
 from typing import Annotated, Any, NoReturn, TypeVar
 
@@ -22,7 +23,7 @@ from rich.markup import escape
 
 from alluse.cli.render import err_console
 from alluse.config import get_settings
-from alluse.domain.errors import AlluseError
+from alluse.domain.errors import AlluseError, InvalidInput
 
 app = typer.Typer(
     help="alluse: accounts, ledger and rules for the ALL-USE method.",
@@ -65,6 +66,15 @@ OverrideOpt = Annotated[
     typer.Option("--override", help="Admin: let this intent eat into the cash buffer; the written reason is audited."),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+
+
+def parse_date(text: str | None, default: date | None = None) -> date:
+    if text is None or not text.strip():
+        return default or date.today()
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        raise InvalidInput(f"not a date: {text!r} (expected YYYY-MM-DD)") from None
 
 
 def fail(message: object, code: int = 1, prefix: str = "error:") -> NoReturn:

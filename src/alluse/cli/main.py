@@ -93,7 +93,7 @@ def _print_move(r: dict[str, Any]) -> None:
         f"{leg['account']} {'+' if leg['amount_cents'] > 0 else ''}{usd(leg['amount_cents'])}" for leg in r["legs"]
     )
     console.print(
-        f"{r['kind'].lower()} {usd(r['amount_cents'])} · transfer #{r['transfer_id']} · {legs}{replay_note(r)}"
+        f"{r['kind'].lower()} {usd(r['amount_cents'])} · transfer #{r['transfer_number']} · {legs}{replay_note(r)}"
     )
 
 
@@ -162,7 +162,7 @@ def transfer(
 @app.command()
 @friendly
 def reverse(
-    transfer_id: Annotated[int, typer.Argument(help="Transfer number to correct.")],
+    number: Annotated[int, typer.Argument(help="Transfer number to correct (see `alluse journal`).")],
     reason: Annotated[str, typer.Option("--reason", help="Why; stored with the reversing entry.")],
     override: OverrideOpt = None,
     key: KeyOpt = None,
@@ -170,8 +170,10 @@ def reverse(
     """Correct a deposit, withdrawal or transfer with a reversing entry."""
     from alluse.services.cash import reverse as reverse_transfer
 
-    r = reverse_transfer(state.engine(), actor(), state.portfolio, transfer_id, reason, new_key(key), override)
-    console.print(f"transfer #{r['reverses_transfer_id']} reversed by transfer #{r['transfer_id']}{replay_note(r)}")
+    r = reverse_transfer(state.engine(), actor(), state.portfolio, None, reason, new_key(key), override, number=number)
+    console.print(
+        f"transfer #{r['reverses_transfer_number']} reversed by transfer #{r['transfer_number']}{replay_note(r)}"
+    )
 
 
 @broker_app.command("add")
@@ -618,5 +620,6 @@ def serve(
     uvicorn.run(app_, host=host, port=port, log_level="warning", access_log=False)
 
 
-# Trades, marks, the protocol check, weeks, tax and reports register themselves on `app`.
+# Commands in their own modules register themselves on `app` when imported.
+from alluse.cli import journal as _journal  # noqa: E402, F401
 from alluse.cli import trading as _trading  # noqa: E402, F401

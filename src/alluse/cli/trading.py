@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from alluse.cli.common import JsonOpt, KeyOpt, actor, app, friendly, new_key, state
+from alluse.cli.common import JsonOpt, KeyOpt, actor, app, friendly, new_key, parse_date, state
 from alluse.cli.render import console, replay_note, usd
 from alluse.domain.errors import InvalidInput
 from alluse.domain.money import parse_usd
@@ -28,15 +28,6 @@ app.add_typer(tax_app, name="tax")
 DateOpt = Annotated[str | None, typer.Option("--date", help="YYYY-MM-DD (default: today).")]
 CsvOpt = Annotated[Path | None, typer.Option("--csv", help="Also write the rows to this CSV file.")]
 PngOpt = Annotated[Path | None, typer.Option("--png", help="Also draw a chart into this PNG file.")]
-
-
-def parse_date(text: str | None, default: date | None = None) -> date:
-    if text is None or not text.strip():
-        return default or date.today()
-    try:
-        return date.fromisoformat(text.strip())
-    except ValueError:
-        raise InvalidInput(f"not a date: {text!r} (expected YYYY-MM-DD)") from None
 
 
 def _tax_line() -> None:

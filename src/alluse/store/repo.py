@@ -121,6 +121,12 @@ _ACCOUNT_ID_BY_ID = Prepared(
     sa.select(_a.id).where(_a.portfolio_id == sa.bindparam("pid"), _a.id == sa.bindparam("name"), _a.kind != "EXT")
 )
 _TRANSFER_INSERT = insert(transfers)
+# The portfolio row is locked by the unit of work, so the next number cannot be taken twice.
+_LAST_NUMBER = Prepared(
+    sa.select(sa.func.coalesce(sa.func.max(transfers.c.number), 0)).where(
+        transfers.c.portfolio_id == sa.bindparam("pid")
+    )
+)
 _POSTING_INSERT = insert(postings, ["portfolio_id", "transfer_id", "account_id", "amount_cents"])
 _CASH_UPDATE = Prepared(
     accounts.update()
@@ -254,8 +260,10 @@ class JournalEntry(NamedTuple):
 
 
 def insert_journal(conn: sa.Connection, portfolio_id: int, now: datetime, entries: list[JournalEntry]) -> list[int]:
-    """Insert transfers and their postings in two executemany calls; returns the transfer ids."""
+    """Insert transfers and their postings in two executemany calls; returns the transfer ids. Each
+    transfer also gets the portfolio's next transfer number (`transfer_numbers` reads them back)."""
     first = allocate_ids(conn, transfers, len(entries))
+    last_number = int(_LAST_NUMBER.first(conn, pid=portfolio_id)[0])  # type: ignore[index]
     t_rows, p_rows = [], []
     for i, e in enumerate(entries):
         tid = first + i
@@ -263,6 +271,7 @@ def insert_journal(conn: sa.Connection, portfolio_id: int, now: datetime, entrie
             {
                 "id": tid,
                 "portfolio_id": portfolio_id,
+                "number": last_number + 1 + i,
                 "kind": str(e.kind),
                 "memo": e.memo,
                 "reverses_transfer_id": e.reverses_transfer_id,
@@ -277,3 +286,22 @@ def insert_journal(conn: sa.Connection, portfolio_id: int, now: datetime, entrie
     _TRANSFER_INSERT.many(conn, t_rows)
     _POSTING_INSERT.many(conn, p_rows)
     return [first + i for i in range(len(entries))]
+
+
+def transfer_numbers(conn: sa.Connection, ids: list[int]) -> dict[int, int]:
+    """Transfer id → the number people see, for the given transfers."""
+    out: dict[int, int] = {}
+    for i in range(0, len(ids), IN_CHUNK):
+        q = sa.select(transfers.c.id, transfers.c.number).where(transfers.c.id.in_(ids[i : i + IN_CHUNK]))
+        out.update({int(tid): int(n) for tid, n in conn.execute(q)})
+    return out
+
+
+def transfer_by_number(conn: sa.Connection, portfolio_id: int, number: int) -> int:
+    """The id of the portfolio's transfer number `number`."""
+    found = conn.execute(
+        sa.select(transfers.c.id).where(transfers.c.portfolio_id == portfolio_id, transfers.c.number == number)
+    ).scalar()
+    if found is None:
+        raise NotFound(f"no transfer #{number} in this portfolio (see `alluse journal`)")
+    return int(found)
