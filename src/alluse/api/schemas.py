@@ -168,6 +168,7 @@ class GroupOut(BaseModel):
     kind: str
     status: str
     parent_group_id: int | None
+    parent_group: str | None = Field(None, description="Name of the group this one was forked from.")
     accounts: list[AccountOut]
 
 

@@ -129,7 +129,10 @@ def main(
     portfolio: Annotated[
         str | None,
         typer.Option(
-            "--portfolio", "-p", envvar="ALLUSE_PORTFOLIO", help="Portfolio name or id (default: the only one)."
+            "--portfolio",
+            "-p",
+            envvar="ALLUSE_PORTFOLIO",
+            help="Portfolio name or id (default: the one `alluse use` chose, or the only one).",
         ),
     ] = None,
 ) -> None:

@@ -38,11 +38,24 @@ def init(
 ) -> None:
     """Create the database schema (or bring it up to date) and a portfolio."""
     from alluse.security.keyring import load_keyring
-    from alluse.services.portfolios import create_portfolio
+    from alluse.services.portfolios import create_portfolio, use_portfolio
 
     result = create_portfolio(state.engine(), actor(), name, new_key(key or f"init-{name}"), template)
     load_keyring(get_settings())  # creates the key file (0600) unless ALLUSE_SECRET_KEY is set
-    console.print(f"portfolio [bold]{result['name']}[/] ready (id {result['portfolio_id']}){replay_note(result)}")
+    use_portfolio(state.engine(), result["name"])
+    console.print(
+        f"portfolio [bold]{result['name']}[/] ready (id {result['portfolio_id']}){replay_note(result)}; "
+        "commands act on it unless told otherwise (`alluse use NAME` changes that)"
+    )
+
+
+@app.command()
+@friendly
+def use(name: Annotated[str, typer.Argument(help="Portfolio name or id.")]) -> None:
+    """Choose the portfolio commands act on when --portfolio is not given (stored in the database)."""
+    from alluse.services.portfolios import use_portfolio
+
+    console.print(f"commands now act on portfolio [bold]{use_portfolio(state.engine(), name)}[/]")
 
 
 @group_app.command("open")

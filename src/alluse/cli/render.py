@@ -36,7 +36,7 @@ def account_tree_table(tree: dict[str, Any]) -> Table:
         table.add_column(col, justify=justify)  # type: ignore[arg-type]
     totals = {"cash": 0, "buffer": 0, "deployable": 0}
     for g in tree["groups"]:
-        parent = f" ← {g['parent_group_id']}" if g["parent_group_id"] else ""
+        parent = f" ← {g['parent_group']}" if g.get("parent_group") else ""
         table.add_row(f"[bold]{g['name']}[/] {g['kind']}{parent}", g["status"], "", "", "", "", "")
         for a in g["accounts"]:
             status = a["status"] + (" [red]BUFFER_BREACH[/]" if a["buffer_breach"] else "")
