@@ -583,6 +583,7 @@ class QuarterlyOut(BaseModel):
 class TermTotals(BaseModel):
     gains: Money
     losses: Money
+    net: Money | None = Field(None, description="gains + losses")
     closes: int
 
 

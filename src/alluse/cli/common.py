@@ -13,7 +13,7 @@ import signal
 import sys
 import uuid
 from collections.abc import Callable
-from datetime import date
+from datetime import UTC, date, datetime
 from functools import wraps
 from typing import Annotated, Any, NoReturn, TypeVar
 
@@ -75,6 +75,18 @@ def parse_date(text: str | None, default: date | None = None) -> date:
         return date.fromisoformat(text.strip())
     except ValueError:
         raise InvalidInput(f"not a date: {text!r} (expected YYYY-MM-DD)") from None
+
+
+def print_json(value: Any) -> None:
+    """`--json` output: indented JSON on stdout (the shapes are listed in docs/cli.md)."""
+    import json
+
+    print(json.dumps(value, indent=2))
+
+
+def utc_text(at: datetime) -> str:
+    # SQLite hands back stored UTC times without their zone; JSON always carries it.
+    return (at if at.tzinfo else at.replace(tzinfo=UTC)).isoformat()
 
 
 def fail(message: object, code: int = 1, prefix: str = "error:") -> NoReturn:

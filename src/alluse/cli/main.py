@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from alluse.cli.common import JsonOpt, KeyOpt, OverrideOpt, actor, app, friendly, new_key, state
+from alluse.cli.common import JsonOpt, KeyOpt, OverrideOpt, actor, app, friendly, new_key, print_json, state
 from alluse.cli.render import account_tree_table, console, err_console, replay_note, usd
 from alluse.config import get_settings
 from alluse.domain.errors import InvalidInput
@@ -204,14 +204,18 @@ def broker_add(
 
 @broker_app.command("list")
 @friendly
-def broker_list() -> None:
+def broker_list(as_json: JsonOpt = False) -> None:
     """Brokerage accounts and the system account each maps to (POOL: registered, unmapped)."""
     from rich.table import Table
 
     from alluse.services.brokers import list_brokerage
 
+    rows = list_brokerage(state.engine(), state.portfolio)
+    if as_json:
+        print_json(rows)
+        return
     table = Table("Brokerage account", "Mapped to", "Status")
-    for row in list_brokerage(state.engine(), state.portfolio):
+    for row in rows:
         table.add_row(row["brokerage_account"], row["mapped_to"] or "—", row["status"])
     console.print(table)
 
@@ -374,14 +378,18 @@ def lifecycle_history(as_json: JsonOpt = False) -> None:
 
 @lifecycle_app.command("earmarks")
 @friendly
-def lifecycle_earmarks() -> None:
+def lifecycle_earmarks(as_json: JsonOpt = False) -> None:
     """Reinvestment planned versus executed: earmarked, drawn down by purchases, still open."""
     from rich.table import Table
 
     from alluse.services.earmarks import earmark_report
 
+    rows = earmark_report(state.engine(), state.portfolio)
+    if as_json:
+        print_json(rows)
+        return
     table = Table("Account", "Purpose", "Planned", "Executed", "Open", title="Earmarks: planned versus executed")
-    for r in earmark_report(state.engine(), state.portfolio):
+    for r in rows:
         table.add_row(r["account"], r["purpose"], usd(r["planned_cents"]), usd(r["executed_cents"]),
                       usd(r["open_cents"]))  # fmt: skip
     console.print(table)
