@@ -222,19 +222,25 @@ def broker_list(as_json: JsonOpt = False) -> None:
 
 @config_app.command("show")
 @friendly
-def config_show(target: Annotated[str, typer.Argument(help="An account, a group, or 'portfolio'.")]) -> None:
-    """Effective configuration: template values with overrides applied."""
+def config_show(
+    target: Annotated[str, typer.Argument(help="An account, a group, or 'portfolio'.")], as_json: JsonOpt = False
+) -> None:
+    """Effective configuration: template values with overrides applied; for 'portfolio' also the
+    lifecycle settings (fork and merge thresholds, splits) and the tax reserve rate."""
     from rich.table import Table
 
     from alluse.services.configuration import show
 
     cfg = show(state.engine(), state.portfolio, target)
+    if as_json:
+        print_json(cfg)
+        return
     table = Table("Setting", "Value", title=f"{cfg['target']}", title_justify="left")
     overridden = set(cfg.get("overridden", []))
     for k, v in cfg.items():
-        if k not in ("target", "rules", "overridden"):
+        if k not in ("target", "rules", "overridden", "lifecycle"):
             table.add_row(k, str(v))
-    for k, v in cfg.get("rules", {}).items():
+    for k, v in {**cfg.get("rules", {}), **cfg.get("lifecycle", {})}.items():
         mark = " [yellow](override)[/]" if k in overridden or k.replace("_pct", "_bps") in overridden else ""
         table.add_row(k, f"{v}{mark}")
     console.print(table)
@@ -245,7 +251,12 @@ def config_show(target: Annotated[str, typer.Argument(help="An account, a group,
 def config_set(
     target: Annotated[str, typer.Argument(help="An account, a group, or 'portfolio'.")],
     setting: Annotated[
-        str, typer.Argument(metavar="KEY", help="e.g. delta_min, entry_days, buffer_pct, template, allocation")
+        str,
+        typer.Argument(
+            metavar="KEY",
+            help="e.g. delta_min, entry_days, buffer_pct, template, allocation; for 'portfolio' also "
+            "gen_fork_threshold, merge_threshold, gen_fork_split … (see `alluse config show portfolio`)",
+        ),
     ],
     value: Annotated[str, typer.Argument(help="New value")],
     key: KeyOpt = None,
