@@ -21,7 +21,8 @@ from alluse.domain.errors import InvalidInput, NotFound
 from alluse.domain.instruments import value_cents
 from alluse.domain.ledger import TAX, Leg, TransferKind
 from alluse.domain.lots import Term, holding_term
-from alluse.domain.money import MAX_CENTS, parse_pct_bps
+from alluse.domain.money import MAX_CENTS
+from alluse.domain.parsing import parse_percent
 from alluse.domain.tax import TaxRates, YearFigures, estimate
 from alluse.services.alerts import check_buffer
 from alluse.store.repo import JournalEntry, apply_cash, external_account, insert_journal, load_accounts, resolve_account
@@ -261,7 +262,11 @@ def pay_tax(
 def set_rates(
     engine: Engine, actor: str, portfolio: str | int | None, key: str, short_term: str, long_term: str, dividend: str
 ) -> dict[str, Any]:
-    new = TaxRates(parse_pct_bps(short_term), parse_pct_bps(long_term), parse_pct_bps(dividend))
+    new = TaxRates(
+        parse_percent(short_term, field="short_term"),
+        parse_percent(long_term, field="long_term"),
+        parse_percent(dividend, field="dividend"),
+    )
 
     def apply(tx: Tx, _reqs: list[Request]) -> list[dict[str, Any]]:
         t = tax_settings.c
