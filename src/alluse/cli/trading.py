@@ -170,13 +170,20 @@ def mark(
 @friendly
 def positions(
     account: Annotated[str | None, typer.Argument(help="One account (default: all).")] = None,
-    on: DateOpt = None,
+    on: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of",
+            "--date",
+            help="YYYY-MM-DD: only facts dated on or before it (default: today, or the latest fact's date).",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Open lots with value and unrealized P&L; NAV per account."""
+    """Open lots with value and unrealized P&L; NAV per account, as of a date."""
     from alluse.services.reports import holdings
 
-    h = holdings(state.engine(), state.portfolio, account, parse_date(on))
+    h = holdings(state.engine(), state.portfolio, account, parse_date(on) if on else None)
     if as_json:
         print(json.dumps(h, indent=2))
         return
