@@ -11,7 +11,7 @@ from alluse.cli.common import JsonOpt, KeyOpt, OverrideOpt, actor, app, friendly
 from alluse.cli.render import account_tree_table, console, err_console, replay_note, usd
 from alluse.config import get_settings
 from alluse.domain.errors import InvalidInput
-from alluse.domain.money import parse_usd
+from alluse.domain.parsing import parse_money
 
 group_app = typer.Typer(help="Account groups.", no_args_is_help=True)
 broker_app = typer.Typer(help="Brokerage accounts and the portfolio's pool.", no_args_is_help=True)
@@ -80,7 +80,7 @@ def group_open(
     from alluse.services.configuration import parse_allocation
     from alluse.services.groups import group_opening, open_group
 
-    opening = group_opening(parse_usd(amount), broker, parse_allocation(allocation) if allocation else None, name)
+    opening = group_opening(parse_money(amount), broker, parse_allocation(allocation) if allocation else None, name)
     r = open_group(state.engine(), actor(), state.portfolio, new_key(key), opening)
     parts = ", ".join(f"{k} {usd(v['cash_cents'])} → {v['brokerage_account']}" for k, v in r["accounts"].items())
     console.print(f"opened group [bold]{r['name']}[/] with {usd(r['amount_cents'])}: {parts}{replay_note(r)}")
@@ -122,7 +122,7 @@ def deposit(
     from alluse.services import cash
 
     (r,) = cash.move_cash(
-        state.engine(), actor(), state.portfolio, [(new_key(key), cash.deposit(target, parse_usd(amount), memo=memo))]
+        state.engine(), actor(), state.portfolio, [(new_key(key), cash.deposit(target, parse_money(amount), memo=memo))]
     )
     _print_move(r)
 
@@ -143,7 +143,7 @@ def withdraw(
         state.engine(),
         actor(),
         state.portfolio,
-        [(new_key(key), cash.withdrawal(account, parse_usd(amount), memo=memo))],
+        [(new_key(key), cash.withdrawal(account, parse_money(amount), memo=memo))],
         override,
     )
     _print_move(r)
@@ -166,7 +166,7 @@ def transfer(
         state.engine(),
         actor(),
         state.portfolio,
-        [(new_key(key), cash.transfer(source, to, parse_usd(amount), memo=memo))],
+        [(new_key(key), cash.transfer(source, to, parse_money(amount), memo=memo))],
         override,
     )
     _print_move(r)
