@@ -134,9 +134,14 @@ def price_e4(value: Decimal | None, name: str, where: str) -> int:
     if value is None:
         return 0
     try:
-        return parse_price(abs(value).normalize() if value else Decimal(0))
+        return parse_price(plain(value), field=name)
     except InvalidInput as exc:
         raise RowError(f"{where}: {name}: {exc}") from None
+
+
+def plain(value: Decimal) -> str:
+    """A Decimal's digits without exponent or trailing zeros ("50", "1.25"), as a price is typed."""
+    return format(abs(value).normalize(), "f")
 
 
 def price_str(value_e4: int) -> str:
@@ -229,7 +234,7 @@ def _instrument(row: Any, where: str) -> Instrument:
             underlying = row.underlyingSymbol or (row.symbol or "").split()[0]
             if row.expiry is None or row.strike is None:
                 raise RowError(f"{where}: an option needs expiry and strike")
-            return option(underlying, row.expiry, pc, row.strike.normalize(), mult)
+            return option(underlying, row.expiry, pc, plain(row.strike), mult)
         return stock(row.symbol or "")
     except RowError:
         raise

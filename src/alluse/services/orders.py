@@ -21,10 +21,11 @@ from alluse.brokers.paper import order_sink
 from alluse.config import Settings
 from alluse.domain.errors import InvalidInput, NotFound
 from alluse.domain.instruments import parse_symbol, price_text
+from alluse.domain.parsing import parse_delta
 from alluse.domain.protocol import OrderIntent as CheckedIntent
 from alluse.domain.protocol import check
 from alluse.services.brokers import broker_of
-from alluse.services.protocol import account_view, parse_delta
+from alluse.services.protocol import account_view
 from alluse.services.trades import Book, Fill, FillAction
 from alluse.store.repo import allocate_ids, resolve_account
 from alluse.store.schema import fills, instruments, marks, order_intents
@@ -47,7 +48,8 @@ class OrderIntent:
         if not isinstance(self.quantity, int) or not 0 < self.quantity <= 10**9:
             raise InvalidInput(f"quantity must be a positive whole number, got {self.quantity!r}")
         parse_symbol(self.symbol)
-        parse_delta(self.delta)
+        if self.delta is not None:
+            parse_delta(self.delta, signed=True)
 
     def payload(self) -> dict[str, Any]:
         return {
@@ -90,7 +92,17 @@ def place_order(
         sink = order_sink(broker, settings.paper_commission_per_contract, settings.paper_commission_per_share)
         mark = latest_mark(conn, pid, ins.symbol)
         view = account_view(conn, pid, aid)
-        result = check(CheckedIntent(intent.action, ins, intent.quantity, mark, on, parse_delta(intent.delta)), view)
+        result = check(
+            CheckedIntent(
+                intent.action,
+                ins,
+                intent.quantity,
+                mark,
+                on,
+                parse_delta(intent.delta, signed=True) if intent.delta else None,
+            ),
+            view,
+        )
         violations = list(result.violations)
         if result.ok and result.warnings and not intent.accept_warnings:
             violations.append("warnings ask for a human decision: accept them explicitly to send the order")

@@ -31,9 +31,10 @@ from alluse.security.keyring import Keyring
 from alluse.services.brokers import read_credentials
 from alluse.services.marks import apply_marks
 from alluse.services.trades import FLUSH_EVERY, Book, Fill, FillAction
+from alluse.store.asof import AccountAsOf, account_as_of
 from alluse.store.prepared import insert
 from alluse.store.repo import JournalEntry, allocate_ids, apply_cash, external_account, insert_journal, load_accounts
-from alluse.store.schema import accounts, broker_rows, brokerage_accounts, fills, instruments, lot_closes, lots
+from alluse.store.schema import accounts, broker_rows, brokerage_accounts, fills
 from alluse.store.uow import Request, Tx, write
 
 _ROW_INSERT = insert(broker_rows, [c.name for c in broker_rows.columns if c.name != "id"])
@@ -266,13 +267,14 @@ def reconcile_flex(engine: Engine, portfolio: str | int | None, flex: FlexFile) 
         for st in flex.statements:
             aid, name = mapping[st.account_id]
             diffs: list[dict[str, Any]] = []
-            cash = cash_as_of(conn, aid, st.to_date)
+            held = account_as_of(conn, aid, st.to_date)
+            cash = held.cash
             if st.ending_cash_cents is None:
                 note = "the statement has no USD ending cash: tick Cash Report in the Flex query"
                 diffs.append({"what": "cash", "broker_cents": None, "alluse_cents": cash, "note": note})
             elif st.ending_cash_cents != cash:
                 diffs.append({"what": "cash", "broker_cents": st.ending_cash_cents, "alluse_cents": cash})
-            ours = positions_as_of(conn, aid, st.to_date)
+            ours = _positions(held)
             theirs = {p.symbol: (p.quantity, p.cost_basis_cents) for p in st.positions}
             for symbol in sorted(ours.keys() | theirs.keys()):
                 bq, bb = theirs.get(symbol, (0, 0))
@@ -295,50 +297,13 @@ def reconcile_flex(engine: Engine, portfolio: str | int | None, flex: FlexFile) 
     return {"accounts": out, "differences": sum(len(a["differences"]) for a in out)}
 
 
-def cash_as_of(conn: sa.Connection, account_id: int, on: date) -> int:
-    """The account's cash at the end of `on`: today's balance less what fills and broker cash rows
-    dated later moved. (Deposits and transfers typed by hand carry no business date and count as made.)"""
-    f, r = fills.c, broker_rows.c
-    now = conn.execute(sa.select(accounts.c.cash_cents).where(accounts.c.id == account_id)).scalar_one()
-    later_fills = conn.execute(
-        sa.select(sa.func.coalesce(sa.func.sum(f.cash_cents), 0)).where(f.account_id == account_id, f.trade_date > on)
-    ).scalar_one()
-    later_cash = conn.execute(
-        sa.select(sa.func.coalesce(sa.func.sum(r.cash_cents), 0)).where(
-            r.account_id == account_id, r.booked_on > on, r.fill_id.is_(None)
-        )
-    ).scalar_one()
-    return int(now) - int(later_fills) - int(later_cash)
-
-
-def positions_as_of(conn: sa.Connection, account_id: int, on: date) -> dict[str, tuple[int, int]]:
-    """symbol → (signed quantity, cost basis in cents) from the lots open at the end of `on`. Cost
-    basis uses IBKR's sign: what a long position cost (positive), a short option's net credit (negative)."""
-    lo, lc, i = lots.c, lot_closes.c, instruments.c
-    closed = (
-        sa.select(lc.lot_id, sa.func.sum(lc.quantity).label("q"), sa.func.sum(lc.open_cash_cents).label("c"))
-        .where(lc.account_id == account_id, lc.closed_on <= on)
-        .group_by(lc.lot_id)
-        .subquery()
-    )
-    q = (
-        sa.select(
-            i.symbol,
-            lo.side,
-            lo.quantity - sa.func.coalesce(closed.c.q, 0),
-            lo.open_cash_cents - sa.func.coalesce(closed.c.c, 0),
-        )
-        .join(instruments, i.id == lo.instrument_id)
-        .outerjoin(closed, closed.c.lot_id == lo.id)
-        .where(lo.account_id == account_id, lo.opened_on <= on)
-    )
+def _positions(held: AccountAsOf) -> dict[str, tuple[int, int]]:
+    """symbol → (signed quantity, cost basis in cents) of the lots open on the day. Cost basis takes
+    IBKR's sign: what a long position cost (positive), a short option's net credit (negative)."""
     out: dict[str, tuple[int, int]] = {}
-    for symbol, side, qty, cash in conn.execute(q):
-        if not qty:
-            continue
-        sq = int(qty) if side == "LONG" else -int(qty)
-        pq, pb = out.get(symbol, (0, 0))
-        out[symbol] = (pq + sq, pb - int(cash))
+    for lot in held.lots:
+        q, b = out.get(lot.symbol, (0, 0))
+        out[lot.symbol] = (q + (lot.remaining if lot.side == "LONG" else -lot.remaining), b - lot.remaining_cash)
     return out
 
 

@@ -1,7 +1,7 @@
 """ibkr: broker statement rows (exactly-once by the broker's ids) and order intents
 
 Revision ID: 0010_ibkr
-Revises: 0004_lifecycle
+Revises: 0009_newcomer
 Create Date: 2026-11-30 00:10:00
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 from alluse.store.partitioning import app_role, isolate
 
 revision: str = "0010_ibkr"
-down_revision: str | None = "0004_lifecycle"
+down_revision: str | None = "0009_newcomer"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
