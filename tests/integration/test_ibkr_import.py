@@ -151,3 +151,12 @@ def _d(text: str):  # type: ignore[no-untyped-def]
     from datetime import date
 
     return date.fromisoformat(text)
+
+
+def test_the_benchmark_statement_imports_and_reconciles(engine: sa.Engine, portfolio: str) -> None:
+    from alluse.bench.ibkr import ACCOUNT, flex_statement
+
+    groups.open_group(engine, "t", portfolio, "g", groups.group_opening(0, [f"IBKR:{ACCOUNT}", "IBKR:U2", "IBKR:U3"]))
+    report = import_statement(engine, "t", "main", flex_statement(40))
+    assert report["accounts"][0]["added"] == 41 and report["reconciliation"]["differences"] == 0
+    assert _cash(engine)["A1-GEN"] == 100_000_000 - 40 * 100  # the round trips cost their commissions

@@ -16,7 +16,7 @@ from __future__ import annotations
 import warnings
 import xml.etree.ElementTree as ET
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
@@ -50,6 +50,7 @@ class Fact:
     cash_cents: int = 0
     rows: int = 1  # broker rows this fact stands for (an assignment: the option row and the stock row)
     memo: str = ""
+    at: str = ""  # the row's time of day (HHMMSS) when it has one: the booking order within a day
 
     def payload(self) -> dict[str, Any]:
         return {
@@ -218,12 +219,18 @@ def _statement(s: Any) -> AccountStatement:
             st.ending_cash_cents = cents(c.endingCash, "endingCash", f"CashReport of {st.account_id}")
         elif c.currency not in ("USD", "BASE_SUMMARY", None) and (c.endingCash or 0) != 0:
             st.unsupported[f"cash in {c.currency}"] += 1
-    st.facts.sort(key=lambda f: (f.on, _ORDER.get(f.action, 9)))
+    # Booked in the order they happened: by date and time of day; rows without a time (and ties) keep
+    # the statement's order, after the timed rows of their day.
+    st.facts.sort(key=lambda f: (f.on, f.at or "240000"))
     return st
 
 
-# Within one day: money in first, then opening trades, closing trades, expiries and assignments.
-_ORDER = {"DEPOSIT": 0, "BTO": 1, "STO": 1, "BTC": 2, "STC": 2, "EXPIRE": 3, "ASSIGN": 3}
+def _time(row: Any) -> str:
+    when = getattr(row, "dateTime", None)
+    if when is not None:
+        return when.strftime("%H%M%S")
+    t = getattr(row, "tradeTime", None)
+    return t.strftime("%H%M%S") if t is not None else ""
 
 
 def _instrument(row: Any, where: str) -> Instrument:
@@ -311,6 +318,7 @@ def _trades(st: AccountStatement, trades: tuple, eae: tuple) -> None:
                     0,
                     net,
                     memo=t.description or "",
+                    at=_time(t),
                 )
             )
             continue
@@ -351,6 +359,7 @@ def _trades(st: AccountStatement, trades: tuple, eae: tuple) -> None:
                 0,
                 net,
                 memo=t.description or "",
+                at=_time(t),
             )
         )
     _absorb_assigned_stock(st, assigned_stock, ex_underlyings)
@@ -386,19 +395,8 @@ def _absorb_assigned_stock(st: AccountStatement, rows: list[tuple[Any, str]], ex
             notional = ins.strike_notional(f.quantity)
             if net + commission != (-notional if ins.is_put else notional):
                 raise RowError(f"{where}: netCash={t.netCash} is not the strike × shares of the assignment")
-            st.facts[i] = Fact(
-                f.key,
-                f.action,
-                f.on,
-                f.symbol,
-                f.multiplier,
-                f.quantity,
-                f.price,
-                f.commission_cents + commission,
-                0,
-                f.cash_cents + net,
-                rows=2,
-                memo=f.memo,
+            st.facts[i] = replace(
+                f, commission_cents=f.commission_cents + commission, cash_cents=f.cash_cents + net, rows=2
             )
             break
         else:
@@ -485,6 +483,7 @@ def _cash(st: AccountStatement, c: Any) -> None:
             abs(amount) if action in ("DIVIDEND", "FEE") else amount,
             amount,
             memo=(c.description or "")[:200],
+            at=_time(c),
         )
     )
 

@@ -25,6 +25,7 @@ from alluse.domain.parsing import parse_delta
 from alluse.domain.protocol import OrderIntent as CheckedIntent
 from alluse.domain.protocol import check
 from alluse.services.brokers import broker_of
+from alluse.services.earmarks import draw_down_for_fill
 from alluse.services.protocol import account_view
 from alluse.services.trades import Book, Fill, FillAction
 from alluse.store.repo import allocate_ids, resolve_account
@@ -145,6 +146,8 @@ def place_order(
         )
         booked = book.record(fill, tx.seq(0))
         book.flush()
+        # A purchase executes the reinvestment earmark planned for it, as a typed fill does.
+        drawn = draw_down_for_fill(tx, aid, view.kind, {**booked, "multiplier": fill.multiplier}, 0)
         oid = allocate_ids(conn, order_intents, 1)
         conn.execute(order_intents.insert().values(id=oid, status="FILLED", fill_id=booked["fill_id"], **row))
         return [
@@ -157,6 +160,7 @@ def place_order(
                 "cash_cents": booked["cash_cents"],
                 "fill_id": booked["fill_id"],
                 "buffer_breach": book.breached.get(aid, False),
+                "earmark_drawn_cents": drawn,
             }
         ]
 

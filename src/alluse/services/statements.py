@@ -29,6 +29,7 @@ from alluse.domain.ledger import BANK, INTEREST, TAX, Leg, TransferKind
 from alluse.domain.money import format_usd
 from alluse.security.keyring import Keyring
 from alluse.services.brokers import read_credentials
+from alluse.services.earmarks import draw_down_for_fill
 from alluse.services.marks import apply_marks
 from alluse.services.trades import FLUSH_EVERY, Book, Fill, FillAction
 from alluse.store.asof import AccountAsOf, account_as_of
@@ -96,7 +97,10 @@ def mapped_accounts(conn: sa.Connection, portfolio_id: int, flex: FlexFile) -> d
 
 def import_statement(engine: Engine, actor: str, portfolio: str | int | None, data: bytes) -> dict[str, Any]:
     """Import a Flex XML statement; returns the per-account report and the reconciliation."""
-    flex = read_flex(data)
+    return import_flex(engine, actor, portfolio, read_flex(data))
+
+
+def import_flex(engine: Engine, actor: str, portfolio: str | int | None, flex: FlexFile) -> dict[str, Any]:
     from alluse.store.repo import resolve_portfolio
 
     with engine.connect() as conn:
@@ -182,6 +186,7 @@ def _book(
     booked = [(i, k) for i, k in fresh if k in facts and facts[k][1].action not in _CASH_FLOWS]
     if booked:
         book = Book(tx, _next_fill=allocate_ids(conn, fills, len(booked)) - 1)
+        recorded: list[tuple[int, dict[str, Any], int]] = []
         for n, (i, k) in enumerate(booked):
             st, f = facts[k]
             aid = mapping[st.account_id][0]
@@ -211,10 +216,16 @@ def _book(
                 "cash_cents": f.cash_cents,
                 "realized_cents": r["realized_cents"],
             }
+            recorded.append((i, r, fill.multiplier))
             rows.append(_row(tx, st, f, mapping, i, r["fill_id"], None))
             if (n + 1) % FLUSH_EVERY == 0:
                 book.flush(final=False)
         book.flush()
+        for i, r, multiplier in recorded:
+            # A purchase executes the reinvestment earmark planned for it, as a typed fill does.
+            aid = r["_aid"]
+            if drawn := draw_down_for_fill(tx, aid, book.accounts[aid].kind, {**r, "multiplier": multiplier}, i):
+                out[i]["earmark_drawn_cents"] = drawn
     _ROW_INSERT.many(conn, rows)
     # 3. End-of-period marks, after the positions they value exist.
     for i, k in fresh:

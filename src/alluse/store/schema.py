@@ -560,7 +560,12 @@ broker_rows = sa.Table(
     _scoped_fk("fill_id", "fills"),
     _scoped_fk("transfer_id", "transfers"),
     sa.Index(None, "account_id", "booked_on"),
+    sa.Index(None, "transfer_id"),  # as-of figures date a posting through its broker row
 )
+
+# As-of figures date a posting through its fill (store/asof.py): without it, a join per posting scans
+# every fill of the account (revision 0010_ibkr).
+sa.Index("ix_fills_transfer_id", fills.c.transfer_id)
 
 order_intents = sa.Table(
     "order_intents",

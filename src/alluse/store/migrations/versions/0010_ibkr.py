@@ -55,6 +55,8 @@ def upgrade() -> None:
         sa.UniqueConstraint("broker", "number", "broker_key", name=op.f("uq_broker_rows_broker_number_broker_key")),
     )
     op.create_index(op.f("ix_broker_rows_account_id_booked_on"), "broker_rows", ["account_id", "booked_on"])
+    op.create_index(op.f("ix_broker_rows_transfer_id"), "broker_rows", ["transfer_id"])
+    op.create_index("ix_fills_transfer_id", "fills", ["transfer_id"])
     op.create_table(
         "order_intents",
         sa.Column("id", Id, autoincrement=True, nullable=False),
@@ -96,6 +98,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_fills_transfer_id", table_name="fills")
+    op.drop_index(op.f("ix_broker_rows_transfer_id"), table_name="broker_rows")
     op.drop_index(op.f("ix_order_intents_account_id_created_at"), table_name="order_intents")
     op.drop_table("order_intents")
     op.drop_index(op.f("ix_broker_rows_account_id_booked_on"), table_name="broker_rows")
