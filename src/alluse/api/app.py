@@ -21,6 +21,7 @@ from alluse.api.routers import (
     ops,
     portfolios,
     reports,
+    statements,
     tax,
     trades,
     weeks,
@@ -46,6 +47,7 @@ ROUTERS = [
     tax,
     reports,
     lifecycle,
+    statements,
 ]
 
 

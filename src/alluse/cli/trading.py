@@ -115,36 +115,20 @@ def fill(
 @app.command("import-fills")
 @friendly
 def import_fills(
-    path: Annotated[Path, typer.Argument(help="CSV: key,account,action,symbol,quantity,price,commission,date,amount")],
+    path: Annotated[
+        Path,
+        typer.Argument(
+            help="CSV (key,account,action,symbol,quantity,price,commission,date,amount,multiplier) or .json"
+        ),
+    ],
     future: FutureOpt = False,
 ) -> None:
-    """Record a file of broker facts as one unit of work (all or nothing; keys make re-imports safe)."""
-    from alluse.services.trades import Fill, FillAction, record_fills
+    """Record a file of broker facts (CSV or .json) as one unit of work: all or nothing; each row's key
+    (given, or derived from its content) makes re-imports safe. Columns: docs/brokers.md."""
+    from alluse.services.fill_files import read_fills
+    from alluse.services.trades import record_fills
 
-    facts = []
-    try:
-        with path.open(newline="") as fh:
-            for n, row in enumerate(csv.DictReader(fh), start=2):
-                try:
-                    facts.append(
-                        (
-                            row["key"],
-                            Fill(
-                                row["account"],
-                                FillAction(row["action"].strip().upper()),
-                                row.get("symbol") or None,
-                                parse_quantity(row.get("quantity") or "0", allow_zero=True),
-                                row.get("price") or "0",
-                                parse_money(row.get("commission") or "0", field="commission", allow_zero=True),
-                                parse_date(row["date"]) if row.get("date") else None,
-                                parse_money(row["amount"]) if row.get("amount") else 0,
-                            ),
-                        )
-                    )
-                except (KeyError, ValueError, InvalidInput) as exc:
-                    raise InvalidInput(f"{path} line {n}: {exc}") from None
-    except OSError as exc:
-        raise InvalidInput(f"cannot read {path}: {exc.strerror}") from None
+    facts = read_fills(path)
     if not facts:
         raise InvalidInput(f"{path} holds no fills")
     latest = max((f.trade_date for _, f in facts if f.trade_date is not None), default=None)
