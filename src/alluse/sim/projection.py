@@ -1,0 +1,607 @@
+"""Projections: the method simulated forward in weekly steps, many paths at once.
+
+One model, two ways to run it. This module runs thousands of paths at once: numpy arrays of integer
+cents, one row per path and one column per account, every rate applied with the engine's one
+rounding rule (half-even to the cent), so a single path comes out to the cent as the engine's
+(`sim/exact.py` drives the real engine on a throw-away database through the same weeks; a test holds
+them equal). The lifecycle decisions (forks, merges) call the engine's own pure planners
+(`domain/lifecycle.py`) with the engine's configuration; the quarterly reinvestment, which acts on
+every Rev-Acc and Com-Acc every quarter, is `plan_reinvestment` written over arrays.
+
+The model, week by week (Monday to Friday; results are booked on Friday):
+- each active sleeve books one result: premium = NAV × the week's drawn yield (Gen-Acc, Rev-Acc) or
+  share growth (Com-Acc); an assigned Gen-Acc or Rev-Acc loses `assignment.loss_pct` of its NAV; in
+  the first week of a drawdown year every sleeve loses the drawdown's share of its NAV;
+- on the last Friday of a month every Rev-Acc pays out `income.rev_withdrawal_pct` of its month's net
+  income as a withdrawal, within its deployable cash (the buffer rule);
+- every Friday and every quarter end the lifecycle runs (reinvestment at quarter ends, then merges,
+  Rev-Acc forks, Gen-Acc forks, as `services/lifecycle.run` orders them);
+- after a quarter-end run the reinvestment is executed (its contracts / shares / LEAPS earmarks are
+  drawn down; the money keeps working in the sleeve); the tax reserve stays earmarked until Dec 31,
+  when every active sleeve pays its year's estimated tax and its tax reserve is released.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import date, timedelta
+from typing import Any
+
+import numpy as np
+
+from alluse.domain.accounts import AccountKind, Allocation, CashSnapshot
+from alluse.domain.lifecycle import (
+    AccountState,
+    LifecycleConfig,
+    MemberState,
+    Outcome,
+    Rule,
+    SurplusFigures,
+    is_quarter_end,
+    plan_gen_fork,
+    plan_merge,
+    plan_rev_fork,
+)
+from alluse.domain.money import BPS_PER_UNIT, round_half_even
+from alluse.domain.rules import DEFAULT_TEMPLATE, template_rules
+from alluse.sim.scenario import PPM, WEEK_TYPES, WEEKS_PER_YEAR, Scenario
+
+KINDS = (AccountKind.GEN, AccountKind.REV, AccountKind.COM)  # column k of the draws; code k + 1 in `kind`
+GEN, REV, COM = 1, 2, 3
+PERCENTILES = (5, 25, 50, 75, 95)
+
+
+def lifecycle_config(scenario: Scenario, base: LifecycleConfig | None = None) -> LifecycleConfig:
+    """The engine's configuration with the scenario's tax rate, as `services/lifecycle.run` builds it
+    from the portfolio's tax settings."""
+    return replace(base or LifecycleConfig(), short_term_tax_bps=scenario.short_term_tax_bps)
+
+
+def buffer_bps(kind: AccountKind, template: str = DEFAULT_TEMPLATE) -> int:
+    return template_rules(template, kind).buffer_bps
+
+
+# --- the starting structure ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class StartAccount:
+    group: int  # index into StartState.groups
+    kind: AccountKind
+    cash: int
+    base_capital: int
+    buffer_bps: int
+    earmarked: int = 0  # open earmarks (kept as a tax reserve until the year's tax is paid)
+    year_realized: int = 0  # this tax year's net realized gain so far
+
+
+@dataclass(frozen=True, slots=True)
+class StartState:
+    groups: tuple[tuple[int | None, bool], ...]  # (parent group index, is a FORK group), oldest first
+    accounts: tuple[StartAccount, ...]  # oldest first (the engine's id order)
+
+
+def start_from_setup(capital_cents: int, allocation: Allocation, template: str = DEFAULT_TEMPLATE) -> StartState:
+    """One PRIMARY group opened with the capital, split as `groups.open_group` splits it."""
+    split = allocation.split(capital_cents)
+    accs = tuple(
+        StartAccount(0, k, split[k], split[k], buffer_bps(k, template)) for k in allocation.kinds()
+    )  # fmt: skip
+    return StartState(((None, False),), accs)
+
+
+# --- market draws: shared by the fast paths and the exact path ----------------------------------
+
+
+def _rhe(num: np.ndarray, den: int) -> np.ndarray:
+    """`round_half_even` over an array (numpy's // floors like Python's divmod). Round half up, then
+    step an exact tie that landed on an odd number back to the even one."""
+    q = (num + den // 2) // den
+    if den % 2:
+        return q  # an odd denominator has no ties
+    tie = (num + den // 2 - q * den) == 0
+    return q - (tie & ((q & 1) == 1))
+
+
+@dataclass(frozen=True, slots=True)
+class Week:
+    """One week's market for every path: yield (ppm of NAV) and assignment per sleeve kind."""
+
+    ppm: np.ndarray  # (paths, 3) int64: Gen, Rev, Com
+    assigned: np.ndarray  # (paths, 3) bool
+    drawdown_bps: int  # this week's drawdown, same for every path
+
+
+class Market:
+    """The scenario's random weeks. Draws are consumed in the same order whatever runs the path, so
+    the fast simulator and the exact path with the same seed and number of paths see the same weeks."""
+
+    def __init__(self, scenario: Scenario, paths: int, seed: int) -> None:
+        self.sc = scenario
+        self.paths = paths
+        self.rng = np.random.default_rng(seed)
+        w = scenario.weeks
+        self.cut_green = w["GREEN"].share_ppm / PPM
+        self.cut_red = (w["GREEN"].share_ppm + w["RED"].share_ppm) / PPM
+        self.factor = np.array([w[t].yield_factor_bps for t in WEEK_TYPES], dtype=np.int64)
+        self.odds = np.array([w[t].assignment_ppm / PPM for t in WEEK_TYPES])
+        self.sleeves = (scenario.gen, scenario.rev, scenario.com)
+        self.normal = any(s.distribution == "normal" for s in self.sleeves)
+        self.empirical = [np.array(s.empirical_ppm, dtype=np.int64) for s in self.sleeves]
+
+    def week(self, w: int) -> Week:
+        n = self.paths
+        u = self.rng.random((n, 6))
+        z = self.rng.standard_normal((n, 3)) if self.normal else None
+        year = w // WEEKS_PER_YEAR
+        wtype = np.where(u[:, 0] < self.cut_green, 0, np.where(u[:, 0] < self.cut_red, 1, 2))
+        ppm = np.empty((n, 3), dtype=np.int64)
+        for k, s in enumerate(self.sleeves):
+            if s.distribution == "empirical":
+                e = self.empirical[k]
+                idx = np.minimum((u[:, 1 + k] * len(e)).astype(np.int64), len(e) - 1)
+                col = e[idx] + (s.mean_ppm[year] - s.mean_ppm[0])  # decay shifts the whole distribution
+            elif s.distribution == "normal":
+                assert z is not None
+                col = s.mean_ppm[year] + np.rint(s.spread_ppm * np.clip(z[:, k], -4, 4)).astype(np.int64)
+            else:
+                col = s.mean_ppm[year] + np.rint(s.spread_ppm * (2 * u[:, 1 + k] - 1)).astype(np.int64)
+            if k < 2:  # the week type acts on option premium, not on share growth
+                col = _rhe(col * self.factor[wtype], BPS_PER_UNIT)
+            ppm[:, k] = col
+        assigned = np.zeros((n, 3), dtype=bool)
+        assigned[:, 0] = u[:, 4] < self.odds[wtype]
+        assigned[:, 1] = u[:, 5] < self.odds[wtype]
+        dd = self.sc.drawdowns.get(year + 1, 0) if w % WEEKS_PER_YEAR == 0 else 0
+        return Week(ppm, assigned, dd)
+
+
+def weekly_result(nav: int, k: int, ppm: int, assigned: bool, drawdown_bps: int, loss_bps: int) -> int:
+    """One sleeve's booked result for the week, in cents (k: 0 Gen, 1 Rev, 2 Com). Never more than
+    the sleeve holds."""
+    r = round_half_even(nav * ppm, PPM)
+    if assigned:
+        r -= round_half_even(nav * loss_bps, BPS_PER_UNIT)
+    if drawdown_bps:
+        r -= round_half_even(nav * drawdown_bps, BPS_PER_UNIT)
+    return max(r, -nav)
+
+
+# --- the calendar -------------------------------------------------------------------------------
+
+
+def quarter_end_in(monday: date) -> date | None:
+    for i in range(7):
+        d = monday + timedelta(days=i)
+        if is_quarter_end(d):
+            return d
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """What happens on one day of a week, in order."""
+
+    day: date
+    results: bool = False  # Friday: every sleeve books its result
+    withdraw: bool = False  # last Friday of the month: Rev-Acc income
+    run: bool = False  # the lifecycle runs (reinvestment too when `day` is a quarter end)
+
+
+def week_steps(start: date, w: int) -> list[Step]:
+    monday = start + timedelta(weeks=w)
+    friday = monday + timedelta(days=4)
+    qe = quarter_end_in(monday)
+    steps = []
+    if qe is not None and qe < friday:
+        steps.append(Step(qe, run=True))
+    steps.append(Step(friday, results=True, withdraw=(friday + timedelta(days=7)).month != friday.month, run=True))
+    if qe is not None and qe > friday:
+        steps.append(Step(qe, run=True))
+    return steps
+
+
+def month_index(start: date, day: date) -> int:
+    """1 for the month the projection starts in."""
+    return (day.year - start.year) * 12 + day.month - start.month + 1
+
+
+# --- the fast simulator -------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Event:
+    rule: str
+    day: date
+    account: int  # slot: the n-th sleeve opened (the engine's id order)
+    amount: int
+
+
+@dataclass(slots=True)
+class QuarterNavs:
+    day: date
+    navs: list[list[int]]  # per path, per slot: NAV (0 once merged)
+    active: list[list[bool]]
+
+
+@dataclass(slots=True)
+class Result:
+    scenario: Scenario
+    paths: int
+    seed: int
+    years: dict[str, np.ndarray]  # metric -> (years, paths) int64
+    first_fork_month: np.ndarray  # (paths,) 0: no fork within the horizon
+    events: list[list[Event]] = field(default_factory=list)  # per path, when recorded
+    quarters: list[QuarterNavs] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+YEAR_METRICS = (
+    "total_cents",
+    "gen_cents",
+    "rev_cents",
+    "com_cents",
+    "monthly_income_cents",
+    "withdrawn_cents",
+    "tax_paid_cents",
+    "groups",
+    "accounts",
+    "gen_forks",
+    "rev_forks",
+    "merges",
+)
+
+
+class FastPaths:
+    """`paths` projections of one scenario, stepped together."""
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        start: StartState | None = None,
+        *,
+        paths: int | None = None,
+        seed: int | None = None,
+        cfg: LifecycleConfig | None = None,
+        record: bool = False,
+        python_results: bool = False,
+    ) -> None:
+        self.sc = scenario
+        self.P = paths if paths is not None else scenario.paths
+        self.seed = scenario.seed if seed is None else seed
+        self.cfg = cfg or lifecycle_config(scenario)
+        self.record = record
+        self.python_results = python_results
+        start = start or start_from_setup(scenario.capital_cents, scenario.allocation)
+        P, A, G = self.P, max(8, len(start.accounts) * 2), max(4, len(start.groups) * 2)
+        i64 = np.int64
+        self.cash = np.zeros((P, A), i64)
+        self.base = np.zeros((P, A), i64)
+        self.reserve = np.zeros((P, A), i64)  # tax-reserve earmarks (and any open earmark at the start)
+        self.pending = np.zeros((P, A), i64)  # this quarter's investment earmarks, until executed
+        self.ytd = np.zeros((P, A), i64)  # tax year's net realized gain
+        self.qgain = np.zeros((P, A), i64)
+        self.mgain = np.zeros((P, A), i64)
+        self.kind = np.zeros((P, A), np.int8)
+        self.bbps = np.zeros((P, A), i64)
+        self.active = np.zeros((P, A), bool)
+        self.group = np.zeros((P, A), np.int32)
+        self.gparent = np.full((P, G), -1, np.int32)
+        self.gfork = np.zeros((P, G), bool)
+        self.gactive = np.zeros((P, G), bool)
+        self.gdepth = np.zeros((P, G), np.int32)
+        self.gslot = np.full((P, G, 3), -1, np.int32)
+        for g, (parent, fork) in enumerate(start.groups):
+            self.gparent[:, g] = -1 if parent is None else parent
+            self.gfork[:, g] = fork
+            self.gactive[:, g] = True
+            self.gdepth[:, g] = 0 if parent is None else self.gdepth[0, parent] + 1
+        for a, acc in enumerate(start.accounts):
+            k = KINDS.index(acc.kind)
+            self.cash[:, a], self.base[:, a], self.reserve[:, a] = acc.cash, acc.base_capital, acc.earmarked
+            self.ytd[:, a], self.kind[:, a], self.bbps[:, a] = acc.year_realized, k + 1, acc.buffer_bps
+            self.active[:, a], self.group[:, a] = True, acc.group
+            self.gslot[:, acc.group, k] = a
+        self.n_acc = np.full(P, len(start.accounts), np.int64)
+        self.n_grp = np.full(P, len(start.groups), np.int64)
+        Y = scenario.horizon_years
+        self.years = {m: np.zeros((Y, P), i64) for m in YEAR_METRICS}
+        self.forks = np.zeros((3, P), i64)  # gen forks, rev forks, merges so far
+        self.first_fork = np.zeros(P, i64)
+        self.events: list[list[Event]] = [[] for _ in range(P)] if record else []
+        self.quarters: list[QuarterNavs] = []
+        self.loss_bps = scenario.assignment_loss_bps
+
+    # capacity -------------------------------------------------------------------------------------
+    def _grow(self, accounts: int, groups: int) -> None:
+        A, G = self.cash.shape[1], self.gparent.shape[1]
+        if accounts > A:
+            extra = accounts - A + 4
+            for name in ("cash", "base", "reserve", "pending", "ytd", "qgain", "mgain", "kind", "bbps", "active", "group"):
+                arr = getattr(self, name)
+                setattr(self, name, np.pad(arr, ((0, 0), (0, extra))))
+        if groups > G:
+            extra = groups - G + 2
+            self.gparent = np.pad(self.gparent, ((0, 0), (0, extra)), constant_values=-1)
+            self.gfork = np.pad(self.gfork, ((0, 0), (0, extra)))
+            self.gactive = np.pad(self.gactive, ((0, 0), (0, extra)))
+            self.gdepth = np.pad(self.gdepth, ((0, 0), (0, extra)))
+            self.gslot = np.pad(self.gslot, ((0, 0), (0, extra), (0, 0)), constant_values=-1)
+
+    # the run --------------------------------------------------------------------------------------
+    def run(self, progress: Callable[[int, int], None] | None = None) -> Result:
+        t0 = time.perf_counter()
+        market = Market(self.sc, self.P, self.seed)
+        W = self.sc.weeks_total
+        for w in range(W):
+            wk = market.week(w)
+            for step in week_steps(self.sc.start_date, w):
+                if step.results:
+                    self._results(wk, w)
+                if step.withdraw:
+                    self._withdraw(w)
+                if step.run:
+                    self._lifecycle(step.day, w)
+            if (w + 1) % WEEKS_PER_YEAR == 0:
+                self._year_end_snapshot((w + 1) // WEEKS_PER_YEAR - 1)
+                if progress:
+                    progress((w + 1) // WEEKS_PER_YEAR, self.sc.horizon_years)
+        return Result(
+            self.sc, self.P, self.seed, self.years, self.first_fork, self.events, self.quarters,
+            time.perf_counter() - t0,
+        )  # fmt: skip
+
+    def _results(self, wk: Week, w: int) -> None:
+        if self.python_results:
+            r = self._results_python(wk)
+        else:
+            k = np.maximum(self.kind.astype(np.int64) - 1, 0)
+            nav = self.cash
+            r = _rhe(nav * np.take_along_axis(wk.ppm, k, axis=1), PPM)
+            hit = np.nonzero(np.take_along_axis(wk.assigned, k, axis=1) & self.active)
+            if hit[0].size:
+                r[hit] -= _rhe(nav[hit] * self.loss_bps, BPS_PER_UNIT)
+            if wk.drawdown_bps:
+                r -= _rhe(nav * wk.drawdown_bps, BPS_PER_UNIT)
+            r = np.where(self.active, np.maximum(r, -nav), 0)
+        self.cash += r
+        self.ytd += r
+        self.qgain += r
+        self.mgain += r
+        self.years["monthly_income_cents"][w // WEEKS_PER_YEAR] += np.where(self.kind != COM, r, 0).sum(axis=1)
+
+    def _results_python(self, wk: Week) -> np.ndarray:
+        """The baseline: the same week as a plain-Python loop over paths and accounts."""
+        cash, kind, active = self.cash.tolist(), self.kind.tolist(), self.active.tolist()
+        ppm, hit = wk.ppm.tolist(), wk.assigned.tolist()
+        out = []
+        for p in range(self.P):
+            row = [0] * len(cash[p])
+            for a in range(int(self.n_acc[p])):
+                if active[p][a]:
+                    k = kind[p][a] - 1
+                    row[a] = weekly_result(cash[p][a], k, ppm[p][k], hit[p][k], wk.drawdown_bps, self.loss_bps)
+            out.append(row)
+        return np.array(out, dtype=np.int64)
+
+    def _buffer(self) -> np.ndarray:
+        return np.maximum(0, _rhe(self.cash * self.bbps, BPS_PER_UNIT))
+
+    def _withdraw(self, w: int) -> None:
+        """Rev-Acc income: the month's share, within deployable cash (an intent may not eat the buffer)."""
+        rev = self.active & (self.kind == REV)
+        planned = _rhe(np.maximum(0, self.mgain) * self.sc.rev_withdrawal_bps, BPS_PER_UNIT)
+        deployable = self.cash - self._buffer() - self.reserve - self.pending
+        amount = np.where(rev, np.minimum(planned, np.maximum(0, deployable)), 0)
+        self.cash -= amount
+        self.base -= amount  # base capital follows money taken out (ALLUSE_RULES §5)
+        self.years["withdrawn_cents"][w // WEEKS_PER_YEAR] += amount.sum(axis=1)
+        self.mgain[:] = 0
+
+    def _reinvest(self) -> None:
+        """`plan_reinvestment` over arrays: the tax reserve and the investment earmarks."""
+        cfg = self.cfg
+        q = self.qgain
+        acts = self.active & ((self.kind == REV) | (self.kind == COM)) & (q > 0)
+        tax = _rhe(q * cfg.short_term_tax_bps, BPS_PER_UNIT)
+        reinvestable = q if cfg.reinvest_pre_tax else q - tax
+        room = self.cash - self._buffer() - self.reserve - self.pending - tax
+        restore = np.minimum(reinvestable, np.maximum(0, -room))
+        investable = np.minimum(reinvestable - restore, np.maximum(0, room))
+        self.reserve += np.where(acts, tax, 0)
+        self.pending += np.where(acts, investable, 0)
+
+    def _lifecycle(self, day: date, w: int) -> None:
+        quarter_end = is_quarter_end(day)
+        if quarter_end:
+            self._reinvest()
+        cfg = self.cfg
+        # Necessary conditions first (a post-tax surplus never exceeds NAV − base capital), the exact
+        # surplus for the few sleeves that pass, as `find_candidates` does.
+        grown = np.where(self.active, self.cash - self.base, -1)
+        near = ((self.kind == GEN) & (grown >= cfg.gen_fork_threshold)) | (
+            (self.kind == REV) & (grown >= cfg.rev_fork_threshold)
+        )
+        idx = np.nonzero(near)
+        unpaid = _rhe(np.maximum(0, self.ytd[idx]) * cfg.short_term_tax_bps, BPS_PER_UNIT)
+        threshold = np.where(self.kind[idx] == GEN, cfg.gen_fork_threshold, cfg.rev_fork_threshold)
+        fork_paths = set(idx[0][grown[idx] - unpaid >= threshold].tolist())
+        infork = np.take_along_axis(self.gfork, self.group, axis=1) & self.active
+        merge_paths = set(np.flatnonzero((infork & (2 * self.cash >= cfg.merge_threshold)).any(axis=1)).tolist())
+        for p in sorted(fork_paths | merge_paths):
+            self._lifecycle_path(p, day, p in merge_paths)
+        if quarter_end:
+            # The simulated trader executes the plan: the investment earmarks are drawn down.
+            self.pending[:] = 0
+            self.qgain[:] = 0
+        if day.month == 12 and day.day == 31:
+            self._pay_tax(w)
+        if quarter_end and self.record:
+            navs = np.where(self.active, self.cash, 0)
+            self.quarters.append(
+                QuarterNavs(day, [navs[p, : self.n_acc[p]].tolist() for p in range(self.P)],
+                            [self.active[p, : self.n_acc[p]].tolist() for p in range(self.P)])
+            )  # fmt: skip
+
+    def _pay_tax(self, w: int) -> None:
+        est = np.where(self.active, _rhe(np.maximum(0, self.ytd) * self.cfg.short_term_tax_bps, BPS_PER_UNIT), 0)
+        self.cash -= est
+        self.years["tax_paid_cents"][w // WEEKS_PER_YEAR] += est.sum(axis=1)
+        self.reserve = np.where(self.active, 0, self.reserve)
+        self.ytd[:] = 0
+
+    # one path's forks and merges, with the engine's planners ------------------------------------
+    def _state(self, p: int, a: int) -> AccountState:
+        kind = KINDS[self.kind[p, a] - 1]
+        cash = int(self.cash[p, a])
+        snap = CashSnapshot(f"#{a}", kind, cash, 0, 0, int(self.reserve[p, a] + self.pending[p, a]), int(self.bbps[p, a]))
+        unpaid = round_half_even(max(0, int(self.ytd[p, a])) * self.cfg.short_term_tax_bps, BPS_PER_UNIT)
+        return AccountState(a, snap, SurplusFigures(cash, int(self.base[p, a]), unpaid, 0), int(self.group[p, a]))
+
+    def _lifecycle_path(self, p: int, day: date, merges: bool) -> None:
+        cfg = self.cfg
+        if merges:
+            n_g = int(self.n_grp[p])
+            self._merges(p, day, {g: int(self.gdepth[p, g]) for g in range(n_g) if self.gfork[p, g] and self.gactive[p, g]})
+        n = int(self.n_acc[p])
+        active, kind = self.active[p, :n].tolist(), self.kind[p, :n].tolist()
+        grown = (self.cash[p, :n] - self.base[p, :n]).tolist()
+        items = [(Rule.REV_FORK, a) for a in range(n) if active[a] and kind[a] == REV and grown[a] >= cfg.rev_fork_threshold]
+        items += [(Rule.GEN_FORK, a) for a in range(n) if active[a] and kind[a] == GEN and grown[a] >= cfg.gen_fork_threshold]
+        plans = [(rule, (plan_gen_fork if rule is Rule.GEN_FORK else plan_rev_fork)(self._state(p, a), cfg)) for rule, a in items]
+        born = {}
+        for rule, plan in plans:
+            if plan is None or plan.outcome is not Outcome.APPLY:
+                continue
+            a = plan.account_id
+            parent_g = int(self.group[p, a])
+            alloc = cfg.gen_fork_split if rule is Rule.GEN_FORK else cfg.rev_fork_allocation
+            g = self._open_group(p, parent_g, rule is Rule.GEN_FORK, alloc, plan.amount)
+            self.cash[p, a] -= plan.amount  # the forking sleeve keeps its base capital
+            self.forks[0 if rule is Rule.GEN_FORK else 1, p] += 1
+            if not self.first_fork[p]:
+                self.first_fork[p] = month_index(self.sc.start_date, day)
+            if self.record:
+                self.events[p].append(Event(rule.value, day, a, plan.amount))
+            if rule is Rule.GEN_FORK and plan.amount >= cfg.merge_threshold:
+                born[g] = int(self.gdepth[p, g])
+        self._merges(p, day, born)
+
+    def _open_group(self, p: int, parent: int, fork: bool, alloc: Allocation, amount: int) -> int:
+        kinds = alloc.kinds()
+        self._grow(int(self.n_acc[p]) + len(kinds), int(self.n_grp[p]) + 1)
+        g = int(self.n_grp[p])
+        self.n_grp[p] += 1
+        self.gparent[p, g], self.gfork[p, g], self.gactive[p, g] = parent, fork, True
+        self.gdepth[p, g] = self.gdepth[p, parent] + 1
+        split = alloc.split(amount)
+        for kind in kinds:
+            a = int(self.n_acc[p])
+            self.n_acc[p] += 1
+            k = KINDS.index(kind)
+            self.cash[p, a] = self.base[p, a] = split[kind]
+            self.kind[p, a], self.bbps[p, a], self.active[p, a], self.group[p, a] = k + 1, buffer_bps(kind), True, g
+            self.reserve[p, a] = self.pending[p, a] = self.ytd[p, a] = self.qgain[p, a] = self.mgain[p, a] = 0
+            self.gslot[p, g, k] = a
+        return g
+
+    def _merge_target(self, p: int, g: int) -> int | None:
+        parent = int(self.gparent[p, g])
+        while parent >= 0:
+            com = int(self.gslot[p, parent, 2])
+            if com >= 0 and self.gactive[p, parent]:
+                return com
+            parent = int(self.gparent[p, parent])
+        return None
+
+    def _plan_merge(self, p: int, g: int) -> Any:
+        members = [
+            MemberState(a, f"#{a}", int(self.cash[p, a]))
+            for a in (int(s) for s in self.gslot[p, g])
+            if a >= 0 and self.active[p, a]
+        ]
+        target = self._merge_target(p, g)
+        return plan_merge(g, f"G{g}", members, None if target is None else (target, f"#{target}"), self.cfg)
+
+    def _merges(self, p: int, day: date, depths: dict[int, int]) -> None:
+        """Deepest first; a FORK group that grows by taking in a merge is checked again."""
+        while depths:
+            order = sorted(depths, key=lambda g: (-depths[g], g))
+            todo = [g for g in order if (mp := self._plan_merge(p, g)) is not None and mp.outcome is Outcome.APPLY]
+            grown = {}
+            for g in todo:
+                mp = self._plan_merge(p, g)
+                target, total = mp.target_account_id, sum(mp.moves.values())
+                members = [int(a) for a in self.gslot[p, g] if a >= 0 and self.active[p, a]]
+                for a in members:
+                    self.reserve[p, target] += self.reserve[p, a]  # open earmarks follow the money
+                    self.pending[p, target] += self.pending[p, a]
+                    self.cash[p, a] = self.reserve[p, a] = self.pending[p, a] = 0
+                    self.active[p, a] = False
+                self.cash[p, target] += total
+                self.base[p, target] += total
+                self.gactive[p, g] = False
+                self.forks[2, p] += 1
+                if self.record:
+                    self.events[p].append(Event(Rule.MERGE.value, day, target, total))
+                tg = int(self.group[p, target])
+                if self.gfork[p, tg]:
+                    grown[tg] = int(self.gdepth[p, tg])
+            depths = grown
+
+    def _year_end_snapshot(self, y: int) -> None:
+        act = self.active
+        nav = np.where(act, self.cash, 0)
+        ys = self.years
+        ys["total_cents"][y] = nav.sum(axis=1)
+        ys["gen_cents"][y] = np.where(self.kind == GEN, nav, 0).sum(axis=1)
+        ys["rev_cents"][y] = np.where(self.kind == REV, nav, 0).sum(axis=1)
+        ys["com_cents"][y] = np.where(self.kind == COM, nav, 0).sum(axis=1)
+        ys["accounts"][y] = act.sum(axis=1)
+        ys["groups"][y] = self.gactive.sum(axis=1)
+        ys["gen_forks"][y], ys["rev_forks"][y], ys["merges"][y] = self.forks
+        # Booked as a year's total; the table shows it a month at a time (exact: divided at display).
+
+
+def simulate(scenario: Scenario, start: StartState | None = None, **kw: Any) -> Result:
+    return FastPaths(scenario, start, **kw).run()
+
+
+# --- summaries ----------------------------------------------------------------------------------
+
+
+def _pct(values: np.ndarray) -> dict[str, int]:
+    """Percentiles as values some path actually reached (inverted CDF: no interpolation, exact cents)."""
+    if values.size == 0:
+        return {}
+    q = np.percentile(values, PERCENTILES, method="inverted_cdf")
+    return {f"p{p}": int(v) for p, v in zip(PERCENTILES, q, strict=True)}
+
+
+def summary(result: Result) -> dict[str, Any]:
+    """Per year: percentiles of every metric over the paths. Monthly income is the year's net option
+    income of the Gen-Accs and Rev-Accs divided by 12, rounded half-even to the cent."""
+    ys = result.years
+    rows = []
+    for y in range(result.scenario.horizon_years):
+        row: dict[str, Any] = {"year": y + 1}
+        for m in YEAR_METRICS:
+            vals = ys[m][y]
+            if m == "monthly_income_cents":
+                vals = _rhe(vals, 12)
+            row[m] = _pct(vals)
+        rows.append(row)
+    forked = result.first_fork_month[result.first_fork_month > 0]
+    return {
+        "scenario": result.scenario.name,
+        "paths": result.paths,
+        "seed": result.seed,
+        "horizon_years": result.scenario.horizon_years,
+        "start_date": result.scenario.start_date.isoformat(),
+        "years": rows,
+        "first_fork_month": {"paths_with_a_fork": int(forked.size), **_pct(forked)},
+        "seconds": round(result.seconds, 3),
+        "note": "estimate, not tax advice; a projection, not a forecast",
+    }
