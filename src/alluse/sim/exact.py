@@ -42,7 +42,7 @@ from alluse.sim.projection import (
     week_steps,
     weekly_result,
 )
-from alluse.sim.scenario import WEEKS_PER_YEAR, Scenario
+from alluse.sim.scenario import Scenario
 from alluse.sim.trading import realize
 from alluse.store.db import make_engine, migrate
 from alluse.store.schema import account_groups, accounts, earmarks, lifecycle_actions
@@ -70,6 +70,7 @@ class ExactPath:
         self.month_gain: dict[int, int] = {}
         self.first_fork = 0
         self.quarters: list[QuarterNavs] = []
+        self.years_of = scenario.week_years()
 
     def _sleeves(self) -> list[Any]:
         """Every sleeve, oldest first: the engine's own figures."""
@@ -91,7 +92,9 @@ class ExactPath:
         tax.set_rates(e, ACTOR, PORTFOLIO, "projection:tax", _pct(sc.short_term_tax_bps), "15", "15")
         groups.open_group(e, ACTOR, PORTFOLIO, "projection:open", groups.group_opening(sc.capital_cents, allocation=sc.allocation))  # fmt: skip
         market = Market(sc, 1, self.seed)
-        for w in range(sc.weeks_total):
+        years_of = market.years_of
+        W = len(years_of)
+        for w in range(W):
             wk = market.week(w)
             for step in week_steps(sc.start_date, w):
                 if step.results:
@@ -100,10 +103,10 @@ class ExactPath:
                     self._withdraw(w, step.day)
                 if step.run:
                     self._run(w, step.day)
-            if (w + 1) % WEEKS_PER_YEAR == 0:
-                self._year_end_snapshot((w + 1) // WEEKS_PER_YEAR - 1)
+            if w + 1 == W or years_of[w + 1] != years_of[w]:
+                self._year_end_snapshot(years_of[w])
                 if progress:
-                    progress((w + 1) // WEEKS_PER_YEAR, sc.horizon_years)
+                    progress(years_of[w] + 1, sc.horizon_years)
         events = self._events()
         return Result(
             sc, 1, self.seed, self.years, np.array([self.first_fork], np.int64), [events], self.quarters,
@@ -120,8 +123,9 @@ class ExactPath:
             cents = weekly_result(nav, k, int(wk.ppm[0, k]), bool(wk.assigned[0, k]), wk.drawdown_bps,
                                   self.sc.assignment_loss_bps)  # fmt: skip
             self.month_gain[r.id] = self.month_gain.get(r.id, 0) + cents
+            self.years["booked_cents"][self.years_of[w], 0] += cents
             if k < 2:
-                self.years["monthly_income_cents"][w // WEEKS_PER_YEAR, 0] += cents
+                self.years["monthly_income_cents"][self.years_of[w], 0] += cents
             if cents:  # a zero week books nothing
                 results.append((f"projection:result:{w}:{r.id}", r.id, cents, day))
         if results:
@@ -140,7 +144,7 @@ class ExactPath:
             amount = min(planned, max(0, snap.deployable_cash))
             if amount > 0:
                 moves.append((f"projection:income:{day.isoformat()}:{r.id}", cash.withdrawal(r.id, amount, memo="income")))
-                self.years["withdrawn_cents"][w // WEEKS_PER_YEAR, 0] += amount
+                self.years["withdrawn_cents"][self.years_of[w], 0] += amount
         if moves:
             cash.move_cash(self.engine, ACTOR, PORTFOLIO, moves)
         self.month_gain.clear()
@@ -175,7 +179,7 @@ class ExactPath:
         for aid, amount in owed:
             if amount > 0:
                 tax.pay_tax(self.engine, ACTOR, PORTFOLIO, f"projection:tax:{day.year}:{aid}", aid, day.year, amount, day)
-                self.years["tax_paid_cents"][w // WEEKS_PER_YEAR, 0] += amount
+                self.years["tax_paid_cents"][self.years_of[w], 0] += amount
 
     def _draw(self, day: date, purposes: tuple[EarmarkPurpose, ...], reference: str) -> None:
         """Draw every open earmark of these purposes down to zero, in one unit of work."""

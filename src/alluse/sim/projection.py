@@ -46,7 +46,7 @@ from alluse.domain.lifecycle import (
 )
 from alluse.domain.money import BPS_PER_UNIT, round_half_even
 from alluse.domain.rules import DEFAULT_TEMPLATE, template_rules
-from alluse.sim.scenario import PPM, WEEK_TYPES, WEEKS_PER_YEAR, Scenario
+from alluse.sim.scenario import PPM, WEEK_TYPES, Scenario
 
 KINDS = (AccountKind.GEN, AccountKind.REV, AccountKind.COM)  # column k of the draws; code k + 1 in `kind`
 GEN, REV, COM = 1, 2, 3
@@ -79,7 +79,7 @@ class StartAccount:
 
 @dataclass(frozen=True, slots=True)
 class StartState:
-    groups: tuple[tuple[int | None, bool], ...]  # (parent group index, is a FORK group), oldest first
+    groups: tuple[tuple[int | None, bool, bool], ...]  # (parent group index, FORK group?, active?), oldest first
     accounts: tuple[StartAccount, ...]  # oldest first (the engine's id order)
 
 
@@ -89,7 +89,7 @@ def start_from_setup(capital_cents: int, allocation: Allocation, template: str =
     accs = tuple(
         StartAccount(0, k, split[k], split[k], buffer_bps(k, template)) for k in allocation.kinds()
     )  # fmt: skip
-    return StartState(((None, False),), accs)
+    return StartState(((None, False, True),), accs)
 
 
 # --- market draws: shared by the fast paths and the exact path ----------------------------------
@@ -129,13 +129,14 @@ class Market:
         self.odds = np.array([w[t].assignment_ppm / PPM for t in WEEK_TYPES])
         self.sleeves = (scenario.gen, scenario.rev, scenario.com)
         self.normal = any(s.distribution == "normal" for s in self.sleeves)
+        self.years_of = scenario.week_years()
         self.empirical = [np.array(s.empirical_ppm, dtype=np.int64) for s in self.sleeves]
 
     def week(self, w: int) -> Week:
         n = self.paths
         u = self.rng.random((n, 6))
         z = self.rng.standard_normal((n, 3)) if self.normal else None
-        year = w // WEEKS_PER_YEAR
+        year = self.years_of[w]
         wtype = np.where(u[:, 0] < self.cut_green, 0, np.where(u[:, 0] < self.cut_red, 1, 2))
         ppm = np.empty((n, 3), dtype=np.int64)
         for k, s in enumerate(self.sleeves):
@@ -154,7 +155,8 @@ class Market:
         assigned = np.zeros((n, 3), dtype=bool)
         assigned[:, 0] = u[:, 4] < self.odds[wtype]
         assigned[:, 1] = u[:, 5] < self.odds[wtype]
-        dd = self.sc.drawdowns.get(year + 1, 0) if w % WEEKS_PER_YEAR == 0 else 0
+        first_week = w == 0 or self.years_of[w - 1] != year
+        dd = self.sc.drawdowns.get(year + 1, 0) if first_week else 0
         return Week(ppm, assigned, dd)
 
 
@@ -240,6 +242,7 @@ class Result:
 
 YEAR_METRICS = (
     "total_cents",
+    "booked_cents",  # every sleeve's weekly results (premium, growth, losses): what the year earned
     "gen_cents",
     "rev_cents",
     "com_cents",
@@ -293,10 +296,10 @@ class FastPaths:
         self.gactive = np.zeros((P, G), bool)
         self.gdepth = np.zeros((P, G), np.int32)
         self.gslot = np.full((P, G, 3), -1, np.int32)
-        for g, (parent, fork) in enumerate(start.groups):
+        for g, (parent, fork, active) in enumerate(start.groups):
             self.gparent[:, g] = -1 if parent is None else parent
             self.gfork[:, g] = fork
-            self.gactive[:, g] = True
+            self.gactive[:, g] = active
             self.gdepth[:, g] = 0 if parent is None else self.gdepth[0, parent] + 1
         for a, acc in enumerate(start.accounts):
             k = KINDS.index(acc.kind)
@@ -313,6 +316,7 @@ class FastPaths:
         self.events: list[list[Event]] = [[] for _ in range(P)] if record else []
         self.quarters: list[QuarterNavs] = []
         self.loss_bps = scenario.assignment_loss_bps
+        self.years_of = scenario.week_years()
 
     # capacity -------------------------------------------------------------------------------------
     def _grow(self, accounts: int, groups: int) -> None:
@@ -334,7 +338,8 @@ class FastPaths:
     def run(self, progress: Callable[[int, int], None] | None = None) -> Result:
         t0 = time.perf_counter()
         market = Market(self.sc, self.P, self.seed)
-        W = self.sc.weeks_total
+        years_of = market.years_of
+        W = len(years_of)
         for w in range(W):
             wk = market.week(w)
             for step in week_steps(self.sc.start_date, w):
@@ -344,10 +349,10 @@ class FastPaths:
                     self._withdraw(w)
                 if step.run:
                     self._lifecycle(step.day, w)
-            if (w + 1) % WEEKS_PER_YEAR == 0:
-                self._year_end_snapshot((w + 1) // WEEKS_PER_YEAR - 1)
+            if w + 1 == W or years_of[w + 1] != years_of[w]:
+                self._year_end_snapshot(years_of[w])
                 if progress:
-                    progress((w + 1) // WEEKS_PER_YEAR, self.sc.horizon_years)
+                    progress(years_of[w] + 1, self.sc.horizon_years)
         return Result(
             self.sc, self.P, self.seed, self.years, self.first_fork, self.events, self.quarters,
             time.perf_counter() - t0,
@@ -370,7 +375,8 @@ class FastPaths:
         self.ytd += r
         self.qgain += r
         self.mgain += r
-        self.years["monthly_income_cents"][w // WEEKS_PER_YEAR] += np.where(self.kind != COM, r, 0).sum(axis=1)
+        self.years["monthly_income_cents"][self.years_of[w]] += np.where(self.kind != COM, r, 0).sum(axis=1)
+        self.years["booked_cents"][self.years_of[w]] += r.sum(axis=1)
 
     def _results_python(self, wk: Week) -> np.ndarray:
         """The baseline: the same week as a plain-Python loop over paths and accounts."""
@@ -397,7 +403,7 @@ class FastPaths:
         amount = np.where(rev, np.minimum(planned, np.maximum(0, deployable)), 0)
         self.cash -= amount
         self.base -= amount  # base capital follows money taken out (ALLUSE_RULES §5)
-        self.years["withdrawn_cents"][w // WEEKS_PER_YEAR] += amount.sum(axis=1)
+        self.years["withdrawn_cents"][self.years_of[w]] += amount.sum(axis=1)
         self.mgain[:] = 0
 
     def _reinvest(self) -> None:
@@ -448,7 +454,7 @@ class FastPaths:
     def _pay_tax(self, w: int) -> None:
         est = np.where(self.active, _rhe(np.maximum(0, self.ytd) * self.cfg.short_term_tax_bps, BPS_PER_UNIT), 0)
         self.cash -= est
-        self.years["tax_paid_cents"][w // WEEKS_PER_YEAR] += est.sum(axis=1)
+        self.years["tax_paid_cents"][self.years_of[w]] += est.sum(axis=1)
         self.reserve = np.where(self.active, 0, self.reserve)
         self.ytd[:] = 0
 

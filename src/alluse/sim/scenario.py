@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import tomllib
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from importlib import resources
 from pathlib import Path
@@ -70,9 +70,24 @@ class Scenario:
     short_term_tax_bps: int
     rev_withdrawal_bps: int  # share of each Rev-Acc's month's net income withdrawn as income
 
-    @property
-    def weeks_total(self) -> int:
-        return self.horizon_years * WEEKS_PER_YEAR
+    def anniversary(self, years: int) -> date:
+        d = self.start_date
+        try:
+            return d.replace(year=d.year + years)
+        except ValueError:  # 29 February
+            return d.replace(year=d.year + years, day=28)
+
+    def week_years(self) -> list[int]:
+        """For each week of the horizon, the year of the horizon (0-based) its Monday falls in. Years
+        run from one anniversary of the start to the next, so every year holds its Dec 31."""
+        out, w, y = [], 0, 0
+        end = self.anniversary(self.horizon_years)
+        while (monday := self.start_date + timedelta(weeks=w)) < end:
+            while monday >= self.anniversary(y + 1):
+                y += 1
+            out.append(y)
+            w += 1
+        return out
 
     def with_run(self, *, paths: int | None = None, seed: int | None = None, years: int | None = None) -> Scenario:
         """The same scenario with another number of paths, seed or horizon (command-line overrides)."""
