@@ -20,6 +20,7 @@ from alluse.api.routers import (
     lifecycle,
     ops,
     portfolios,
+    projections,
     reports,
     tax,
     trades,
@@ -46,6 +47,7 @@ ROUTERS = [
     tax,
     reports,
     lifecycle,
+    projections,
 ]
 
 
