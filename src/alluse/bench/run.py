@@ -345,6 +345,9 @@ class Bench:
             from alluse.bench.trades import run_trades
 
             run_trades(self)
+        from alluse.bench.projection import run_projection
+
+        run_projection(self)  # no database in the fast paths; the exact path uses its own SQLite file
 
 
 def _progress(out: IO[str]) -> Any:
@@ -677,6 +680,10 @@ def run_bench(
         section: Callable[[], None] = HttpBench(bench).run
     elif only == "lifecycle":
         section = bench.run_lifecycle
+    elif only == "projection":
+        from alluse.bench.projection import run_projection
+
+        section = lambda: run_projection(bench)  # noqa: E731
     else:
         section = bench.run
     if bench.progress:
