@@ -13,7 +13,12 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 BANDS = (("p5", "p95", "5–95 %", "#c6d7ec"), ("p25", "p75", "25–75 %", "#7fa6d4"))
-SERIES = (("total_cents", "total value"), ("gen_cents", "Gen-Acc network"), ("rev_cents", "Rev-Acc"), ("com_cents", "Com-Acc"))
+SERIES = (
+    ("total_cents", "total value"),
+    ("gen_cents", "Gen-Acc network"),
+    ("rev_cents", "Rev-Acc"),
+    ("com_cents", "Com-Acc"),
+)
 
 
 def _dollars(cents: int) -> float:
@@ -35,7 +40,13 @@ def fan_png(summary: dict[str, Any], path: Path, published: dict[int, int] | Non
             )  # fmt: skip
         ax.plot(years, [_dollars(r[metric]["p50"]) for r in rows], color="#1f3f73", label="median")
         if published and metric == "total_cents":
-            ax.plot(list(published), [_dollars(v) for v in published.values()], "o", color="#c8423b", label="published model")
+            ax.plot(
+                list(published),
+                [_dollars(v) for v in published.values()],
+                "o",
+                color="#c8423b",
+                label="published model",
+            )
         ax.set_title(title)
         ax.set_xlabel("year")
         ax.set_ylabel("USD")

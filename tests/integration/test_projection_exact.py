@@ -70,7 +70,9 @@ def test_a_projection_from_the_portfolio_writes_nothing(engine: sa.Engine, portf
 def test_cli_json_csv_png_and_a_bad_scenario(tmp_path) -> None:  # type: ignore[no-untyped-def]
     runner = CliRunner()
     out_csv, out_png = tmp_path / "p.csv", tmp_path / "p.png"
-    r = runner.invoke(app, ["project", "--paths", "30", "--years", "2", "--json", "--csv", str(out_csv), "--png", str(out_png)])
+    r = runner.invoke(
+        app, ["project", "--paths", "30", "--years", "2", "--json", "--csv", str(out_csv), "--png", str(out_png)]
+    )
     assert r.exit_code == 0, r.output
     s = json.loads(r.output)
     assert s["paths"] == 30 and [y["year"] for y in s["years"]] == [1, 2]
@@ -98,7 +100,9 @@ def test_api_projection_scenarios_run_chart_and_portfolio(api, portfolio) -> Non
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["paths"] == 20 and body["years"][1]["total"]["p50"].count(".") == 1
-    r = api.client.post("/projections", json={"scenario_toml": shipped_text().replace("seed = 20270104", "seed = -1")}, headers=h)
+    r = api.client.post(
+        "/projections", json={"scenario_toml": shipped_text().replace("seed = 20270104", "seed = -1")}, headers=h
+    )
     assert r.status_code == 400 and "seed must be between 0" in r.text
     r = api.client.post("/projections", json={"scenario": "reckless"}, headers=h)
     assert r.status_code == 400 and "scenario must be one of" in r.text

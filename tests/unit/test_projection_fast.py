@@ -46,7 +46,11 @@ def test_shipped_scenarios_carry_the_published_parameters() -> None:
         ("share = 0.6", "share = 0.5", "must sum to 1"),
         ("short_term_pct = 30", "short_term_pct = 80", "tax.short_term_pct must be between 0 and 60, got 80"),
         ("start_date = 2027-01-04", "start_date = 2027-01-05", "start_date must be a Monday"),
-        ("allocation = [50, 49.99, 0.01]", "allocation = [50, 50, 0]", "start.allocation[2] must be between 0.01 and 100"),
+        (
+            "allocation = [50, 49.99, 0.01]",
+            "allocation = [50, 50, 0]",
+            "start.allocation[2] must be between 0.01 and 100",
+        ),
         ('distribution = "uniform"', 'distribution = "gaussian"', "gen.distribution must be one of uniform, normal"),
         ("loss_pct = 15", "loss_pct = 95", "drawdowns[0].loss_pct must be between 0 and 90, got 95"),
         ("paths = 10000", 'paths = "many"', "paths must be a whole number between 1 and 100000"),
@@ -114,7 +118,9 @@ def test_money_is_conserved_on_every_path() -> None:
     y = r.years
     prev = np.full(200, sc.capital_cents)
     for k in range(2):
-        assert (y["total_cents"][k] == prev + y["booked_cents"][k] - y["withdrawn_cents"][k] - y["tax_paid_cents"][k]).all()
+        assert (
+            y["total_cents"][k] == prev + y["booked_cents"][k] - y["withdrawn_cents"][k] - y["tax_paid_cents"][k]
+        ).all()
         assert (y["total_cents"][k] == y["gen_cents"][k] + y["rev_cents"][k] + y["com_cents"][k]).all()
         prev = y["total_cents"][k]
     assert y["merges"][-1].sum() > 0 and y["tax_paid_cents"].sum() > 0 and y["withdrawn_cents"].sum() > 0

@@ -713,6 +713,6 @@ def serve(
     uvicorn.run(app_, host=host, port=port, log_level="warning", access_log=False)
 
 
-# Trades, marks, the protocol check, weeks, tax and reports register themselves on `app`.
-from alluse.cli import trading as _trading  # noqa: E402, F401
+# Trades, marks, the protocol check, weeks, tax and reports register themselves on `app`; so do projections.
 from alluse.cli import project as _project  # noqa: E402, F401
+from alluse.cli import trading as _trading  # noqa: E402, F401

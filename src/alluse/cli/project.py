@@ -176,5 +176,7 @@ def _compare(paths: int | None, seed: int | None) -> None:
         first = f"{f['p50']}" if f["paths_with_a_fork"] else "none"
         band = f"{f['p5']} – {f['p95']}" if f["paths_with_a_fork"] else "—"
         out.append(f"| month of the first fork | {pub.get('first_fork_month', '—')} | {first} | {band} |")
-        out.append(f"| accounts (active) | — | {last['accounts']['p50']} | {last['accounts']['p5']} – {last['accounts']['p95']} |\n")
+        out.append(
+            f"| accounts (active) | — | {last['accounts']['p50']} | {last['accounts']['p5']} – {last['accounts']['p95']} |\n"
+        )
     print("\n".join(out))

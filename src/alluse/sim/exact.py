@@ -143,7 +143,9 @@ class ExactPath:
             planned = apply_bps(max(0, self.month_gain.get(r.id, 0)), self.sc.rev_withdrawal_bps)
             amount = min(planned, max(0, snap.deployable_cash))
             if amount > 0:
-                moves.append((f"projection:income:{day.isoformat()}:{r.id}", cash.withdrawal(r.id, amount, memo="income")))
+                moves.append(
+                    (f"projection:income:{day.isoformat()}:{r.id}", cash.withdrawal(r.id, amount, memo="income"))
+                )
                 self.years["withdrawn_cents"][self.years_of[w], 0] += amount
         if moves:
             cash.move_cash(self.engine, ACTOR, PORTFOLIO, moves)
@@ -178,7 +180,9 @@ class ExactPath:
             ]
         for aid, amount in owed:
             if amount > 0:
-                tax.pay_tax(self.engine, ACTOR, PORTFOLIO, f"projection:tax:{day.year}:{aid}", aid, day.year, amount, day)
+                tax.pay_tax(
+                    self.engine, ACTOR, PORTFOLIO, f"projection:tax:{day.year}:{aid}", aid, day.year, amount, day
+                )
                 self.years["tax_paid_cents"][self.years_of[w], 0] += amount
 
     def _draw(self, day: date, purposes: tuple[EarmarkPurpose, ...], reference: str) -> None:
@@ -259,4 +263,3 @@ def exact_path(
             return ExactPath(scenario, scratch, seed, cfg).run(progress)
         finally:
             scratch.dispose()
-

@@ -291,6 +291,8 @@ class FastPaths:
         self.bbps = np.zeros((P, A), i64)
         self.active = np.zeros((P, A), bool)
         self.group = np.zeros((P, A), np.int32)
+        self.infork = np.zeros((P, A), bool)  # the sleeve belongs to a FORK group
+        self._kflat: np.ndarray | None = None  # index of each slot's kind in a week's (paths, 3) draws
         self.gparent = np.full((P, G), -1, np.int32)
         self.gfork = np.zeros((P, G), bool)
         self.gactive = np.zeros((P, G), bool)
@@ -306,6 +308,7 @@ class FastPaths:
             self.cash[:, a], self.base[:, a], self.reserve[:, a] = acc.cash, acc.base_capital, acc.earmarked
             self.ytd[:, a], self.kind[:, a], self.bbps[:, a] = acc.year_realized, k + 1, acc.buffer_bps
             self.active[:, a], self.group[:, a] = True, acc.group
+            self.infork[:, a] = start.groups[acc.group][1]
             self.gslot[:, acc.group, k] = a
         self.n_acc = np.full(P, len(start.accounts), np.int64)
         self.n_grp = np.full(P, len(start.groups), np.int64)
@@ -322,8 +325,22 @@ class FastPaths:
     def _grow(self, accounts: int, groups: int) -> None:
         A, G = self.cash.shape[1], self.gparent.shape[1]
         if accounts > A:
+            self._kflat = None
             extra = accounts - A + 4
-            for name in ("cash", "base", "reserve", "pending", "ytd", "qgain", "mgain", "kind", "bbps", "active", "group"):
+            for name in (
+                "cash",
+                "base",
+                "reserve",
+                "pending",
+                "ytd",
+                "qgain",
+                "mgain",
+                "kind",
+                "bbps",
+                "active",
+                "group",
+                "infork",
+            ):
                 arr = getattr(self, name)
                 setattr(self, name, np.pad(arr, ((0, 0), (0, extra))))
         if groups > G:
@@ -362,10 +379,12 @@ class FastPaths:
         if self.python_results:
             r = self._results_python(wk)
         else:
-            k = np.maximum(self.kind.astype(np.int64) - 1, 0)
+            if self._kflat is None:
+                k = np.maximum(self.kind.astype(np.int64) - 1, 0)
+                self._kflat = np.arange(self.P, dtype=np.int64)[:, None] * 3 + k
             nav = self.cash
-            r = _rhe(nav * np.take_along_axis(wk.ppm, k, axis=1), PPM)
-            hit = np.nonzero(np.take_along_axis(wk.assigned, k, axis=1) & self.active)
+            r = _rhe(nav * wk.ppm.ravel()[self._kflat], PPM)
+            hit = np.nonzero(wk.assigned.ravel()[self._kflat] & self.active)
             if hit[0].size:
                 r[hit] -= _rhe(nav[hit] * self.loss_bps, BPS_PER_UNIT)
             if wk.drawdown_bps:
@@ -424,20 +443,30 @@ class FastPaths:
         if quarter_end:
             self._reinvest()
         cfg = self.cfg
-        # Necessary conditions first (a post-tax surplus never exceeds NAV − base capital), the exact
-        # surplus for the few sleeves that pass, as `find_candidates` does.
+        # Merges first (they act before forks), path by path: rare. A FORK group at the threshold has
+        # a sleeve holding at least half of it.
+        near_merge = (self.infork & self.active & (2 * self.cash >= cfg.merge_threshold)).any(axis=1)
+        for p in np.flatnonzero(near_merge).tolist():
+            n_g = int(self.n_grp[p])
+            self._merges(
+                p, day, {g: int(self.gdepth[p, g]) for g in range(n_g) if self.gfork[p, g] and self.gactive[p, g]}
+            )
+        # Forks: necessary conditions over every path (a post-tax surplus never exceeds NAV − base
+        # capital), the exact surplus for the few that pass, then the planners, as `find_candidates`
+        # and `apply_forks` do: Rev-Acc forks first, then Gen-Acc forks, oldest sleeve first.
         grown = np.where(self.active, self.cash - self.base, -1)
         near = ((self.kind == GEN) & (grown >= cfg.gen_fork_threshold)) | (
             (self.kind == REV) & (grown >= cfg.rev_fork_threshold)
         )
-        idx = np.nonzero(near)
-        unpaid = _rhe(np.maximum(0, self.ytd[idx]) * cfg.short_term_tax_bps, BPS_PER_UNIT)
-        threshold = np.where(self.kind[idx] == GEN, cfg.gen_fork_threshold, cfg.rev_fork_threshold)
-        fork_paths = set(idx[0][grown[idx] - unpaid >= threshold].tolist())
-        infork = np.take_along_axis(self.gfork, self.group, axis=1) & self.active
-        merge_paths = set(np.flatnonzero((infork & (2 * self.cash >= cfg.merge_threshold)).any(axis=1)).tolist())
-        for p in sorted(fork_paths | merge_paths):
-            self._lifecycle_path(p, day, p in merge_paths)
+        ps, accs = np.nonzero(near)
+        if ps.size:
+            unpaid = _rhe(np.maximum(0, self.ytd[ps, accs]) * cfg.short_term_tax_bps, BPS_PER_UNIT)
+            kinds = self.kind[ps, accs]
+            threshold = np.where(kinds == GEN, cfg.gen_fork_threshold, cfg.rev_fork_threshold)
+            keep = grown[ps, accs] - unpaid >= threshold
+            ps, accs, kinds, unpaid = ps[keep], accs[keep], kinds[keep], unpaid[keep]
+            order = np.lexsort((accs, kinds == GEN, ps))
+            self._forks(day, ps[order], accs[order], unpaid[order])
         if quarter_end:
             # The simulated trader executes the plan: the investment earmarks are drawn down.
             self.pending[:] = 0
@@ -459,59 +488,79 @@ class FastPaths:
         self.ytd[:] = 0
 
     # one path's forks and merges, with the engine's planners ------------------------------------
-    def _state(self, p: int, a: int) -> AccountState:
-        kind = KINDS[self.kind[p, a] - 1]
-        cash = int(self.cash[p, a])
-        snap = CashSnapshot(f"#{a}", kind, cash, 0, 0, int(self.reserve[p, a] + self.pending[p, a]), int(self.bbps[p, a]))
-        unpaid = round_half_even(max(0, int(self.ytd[p, a])) * self.cfg.short_term_tax_bps, BPS_PER_UNIT)
-        return AccountState(a, snap, SurplusFigures(cash, int(self.base[p, a]), unpaid, 0), int(self.group[p, a]))
-
-    def _lifecycle_path(self, p: int, day: date, merges: bool) -> None:
+    def _forks(self, day: date, ps: np.ndarray, accs: np.ndarray, unpaid: np.ndarray) -> None:
+        """Plan each candidate with the engine's planner, then open every new group in one pass."""
+        if not ps.size:
+            return
         cfg = self.cfg
-        if merges:
-            n_g = int(self.n_grp[p])
-            self._merges(p, day, {g: int(self.gdepth[p, g]) for g in range(n_g) if self.gfork[p, g] and self.gactive[p, g]})
-        n = int(self.n_acc[p])
-        active, kind = self.active[p, :n].tolist(), self.kind[p, :n].tolist()
-        grown = (self.cash[p, :n] - self.base[p, :n]).tolist()
-        items = [(Rule.REV_FORK, a) for a in range(n) if active[a] and kind[a] == REV and grown[a] >= cfg.rev_fork_threshold]
-        items += [(Rule.GEN_FORK, a) for a in range(n) if active[a] and kind[a] == GEN and grown[a] >= cfg.gen_fork_threshold]
-        plans = [(rule, (plan_gen_fork if rule is Rule.GEN_FORK else plan_rev_fork)(self._state(p, a), cfg)) for rule, a in items]
-        born = {}
-        for rule, plan in plans:
-            if plan is None or plan.outcome is not Outcome.APPLY:
-                continue
-            a = plan.account_id
-            parent_g = int(self.group[p, a])
-            alloc = cfg.gen_fork_split if rule is Rule.GEN_FORK else cfg.rev_fork_allocation
-            g = self._open_group(p, parent_g, rule is Rule.GEN_FORK, alloc, plan.amount)
-            self.cash[p, a] -= plan.amount  # the forking sleeve keeps its base capital
-            self.forks[0 if rule is Rule.GEN_FORK else 1, p] += 1
+        cols = [
+            x[ps, accs].tolist()
+            for x in (self.kind, self.cash, self.base, self.reserve + self.pending, self.bbps, self.group)
+        ]
+        plans = []
+        for p, a, kind, cash, base, marked, bbps, g, tax in zip(
+            ps.tolist(), accs.tolist(), *cols, unpaid.tolist(), strict=True
+        ):
+            state = AccountState(a, CashSnapshot(f"#{a}", KINDS[kind - 1], cash, 0, 0, marked, bbps),
+                                 SurplusFigures(cash, base, tax, 0), g)  # fmt: skip
+            plan = (plan_gen_fork if kind == GEN else plan_rev_fork)(state, cfg)
+            if plan is not None and plan.outcome is Outcome.APPLY:
+                plans.append((p, a, g, kind == GEN, plan.amount))
+        if not plans:
+            return
+        n_acc, n_grp = self.n_acc.tolist(), self.n_grp.tolist()
+        need_a, need_g = dict(zip(range(self.P), n_acc, strict=True)), dict(zip(range(self.P), n_grp, strict=True))
+        for p, _a, _g, gen, _amount in plans:
+            need_a[p] += 2 if gen else 3
+            need_g[p] += 1
+        self._grow(max(need_a.values()), max(need_g.values()))
+        self._kflat = None
+        slots: dict[str, list[Any]] = {k: [] for k in ("p", "a", "cash", "kind", "bbps", "group", "fork")}
+        groups: dict[str, list[Any]] = {k: [] for k in ("p", "g", "parent", "fork", "depth")}
+        gslot: list[tuple[int, int, int, int]] = []
+        born: dict[int, dict[int, int]] = {}
+        depth = self.gdepth
+        sleeves = {True: cfg.gen_fork_split.kinds(), False: cfg.rev_fork_allocation.kinds()}
+        for p, a, parent, gen, amount in plans:
+            alloc = cfg.gen_fork_split if gen else cfg.rev_fork_allocation
+            g = n_grp[p]
+            n_grp[p] += 1
+            d = int(depth[p, parent]) + 1
+            for key, v in zip(groups, (p, g, parent, gen, d), strict=True):
+                groups[key].append(v)
+            split = alloc.split(amount)
+            for kind in sleeves[gen]:
+                cents = split[kind]
+                k = KINDS.index(kind)
+                new = n_acc[p]
+                n_acc[p] += 1
+                for key, v in zip(slots, (p, new, cents, k + 1, buffer_bps(kind), g, gen), strict=True):
+                    slots[key].append(v)
+                gslot.append((p, g, k, new))
+            self.cash[p, a] -= amount  # the forking sleeve keeps its base capital
+            self.forks[0 if gen else 1, p] += 1
             if not self.first_fork[p]:
                 self.first_fork[p] = month_index(self.sc.start_date, day)
             if self.record:
-                self.events[p].append(Event(rule.value, day, a, plan.amount))
-            if rule is Rule.GEN_FORK and plan.amount >= cfg.merge_threshold:
-                born[g] = int(self.gdepth[p, g])
-        self._merges(p, day, born)
-
-    def _open_group(self, p: int, parent: int, fork: bool, alloc: Allocation, amount: int) -> int:
-        kinds = alloc.kinds()
-        self._grow(int(self.n_acc[p]) + len(kinds), int(self.n_grp[p]) + 1)
-        g = int(self.n_grp[p])
-        self.n_grp[p] += 1
-        self.gparent[p, g], self.gfork[p, g], self.gactive[p, g] = parent, fork, True
-        self.gdepth[p, g] = self.gdepth[p, parent] + 1
-        split = alloc.split(amount)
-        for kind in kinds:
-            a = int(self.n_acc[p])
-            self.n_acc[p] += 1
-            k = KINDS.index(kind)
-            self.cash[p, a] = self.base[p, a] = split[kind]
-            self.kind[p, a], self.bbps[p, a], self.active[p, a], self.group[p, a] = k + 1, buffer_bps(kind), True, g
-            self.reserve[p, a] = self.pending[p, a] = self.ytd[p, a] = self.qgain[p, a] = self.mgain[p, a] = 0
-            self.gslot[p, g, k] = a
-        return g
+                self.events[p].append(Event((Rule.GEN_FORK if gen else Rule.REV_FORK).value, day, a, amount))
+            if gen and amount >= cfg.merge_threshold:
+                born.setdefault(p, {})[g] = d
+            # A later fork of the same path in this batch reads its parent group's depth: keep it current.
+            depth[p, g] = d
+        gp, gg = np.array(groups["p"]), np.array(groups["g"])
+        self.gparent[gp, gg], self.gfork[gp, gg], self.gactive[gp, gg] = groups["parent"], groups["fork"], True
+        self.gdepth[gp, gg] = groups["depth"]
+        sp, sa = np.array(slots["p"]), np.array(slots["a"])
+        self.cash[sp, sa] = self.base[sp, sa] = slots["cash"]
+        self.kind[sp, sa], self.bbps[sp, sa], self.group[sp, sa] = slots["kind"], slots["bbps"], slots["group"]
+        self.active[sp, sa], self.infork[sp, sa] = True, slots["fork"]
+        for arr in (self.reserve, self.pending, self.ytd, self.qgain, self.mgain):
+            arr[sp, sa] = 0
+        q = np.array(gslot)
+        self.gslot[q[:, 0], q[:, 1], q[:, 2]] = q[:, 3]
+        self.n_acc[:], self.n_grp[:] = n_acc, n_grp
+        for p, depths in born.items():
+            self._merges(p, day, depths)
 
     def _merge_target(self, p: int, g: int) -> int | None:
         parent = int(self.gparent[p, g])

@@ -169,13 +169,17 @@ def _sleeve(t: dict[str, Any], name: str, years: int, decay_every: int, decay_dr
     spread = _dec(where + "monthly_spread_pct", _get(t, "monthly_spread_pct", where), "0", "10")
     dist = _get(t, "distribution", where)
     if dist not in DISTRIBUTIONS:
-        raise InvalidInput(f"scenario field {where}distribution must be one of {', '.join(DISTRIBUTIONS)}, got {dist!r}")
+        raise InvalidInput(
+            f"scenario field {where}distribution must be one of {', '.join(DISTRIBUTIONS)}, got {dist!r}"
+        )
     empirical: tuple[int, ...] = ()
     if dist == "empirical":
         values = _get(t, "values", where)
         if not isinstance(values, list) or not 1 <= len(values) <= 10_000:
             raise InvalidInput(f"scenario field {where}values must be a list of 1 to 10,000 monthly percentages")
-        empirical = tuple(_monthly_to_weekly_ppm(_dec(f"{where}values[{i}]", v, "-50", "50")) for i, v in enumerate(values))
+        empirical = tuple(
+            _monthly_to_weekly_ppm(_dec(f"{where}values[{i}]", v, "-50", "50")) for i, v in enumerate(values)
+        )
     means = tuple(_monthly_to_weekly_ppm(mean - decay_drop * (y // decay_every)) for y in range(years))
     return SleeveYield(means, _monthly_to_weekly_ppm(spread), dist, empirical)
 
@@ -215,7 +219,9 @@ def _parse(doc: dict[str, Any]) -> Scenario:
         raise InvalidInput("scenario field start.allocation must be [Gen, Rev, Com] percentages summing to 100")
     parts = [_units(_dec(f"start.allocation[{i}]", v, "0.01", "100"), BPS_PER_UNIT) for i, v in enumerate(alloc)]
     if sum(parts) != BPS_PER_UNIT:
-        raise InvalidInput("scenario field start.allocation must sum to 100 (each of Gen, Rev, Com between 0.01 and 100)")
+        raise InvalidInput(
+            "scenario field start.allocation must sum to 100 (each of Gen, Rev, Com between 0.01 and 100)"
+        )
 
     decay = _table(doc, "decay")
     every = _int_in("decay.every_years", _get(decay, "every_years", "decay."), 1, MAX_YEARS)
