@@ -12,7 +12,7 @@ import typer
 from rich.progress import Progress
 from rich.table import Table
 
-from alluse.cli.main import app, friendly, state
+from alluse.cli.common import app, friendly, state
 from alluse.cli.render import console, usd
 from alluse.domain.tax import NOTE
 

@@ -14,12 +14,15 @@ from sqlalchemy.engine import Engine
 
 from alluse.domain.accounts import AccountKind
 from alluse.domain.errors import InvalidInput
+from alluse.domain.lifecycle import LifecycleConfig
+from alluse.domain.rules import DEFAULT_TEMPLATE
 from alluse.services import tax
+from alluse.services.configuration import portfolio_lifecycle
 from alluse.sim import scenario as scenarios
 from alluse.sim.projection import FastPaths, StartAccount, StartState, summary
 from alluse.sim.scenario import Scenario
 from alluse.store.repo import resolve_portfolio
-from alluse.store.schema import account_groups, accounts
+from alluse.store.schema import account_groups, accounts, portfolios
 
 MAX_EXACT_YEARS = 10  # the exact path does a few thousand real units of work a year
 
@@ -33,13 +36,18 @@ def load_scenario(ref: str | None = None, text: str | None = None, **run: Any) -
     return sc.with_run(**run)
 
 
-def start_from_portfolio(engine: Engine, portfolio: str | int | None, as_of: date) -> StartState:
+def start_from_portfolio(
+    engine: Engine, portfolio: str | int | None, as_of: date
+) -> tuple[StartState, LifecycleConfig, str]:
     """The portfolio's active groups and sleeves as a projection start (oldest first). Each sleeve's
     NAV is taken as cash (a projection books results on NAV; open positions are not modelled), its
-    open earmarks as a tax reserve, and its realized gain of the tax year so far is kept for the tax."""
+    open earmarks as a tax reserve, and its realized gain of the tax year so far is kept for the tax.
+    Also the portfolio's lifecycle configuration and template (the buffers of the sleeves forks open)."""
     a, g = accounts.c, account_groups.c
     with engine.connect() as conn:
         pid = resolve_portfolio(conn, portfolio)
+        cfg = portfolio_lifecycle(conn, pid)
+        template = conn.execute(sa.select(portfolios.c.template).where(portfolios.c.id == pid)).scalar_one()
         grows = conn.execute(
             sa.select(g.id, g.parent_group_id, g.kind, g.status).where(g.portfolio_id == pid).order_by(g.id)
         ).all()
@@ -63,7 +71,7 @@ def start_from_portfolio(engine: Engine, portfolio: str | int | None, as_of: dat
         (None if r.parent_group_id is None else index[r.parent_group_id], r.kind == "FORK", r.status == "ACTIVE")
         for r in grows
     )
-    return StartState(groups, accs)
+    return StartState(groups, accs), cfg, template
 
 
 def next_monday(day: date) -> date:
@@ -81,7 +89,7 @@ def project(
 ) -> dict[str, Any]:
     """Run the scenario and summarise it. With `engine`, start from that portfolio as it stands
     (read only); otherwise from the scenario's start (capital and allocation)."""
-    start = None
+    start, cfg, template = None, None, DEFAULT_TEMPLATE
     if engine is not None:
         if exact:
             raise InvalidInput(
@@ -89,7 +97,9 @@ def project(
                 "(the scenario's capital and allocation)"
             )
         day = today or date.today()
-        start = start_from_portfolio(engine, portfolio, day)
+        start, cfg, template = start_from_portfolio(engine, portfolio, day)
+        # The portfolio's own lifecycle settings; the scenario's tax rate (a what-if).
+        cfg = replace(cfg, short_term_tax_bps=sc.short_term_tax_bps)
         sc = replace(sc, start_date=next_monday(day))
     if exact:
         if sc.paths != 1:
@@ -100,7 +110,7 @@ def project(
 
         result = exact_path(sc, progress=progress)
     else:
-        result = FastPaths(sc, start, record=sc.paths == 1).run(progress)
+        result = FastPaths(sc, start, cfg=cfg, template=template, record=sc.paths == 1).run(progress)
     out = summary(result)
     out["exact"] = exact
     out["start"] = "portfolio" if engine is not None else "set-up"

@@ -270,8 +270,10 @@ class FastPaths:
         cfg: LifecycleConfig | None = None,
         record: bool = False,
         python_results: bool = False,
+        template: str = DEFAULT_TEMPLATE,
     ) -> None:
         self.sc = scenario
+        self.template = template  # the cash buffers of the sleeves forks open
         self.P = paths if paths is not None else scenario.paths
         self.seed = scenario.seed if seed is None else seed
         self.cfg = cfg or lifecycle_config(scenario)
@@ -534,7 +536,7 @@ class FastPaths:
                 k = KINDS.index(kind)
                 new = n_acc[p]
                 n_acc[p] += 1
-                for key, v in zip(slots, (p, new, cents, k + 1, buffer_bps(kind), g, gen), strict=True):
+                for key, v in zip(slots, (p, new, cents, k + 1, buffer_bps(kind, self.template), g, gen), strict=True):
                     slots[key].append(v)
                 gslot.append((p, g, k, new))
             self.cash[p, a] -= amount  # the forking sleeve keeps its base capital
