@@ -2301,11 +2301,15 @@ CREATE INDEX ix_alerts_account_id_kind_cleared_at ON public.alerts USING btree (
 
 CREATE INDEX ix_broker_rows_account_id_booked_on ON public.broker_rows USING btree (account_id, booked_on);
 
+CREATE INDEX ix_broker_rows_transfer_id ON public.broker_rows USING btree (transfer_id);
+
 CREATE INDEX ix_earmarks_account_id ON public.earmarks USING btree (account_id);
 
 CREATE INDEX ix_fills_account_id_trade_date ON public.fills USING btree (account_id, trade_date);
 
 CREATE INDEX ix_fills_portfolio_id_action_trade_date ON public.fills USING btree (portfolio_id, action, trade_date);
+
+CREATE INDEX ix_fills_transfer_id ON public.fills USING btree (transfer_id);
 
 CREATE INDEX ix_lifecycle_actions_account_id_rule ON public.lifecycle_actions USING btree (account_id, rule);
 
