@@ -20,6 +20,7 @@ from alluse.api.routers import (
     lifecycle,
     ops,
     portfolios,
+    projections,
     reports,
     statements,
     tax,
@@ -48,6 +49,7 @@ ROUTERS = [
     reports,
     lifecycle,
     statements,
+    projections,
 ]
 
 

@@ -347,6 +347,9 @@ class Bench:
 
             run_trades(self)
             run_ibkr(self)
+        from alluse.bench.projection import run_projection
+
+        run_projection(self)  # no database in the fast paths; the exact path uses its own SQLite file
 
 
 def _progress(out: IO[str]) -> Any:
@@ -685,6 +688,10 @@ def run_bench(
         if db != "sqlite":
             raise InvalidInput("--only ibkr runs on SQLite (its raw baseline is sqlite3)")
         section = lambda: run_ibkr(bench)  # noqa: E731
+    elif only == "projection":
+        from alluse.bench.projection import run_projection
+
+        section = lambda: run_projection(bench)  # noqa: E731
     else:
         section = bench.run
     if bench.progress:

@@ -472,14 +472,14 @@ def bench(
     http: Annotated[
         bool, typer.Option("--http", help="The REST API under HTTP load from a second process, on loopback.")
     ] = False,
-    only: Annotated[str | None, typer.Option(help="Run one part only: lifecycle or ibkr.")] = None,
+    only: Annotated[str | None, typer.Option(help="Run one part only: lifecycle, ibkr or projection.")] = None,
 ) -> None:
     """Benchmark: one JSON object per line, with the raw-database baseline from the same run."""
     from alluse.bench.run import run_bench
     from alluse.domain.errors import InvalidInput
 
-    if only not in (None, "lifecycle", "ibkr"):
-        raise InvalidInput(f"--only takes 'lifecycle' or 'ibkr', got {only!r}")
+    if only not in (None, "lifecycle", "ibkr", "projection"):
+        raise InvalidInput(f"--only takes lifecycle, ibkr or projection, got {only!r}")
     run_bench(
         db,
         quick=quick,
@@ -656,4 +656,5 @@ def serve(
 # Commands in their own modules register themselves on `app` when imported.
 from alluse.cli import brokers as _brokers  # noqa: E402, F401
 from alluse.cli import journal as _journal  # noqa: E402, F401
+from alluse.cli import project as _project  # noqa: E402, F401
 from alluse.cli import trading as _trading  # noqa: E402, F401
