@@ -46,7 +46,7 @@ def test_import_reconcile_reimport_overlap(mapped: sa.Engine) -> None:
     com = report["accounts"][2]
     assert com["unsupported"] == {"positions in EUR": 1, "trades in EUR": 1}
     assert report["not_read"] == {"CorporateActions": 1}
-    assert report["ignored_attributes"]  # the sample carries a Trade attribute ibflex does not know
+    assert report["ignored_attributes"] == {}  # the Trade attribute ibflex does not know is never handed to it
     # Ending cash of every account, to the cent, and the deposits are their base capital.
     assert _cash(mapped) == {"A1-GEN": 10063909, "A1-REV": 6687850, "A1-COM": 5950449}
     with mapped.connect() as conn:
