@@ -9,8 +9,8 @@ import sqlalchemy as sa
 
 from alluse.domain.errors import BufferShortfall, Conflict, InvalidInput, NotFound, RuleViolation
 from alluse.services import cash, groups
-from alluse.services.trades import Fill, FillAction, record_fill
 from alluse.services.queries import account_tree
+from alluse.services.trades import Fill, FillAction, record_fill
 from alluse.services.verify import verify
 from alluse.store.schema import audit_log
 from tests.conftest import db_state
