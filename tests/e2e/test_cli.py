@@ -80,7 +80,7 @@ def test_broker_and_config_commands(cli) -> None:  # type: ignore[no-untyped-def
         (("broker", "add", "not-a-ref"), "BROKER:NUMBER"),
         (("config", "set", "A1-GEN", "delta_min", "lots"), "delta_min: 'lots' is not in that form; expected a delta"),
         (("transfer", "A1-GEN", "A1-GEN", "5"), "two different accounts"),
-        (("reverse", "999", "--reason", "x"), "no transfer 999"),
+        (("reverse", "999", "--reason", "x"), "no transfer #999"),
         (("deposit", "A1", "0"), "amount: must be more than zero"),
     ],
 )

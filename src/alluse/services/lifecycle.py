@@ -51,6 +51,7 @@ from alluse.domain.money import format_usd
 from alluse.services import tax
 from alluse.services.alerts import BUFFER_BREACH, raise_alert
 from alluse.services.brokers import broker_of, pool_free, release_to_pool, take_from_pool
+from alluse.services.configuration import portfolio_lifecycle
 from alluse.services.earmarks import EARMARK_INSERT as _EARMARK_INSERT
 from alluse.services.earmarks import earmark_row as _earmark_row
 from alluse.services.groups import GroupOpening, open_fork_groups
@@ -717,8 +718,11 @@ ALERT_KINDS = {
 
 
 def _with_tax_rate(conn: sa.Connection, pid: int, cfg: LifecycleConfig | None) -> LifecycleConfig:
-    """The tax reserve uses the portfolio's short-term rate (`alluse tax rates`), not a second setting."""
-    return replace(cfg or LifecycleConfig(), short_term_tax_bps=tax.rates(conn, pid).short_term_bps)
+    """The portfolio's own settings (`alluse config set portfolio …`) unless the caller passes a whole
+    configuration; the tax reserve uses the portfolio's short-term rate (`alluse tax rates`) either way."""
+    if cfg is None:
+        return portfolio_lifecycle(conn, pid)
+    return replace(cfg, short_term_tax_bps=tax.rates(conn, pid).short_term_bps)
 
 
 @contextmanager

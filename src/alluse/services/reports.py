@@ -13,6 +13,7 @@ from typing import IO, Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from alluse.domain.errors import InvalidInput
 from alluse.domain.instruments import LEAPS_MIN_DAYS, price_text
 from alluse.domain.lots import Term, holding_term
 from alluse.domain.money import cents_to_decimal
@@ -27,6 +28,19 @@ from alluse.store.schema import accounts, fills, instruments, lot_closes, lots, 
 WASH_DAYS = 30
 _BP = Decimal("0.000001")  # returns are shown to a hundredth of a basis point
 TRADE_ACTIONS = ("BTO", "STO", "BTC", "STC", "EXPIRE", "ASSIGN")
+# Calendar years a report accepts (a two-digit year is a typo, not the year 27), and the longest range.
+FIRST_YEAR, LAST_YEAR, MAX_YEARS = 1901, 2999, 200
+
+
+def check_years(first: int, last: int | None = None) -> None:
+    """Refuse a year outside FIRST_YEAR–LAST_YEAR, or a range that runs backwards or is too long."""
+    for y in (first, last if last is not None else first):
+        if not FIRST_YEAR <= y <= LAST_YEAR:
+            raise InvalidInput(f"year must be a four-digit year between {FIRST_YEAR} and {LAST_YEAR}, got {y}")
+    if last is not None and last < first:
+        raise InvalidInput(f"the range of years runs backwards: {first}-{last}")
+    if last is not None and last - first + 1 > MAX_YEARS:
+        raise InvalidInput(f"at most {MAX_YEARS} years in one report, got {last - first + 1}")
 
 
 def _accounts(conn: sa.Connection, pid: int, account: str | None) -> list[tuple[int, str]]:
@@ -111,6 +125,8 @@ def _income_by(conn: sa.Connection, pid: int, start: date, end: date, bucket) ->
 
 def weekly(engine: Engine, portfolio: str | int | None, start: date, end: date) -> dict:
     """Per week (Monday start): trades, income (realized gains + dividends), predicted and confirmed type."""
+    if start > end:
+        raise InvalidInput(f"--from {start} is after --to {end}")
     start, f, w = week_start(start), fills.c, weeks.c
     with engine.connect() as conn:
         pid = resolve_portfolio(conn, portfolio)
@@ -203,6 +219,7 @@ def monthly(engine: Engine, portfolio: str | int | None, year: int) -> dict:
     """Per month: income (realized + dividends), reinvestment (cash put into shares and LEAPS), estimated
     tax accrued that month (household netting, year to date), and growth per account (NAV change less
     flows)."""
+    check_years(year)
     f, i = fills.c, instruments.c
     start, end = date(year, 1, 1), date(year, 12, 31)
     with engine.connect() as conn:
@@ -244,6 +261,7 @@ def monthly(engine: Engine, portfolio: str | int | None, year: int) -> dict:
 def quarterly(engine: Engine, portfolio: str | int | None, year: int) -> dict:
     """The tax ledger by quarter and account: realized short/long-term, dividends, and each account's
     estimated tax for the year to the quarter's end."""
+    check_years(year)
     with engine.connect() as conn:
         pid = resolve_portfolio(conn, portfolio)
         r = rates(conn, pid)
@@ -326,10 +344,28 @@ def _scan(conn: sa.Connection, col: sa.Column) -> sa.ColumnElement:
     return sa.literal_column(f"+{col.table.name}.{col.name}", type_=col.type)
 
 
+def _term(gains: int, losses: int, closes: int) -> dict[str, int]:
+    return {"gains_cents": gains, "losses_cents": losses, "net_cents": gains + losses, "closes": closes}
+
+
+def tax_years(engine: Engine, portfolio: str | int | None, first: int, last: int) -> dict:
+    """Several tax years in one answer: each year as `tax_year` gives it, and the sums over the range
+    (each year is netted and estimated on its own; the sums add those results up)."""
+    check_years(first, last)
+    years = [tax_year(engine, portfolio, y) for y in range(first, last + 1)]
+    total: dict[str, Any] = {}
+    for term in ("short_term", "long_term"):
+        total[term] = _term(*(sum(y[term][k] for y in years) for k in ("gains_cents", "losses_cents", "closes")))
+    for k in ("dividends_cents", "estimated_tax_cents", "paid_cents", "unpaid_cents"):
+        total[k] = sum(y[k] for y in years)
+    return {"from_year": first, "to_year": last, "note": NOTE, "total": total, "years": years}
+
+
 def tax_year(engine: Engine, portfolio: str | int | None, year: int) -> dict:
     """The household's tax year: gains and losses by term, netting, estimated tax, payments, wash-sale
     flags; and each account's own estimate (as the lifecycle sees it). One pass over the ledger for
     the sums, one for the wash-sale flags."""
+    check_years(year)
     c, i, f, a = lot_closes.c, instruments.c, fills.c, accounts.c
     start, end = date(year, 1, 1), date(year, 12, 31)
     with engine.connect() as conn:
@@ -401,8 +437,8 @@ def tax_year(engine: Engine, portfolio: str | int | None, year: int) -> dict:
         "year": year,
         "note": NOTE,
         "rates_bps": {"short_term": r.short_term_bps, "long_term": r.long_term_bps, "dividend": r.dividend_bps},
-        "short_term": {"gains_cents": sums["SHORT"][0], "losses_cents": sums["SHORT"][1], "closes": sums["SHORT"][2]},
-        "long_term": {"gains_cents": sums["LONG"][0], "losses_cents": sums["LONG"][1], "closes": sums["LONG"][2]},
+        "short_term": _term(*sums["SHORT"]),
+        "long_term": _term(*sums["LONG"]),
         "dividends_cents": household.dividends,
         "taxable_short_term_cents": lia.taxable_short_term,
         "taxable_long_term_cents": lia.taxable_long_term,
@@ -433,9 +469,14 @@ REALIZED_COLUMNS = (
 )
 
 
-def realized_rows(engine: Engine, portfolio: str | int | None, year: int) -> Iterator[dict[str, Any]]:
-    """One row per realized lot closing. For a short option the premium is the proceeds and the cost
-    to close is the basis; for a long lot the sale is the proceeds and the purchase the basis."""
+def realized_rows(
+    engine: Engine, portfolio: str | int | None, year: int, last_year: int | None = None
+) -> Iterator[dict[str, Any]]:
+    """One row per realized lot closing in `year` (through `last_year`, when given). For a short option
+    the premium is the proceeds and the cost to close is the basis; for a long lot the sale is the
+    proceeds and the purchase the basis."""
+    last_year = year if last_year is None else last_year
+    check_years(year, last_year)
     c, i, a = lot_closes.c, instruments.c, accounts.c
     with engine.connect() as conn:
         pid = resolve_portfolio(conn, portfolio)
@@ -465,7 +506,7 @@ def realized_rows(engine: Engine, portfolio: str | int | None, year: int) -> Ite
                 c.portfolio_id == pid,
                 c.realized.is_(True),
                 c.closed_on >= date(year, 1, 1),
-                c.closed_on <= date(year, 12, 31),
+                c.closed_on <= date(last_year, 12, 31),
             )
             .order_by(c.closed_on, c.id)
         )
@@ -491,11 +532,13 @@ def realized_rows(engine: Engine, portfolio: str | int | None, year: int) -> Ite
             }
 
 
-def write_realized_csv(engine: Engine, portfolio: str | int | None, year: int, out: IO[str]) -> int:
+def write_realized_csv(
+    engine: Engine, portfolio: str | int | None, year: int, out: IO[str], last_year: int | None = None
+) -> int:
     w = csv.DictWriter(out, fieldnames=REALIZED_COLUMNS)
     w.writeheader()
     n = 0
-    for row in realized_rows(engine, portfolio, year):
+    for row in realized_rows(engine, portfolio, year, last_year):
         w.writerow(row)
         n += 1
     return n
