@@ -228,3 +228,23 @@ def test_several_portfolios_without_a_default_name_the_way_out(cli) -> None:  # 
 def test_tour_paths_in_readme_exist(tmp_path: Path) -> None:
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     assert "make run" in readme and "make test" in readme and "docs/cli.md" in readme
+
+
+@pytest.mark.parametrize(
+    ("args", "keys"),
+    [
+        (("report", "weekly", "--from", "2027-01-01", "--to", "2027-01-20"), {"weeks", "predicted_and_confirmed"}),
+        (("report", "monthly", "--year", "2027"), {"year", "months", "tax_estimated_ytd_cents", "note"}),
+        (("report", "quarterly", "--year", "2027"), {"year", "rows", "note"}),
+        (("report", "performance", "--from", "2027-01-01", "--to", "2027-01-10"), {"start", "end", "accounts"}),
+        (("tax", "pnl", "A1-GEN", "--from", "2027-01-01", "--to", "2027-12-31"), {"realized_cents", "post_tax_cents"}),
+        (("week", "accuracy"), {"weeks", "correct", "by_predicted"}),
+        (("positions",), {"as_of", "accounts"}),
+        (("config", "show", "A1-GEN"), {"target", "template", "rules", "overridden"}),
+    ],
+)
+def test_read_commands_answer_json(cli, args, keys) -> None:  # type: ignore[no-untyped-def]
+    cli("fill", "A1-GEN", "STO", PUT, "2", "--price", "1.25", "--date", "2027-01-07")
+    cli("week", "predict", "GREEN", "--week", "2027-01-04")
+    cli("week", "confirm", "RED", "--week", "2027-01-08")
+    assert keys <= set(json.loads(cli(*args, "--json").output))
