@@ -11,7 +11,7 @@ from alluse.cli.common import JsonOpt, KeyOpt, OverrideOpt, actor, app, friendly
 from alluse.cli.render import account_tree_table, console, err_console, replay_note, usd
 from alluse.config import get_settings
 from alluse.domain.errors import InvalidInput
-from alluse.domain.money import parse_usd
+from alluse.domain.parsing import parse_money
 
 group_app = typer.Typer(help="Account groups.", no_args_is_help=True)
 broker_app = typer.Typer(help="Brokerage accounts and the portfolio's pool.", no_args_is_help=True)
@@ -80,7 +80,8 @@ def group_open(
     from alluse.services.configuration import parse_allocation
     from alluse.services.groups import group_opening, open_group
 
-    opening = group_opening(parse_usd(amount), broker, parse_allocation(allocation) if allocation else None, name)
+    amount_cents = parse_money(amount, allow_zero=True)  # 0: a group over real accounts, funded by statements
+    opening = group_opening(amount_cents, broker, parse_allocation(allocation) if allocation else None, name)
     r = open_group(state.engine(), actor(), state.portfolio, new_key(key), opening)
     parts = ", ".join(f"{k} {usd(v['cash_cents'])} → {v['brokerage_account']}" for k, v in r["accounts"].items())
     console.print(f"opened group [bold]{r['name']}[/] with {usd(r['amount_cents'])}: {parts}{replay_note(r)}")
@@ -122,7 +123,7 @@ def deposit(
     from alluse.services import cash
 
     (r,) = cash.move_cash(
-        state.engine(), actor(), state.portfolio, [(new_key(key), cash.deposit(target, parse_usd(amount), memo=memo))]
+        state.engine(), actor(), state.portfolio, [(new_key(key), cash.deposit(target, parse_money(amount), memo=memo))]
     )
     _print_move(r)
 
@@ -143,7 +144,7 @@ def withdraw(
         state.engine(),
         actor(),
         state.portfolio,
-        [(new_key(key), cash.withdrawal(account, parse_usd(amount), memo=memo))],
+        [(new_key(key), cash.withdrawal(account, parse_money(amount), memo=memo))],
         override,
     )
     _print_move(r)
@@ -166,7 +167,7 @@ def transfer(
         state.engine(),
         actor(),
         state.portfolio,
-        [(new_key(key), cash.transfer(source, to, parse_usd(amount), memo=memo))],
+        [(new_key(key), cash.transfer(source, to, parse_money(amount), memo=memo))],
         override,
     )
     _print_move(r)
@@ -471,14 +472,14 @@ def bench(
     http: Annotated[
         bool, typer.Option("--http", help="The REST API under HTTP load from a second process, on loopback.")
     ] = False,
-    only: Annotated[str | None, typer.Option(help="Run one part only: lifecycle.")] = None,
+    only: Annotated[str | None, typer.Option(help="Run one part only: lifecycle, ibkr or projection.")] = None,
 ) -> None:
     """Benchmark: one JSON object per line, with the raw-database baseline from the same run."""
     from alluse.bench.run import run_bench
     from alluse.domain.errors import InvalidInput
 
-    if only not in (None, "lifecycle"):
-        raise InvalidInput(f"--only takes 'lifecycle', got {only!r}")
+    if only not in (None, "lifecycle", "ibkr", "projection"):
+        raise InvalidInput(f"--only takes lifecycle, ibkr or projection, got {only!r}")
     run_bench(
         db,
         quick=quick,
@@ -653,5 +654,7 @@ def serve(
 
 
 # Commands in their own modules register themselves on `app` when imported.
+from alluse.cli import brokers as _brokers  # noqa: E402, F401
 from alluse.cli import journal as _journal  # noqa: E402, F401
+from alluse.cli import project as _project  # noqa: E402, F401
 from alluse.cli import trading as _trading  # noqa: E402, F401

@@ -15,7 +15,7 @@ from rich.table import Table
 from alluse.cli.common import JsonOpt, KeyOpt, actor, app, friendly, new_key, parse_date, print_json, state, utc_text
 from alluse.cli.render import console, replay_note, usd
 from alluse.domain.errors import InvalidInput
-from alluse.domain.money import parse_usd
+from alluse.domain.parsing import parse_money, parse_quantity
 from alluse.domain.tax import NOTE
 
 week_app = typer.Typer(help="Week types: predict at week start, confirm at week end.", no_args_is_help=True)
@@ -72,7 +72,7 @@ def fill(
     account: Annotated[str, typer.Argument(help="Account name (e.g. A1-GEN) or id.")],
     action: Annotated[str, typer.Argument(help="BTO STO BTC STC EXPIRE ASSIGN DIVIDEND FEE")],
     symbol: Annotated[str | None, typer.Argument(help="Ticker or OCC symbol, e.g. 'AAPL  251219P00180000'.")] = None,
-    quantity: Annotated[int, typer.Argument(help="Shares or contracts.")] = 0,
+    quantity: Annotated[str, typer.Argument(help="Shares or contracts.")] = "0",
     price: Annotated[str, typer.Option(help="Per share, up to 4 decimals.")] = "0",
     commission: Annotated[str, typer.Option(help="Commissions and fees, USD.")] = "0",
     amount: Annotated[str | None, typer.Option(help="Cash of a DIVIDEND or FEE, USD.")] = None,
@@ -95,11 +95,11 @@ def fill(
         account,
         act,
         symbol,
-        quantity,
+        parse_quantity(quantity, allow_zero=True),
         price,
-        parse_usd(commission, allow_zero=True),
+        parse_money(commission, field="commission", allow_zero=True),
         day,
-        parse_usd(amount) if amount else 0,
+        parse_money(amount) if amount else 0,
         multiplier,
     )
     r = record_fill(state.engine(), actor(), state.portfolio, new_key(key), f)
@@ -115,36 +115,20 @@ def fill(
 @app.command("import-fills")
 @friendly
 def import_fills(
-    path: Annotated[Path, typer.Argument(help="CSV: key,account,action,symbol,quantity,price,commission,date,amount")],
+    path: Annotated[
+        Path,
+        typer.Argument(
+            help="CSV (key,account,action,symbol,quantity,price,commission,date,amount,multiplier) or .json"
+        ),
+    ],
     future: FutureOpt = False,
 ) -> None:
-    """Record a file of broker facts as one unit of work (all or nothing; keys make re-imports safe)."""
-    from alluse.services.trades import Fill, FillAction, record_fills
+    """Record a file of broker facts (CSV or .json) as one unit of work: all or nothing; each row's key
+    (given, or derived from its content) makes re-imports safe. Columns: docs/brokers.md."""
+    from alluse.services.fill_files import read_fills
+    from alluse.services.trades import record_fills
 
-    facts = []
-    try:
-        with path.open(newline="") as fh:
-            for n, row in enumerate(csv.DictReader(fh), start=2):
-                try:
-                    facts.append(
-                        (
-                            row["key"],
-                            Fill(
-                                row["account"],
-                                FillAction(row["action"].strip().upper()),
-                                row.get("symbol") or None,
-                                int(row.get("quantity") or 0),
-                                row.get("price") or "0",
-                                parse_usd(row.get("commission") or "0", allow_zero=True),
-                                parse_date(row["date"]) if row.get("date") else None,
-                                parse_usd(row["amount"]) if row.get("amount") else 0,
-                            ),
-                        )
-                    )
-                except (KeyError, ValueError, InvalidInput) as exc:
-                    raise InvalidInput(f"{path} line {n}: {exc}") from None
-    except OSError as exc:
-        raise InvalidInput(f"cannot read {path}: {exc.strerror}") from None
+    facts = read_fills(path)
     if not facts:
         raise InvalidInput(f"{path} holds no fills")
     latest = max((f.trade_date for _, f in facts if f.trade_date is not None), default=None)
@@ -184,13 +168,20 @@ def mark(
 @friendly
 def positions(
     account: Annotated[str | None, typer.Argument(help="One account (default: all).")] = None,
-    on: DateOpt = None,
+    on: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of",
+            "--date",
+            help="YYYY-MM-DD: only facts dated on or before it (default: today, or the latest fact's date).",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Open lots with value and unrealized P&L; NAV per account."""
+    """Open lots with value and unrealized P&L; NAV per account, as of a date."""
     from alluse.services.reports import holdings
 
-    h = holdings(state.engine(), state.portfolio, account, parse_date(on))
+    h = holdings(state.engine(), state.portfolio, account, parse_date(on) if on else None)
     if as_json:
         print(json.dumps(h, indent=2))
         return
@@ -257,7 +248,7 @@ def check_trade(
     account: Annotated[str, typer.Argument(help="Account name or id.")],
     action: Annotated[str, typer.Argument(help="BTO STO BTC STC")],
     symbol: Annotated[str, typer.Argument(help="Ticker or OCC symbol.")],
-    quantity: Annotated[int, typer.Argument(help="Shares or contracts.")],
+    quantity: Annotated[str, typer.Argument(help="Shares or contracts.")],
     price: Annotated[str, typer.Option(help="Limit price / premium per share.")] = "0",
     delta: Annotated[str | None, typer.Option(help="Option delta (sign ignored).")] = None,
     on: DateOpt = None,
@@ -266,7 +257,9 @@ def check_trade(
     """Check an order intent against the method's rules (§7). Exit 1 when it violates one."""
     from alluse.services.protocol import check_trade as run_check
 
-    r = run_check(state.engine(), state.portfolio, account, action, symbol, quantity, price, parse_date(on), delta)
+    r = run_check(
+        state.engine(), state.portfolio, account, action, symbol, parse_quantity(quantity), price, parse_date(on), delta
+    )
     if as_json:
         print(json.dumps(r, indent=2))
     else:
@@ -348,7 +341,7 @@ def tax_pay(
     from alluse.services.tax import pay_tax
 
     r = pay_tax(
-        state.engine(), actor(), state.portfolio, new_key(key), account, year, parse_usd(amount), parse_date(on)
+        state.engine(), actor(), state.portfolio, new_key(key), account, year, parse_money(amount), parse_date(on)
     )
     console.print(f"tax {year} paid from {r['account']}: {usd(r['amount_cents'])}{replay_note(r)}")
 

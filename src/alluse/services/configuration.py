@@ -20,7 +20,7 @@ from alluse.domain.lifecycle import (
     lifecycle_display,
     parse_lifecycle_setting,
 )
-from alluse.domain.money import parse_pct_bps
+from alluse.domain.parsing import parse_percent
 from alluse.domain.rules import TEMPLATE_ALLOCATION, TEMPLATES, effective_rules, parse_override
 from alluse.services import tax
 from alluse.store.repo import resolve_account, resolve_group, resolve_portfolio
@@ -35,7 +35,7 @@ def parse_allocation(text: str) -> Allocation:
     parts = text.replace(",", "/").split("/")
     if len(parts) != 3:
         raise InvalidInput(f"allocation must be Gen/Rev/Com percentages like 40/30/30, got {text!r}")
-    return Allocation(*(parse_pct_bps(p) for p in parts))
+    return Allocation(*(parse_percent(p, field="allocation") for p in parts))
 
 
 def _alloc_text(gen: int, rev: int, com: int) -> str:

@@ -14,15 +14,16 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from alluse.domain.errors import InvalidInput
-from alluse.domain.instruments import LEAPS_MIN_DAYS, price_text, value_cents
+from alluse.domain.instruments import LEAPS_MIN_DAYS, price_text
 from alluse.domain.lots import Term, holding_term
 from alluse.domain.money import cents_to_decimal
 from alluse.domain.tax import NOTE, YearFigures, estimate
 from alluse.services.history import nav_series, performance
 from alluse.services.tax import rates, year_figures
 from alluse.services.trades import week_start
+from alluse.store.asof import account_as_of, latest_day
 from alluse.store.repo import resolve_account, resolve_portfolio
-from alluse.store.schema import accounts, fills, instruments, lot_closes, lots, positions, tax_payments, weeks
+from alluse.store.schema import accounts, fills, instruments, lot_closes, lots, tax_payments, weeks
 
 WASH_DAYS = 30
 _BP = Decimal("0.000001")  # returns are shown to a hundredth of a basis point
@@ -59,60 +60,42 @@ def _accounts(conn: sa.Connection, pid: int, account: str | None) -> list[tuple[
 def holdings(
     engine: Engine, portfolio: str | int | None, account: str | None = None, as_of: date | None = None
 ) -> dict:
-    """Open lots with their value and unrealized P&L at their position's price, and per-account NAV."""
-    as_of = as_of or date.today()
-    lo, p, i, a = lots.c, positions.c, instruments.c, accounts.c
+    """Open lots with their value and unrealized P&L, and per-account NAV, as of a day: only facts
+    dated on or before it count, positions at their latest prices then. Default: today, or the latest
+    date a recorded fact carries if that is later (so every recorded fact shows)."""
     with engine.connect() as conn:
         pid = resolve_portfolio(conn, portfolio)
+        as_of = as_of or latest_day(conn, pid, date.today())
         accs = _accounts(conn, pid, account)
         out = []
         for aid, name in accs:
-            acc = conn.execute(
-                sa.select(a.cash_cents, a.positions_value_cents, a.collateral_cents).where(a.id == aid)
-            ).one()
+            st = account_as_of(conn, aid, as_of)
             rows = []
-            q = (
-                sa.select(
-                    lo.id,
-                    i.symbol,
-                    lo.side,
-                    lo.opened_on,
-                    lo.remaining,
-                    lo.remaining_cash_cents,
-                    p.mark_e4,
-                    i.multiplier,
-                )
-                .join(instruments, i.id == lo.instrument_id)
-                .join(positions, sa.and_(p.account_id == lo.account_id, p.instrument_id == lo.instrument_id))
-                .where(lo.account_id == aid, lo.remaining > 0)
-                .order_by(i.symbol, lo.opened_on, lo.id)
-            )
-            for lid, sym, side, opened, rem, rcash, mark, mult in conn.execute(q):
-                value = value_cents(rem if side == "LONG" else -rem, mark, mult)
-                term = Term.SHORT if side == "SHORT" else holding_term(opened, as_of)
+            for lot in st.lots:
+                term = Term.SHORT if lot.side == "SHORT" else holding_term(lot.opened_on, as_of)
                 rows.append(
                     {
-                        "lot_id": lid,
-                        "symbol": sym,
-                        "side": side,
-                        "opened_on": opened.isoformat(),
-                        "quantity": rem,
-                        "basis_cents": -rcash,
-                        "price": price_text(mark),
-                        "value_cents": value,
-                        "unrealized_cents": value + rcash,
+                        "lot_id": lot.lot_id,
+                        "symbol": lot.symbol,
+                        "side": lot.side,
+                        "opened_on": lot.opened_on.isoformat(),
+                        "quantity": lot.remaining,
+                        "basis_cents": -lot.remaining_cash,
+                        "price": price_text(lot.price_e4),
+                        "value_cents": lot.value,
+                        "unrealized_cents": lot.value + lot.remaining_cash,
                         "term": term,
                     }
                 )
             out.append(
                 {
                     "account": name,
-                    "cash_cents": acc.cash_cents,
-                    "positions_value_cents": acc.positions_value_cents,
-                    "nav_cents": acc.cash_cents + acc.positions_value_cents,
-                    "collateral_cents": acc.collateral_cents,
+                    "cash_cents": st.cash,
+                    "positions_value_cents": st.positions_value,
+                    "nav_cents": st.nav,
+                    "collateral_cents": st.collateral,
                     # Per-lot figures are rounded per lot; the account figure is exact against its NAV.
-                    "unrealized_cents": acc.positions_value_cents + sum(-r["basis_cents"] for r in rows),
+                    "unrealized_cents": st.positions_value + sum(lot.remaining_cash for lot in st.lots),
                     "lots": rows,
                 }
             )
