@@ -173,6 +173,58 @@ def monthly_charts(report: dict[str, Any], today: date | None = None) -> list[Ch
     return [income, reinvested, growth_chart]
 
 
+def weekly_by_account_chart(report: dict[str, Any], today: date | None = None) -> Chart:
+    """Weekly income stacked per sleeve, with the portfolio total."""
+    today = today or date.today()
+    keep = [i for i, w in enumerate(report["weeks"]) if date.fromisoformat(w) <= today]
+    labels = tuple(report["weeks"][i] for i in keep)
+    series = [
+        Series(name, tuple(dollars(vals[i]) for i in keep), "bar", _colour(n), stack="income")
+        for n, (name, vals) in enumerate(report["accounts"].items())
+    ]
+    total = Series(
+        "portfolio total",
+        tuple(dollars(sum(v[i] for v in report["accounts"].values())) for i in keep),
+        "line",
+        TOTAL_COLOUR,
+        width=2.4,
+    )
+    return Chart(
+        "weekly-by-sleeve",
+        "Weekly income per sleeve (realized gains + dividends)",
+        labels,
+        (total, *series) if series else (),
+        empty="" if series else "no realized income in these weeks",
+    )
+
+
+def premium_chart(rows: list[dict[str, Any]], period: str) -> Chart:
+    return Chart(
+        "premium",
+        f"Option premium received by underlying, {period}",
+        tuple(r["underlying"] for r in rows),
+        (Series("premium", tuple(dollars(r["premium_cents"]) for r in rows), "bar", PALETTE[0]),) if rows else (),
+        empty="" if rows else "no options sold in this period",
+        extra={"horizontal": True},
+    )
+
+
+def accuracy_chart(report: dict[str, Any]) -> Chart:
+    """Share of weeks whose predicted type was confirmed, per predicted type and overall."""
+    rows = [(k, v["correct"], v["weeks"]) for k, v in report["by_predicted"].items()]
+    if report["weeks"]:
+        rows.append(("all", report["correct"], report["weeks"]))
+    pct = tuple((Decimal(h) * 100 / n).quantize(Decimal("0.1")) for _k, h, n in rows)
+    return Chart(
+        "accuracy",
+        "Week-type predictions confirmed",
+        tuple(f"{k.lower()} ({h} of {n})" for k, h, n in rows),
+        (Series("confirmed as predicted", pct, "bar", PALETTE[2]),) if rows else (),
+        "pct",
+        empty="" if rows else "no week has both a prediction and a confirmation yet",
+    )
+
+
 def _index_path(series: Sequence[tuple[str, int, int]]) -> tuple[list[Decimal], list[Decimal]]:
     """The time-weighted index (flows excluded) and the drawdown from its running peak, in percent.
     The same chaining as `services.history.performance`."""
@@ -224,7 +276,16 @@ def performance_charts(report: dict[str, Any], *, per_account: bool = True) -> l
         colour = TOTAL_COLOUR if i == 0 else _colour(i - 1)
         dash = () if i == 0 else _dash(i)
         by_day = {on: n for on, n, _f in series}
-        nav.append(Series(name, tuple(dollars(by_day[d]) if d in by_day else None for d in days), "line", colour, dash, width=width))
+        nav.append(
+            Series(
+                name,
+                tuple(dollars(by_day[d]) if d in by_day else None for d in days),
+                "line",
+                colour,
+                dash,
+                width=width,
+            )
+        )
         idx, dd = _index_path(series)
         offset = len(days) - len(idx)
         pad: tuple[None, ...] = (None,) * offset
@@ -307,7 +368,9 @@ def _panel(ax: Any, chart: Chart) -> None:
         offset = (slot - (len(unstacked) - 1) / 2) * width
         slot += 1
         colours = list(s.bar_colours) or s.colour
-        drawn = ax.bar([x + offset for x in xs], vals, width, label=s.name, color=colours, edgecolor="#333333", linewidth=0.4)
+        drawn = ax.bar(
+            [x + offset for x in xs], vals, width, label=s.name, color=colours, edgecolor="#333333", linewidth=0.4
+        )
         if s.bar_colours:
             for rect, colour in zip(drawn, s.bar_colours, strict=True):
                 week = next((k for k, c in WEEK_COLOURS.items() if c == colour), None)
