@@ -18,7 +18,7 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 import jinja2
-from fastapi import APIRouter, FastAPI, Form, Request
+from fastapi import APIRouter, FastAPI, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from markupsafe import Markup
 from starlette.middleware.gzip import GZipMiddleware
@@ -64,6 +64,7 @@ _env.filters["q"] = lambda s: quote(str(s), safe="")
 
 
 def render(request: Request, template: str, status: int = 200, **values: Any) -> Response:
+    values.setdefault("active", None)
     html = _env.get_template(template).render(
         request=request, csrf=Markup(f'<input type="hidden" name="{CSRF_FIELD}" value="{csrf_token(request)}">'),
         Role=Role, **values,
@@ -187,17 +188,23 @@ def overview(request: Request, portfolio: str) -> Response:
 
 @router.get("/p/{portfolio}/accounts/{account}")
 @page
-def account(request: Request, portfolio: str, account: str, page: int = 1) -> Response:
+def account(
+    request: Request,
+    portfolio: str,
+    account: str,
+    page: Annotated[int, Query(ge=1, le=10**6)] = 1,
+    per: Annotated[int, Query(ge=10, le=200)] = dashboard.JOURNAL_PAGE,
+) -> Response:
     scope = portfolio_scope(request, portfolio)
-    return _account(request, scope, account, page)
+    return _account(request, scope, account, page, per)
 
 
-def _account(request: Request, scope: PageScope, account: str, page_no: int = 1, **extra: Any) -> Response:
+def _account(request: Request, scope: PageScope, account: str, page_no: int = 1, per: int = dashboard.JOURNAL_PAGE, **extra: Any) -> Response:
     engine = session.ctx(request).engine
-    data = dashboard.account_page(engine, scope.portfolio_id, account, page_no)
+    data = dashboard.account_page(engine, scope.portfolio_id, account, page_no, per_page=per)
     values = {"check": None, "check_error": None, "fill_result": None, "fill_error": None, "form": {}} | extra
     return render(
-        request, "account.html", extra.pop("status", 200), scope=scope, a=data, active="overview",
+        request, "account.html", extra.pop("status", 200), scope=scope, a=data, active="overview", per=per,
         fill_key=f"web-{uuid.uuid4()}", today=date.today().isoformat(), **{k: v for k, v in values.items() if k != "status"},
     )  # fmt: skip
 
