@@ -5,30 +5,61 @@ tests/e2e/test_web_browser.py."""
 from __future__ import annotations
 
 import re
+import warnings
+from collections.abc import Iterator
 from datetime import date
 
 import pytest
+from cryptography.fernet import Fernet
 
+from alluse.api.app import create_app
+from alluse.config import Settings
+from alluse.security.keyring import Keyring
 from alluse.services import access
 from alluse.sim.showcase import build_showcase
-from tests.conftest import db_state
+from alluse.store.db import make_engine, migrate
+from tests.conftest import _truncate_pg, db_state
 from tests.integration.conftest import PASSWORD, Api
 
-PAGES = ["/p/demo/", "/p/demo/accounts/A1-COM", "/p/demo/tree", "/p/demo/lifecycle", "/p/demo/reports", "/p/demo/alerts"]
+PAGES = [
+    "/p/demo/",
+    "/p/demo/accounts/A1-COM",
+    "/p/demo/tree",
+    "/p/demo/lifecycle",
+    "/p/demo/reports",
+    "/p/demo/alerts",
+]
 MAX_PAGE_BYTES = 300 * 1024
 
 
-@pytest.fixture
-def web(api: Api) -> Api:
-    """The showcase portfolio (the demo after sixteen weeks of trading) and a user per role."""
-    for _ in build_showcase(api.engine, "test:setup"):
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def web(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
+    """The showcase portfolio (the demo after sixteen weeks of trading) and a user per role, built once
+    per database for this module: the tests read it, or prove they changed nothing, except the last,
+    which runs the lifecycle."""
+    if request.param == "sqlite":
+        engine = make_engine(f"sqlite:///{tmp_path_factory.mktemp('web') / 'web.db'}")
+        migrate(engine)
+    else:
+        engine = request.getfixturevalue("pg_engine")
+        _truncate_pg(engine)
+    for _ in build_showcase(engine, "test:setup"):
         pass
-    with api.engine.connect() as conn:
+    with engine.connect() as conn:
         pid = access.portfolio_id_for(conn, "demo")
     for role in ("viewer", "trader", "owner"):
-        access.create_user(api.engine, role, PASSWORD)
-        access.grant_role(api.engine, "test", pid, role, role, f"grant:{role}")
-    return api
+        access.create_user(engine, role, PASSWORD)
+        access.grant_role(engine, "test", pid, role, role, f"grant:{role}")
+    app = create_app(Settings(request_log=False), engine, Keyring((Fernet.generate_key(),), "test"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from fastapi.testclient import TestClient
+    with TestClient(app) as client:
+        yield Api(client, engine, app)
+    if request.param == "postgres":
+        _truncate_pg(engine)
+    else:
+        engine.dispose()
 
 
 def login(api: Api, username: str) -> None:
@@ -130,7 +161,9 @@ def test_a_viewer_or_trader_posting_a_run_is_refused_and_nothing_changes(web: Ap
         login(web, role)
         token = csrf(web.client.get("/p/demo/lifecycle").text)
         before = db_state(web.engine)
-        r = web.client.post("/p/demo/lifecycle/run", data={"csrf_token": token, "as_of": "2026-12-31", "confirm": "yes"})
+        r = web.client.post(
+            "/p/demo/lifecycle/run", data={"csrf_token": token, "as_of": "2026-12-31", "confirm": "yes"}
+        )
         assert r.status_code == 403 and "owner role needed" in r.text
         assert db_state(web.engine) == before
 
@@ -149,6 +182,56 @@ def test_a_form_without_its_csrf_token_is_refused(web: Api) -> None:
     login(web, "viewer")
     r = web.client.post("/p/demo/accounts/A1-GEN/check", data={"csrf_token": owner_token, "action": "STO", "symbol": "SPY", "quantity": "1", "price": "1"})  # fmt: skip
     assert r.status_code == 403
+
+
+def test_sessions_logins_and_isolation(web: Api) -> None:
+    c = web.client
+    c.cookies.clear()
+    r = c.get("/p/demo/", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"].startswith("/login?next=/p/demo/")
+    token = csrf(c.get("/login").text)
+    bad = c.post("/login", data={"csrf_token": token, "username": "owner", "password": "wrong password!"})
+    assert bad.status_code == 401 and "wrong username or password" in bad.text
+    r = c.post("/login", data={"csrf_token": token, "username": "owner", "password": PASSWORD, "next": "//evil.example/"}, follow_redirects=False)  # fmt: skip
+    assert r.status_code == 303 and r.headers["location"] == "/"
+    cookie = r.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=strict" in cookie and "secure" not in cookie  # plain HTTP here
+    # The session cookie is not an API token.
+    session = c.cookies.get("alluse_session")
+    assert c.get("/portfolios/demo/accounts", headers={"Authorization": f"Bearer {session}"}).status_code == 401
+    # A portfolio the user holds no role on looks exactly like one that does not exist.
+    from alluse.services.portfolios import create_portfolio
+
+    create_portfolio(web.engine, "test", "other", "other:create")  # nobody holds a role on it
+    login(web, "owner")
+    assert web.client.get("/p/other/").status_code == 404
+    assert web.client.get("/p/nothing-here/").status_code == 404
+    logout = web.client.post("/logout", data={"csrf_token": csrf(web.client.get("/p/demo/").text)}, follow_redirects=False)  # fmt: skip
+    assert logout.status_code == 303
+    assert web.client.get("/p/demo/", follow_redirects=False).status_code == 303
+
+
+def test_pages_and_their_assets_weigh_at_most_300_kb_over_the_wire(web: Api) -> None:
+    login(web, "owner")
+    for path in [*PAGES, "/p/demo/roles", "/login"]:
+        r = web.client.get(path, headers={"Accept-Encoding": "gzip"})
+        assert r.status_code == 200
+        total = r.num_bytes_downloaded  # as sent: compressed when the client accepts gzip
+        for asset in re.findall(r'(?:src|href)="(/static/[^"]+)"', r.text):
+            a = web.client.get(asset, headers={"Accept-Encoding": "gzip"})
+            assert a.status_code == 200, asset
+            total += a.num_bytes_downloaded
+        fonts = web.client.get("/static/inter-5.3.0-latin-wght.woff2")
+        total += len(fonts.content)
+        assert total <= MAX_PAGE_BYTES, (path, total)
+
+
+def test_static_files_are_vendored_and_compressed(web: Api) -> None:
+    r = web.client.get("/static/chart-4.6.1.umd.min.js", headers={"Accept-Encoding": "gzip"})
+    assert r.status_code == 200 and r.headers["content-encoding"] == "gzip"
+    assert "Chart.js v4.6.1" in r.text[:200]
+    raw = web.client.get("/static/app.css", headers={"Accept-Encoding": "identity"})
+    assert raw.status_code == 200 and "font-variant-numeric: tabular-nums" in raw.text
 
 
 def test_owner_runs_the_lifecycle_once(web: Api) -> None:
@@ -185,53 +268,3 @@ def _next_quarter_end(day: date) -> date:
         if date(day.year, m, d) >= day:
             return date(day.year, m, d)
     raise AssertionError("unreachable")
-
-
-def test_sessions_logins_and_isolation(web: Api) -> None:
-    c = web.client
-    c.cookies.clear()
-    r = c.get("/p/demo/", follow_redirects=False)
-    assert r.status_code == 303 and r.headers["location"].startswith("/login?next=/p/demo/")
-    token = csrf(c.get("/login").text)
-    bad = c.post("/login", data={"csrf_token": token, "username": "owner", "password": "wrong password!"})
-    assert bad.status_code == 401 and "wrong username or password" in bad.text
-    r = c.post("/login", data={"csrf_token": token, "username": "owner", "password": PASSWORD, "next": "//evil.example/"}, follow_redirects=False)  # fmt: skip
-    assert r.status_code == 303 and r.headers["location"] == "/"
-    cookie = r.headers["set-cookie"].lower()
-    assert "httponly" in cookie and "samesite=strict" in cookie and "secure" not in cookie  # plain HTTP here
-    # The session cookie is not an API token.
-    session = c.cookies.get("alluse_session")
-    assert c.get("/portfolios/demo/accounts", headers={"Authorization": f"Bearer {session}"}).status_code == 401
-    # A portfolio the user holds no role on looks exactly like one that does not exist.
-    from alluse.services.portfolios import create_portfolio
-
-    create_portfolio(web.engine, "test", "other", "other:create")
-    login(web, "owner")
-    assert web.client.get("/p/other/").status_code == 404
-    assert web.client.get("/p/nothing-here/").status_code == 404
-    logout = web.client.post("/logout", data={"csrf_token": csrf(web.client.get("/p/demo/").text)}, follow_redirects=False)  # fmt: skip
-    assert logout.status_code == 303
-    assert web.client.get("/p/demo/", follow_redirects=False).status_code == 303
-
-
-def test_pages_and_their_assets_weigh_at_most_300_kb_over_the_wire(web: Api) -> None:
-    login(web, "owner")
-    for path in [*PAGES, "/p/demo/roles", "/login"]:
-        r = web.client.get(path, headers={"Accept-Encoding": "gzip"})
-        assert r.status_code == 200
-        total = r.num_bytes_downloaded  # as sent: compressed when the client accepts gzip
-        for asset in re.findall(r'(?:src|href)="(/static/[^"]+)"', r.text):
-            a = web.client.get(asset, headers={"Accept-Encoding": "gzip"})
-            assert a.status_code == 200, asset
-            total += a.num_bytes_downloaded
-        fonts = web.client.get("/static/inter-5.3.0-latin-wght.woff2")
-        total += len(fonts.content)
-        assert total <= MAX_PAGE_BYTES, (path, total)
-
-
-def test_static_files_are_vendored_and_compressed(web: Api) -> None:
-    r = web.client.get("/static/chart-4.6.1.umd.min.js", headers={"Accept-Encoding": "gzip"})
-    assert r.status_code == 200 and r.headers["content-encoding"] == "gzip"
-    assert "Chart.js v4.6.1" in r.text[:200]
-    raw = web.client.get("/static/app.css", headers={"Accept-Encoding": "identity"})
-    assert raw.status_code == 200 and "font-variant-numeric: tabular-nums" in raw.text

@@ -199,7 +199,9 @@ def account(
     return _account(request, scope, account, page, per)
 
 
-def _account(request: Request, scope: PageScope, account: str, page_no: int = 1, per: int = dashboard.JOURNAL_PAGE, **extra: Any) -> Response:
+def _account(
+    request: Request, scope: PageScope, account: str, page_no: int = 1, per: int = dashboard.JOURNAL_PAGE, **extra: Any
+) -> Response:
     engine = session.ctx(request).engine
     data = dashboard.account_page(engine, scope.portfolio_id, account, page_no, per_page=per)
     values = {"check": None, "check_error": None, "fill_result": None, "fill_error": None, "form": {}} | extra
