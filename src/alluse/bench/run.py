@@ -345,6 +345,9 @@ class Bench:
             from alluse.bench.trades import run_trades
 
             run_trades(self)
+        from alluse.bench.web import run_web
+
+        run_web(self)
 
 
 def _progress(out: IO[str]) -> Any:
@@ -677,6 +680,10 @@ def run_bench(
         section: Callable[[], None] = HttpBench(bench).run
     elif only == "lifecycle":
         section = bench.run_lifecycle
+    elif only == "web":
+        from alluse.bench.web import run_web
+
+        section = lambda: run_web(bench)  # noqa: E731
     else:
         section = bench.run
     if bench.progress:

@@ -20,7 +20,7 @@ from alluse.services.alerts import open_alerts
 from alluse.services.earmarks import earmark_report
 from alluse.services.lifecycle import family_tree, history
 from alluse.services.queries import account_detail, account_tree
-from alluse.services.reports import holdings, tax_year
+from alluse.services.reports import _year_figures_household, holdings
 from alluse.services.tax import post_tax_surplus, rates, year_figures
 from alluse.services.trades import week_start
 from alluse.store.repo import resolve_account
@@ -33,6 +33,7 @@ from alluse.store.schema import (
     lots,
     portfolios,
     postings,
+    tax_payments,
     transfers,
 )
 
@@ -48,13 +49,18 @@ def portfolio_name(engine: Engine, pid: int) -> str:
 # --- overview ------------------------------------------------------------------------------------
 
 
-def overview(engine: Engine, pid: int, today: date | None = None) -> dict[str, Any]:
-    """Portfolio totals, and each group (forks after the group they came from) with its sleeves and
-    their open alerts."""
+OVERVIEW_GROUPS = 50
+
+
+def overview(
+    engine: Engine, pid: int, today: date | None = None, page: int = 1, per_page: int = OVERVIEW_GROUPS
+) -> dict[str, Any]:
+    """Portfolio totals and every open alert; and one page of groups (forks after the group they came
+    from) with their sleeves and the sleeves' alerts."""
     today = today or date.today()
     tree = account_tree(engine, pid)
     alerts = open_alerts(engine, pid)
-    tax = tax_year(engine, pid, today.year)
+    tax = _household_tax(engine, pid, today.year)
     by_account: dict[str, list[dict[str, Any]]] = {}
     for al in alerts:
         by_account.setdefault(al["name"], []).append(al)
@@ -84,18 +90,37 @@ def overview(engine: Engine, pid: int, today: date | None = None) -> dict[str, A
             for k in totals:
                 totals[k] += g["totals"][k]
     groups.sort(key=lambda g: lineage(g["group_id"]))
+    pages = max(1, -(-len(groups) // per_page))
+    page = min(max(1, page), pages)
     return {
+        "page": page,
+        "pages": pages,
+        "group_count": len(groups),
+        "first_group": (page - 1) * per_page,
         "portfolio": tree["portfolio"],
         "template": tree["template"],
-        "groups": groups,
+        "groups": groups[(page - 1) * per_page : page * per_page],
         "totals": totals,
         "accounts": sum(len(g["accounts"]) for g in groups),
         "alerts": alerts,
         "tax_year": today.year,
-        "estimated_tax_cents": tax["estimated_tax_cents"],
-        "unpaid_tax_cents": tax["unpaid_cents"],
+        "estimated_tax_cents": tax[0],
+        "unpaid_tax_cents": max(0, tax[0] - tax[1]),
         "note": NOTE,
     }
+
+
+def _household_tax(engine: Engine, pid: int, year: int) -> tuple[int, int]:
+    """(estimated tax, paid) for the year, netted across the household as `reports.tax_year` does,
+    without its per-lot wash-sale pass (which the overview does not show)."""
+    with engine.connect() as conn:
+        figures = _year_figures_household(conn, pid, date(year, 1, 1), date(year, 12, 31))
+        paid = conn.execute(
+            sa.select(sa.func.coalesce(sa.func.sum(tax_payments.c.amount_cents), 0)).where(
+                tax_payments.c.portfolio_id == pid, tax_payments.c.tax_year == year
+            )
+        ).scalar_one()
+        return estimate(figures, rates(conn, pid)).tax, int(paid)
 
 
 # --- one account ---------------------------------------------------------------------------------

@@ -180,9 +180,9 @@ def home(request: Request) -> Response:
 
 @router.get("/p/{portfolio}/")
 @page
-def overview(request: Request, portfolio: str) -> Response:
+def overview(request: Request, portfolio: str, page: Annotated[int, Query(ge=1, le=10**6)] = 1) -> Response:
     scope = portfolio_scope(request, portfolio)
-    data = dashboard.overview(session.ctx(request).engine, scope.portfolio_id)
+    data = dashboard.overview(session.ctx(request).engine, scope.portfolio_id, page=page)
     return render(request, "overview.html", scope=scope, o=data, active="overview")
 
 
