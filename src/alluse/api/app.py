@@ -20,7 +20,9 @@ from alluse.api.routers import (
     lifecycle,
     ops,
     portfolios,
+    projections,
     reports,
+    statements,
     tax,
     trades,
     weeks,
@@ -47,6 +49,8 @@ ROUTERS = [
     tax,
     reports,
     lifecycle,
+    statements,
+    projections,
 ]
 
 
