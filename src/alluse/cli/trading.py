@@ -472,7 +472,7 @@ def report_weekly(
     if csv_path:
         _write_csv(csv_path, r["weeks"])
     if png:
-        from alluse.cli.charts import weekly_png
+        from alluse.charts import weekly_png
 
         weekly_png(r, png)
         console.print(f"chart: {png}")
@@ -518,7 +518,7 @@ def report_monthly(
             ],
         )
     if png:
-        from alluse.cli.charts import monthly_png
+        from alluse.charts import monthly_png
 
         monthly_png(r, png)
         console.print(f"chart: {png}")
@@ -696,7 +696,7 @@ def report_performance(
     if csv_path:
         _write_csv(csv_path, rows)
     if png:
-        from alluse.cli.charts import performance_png
+        from alluse.charts import performance_png
 
         performance_png(r, png)
         console.print(f"chart: {png}")
