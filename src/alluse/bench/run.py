@@ -350,6 +350,9 @@ class Bench:
         from alluse.bench.projection import run_projection
 
         run_projection(self)  # no database in the fast paths; the exact path uses its own SQLite file
+        from alluse.bench.web import run_web
+
+        run_web(self)
 
 
 def _progress(out: IO[str]) -> Any:
@@ -692,6 +695,10 @@ def run_bench(
         from alluse.bench.projection import run_projection
 
         section = lambda: run_projection(bench)  # noqa: E731
+    elif only == "web":
+        from alluse.bench.web import run_web
+
+        section = lambda: run_web(bench)  # noqa: E731
     else:
         section = bench.run
     if bench.progress:

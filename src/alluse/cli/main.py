@@ -472,14 +472,14 @@ def bench(
     http: Annotated[
         bool, typer.Option("--http", help="The REST API under HTTP load from a second process, on loopback.")
     ] = False,
-    only: Annotated[str | None, typer.Option(help="Run one part only: lifecycle, ibkr or projection.")] = None,
+    only: Annotated[str | None, typer.Option(help="Run one part only: lifecycle, ibkr, projection or web.")] = None,
 ) -> None:
     """Benchmark: one JSON object per line, with the raw-database baseline from the same run."""
     from alluse.bench.run import run_bench
     from alluse.domain.errors import InvalidInput
 
-    if only not in (None, "lifecycle", "ibkr", "projection"):
-        raise InvalidInput(f"--only takes lifecycle, ibkr or projection, got {only!r}")
+    if only not in (None, "lifecycle", "ibkr", "projection", "web"):
+        raise InvalidInput(f"--only takes lifecycle, ibkr, projection or web, got {only!r}")
     run_bench(
         db,
         quick=quick,
