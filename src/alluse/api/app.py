@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from alluse import __version__
 from alluse.api import problems
 from alluse.api.deps import Context
+from alluse.api.hardening import SecurityHeaders, strict_json
 from alluse.api.observability import Metrics, RequestLog, configure_logging
 from alluse.api.routers import (
     accounts,
@@ -21,19 +23,21 @@ from alluse.api.routers import (
     ops,
     portfolios,
     reports,
+    sessions,
     tax,
     trades,
     weeks,
 )
 from alluse.config import Settings, get_settings
 from alluse.security.keyring import Keyring, load_keyring
-from alluse.security.ratelimit import LoginLimiter
+from alluse.security.ratelimit import LoginThrottle
 from alluse.security.tokens import TokenIssuer
 
 # One module per resource (docs/api.md).
 ROUTERS = [
     ops,
     auth,
+    sessions,
     portfolios,
     accounts,
     groups,
@@ -63,19 +67,26 @@ def create_app(
         title="alluse",
         version=__version__,
         description="Accounts, ledger and rules for the ALL-USE method. Amounts are decimal strings in US dollars.",
+        max_body_size=settings.max_body_bytes,
     )
     app.state.ctx = Context(
         engine=engine,
         settings=settings,
         keyring=keyring,
         tokens=TokenIssuer.from_settings(settings, keyring),
-        limiter=LoginLimiter(settings.login_max_failures, settings.login_window_seconds),
+        throttle=LoginThrottle(engine, settings.login_max_failures, settings.login_window_seconds),
     )
     app.state.metrics = Metrics()
     problems.install(app)
     for module in ROUTERS:
-        app.include_router(module.router)
+        # The API speaks JSON: bodies are checked for media type, charset, repeated keys and bounds.
+        app.include_router(module.router, dependencies=[Depends(strict_json)], responses=problems.responses(413, 415))
     if settings.request_log:
         configure_logging()
     app.add_middleware(RequestLog, metrics=app.state.metrics, enabled=settings.request_log)
+    app.add_middleware(SecurityHeaders, settings=settings)
+    if settings.trusted_proxies.strip():
+        # Believe X-Forwarded-For/-Proto only from the listed proxies (`alluse serve` turns uvicorn's
+        # own handling off, which would trust loopback by default).
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxy_list)
     return app

@@ -710,8 +710,11 @@ def serve(
         )
     app_ = create_app(settings, engine, keyring)
     console.print(f"serving on http://{host}:{port} (database {engine.url.render_as_string(hide_password=True)})")
-    uvicorn.run(app_, host=host, port=port, log_level="warning", access_log=False)
+    # Forwarded headers are believed only from ALLUSE_TRUSTED_PROXIES, by the app itself (api/app.py);
+    # uvicorn's own handling would believe them from loopback.
+    uvicorn.run(app_, host=host, port=port, log_level="warning", access_log=False, proxy_headers=False)
 
 
 # Trades, marks, the protocol check, weeks, tax and reports register themselves on `app`.
 from alluse.cli import trading as _trading  # noqa: E402, F401
+from alluse.cli import users as _users  # noqa: E402, F401
