@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from fastapi import Depends, FastAPI
+from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from alluse import __version__
 from alluse.api import problems
 from alluse.api.deps import Context
-from alluse.api.hardening import SecurityHeaders, strict_json
+from alluse.api.hardening import EdgeGuard, strict_json
 from alluse.api.observability import Metrics, RequestLog, configure_logging
 from alluse.api.routers import (
     accounts,
@@ -67,7 +68,6 @@ def create_app(
         title="alluse",
         version=__version__,
         description="Accounts, ledger and rules for the ALL-USE method. Amounts are decimal strings in US dollars.",
-        max_body_size=settings.max_body_bytes,
     )
     app.state.ctx = Context(
         engine=engine,
@@ -84,7 +84,10 @@ def create_app(
     if settings.request_log:
         configure_logging()
     app.add_middleware(RequestLog, metrics=app.state.metrics, enabled=settings.request_log)
-    app.add_middleware(SecurityHeaders, settings=settings)
+    # Starlette's limiter cuts a streamed body off once it passes the limit (413 via problems.py);
+    # EdgeGuard, outside it, refuses a declared oversized body before anything runs.
+    app.add_middleware(RequestBodyLimitMiddleware, max_body_size=settings.max_body_bytes)
+    app.add_middleware(EdgeGuard, settings=settings)
     if settings.trusted_proxies.strip():
         # Believe X-Forwarded-For/-Proto only from the listed proxies (`alluse serve` turns uvicorn's
         # own handling off, which would trust loopback by default).
