@@ -15,7 +15,13 @@ from alluse.services.verify import verify
 from alluse.store.schema import audit_log, brokerage_accounts
 
 # /auth/logout is authenticated by the refresh token in its body.
-PUBLIC = {("GET", "/healthz"), ("GET", "/readyz"), ("POST", "/auth/login"), ("POST", "/auth/refresh"), ("POST", "/auth/logout")}
+PUBLIC = {
+    ("GET", "/healthz"),
+    ("GET", "/readyz"),
+    ("POST", "/auth/login"),
+    ("POST", "/auth/refresh"),
+    ("POST", "/auth/logout"),
+}
 
 
 @pytest.fixture
