@@ -38,9 +38,22 @@ HOSTILE: list[Any] = [
 # Then Hypothesis draws more, at random, for a few examples per operation.
 MORE = st.one_of(
     st.sampled_from(
-        ["١٢٣", "NaN", "Ⅻ", "-Infinity", " ", "%00", "../../etc/passwd", "A1-GEN\n", "🙂", "null", "0" * 30 + "1"]
+        [
+            "١٢٣",
+            "NaN",
+            "-1e-999999999",
+            "Ⅻ",
+            "-Infinity",
+            " ",
+            "%00",
+            "../../etc/passwd",
+            "A1-GEN\n",
+            "🙂",
+            "null",
+            "0" * 30 + "1",
+        ]
     ),
-    st.sampled_from([1e308, -(10**30), 0.1, True, None, {}, [[[]]]]),
+    st.sampled_from([1e308, -1e-308, -(10**30), 0.1, True, None, {}, [[[]]]]),
     st.text(max_size=30),
     st.integers(min_value=-(2**70), max_value=2**70),
 )
