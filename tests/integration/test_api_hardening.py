@@ -218,3 +218,19 @@ def test_throttle_window_passes(engine):  # type: ignore[no-untyped-def]
         # Finished windows' rows are pruned as new attempts come in.
         starts = conn.execute(sa.text("SELECT DISTINCT window_start FROM login_throttle")).scalars().all()
     assert min(starts) >= 999_960
+
+
+def test_throttle_counts_per_username_and_per_address_and_a_success_gives_back(engine):  # type: ignore[no-untyped-def]
+    throttle = LoginThrottle(engine, max_attempts=2, window_seconds=60, clock=lambda: 1_000_000.0)
+    throttle.attempt("user:a", "ip:1")
+    throttle.attempt("user:a", "ip:1")
+    with pytest.raises(TooManyAttempts):
+        throttle.attempt("user:b", "ip:1")  # the address is spent, whatever the username
+    throttle.attempt("user:c", "ip:2")
+    with pytest.raises(TooManyAttempts):
+        throttle.attempt("user:a", "ip:3")  # and so is the username, from any address
+    throttle.succeeded("user:c", "ip:2")  # clears c's count and gives ip:2 its attempt back
+    throttle.attempt("user:c", "ip:2")
+    throttle.attempt("user:d", "ip:2")
+    with pytest.raises(TooManyAttempts):
+        throttle.attempt("user:e", "ip:2")

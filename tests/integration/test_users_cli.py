@@ -56,7 +56,7 @@ def test_bad_resets_are_one_line_and_change_nothing(engine, run):  # type: ignor
     before = db_state(engine)
     for args, words in (
         (("user", "password", "nobody", "--generate"), "no user 'nobody'"),
-        (("user", "password", "olivia"), "at least 10 characters"),
+        (("user", "password", "olivia"), "at least 12 characters"),
     ):
         out = run(*args, env={"ALLUSE_NEW_PASSWORD": "short"})
         assert out.exit_code == 1 and words in out.output and "Traceback" not in out.output, out.output

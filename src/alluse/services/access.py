@@ -45,7 +45,7 @@ class Role(IntEnum):
 
 
 USERNAME_RE = re.compile(r"^[a-z][a-z0-9_.-]{1,49}$")
-MIN_PASSWORD = 10
+MIN_PASSWORD = 12  # OWASP ASVS 2.1.1
 API_KEY_PREFIX = "alk"
 _hasher = PasswordHasher()  # argon2id with the library's recommended cost
 # Spent on unknown usernames so a login takes as long whether or not the user exists.
