@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from alluse.domain.errors import TooManyAttempts
+from alluse.store.db import writer_lock
 from alluse.store.schema import login_throttle
 from alluse.store.uow import write_connection
 
@@ -52,19 +53,22 @@ class LoginThrottle:
 
     def attempt(self, *keys: str) -> None:
         """Count one attempt against every key; refuse (429) when any key is over its limit. Refused
-        attempts are counted too, so hammering a locked key cannot slip in at a window's edge."""
+        attempts count too."""
         now = self.clock()
         start = int(now // self.window * self.window)
-        with write_connection(self.engine) as conn, conn.begin():
+        with writer_lock(self.engine), write_connection(self.engine) as conn, conn.begin():
             counts = [conn.execute(self._hit, {"k": _digest(k), "w": start}).scalar_one() for k in keys]
-            # Rows of finished windows: each key keeps at most one row, and stale ones go here.
-            conn.execute(login_throttle.delete().where(T.window_start < start - self.window))
+            # Rows of finished windows go here. SKIP LOCKED (PostgreSQL; SQLite has one writer at a
+            # time anyway): a row another attempt holds is left for later, so pruning never waits
+            # and two attempts cannot deadlock.
+            stale = sa.select(T.key).where(T.window_start < start).with_for_update(skip_locked=True)
+            conn.execute(login_throttle.delete().where(T.key.in_(stale.scalar_subquery())))
         if max(counts) > self.max_attempts:
             retry = max(1, int(start + self.window - now + 0.999))
             raise TooManyAttempts(f"too many login attempts; try again in {retry} s", retry)
 
     def succeeded(self, username_key: str, client_key: str) -> None:
-        with write_connection(self.engine) as conn, conn.begin():
+        with writer_lock(self.engine), write_connection(self.engine) as conn, conn.begin():
             conn.execute(login_throttle.delete().where(T.key == _digest(username_key)))
             conn.execute(
                 login_throttle.update()
