@@ -23,8 +23,10 @@ from alluse.api.routers import (
     lifecycle,
     ops,
     portfolios,
+    projections,
     reports,
     sessions,
+    statements,
     tax,
     trades,
     weeks,
@@ -33,6 +35,7 @@ from alluse.config import Settings, get_settings
 from alluse.security.keyring import Keyring, load_keyring
 from alluse.security.ratelimit import LoginThrottle
 from alluse.security.tokens import TokenIssuer
+from alluse.web import pages as web
 
 # One module per resource (docs/api.md).
 ROUTERS = [
@@ -51,6 +54,8 @@ ROUTERS = [
     tax,
     reports,
     lifecycle,
+    statements,
+    projections,
 ]
 
 
@@ -81,6 +86,7 @@ def create_app(
     for module in ROUTERS:
         # The API speaks JSON: bodies are checked for media type, charset, repeated keys and bounds.
         app.include_router(module.router, dependencies=[Depends(strict_json)], responses=problems.responses(413, 415))
+    web.mount(app)  # the dashboard's pages and static files (docs/web.md)
     if settings.request_log:
         configure_logging()
     app.add_middleware(RequestLog, metrics=app.state.metrics, enabled=settings.request_log)

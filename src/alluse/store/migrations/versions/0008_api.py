@@ -1,7 +1,7 @@
 """sessions: refresh tokens with families (rotation, reuse detection) and the login throttle
 
 Revision ID: 0008_api
-Revises: 0004_lifecycle
+Revises: 0010_ibkr
 Create Date: 2026-11-30 00:10:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0008_api"
-down_revision: str | None = "0004_lifecycle"
+down_revision: str | None = "0010_ibkr"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
