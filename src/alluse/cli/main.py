@@ -714,4 +714,5 @@ def serve(
 
 
 # Trades, marks, the protocol check, weeks, tax and reports register themselves on `app`.
+from alluse.cli import events as _events  # noqa: E402, F401
 from alluse.cli import trading as _trading  # noqa: E402, F401

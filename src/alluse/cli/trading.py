@@ -217,7 +217,9 @@ def positions(
 
 @app.command()
 @friendly
-def alerts() -> None:
+def alerts(
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Then stream new alerts as they happen.")] = False,
+) -> None:
     """Open alerts (BUFFER_BREACH ...)."""
     from alluse.services.alerts import open_alerts
 
@@ -226,6 +228,10 @@ def alerts() -> None:
         console.print("no open alerts")
     for r in rows:
         console.print(f"[red]{r['kind']}[/] {r['name']}: {r['message']} (since {r['raised_at']:%Y-%m-%d %H:%M})")
+    if follow:
+        from alluse.cli.events import follow_alerts
+
+        follow_alerts()
 
 
 @app.command("check-trade")

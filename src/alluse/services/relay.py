@@ -85,7 +85,9 @@ async def publish(js: nats.js.JetStreamContext, cfg: RelayConfig, batch: list[Ev
     """Publish a batch, wait for every ack; per portfolio the last seq acknowledged with no gap before
     it, and how many JetStream reported as duplicates."""
     futures = [
-        await js.publish_async(subject(cfg.prefix, e.portfolio_id, e.kind), e.body(), headers={"Nats-Msg-Id": e.event_id})
+        await js.publish_async(
+            subject(cfg.prefix, e.portfolio_id, e.kind), e.body(), headers={"Nats-Msg-Id": e.event_id}
+        )
         for e in batch
     ]
     acks = await asyncio.wait_for(asyncio.gather(*futures, return_exceptions=True), cfg.ack_timeout_seconds)

@@ -129,7 +129,9 @@ def record_fills(engine: Engine, actor: str, portfolio: str | int | None, facts:
             if drawn := draw_down_for_fill(tx, aid, book.accounts[aid].kind, fact, i):
                 r["earmark_drawn_cents"] = drawn
             if r["action"] == FillAction.ASSIGN:
-                alert_event(tx, i, "assignment", aid, f"{r['account']}: {r['symbol']} assigned, {r['quantity']} contract(s)")
+                alert_event(
+                    tx, i, "assignment", aid, f"{r['account']}: {r['symbol']} assigned, {r['quantity']} contract(s)"
+                )
         return out
 
     requests = [Request(k, f.payload()) for k, f in facts]

@@ -77,8 +77,14 @@ def register(
     def apply(tx: Tx, _reqs: list[Request]) -> list[dict[str, Any]]:
         eid = tx.conn.execute(
             webhook_endpoints.insert()
-            .values(portfolio_id=tx.portfolio_id, url=url, kinds=json.dumps(kinds), secret_encrypted=token,
-                    enabled=True, created_at=tx.now)  # fmt: skip
+            .values(
+                portfolio_id=tx.portfolio_id,
+                url=url,
+                kinds=json.dumps(kinds),
+                secret_encrypted=token,
+                enabled=True,
+                created_at=tx.now,
+            )  # fmt: skip
             .returning(_w.id)
         ).scalar_one()
         # The audit log and the event carry the host only: a webhook URL often embeds a token.
@@ -115,8 +121,14 @@ def list_endpoints(engine: Engine, portfolio: str | int | None) -> list[dict[str
             by_status.setdefault(eid, {})[status] = n
         q = sa.select(_w.id, _w.url, _w.kinds, _w.enabled, _w.created_at).where(_w.portfolio_id == pid).order_by(_w.id)
         return [
-            {"id": r.id, "url": r.url, "kinds": json.loads(r.kinds), "enabled": r.enabled, "created_at": r.created_at,
-             "deliveries": by_status.get(r.id, {})}  # fmt: skip
+            {
+                "id": r.id,
+                "url": r.url,
+                "kinds": json.loads(r.kinds),
+                "enabled": r.enabled,
+                "created_at": r.created_at,
+                "deliveries": by_status.get(r.id, {}),
+            }  # fmt: skip
             for r in conn.execute(q)
         ]
 
@@ -128,8 +140,18 @@ def deliveries(engine: Engine, portfolio: str | int | None, endpoint_id: int, li
         if conn.execute(sa.select(_w.id).where(_w.id == endpoint_id, _w.portfolio_id == pid)).first() is None:
             raise NotFound(f"no webhook endpoint {endpoint_id} in this portfolio")
         q = (
-            sa.select(_d.id, _e.event_id, _e.seq, _e.kind, _d.status, _d.attempts, _d.last_status_code,
-                      _d.last_error, _d.next_attempt_at, _d.delivered_at)  # fmt: skip
+            sa.select(
+                _d.id,
+                _e.event_id,
+                _e.seq,
+                _e.kind,
+                _d.status,
+                _d.attempts,
+                _d.last_status_code,
+                _d.last_error,
+                _d.next_attempt_at,
+                _d.delivered_at,
+            )  # fmt: skip
             .join(events, _e.id == _d.event_id)
             .where(_d.endpoint_id == endpoint_id)
             .order_by(_d.id.desc())
@@ -153,8 +175,16 @@ def fan_out(engine: Engine, limit: int = 1000) -> int:
         for eid, pid, kinds in conn.execute(sa.select(_w.id, _w.portfolio_id, _w.kinds).where(_w.enabled.is_(True))):
             targets.setdefault(pid, []).append((eid, json.loads(kinds)))
         rows = [
-            {"portfolio_id": ev.portfolio_id, "endpoint_id": eid, "event_id": ev.id, "status": "PENDING",
-             "attempts": 0, "next_attempt_at": now, "last_error": "", "created_at": now}  # fmt: skip
+            {
+                "portfolio_id": ev.portfolio_id,
+                "endpoint_id": eid,
+                "event_id": ev.id,
+                "status": "PENDING",
+                "attempts": 0,
+                "next_attempt_at": now,
+                "last_error": "",
+                "created_at": now,
+            }  # fmt: skip
             for ev in batch
             for eid, kinds in targets.get(ev.portfolio_id, [])
             if kind_matches(kinds, ev.kind)
@@ -235,8 +265,15 @@ async def deliver_due(
                 delivered_at=sa.bindparam("dat"),
             ),
             [
-                {"did": o["id"], "st": o["status"], "n": o["attempts"], "code": o["code"], "err": o["error"],
-                 "nxt": o["next"], "dat": done_at if o["status"] == "DELIVERED" else None}  # fmt: skip
+                {
+                    "did": o["id"],
+                    "st": o["status"],
+                    "n": o["attempts"],
+                    "code": o["code"],
+                    "err": o["error"],
+                    "nxt": o["next"],
+                    "dat": done_at if o["status"] == "DELIVERED" else None,
+                }  # fmt: skip
                 for o in outcomes
             ],
         )

@@ -64,9 +64,16 @@ def flush(conn: sa.Connection, portfolio_id: int, rows: Sequence[dict[str, Any]]
 # --- reading the outbox: per consumer, per portfolio, in sequence order --------------------------
 
 _e, _c = events.c, event_cursors.c
-_PENDING = sa.select(portfolios.c.id, sa.func.coalesce(_c.seq, 0)).select_from(
-    portfolios.outerjoin(event_cursors, (_c.portfolio_id == portfolios.c.id) & (_c.consumer == sa.bindparam("consumer")))
-).where(portfolios.c.event_seq > sa.func.coalesce(_c.seq, 0)).order_by(portfolios.c.id)
+_PENDING = (
+    sa.select(portfolios.c.id, sa.func.coalesce(_c.seq, 0))
+    .select_from(
+        portfolios.outerjoin(
+            event_cursors, (_c.portfolio_id == portfolios.c.id) & (_c.consumer == sa.bindparam("consumer"))
+        )
+    )
+    .where(portfolios.c.event_seq > sa.func.coalesce(_c.seq, 0))
+    .order_by(portfolios.c.id)
+)
 # In the order of domain.events.Event's fields.
 EVENT_COLUMNS = (_e.id, _e.event_id, _e.portfolio_id, _e.seq, _e.kind, _e.version, _e.created_at, _e.audit_seq,
                  _e.account_id, _e.payload)  # fmt: skip
@@ -102,5 +109,8 @@ def advance(conn: sa.Connection, consumer: str, heads: dict[int, int], now: date
             .where(_c.consumer == consumer, _c.portfolio_id == pid, _c.seq < seq)
             .values(seq=seq, updated_at=now)
         ).rowcount
-        if not done and conn.execute(sa.select(_c.seq).where(_c.consumer == consumer, _c.portfolio_id == pid)).first() is None:
+        if (
+            not done
+            and conn.execute(sa.select(_c.seq).where(_c.consumer == consumer, _c.portfolio_id == pid)).first() is None
+        ):
             conn.execute(event_cursors.insert().values(consumer=consumer, portfolio_id=pid, seq=seq, updated_at=now))

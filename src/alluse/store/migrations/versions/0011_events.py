@@ -88,9 +88,7 @@ def upgrade() -> None:
         sa.Column("last_error", sa.String(length=300), server_default="", nullable=False),
         sa.Column("created_at", Ts, nullable=False),
         sa.Column("delivered_at", Ts, nullable=True),
-        sa.CheckConstraint(
-            "status IN ('PENDING', 'DELIVERED', 'FAILED')", name=op.f("ck_webhook_deliveries_status")
-        ),
+        sa.CheckConstraint("status IN ('PENDING', 'DELIVERED', 'FAILED')", name=op.f("ck_webhook_deliveries_status")),
         sa.ForeignKeyConstraint(
             ["endpoint_id", "portfolio_id"],
             ["webhook_endpoints.id", "webhook_endpoints.portfolio_id"],
