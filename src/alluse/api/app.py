@@ -23,6 +23,7 @@ from alluse.api.routers import (
     reports,
     tax,
     trades,
+    webhooks,
     weeks,
 )
 from alluse.config import Settings, get_settings
@@ -46,6 +47,7 @@ ROUTERS = [
     tax,
     reports,
     lifecycle,
+    webhooks,
 ]
 
 

@@ -28,7 +28,11 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output."
 
 
 def _log_to_stderr() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    alluse_log = logging.getLogger("alluse")
+    alluse_log.addHandler(handler)
+    alluse_log.setLevel(logging.INFO)
 
 
 @events_app.command("relay")

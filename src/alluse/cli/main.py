@@ -674,6 +674,7 @@ def user_grant(
 def serve(
     host: Annotated[str | None, typer.Option(help="Interface to listen on (default 127.0.0.1).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default 8000).")] = None,
+    relay: Annotated[bool, typer.Option("--relay", help="Also run the event relay (alluse events relay).")] = False,
 ) -> None:
     """Serve the REST API. The first run on an empty database builds the demo portfolio and an admin
     user, and prints the password once."""
@@ -710,6 +711,12 @@ def serve(
         )
     app_ = create_app(settings, engine, keyring)
     console.print(f"serving on http://{host}:{port} (database {engine.url.render_as_string(hide_password=True)})")
+    if relay:
+        from alluse.services.relay import RelayConfig, start_in_thread
+
+        cfg = RelayConfig.from_settings(settings)
+        start_in_thread(engine, keyring, cfg)
+        console.print(f"relaying events to {cfg.nats_url} (stream {cfg.stream}) and to webhooks")
     uvicorn.run(app_, host=host, port=port, log_level="warning", access_log=False)
 
 

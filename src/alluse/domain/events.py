@@ -10,7 +10,7 @@ import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from alluse.domain.errors import InvalidInput
@@ -56,7 +56,7 @@ class Event:
             "seq": self.seq,
             "kind": self.kind,
             "schema": f"alluse.event.v{self.version}",
-            "at": self.at.isoformat().replace("+00:00", "Z"),
+            "at": _utc_text(self.at),
             "audit_seq": self.audit_seq,
             "account_id": self.account_id,
             "data": json.loads(self.payload),
@@ -65,6 +65,12 @@ class Event:
     def body(self) -> bytes:
         """The message body: the envelope as compact JSON (what webhook signatures cover)."""
         return json.dumps(self.envelope(), separators=(",", ":"), sort_keys=True).encode()
+
+
+def _utc_text(at: datetime) -> str:
+    # SQLite hands timestamps back without a zone; they were written in UTC.
+    at = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+    return at.isoformat().replace("+00:00", "Z")
 
 
 def validate_prefix(prefix: str) -> str:
