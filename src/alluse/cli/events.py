@@ -9,6 +9,7 @@ import time
 from typing import Annotated
 
 import typer
+from nats.errors import NoServersError
 from rich.table import Table
 
 from alluse.cli.main import KeyOpt, actor, app, friendly, new_key, state
@@ -66,7 +67,7 @@ def relay_cmd(
         stats = asyncio.run(relay.run(engine, keyring, cfg, once=once))
     except KeyboardInterrupt:
         raise typer.Exit(0) from None
-    except OSError as exc:
+    except (OSError, NoServersError) as exc:
         raise InvalidInput(f"NATS at {cfg.nats_url} is unreachable: {exc}") from None
     console.print(
         f"published {stats.published} ({stats.duplicates} duplicates dropped by JetStream), "
@@ -196,7 +197,7 @@ def marks_listen(
                                         max_messages=max_messages, idle_seconds=idle_exit))  # fmt: skip
     except KeyboardInterrupt:
         raise typer.Exit(0) from None
-    except OSError as exc:
+    except (OSError, NoServersError) as exc:
         raise InvalidInput(f"NATS at {url} is unreachable: {exc}") from None
     console.print(
         f"received {stats.received}: recorded {stats.recorded}, duplicates {stats.duplicates}, "

@@ -133,7 +133,13 @@ async def _nats_loop(engine: sa.Engine, cfg: RelayConfig, stats: RelayStats, sto
     while not stop.is_set():
         nc = None
         try:
-            nc = await nats.connect(cfg.nats_url, allow_reconnect=False, connect_timeout=5)
+            nc = await nats.connect(
+                cfg.nats_url,
+                allow_reconnect=False,
+                connect_timeout=5,
+                max_reconnect_attempts=1,
+                reconnect_time_wait=0.2,
+            )
             js = nc.jetstream()
             await ensure_stream(js, cfg)
             retry = 0.2
