@@ -72,6 +72,7 @@ def record(engine: Engine, actor: str, portfolio: str | int | None, ticks: list[
         log.warning("batch of %d marks refused: %s", len(ticks), exc)
         stats.bad += len(ticks)
         return
+    stats.duplicates += len(ticks) - len(results)  # the same id twice within one batch
     for r in results:
         if r.get("replayed"):
             stats.duplicates += 1
