@@ -9,9 +9,9 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from functools import lru_cache
+from typing import Any, NamedTuple
 
 from alluse.domain.errors import InvalidInput
 
@@ -30,13 +30,14 @@ ALERT_RULES = (
 )
 ALERT_PREFIX = "alert."
 
+_encode = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
+_PLAIN = re.compile(r"^[a-z0-9_.-]+$")
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]+$")
 _KIND = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*(\.\*)?$|^\*$")
 
 
-@dataclass(frozen=True, slots=True)
-class Event:
-    """One outbox row, ready to leave the process."""
+class Event(NamedTuple):
+    """One outbox row, ready to leave the process. (A named tuple: the relay builds thousands a second.)"""
 
     id: int  # the outbox row id (local)
     event_id: str  # global id: JetStream message id, webhook-id
@@ -63,10 +64,20 @@ class Event:
         }
 
     def body(self) -> bytes:
-        """The message body: the envelope as compact JSON (what webhook signatures cover)."""
-        return json.dumps(self.envelope(), separators=(",", ":"), sort_keys=True).encode()
+        """The message body: the envelope as compact JSON with sorted keys (what webhook signatures
+        cover). Written out directly: the payload is canonical JSON already and every other field is a
+        number or a string of a fixed alphabet (checked), so nothing needs escaping."""
+        if not (_PLAIN.match(self.kind) and _PLAIN.match(self.event_id)):
+            return _encode(self.envelope()).encode()
+        account = "null" if self.account_id is None else self.account_id
+        return (
+            f'{{"account_id":{account},"at":"{_utc_text(self.at)}","audit_seq":{self.audit_seq},'
+            f'"data":{self.payload},"id":"{self.event_id}","kind":"{self.kind}","portfolio_id":{self.portfolio_id},'
+            f'"schema":"alluse.event.v{self.version}","seq":{self.seq}}}'
+        ).encode()
 
 
+@lru_cache(maxsize=256)  # the events of one unit of work share its timestamp
 def _utc_text(at: datetime) -> str:
     # SQLite hands timestamps back without a zone; they were written in UTC.
     at = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
