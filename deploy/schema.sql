@@ -384,6 +384,11 @@ CREATE VIEW public.brokerage_directory AS
     brokerage_accounts.account_id
    FROM public.brokerage_accounts;
 
+CREATE TABLE public.cli_defaults (
+    name character varying(50) NOT NULL,
+    value character varying(200) NOT NULL
+);
+
 CREATE TABLE public.earmarks (
     id bigint NOT NULL,
     portfolio_id bigint NOT NULL,
@@ -1121,6 +1126,7 @@ CREATE TABLE public.portfolios (
     audit_seq bigint DEFAULT '0'::bigint NOT NULL,
     audit_head character varying(64) DEFAULT ''::character varying NOT NULL,
     created_at timestamp with time zone NOT NULL,
+    lifecycle text DEFAULT '{}'::text NOT NULL,
     event_seq bigint DEFAULT '0'::bigint NOT NULL,
     CONSTRAINT ck_portfolios_allocation_sums_to_100 CHECK ((((alloc_gen_bps + alloc_rev_bps) + alloc_com_bps) = 10000))
 );
@@ -1525,7 +1531,8 @@ CREATE TABLE public.transfers (
     memo character varying(200) DEFAULT ''::character varying NOT NULL,
     reverses_transfer_id bigint,
     audit_seq bigint NOT NULL,
-    created_at timestamp with time zone NOT NULL
+    created_at timestamp with time zone NOT NULL,
+    number bigint NOT NULL
 );
 
 CREATE SEQUENCE public.transfers_id_seq
@@ -2039,6 +2046,9 @@ ALTER TABLE ONLY public.api_keys
 ALTER TABLE ONLY public.brokerage_accounts
     ADD CONSTRAINT pk_brokerage_accounts PRIMARY KEY (id);
 
+ALTER TABLE ONLY public.cli_defaults
+    ADD CONSTRAINT pk_cli_defaults PRIMARY KEY (name);
+
 ALTER TABLE ONLY public.earmarks
     ADD CONSTRAINT pk_earmarks PRIMARY KEY (id);
 
@@ -2329,6 +2339,8 @@ CREATE INDEX ix_marks_instrument_id_as_of ON public.marks USING btree (instrumen
 CREATE INDEX ix_postings_account_id ON ONLY public.postings USING btree (account_id);
 
 CREATE INDEX ix_postings_transfer_id ON ONLY public.postings USING btree (transfer_id);
+
+CREATE UNIQUE INDEX ix_transfers_portfolio_id_number ON public.transfers USING btree (portfolio_id, number);
 
 CREATE INDEX ix_webhook_deliveries_status_next_attempt_at ON public.webhook_deliveries USING btree (status, next_attempt_at);
 
@@ -3256,6 +3268,8 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.brokerage_accounts TO alluse_a
 GRANT ALL ON SEQUENCE public.brokerage_accounts_id_seq TO alluse_app;
 
 GRANT SELECT ON TABLE public.brokerage_directory TO alluse_app;
+
+GRANT SELECT,INSERT,UPDATE ON TABLE public.cli_defaults TO alluse_app;
 
 GRANT SELECT,INSERT ON TABLE public.earmarks TO alluse_app;
 

@@ -66,9 +66,9 @@ def test_broker_and_config_commands(cli) -> None:  # type: ignore[no-untyped-def
     ("args", "message"),
     [
         (("withdraw", "A9-GEN", "10"), "no account 'A9-GEN'"),
-        (("withdraw", "--", "A1-GEN", "-10"), "must be positive"),
-        (("withdraw", "A1-GEN", "ten"), "not an amount"),
-        (("deposit", "A1", "10.001"), "more than two decimals"),
+        (("withdraw", "--", "A1-GEN", "-10"), "amount: '-10' is not in that form"),
+        (("withdraw", "A1-GEN", "ten"), "expected dollars like 1250"),
+        (("deposit", "A1", "10.001"), "more than 2 decimals"),
         (("withdraw", "A1-COM", "10"), "Com-Acc never allows withdrawals"),
         (("withdraw", "A1-GEN", "95000.01"), "cash buffer of $5,000.00 (shortfall $0.01)"),
         (
@@ -78,10 +78,10 @@ def test_broker_and_config_commands(cli) -> None:  # type: ignore[no-untyped-def
         (("group", "open", "1000", "-b", "IBKR:U7"), "three brokerage accounts"),
         (("broker", "add", "IBKR:U1"), "already registered"),
         (("broker", "add", "not-a-ref"), "BROKER:NUMBER"),
-        (("config", "set", "A1-GEN", "delta_min", "lots"), "not a delta"),
+        (("config", "set", "A1-GEN", "delta_min", "lots"), "delta_min: 'lots' is not in that form; expected a delta"),
         (("transfer", "A1-GEN", "A1-GEN", "5"), "two different accounts"),
         (("reverse", "999", "--reason", "x"), "no transfer 999"),
-        (("deposit", "A1", "0"), "must be positive"),
+        (("deposit", "A1", "0"), "amount: must be more than zero"),
     ],
 )
 def test_bad_input_is_one_line_exit_1_and_changes_nothing(cli, args, message) -> None:  # type: ignore[no-untyped-def]

@@ -26,6 +26,7 @@ QUARTER_END = date(2026, 12, 31)
 
 _ALERTS = events.c.kind.like("alert.%")
 
+
 def _accounts(engine: sa.Engine, portfolio: str) -> dict[str, dict]:
     return {a["name"]: a for g in account_tree(engine, portfolio)["groups"] for a in g["accounts"]}
 

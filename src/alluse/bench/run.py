@@ -615,8 +615,8 @@ def _raw_group_rows(conn: Any, start: int, n: int) -> None:
         brk,
     )
     conn.executemany(
-        "INSERT INTO transfers (id, portfolio_id, kind, memo, audit_seq, created_at) VALUES (?, 1, 'GROUP_OPEN', '', ?, ?)",
-        [(tid0 + i, start + i + 1, now) for i in range(n)],
+        "INSERT INTO transfers (id, portfolio_id, number, kind, memo, audit_seq, created_at) VALUES (?, 1, ?, 'GROUP_OPEN', '', ?, ?)",
+        [(tid0 + i, tid0 + i, start + i + 1, now) for i in range(n)],
     )
     conn.executemany(
         "INSERT INTO postings (portfolio_id, transfer_id, account_id, amount_cents) VALUES (1, ?, ?, ?)", post
@@ -643,13 +643,13 @@ def _raw_move_rows(conn: Any, start: int, n: int, client: int | None = None) -> 
     for i in range(n):
         gen = gens[(start + i) % len(gens)]
         amount = 10_000 if (start + i) % 2 == 0 else -10_000
-        transfers.append((tid0 + i, "DEPOSIT" if amount > 0 else "WITHDRAWAL", seq0 + i + 1, now))
+        transfers.append((tid0 + i, tid0 + i, "DEPOSIT" if amount > 0 else "WITHDRAWAL", seq0 + i + 1, now))
         post.append((tid0 + i, bank, -amount))
         post.append((tid0 + i, gen, amount))
         touched[gen] = touched.get(gen, 0) + amount
         touched[bank] = touched.get(bank, 0) - amount
     conn.executemany(
-        "INSERT INTO transfers (id, portfolio_id, kind, memo, audit_seq, created_at) VALUES (?, 1, ?, '', ?, ?)",
+        "INSERT INTO transfers (id, portfolio_id, number, kind, memo, audit_seq, created_at) VALUES (?, 1, ?, ?, '', ?, ?)",
         transfers,
     )
     conn.executemany(
@@ -734,7 +734,7 @@ def _raw_sweep(conn: Any) -> None:
             amount = result - result * 3 // 10
             gid, tid = gid + 1, tid + 1
             groups_.append((gid, f"F{gid}", group, acc, now))
-            trs.append((tid, seq, now))
+            trs.append((tid, tid, seq, now))  # one portfolio: number = id
             posts.append((tid, acc, -amount))
             for sleeve, half in (("GEN", amount // 2), ("COM", amount - amount // 2)):
                 aid, bid = aid + 1, bid + 1
@@ -777,7 +777,7 @@ def _raw_sweep(conn: Any) -> None:
         brks,
     )
     conn.executemany(
-        "INSERT INTO transfers (id, portfolio_id, kind, memo, audit_seq, created_at) VALUES (?, 1, 'FORK', '', ?, ?)",
+        "INSERT INTO transfers (id, portfolio_id, number, kind, memo, audit_seq, created_at) VALUES (?, 1, ?, 'FORK', '', ?, ?)",
         trs,
     )
     conn.executemany(

@@ -89,18 +89,21 @@ def events_list(
         print(events.to_json(env))
 
 
-def follow_alerts(poll_seconds: float = 1.0) -> None:
-    """Print alert events as they are committed, until interrupted."""
+def follow_alerts(as_json: bool = False, poll_seconds: float = 1.0) -> None:
+    """Print alert events as they are committed (JSON lines: their envelopes), until interrupted."""
     from alluse.services import events
 
     engine = state.engine()
     seq = events.head(engine, state.portfolio)
-    console.print(f"following alerts after event {seq} (Ctrl-C to stop)")
+    if not as_json:
+        console.print(f"following alerts after event {seq} (Ctrl-C to stop)")
     try:
         while True:
             for env in events.after(engine, state.portfolio, seq, None, 500):
                 seq = env["seq"]
-                if env["kind"].startswith("alert."):
+                if env["kind"].startswith("alert.") and as_json:
+                    print(events.to_json(env), flush=True)
+                elif env["kind"].startswith("alert."):
                     d = env["data"]
                     colour = "green" if d.get("state") == "cleared" else "red"
                     console.print(f"{env['at']} [{colour}]{d['rule']} {d['state']}[/] {d['message']}", highlight=False)

@@ -54,7 +54,7 @@ def record_marks(
 ) -> dict[str, Any]:
     if not prices:
         raise InvalidInput("no marks given")
-    parsed = {parse_symbol(s).symbol: parse_price(p) for s, p in prices.items()}
+    parsed = {parse_symbol(s).symbol: parse_price(p, field=f"price of {s}") for s, p in prices.items()}
 
     def apply(tx: Tx, _reqs: list[Request]) -> list[dict[str, Any]]:
         ids = _instrument_ids(tx.conn, tx.portfolio_id, parsed)

@@ -68,6 +68,9 @@ portfolios = sa.Table(
     # Sequence number of this portfolio's newest outbox event (events.seq); bumped by each unit of work.
     sa.Column("event_seq", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("created_at", Timestamp, nullable=False),
+    # The portfolio's lifecycle settings that differ from the method's defaults (JSON object, validated
+    # by domain.lifecycle.LifecycleConfig before it is stored).
+    sa.Column("lifecycle", sa.Text, nullable=False, server_default="{}"),
     sa.CheckConstraint("alloc_gen_bps + alloc_rev_bps + alloc_com_bps = 10000", name="allocation_sums_to_100"),
 )
 
@@ -156,6 +159,9 @@ transfers = sa.Table(
     metadata,
     _pk(),
     _portfolio_fk(),
+    # The number people see and type (`alluse journal`, `alluse reverse N`): 1, 2, 3 … per portfolio,
+    # in the order the transfers were written. `id` stays the global key that references use.
+    sa.Column("number", sa.BigInteger, nullable=False),
     sa.Column("kind", sa.String(20), nullable=False),
     sa.Column("memo", sa.String(200), nullable=False, server_default=""),
     sa.Column("reverses_transfer_id", Id, nullable=True, unique=True),
@@ -163,6 +169,7 @@ transfers = sa.Table(
     sa.Column("created_at", Timestamp, nullable=False),
     _scoped_target(),
     _scoped_fk("reverses_transfer_id", "transfers"),
+    sa.Index(None, "portfolio_id", "number", unique=True),
 )
 
 postings = sa.Table(
@@ -407,6 +414,15 @@ brokerage_directory = sa.table(
     sa.column("broker", sa.String),
     sa.column("number", sa.String),
     sa.column("account_id", Id),
+)
+
+# Defaults of this database's command line, e.g. the portfolio a command acts on when none is named
+# (`alluse init` sets it, `alluse use NAME` changes it). Belongs to no portfolio, like `users`.
+cli_defaults = sa.Table(
+    "cli_defaults",
+    metadata,
+    sa.Column("name", sa.String(50), primary_key=True),
+    sa.Column("value", sa.String(200), nullable=False),
 )
 
 # --- Access control (issue #6). A user is a global identity, so `users` and `api_keys` are the two
