@@ -29,7 +29,7 @@ from standardwebhooks import Webhook
 
 from alluse.domain.errors import InvalidInput, NotFound
 from alluse.domain.events import Event, kind_matches, validate_kinds
-from alluse.security.keyring import Keyring
+from alluse.security.keyring import Keyring, KeyringError
 from alluse.store import outbox
 from alluse.store.db import writer_lock
 from alluse.store.repo import resolve_portfolio
@@ -237,7 +237,11 @@ async def deliver_due(
                     "error": "endpoint disabled", "next": now}  # fmt: skip
         token = row.secret_encrypted
         if token not in secrets_by_token:
-            secrets_by_token[token] = keyring.decrypt(token).decode()
+            try:
+                secrets_by_token[token] = keyring.decrypt(token).decode()
+            except KeyringError as exc:  # a lost or wrong key: nothing can be signed for this endpoint
+                return {"id": row.id, "status": "FAILED", "attempts": row.attempts, "code": None,
+                        "error": str(exc)[:300], "next": now}  # fmt: skip
         ev = Event(*row[5:])
         body = ev.body().decode()
         at = datetime.now(UTC)
