@@ -294,3 +294,24 @@ def test_an_api_write_reaches_nats_and_a_webhook_and_only_owners_register(  # ty
     assert listed[0]["deliveries"] == {"DELIVERED": 1} and "secret" not in listed[0]
     got = api.client.get("/portfolios/main/events", params={"kind": "cash.*"}, headers=trader).json()
     assert [e["id"] for e in got] == [deposit["id"]]
+
+
+def test_a_statement_that_disagrees_raises_a_reconciliation_alert_once(engine: sa.Engine, portfolio: str) -> None:
+    from pathlib import Path
+
+    from alluse.services.statements import import_statement
+
+    accounts_ = ["IBKR:U9100001", "IBKR:U9100002", "IBKR:U9100003"]
+    groups.open_group(engine, "t", portfolio, "g-ibkr", groups.group_opening(0, accounts_))
+    cash.move_cash(engine, "t", portfolio, [("extra", cash.deposit("A1-GEN", 1))])  # a cent the broker never saw
+    statement = (Path(__file__).parents[1] / "data" / "ibkr" / "flex_statement.xml").read_bytes()
+    report = import_statement(engine, "t", portfolio, statement)
+    assert report["reconciliation"]["differences"] == 1
+    (alert,) = events.after(engine, portfolio, 0, ["alert.*"])
+    assert alert["kind"] == "alert.reconciliation_difference"
+    assert alert["data"]["message"].startswith("A1-GEN (IBKR:U9100001): 1 difference against the statement of")
+    (rec,) = events.after(engine, portfolio, 0, ["broker.reconcile"])
+    assert rec["data"]["differences"] == [{"what": "cash", "broker_cents": 10063909, "alluse_cents": 10063910}]
+    before = db_state(engine)
+    import_statement(engine, "t", portfolio, statement)  # the same finding again: recorded once
+    assert db_state(engine) == before

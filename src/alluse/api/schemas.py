@@ -56,6 +56,14 @@ Amount = Annotated[
         description='US dollars as a decimal string, at most two decimals: "1250" or "1250.50"', examples=["1250.50"]
     ),
 ]
+# A group's opening amount: 0 is allowed for a group over three real brokerage accounts.
+OpeningAmount = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=40),
+    AfterValidator(_no_nul),
+    _typed_number(parsing.parse_money, allow_zero=True),
+    Field(description='US dollars, "0" only over three named real brokerage accounts', examples=["250000"]),
+]
 Money = Annotated[str, Field(description="US dollars, exact, as a decimal string", examples=["1250.50"])]
 
 
@@ -207,7 +215,7 @@ class TreeOut(BaseModel):
 
 
 class GroupIn(In):
-    amount: Amount
+    amount: OpeningAmount
     brokerage_accounts: list[Text(70, 1)] | None = Field(
         None, max_length=3, description="Gen, Rev, Com in that order, e.g. IBKR:U1234567; default: paper accounts"
     )
@@ -226,7 +234,7 @@ class GroupOpenedOut(BaseModel):
     group_id: int
     name: str
     amount: Money
-    transfer_id: int
+    transfer_id: int | None = Field(None, description="None for a group opened with no capital of its own")
     accounts: dict[str, SleeveOpened]
     replayed: bool = False
 
@@ -273,6 +281,7 @@ class MoveOut(BaseModel):
     kind: str
     amount: Money
     transfer_id: int
+    transfer_number: int | None = Field(None, description="The transfer's number within the portfolio.")
     legs: list[Leg]
     replayed: bool = False
 
@@ -280,6 +289,8 @@ class MoveOut(BaseModel):
 class ReversalOut(BaseModel):
     transfer_id: int
     reverses_transfer_id: int
+    transfer_number: int | None = Field(None, description="The reversal's number within the portfolio.")
+    reverses_transfer_number: int | None = None
     replayed: bool = False
 
 

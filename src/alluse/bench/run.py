@@ -343,9 +343,17 @@ class Bench:
 
         if self.db == "sqlite":
             # The trades figures are measured on SQLite only so far (their raw baseline is sqlite3).
+            from alluse.bench.ibkr import run_ibkr
             from alluse.bench.trades import run_trades
 
             run_trades(self)
+            run_ibkr(self)
+        from alluse.bench.projection import run_projection
+
+        run_projection(self)  # no database in the fast paths; the exact path uses its own SQLite file
+        from alluse.bench.web import run_web
+
+        run_web(self)
 
 
 def _progress(out: IO[str]) -> Any:
@@ -694,6 +702,20 @@ def run_bench(
         section: Callable[[], None] = HttpBench(bench).run
     elif only == "lifecycle":
         section = bench.run_lifecycle
+    elif only == "ibkr":
+        from alluse.bench.ibkr import run_ibkr
+
+        if db != "sqlite":
+            raise InvalidInput("--only ibkr runs on SQLite (its raw baseline is sqlite3)")
+        section = lambda: run_ibkr(bench)  # noqa: E731
+    elif only == "projection":
+        from alluse.bench.projection import run_projection
+
+        section = lambda: run_projection(bench)  # noqa: E731
+    elif only == "web":
+        from alluse.bench.web import run_web
+
+        section = lambda: run_web(bench)  # noqa: E731
     elif only == "events":
         from alluse.bench import events
 

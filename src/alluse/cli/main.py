@@ -80,7 +80,8 @@ def group_open(
     from alluse.services.configuration import parse_allocation
     from alluse.services.groups import group_opening, open_group
 
-    opening = group_opening(parse_money(amount), broker, parse_allocation(allocation) if allocation else None, name)
+    amount_cents = parse_money(amount, allow_zero=True)  # 0: a group over real accounts, funded by statements
+    opening = group_opening(amount_cents, broker, parse_allocation(allocation) if allocation else None, name)
     r = open_group(state.engine(), actor(), state.portfolio, new_key(key), opening)
     parts = ", ".join(f"{k} {usd(v['cash_cents'])} → {v['brokerage_account']}" for k, v in r["accounts"].items())
     console.print(f"opened group [bold]{r['name']}[/] with {usd(r['amount_cents'])}: {parts}{replay_note(r)}")
@@ -472,15 +473,18 @@ def bench(
         bool, typer.Option("--http", help="The REST API under HTTP load from a second process, on loopback.")
     ] = False,
     only: Annotated[
-        str | None, typer.Option(help="Run one part only: lifecycle, or events (needs NATS, ALLUSE_NATS_URL).")
+        str | None,
+        typer.Option(
+            help="Run one part only: lifecycle, ibkr, projection, web, or events (needs NATS, ALLUSE_NATS_URL)."
+        ),
     ] = None,
 ) -> None:
     """Benchmark: one JSON object per line, with the raw-database baseline from the same run."""
     from alluse.bench.run import run_bench
     from alluse.domain.errors import InvalidInput
 
-    if only not in (None, "lifecycle", "events"):
-        raise InvalidInput(f"--only takes 'lifecycle' or 'events', got {only!r}")
+    if only not in (None, "lifecycle", "ibkr", "projection", "web", "events"):
+        raise InvalidInput(f"--only takes lifecycle, ibkr, projection, web or events, got {only!r}")
     run_bench(
         db,
         quick=quick,
@@ -662,6 +666,8 @@ def serve(
 
 
 # Commands in their own modules register themselves on `app` when imported.
+from alluse.cli import brokers as _brokers  # noqa: E402, F401
 from alluse.cli import events as _events  # noqa: E402, F401
 from alluse.cli import journal as _journal  # noqa: E402, F401
+from alluse.cli import project as _project  # noqa: E402, F401
 from alluse.cli import trading as _trading  # noqa: E402, F401

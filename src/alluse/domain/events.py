@@ -27,6 +27,7 @@ ALERT_RULES = (
     "merge_waiting",
     "assignment",
     "reinvestment_ready",
+    "reconciliation_difference",
 )
 ALERT_PREFIX = "alert."
 

@@ -15,12 +15,13 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from alluse.domain.audit import digest
 from alluse.domain.events import alert_kind
 from alluse.domain.money import format_usd
 from alluse.store.prepared import Prepared, insert
 from alluse.store.repo import AccountRow, resolve_portfolio
 from alluse.store.schema import accounts, alerts
-from alluse.store.uow import Tx
+from alluse.store.uow import Request, Tx, write
 
 BUFFER_BREACH = "BUFFER_BREACH"
 
@@ -95,3 +96,30 @@ def open_alerts(engine: Engine, portfolio: str | int | None) -> list[dict[str, A
             .order_by(_al.id)
         )
         return [dict(r._mapping) for r in conn.execute(q)]
+
+
+def record_reconciliation(
+    engine: Engine, actor: str, portfolio: str | int | None, reconciliation: dict[str, Any]
+) -> None:
+    """A statement that disagrees with alluse is something a person must look at: one
+    `broker.reconcile` write per differing account, each with its `alert.reconciliation_difference`
+    event. Keyed by account, statement day and the differences, so the same finding is recorded once."""
+    differing = [a for a in reconciliation["accounts"] if a["differences"]]
+    by_key = {f"reconcile:{a['brokerage_account']}:{a['as_of']}:{digest(a['differences'])[:16]}": a for a in differing}
+    if not by_key:
+        return
+
+    def apply(tx: Tx, fresh: list[Request]) -> list[dict[str, Any]]:
+        out = []
+        for i, r in enumerate(fresh):
+            a = by_key[r.key]
+            n = len(a["differences"])
+            alert_event(tx, i, "reconciliation_difference", None, f"{a['account']} ({a['brokerage_account']}): "
+                        f"{n} difference{'s' if n > 1 else ''} against the statement of {a['as_of']}")  # fmt: skip
+            out.append({k: a[k] for k in ("brokerage_account", "account", "as_of", "differences")})
+        return out
+
+    requests = [
+        Request(k, {"brokerage_account": a["brokerage_account"], "as_of": a["as_of"]}) for k, a in by_key.items()
+    ]
+    write(engine, portfolio, actor, "broker.reconcile", requests, apply)

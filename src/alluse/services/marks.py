@@ -7,7 +7,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterable
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -57,29 +56,29 @@ def record_marks(
     parsed = {parse_symbol(s).symbol: parse_price(p, field=f"price of {s}") for s, p in prices.items()}
 
     def apply(tx: Tx, _reqs: list[Request]) -> list[dict[str, Any]]:
-        ids = _instrument_ids(tx.conn, tx.portfolio_id, parsed)
-        missing = sorted(set(parsed) - ids.keys())
-        if missing:
-            raise NotFound(f"no instrument {missing[0]!r} has been traded in this portfolio")
-        return [_apply_marks(tx, 0, as_of, parsed, ids)]
+        return [apply_marks(tx, parsed, as_of, tx.seq(0))]
 
     payload = {"as_of": as_of.isoformat(), "prices": {s: str(v) for s, v in sorted(parsed.items())}}
     return write(engine, portfolio, actor, "trade.marks", [Request(key, payload)], apply)[0]
 
 
-def _instrument_ids(conn: sa.Connection, pid: int, symbols: Iterable[str]) -> dict[str, int]:
-    i = instruments.c
-    return dict(conn.execute(sa.select(i.symbol, i.id).where(i.portfolio_id == pid, i.symbol.in_(list(symbols)))).all())
-
-
-def _apply_marks(tx: Tx, index: int, as_of: date, parsed: dict[str, int], ids: dict[str, int]) -> dict[str, Any]:
-    """Record the marks of one day and revalue the positions they price (the index-th request's work)."""
+def apply_marks(tx: Tx, parsed: dict[str, int], as_of: date, seq: int, *, known_only: bool = False) -> dict[str, Any]:
+    """Record marks (symbol → price in ten-thousandths) inside the caller's unit of work and revalue
+    positions. `known_only`: skip symbols never traded in the portfolio instead of refusing them."""
     conn, pid = tx.conn, tx.portfolio_id
     i, p = instruments.c, positions.c
+    ids = dict(conn.execute(sa.select(i.symbol, i.id).where(i.portfolio_id == pid, i.symbol.in_(list(parsed)))).all())
+    missing = sorted(set(parsed) - ids.keys())
+    if known_only:
+        parsed = {s: v for s, v in parsed.items() if s in ids}
+    elif missing:
+        raise NotFound(f"no instrument {missing[0]!r} has been traded in this portfolio")
+    if not parsed:
+        return {"as_of": as_of.isoformat(), "marks": 0, "positions_revalued": 0, "buffer_breach": []}
     conn.execute(
         marks.insert(),
         [
-            {"portfolio_id": pid, "instrument_id": ids[s], "as_of": as_of, "price_e4": v, "audit_seq": tx.seq(index)}
+            {"portfolio_id": pid, "instrument_id": ids[s], "as_of": as_of, "price_e4": v, "audit_seq": seq}
             for s, v in parsed.items()
         ],
     )
@@ -128,15 +127,21 @@ def record_feed_marks(
     requests = [Request(k, {"symbol": s, "price_e4": p, "as_of": d.isoformat()}) for k, (s, p, d) in by_key.items()]
 
     def apply(tx: Tx, fresh: list[Request]) -> list[dict[str, Any]]:
-        ids = _instrument_ids(tx.conn, tx.portfolio_id, {by_key[r.key][0] for r in fresh})
+        i = instruments.c
+        symbols = list({by_key[r.key][0] for r in fresh})
+        known = set(
+            tx.conn.execute(
+                sa.select(i.symbol).where(i.portfolio_id == tx.portfolio_id, i.symbol.in_(symbols))
+            ).scalars()
+        )
         days: dict[date, tuple[int, dict[str, int]]] = {}
-        for i, r in enumerate(fresh):
+        for n, r in enumerate(fresh):
             sym, price, day = by_key[r.key]
-            if sym in ids:
-                days.setdefault(day, (i, {}))[1][sym] = price
+            if sym in known:
+                days.setdefault(day, (n, {}))[1][sym] = price
         for day, (first, prices) in sorted(days.items()):
-            _apply_marks(tx, first, day, prices, ids)
+            apply_marks(tx, prices, day, tx.seq(first))
         return [{"symbol": by_key[r.key][0], "as_of": by_key[r.key][2].isoformat(),
-                 "recorded": by_key[r.key][0] in ids} for r in fresh]  # fmt: skip
+                 "recorded": by_key[r.key][0] in known} for r in fresh]  # fmt: skip
 
     return write(engine, portfolio, actor, "trade.marks_feed", requests, apply) if requests else []

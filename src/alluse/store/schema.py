@@ -591,3 +591,59 @@ webhook_deliveries = sa.Table(
     _scoped_fk("endpoint_id", "webhook_endpoints"),
     _scoped_fk("event_id", "events"),
 )
+
+# --- broker statements and orders (revision 0010_ibkr) ---------------------------------------------
+
+broker_rows = sa.Table(
+    "broker_rows",
+    metadata,
+    _pk(),
+    _portfolio_fk(),
+    sa.Column("account_id", Id, nullable=False),
+    # The brokerage account the row came from and the broker's own id of the row ("trade:<tradeID>",
+    # "cash:<transactionID>"): unique, so a statement row is booked at most once, whatever the key.
+    sa.Column("broker", sa.String(20), nullable=False),
+    sa.Column("number", sa.String(40), nullable=False),
+    sa.Column("broker_key", sa.String(64), nullable=False),
+    sa.Column("action", sa.String(12), nullable=False),
+    # The business date of the row (trade date, cash transaction date): "as of" reads use it.
+    sa.Column("booked_on", sa.Date, nullable=False),
+    sa.Column("cash_cents", Cents, nullable=False),
+    sa.Column("fill_id", Id, nullable=True),
+    sa.Column("transfer_id", Id, nullable=True),
+    sa.Column("audit_seq", sa.BigInteger, nullable=False),
+    sa.UniqueConstraint("broker", "number", "broker_key"),
+    _scoped_fk("account_id", "accounts"),
+    _scoped_fk("fill_id", "fills"),
+    _scoped_fk("transfer_id", "transfers"),
+    sa.Index(None, "account_id", "booked_on"),
+    sa.Index(None, "transfer_id"),  # as-of figures date a posting through its broker row
+)
+
+# As-of figures date a posting through its fill (store/asof.py): without it, a join per posting scans
+# every fill of the account (revision 0010_ibkr).
+sa.Index("ix_fills_transfer_id", fills.c.transfer_id)
+
+order_intents = sa.Table(
+    "order_intents",
+    metadata,
+    _pk(),
+    _portfolio_fk(),
+    sa.Column("account_id", Id, nullable=False),
+    sa.Column("action", sa.String(4), nullable=False),
+    sa.Column("symbol", sa.String(21), nullable=False),
+    sa.Column("quantity", sa.BigInteger, nullable=False),
+    sa.Column("limit_e4", PriceE4, nullable=True),
+    # REFUSED by the pre-trade check (nothing sent), or FILLED by the broker (fill_id set).
+    sa.Column("status", sa.String(8), nullable=False),
+    sa.Column("broker", sa.String(20), nullable=False),
+    sa.Column("check_result", sa.Text, nullable=False),
+    sa.Column("fill_id", Id, nullable=True),
+    sa.Column("audit_seq", sa.BigInteger, nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.CheckConstraint("status IN ('REFUSED', 'FILLED')", name="status"),
+    sa.CheckConstraint("quantity > 0", name="positive"),
+    _scoped_fk("account_id", "accounts"),
+    _scoped_fk("fill_id", "fills"),
+    sa.Index(None, "account_id", "created_at"),
+)

@@ -3,7 +3,7 @@
 Events written before this revision get their sequence numbers in id order and fresh ids.
 
 Revision ID: 0011_events
-Revises: 0009_newcomer
+Revises: 0010_ibkr
 Create Date: 2026-11-30 00:10:00
 """
 
@@ -16,7 +16,7 @@ from alembic import op
 from alluse.store.partitioning import app_role, isolate
 
 revision: str = "0011_events"
-down_revision: str | None = "0009_newcomer"
+down_revision: str | None = "0010_ibkr"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
