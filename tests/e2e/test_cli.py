@@ -70,7 +70,7 @@ def test_broker_and_config_commands(cli) -> None:  # type: ignore[no-untyped-def
         (("withdraw", "A1-GEN", "ten"), "expected dollars like 1250"),
         (("deposit", "A1", "10.001"), "more than 2 decimals"),
         (("withdraw", "A1-COM", "10"), "Com-Acc never allows withdrawals"),
-        (("withdraw", "A1-GEN", "95000.01"), "cash buffer of $5,000.00 (shortfall $0.01)"),
+        (("withdraw", "A1-GEN", "100000.01"), "A1-GEN holds only $100,000.00 cash"),
         (
             ("group", "open", "1000", "-b", "IBKR:U2", "-b", "IBKR:U7", "-b", "IBKR:U8"),
             "already mapped to Rev-Acc A1-REV",

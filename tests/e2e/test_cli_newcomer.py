@@ -43,11 +43,11 @@ def db_url(cli) -> str:  # type: ignore[no-untyped-def]
 
 
 def test_errors_and_tables_are_never_wrapped_whatever_the_width(cli) -> None:  # type: ignore[no-untyped-def]
-    p = alluse_process(db_url(cli), "withdraw", "A1-REV", "75000", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    p = alluse_process(db_url(cli), "withdraw", "A1-REV", "75000.01", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     out, err = p.communicate(timeout=60)
     assert p.returncode == 1
     lines = err.decode().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: ") and "cash buffer of $3,750.00" in lines[0]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "holds only $75,000.00 cash" in lines[0]
     p = alluse_process(db_url(cli), "accounts", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     out, err = p.communicate(timeout=60)
     assert p.returncode == 0, err
