@@ -727,6 +727,7 @@ class PlanRowOut(BaseModel):
     earmarks: dict[str, Money] | None = None
     not_earmarked: Money | None = None
     still_below_buffer: bool | None = None
+    buffer_shortfall: Money | None = Field(None, description="Reinvestment: what the account still lacks of its buffer")
 
 
 class AppliedOut(BaseModel):
