@@ -93,11 +93,14 @@ def test_bad_input_is_one_line_exit_1_and_changes_nothing(cli, args, message) ->
     assert db_state(cli.engine) == before
 
 
-def test_several_portfolios_need_a_name(cli) -> None:  # type: ignore[no-untyped-def]
+def test_init_makes_the_new_portfolio_the_default_and_use_changes_it(cli) -> None:  # type: ignore[no-untyped-def]
     cli("init", "--name", "second")
-    result = cli("accounts", ok=False)
-    assert result.exit_code == 1 and "--portfolio" in result.output
+    assert "Portfolio second" in cli("accounts").output
     assert "A1-GEN" in cli("--portfolio", "main", "accounts").output
+    assert "portfolio main" in cli("use", "main").output
+    assert "A1-GEN" in cli("accounts").output
+    result = cli("use", "secnod", ok=False)
+    assert result.exit_code == 1 and "did you mean second?" in result.output
 
 
 def test_demo_then_verify(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,6 +20,7 @@ from sqlalchemy.engine import Engine
 
 from alluse.domain.audit import canonical_json, digest, entry_hash, timestamp_text
 from alluse.domain.errors import Conflict, InvalidInput, NotFound
+from alluse.store import outbox
 from alluse.store.db import writer_lock
 from alluse.store.partitioning import SCOPE_SETTING
 from alluse.store.prepared import Prepared, insert
@@ -66,10 +67,20 @@ class Tx:
     portfolio_id: int
     now: datetime
     first_seq: int
+    # Outbox events beyond the one each request announces by default (docs/events.md).
+    events: list[dict[str, Any]] = field(default_factory=list)
+    # False when the use case announces its requests itself (the lifecycle's own event kinds).
+    announce: bool = True
 
     def seq(self, index: int) -> int:
         """Audit sequence number of the index-th new request of this unit of work."""
         return self.first_seq + index
+
+    def emit(self, index: int | None, kind: str, data: dict[str, Any], account_id: int | None = None,
+             action_id: int | None = None) -> None:  # fmt: skip
+        """Add an event for the index-th new request (None: the last one), committed with it."""
+        self.events.append(outbox.event_row(self.portfolio_id, None if index is None else self.seq(index), self.now, kind, data, account_id,
+                                            action_id))  # fmt: skip
 
 
 Apply = Callable[[Tx, list[Request]], list[dict[str, Any]]]
@@ -193,7 +204,8 @@ def write_on(
     results: dict[str, dict[str, Any]] = {}
     if fresh:
         now = datetime.now(UTC)
-        fresh_results = apply(Tx(conn, portfolio_id, now, seq + 1), fresh)
+        tx = Tx(conn, portfolio_id, now, seq + 1)
+        fresh_results = apply(tx, fresh)
         at_text = timestamp_text(now)
         rows = []
         for i, (r, result) in enumerate(zip(fresh, fresh_results, strict=True)):
@@ -218,8 +230,22 @@ def write_on(
             prev_hash = h
             results[r.key] = result
         _AUDIT_INSERT.many(conn, rows)
+        _write_events(conn, tx, action, rows)
         _HEAD_UPDATE.run(conn, pid=portfolio_id, seq=seq + len(fresh), head=prev_hash)
     return [results[r.key] if r.key in results else {**json.loads(seen[r.key][1]), "replayed": True} for r in requests]
+
+
+def _write_events(conn: sa.Connection, tx: Tx, action: str, audit_rows: list[dict[str, Any]]) -> None:
+    """Every committed request becomes an event of kind `action` carrying its result, followed by the
+    events the use case emitted for it; all in one batched insert."""
+    rows = tx.events
+    for r in rows:
+        if r["audit_seq"] is None:
+            r["audit_seq"] = audit_rows[-1]["seq"]
+    if tx.announce:
+        own = [outbox.event_row(tx.portfolio_id, a["seq"], tx.now, action, a["result"]) for a in audit_rows]
+        rows = sorted(own + rows, key=lambda r: r["audit_seq"])  # stable: a request's own event first
+    outbox.flush(conn, tx.portfolio_id, rows)
 
 
 def _seen(conn: sa.Connection, portfolio_id: int, keys: list[str]) -> dict[str, tuple[str, str]]:
