@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 
@@ -121,7 +121,7 @@ _ACCOUNT_ID_BY_ID = Prepared(
     sa.select(_a.id).where(_a.portfolio_id == sa.bindparam("pid"), _a.id == sa.bindparam("name"), _a.kind != "EXT")
 )
 _TRANSFER_INSERT = insert(transfers)
-_POSTING_INSERT = insert(postings, ["portfolio_id", "transfer_id", "account_id", "amount_cents"])
+_POSTING_INSERT = insert(postings)
 _CASH_UPDATE = Prepared(
     accounts.update()
     .where(_a.id == sa.bindparam("aid"))
@@ -256,7 +256,8 @@ class JournalEntry(NamedTuple):
 def insert_journal(conn: sa.Connection, portfolio_id: int, now: datetime, entries: list[JournalEntry]) -> list[int]:
     """Insert transfers and their postings in two executemany calls; returns the transfer ids."""
     first = allocate_ids(conn, transfers, len(entries))
-    t_rows, p_rows = [], []
+    t_rows: list[dict[str, Any]] = []
+    p_rows: list[dict[str, Any]] = []
     for i, e in enumerate(entries):
         tid = first + i
         t_rows.append(
@@ -274,6 +275,10 @@ def insert_journal(conn: sa.Connection, portfolio_id: int, now: datetime, entrie
             {"portfolio_id": portfolio_id, "transfer_id": tid, "account_id": a, "amount_cents": c}
             for a, c in balanced(e.legs)
         ]
+    # Posting ids are allocated here too, so the audit manifest digests the rows from these parameters.
+    first_posting = allocate_ids(conn, postings, len(p_rows))
+    for i, row in enumerate(p_rows):
+        row["id"] = first_posting + i
     _TRANSFER_INSERT.many(conn, t_rows)
     _POSTING_INSERT.many(conn, p_rows)
     return [first + i for i in range(len(entries))]

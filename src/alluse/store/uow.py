@@ -2,8 +2,10 @@
 
 Every write goes through `write`. It locks the portfolio's audit head (which serialises writers of
 one portfolio, so the buffer rule is always checked against committed state), replays requests whose
-idempotency key it has already seen, lets the use case do its work, appends one hash-chained audit
-entry per request, and commits — or, on any error, rolls everything back.
+idempotency key it has already seen, lets the use case do its work while noting every row it writes
+(store/rowlog.py), appends one audit entry per request — each MAC'd with the audit key and chained
+to the one before, the last one carrying the manifest of the rows written — and commits, or, on any
+error, rolls everything back.
 """
 
 from __future__ import annotations
@@ -18,12 +20,14 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from alluse.domain.audit import canonical_json, digest, entry_hash, timestamp_text
+from alluse.domain.audit import GENESIS, canonical_json, digest, entry_mac, timestamp_text
 from alluse.domain.errors import Conflict, InvalidInput, NotFound
+from alluse.security.audit_key import Signer, current_signer
+from alluse.store import rowlog
 from alluse.store.db import writer_lock
 from alluse.store.partitioning import SCOPE_SETTING
 from alluse.store.prepared import Prepared, insert
-from alluse.store.schema import audit_log, portfolios
+from alluse.store.schema import audit_keys, audit_log, portfolios, system_audit
 
 MAX_KEY_LENGTH = 200
 # Bound on SQL parameters per IN-list, under SQLite's limit.
@@ -193,29 +197,14 @@ def write_on(
     results: dict[str, dict[str, Any]] = {}
     if fresh:
         now = datetime.now(UTC)
-        fresh_results = apply(Tx(conn, portfolio_id, now, seq + 1), fresh)
-        at_text = timestamp_text(now)
-        rows = []
-        for i, (r, result) in enumerate(zip(fresh, fresh_results, strict=True)):
-            result_text = canonical_json(result)
-            d = digests[r.key]
-            h = entry_hash(prev_hash, seq + 1 + i, at_text, actor, action, r.key, d, result_text, override_reason)
-            rows.append(
-                {
-                    "portfolio_id": portfolio_id,
-                    "seq": seq + 1 + i,
-                    "at": now,
-                    "actor": actor,
-                    "action": action,
-                    "idempotency_key": r.key,
-                    "input_digest": d,
-                    "result": result_text,
-                    "override_reason": override_reason,
-                    "prev_hash": prev_hash,
-                    "hash": h,
-                }
-            )
-            prev_hash = h
+        with rowlog.recording(conn, portfolio_id) as cap:
+            fresh_results = apply(Tx(conn, portfolio_id, now, seq + 1), fresh)
+            manifest = cap.manifest()
+        rows, prev_hash = signed_entries(
+            conn, seq, prev_hash, now, actor, action, fresh, fresh_results, digests, override_reason, manifest
+        )
+        for row, r, result in zip(rows, fresh, fresh_results, strict=True):
+            row["portfolio_id"] = portfolio_id
             results[r.key] = result
         _AUDIT_INSERT.many(conn, rows)
         _HEAD_UPDATE.run(conn, pid=portfolio_id, seq=seq + len(fresh), head=prev_hash)
@@ -232,3 +221,128 @@ def _seen(conn: sa.Connection, portfolio_id: int, keys: list[str]) -> dict[str, 
         for key, d, result in conn.execute(q.where(audit_log.c.portfolio_id == portfolio_id, cond)):
             found[key] = (d, result)
     return found
+
+
+def signed_entries(
+    conn: sa.Connection,
+    seq: int,
+    prev_hash: str,
+    now: datetime,
+    actor: str,
+    action: str,
+    fresh: Sequence[Request],
+    fresh_results: Sequence[dict[str, Any]],
+    digests: dict[str, str],
+    override_reason: str | None,
+    manifest: dict[str, Any],
+) -> tuple[list[dict[str, Any]], str]:
+    """The audit rows of one unit of work, each MAC'd and chained to the one before. The manifest of
+    the rows the unit of work wrote goes on its last entry (one digest per unit of work, not per row)."""
+    signer = current_signer()
+    ensure_sealed(conn, signer)
+    key, key_id = signer.key.secret, signer.key.key_id
+    at_text = timestamp_text(now)
+    rows_text = canonical_json(manifest) if manifest else None
+    last = len(fresh) - 1
+    out = []
+    for i, (r, result) in enumerate(zip(fresh, fresh_results, strict=True)):
+        result_text = canonical_json(result)
+        d = digests[r.key]
+        entry_rows = rows_text if i == last else None
+        mac = entry_mac(
+            key,
+            key_id,
+            prev_hash,
+            seq + 1 + i,
+            at_text,
+            actor,
+            action,
+            r.key,
+            d,
+            result_text,
+            override_reason,
+            entry_rows,
+        )
+        out.append(
+            {
+                "seq": seq + 1 + i,
+                "at": now,
+                "actor": actor,
+                "action": action,
+                "idempotency_key": r.key,
+                "input_digest": d,
+                "result": result_text,
+                "override_reason": override_reason,
+                "prev_hash": prev_hash,
+                "hash": mac,
+                "key_id": key_id,
+                "rows": entry_rows,
+            }
+        )
+        prev_hash = mac
+    return out, prev_hash
+
+
+_KEY_KNOWN = Prepared(sa.select(audit_keys.c.key_id).where(audit_keys.c.key_id == sa.bindparam("kid")))
+_KEY_INSERT = insert(audit_keys)
+
+
+def ensure_sealed(conn: sa.Connection, signer: Signer) -> None:
+    """Keep the signing audit key, sealed with the keyring, beside the entries it signs. Checked in
+    every unit of work (one indexed read), so a database rebuilt under a running process still gets it."""
+    if _KEY_KNOWN.first(conn, kid=signer.key.key_id) is None:
+        _KEY_INSERT.run(
+            conn,
+            key_id=signer.key.key_id,
+            sealed=signer.keyring.encrypt(signer.key.secret),
+            created_at=datetime.now(UTC),
+        )
+
+
+# --- the system chain: writes that belong to no portfolio (users) ---------------------------------
+
+_SYSTEM_HEAD = Prepared(sa.select(system_audit.c.seq, system_audit.c.hash).order_by(system_audit.c.seq.desc()).limit(1))
+_SYSTEM_SEEN = Prepared(
+    sa.select(system_audit.c.input_digest, system_audit.c.result).where(
+        system_audit.c.idempotency_key == sa.bindparam("key")
+    )
+)
+_SYSTEM_INSERT = insert(system_audit)
+SYSTEM_LOCK = 0x616C6C75  # "allu": the PostgreSQL advisory lock that serialises the system chain
+
+
+def write_system(
+    engine: Engine, actor: str, action: str, request: Request, apply: Callable[[Tx], dict[str, Any]]
+) -> dict[str, Any]:
+    """`write` for one request that touches no portfolio, recorded in the system chain."""
+    key = validate_key(request.key)
+    d = digest(request.payload)
+    with writer_lock(engine), write_connection(engine) as conn, conn.begin():
+        if conn.dialect.name == "postgresql":
+            conn.execute(sa.select(sa.func.pg_advisory_xact_lock(SYSTEM_LOCK))).all()
+        seen = _SYSTEM_SEEN.first(conn, key=key)
+        if seen is not None:
+            if seen[0] != d:
+                raise Conflict(f"idempotency key {key!r} was already used for a different request")
+            return {**json.loads(seen[1]), "replayed": True}
+        head = _SYSTEM_HEAD.first(conn)
+        seq, prev_hash = head if head is not None else (0, GENESIS)
+        now = datetime.now(UTC)
+        with rowlog.recording(conn, None) as cap:
+            result = apply(Tx(conn, 0, now, seq + 1))
+            manifest = cap.manifest()
+        rows, _head = signed_entries(
+            conn,
+            seq,
+            prev_hash,
+            now,
+            actor,
+            action,
+            [Request(key, request.payload)],
+            [result],
+            {key: d},
+            None,
+            manifest,
+        )
+        _SYSTEM_INSERT.many(conn, rows)
+        return result
