@@ -21,7 +21,7 @@ from sqlalchemy.engine import Engine
 from alluse.config import get_settings
 from alluse.domain.accounts import AccountKind
 from alluse.domain.audit import GENESIS, entry_hash, entry_mac, timestamp_text
-from alluse.domain.errors import InvalidInput, PermissionDenied
+from alluse.domain.errors import AlluseError, InvalidInput, PermissionDenied
 from alluse.domain.instruments import value_cents
 from alluse.domain.ledger import CAPITAL_FLOWS, CAPITAL_INFLOWS
 from alluse.domain.rules import effective_rules
@@ -120,17 +120,25 @@ Check = Callable[[Context], Iterator[Finding]]
 
 def verify(engine: Engine, keyring: Keyring | None = None, expect: list[Head] | None = None) -> VerifyReport:
     """Run every check in `CHECKS`. The keyring (default: this configuration's) holds the audit keys."""
+    with engine.connect() as conn:
+        return verify_on(conn, keyring, expect)
+
+
+def verify_on(conn: sa.Connection, keyring: Keyring | None = None, expect: list[Head] | None = None) -> VerifyReport:
+    """`verify` on a connection the caller holds (sees its uncommitted changes)."""
     if keyring is None:
         keyring = load_keyring(get_settings(), create=False)
+    _require_whole_view(conn)
     report = VerifyReport()
-    with engine.connect() as conn:
-        _require_whole_view(conn)
-        ctx = Context(conn, {}, report.counts, list(expect or []))
-        findings = _load_keys(ctx, keyring)
-        report.findings.extend(findings)
-        for check in CHECKS:
+    ctx = Context(conn, {}, report.counts, list(expect or []))
+    report.findings.extend(_load_keys(ctx, keyring))
+    for check in CHECKS:
+        try:
             report.findings.extend(check(ctx))
-        report.heads = ctx.heads
+        except (ValueError, TypeError, KeyError, AlluseError) as exc:
+            # A tampered value the check cannot even read (malformed JSON, an unknown kind) is a finding too.
+            report.findings.append(Finding(check.__name__, f"{check.__name__} could not read the data: {exc}"))
+    report.heads = ctx.heads
     return report
 
 
@@ -210,10 +218,11 @@ def ledger(ctx: Context) -> Iterator[Finding]:
                 "accounts",
                 str(aid),
             )
-        if kind != AccountKind.EXT and base != journal_base:
+        if base != (journal_base if kind != AccountKind.EXT else 0):
             yield Finding(
                 "ledger",
-                f"account {name} (#{aid}) records base capital {base} but its capital flows sum to {journal_base}",
+                f"account {name} (#{aid}) records base capital {base} but its capital flows sum to "
+                f"{journal_base if kind != AccountKind.EXT else 0}",
                 "accounts",
                 str(aid),
             )
@@ -438,10 +447,13 @@ def audit_chain(ctx: Context) -> Iterator[Finding]:
         for pid, seq, head in conn.execute(sa.select(portfolios.c.id, portfolios.c.audit_seq, portfolios.c.audit_head))
     }
     al = audit_log.c
+    pids = {int(p) for p in heads} | set(conn.execute(sa.select(al.portfolio_id).distinct()).scalars())
     chains = [
         (str(pid), sa.select(*[al[c] for c in _ENTRY_COLUMNS]).where(al.portfolio_id == pid).order_by(al.seq))
-        for pid in sorted(int(p) for p in heads)
+        for pid in sorted(pids)
     ]
+    sealed = set(conn.execute(sa.select(audit_keys.c.key_id)).scalars())
+    signed_with: set[str] = set()
     sa_ = system_audit.c
     chains.append((SYSTEM, sa.select(*[sa_[c] for c in _ENTRY_COLUMNS]).order_by(sa_.seq)))
     expected = {h.chain: h for h in ctx.expect}
@@ -465,6 +477,8 @@ def audit_chain(ctx: Context) -> Iterator[Finding]:
                     "audit_chain", f"{label}: entry {r.seq} does not chain to the one before", where, f"{chain}#{r.seq}"
                 )
             at_text = timestamp_text(r.at)
+            if r.key_id is not None:
+                signed_with.add(r.key_id)
             if r.key_id is None:
                 # Written before revision 0006_audit: a plain hash anyone can recompute.
                 ok = (
@@ -527,7 +541,9 @@ def audit_chain(ctx: Context) -> Iterator[Finding]:
             if r.rows:
                 _collect(ctx, chain, r.seq, at_text, r.rows)
             seq, prev = r.seq, r.hash
-        if chain != SYSTEM and (seq, prev) != heads[chain]:
+        if chain != SYSTEM and chain not in heads:
+            yield Finding("audit_chain", f"{label} holds entries, but there is no portfolio {chain}", where, chain)
+        elif chain != SYSTEM and (seq, prev) != heads[chain]:
             yield Finding(
                 "audit_chain",
                 f"{label} ends at entry {seq}, but the portfolio records {heads[chain][0]} entries "
@@ -544,6 +560,11 @@ def audit_chain(ctx: Context) -> Iterator[Finding]:
             )
         if seq:
             ctx.heads.append(Head(chain, seq, prev))
+    for key_id in sorted(signed_with - sealed):
+        # The key is still in the keyring, but a rotation would lose it: its row was removed.
+        yield Finding(
+            "audit_chain", f"audit key {key_id} signed entries but is not sealed in audit_keys", "audit_keys", key_id
+        )
     ctx.counts["audit_entries"] = n
 
 

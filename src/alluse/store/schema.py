@@ -229,7 +229,6 @@ audit_keys = sa.Table(
     metadata,
     sa.Column("key_id", sa.String(16), primary_key=True),
     sa.Column("sealed", sa.LargeBinary, nullable=False),
-    sa.Column("created_at", Timestamp, nullable=False),
 )
 
 # --- trades, positions, lots, tax (revision 0002_trades) ------------------------------------------

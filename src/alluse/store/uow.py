@@ -291,12 +291,7 @@ def ensure_sealed(conn: sa.Connection, signer: Signer) -> None:
     """Keep the signing audit key, sealed with the keyring, beside the entries it signs. Checked in
     every unit of work (one indexed read), so a database rebuilt under a running process still gets it."""
     if _KEY_KNOWN.first(conn, kid=signer.key.key_id) is None:
-        _KEY_INSERT.run(
-            conn,
-            key_id=signer.key.key_id,
-            sealed=signer.keyring.encrypt(signer.key.secret),
-            created_at=datetime.now(UTC),
-        )
+        _KEY_INSERT.run(conn, key_id=signer.key.key_id, sealed=signer.keyring.encrypt(signer.key.secret))
 
 
 # --- the system chain: writes that belong to no portfolio (users) ---------------------------------

@@ -42,7 +42,6 @@ def upgrade() -> None:
         "audit_keys",
         sa.Column("key_id", sa.String(length=16), nullable=False),
         sa.Column("sealed", sa.LargeBinary(), nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("key_id", name=op.f("pk_audit_keys")),
     )
     bind = op.get_bind()
