@@ -58,7 +58,9 @@ def populate(engine: sa.Engine) -> None:
     tax.pay_tax(engine, "t", "demo", "tp1", "A1-GEN", 2027, 100_000, date(2027, 4, 15))
     weeks.set_week(engine, "t", "demo", "w1", "predict", "GREEN", date(2027, 1, 4))
     weeks.set_week(engine, "t", "demo", "w2", "confirm", "RED", date(2027, 1, 4))
-    brokers.set_credentials(engine, "t", "demo", "IBKR:U1000001", "user=x;token=y", "cred1", load_keyring(get_settings()))
+    brokers.set_credentials(
+        engine, "t", "demo", "IBKR:U1000001", "user=x;token=y", "cred1", load_keyring(get_settings())
+    )
     access.create_user(engine, "owner1", "correct horse battery", is_admin=False)
     with engine.connect() as conn:
         pid = access.portfolio_id_for(conn, "demo")
@@ -104,9 +106,7 @@ def _keyed(column: sa.Column) -> bool:
     """Part of a key: a changed value must not collide with another row's."""
     if column.primary_key or column.unique:
         return True
-    return any(
-        isinstance(c, sa.UniqueConstraint) and column.name in c.columns for c in column.table.constraints
-    )
+    return any(isinstance(c, sa.UniqueConstraint) and column.name in c.columns for c in column.table.constraints)
 
 
 def _python_type(column: sa.Column) -> type:

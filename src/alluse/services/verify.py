@@ -2,7 +2,7 @@
 
 Nothing here trusts a cached figure: balances and base capital are summed from postings, the audit
 chain is re-MAC'd entry by entry with the audit keys, and every row of every covered table is
-digested and compared with the manifest of the unit of work that last wrote it (store/rowlog.py).
+compared with the image in the manifest of the unit of work that last wrote it (store/rowlog.py).
 
 The checks are small named functions, each yielding findings; `CHECKS` lists them and `verify` runs
 them in that order. A new invariant is one function and one line in `CHECKS`.
@@ -96,7 +96,7 @@ class VerifyReport:
 
 @dataclass
 class _Recorded:
-    digest: str | None
+    image: list | None
     chain: str
     seq: int
     at: str
@@ -574,7 +574,8 @@ def _collect(ctx: Context, chain: str, seq: int, at_text: str, rows_text: str) -
     is newest."""
     for table, rows in json.loads(rows_text).items():
         recorded = ctx.recorded.setdefault(table, {})
-        for key, d in rows:
+        keys, images = rows
+        for key, d in zip(keys, images, strict=True):
             k = rowlog.manifest_key(key)
             old = recorded.get(k)
             if old is None or old.chain == chain or at_text >= old.at:
@@ -595,7 +596,7 @@ def recorded_rows(ctx: Context) -> Iterator[Finding]:
         recorded = ctx.recorded.pop(table.name, {})
         for row in conn.execute(sa.select(*shape.columns)).yield_per(10000):
             total += 1
-            k, d = shape.from_row(row)
+            k, image = shape.from_row(row)
             rec = recorded.pop(k, None)
             if rec is None:
                 yield Finding(
@@ -604,7 +605,7 @@ def recorded_rows(ctx: Context) -> Iterator[Finding]:
                     table.name,
                     _row_text(k),
                 )
-            elif rec.digest is None:
+            elif rec.image is None:
                 yield Finding(
                     "recorded_rows",
                     f"{table.name} row {_row_text(k)} was deleted by "
@@ -612,7 +613,7 @@ def recorded_rows(ctx: Context) -> Iterator[Finding]:
                     table.name,
                     _row_text(k),
                 )
-            elif rec.digest != d:
+            elif rec.image != image:
                 yield Finding(
                     "recorded_rows",
                     f"{table.name} row {_row_text(k)} differs from what "
@@ -621,7 +622,7 @@ def recorded_rows(ctx: Context) -> Iterator[Finding]:
                     _row_text(k),
                 )
         for k, rec in recorded.items():
-            if rec.digest is not None:
+            if rec.image is not None:
                 yield Finding(
                     "recorded_rows",
                     f"{table.name} row {_row_text(k)} written by {_chain_label(rec.chain)} "

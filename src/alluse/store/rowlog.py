@@ -3,10 +3,12 @@
 Every table of the schema is *covered* unless `EXEMPT` names it with the reason. While a unit of
 work runs its use case, every INSERT, UPDATE and DELETE on a covered table is noted (both through
 `conn.execute` and through the prepared hot-path statements); at the end the unit of work turns the
-notes into a *manifest*: for each table, each written row's primary key and a digest of its image
-(`None` for a deleted row). The manifest is stored with the unit of work's last audit entry and is
-covered by that entry's MAC, so `alluse verify` can recompute every row's digest and name any row
-that was inserted, edited or deleted behind the audit chain's back.
+notes into a *manifest*: for each table, each written row's primary key and its *image* (`None` for
+a deleted row). The manifest is stored with the unit of work's last audit entry and is covered by
+that entry's MAC, so `alluse verify` can compare every row with the image the chain last recorded
+for it and name any row that was inserted, edited or deleted behind the audit chain's back. (The
+image itself, not a hash of it: most rows are a few integers, shorter than a digest, and building
+it is the only per-row work on the hot path; the MAC hashes the manifest once per unit of work.)
 
 The image of a row is every column except the *derived* ones (`DERIVED`): cached figures that the
 hot path rewrites in place and that `verify` recomputes from covered rows (an account's cash from its
@@ -14,7 +16,7 @@ postings, a lot's remaining quantity from its closings). Editing one of those is
 recomputation instead.
 
 How rows are identified, cheapest first: an insert whose parameters carry the whole primary key
-(the hot-path journal inserts, which allocate their ids) is digested from its parameters; an insert
+(the hot-path journal inserts, which allocate their ids) is imaged from its parameters; an insert
 that leaves the id to the database notes the table's highest id first and reads the new rows back
 at the end; an UPDATE or DELETE that sets a covered column selects the keys it is about to touch and
 reads them back at the end (a deleted row is then absent). A new table is covered with no further
@@ -23,7 +25,7 @@ code; a test fails naming any table that is neither written through here nor exe
 
 from __future__ import annotations
 
-import hashlib
+import operator
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -36,7 +38,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.sql.dml import Delete, Insert, Update
 from sqlalchemy.sql.elements import BindParameter
 
-from alluse.domain.audit import canonical_json, timestamp_text
+from alluse.domain.audit import timestamp_text
 from alluse.store.schema import metadata
 
 EXEMPT: dict[str, str] = {
@@ -74,6 +76,9 @@ def pk_columns(table: sa.Table) -> list[sa.Column]:
     return list(table.primary_key.columns)
 
 
+_last_at: list[Any] = [None, ""]
+
+
 def norm(v: Any) -> Any:
     """One spelling of a value, whichever side it comes from (parameters or either database)."""
     t = type(v)
@@ -82,7 +87,10 @@ def norm(v: Any) -> Any:
     if t is bool:
         return int(v)
     if isinstance(v, datetime):
-        return timestamp_text(v)
+        # A unit of work stamps all its rows with one `now`: spell it once.
+        if v is not _last_at[0]:
+            _last_at[0], _last_at[1] = v, timestamp_text(v)
+        return _last_at[1]
     if isinstance(v, date):
         return v.isoformat()
     if isinstance(v, (bytes, bytearray, memoryview)):
@@ -91,17 +99,18 @@ def norm(v: Any) -> Any:
         return str.__str__(v)
     if isinstance(v, int):  # an IntEnum
         return int(v)
-    raise TypeError(f"cannot digest a {t.__name__} column value")
+    raise TypeError(f"cannot record a {t.__name__} column value")
 
 
-def row_digest(table_name: str, image: Sequence[Any]) -> str:
-    return hashlib.blake2b(canonical_json([table_name, *image]).encode(), digest_size=16).hexdigest()
+def _needs_norm(c: sa.Column) -> bool:
+    """Integer columns arrive as ints from both sides; every other type is normalised."""
+    return not isinstance(c.type, sa.Integer)
 
 
 class _Shape:
-    """Per table: positions of the primary key within the image, and the digest of one image."""
+    """Per table: the image columns, where the primary key sits among them, and how to build an image."""
 
-    __slots__ = ("table", "name", "columns", "names", "pk_at", "defaults")
+    __slots__ = ("table", "name", "columns", "names", "pk_at", "defaults", "normed", "getter")
 
     def __init__(self, table: sa.Table) -> None:
         self.table = table
@@ -111,20 +120,29 @@ class _Shape:
         pk = {c.name for c in pk_columns(table)}
         self.pk_at = [i for i, c in enumerate(self.columns) if c.name in pk]
         self.defaults = {c.name: _default(c) for c in self.columns}
+        self.normed = [i for i, c in enumerate(self.columns) if _needs_norm(c)]
+        self.getter = operator.itemgetter(*self.names)
 
     def key(self, image: Sequence[Any]) -> Any:
         if len(self.pk_at) == 1:
             return image[self.pk_at[0]]
         return tuple(image[i] for i in self.pk_at)
 
-    def from_row(self, row: Sequence[Any]) -> tuple[Any, str]:
-        image = [norm(v) for v in row]
-        return self.key(image), row_digest(self.name, image)
+    def _image(self, image: list[Any]) -> tuple[Any, list[Any]]:
+        for i in self.normed:
+            v = image[i]
+            if v is not None and type(v) is not str:
+                image[i] = norm(v)
+        return self.key(image), image
 
-    def from_params(self, params: Mapping[str, Any]) -> tuple[Any, str]:
+    def from_row(self, row: Sequence[Any]) -> tuple[Any, list[Any]]:
+        """(key, image) of a row read from the database."""
+        return self._image(list(row))
+
+    def from_params(self, params: Mapping[str, Any]) -> tuple[Any, list[Any]]:
+        """(key, image) of a row from the parameters of its INSERT."""
         d = self.defaults
-        image = [norm(params[n]) if n in params else d[n] for n in self.names]
-        return self.key(image), row_digest(self.name, image)
+        return self._image([params[n] if n in params else d[n] for n in self.names])
 
 
 def _default(c: sa.Column) -> Any:
@@ -142,7 +160,7 @@ def _default(c: sa.Column) -> Any:
     if isinstance(arg, str):
         python = getattr(c.type, "python_type", str)
         return int(arg) if python is int else arg
-    raise TypeError(f"column {c.table.name}.{c.name}: server default cannot be digested")
+    raise TypeError(f"column {c.table.name}.{c.name}: server default cannot be recorded")
 
 
 _SHAPES: dict[str, _Shape] = {}
@@ -200,10 +218,17 @@ class Capture:
 
     # -- the manifest --
     def manifest(self) -> dict[str, list[list[Any]]]:
-        """{table: [[key, digest or None], ...]} of every row written, sorted by key."""
-        out: dict[str, dict[Any, str | None]] = {}
+        """{table: [[key, ...], [image or None, ...]]} of every row written (None: deleted)."""
+        out: dict[str, dict[Any, list[Any] | None]] = {}
         for s, rows in self.param_rows:
             found = out.setdefault(s.name, {})
+            if all(n in rows[0] for n in s.names) and len(s.pk_at) == 1 and not s.normed:
+                # The hot path (postings): every column given, all integers. One C call per row.
+                get, at = s.getter, s.pk_at[0]
+                for r in rows:
+                    image = list(get(r))
+                    found[image[at]] = image
+                continue
             for r in rows:
                 k, d = s.from_params(r)
                 found[k] = d
@@ -227,23 +252,13 @@ class Capture:
                 wanted.discard(k)
             for k in wanted:
                 found[k] = None
-        return {
-            name: [[_json_key(k), d] for k, d in sorted(rows.items(), key=lambda kv: _sort_key(kv[0]))]
-            for name, rows in sorted(out.items())
-            if rows
-        }
+        # Keys and images as two parallel lists, in the order written (the stored text is what the
+        # MAC covers, so no canonical order is needed).
+        return {name: [list(rows), list(rows.values())] for name, rows in sorted(out.items()) if rows}
 
 
 def _norm_key(k: Any) -> Any:
     return tuple(norm(v) for v in k) if isinstance(k, tuple) else norm(k)
-
-
-def _json_key(k: Any) -> Any:
-    return list(k) if isinstance(k, tuple) else k
-
-
-def _sort_key(k: Any) -> str:
-    return canonical_json(_json_key(k))
 
 
 def manifest_key(k: Any) -> Any:
