@@ -32,6 +32,8 @@ ALTER TABLE account_groups DROP CONSTRAINT fk_account_groups_forked_from_account
 COMMIT;
 
 -- 2. Distribution, in foreign-key order (referenced tables first).
+SELECT create_reference_table('audit_keys');
+SELECT create_reference_table('system_audit');
 SELECT create_reference_table('users');
 SELECT create_reference_table('api_keys');
 SELECT create_distributed_table('portfolios', 'id');

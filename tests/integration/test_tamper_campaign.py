@@ -16,7 +16,6 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
 import sqlalchemy as sa
 
 from alluse.config import get_settings

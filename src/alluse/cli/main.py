@@ -546,14 +546,14 @@ def bench(
     http: Annotated[
         bool, typer.Option("--http", help="The REST API under HTTP load from a second process, on loopback.")
     ] = False,
-    only: Annotated[str | None, typer.Option(help="Run one part only: lifecycle.")] = None,
+    only: Annotated[str | None, typer.Option(help="Run one part only: lifecycle or verify.")] = None,
 ) -> None:
     """Benchmark: one JSON object per line, with the raw-database baseline from the same run."""
     from alluse.bench.run import run_bench
     from alluse.domain.errors import InvalidInput
 
-    if only not in (None, "lifecycle"):
-        raise InvalidInput(f"--only takes 'lifecycle', got {only!r}")
+    if only not in (None, "lifecycle", "verify"):
+        raise InvalidInput(f"--only takes 'lifecycle' or 'verify', got {only!r}")
     run_bench(
         db,
         quick=quick,

@@ -219,14 +219,24 @@ class Capture:
     # -- the manifest --
     def manifest(self) -> dict[str, list[list[Any]]]:
         """{table: [[key, ...], [image or None, ...]]} of every row written (None: deleted)."""
-        out: dict[str, dict[Any, list[Any] | None]] = {}
+        out: dict[str, dict[Any, Sequence[Any] | None]] = {}
         for s, rows in self.param_rows:
             found = out.setdefault(s.name, {})
-            if all(n in rows[0] for n in s.names) and len(s.pk_at) == 1 and not s.normed:
-                # The hot path (postings): every column given, all integers. One C call per row.
-                get, at = s.getter, s.pk_at[0]
+            if all(n in rows[0] for n in s.names) and len(s.pk_at) == 1:
+                # The hot path (the journal): every column given, so one C call gathers a row;
+                # only the few non-integer columns are looked at again.
+                get, at, normed = s.getter, s.pk_at[0], s.normed
+                if not normed:
+                    for r in rows:
+                        image = get(r)
+                        found[image[at]] = image
+                    continue
                 for r in rows:
                     image = list(get(r))
+                    for i in normed:
+                        v = image[i]
+                        if v is not None and type(v) is not str:
+                            image[i] = norm(v)
                     found[image[at]] = image
                 continue
             for r in rows:
