@@ -95,14 +95,6 @@ class VerifyReport:
 
 
 @dataclass
-class _Recorded:
-    image: list | None
-    chain: str
-    seq: int
-    at: str
-
-
-@dataclass
 class Context:
     """What the checks share: the connection, the audit keys, and what earlier checks learned."""
 
@@ -112,7 +104,7 @@ class Context:
     expect: list[Head] = field(default_factory=list)
     heads: list[Head] = field(default_factory=list)
     # table -> row key -> the manifest entry that last wrote it (filled by the audit_chain check)
-    recorded: dict[str, dict[object, _Recorded]] = field(default_factory=dict)
+    recorded: dict[str, dict[object, tuple]] = field(default_factory=dict)
 
 
 Check = Callable[[Context], Iterator[Finding]]
@@ -468,79 +460,53 @@ def audit_chain(ctx: Context) -> Iterator[Finding]:
         label = _chain_label(chain)
         where = "system_audit" if chain == SYSTEM else "audit_log"
         want = expected.get(chain)
-        for r in conn.execute(q).yield_per(5000):
+        keys = ctx.keys
+        for row in conn.execute(q).yield_per(5000):
+            r_seq, at, actor, action, ikey, idigest, result, reason, prev_hash, mac, key_id, rows = row
             n += 1
-            if r.seq != seq + 1:
+            if r_seq != seq + 1:
                 yield Finding("audit_chain", f"{label}: entry {seq + 1} is missing", where, f"{chain}#{seq + 1}")
-            if r.prev_hash != prev:
+            if prev_hash != prev:
                 yield Finding(
-                    "audit_chain", f"{label}: entry {r.seq} does not chain to the one before", where, f"{chain}#{r.seq}"
+                    "audit_chain", f"{label}: entry {r_seq} does not chain to the one before", where, f"{chain}#{r_seq}"
                 )
-            at_text = timestamp_text(r.at)
-            if r.key_id is not None:
-                signed_with.add(r.key_id)
-            if r.key_id is None:
+            at_text = timestamp_text(at)
+            fields = (r_seq, at_text, actor, action, ikey, idigest, result, reason)
+            if key_id is None:
                 # Written before revision 0006_audit: a plain hash anyone can recompute.
-                ok = (
-                    entry_hash(
-                        r.prev_hash,
-                        r.seq,
-                        at_text,
-                        r.actor,
-                        r.action,
-                        r.idempotency_key,
-                        r.input_digest,
-                        r.result,
-                        r.override_reason,
-                    )
-                    == r.hash
-                )
+                ok = entry_hash(prev_hash, *fields) == mac
                 yield Finding(
                     "audit_chain",
-                    f"{label}: entry {r.seq} is not keyed (written before the keyed chain)",
+                    f"{label}: entry {r_seq} is not keyed (written before the keyed chain)",
                     where,
-                    f"{chain}#{r.seq}",
+                    f"{chain}#{r_seq}",
                 )
-            elif r.key_id not in ctx.keys:
+            elif key_id not in keys:
                 ok = True
+                signed_with.add(key_id)
                 yield Finding(
                     "audit_chain",
-                    f"{label}: entry {r.seq} is signed with audit key {r.key_id}, which "
+                    f"{label}: entry {r_seq} is signed with audit key {key_id}, which "
                     "neither the keyring nor audit_keys holds",
                     where,
-                    f"{chain}#{r.seq}",
+                    f"{chain}#{r_seq}",
                 )
             else:
-                ok = (
-                    entry_mac(
-                        ctx.keys[r.key_id],
-                        r.key_id,
-                        r.prev_hash,
-                        r.seq,
-                        at_text,
-                        r.actor,
-                        r.action,
-                        r.idempotency_key,
-                        r.input_digest,
-                        r.result,
-                        r.override_reason,
-                        r.rows,
-                    )
-                    == r.hash
-                )
+                signed_with.add(key_id)
+                ok = entry_mac(keys[key_id], key_id, prev_hash, *fields, rows) == mac
             if not ok:
-                yield Finding("audit_chain", f"{label}: entry {r.seq} was altered", where, f"{chain}#{r.seq}")
-            if want is not None and r.seq == want.seq and r.hash != want.mac:
+                yield Finding("audit_chain", f"{label}: entry {r_seq} was altered", where, f"{chain}#{r_seq}")
+            if want is not None and r_seq == want.seq and mac != want.mac:
                 yield Finding(
                     "audit_chain",
-                    f"{label}: entry {r.seq} is not the entry of the expected head "
-                    f"{want.token()} (the chain was rewritten)",
+                    f"{label}: entry {r_seq} is not the entry of the expected head {want.token()} "
+                    "(the chain was rewritten)",
                     where,
-                    f"{chain}#{r.seq}",
+                    f"{chain}#{r_seq}",
                 )
-            if r.rows:
-                _collect(ctx, chain, r.seq, at_text, r.rows)
-            seq, prev = r.seq, r.hash
+            if rows:
+                _collect(ctx, chain, r_seq, at_text, rows)
+            seq, prev = r_seq, mac
         if chain != SYSTEM and chain not in heads:
             yield Finding("audit_chain", f"{label} holds entries, but there is no portfolio {chain}", where, chain)
         elif chain != SYSTEM and (seq, prev) != heads[chain]:
@@ -569,17 +535,16 @@ def audit_chain(ctx: Context) -> Iterator[Finding]:
 
 
 def _collect(ctx: Context, chain: str, seq: int, at_text: str, rows_text: str) -> None:
-    """Fold one entry's manifest into the latest record per row. A row of a portfolio's table is
-    written by one chain only, in sequence order; a global row (users, API keys) by whichever entry
-    is newest."""
-    for table, rows in json.loads(rows_text).items():
+    """Fold one entry's manifest into the latest record per row: (image, chain, seq, at). A row of a
+    portfolio's table is written by one chain only, in sequence order; a global row (users, API keys)
+    by whichever entry is newest."""
+    for table, (keys, images) in json.loads(rows_text).items():
         recorded = ctx.recorded.setdefault(table, {})
-        keys, images = rows
-        for key, d in zip(keys, images, strict=True):
-            k = rowlog.manifest_key(key)
+        for key, image in zip(keys, images, strict=True):
+            k = tuple(key) if type(key) is list else key
             old = recorded.get(k)
-            if old is None or old.chain == chain or at_text >= old.at:
-                recorded[k] = _Recorded(d, chain, seq, at_text)
+            if old is None or old[1] == chain or at_text >= old[3]:
+                recorded[k] = (image, chain, seq, at_text)
 
 
 def _row_text(k: object) -> str:
@@ -598,35 +563,21 @@ def recorded_rows(ctx: Context) -> Iterator[Finding]:
             total += 1
             k, image = shape.from_row(row)
             rec = recorded.pop(k, None)
+            if rec is not None and rec[0] == image:
+                continue
+            where = _row_text(k)
             if rec is None:
+                message = f"{table.name} row {where} was not written through the audit chain (inserted directly?)"
+            elif rec[0] is None:
+                message = f"{table.name} row {where} was deleted by {_chain_label(rec[1])} entry {rec[2]} but is there"
+            else:
+                message = f"{table.name} row {where} differs from what {_chain_label(rec[1])} entry {rec[2]} recorded (edited?)"
+            yield Finding("recorded_rows", message, table.name, where)
+        for k, (image, chain, seq, _at) in recorded.items():
+            if image is not None:
                 yield Finding(
                     "recorded_rows",
-                    f"{table.name} row {_row_text(k)} was not written through the audit chain (inserted directly?)",
-                    table.name,
-                    _row_text(k),
-                )
-            elif rec.image is None:
-                yield Finding(
-                    "recorded_rows",
-                    f"{table.name} row {_row_text(k)} was deleted by "
-                    f"{_chain_label(rec.chain)} entry {rec.seq} but is there",
-                    table.name,
-                    _row_text(k),
-                )
-            elif rec.image != image:
-                yield Finding(
-                    "recorded_rows",
-                    f"{table.name} row {_row_text(k)} differs from what "
-                    f"{_chain_label(rec.chain)} entry {rec.seq} recorded (edited?)",
-                    table.name,
-                    _row_text(k),
-                )
-        for k, rec in recorded.items():
-            if rec.image is not None:
-                yield Finding(
-                    "recorded_rows",
-                    f"{table.name} row {_row_text(k)} written by {_chain_label(rec.chain)} "
-                    f"entry {rec.seq} is missing (deleted?)",
+                    f"{table.name} row {_row_text(k)} written by {_chain_label(chain)} entry {seq} is missing (deleted?)",
                     table.name,
                     _row_text(k),
                 )

@@ -253,9 +253,25 @@ class JournalEntry(NamedTuple):
     reverses_transfer_id: int | None = None
 
 
+_MAX_JOURNAL_IDS = Prepared(
+    sa.select(
+        sa.select(sa.func.coalesce(sa.func.max(transfers.c.id), 0)).scalar_subquery(),
+        sa.select(sa.func.coalesce(sa.func.max(postings.c.id), 0)).scalar_subquery(),
+    )
+)
+
+
+def _journal_ids(conn: sa.Connection, n_transfers: int, n_postings: int) -> tuple[int, int]:
+    """First transfer id and first posting id of a journal write (one round trip on SQLite)."""
+    if conn.dialect.name == "postgresql":
+        return allocate_ids(conn, transfers, n_transfers), allocate_ids(conn, postings, n_postings)
+    t, p = _MAX_JOURNAL_IDS.rows(conn)[0]
+    return int(t) + 1, int(p) + 1
+
+
 def insert_journal(conn: sa.Connection, portfolio_id: int, now: datetime, entries: list[JournalEntry]) -> list[int]:
     """Insert transfers and their postings in two executemany calls; returns the transfer ids."""
-    first = allocate_ids(conn, transfers, len(entries))
+    first, first_posting = _journal_ids(conn, len(entries), sum(len(e.legs) for e in entries))
     t_rows: list[dict[str, Any]] = []
     p_rows: list[dict[str, Any]] = []
     for i, e in enumerate(entries):
@@ -275,8 +291,7 @@ def insert_journal(conn: sa.Connection, portfolio_id: int, now: datetime, entrie
             {"portfolio_id": portfolio_id, "transfer_id": tid, "account_id": a, "amount_cents": c}
             for a, c in balanced(e.legs)
         ]
-    # Posting ids are allocated here too, so the audit manifest digests the rows from these parameters.
-    first_posting = allocate_ids(conn, postings, len(p_rows))
+    # Posting ids are allocated here too, so the audit manifest records the rows from these parameters.
     for i, row in enumerate(p_rows):
         row["id"] = first_posting + i
     _TRANSFER_INSERT.many(conn, t_rows)

@@ -72,8 +72,14 @@ def image_columns(table: sa.Table) -> list[sa.Column]:
     return [c for c in table.columns if c.name not in derived]
 
 
+_PK: dict[str, list[sa.Column]] = {}
+
+
 def pk_columns(table: sa.Table) -> list[sa.Column]:
-    return list(table.primary_key.columns)
+    found = _PK.get(table.name)
+    if found is None:
+        found = _PK[table.name] = list(table.primary_key.columns)
+    return found
 
 
 _last_at: list[Any] = [None, ""]

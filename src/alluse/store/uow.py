@@ -37,9 +37,14 @@ TRANSIENT_RETRIES = 20
 PortfolioRef = str | int | None
 
 _HEAD = Prepared(
-    sa.select(portfolios.c.audit_seq, portfolios.c.audit_head)
+    sa.select(
+        portfolios.c.audit_seq,
+        portfolios.c.audit_head,
+        # Whether the signing audit key is sealed already (ensure_sealed), in the same round trip.
+        sa.select(audit_keys.c.key_id).where(audit_keys.c.key_id == sa.bindparam("kid")).scalar_subquery(),
+    )
     .where(portfolios.c.id == sa.bindparam("pid"))
-    .with_for_update()  # a row lock on PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises writers
+    .with_for_update(of=portfolios)  # a row lock on PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises writers
 )
 _SEEN_ONE = Prepared(
     sa.select(audit_log.c.idempotency_key, audit_log.c.input_digest, audit_log.c.result).where(
@@ -154,7 +159,7 @@ def _run(
         try:
             with writer_lock(engine), write_connection(engine) as conn, conn.begin():
                 pid = resolve_portfolio(conn, portfolio)
-                if lock_first and _HEAD.first(conn, pid=pid) is None:
+                if lock_first and _HEAD.first(conn, pid=pid, kid="") is None:
                     raise NotFound(f"no portfolio with id {pid}")
                 requests, apply = decide(conn, pid)
                 if not requests:
@@ -180,10 +185,11 @@ def write_on(
     override_reason: str | None,
 ) -> list[dict[str, Any]]:
     """`write` inside a transaction the caller already holds (used when the portfolio itself is new)."""
-    head = _HEAD.first(conn, pid=portfolio_id)
+    signer = current_signer()
+    head = _HEAD.first(conn, pid=portfolio_id, kid=signer.key.key_id)
     if head is None:
         raise NotFound(f"no portfolio with id {portfolio_id}")
-    seq, prev_hash = head
+    seq, prev_hash, sealed = head
 
     digests = {r.key: digest(r.payload) for r in requests}
     seen = _seen(conn, portfolio_id, [r.key for r in requests])
@@ -200,8 +206,10 @@ def write_on(
         with rowlog.recording(conn, portfolio_id) as cap:
             fresh_results = apply(Tx(conn, portfolio_id, now, seq + 1), fresh)
             manifest = cap.manifest()
+        if sealed is None:
+            ensure_sealed(conn, signer)
         rows, prev_hash = signed_entries(
-            conn, seq, prev_hash, now, actor, action, fresh, fresh_results, digests, override_reason, manifest
+            conn, signer, seq, prev_hash, now, actor, action, fresh, fresh_results, digests, override_reason, manifest
         )
         for row, r, result in zip(rows, fresh, fresh_results, strict=True):
             row["portfolio_id"] = portfolio_id
@@ -225,6 +233,7 @@ def _seen(conn: sa.Connection, portfolio_id: int, keys: list[str]) -> dict[str, 
 
 def signed_entries(
     conn: sa.Connection,
+    signer: Signer,
     seq: int,
     prev_hash: str,
     now: datetime,
@@ -238,8 +247,6 @@ def signed_entries(
 ) -> tuple[list[dict[str, Any]], str]:
     """The audit rows of one unit of work, each MAC'd and chained to the one before. The manifest of
     the rows the unit of work wrote goes on its last entry (one digest per unit of work, not per row)."""
-    signer = current_signer()
-    ensure_sealed(conn, signer)
     key, key_id = signer.key.secret, signer.key.key_id
     at_text = timestamp_text(now)
     rows_text = canonical_json(manifest) if manifest else None
@@ -288,8 +295,8 @@ _KEY_INSERT = insert(audit_keys)
 
 
 def ensure_sealed(conn: sa.Connection, signer: Signer) -> None:
-    """Keep the signing audit key, sealed with the keyring, beside the entries it signs. Checked in
-    every unit of work (one indexed read), so a database rebuilt under a running process still gets it."""
+    """Keep the signing audit key, sealed with the keyring, beside the entries it signs. Every unit of
+    work checks (with its head read), so a database rebuilt under a running process still gets it."""
     if _KEY_KNOWN.first(conn, kid=signer.key.key_id) is None:
         _KEY_INSERT.run(conn, key_id=signer.key.key_id, sealed=signer.keyring.encrypt(signer.key.secret))
 
@@ -326,8 +333,11 @@ def write_system(
         with rowlog.recording(conn, None) as cap:
             result = apply(Tx(conn, 0, now, seq + 1))
             manifest = cap.manifest()
+        signer = current_signer()
+        ensure_sealed(conn, signer)
         rows, _head = signed_entries(
             conn,
+            signer,
             seq,
             prev_hash,
             now,
