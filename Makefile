@@ -1,10 +1,11 @@
-# The two quick-start commands. Each sets up .venv from requirements.lock on first use.
+# The two quick-start commands. Each sets up .venv on first use: `run` from requirements.lock (runtime
+# only), `test` from requirements-dev.lock (runtime + dev tools).
 .PHONY: run test bench lint
 
 PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/alluse_test
 
 run:
-	@scripts/bootstrap
+	@scripts/bootstrap --runtime
 	.venv/bin/alluse serve
 
 test:
@@ -12,7 +13,7 @@ test:
 	ALLUSE_TEST_PG_URL="$${ALLUSE_TEST_PG_URL:-$(PG_URL)}" .venv/bin/python -m pytest $(PYTEST_ARGS)
 
 bench:
-	@scripts/bootstrap
+	@scripts/bootstrap --runtime
 	.venv/bin/alluse bench
 
 lint:

@@ -25,14 +25,18 @@ ALTER TABLE fills DROP CONSTRAINT pk_fills;  -- (id, portfolio_id) is the key
 ALTER TABLE lifecycle_actions DROP CONSTRAINT pk_lifecycle_actions;  -- (id, portfolio_id) is the key
 ALTER TABLE positions DROP CONSTRAINT uq_positions_account_id_instrument_id, ADD CONSTRAINT uq_positions_account_id_instrument_id UNIQUE (account_id, instrument_id, portfolio_id);  -- ids are unique anyway
 ALTER TABLE tax_payments DROP CONSTRAINT pk_tax_payments, ADD CONSTRAINT pk_tax_payments PRIMARY KEY (id, portfolio_id);
+ALTER TABLE broker_rows DROP CONSTRAINT pk_broker_rows, ADD CONSTRAINT pk_broker_rows PRIMARY KEY (id, portfolio_id);
+ALTER TABLE broker_rows DROP CONSTRAINT uq_broker_rows_broker_number_broker_key;  -- not enforceable across shards: see docs/scaling.md
 ALTER TABLE earmarks DROP CONSTRAINT pk_earmarks, ADD CONSTRAINT pk_earmarks PRIMARY KEY (id, portfolio_id);
 ALTER TABLE events DROP CONSTRAINT pk_events, ADD CONSTRAINT pk_events PRIMARY KEY (id, portfolio_id);
+ALTER TABLE order_intents DROP CONSTRAINT pk_order_intents, ADD CONSTRAINT pk_order_intents PRIMARY KEY (id, portfolio_id);
 -- Foreign keys in a cycle are dropped while the tables are distributed, then re-added.
 ALTER TABLE account_groups DROP CONSTRAINT fk_account_groups_forked_from_account_id_accounts;
 COMMIT;
 
 -- 2. Distribution, in foreign-key order (referenced tables first).
 SELECT create_reference_table('audit_keys');
+SELECT create_reference_table('cli_defaults');
 SELECT create_reference_table('system_audit');
 SELECT create_reference_table('users');
 SELECT create_reference_table('api_keys');
@@ -55,9 +59,11 @@ SELECT create_distributed_table('lifecycle_actions', 'portfolio_id', colocate_wi
 SELECT create_distributed_table('positions', 'portfolio_id', colocate_with => 'portfolios');
 SELECT create_distributed_table('postings', 'portfolio_id', colocate_with => 'portfolios');
 SELECT create_distributed_table('tax_payments', 'portfolio_id', colocate_with => 'portfolios');
+SELECT create_distributed_table('broker_rows', 'portfolio_id', colocate_with => 'portfolios');
 SELECT create_distributed_table('earmarks', 'portfolio_id', colocate_with => 'portfolios');
 SELECT create_distributed_table('events', 'portfolio_id', colocate_with => 'portfolios');
 SELECT create_distributed_table('lots', 'portfolio_id', colocate_with => 'portfolios');
+SELECT create_distributed_table('order_intents', 'portfolio_id', colocate_with => 'portfolios');
 SELECT create_distributed_table('lot_closes', 'portfolio_id', colocate_with => 'portfolios');
 ALTER TABLE account_groups ADD CONSTRAINT fk_account_groups_forked_from_account_id_accounts FOREIGN KEY (forked_from_account_id, portfolio_id) REFERENCES accounts (id, portfolio_id);
 

@@ -396,6 +396,30 @@ CREATE TABLE public.audit_log_p015 (
     rows text
 );
 
+CREATE TABLE public.broker_rows (
+    id bigint NOT NULL,
+    portfolio_id bigint NOT NULL,
+    account_id bigint NOT NULL,
+    broker character varying(20) NOT NULL,
+    number character varying(40) NOT NULL,
+    broker_key character varying(64) NOT NULL,
+    action character varying(12) NOT NULL,
+    booked_on date NOT NULL,
+    cash_cents bigint NOT NULL,
+    fill_id bigint,
+    transfer_id bigint,
+    audit_seq bigint NOT NULL
+);
+
+CREATE SEQUENCE public.broker_rows_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+ALTER SEQUENCE public.broker_rows_id_seq OWNED BY public.broker_rows.id;
+
 CREATE TABLE public.brokerage_accounts (
     id bigint NOT NULL,
     portfolio_id bigint NOT NULL,
@@ -422,6 +446,11 @@ CREATE VIEW public.brokerage_directory AS
     brokerage_accounts.number,
     brokerage_accounts.account_id
    FROM public.brokerage_accounts;
+
+CREATE TABLE public.cli_defaults (
+    name character varying(50) NOT NULL,
+    value character varying(200) NOT NULL
+);
 
 CREATE TABLE public.earmarks (
     id bigint NOT NULL,
@@ -1139,6 +1168,33 @@ CREATE SEQUENCE public.marks_id_seq
 
 ALTER SEQUENCE public.marks_id_seq OWNED BY public.marks.id;
 
+CREATE TABLE public.order_intents (
+    id bigint NOT NULL,
+    portfolio_id bigint NOT NULL,
+    account_id bigint NOT NULL,
+    action character varying(4) NOT NULL,
+    symbol character varying(21) NOT NULL,
+    quantity bigint NOT NULL,
+    limit_e4 bigint,
+    status character varying(8) NOT NULL,
+    broker character varying(20) NOT NULL,
+    check_result text NOT NULL,
+    fill_id bigint,
+    audit_seq bigint NOT NULL,
+    created_at timestamp with time zone NOT NULL,
+    CONSTRAINT ck_order_intents_positive CHECK ((quantity > 0)),
+    CONSTRAINT ck_order_intents_status CHECK (((status)::text = ANY ((ARRAY['REFUSED'::character varying, 'FILLED'::character varying])::text[])))
+);
+
+CREATE SEQUENCE public.order_intents_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+ALTER SEQUENCE public.order_intents_id_seq OWNED BY public.order_intents.id;
+
 CREATE TABLE public.portfolios (
     id bigint NOT NULL,
     name character varying(100) NOT NULL,
@@ -1150,6 +1206,7 @@ CREATE TABLE public.portfolios (
     audit_seq bigint DEFAULT '0'::bigint NOT NULL,
     audit_head character varying(64) DEFAULT ''::character varying NOT NULL,
     created_at timestamp with time zone NOT NULL,
+    lifecycle text DEFAULT '{}'::text NOT NULL,
     CONSTRAINT ck_portfolios_allocation_sums_to_100 CHECK ((((alloc_gen_bps + alloc_rev_bps) + alloc_com_bps) = 10000))
 );
 
@@ -1568,7 +1625,8 @@ CREATE TABLE public.transfers (
     memo character varying(200) DEFAULT ''::character varying NOT NULL,
     reverses_transfer_id bigint,
     audit_seq bigint NOT NULL,
-    created_at timestamp with time zone NOT NULL
+    created_at timestamp with time zone NOT NULL,
+    number bigint NOT NULL
 );
 
 CREATE SEQUENCE public.transfers_id_seq
@@ -1776,6 +1834,8 @@ ALTER TABLE ONLY public.alerts ALTER COLUMN id SET DEFAULT nextval('public.alert
 
 ALTER TABLE ONLY public.api_keys ALTER COLUMN id SET DEFAULT nextval('public.api_keys_id_seq'::regclass);
 
+ALTER TABLE ONLY public.broker_rows ALTER COLUMN id SET DEFAULT nextval('public.broker_rows_id_seq'::regclass);
+
 ALTER TABLE ONLY public.brokerage_accounts ALTER COLUMN id SET DEFAULT nextval('public.brokerage_accounts_id_seq'::regclass);
 
 ALTER TABLE ONLY public.earmarks ALTER COLUMN id SET DEFAULT nextval('public.earmarks_id_seq'::regclass);
@@ -1793,6 +1853,8 @@ ALTER TABLE ONLY public.lot_closes ALTER COLUMN id SET DEFAULT nextval('public.l
 ALTER TABLE ONLY public.lots ALTER COLUMN id SET DEFAULT nextval('public.lots_id_seq'::regclass);
 
 ALTER TABLE ONLY public.marks ALTER COLUMN id SET DEFAULT nextval('public.marks_id_seq'::regclass);
+
+ALTER TABLE ONLY public.order_intents ALTER COLUMN id SET DEFAULT nextval('public.order_intents_id_seq'::regclass);
 
 ALTER TABLE ONLY public.portfolios ALTER COLUMN id SET DEFAULT nextval('public.portfolios_id_seq'::regclass);
 
@@ -2034,8 +2096,14 @@ ALTER TABLE ONLY public.api_keys
 ALTER TABLE ONLY public.audit_keys
     ADD CONSTRAINT pk_audit_keys PRIMARY KEY (key_id);
 
+ALTER TABLE ONLY public.broker_rows
+    ADD CONSTRAINT pk_broker_rows PRIMARY KEY (id);
+
 ALTER TABLE ONLY public.brokerage_accounts
     ADD CONSTRAINT pk_brokerage_accounts PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.cli_defaults
+    ADD CONSTRAINT pk_cli_defaults PRIMARY KEY (name);
 
 ALTER TABLE ONLY public.earmarks
     ADD CONSTRAINT pk_earmarks PRIMARY KEY (id);
@@ -2054,6 +2122,9 @@ ALTER TABLE ONLY public.lifecycle_actions
 
 ALTER TABLE ONLY public.marks
     ADD CONSTRAINT pk_marks PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.order_intents
+    ADD CONSTRAINT pk_order_intents PRIMARY KEY (id);
 
 ALTER TABLE ONLY public.portfolio_roles
     ADD CONSTRAINT pk_portfolio_roles PRIMARY KEY (portfolio_id, user_id);
@@ -2247,6 +2318,9 @@ ALTER TABLE ONLY public.accounts
 ALTER TABLE ONLY public.accounts
     ADD CONSTRAINT uq_accounts_portfolio_id_name UNIQUE (portfolio_id, name);
 
+ALTER TABLE ONLY public.broker_rows
+    ADD CONSTRAINT uq_broker_rows_broker_number_broker_key UNIQUE (broker, number, broker_key);
+
 ALTER TABLE ONLY public.brokerage_accounts
     ADD CONSTRAINT uq_brokerage_accounts_account_id UNIQUE (account_id);
 
@@ -2288,11 +2362,17 @@ ALTER TABLE ONLY public.users
 
 CREATE INDEX ix_alerts_account_id_kind_cleared_at ON public.alerts USING btree (account_id, kind, cleared_at);
 
+CREATE INDEX ix_broker_rows_account_id_booked_on ON public.broker_rows USING btree (account_id, booked_on);
+
+CREATE INDEX ix_broker_rows_transfer_id ON public.broker_rows USING btree (transfer_id);
+
 CREATE INDEX ix_earmarks_account_id ON public.earmarks USING btree (account_id);
 
 CREATE INDEX ix_fills_account_id_trade_date ON public.fills USING btree (account_id, trade_date);
 
 CREATE INDEX ix_fills_portfolio_id_action_trade_date ON public.fills USING btree (portfolio_id, action, trade_date);
+
+CREATE INDEX ix_fills_transfer_id ON public.fills USING btree (transfer_id);
 
 CREATE INDEX ix_lifecycle_actions_account_id_rule ON public.lifecycle_actions USING btree (account_id, rule);
 
@@ -2306,9 +2386,13 @@ CREATE INDEX ix_lots_instrument_id_opened_on ON ONLY public.lots USING btree (in
 
 CREATE INDEX ix_marks_instrument_id_as_of ON public.marks USING btree (instrument_id, as_of);
 
+CREATE INDEX ix_order_intents_account_id_created_at ON public.order_intents USING btree (account_id, created_at);
+
 CREATE INDEX ix_postings_account_id ON ONLY public.postings USING btree (account_id);
 
 CREATE INDEX ix_postings_transfer_id ON ONLY public.postings USING btree (transfer_id);
+
+CREATE UNIQUE INDEX ix_transfers_portfolio_id_number ON public.transfers USING btree (portfolio_id, number);
 
 CREATE INDEX lot_closes_p000_account_id_closed_on_realized_term_gain_cen_idx ON public.lot_closes_p000 USING btree (account_id, closed_on, realized, term, gain_cents);
 
@@ -2960,6 +3044,18 @@ ALTER TABLE ONLY public.api_keys
 ALTER TABLE public.audit_log
     ADD CONSTRAINT fk_audit_log_portfolio_id_portfolios FOREIGN KEY (portfolio_id) REFERENCES public.portfolios(id);
 
+ALTER TABLE ONLY public.broker_rows
+    ADD CONSTRAINT fk_broker_rows_account_id_accounts FOREIGN KEY (account_id, portfolio_id) REFERENCES public.accounts(id, portfolio_id);
+
+ALTER TABLE ONLY public.broker_rows
+    ADD CONSTRAINT fk_broker_rows_fill_id_fills FOREIGN KEY (fill_id, portfolio_id) REFERENCES public.fills(id, portfolio_id);
+
+ALTER TABLE ONLY public.broker_rows
+    ADD CONSTRAINT fk_broker_rows_portfolio_id_portfolios FOREIGN KEY (portfolio_id) REFERENCES public.portfolios(id);
+
+ALTER TABLE ONLY public.broker_rows
+    ADD CONSTRAINT fk_broker_rows_transfer_id_transfers FOREIGN KEY (transfer_id, portfolio_id) REFERENCES public.transfers(id, portfolio_id);
+
 ALTER TABLE ONLY public.brokerage_accounts
     ADD CONSTRAINT fk_brokerage_accounts_account_id_accounts FOREIGN KEY (account_id, portfolio_id) REFERENCES public.accounts(id, portfolio_id);
 
@@ -3038,6 +3134,15 @@ ALTER TABLE ONLY public.marks
 ALTER TABLE ONLY public.marks
     ADD CONSTRAINT fk_marks_portfolio_id_portfolios FOREIGN KEY (portfolio_id) REFERENCES public.portfolios(id);
 
+ALTER TABLE ONLY public.order_intents
+    ADD CONSTRAINT fk_order_intents_account_id_accounts FOREIGN KEY (account_id, portfolio_id) REFERENCES public.accounts(id, portfolio_id);
+
+ALTER TABLE ONLY public.order_intents
+    ADD CONSTRAINT fk_order_intents_fill_id_fills FOREIGN KEY (fill_id, portfolio_id) REFERENCES public.fills(id, portfolio_id);
+
+ALTER TABLE ONLY public.order_intents
+    ADD CONSTRAINT fk_order_intents_portfolio_id_portfolios FOREIGN KEY (portfolio_id) REFERENCES public.portfolios(id);
+
 ALTER TABLE ONLY public.portfolio_roles
     ADD CONSTRAINT fk_portfolio_roles_portfolio_id_portfolios FOREIGN KEY (portfolio_id) REFERENCES public.portfolios(id);
 
@@ -3095,6 +3200,8 @@ ALTER TABLE public.api_key_scopes ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE public.audit_log ENABLE ROW LEVEL SECURITY;
 
+ALTER TABLE public.broker_rows ENABLE ROW LEVEL SECURITY;
+
 ALTER TABLE public.brokerage_accounts ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE public.earmarks ENABLE ROW LEVEL SECURITY;
@@ -3113,6 +3220,8 @@ ALTER TABLE public.lots ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE public.marks ENABLE ROW LEVEL SECURITY;
 
+ALTER TABLE public.order_intents ENABLE ROW LEVEL SECURITY;
+
 ALTER TABLE public.portfolio_roles ENABLE ROW LEVEL SECURITY;
 
 CREATE POLICY portfolio_scope ON public.account_config TO alluse_app USING ((portfolio_id = (NULLIF(current_setting('alluse.portfolio_id'::text, true), ''::text))::bigint)) WITH CHECK ((portfolio_id = (NULLIF(current_setting('alluse.portfolio_id'::text, true), ''::text))::bigint));
@@ -3126,6 +3235,8 @@ CREATE POLICY portfolio_scope ON public.alerts TO alluse_app USING ((portfolio_i
 CREATE POLICY portfolio_scope ON public.api_key_scopes TO alluse_app USING ((portfolio_id = (NULLIF(current_setting('alluse.portfolio_id'::text, true), ''::text))::bigint)) WITH CHECK ((portfolio_id = (NULLIF(current_setting('alluse.portfolio_id'::text, true), ''::text))::bigint));
 
 CREATE POLICY portfolio_scope ON public.audit_log TO alluse_app USING ((portfolio_id = (NULLIF(current_setting('alluse.portfolio_id'::text, true), ''::text))::bigint)) WITH CHECK ((portfolio_id = (NULLIF(current_setting('alluse.portfolio_id'::text, true), ''::text))::bigint));
+
+CREATE POLICY portfolio_scope ON public.broker_rows TO alluse_app USING ((portfolio_id = (NULLIF(current_setting('alluse.portfolio_id'::text, true), ''::text))::bigint)) WITH CHECK ((portfolio_id = (NULLIF(current_setting('alluse.portfolio_id'::text, true), ''::text))::bigint));
 
 CREATE POLICY portfolio_scope ON public.brokerage_accounts TO alluse_app USING ((portfolio_id = (NULLIF(current_setting('alluse.portfolio_id'::text, true), ''::text))::bigint)) WITH CHECK ((portfolio_id = (NULLIF(current_setting('alluse.portfolio_id'::text, true), ''::text))::bigint));
 
@@ -3144,6 +3255,8 @@ CREATE POLICY portfolio_scope ON public.lot_closes TO alluse_app USING ((portfol
 CREATE POLICY portfolio_scope ON public.lots TO alluse_app USING ((portfolio_id = (NULLIF(current_setting('alluse.portfolio_id'::text, true), ''::text))::bigint)) WITH CHECK ((portfolio_id = (NULLIF(current_setting('alluse.portfolio_id'::text, true), ''::text))::bigint));
 
 CREATE POLICY portfolio_scope ON public.marks TO alluse_app USING ((portfolio_id = (NULLIF(current_setting('alluse.portfolio_id'::text, true), ''::text))::bigint)) WITH CHECK ((portfolio_id = (NULLIF(current_setting('alluse.portfolio_id'::text, true), ''::text))::bigint));
+
+CREATE POLICY portfolio_scope ON public.order_intents TO alluse_app USING ((portfolio_id = (NULLIF(current_setting('alluse.portfolio_id'::text, true), ''::text))::bigint)) WITH CHECK ((portfolio_id = (NULLIF(current_setting('alluse.portfolio_id'::text, true), ''::text))::bigint));
 
 CREATE POLICY portfolio_scope ON public.portfolio_roles TO alluse_app USING ((portfolio_id = (NULLIF(current_setting('alluse.portfolio_id'::text, true), ''::text))::bigint)) WITH CHECK ((portfolio_id = (NULLIF(current_setting('alluse.portfolio_id'::text, true), ''::text))::bigint));
 
@@ -3204,11 +3317,17 @@ GRANT SELECT,INSERT,UPDATE ON TABLE public.audit_keys TO alluse_app;
 
 GRANT SELECT,INSERT ON TABLE public.audit_log TO alluse_app;
 
+GRANT SELECT,INSERT ON TABLE public.broker_rows TO alluse_app;
+
+GRANT ALL ON SEQUENCE public.broker_rows_id_seq TO alluse_app;
+
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.brokerage_accounts TO alluse_app;
 
 GRANT ALL ON SEQUENCE public.brokerage_accounts_id_seq TO alluse_app;
 
 GRANT SELECT ON TABLE public.brokerage_directory TO alluse_app;
+
+GRANT SELECT,INSERT,UPDATE ON TABLE public.cli_defaults TO alluse_app;
 
 GRANT SELECT,INSERT ON TABLE public.earmarks TO alluse_app;
 
@@ -3241,6 +3360,10 @@ GRANT ALL ON SEQUENCE public.lots_id_seq TO alluse_app;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.marks TO alluse_app;
 
 GRANT ALL ON SEQUENCE public.marks_id_seq TO alluse_app;
+
+GRANT SELECT,INSERT ON TABLE public.order_intents TO alluse_app;
+
+GRANT ALL ON SEQUENCE public.order_intents_id_seq TO alluse_app;
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.portfolios TO alluse_app;
 

@@ -31,6 +31,14 @@ class Settings(BaseSettings):
     # Structured JSON request log lines on stderr.
     request_log: bool = True
 
+    # IBKR Flex Web Service (statement download) and its polling while a statement is generated.
+    ibkr_flex_url: str = "https://ndcdyn.interactivebrokers.com/AccountManagement/FlexWebService"
+    ibkr_flex_poll_seconds: float = 5.0
+    ibkr_flex_max_polls: int = 12
+    # The paper broker's commission: per option contract and per share (USD, exact decimals).
+    paper_commission_per_contract: str = "0.65"
+    paper_commission_per_share: str = "0.005"
+
 
 @lru_cache
 def get_settings() -> Settings:

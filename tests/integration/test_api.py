@@ -104,12 +104,16 @@ def test_audit_actor_is_the_authenticated_user_or_key(api, owner):  # type: igno
 
 def test_buffer_override_is_an_owner_decision_not_a_traders(api, owner):  # type: ignore[no-untyped-def]
     trader = api.user("tom", role="trader")
-    body = {"account": "A1-GEN", "amount": "39000", "override_reason": "tax bill"}
+    # $20,000 of A1-GEN's $40,000 into shares: at most $18,947.36 of the cash left may be withdrawn.
+    buy = {"account": "A1-GEN", "action": "BTO", "symbol": "MSFT", "quantity": 200, "price": "100"}
+    r = api.client.post("/portfolios/main/fills", json={**buy, "trade_date": "2026-01-05"}, headers=owner)
+    assert r.status_code == 201, r.text
+    body = {"account": "A1-GEN", "amount": "19000", "override_reason": "tax bill"}
     refused = api.client.post("/portfolios/main/withdrawals", json={**body, "override_reason": None}, headers=trader)
     assert refused.status_code == 422 and "buffer" in refused.json()["detail"]
     forbidden = api.client.post("/portfolios/main/withdrawals", json=body, headers=trader)
     assert forbidden.status_code == 403
-    assert cash_of(api, owner, "A1-GEN") == "40000.00"
+    assert cash_of(api, owner, "A1-GEN") == "20000.00"
     ok = api.client.post("/portfolios/main/withdrawals", json=body, headers=owner)
     assert ok.status_code == 201, ok.text
     entry = api.client.get("/portfolios/main/audit", headers=owner).json()[-1]

@@ -144,7 +144,10 @@ def test_a_fill_replays_by_key_and_a_changed_body_is_a_conflict(api, owner):  # 
 
 
 BAD_FILLS = [
-    ({"action": "BTO", "symbol": "MSFT", "quantity": 1, "price": "1.23456"}, 400),  # five decimals
+    (
+        {"action": "BTO", "symbol": "MSFT", "quantity": 1, "price": "1.23456"},
+        422,
+    ),  # five decimals: refused by the schema, before any service
     ({"action": "BTO", "symbol": "MSFT", "quantity": 1, "price": 1.5}, 422),  # a JSON number
     ({"action": "BTO", "symbol": "MSFT", "quantity": -1}, 422),
     ({"action": "BUY", "symbol": "MSFT", "quantity": 1}, 422),

@@ -55,8 +55,11 @@ def test_holdings_value_lots_at_marks(traded: sa.Engine) -> None:
         195_000,
         25_000,
     )
-    assert gen["nav_cents"] == 10_000_000 + 20_000 - 20_000 + 5_000 + 25_000
+    # As of Mar 1 the dividend dated Mar 15 has not been paid: it is not in the figures yet.
+    assert gen["nav_cents"] == 10_000_000 + 20_000 - 20_000 + 25_000
     assert gen["unrealized_cents"] == 25_000
+    (later,) = reports.holdings(traded, "main", A, date(2027, 3, 15))["accounts"]
+    assert later["nav_cents"] == gen["nav_cents"] + 5_000
 
 
 def test_weeks_predicted_confirmed_and_accuracy(traded: sa.Engine) -> None:

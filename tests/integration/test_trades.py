@@ -159,8 +159,34 @@ def test_long_term_lot_and_loss_offsets_gain(engine: sa.Engine, portfolio: str) 
     tax.pay_tax(engine, "t", portfolio, "p1", "A1-GEN", 2026, 45_000, date(2027, 4, 15))
     with engine.connect() as conn:
         s2 = tax.post_tax_surplus(conn, aid, date(2026, 12, 31))
-    assert (s2.unpaid_tax_on_realized, s2.surplus) == (0, 300_000 - 45_000)
+        s3 = tax.post_tax_surplus(conn, aid, date(2027, 4, 15))
+    # As of the year end the tax was still unpaid (the payment is dated 2027-04-15); once paid, the
+    # cash and the liability fall together, so the surplus stays.
+    assert (s2.unpaid_tax_on_realized, s2.surplus) == (45_000, 300_000 - 45_000)
+    assert (s3.unpaid_tax_on_realized, s3.surplus) == (0, 300_000 - 45_000)
     assert verify(engine).ok, verify(engine).problems
+
+
+@pytest.mark.parametrize(("sold", "term"), [(date(2025, 2, 28), "SHORT"), (date(2025, 3, 1), "LONG")])
+def test_assigned_shares_are_held_from_the_assignment_day_by_the_irs_rule(
+    engine: sa.Engine, portfolio: str, sold: date, term: str
+) -> None:
+    # Assigned 2024-02-28: the period starts 2024-02-29 and a year later is the missing 2025-02-29,
+    # so Mar 1 — one day more than "the anniversary" would give.
+    _open(engine, portfolio)
+    put = "XYZ   240228P00050000"
+    record_fills(
+        engine,
+        "t",
+        portfolio,
+        [
+            ("f1", fill("STO", put, 1, "2.00", date(2024, 2, 22))),
+            ("f2", fill("ASSIGN", put, 1, on=date(2024, 2, 28))),
+            ("f3", fill("STC", "XYZ", 100, "60", sold)),
+        ],
+    )
+    (c,) = _closes(engine)
+    assert (c["term"], c["closed_on"], c["gain_cents"]) == (term, sold, 600_000 - 480_000)
 
 
 def test_fork_worked_example_post_tax_surplus(engine: sa.Engine, portfolio: str) -> None:

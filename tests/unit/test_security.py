@@ -90,7 +90,7 @@ def test_roles_are_ordered_and_actors_name_the_caller() -> None:
 
 @pytest.mark.parametrize(
     "text,message",
-    [("1e999999999", "implausibly large"), ("-1e99999999", "positive"), ("1E-999999999", "two decimals")],
+    [("1e999999999", "not in that form"), ("-1e99999999", "not in that form"), ("1E-999999999", "not in that form")],
 )
 def test_extreme_exponents_are_refused_quickly(text: str, message: str) -> None:
     with pytest.raises(InvalidInput, match=message):

@@ -48,11 +48,25 @@ def test_pro_rata_parts_always_sum_to_the_whole(total: int, weights: list[int]) 
     assert sum(split_pro_rata(total, weights)) == total
 
 
-def test_holding_period_is_more_than_one_year() -> None:
-    assert holding_term(date(2025, 3, 3), date(2026, 3, 3)) == Term.SHORT
-    assert holding_term(date(2025, 3, 3), date(2026, 3, 4)) == Term.LONG
-    assert holding_term(date(2024, 2, 29), date(2025, 3, 1)) == Term.SHORT
-    assert holding_term(date(2024, 2, 29), date(2025, 3, 2)) == Term.LONG
+@pytest.mark.parametrize(
+    ("opened", "closed", "term"),
+    [
+        ("2024-02-29", "2025-02-28", Term.SHORT),
+        ("2024-02-29", "2025-03-01", Term.LONG),
+        ("2023-02-28", "2024-02-29", Term.SHORT),
+        ("2023-02-28", "2024-03-01", Term.LONG),
+        ("2024-02-28", "2025-02-28", Term.SHORT),
+        ("2024-02-28", "2025-03-01", Term.LONG),
+        ("2023-06-15", "2024-06-15", Term.SHORT),
+        ("2023-06-15", "2024-06-16", Term.LONG),
+        ("2025-03-03", "2026-03-03", Term.SHORT),
+        ("2025-03-03", "2026-03-04", Term.LONG),
+        ("2023-12-31", "2024-12-31", Term.SHORT),
+        ("2023-12-31", "2025-01-01", Term.LONG),
+    ],
+)
+def test_holding_period_by_the_irs_rule(opened: str, closed: str, term: Term) -> None:
+    assert holding_term(date.fromisoformat(opened), date.fromisoformat(closed)) == term
 
 
 def test_irs_style_netting() -> None:

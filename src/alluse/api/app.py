@@ -20,7 +20,9 @@ from alluse.api.routers import (
     lifecycle,
     ops,
     portfolios,
+    projections,
     reports,
+    statements,
     tax,
     trades,
     weeks,
@@ -29,6 +31,7 @@ from alluse.config import Settings, get_settings
 from alluse.security.keyring import Keyring, load_keyring
 from alluse.security.ratelimit import LoginLimiter
 from alluse.security.tokens import TokenIssuer
+from alluse.web import pages as web
 
 # One module per resource (docs/api.md).
 ROUTERS = [
@@ -46,6 +49,8 @@ ROUTERS = [
     tax,
     reports,
     lifecycle,
+    statements,
+    projections,
 ]
 
 
@@ -75,6 +80,7 @@ def create_app(
     problems.install(app)
     for module in ROUTERS:
         app.include_router(module.router)
+    web.mount(app)  # the dashboard's pages and static files (docs/web.md)
     if settings.request_log:
         configure_logging()
     app.add_middleware(RequestLog, metrics=app.state.metrics, enabled=settings.request_log)

@@ -1,14 +1,20 @@
 """Request and response bodies, at the edge only: services take and return plain values.
 
-Amounts travel as decimal strings ("1250.50"): parsed with domain/money.parse_usd on the way in,
-and written from integer cents, exactly, on the way out (`*_cents` fields lose the suffix).
+Amounts travel as decimal strings ("1250.50"): checked by domain/parsing (the one parser for typed
+numbers) on the way in, and written from integer cents, exactly, on the way out (`*_cents` fields lose
+the suffix). JSON numbers are refused for money, prices, percentages and deltas: a JSON reader turns
+them into binary floats before any code sees the digits that were sent.
 """
 
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, ValidationInfo
+from pydantic_core import PydanticCustomError
+
+from alluse.domain import parsing
+from alluse.domain.errors import InvalidNumber
 
 
 def _no_nul(text: str) -> str:
@@ -21,13 +27,42 @@ def Text(max_length: int, min_length: int = 0) -> Any:  # noqa: N802 - reads as 
     return Annotated[str, StringConstraints(min_length=min_length, max_length=max_length), AfterValidator(_no_nul)]
 
 
+def _typed_number(parse: Any, *, keep_text: bool = True, **options: Any) -> BeforeValidator:
+    """Checks a typed number with its domain/parsing function; passes on the text unchanged (services
+    parse it again, with the same function) or, with keep_text=False, the parsed value."""
+
+    def check(value: Any, info: ValidationInfo) -> Any:
+        field = info.field_name or "value"
+        try:
+            parsed = parse(value, field=field, **options)
+        except InvalidNumber as exc:
+            # The problem's location already names the field (and the key, inside a mapping).
+            raise PydanticCustomError("invalid_number", f"{exc.problem}; expected {exc.form}") from None
+        return value if keep_text else parsed
+
+    return BeforeValidator(check)
+
+
+# Shares or contracts: a JSON integer, or a string in the typed form ("1,000").
+Quantity = Annotated[int, _typed_number(parsing.parse_quantity, keep_text=False, allow_zero=True)]
+
+
 Amount = Annotated[
     str,
     StringConstraints(min_length=1, max_length=40),
     AfterValidator(_no_nul),
+    _typed_number(parsing.parse_money),
     Field(
         description='US dollars as a decimal string, at most two decimals: "1250" or "1250.50"', examples=["1250.50"]
     ),
+]
+# A group's opening amount: 0 is allowed for a group over three real brokerage accounts.
+OpeningAmount = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=40),
+    AfterValidator(_no_nul),
+    _typed_number(parsing.parse_money, allow_zero=True),
+    Field(description='US dollars, "0" only over three named real brokerage accounts', examples=["250000"]),
 ]
 Money = Annotated[str, Field(description="US dollars, exact, as a decimal string", examples=["1250.50"])]
 
@@ -168,6 +203,7 @@ class GroupOut(BaseModel):
     kind: str
     status: str
     parent_group_id: int | None
+    parent_group: str | None = Field(None, description="Name of the group this one was forked from.")
     accounts: list[AccountOut]
 
 
@@ -179,7 +215,7 @@ class TreeOut(BaseModel):
 
 
 class GroupIn(In):
-    amount: Amount
+    amount: OpeningAmount
     brokerage_accounts: list[Text(70, 1)] | None = Field(
         None, max_length=3, description="Gen, Rev, Com in that order, e.g. IBKR:U1234567; default: paper accounts"
     )
@@ -198,7 +234,7 @@ class GroupOpenedOut(BaseModel):
     group_id: int
     name: str
     amount: Money
-    transfer_id: int
+    transfer_id: int | None = Field(None, description="None for a group opened with no capital of its own")
     accounts: dict[str, SleeveOpened]
     replayed: bool = False
 
@@ -245,6 +281,7 @@ class MoveOut(BaseModel):
     kind: str
     amount: Money
     transfer_id: int
+    transfer_number: int | None = Field(None, description="The transfer's number within the portfolio.")
     legs: list[Leg]
     replayed: bool = False
 
@@ -252,6 +289,8 @@ class MoveOut(BaseModel):
 class ReversalOut(BaseModel):
     transfer_id: int
     reverses_transfer_id: int
+    transfer_number: int | None = Field(None, description="The reversal's number within the portfolio.")
+    reverses_transfer_number: int | None = None
     replayed: bool = False
 
 
@@ -320,6 +359,7 @@ Price = Annotated[
     str,
     StringConstraints(min_length=1, max_length=40),
     AfterValidator(_no_nul),
+    _typed_number(parsing.parse_price),
     Field(description='Per share, a decimal string with at most 4 decimals: "1.25"', examples=["1.25"]),
 ]
 Symbol = Annotated[
@@ -335,7 +375,7 @@ class FillIn(In):
     account: Text(100, 1) = Field(description="Account name (e.g. A1-GEN) or id")
     action: Action
     symbol: Symbol | None = Field(None, description="Needed by every action but FEE (and DIVIDEND, where optional)")
-    quantity: int = Field(0, ge=0, le=10**9, description="Shares or contracts; 0 for DIVIDEND and FEE")
+    quantity: Quantity = Field(0, ge=0, le=10**9, description="Shares or contracts; 0 for DIVIDEND and FEE")
     price: Price = "0"
     commission: Amount | None = Field(None, description="Commissions and fees, USD")
     amount: Amount | None = Field(None, description="The cash of a DIVIDEND or FEE, USD")
@@ -425,9 +465,11 @@ class CheckTradeIn(In):
     account: Text(100, 1)
     action: Literal["BTO", "STO", "BTC", "STC"]
     symbol: Symbol
-    quantity: int = Field(ge=1, le=10**9)
+    quantity: Quantity = Field(ge=1, le=10**9)
     price: Price = "0"
-    delta: Text(20, 1) | None = Field(None, description="Option delta; the sign is ignored", examples=["0.30"])
+    delta: Annotated[str, _typed_number(parsing.parse_delta, signed=True)] | None = Field(
+        None, max_length=20, description="Option delta, -1 to 1; the sign is ignored", examples=["0.30"]
+    )
     on: Day | None = Field(None, description="Entry day (default: today)")
 
 
@@ -488,6 +530,7 @@ Pct = Annotated[
     str,
     StringConstraints(min_length=1, max_length=10),
     AfterValidator(_no_nul),
+    _typed_number(parsing.parse_percent),
     Field(description="A percentage, at most two decimals", examples=["30"]),
 ]
 
@@ -582,6 +625,7 @@ class QuarterlyOut(BaseModel):
 class TermTotals(BaseModel):
     gains: Money
     losses: Money
+    net: Money | None = Field(None, description="gains + losses")
     closes: int
 
 

@@ -384,9 +384,17 @@ class Bench:
 
         if self.db == "sqlite":
             # The trades figures are measured on SQLite only so far (their raw baseline is sqlite3).
+            from alluse.bench.ibkr import run_ibkr
             from alluse.bench.trades import run_trades
 
             run_trades(self)
+            run_ibkr(self)
+        from alluse.bench.projection import run_projection
+
+        run_projection(self)  # no database in the fast paths; the exact path uses its own SQLite file
+        from alluse.bench.web import run_web
+
+        run_web(self)
         self.run_verify()
 
 
@@ -643,8 +651,8 @@ def _raw_group_rows(conn: Any, start: int, n: int) -> None:
         brk,
     )
     conn.executemany(
-        "INSERT INTO transfers (id, portfolio_id, kind, memo, audit_seq, created_at) VALUES (?, 1, 'GROUP_OPEN', '', ?, ?)",
-        [(tid0 + i, start + i + 1, now) for i in range(n)],
+        "INSERT INTO transfers (id, portfolio_id, number, kind, memo, audit_seq, created_at) VALUES (?, 1, ?, 'GROUP_OPEN', '', ?, ?)",
+        [(tid0 + i, tid0 + i, start + i + 1, now) for i in range(n)],
     )
     conn.executemany(
         "INSERT INTO postings (portfolio_id, transfer_id, account_id, amount_cents) VALUES (1, ?, ?, ?)", post
@@ -670,13 +678,13 @@ def _raw_move_rows(conn: Any, start: int, n: int, client: int | None = None) -> 
     for i in range(n):
         gen = gens[(start + i) % len(gens)]
         amount = 10_000 if (start + i) % 2 == 0 else -10_000
-        transfers.append((tid0 + i, "DEPOSIT" if amount > 0 else "WITHDRAWAL", seq0 + i + 1, now))
+        transfers.append((tid0 + i, tid0 + i, "DEPOSIT" if amount > 0 else "WITHDRAWAL", seq0 + i + 1, now))
         post.append((tid0 + i, bank, -amount))
         post.append((tid0 + i, gen, amount))
         touched[gen] = touched.get(gen, 0) + amount
         touched[bank] = touched.get(bank, 0) - amount
     conn.executemany(
-        "INSERT INTO transfers (id, portfolio_id, kind, memo, audit_seq, created_at) VALUES (?, 1, ?, '', ?, ?)",
+        "INSERT INTO transfers (id, portfolio_id, number, kind, memo, audit_seq, created_at) VALUES (?, 1, ?, ?, '', ?, ?)",
         transfers,
     )
     conn.executemany(
@@ -722,6 +730,20 @@ def run_bench(
         section = bench.run_lifecycle
     elif only == "verify":
         section = bench.run_verify
+    elif only == "ibkr":
+        from alluse.bench.ibkr import run_ibkr
+
+        if db != "sqlite":
+            raise InvalidInput("--only ibkr runs on SQLite (its raw baseline is sqlite3)")
+        section = lambda: run_ibkr(bench)  # noqa: E731
+    elif only == "projection":
+        from alluse.bench.projection import run_projection
+
+        section = lambda: run_projection(bench)  # noqa: E731
+    elif only == "web":
+        from alluse.bench.web import run_web
+
+        section = lambda: run_web(bench)  # noqa: E731
     else:
         section = bench.run
     if bench.progress:
@@ -756,7 +778,7 @@ def _raw_sweep(conn: Any) -> None:
             amount = result - result * 3 // 10
             gid, tid = gid + 1, tid + 1
             groups_.append((gid, f"F{gid}", group, acc, now))
-            trs.append((tid, seq, now))
+            trs.append((tid, tid, seq, now))  # one portfolio: number = id
             posts.append((tid, acc, -amount))
             for sleeve, half in (("GEN", amount // 2), ("COM", amount - amount // 2)):
                 aid, bid = aid + 1, bid + 1
@@ -797,7 +819,7 @@ def _raw_sweep(conn: Any) -> None:
         brks,
     )
     conn.executemany(
-        "INSERT INTO transfers (id, portfolio_id, kind, memo, audit_seq, created_at) VALUES (?, 1, 'FORK', '', ?, ?)",
+        "INSERT INTO transfers (id, portfolio_id, number, kind, memo, audit_seq, created_at) VALUES (?, 1, ?, 'FORK', '', ?, ?)",
         trs,
     )
     conn.executemany(

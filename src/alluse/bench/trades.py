@@ -99,7 +99,7 @@ def raw_fills(bench: Bench, per_transaction: bool) -> float:
             buy = (i // len(coms)) % 2 == 0
             cash = (-gross if buy else gross) - COMMISSION
             tid, fid, seq = i + 1 + N_GROUPS, i + 1, seq0 + i + 1
-            trans.append((tid, seq, now))
+            trans.append((tid, tid, seq, now))  # one portfolio: number = id
             post += [(tid, aid, cash), (tid, ext, -(cash + COMMISSION)), (tid, ext + 1, COMMISSION)]
             fill_rows.append((fid, aid, "BTO" if buy else "STC", cash, tid, seq))
             if buy:
@@ -113,7 +113,7 @@ def raw_fills(bench: Bench, per_transaction: bool) -> float:
             accs[aid] = accs.get(aid, 0) + cash
             audit.append((seq, now, f"fill{i}", _HASH, '{"r":1}', _HASH, _HASH))
         conn.executemany(
-            "INSERT INTO transfers (id, portfolio_id, kind, memo, audit_seq, created_at) VALUES (?, 1, 'TRADE', '', ?, ?)",
+            "INSERT INTO transfers (id, portfolio_id, number, kind, memo, audit_seq, created_at) VALUES (?, 1, ?, 'TRADE', '', ?, ?)",
             trans,
         )
         conn.executemany(
@@ -181,8 +181,8 @@ def _ledger(bench: Bench, n: int) -> str:
         [(k + 1, f"S{k:03d}", f"S{k:03d}") for k in range(500)],
     )
     conn.execute(
-        "INSERT INTO transfers (id, portfolio_id, kind, memo, audit_seq, created_at) "
-        "VALUES (100000, 1, 'TRADE', '', 1, '2027-01-01 00:00:00')"
+        "INSERT INTO transfers (id, portfolio_id, number, kind, memo, audit_seq, created_at) "
+        "VALUES (100000, 1, 100000, 'TRADE', '', 1, '2027-01-01 00:00:00')"
     )
     start = date(2026, 1, 1)
     chunk = 100_000

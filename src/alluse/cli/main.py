@@ -2,27 +2,17 @@
 
 from __future__ import annotations
 
-import getpass
-import os
 import sys
-import uuid
-from collections.abc import Callable
-from functools import wraps
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
-import sqlalchemy as sa
 import typer
 
+from alluse.cli.common import JsonOpt, KeyOpt, OverrideOpt, actor, app, friendly, new_key, print_json, state
 from alluse.cli.render import account_tree_table, console, err_console, replay_note, usd
 from alluse.config import get_settings
-from alluse.domain.errors import AlluseError, InvalidInput
-from alluse.domain.money import parse_usd
+from alluse.domain.errors import InvalidInput
+from alluse.domain.parsing import parse_money
 
-app = typer.Typer(
-    help="alluse: accounts, ledger and rules for the ALL-USE method.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-)
 group_app = typer.Typer(help="Account groups.", no_args_is_help=True)
 broker_app = typer.Typer(help="Brokerage accounts and the portfolio's pool.", no_args_is_help=True)
 config_app = typer.Typer(help="Account, group and portfolio configuration.", no_args_is_help=True)
@@ -38,90 +28,6 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(user_app, name="user")
 app.add_typer(lifecycle_app, name="lifecycle")
 
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-class State:
-    database_url: str | None = None
-    portfolio: str | None = None
-    _engine: sa.Engine | None = None
-
-    def engine(self) -> sa.Engine:
-        if self._engine is None:
-            from alluse.store.db import make_engine, migrate
-
-            self._engine = make_engine(self.database_url or get_settings().database_url)
-            migrate(self._engine)
-        return self._engine
-
-
-state = State()
-
-
-def actor() -> str:
-    return get_settings().actor or f"cli:{getpass.getuser()}"
-
-
-def new_key(given: str | None) -> str:
-    return given if given else f"cli-{uuid.uuid4()}"
-
-
-KeyOpt = Annotated[
-    str | None, typer.Option("--idempotency-key", "-k", help="Re-sending the same key never acts twice.")
-]
-OverrideOpt = Annotated[
-    str | None,
-    typer.Option("--override", help="Admin: let this intent eat into the cash buffer; the written reason is audited."),
-]
-
-
-def friendly(fn: F) -> F:
-    """One line and a non-zero exit for any error a user can cause; never a traceback."""
-
-    @wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except (typer.Exit, typer.Abort):
-            raise
-        except AlluseError as exc:
-            err_console.print(f"[red]error:[/] {exc}", highlight=False)
-            raise typer.Exit(1) from None
-        except NotImplementedError as exc:
-            err_console.print(f"[red]error:[/] not built yet: {exc}", highlight=False)
-            raise typer.Exit(1) from None
-        except sa.exc.OperationalError as exc:
-            err_console.print(f"[red]error:[/] database unavailable: {exc.orig}", highlight=False)
-            raise typer.Exit(1) from None
-        except sa.exc.IntegrityError as exc:
-            err_console.print(f"[red]error:[/] refused by a database constraint: {exc.orig}", highlight=False)
-            raise typer.Exit(1) from None
-        except Exception as exc:  # a bug: say so plainly, keep the trace for ALLUSE_DEBUG
-            if os.environ.get("ALLUSE_DEBUG"):
-                raise
-            err_console.print(f"[red]internal error:[/] {type(exc).__name__}: {exc} (set ALLUSE_DEBUG=1 for details)")
-            raise typer.Exit(70) from None
-
-    return wrapper  # type: ignore[return-value]
-
-
-@app.callback()
-def main(
-    db: Annotated[
-        str | None,
-        typer.Option("--db", envvar="ALLUSE_DATABASE_URL", help="Database URL (default sqlite:///./alluse.db)."),
-    ] = None,
-    portfolio: Annotated[
-        str | None,
-        typer.Option(
-            "--portfolio", "-p", envvar="ALLUSE_PORTFOLIO", help="Portfolio name or id (default: the only one)."
-        ),
-    ] = None,
-) -> None:
-    state.database_url = db
-    state.portfolio = portfolio
-    state._engine = None
-
 
 @app.command()
 @friendly
@@ -132,11 +38,24 @@ def init(
 ) -> None:
     """Create the database schema (or bring it up to date) and a portfolio."""
     from alluse.security.keyring import load_keyring
-    from alluse.services.portfolios import create_portfolio
+    from alluse.services.portfolios import create_portfolio, use_portfolio
 
     result = create_portfolio(state.engine(), actor(), name, new_key(key or f"init-{name}"), template)
     load_keyring(get_settings())  # creates the key file (0600) unless ALLUSE_SECRET_KEY is set
-    console.print(f"portfolio [bold]{result['name']}[/] ready (id {result['portfolio_id']}){replay_note(result)}")
+    use_portfolio(state.engine(), result["name"])
+    console.print(
+        f"portfolio [bold]{result['name']}[/] ready (id {result['portfolio_id']}){replay_note(result)}; "
+        "commands act on it unless told otherwise (`alluse use NAME` changes that)"
+    )
+
+
+@app.command()
+@friendly
+def use(name: Annotated[str, typer.Argument(help="Portfolio name or id.")]) -> None:
+    """Choose the portfolio commands act on when --portfolio is not given (stored in the database)."""
+    from alluse.services.portfolios import use_portfolio
+
+    console.print(f"commands now act on portfolio [bold]{use_portfolio(state.engine(), name)}[/]")
 
 
 @group_app.command("open")
@@ -161,7 +80,8 @@ def group_open(
     from alluse.services.configuration import parse_allocation
     from alluse.services.groups import group_opening, open_group
 
-    opening = group_opening(parse_usd(amount), broker, parse_allocation(allocation) if allocation else None, name)
+    amount_cents = parse_money(amount, allow_zero=True)  # 0: a group over real accounts, funded by statements
+    opening = group_opening(amount_cents, broker, parse_allocation(allocation) if allocation else None, name)
     r = open_group(state.engine(), actor(), state.portfolio, new_key(key), opening)
     parts = ", ".join(f"{k} {usd(v['cash_cents'])} → {v['brokerage_account']}" for k, v in r["accounts"].items())
     console.print(f"opened group [bold]{r['name']}[/] with {usd(r['amount_cents'])}: {parts}{replay_note(r)}")
@@ -187,7 +107,7 @@ def _print_move(r: dict[str, Any]) -> None:
         f"{leg['account']} {'+' if leg['amount_cents'] > 0 else ''}{usd(leg['amount_cents'])}" for leg in r["legs"]
     )
     console.print(
-        f"{r['kind'].lower()} {usd(r['amount_cents'])} · transfer #{r['transfer_id']} · {legs}{replay_note(r)}"
+        f"{r['kind'].lower()} {usd(r['amount_cents'])} · transfer #{r['transfer_number']} · {legs}{replay_note(r)}"
     )
 
 
@@ -203,7 +123,7 @@ def deposit(
     from alluse.services import cash
 
     (r,) = cash.move_cash(
-        state.engine(), actor(), state.portfolio, [(new_key(key), cash.deposit(target, parse_usd(amount), memo=memo))]
+        state.engine(), actor(), state.portfolio, [(new_key(key), cash.deposit(target, parse_money(amount), memo=memo))]
     )
     _print_move(r)
 
@@ -224,7 +144,7 @@ def withdraw(
         state.engine(),
         actor(),
         state.portfolio,
-        [(new_key(key), cash.withdrawal(account, parse_usd(amount), memo=memo))],
+        [(new_key(key), cash.withdrawal(account, parse_money(amount), memo=memo))],
         override,
     )
     _print_move(r)
@@ -247,7 +167,7 @@ def transfer(
         state.engine(),
         actor(),
         state.portfolio,
-        [(new_key(key), cash.transfer(source, to, parse_usd(amount), memo=memo))],
+        [(new_key(key), cash.transfer(source, to, parse_money(amount), memo=memo))],
         override,
     )
     _print_move(r)
@@ -256,7 +176,7 @@ def transfer(
 @app.command()
 @friendly
 def reverse(
-    transfer_id: Annotated[int, typer.Argument(help="Transfer number to correct.")],
+    number: Annotated[int, typer.Argument(help="Transfer number to correct (see `alluse journal`).")],
     reason: Annotated[str, typer.Option("--reason", help="Why; stored with the reversing entry.")],
     override: OverrideOpt = None,
     key: KeyOpt = None,
@@ -264,8 +184,10 @@ def reverse(
     """Correct a deposit, withdrawal or transfer with a reversing entry."""
     from alluse.services.cash import reverse as reverse_transfer
 
-    r = reverse_transfer(state.engine(), actor(), state.portfolio, transfer_id, reason, new_key(key), override)
-    console.print(f"transfer #{r['reverses_transfer_id']} reversed by transfer #{r['transfer_id']}{replay_note(r)}")
+    r = reverse_transfer(state.engine(), actor(), state.portfolio, None, reason, new_key(key), override, number=number)
+    console.print(
+        f"transfer #{r['reverses_transfer_number']} reversed by transfer #{r['transfer_number']}{replay_note(r)}"
+    )
 
 
 @broker_app.command("add")
@@ -283,33 +205,43 @@ def broker_add(
 
 @broker_app.command("list")
 @friendly
-def broker_list() -> None:
+def broker_list(as_json: JsonOpt = False) -> None:
     """Brokerage accounts and the system account each maps to (POOL: registered, unmapped)."""
     from rich.table import Table
 
     from alluse.services.brokers import list_brokerage
 
+    rows = list_brokerage(state.engine(), state.portfolio)
+    if as_json:
+        print_json(rows)
+        return
     table = Table("Brokerage account", "Mapped to", "Status")
-    for row in list_brokerage(state.engine(), state.portfolio):
+    for row in rows:
         table.add_row(row["brokerage_account"], row["mapped_to"] or "—", row["status"])
     console.print(table)
 
 
 @config_app.command("show")
 @friendly
-def config_show(target: Annotated[str, typer.Argument(help="An account, a group, or 'portfolio'.")]) -> None:
-    """Effective configuration: template values with overrides applied."""
+def config_show(
+    target: Annotated[str, typer.Argument(help="An account, a group, or 'portfolio'.")], as_json: JsonOpt = False
+) -> None:
+    """Effective configuration: template values with overrides applied; for 'portfolio' also the
+    lifecycle settings (fork and merge thresholds, splits) and the tax reserve rate."""
     from rich.table import Table
 
     from alluse.services.configuration import show
 
     cfg = show(state.engine(), state.portfolio, target)
+    if as_json:
+        print_json(cfg)
+        return
     table = Table("Setting", "Value", title=f"{cfg['target']}", title_justify="left")
     overridden = set(cfg.get("overridden", []))
     for k, v in cfg.items():
-        if k not in ("target", "rules", "overridden"):
+        if k not in ("target", "rules", "overridden", "lifecycle"):
             table.add_row(k, str(v))
-    for k, v in cfg.get("rules", {}).items():
+    for k, v in {**cfg.get("rules", {}), **cfg.get("lifecycle", {})}.items():
         mark = " [yellow](override)[/]" if k in overridden or k.replace("_pct", "_bps") in overridden else ""
         table.add_row(k, f"{v}{mark}")
     console.print(table)
@@ -320,7 +252,12 @@ def config_show(target: Annotated[str, typer.Argument(help="An account, a group,
 def config_set(
     target: Annotated[str, typer.Argument(help="An account, a group, or 'portfolio'.")],
     setting: Annotated[
-        str, typer.Argument(metavar="KEY", help="e.g. delta_min, entry_days, buffer_pct, template, allocation")
+        str,
+        typer.Argument(
+            metavar="KEY",
+            help="e.g. delta_min, entry_days, buffer_pct, template, allocation; for 'portfolio' also "
+            "gen_fork_threshold, merge_threshold, gen_fork_split … (see `alluse config show portfolio`)",
+        ),
     ],
     value: Annotated[str, typer.Argument(help="New value")],
     key: KeyOpt = None,
@@ -378,7 +315,6 @@ def _as_of(text: str) -> Any:
 
 
 AsOfOpt = Annotated[str, typer.Option("--as-of", help="The day the rules run for, e.g. 2026-12-31 (a quarter end).")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 
 
 @lifecycle_app.command("plan")
@@ -468,14 +404,18 @@ def lifecycle_history(as_json: JsonOpt = False) -> None:
 
 @lifecycle_app.command("earmarks")
 @friendly
-def lifecycle_earmarks() -> None:
+def lifecycle_earmarks(as_json: JsonOpt = False) -> None:
     """Reinvestment planned versus executed: earmarked, drawn down by purchases, still open."""
     from rich.table import Table
 
     from alluse.services.earmarks import earmark_report
 
+    rows = earmark_report(state.engine(), state.portfolio)
+    if as_json:
+        print_json(rows)
+        return
     table = Table("Account", "Purpose", "Planned", "Executed", "Open", title="Earmarks: planned versus executed")
-    for r in earmark_report(state.engine(), state.portfolio):
+    for r in rows:
         table.add_row(r["account"], r["purpose"], usd(r["planned_cents"]), usd(r["executed_cents"]),
                       usd(r["open_cents"]))  # fmt: skip
     console.print(table)
@@ -546,14 +486,16 @@ def bench(
     http: Annotated[
         bool, typer.Option("--http", help="The REST API under HTTP load from a second process, on loopback.")
     ] = False,
-    only: Annotated[str | None, typer.Option(help="Run one part only: lifecycle or verify.")] = None,
+    only: Annotated[
+        str | None, typer.Option(help="Run one part only: lifecycle, ibkr, projection, web or verify.")
+    ] = None,
 ) -> None:
     """Benchmark: one JSON object per line, with the raw-database baseline from the same run."""
     from alluse.bench.run import run_bench
     from alluse.domain.errors import InvalidInput
 
-    if only not in (None, "lifecycle", "verify"):
-        raise InvalidInput(f"--only takes 'lifecycle' or 'verify', got {only!r}")
+    if only not in (None, "lifecycle", "ibkr", "projection", "web", "verify"):
+        raise InvalidInput(f"--only takes lifecycle, ibkr, projection, web or verify, got {only!r}")
     run_bench(
         db,
         quick=quick,
@@ -730,5 +672,8 @@ def serve(
     uvicorn.run(app_, host=host, port=port, log_level="warning", access_log=False)
 
 
-# Trades, marks, the protocol check, weeks, tax and reports register themselves on `app`.
+# Commands in their own modules register themselves on `app` when imported.
+from alluse.cli import brokers as _brokers  # noqa: E402, F401
+from alluse.cli import journal as _journal  # noqa: E402, F401
+from alluse.cli import project as _project  # noqa: E402, F401
 from alluse.cli import trading as _trading  # noqa: E402, F401

@@ -10,10 +10,12 @@ from rich.table import Table
 from alluse.domain.money import format_usd
 
 console = Console()
-err_console = Console(stderr=True)
+# Errors and findings are one line each, whatever the width: scripts read them line by line.
+err_console = Console(stderr=True, soft_wrap=True)
 if not console.is_terminal:
-    # Piped output has no width to detect; wide enough that money columns are never truncated.
-    console.width = 150
+    # Piped output has no width to fit: lines and table rows are never wrapped or truncated.
+    console.soft_wrap = True
+    console.width = 10_000
 
 
 def usd(cents: int) -> str:
@@ -34,7 +36,7 @@ def account_tree_table(tree: dict[str, Any]) -> Table:
         table.add_column(col, justify=justify)  # type: ignore[arg-type]
     totals = {"cash": 0, "buffer": 0, "deployable": 0}
     for g in tree["groups"]:
-        parent = f" ← {g['parent_group_id']}" if g["parent_group_id"] else ""
+        parent = f" ← {g['parent_group']}" if g.get("parent_group") else ""
         table.add_row(f"[bold]{g['name']}[/] {g['kind']}{parent}", g["status"], "", "", "", "", "")
         for a in g["accounts"]:
             status = a["status"] + (" [red]BUFFER_BREACH[/]" if a["buffer_breach"] else "")

@@ -12,10 +12,10 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from alluse.cli.main import KeyOpt, actor, app, friendly, new_key, state
+from alluse.cli.common import JsonOpt, KeyOpt, actor, app, friendly, new_key, parse_date, print_json, state, utc_text
 from alluse.cli.render import console, replay_note, usd
 from alluse.domain.errors import InvalidInput
-from alluse.domain.money import parse_usd
+from alluse.domain.parsing import parse_money, parse_quantity
 from alluse.domain.tax import NOTE
 
 week_app = typer.Typer(help="Week types: predict at week start, confirm at week end.", no_args_is_help=True)
@@ -28,16 +28,6 @@ app.add_typer(tax_app, name="tax")
 DateOpt = Annotated[str | None, typer.Option("--date", help="YYYY-MM-DD (default: today).")]
 CsvOpt = Annotated[Path | None, typer.Option("--csv", help="Also write the rows to this CSV file.")]
 PngOpt = Annotated[Path | None, typer.Option("--png", help="Also draw a chart into this PNG file.")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
-
-
-def parse_date(text: str | None, default: date | None = None) -> date:
-    if text is None or not text.strip():
-        return default or date.today()
-    try:
-        return date.fromisoformat(text.strip())
-    except ValueError:
-        raise InvalidInput(f"not a date: {text!r} (expected YYYY-MM-DD)") from None
 
 
 def _tax_line() -> None:
@@ -59,6 +49,22 @@ def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
 
 # --- facts ---------------------------------------------------------------------------------------
 
+# A fill dated further ahead than this is almost surely a typo (2214 for 2024): it needs a yes.
+FUTURE_DAYS = 366
+FutureOpt = Annotated[
+    bool, typer.Option("--future", help=f"Accept a date more than {FUTURE_DAYS} days after today without asking.")
+]
+
+
+def _check_fill_date(day: date, allowed: bool) -> None:
+    """A far-future trade date is asked about on a terminal and refused in a script unless --future."""
+    if allowed or (day - date.today()).days <= FUTURE_DAYS:
+        return
+    question = f"the fill is dated {day}, more than {FUTURE_DAYS} days from today; record it anyway?"
+    if sys.stdin.isatty() and typer.confirm(question, err=True):
+        return
+    raise InvalidInput(f"date {day} is more than {FUTURE_DAYS} days after today: check it, or pass --future")
+
 
 @app.command()
 @friendly
@@ -66,12 +72,13 @@ def fill(
     account: Annotated[str, typer.Argument(help="Account name (e.g. A1-GEN) or id.")],
     action: Annotated[str, typer.Argument(help="BTO STO BTC STC EXPIRE ASSIGN DIVIDEND FEE")],
     symbol: Annotated[str | None, typer.Argument(help="Ticker or OCC symbol, e.g. 'AAPL  251219P00180000'.")] = None,
-    quantity: Annotated[int, typer.Argument(help="Shares or contracts.")] = 0,
+    quantity: Annotated[str, typer.Argument(help="Shares or contracts.")] = "0",
     price: Annotated[str, typer.Option(help="Per share, up to 4 decimals.")] = "0",
     commission: Annotated[str, typer.Option(help="Commissions and fees, USD.")] = "0",
     amount: Annotated[str | None, typer.Option(help="Cash of a DIVIDEND or FEE, USD.")] = None,
     on: DateOpt = None,
     multiplier: Annotated[int, typer.Option(help="Option multiplier.")] = 100,
+    future: FutureOpt = False,
     key: KeyOpt = None,
 ) -> None:
     """Record one broker fact: a fill, an expiry, an assignment, a dividend or a fee."""
@@ -81,15 +88,18 @@ def fill(
         act = FillAction(action.upper())
     except ValueError:
         raise InvalidInput(f"unknown action {action!r}; one of {', '.join(a.value for a in FillAction)}") from None
+    day = parse_date(on) if on or act is not FillAction.EXPIRE else None
+    if day is not None:
+        _check_fill_date(day, future)
     f = Fill(
         account,
         act,
         symbol,
-        quantity,
+        parse_quantity(quantity, allow_zero=True),
         price,
-        parse_usd(commission, allow_zero=True),
-        parse_date(on) if on or act is not FillAction.EXPIRE else None,
-        parse_usd(amount) if amount else 0,
+        parse_money(commission, field="commission", allow_zero=True),
+        day,
+        parse_money(amount) if amount else 0,
         multiplier,
     )
     r = record_fill(state.engine(), actor(), state.portfolio, new_key(key), f)
@@ -105,37 +115,25 @@ def fill(
 @app.command("import-fills")
 @friendly
 def import_fills(
-    path: Annotated[Path, typer.Argument(help="CSV: key,account,action,symbol,quantity,price,commission,date,amount")],
+    path: Annotated[
+        Path,
+        typer.Argument(
+            help="CSV (key,account,action,symbol,quantity,price,commission,date,amount,multiplier) or .json"
+        ),
+    ],
+    future: FutureOpt = False,
 ) -> None:
-    """Record a file of broker facts as one unit of work (all or nothing; keys make re-imports safe)."""
-    from alluse.services.trades import Fill, FillAction, record_fills
+    """Record a file of broker facts (CSV or .json) as one unit of work: all or nothing; each row's key
+    (given, or derived from its content) makes re-imports safe. Columns: docs/brokers.md."""
+    from alluse.services.fill_files import read_fills
+    from alluse.services.trades import record_fills
 
-    facts = []
-    try:
-        with path.open(newline="") as fh:
-            for n, row in enumerate(csv.DictReader(fh), start=2):
-                try:
-                    facts.append(
-                        (
-                            row["key"],
-                            Fill(
-                                row["account"],
-                                FillAction(row["action"].strip().upper()),
-                                row.get("symbol") or None,
-                                int(row.get("quantity") or 0),
-                                row.get("price") or "0",
-                                parse_usd(row.get("commission") or "0", allow_zero=True),
-                                parse_date(row["date"]) if row.get("date") else None,
-                                parse_usd(row["amount"]) if row.get("amount") else 0,
-                            ),
-                        )
-                    )
-                except (KeyError, ValueError, InvalidInput) as exc:
-                    raise InvalidInput(f"{path} line {n}: {exc}") from None
-    except OSError as exc:
-        raise InvalidInput(f"cannot read {path}: {exc.strerror}") from None
+    facts = read_fills(path)
     if not facts:
         raise InvalidInput(f"{path} holds no fills")
+    latest = max((f.trade_date for _, f in facts if f.trade_date is not None), default=None)
+    if latest is not None:
+        _check_fill_date(latest, future)
     results = record_fills(state.engine(), actor(), state.portfolio, facts)
     replayed = sum(1 for r in results if r.get("replayed"))
     console.print(f"recorded {len(results) - replayed} fills ({replayed} already recorded, unchanged)")
@@ -170,13 +168,20 @@ def mark(
 @friendly
 def positions(
     account: Annotated[str | None, typer.Argument(help="One account (default: all).")] = None,
-    on: DateOpt = None,
+    on: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of",
+            "--date",
+            help="YYYY-MM-DD: only facts dated on or before it (default: today, or the latest fact's date).",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Open lots with value and unrealized P&L; NAV per account."""
+    """Open lots with value and unrealized P&L; NAV per account, as of a date."""
     from alluse.services.reports import holdings
 
-    h = holdings(state.engine(), state.portfolio, account, parse_date(on))
+    h = holdings(state.engine(), state.portfolio, account, parse_date(on) if on else None)
     if as_json:
         print(json.dumps(h, indent=2))
         return
@@ -217,11 +222,20 @@ def positions(
 
 @app.command()
 @friendly
-def alerts() -> None:
+def alerts(as_json: JsonOpt = False) -> None:
     """Open alerts (BUFFER_BREACH ...)."""
     from alluse.services.alerts import open_alerts
 
     rows = open_alerts(state.engine(), state.portfolio)
+    if as_json:
+        print_json(
+            [
+                {"id": r["id"], "account": r["name"], "kind": r["kind"], "message": r["message"],
+                 "raised_at": utc_text(r["raised_at"])}
+                for r in rows
+            ]
+        )  # fmt: skip
+        return
     if not rows:
         console.print("no open alerts")
     for r in rows:
@@ -234,7 +248,7 @@ def check_trade(
     account: Annotated[str, typer.Argument(help="Account name or id.")],
     action: Annotated[str, typer.Argument(help="BTO STO BTC STC")],
     symbol: Annotated[str, typer.Argument(help="Ticker or OCC symbol.")],
-    quantity: Annotated[int, typer.Argument(help="Shares or contracts.")],
+    quantity: Annotated[str, typer.Argument(help="Shares or contracts.")],
     price: Annotated[str, typer.Option(help="Limit price / premium per share.")] = "0",
     delta: Annotated[str | None, typer.Option(help="Option delta (sign ignored).")] = None,
     on: DateOpt = None,
@@ -243,7 +257,9 @@ def check_trade(
     """Check an order intent against the method's rules (§7). Exit 1 when it violates one."""
     from alluse.services.protocol import check_trade as run_check
 
-    r = run_check(state.engine(), state.portfolio, account, action, symbol, quantity, price, parse_date(on), delta)
+    r = run_check(
+        state.engine(), state.portfolio, account, action, symbol, parse_quantity(quantity), price, parse_date(on), delta
+    )
     if as_json:
         print(json.dumps(r, indent=2))
     else:
@@ -291,11 +307,14 @@ def week_confirm(
 
 @week_app.command("accuracy")
 @friendly
-def week_accuracy_cmd() -> None:
+def week_accuracy_cmd(as_json: JsonOpt = False) -> None:
     """How often the predicted week type was right."""
     from alluse.services.reports import week_accuracy
 
     r = week_accuracy(state.engine(), state.portfolio)
+    if as_json:
+        print_json(r)
+        return
     if not r["weeks"]:
         console.print("no week has both a prediction and a confirmation yet")
         return
@@ -322,7 +341,7 @@ def tax_pay(
     from alluse.services.tax import pay_tax
 
     r = pay_tax(
-        state.engine(), actor(), state.portfolio, new_key(key), account, year, parse_usd(amount), parse_date(on)
+        state.engine(), actor(), state.portfolio, new_key(key), account, year, parse_money(amount), parse_date(on)
     )
     console.print(f"tax {year} paid from {r['account']}: {usd(r['amount_cents'])}{replay_note(r)}")
 
@@ -347,6 +366,7 @@ def tax_rates(
 def tax_surplus(
     account: Annotated[str, typer.Argument(help="Account name or id.")],
     as_of: Annotated[str | None, typer.Option("--as-of", help="YYYY-MM-DD (default: today).")] = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Post-tax surplus (§5): NAV − base capital − unpaid tax on realized − tax on unrealized."""
     from alluse.services.tax import post_tax_surplus
@@ -354,7 +374,22 @@ def tax_surplus(
 
     with state.engine().connect() as conn:
         aid = resolve_account(conn, resolve_portfolio(conn, state.portfolio), account)
-        s = post_tax_surplus(conn, aid, parse_date(as_of))
+        day = parse_date(as_of)
+        s = post_tax_surplus(conn, aid, day)
+    if as_json:
+        print_json(
+            {
+                "account": account.upper(),
+                "as_of": day.isoformat(),
+                "nav_cents": s.nav,
+                "base_capital_cents": s.base_capital,
+                "unpaid_tax_on_realized_cents": s.unpaid_tax_on_realized,
+                "tax_on_unrealized_cents": s.tax_on_unrealized,
+                "post_tax_surplus_cents": s.surplus,
+                "note": NOTE,
+            }
+        )
+        return
     t = Table("Figure", "USD", title=f"{account.upper()} post-tax surplus", title_justify="left")
     t.add_row("NAV", usd(s.nav))
     t.add_row("− base capital", usd(s.base_capital))
@@ -371,6 +406,7 @@ def tax_pnl(
     account: Annotated[str, typer.Argument(help="Account name or id.")],
     start: Annotated[str, typer.Option("--from", help="YYYY-MM-DD")],
     end: Annotated[str | None, typer.Option("--to", help="YYYY-MM-DD (default: today).")] = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Pre- and post-tax realized P&L of an account for a period."""
     from alluse.services.tax import period_pnl
@@ -378,7 +414,14 @@ def tax_pnl(
 
     with state.engine().connect() as conn:
         aid = resolve_account(conn, resolve_portfolio(conn, state.portfolio), account)
-        p = period_pnl(conn, aid, parse_date(start), parse_date(end))
+        s, e = parse_date(start), parse_date(end)
+        if e < s:
+            raise InvalidInput(f"--from {s} is after --to {e}")
+        p = period_pnl(conn, aid, s, e)
+    if as_json:
+        figures = {f"{k}_cents": getattr(p, k) for k in p.__dataclass_fields__}
+        print_json({"account": account.upper(), "from": s.isoformat(), "to": e.isoformat(), **figures, "note": NOTE})
+        return
     t = Table("Figure", "USD", title=f"{account.upper()} {start} – {end or 'today'}", title_justify="left")
     t.add_row("net realized gain", usd(p.realized))
     t.add_row("+ dividends", usd(p.dividends))
@@ -400,6 +443,7 @@ def report_weekly(
     end: Annotated[str | None, typer.Option("--to", help="YYYY-MM-DD (default: today).")] = None,
     csv_path: CsvOpt = None,
     png: PngOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Per week: trades, income (realized + dividends), predicted and confirmed week type."""
     from datetime import timedelta
@@ -408,6 +452,9 @@ def report_weekly(
 
     to = parse_date(end)
     r = weekly(state.engine(), state.portfolio, parse_date(start, to - timedelta(weeks=12)), to)
+    if as_json:
+        print_json(r)
+        return
     t = Table("Week of", "Trades", "Income", "Predicted", "Confirmed", "Right?")
     for w in r["weeks"]:
         right = "" if w["correct"] is None else ("yes" if w["correct"] else "no")
@@ -425,7 +472,7 @@ def report_weekly(
     if csv_path:
         _write_csv(csv_path, r["weeks"])
     if png:
-        from alluse.cli.charts import weekly_png
+        from alluse.charts import weekly_png
 
         weekly_png(r, png)
         console.print(f"chart: {png}")
@@ -437,11 +484,15 @@ def report_monthly(
     year: Annotated[int, typer.Option(help="Calendar year (default: this year).")] = 0,
     csv_path: CsvOpt = None,
     png: PngOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Per month: income vs reinvestment, estimated tax, growth per account."""
     from alluse.services.reports import monthly
 
     r = monthly(state.engine(), state.portfolio, year or date.today().year)
+    if as_json:
+        print_json(r)
+        return
     names = sorted({n for m in r["months"] for n in m["growth_cents"]})
     t = Table("Month", "Income", "Reinvested", "Est. tax", *[f"Growth {n}" for n in names])
     for m in r["months"]:
@@ -467,7 +518,7 @@ def report_monthly(
             ],
         )
     if png:
-        from alluse.cli.charts import monthly_png
+        from alluse.charts import monthly_png
 
         monthly_png(r, png)
         console.print(f"chart: {png}")
@@ -478,11 +529,15 @@ def report_monthly(
 def report_quarterly(
     year: Annotated[int, typer.Option(help="Calendar year (default: this year).")] = 0,
     csv_path: CsvOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """The tax ledger by quarter and account."""
     from alluse.services.reports import quarterly
 
     r = quarterly(state.engine(), state.portfolio, year or date.today().year)
+    if as_json:
+        print_json(r)
+        return
     t = Table("Quarter", "Account", "Short-term", "Long-term", "Dividends", "Net realized", "Est. tax YTD")
     for q in r["rows"]:
         t.add_row(
@@ -500,15 +555,40 @@ def report_quarterly(
         _write_csv(csv_path, [{**q, "note": NOTE} for q in r["rows"]])
 
 
+YearsOpt = Annotated[
+    str | None, typer.Option("--years", help="A range of tax years, e.g. 2027-2031 (instead of --year).")
+]
+
+
+def parse_years(year: int, years: str | None) -> tuple[int, int]:
+    """--year Y or --years FIRST-LAST (either alone; default: this year) as (first, last)."""
+    if years is None:
+        y = year or date.today().year
+        return y, y
+    if year:
+        raise InvalidInput("give --year or --years, not both")
+    first, sep, last = years.strip().partition("-")
+    try:
+        return int(first), int(last if sep else first)
+    except ValueError:
+        raise InvalidInput(f"--years must look like 2027-2031, got {years!r}") from None
+
+
 @report_app.command("tax-year")
 @friendly
 def report_tax_year(
-    year: Annotated[int, typer.Option(help="Tax year (default: this year).")] = 0, as_json: JsonOpt = False
+    year: Annotated[int, typer.Option(help="Tax year (default: this year).")] = 0,
+    years: YearsOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
-    """The household's tax year: netting, estimated tax, payments, wash-sale flags."""
-    from alluse.services.reports import tax_year
+    """The household's tax year (or a range of years): netting, estimated tax, payments, wash-sale flags."""
+    from alluse.services.reports import tax_year, tax_years
 
-    r = tax_year(state.engine(), state.portfolio, year or date.today().year)
+    first, last = parse_years(year, years)
+    if years is not None:
+        _tax_years(tax_years(state.engine(), state.portfolio, first, last), as_json)
+        return
+    r = tax_year(state.engine(), state.portfolio, first)
     if as_json:
         print(json.dumps(r, indent=2))
         return
@@ -533,25 +613,47 @@ def report_tax_year(
     _tax_line()
 
 
+def _tax_years(r: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        print_json(r)
+        return
+    t = Table("Year", "Net short-term", "Net long-term", "Dividends", "Est. tax", "Paid", "Unpaid",
+              title=f"Tax years {r['from_year']}–{r['to_year']} ({NOTE})", title_justify="left")  # fmt: skip
+    for y in [*r["years"], {"year": "[bold]total[/]", **r["total"]}]:
+        t.add_row(
+            str(y["year"]),
+            usd(y["short_term"]["net_cents"]),
+            usd(y["long_term"]["net_cents"]),
+            usd(y["dividends_cents"]),
+            usd(y["estimated_tax_cents"]),
+            usd(y["paid_cents"]),
+            usd(y["unpaid_cents"]),
+        )
+    console.print(t)
+    _tax_line()
+
+
 @report_app.command("realized")
 @friendly
 def report_realized(
     year: Annotated[int, typer.Option(help="Tax year (default: this year).")] = 0,
+    years: YearsOpt = None,
     out: Annotated[Path | None, typer.Option("--csv", help="CSV file (default: standard output).")] = None,
 ) -> None:
-    """Audit-ready CSV of realized gains per lot, with wash-sale flags."""
+    """Audit-ready CSV of realized gains per lot, with wash-sale flags (one year or a range)."""
     from alluse.services.reports import write_realized_csv
 
-    y = year or date.today().year
+    first, last = parse_years(year, years)
     if out is None:
-        write_realized_csv(state.engine(), state.portfolio, y, sys.stdout)
+        write_realized_csv(state.engine(), state.portfolio, first, sys.stdout, last)
         return
     try:
         with out.open("w", newline="") as fh:
-            n = write_realized_csv(state.engine(), state.portfolio, y, fh)
+            n = write_realized_csv(state.engine(), state.portfolio, first, fh, last)
     except OSError as exc:
         raise InvalidInput(f"cannot write {out}: {exc.strerror}") from None
-    console.print(f"wrote {n} realized lot closings of {y} to {out} ({NOTE})")
+    span = str(first) if first == last else f"{first}–{last}"
+    console.print(f"wrote {n} realized lot closings of {span} to {out} ({NOTE})")
 
 
 @report_app.command("performance")
@@ -562,6 +664,7 @@ def report_performance(
     account: Annotated[str | None, typer.Option(help="One account (default: all).")] = None,
     csv_path: CsvOpt = None,
     png: PngOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Time-weighted return per account (deposits, forks, merges excluded) and max drawdown."""
     from decimal import Decimal
@@ -574,6 +677,9 @@ def report_performance(
     if (e - s).days > 3660:
         raise InvalidInput("the period is limited to ten years")
     r = performance_report(state.engine(), state.portfolio, s, e, account)
+    if as_json:
+        print_json(r)
+        return
     t = Table("Account", "Start NAV", "End NAV", "Flows", "TWR", "Max drawdown")
     rows = []
     for a in r["accounts"]:
@@ -590,7 +696,7 @@ def report_performance(
     if csv_path:
         _write_csv(csv_path, rows)
     if png:
-        from alluse.cli.charts import performance_png
+        from alluse.charts import performance_png
 
         performance_png(r, png)
         console.print(f"chart: {png}")

@@ -11,6 +11,18 @@ class InvalidInput(AlluseError):
     code = "invalid-input"
 
 
+class InvalidNumber(InvalidInput):
+    """A typed number not in its field's accepted form (domain/parsing.py); names both."""
+
+    code = "invalid-number"
+
+    def __init__(self, field: str, form: str, problem: str):
+        self.field = field
+        self.form = form
+        self.problem = problem
+        super().__init__(f"{field}: {problem}; expected {form}")
+
+
 class NotFound(AlluseError):
     code = "not-found"
 

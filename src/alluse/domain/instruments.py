@@ -9,9 +9,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from enum import StrEnum
 
+from alluse.domain import parsing
 from alluse.domain.errors import InvalidInput
 from alluse.domain.money import to_cents
 
@@ -27,22 +28,9 @@ class InstrumentKind(StrEnum):
     OPTION = "OPTION"
 
 
-def parse_price(text: str | int | Decimal) -> int:
+def parse_price(text: str | int | Decimal, *, field: str = "price") -> int:
     """A non-negative price with at most 4 decimals ("1.25", "180") as ten-thousandths."""
-    if isinstance(text, float):
-        raise InvalidInput("prices must be given as text or Decimal, not binary floats")
-    raw = str(text).strip().removeprefix("$")
-    try:
-        value = Decimal(raw)
-    except InvalidOperation:
-        raise InvalidInput(f"not a price: {text!r}") from None
-    if not value.is_finite() or value < 0:
-        raise InvalidInput(f"price must be a non-negative number, got {text!r}")
-    if value.as_tuple().exponent < -4:  # type: ignore[operator]
-        raise InvalidInput(f"price {text!r} has more than 4 decimals")
-    if value > 10_000_000:
-        raise InvalidInput(f"price {text!r} is implausibly large")
-    return int(value * E4)
+    return int(parsing.parse_price(text, field=field) * E4)
 
 
 def price_text(price_e4: int) -> str:
@@ -108,7 +96,7 @@ def option(underlying: str, expiry: date, put_call: str, strike: str | Decimal, 
     pc = put_call.strip().upper()[:1]
     if pc not in ("P", "C"):
         raise InvalidInput(f"option right must be P or C (put or call), got {put_call!r}")
-    strike_e4 = parse_price(strike)
+    strike_e4 = parse_price(strike, field="strike")
     if strike_e4 <= 0:
         raise InvalidInput("strike must be positive")
     if multiplier <= 0:

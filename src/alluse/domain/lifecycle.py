@@ -7,13 +7,15 @@ every split goes through `apply_bps` with the residue on one side, so the parts 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import astuple, dataclass, field, replace
 from datetime import date
+from decimal import Decimal
 from enum import StrEnum
+from typing import Any
 
 from alluse.domain.accounts import AccountKind, Allocation, CashSnapshot
 from alluse.domain.errors import InvalidInput
-from alluse.domain.money import BPS_PER_UNIT, apply_bps, format_usd
+from alluse.domain.money import BPS_PER_UNIT, apply_bps, format_usd, parse_pct_bps, parse_usd
 
 
 class Rule(StrEnum):
@@ -66,6 +68,81 @@ class LifecycleConfig:
             raise InvalidInput("a Rev-Acc fork opens a PRIMARY-shaped group: every sleeve needs a share")
         if self.rev_fork_amount > self.rev_fork_threshold:
             raise InvalidInput("the Rev-Acc fork amount may not exceed its threshold")
+
+
+# The settings a portfolio may change (`alluse config set portfolio KEY VALUE`), as a user names them:
+# key → (LifecycleConfig field, how the value is written). The tax reserve is not here: it uses the
+# portfolio's short-term tax rate (`alluse tax rates`).
+LIFECYCLE_SETTINGS: dict[str, tuple[str, str]] = {
+    "gen_fork_threshold": ("gen_fork_threshold", "usd"),
+    "gen_fork_split": ("gen_fork_split", "gen/com"),
+    "rev_fork_threshold": ("rev_fork_threshold", "usd"),
+    "rev_fork_amount": ("rev_fork_amount", "usd"),
+    "rev_fork_allocation": ("rev_fork_allocation", "gen/rev/com"),
+    "merge_threshold": ("merge_threshold", "usd"),
+    "rev_contracts_pct": ("rev_contracts_bps", "pct"),
+    "com_shares_pct": ("com_shares_bps", "pct"),
+    "reinvest_pre_tax": ("reinvest_pre_tax", "bool"),
+}
+
+
+def parse_lifecycle_setting(key: str, text: str) -> tuple[str, Any]:
+    """A user's `KEY VALUE` as (field, JSON-able value to store); refuses an unknown key or a bad value.
+    Whether the whole configuration still holds together is `lifecycle_config`'s check."""
+    if key not in LIFECYCLE_SETTINGS:
+        raise InvalidInput(f"unknown lifecycle setting {key!r}; settable: {', '.join(LIFECYCLE_SETTINGS)}")
+    field_name, how = LIFECYCLE_SETTINGS[key]
+    text = text.strip()
+    if how == "usd":
+        return field_name, parse_usd(text)
+    if how == "pct":
+        return field_name, parse_pct_bps(text)
+    if how == "bool":
+        if text.lower() not in ("true", "false", "yes", "no"):
+            raise InvalidInput(f"{key} is true or false, got {text!r}")
+        return field_name, text.lower() in ("true", "yes")
+    parts = text.replace(",", "/").split("/")
+    if how == "gen/com":
+        if len(parts) != 2:
+            raise InvalidInput(f"{key} is Gen/Com percentages like 50/50, got {text!r}")
+        gen, com = (parse_pct_bps(x) for x in parts)
+        return field_name, list(astuple(Allocation(gen, 0, com)))
+    if len(parts) != 3:
+        raise InvalidInput(f"{key} is Gen/Rev/Com percentages like 40/30/30, got {text!r}")
+    return field_name, list(astuple(Allocation(*(parse_pct_bps(x) for x in parts))))
+
+
+def lifecycle_config(stored: dict[str, Any], base: LifecycleConfig | None = None) -> LifecycleConfig:
+    """The method's defaults (or `base`) with a portfolio's stored settings applied; validates the result."""
+    known = {f for f, _ in LIFECYCLE_SETTINGS.values()}
+    changes: dict[str, Any] = {}
+    for name, value in stored.items():
+        if name not in known:
+            raise InvalidInput(f"stored lifecycle setting {name!r} is not a setting")
+        changes[name] = Allocation(*value) if isinstance(value, list) else value
+    return replace(base or LifecycleConfig(), **changes)
+
+
+def lifecycle_display(cfg: LifecycleConfig) -> dict[str, str]:
+    """Every settable value as a user would type it back."""
+    out = {}
+    for key, (name, how) in LIFECYCLE_SETTINGS.items():
+        v = getattr(cfg, name)
+        if how == "usd":
+            out[key] = format_usd(v)
+        elif how == "pct":
+            out[key] = _pct(v)
+        elif how == "bool":
+            out[key] = str(v).lower()
+        elif how == "gen/com":
+            out[key] = f"{_pct(v.gen_bps)}/{_pct(v.com_bps)}"
+        else:
+            out[key] = "/".join(_pct(x) for x in astuple(v))
+    return out
+
+
+def _pct(bps: int) -> str:
+    return f"{Decimal(bps) / 100:g}"
 
 
 @dataclass(frozen=True, slots=True)

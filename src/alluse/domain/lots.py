@@ -10,7 +10,7 @@ touches in proportion to their units, the last taking the remainder. Gain = open
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 from alluse.domain.errors import RuleViolation
@@ -88,9 +88,11 @@ def take_fifo(open_lots: list[OpenLot], quantity: int, close_cash: int, what: st
 
 
 def holding_term(opened_on: date, closed_on: date) -> str:
-    """Long-term when held more than one year: closed after the anniversary of the opening."""
+    """The IRS rule: the holding period starts the day after acquisition, and a lot is long-term when
+    closed on or after that day plus one calendar year (a Feb 29 that does not exist is Mar 1)."""
+    start = opened_on + timedelta(days=1)
     try:
-        anniversary = opened_on.replace(year=opened_on.year + 1)
-    except ValueError:  # opened on Feb 29
-        anniversary = date(opened_on.year + 1, 3, 1)
-    return Term.LONG if closed_on > anniversary else Term.SHORT
+        one_year = start.replace(year=start.year + 1)
+    except ValueError:  # the period started on Feb 29
+        one_year = date(start.year + 1, 3, 1)
+    return Term.LONG if closed_on >= one_year else Term.SHORT

@@ -6,11 +6,11 @@ or a rate into cents goes through it.
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 BPS_PER_UNIT = 10_000
 # Guard rail for user input: a trillion dollars is far past any real account; bigger means a typo.
-MAX_CENTS = 100_000_000_000_000
+MAX_CENTS = 100_000_000_000_000  # the same bound as domain/parsing.MAX_CENTS
 
 
 def round_half_even(numerator: int, denominator: int) -> int:
@@ -35,51 +35,18 @@ def apply_bps(cents: int, bps: int) -> int:
     return round_half_even(cents * bps, BPS_PER_UNIT)
 
 
-def parse_usd(text: str | int | Decimal, *, allow_zero: bool = False) -> int:
-    """Parse a user-given dollar amount ("1250", "1,250.50", "$75000") into cents.
+def parse_usd(text: str | int | Decimal, *, allow_zero: bool = False, field: str = "amount") -> int:
+    """A typed dollar amount as cents: `parsing.parse_money` (the one parser) under its older name."""
+    from alluse.domain.parsing import parse_money
 
-    Refuses floats, negatives, more than two decimals and non-numbers with a message that says which.
-    """
-    from alluse.domain.errors import InvalidInput
-
-    if isinstance(text, float):
-        raise InvalidInput("amounts must be given as text or Decimal, not binary floats")
-    raw = str(text).strip().replace(",", "").removeprefix("$")
-    if not raw.isascii():  # Decimal() would read "١٢" or fullwidth digits as 12
-        raise InvalidInput(f"not an amount: {text!r} (expected dollars like 1250 or 1250.50)")
-    try:
-        value = Decimal(raw)
-    except InvalidOperation:
-        raise InvalidInput(f"not an amount: {text!r} (expected dollars like 1250 or 1250.50)") from None
-    if not value.is_finite():
-        raise InvalidInput(f"not an amount: {text!r}")
-    if value.as_tuple().exponent < -2:  # type: ignore[operator]
-        raise InvalidInput(f"amount {text!r} has more than two decimals; amounts are whole cents")
-    # Checked on the exponent first: "1E+999999999" overflows Decimal arithmetic (or would build a
-    # billion-digit int).
-    if value < 0:
-        raise InvalidInput(f"amount must be positive, got {text!r}")
-    if value.adjusted() > 13 or value * 100 > MAX_CENTS:
-        raise InvalidInput(f"amount {text!r} is implausibly large")
-    cents = int(value * 100)
-    if cents < 0 or (cents == 0 and not allow_zero):
-        raise InvalidInput(f"amount must be positive, got {text!r}")
-    return cents
+    return parse_money(text, field=field, allow_zero=allow_zero)
 
 
-def parse_pct_bps(text: str | int | Decimal) -> int:
-    """Parse a percentage ("5", "37.5") into basis points, exactly (at most two decimals)."""
-    from alluse.domain.errors import InvalidInput
+def parse_pct_bps(text: str | int | Decimal, *, field: str = "percentage") -> int:
+    """A typed percentage as basis points: `parsing.parse_percent` under its older name."""
+    from alluse.domain.parsing import parse_percent
 
-    try:
-        value = Decimal(str(text).strip().removesuffix("%"))
-    except InvalidOperation:
-        raise InvalidInput(f"not a percentage: {text!r}") from None
-    if not value.is_finite() or value.as_tuple().exponent < -2:  # type: ignore[operator]
-        raise InvalidInput(f"percentage {text!r} must have at most two decimals")
-    if not 0 <= value <= 100:
-        raise InvalidInput(f"percentage must be between 0 and 100, got {text!r}")
-    return int(value * 100)
+    return parse_percent(text, field=field)
 
 
 def cents_to_decimal(cents: int) -> Decimal:

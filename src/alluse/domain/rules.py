@@ -8,12 +8,12 @@ because the ledger enforces it on every cash movement.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields, replace
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from alluse.domain.accounts import AccountKind, Allocation
 from alluse.domain.errors import InvalidInput
-from alluse.domain.money import parse_pct_bps
+from alluse.domain.parsing import parse_delta, parse_percent, parse_quantity
 
 WEEKDAYS = ("MON", "TUE", "WED", "THU", "FRI")
 
@@ -91,29 +91,12 @@ _PCT_KEYS = {
 }
 
 
-def _parse_delta(text: str) -> Decimal:
-    try:
-        value = Decimal(text)
-    except InvalidOperation:
-        raise InvalidInput(f"not a delta: {text!r} (expected a number between 0 and 1)") from None
-    if not value.is_finite():
-        raise InvalidInput(f"not a delta: {text!r}")
-    return value
-
-
 def _parse_days(text: str) -> tuple[str, ...]:
     days = tuple(d.strip().upper()[:3] for d in text.split(",") if d.strip())
     bad = [d for d in days if d not in WEEKDAYS]
     if bad or not days:
         raise InvalidInput(f"entry_days must be weekdays like MON,TUE; got {text!r}")
     return days
-
-
-def _parse_int(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise InvalidInput(f"not a whole number: {text!r}") from None
 
 
 SETTABLE_KEYS = ("delta_min", "delta_max", "dte_max", "entry_days", *_PCT_KEYS)
@@ -128,13 +111,13 @@ def template_rules(template: str, kind: AccountKind) -> AccountRules:
 def parse_override(key: str, text: str) -> tuple[str, Any]:
     """Turn a user's `key=value` into (stored field, JSON-able value); raises on a bad key or value."""
     if key in ("delta_min", "delta_max"):
-        return key, str(_parse_delta(text))
+        return key, str(parse_delta(text, field=key))
     if key == "dte_max":
-        return key, _parse_int(text)
+        return key, parse_quantity(text, field=key, allow_zero=True)
     if key == "entry_days":
         return key, ",".join(_parse_days(text))
     if key in _PCT_KEYS:
-        return _PCT_KEYS[key], parse_pct_bps(text)
+        return _PCT_KEYS[key], parse_percent(text, field=key)
     raise InvalidInput(f"unknown setting {key!r}; settable: {', '.join(SETTABLE_KEYS)}")
 
 

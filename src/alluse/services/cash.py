@@ -30,6 +30,8 @@ from alluse.store.repo import (
     load_accounts,
     resolve_account,
     resolve_group,
+    transfer_by_number,
+    transfer_numbers,
 )
 from alluse.store.schema import account_groups, accounts, postings, transfers
 from alluse.store.uow import Request, Tx, write
@@ -150,8 +152,11 @@ def _apply(tx: Tx, moves: list[CashMove], override: bool) -> list[dict[str, Any]
                 "legs": [{"account": state[leg.account_id].name, "amount_cents": leg.amount_cents} for leg in legs],
             }
         )
-    for r, tid in zip(results, insert_journal(conn, pid, tx.now, entries), strict=True):
+    tids = insert_journal(conn, pid, tx.now, entries)
+    numbers = transfer_numbers(conn, tids)
+    for r, tid in zip(results, tids, strict=True):
         r["transfer_id"] = tid
+        r["transfer_number"] = numbers[tid]
     apply_cash(conn, [state[a] for a in touched])
     return results
 
@@ -194,33 +199,41 @@ def reverse(
     engine: Engine,
     actor: str,
     portfolio: str | int | None,
-    transfer_id: int,
+    transfer_id: int | None,
     reason: str,
     key: str,
     override_reason: str | None = None,
+    *,
+    number: int | None = None,
 ) -> dict[str, Any]:
     """Correct a deposit, withdrawal or transfer with a reversing entry (nothing is edited in place).
-    Money leaving an account through the reversal passes the buffer rule like any other intent."""
+    The transfer is named by its id or by its number in the portfolio (`number`, what `alluse journal`
+    shows). Money leaving an account through the reversal passes the buffer rule like any other intent."""
     if not reason.strip():
         raise InvalidInput("a reversal needs a reason")
+    if (transfer_id is None) == (number is None):
+        raise InvalidInput("name the transfer to reverse by its id or by its number, not both")
 
     def apply(tx: Tx, _reqs: list[Request]) -> list[dict[str, Any]]:
         conn, pid = tx.conn, tx.portfolio_id
+        tid_old = transfer_by_number(conn, pid, number) if number is not None else transfer_id
         t = conn.execute(
-            sa.select(transfers.c.kind).where(transfers.c.id == transfer_id, transfers.c.portfolio_id == pid)
+            sa.select(transfers.c.kind, transfers.c.number).where(
+                transfers.c.id == tid_old, transfers.c.portfolio_id == pid
+            )
         ).first()
         if t is None:
             raise NotFound(f"no transfer {transfer_id} in this portfolio")
         if TransferKind(t.kind) not in REVERSIBLE:
             raise InvalidInput(
-                f"transfer {transfer_id} is a {t.kind}; only deposits, withdrawals and transfers can be reversed"
+                f"transfer #{t.number} is a {t.kind}; only deposits, withdrawals and transfers can be reversed"
             )
-        if conn.execute(sa.select(transfers.c.id).where(transfers.c.reverses_transfer_id == transfer_id)).first():
-            raise Conflict(f"transfer {transfer_id} has already been reversed")
+        if conn.execute(sa.select(transfers.c.id).where(transfers.c.reverses_transfer_id == tid_old)).first():
+            raise Conflict(f"transfer #{t.number} has already been reversed")
         legs = [
             Leg(a, -amt)
             for a, amt in conn.execute(
-                sa.select(postings.c.account_id, postings.c.amount_cents).where(postings.c.transfer_id == transfer_id)
+                sa.select(postings.c.account_id, postings.c.amount_cents).where(postings.c.transfer_id == tid_old)
             )
         ]
         state = load_accounts(conn, pid, [leg.account_id for leg in legs])
@@ -239,12 +252,21 @@ def reverse(
                     legs,
                     tx.seq(0),
                     memo=reason[:200],
-                    reverses_transfer_id=transfer_id,
+                    reverses_transfer_id=tid_old,
                 )
             ],
         )
         apply_cash(conn, list(state.values()))
-        return [{"transfer_id": tid, "reverses_transfer_id": transfer_id}]
+        return [
+            {
+                "transfer_id": tid,
+                "transfer_number": transfer_numbers(conn, [tid])[tid],
+                "reverses_transfer_id": tid_old,
+                "reverses_transfer_number": t.number,
+            }
+        ]
 
-    payload = {"transfer_id": transfer_id, "reason": reason}
+    payload: dict[str, Any] = {"transfer_id": transfer_id, "reason": reason}
+    if number is not None:
+        payload = {"transfer_number": number, "reason": reason}
     return write(engine, portfolio, actor, "cash.reverse", [Request(key, payload)], apply, override_reason)[0]

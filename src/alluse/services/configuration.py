@@ -4,6 +4,8 @@ per portfolio (ALLUSE_RULES §4, §7)."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
+from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
@@ -11,8 +13,16 @@ from sqlalchemy.engine import Engine
 
 from alluse.domain.accounts import AccountKind, Allocation, GroupKind, check_allocation_for
 from alluse.domain.errors import InvalidInput, NotFound
-from alluse.domain.money import parse_pct_bps
+from alluse.domain.lifecycle import (
+    LIFECYCLE_SETTINGS,
+    LifecycleConfig,
+    lifecycle_config,
+    lifecycle_display,
+    parse_lifecycle_setting,
+)
+from alluse.domain.parsing import parse_percent
 from alluse.domain.rules import TEMPLATE_ALLOCATION, TEMPLATES, effective_rules, parse_override
+from alluse.services import tax
 from alluse.store.repo import resolve_account, resolve_group, resolve_portfolio
 from alluse.store.schema import account_config, account_groups, accounts, portfolios
 from alluse.store.uow import Request, Tx, write
@@ -25,7 +35,7 @@ def parse_allocation(text: str) -> Allocation:
     parts = text.replace(",", "/").split("/")
     if len(parts) != 3:
         raise InvalidInput(f"allocation must be Gen/Rev/Com percentages like 40/30/30, got {text!r}")
-    return Allocation(*(parse_pct_bps(p) for p in parts))
+    return Allocation(*(parse_percent(p, field="allocation") for p in parts))
 
 
 def _alloc_text(gen: int, rev: int, com: int) -> str:
@@ -37,10 +47,14 @@ def show(engine: Engine, portfolio: str | int | None, target: str) -> dict[str, 
         pid = resolve_portfolio(conn, portfolio)
         if target.lower() == PORTFOLIO:
             p = conn.execute(sa.select(portfolios).where(portfolios.c.id == pid)).one()
+            stored = json.loads(p.lifecycle)
             return {
                 "target": PORTFOLIO,
                 "template": p.template,
                 "allocation": _alloc_text(p.alloc_gen_bps, p.alloc_rev_bps, p.alloc_com_bps),
+                "lifecycle": lifecycle_display(lifecycle_config(stored)),
+                "tax_reserve_pct": f"{Decimal(tax.rates(conn, pid).short_term_bps) / 100:g}",
+                "overridden": sorted(k for k, (f, _) in LIFECYCLE_SETTINGS.items() if f in stored),
             }
         try:
             aid = resolve_account(conn, pid, target)
@@ -96,14 +110,37 @@ def _set_portfolio(conn: sa.Connection, pid: int, key: str, value: str) -> dict[
             raise InvalidInput(f"unknown template {value!r}; choose one of {', '.join(TEMPLATES)}")
         alloc = TEMPLATE_ALLOCATION[value]
         conn.execute(portfolios.update().where(portfolios.c.id == pid).values(template=value))
+    elif key in LIFECYCLE_SETTINGS:
+        return _set_lifecycle(conn, pid, key, value)
+    elif key == "tax_reserve_pct":
+        raise InvalidInput("the tax reserve uses the short-term tax rate: change it with `alluse tax rates`")
     else:
-        raise InvalidInput("portfolio settings: allocation, template")
+        raise InvalidInput(f"portfolio settings: allocation, template, {', '.join(LIFECYCLE_SETTINGS)}")
     conn.execute(
         portfolios.update()
         .where(portfolios.c.id == pid)
         .values(alloc_gen_bps=alloc.gen_bps, alloc_rev_bps=alloc.rev_bps, alloc_com_bps=alloc.com_bps)
     )
     return {"target": PORTFOLIO, key: value}
+
+
+def _set_lifecycle(conn: sa.Connection, pid: int, key: str, value: str) -> dict[str, Any]:
+    stored = json.loads(conn.execute(sa.select(portfolios.c.lifecycle).where(portfolios.c.id == pid)).scalar_one())
+    try:
+        name, parsed = parse_lifecycle_setting(key, value)
+        stored[name] = parsed
+        cfg = lifecycle_config(stored)  # refuses a combination that does not hold together
+    except InvalidInput as exc:
+        raise InvalidInput(f"{key}: {exc}") from None
+    conn.execute(portfolios.update().where(portfolios.c.id == pid).values(lifecycle=json.dumps(stored, sort_keys=True)))
+    return {"target": PORTFOLIO, key: lifecycle_display(cfg)[key]}
+
+
+def portfolio_lifecycle(conn: sa.Connection, pid: int) -> LifecycleConfig:
+    """The lifecycle configuration the engine runs with for this portfolio: the method's defaults with
+    the portfolio's settings applied, and the tax reserve at its short-term tax rate."""
+    stored = json.loads(conn.execute(sa.select(portfolios.c.lifecycle).where(portfolios.c.id == pid)).scalar_one())
+    return replace(lifecycle_config(stored), short_term_tax_bps=tax.rates(conn, pid).short_term_bps)
 
 
 def _set_group(conn: sa.Connection, gid: int, key: str, value: str) -> dict[str, Any]:

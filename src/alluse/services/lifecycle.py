@@ -51,9 +51,11 @@ from alluse.domain.money import format_usd
 from alluse.services import tax
 from alluse.services.alerts import BUFFER_BREACH, raise_alert
 from alluse.services.brokers import broker_of, pool_free, release_to_pool, take_from_pool
+from alluse.services.configuration import portfolio_lifecycle
 from alluse.services.earmarks import EARMARK_INSERT as _EARMARK_INSERT
 from alluse.services.earmarks import earmark_row as _earmark_row
 from alluse.services.groups import GroupOpening, open_fork_groups
+from alluse.store.asof import account_as_of, accounts_with_facts_after
 from alluse.store.prepared import Prepared, insert
 from alluse.store.repo import JournalEntry, account_label, allocate_ids, insert_journal, resolve_portfolio
 from alluse.store.schema import (
@@ -149,6 +151,18 @@ def _load_rows(conn: sa.Connection, pid: int, ids: list[int]) -> dict[int, Any]:
     return out
 
 
+def _as_of_rows(conn: sa.Connection, rows: dict[int, Any], as_of: date, later: set[int]) -> dict[int, Any]:
+    """The cached figures are the latest state; an account with facts dated after `as_of` gets its
+    figures as of that day instead (store/asof.py), so a later fill never counts in an earlier run."""
+    out = dict(rows)
+    for aid in sorted(later & rows.keys()):
+        st = account_as_of(conn, aid, as_of)
+        aid_, gid, kind, name, status, *_cached, buffer_bps = rows[aid]
+        figures = (st.cash, st.positions_value, st.collateral, st.earmarked, st.base_capital)
+        out[aid] = (aid_, gid, kind, name, status, *figures, buffer_bps)
+    return out
+
+
 # --- candidates ----------------------------------------------------------------------------------
 
 
@@ -183,7 +197,9 @@ def find_candidates(
     )
     rows = {row[0]: tuple(row) for row in conn.execute(q)}
     gains = _quarter_gains(conn, pid, as_of) if is_quarter_end(as_of) else {}
-    rows.update(_load_rows(conn, pid, sorted(gains.keys() - rows.keys())))
+    later = accounts_with_facts_after(conn, pid, as_of)
+    rows.update(_load_rows(conn, pid, sorted((gains.keys() | later) - rows.keys())))
+    rows = {aid: row for aid, row in _as_of_rows(conn, rows, as_of, later).items() if row[4] == "ACTIVE"}
     out = Candidates()
     for aid, row in sorted(rows.items()):
         kind = AccountKind(row[2])
@@ -260,7 +276,7 @@ def reinvest_key(account_id: int, period: str) -> str:
 def _load_sleeves(
     conn: sa.Connection, pid: int, ids: list[int], as_of: date, *, surplus: bool = False, gains: bool = False
 ) -> dict[int, Sleeve]:
-    rows = _load_rows(conn, pid, ids)
+    rows = _as_of_rows(conn, _load_rows(conn, pid, ids), as_of, accounts_with_facts_after(conn, pid, as_of))
     quarter = _quarter_gains(conn, pid, as_of, ids) if gains else {}
     return {aid: _sleeve(conn, row, as_of, quarter.get(aid, 0), surplus) for aid, row in rows.items()}
 
@@ -702,8 +718,11 @@ ALERT_KINDS = {
 
 
 def _with_tax_rate(conn: sa.Connection, pid: int, cfg: LifecycleConfig | None) -> LifecycleConfig:
-    """The tax reserve uses the portfolio's short-term rate (`alluse tax rates`), not a second setting."""
-    return replace(cfg or LifecycleConfig(), short_term_tax_bps=tax.rates(conn, pid).short_term_bps)
+    """The portfolio's own settings (`alluse config set portfolio …`) unless the caller passes a whole
+    configuration; the tax reserve uses the portfolio's short-term rate (`alluse tax rates`) either way."""
+    if cfg is None:
+        return portfolio_lifecycle(conn, pid)
+    return replace(cfg, short_term_tax_bps=tax.rates(conn, pid).short_term_bps)
 
 
 @contextmanager

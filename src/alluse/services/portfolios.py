@@ -13,7 +13,7 @@ from alluse.domain.errors import Conflict, InvalidInput
 from alluse.domain.ledger import BANK
 from alluse.domain.rules import TEMPLATE_ALLOCATION, TEMPLATES
 from alluse.store import rowlog
-from alluse.store.repo import allocate_ids, external_account
+from alluse.store.repo import allocate_ids, external_account, resolve_portfolio, set_default_portfolio
 from alluse.store.schema import portfolio_directory, portfolios
 from alluse.store.uow import Request, Tx, scope_to, validate_key, write_connection, write_on
 
@@ -62,3 +62,15 @@ def create_portfolio(engine: Engine, actor: str, name: str, key: str, template: 
                 )
             )
             return write_on(conn, pid, actor, "portfolio.create", [Request(key, payload)], apply, None)[0]
+
+
+def use_portfolio(engine: Engine, ref: str) -> str:
+    """Make `ref` (a name or id) the portfolio that commands act on when none is named; returns its name.
+    A preference of this database's command line, not a change to any portfolio: nothing is audited."""
+    if not ref.strip():
+        raise InvalidInput("name the portfolio to use")
+    with write_connection(engine) as conn, conn.begin():
+        pid = resolve_portfolio(conn, ref)
+        name = conn.execute(sa.select(portfolio_directory.c.name).where(portfolio_directory.c.id == pid)).scalar_one()
+        set_default_portfolio(conn, name)
+    return str(name)

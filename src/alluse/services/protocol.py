@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from datetime import date
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import sqlalchemy as sa
@@ -14,22 +13,11 @@ from sqlalchemy.engine import Engine
 from alluse.domain.accounts import AccountKind
 from alluse.domain.errors import InvalidInput
 from alluse.domain.instruments import parse_price, parse_symbol, value_cents
+from alluse.domain.parsing import parse_delta
 from alluse.domain.protocol import AccountView, OrderIntent, check
 from alluse.domain.rules import effective_rules
 from alluse.store.repo import load_accounts, resolve_account, resolve_portfolio
 from alluse.store.schema import account_config, instruments, positions
-
-
-def parse_delta(text: str | None) -> Decimal | None:
-    if text is None or text == "":
-        return None
-    try:
-        d = Decimal(str(text))
-    except InvalidOperation:
-        raise InvalidInput(f"not a delta: {text!r}") from None
-    if not d.is_finite() or abs(d) > 1:
-        raise InvalidInput(f"delta must be between -1 and 1, got {text!r}")
-    return d
 
 
 def account_view(conn: sa.Connection, pid: int, aid: int) -> AccountView:
@@ -77,7 +65,9 @@ def check_trade(
     if quantity <= 0:
         raise InvalidInput("quantity must be positive")
     ins = parse_symbol(symbol)
-    intent = OrderIntent(action, ins, quantity, parse_price(price), on, parse_delta(delta))
+    intent = OrderIntent(
+        action, ins, quantity, parse_price(price), on, parse_delta(delta, signed=True) if delta else None
+    )
     with engine.connect() as conn:
         pid = resolve_portfolio(conn, portfolio)
         aid = resolve_account(conn, pid, account)

@@ -86,6 +86,9 @@ def account_tree(engine: Engine, portfolio: str | int | None) -> dict[str, Any]:
                     "brokerage_account": f"{r.broker}:{r.number}" if r.broker else None,
                 }
             )
+    for grp in groups.values():
+        parent = groups.get(grp["parent_group_id"]) if grp["parent_group_id"] else None
+        grp["parent_group"] = parent["name"] if parent else None
     return {"portfolio_id": pid, "portfolio": p.name, "template": p.template, "groups": list(groups.values())}
 
 

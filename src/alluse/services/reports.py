@@ -13,19 +13,34 @@ from typing import IO, Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from alluse.domain.instruments import LEAPS_MIN_DAYS, price_text, value_cents
+from alluse.domain.errors import InvalidInput
+from alluse.domain.instruments import LEAPS_MIN_DAYS, price_text
 from alluse.domain.lots import Term, holding_term
 from alluse.domain.money import cents_to_decimal
 from alluse.domain.tax import NOTE, YearFigures, estimate
 from alluse.services.history import nav_series, performance
 from alluse.services.tax import rates, year_figures
 from alluse.services.trades import week_start
+from alluse.store.asof import account_as_of, latest_day
 from alluse.store.repo import resolve_account, resolve_portfolio
-from alluse.store.schema import accounts, fills, instruments, lot_closes, lots, positions, tax_payments, weeks
+from alluse.store.schema import accounts, fills, instruments, lot_closes, lots, tax_payments, weeks
 
 WASH_DAYS = 30
 _BP = Decimal("0.000001")  # returns are shown to a hundredth of a basis point
 TRADE_ACTIONS = ("BTO", "STO", "BTC", "STC", "EXPIRE", "ASSIGN")
+# Calendar years a report accepts (a two-digit year is a typo, not the year 27), and the longest range.
+FIRST_YEAR, LAST_YEAR, MAX_YEARS = 1901, 2999, 200
+
+
+def check_years(first: int, last: int | None = None) -> None:
+    """Refuse a year outside FIRST_YEAR–LAST_YEAR, or a range that runs backwards or is too long."""
+    for y in (first, last if last is not None else first):
+        if not FIRST_YEAR <= y <= LAST_YEAR:
+            raise InvalidInput(f"year must be a four-digit year between {FIRST_YEAR} and {LAST_YEAR}, got {y}")
+    if last is not None and last < first:
+        raise InvalidInput(f"the range of years runs backwards: {first}-{last}")
+    if last is not None and last - first + 1 > MAX_YEARS:
+        raise InvalidInput(f"at most {MAX_YEARS} years in one report, got {last - first + 1}")
 
 
 def _accounts(conn: sa.Connection, pid: int, account: str | None) -> list[tuple[int, str]]:
@@ -45,60 +60,42 @@ def _accounts(conn: sa.Connection, pid: int, account: str | None) -> list[tuple[
 def holdings(
     engine: Engine, portfolio: str | int | None, account: str | None = None, as_of: date | None = None
 ) -> dict:
-    """Open lots with their value and unrealized P&L at their position's price, and per-account NAV."""
-    as_of = as_of or date.today()
-    lo, p, i, a = lots.c, positions.c, instruments.c, accounts.c
+    """Open lots with their value and unrealized P&L, and per-account NAV, as of a day: only facts
+    dated on or before it count, positions at their latest prices then. Default: today, or the latest
+    date a recorded fact carries if that is later (so every recorded fact shows)."""
     with engine.connect() as conn:
         pid = resolve_portfolio(conn, portfolio)
+        as_of = as_of or latest_day(conn, pid, date.today())
         accs = _accounts(conn, pid, account)
         out = []
         for aid, name in accs:
-            acc = conn.execute(
-                sa.select(a.cash_cents, a.positions_value_cents, a.collateral_cents).where(a.id == aid)
-            ).one()
+            st = account_as_of(conn, aid, as_of)
             rows = []
-            q = (
-                sa.select(
-                    lo.id,
-                    i.symbol,
-                    lo.side,
-                    lo.opened_on,
-                    lo.remaining,
-                    lo.remaining_cash_cents,
-                    p.mark_e4,
-                    i.multiplier,
-                )
-                .join(instruments, i.id == lo.instrument_id)
-                .join(positions, sa.and_(p.account_id == lo.account_id, p.instrument_id == lo.instrument_id))
-                .where(lo.account_id == aid, lo.remaining > 0)
-                .order_by(i.symbol, lo.opened_on, lo.id)
-            )
-            for lid, sym, side, opened, rem, rcash, mark, mult in conn.execute(q):
-                value = value_cents(rem if side == "LONG" else -rem, mark, mult)
-                term = Term.SHORT if side == "SHORT" else holding_term(opened, as_of)
+            for lot in st.lots:
+                term = Term.SHORT if lot.side == "SHORT" else holding_term(lot.opened_on, as_of)
                 rows.append(
                     {
-                        "lot_id": lid,
-                        "symbol": sym,
-                        "side": side,
-                        "opened_on": opened.isoformat(),
-                        "quantity": rem,
-                        "basis_cents": -rcash,
-                        "price": price_text(mark),
-                        "value_cents": value,
-                        "unrealized_cents": value + rcash,
+                        "lot_id": lot.lot_id,
+                        "symbol": lot.symbol,
+                        "side": lot.side,
+                        "opened_on": lot.opened_on.isoformat(),
+                        "quantity": lot.remaining,
+                        "basis_cents": -lot.remaining_cash,
+                        "price": price_text(lot.price_e4),
+                        "value_cents": lot.value,
+                        "unrealized_cents": lot.value + lot.remaining_cash,
                         "term": term,
                     }
                 )
             out.append(
                 {
                     "account": name,
-                    "cash_cents": acc.cash_cents,
-                    "positions_value_cents": acc.positions_value_cents,
-                    "nav_cents": acc.cash_cents + acc.positions_value_cents,
-                    "collateral_cents": acc.collateral_cents,
+                    "cash_cents": st.cash,
+                    "positions_value_cents": st.positions_value,
+                    "nav_cents": st.nav,
+                    "collateral_cents": st.collateral,
                     # Per-lot figures are rounded per lot; the account figure is exact against its NAV.
-                    "unrealized_cents": acc.positions_value_cents + sum(-r["basis_cents"] for r in rows),
+                    "unrealized_cents": st.positions_value + sum(lot.remaining_cash for lot in st.lots),
                     "lots": rows,
                 }
             )
@@ -128,6 +125,8 @@ def _income_by(conn: sa.Connection, pid: int, start: date, end: date, bucket) ->
 
 def weekly(engine: Engine, portfolio: str | int | None, start: date, end: date) -> dict:
     """Per week (Monday start): trades, income (realized gains + dividends), predicted and confirmed type."""
+    if start > end:
+        raise InvalidInput(f"--from {start} is after --to {end}")
     start, f, w = week_start(start), fills.c, weeks.c
     with engine.connect() as conn:
         pid = resolve_portfolio(conn, portfolio)
@@ -220,6 +219,7 @@ def monthly(engine: Engine, portfolio: str | int | None, year: int) -> dict:
     """Per month: income (realized + dividends), reinvestment (cash put into shares and LEAPS), estimated
     tax accrued that month (household netting, year to date), and growth per account (NAV change less
     flows)."""
+    check_years(year)
     f, i = fills.c, instruments.c
     start, end = date(year, 1, 1), date(year, 12, 31)
     with engine.connect() as conn:
@@ -261,6 +261,7 @@ def monthly(engine: Engine, portfolio: str | int | None, year: int) -> dict:
 def quarterly(engine: Engine, portfolio: str | int | None, year: int) -> dict:
     """The tax ledger by quarter and account: realized short/long-term, dividends, and each account's
     estimated tax for the year to the quarter's end."""
+    check_years(year)
     with engine.connect() as conn:
         pid = resolve_portfolio(conn, portfolio)
         r = rates(conn, pid)
@@ -343,10 +344,28 @@ def _scan(conn: sa.Connection, col: sa.Column) -> sa.ColumnElement:
     return sa.literal_column(f"+{col.table.name}.{col.name}", type_=col.type)
 
 
+def _term(gains: int, losses: int, closes: int) -> dict[str, int]:
+    return {"gains_cents": gains, "losses_cents": losses, "net_cents": gains + losses, "closes": closes}
+
+
+def tax_years(engine: Engine, portfolio: str | int | None, first: int, last: int) -> dict:
+    """Several tax years in one answer: each year as `tax_year` gives it, and the sums over the range
+    (each year is netted and estimated on its own; the sums add those results up)."""
+    check_years(first, last)
+    years = [tax_year(engine, portfolio, y) for y in range(first, last + 1)]
+    total: dict[str, Any] = {}
+    for term in ("short_term", "long_term"):
+        total[term] = _term(*(sum(y[term][k] for y in years) for k in ("gains_cents", "losses_cents", "closes")))
+    for k in ("dividends_cents", "estimated_tax_cents", "paid_cents", "unpaid_cents"):
+        total[k] = sum(y[k] for y in years)
+    return {"from_year": first, "to_year": last, "note": NOTE, "total": total, "years": years}
+
+
 def tax_year(engine: Engine, portfolio: str | int | None, year: int) -> dict:
     """The household's tax year: gains and losses by term, netting, estimated tax, payments, wash-sale
     flags; and each account's own estimate (as the lifecycle sees it). One pass over the ledger for
     the sums, one for the wash-sale flags."""
+    check_years(year)
     c, i, f, a = lot_closes.c, instruments.c, fills.c, accounts.c
     start, end = date(year, 1, 1), date(year, 12, 31)
     with engine.connect() as conn:
@@ -418,8 +437,8 @@ def tax_year(engine: Engine, portfolio: str | int | None, year: int) -> dict:
         "year": year,
         "note": NOTE,
         "rates_bps": {"short_term": r.short_term_bps, "long_term": r.long_term_bps, "dividend": r.dividend_bps},
-        "short_term": {"gains_cents": sums["SHORT"][0], "losses_cents": sums["SHORT"][1], "closes": sums["SHORT"][2]},
-        "long_term": {"gains_cents": sums["LONG"][0], "losses_cents": sums["LONG"][1], "closes": sums["LONG"][2]},
+        "short_term": _term(*sums["SHORT"]),
+        "long_term": _term(*sums["LONG"]),
         "dividends_cents": household.dividends,
         "taxable_short_term_cents": lia.taxable_short_term,
         "taxable_long_term_cents": lia.taxable_long_term,
@@ -450,9 +469,14 @@ REALIZED_COLUMNS = (
 )
 
 
-def realized_rows(engine: Engine, portfolio: str | int | None, year: int) -> Iterator[dict[str, Any]]:
-    """One row per realized lot closing. For a short option the premium is the proceeds and the cost
-    to close is the basis; for a long lot the sale is the proceeds and the purchase the basis."""
+def realized_rows(
+    engine: Engine, portfolio: str | int | None, year: int, last_year: int | None = None
+) -> Iterator[dict[str, Any]]:
+    """One row per realized lot closing in `year` (through `last_year`, when given). For a short option
+    the premium is the proceeds and the cost to close is the basis; for a long lot the sale is the
+    proceeds and the purchase the basis."""
+    last_year = year if last_year is None else last_year
+    check_years(year, last_year)
     c, i, a = lot_closes.c, instruments.c, accounts.c
     with engine.connect() as conn:
         pid = resolve_portfolio(conn, portfolio)
@@ -482,7 +506,7 @@ def realized_rows(engine: Engine, portfolio: str | int | None, year: int) -> Ite
                 c.portfolio_id == pid,
                 c.realized.is_(True),
                 c.closed_on >= date(year, 1, 1),
-                c.closed_on <= date(year, 12, 31),
+                c.closed_on <= date(last_year, 12, 31),
             )
             .order_by(c.closed_on, c.id)
         )
@@ -508,11 +532,13 @@ def realized_rows(engine: Engine, portfolio: str | int | None, year: int) -> Ite
             }
 
 
-def write_realized_csv(engine: Engine, portfolio: str | int | None, year: int, out: IO[str]) -> int:
+def write_realized_csv(
+    engine: Engine, portfolio: str | int | None, year: int, out: IO[str], last_year: int | None = None
+) -> int:
     w = csv.DictWriter(out, fieldnames=REALIZED_COLUMNS)
     w.writeheader()
     n = 0
-    for row in realized_rows(engine, portfolio, year):
+    for row in realized_rows(engine, portfolio, year, last_year):
         w.writerow(row)
         n += 1
     return n

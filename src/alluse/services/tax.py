@@ -18,14 +18,15 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from alluse.domain.errors import InvalidInput, NotFound
-from alluse.domain.instruments import value_cents
 from alluse.domain.ledger import TAX, Leg, TransferKind
 from alluse.domain.lots import Term, holding_term
-from alluse.domain.money import MAX_CENTS, parse_pct_bps
+from alluse.domain.money import MAX_CENTS
+from alluse.domain.parsing import parse_percent
 from alluse.domain.tax import TaxRates, YearFigures, estimate
 from alluse.services.alerts import check_buffer
+from alluse.store.asof import AccountAsOf, account_as_of
 from alluse.store.repo import JournalEntry, apply_cash, external_account, insert_journal, load_accounts, resolve_account
-from alluse.store.schema import accounts, fills, instruments, lot_closes, lots, positions, tax_payments, tax_settings
+from alluse.store.schema import accounts, fills, lot_closes, tax_payments, tax_settings
 from alluse.store.uow import Request, Tx, write
 
 
@@ -131,31 +132,23 @@ def period_pnl(conn: sa.Connection, account_id: int, start: date, end: date) -> 
     return PeriodPnL(g.total, g.dividends, fees, pre, tax, pre - tax)
 
 
-def tax_paid(conn: sa.Connection, account_id: int, year: int) -> int:
+def tax_paid(conn: sa.Connection, account_id: int, year: int, through: date | None = None) -> int:
+    """Tax paid for `year`, counting payments made on or before `through` when given."""
     t = tax_payments.c
-    return int(
-        conn.execute(
-            sa.select(sa.func.coalesce(sa.func.sum(t.amount_cents), 0)).where(
-                t.account_id == account_id, t.tax_year == year
-            )
-        ).scalar_one()
+    q = sa.select(sa.func.coalesce(sa.func.sum(t.amount_cents), 0)).where(
+        t.account_id == account_id, t.tax_year == year
     )
+    if through is not None:
+        q = q.where(t.paid_on <= through)
+    return int(conn.execute(q).scalar_one())
 
 
-def unrealized_figures(conn: sa.Connection, account_id: int, as_of: date) -> YearFigures:
-    """Gain of every open lot as if closed at its position's valuation price on `as_of`, by term."""
-    lo, p, i = lots.c, positions.c, instruments.c
-    q = (
-        sa.select(lo.side, lo.opened_on, lo.remaining, lo.remaining_cash_cents, p.mark_e4, i.multiplier)
-        .join(positions, sa.and_(p.account_id == lo.account_id, p.instrument_id == lo.instrument_id))
-        .join(instruments, i.id == lo.instrument_id)
-        .where(lo.account_id == account_id, lo.remaining > 0)
-    )
+def unrealized_figures(state: AccountAsOf) -> YearFigures:
+    """Gain of every lot open on the state's day as if closed at its valuation price then, by term."""
     st = lt = 0
-    for side, opened_on, remaining, rcash, mark, mult in conn.execute(q):
-        signed = remaining if side == "LONG" else -remaining
-        gain = value_cents(signed, mark, mult) + rcash
-        if side == "LONG" and holding_term(opened_on, as_of) == Term.LONG:
+    for lot in state.lots:
+        gain = lot.value + lot.remaining_cash
+        if lot.side == "LONG" and holding_term(lot.opened_on, state.on) == Term.LONG:
             lt += gain
         else:
             st += gain
@@ -165,14 +158,14 @@ def unrealized_figures(conn: sa.Connection, account_id: int, as_of: date) -> Yea
 def post_tax_surplus(conn: sa.Connection, account_id: int, as_of: date) -> PostTaxSurplus:
     """NAV − base capital − unpaid estimated tax on realized gains − estimated tax on unrealized gains.
 
-    NAV and open lots are the account's current state valued at its positions' latest prices; `as_of`
-    fixes the tax year, which closings count, and the holding period of open lots. Unpaid tax sums every
+    Every figure is as of `as_of` (store/asof.py): cash, base capital and the lots open that day, valued
+    at their latest prices on or before it; `as_of` also fixes the tax year and the holding periods. Unpaid tax sums every
     tax year through as_of (each floored at zero). Tax on unrealized gains is the extra tax closing
     everything would add to this year's estimate, never below zero (an unrealized loss does not raise
     the surplus).
     """
     pid = _portfolio_of(conn, account_id)
-    acc = load_accounts(conn, pid, [account_id])[account_id]
+    state = account_as_of(conn, account_id, as_of)
     r = rates(conn, pid)
     c = lot_closes.c
     years = {
@@ -195,11 +188,11 @@ def post_tax_surplus(conn: sa.Connection, account_id: int, as_of: date) -> PostT
         fig = year_figures(conn, account_id, y, as_of)
         if y == as_of.year:
             this_year = fig
-        unpaid += max(0, estimate(fig, r).tax - tax_paid(conn, account_id, y))
-    with_unrealized = this_year + unrealized_figures(conn, account_id, as_of)
+        unpaid += max(0, estimate(fig, r).tax - tax_paid(conn, account_id, y, as_of))
+    with_unrealized = this_year + unrealized_figures(state)
     on_unrealized = max(0, estimate(with_unrealized, r).tax - estimate(this_year, r).tax)
-    nav = acc.cash + acc.positions_value
-    return PostTaxSurplus(nav, acc.base_capital, unpaid, on_unrealized, nav - acc.base_capital - unpaid - on_unrealized)
+    nav, base = state.nav, state.base_capital
+    return PostTaxSurplus(nav, base, unpaid, on_unrealized, nav - base - unpaid - on_unrealized)
 
 
 # --- writes: tax payments and rates --------------------------------------------------------------
@@ -261,7 +254,11 @@ def pay_tax(
 def set_rates(
     engine: Engine, actor: str, portfolio: str | int | None, key: str, short_term: str, long_term: str, dividend: str
 ) -> dict[str, Any]:
-    new = TaxRates(parse_pct_bps(short_term), parse_pct_bps(long_term), parse_pct_bps(dividend))
+    new = TaxRates(
+        parse_percent(short_term, field="short_term"),
+        parse_percent(long_term, field="long_term"),
+        parse_percent(dividend, field="dividend"),
+    )
 
     def apply(tx: Tx, _reqs: list[Request]) -> list[dict[str, Any]]:
         t = tax_settings.c

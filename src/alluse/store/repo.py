@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -12,7 +14,7 @@ from alluse.domain.accounts import SLEEVE_LABEL, AccountKind, AccountStatus, Cas
 from alluse.domain.errors import Conflict, InvalidInput, NotFound
 from alluse.domain.ledger import Leg, balanced
 from alluse.store.prepared import Prepared, insert
-from alluse.store.schema import account_groups, accounts, portfolio_directory, postings, transfers
+from alluse.store.schema import account_groups, accounts, cli_defaults, portfolio_directory, postings, transfers
 from alluse.store.uow import IN_CHUNK, PortfolioRef, scope_to
 
 _MAX_ID: dict[str, Prepared] = {}
@@ -121,6 +123,12 @@ _ACCOUNT_ID_BY_ID = Prepared(
     sa.select(_a.id).where(_a.portfolio_id == sa.bindparam("pid"), _a.id == sa.bindparam("name"), _a.kind != "EXT")
 )
 _TRANSFER_INSERT = insert(transfers)
+# The portfolio row is locked by the unit of work, so the next number cannot be taken twice.
+_LAST_NUMBER = Prepared(
+    sa.select(sa.func.coalesce(sa.func.max(transfers.c.number), 0)).where(
+        transfers.c.portfolio_id == sa.bindparam("pid")
+    )
+)
 _POSTING_INSERT = insert(postings)
 _CASH_UPDATE = Prepared(
     accounts.update()
@@ -170,7 +178,8 @@ def resolve_account(conn: sa.Connection, portfolio_id: int, ref: str | int) -> i
     else:
         found = _ACCOUNT_ID_BY_NAME.first(conn, pid=portfolio_id, name=text.upper())
     if found is None:
-        raise NotFound(f"no account {text!r} in this portfolio (see `alluse accounts`)")
+        hint = did_you_mean(text, _names(conn, portfolio_id, groups=False))
+        raise NotFound(f"no account {text!r} in this portfolio{hint} (see `alluse accounts`)")
     return int(found[0])
 
 
@@ -180,8 +189,25 @@ def resolve_group(conn: sa.Connection, portfolio_id: int, ref: str | int) -> int
     cond = g.id == int(text) if _is_id(text) else g.name == text.upper()
     found = conn.execute(sa.select(g.id).where(g.portfolio_id == portfolio_id, cond)).scalar()
     if found is None:
-        raise NotFound(f"no account group {text!r} in this portfolio (see `alluse accounts`)")
+        hint = did_you_mean(text, _names(conn, portfolio_id, groups=True))
+        raise NotFound(f"no account group {text!r} in this portfolio{hint} (see `alluse accounts`)")
     return int(found)
+
+
+def did_you_mean(text: str, names: Iterable[str]) -> str:
+    """ "; did you mean A1-GEN?" with the closest names to a mistyped one, or "" when none is close."""
+    by_upper = {n.upper(): n for n in names}
+    close = difflib.get_close_matches(text.upper(), list(by_upper), n=3, cutoff=0.6)
+    return f"; did you mean {' or '.join(by_upper[c] for c in close)}?" if close else ""
+
+
+def _names(conn: sa.Connection, portfolio_id: int, *, groups: bool) -> list[str]:
+    """Names a user may type for an account (and, with `groups`, for a group too): suggestion candidates."""
+    names = list(conn.execute(sa.select(_a.name).where(_a.portfolio_id == portfolio_id, _a.kind != "EXT")).scalars())
+    if groups:
+        g = account_groups.c
+        names += conn.execute(sa.select(g.name).where(g.portfolio_id == portfolio_id)).scalars()
+    return names
 
 
 def resolve_portfolio(conn: sa.Connection, ref: PortfolioRef) -> int:
@@ -198,20 +224,41 @@ def _lookup_portfolio(conn: sa.Connection, ref: PortfolioRef) -> int:
     if isinstance(ref, int):
         return ref
     if ref is None or ref.strip() == "":
-        ids = conn.execute(sa.select(portfolio_directory.c.id).limit(2)).scalars().all()
-        if not ids:
+        chosen = conn.execute(sa.select(cli_defaults.c.value).where(cli_defaults.c.name == DEFAULT_PORTFOLIO)).scalar()
+        if chosen is not None:
+            found = _PORTFOLIO_BY_NAME.first(conn, name=chosen)
+            if found is not None:
+                return int(found[0])
+        names = conn.execute(sa.select(portfolio_directory.c.name).order_by(portfolio_directory.c.id)).scalars().all()
+        if not names:
             raise NotFound("no portfolio yet: run `alluse init` (or `alluse demo`) first")
-        if len(ids) > 1:
-            raise InvalidInput("several portfolios exist: name one with --portfolio")
-        return int(ids[0])
+        if len(names) > 1:
+            raise InvalidInput(
+                f"several portfolios exist ({', '.join(names[:10])}): choose the default with `alluse use NAME` "
+                "or name one with --portfolio"
+            )
+        ref = names[0]
     text = ref.strip()
     if _is_id(text):
         found = _PORTFOLIO_BY_ID.first(conn, id=int(text))
     else:
         found = _PORTFOLIO_BY_NAME.first(conn, name=text)
     if found is None:
-        raise NotFound(f"no portfolio {text!r}")
+        hint = did_you_mean(text, conn.execute(sa.select(portfolio_directory.c.name)).scalars())
+        raise NotFound(f"no portfolio {text!r}{hint}")
     return int(found[0])
+
+
+# The name, in cli_defaults, of the portfolio a command acts on when none is named.
+DEFAULT_PORTFOLIO = "portfolio"
+
+
+def set_default_portfolio(conn: sa.Connection, name: str) -> None:
+    d = cli_defaults.c
+    if conn.execute(sa.select(d.value).where(d.name == DEFAULT_PORTFOLIO)).first() is None:
+        conn.execute(cli_defaults.insert().values(name=DEFAULT_PORTFOLIO, value=name))
+    else:
+        conn.execute(cli_defaults.update().where(d.name == DEFAULT_PORTFOLIO).values(value=name))
 
 
 # Every unit of work named by portfolio starts here: prepared, like the rest of the hot path.
@@ -253,25 +300,34 @@ class JournalEntry(NamedTuple):
     reverses_transfer_id: int | None = None
 
 
-_MAX_JOURNAL_IDS = Prepared(
+_JOURNAL_IDS = Prepared(
     sa.select(
         sa.select(sa.func.coalesce(sa.func.max(transfers.c.id), 0)).scalar_subquery(),
         sa.select(sa.func.coalesce(sa.func.max(postings.c.id), 0)).scalar_subquery(),
+        _LAST_NUMBER.stmt.scalar_subquery(),  # type: ignore[attr-defined]
     )
 )
 
 
-def _journal_ids(conn: sa.Connection, n_transfers: int, n_postings: int) -> tuple[int, int]:
-    """First transfer id and first posting id of a journal write (one round trip on SQLite)."""
+def _journal_ids(conn: sa.Connection, portfolio_id: int, n_transfers: int, n_postings: int) -> tuple[int, int, int]:
+    """First transfer id, first posting id and the portfolio's last transfer number, for a journal
+    write (one round trip on SQLite, where the writer lock makes max + 1 safe)."""
     if conn.dialect.name == "postgresql":
-        return allocate_ids(conn, transfers, n_transfers), allocate_ids(conn, postings, n_postings)
-    t, p = _MAX_JOURNAL_IDS.rows(conn)[0]
-    return int(t) + 1, int(p) + 1
+        return (
+            allocate_ids(conn, transfers, n_transfers),
+            allocate_ids(conn, postings, n_postings),
+            int(_LAST_NUMBER.first(conn, pid=portfolio_id)[0]),  # type: ignore[index]
+        )
+    t, p, number = _JOURNAL_IDS.rows(conn, pid=portfolio_id)[0]
+    return int(t) + 1, int(p) + 1, int(number)
 
 
 def insert_journal(conn: sa.Connection, portfolio_id: int, now: datetime, entries: list[JournalEntry]) -> list[int]:
-    """Insert transfers and their postings in two executemany calls; returns the transfer ids."""
-    first, first_posting = _journal_ids(conn, len(entries), sum(len(e.legs) for e in entries))
+    """Insert transfers and their postings in two executemany calls; returns the transfer ids. Each
+    transfer also gets the portfolio's next transfer number (`transfer_numbers` reads them back)."""
+    first, first_posting, last_number = _journal_ids(
+        conn, portfolio_id, len(entries), sum(len(e.legs) for e in entries)
+    )
     t_rows: list[dict[str, Any]] = []
     p_rows: list[dict[str, Any]] = []
     for i, e in enumerate(entries):
@@ -280,6 +336,7 @@ def insert_journal(conn: sa.Connection, portfolio_id: int, now: datetime, entrie
             {
                 "id": tid,
                 "portfolio_id": portfolio_id,
+                "number": last_number + 1 + i,
                 "kind": str(e.kind),
                 "memo": e.memo,
                 "reverses_transfer_id": e.reverses_transfer_id,
@@ -297,3 +354,22 @@ def insert_journal(conn: sa.Connection, portfolio_id: int, now: datetime, entrie
     _TRANSFER_INSERT.many(conn, t_rows)
     _POSTING_INSERT.many(conn, p_rows)
     return [first + i for i in range(len(entries))]
+
+
+def transfer_numbers(conn: sa.Connection, ids: list[int]) -> dict[int, int]:
+    """Transfer id → the number people see, for the given transfers."""
+    out: dict[int, int] = {}
+    for i in range(0, len(ids), IN_CHUNK):
+        q = sa.select(transfers.c.id, transfers.c.number).where(transfers.c.id.in_(ids[i : i + IN_CHUNK]))
+        out.update({int(tid): int(n) for tid, n in conn.execute(q)})
+    return out
+
+
+def transfer_by_number(conn: sa.Connection, portfolio_id: int, number: int) -> int:
+    """The id of the portfolio's transfer number `number`."""
+    found = conn.execute(
+        sa.select(transfers.c.id).where(transfers.c.portfolio_id == portfolio_id, transfers.c.number == number)
+    ).scalar()
+    if found is None:
+        raise NotFound(f"no transfer #{number} in this portfolio (see `alluse journal`)")
+    return int(found)

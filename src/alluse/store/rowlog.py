@@ -41,12 +41,19 @@ from sqlalchemy.sql.elements import BindParameter
 from alluse.domain.audit import timestamp_text
 from alluse.store.schema import metadata
 
-EXEMPT: dict[str, str] = {
+# Tables not compared row by row, with the reason. The chain's own tables are checked by verify's
+# audit_chain check instead; the others are not facts and are not audited at all.
+CHAIN_TABLES: dict[str, str] = {
     "audit_log": "the chain itself: every entry is checked against its MAC and its predecessor",
     "system_audit": "the chain of writes that belong to no portfolio: checked like audit_log",
     "audit_keys": "older audit keys, sealed with the keyring's authenticated encryption; an edited or "
     "deleted key leaves its entries unverifiable, which verify reports",
 }
+NOT_AUDITED: dict[str, str] = {
+    "cli_defaults": "a preference of this database's command line (the portfolio commands act on when none "
+    "is named), not a fact about any portfolio; `alluse use` changes it without an audit entry",
+}
+EXEMPT: dict[str, str] = {**CHAIN_TABLES, **NOT_AUDITED}
 
 DERIVED: dict[str, frozenset[str]] = {
     # The head of the chain: verify checks it against the last entry.

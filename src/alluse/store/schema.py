@@ -66,6 +66,9 @@ portfolios = sa.Table(
     sa.Column("audit_seq", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("audit_head", sa.String(64), nullable=False, server_default=""),
     sa.Column("created_at", Timestamp, nullable=False),
+    # The portfolio's lifecycle settings that differ from the method's defaults (JSON object, validated
+    # by domain.lifecycle.LifecycleConfig before it is stored).
+    sa.Column("lifecycle", sa.Text, nullable=False, server_default="{}"),
     sa.CheckConstraint("alloc_gen_bps + alloc_rev_bps + alloc_com_bps = 10000", name="allocation_sums_to_100"),
 )
 
@@ -154,6 +157,9 @@ transfers = sa.Table(
     metadata,
     _pk(),
     _portfolio_fk(),
+    # The number people see and type (`alluse journal`, `alluse reverse N`): 1, 2, 3 … per portfolio,
+    # in the order the transfers were written. `id` stays the global key that references use.
+    sa.Column("number", sa.BigInteger, nullable=False),
     sa.Column("kind", sa.String(20), nullable=False),
     sa.Column("memo", sa.String(200), nullable=False, server_default=""),
     sa.Column("reverses_transfer_id", Id, nullable=True, unique=True),
@@ -161,6 +167,7 @@ transfers = sa.Table(
     sa.Column("created_at", Timestamp, nullable=False),
     _scoped_target(),
     _scoped_fk("reverses_transfer_id", "transfers"),
+    sa.Index(None, "portfolio_id", "number", unique=True),
 )
 
 postings = sa.Table(
@@ -439,6 +446,15 @@ brokerage_directory = sa.table(
     sa.column("account_id", Id),
 )
 
+# Defaults of this database's command line, e.g. the portfolio a command acts on when none is named
+# (`alluse init` sets it, `alluse use NAME` changes it). Belongs to no portfolio, like `users`.
+cli_defaults = sa.Table(
+    "cli_defaults",
+    metadata,
+    sa.Column("name", sa.String(50), primary_key=True),
+    sa.Column("value", sa.String(200), nullable=False),
+)
+
 # --- Access control (issue #6). A user is a global identity, so `users` and `api_keys` are the two
 # tables without `portfolio_id`; everything a user or key may do is granted per portfolio below.
 users = sa.Table(
@@ -549,4 +565,60 @@ events = sa.Table(
     sa.Column("created_at", Timestamp, nullable=False),
     _scoped_fk("action_id", "lifecycle_actions"),
     _scoped_fk("account_id", "accounts"),
+)
+
+# --- broker statements and orders (revision 0010_ibkr) ---------------------------------------------
+
+broker_rows = sa.Table(
+    "broker_rows",
+    metadata,
+    _pk(),
+    _portfolio_fk(),
+    sa.Column("account_id", Id, nullable=False),
+    # The brokerage account the row came from and the broker's own id of the row ("trade:<tradeID>",
+    # "cash:<transactionID>"): unique, so a statement row is booked at most once, whatever the key.
+    sa.Column("broker", sa.String(20), nullable=False),
+    sa.Column("number", sa.String(40), nullable=False),
+    sa.Column("broker_key", sa.String(64), nullable=False),
+    sa.Column("action", sa.String(12), nullable=False),
+    # The business date of the row (trade date, cash transaction date): "as of" reads use it.
+    sa.Column("booked_on", sa.Date, nullable=False),
+    sa.Column("cash_cents", Cents, nullable=False),
+    sa.Column("fill_id", Id, nullable=True),
+    sa.Column("transfer_id", Id, nullable=True),
+    sa.Column("audit_seq", sa.BigInteger, nullable=False),
+    sa.UniqueConstraint("broker", "number", "broker_key"),
+    _scoped_fk("account_id", "accounts"),
+    _scoped_fk("fill_id", "fills"),
+    _scoped_fk("transfer_id", "transfers"),
+    sa.Index(None, "account_id", "booked_on"),
+    sa.Index(None, "transfer_id"),  # as-of figures date a posting through its broker row
+)
+
+# As-of figures date a posting through its fill (store/asof.py): without it, a join per posting scans
+# every fill of the account (revision 0010_ibkr).
+sa.Index("ix_fills_transfer_id", fills.c.transfer_id)
+
+order_intents = sa.Table(
+    "order_intents",
+    metadata,
+    _pk(),
+    _portfolio_fk(),
+    sa.Column("account_id", Id, nullable=False),
+    sa.Column("action", sa.String(4), nullable=False),
+    sa.Column("symbol", sa.String(21), nullable=False),
+    sa.Column("quantity", sa.BigInteger, nullable=False),
+    sa.Column("limit_e4", PriceE4, nullable=True),
+    # REFUSED by the pre-trade check (nothing sent), or FILLED by the broker (fill_id set).
+    sa.Column("status", sa.String(8), nullable=False),
+    sa.Column("broker", sa.String(20), nullable=False),
+    sa.Column("check_result", sa.Text, nullable=False),
+    sa.Column("fill_id", Id, nullable=True),
+    sa.Column("audit_seq", sa.BigInteger, nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.CheckConstraint("status IN ('REFUSED', 'FILLED')", name="status"),
+    sa.CheckConstraint("quantity > 0", name="positive"),
+    _scoped_fk("account_id", "accounts"),
+    _scoped_fk("fill_id", "fills"),
+    sa.Index(None, "account_id", "created_at"),
 )

@@ -83,7 +83,7 @@ def weekly(
     r = reports.weekly(c.engine, scope.portfolio_id, first, last)
     name = f"weekly-{first}-{last}"
     if format == "png":
-        from alluse.cli.charts import weekly_png
+        from alluse.charts import weekly_png
 
         return _png(weekly_png, r, name)
     out = money(r)
@@ -100,7 +100,7 @@ def monthly(scope: Viewer, c: Ctx, year: YearQ = None, format: Charted = "json")
     y = year or date.today().year
     r = reports.monthly(c.engine, scope.portfolio_id, y)
     if format == "png":
-        from alluse.cli.charts import monthly_png
+        from alluse.charts import monthly_png
 
         return _png(monthly_png, r, f"monthly-{y}")
     out = money(r)
@@ -178,7 +178,7 @@ def performance(
     r = reports.performance_report(c.engine, scope.portfolio_id, start, last, account)
     name = f"performance-{start}-{last}"
     if format == "png":
-        from alluse.cli.charts import performance_png
+        from alluse.charts import performance_png
 
         return _png(performance_png, r, name)
     out = money(r)

@@ -89,7 +89,10 @@ def positions(
     scope: Viewer,
     c: Ctx,
     account: Annotated[str | None, Query(min_length=1, max_length=100, description="One account")] = None,
-    as_of: Annotated[Day | None, Query(description="Holding periods as of (default: today)")] = None,
+    as_of: Annotated[
+        Day | None,
+        Query(description="Only facts dated on or before this day count (default: today, or the latest fact's date)"),
+    ] = None,
 ) -> dict:
     """Open lots with value and unrealized P&L at their position's latest price; NAV per account."""
     return money(holdings(c.engine, scope.portfolio_id, account, as_of))

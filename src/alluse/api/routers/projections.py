@@ -1,0 +1,107 @@
+"""Projections (docs/projections.md): the method simulated forward under a scenario. Reads only:
+a projection never writes to a portfolio."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from fastapi.responses import Response
+from pydantic import Field
+
+from alluse.api.deps import Caller, Ctx, Viewer
+from alluse.api.problems import responses
+from alluse.api.schemas import In, usd
+from alluse.services.projections import load_scenario, project
+from alluse.sim.scenario import MAX_YEARS, SHIPPED
+
+router = APIRouter(tags=["projections"], responses=responses(400, 401, 403, 404, 422))
+
+MAX_API_PATHS = 10_000  # one request may use the machine for a few seconds, not minutes
+
+
+class ProjectionIn(In):
+    scenario: str = Field("moderate", description="A shipped scenario: conservative, moderate or optimistic")
+    scenario_toml: str | None = Field(None, max_length=200_000, description="A whole scenario file instead")
+    paths: int | None = Field(None, ge=1, le=MAX_API_PATHS)
+    seed: int | None = Field(None, ge=0, le=2**63 - 1)
+    years: int | None = Field(None, ge=1, le=MAX_YEARS)
+    exact: bool = Field(False, description="One path through the real engine on a throw-away database (paths 1)")
+
+
+def _dollars(summary: dict[str, Any]) -> dict[str, Any]:
+    """Percentiles of `*_cents` metrics as decimal-string dollars, as everywhere in the API."""
+    out = dict(summary)
+    out["years"] = [
+        {(k.removesuffix("_cents")): ({q: usd(v) for q, v in p.items()} if k.endswith("_cents") else p)
+         for k, p in row.items()}
+        for row in summary["years"]
+    ]  # fmt: skip
+    if "events" in summary:
+        out["events"] = [{**{k: v for k, v in e.items() if k != "amount_cents"}, "amount": usd(e["amount_cents"])}
+                         for e in summary["events"]]  # fmt: skip
+    return out
+
+
+def _run(body: ProjectionIn) -> dict[str, Any]:
+    if body.scenario_toml is None and body.scenario not in SHIPPED:
+        from alluse.domain.errors import InvalidInput
+
+        raise InvalidInput(f"scenario must be one of {', '.join(SHIPPED)} (or send scenario_toml)")
+    sc = load_scenario(body.scenario, body.scenario_toml, paths=body.paths, seed=body.seed, years=body.years)
+    if sc.paths > MAX_API_PATHS:
+        sc = sc.with_run(paths=MAX_API_PATHS)
+    return project(sc, exact=body.exact)
+
+
+@router.get("/projections/scenarios")
+def scenarios(_who: Caller) -> list[dict[str, Any]]:
+    """The shipped scenarios (the method's published parameters)."""
+    out = []
+    for name in SHIPPED:
+        sc = load_scenario(name)
+        out.append({"name": name, "description": sc.description, "horizon_years": sc.horizon_years,
+                    "paths": sc.paths, "seed": sc.seed, "capital": usd(sc.capital_cents)})  # fmt: skip
+    return out
+
+
+@router.post("/projections")
+def run(_who: Caller, body: ProjectionIn) -> dict[str, Any]:
+    """Simulate a scenario from its own start (capital and allocation); per-year percentiles over the
+    paths. At most 10,000 paths per request."""
+    return _dollars(_run(body))
+
+
+@router.post("/projections/fan.png", response_class=Response, responses={200: {"content": {"image/png": {}}}})
+def fan(_who: Caller, body: ProjectionIn) -> Response:
+    """The same projection as a fan chart (PNG)."""
+    from alluse.projection_chart import fan_png
+
+    summary = _run(body)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "fan.png"
+        fan_png(summary, path)
+        return Response(path.read_bytes(), media_type="image/png")
+
+
+@router.get("/portfolios/{portfolio}/projection")
+def from_portfolio(
+    scope: Viewer,
+    c: Ctx,
+    scenario: Annotated[str, Query(description="conservative, moderate or optimistic")] = "moderate",
+    paths: Annotated[int | None, Query(ge=1, le=MAX_API_PATHS)] = None,
+    seed: Annotated[int | None, Query(ge=0, le=2**63 - 1)] = None,
+    years: Annotated[int | None, Query(ge=1, le=MAX_YEARS)] = None,
+) -> dict[str, Any]:
+    """Viewer: project the portfolio as it stands under a shipped scenario. Reads only."""
+    body = ProjectionIn(scenario=scenario, paths=paths, seed=seed, years=years)
+    if body.scenario not in SHIPPED:
+        from alluse.domain.errors import InvalidInput
+
+        raise InvalidInput(f"scenario must be one of {', '.join(SHIPPED)}")
+    sc = load_scenario(scenario, paths=paths, seed=seed, years=years)
+    if sc.paths > MAX_API_PATHS:
+        sc = sc.with_run(paths=MAX_API_PATHS)
+    return _dollars(project(sc, engine=c.engine, portfolio=scope.portfolio_id))

@@ -1,0 +1,153 @@
+"""What every `alluse` command shares: the Typer app, the global options and state, the common
+options and `friendly`, the one place errors become one line and an exit code.
+
+Commands live in modules under `cli/` that import `app` from here; `cli/main.py` imports them so
+they register."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import re
+import signal
+import sys
+import uuid
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from functools import wraps
+from typing import Annotated, Any, NoReturn, TypeVar
+
+import sqlalchemy as sa
+import typer
+from rich.markup import escape
+
+from alluse.cli.render import err_console
+from alluse.config import get_settings
+from alluse.domain.errors import AlluseError, InvalidInput
+
+app = typer.Typer(
+    help="alluse: accounts, ledger and rules for the ALL-USE method.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class State:
+    database_url: str | None = None
+    portfolio: str | None = None
+    _engine: sa.Engine | None = None
+
+    def engine(self) -> sa.Engine:
+        if self._engine is None:
+            from alluse.store.db import make_engine, migrate
+
+            self._engine = make_engine(self.database_url or get_settings().database_url)
+            migrate(self._engine)
+        return self._engine
+
+
+state = State()
+
+
+def actor() -> str:
+    return get_settings().actor or f"cli:{getpass.getuser()}"
+
+
+def new_key(given: str | None) -> str:
+    return given if given else f"cli-{uuid.uuid4()}"
+
+
+KeyOpt = Annotated[
+    str | None, typer.Option("--idempotency-key", "-k", help="Re-sending the same key never acts twice.")
+]
+OverrideOpt = Annotated[
+    str | None,
+    typer.Option("--override", help="Admin: let this intent eat into the cash buffer; the written reason is audited."),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+
+
+def parse_date(text: str | None, default: date | None = None) -> date:
+    if text is None or not text.strip():
+        return default or date.today()
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        raise InvalidInput(f"not a date: {text!r} (expected YYYY-MM-DD)") from None
+
+
+def print_json(value: Any) -> None:
+    """`--json` output: indented JSON on stdout (the shapes are listed in docs/cli.md)."""
+    import json
+
+    print(json.dumps(value, indent=2))
+
+
+def utc_text(at: datetime) -> str:
+    # SQLite hands back stored UTC times without their zone; JSON always carries it.
+    return (at if at.tzinfo else at.replace(tzinfo=UTC)).isoformat()
+
+
+def fail(message: object, code: int = 1, prefix: str = "error:") -> NoReturn:
+    """`error: …` as one line on stderr whatever the terminal width (scripts grep it), then exit."""
+    text = re.sub(r"\s*\n\s*", " ", str(message)).strip()
+    err_console.print(f"[red]{prefix}[/] {escape(text)}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+# A reader that closed the pipe (`alluse report … | head`) ends the command the way it ends other
+# Unix tools: quietly, with the status a shell shows for SIGPIPE.
+BROKEN_PIPE_EXIT = 128 + signal.SIGPIPE
+
+
+def friendly(fn: F) -> F:
+    """One line and a non-zero exit for any error a user can cause; never a traceback."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            result = fn(*args, **kwargs)
+            sys.stdout.flush()  # a closed pipe shows here, inside the try, not at interpreter exit
+            return result
+        except (typer.Exit, typer.Abort):
+            raise
+        except BrokenPipeError:
+            # Point stdout at /dev/null so the interpreter's final flush has nowhere to fail.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise typer.Exit(BROKEN_PIPE_EXIT) from None
+        except AlluseError as exc:
+            fail(exc)
+        except NotImplementedError as exc:
+            fail(f"not built yet: {exc}")
+        except sa.exc.OperationalError as exc:
+            fail(f"database unavailable: {exc.orig}")
+        except sa.exc.IntegrityError as exc:
+            fail(f"refused by a database constraint: {exc.orig}")
+        except Exception as exc:  # a bug: say so plainly, keep the trace for ALLUSE_DEBUG
+            if os.environ.get("ALLUSE_DEBUG"):
+                raise
+            fail(f"{type(exc).__name__}: {exc} (set ALLUSE_DEBUG=1 for details)", 70, "internal error:")
+
+    return wrapper  # type: ignore[return-value]
+
+
+@app.callback()
+def main(
+    db: Annotated[
+        str | None,
+        typer.Option("--db", envvar="ALLUSE_DATABASE_URL", help="Database URL (default sqlite:///./alluse.db)."),
+    ] = None,
+    portfolio: Annotated[
+        str | None,
+        typer.Option(
+            "--portfolio",
+            "-p",
+            envvar="ALLUSE_PORTFOLIO",
+            help="Portfolio name or id (default: the one `alluse use` chose, or the only one).",
+        ),
+    ] = None,
+) -> None:
+    state.database_url = db
+    state.portfolio = portfolio
+    state._engine = None

@@ -1,0 +1,116 @@
+"""The journal as people read it: the portfolio's transfers by number, with their legs, filtered and
+paged (`alluse journal`). A read view: nothing here writes."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from alluse.domain.errors import InvalidInput
+from alluse.domain.ledger import TransferKind
+from alluse.store.repo import resolve_account, resolve_portfolio
+from alluse.store.schema import accounts, postings, transfers
+
+MAX_PER_PAGE = 1000
+
+
+def journal(
+    engine: Engine,
+    portfolio: str | int | None,
+    *,
+    account: str | None = None,
+    kind: str | None = None,
+    start: date | None = None,
+    end: date | None = None,
+    page: int = 1,
+    per_page: int = 50,
+) -> dict[str, Any]:
+    """Transfers oldest first, `per_page` to a page. `start`/`end` are days the transfer was recorded
+    (UTC), both included; `account` keeps transfers with a leg on that account."""
+    kinds = _kind(kind)
+    if start and end and start > end:
+        raise InvalidInput(f"--from {start} is after --to {end}")
+    if page < 1:
+        raise InvalidInput(f"page must be 1 or more, got {page}")
+    if not 1 <= per_page <= MAX_PER_PAGE:
+        raise InvalidInput(f"per page must be between 1 and {MAX_PER_PAGE}, got {per_page}")
+    t, p = transfers.c, postings.c
+    with engine.connect() as conn:
+        pid = resolve_portfolio(conn, portfolio)
+        cond = [t.portfolio_id == pid]
+        if kinds:
+            cond.append(t.kind.in_(kinds))
+        if start:
+            cond.append(t.created_at >= datetime.combine(start, time(), UTC))
+        if end:
+            cond.append(t.created_at < datetime.combine(end + timedelta(days=1), time(), UTC))
+        if account:
+            aid = resolve_account(conn, pid, account)
+            cond.append(sa.exists().where(p.transfer_id == t.id, p.account_id == aid))
+        total = conn.execute(sa.select(sa.func.count()).select_from(transfers).where(*cond)).scalar_one()
+        rows = conn.execute(
+            sa.select(t.id, t.number, t.kind, t.memo, t.created_at, t.reverses_transfer_id)
+            .where(*cond)
+            .order_by(t.number)
+            .limit(per_page)
+            .offset((page - 1) * per_page)
+        ).all()
+        ids = [r.id for r in rows]
+        legs: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
+        number_of: dict[int, int] = {r.id: r.number for r in rows}
+        reversed_by: dict[int, int] = {}
+        if ids:
+            q = (
+                sa.select(p.transfer_id, accounts.c.name, p.amount_cents)
+                .join(accounts, accounts.c.id == p.account_id)
+                .where(p.transfer_id.in_(ids))
+                .order_by(p.transfer_id, p.id)
+            )
+            for tid, name, cents in conn.execute(q):
+                legs[tid].append({"account": name, "amount_cents": cents})
+            r2 = transfers.alias("r")
+            for old, new_number in conn.execute(
+                sa.select(t.reverses_transfer_id, r2.c.number)
+                .select_from(transfers.join(r2, r2.c.id == t.id))
+                .where(t.reverses_transfer_id.in_(ids))
+            ):
+                reversed_by[old] = new_number
+            wanted = [r.reverses_transfer_id for r in rows if r.reverses_transfer_id is not None]
+            if wanted:
+                number_of.update({i: n for i, n in conn.execute(sa.select(t.id, t.number).where(t.id.in_(wanted)))})
+    entries = [
+        {
+            "number": r.number,
+            "kind": r.kind,
+            "recorded_at": _utc(r.created_at).isoformat(),
+            "memo": r.memo,
+            "amount_cents": sum(leg["amount_cents"] for leg in legs[r.id] if leg["amount_cents"] > 0),
+            "legs": legs[r.id],
+            "reverses": number_of.get(r.reverses_transfer_id) if r.reverses_transfer_id else None,
+            "reversed_by": reversed_by.get(r.id),
+        }
+        for r in rows
+    ]
+    return {"total": total, "page": page, "per_page": per_page, "transfers": entries}
+
+
+def _utc(at: datetime) -> datetime:
+    # SQLite hands back the stored UTC time without its zone.
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
+
+
+def _kind(text: str | None) -> list[str]:
+    if not text:
+        return []
+    out = []
+    for part in text.split(","):
+        try:
+            out.append(TransferKind(part.strip().upper()).value)
+        except ValueError:
+            raise InvalidInput(
+                f"kind: unknown transfer kind {part.strip()!r}; one of {', '.join(k.value for k in TransferKind)}"
+            ) from None
+    return out

@@ -1,0 +1,284 @@
+"""An account as of a date, from the dated facts alone: what every figure that takes a date reads.
+
+A fact's date is the date it carries: a fill's (dividend's, fee's, assignment's) trade date, a broker
+statement's cash row's date (deposit, withdrawal, interest, withholding tax), a tax payment's paid-on date, a lifecycle action's as-of date, a mark's as-of date, a lot closing's date.
+`account_as_of(conn, aid, D)` uses only dated facts dated on or before D, so adding facts dated after
+D changes nothing it returns. A cash move a person makes (group opening, deposit, withdrawal,
+transfer, reversal) carries no date of its own in this version: it counts in every as-of figure
+(docs/accounts-and-ledger.md, "As of a date").
+
+The cached columns on `accounts` and `positions` are the same figures for the latest state; the
+valuation rules here are theirs (a position is valued at its latest-dated fill or mark, the later
+recorded one on the same day; shares received by a put's assignment at the strike), so with no fact
+dated after D the two agree (tests/property/test_as_of.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+import sqlalchemy as sa
+
+from alluse.domain.accounts import AccountKind, CashSnapshot
+from alluse.domain.instruments import value_cents
+from alluse.domain.ledger import CAPITAL_FLOWS, CAPITAL_INFLOWS
+from alluse.store.schema import (
+    accounts,
+    broker_rows,
+    earmarks,
+    fills,
+    instruments,
+    lifecycle_actions,
+    lot_closes,
+    lots,
+    marks,
+    postings,
+    tax_payments,
+    transfers,
+)
+
+_p, _t, _f, _tp, _la = postings.c, transfers.c, fills.c, tax_payments.c, lifecycle_actions.c
+_br = broker_rows.c
+_PRICED = ("BTO", "STO", "BTC", "STC", "EXPIRE")
+
+
+@dataclass(frozen=True, slots=True)
+class LotAsOf:
+    lot_id: int
+    instrument_id: int
+    symbol: str
+    side: str
+    opened_on: date
+    remaining: int
+    remaining_cash: int  # the part of the lot's opening cash still open (negative: a long lot's basis)
+    price_e4: int
+    multiplier: int
+    put_call: str | None
+    strike_e4: int | None
+
+    @property
+    def value(self) -> int:
+        return value_cents(self.remaining if self.side == "LONG" else -self.remaining, self.price_e4, self.multiplier)
+
+
+@dataclass(frozen=True, slots=True)
+class AccountAsOf:
+    account_id: int
+    on: date
+    cash: int
+    base_capital: int
+    earmarked: int
+    lots: list[LotAsOf] = field(default_factory=list)
+
+    @property
+    def positions_value(self) -> int:
+        """Valued per position (all lots of an instrument together), rounded once, as the cache is."""
+        held: dict[int, tuple[int, int, int]] = {}
+        for lot in self.lots:
+            signed = lot.remaining if lot.side == "LONG" else -lot.remaining
+            qty = held.get(lot.instrument_id, (0, 0, 0))[0]
+            held[lot.instrument_id] = (qty + signed, lot.price_e4, lot.multiplier)
+        return sum(value_cents(qty, px, mult) for qty, px, mult in held.values())
+
+    @property
+    def collateral(self) -> int:
+        """Strike × multiplier × contracts of the short puts open on the day."""
+        return sum(
+            value_cents(lot.remaining, lot.strike_e4 or 0, lot.multiplier)
+            for lot in self.lots
+            if lot.side == "SHORT" and lot.put_call == "P"
+        )
+
+    @property
+    def nav(self) -> int:
+        return self.cash + self.positions_value
+
+    def snapshot(self, label: str, kind: AccountKind, buffer_bps: int) -> CashSnapshot:
+        return CashSnapshot(label, kind, self.cash, self.positions_value, self.collateral, self.earmarked, buffer_bps)
+
+
+def _dated_on_or_before(day: date) -> sa.ColumnElement[bool]:
+    """For a posting joined to its transfer, fill, tax payment and lifecycle action: dated ≤ day."""
+    return sa.case(
+        (_f.id.is_not(None), _f.trade_date <= day),
+        (_br.id.is_not(None), _br.booked_on <= day),
+        (_tp.id.is_not(None), _tp.paid_on <= day),
+        (_la.id.is_not(None), _la.as_of <= day),
+        else_=sa.true(),  # an undated cash move
+    )
+
+
+def _journal() -> sa.FromClause:
+    return (
+        postings.join(transfers, _t.id == _p.transfer_id)
+        .outerjoin(fills, sa.and_(_f.transfer_id == _t.id, _f.account_id == _p.account_id))
+        .outerjoin(broker_rows, sa.and_(_br.transfer_id == _t.id, _br.account_id == _p.account_id))
+        .outerjoin(tax_payments, _tp.transfer_id == _t.id)
+        .outerjoin(
+            lifecycle_actions,
+            sa.and_(_t.kind.in_(["FORK", "MERGE"]), _la.portfolio_id == _t.portfolio_id, _la.audit_seq == _t.audit_seq),
+        )
+    )
+
+
+def _cash_and_base(conn: sa.Connection, account_id: int, day: date) -> tuple[int, int]:
+    capital = sa.case(
+        (_t.kind.in_([k.value for k in CAPITAL_FLOWS]), _p.amount_cents),
+        (sa.and_(_t.kind.in_([k.value for k in CAPITAL_INFLOWS]), _p.amount_cents > 0), _p.amount_cents),
+        else_=0,
+    )
+    q = (
+        sa.select(sa.func.coalesce(sa.func.sum(_p.amount_cents), 0), sa.func.coalesce(sa.func.sum(capital), 0))
+        .select_from(_journal())
+        .where(_p.account_id == account_id, _dated_on_or_before(day))
+    )
+    cash, base = conn.execute(q).one()
+    return int(cash), int(base)
+
+
+def _earmarked(conn: sa.Connection, account_id: int, day: date) -> int:
+    """A plan's earmarks are dated by its action's as-of date, a purchase's draw-down by its fill's
+    trade date; any other draw-down (a merge, by hand) counts on every day, like an undated cash move."""
+    e = earmarks.c
+    draw_fill = fills.alias("draw_fill")
+    q = (
+        sa.select(sa.func.coalesce(sa.func.sum(e.amount_cents), 0))
+        .select_from(
+            earmarks.outerjoin(lifecycle_actions, _la.id == e.action_id).outerjoin(
+                draw_fill,
+                sa.and_(
+                    e.action_id.is_(None),
+                    draw_fill.c.account_id == e.account_id,
+                    draw_fill.c.audit_seq == e.audit_seq,
+                ),
+            )
+        )
+        .where(
+            e.account_id == account_id,
+            sa.case(
+                (_la.id.is_not(None), _la.as_of <= day),
+                (draw_fill.c.id.is_not(None), draw_fill.c.trade_date <= day),
+                else_=sa.true(),
+            ),
+        )
+    )
+    return int(conn.execute(q).scalar_one())
+
+
+def _prices(conn: sa.Connection, account_id: int, instrument_ids: set[int], day: date) -> dict[int, int]:
+    """Each instrument's valuation price on `day`: its latest-dated fill in this account or mark (the
+    later recorded on the same day); shares received by a put's assignment enter at the strike."""
+    i = instruments.c
+    events: list[tuple[date, int, int, int]] = []  # (date, audit seq, instrument, price)
+    for iid, on, seq, px in conn.execute(
+        sa.select(marks.c.instrument_id, marks.c.as_of, marks.c.audit_seq, marks.c.price_e4).where(
+            marks.c.instrument_id.in_(instrument_ids), marks.c.as_of <= day
+        )
+    ):
+        events.append((on, seq, iid, px))
+    for iid, on, seq, px, action, pc, strike, underlying, pid in conn.execute(
+        sa.select(
+            _f.instrument_id,
+            _f.trade_date,
+            _f.audit_seq,
+            _f.price_e4,
+            _f.action,
+            i.put_call,
+            i.strike_e4,
+            i.underlying,
+            _f.portfolio_id,
+        )  # fmt: skip
+        .join(instruments, i.id == _f.instrument_id)
+        .where(_f.account_id == account_id, _f.trade_date <= day, _f.action.in_([*_PRICED, "ASSIGN"]))
+    ):
+        if action != "ASSIGN":
+            events.append((on, seq, iid, px))
+        elif pc == "P":
+            stock = conn.execute(
+                sa.select(i.id).where(i.portfolio_id == pid, i.symbol == underlying, i.kind == "STOCK")
+            ).scalar_one_or_none()
+            if stock is not None:
+                events.append((on, seq, stock, strike))
+    prices: dict[int, int] = {}
+    for _on, _seq, iid, px in sorted(events, key=lambda ev: (ev[0], ev[1])):
+        prices[iid] = px
+    return prices
+
+
+def _lots(conn: sa.Connection, account_id: int, day: date) -> list[LotAsOf]:
+    lo, c, i = lots.c, lot_closes.c, instruments.c
+    closed = (
+        sa.select(
+            c.lot_id,
+            sa.func.sum(c.quantity).label("qty"),
+            sa.func.sum(c.open_cash_cents).label("cash"),
+        )
+        .where(c.account_id == account_id, c.closed_on <= day)
+        .group_by(c.lot_id)
+        .subquery()
+    )
+    q = (
+        sa.select(
+            lo.id,
+            lo.instrument_id,
+            i.symbol,
+            lo.side,
+            lo.opened_on,
+            lo.quantity - sa.func.coalesce(closed.c.qty, 0),
+            lo.open_cash_cents - sa.func.coalesce(closed.c.cash, 0),
+            i.multiplier,
+            i.put_call,
+            i.strike_e4,
+        )
+        .join(instruments, i.id == lo.instrument_id)
+        .outerjoin(closed, closed.c.lot_id == lo.id)
+        .where(lo.account_id == account_id, lo.opened_on <= day)
+        .order_by(i.symbol, lo.opened_on, lo.id)
+    )
+    rows = [r for r in conn.execute(q) if r[5] > 0]
+    prices = _prices(conn, account_id, {r[1] for r in rows}, day) if rows else {}
+    return [
+        LotAsOf(lid, iid, sym, side, opened, int(rem), int(rcash), prices.get(iid, 0), mult, pc, strike)
+        for lid, iid, sym, side, opened, rem, rcash, mult, pc, strike in rows
+    ]
+
+
+def account_as_of(conn: sa.Connection, account_id: int, day: date) -> AccountAsOf:
+    cash, base = _cash_and_base(conn, account_id, day)
+    return AccountAsOf(account_id, day, cash, base, _earmarked(conn, account_id, day), _lots(conn, account_id, day))
+
+
+def accounts_with_facts_after(conn: sa.Connection, portfolio_id: int, day: date) -> set[int]:
+    """Accounts whose figures as of `day` may differ from their cached (latest) ones: each has a fact
+    dated after `day`, or holds an instrument marked after it."""
+    a, c, lo = accounts.c, lot_closes.c, lots.c
+    out: set[int] = set()
+    queries = [
+        sa.select(_f.account_id).where(_f.portfolio_id == portfolio_id, _f.trade_date > day),
+        sa.select(c.account_id).where(c.portfolio_id == portfolio_id, c.closed_on > day),
+        sa.select(_tp.account_id).where(_tp.portfolio_id == portfolio_id, _tp.paid_on > day),
+        sa.select(_br.account_id).where(_br.portfolio_id == portfolio_id, _br.booked_on > day),
+        sa.select(_la.account_id).where(_la.portfolio_id == portfolio_id, _la.as_of > day),
+        sa.select(lo.account_id)
+        .join(marks, marks.c.instrument_id == lo.instrument_id)
+        .where(lo.portfolio_id == portfolio_id, marks.c.as_of > day),
+    ]
+    for q in queries:
+        out.update(int(x) for x in conn.execute(q.distinct()).scalars())
+    ext = set(conn.execute(sa.select(a.id).where(a.portfolio_id == portfolio_id, a.kind == "EXT")).scalars())
+    return out - ext
+
+
+def latest_day(conn: sa.Connection, portfolio_id: int, today: date) -> date:
+    """Today, or the latest date a fact carries when one is dated later (a trade entered ahead): the
+    day on which every recorded fact counts."""
+    c = lot_closes.c
+    days = [today]
+    for col, table in ((_f.trade_date, fills), (marks.c.as_of, marks), (c.closed_on, lot_closes),
+                       (_tp.paid_on, tax_payments), (_la.as_of, lifecycle_actions),
+                       (_br.booked_on, broker_rows)):  # fmt: skip
+        day = conn.execute(sa.select(sa.func.max(col)).where(table.c.portfolio_id == portfolio_id)).scalar_one()
+        if day is not None:
+            days.append(day)
+    return max(days)

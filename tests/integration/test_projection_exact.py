@@ -1,0 +1,116 @@
+"""Projections against the real engine: for 20 seeds the fast simulator's path equals the exact
+engine path to the cent (every sleeve's NAV at every quarter end, every fork and merge with its day
+and amount, every yearly figure); the exact path on SQLite and PostgreSQL; a projection from the
+portfolio reads it and writes nothing; the CLI and the API."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import pytest
+import sqlalchemy as sa
+from typer.testing import CliRunner
+
+from alluse.cli.main import app
+from alluse.services import groups
+from alluse.services.projections import load_scenario, project
+from alluse.services.verify import verify
+from alluse.sim import projection, scenario
+from alluse.sim.exact import exact_path
+from tests.conftest import db_state
+from tests.projection_scenarios import BUSY, shipped_text, stress
+
+
+def _same_path(fast: projection.Result, exact: projection.Result) -> None:
+    assert fast.events == exact.events
+    assert [(q.day, q.navs, q.active) for q in fast.quarters] == [(q.day, q.navs, q.active) for q in exact.quarters]
+    for m in projection.YEAR_METRICS:
+        assert fast.years[m].tolist() == exact.years[m].tolist(), m
+    assert fast.first_fork_month.tolist() == exact.first_fork_month.tolist()
+
+
+def test_fast_path_equals_the_engine_path_for_20_seeds() -> None:
+    sc = stress(years=1)
+    cfg = projection.lifecycle_config(sc, BUSY)
+    seen: Counter[str] = Counter()
+    for seed in range(20):
+        exact = exact_path(sc, seed=seed, cfg=BUSY)
+        fast = projection.simulate(sc, paths=1, seed=seed, cfg=cfg, record=True)
+        _same_path(fast, exact)
+        seen.update(e.rule for e in exact.events[0])
+        assert len(exact.quarters) == 4
+    # The seeds exercised every rule, many times.
+    assert seen["GEN_FORK"] >= 20 and seen["REV_FORK"] >= 10 and seen["MERGE"] >= 10, seen
+
+
+def test_published_moderate_exact_path_on_both_databases(engine: sa.Engine) -> None:
+    """Three years of the shipped moderate scenario at the method's own thresholds, through the
+    engine on SQLite and PostgreSQL: the first Gen-Acc fork comes, and the fast path agrees."""
+    sc = scenario.load("moderate").with_run(years=3)
+    exact = exact_path(sc, seed=7, engine=engine)
+    _same_path(projection.simulate(sc, paths=1, seed=7, record=True), exact)
+    assert [e.rule for e in exact.events[0]] == ["GEN_FORK"] and exact.events[0][0].amount >= 5_000_000
+    report = verify(engine)
+    assert report.ok, report.problems
+
+
+def test_a_projection_from_the_portfolio_writes_nothing(engine: sa.Engine, portfolio: str) -> None:
+    groups.open_group(engine, "t", portfolio, "open", groups.group_opening(25_000_000))
+    before = db_state(engine)
+    s = project(load_scenario("moderate", paths=50, years=2), engine=engine, portfolio=portfolio)
+    assert db_state(engine) == before
+    assert s["start"] == "portfolio" and s["years"][0]["accounts"]["p50"] == 3
+    assert s["years"][0]["total_cents"]["p50"] > 25_000_000
+    with pytest.raises(Exception, match="not built"):
+        project(load_scenario("moderate", paths=1, years=1), engine=engine, portfolio=portfolio, exact=True)
+    assert db_state(engine) == before
+
+
+def test_cli_json_csv_png_and_a_bad_scenario(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    runner = CliRunner()
+    out_csv, out_png = tmp_path / "p.csv", tmp_path / "p.png"
+    r = runner.invoke(
+        app, ["project", "--paths", "30", "--years", "2", "--json", "--csv", str(out_csv), "--png", str(out_png)]
+    )
+    assert r.exit_code == 0, r.output
+    s = json.loads(r.output)
+    assert s["paths"] == 30 and [y["year"] for y in s["years"]] == [1, 2]
+    lines = out_csv.read_text().splitlines()
+    assert lines[0] == "year,metric,p5,p25,p50,p75,p95" and len(lines) == 1 + 2 * len(projection.YEAR_METRICS)
+    assert out_png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    bad = tmp_path / "bad.toml"
+    bad.write_text(shipped_text().replace("monthly_yield_pct = 2.0", "monthly_yield_pct = 40"))
+    r = runner.invoke(app, ["project", "--scenario", str(bad)])
+    assert r.exit_code == 1
+    assert "gen.monthly_yield_pct must be between -10 and 20, got 40" in r.output
+
+
+def test_cli_exact_path_prints_its_forks() -> None:
+    r = CliRunner().invoke(app, ["project", "--paths", "1", "--exact", "--years", "3", "--seed", "7"])
+    assert r.exit_code == 0, r.output
+    assert "exact engine path" in r.output and "GEN_FORK" in r.output
+
+
+def test_api_projection_scenarios_run_chart_and_portfolio(api, portfolio) -> None:  # type: ignore[no-untyped-def]
+    h = api.user("vera", role="viewer")
+    r = api.client.get("/projections/scenarios", headers=h)
+    assert r.status_code == 200 and [s["name"] for s in r.json()] == ["conservative", "moderate", "optimistic"]
+    r = api.client.post("/projections", json={"scenario": "optimistic", "paths": 20, "years": 2}, headers=h)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["paths"] == 20 and body["years"][1]["total"]["p50"].count(".") == 1
+    r = api.client.post(
+        "/projections", json={"scenario_toml": shipped_text().replace("seed = 20270104", "seed = -1")}, headers=h
+    )
+    assert r.status_code == 400 and "seed must be between 0" in r.text
+    r = api.client.post("/projections", json={"scenario": "reckless"}, headers=h)
+    assert r.status_code == 400 and "scenario must be one of" in r.text
+    r = api.client.post("/projections/fan.png", json={"paths": 20, "years": 2}, headers=h)
+    assert r.status_code == 200 and r.content[:4] == b"\x89PNG"
+    api.client.post("/portfolios/main/groups", json={"amount": "100000"}, headers=api.user("olga", role="owner"))
+    before = db_state(api.engine)
+    r = api.client.get("/portfolios/main/projection", params={"paths": 20, "years": 2}, headers=h)
+    assert r.status_code == 200, r.text
+    assert r.json()["start"] == "portfolio" and r.json()["years"][0]["accounts"]["p50"] == 3
+    assert db_state(api.engine) == before
