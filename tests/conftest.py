@@ -139,3 +139,95 @@ def db_state(engine: sa.Engine) -> dict[str, list[tuple]]:
             rows = conn.execute(sa.select(table)).all()
             out[table.name] = sorted((tuple(r) for r in rows), key=repr)
     return out
+
+
+# --- NATS JetStream (the event relay, the price feed) -------------------------------------------
+
+
+def nats_test_url() -> str:
+    return os.environ.get("ALLUSE_TEST_NATS_URL") or "nats://127.0.0.1:4222"
+
+
+@pytest.fixture(scope="session")
+def nats_url() -> str:
+    """A live NATS server with JetStream; under CI=true an unreachable one is a failure."""
+    import asyncio
+
+    import nats
+
+    url = nats_test_url()
+
+    async def probe() -> bool:
+        try:
+            nc = await nats.connect(url, connect_timeout=2, allow_reconnect=False)
+        except Exception:
+            return False
+        try:
+            await nc.jetstream().account_info()
+            return True
+        except Exception:
+            return False
+        finally:
+            await nc.close()
+
+    if not asyncio.run(probe()):
+        if IN_CI:
+            pytest.fail(f"CI=true but NATS with JetStream at {url} is unreachable")
+        pytest.skip(f"NATS with JetStream at {url} is unreachable")
+    return url
+
+
+class Stream:
+    """A JetStream stream and subject prefix of this test alone (engineers and CI runs share the server)."""
+
+    def __init__(self, url: str) -> None:
+        import uuid
+
+        tag = uuid.uuid4().hex[:12]
+        self.url, self.name, self.prefix = url, f"TEST_{tag}", f"t{tag}"
+
+    def messages(self) -> list[tuple[str, dict, dict]]:
+        """Every message in the stream, in stream order: (subject, envelope, headers)."""
+        import asyncio
+        import json
+
+        import nats
+
+        async def read() -> list[tuple[str, dict, dict]]:
+            nc = await nats.connect(self.url)
+            try:
+                js = nc.jetstream()
+                total = (await js.stream_info(self.name)).state.messages
+                out = []
+                for seq in range(1, total + 1):
+                    m = await js.get_msg(self.name, seq)
+                    out.append((m.subject, json.loads(m.data), dict(m.headers or {})))
+                return out
+            finally:
+                await nc.close()
+
+        return asyncio.run(read())
+
+    def delete(self) -> None:
+        import asyncio
+
+        import nats
+        from nats.js.errors import NotFoundError
+
+        async def drop() -> None:
+            nc = await nats.connect(self.url)
+            try:
+                await nc.jetstream().delete_stream(self.name)
+            except NotFoundError:
+                pass
+            finally:
+                await nc.close()
+
+        asyncio.run(drop())
+
+
+@pytest.fixture
+def stream(nats_url: str) -> Iterator[Stream]:
+    s = Stream(nats_url)
+    yield s
+    s.delete()

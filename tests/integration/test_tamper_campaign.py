@@ -20,7 +20,7 @@ import sqlalchemy as sa
 
 from alluse.config import Settings, get_settings
 from alluse.security.keyring import load_keyring
-from alluse.services import access, brokers, groups, lifecycle, tax, weeks
+from alluse.services import access, brokers, groups, lifecycle, tax, webhooks, weeks
 from alluse.services.demo import build_demo
 from alluse.services.marks import record_marks
 from alluse.services.orders import OrderIntent, place_order
@@ -73,6 +73,7 @@ def populate(engine: sa.Engine) -> None:
     place_order(engine, "t", "demo", "o1", OrderIntent("A2-REV", "BTO", "XYZ", 10, on=date(2027, 2, 8)), Settings())
     groups.open_group(engine, "t", "main", "g-ibkr", groups.group_opening(0, IBKR_ACCOUNTS))
     import_statement(engine, "t", "main", (DATA / "flex_statement.xml").read_bytes())
+    webhooks.register(engine, "t", "demo", "https://hooks.example/a", ["alert.*"], "wh1", load_keyring(get_settings()))
     access.create_api_key(engine, who, "ci", [(pid, "viewer")], "k1")
     second = access.create_api_key(engine, who, "old", [(pid, "trader")], "k2")
     access.revoke_api_key(engine, who, second["api_key_id"], "k3")

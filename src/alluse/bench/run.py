@@ -25,6 +25,7 @@ import statistics
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -616,6 +617,20 @@ def _raw_audit(start: int, n: int, now: str, pid: int = 1) -> list[tuple]:
     ]
 
 
+def raw_events(conn: Any, audit_seqs: Sequence[int], now: str, pid: int = 1) -> None:
+    """One outbox event per audit entry, numbered from the portfolio's counter, as every unit of work
+    writes them (store/outbox.py)."""
+    (head,) = conn.execute(
+        "UPDATE portfolios SET event_seq = event_seq + ? WHERE id = ? RETURNING event_seq", (len(audit_seqs), pid)
+    ).fetchone()
+    first = head - len(audit_seqs) + 1
+    conn.executemany(
+        "INSERT INTO events (portfolio_id, kind, payload, audit_seq, created_at, seq, event_id, version) "
+        "VALUES (?, 'x', '{\"r\":1}', ?, ?, ?, ?, 1)",
+        [(pid, s, now, first + i, str(uuid.uuid4())) for i, s in enumerate(audit_seqs)],
+    )
+
+
 def _raw_group_rows(conn: Any, start: int, n: int) -> None:
     now = datetime.now(UTC).replace(tzinfo=None).isoformat(sep=" ")
     gid0, aid0, tid0 = start + 1, 2 + 3 * start, start + 1
@@ -659,6 +674,7 @@ def _raw_group_rows(conn: Any, start: int, n: int) -> None:
     )
     conn.execute("UPDATE accounts SET cash_cents = cash_cents - ? WHERE id = 1", (n * GROUP_AMOUNT,))
     conn.executemany("INSERT INTO audit_log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", _raw_audit(start, n, now))
+    raw_events(conn, range(start + 1, start + n + 1), now)
     conn.execute("UPDATE portfolios SET audit_seq = ?, audit_head = ? WHERE id = 1", (start + n, _HASH))
 
 
@@ -695,6 +711,7 @@ def _raw_move_rows(conn: Any, start: int, n: int, client: int | None = None) -> 
         [(d, d if a != bank else 0, a) for a, d in touched.items()],
     )
     conn.executemany("INSERT INTO audit_log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", _raw_audit(seq0, n, now, head))
+    raw_events(conn, range(seq0 + 1, seq0 + n + 1), now, head)
     conn.execute("UPDATE portfolios SET audit_seq = ?, audit_head = ? WHERE id = ?", (seq0 + n, _HASH, head))
 
 
@@ -744,6 +761,12 @@ def run_bench(
         from alluse.bench.web import run_web
 
         section = lambda: run_web(bench)  # noqa: E731
+    elif only == "events":
+        from alluse.bench import events
+
+        def section() -> None:
+            events.run(bench)
+
     else:
         section = bench.run
     if bench.progress:
@@ -765,7 +788,7 @@ def _raw_sweep(conn: Any) -> None:
         "cash_cents + positions_value_cents - base_capital_cents >= 5000000) OR (kind IN ('REV', 'COM') AND "
         "cash_cents + positions_value_cents - base_capital_cents > 0))"
     ).fetchall()
-    seq, head = conn.execute("SELECT audit_seq, audit_head FROM portfolios WHERE id = 1").fetchone()
+    seq, head, ev_seq = conn.execute("SELECT audit_seq, audit_head, event_seq FROM portfolios WHERE id = 1").fetchone()
     gid = conn.execute("SELECT max(id) FROM account_groups").fetchone()[0]
     aid = conn.execute("SELECT max(id) FROM accounts").fetchone()[0]
     tid = conn.execute("SELECT max(id) FROM transfers").fetchone()[0]
@@ -796,7 +819,9 @@ def _raw_sweep(conn: Any) -> None:
             earm.append((result, acc))
             amount = result - tax
         acts.append((action, f"k{acc}", acc, amount, seq, now))
-        evs.append((action, acc, seq, now))
+        for kind_ in ("lifecycle", "alert"):  # the action's event and its alert (fork or plan ready)
+            ev_seq += 1
+            evs.append((kind_, action, acc, seq, now, ev_seq, str(uuid.uuid4())))
         audit.append((seq, now, f"k{acc}", head, head))
     conn.executemany(
         "INSERT INTO account_groups (id, portfolio_id, name, kind, status, parent_group_id, forked_from_account_id, "
@@ -838,9 +863,10 @@ def _raw_sweep(conn: Any) -> None:
     )
     conn.executemany("UPDATE accounts SET earmarked_cents = earmarked_cents + ? WHERE id = ?", earm)
     conn.executemany(
-        "INSERT INTO events (portfolio_id, kind, action_id, account_id, payload, audit_seq, created_at) "
-        "VALUES (1, 'lifecycle', ?, ?, '{}', ?, ?)",
+        "INSERT INTO events (portfolio_id, kind, action_id, account_id, payload, audit_seq, created_at, seq, "
+        "event_id, version) VALUES (1, ?, ?, ?, '{}', ?, ?, ?, ?, 1)",
         evs,
     )
+    conn.execute("UPDATE portfolios SET event_seq = ? WHERE id = 1", (ev_seq,))
     conn.executemany("INSERT INTO audit_log VALUES (1, ?, ?, 'bench', 'lifecycle', ?, '', '{}', NULL, ?, ?)", audit)
     conn.execute("UPDATE portfolios SET audit_seq = ? WHERE id = 1", (seq,))

@@ -487,15 +487,18 @@ def bench(
         bool, typer.Option("--http", help="The REST API under HTTP load from a second process, on loopback.")
     ] = False,
     only: Annotated[
-        str | None, typer.Option(help="Run one part only: lifecycle, ibkr, projection, web or verify.")
+        str | None,
+        typer.Option(
+            help="Run one part only: lifecycle, ibkr, projection, web, verify, or events (needs NATS, ALLUSE_NATS_URL)."
+        ),
     ] = None,
 ) -> None:
     """Benchmark: one JSON object per line, with the raw-database baseline from the same run."""
     from alluse.bench.run import run_bench
     from alluse.domain.errors import InvalidInput
 
-    if only not in (None, "lifecycle", "ibkr", "projection", "web", "verify"):
-        raise InvalidInput(f"--only takes lifecycle, ibkr, projection, web or verify, got {only!r}")
+    if only not in (None, "lifecycle", "ibkr", "projection", "web", "events", "verify"):
+        raise InvalidInput(f"--only takes lifecycle, ibkr, projection, web, events or verify, got {only!r}")
     run_bench(
         db,
         quick=quick,
@@ -633,6 +636,7 @@ def user_grant(
 def serve(
     host: Annotated[str | None, typer.Option(help="Interface to listen on (default 127.0.0.1).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default 8000).")] = None,
+    relay: Annotated[bool, typer.Option("--relay", help="Also run the event relay (alluse events relay).")] = False,
 ) -> None:
     """Serve the REST API. The first run on an empty database builds the demo portfolio and an admin
     user, and prints the password once."""
@@ -669,11 +673,21 @@ def serve(
         )
     app_ = create_app(settings, engine, keyring)
     console.print(f"serving on http://{host}:{port} (database {engine.url.render_as_string(hide_password=True)})")
-    uvicorn.run(app_, host=host, port=port, log_level="warning", access_log=False)
+    if relay:
+        from alluse.services.relay import RelayConfig, start_in_thread
+
+        cfg = RelayConfig.from_settings(settings)
+        start_in_thread(engine, keyring, cfg)
+        console.print(f"relaying events to {cfg.nats_url} (stream {cfg.stream}) and to webhooks")
+    # Forwarded headers are believed only from ALLUSE_TRUSTED_PROXIES, by the app itself (api/app.py);
+    # uvicorn's own handling would believe them from loopback.
+    uvicorn.run(app_, host=host, port=port, log_level="warning", access_log=False, proxy_headers=False)
 
 
 # Commands in their own modules register themselves on `app` when imported.
 from alluse.cli import brokers as _brokers  # noqa: E402, F401
+from alluse.cli import events as _events  # noqa: E402, F401
 from alluse.cli import journal as _journal  # noqa: E402, F401
 from alluse.cli import project as _project  # noqa: E402, F401
 from alluse.cli import trading as _trading  # noqa: E402, F401
+from alluse.cli import users as _users  # noqa: E402, F401

@@ -35,6 +35,7 @@ from alluse.store.schema import (
     audit_log,
     brokerage_accounts,
     earmarks,
+    events,
     fills,
     instruments,
     lot_closes,
@@ -586,6 +587,23 @@ def recorded_rows(ctx: Context) -> Iterator[Finding]:
     ctx.counts["rows"] = total
 
 
+def event_sequence(ctx: Context) -> Iterator[Finding]:
+    """Each portfolio's outbox numbers its events 1, 2, 3 … with no gap, and its recorded last number
+    is the last event's."""
+    e = events.c
+    last = dict(ctx.conn.execute(sa.select(e.portfolio_id, sa.func.max(e.seq)).group_by(e.portfolio_id)).all())
+    counted = dict(ctx.conn.execute(sa.select(e.portfolio_id, sa.func.count()).group_by(e.portfolio_id)).all())
+    for pid, recorded in ctx.conn.execute(sa.select(portfolios.c.id, portfolios.c.event_seq)):
+        if recorded != (last.get(pid) or 0) or counted.get(pid, 0) != (last.get(pid) or 0):
+            yield Finding(
+                "event_sequence",
+                f"portfolio {pid} records {recorded} outbox events, but holds {counted.get(pid, 0)} numbered up to "
+                f"{last.get(pid) or 0}",
+                "portfolios",
+                str(pid),
+            )
+
+
 CHECKS: tuple[Check, ...] = (
     audit_chain,
     recorded_rows,
@@ -595,6 +613,7 @@ CHECKS: tuple[Check, ...] = (
     brokerage_mapping,
     earmark_totals,
     buffer_config,
+    event_sequence,
 )
 
 

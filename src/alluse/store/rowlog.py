@@ -52,12 +52,19 @@ CHAIN_TABLES: dict[str, str] = {
 NOT_AUDITED: dict[str, str] = {
     "cli_defaults": "a preference of this database's command line (the portfolio commands act on when none "
     "is named), not a fact about any portfolio; `alluse use` changes it without an audit entry",
+    "refresh_tokens": "session state, rewritten on every login and refresh outside any unit of work; a row "
+    "grants nothing without a token signed by the keyring, and who may do what is in users and roles",
+    "login_throttle": "counters of failed logins in the current window, reset as windows pass",
+    "event_cursors": "how far each outbox consumer got: delivery progress, moved by the relay",
+    "webhook_deliveries": "delivery attempts of outbox events to webhook endpoints, moved by the relay; the "
+    "events and the endpoints themselves are covered",
 }
 EXEMPT: dict[str, str] = {**CHAIN_TABLES, **NOT_AUDITED}
 
 DERIVED: dict[str, frozenset[str]] = {
-    # The head of the chain: verify checks it against the last entry.
-    "portfolios": frozenset({"audit_seq", "audit_head"}),
+    # The head of the chain: verify checks it against the last entry; the outbox's last sequence
+    # number: verify checks it against the portfolio's events.
+    "portfolios": frozenset({"audit_seq", "audit_head", "event_seq"}),
     # Sums of postings, positions, open short puts and earmarks: verify recomputes each.
     "accounts": frozenset(
         {"cash_cents", "positions_value_cents", "collateral_cents", "earmarked_cents", "base_capital_cents"}

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,7 +23,7 @@ from sqlalchemy.engine import Engine
 from alluse.domain.audit import GENESIS, canonical_json, digest, entry_mac, timestamp_text
 from alluse.domain.errors import Conflict, InvalidInput, NotFound
 from alluse.security.audit_key import Signer, current_signer
-from alluse.store import rowlog
+from alluse.store import outbox, rowlog
 from alluse.store.db import writer_lock
 from alluse.store.partitioning import SCOPE_SETTING
 from alluse.store.prepared import Prepared, insert
@@ -75,10 +75,20 @@ class Tx:
     portfolio_id: int
     now: datetime
     first_seq: int
+    # Outbox events beyond the one each request announces by default (docs/events.md).
+    events: list[dict[str, Any]] = field(default_factory=list)
+    # False when the use case announces its requests itself (the lifecycle's own event kinds).
+    announce: bool = True
 
     def seq(self, index: int) -> int:
         """Audit sequence number of the index-th new request of this unit of work."""
         return self.first_seq + index
+
+    def emit(self, index: int | None, kind: str, data: dict[str, Any], account_id: int | None = None,
+             action_id: int | None = None) -> None:  # fmt: skip
+        """Add an event for the index-th new request (None: the last one), committed with it."""
+        self.events.append(outbox.event_row(self.portfolio_id, None if index is None else self.seq(index), self.now, kind, data, account_id,
+                                            action_id))  # fmt: skip
 
 
 Apply = Callable[[Tx, list[Request]], list[dict[str, Any]]]
@@ -203,13 +213,17 @@ def write_on(
     results: dict[str, dict[str, Any]] = {}
     if fresh:
         now = datetime.now(UTC)
+        tx = Tx(conn, portfolio_id, now, seq + 1)
         with rowlog.recording(conn, portfolio_id) as cap:
-            fresh_results = apply(Tx(conn, portfolio_id, now, seq + 1), fresh)
+            fresh_results = apply(tx, fresh)
+            result_texts = [canonical_json(result) for result in fresh_results]
+            # The outbox rows are facts of this unit of work too: written before the manifest is taken.
+            _write_events(conn, tx, action, [(seq + 1 + i, text) for i, text in enumerate(result_texts)])
             manifest = cap.manifest()
         if sealed is None:
             ensure_sealed(conn, signer)
         rows, prev_hash = signed_entries(
-            conn, signer, seq, prev_hash, now, actor, action, fresh, fresh_results, digests, override_reason, manifest
+            conn, signer, seq, prev_hash, now, actor, action, fresh, result_texts, digests, override_reason, manifest
         )
         for row, r, result in zip(rows, fresh, fresh_results, strict=True):
             row["portfolio_id"] = portfolio_id
@@ -217,6 +231,19 @@ def write_on(
         _AUDIT_INSERT.many(conn, rows)
         _HEAD_UPDATE.run(conn, pid=portfolio_id, seq=seq + len(fresh), head=prev_hash)
     return [results[r.key] if r.key in results else {**json.loads(seen[r.key][1]), "replayed": True} for r in requests]
+
+
+def _write_events(conn: sa.Connection, tx: Tx, action: str, entries: list[tuple[int, str]]) -> None:
+    """Every committed request (audit seq, result text) becomes an event of kind `action` carrying its
+    result, followed by the events the use case emitted for it; all in one batched insert."""
+    rows = tx.events
+    for r in rows:
+        if r["audit_seq"] is None:
+            r["audit_seq"] = entries[-1][0]
+    if tx.announce:
+        own = [outbox.event_row(tx.portfolio_id, s, tx.now, action, text) for s, text in entries]
+        rows = sorted(own + rows, key=lambda r: r["audit_seq"])  # stable: a request's own event first
+    outbox.flush(conn, tx.portfolio_id, rows)
 
 
 def _seen(conn: sa.Connection, portfolio_id: int, keys: list[str]) -> dict[str, tuple[str, str]]:
@@ -240,7 +267,7 @@ def signed_entries(
     actor: str,
     action: str,
     fresh: Sequence[Request],
-    fresh_results: Sequence[dict[str, Any]],
+    result_texts: Sequence[str],
     digests: dict[str, str],
     override_reason: str | None,
     manifest: dict[str, Any],
@@ -252,8 +279,7 @@ def signed_entries(
     rows_text = canonical_json(manifest) if manifest else None
     last = len(fresh) - 1
     out = []
-    for i, (r, result) in enumerate(zip(fresh, fresh_results, strict=True)):
-        result_text = canonical_json(result)
+    for i, (r, result_text) in enumerate(zip(fresh, result_texts, strict=True)):
         d = digests[r.key]
         entry_rows = rows_text if i == last else None
         mac = entry_mac(
@@ -344,7 +370,7 @@ def write_system(
             actor,
             action,
             [Request(key, request.payload)],
-            [result],
+            [canonical_json(result)],
             {key: d},
             None,
             manifest,

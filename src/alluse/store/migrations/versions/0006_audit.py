@@ -1,7 +1,7 @@
 """audit: keyed chain, row manifests, the system chain and sealed audit keys
 
 Revision ID: 0006_audit
-Revises: 0010_ibkr
+Revises: 0011_events
 Create Date: 2026-11-30 00:20:00
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 from alluse.store.partitioning import app_role
 
 revision: str = "0006_audit"
-down_revision: str | None = "0010_ibkr"
+down_revision: str | None = "0011_events"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
