@@ -39,8 +39,10 @@ ALTER TABLE account_groups DROP CONSTRAINT fk_account_groups_forked_from_account
 COMMIT;
 
 -- 2. Distribution, in foreign-key order (referenced tables first).
+SELECT create_reference_table('audit_keys');
 SELECT create_reference_table('cli_defaults');
 SELECT create_reference_table('login_throttle');
+SELECT create_reference_table('system_audit');
 SELECT create_reference_table('users');
 SELECT create_reference_table('api_keys');
 SELECT create_reference_table('refresh_tokens');

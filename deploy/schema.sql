@@ -118,6 +118,11 @@ CREATE SEQUENCE public.api_keys_id_seq
 
 ALTER SEQUENCE public.api_keys_id_seq OWNED BY public.api_keys.id;
 
+CREATE TABLE public.audit_keys (
+    key_id character varying(16) NOT NULL,
+    sealed bytea NOT NULL
+);
+
 CREATE TABLE public.audit_log (
     portfolio_id bigint NOT NULL,
     seq bigint NOT NULL,
@@ -129,7 +134,9 @@ CREATE TABLE public.audit_log (
     result text NOT NULL,
     override_reason text,
     prev_hash character varying(64) NOT NULL,
-    hash character varying(64) NOT NULL
+    hash character varying(64) NOT NULL,
+    key_id character varying(16),
+    rows text
 )
 PARTITION BY HASH (portfolio_id);
 
@@ -144,7 +151,9 @@ CREATE TABLE public.audit_log_p000 (
     result text NOT NULL,
     override_reason text,
     prev_hash character varying(64) NOT NULL,
-    hash character varying(64) NOT NULL
+    hash character varying(64) NOT NULL,
+    key_id character varying(16),
+    rows text
 );
 
 CREATE TABLE public.audit_log_p001 (
@@ -158,7 +167,9 @@ CREATE TABLE public.audit_log_p001 (
     result text NOT NULL,
     override_reason text,
     prev_hash character varying(64) NOT NULL,
-    hash character varying(64) NOT NULL
+    hash character varying(64) NOT NULL,
+    key_id character varying(16),
+    rows text
 );
 
 CREATE TABLE public.audit_log_p002 (
@@ -172,7 +183,9 @@ CREATE TABLE public.audit_log_p002 (
     result text NOT NULL,
     override_reason text,
     prev_hash character varying(64) NOT NULL,
-    hash character varying(64) NOT NULL
+    hash character varying(64) NOT NULL,
+    key_id character varying(16),
+    rows text
 );
 
 CREATE TABLE public.audit_log_p003 (
@@ -186,7 +199,9 @@ CREATE TABLE public.audit_log_p003 (
     result text NOT NULL,
     override_reason text,
     prev_hash character varying(64) NOT NULL,
-    hash character varying(64) NOT NULL
+    hash character varying(64) NOT NULL,
+    key_id character varying(16),
+    rows text
 );
 
 CREATE TABLE public.audit_log_p004 (
@@ -200,7 +215,9 @@ CREATE TABLE public.audit_log_p004 (
     result text NOT NULL,
     override_reason text,
     prev_hash character varying(64) NOT NULL,
-    hash character varying(64) NOT NULL
+    hash character varying(64) NOT NULL,
+    key_id character varying(16),
+    rows text
 );
 
 CREATE TABLE public.audit_log_p005 (
@@ -214,7 +231,9 @@ CREATE TABLE public.audit_log_p005 (
     result text NOT NULL,
     override_reason text,
     prev_hash character varying(64) NOT NULL,
-    hash character varying(64) NOT NULL
+    hash character varying(64) NOT NULL,
+    key_id character varying(16),
+    rows text
 );
 
 CREATE TABLE public.audit_log_p006 (
@@ -228,7 +247,9 @@ CREATE TABLE public.audit_log_p006 (
     result text NOT NULL,
     override_reason text,
     prev_hash character varying(64) NOT NULL,
-    hash character varying(64) NOT NULL
+    hash character varying(64) NOT NULL,
+    key_id character varying(16),
+    rows text
 );
 
 CREATE TABLE public.audit_log_p007 (
@@ -242,7 +263,9 @@ CREATE TABLE public.audit_log_p007 (
     result text NOT NULL,
     override_reason text,
     prev_hash character varying(64) NOT NULL,
-    hash character varying(64) NOT NULL
+    hash character varying(64) NOT NULL,
+    key_id character varying(16),
+    rows text
 );
 
 CREATE TABLE public.audit_log_p008 (
@@ -256,7 +279,9 @@ CREATE TABLE public.audit_log_p008 (
     result text NOT NULL,
     override_reason text,
     prev_hash character varying(64) NOT NULL,
-    hash character varying(64) NOT NULL
+    hash character varying(64) NOT NULL,
+    key_id character varying(16),
+    rows text
 );
 
 CREATE TABLE public.audit_log_p009 (
@@ -270,7 +295,9 @@ CREATE TABLE public.audit_log_p009 (
     result text NOT NULL,
     override_reason text,
     prev_hash character varying(64) NOT NULL,
-    hash character varying(64) NOT NULL
+    hash character varying(64) NOT NULL,
+    key_id character varying(16),
+    rows text
 );
 
 CREATE TABLE public.audit_log_p010 (
@@ -284,7 +311,9 @@ CREATE TABLE public.audit_log_p010 (
     result text NOT NULL,
     override_reason text,
     prev_hash character varying(64) NOT NULL,
-    hash character varying(64) NOT NULL
+    hash character varying(64) NOT NULL,
+    key_id character varying(16),
+    rows text
 );
 
 CREATE TABLE public.audit_log_p011 (
@@ -298,7 +327,9 @@ CREATE TABLE public.audit_log_p011 (
     result text NOT NULL,
     override_reason text,
     prev_hash character varying(64) NOT NULL,
-    hash character varying(64) NOT NULL
+    hash character varying(64) NOT NULL,
+    key_id character varying(16),
+    rows text
 );
 
 CREATE TABLE public.audit_log_p012 (
@@ -312,7 +343,9 @@ CREATE TABLE public.audit_log_p012 (
     result text NOT NULL,
     override_reason text,
     prev_hash character varying(64) NOT NULL,
-    hash character varying(64) NOT NULL
+    hash character varying(64) NOT NULL,
+    key_id character varying(16),
+    rows text
 );
 
 CREATE TABLE public.audit_log_p013 (
@@ -326,7 +359,9 @@ CREATE TABLE public.audit_log_p013 (
     result text NOT NULL,
     override_reason text,
     prev_hash character varying(64) NOT NULL,
-    hash character varying(64) NOT NULL
+    hash character varying(64) NOT NULL,
+    key_id character varying(16),
+    rows text
 );
 
 CREATE TABLE public.audit_log_p014 (
@@ -340,7 +375,9 @@ CREATE TABLE public.audit_log_p014 (
     result text NOT NULL,
     override_reason text,
     prev_hash character varying(64) NOT NULL,
-    hash character varying(64) NOT NULL
+    hash character varying(64) NOT NULL,
+    key_id character varying(16),
+    rows text
 );
 
 CREATE TABLE public.audit_log_p015 (
@@ -354,7 +391,9 @@ CREATE TABLE public.audit_log_p015 (
     result text NOT NULL,
     override_reason text,
     prev_hash character varying(64) NOT NULL,
-    hash character varying(64) NOT NULL
+    hash character varying(64) NOT NULL,
+    key_id character varying(16),
+    rows text
 );
 
 CREATE TABLE public.broker_rows (
@@ -1564,6 +1603,21 @@ CREATE TABLE public.refresh_tokens (
     revoked_at timestamp with time zone
 );
 
+CREATE TABLE public.system_audit (
+    seq bigint NOT NULL,
+    at timestamp with time zone NOT NULL,
+    actor character varying(100) NOT NULL,
+    action character varying(50) NOT NULL,
+    idempotency_key character varying(200) NOT NULL,
+    input_digest character varying(64) NOT NULL,
+    result text NOT NULL,
+    override_reason text,
+    prev_hash character varying(64) NOT NULL,
+    hash character varying(64) NOT NULL,
+    key_id character varying(16),
+    rows text
+);
+
 CREATE TABLE public.tax_payments (
     id bigint NOT NULL,
     portfolio_id bigint NOT NULL,
@@ -2114,6 +2168,9 @@ ALTER TABLE ONLY public.api_key_scopes
 ALTER TABLE ONLY public.api_keys
     ADD CONSTRAINT pk_api_keys PRIMARY KEY (id);
 
+ALTER TABLE ONLY public.audit_keys
+    ADD CONSTRAINT pk_audit_keys PRIMARY KEY (key_id);
+
 ALTER TABLE ONLY public.broker_rows
     ADD CONSTRAINT pk_broker_rows PRIMARY KEY (id);
 
@@ -2164,6 +2221,9 @@ ALTER TABLE ONLY public.postings
 
 ALTER TABLE ONLY public.refresh_tokens
     ADD CONSTRAINT pk_refresh_tokens PRIMARY KEY (jti);
+
+ALTER TABLE ONLY public.system_audit
+    ADD CONSTRAINT pk_system_audit PRIMARY KEY (seq);
 
 ALTER TABLE ONLY public.tax_payments
     ADD CONSTRAINT pk_tax_payments PRIMARY KEY (id);
@@ -2386,6 +2446,9 @@ ALTER TABLE ONLY public.portfolios
 
 ALTER TABLE ONLY public.portfolios
     ADD CONSTRAINT uq_portfolios_name UNIQUE (name);
+
+ALTER TABLE ONLY public.system_audit
+    ADD CONSTRAINT uq_system_audit_idempotency_key UNIQUE (idempotency_key);
 
 ALTER TABLE ONLY public.transfers
     ADD CONSTRAINT uq_transfers_id_portfolio_id UNIQUE (id, portfolio_id);
@@ -3393,6 +3456,8 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.api_key_scopes TO alluse_app;
 
 GRANT ALL ON SEQUENCE public.api_keys_id_seq TO alluse_app;
 
+GRANT SELECT,INSERT,UPDATE ON TABLE public.audit_keys TO alluse_app;
+
 GRANT SELECT,INSERT ON TABLE public.audit_log TO alluse_app;
 
 GRANT SELECT,INSERT ON TABLE public.broker_rows TO alluse_app;
@@ -3460,6 +3525,8 @@ GRANT ALL ON SEQUENCE public.positions_id_seq TO alluse_app;
 GRANT SELECT,INSERT ON TABLE public.postings TO alluse_app;
 
 GRANT ALL ON SEQUENCE public.postings_id_seq TO alluse_app;
+
+GRANT SELECT,INSERT ON TABLE public.system_audit TO alluse_app;
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.tax_payments TO alluse_app;
 

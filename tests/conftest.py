@@ -18,6 +18,9 @@ from alluse.store.db import make_engine, migrate
 from alluse.store.schema import metadata
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
+# One keyring for the test run and every process it starts: the audit chain is MAC'd with a key
+# derived from it, so a database written here must be verified with the same key.
+os.environ.setdefault("ALLUSE_SECRET_KEY", "yOx3Fq0rJ0Mm3g0y2T8u0YtN2dQF6bA7Zp5W3Hk1cVs=")
 
 
 def pg_url() -> str | None:

@@ -68,6 +68,7 @@ class Bench:
         self.bulk_fills = 10_000 if quick else 100_000
         self.ledger_lots = 100_000 if quick else 1_000_000
         self.sweep_groups = 3_334 if quick else 33_334  # three sleeves each: 10,000 / 100,000 accounts
+        self.verify_postings = 100_000 if quick else 1_000_000
         self.progress = _progress(out)
 
     def emit(self, metric: str, value: float, unit: str, **extra: Any) -> None:
@@ -304,6 +305,47 @@ class Bench:
             self.emit("lifecycle_sweep_s", accounts / shared, "s", workers=CLIENTS, **extra)
             self.emit("lifecycle_workers_vs_one", shared / ours, "ratio", workers=CLIENTS)
 
+    # --- verify ---------------------------------------------------------------------------------
+    def run_verify(self) -> None:
+        """`alluse verify` over a ledger of `verify_postings` postings written through the bulk use case
+        (so every row is bound to the audit chain), against the bare driver reading every posting and
+        summing it per account: the least any recompute of the balances does. One run (the ledger
+        takes longer to write than to verify)."""
+        from alluse.services.verify import verify
+
+        engine, gens = self._funded(1000)
+        moves, batch = self.verify_postings // 2, 50_000
+        for start in range(0, moves, batch):
+            chunk = [
+                (f"v{i}", cash.deposit(gens[i % len(gens)], 10_000, group=False))
+                if i % 2 == 0
+                else (f"v{i}", cash.withdrawal(gens[i % len(gens)], 10_000))
+                for i in range(start, min(moves, start + batch))
+            ]
+            cash.move_cash(engine, "bench", "bench", chunk)
+        if self.progress:
+            self.progress.console.log(f"verify over {self.verify_postings} postings")
+        t = time.perf_counter()
+        report = verify(engine)
+        ours = time.perf_counter() - t
+        if not report.ok:
+            raise AssertionError(f"verify found problems in the bench ledger: {report.problems[:3]}")
+        n = report.counts["postings"]
+        url = engine.url.render_as_string(hide_password=False)
+        engine.dispose()
+        raw = _raw_connection(url, setup=False)
+        t = time.perf_counter()
+        cash_of: dict[int, int] = {}
+        for _id, _pid, _tid, aid, amount in raw.execute(
+            "SELECT id, portfolio_id, transfer_id, account_id, amount_cents FROM postings"
+        ).fetchall():
+            cash_of[aid] = cash_of.get(aid, 0) + amount
+        raw_s = time.perf_counter() - t
+        raw.close()
+        self.emit("verify_postings_per_s", n / ours, "postings/s", postings=n, rows=report.counts["rows"])
+        self.emit("raw_verify_postings_per_s", n / raw_s, "postings/s", postings=n)
+        self.emit("verify_vs_raw", raw_s / ours, "ratio")
+
     def run(self) -> None:
         acc_single = self.median_rate(
             "accounts, one group per unit of work", 3 * self.single_groups, self.accounts_single
@@ -354,6 +396,7 @@ class Bench:
         from alluse.bench.web import run_web
 
         run_web(self)
+        self.run_verify()
 
 
 def _progress(out: IO[str]) -> Any:
@@ -702,6 +745,8 @@ def run_bench(
         section: Callable[[], None] = HttpBench(bench).run
     elif only == "lifecycle":
         section = bench.run_lifecycle
+    elif only == "verify":
+        section = bench.run_verify
     elif only == "ibkr":
         from alluse.bench.ibkr import run_ibkr
 

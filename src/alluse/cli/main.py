@@ -280,16 +280,30 @@ def config_set(
 
 @app.command()
 @friendly
-def verify() -> None:
-    """Recompute every balance from the journal; check zero-sum, the one-to-one mapping and the audit chain."""
+def verify(
+    export_head: Annotated[
+        bool, typer.Option("--export-head", help="Print each chain's head (chain:seq:mac) to keep elsewhere.")
+    ] = False,
+    expect_head: Annotated[
+        list[str] | None,
+        typer.Option("--expect-head", help="A head printed by --export-head earlier; fails if the chain lost it."),
+    ] = None,
+) -> None:
+    """Recompute every balance from the journal; check zero-sum, the one-to-one mapping, the keyed audit
+    chain and that every recorded row is the one the chain recorded."""
+    from alluse.services.verify import Head
     from alluse.services.verify import verify as run_verify
 
-    report = run_verify(state.engine())
+    expect = [Head.parse(h) for h in expect_head or []]
+    report = run_verify(state.engine(), expect=expect)
     counts = ", ".join(f"{v} {k}" for k, v in report.counts.items())
+    if export_head:
+        for h in report.heads:
+            print(h.token())
     if report.ok:
-        console.print(
+        (err_console if export_head else console).print(
             f"[green]verified[/]: {counts}; balances equal the journal, postings sum to zero, "
-            "brokerage mapping one-to-one, audit chain intact"
+            "brokerage mapping one-to-one, audit chain intact, every row as the chain recorded it"
         )
         return
     for p in report.problems:
@@ -484,7 +498,7 @@ def bench(
     only: Annotated[
         str | None,
         typer.Option(
-            help="Run one part only: lifecycle, ibkr, projection, web, or events (needs NATS, ALLUSE_NATS_URL)."
+            help="Run one part only: lifecycle, ibkr, projection, web, verify, or events (needs NATS, ALLUSE_NATS_URL)."
         ),
     ] = None,
 ) -> None:
@@ -492,8 +506,8 @@ def bench(
     from alluse.bench.run import run_bench
     from alluse.domain.errors import InvalidInput
 
-    if only not in (None, "lifecycle", "ibkr", "projection", "web", "events"):
-        raise InvalidInput(f"--only takes lifecycle, ibkr, projection, web or events, got {only!r}")
+    if only not in (None, "lifecycle", "ibkr", "projection", "web", "events", "verify"):
+        raise InvalidInput(f"--only takes lifecycle, ibkr, projection, web, events or verify, got {only!r}")
     run_bench(
         db,
         quick=quick,
@@ -546,6 +560,7 @@ def keys_rotate() -> None:
     old one from the list."""
     from cryptography.fernet import Fernet
 
+    from alluse.security.audit_key import forget as forget_signer
     from alluse.security.keyring import Keyring, load_keyring, write_key_file
     from alluse.services.brokers import rotate_credentials
 
@@ -565,8 +580,10 @@ def keys_rotate() -> None:
     # The old keys stay in the file until every row is re-encrypted, so a crash leaves nothing unreadable.
     rotated = Keyring((Fernet.generate_key(), *current.keys), current.source)
     write_key_file(path, rotated.keys)
+    forget_signer()  # the audit chain signs with the new key from here on
     r = rotate_credentials(engine, actor(), rotated)
     write_key_file(path, rotated.keys[:1])
+    forget_signer()
     console.print(
         f"re-encrypted {r['reencrypted']} credentials in {r['portfolios']} portfolios; "
         f"new key {rotated.fingerprint} in {path}, old key removed"

@@ -203,9 +203,41 @@ audit_log = sa.Table(
     sa.Column("result", sa.Text, nullable=False),
     sa.Column("override_reason", sa.Text, nullable=True),
     sa.Column("prev_hash", sa.String(64), nullable=False),
+    # HMAC-SHA-256 under the audit key `key_id` (revision 0006_audit); entries written before it
+    # carry a plain SHA-256 and no key id.
     sa.Column("hash", sa.String(64), nullable=False),
+    sa.Column("key_id", sa.String(16), nullable=True),
+    # The rows the entry's unit of work wrote (store/rowlog.py), on its last entry; covered by the MAC.
+    sa.Column("rows", sa.Text, nullable=True),
     sa.UniqueConstraint("portfolio_id", "idempotency_key"),
     **hash_partitioned("portfolio_id"),
+)
+
+# The chain of writes that belong to no portfolio (creating a user): audit_log without portfolio_id.
+system_audit = sa.Table(
+    "system_audit",
+    metadata,
+    sa.Column("seq", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("at", Timestamp, nullable=False),
+    sa.Column("actor", sa.String(100), nullable=False),
+    sa.Column("action", sa.String(50), nullable=False),
+    sa.Column("idempotency_key", sa.String(200), nullable=False, unique=True),
+    sa.Column("input_digest", sa.String(64), nullable=False),
+    sa.Column("result", sa.Text, nullable=False),
+    sa.Column("override_reason", sa.Text, nullable=True),
+    sa.Column("prev_hash", sa.String(64), nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+    sa.Column("key_id", sa.String(16), nullable=True),
+    sa.Column("rows", sa.Text, nullable=True),
+)
+
+# Every audit key that has signed an entry, encrypted with the keyring (security/audit_key.py), so
+# entries stay verifiable after the keyring key that derived their audit key is rotated out.
+audit_keys = sa.Table(
+    "audit_keys",
+    metadata,
+    sa.Column("key_id", sa.String(16), primary_key=True),
+    sa.Column("sealed", sa.LargeBinary, nullable=False),
 )
 
 # --- trades, positions, lots, tax (revision 0002_trades) ------------------------------------------
