@@ -39,6 +39,7 @@ PAGES = [
     ("lifecycle", "/p/demo/lifecycle"),
     ("reports", "/p/demo/reports"),
     ("alerts", "/p/demo/alerts"),
+    ("statements", "/p/demo/statements"),
     ("roles", "/p/demo/roles"),
     ("login", "/login"),
 ]

@@ -650,6 +650,7 @@ def serve(
         )
     app_ = create_app(settings, engine, keyring)
     console.print(f"serving on http://{host}:{port} (database {engine.url.render_as_string(hide_password=True)})")
+    console.print(f"dashboard: http://{host}:{port}/ in a browser (docs/web.md)", highlight=False)
     uvicorn.run(app_, host=host, port=port, log_level="warning", access_log=False)
 
 
