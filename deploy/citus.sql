@@ -36,8 +36,10 @@ COMMIT;
 
 -- 2. Distribution, in foreign-key order (referenced tables first).
 SELECT create_reference_table('cli_defaults');
+SELECT create_reference_table('login_throttle');
 SELECT create_reference_table('users');
 SELECT create_reference_table('api_keys');
+SELECT create_reference_table('refresh_tokens');
 SELECT create_distributed_table('portfolios', 'id');
 SELECT create_distributed_table('account_groups', 'portfolio_id', colocate_with => 'portfolios');
 SELECT create_distributed_table('audit_log', 'portfolio_id', colocate_with => 'portfolios');

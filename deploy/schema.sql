@@ -530,6 +530,12 @@ CREATE SEQUENCE public.lifecycle_actions_id_seq
 
 ALTER SEQUENCE public.lifecycle_actions_id_seq OWNED BY public.lifecycle_actions.id;
 
+CREATE TABLE public.login_throttle (
+    key character varying(64) NOT NULL,
+    window_start bigint NOT NULL,
+    attempts integer NOT NULL
+);
+
 CREATE TABLE public.lot_closes (
     id bigint NOT NULL,
     portfolio_id bigint NOT NULL,
@@ -1537,6 +1543,16 @@ CREATE TABLE public.postings_p015 (
     CONSTRAINT ck_postings_non_zero CHECK ((amount_cents <> 0))
 );
 
+CREATE TABLE public.refresh_tokens (
+    jti character varying(32) NOT NULL,
+    family character varying(32) NOT NULL,
+    user_id bigint NOT NULL,
+    issued_at timestamp with time zone NOT NULL,
+    expires_at timestamp with time zone NOT NULL,
+    used_at timestamp with time zone,
+    revoked_at timestamp with time zone
+);
+
 CREATE TABLE public.tax_payments (
     id bigint NOT NULL,
     portfolio_id bigint NOT NULL,
@@ -2063,6 +2079,9 @@ ALTER TABLE ONLY public.instruments
 ALTER TABLE ONLY public.lifecycle_actions
     ADD CONSTRAINT pk_lifecycle_actions PRIMARY KEY (id);
 
+ALTER TABLE ONLY public.login_throttle
+    ADD CONSTRAINT pk_login_throttle PRIMARY KEY (key);
+
 ALTER TABLE ONLY public.marks
     ADD CONSTRAINT pk_marks PRIMARY KEY (id);
 
@@ -2080,6 +2099,9 @@ ALTER TABLE ONLY public.positions
 
 ALTER TABLE ONLY public.postings
     ADD CONSTRAINT pk_postings PRIMARY KEY (id, account_id, portfolio_id);
+
+ALTER TABLE ONLY public.refresh_tokens
+    ADD CONSTRAINT pk_refresh_tokens PRIMARY KEY (jti);
 
 ALTER TABLE ONLY public.tax_payments
     ADD CONSTRAINT pk_tax_payments PRIMARY KEY (id);
@@ -2313,6 +2335,8 @@ CREATE INDEX ix_fills_transfer_id ON public.fills USING btree (transfer_id);
 
 CREATE INDEX ix_lifecycle_actions_account_id_rule ON public.lifecycle_actions USING btree (account_id, rule);
 
+CREATE INDEX ix_login_throttle_window_start ON public.login_throttle USING btree (window_start);
+
 CREATE INDEX ix_lot_closes_account_id_closed_on_realized_term_gain_cents ON ONLY public.lot_closes USING btree (account_id, closed_on, realized, term, gain_cents);
 
 CREATE INDEX ix_lot_closes_portfolio_id_closed_on ON ONLY public.lot_closes USING btree (portfolio_id, closed_on);
@@ -2328,6 +2352,10 @@ CREATE INDEX ix_order_intents_account_id_created_at ON public.order_intents USIN
 CREATE INDEX ix_postings_account_id ON ONLY public.postings USING btree (account_id);
 
 CREATE INDEX ix_postings_transfer_id ON ONLY public.postings USING btree (transfer_id);
+
+CREATE INDEX ix_refresh_tokens_family ON public.refresh_tokens USING btree (family);
+
+CREATE INDEX ix_refresh_tokens_user_id ON public.refresh_tokens USING btree (user_id);
 
 CREATE UNIQUE INDEX ix_transfers_portfolio_id_number ON public.transfers USING btree (portfolio_id, number);
 
@@ -3103,6 +3131,9 @@ ALTER TABLE public.postings
 
 ALTER TABLE public.postings
     ADD CONSTRAINT fk_postings_transfer_id_transfers FOREIGN KEY (transfer_id, portfolio_id) REFERENCES public.transfers(id, portfolio_id);
+
+ALTER TABLE ONLY public.refresh_tokens
+    ADD CONSTRAINT fk_refresh_tokens_user_id_users FOREIGN KEY (user_id) REFERENCES public.users(id);
 
 ALTER TABLE ONLY public.tax_payments
     ADD CONSTRAINT fk_tax_payments_account_id_accounts FOREIGN KEY (account_id, portfolio_id) REFERENCES public.accounts(id, portfolio_id);

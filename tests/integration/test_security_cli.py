@@ -153,4 +153,4 @@ def test_user_add_and_grant_from_the_cli(engine, portfolio, run, monkeypatch):  
         assert access.role_on(conn, who, access.portfolio_id_for(conn, "main")) == access.Role.trader
     monkeypatch.setenv("ALLUSE_NEW_PASSWORD", "short")
     r = run("user", "add", "dave")
-    assert r.exit_code == 1 and "at least 10 characters" in r.output
+    assert r.exit_code == 1 and "at least 12 characters" in r.output

@@ -281,6 +281,7 @@ class MoveOut(BaseModel):
     kind: str
     amount: Money
     transfer_id: int
+    transfer_number: int | None = Field(None, description="The transfer's number within the portfolio.")
     legs: list[Leg]
     replayed: bool = False
 
@@ -288,6 +289,8 @@ class MoveOut(BaseModel):
 class ReversalOut(BaseModel):
     transfer_id: int
     reverses_transfer_id: int
+    transfer_number: int | None = Field(None, description="The reversal's number within the portfolio.")
+    reverses_transfer_number: int | None = None
     replayed: bool = False
 
 

@@ -219,6 +219,9 @@ def _statement(s: Any) -> AccountStatement:
             st.ending_cash_cents = cents(c.endingCash, "endingCash", f"CashReport of {st.account_id}")
         elif c.currency not in ("USD", "BASE_SUMMARY", None) and (c.endingCash or 0) != 0:
             st.unsupported[f"cash in {c.currency}"] += 1
+    twice = [k for k, n in Counter(f.key for f in st.facts).items() if n > 1]
+    if twice:
+        raise RowError(f"statement of {st.account_id}: {twice[0].replace(':', ' ', 1)} appears twice")
     # Booked in the order they happened: by date and time of day; rows without a time (and ties) keep
     # the statement's order, after the timed rows of their day.
     st.facts.sort(key=lambda f: (f.on, f.at or "240000"))

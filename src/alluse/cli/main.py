@@ -651,7 +651,9 @@ def serve(
     app_ = create_app(settings, engine, keyring)
     console.print(f"serving on http://{host}:{port} (database {engine.url.render_as_string(hide_password=True)})")
     console.print(f"dashboard: http://{host}:{port}/ in a browser (docs/web.md)", highlight=False)
-    uvicorn.run(app_, host=host, port=port, log_level="warning", access_log=False)
+    # Forwarded headers are believed only from ALLUSE_TRUSTED_PROXIES, by the app itself (api/app.py);
+    # uvicorn's own handling would believe them from loopback.
+    uvicorn.run(app_, host=host, port=port, log_level="warning", access_log=False, proxy_headers=False)
 
 
 # Commands in their own modules register themselves on `app` when imported.
@@ -659,3 +661,4 @@ from alluse.cli import brokers as _brokers  # noqa: E402, F401
 from alluse.cli import journal as _journal  # noqa: E402, F401
 from alluse.cli import project as _project  # noqa: E402, F401
 from alluse.cli import trading as _trading  # noqa: E402, F401
+from alluse.cli import users as _users  # noqa: E402, F401

@@ -307,11 +307,14 @@ def week_confirm(
 
 @week_app.command("accuracy")
 @friendly
-def week_accuracy_cmd() -> None:
+def week_accuracy_cmd(as_json: JsonOpt = False) -> None:
     """How often the predicted week type was right."""
     from alluse.services.reports import week_accuracy
 
     r = week_accuracy(state.engine(), state.portfolio)
+    if as_json:
+        print_json(r)
+        return
     if not r["weeks"]:
         console.print("no week has both a prediction and a confirmation yet")
         return
@@ -403,6 +406,7 @@ def tax_pnl(
     account: Annotated[str, typer.Argument(help="Account name or id.")],
     start: Annotated[str, typer.Option("--from", help="YYYY-MM-DD")],
     end: Annotated[str | None, typer.Option("--to", help="YYYY-MM-DD (default: today).")] = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Pre- and post-tax realized P&L of an account for a period."""
     from alluse.services.tax import period_pnl
@@ -410,7 +414,14 @@ def tax_pnl(
 
     with state.engine().connect() as conn:
         aid = resolve_account(conn, resolve_portfolio(conn, state.portfolio), account)
-        p = period_pnl(conn, aid, parse_date(start), parse_date(end))
+        s, e = parse_date(start), parse_date(end)
+        if e < s:
+            raise InvalidInput(f"--from {s} is after --to {e}")
+        p = period_pnl(conn, aid, s, e)
+    if as_json:
+        figures = {f"{k}_cents": getattr(p, k) for k in p.__dataclass_fields__}
+        print_json({"account": account.upper(), "from": s.isoformat(), "to": e.isoformat(), **figures, "note": NOTE})
+        return
     t = Table("Figure", "USD", title=f"{account.upper()} {start} – {end or 'today'}", title_justify="left")
     t.add_row("net realized gain", usd(p.realized))
     t.add_row("+ dividends", usd(p.dividends))
@@ -432,6 +443,7 @@ def report_weekly(
     end: Annotated[str | None, typer.Option("--to", help="YYYY-MM-DD (default: today).")] = None,
     csv_path: CsvOpt = None,
     png: PngOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Per week: trades, income (realized + dividends), predicted and confirmed week type."""
     from datetime import timedelta
@@ -440,6 +452,9 @@ def report_weekly(
 
     to = parse_date(end)
     r = weekly(state.engine(), state.portfolio, parse_date(start, to - timedelta(weeks=12)), to)
+    if as_json:
+        print_json(r)
+        return
     t = Table("Week of", "Trades", "Income", "Predicted", "Confirmed", "Right?")
     for w in r["weeks"]:
         right = "" if w["correct"] is None else ("yes" if w["correct"] else "no")
@@ -469,11 +484,15 @@ def report_monthly(
     year: Annotated[int, typer.Option(help="Calendar year (default: this year).")] = 0,
     csv_path: CsvOpt = None,
     png: PngOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Per month: income vs reinvestment, estimated tax, growth per account."""
     from alluse.services.reports import monthly
 
     r = monthly(state.engine(), state.portfolio, year or date.today().year)
+    if as_json:
+        print_json(r)
+        return
     names = sorted({n for m in r["months"] for n in m["growth_cents"]})
     t = Table("Month", "Income", "Reinvested", "Est. tax", *[f"Growth {n}" for n in names])
     for m in r["months"]:
@@ -510,11 +529,15 @@ def report_monthly(
 def report_quarterly(
     year: Annotated[int, typer.Option(help="Calendar year (default: this year).")] = 0,
     csv_path: CsvOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """The tax ledger by quarter and account."""
     from alluse.services.reports import quarterly
 
     r = quarterly(state.engine(), state.portfolio, year or date.today().year)
+    if as_json:
+        print_json(r)
+        return
     t = Table("Quarter", "Account", "Short-term", "Long-term", "Dividends", "Net realized", "Est. tax YTD")
     for q in r["rows"]:
         t.add_row(
@@ -641,6 +664,7 @@ def report_performance(
     account: Annotated[str | None, typer.Option(help="One account (default: all).")] = None,
     csv_path: CsvOpt = None,
     png: PngOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Time-weighted return per account (deposits, forks, merges excluded) and max drawdown."""
     from decimal import Decimal
@@ -653,6 +677,9 @@ def report_performance(
     if (e - s).days > 3660:
         raise InvalidInput("the period is limited to ten years")
     r = performance_report(state.engine(), state.portfolio, s, e, account)
+    if as_json:
+        print_json(r)
+        return
     t = Table("Account", "Start NAV", "End NAV", "Flows", "TWR", "Max drawdown")
     rows = []
     for a in r["accounts"]:

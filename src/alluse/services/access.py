@@ -45,7 +45,7 @@ class Role(IntEnum):
 
 
 USERNAME_RE = re.compile(r"^[a-z][a-z0-9_.-]{1,49}$")
-MIN_PASSWORD = 10
+MIN_PASSWORD = 12  # OWASP ASVS 2.1.1
 API_KEY_PREFIX = "alk"
 _hasher = PasswordHasher()  # argon2id with the library's recommended cost
 # Spent on unknown usernames so a login takes as long whether or not the user exists.
@@ -182,7 +182,8 @@ def portfolio_id_for(conn: sa.Connection, ref: str) -> int | None:
     """A portfolio named by id or name, or None: callers answer 'not found' for both a missing
     portfolio and one the caller holds no role on, so existence does not leak."""
     text = ref.strip()
-    row = _PORTFOLIO_BY_ID.first(conn, pid=int(text)) if text.isdigit() and len(text) < 19 else None
+    # ASCII digits only: "²".isdigit() is true, but int() refuses it.
+    row = _PORTFOLIO_BY_ID.first(conn, pid=int(text)) if text.isascii() and text.isdigit() and len(text) < 19 else None
     row = row or _PORTFOLIO_BY_NAME.first(conn, name=text)
     return int(row[0]) if row else None
 
@@ -204,18 +205,50 @@ def visible_portfolios(engine: Engine, who: Principal) -> list[dict[str, Any]]:
     return [{"portfolio_id": i, "name": n, "role": r} for i, n, r in rows]
 
 
-def _user_id(conn: sa.Connection, username: str) -> int:
+def _user_id(conn: sa.Connection, username: str, not_found: str) -> int:
     uid = conn.execute(sa.select(users.c.id).where(users.c.username == username.strip().lower())).scalar()
     if uid is None:
-        raise NotFound(f"no user {username!r}")
+        raise NotFound(not_found)
     return int(uid)
 
 
-def grant_role(engine: Engine, actor: str, pid: int, username: str, role: str, key: str) -> dict[str, Any]:
+def _known_to(conn: sa.Connection, grantor: Principal, uid: int) -> bool:
+    """Whether `grantor` may already know user `uid` exists: an admin knows everyone; anyone else
+    knows the users holding a role on a portfolio they own (they see them in its role list)."""
+    if grantor.is_admin:
+        return True
+    mine, theirs = portfolio_roles.alias("mine"), portfolio_roles.alias("theirs")
+    q = (
+        sa.select(sa.literal(1))
+        .select_from(mine.join(theirs, theirs.c.portfolio_id == mine.c.portfolio_id))
+        .where(mine.c.user_id == grantor.user_id, mine.c.role == Role.owner.name, theirs.c.user_id == uid)
+        .limit(1)
+    )
+    return conn.execute(q).first() is not None
+
+
+def grant_role(
+    engine: Engine,
+    actor: str,
+    pid: int,
+    username: str,
+    role: str,
+    key: str,
+    *,
+    grantor: Principal | None = None,
+) -> dict[str, Any]:
+    """Give a user a role on a portfolio. With `grantor` (an API caller who is not an admin), only a
+    user already holding a role on a portfolio the grantor owns can be named, and any other name —
+    unknown or existing — gets the same 404, so the call cannot list usernames (docs/security.md).
+    The CLI, run by the operator, passes no grantor."""
     wanted = Role.parse(role)
+    name = username.strip().lower()
+    unknown = f"no user {name!r} among those you can grant roles to (an admin grants a user's first role)"
 
     def apply(tx: Tx, _reqs: list[Request]) -> list[dict[str, Any]]:
-        uid = _user_id(tx.conn, username)
+        uid = _user_id(tx.conn, username, unknown)
+        if grantor is not None and not _known_to(tx.conn, grantor, uid):
+            raise NotFound(unknown)
         r = portfolio_roles.c
         tx.conn.execute(portfolio_roles.delete().where(r.portfolio_id == tx.portfolio_id, r.user_id == uid))
         tx.conn.execute(
@@ -223,19 +256,22 @@ def grant_role(engine: Engine, actor: str, pid: int, username: str, role: str, k
                 portfolio_id=tx.portfolio_id, user_id=uid, role=wanted.name, granted_at=tx.now
             )
         )
-        return [{"username": username.strip().lower(), "role": wanted.name}]
+        return [{"username": name, "role": wanted.name}]
 
-    payload = {"username": username.strip().lower(), "role": wanted.name}
+    payload = {"username": name, "role": wanted.name}
     return write(engine, pid, actor, "role.grant", [Request(key, payload)], apply)[0]
 
 
 def revoke_role(engine: Engine, actor: str, pid: int, username: str, key: str) -> dict[str, Any]:
+    # The same answer for an unknown user and one without a role here: nothing to learn from it.
+    no_role = f"user {username.strip().lower()!r} holds no role on this portfolio"
+
     def apply(tx: Tx, _reqs: list[Request]) -> list[dict[str, Any]]:
-        uid = _user_id(tx.conn, username)
+        uid = _user_id(tx.conn, username, no_role)
         r = portfolio_roles.c
         held = tx.conn.execute(sa.select(r.role).where(r.portfolio_id == tx.portfolio_id, r.user_id == uid)).scalar()
         if held is None:
-            raise NotFound(f"user {username!r} holds no role on this portfolio")
+            raise NotFound(no_role)
         if held == Role.owner.name:
             owners = tx.conn.execute(
                 sa.select(sa.func.count()).where(r.portfolio_id == tx.portfolio_id, r.role == Role.owner.name)
@@ -324,7 +360,12 @@ def create_api_key(
             api_key_scopes.insert(), [{"api_key_id": kid, "portfolio_id": p, "role": r.name} for p, r in parsed.items()]
         )
         fresh["key"] = f"{API_KEY_PREFIX}_{kid}_{secret}"
-        return {"api_key_id": kid, "name": name, "scopes": {str(p): r.name for p, r in sorted(parsed.items())}}
+        return {
+            "api_key_id": kid,
+            "name": name,
+            "scopes": {str(p): r.name for p, r in sorted(parsed.items())},
+            "created_at": tx.now.isoformat(),
+        }
 
     payload = {"name": name, "scopes": {str(p): r.name for p, r in sorted(parsed.items())}}
     out = _on_portfolios(engine, list(parsed), who.actor, "apikey.create", key, payload, first)
@@ -381,7 +422,12 @@ _KEY_BY_ID = Prepared(
 
 def api_key_principal(conn: sa.Connection, token: str) -> Principal:
     parts = token.split("_", 2)
-    if len(parts) != 3 or parts[0] != API_KEY_PREFIX or not parts[1].isdigit() or len(parts[1]) > 18:
+    if (
+        len(parts) != 3
+        or parts[0] != API_KEY_PREFIX
+        or not (parts[1].isascii() and parts[1].isdigit())
+        or len(parts[1]) > 18
+    ):
         raise Unauthenticated("malformed API key")
     kid = int(parts[1])
     row = _KEY_BY_ID.first(conn, kid=kid)

@@ -46,7 +46,9 @@ def map_brokerage(tx: Tx, wanted: list[tuple[int, BrokerageRef | None]]) -> list
             inserts.append(_row(tx, next_id, ref.broker, ref.number, acc))
             next_id += 1
         elif row.portfolio_id != tx.portfolio_id:
-            raise Conflict(f"brokerage account {ref} is registered to another portfolio")
+            # The same words as `register` refusing a number held anywhere: never which portfolio
+            # holds it, nor that it is another one (docs/security.md, existence oracles).
+            raise Conflict(f"brokerage account {ref} is already registered")
         elif row.account_id is not None:
             raise Conflict(f"brokerage account {ref} is already mapped to {account_label(row.kind, row.name)}")
         else:

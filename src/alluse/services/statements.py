@@ -116,7 +116,8 @@ def import_flex(engine: Engine, actor: str, portfolio: str | int | None, flex: F
     for st in flex.statements:
         for p in st.positions:
             if p.mark_e4:
-                key = f"ibkr:mark:{st.to_date.isoformat()}:{p.symbol}"
+                # The price is part of the key: a mark IBKR later revises is a new mark, not a conflict.
+                key = f"ibkr:mark:{st.to_date.isoformat()}:{p.symbol}:{p.mark_e4}"
                 marks_on[key] = (st.to_date, {p.symbol: p.mark_e4})
     requests += [
         Request(k, {"as_of": on.isoformat(), "prices": {s: v for s, v in m.items()}}) for k, (on, m) in marks_on.items()

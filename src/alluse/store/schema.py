@@ -470,6 +470,35 @@ api_key_scopes = sa.Table(
     sa.CheckConstraint("role IN ('viewer', 'trader', 'owner')", name="role"),
 )
 
+# --- Sessions and login throttling (issue #10): global, like `users`, so no `portfolio_id`.
+
+# One row per refresh token issued. A refresh uses its row up and issues the next one in the same
+# family; presenting a used or revoked token again revokes the whole family (reuse detection).
+refresh_tokens = sa.Table(
+    "refresh_tokens",
+    metadata,
+    sa.Column("jti", sa.String(32), primary_key=True),
+    sa.Column("family", sa.String(32), nullable=False),
+    sa.Column("user_id", Id, sa.ForeignKey("users.id"), nullable=False),
+    sa.Column("issued_at", Timestamp, nullable=False),
+    sa.Column("expires_at", Timestamp, nullable=False),
+    sa.Column("used_at", Timestamp, nullable=True),
+    sa.Column("revoked_at", Timestamp, nullable=True),
+    sa.Index(None, "family"),
+    sa.Index(None, "user_id"),
+)
+
+# Login attempts per key (a digest of "user:<name>" or "ip:<address>") in the current fixed window;
+# one upsert counts and returns the count, so the check and the count are one atomic statement.
+login_throttle = sa.Table(
+    "login_throttle",
+    metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("window_start", sa.BigInteger, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Index(None, "window_start"),
+)
+
 # --- lifecycle (ALLUSE_RULES §5) ---------------------------------------------------------------
 
 lifecycle_actions = sa.Table(

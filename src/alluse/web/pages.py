@@ -25,6 +25,7 @@ from starlette.middleware.gzip import GZipMiddleware
 from starlette.staticfiles import StaticFiles
 
 from alluse import charts
+from alluse.api.deps import login_keys
 from alluse.brokers.ibkr import MAX_BYTES
 from alluse.domain.errors import AlluseError, InvalidInput, Unauthenticated
 from alluse.domain.money import format_usd, parse_usd
@@ -134,15 +135,11 @@ def login(
     c = session.ctx(request)
     try:
         check_csrf(request, csrf)
-        user_key = f"user:{username.strip().lower()}"
-        client_key = f"ip:{request.client.host if request.client else '-'}"
-        c.limiter.check(user_key, client_key)
-        try:
-            who = access.login(c.engine, username, password)
-        except AlluseError:
-            c.limiter.failed(user_key, client_key)
-            raise
-        c.limiter.succeeded(user_key)
+        # The API's throttle, counted in the database: the same budget for both doors.
+        user_key, client_key = login_keys(username, request)
+        c.throttle.attempt(user_key, client_key)
+        who = access.login(c.engine, username, password)
+        c.throttle.succeeded(user_key, client_key)
     except AlluseError as exc:
         status = STATUS.get(type(exc).__name__, 401)
         return render(request, "login.html", status, next=_safe_next(next), error=str(exc), scope=None)
