@@ -19,6 +19,7 @@ from urllib.parse import quote
 
 import jinja2
 from fastapi import APIRouter, FastAPI, File, Form, Query, Request, UploadFile
+from fastapi import Path as FPath
 from fastapi.responses import RedirectResponse, Response
 from markupsafe import Markup
 from starlette.middleware.gzip import GZipMiddleware
@@ -212,7 +213,7 @@ def _account(
 
 @router.get("/p/{portfolio}/accounts/{account}/lots/{lot_id}")
 @page
-def lot(request: Request, portfolio: str, account: str, lot_id: int) -> Response:
+def lot(request: Request, portfolio: str, account: str, lot_id: Annotated[int, FPath(ge=1, le=2**62)]) -> Response:
     scope = portfolio_scope(request, portfolio)
     engine = session.ctx(request).engine
     data = dashboard.account_page(engine, scope.portfolio_id, account, 1)
@@ -259,7 +260,7 @@ def check_trade(
 
 def _quantity(text: str) -> int:
     t = text.strip()
-    if not t.isdigit() or len(t) > 10:
+    if not (t.isascii() and t.isdigit()) or len(t) > 10:
         raise InvalidInput(f"quantity: expected a positive whole number, got {text!r}")
     return int(t)
 
