@@ -65,6 +65,15 @@ class Settings(BaseSettings):
     paper_commission_per_contract: str = "0.65"
     paper_commission_per_share: str = "0.005"
 
+    # The event relay (docs/events.md): NATS server, JetStream stream and subject prefix, webhooks.
+    nats_url: str = "nats://127.0.0.1:4222"
+    events_stream: str = "ALLUSE"
+    events_prefix: str = "alluse"
+    webhook_timeout_seconds: float = 10.0
+    # Retry n waits backoff × 2^(n-1) seconds (capped at an hour); after max attempts: FAILED.
+    webhook_backoff_seconds: float = 10.0
+    webhook_max_attempts: int = 8
+
 
 @lru_cache
 def get_settings() -> Settings:

@@ -29,6 +29,7 @@ from alluse.api.routers import (
     statements,
     tax,
     trades,
+    webhooks,
     weeks,
 )
 from alluse.config import Settings, get_settings
@@ -56,6 +57,7 @@ ROUTERS = [
     lifecycle,
     statements,
     projections,
+    webhooks,
 ]
 
 

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from alluse.cli.main import KeyOpt, actor, app, broker_app, friendly, new_key, state
+from alluse.cli.common import KeyOpt, actor, app, broker_app, friendly, new_key, state
 from alluse.cli.render import console, replay_note, usd
 from alluse.domain.errors import InvalidInput
 

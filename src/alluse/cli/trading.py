@@ -222,7 +222,10 @@ def positions(
 
 @app.command()
 @friendly
-def alerts(as_json: JsonOpt = False) -> None:
+def alerts(
+    as_json: JsonOpt = False,
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Then stream new alerts as they happen.")] = False,
+) -> None:
     """Open alerts (BUFFER_BREACH ...)."""
     from alluse.services.alerts import open_alerts
 
@@ -235,11 +238,15 @@ def alerts(as_json: JsonOpt = False) -> None:
                 for r in rows
             ]
         )  # fmt: skip
-        return
-    if not rows:
-        console.print("no open alerts")
-    for r in rows:
-        console.print(f"[red]{r['kind']}[/] {r['name']}: {r['message']} (since {r['raised_at']:%Y-%m-%d %H:%M})")
+    else:
+        if not rows:
+            console.print("no open alerts")
+        for r in rows:
+            console.print(f"[red]{r['kind']}[/] {r['name']}: {r['message']} (since {r['raised_at']:%Y-%m-%d %H:%M})")
+    if follow:
+        from alluse.cli.events import follow_alerts
+
+        follow_alerts(as_json=as_json)
 
 
 @app.command("check-trade")

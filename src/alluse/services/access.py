@@ -14,7 +14,7 @@ import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC
 from enum import IntEnum
 from typing import Any
 
@@ -26,7 +26,7 @@ from sqlalchemy.engine import Engine
 from alluse.domain.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
 from alluse.store.prepared import Prepared
 from alluse.store.schema import api_key_scopes, api_keys, portfolio_roles, portfolios, users
-from alluse.store.uow import Request, Tx, validate_key, write, write_connection, write_on
+from alluse.store.uow import Request, Tx, validate_key, write, write_connection, write_on, write_system
 
 
 class Role(IntEnum):
@@ -82,15 +82,19 @@ def create_user(engine: Engine, username: str, password: str, *, is_admin: bool 
     if not USERNAME_RE.match(username):
         raise InvalidInput("username must be 2–50 characters: a letter, then letters, digits, _ . -")
     pw_hash = hash_password(password)
-    with write_connection(engine) as conn, conn.begin():
-        if conn.execute(sa.select(users.c.id).where(users.c.username == username)).first():
+
+    def apply(tx: Tx) -> dict[str, Any]:
+        if tx.conn.execute(sa.select(users.c.id).where(users.c.username == username)).first():
             raise Conflict(f"user {username!r} already exists")
-        uid = conn.execute(
-            users.insert().values(
-                username=username, password_hash=pw_hash, is_admin=is_admin, created_at=datetime.now(UTC)
-            )
+        uid = tx.conn.execute(
+            users.insert().values(username=username, password_hash=pw_hash, is_admin=is_admin, created_at=tx.now)
         ).inserted_primary_key[0]
-    return {"user_id": uid, "username": username, "is_admin": is_admin}
+        return {"user_id": uid, "username": username, "is_admin": is_admin}
+
+    # A user belongs to no portfolio: the system chain records it. The key is new each time, so a
+    # second attempt for the same name is refused as a duplicate, not replayed.
+    request = Request(f"user.create:{username}:{secrets.token_hex(8)}", {"username": username, "is_admin": is_admin})
+    return write_system(engine, "system", "user.create", request, apply)
 
 
 def list_users(engine: Engine) -> list[dict[str, Any]]:

@@ -113,3 +113,35 @@ def apply_marks(tx: Tx, parsed: dict[str, int], as_of: date, seq: int, *, known_
         "positions_revalued": len(rows),
         "buffer_breach": sorted(breaches),
     }
+
+
+def record_feed_marks(
+    engine: Engine, actor: str, portfolio: str | int | None, ticks: list[tuple[str, str, str, date]]
+) -> list[dict[str, Any]]:
+    """Marks from a price feed, one unit of work per batch: each tick (message id, symbol, price,
+    day) is its own request keyed `feed:<message id>`, so a redelivered message changes nothing. A
+    tick for a symbol never traded here is recorded as skipped, not refused (the feed carries the
+    whole market). Within a batch the last price of a symbol and day wins."""
+    parsed = [(mid, parse_symbol(sym).symbol, parse_price(price), day) for mid, sym, price, day in ticks]
+    by_key = {f"feed:{mid}": (sym, price, day) for mid, sym, price, day in parsed}
+    requests = [Request(k, {"symbol": s, "price_e4": p, "as_of": d.isoformat()}) for k, (s, p, d) in by_key.items()]
+
+    def apply(tx: Tx, fresh: list[Request]) -> list[dict[str, Any]]:
+        i = instruments.c
+        symbols = list({by_key[r.key][0] for r in fresh})
+        known = set(
+            tx.conn.execute(
+                sa.select(i.symbol).where(i.portfolio_id == tx.portfolio_id, i.symbol.in_(symbols))
+            ).scalars()
+        )
+        days: dict[date, tuple[int, dict[str, int]]] = {}
+        for n, r in enumerate(fresh):
+            sym, price, day = by_key[r.key]
+            if sym in known:
+                days.setdefault(day, (n, {}))[1][sym] = price
+        for day, (first, prices) in sorted(days.items()):
+            apply_marks(tx, prices, day, tx.seq(first))
+        return [{"symbol": by_key[r.key][0], "as_of": by_key[r.key][2].isoformat(),
+                 "recorded": by_key[r.key][0] in known} for r in fresh]  # fmt: skip
+
+    return write(engine, portfolio, actor, "trade.marks_feed", requests, apply) if requests else []

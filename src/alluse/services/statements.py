@@ -28,6 +28,7 @@ from alluse.domain.errors import InvalidInput
 from alluse.domain.ledger import BANK, INTEREST, TAX, Leg, TransferKind
 from alluse.domain.money import format_usd
 from alluse.security.keyring import Keyring
+from alluse.services.alerts import record_reconciliation
 from alluse.services.brokers import read_credentials
 from alluse.services.earmarks import draw_down_for_fill
 from alluse.services.marks import apply_marks
@@ -139,12 +140,14 @@ def import_flex(engine: Engine, actor: str, portfolio: str | int | None, flex: F
         rep.unsupported = dict(st.unsupported)
         rep.option_eae_rows = st.eae_rows
         reports.append(rep.to_dict())
+    reconciliation = reconcile_flex(engine, portfolio, flex)
+    record_reconciliation(engine, actor, portfolio, reconciliation)  # differences reach a person as alerts
     return {
         "accounts": reports,
         "marks": sum(1 for k in marks_on if not by_key[k].get("replayed")),
         "not_read": dict(sorted(flex.skipped_sections.items())),
         "ignored_attributes": dict(sorted(flex.ignored_attributes.items())),
-        "reconciliation": reconcile_flex(engine, portfolio, flex),
+        "reconciliation": reconciliation,
     }
 
 
