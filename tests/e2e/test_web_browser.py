@@ -62,7 +62,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         cwd=workdir, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
-    for _ in range(300):
+    for _ in range(1200):  # up to two minutes: a busy shared machine starts slowly
         try:
             with urllib.request.urlopen(f"{base}/readyz", timeout=1):
                 break
