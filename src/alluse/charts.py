@@ -331,7 +331,7 @@ def render_png(charts: Sequence[Chart], out: str | IO[bytes] | Any, title: str =
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(len(charts), 1, figsize=(11, 3.6 * len(charts) + 0.4), dpi=110, squeeze=False)
+    fig, axes = plt.subplots(len(charts), 1, figsize=(11, 3.8 * len(charts) + 0.6), dpi=110, squeeze=False)
     for ax, chart in zip(axes[:, 0], charts, strict=True):
         _panel(ax, chart)
     if title:

@@ -682,6 +682,7 @@ def serve(
         )
     app_ = create_app(settings, engine, keyring)
     console.print(f"serving on http://{host}:{port} (database {engine.url.render_as_string(hide_password=True)})")
+    console.print(f"dashboard: http://{host}:{port}/ in a browser (docs/web.md)", highlight=False)
     if relay:
         from alluse.services.relay import RelayConfig, start_in_thread
 
