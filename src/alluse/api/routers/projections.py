@@ -19,7 +19,11 @@ from alluse.sim.scenario import MAX_YEARS, SHIPPED
 
 router = APIRouter(tags=["projections"], responses=responses(400, 401, 403, 404, 422))
 
-MAX_API_PATHS = 10_000  # one request may use the machine for a few seconds, not minutes
+# One request may use the machine for a second or two, not minutes: the CLI has no such limits.
+MAX_API_PATHS = 10_000
+MAX_API_PATH_YEARS = 20_000  # e.g. 2,000 paths × 10 years
+DEFAULT_API_PATHS = 2_000
+MAX_API_EXACT_YEARS = 3
 
 
 class ProjectionIn(In):
@@ -50,10 +54,27 @@ def _run(body: ProjectionIn) -> dict[str, Any]:
         from alluse.domain.errors import InvalidInput
 
         raise InvalidInput(f"scenario must be one of {', '.join(SHIPPED)} (or send scenario_toml)")
-    sc = load_scenario(body.scenario, body.scenario_toml, paths=body.paths, seed=body.seed, years=body.years)
-    if sc.paths > MAX_API_PATHS:
-        sc = sc.with_run(paths=MAX_API_PATHS)
+    sc = _bounded(load_scenario(body.scenario, body.scenario_toml, seed=body.seed, years=body.years), body.paths)
+    if body.exact and sc.horizon_years > MAX_API_EXACT_YEARS:
+        from alluse.domain.errors import InvalidInput
+
+        raise InvalidInput(
+            f"years: the API runs the exact path for 1 to {MAX_API_EXACT_YEARS} years (the CLI for more)"
+        )
     return project(sc, exact=body.exact)
+
+
+def _bounded(sc: Any, paths: int | None) -> Any:
+    """The request's paths (default 2,000), within the API's budget of path-years."""
+    sc = sc.with_run(paths=paths if paths is not None else min(sc.paths, DEFAULT_API_PATHS))
+    if sc.paths * sc.horizon_years > MAX_API_PATH_YEARS:
+        from alluse.domain.errors import InvalidInput
+
+        raise InvalidInput(
+            f"paths × years must be at most {MAX_API_PATH_YEARS:,} per request, got {sc.paths:,} × "
+            f"{sc.horizon_years} (run more with `alluse project`)"
+        )
+    return sc
 
 
 @router.get("/projections/scenarios")
@@ -70,7 +91,7 @@ def scenarios(_who: Caller) -> list[dict[str, Any]]:
 @router.post("/projections")
 def run(_who: Caller, body: ProjectionIn) -> dict[str, Any]:
     """Simulate a scenario from its own start (capital and allocation); per-year percentiles over the
-    paths. At most 10,000 paths per request."""
+    paths (default 2,000; paths × years at most 20,000; the exact path for at most 3 years)."""
     return _dollars(_run(body))
 
 
@@ -101,7 +122,5 @@ def from_portfolio(
         from alluse.domain.errors import InvalidInput
 
         raise InvalidInput(f"scenario must be one of {', '.join(SHIPPED)}")
-    sc = load_scenario(scenario, paths=paths, seed=seed, years=years)
-    if sc.paths > MAX_API_PATHS:
-        sc = sc.with_run(paths=MAX_API_PATHS)
+    sc = _bounded(load_scenario(scenario, seed=seed, years=years), paths)
     return _dollars(project(sc, engine=c.engine, portfolio=scope.portfolio_id))
