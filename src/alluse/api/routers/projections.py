@@ -14,6 +14,7 @@ from pydantic import Field
 from alluse.api.deps import Caller, Ctx, Viewer
 from alluse.api.problems import responses
 from alluse.api.schemas import In, usd
+from alluse.domain.errors import InvalidInput
 from alluse.services.projections import load_scenario, project
 from alluse.sim.scenario import MAX_YEARS, SHIPPED
 
@@ -21,9 +22,9 @@ router = APIRouter(tags=["projections"], responses=responses(400, 401, 403, 404,
 
 # One request may use the machine for a second or two, not minutes: the CLI has no such limits.
 MAX_API_PATHS = 10_000
-MAX_API_PATH_YEARS = 20_000  # e.g. 2,000 paths × 10 years
-DEFAULT_API_PATHS = 2_000
-MAX_API_EXACT_YEARS = 3
+MAX_API_PATH_YEARS = 10_000  # e.g. 1,000 paths × 10 years
+DEFAULT_API_PATHS = 1_000
+MAX_API_EXACT_YEARS = 1
 
 
 class ProjectionIn(In):
@@ -51,25 +52,17 @@ def _dollars(summary: dict[str, Any]) -> dict[str, Any]:
 
 def _run(body: ProjectionIn) -> dict[str, Any]:
     if body.scenario_toml is None and body.scenario not in SHIPPED:
-        from alluse.domain.errors import InvalidInput
-
         raise InvalidInput(f"scenario must be one of {', '.join(SHIPPED)} (or send scenario_toml)")
     sc = _bounded(load_scenario(body.scenario, body.scenario_toml, seed=body.seed, years=body.years), body.paths)
     if body.exact and sc.horizon_years > MAX_API_EXACT_YEARS:
-        from alluse.domain.errors import InvalidInput
-
-        raise InvalidInput(
-            f"years: the API runs the exact path for 1 to {MAX_API_EXACT_YEARS} years (the CLI for more)"
-        )
+        raise InvalidInput(f"years: over the API the exact path runs {MAX_API_EXACT_YEARS} year (the CLI runs more)")
     return project(sc, exact=body.exact)
 
 
 def _bounded(sc: Any, paths: int | None) -> Any:
-    """The request's paths (default 2,000), within the API's budget of path-years."""
+    """The request's paths (default 1,000), within the API's budget of path-years."""
     sc = sc.with_run(paths=paths if paths is not None else min(sc.paths, DEFAULT_API_PATHS))
     if sc.paths * sc.horizon_years > MAX_API_PATH_YEARS:
-        from alluse.domain.errors import InvalidInput
-
         raise InvalidInput(
             f"paths × years must be at most {MAX_API_PATH_YEARS:,} per request, got {sc.paths:,} × "
             f"{sc.horizon_years} (run more with `alluse project`)"
@@ -91,7 +84,7 @@ def scenarios(_who: Caller) -> list[dict[str, Any]]:
 @router.post("/projections")
 def run(_who: Caller, body: ProjectionIn) -> dict[str, Any]:
     """Simulate a scenario from its own start (capital and allocation); per-year percentiles over the
-    paths (default 2,000; paths × years at most 20,000; the exact path for at most 3 years)."""
+    paths (default 1,000; paths × years at most 10,000; the exact path for 1 year)."""
     return _dollars(_run(body))
 
 
@@ -119,8 +112,6 @@ def from_portfolio(
     """Viewer: project the portfolio as it stands under a shipped scenario. Reads only."""
     body = ProjectionIn(scenario=scenario, paths=paths, seed=seed, years=years)
     if body.scenario not in SHIPPED:
-        from alluse.domain.errors import InvalidInput
-
         raise InvalidInput(f"scenario must be one of {', '.join(SHIPPED)}")
     sc = _bounded(load_scenario(scenario, seed=seed, years=years), paths)
     return _dollars(project(sc, engine=c.engine, portfolio=scope.portfolio_id))
