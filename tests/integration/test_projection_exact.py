@@ -116,7 +116,7 @@ def test_api_projection_scenarios_run_chart_and_portfolio(api, portfolio) -> Non
     )
     assert r.status_code == 400 and "seed must be between 0" in r.text
     r = api.client.post("/projections", json={"paths": 10_000, "years": 10}, headers=h)
-    assert r.status_code == 400 and "paths × years must be at most 10,000" in r.text
+    assert r.status_code == 400 and "paths × years must be at most 5,000" in r.text
     r = api.client.post("/projections", json={"scenario": "reckless"}, headers=h)
     assert r.status_code == 400 and "scenario must be one of" in r.text
     r = api.client.post("/projections/fan.png", json={"paths": 20, "years": 2}, headers=h)

@@ -22,8 +22,8 @@ router = APIRouter(tags=["projections"], responses=responses(400, 401, 403, 404,
 
 # One request may use the machine for a second or two, not minutes: the CLI has no such limits.
 MAX_API_PATHS = 10_000
-MAX_API_PATH_YEARS = 10_000  # e.g. 1,000 paths × 10 years
-DEFAULT_API_PATHS = 1_000
+MAX_API_PATH_YEARS = 5_000  # e.g. 500 paths × 10 years
+DEFAULT_API_PATHS = 500
 MAX_API_EXACT_YEARS = 1
 
 
@@ -60,7 +60,7 @@ def _run(body: ProjectionIn) -> dict[str, Any]:
 
 
 def _bounded(sc: Any, paths: int | None) -> Any:
-    """The request's paths (default 1,000), within the API's budget of path-years."""
+    """The request's paths (default 500), within the API's budget of path-years."""
     sc = sc.with_run(paths=paths if paths is not None else min(sc.paths, DEFAULT_API_PATHS))
     if sc.paths * sc.horizon_years > MAX_API_PATH_YEARS:
         raise InvalidInput(
@@ -84,7 +84,7 @@ def scenarios(_who: Caller) -> list[dict[str, Any]]:
 @router.post("/projections")
 def run(_who: Caller, body: ProjectionIn) -> dict[str, Any]:
     """Simulate a scenario from its own start (capital and allocation); per-year percentiles over the
-    paths (default 1,000; paths × years at most 10,000; the exact path for 1 year)."""
+    paths (default 500; paths × years at most 5,000; the exact path for 1 year)."""
     return _dollars(_run(body))
 
 
