@@ -127,3 +127,20 @@ def test_api_projection_scenarios_run_chart_and_portfolio(api, portfolio) -> Non
     assert r.status_code == 200, r.text
     assert r.json()["start"] == "portfolio" and r.json()["years"][0]["accounts"]["p50"] == 3
     assert db_state(api.engine) == before
+
+
+def test_bench_projection_at_a_reduced_size() -> None:
+    """`alluse bench --quick --only projection`: every figure printed, the baseline in the same run."""
+    import io
+
+    from alluse.bench.run import run_bench
+
+    out = io.StringIO()
+    run_bench("sqlite", quick=True, out=out, only="projection")
+    rows = {r["metric"]: r for r in map(json.loads, out.getvalue().splitlines())}
+    assert set(rows) == {
+        "projection_path_years_per_s", "projection_s", "projection_cpu_s", "python_projection_path_years_per_s",
+        "projection_vs_python", "projection_exact_path_s", "projection_exact_path_cpu_s",
+    }  # fmt: skip
+    assert all(r["value"] > 0 for r in rows.values())
+    assert rows["projection_path_years_per_s"]["paths"] == 1_000 and rows["projection_exact_path_s"]["years"] == 1
