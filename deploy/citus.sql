@@ -13,6 +13,7 @@ ALTER TABLE account_groups DROP CONSTRAINT pk_account_groups;  -- (id, portfolio
 ALTER TABLE instruments DROP CONSTRAINT pk_instruments;  -- (id, portfolio_id) is the key
 ALTER TABLE transfers DROP CONSTRAINT pk_transfers;  -- (id, portfolio_id) is the key
 ALTER TABLE transfers DROP CONSTRAINT uq_transfers_reverses_transfer_id, ADD CONSTRAINT uq_transfers_reverses_transfer_id UNIQUE (reverses_transfer_id, portfolio_id);  -- ids are unique anyway
+ALTER TABLE webhook_endpoints DROP CONSTRAINT pk_webhook_endpoints;  -- (id, portfolio_id) is the key
 ALTER TABLE accounts DROP CONSTRAINT pk_accounts;  -- (id, portfolio_id) is the key
 ALTER TABLE accounts DROP CONSTRAINT uq_accounts_group_id_kind, ADD CONSTRAINT uq_accounts_group_id_kind UNIQUE (group_id, kind, portfolio_id);  -- ids are unique anyway
 ALTER TABLE marks DROP CONSTRAINT pk_marks, ADD CONSTRAINT pk_marks PRIMARY KEY (id, portfolio_id);
@@ -25,23 +26,35 @@ ALTER TABLE fills DROP CONSTRAINT pk_fills;  -- (id, portfolio_id) is the key
 ALTER TABLE lifecycle_actions DROP CONSTRAINT pk_lifecycle_actions;  -- (id, portfolio_id) is the key
 ALTER TABLE positions DROP CONSTRAINT uq_positions_account_id_instrument_id, ADD CONSTRAINT uq_positions_account_id_instrument_id UNIQUE (account_id, instrument_id, portfolio_id);  -- ids are unique anyway
 ALTER TABLE tax_payments DROP CONSTRAINT pk_tax_payments, ADD CONSTRAINT pk_tax_payments PRIMARY KEY (id, portfolio_id);
+ALTER TABLE broker_rows DROP CONSTRAINT pk_broker_rows, ADD CONSTRAINT pk_broker_rows PRIMARY KEY (id, portfolio_id);
+ALTER TABLE broker_rows DROP CONSTRAINT uq_broker_rows_broker_number_broker_key;  -- not enforceable across shards: see docs/scaling.md
 ALTER TABLE earmarks DROP CONSTRAINT pk_earmarks, ADD CONSTRAINT pk_earmarks PRIMARY KEY (id, portfolio_id);
-ALTER TABLE events DROP CONSTRAINT pk_events, ADD CONSTRAINT pk_events PRIMARY KEY (id, portfolio_id);
+ALTER TABLE events DROP CONSTRAINT pk_events;  -- (id, portfolio_id) is the key
+ALTER TABLE events DROP CONSTRAINT uq_events_event_id, ADD CONSTRAINT uq_events_event_id UNIQUE (event_id, portfolio_id);  -- ids are unique anyway
+ALTER TABLE order_intents DROP CONSTRAINT pk_order_intents, ADD CONSTRAINT pk_order_intents PRIMARY KEY (id, portfolio_id);
+ALTER TABLE webhook_deliveries DROP CONSTRAINT pk_webhook_deliveries, ADD CONSTRAINT pk_webhook_deliveries PRIMARY KEY (id, portfolio_id);
+ALTER TABLE webhook_deliveries DROP CONSTRAINT uq_webhook_deliveries_endpoint_id_event_id, ADD CONSTRAINT uq_webhook_deliveries_endpoint_id_event_id UNIQUE (endpoint_id, event_id, portfolio_id);  -- ids are unique anyway
 -- Foreign keys in a cycle are dropped while the tables are distributed, then re-added.
 ALTER TABLE account_groups DROP CONSTRAINT fk_account_groups_forked_from_account_id_accounts;
 COMMIT;
 
 -- 2. Distribution, in foreign-key order (referenced tables first).
+SELECT create_reference_table('audit_keys');
 SELECT create_reference_table('cli_defaults');
+SELECT create_reference_table('login_throttle');
+SELECT create_reference_table('system_audit');
 SELECT create_reference_table('users');
 SELECT create_reference_table('api_keys');
+SELECT create_reference_table('refresh_tokens');
 SELECT create_distributed_table('portfolios', 'id');
 SELECT create_distributed_table('account_groups', 'portfolio_id', colocate_with => 'portfolios');
 SELECT create_distributed_table('audit_log', 'portfolio_id', colocate_with => 'portfolios');
+SELECT create_distributed_table('event_cursors', 'portfolio_id', colocate_with => 'portfolios');
 SELECT create_distributed_table('instruments', 'portfolio_id', colocate_with => 'portfolios');
 SELECT create_distributed_table('portfolio_roles', 'portfolio_id', colocate_with => 'portfolios');
 SELECT create_distributed_table('tax_settings', 'portfolio_id', colocate_with => 'portfolios');
 SELECT create_distributed_table('transfers', 'portfolio_id', colocate_with => 'portfolios');
+SELECT create_distributed_table('webhook_endpoints', 'portfolio_id', colocate_with => 'portfolios');
 SELECT create_distributed_table('weeks', 'portfolio_id', colocate_with => 'portfolios');
 SELECT create_distributed_table('accounts', 'portfolio_id', colocate_with => 'portfolios');
 SELECT create_distributed_table('api_key_scopes', 'portfolio_id', colocate_with => 'portfolios');
@@ -54,10 +67,13 @@ SELECT create_distributed_table('lifecycle_actions', 'portfolio_id', colocate_wi
 SELECT create_distributed_table('positions', 'portfolio_id', colocate_with => 'portfolios');
 SELECT create_distributed_table('postings', 'portfolio_id', colocate_with => 'portfolios');
 SELECT create_distributed_table('tax_payments', 'portfolio_id', colocate_with => 'portfolios');
+SELECT create_distributed_table('broker_rows', 'portfolio_id', colocate_with => 'portfolios');
 SELECT create_distributed_table('earmarks', 'portfolio_id', colocate_with => 'portfolios');
 SELECT create_distributed_table('events', 'portfolio_id', colocate_with => 'portfolios');
 SELECT create_distributed_table('lots', 'portfolio_id', colocate_with => 'portfolios');
+SELECT create_distributed_table('order_intents', 'portfolio_id', colocate_with => 'portfolios');
 SELECT create_distributed_table('lot_closes', 'portfolio_id', colocate_with => 'portfolios');
+SELECT create_distributed_table('webhook_deliveries', 'portfolio_id', colocate_with => 'portfolios');
 ALTER TABLE account_groups ADD CONSTRAINT fk_account_groups_forked_from_account_id_accounts FOREIGN KEY (forked_from_account_id, portfolio_id) REFERENCES accounts (id, portfolio_id);
 
 -- 3. Stays on the coordinator: alembic_version (local table); the views portfolio_directory and

@@ -118,6 +118,11 @@ CREATE SEQUENCE public.api_keys_id_seq
 
 ALTER SEQUENCE public.api_keys_id_seq OWNED BY public.api_keys.id;
 
+CREATE TABLE public.audit_keys (
+    key_id character varying(16) NOT NULL,
+    sealed bytea NOT NULL
+);
+
 CREATE TABLE public.audit_log (
     portfolio_id bigint NOT NULL,
     seq bigint NOT NULL,
@@ -129,7 +134,9 @@ CREATE TABLE public.audit_log (
     result text NOT NULL,
     override_reason text,
     prev_hash character varying(64) NOT NULL,
-    hash character varying(64) NOT NULL
+    hash character varying(64) NOT NULL,
+    key_id character varying(16),
+    rows text
 )
 PARTITION BY HASH (portfolio_id);
 
@@ -144,7 +151,9 @@ CREATE TABLE public.audit_log_p000 (
     result text NOT NULL,
     override_reason text,
     prev_hash character varying(64) NOT NULL,
-    hash character varying(64) NOT NULL
+    hash character varying(64) NOT NULL,
+    key_id character varying(16),
+    rows text
 );
 
 CREATE TABLE public.audit_log_p001 (
@@ -158,7 +167,9 @@ CREATE TABLE public.audit_log_p001 (
     result text NOT NULL,
     override_reason text,
     prev_hash character varying(64) NOT NULL,
-    hash character varying(64) NOT NULL
+    hash character varying(64) NOT NULL,
+    key_id character varying(16),
+    rows text
 );
 
 CREATE TABLE public.audit_log_p002 (
@@ -172,7 +183,9 @@ CREATE TABLE public.audit_log_p002 (
     result text NOT NULL,
     override_reason text,
     prev_hash character varying(64) NOT NULL,
-    hash character varying(64) NOT NULL
+    hash character varying(64) NOT NULL,
+    key_id character varying(16),
+    rows text
 );
 
 CREATE TABLE public.audit_log_p003 (
@@ -186,7 +199,9 @@ CREATE TABLE public.audit_log_p003 (
     result text NOT NULL,
     override_reason text,
     prev_hash character varying(64) NOT NULL,
-    hash character varying(64) NOT NULL
+    hash character varying(64) NOT NULL,
+    key_id character varying(16),
+    rows text
 );
 
 CREATE TABLE public.audit_log_p004 (
@@ -200,7 +215,9 @@ CREATE TABLE public.audit_log_p004 (
     result text NOT NULL,
     override_reason text,
     prev_hash character varying(64) NOT NULL,
-    hash character varying(64) NOT NULL
+    hash character varying(64) NOT NULL,
+    key_id character varying(16),
+    rows text
 );
 
 CREATE TABLE public.audit_log_p005 (
@@ -214,7 +231,9 @@ CREATE TABLE public.audit_log_p005 (
     result text NOT NULL,
     override_reason text,
     prev_hash character varying(64) NOT NULL,
-    hash character varying(64) NOT NULL
+    hash character varying(64) NOT NULL,
+    key_id character varying(16),
+    rows text
 );
 
 CREATE TABLE public.audit_log_p006 (
@@ -228,7 +247,9 @@ CREATE TABLE public.audit_log_p006 (
     result text NOT NULL,
     override_reason text,
     prev_hash character varying(64) NOT NULL,
-    hash character varying(64) NOT NULL
+    hash character varying(64) NOT NULL,
+    key_id character varying(16),
+    rows text
 );
 
 CREATE TABLE public.audit_log_p007 (
@@ -242,7 +263,9 @@ CREATE TABLE public.audit_log_p007 (
     result text NOT NULL,
     override_reason text,
     prev_hash character varying(64) NOT NULL,
-    hash character varying(64) NOT NULL
+    hash character varying(64) NOT NULL,
+    key_id character varying(16),
+    rows text
 );
 
 CREATE TABLE public.audit_log_p008 (
@@ -256,7 +279,9 @@ CREATE TABLE public.audit_log_p008 (
     result text NOT NULL,
     override_reason text,
     prev_hash character varying(64) NOT NULL,
-    hash character varying(64) NOT NULL
+    hash character varying(64) NOT NULL,
+    key_id character varying(16),
+    rows text
 );
 
 CREATE TABLE public.audit_log_p009 (
@@ -270,7 +295,9 @@ CREATE TABLE public.audit_log_p009 (
     result text NOT NULL,
     override_reason text,
     prev_hash character varying(64) NOT NULL,
-    hash character varying(64) NOT NULL
+    hash character varying(64) NOT NULL,
+    key_id character varying(16),
+    rows text
 );
 
 CREATE TABLE public.audit_log_p010 (
@@ -284,7 +311,9 @@ CREATE TABLE public.audit_log_p010 (
     result text NOT NULL,
     override_reason text,
     prev_hash character varying(64) NOT NULL,
-    hash character varying(64) NOT NULL
+    hash character varying(64) NOT NULL,
+    key_id character varying(16),
+    rows text
 );
 
 CREATE TABLE public.audit_log_p011 (
@@ -298,7 +327,9 @@ CREATE TABLE public.audit_log_p011 (
     result text NOT NULL,
     override_reason text,
     prev_hash character varying(64) NOT NULL,
-    hash character varying(64) NOT NULL
+    hash character varying(64) NOT NULL,
+    key_id character varying(16),
+    rows text
 );
 
 CREATE TABLE public.audit_log_p012 (
@@ -312,7 +343,9 @@ CREATE TABLE public.audit_log_p012 (
     result text NOT NULL,
     override_reason text,
     prev_hash character varying(64) NOT NULL,
-    hash character varying(64) NOT NULL
+    hash character varying(64) NOT NULL,
+    key_id character varying(16),
+    rows text
 );
 
 CREATE TABLE public.audit_log_p013 (
@@ -326,7 +359,9 @@ CREATE TABLE public.audit_log_p013 (
     result text NOT NULL,
     override_reason text,
     prev_hash character varying(64) NOT NULL,
-    hash character varying(64) NOT NULL
+    hash character varying(64) NOT NULL,
+    key_id character varying(16),
+    rows text
 );
 
 CREATE TABLE public.audit_log_p014 (
@@ -340,7 +375,9 @@ CREATE TABLE public.audit_log_p014 (
     result text NOT NULL,
     override_reason text,
     prev_hash character varying(64) NOT NULL,
-    hash character varying(64) NOT NULL
+    hash character varying(64) NOT NULL,
+    key_id character varying(16),
+    rows text
 );
 
 CREATE TABLE public.audit_log_p015 (
@@ -354,8 +391,34 @@ CREATE TABLE public.audit_log_p015 (
     result text NOT NULL,
     override_reason text,
     prev_hash character varying(64) NOT NULL,
-    hash character varying(64) NOT NULL
+    hash character varying(64) NOT NULL,
+    key_id character varying(16),
+    rows text
 );
+
+CREATE TABLE public.broker_rows (
+    id bigint NOT NULL,
+    portfolio_id bigint NOT NULL,
+    account_id bigint NOT NULL,
+    broker character varying(20) NOT NULL,
+    number character varying(40) NOT NULL,
+    broker_key character varying(64) NOT NULL,
+    action character varying(12) NOT NULL,
+    booked_on date NOT NULL,
+    cash_cents bigint NOT NULL,
+    fill_id bigint,
+    transfer_id bigint,
+    audit_seq bigint NOT NULL
+);
+
+CREATE SEQUENCE public.broker_rows_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+ALTER SEQUENCE public.broker_rows_id_seq OWNED BY public.broker_rows.id;
 
 CREATE TABLE public.brokerage_accounts (
     id bigint NOT NULL,
@@ -412,6 +475,13 @@ CREATE SEQUENCE public.earmarks_id_seq
 
 ALTER SEQUENCE public.earmarks_id_seq OWNED BY public.earmarks.id;
 
+CREATE TABLE public.event_cursors (
+    consumer character varying(100) NOT NULL,
+    portfolio_id bigint NOT NULL,
+    seq bigint NOT NULL,
+    updated_at timestamp with time zone NOT NULL
+);
+
 CREATE TABLE public.events (
     id bigint NOT NULL,
     portfolio_id bigint NOT NULL,
@@ -420,7 +490,10 @@ CREATE TABLE public.events (
     account_id bigint,
     payload text NOT NULL,
     audit_seq bigint NOT NULL,
-    created_at timestamp with time zone NOT NULL
+    created_at timestamp with time zone NOT NULL,
+    seq bigint NOT NULL,
+    event_id character varying(36) NOT NULL,
+    version smallint DEFAULT '1'::smallint NOT NULL
 );
 
 CREATE SEQUENCE public.events_id_seq
@@ -505,6 +578,12 @@ CREATE SEQUENCE public.lifecycle_actions_id_seq
     CACHE 1;
 
 ALTER SEQUENCE public.lifecycle_actions_id_seq OWNED BY public.lifecycle_actions.id;
+
+CREATE TABLE public.login_throttle (
+    key character varying(64) NOT NULL,
+    window_start bigint NOT NULL,
+    attempts integer NOT NULL
+);
 
 CREATE TABLE public.lot_closes (
     id bigint NOT NULL,
@@ -1105,6 +1184,33 @@ CREATE SEQUENCE public.marks_id_seq
 
 ALTER SEQUENCE public.marks_id_seq OWNED BY public.marks.id;
 
+CREATE TABLE public.order_intents (
+    id bigint NOT NULL,
+    portfolio_id bigint NOT NULL,
+    account_id bigint NOT NULL,
+    action character varying(4) NOT NULL,
+    symbol character varying(21) NOT NULL,
+    quantity bigint NOT NULL,
+    limit_e4 bigint,
+    status character varying(8) NOT NULL,
+    broker character varying(20) NOT NULL,
+    check_result text NOT NULL,
+    fill_id bigint,
+    audit_seq bigint NOT NULL,
+    created_at timestamp with time zone NOT NULL,
+    CONSTRAINT ck_order_intents_positive CHECK ((quantity > 0)),
+    CONSTRAINT ck_order_intents_status CHECK (((status)::text = ANY ((ARRAY['REFUSED'::character varying, 'FILLED'::character varying])::text[])))
+);
+
+CREATE SEQUENCE public.order_intents_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+ALTER SEQUENCE public.order_intents_id_seq OWNED BY public.order_intents.id;
+
 CREATE TABLE public.portfolios (
     id bigint NOT NULL,
     name character varying(100) NOT NULL,
@@ -1117,6 +1223,7 @@ CREATE TABLE public.portfolios (
     audit_head character varying(64) DEFAULT ''::character varying NOT NULL,
     created_at timestamp with time zone NOT NULL,
     lifecycle text DEFAULT '{}'::text NOT NULL,
+    event_seq bigint DEFAULT '0'::bigint NOT NULL,
     CONSTRAINT ck_portfolios_allocation_sums_to_100 CHECK ((((alloc_gen_bps + alloc_rev_bps) + alloc_com_bps) = 10000))
 );
 
@@ -1486,6 +1593,31 @@ CREATE TABLE public.postings_p015 (
     CONSTRAINT ck_postings_non_zero CHECK ((amount_cents <> 0))
 );
 
+CREATE TABLE public.refresh_tokens (
+    jti character varying(32) NOT NULL,
+    family character varying(32) NOT NULL,
+    user_id bigint NOT NULL,
+    issued_at timestamp with time zone NOT NULL,
+    expires_at timestamp with time zone NOT NULL,
+    used_at timestamp with time zone,
+    revoked_at timestamp with time zone
+);
+
+CREATE TABLE public.system_audit (
+    seq bigint NOT NULL,
+    at timestamp with time zone NOT NULL,
+    actor character varying(100) NOT NULL,
+    action character varying(50) NOT NULL,
+    idempotency_key character varying(200) NOT NULL,
+    input_digest character varying(64) NOT NULL,
+    result text NOT NULL,
+    override_reason text,
+    prev_hash character varying(64) NOT NULL,
+    hash character varying(64) NOT NULL,
+    key_id character varying(16),
+    rows text
+);
+
 CREATE TABLE public.tax_payments (
     id bigint NOT NULL,
     portfolio_id bigint NOT NULL,
@@ -1551,6 +1683,50 @@ CREATE SEQUENCE public.users_id_seq
     CACHE 1;
 
 ALTER SEQUENCE public.users_id_seq OWNED BY public.users.id;
+
+CREATE TABLE public.webhook_deliveries (
+    id bigint NOT NULL,
+    portfolio_id bigint NOT NULL,
+    endpoint_id bigint NOT NULL,
+    event_id bigint NOT NULL,
+    status character varying(10) NOT NULL,
+    attempts integer DEFAULT 0 NOT NULL,
+    next_attempt_at timestamp with time zone NOT NULL,
+    last_status_code integer,
+    last_error character varying(300) DEFAULT ''::character varying NOT NULL,
+    created_at timestamp with time zone NOT NULL,
+    delivered_at timestamp with time zone,
+    CONSTRAINT ck_webhook_deliveries_status CHECK (((status)::text = ANY ((ARRAY['PENDING'::character varying, 'DELIVERED'::character varying, 'FAILED'::character varying])::text[])))
+);
+
+CREATE SEQUENCE public.webhook_deliveries_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+ALTER SEQUENCE public.webhook_deliveries_id_seq OWNED BY public.webhook_deliveries.id;
+
+CREATE TABLE public.webhook_endpoints (
+    id bigint NOT NULL,
+    portfolio_id bigint NOT NULL,
+    url character varying(500) NOT NULL,
+    kinds text DEFAULT '[]'::text NOT NULL,
+    secret_encrypted bytea NOT NULL,
+    enabled boolean NOT NULL,
+    created_at timestamp with time zone NOT NULL,
+    disabled_at timestamp with time zone
+);
+
+CREATE SEQUENCE public.webhook_endpoints_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+ALTER SEQUENCE public.webhook_endpoints_id_seq OWNED BY public.webhook_endpoints.id;
 
 CREATE TABLE public.weeks (
     portfolio_id bigint NOT NULL,
@@ -1729,6 +1905,8 @@ ALTER TABLE ONLY public.alerts ALTER COLUMN id SET DEFAULT nextval('public.alert
 
 ALTER TABLE ONLY public.api_keys ALTER COLUMN id SET DEFAULT nextval('public.api_keys_id_seq'::regclass);
 
+ALTER TABLE ONLY public.broker_rows ALTER COLUMN id SET DEFAULT nextval('public.broker_rows_id_seq'::regclass);
+
 ALTER TABLE ONLY public.brokerage_accounts ALTER COLUMN id SET DEFAULT nextval('public.brokerage_accounts_id_seq'::regclass);
 
 ALTER TABLE ONLY public.earmarks ALTER COLUMN id SET DEFAULT nextval('public.earmarks_id_seq'::regclass);
@@ -1747,6 +1925,8 @@ ALTER TABLE ONLY public.lots ALTER COLUMN id SET DEFAULT nextval('public.lots_id
 
 ALTER TABLE ONLY public.marks ALTER COLUMN id SET DEFAULT nextval('public.marks_id_seq'::regclass);
 
+ALTER TABLE ONLY public.order_intents ALTER COLUMN id SET DEFAULT nextval('public.order_intents_id_seq'::regclass);
+
 ALTER TABLE ONLY public.portfolios ALTER COLUMN id SET DEFAULT nextval('public.portfolios_id_seq'::regclass);
 
 ALTER TABLE ONLY public.positions ALTER COLUMN id SET DEFAULT nextval('public.positions_id_seq'::regclass);
@@ -1758,6 +1938,10 @@ ALTER TABLE ONLY public.tax_payments ALTER COLUMN id SET DEFAULT nextval('public
 ALTER TABLE ONLY public.transfers ALTER COLUMN id SET DEFAULT nextval('public.transfers_id_seq'::regclass);
 
 ALTER TABLE ONLY public.users ALTER COLUMN id SET DEFAULT nextval('public.users_id_seq'::regclass);
+
+ALTER TABLE ONLY public.webhook_deliveries ALTER COLUMN id SET DEFAULT nextval('public.webhook_deliveries_id_seq'::regclass);
+
+ALTER TABLE ONLY public.webhook_endpoints ALTER COLUMN id SET DEFAULT nextval('public.webhook_endpoints_id_seq'::regclass);
 
 ALTER TABLE ONLY public.alembic_version
     ADD CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num);
@@ -1984,6 +2168,12 @@ ALTER TABLE ONLY public.api_key_scopes
 ALTER TABLE ONLY public.api_keys
     ADD CONSTRAINT pk_api_keys PRIMARY KEY (id);
 
+ALTER TABLE ONLY public.audit_keys
+    ADD CONSTRAINT pk_audit_keys PRIMARY KEY (key_id);
+
+ALTER TABLE ONLY public.broker_rows
+    ADD CONSTRAINT pk_broker_rows PRIMARY KEY (id);
+
 ALTER TABLE ONLY public.brokerage_accounts
     ADD CONSTRAINT pk_brokerage_accounts PRIMARY KEY (id);
 
@@ -1992,6 +2182,9 @@ ALTER TABLE ONLY public.cli_defaults
 
 ALTER TABLE ONLY public.earmarks
     ADD CONSTRAINT pk_earmarks PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.event_cursors
+    ADD CONSTRAINT pk_event_cursors PRIMARY KEY (consumer, portfolio_id);
 
 ALTER TABLE ONLY public.events
     ADD CONSTRAINT pk_events PRIMARY KEY (id);
@@ -2005,8 +2198,14 @@ ALTER TABLE ONLY public.instruments
 ALTER TABLE ONLY public.lifecycle_actions
     ADD CONSTRAINT pk_lifecycle_actions PRIMARY KEY (id);
 
+ALTER TABLE ONLY public.login_throttle
+    ADD CONSTRAINT pk_login_throttle PRIMARY KEY (key);
+
 ALTER TABLE ONLY public.marks
     ADD CONSTRAINT pk_marks PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.order_intents
+    ADD CONSTRAINT pk_order_intents PRIMARY KEY (id);
 
 ALTER TABLE ONLY public.portfolio_roles
     ADD CONSTRAINT pk_portfolio_roles PRIMARY KEY (portfolio_id, user_id);
@@ -2020,6 +2219,12 @@ ALTER TABLE ONLY public.positions
 ALTER TABLE ONLY public.postings
     ADD CONSTRAINT pk_postings PRIMARY KEY (id, account_id, portfolio_id);
 
+ALTER TABLE ONLY public.refresh_tokens
+    ADD CONSTRAINT pk_refresh_tokens PRIMARY KEY (jti);
+
+ALTER TABLE ONLY public.system_audit
+    ADD CONSTRAINT pk_system_audit PRIMARY KEY (seq);
+
 ALTER TABLE ONLY public.tax_payments
     ADD CONSTRAINT pk_tax_payments PRIMARY KEY (id);
 
@@ -2031,6 +2236,12 @@ ALTER TABLE ONLY public.transfers
 
 ALTER TABLE ONLY public.users
     ADD CONSTRAINT pk_users PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.webhook_deliveries
+    ADD CONSTRAINT pk_webhook_deliveries PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.webhook_endpoints
+    ADD CONSTRAINT pk_webhook_endpoints PRIMARY KEY (id);
 
 ALTER TABLE ONLY public.weeks
     ADD CONSTRAINT pk_weeks PRIMARY KEY (portfolio_id, week_start);
@@ -2197,11 +2408,23 @@ ALTER TABLE ONLY public.accounts
 ALTER TABLE ONLY public.accounts
     ADD CONSTRAINT uq_accounts_portfolio_id_name UNIQUE (portfolio_id, name);
 
+ALTER TABLE ONLY public.broker_rows
+    ADD CONSTRAINT uq_broker_rows_broker_number_broker_key UNIQUE (broker, number, broker_key);
+
 ALTER TABLE ONLY public.brokerage_accounts
     ADD CONSTRAINT uq_brokerage_accounts_account_id UNIQUE (account_id);
 
 ALTER TABLE ONLY public.brokerage_accounts
     ADD CONSTRAINT uq_brokerage_accounts_broker_number UNIQUE (broker, number);
+
+ALTER TABLE ONLY public.events
+    ADD CONSTRAINT uq_events_event_id UNIQUE (event_id);
+
+ALTER TABLE ONLY public.events
+    ADD CONSTRAINT uq_events_id_portfolio_id UNIQUE (id, portfolio_id);
+
+ALTER TABLE ONLY public.events
+    ADD CONSTRAINT uq_events_portfolio_id_seq UNIQUE (portfolio_id, seq);
 
 ALTER TABLE ONLY public.fills
     ADD CONSTRAINT uq_fills_id_portfolio_id UNIQUE (id, portfolio_id);
@@ -2224,6 +2447,9 @@ ALTER TABLE ONLY public.portfolios
 ALTER TABLE ONLY public.portfolios
     ADD CONSTRAINT uq_portfolios_name UNIQUE (name);
 
+ALTER TABLE ONLY public.system_audit
+    ADD CONSTRAINT uq_system_audit_idempotency_key UNIQUE (idempotency_key);
+
 ALTER TABLE ONLY public.transfers
     ADD CONSTRAINT uq_transfers_id_portfolio_id UNIQUE (id, portfolio_id);
 
@@ -2233,7 +2459,17 @@ ALTER TABLE ONLY public.transfers
 ALTER TABLE ONLY public.users
     ADD CONSTRAINT uq_users_username UNIQUE (username);
 
+ALTER TABLE ONLY public.webhook_deliveries
+    ADD CONSTRAINT uq_webhook_deliveries_endpoint_id_event_id UNIQUE (endpoint_id, event_id);
+
+ALTER TABLE ONLY public.webhook_endpoints
+    ADD CONSTRAINT uq_webhook_endpoints_id_portfolio_id UNIQUE (id, portfolio_id);
+
 CREATE INDEX ix_alerts_account_id_kind_cleared_at ON public.alerts USING btree (account_id, kind, cleared_at);
+
+CREATE INDEX ix_broker_rows_account_id_booked_on ON public.broker_rows USING btree (account_id, booked_on);
+
+CREATE INDEX ix_broker_rows_transfer_id ON public.broker_rows USING btree (transfer_id);
 
 CREATE INDEX ix_earmarks_account_id ON public.earmarks USING btree (account_id);
 
@@ -2241,7 +2477,11 @@ CREATE INDEX ix_fills_account_id_trade_date ON public.fills USING btree (account
 
 CREATE INDEX ix_fills_portfolio_id_action_trade_date ON public.fills USING btree (portfolio_id, action, trade_date);
 
+CREATE INDEX ix_fills_transfer_id ON public.fills USING btree (transfer_id);
+
 CREATE INDEX ix_lifecycle_actions_account_id_rule ON public.lifecycle_actions USING btree (account_id, rule);
+
+CREATE INDEX ix_login_throttle_window_start ON public.login_throttle USING btree (window_start);
 
 CREATE INDEX ix_lot_closes_account_id_closed_on_realized_term_gain_cents ON ONLY public.lot_closes USING btree (account_id, closed_on, realized, term, gain_cents);
 
@@ -2253,11 +2493,19 @@ CREATE INDEX ix_lots_instrument_id_opened_on ON ONLY public.lots USING btree (in
 
 CREATE INDEX ix_marks_instrument_id_as_of ON public.marks USING btree (instrument_id, as_of);
 
+CREATE INDEX ix_order_intents_account_id_created_at ON public.order_intents USING btree (account_id, created_at);
+
 CREATE INDEX ix_postings_account_id ON ONLY public.postings USING btree (account_id);
 
 CREATE INDEX ix_postings_transfer_id ON ONLY public.postings USING btree (transfer_id);
 
+CREATE INDEX ix_refresh_tokens_family ON public.refresh_tokens USING btree (family);
+
+CREATE INDEX ix_refresh_tokens_user_id ON public.refresh_tokens USING btree (user_id);
+
 CREATE UNIQUE INDEX ix_transfers_portfolio_id_number ON public.transfers USING btree (portfolio_id, number);
+
+CREATE INDEX ix_webhook_deliveries_status_next_attempt_at ON public.webhook_deliveries USING btree (status, next_attempt_at);
 
 CREATE INDEX lot_closes_p000_account_id_closed_on_realized_term_gain_cen_idx ON public.lot_closes_p000 USING btree (account_id, closed_on, realized, term, gain_cents);
 
@@ -2909,6 +3157,18 @@ ALTER TABLE ONLY public.api_keys
 ALTER TABLE public.audit_log
     ADD CONSTRAINT fk_audit_log_portfolio_id_portfolios FOREIGN KEY (portfolio_id) REFERENCES public.portfolios(id);
 
+ALTER TABLE ONLY public.broker_rows
+    ADD CONSTRAINT fk_broker_rows_account_id_accounts FOREIGN KEY (account_id, portfolio_id) REFERENCES public.accounts(id, portfolio_id);
+
+ALTER TABLE ONLY public.broker_rows
+    ADD CONSTRAINT fk_broker_rows_fill_id_fills FOREIGN KEY (fill_id, portfolio_id) REFERENCES public.fills(id, portfolio_id);
+
+ALTER TABLE ONLY public.broker_rows
+    ADD CONSTRAINT fk_broker_rows_portfolio_id_portfolios FOREIGN KEY (portfolio_id) REFERENCES public.portfolios(id);
+
+ALTER TABLE ONLY public.broker_rows
+    ADD CONSTRAINT fk_broker_rows_transfer_id_transfers FOREIGN KEY (transfer_id, portfolio_id) REFERENCES public.transfers(id, portfolio_id);
+
 ALTER TABLE ONLY public.brokerage_accounts
     ADD CONSTRAINT fk_brokerage_accounts_account_id_accounts FOREIGN KEY (account_id, portfolio_id) REFERENCES public.accounts(id, portfolio_id);
 
@@ -2923,6 +3183,9 @@ ALTER TABLE ONLY public.earmarks
 
 ALTER TABLE ONLY public.earmarks
     ADD CONSTRAINT fk_earmarks_portfolio_id_portfolios FOREIGN KEY (portfolio_id) REFERENCES public.portfolios(id);
+
+ALTER TABLE ONLY public.event_cursors
+    ADD CONSTRAINT fk_event_cursors_portfolio_id_portfolios FOREIGN KEY (portfolio_id) REFERENCES public.portfolios(id);
 
 ALTER TABLE ONLY public.events
     ADD CONSTRAINT fk_events_account_id_accounts FOREIGN KEY (account_id, portfolio_id) REFERENCES public.accounts(id, portfolio_id);
@@ -2987,6 +3250,15 @@ ALTER TABLE ONLY public.marks
 ALTER TABLE ONLY public.marks
     ADD CONSTRAINT fk_marks_portfolio_id_portfolios FOREIGN KEY (portfolio_id) REFERENCES public.portfolios(id);
 
+ALTER TABLE ONLY public.order_intents
+    ADD CONSTRAINT fk_order_intents_account_id_accounts FOREIGN KEY (account_id, portfolio_id) REFERENCES public.accounts(id, portfolio_id);
+
+ALTER TABLE ONLY public.order_intents
+    ADD CONSTRAINT fk_order_intents_fill_id_fills FOREIGN KEY (fill_id, portfolio_id) REFERENCES public.fills(id, portfolio_id);
+
+ALTER TABLE ONLY public.order_intents
+    ADD CONSTRAINT fk_order_intents_portfolio_id_portfolios FOREIGN KEY (portfolio_id) REFERENCES public.portfolios(id);
+
 ALTER TABLE ONLY public.portfolio_roles
     ADD CONSTRAINT fk_portfolio_roles_portfolio_id_portfolios FOREIGN KEY (portfolio_id) REFERENCES public.portfolios(id);
 
@@ -3011,6 +3283,9 @@ ALTER TABLE public.postings
 ALTER TABLE public.postings
     ADD CONSTRAINT fk_postings_transfer_id_transfers FOREIGN KEY (transfer_id, portfolio_id) REFERENCES public.transfers(id, portfolio_id);
 
+ALTER TABLE ONLY public.refresh_tokens
+    ADD CONSTRAINT fk_refresh_tokens_user_id_users FOREIGN KEY (user_id) REFERENCES public.users(id);
+
 ALTER TABLE ONLY public.tax_payments
     ADD CONSTRAINT fk_tax_payments_account_id_accounts FOREIGN KEY (account_id, portfolio_id) REFERENCES public.accounts(id, portfolio_id);
 
@@ -3029,6 +3304,18 @@ ALTER TABLE ONLY public.transfers
 ALTER TABLE ONLY public.transfers
     ADD CONSTRAINT fk_transfers_reverses_transfer_id_transfers FOREIGN KEY (reverses_transfer_id, portfolio_id) REFERENCES public.transfers(id, portfolio_id);
 
+ALTER TABLE ONLY public.webhook_deliveries
+    ADD CONSTRAINT fk_webhook_deliveries_endpoint_id_webhook_endpoints FOREIGN KEY (endpoint_id, portfolio_id) REFERENCES public.webhook_endpoints(id, portfolio_id);
+
+ALTER TABLE ONLY public.webhook_deliveries
+    ADD CONSTRAINT fk_webhook_deliveries_event_id_events FOREIGN KEY (event_id, portfolio_id) REFERENCES public.events(id, portfolio_id);
+
+ALTER TABLE ONLY public.webhook_deliveries
+    ADD CONSTRAINT fk_webhook_deliveries_portfolio_id_portfolios FOREIGN KEY (portfolio_id) REFERENCES public.portfolios(id);
+
+ALTER TABLE ONLY public.webhook_endpoints
+    ADD CONSTRAINT fk_webhook_endpoints_portfolio_id_portfolios FOREIGN KEY (portfolio_id) REFERENCES public.portfolios(id);
+
 ALTER TABLE ONLY public.weeks
     ADD CONSTRAINT fk_weeks_portfolio_id_portfolios FOREIGN KEY (portfolio_id) REFERENCES public.portfolios(id);
 
@@ -3044,9 +3331,13 @@ ALTER TABLE public.api_key_scopes ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE public.audit_log ENABLE ROW LEVEL SECURITY;
 
+ALTER TABLE public.broker_rows ENABLE ROW LEVEL SECURITY;
+
 ALTER TABLE public.brokerage_accounts ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE public.earmarks ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE public.event_cursors ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE public.events ENABLE ROW LEVEL SECURITY;
 
@@ -3062,6 +3353,8 @@ ALTER TABLE public.lots ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE public.marks ENABLE ROW LEVEL SECURITY;
 
+ALTER TABLE public.order_intents ENABLE ROW LEVEL SECURITY;
+
 ALTER TABLE public.portfolio_roles ENABLE ROW LEVEL SECURITY;
 
 CREATE POLICY portfolio_scope ON public.account_config TO alluse_app USING ((portfolio_id = (NULLIF(current_setting('alluse.portfolio_id'::text, true), ''::text))::bigint)) WITH CHECK ((portfolio_id = (NULLIF(current_setting('alluse.portfolio_id'::text, true), ''::text))::bigint));
@@ -3076,9 +3369,13 @@ CREATE POLICY portfolio_scope ON public.api_key_scopes TO alluse_app USING ((por
 
 CREATE POLICY portfolio_scope ON public.audit_log TO alluse_app USING ((portfolio_id = (NULLIF(current_setting('alluse.portfolio_id'::text, true), ''::text))::bigint)) WITH CHECK ((portfolio_id = (NULLIF(current_setting('alluse.portfolio_id'::text, true), ''::text))::bigint));
 
+CREATE POLICY portfolio_scope ON public.broker_rows TO alluse_app USING ((portfolio_id = (NULLIF(current_setting('alluse.portfolio_id'::text, true), ''::text))::bigint)) WITH CHECK ((portfolio_id = (NULLIF(current_setting('alluse.portfolio_id'::text, true), ''::text))::bigint));
+
 CREATE POLICY portfolio_scope ON public.brokerage_accounts TO alluse_app USING ((portfolio_id = (NULLIF(current_setting('alluse.portfolio_id'::text, true), ''::text))::bigint)) WITH CHECK ((portfolio_id = (NULLIF(current_setting('alluse.portfolio_id'::text, true), ''::text))::bigint));
 
 CREATE POLICY portfolio_scope ON public.earmarks TO alluse_app USING ((portfolio_id = (NULLIF(current_setting('alluse.portfolio_id'::text, true), ''::text))::bigint)) WITH CHECK ((portfolio_id = (NULLIF(current_setting('alluse.portfolio_id'::text, true), ''::text))::bigint));
+
+CREATE POLICY portfolio_scope ON public.event_cursors TO alluse_app USING ((portfolio_id = (NULLIF(current_setting('alluse.portfolio_id'::text, true), ''::text))::bigint)) WITH CHECK ((portfolio_id = (NULLIF(current_setting('alluse.portfolio_id'::text, true), ''::text))::bigint));
 
 CREATE POLICY portfolio_scope ON public.events TO alluse_app USING ((portfolio_id = (NULLIF(current_setting('alluse.portfolio_id'::text, true), ''::text))::bigint)) WITH CHECK ((portfolio_id = (NULLIF(current_setting('alluse.portfolio_id'::text, true), ''::text))::bigint));
 
@@ -3094,6 +3391,8 @@ CREATE POLICY portfolio_scope ON public.lots TO alluse_app USING ((portfolio_id 
 
 CREATE POLICY portfolio_scope ON public.marks TO alluse_app USING ((portfolio_id = (NULLIF(current_setting('alluse.portfolio_id'::text, true), ''::text))::bigint)) WITH CHECK ((portfolio_id = (NULLIF(current_setting('alluse.portfolio_id'::text, true), ''::text))::bigint));
 
+CREATE POLICY portfolio_scope ON public.order_intents TO alluse_app USING ((portfolio_id = (NULLIF(current_setting('alluse.portfolio_id'::text, true), ''::text))::bigint)) WITH CHECK ((portfolio_id = (NULLIF(current_setting('alluse.portfolio_id'::text, true), ''::text))::bigint));
+
 CREATE POLICY portfolio_scope ON public.portfolio_roles TO alluse_app USING ((portfolio_id = (NULLIF(current_setting('alluse.portfolio_id'::text, true), ''::text))::bigint)) WITH CHECK ((portfolio_id = (NULLIF(current_setting('alluse.portfolio_id'::text, true), ''::text))::bigint));
 
 CREATE POLICY portfolio_scope ON public.portfolios TO alluse_app USING ((id = (NULLIF(current_setting('alluse.portfolio_id'::text, true), ''::text))::bigint)) WITH CHECK ((id = (NULLIF(current_setting('alluse.portfolio_id'::text, true), ''::text))::bigint));
@@ -3108,6 +3407,10 @@ CREATE POLICY portfolio_scope ON public.tax_settings TO alluse_app USING ((portf
 
 CREATE POLICY portfolio_scope ON public.transfers TO alluse_app USING ((portfolio_id = (NULLIF(current_setting('alluse.portfolio_id'::text, true), ''::text))::bigint)) WITH CHECK ((portfolio_id = (NULLIF(current_setting('alluse.portfolio_id'::text, true), ''::text))::bigint));
 
+CREATE POLICY portfolio_scope ON public.webhook_deliveries TO alluse_app USING ((portfolio_id = (NULLIF(current_setting('alluse.portfolio_id'::text, true), ''::text))::bigint)) WITH CHECK ((portfolio_id = (NULLIF(current_setting('alluse.portfolio_id'::text, true), ''::text))::bigint));
+
+CREATE POLICY portfolio_scope ON public.webhook_endpoints TO alluse_app USING ((portfolio_id = (NULLIF(current_setting('alluse.portfolio_id'::text, true), ''::text))::bigint)) WITH CHECK ((portfolio_id = (NULLIF(current_setting('alluse.portfolio_id'::text, true), ''::text))::bigint));
+
 CREATE POLICY portfolio_scope ON public.weeks TO alluse_app USING ((portfolio_id = (NULLIF(current_setting('alluse.portfolio_id'::text, true), ''::text))::bigint)) WITH CHECK ((portfolio_id = (NULLIF(current_setting('alluse.portfolio_id'::text, true), ''::text))::bigint));
 
 ALTER TABLE public.portfolios ENABLE ROW LEVEL SECURITY;
@@ -3121,6 +3424,10 @@ ALTER TABLE public.tax_payments ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.tax_settings ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE public.transfers ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE public.webhook_deliveries ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE public.webhook_endpoints ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE public.weeks ENABLE ROW LEVEL SECURITY;
 
@@ -3149,7 +3456,13 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.api_key_scopes TO alluse_app;
 
 GRANT ALL ON SEQUENCE public.api_keys_id_seq TO alluse_app;
 
+GRANT SELECT,INSERT,UPDATE ON TABLE public.audit_keys TO alluse_app;
+
 GRANT SELECT,INSERT ON TABLE public.audit_log TO alluse_app;
+
+GRANT SELECT,INSERT ON TABLE public.broker_rows TO alluse_app;
+
+GRANT ALL ON SEQUENCE public.broker_rows_id_seq TO alluse_app;
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.brokerage_accounts TO alluse_app;
 
@@ -3162,6 +3475,8 @@ GRANT SELECT,INSERT,UPDATE ON TABLE public.cli_defaults TO alluse_app;
 GRANT SELECT,INSERT ON TABLE public.earmarks TO alluse_app;
 
 GRANT ALL ON SEQUENCE public.earmarks_id_seq TO alluse_app;
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.event_cursors TO alluse_app;
 
 GRANT SELECT,INSERT ON TABLE public.events TO alluse_app;
 
@@ -3191,6 +3506,10 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.marks TO alluse_app;
 
 GRANT ALL ON SEQUENCE public.marks_id_seq TO alluse_app;
 
+GRANT SELECT,INSERT ON TABLE public.order_intents TO alluse_app;
+
+GRANT ALL ON SEQUENCE public.order_intents_id_seq TO alluse_app;
+
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.portfolios TO alluse_app;
 
 GRANT SELECT ON TABLE public.portfolio_directory TO alluse_app;
@@ -3207,6 +3526,8 @@ GRANT SELECT,INSERT ON TABLE public.postings TO alluse_app;
 
 GRANT ALL ON SEQUENCE public.postings_id_seq TO alluse_app;
 
+GRANT SELECT,INSERT ON TABLE public.system_audit TO alluse_app;
+
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.tax_payments TO alluse_app;
 
 GRANT ALL ON SEQUENCE public.tax_payments_id_seq TO alluse_app;
@@ -3218,5 +3539,13 @@ GRANT SELECT,INSERT ON TABLE public.transfers TO alluse_app;
 GRANT ALL ON SEQUENCE public.transfers_id_seq TO alluse_app;
 
 GRANT ALL ON SEQUENCE public.users_id_seq TO alluse_app;
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.webhook_deliveries TO alluse_app;
+
+GRANT ALL ON SEQUENCE public.webhook_deliveries_id_seq TO alluse_app;
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.webhook_endpoints TO alluse_app;
+
+GRANT ALL ON SEQUENCE public.webhook_endpoints_id_seq TO alluse_app;
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.weeks TO alluse_app;

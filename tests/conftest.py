@@ -18,6 +18,9 @@ from alluse.store.db import make_engine, migrate
 from alluse.store.schema import metadata
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
+# One keyring for the test run and every process it starts: the audit chain is MAC'd with a key
+# derived from it, so a database written here must be verified with the same key.
+os.environ.setdefault("ALLUSE_SECRET_KEY", "yOx3Fq0rJ0Mm3g0y2T8u0YtN2dQF6bA7Zp5W3Hk1cVs=")
 
 
 def pg_url() -> str | None:
@@ -65,18 +68,40 @@ def pg_engine() -> Iterator[sa.Engine]:
     engine.dispose()
 
 
-def _truncate_pg(engine: sa.Engine) -> None:
-    # DELETE, not TRUNCATE: with the partitions there are ~100 relations, and TRUNCATE gives each a new
-    # file (about half a second a test); a test leaves only a few rows behind. Foreign-key triggers
-    # are off for the wipe (the cycle between groups and accounts), sequences start again at 1.
+# Other sessions on the test database that are inside a transaction when a test starts: writers that
+# outlived their test (a forked worker, a killed client's backend still finishing its statement).
+_STRAY_WRITERS = (
+    "SELECT pid, pg_terminate_backend(pid) FROM pg_stat_activity "
+    "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+    "AND state IN ('active', 'idle in transaction', 'idle in transaction (aborted)')"
+)
+
+
+def _truncate_pg(engine: sa.Engine) -> list[int]:
+    """Wipe the test database; returns the ids of stray writer sessions it had to end first.
+
+    DELETE, not TRUNCATE: with the partitions there are ~100 relations, and TRUNCATE gives each a new
+    file (about half a second a test); a test leaves only a few rows behind. Foreign-key triggers are
+    off for the wipe (the cycle between groups and accounts), sequences start again at 1.
+
+    Airtight: a writer still running from an earlier test is ended first, and the wipe holds every
+    table in ACCESS EXCLUSIVE mode, so no transaction can commit half before and half after it. (One
+    that did left postings whose transfer and account were deleted; with the sequences reset, the
+    next test's account with that id "owned" them, and verify found a cached balance a cent off.)
+    """
+    with engine.begin() as conn:
+        stray = [int(r[0]) for r in conn.exec_driver_sql(_STRAY_WRITERS)]
     with engine.begin() as conn:
         conn.exec_driver_sql("SET LOCAL session_replication_role = replica")
+        names = ", ".join(t.name for t in metadata.sorted_tables)
+        conn.exec_driver_sql(f"LOCK TABLE {names} IN ACCESS EXCLUSIVE MODE")
         for t in reversed(metadata.sorted_tables):
             conn.exec_driver_sql(f"DELETE FROM {t.name}")
         conn.exec_driver_sql(
             "SELECT setval(c.oid, 1, false) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
             "WHERE c.relkind = 'S' AND n.nspname = current_schema()"
         )
+    return stray
 
 
 @pytest.fixture
@@ -136,3 +161,95 @@ def db_state(engine: sa.Engine) -> dict[str, list[tuple]]:
             rows = conn.execute(sa.select(table)).all()
             out[table.name] = sorted((tuple(r) for r in rows), key=repr)
     return out
+
+
+# --- NATS JetStream (the event relay, the price feed) -------------------------------------------
+
+
+def nats_test_url() -> str:
+    return os.environ.get("ALLUSE_TEST_NATS_URL") or "nats://127.0.0.1:4222"
+
+
+@pytest.fixture(scope="session")
+def nats_url() -> str:
+    """A live NATS server with JetStream; under CI=true an unreachable one is a failure."""
+    import asyncio
+
+    import nats
+
+    url = nats_test_url()
+
+    async def probe() -> bool:
+        try:
+            nc = await nats.connect(url, connect_timeout=2, allow_reconnect=False)
+        except Exception:
+            return False
+        try:
+            await nc.jetstream().account_info()
+            return True
+        except Exception:
+            return False
+        finally:
+            await nc.close()
+
+    if not asyncio.run(probe()):
+        if IN_CI:
+            pytest.fail(f"CI=true but NATS with JetStream at {url} is unreachable")
+        pytest.skip(f"NATS with JetStream at {url} is unreachable")
+    return url
+
+
+class Stream:
+    """A JetStream stream and subject prefix of this test alone (engineers and CI runs share the server)."""
+
+    def __init__(self, url: str) -> None:
+        import uuid
+
+        tag = uuid.uuid4().hex[:12]
+        self.url, self.name, self.prefix = url, f"TEST_{tag}", f"t{tag}"
+
+    def messages(self) -> list[tuple[str, dict, dict]]:
+        """Every message in the stream, in stream order: (subject, envelope, headers)."""
+        import asyncio
+        import json
+
+        import nats
+
+        async def read() -> list[tuple[str, dict, dict]]:
+            nc = await nats.connect(self.url)
+            try:
+                js = nc.jetstream()
+                total = (await js.stream_info(self.name)).state.messages
+                out = []
+                for seq in range(1, total + 1):
+                    m = await js.get_msg(self.name, seq)
+                    out.append((m.subject, json.loads(m.data), dict(m.headers or {})))
+                return out
+            finally:
+                await nc.close()
+
+        return asyncio.run(read())
+
+    def delete(self) -> None:
+        import asyncio
+
+        import nats
+        from nats.js.errors import NotFoundError
+
+        async def drop() -> None:
+            nc = await nats.connect(self.url)
+            try:
+                await nc.jetstream().delete_stream(self.name)
+            except NotFoundError:
+                pass
+            finally:
+                await nc.close()
+
+        asyncio.run(drop())
+
+
+@pytest.fixture
+def stream(nats_url: str) -> Iterator[Stream]:
+    s = Stream(nats_url)
+    yield s
+    s.delete()

@@ -70,7 +70,7 @@ def test_broker_and_config_commands(cli) -> None:  # type: ignore[no-untyped-def
         (("withdraw", "A1-GEN", "ten"), "expected dollars like 1250"),
         (("deposit", "A1", "10.001"), "more than 2 decimals"),
         (("withdraw", "A1-COM", "10"), "Com-Acc never allows withdrawals"),
-        (("withdraw", "A1-GEN", "95000.01"), "cash buffer of $5,000.00 (shortfall $0.01)"),
+        (("withdraw", "A1-GEN", "100000.01"), "A1-GEN holds only $100,000.00 cash"),
         (
             ("group", "open", "1000", "-b", "IBKR:U2", "-b", "IBKR:U7", "-b", "IBKR:U8"),
             "already mapped to Rev-Acc A1-REV",
@@ -80,7 +80,7 @@ def test_broker_and_config_commands(cli) -> None:  # type: ignore[no-untyped-def
         (("broker", "add", "not-a-ref"), "BROKER:NUMBER"),
         (("config", "set", "A1-GEN", "delta_min", "lots"), "delta_min: 'lots' is not in that form; expected a delta"),
         (("transfer", "A1-GEN", "A1-GEN", "5"), "two different accounts"),
-        (("reverse", "999", "--reason", "x"), "no transfer 999"),
+        (("reverse", "999", "--reason", "x"), "no transfer #999"),
         (("deposit", "A1", "0"), "amount: must be more than zero"),
     ],
 )
@@ -93,11 +93,14 @@ def test_bad_input_is_one_line_exit_1_and_changes_nothing(cli, args, message) ->
     assert db_state(cli.engine) == before
 
 
-def test_several_portfolios_need_a_name(cli) -> None:  # type: ignore[no-untyped-def]
+def test_init_makes_the_new_portfolio_the_default_and_use_changes_it(cli) -> None:  # type: ignore[no-untyped-def]
     cli("init", "--name", "second")
-    result = cli("accounts", ok=False)
-    assert result.exit_code == 1 and "--portfolio" in result.output
+    assert "Portfolio second" in cli("accounts").output
     assert "A1-GEN" in cli("--portfolio", "main", "accounts").output
+    assert "portfolio main" in cli("use", "main").output
+    assert "A1-GEN" in cli("accounts").output
+    result = cli("use", "secnod", ok=False)
+    assert result.exit_code == 1 and "did you mean second?" in result.output
 
 
 def test_demo_then_verify(tmp_path: Path) -> None:

@@ -75,7 +75,10 @@ def test_first_run_serves_the_demo_and_prints_how_to_log_in_once(tmp_path: Path)
     assert m, out
     password = m.group(1)
     assert f"curl -s -X POST {base}/auth/login" in out
-    assert (tmp_path / "alluse.db").exists() and (tmp_path / "alluse.key").stat().st_mode & 0o077 == 0
+    # Both files owner-only: the database (created 0600 before SQLite opens it) and the key file.
+    assert (tmp_path / "alluse.db").stat().st_mode & 0o077 == 0 and (
+        tmp_path / "alluse.key"
+    ).stat().st_mode & 0o077 == 0
 
     # Second run: same database, no new admin, no password printed; the first password works.
     server = _serve(tmp_path, port)

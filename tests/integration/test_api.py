@@ -14,7 +14,14 @@ from alluse.services.brokers import read_credentials
 from alluse.services.verify import verify
 from alluse.store.schema import audit_log, brokerage_accounts
 
-PUBLIC = {("GET", "/healthz"), ("GET", "/readyz"), ("POST", "/auth/login"), ("POST", "/auth/refresh")}
+# /auth/logout is authenticated by the refresh token in its body.
+PUBLIC = {
+    ("GET", "/healthz"),
+    ("GET", "/readyz"),
+    ("POST", "/auth/login"),
+    ("POST", "/auth/refresh"),
+    ("POST", "/auth/logout"),
+}
 
 
 @pytest.fixture
@@ -104,12 +111,16 @@ def test_audit_actor_is_the_authenticated_user_or_key(api, owner):  # type: igno
 
 def test_buffer_override_is_an_owner_decision_not_a_traders(api, owner):  # type: ignore[no-untyped-def]
     trader = api.user("tom", role="trader")
-    body = {"account": "A1-GEN", "amount": "39000", "override_reason": "tax bill"}
+    # $20,000 of A1-GEN's $40,000 into shares: at most $18,947.36 of the cash left may be withdrawn.
+    buy = {"account": "A1-GEN", "action": "BTO", "symbol": "MSFT", "quantity": 200, "price": "100"}
+    r = api.client.post("/portfolios/main/fills", json={**buy, "trade_date": "2026-01-05"}, headers=owner)
+    assert r.status_code == 201, r.text
+    body = {"account": "A1-GEN", "amount": "19000", "override_reason": "tax bill"}
     refused = api.client.post("/portfolios/main/withdrawals", json={**body, "override_reason": None}, headers=trader)
     assert refused.status_code == 422 and "buffer" in refused.json()["detail"]
     forbidden = api.client.post("/portfolios/main/withdrawals", json=body, headers=trader)
     assert forbidden.status_code == 403
-    assert cash_of(api, owner, "A1-GEN") == "40000.00"
+    assert cash_of(api, owner, "A1-GEN") == "20000.00"
     ok = api.client.post("/portfolios/main/withdrawals", json=body, headers=owner)
     assert ok.status_code == 201, ok.text
     entry = api.client.get("/portfolios/main/audit", headers=owner).json()[-1]
@@ -134,7 +145,7 @@ def test_every_endpoint_but_login_health_readiness_needs_authentication(api, own
             for headers in ({}, {"Authorization": "Bearer not-a-token"}, {"Authorization": "Bearer alk_1_nope"}):
                 r = api.client.request(method, path, headers=headers, json={})
                 if (method, template) in PUBLIC:
-                    assert r.status_code != 401 or template == "/auth/refresh", (method, path)
+                    assert r.status_code != 401 or template in ("/auth/refresh", "/auth/logout"), (method, path)
                 else:
                     assert r.status_code == 401, (method, path, r.status_code, r.text)
                     assert r.headers["WWW-Authenticate"] == "Bearer"

@@ -49,6 +49,8 @@ ENDPOINTS: dict[tuple[str, str], tuple[str, dict | None]] = {
     # Trades, tax and reports.
     ("POST", "/portfolios/{portfolio}/fills"): ("trader", FEE),
     ("POST", "/portfolios/{portfolio}/fills/batch"): ("trader", {"fills": [FEE]}),
+    ("POST", "/portfolios/{portfolio}/statements/ibkr"): ("trader", None),
+    ("POST", "/portfolios/{portfolio}/statements/ibkr/reconcile"): ("viewer", None),
     ("POST", "/portfolios/{portfolio}/marks"): ("trader", {"prices": {"MTRX": "1.5"}, "as_of": "2026-01-06"}),
     ("GET", "/portfolios/{portfolio}/positions"): ("viewer", None),
     ("GET", "/portfolios/{portfolio}/alerts"): ("viewer", None),

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
 import sqlalchemy as sa
 
 from alluse.domain.errors import BufferShortfall, Conflict, InvalidInput, NotFound, RuleViolation
 from alluse.services import cash, groups
 from alluse.services.queries import account_tree
+from alluse.services.trades import Fill, FillAction, record_fill
 from alluse.services.verify import verify
 from alluse.store.schema import audit_log
 from tests.conftest import db_state
@@ -32,13 +35,32 @@ def test_deposit_to_group_splits_by_allocation(engine: sa.Engine, a1: str) -> No
     assert verify(engine).ok
 
 
-def test_withdrawal_up_to_deployable_then_refused(engine: sa.Engine, a1: str) -> None:
-    cash.move_cash(engine, "t", a1, [("w1", cash.withdrawal("A1-REV", 7_000_000))])
-    assert _acc(engine, "A1-REV")["cash_cents"] == 500_000
+def _buy_shares(engine: sa.Engine, portfolio: str, account: str, dollars: int, key: str = "buy") -> None:
+    """Put `dollars` of the account's cash into shares (NAV unchanged), so the buffer binds."""
+    fill = Fill(account, FillAction.BTO, "ABC", dollars // 100, "100", 0, date(2026, 1, 5))
+    record_fill(engine, "t", portfolio, key, fill)
+
+
+def test_withdrawal_up_to_the_buffer_on_what_is_left_then_refused(engine: sa.Engine, a1: str) -> None:
+    # Rev-Acc $75,000: $50,000 in shares, $25,000 cash. After taking x it must hold 5 % of 75,000 − x:
+    # at most 21,250 / 0.95 = $22,368.42 may leave.
+    _buy_shares(engine, a1, "A1-REV", 50_000)
+    cash.move_cash(engine, "t", a1, [("w1", cash.withdrawal("A1-REV", 2_000_000))])
+    cash.move_cash(engine, "t", a1, [("w2", cash.withdrawal("A1-REV", 236_842))])
+    assert _acc(engine, "A1-REV")["cash_cents"] == 263_158 and _acc(engine, "A1-REV")["cash_buffer_cents"] == 263_158
     before = db_state(engine)
-    with pytest.raises(BufferShortfall, match=r"Rev-Acc A1-REV .* cash buffer of \$250\.00 \(shortfall \$0\.01\)"):
-        cash.move_cash(engine, "t", a1, [("w2", cash.withdrawal("A1-REV", 475_001))])
+    with pytest.raises(BufferShortfall, match=r"Rev-Acc A1-REV .* cash buffer of \$2,631\.58 \(shortfall \$0\.01\)"):
+        cash.move_cash(engine, "t", a1, [("w3", cash.withdrawal("A1-REV", 1))])
     assert db_state(engine) == before
+
+
+def test_a_pure_cash_account_may_be_emptied_by_one_withdrawal_or_several(engine: sa.Engine, a1: str) -> None:
+    # Slices that each took the old "deployable cash" ($95,000, $4,750, $237.50, $11.87 from $100,000)
+    # leave $0.63; one withdrawal may take just as much (from the Rev-Acc, to compare): slicing gains nothing.
+    for i, part in enumerate((9_500_000, 475_000, 23_750, 1_187)):
+        cash.move_cash(engine, "t", a1, [(f"s{i}", cash.withdrawal("A1-GEN", part))])
+    cash.move_cash(engine, "t", a1, [("one", cash.withdrawal("A1-REV", 7_499_937))])
+    assert _acc(engine, "A1-GEN")["cash_cents"] == _acc(engine, "A1-REV")["cash_cents"] == 63
 
 
 def test_com_acc_withdrawal_and_transfer_out_refused(engine: sa.Engine, a1: str) -> None:
@@ -73,8 +95,9 @@ def test_admin_override_is_audited(engine: sa.Engine, a1: str) -> None:
 
 
 def test_batch_is_all_or_nothing_and_checked_in_order(engine: sa.Engine, a1: str) -> None:
+    _buy_shares(engine, a1, "A1-GEN", 50_000)  # at most $47,368.42 of the $50,000 cash may leave
     before = db_state(engine)
-    moves = [("b1", cash.withdrawal("A1-GEN", 9_000_000)), ("b2", cash.withdrawal("A1-GEN", 950_001))]
+    moves = [("b1", cash.withdrawal("A1-GEN", 4_000_000)), ("b2", cash.withdrawal("A1-GEN", 736_843))]
     with pytest.raises(BufferShortfall):  # each alone fits; together the second eats into the buffer
         cash.move_cash(engine, "t", a1, moves)
     assert db_state(engine) == before

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import stat
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +13,7 @@ from typer.testing import CliRunner
 
 from alluse.cli import main as cli
 from alluse.config import get_settings
-from alluse.security.keyring import KeyringError, load_keyring
+from alluse.security.keyring import KeyringError, load_keyring, write_key_file
 from alluse.services import brokers
 from alluse.services.verify import verify
 from alluse.store.schema import audit_log, brokerage_accounts
@@ -23,6 +24,8 @@ SECRET = "user=alice;token=s3cr3t-broker-token"
 @pytest.fixture
 def run(engine: sa.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator:  # type: ignore[type-arg]
     """Run the CLI on the test database, with a key file in the test's directory."""
+    # The key file holds the key the fixtures' writes were signed with, so the audit chain stays verifiable.
+    write_key_file(tmp_path / "alluse.key", (os.environ["ALLUSE_SECRET_KEY"].encode(),))
     monkeypatch.setenv("ALLUSE_KEY_FILE", str(tmp_path / "alluse.key"))
     monkeypatch.delenv("ALLUSE_SECRET_KEY", raising=False)
     get_settings.cache_clear()
@@ -69,7 +72,7 @@ def test_audit_verify_detects_an_edited_and_a_deleted_entry(engine, portfolio, r
     with engine.begin() as conn:
         conn.execute(audit_log.delete().where(al.seq == 4))
     truncated = run("audit", "verify")
-    assert truncated.exit_code == 1 and "entries deleted?" in truncated.output
+    assert truncated.exit_code == 1 and "entries deleted" in truncated.output
 
 
 def test_init_creates_the_key_file_owner_only(run, tmp_path):  # type: ignore[no-untyped-def]
@@ -122,10 +125,11 @@ def test_keys_rotate_reencrypts_every_credential_and_drops_the_old_key(engine, p
     assert actions[-1] == "keys.rotate"
 
 
-def test_keys_rotate_with_keys_from_the_environment(engine, portfolio, run, monkeypatch):  # type: ignore[no-untyped-def]
+def test_keys_rotate_with_keys_from_the_environment(engine, portfolio, run, monkeypatch, tmp_path):  # type: ignore[no-untyped-def]
     from cryptography.fernet import Fernet
 
-    k_old, k_new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    # The key the portfolio was created under (its audit key is sealed with it).
+    k_old, k_new = (tmp_path / "alluse.key").read_text().strip(), Fernet.generate_key().decode()
     monkeypatch.setenv("ALLUSE_SECRET_KEY", k_old)
     get_settings.cache_clear()
     brokers.register(engine, "user:alice", "main", ["IBKR:U1"], "reg")
@@ -153,4 +157,4 @@ def test_user_add_and_grant_from_the_cli(engine, portfolio, run, monkeypatch):  
         assert access.role_on(conn, who, access.portfolio_id_for(conn, "main")) == access.Role.trader
     monkeypatch.setenv("ALLUSE_NEW_PASSWORD", "short")
     r = run("user", "add", "dave")
-    assert r.exit_code == 1 and "at least 10 characters" in r.output
+    assert r.exit_code == 1 and "at least 12 characters" in r.output

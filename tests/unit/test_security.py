@@ -1,4 +1,5 @@
-"""Pure pieces of the security layer: rate limiting, tokens, roles, the money edge."""
+"""Pure pieces of the security layer: tokens, roles, the money edge (the login throttle counts in the
+database: tests/integration/test_api_hardening.py)."""
 
 from __future__ import annotations
 
@@ -10,47 +11,11 @@ from cryptography.fernet import Fernet
 
 from alluse.api.schemas import money, usd
 from alluse.config import Settings
-from alluse.domain.errors import InvalidInput, TooManyAttempts, Unauthenticated
+from alluse.domain.errors import InvalidInput, Unauthenticated
 from alluse.domain.money import parse_usd
 from alluse.security.keyring import Keyring
-from alluse.security.ratelimit import LoginLimiter
 from alluse.security.tokens import TokenIssuer
 from alluse.services.access import Principal, Role
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.t = 1000.0
-
-    def __call__(self) -> float:
-        return self.t
-
-
-def test_login_limiter_counts_failures_in_a_sliding_window() -> None:
-    clock = Clock()
-    limiter = LoginLimiter(3, 60, clock=clock)
-    for _ in range(3):
-        limiter.check("user:a", "ip:1")
-        limiter.failed("user:a", "ip:1")
-    with pytest.raises(TooManyAttempts) as exc:
-        limiter.check("user:a", "ip:2")
-    assert 1 <= exc.value.retry_after <= 61
-    # The address is blocked for other usernames too.
-    with pytest.raises(TooManyAttempts):
-        limiter.check("user:b", "ip:1")
-    limiter.check("user:b", "ip:2")
-    clock.t += 61
-    limiter.check("user:a", "ip:1")
-
-
-def test_a_successful_login_clears_the_users_count_but_not_the_addresss() -> None:
-    limiter = LoginLimiter(2, 60, clock=Clock())
-    limiter.failed("user:a", "ip:1")
-    limiter.succeeded("user:a")
-    limiter.failed("user:a", "ip:1")
-    limiter.check("user:a", "ip:9")
-    with pytest.raises(TooManyAttempts):
-        limiter.check("user:z", "ip:1")
 
 
 def _issuer(minutes: int = 15) -> TokenIssuer:

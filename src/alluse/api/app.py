@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
+from starlette.middleware.body_limit import RequestBodyLimitMiddleware
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from alluse import __version__
 from alluse.api import problems
 from alluse.api.deps import Context
+from alluse.api.hardening import EdgeGuard, strict_json
 from alluse.api.observability import Metrics, RequestLog, configure_logging
 from alluse.api.routers import (
     accounts,
@@ -22,19 +25,24 @@ from alluse.api.routers import (
     portfolios,
     projections,
     reports,
+    sessions,
+    statements,
     tax,
     trades,
+    webhooks,
     weeks,
 )
 from alluse.config import Settings, get_settings
 from alluse.security.keyring import Keyring, load_keyring
-from alluse.security.ratelimit import LoginLimiter
+from alluse.security.ratelimit import LoginThrottle
 from alluse.security.tokens import TokenIssuer
+from alluse.web import pages as web
 
 # One module per resource (docs/api.md).
 ROUTERS = [
     ops,
     auth,
+    sessions,
     portfolios,
     accounts,
     groups,
@@ -47,7 +55,9 @@ ROUTERS = [
     tax,
     reports,
     lifecycle,
+    statements,
     projections,
+    webhooks,
 ]
 
 
@@ -71,13 +81,23 @@ def create_app(
         settings=settings,
         keyring=keyring,
         tokens=TokenIssuer.from_settings(settings, keyring),
-        limiter=LoginLimiter(settings.login_max_failures, settings.login_window_seconds),
+        throttle=LoginThrottle(engine, settings.login_max_failures, settings.login_window_seconds),
     )
     app.state.metrics = Metrics()
     problems.install(app)
     for module in ROUTERS:
-        app.include_router(module.router)
+        # The API speaks JSON: bodies are checked for media type, charset, repeated keys and bounds.
+        app.include_router(module.router, dependencies=[Depends(strict_json)], responses=problems.responses(413, 415))
+    web.mount(app)  # the dashboard's pages and static files (docs/web.md)
     if settings.request_log:
         configure_logging()
     app.add_middleware(RequestLog, metrics=app.state.metrics, enabled=settings.request_log)
+    # Starlette's limiter cuts a streamed body off once it passes the limit (413 via problems.py);
+    # EdgeGuard, outside it, refuses a declared oversized body before anything runs.
+    app.add_middleware(RequestBodyLimitMiddleware, max_body_size=settings.max_body_bytes)
+    app.add_middleware(EdgeGuard, settings=settings)
+    if settings.trusted_proxies.strip():
+        # Believe X-Forwarded-For/-Proto only from the listed proxies (`alluse serve` turns uvicorn's
+        # own handling off, which would trust loopback by default).
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxy_list)
     return app

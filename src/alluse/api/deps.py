@@ -20,7 +20,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from alluse.config import Settings
 from alluse.domain.errors import Forbidden, InvalidInput, NotFound, Unauthenticated
 from alluse.security.keyring import Keyring
-from alluse.security.ratelimit import LoginLimiter
+from alluse.security.ratelimit import LoginThrottle
 from alluse.security.tokens import TokenIssuer
 from alluse.services import access
 from alluse.services.access import Principal, Role
@@ -35,7 +35,7 @@ class Context:
     settings: Settings
     keyring: Keyring
     tokens: TokenIssuer
-    limiter: LoginLimiter
+    throttle: LoginThrottle
 
 
 # Dependencies that do no I/O are async: FastAPI runs sync ones in the thread pool, a hop that costs
@@ -45,6 +45,12 @@ async def ctx(request: Request) -> Context:
 
 
 Ctx = Annotated[Context, Depends(ctx)]
+
+
+def login_keys(username: str, request: Request) -> tuple[str, str]:
+    """The two keys a login attempt is throttled on. The client address is the TCP peer, or what a
+    proxy listed in ALLUSE_TRUSTED_PROXIES forwarded (api/app.py)."""
+    return f"user:{username.strip().lower()}", f"ip:{request.client.host if request.client else '-'}"
 
 
 bearer = HTTPBearer(auto_error=False, description="An access token from /auth/login, or an API key")

@@ -72,7 +72,13 @@ def _validation(_req: Request, exc: Exception) -> JSONResponse:
 
 def _http(_req: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    code = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
+    code = {
+        404: "not-found",
+        405: "method-not-allowed",
+        413: "body-too-large",
+        415: "unsupported-media-type",
+        422: "invalid-request",
+    }.get(exc.status_code, "http-error")
     return problem(exc.status_code, code, str(exc.detail), getattr(exc, "headers", None))
 
 

@@ -25,6 +25,7 @@ import statistics
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -67,6 +68,7 @@ class Bench:
         self.bulk_fills = 10_000 if quick else 100_000
         self.ledger_lots = 100_000 if quick else 1_000_000
         self.sweep_groups = 3_334 if quick else 33_334  # three sleeves each: 10,000 / 100,000 accounts
+        self.verify_postings = 100_000 if quick else 1_000_000
         self.progress = _progress(out)
 
     def emit(self, metric: str, value: float, unit: str, **extra: Any) -> None:
@@ -303,6 +305,47 @@ class Bench:
             self.emit("lifecycle_sweep_s", accounts / shared, "s", workers=CLIENTS, **extra)
             self.emit("lifecycle_workers_vs_one", shared / ours, "ratio", workers=CLIENTS)
 
+    # --- verify ---------------------------------------------------------------------------------
+    def run_verify(self) -> None:
+        """`alluse verify` over a ledger of `verify_postings` postings written through the bulk use case
+        (so every row is bound to the audit chain), against the bare driver reading every posting and
+        summing it per account: the least any recompute of the balances does. One run (the ledger
+        takes longer to write than to verify)."""
+        from alluse.services.verify import verify
+
+        engine, gens = self._funded(1000)
+        moves, batch = self.verify_postings // 2, 50_000
+        for start in range(0, moves, batch):
+            chunk = [
+                (f"v{i}", cash.deposit(gens[i % len(gens)], 10_000, group=False))
+                if i % 2 == 0
+                else (f"v{i}", cash.withdrawal(gens[i % len(gens)], 10_000))
+                for i in range(start, min(moves, start + batch))
+            ]
+            cash.move_cash(engine, "bench", "bench", chunk)
+        if self.progress:
+            self.progress.console.log(f"verify over {self.verify_postings} postings")
+        t = time.perf_counter()
+        report = verify(engine)
+        ours = time.perf_counter() - t
+        if not report.ok:
+            raise AssertionError(f"verify found problems in the bench ledger: {report.problems[:3]}")
+        n = report.counts["postings"]
+        url = engine.url.render_as_string(hide_password=False)
+        engine.dispose()
+        raw = _raw_connection(url, setup=False)
+        t = time.perf_counter()
+        cash_of: dict[int, int] = {}
+        for _id, _pid, _tid, aid, amount in raw.execute(
+            "SELECT id, portfolio_id, transfer_id, account_id, amount_cents FROM postings"
+        ).fetchall():
+            cash_of[aid] = cash_of.get(aid, 0) + amount
+        raw_s = time.perf_counter() - t
+        raw.close()
+        self.emit("verify_postings_per_s", n / ours, "postings/s", postings=n, rows=report.counts["rows"])
+        self.emit("raw_verify_postings_per_s", n / raw_s, "postings/s", postings=n)
+        self.emit("verify_vs_raw", raw_s / ours, "ratio")
+
     def run(self) -> None:
         acc_single = self.median_rate(
             "accounts, one group per unit of work", 3 * self.single_groups, self.accounts_single
@@ -342,12 +385,18 @@ class Bench:
 
         if self.db == "sqlite":
             # The trades figures are measured on SQLite only so far (their raw baseline is sqlite3).
+            from alluse.bench.ibkr import run_ibkr
             from alluse.bench.trades import run_trades
 
             run_trades(self)
+            run_ibkr(self)
         from alluse.bench.projection import run_projection
 
         run_projection(self)  # no database in the fast paths; the exact path uses its own SQLite file
+        from alluse.bench.web import run_web
+
+        run_web(self)
+        self.run_verify()
 
 
 def _progress(out: IO[str]) -> Any:
@@ -568,6 +617,20 @@ def _raw_audit(start: int, n: int, now: str, pid: int = 1) -> list[tuple]:
     ]
 
 
+def raw_events(conn: Any, audit_seqs: Sequence[int], now: str, pid: int = 1) -> None:
+    """One outbox event per audit entry, numbered from the portfolio's counter, as every unit of work
+    writes them (store/outbox.py)."""
+    (head,) = conn.execute(
+        "UPDATE portfolios SET event_seq = event_seq + ? WHERE id = ? RETURNING event_seq", (len(audit_seqs), pid)
+    ).fetchone()
+    first = head - len(audit_seqs) + 1
+    conn.executemany(
+        "INSERT INTO events (portfolio_id, kind, payload, audit_seq, created_at, seq, event_id, version) "
+        "VALUES (?, 'x', '{\"r\":1}', ?, ?, ?, ?, 1)",
+        [(pid, s, now, first + i, str(uuid.uuid4())) for i, s in enumerate(audit_seqs)],
+    )
+
+
 def _raw_group_rows(conn: Any, start: int, n: int) -> None:
     now = datetime.now(UTC).replace(tzinfo=None).isoformat(sep=" ")
     gid0, aid0, tid0 = start + 1, 2 + 3 * start, start + 1
@@ -611,6 +674,7 @@ def _raw_group_rows(conn: Any, start: int, n: int) -> None:
     )
     conn.execute("UPDATE accounts SET cash_cents = cash_cents - ? WHERE id = 1", (n * GROUP_AMOUNT,))
     conn.executemany("INSERT INTO audit_log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", _raw_audit(start, n, now))
+    raw_events(conn, range(start + 1, start + n + 1), now)
     conn.execute("UPDATE portfolios SET audit_seq = ?, audit_head = ? WHERE id = 1", (start + n, _HASH))
 
 
@@ -647,6 +711,7 @@ def _raw_move_rows(conn: Any, start: int, n: int, client: int | None = None) -> 
         [(d, d if a != bank else 0, a) for a, d in touched.items()],
     )
     conn.executemany("INSERT INTO audit_log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", _raw_audit(seq0, n, now, head))
+    raw_events(conn, range(seq0 + 1, seq0 + n + 1), now, head)
     conn.execute("UPDATE portfolios SET audit_seq = ?, audit_head = ? WHERE id = ?", (seq0 + n, _HASH, head))
 
 
@@ -680,10 +745,28 @@ def run_bench(
         section: Callable[[], None] = HttpBench(bench).run
     elif only == "lifecycle":
         section = bench.run_lifecycle
+    elif only == "verify":
+        section = bench.run_verify
+    elif only == "ibkr":
+        from alluse.bench.ibkr import run_ibkr
+
+        if db != "sqlite":
+            raise InvalidInput("--only ibkr runs on SQLite (its raw baseline is sqlite3)")
+        section = lambda: run_ibkr(bench)  # noqa: E731
     elif only == "projection":
         from alluse.bench.projection import run_projection
 
         section = lambda: run_projection(bench)  # noqa: E731
+    elif only == "web":
+        from alluse.bench.web import run_web
+
+        section = lambda: run_web(bench)  # noqa: E731
+    elif only == "events":
+        from alluse.bench import events
+
+        def section() -> None:
+            events.run(bench)
+
     else:
         section = bench.run
     if bench.progress:
@@ -705,7 +788,7 @@ def _raw_sweep(conn: Any) -> None:
         "cash_cents + positions_value_cents - base_capital_cents >= 5000000) OR (kind IN ('REV', 'COM') AND "
         "cash_cents + positions_value_cents - base_capital_cents > 0))"
     ).fetchall()
-    seq, head = conn.execute("SELECT audit_seq, audit_head FROM portfolios WHERE id = 1").fetchone()
+    seq, head, ev_seq = conn.execute("SELECT audit_seq, audit_head, event_seq FROM portfolios WHERE id = 1").fetchone()
     gid = conn.execute("SELECT max(id) FROM account_groups").fetchone()[0]
     aid = conn.execute("SELECT max(id) FROM accounts").fetchone()[0]
     tid = conn.execute("SELECT max(id) FROM transfers").fetchone()[0]
@@ -736,7 +819,9 @@ def _raw_sweep(conn: Any) -> None:
             earm.append((result, acc))
             amount = result - tax
         acts.append((action, f"k{acc}", acc, amount, seq, now))
-        evs.append((action, acc, seq, now))
+        for kind_ in ("lifecycle", "alert"):  # the action's event and its alert (fork or plan ready)
+            ev_seq += 1
+            evs.append((kind_, action, acc, seq, now, ev_seq, str(uuid.uuid4())))
         audit.append((seq, now, f"k{acc}", head, head))
     conn.executemany(
         "INSERT INTO account_groups (id, portfolio_id, name, kind, status, parent_group_id, forked_from_account_id, "
@@ -778,9 +863,10 @@ def _raw_sweep(conn: Any) -> None:
     )
     conn.executemany("UPDATE accounts SET earmarked_cents = earmarked_cents + ? WHERE id = ?", earm)
     conn.executemany(
-        "INSERT INTO events (portfolio_id, kind, action_id, account_id, payload, audit_seq, created_at) "
-        "VALUES (1, 'lifecycle', ?, ?, '{}', ?, ?)",
+        "INSERT INTO events (portfolio_id, kind, action_id, account_id, payload, audit_seq, created_at, seq, "
+        "event_id, version) VALUES (1, ?, ?, ?, '{}', ?, ?, ?, ?, 1)",
         evs,
     )
+    conn.execute("UPDATE portfolios SET event_seq = ? WHERE id = 1", (ev_seq,))
     conn.executemany("INSERT INTO audit_log VALUES (1, ?, ?, 'bench', 'lifecycle', ?, '', '{}', NULL, ?, ?)", audit)
     conn.execute("UPDATE portfolios SET audit_seq = ? WHERE id = 1", (seq,))

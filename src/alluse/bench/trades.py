@@ -66,7 +66,7 @@ def fills_bulk(bench: Bench) -> float:
 
 
 def raw_fills(bench: Bench, per_transaction: bool) -> float:
-    from alluse.bench.run import _HASH, _raw_group_rows
+    from alluse.bench.run import _HASH, _raw_group_rows, raw_events
     from alluse.bench.run import _raw_connection as _raw_sqlite
 
     conn = _raw_sqlite(bench.fresh_url())
@@ -153,6 +153,7 @@ def raw_fills(bench: Bench, per_transaction: bool) -> float:
             [(-sum(accs.values()) - COMMISSION * batch, ext), (COMMISSION * batch, ext + 1)],
         )
         conn.executemany("INSERT INTO audit_log VALUES (1, ?, ?, 'bench', 'trade.fill', ?, ?, ?, NULL, ?, ?)", audit)
+        raw_events(conn, [a[0] for a in audit], now)
         conn.execute("UPDATE portfolios SET audit_seq = ?, audit_head = ? WHERE id = 1", (seq0 + start + batch, _HASH))
         conn.execute("COMMIT")
     elapsed = time.perf_counter() - t

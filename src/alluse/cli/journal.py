@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from alluse.cli.common import JsonOpt, app, friendly, parse_date, state
+from alluse.cli.common import JsonOpt, app, friendly, parse_date, print_json, state
 from alluse.cli.render import console, usd
 
 
@@ -39,7 +38,7 @@ def journal(
         per_page=per_page,
     )
     if as_json:
-        print(json.dumps(r, indent=2))
+        print_json(r)
         return
     pages = max(1, -(-r["total"] // r["per_page"]))
     t = Table("#", "Recorded", "Kind", "Amount", "Legs", "Memo", title=f"Journal, page {r['page']} of {pages}")

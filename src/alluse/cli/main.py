@@ -7,20 +7,29 @@ from typing import Annotated, Any
 
 import typer
 
-from alluse.cli.common import JsonOpt, KeyOpt, OverrideOpt, actor, app, friendly, new_key, print_json, state
+from alluse.cli.common import (
+    JsonOpt,
+    KeyOpt,
+    OverrideOpt,
+    actor,
+    app,
+    broker_app,
+    friendly,
+    new_key,
+    print_json,
+    state,
+)
 from alluse.cli.render import account_tree_table, console, err_console, replay_note, usd
 from alluse.config import get_settings
 from alluse.domain.errors import InvalidInput
 from alluse.domain.parsing import parse_money
 
 group_app = typer.Typer(help="Account groups.", no_args_is_help=True)
-broker_app = typer.Typer(help="Brokerage accounts and the portfolio's pool.", no_args_is_help=True)
 config_app = typer.Typer(help="Account, group and portfolio configuration.", no_args_is_help=True)
 keys_app = typer.Typer(help="The encryption keys of stored broker credentials.", no_args_is_help=True)
 audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
 user_app = typer.Typer(help="API users and their roles per portfolio.", no_args_is_help=True)
 app.add_typer(group_app, name="group")
-app.add_typer(broker_app, name="broker")
 lifecycle_app = typer.Typer(help="The lifecycle: forks, merges, quarterly reinvestment.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 app.add_typer(keys_app, name="keys")
@@ -80,7 +89,8 @@ def group_open(
     from alluse.services.configuration import parse_allocation
     from alluse.services.groups import group_opening, open_group
 
-    opening = group_opening(parse_money(amount), broker, parse_allocation(allocation) if allocation else None, name)
+    amount_cents = parse_money(amount, allow_zero=True)  # 0: a group over real accounts, funded by statements
+    opening = group_opening(amount_cents, broker, parse_allocation(allocation) if allocation else None, name)
     r = open_group(state.engine(), actor(), state.portfolio, new_key(key), opening)
     parts = ", ".join(f"{k} {usd(v['cash_cents'])} → {v['brokerage_account']}" for k, v in r["accounts"].items())
     console.print(f"opened group [bold]{r['name']}[/] with {usd(r['amount_cents'])}: {parts}{replay_note(r)}")
@@ -270,16 +280,30 @@ def config_set(
 
 @app.command()
 @friendly
-def verify() -> None:
-    """Recompute every balance from the journal; check zero-sum, the one-to-one mapping and the audit chain."""
+def verify(
+    export_head: Annotated[
+        bool, typer.Option("--export-head", help="Print each chain's head (chain:seq:mac) to keep elsewhere.")
+    ] = False,
+    expect_head: Annotated[
+        list[str] | None,
+        typer.Option("--expect-head", help="A head printed by --export-head earlier; fails if the chain lost it."),
+    ] = None,
+) -> None:
+    """Recompute every balance from the journal; check zero-sum, the one-to-one mapping, the keyed audit
+    chain and that every recorded row is the one the chain recorded."""
+    from alluse.services.verify import Head
     from alluse.services.verify import verify as run_verify
 
-    report = run_verify(state.engine())
+    expect = [Head.parse(h) for h in expect_head or []]
+    report = run_verify(state.engine(), expect=expect)
     counts = ", ".join(f"{v} {k}" for k, v in report.counts.items())
+    if export_head:
+        for h in report.heads:
+            print(h.token())
     if report.ok:
-        console.print(
+        (err_console if export_head else console).print(
             f"[green]verified[/]: {counts}; balances equal the journal, postings sum to zero, "
-            "brokerage mapping one-to-one, audit chain intact"
+            "brokerage mapping one-to-one, audit chain intact, every row as the chain recorded it"
         )
         return
     for p in report.problems:
@@ -471,14 +495,19 @@ def bench(
     http: Annotated[
         bool, typer.Option("--http", help="The REST API under HTTP load from a second process, on loopback.")
     ] = False,
-    only: Annotated[str | None, typer.Option(help="Run one part only: lifecycle or projection.")] = None,
+    only: Annotated[
+        str | None,
+        typer.Option(
+            help="Run one part only: lifecycle, ibkr, projection, web, verify, or events (needs NATS, ALLUSE_NATS_URL)."
+        ),
+    ] = None,
 ) -> None:
     """Benchmark: one JSON object per line, with the raw-database baseline from the same run."""
     from alluse.bench.run import run_bench
     from alluse.domain.errors import InvalidInput
 
-    if only not in (None, "lifecycle", "projection"):
-        raise InvalidInput(f"--only takes 'lifecycle' or 'projection', got {only!r}")
+    if only not in (None, "lifecycle", "ibkr", "projection", "web", "events", "verify"):
+        raise InvalidInput(f"--only takes lifecycle, ibkr, projection, web, events or verify, got {only!r}")
     run_bench(
         db,
         quick=quick,
@@ -531,6 +560,7 @@ def keys_rotate() -> None:
     old one from the list."""
     from cryptography.fernet import Fernet
 
+    from alluse.security.audit_key import forget as forget_signer
     from alluse.security.keyring import Keyring, load_keyring, write_key_file
     from alluse.services.brokers import rotate_credentials
 
@@ -550,8 +580,10 @@ def keys_rotate() -> None:
     # The old keys stay in the file until every row is re-encrypted, so a crash leaves nothing unreadable.
     rotated = Keyring((Fernet.generate_key(), *current.keys), current.source)
     write_key_file(path, rotated.keys)
+    forget_signer()  # the audit chain signs with the new key from here on
     r = rotate_credentials(engine, actor(), rotated)
     write_key_file(path, rotated.keys[:1])
+    forget_signer()
     console.print(
         f"re-encrypted {r['reencrypted']} credentials in {r['portfolios']} portfolios; "
         f"new key {rotated.fingerprint} in {path}, old key removed"
@@ -613,6 +645,7 @@ def user_grant(
 def serve(
     host: Annotated[str | None, typer.Option(help="Interface to listen on (default 127.0.0.1).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default 8000).")] = None,
+    relay: Annotated[bool, typer.Option("--relay", help="Also run the event relay (alluse events relay).")] = False,
 ) -> None:
     """Serve the REST API. The first run on an empty database builds the demo portfolio and an admin
     user, and prints the password once."""
@@ -649,10 +682,21 @@ def serve(
         )
     app_ = create_app(settings, engine, keyring)
     console.print(f"serving on http://{host}:{port} (database {engine.url.render_as_string(hide_password=True)})")
-    uvicorn.run(app_, host=host, port=port, log_level="warning", access_log=False)
+    if relay:
+        from alluse.services.relay import RelayConfig, start_in_thread
+
+        cfg = RelayConfig.from_settings(settings)
+        start_in_thread(engine, keyring, cfg)
+        console.print(f"relaying events to {cfg.nats_url} (stream {cfg.stream}) and to webhooks")
+    # Forwarded headers are believed only from ALLUSE_TRUSTED_PROXIES, by the app itself (api/app.py);
+    # uvicorn's own handling would believe them from loopback.
+    uvicorn.run(app_, host=host, port=port, log_level="warning", access_log=False, proxy_headers=False)
 
 
 # Commands in their own modules register themselves on `app` when imported.
+from alluse.cli import brokers as _brokers  # noqa: E402, F401
+from alluse.cli import events as _events  # noqa: E402, F401
 from alluse.cli import journal as _journal  # noqa: E402, F401
 from alluse.cli import project as _project  # noqa: E402, F401
 from alluse.cli import trading as _trading  # noqa: E402, F401
+from alluse.cli import users as _users  # noqa: E402, F401

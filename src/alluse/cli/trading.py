@@ -115,36 +115,20 @@ def fill(
 @app.command("import-fills")
 @friendly
 def import_fills(
-    path: Annotated[Path, typer.Argument(help="CSV: key,account,action,symbol,quantity,price,commission,date,amount")],
+    path: Annotated[
+        Path,
+        typer.Argument(
+            help="CSV (key,account,action,symbol,quantity,price,commission,date,amount,multiplier) or .json"
+        ),
+    ],
     future: FutureOpt = False,
 ) -> None:
-    """Record a file of broker facts as one unit of work (all or nothing; keys make re-imports safe)."""
-    from alluse.services.trades import Fill, FillAction, record_fills
+    """Record a file of broker facts (CSV or .json) as one unit of work: all or nothing; each row's key
+    (given, or derived from its content) makes re-imports safe. Columns: docs/brokers.md."""
+    from alluse.services.fill_files import read_fills
+    from alluse.services.trades import record_fills
 
-    facts = []
-    try:
-        with path.open(newline="") as fh:
-            for n, row in enumerate(csv.DictReader(fh), start=2):
-                try:
-                    facts.append(
-                        (
-                            row["key"],
-                            Fill(
-                                row["account"],
-                                FillAction(row["action"].strip().upper()),
-                                row.get("symbol") or None,
-                                parse_quantity(row.get("quantity") or "0", allow_zero=True),
-                                row.get("price") or "0",
-                                parse_money(row.get("commission") or "0", field="commission", allow_zero=True),
-                                parse_date(row["date"]) if row.get("date") else None,
-                                parse_money(row["amount"]) if row.get("amount") else 0,
-                            ),
-                        )
-                    )
-                except (KeyError, ValueError, InvalidInput) as exc:
-                    raise InvalidInput(f"{path} line {n}: {exc}") from None
-    except OSError as exc:
-        raise InvalidInput(f"cannot read {path}: {exc.strerror}") from None
+    facts = read_fills(path)
     if not facts:
         raise InvalidInput(f"{path} holds no fills")
     latest = max((f.trade_date for _, f in facts if f.trade_date is not None), default=None)
@@ -238,7 +222,10 @@ def positions(
 
 @app.command()
 @friendly
-def alerts(as_json: JsonOpt = False) -> None:
+def alerts(
+    as_json: JsonOpt = False,
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Then stream new alerts as they happen.")] = False,
+) -> None:
     """Open alerts (BUFFER_BREACH ...)."""
     from alluse.services.alerts import open_alerts
 
@@ -251,11 +238,15 @@ def alerts(as_json: JsonOpt = False) -> None:
                 for r in rows
             ]
         )  # fmt: skip
-        return
-    if not rows:
-        console.print("no open alerts")
-    for r in rows:
-        console.print(f"[red]{r['kind']}[/] {r['name']}: {r['message']} (since {r['raised_at']:%Y-%m-%d %H:%M})")
+    else:
+        if not rows:
+            console.print("no open alerts")
+        for r in rows:
+            console.print(f"[red]{r['kind']}[/] {r['name']}: {r['message']} (since {r['raised_at']:%Y-%m-%d %H:%M})")
+    if follow:
+        from alluse.cli.events import follow_alerts
+
+        follow_alerts(as_json=as_json)
 
 
 @app.command("check-trade")
@@ -323,11 +314,14 @@ def week_confirm(
 
 @week_app.command("accuracy")
 @friendly
-def week_accuracy_cmd() -> None:
+def week_accuracy_cmd(as_json: JsonOpt = False) -> None:
     """How often the predicted week type was right."""
     from alluse.services.reports import week_accuracy
 
     r = week_accuracy(state.engine(), state.portfolio)
+    if as_json:
+        print_json(r)
+        return
     if not r["weeks"]:
         console.print("no week has both a prediction and a confirmation yet")
         return
@@ -419,6 +413,7 @@ def tax_pnl(
     account: Annotated[str, typer.Argument(help="Account name or id.")],
     start: Annotated[str, typer.Option("--from", help="YYYY-MM-DD")],
     end: Annotated[str | None, typer.Option("--to", help="YYYY-MM-DD (default: today).")] = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Pre- and post-tax realized P&L of an account for a period."""
     from alluse.services.tax import period_pnl
@@ -426,7 +421,14 @@ def tax_pnl(
 
     with state.engine().connect() as conn:
         aid = resolve_account(conn, resolve_portfolio(conn, state.portfolio), account)
-        p = period_pnl(conn, aid, parse_date(start), parse_date(end))
+        s, e = parse_date(start), parse_date(end)
+        if e < s:
+            raise InvalidInput(f"--from {s} is after --to {e}")
+        p = period_pnl(conn, aid, s, e)
+    if as_json:
+        figures = {f"{k}_cents": getattr(p, k) for k in p.__dataclass_fields__}
+        print_json({"account": account.upper(), "from": s.isoformat(), "to": e.isoformat(), **figures, "note": NOTE})
+        return
     t = Table("Figure", "USD", title=f"{account.upper()} {start} – {end or 'today'}", title_justify="left")
     t.add_row("net realized gain", usd(p.realized))
     t.add_row("+ dividends", usd(p.dividends))
@@ -448,6 +450,7 @@ def report_weekly(
     end: Annotated[str | None, typer.Option("--to", help="YYYY-MM-DD (default: today).")] = None,
     csv_path: CsvOpt = None,
     png: PngOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Per week: trades, income (realized + dividends), predicted and confirmed week type."""
     from datetime import timedelta
@@ -456,6 +459,9 @@ def report_weekly(
 
     to = parse_date(end)
     r = weekly(state.engine(), state.portfolio, parse_date(start, to - timedelta(weeks=12)), to)
+    if as_json:
+        print_json(r)
+        return
     t = Table("Week of", "Trades", "Income", "Predicted", "Confirmed", "Right?")
     for w in r["weeks"]:
         right = "" if w["correct"] is None else ("yes" if w["correct"] else "no")
@@ -473,7 +479,7 @@ def report_weekly(
     if csv_path:
         _write_csv(csv_path, r["weeks"])
     if png:
-        from alluse.cli.charts import weekly_png
+        from alluse.charts import weekly_png
 
         weekly_png(r, png)
         console.print(f"chart: {png}")
@@ -485,11 +491,15 @@ def report_monthly(
     year: Annotated[int, typer.Option(help="Calendar year (default: this year).")] = 0,
     csv_path: CsvOpt = None,
     png: PngOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Per month: income vs reinvestment, estimated tax, growth per account."""
     from alluse.services.reports import monthly
 
     r = monthly(state.engine(), state.portfolio, year or date.today().year)
+    if as_json:
+        print_json(r)
+        return
     names = sorted({n for m in r["months"] for n in m["growth_cents"]})
     t = Table("Month", "Income", "Reinvested", "Est. tax", *[f"Growth {n}" for n in names])
     for m in r["months"]:
@@ -515,7 +525,7 @@ def report_monthly(
             ],
         )
     if png:
-        from alluse.cli.charts import monthly_png
+        from alluse.charts import monthly_png
 
         monthly_png(r, png)
         console.print(f"chart: {png}")
@@ -526,11 +536,15 @@ def report_monthly(
 def report_quarterly(
     year: Annotated[int, typer.Option(help="Calendar year (default: this year).")] = 0,
     csv_path: CsvOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """The tax ledger by quarter and account."""
     from alluse.services.reports import quarterly
 
     r = quarterly(state.engine(), state.portfolio, year or date.today().year)
+    if as_json:
+        print_json(r)
+        return
     t = Table("Quarter", "Account", "Short-term", "Long-term", "Dividends", "Net realized", "Est. tax YTD")
     for q in r["rows"]:
         t.add_row(
@@ -657,6 +671,7 @@ def report_performance(
     account: Annotated[str | None, typer.Option(help="One account (default: all).")] = None,
     csv_path: CsvOpt = None,
     png: PngOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Time-weighted return per account (deposits, forks, merges excluded) and max drawdown."""
     from decimal import Decimal
@@ -669,6 +684,9 @@ def report_performance(
     if (e - s).days > 3660:
         raise InvalidInput("the period is limited to ten years")
     r = performance_report(state.engine(), state.portfolio, s, e, account)
+    if as_json:
+        print_json(r)
+        return
     t = Table("Account", "Start NAV", "End NAV", "Flows", "TWR", "Max drawdown")
     rows = []
     for a in r["accounts"]:
@@ -685,7 +703,7 @@ def report_performance(
     if csv_path:
         _write_csv(csv_path, rows)
     if png:
-        from alluse.cli.charts import performance_png
+        from alluse.charts import performance_png
 
         performance_png(r, png)
         console.print(f"chart: {png}")

@@ -107,20 +107,44 @@ class CashSnapshot(NamedTuple):
         return self.cash < self.cash_buffer
 
 
-def check_cash_out(snapshot: CashSnapshot, amount_cents: int, action: str, *, override: bool = False) -> None:
-    """Refuse an intent that takes `amount_cents` of cash out of the account beyond its deployable cash.
+def after_cash_out(snapshot: CashSnapshot, amount_cents: int) -> CashSnapshot:
+    """The account once `amount_cents` of cash has left it (its NAV falls by as much)."""
+    return snapshot._replace(cash=snapshot.cash - amount_cents)
 
-    The buffer is the one the account holds now (5 % of current NAV): moving money out may never eat
-    into it, so a trader can always take out exactly the deployable cash shown in `alluse accounts`.
+
+def max_cash_out(snapshot: CashSnapshot) -> int:
+    """The most cash one intent may take out: the largest amount after which the account still holds
+    its buffer on what is left. Deployable cash after taking x falls by 1 or 0 per cent of x (the
+    buffer shrinks with the NAV), so a binary search over [0, cash] finds it exactly."""
+    if snapshot.cash <= 0 or after_cash_out(snapshot, 0).deployable_cash < 0:
+        return 0
+    lo, hi = 0, snapshot.cash  # deployable ≥ 0 after taking lo; find the largest such amount
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if after_cash_out(snapshot, mid).deployable_cash >= 0:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+def check_cash_out(snapshot: CashSnapshot, amount_cents: int, action: str, *, override: bool = False) -> None:
+    """Refuse an intent that would leave the account without its cash buffer.
+
+    The rule is on the state the intent leaves: afterwards, deployable cash (cash − 5 % of the NAV
+    then − collateral − earmarks) must not be negative. Because only the resulting state is judged,
+    no sequence of intents can reach a state one intent could not: slicing a withdrawal gains nothing
+    (docs/accounts-and-ledger.md, "The buffer rule for intents").
     """
     if amount_cents <= 0:
         raise InvalidInput("amount must be positive")
-    shortfall = amount_cents - snapshot.deployable_cash
-    if shortfall > 0 and not override:
-        raise BufferShortfall(snapshot.label, snapshot.cash_buffer, shortfall, action)
     if amount_cents > snapshot.cash:
         # Not even an admin can take out cash that is not there.
         raise RuleViolation(f"{action} refused: {snapshot.label} holds only {format_usd(snapshot.cash)} cash")
+    after = after_cash_out(snapshot, amount_cents)
+    if after.deployable_cash < 0 and not override:
+        shortfall = amount_cents - max_cash_out(snapshot)
+        raise BufferShortfall(snapshot.label, after.cash_buffer, shortfall, action)
 
 
 def check_cash_may_leave(kind: AccountKind, label: str, action: str) -> None:

@@ -4,6 +4,7 @@ editing or deleting any entry breaks every hash after it."""
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from datetime import UTC, datetime
 from typing import Any
@@ -46,3 +47,42 @@ def entry_hash(
     # Length-prefixed, so no choice of field contents can make two different entries hash alike.
     material = "".join(f"{len(f)}:{f}" for f in fields)
     return hashlib.sha256(material.encode()).hexdigest()
+
+
+def rows_digest(rows_text: str | None) -> str:
+    """Digest of an entry's row manifest (empty: the entry wrote no rows of its own)."""
+    return "" if not rows_text else hashlib.sha256(rows_text.encode()).hexdigest()
+
+
+def entry_mac(
+    key: bytes,
+    key_id: str,
+    prev_hash: str,
+    seq: int,
+    at_text: str,
+    actor: str,
+    action: str,
+    idempotency_key: str,
+    input_digest: str,
+    result: str,
+    override_reason: str | None,
+    rows_text: str | None,
+) -> str:
+    """HMAC-SHA-256 of an entry under the audit key `key_id`: without the key, nobody can write an
+    entry (or re-chain edited ones) that verifies. The MAC covers the rows the entry's unit of work wrote."""
+    reason = "-" if override_reason is None else "+" + override_reason
+    fields = (
+        key_id,
+        prev_hash,
+        str(seq),
+        at_text,
+        actor,
+        action,
+        idempotency_key,
+        input_digest,
+        result,
+        reason,
+        rows_digest(rows_text),
+    )
+    material = "".join(f"{len(f)}:{f}" for f in fields)
+    return hmac.digest(key, material.encode(), "sha256").hex()

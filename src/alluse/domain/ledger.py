@@ -20,6 +20,7 @@ class TransferKind(StrEnum):
     DIVIDEND = "DIVIDEND"
     FEE = "FEE"
     TAX_PAYMENT = "TAX_PAYMENT"
+    INTEREST = "INTEREST"  # broker interest received (+) or paid (−)
     FORK = "FORK"  # a Gen-Acc or Rev-Acc fork funds the sleeves of a new group
     MERGE = "MERGE"  # a FORK group hands its cash to the spawning group's Com-Acc
 
@@ -57,7 +58,8 @@ BANK = "ext:bank"
 MARKET = "ext:market"  # the other side of purchases, sales, premiums and assignments
 FEES = "ext:fees"  # commissions and fees
 DIVIDENDS = "ext:dividends"
-TAX = "ext:tax"  # estimated tax paid
+TAX = "ext:tax"  # estimated tax paid, and tax withheld at source by a broker
+INTEREST = "ext:interest"  # broker interest received and paid
 
 
 class Leg(NamedTuple):

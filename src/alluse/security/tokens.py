@@ -30,23 +30,39 @@ class TokenIssuer:
             keyring.derive("jwt-signing"), settings.access_token_minutes * 60, settings.refresh_token_hours * 3600
         )
 
-    def _issue(self, user_id: int, version: int, typ: str, ttl: int) -> str:
+    def _issue(self, user_id: int, version: int, typ: str, ttl: int, jti: str | None = None) -> str:
         now = int(time.time())
         claims = {"sub": str(user_id), "ver": version, "typ": typ, "iat": now, "exp": now + ttl, "iss": ISSUER}
-        if typ == "refresh":
-            claims["jti"] = secrets.token_urlsafe(12)
+        if jti is not None:
+            claims["jti"] = jti
         return jwt.encode(claims, self.key, algorithm=ALGORITHM)
 
-    def pair(self, user_id: int, version: int) -> dict[str, Any]:
+    def pair(self, user_id: int, version: int, jti: str | None = None) -> dict[str, Any]:
+        """An access token and a refresh token; `jti` names the refresh token's row in the
+        database (services/sessions.py), which is what makes it single-use."""
         return {
             "access_token": self._issue(user_id, version, "access", self.access_seconds),
-            "refresh_token": self._issue(user_id, version, "refresh", self.refresh_seconds),
+            "refresh_token": self._issue(
+                user_id, version, "refresh", self.refresh_seconds, jti or secrets.token_hex(16)
+            ),
             "token_type": "bearer",
             "expires_in": self.access_seconds,
         }
 
+    def read_refresh(self, token: str) -> tuple[int, int, str]:
+        """(user id, token version, token id) of a valid refresh token."""
+        claims = self._claims(token, "refresh")
+        jti = claims.get("jti")
+        if not isinstance(jti, str) or not 1 <= len(jti) <= 32:
+            raise Unauthenticated("not a refresh token of this server: log in again")
+        return int(claims["sub"]), claims["ver"], jti
+
     def read(self, token: str, typ: str) -> tuple[int, int]:
         """(user id, token version) of a valid token of the given type."""
+        claims = self._claims(token, typ)
+        return int(claims["sub"]), claims["ver"]
+
+    def _claims(self, token: str, typ: str) -> dict[str, Any]:
         try:
             claims = jwt.decode(
                 token, self.key, algorithms=[ALGORITHM], issuer=ISSUER, options={"require": ["exp", "sub", "typ"]}
@@ -55,6 +71,10 @@ class TokenIssuer:
             raise Unauthenticated("token expired: log in again or use the refresh token") from None
         except jwt.PyJWTError:
             raise Unauthenticated("invalid token") from None
-        if claims.get("typ") != typ or not str(claims["sub"]).isdigit() or not isinstance(claims.get("ver"), int):
+        if (
+            claims.get("typ") != typ
+            or not (str(claims["sub"]).isascii() and str(claims["sub"]).isdigit())
+            or not isinstance(claims.get("ver"), int)
+        ):
             raise Unauthenticated(f"not an {typ} token" if typ == "access" else f"not a {typ} token")
-        return int(claims["sub"]), claims["ver"]
+        return claims

@@ -14,7 +14,7 @@ import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC
 from enum import IntEnum
 from typing import Any
 
@@ -26,7 +26,7 @@ from sqlalchemy.engine import Engine
 from alluse.domain.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
 from alluse.store.prepared import Prepared
 from alluse.store.schema import api_key_scopes, api_keys, portfolio_roles, portfolios, users
-from alluse.store.uow import Request, Tx, validate_key, write, write_connection, write_on
+from alluse.store.uow import Request, Tx, validate_key, write, write_connection, write_on, write_system
 
 
 class Role(IntEnum):
@@ -45,7 +45,7 @@ class Role(IntEnum):
 
 
 USERNAME_RE = re.compile(r"^[a-z][a-z0-9_.-]{1,49}$")
-MIN_PASSWORD = 10
+MIN_PASSWORD = 12  # OWASP ASVS 2.1.1
 API_KEY_PREFIX = "alk"
 _hasher = PasswordHasher()  # argon2id with the library's recommended cost
 # Spent on unknown usernames so a login takes as long whether or not the user exists.
@@ -82,15 +82,19 @@ def create_user(engine: Engine, username: str, password: str, *, is_admin: bool 
     if not USERNAME_RE.match(username):
         raise InvalidInput("username must be 2–50 characters: a letter, then letters, digits, _ . -")
     pw_hash = hash_password(password)
-    with write_connection(engine) as conn, conn.begin():
-        if conn.execute(sa.select(users.c.id).where(users.c.username == username)).first():
+
+    def apply(tx: Tx) -> dict[str, Any]:
+        if tx.conn.execute(sa.select(users.c.id).where(users.c.username == username)).first():
             raise Conflict(f"user {username!r} already exists")
-        uid = conn.execute(
-            users.insert().values(
-                username=username, password_hash=pw_hash, is_admin=is_admin, created_at=datetime.now(UTC)
-            )
+        uid = tx.conn.execute(
+            users.insert().values(username=username, password_hash=pw_hash, is_admin=is_admin, created_at=tx.now)
         ).inserted_primary_key[0]
-    return {"user_id": uid, "username": username, "is_admin": is_admin}
+        return {"user_id": uid, "username": username, "is_admin": is_admin}
+
+    # A user belongs to no portfolio: the system chain records it. The key is new each time, so a
+    # second attempt for the same name is refused as a duplicate, not replayed.
+    request = Request(f"user.create:{username}:{secrets.token_hex(8)}", {"username": username, "is_admin": is_admin})
+    return write_system(engine, "system", "user.create", request, apply)
 
 
 def list_users(engine: Engine) -> list[dict[str, Any]]:
@@ -182,7 +186,8 @@ def portfolio_id_for(conn: sa.Connection, ref: str) -> int | None:
     """A portfolio named by id or name, or None: callers answer 'not found' for both a missing
     portfolio and one the caller holds no role on, so existence does not leak."""
     text = ref.strip()
-    row = _PORTFOLIO_BY_ID.first(conn, pid=int(text)) if text.isdigit() and len(text) < 19 else None
+    # ASCII digits only: "²".isdigit() is true, but int() refuses it.
+    row = _PORTFOLIO_BY_ID.first(conn, pid=int(text)) if text.isascii() and text.isdigit() and len(text) < 19 else None
     row = row or _PORTFOLIO_BY_NAME.first(conn, name=text)
     return int(row[0]) if row else None
 
@@ -204,18 +209,50 @@ def visible_portfolios(engine: Engine, who: Principal) -> list[dict[str, Any]]:
     return [{"portfolio_id": i, "name": n, "role": r} for i, n, r in rows]
 
 
-def _user_id(conn: sa.Connection, username: str) -> int:
+def _user_id(conn: sa.Connection, username: str, not_found: str) -> int:
     uid = conn.execute(sa.select(users.c.id).where(users.c.username == username.strip().lower())).scalar()
     if uid is None:
-        raise NotFound(f"no user {username!r}")
+        raise NotFound(not_found)
     return int(uid)
 
 
-def grant_role(engine: Engine, actor: str, pid: int, username: str, role: str, key: str) -> dict[str, Any]:
+def _known_to(conn: sa.Connection, grantor: Principal, uid: int) -> bool:
+    """Whether `grantor` may already know user `uid` exists: an admin knows everyone; anyone else
+    knows the users holding a role on a portfolio they own (they see them in its role list)."""
+    if grantor.is_admin:
+        return True
+    mine, theirs = portfolio_roles.alias("mine"), portfolio_roles.alias("theirs")
+    q = (
+        sa.select(sa.literal(1))
+        .select_from(mine.join(theirs, theirs.c.portfolio_id == mine.c.portfolio_id))
+        .where(mine.c.user_id == grantor.user_id, mine.c.role == Role.owner.name, theirs.c.user_id == uid)
+        .limit(1)
+    )
+    return conn.execute(q).first() is not None
+
+
+def grant_role(
+    engine: Engine,
+    actor: str,
+    pid: int,
+    username: str,
+    role: str,
+    key: str,
+    *,
+    grantor: Principal | None = None,
+) -> dict[str, Any]:
+    """Give a user a role on a portfolio. With `grantor` (an API caller who is not an admin), only a
+    user already holding a role on a portfolio the grantor owns can be named, and any other name —
+    unknown or existing — gets the same 404, so the call cannot list usernames (docs/security.md).
+    The CLI, run by the operator, passes no grantor."""
     wanted = Role.parse(role)
+    name = username.strip().lower()
+    unknown = f"no user {name!r} among those you can grant roles to (an admin grants a user's first role)"
 
     def apply(tx: Tx, _reqs: list[Request]) -> list[dict[str, Any]]:
-        uid = _user_id(tx.conn, username)
+        uid = _user_id(tx.conn, username, unknown)
+        if grantor is not None and not _known_to(tx.conn, grantor, uid):
+            raise NotFound(unknown)
         r = portfolio_roles.c
         tx.conn.execute(portfolio_roles.delete().where(r.portfolio_id == tx.portfolio_id, r.user_id == uid))
         tx.conn.execute(
@@ -223,19 +260,22 @@ def grant_role(engine: Engine, actor: str, pid: int, username: str, role: str, k
                 portfolio_id=tx.portfolio_id, user_id=uid, role=wanted.name, granted_at=tx.now
             )
         )
-        return [{"username": username.strip().lower(), "role": wanted.name}]
+        return [{"username": name, "role": wanted.name}]
 
-    payload = {"username": username.strip().lower(), "role": wanted.name}
+    payload = {"username": name, "role": wanted.name}
     return write(engine, pid, actor, "role.grant", [Request(key, payload)], apply)[0]
 
 
 def revoke_role(engine: Engine, actor: str, pid: int, username: str, key: str) -> dict[str, Any]:
+    # The same answer for an unknown user and one without a role here: nothing to learn from it.
+    no_role = f"user {username.strip().lower()!r} holds no role on this portfolio"
+
     def apply(tx: Tx, _reqs: list[Request]) -> list[dict[str, Any]]:
-        uid = _user_id(tx.conn, username)
+        uid = _user_id(tx.conn, username, no_role)
         r = portfolio_roles.c
         held = tx.conn.execute(sa.select(r.role).where(r.portfolio_id == tx.portfolio_id, r.user_id == uid)).scalar()
         if held is None:
-            raise NotFound(f"user {username!r} holds no role on this portfolio")
+            raise NotFound(no_role)
         if held == Role.owner.name:
             owners = tx.conn.execute(
                 sa.select(sa.func.count()).where(r.portfolio_id == tx.portfolio_id, r.role == Role.owner.name)
@@ -324,7 +364,12 @@ def create_api_key(
             api_key_scopes.insert(), [{"api_key_id": kid, "portfolio_id": p, "role": r.name} for p, r in parsed.items()]
         )
         fresh["key"] = f"{API_KEY_PREFIX}_{kid}_{secret}"
-        return {"api_key_id": kid, "name": name, "scopes": {str(p): r.name for p, r in sorted(parsed.items())}}
+        return {
+            "api_key_id": kid,
+            "name": name,
+            "scopes": {str(p): r.name for p, r in sorted(parsed.items())},
+            "created_at": tx.now.isoformat(),
+        }
 
     payload = {"name": name, "scopes": {str(p): r.name for p, r in sorted(parsed.items())}}
     out = _on_portfolios(engine, list(parsed), who.actor, "apikey.create", key, payload, first)
@@ -381,7 +426,12 @@ _KEY_BY_ID = Prepared(
 
 def api_key_principal(conn: sa.Connection, token: str) -> Principal:
     parts = token.split("_", 2)
-    if len(parts) != 3 or parts[0] != API_KEY_PREFIX or not parts[1].isdigit() or len(parts[1]) > 18:
+    if (
+        len(parts) != 3
+        or parts[0] != API_KEY_PREFIX
+        or not (parts[1].isascii() and parts[1].isdigit())
+        or len(parts[1]) > 18
+    ):
         raise Unauthenticated("malformed API key")
     kid = int(parts[1])
     row = _KEY_BY_ID.first(conn, kid=kid)

@@ -1,8 +1,13 @@
 """Alerts: conditions a human should look at, raised inside the unit of work that caused them.
 
 A broker fact (fill, assignment, fee) or a market move is never refused by the buffer rule
-(ALLUSE_RULES §4); when it leaves an account below its cash buffer, a BUFFER_BREACH alert is raised,
-and cleared by the first later write that finds the account back above it.
+(ALLUSE_RULES §4); when it leaves an account below its cash buffer, a BUFFER_BREACH alert is raised.
+Every write that changes an account's cash or value (facts, marks, tax payments, deposits,
+withdrawals, transfers, reversals) checks it again: while the breach lasts the open alert shows the
+current figures, and the first write that finds the account back at its buffer clears it.
+
+Every alert raised or cleared is also an outbox event of kind `alert.<rule>` in the same unit of work,
+so webhooks and `alluse alerts --follow` reach a person (docs/events.md lists the rules).
 """
 
 from __future__ import annotations
@@ -12,11 +17,13 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from alluse.domain.audit import digest
+from alluse.domain.events import alert_kind
 from alluse.domain.money import format_usd
 from alluse.store.prepared import Prepared, insert
 from alluse.store.repo import AccountRow, resolve_portfolio
 from alluse.store.schema import accounts, alerts
-from alluse.store.uow import Tx
+from alluse.store.uow import Request, Tx, write
 
 BUFFER_BREACH = "BUFFER_BREACH"
 
@@ -27,6 +34,11 @@ _OPEN = Prepared(
     )
 )
 _INSERT = insert(alerts, ["portfolio_id", "account_id", "kind", "message", "raised_at"])
+_RESTATE = Prepared(
+    alerts.update()
+    .where(_al.id == sa.bindparam("alert_id"), _al.message != sa.bindparam("msg"))
+    .values(message=sa.bindparam("msg"))
+)
 _CLEAR = Prepared(
     alerts.update()
     .where(_al.account_id == sa.bindparam("aid"), _al.kind == sa.bindparam("kind"), _al.cleared_at.is_(None))
@@ -34,10 +46,22 @@ _CLEAR = Prepared(
 )
 
 
-def raise_alert(tx: Tx, account_id: int, kind: str, message: str) -> bool:
-    """Raise `kind` for the account unless one is already open; True when a new alert was raised."""
-    if _OPEN.first(tx.conn, aid=account_id, kind=kind) is not None:
+def alert_event(
+    tx: Tx, index: int | None, rule: str, account_id: int | None, message: str, state: str = "raised"
+) -> None:
+    """The outbox event of an alert rule (for the index-th request; None: the unit of work's last)."""
+    tx.emit(index, alert_kind(rule), {"rule": rule.lower(), "state": state, "account_id": account_id,
+                                      "message": message[:300]}, account_id)  # fmt: skip
+
+
+def raise_alert(tx: Tx, account_id: int, kind: str, message: str, index: int | None = None) -> bool:
+    """Raise `kind` for the account; an open one is restated with the new message (its figures are then
+    the current ones) instead. True when a new alert was raised."""
+    open_alert = _OPEN.first(tx.conn, aid=account_id, kind=kind)
+    if open_alert is not None:
+        _RESTATE.run(tx.conn, alert_id=open_alert[0], msg=message[:300])
         return False
+    alert_event(tx, index, kind, account_id, message)
     _INSERT.run(
         tx.conn,
         portfolio_id=tx.portfolio_id,
@@ -49,9 +73,10 @@ def raise_alert(tx: Tx, account_id: int, kind: str, message: str) -> bool:
     return True
 
 
-def clear_alert(tx: Tx, account_id: int, kind: str) -> int:
+def clear_alert(tx: Tx, account_id: int, kind: str, message: str = "") -> int:
     if _OPEN.first(tx.conn, aid=account_id, kind=kind) is None:  # the usual case: a read, not a write
         return 0
+    alert_event(tx, None, kind, account_id, message or f"account {account_id}: {kind} cleared", state="cleared")
     return _CLEAR.run(tx.conn, aid=account_id, kind=kind, at=tx.now)
 
 
@@ -67,7 +92,7 @@ def check_buffer(tx: Tx, acc: AccountRow, cause: str) -> bool:
             f"after {cause}",
         )
         return True
-    clear_alert(tx, acc.id, BUFFER_BREACH)
+    clear_alert(tx, acc.id, BUFFER_BREACH, f"{acc.label}: cash {format_usd(snap.cash)} is back above its cash buffer")
     return False
 
 
@@ -81,3 +106,30 @@ def open_alerts(engine: Engine, portfolio: str | int | None) -> list[dict[str, A
             .order_by(_al.id)
         )
         return [dict(r._mapping) for r in conn.execute(q)]
+
+
+def record_reconciliation(
+    engine: Engine, actor: str, portfolio: str | int | None, reconciliation: dict[str, Any]
+) -> None:
+    """A statement that disagrees with alluse is something a person must look at: one
+    `broker.reconcile` write per differing account, each with its `alert.reconciliation_difference`
+    event. Keyed by account, statement day and the differences, so the same finding is recorded once."""
+    differing = [a for a in reconciliation["accounts"] if a["differences"]]
+    by_key = {f"reconcile:{a['brokerage_account']}:{a['as_of']}:{digest(a['differences'])[:16]}": a for a in differing}
+    if not by_key:
+        return
+
+    def apply(tx: Tx, fresh: list[Request]) -> list[dict[str, Any]]:
+        out = []
+        for i, r in enumerate(fresh):
+            a = by_key[r.key]
+            n = len(a["differences"])
+            alert_event(tx, i, "reconciliation_difference", None, f"{a['account']} ({a['brokerage_account']}): "
+                        f"{n} difference{'s' if n > 1 else ''} against the statement of {a['as_of']}")  # fmt: skip
+            out.append({k: a[k] for k in ("brokerage_account", "account", "as_of", "differences")})
+        return out
+
+    requests = [
+        Request(k, {"brokerage_account": a["brokerage_account"], "as_of": a["as_of"]}) for k, a in by_key.items()
+    ]
+    write(engine, portfolio, actor, "broker.reconcile", requests, apply)

@@ -15,8 +15,8 @@ from alluse.domain.errors import Conflict, InvalidInput, NotFound
 from alluse.security.keyring import Keyring
 from alluse.store.prepared import insert
 from alluse.store.repo import account_label, allocate_ids, resolve_portfolio
-from alluse.store.schema import accounts, brokerage_accounts, brokerage_directory
-from alluse.store.uow import IN_CHUNK, Request, Tx, write
+from alluse.store.schema import accounts, audit_keys, brokerage_accounts, brokerage_directory
+from alluse.store.uow import IN_CHUNK, Request, Tx, write, write_connection
 
 _BROKERAGE_INSERT = insert(brokerage_accounts)
 
@@ -46,7 +46,9 @@ def map_brokerage(tx: Tx, wanted: list[tuple[int, BrokerageRef | None]]) -> list
             inserts.append(_row(tx, next_id, ref.broker, ref.number, acc))
             next_id += 1
         elif row.portfolio_id != tx.portfolio_id:
-            raise Conflict(f"brokerage account {ref} is registered to another portfolio")
+            # The same words as `register` refusing a number held anywhere: never which portfolio
+            # holds it, nor that it is another one (docs/security.md, existence oracles).
+            raise Conflict(f"brokerage account {ref} is already registered")
         elif row.account_id is not None:
             raise Conflict(f"brokerage account {ref} is already mapped to {account_label(row.kind, row.name)}")
         else:
@@ -208,7 +210,19 @@ def rotate_credentials(engine: Engine, actor: str, keyring: Keyring) -> dict[str
 
         out = write(engine, pid, actor, "keys.rotate", [Request(run, {})], apply)[0]
         total += 0 if out.get("replayed") else out["reencrypted"]
+    reseal_audit_keys(engine, keyring)
     return {"portfolios": len(pids), "reencrypted": total}
+
+
+def reseal_audit_keys(engine: Engine, keyring: Keyring) -> int:
+    """Re-encrypt every sealed audit key under the newest keyring key, so the audit entries they
+    signed stay verifiable once the older keyring keys are dropped."""
+    k = audit_keys.c
+    with write_connection(engine) as conn, conn.begin():
+        rows = conn.execute(sa.select(k.key_id, k.sealed)).all()
+        for key_id, sealed in rows:
+            conn.execute(audit_keys.update().where(k.key_id == key_id).values(sealed=keyring.rotate(bytes(sealed))))
+    return len(rows)
 
 
 def read_credentials(engine: Engine, portfolio: str | int | None, ref: str, keyring: Keyring) -> str | None:

@@ -68,8 +68,12 @@ def group_opening(
             raise InvalidInput("group name must be a letter followed by up to 19 letters or digits")
     if allocation is not None:
         check_allocation_for(GroupKind.PRIMARY, allocation)
-    if amount_cents <= 0:
-        raise InvalidInput("a group must be opened with a positive amount")
+    # A group over real brokerage accounts may start empty: their statements' deposits fund it.
+    real = all(r is not None and r.broker != "PAPER" for r in refs)
+    if amount_cents < 0 or (amount_cents == 0 and not real):
+        raise InvalidInput(
+            "a group must be opened with a positive amount (or 0 over three named real brokerage accounts)"
+        )
     return GroupOpening(amount_cents, (refs[0], refs[1], refs[2]), allocation, name)
 
 
@@ -138,7 +142,7 @@ def _open(tx: Tx, openings: list[GroupOpening], seqs: list[int] | None = None) -
             }
         )
         split = alloc.split(o.amount_cents)
-        if min(split[k] for k in kinds[i]) <= 0:
+        if o.amount_cents and min(split[k] for k in kinds[i]) <= 0:
             raise InvalidInput(f"{format_usd(o.amount_cents)} is too small to fund every sleeve of a group")
         source = o.forked_from_account_id or bank
         paid_from[source] = paid_from.get(source, 0) + o.amount_cents
@@ -183,7 +187,8 @@ def _open(tx: Tx, openings: list[GroupOpening], seqs: list[int] | None = None) -
             }
         transfer_kind = TransferKind.GROUP_OPEN if source == bank else TransferKind.FORK
         seq = seqs[i] if seqs else tx.seq(i)
-        entries.append(JournalEntry(transfer_kind, legs, seq, memo=f"open group {name}"))
+        if o.amount_cents:
+            entries.append(JournalEntry(transfer_kind, legs, seq, memo=f"open group {name}"))
         results.append({"group_id": gid, "name": name, "amount_cents": o.amount_cents, "accounts": sleeves})
     _GROUP_INSERT.many(conn, group_rows)
     _ACCOUNT_INSERT.many(conn, account_rows)
@@ -192,11 +197,11 @@ def _open(tx: Tx, openings: list[GroupOpening], seqs: list[int] | None = None) -
     for i, r in enumerate(results):
         for kind in kinds[i]:
             r["accounts"][kind.value]["brokerage_account"] = next(refs)
-    transfer_ids = insert_journal(conn, tx.portfolio_id, tx.now, entries)
+    transfer_ids = insert_journal(conn, tx.portfolio_id, tx.now, entries) if entries else []
     for source, paid in paid_from.items():
         # The paying sleeve keeps its base capital (only the receiving legs of a FORK are capital).
         conn.execute(accounts.update().where(accounts.c.id == source).values(cash_cents=accounts.c.cash_cents - paid))
-    for r, tid in zip(results, transfer_ids, strict=True):
+    for r, tid in zip([r for r in results if r["amount_cents"]], transfer_ids, strict=True):
         r["transfer_id"] = tid
     return results
 

@@ -21,7 +21,14 @@ from alluse.domain.lots import share
 from alluse.store.schema import fills, instruments, lot_closes, lots, marks, postings, tax_payments, transfers
 
 RESULTS = frozenset(
-    {TransferKind.TRADE, TransferKind.ASSIGNMENT, TransferKind.DIVIDEND, TransferKind.FEE, TransferKind.TAX_PAYMENT}
+    {
+        TransferKind.TRADE,
+        TransferKind.ASSIGNMENT,
+        TransferKind.DIVIDEND,
+        TransferKind.FEE,
+        TransferKind.TAX_PAYMENT,
+        TransferKind.INTEREST,
+    }
 )
 
 

@@ -49,7 +49,7 @@ from alluse.domain.lifecycle import (
 )
 from alluse.domain.money import format_usd
 from alluse.services import tax
-from alluse.services.alerts import BUFFER_BREACH, raise_alert
+from alluse.services.alerts import BUFFER_BREACH, alert_event, raise_alert
 from alluse.services.brokers import broker_of, pool_free, release_to_pool, take_from_pool
 from alluse.services.configuration import portfolio_lifecycle
 from alluse.services.earmarks import EARMARK_INSERT as _EARMARK_INSERT
@@ -62,7 +62,6 @@ from alluse.store.schema import (
     account_groups,
     accounts,
     earmarks,
-    events,
     instruments,
     lifecycle_actions,
     lot_closes,
@@ -354,6 +353,7 @@ def apply_forks(
 
     def apply(tx: Tx, fresh: list[Request]) -> list[dict[str, Any]]:
         conn = tx.conn
+        tx.announce = False  # the lifecycle's own event kinds below
         todo = {fork_key(rule, s.state.account_id, as_of): (rule, s, plan, broker) for rule, s, plan, broker in chosen}
         openings = []
         for r in fresh:
@@ -376,19 +376,20 @@ def apply_forks(
             )
         opened = open_fork_groups(tx, openings, [tx.seq(i) for i in range(len(fresh))])
         first = allocate_ids(conn, lifecycle_actions, len(fresh))
-        actions, evts, out = [], [], []
+        actions, out = [], []
         for i, (r, o) in enumerate(zip(fresh, opened, strict=True)):
             rule, s, plan, _ = todo[r.key]
             aid, action_id = s.state.account_id, first + i
             detail = {"plan": _plan_dict(plan), "group": o}
             actions.append(_action_row(tx, i, action_id, rule, r.key, as_of, None, aid, o["group_id"], plan.amount,
                                        detail))  # fmt: skip
-            evts.append(_event_row(tx, i, f"lifecycle.{rule.value.lower()}", action_id, aid, detail))
+            tx.emit(i, f"lifecycle.{rule.value.lower()}", detail, aid, action_id)
+            alert_event(tx, i, "fork_ready", aid, f"{s.state.label}: {rule.value} applied, new group {o['name']} "
+                        f"funded with {format_usd(plan.amount)}: fund its brokerage accounts")  # fmt: skip
             out.append({"rule": rule.value, "action_id": action_id, "account": s.state.label,
                         "amount_cents": plan.amount, "group": o["name"], "group_id": o["group_id"],
                         "parent_group_id": s.state.group_id, "reason": plan.reason})  # fmt: skip
         _ACTION_INSERT.many(conn, actions)
-        _EVENT_INSERT.many(conn, evts)
         return out
 
     applied = _results(write_planned(engine, pid, actor, ACTOR_ACTION, decide))
@@ -465,6 +466,7 @@ def apply_merges(
         return requests, apply
 
     def apply(tx: Tx, fresh: list[Request]) -> list[dict[str, Any]]:
+        tx.announce = False  # lifecycle.merge below
         return [_merge_one(tx, i, int(r.payload["group_id"]), r.key) for i, r in enumerate(fresh)]
 
     def _merge_one(tx: Tx, i: int, gid: int, key: str) -> dict[str, Any]:
@@ -503,7 +505,7 @@ def apply_merges(
         moved = _move_earmarks(tx, i, members, target, action_id)
         detail = {"group": plan.group_name, "into": plan.target_label, "cash_cents": total, "earmarks": moved,
                   "brokerage_returned_to_pool": released, **in_kind}  # fmt: skip
-        _EVENT_INSERT.many(conn, [_event_row(tx, i, "lifecycle.merge", action_id, target, detail)])
+        tx.emit(i, "lifecycle.merge", detail, target, action_id)
         target_group = conn.execute(sa.select(_a.group_id).where(_a.id == target)).scalar_one()
         return {"rule": Rule.MERGE.value, "action_id": action_id, "group": plan.group_name, "into": plan.target_label,
                 "target_group_id": target_group, "amount_cents": total, "transfer_id": transfer_id,
@@ -597,8 +599,9 @@ def apply_reinvestments(
         return requests, apply
 
     def apply(tx: Tx, fresh: list[Request]) -> list[dict[str, Any]]:
+        tx.announce = False  # lifecycle.reinvest below
         first = allocate_ids(tx.conn, lifecycle_actions, len(fresh))
-        actions, marks, evts, cached, out = [], [], [], [], []
+        actions, marks, cached, out = [], [], [], []
         for i, r in enumerate(fresh):
             s, plan = chosen[r.key]
             aid, action_id = s.state.account_id, first + i
@@ -609,16 +612,17 @@ def apply_reinvestments(
             marks += [_earmark_row(tx, i, aid, p, v, action_id, f"reinvest {period}") for p, v in earmarked.items()]
             if earmarked:
                 cached.append({"aid": aid, "delta": sum(earmarked.values())})
-            evts.append(_event_row(tx, i, "lifecycle.reinvest", action_id, aid, detail))
+            tx.emit(i, "lifecycle.reinvest", detail, aid, action_id)
+            if earmarked:
+                alert_event(tx, i, "reinvestment_ready", aid, f"{s.state.label}: reinvestment plan for {period} ready, "
+                            f"{format_usd(plan.reinvestable)} earmarked")  # fmt: skip
             if plan.still_below_buffer:
-                evts.append(_event_row(tx, i, "alert.buffer_breach", action_id, aid,
-                                       {"account": s.state.label, "reason": plan.reason}))  # fmt: skip
+                alert_event(tx, i, "buffer_breach", aid, f"{s.state.label}: {plan.reason}")
             out.append({"rule": Rule.REINVEST.value, "action_id": action_id, "account": s.state.label,
                         "period": period, "amount_cents": plan.reinvestable,
                         "earmarks": {k.value: v for k, v in earmarked.items()}, "reason": plan.reason})  # fmt: skip
         _ACTION_INSERT.many(tx.conn, actions)
         _EARMARK_INSERT.many(tx.conn, marks)
-        _EVENT_INSERT.many(tx.conn, evts)
         _EARMARKED_ADD.many(tx.conn, cached)
         return out
 
@@ -626,7 +630,6 @@ def apply_reinvestments(
 
 
 _ACTION_INSERT = insert(lifecycle_actions)
-_EVENT_INSERT = insert(events, [c.name for c in events.columns if c.name != "id"])
 _EARMARKED_ADD = Prepared(
     accounts.update()
     .where(_a.id == sa.bindparam("aid"))
@@ -663,20 +666,6 @@ def _action_row(
     }
 
 
-def _event_row(
-    tx: Tx, i: int, kind: str, action_id: int | None, account_id: int | None, payload: dict[str, Any]
-) -> dict[str, Any]:
-    return {
-        "portfolio_id": tx.portfolio_id,
-        "kind": kind,
-        "action_id": action_id,
-        "account_id": account_id,
-        "payload": json.dumps(payload, sort_keys=True, default=str),
-        "audit_seq": tx.seq(i),
-        "created_at": tx.now,
-    }
-
-
 def _plan_dict(plan: Any) -> dict[str, Any]:
     if isinstance(plan, ForkPlan):
         return {"rule": plan.rule.value, "outcome": plan.outcome.value, "account_id": plan.account_id,
@@ -691,7 +680,8 @@ def _plan_dict(plan: Any) -> dict[str, Any]:
             "period": plan.period, "realized_gain_cents": plan.realized_gain, "tax_reserve_cents": plan.tax_reserve,
             "reinvestable_cents": plan.reinvestable, "buffer_restore_cents": plan.buffer_restore,
             "earmarks": {k.value: v for k, v in plan.earmarks.items()}, "not_earmarked_cents": plan.not_earmarked,
-            "still_below_buffer": plan.still_below_buffer, "reason": plan.reason}  # fmt: skip
+            "still_below_buffer": plan.still_below_buffer, "buffer_shortfall_cents": plan.buffer_shortfall,
+            "reason": plan.reason}  # fmt: skip
 
 
 # --- the sweep ----------------------------------------------------------------------------------
@@ -854,12 +844,10 @@ def _alerts(
     requests = [Request(k, {"kind": a["kind"], "subject": a["subject"]}) for k, a in by_key.items()]
 
     def apply(tx: Tx, fresh: list[Request]) -> list[dict[str, Any]]:
-        rows = [_event_row(tx, i, by_key[r.key]["kind"], None, by_key[r.key]["account_id"], by_key[r.key])
-                for i, r in enumerate(fresh)]  # fmt: skip
-        _EVENT_INSERT.many(tx.conn, rows)
-        for r in fresh:  # and onto the alerts list a human works through (one open alert per kind and account)
+        tx.announce = False  # raise_alert writes the alert.* event of each new alert
+        for i, r in enumerate(fresh):  # onto the alerts list a human works through (one open per kind and account)
             a = by_key[r.key]
-            raise_alert(tx, a["account_id"], ALERT_KINDS[a["kind"]], f"{a['account']}: {a['reason']}")
+            raise_alert(tx, a["account_id"], ALERT_KINDS[a["kind"]], f"{a['account']}: {a['reason']}", i)
         return [{"alert": by_key[r.key]["kind"], "reason": by_key[r.key]["reason"]} for r in fresh]
 
     write(engine, pid, actor, "lifecycle.alert", requests, apply)

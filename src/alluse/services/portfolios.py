@@ -12,6 +12,7 @@ from sqlalchemy.engine import Engine
 from alluse.domain.errors import Conflict, InvalidInput
 from alluse.domain.ledger import BANK
 from alluse.domain.rules import TEMPLATE_ALLOCATION, TEMPLATES
+from alluse.store import rowlog
 from alluse.store.repo import allocate_ids, external_account, resolve_portfolio, set_default_portfolio
 from alluse.store.schema import portfolio_directory, portfolios
 from alluse.store.uow import Request, Tx, scope_to, validate_key, write_connection, write_on
@@ -40,25 +41,27 @@ def create_portfolio(engine: Engine, actor: str, name: str, key: str, template: 
         # The id first, so the row is inserted inside its own scope (row-level security on PostgreSQL).
         pid = allocate_ids(conn, portfolios, 1)
         scope_to(conn, pid)
-        conn.execute(
-            portfolios.insert().values(
-                id=pid,
-                name=name,
-                creation_key=key,
-                template=template,
-                alloc_gen_bps=alloc.gen_bps,
-                alloc_rev_bps=alloc.rev_bps,
-                alloc_com_bps=alloc.com_bps,
-                created_at=now,
-            )
-        )
 
         def apply(tx: Tx, _reqs: list[Request]) -> list[dict[str, Any]]:
             external_account(tx.conn, tx.portfolio_id, BANK, tx.now)
             return [{"portfolio_id": tx.portfolio_id, "name": name, "template": template}]
 
         payload = {"name": name, "template": template}
-        return write_on(conn, pid, actor, "portfolio.create", [Request(key, payload)], apply, None)[0]
+        # The portfolio row goes into the manifest of its first audit entry.
+        with rowlog.recording(conn, pid):
+            conn.execute(
+                portfolios.insert().values(
+                    id=pid,
+                    name=name,
+                    creation_key=key,
+                    template=template,
+                    alloc_gen_bps=alloc.gen_bps,
+                    alloc_rev_bps=alloc.rev_bps,
+                    alloc_com_bps=alloc.com_bps,
+                    created_at=now,
+                )
+            )
+            return write_on(conn, pid, actor, "portfolio.create", [Request(key, payload)], apply, None)[0]
 
 
 def use_portfolio(engine: Engine, ref: str) -> str:

@@ -27,7 +27,7 @@ from alluse.domain.instruments import Instrument, InstrumentKind, parse_price, p
 from alluse.domain.ledger import DIVIDENDS, FEES, MARKET, Leg, TransferKind
 from alluse.domain.lots import OpenLot, Take, Term, holding_term, take_fifo
 from alluse.domain.money import MAX_CENTS
-from alluse.services.alerts import check_buffer
+from alluse.services.alerts import alert_event, check_buffer
 from alluse.services.earmarks import draw_down_for_fill
 from alluse.store.prepared import Prepared, insert
 from alluse.store.repo import (
@@ -128,6 +128,10 @@ def record_fills(engine: Engine, actor: str, portfolio: str | int | None, facts:
             fact = {**r, "multiplier": by_key[req.key].multiplier}
             if drawn := draw_down_for_fill(tx, aid, book.accounts[aid].kind, fact, i):
                 r["earmark_drawn_cents"] = drawn
+            if r["action"] == FillAction.ASSIGN:
+                alert_event(
+                    tx, i, "assignment", aid, f"{r['account']}: {r['symbol']} assigned, {r['quantity']} contract(s)"
+                )
         return out
 
     requests = [Request(k, f.payload()) for k, f in facts]

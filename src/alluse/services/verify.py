@@ -1,61 +1,158 @@
 """`alluse verify`: recompute everything from the journal and the audit chain, and report differences.
 
 Nothing here trusts a cached figure: balances and base capital are summed from postings, the audit
-chain is re-hashed entry by entry.
+chain is re-MAC'd entry by entry with the audit keys, and every row of every covered table is
+compared with the image in the manifest of the unit of work that last wrote it (store/rowlog.py).
+
+The checks are small named functions, each yielding findings; `CHECKS` lists them and `verify` runs
+them in that order. A new invariant is one function and one line in `CHECKS`.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from alluse.config import get_settings
 from alluse.domain.accounts import AccountKind
-from alluse.domain.audit import GENESIS, entry_hash, timestamp_text
-from alluse.domain.errors import PermissionDenied
+from alluse.domain.audit import GENESIS, entry_hash, entry_mac, timestamp_text
+from alluse.domain.errors import AlluseError, InvalidInput, PermissionDenied
 from alluse.domain.instruments import value_cents
 from alluse.domain.ledger import CAPITAL_FLOWS, CAPITAL_INFLOWS
 from alluse.domain.rules import effective_rules
+from alluse.security.audit_key import from_secret, keyring_audit_keys
+from alluse.security.keyring import Keyring, KeyringError, load_keyring
+from alluse.store import rowlog
 from alluse.store.schema import (
     account_config,
     accounts,
+    audit_keys,
     audit_log,
     brokerage_accounts,
     earmarks,
+    events,
+    fills,
     instruments,
     lot_closes,
     lots,
+    marks,
     portfolios,
     positions,
     postings,
+    system_audit,
     transfers,
 )
+
+SYSTEM = "system"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One discrepancy: which check found it, what it is, and the table and row where it is."""
+
+    check: str
+    message: str
+    table: str | None = None
+    row: str | None = None
+
+
+@dataclass(frozen=True)
+class Head:
+    """The last entry of one chain: a portfolio's (by id) or the system chain."""
+
+    chain: str
+    seq: int
+    mac: str
+
+    def token(self) -> str:
+        return f"{self.chain}:{self.seq}:{self.mac}"
+
+    @staticmethod
+    def parse(text: str) -> Head:
+        parts = text.strip().split(":")
+        if len(parts) != 3 or not parts[1].isascii() or not parts[1].isdigit() or len(parts[2]) != 64:
+            raise InvalidInput(f"expect-head: {text!r} is not a head as --export-head prints it (chain:seq:mac)")
+        return Head(parts[0], int(parts[1]), parts[2].lower())
 
 
 @dataclass
 class VerifyReport:
-    problems: list[str] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
+    heads: list[Head] = field(default_factory=list)
+
+    @property
+    def problems(self) -> list[str]:
+        return [f.message for f in self.findings]
 
     @property
     def ok(self) -> bool:
-        return not self.problems
+        return not self.findings
 
 
-def verify(engine: Engine) -> VerifyReport:
-    report = VerifyReport()
+@dataclass
+class Context:
+    """What the checks share: the connection, the audit keys, and what earlier checks learned."""
+
+    conn: sa.Connection
+    keys: dict[str, bytes]
+    counts: dict[str, int]
+    expect: list[Head] = field(default_factory=list)
+    heads: list[Head] = field(default_factory=list)
+    # table -> row key -> the manifest entry that last wrote it (filled by the audit_chain check)
+    recorded: dict[str, dict[object, tuple]] = field(default_factory=dict)
+
+
+Check = Callable[[Context], Iterator[Finding]]
+
+
+def verify(engine: Engine, keyring: Keyring | None = None, expect: list[Head] | None = None) -> VerifyReport:
+    """Run every check in `CHECKS`. The keyring (default: this configuration's) holds the audit keys."""
     with engine.connect() as conn:
-        _require_whole_view(conn)
-        _ledger(conn, report)
-        _positions(conn, report)
-        _mapping(conn, report)
-        _earmarks(conn, report)
-        _config(conn, report)
-        _audit(conn, report)
+        return verify_on(conn, keyring, expect)
+
+
+def verify_on(conn: sa.Connection, keyring: Keyring | None = None, expect: list[Head] | None = None) -> VerifyReport:
+    """`verify` on a connection the caller holds (sees its uncommitted changes)."""
+    if keyring is None:
+        keyring = load_keyring(get_settings(), create=False)
+    _require_whole_view(conn)
+    report = VerifyReport()
+    ctx = Context(conn, {}, report.counts, list(expect or []))
+    report.findings.extend(_load_keys(ctx, keyring))
+    for check in CHECKS:
+        try:
+            report.findings.extend(check(ctx))
+        except (ValueError, TypeError, KeyError, AlluseError) as exc:
+            # A tampered value the check cannot even read (malformed JSON, an unknown kind) is a finding too.
+            report.findings.append(Finding(check.__name__, f"{check.__name__} could not read the data: {exc}"))
+    report.heads = ctx.heads
     return report
+
+
+def _load_keys(ctx: Context, keyring: Keyring) -> list[Finding]:
+    """The audit keys: each keyring key's, and every older one sealed in audit_keys."""
+    for k in keyring_audit_keys(keyring):
+        ctx.keys[k.key_id] = k.secret
+    out = []
+    for key_id, sealed in ctx.conn.execute(sa.select(audit_keys.c.key_id, audit_keys.c.sealed)):
+        try:
+            k = from_secret(keyring.decrypt(bytes(sealed)))
+        except KeyringError:
+            out.append(
+                Finding("audit_keys", f"audit key {key_id} cannot be unsealed with the keyring", "audit_keys", key_id)
+            )
+            continue
+        if k.key_id != key_id:
+            out.append(Finding("audit_keys", f"audit key {key_id} unseals to a different key", "audit_keys", key_id))
+            continue
+        ctx.keys[key_id] = k.secret
+    return out
 
 
 def _require_whole_view(conn: sa.Connection) -> None:
@@ -69,19 +166,21 @@ def _require_whole_view(conn: sa.Connection) -> None:
         )
 
 
-def _ledger(conn: sa.Connection, report: VerifyReport) -> None:
+def ledger(ctx: Context) -> Iterator[Finding]:
+    """Postings sum to zero overall and per transfer; each account's cached cash and base capital equal its postings."""
+    conn = ctx.conn
     p, a, t = postings.c, accounts.c, transfers.c
     total = conn.execute(sa.select(sa.func.coalesce(sa.func.sum(p.amount_cents), 0))).scalar_one()
-    report.counts["postings"] = conn.execute(sa.select(sa.func.count()).select_from(postings)).scalar_one()
-    report.counts["transfers"] = conn.execute(sa.select(sa.func.count()).select_from(transfers)).scalar_one()
+    ctx.counts["postings"] = conn.execute(sa.select(sa.func.count()).select_from(postings)).scalar_one()
+    ctx.counts["transfers"] = conn.execute(sa.select(sa.func.count()).select_from(transfers)).scalar_one()
     if total != 0:
-        report.problems.append(f"postings sum to {total} cents, not zero")
+        yield Finding("ledger", f"postings sum to {total} cents, not zero", "postings")
     for tid, s in conn.execute(
         sa.select(p.transfer_id, sa.func.sum(p.amount_cents))
         .group_by(p.transfer_id)
         .having(sa.func.sum(p.amount_cents) != 0)
     ):
-        report.problems.append(f"transfer {tid} is unbalanced by {s} cents")
+        yield Finding("ledger", f"transfer {tid} is unbalanced by {s} cents", "transfers", str(tid))
     capital = sa.case(
         (t.kind.in_([k.value for k in CAPITAL_FLOWS]), p.amount_cents),
         (sa.and_(t.kind.in_([k.value for k in CAPITAL_INFLOWS]), p.amount_cents > 0), p.amount_cents),
@@ -106,17 +205,27 @@ def _ledger(conn: sa.Connection, report: VerifyReport) -> None:
     for aid, name, kind, cash, base, journal_cash, journal_base in conn.execute(q):
         n += 1
         if cash != journal_cash:
-            report.problems.append(f"account {name} (#{aid}) caches cash {cash} but its postings sum to {journal_cash}")
-        if kind != AccountKind.EXT and base != journal_base:
-            report.problems.append(
-                f"account {name} (#{aid}) records base capital {base} but its capital flows sum to {journal_base}"
+            yield Finding(
+                "ledger",
+                f"account {name} (#{aid}) caches cash {cash} but its postings sum to {journal_cash}",
+                "accounts",
+                str(aid),
             )
-    report.counts["accounts"] = n
+        if base != (journal_base if kind != AccountKind.EXT else 0):
+            yield Finding(
+                "ledger",
+                f"account {name} (#{aid}) records base capital {base} but its capital flows sum to "
+                f"{journal_base if kind != AccountKind.EXT else 0}",
+                "accounts",
+                str(aid),
+            )
+    ctx.counts["accounts"] = n
 
 
-def _positions(conn: sa.Connection, report: VerifyReport) -> None:
+def positions_and_lots(ctx: Context) -> Iterator[Finding]:
     """Lots from their closings; positions from the lots; each account's positions value from its
     positions and their prices; short-put collateral from the open short put lots."""
+    conn = ctx.conn
     lo, c, p, i, a = lots.c, lot_closes.c, positions.c, instruments.c, accounts.c
     closed = (
         sa.select(c.lot_id, sa.func.sum(c.quantity).label("q"), sa.func.sum(c.open_cash_cents).label("cash"))
@@ -144,41 +253,57 @@ def _positions(conn: sa.Connection, report: VerifyReport) -> None:
     for lid, aid, iid, side, qty, ocash, rem, rcash, cq, ccash, pc, strike, mult in conn.execute(q):
         n += 1
         if (rem, rcash) != (qty - cq, ocash - ccash):
-            report.problems.append(
-                f"lot {lid} caches {rem} open ({rcash} cents) but its closings leave {qty - cq} ({ocash - ccash} cents)"
+            yield Finding(
+                "positions",
+                f"lot {lid} caches {rem} open ({rcash} cents) but its closings leave {qty - cq} ({ocash - ccash} cents)",
+                "lots",
+                str(lid),
             )
         held[(aid, iid)] = held.get((aid, iid), 0) + (qty - cq) * (1 if side == "LONG" else -1)
         if side == "SHORT" and pc == "P":
             collateral[aid] = collateral.get(aid, 0) + value_cents(qty - cq, strike, mult)
-    report.counts["lots"] = n
+    ctx.counts["lots"] = n
     value: dict[int, int] = {}
     seen = set()
-    for aid, iid, qty, mark, mult in conn.execute(
-        sa.select(p.account_id, p.instrument_id, p.quantity, p.mark_e4, i.multiplier).join(
+    for pos_id, aid, iid, qty, mark, mult in conn.execute(
+        sa.select(p.id, p.account_id, p.instrument_id, p.quantity, p.mark_e4, i.multiplier).join(
             instruments, i.id == p.instrument_id
         )
     ):
         seen.add((aid, iid))
         if qty != held.get((aid, iid), 0):
-            report.problems.append(
-                f"account #{aid} position in instrument #{iid} is {qty}, its lots hold {held.get((aid, iid), 0)}"
+            yield Finding(
+                "positions",
+                f"account #{aid} position in instrument #{iid} is {qty}, its lots hold {held.get((aid, iid), 0)}",
+                "positions",
+                str(pos_id),
             )
         value[aid] = value.get(aid, 0) + value_cents(qty, mark, mult)
     for (aid, iid), qty in held.items():
         if (aid, iid) not in seen and qty:
-            report.problems.append(f"account #{aid} holds {qty} of instrument #{iid} in lots but has no position")
+            yield Finding(
+                "positions", f"account #{aid} holds {qty} of instrument #{iid} in lots but has no position", "positions"
+            )
     for aid, name, pv, coll in conn.execute(sa.select(a.id, a.name, a.positions_value_cents, a.collateral_cents)):
         if pv != value.get(aid, 0):
-            report.problems.append(
-                f"account {name} caches positions value {pv} but its positions are worth {value.get(aid, 0)}"
+            yield Finding(
+                "positions",
+                f"account {name} caches positions value {pv} but its positions are worth {value.get(aid, 0)}",
+                "accounts",
+                str(aid),
             )
         if coll != collateral.get(aid, 0):
-            report.problems.append(
-                f"account {name} holds collateral {coll} but its open short puts need {collateral.get(aid, 0)}"
+            yield Finding(
+                "positions",
+                f"account {name} holds collateral {coll} but its open short puts need {collateral.get(aid, 0)}",
+                "accounts",
+                str(aid),
             )
 
 
-def _mapping(conn: sa.Connection, report: VerifyReport) -> None:
+def brokerage_mapping(ctx: Context) -> Iterator[Finding]:
+    """Every active account maps to exactly one brokerage account of its own portfolio."""
+    conn = ctx.conn
     a, b = accounts.c, brokerage_accounts.c
     q = (
         sa.select(a.name, a.status, sa.func.count(b.id))
@@ -188,18 +313,31 @@ def _mapping(conn: sa.Connection, report: VerifyReport) -> None:
     )
     for name, status, mapped in conn.execute(q):
         if status == "ACTIVE" and mapped != 1:
-            report.problems.append(f"active account {name} maps to {mapped} brokerage accounts, not exactly one")
+            yield Finding(
+                "brokerage_mapping",
+                f"active account {name} maps to {mapped} brokerage accounts, not exactly one",
+                "brokerage_accounts",
+            )
         if status in ("MERGED", "CLOSED") and mapped:
-            report.problems.append(f"{status.lower()} account {name} still holds a brokerage account")
+            yield Finding(
+                "brokerage_mapping",
+                f"{status.lower()} account {name} still holds a brokerage account",
+                "brokerage_accounts",
+            )
     cross = conn.execute(
         sa.select(b.broker, b.number).join(accounts, a.id == b.account_id).where(a.portfolio_id != b.portfolio_id)
     ).all()
     for broker, number in cross:
-        report.problems.append(f"brokerage account {broker}:{number} maps to an account of another portfolio")
+        yield Finding(
+            "brokerage_mapping",
+            f"brokerage account {broker}:{number} maps to an account of another portfolio",
+            "brokerage_accounts",
+        )
 
 
-def _earmarks(conn: sa.Connection, report: VerifyReport) -> None:
+def earmark_totals(ctx: Context) -> Iterator[Finding]:
     """The cached earmark total of each account equals its earmark entries; no earmark is overdrawn."""
+    conn = ctx.conn
     e, a = earmarks.c, accounts.c
     sums = sa.select(e.account_id, sa.func.sum(e.amount_cents).label("total")).group_by(e.account_id).subquery()
     q = sa.select(a.name, a.earmarked_cents, sa.func.coalesce(sums.c.total, 0)).outerjoin(
@@ -207,17 +345,23 @@ def _earmarks(conn: sa.Connection, report: VerifyReport) -> None:
     )
     for name, cached, total in conn.execute(q):
         if cached != total:
-            report.problems.append(f"account {name} caches earmarks {cached} but its earmark entries sum to {total}")
+            yield Finding(
+                "earmarks",
+                f"account {name} caches earmarks {cached} but its earmark entries sum to {total}",
+                "accounts",
+            )
     for name, purpose, total in conn.execute(
         sa.select(a.name, e.purpose, sa.func.sum(e.amount_cents))
         .join(accounts, a.id == e.account_id)
         .group_by(a.name, e.purpose)
         .having(sa.func.sum(e.amount_cents) < 0)
     ):
-        report.problems.append(f"account {name} has drawn its {purpose} earmark below zero ({total})")
+        yield Finding("earmarks", f"account {name} has drawn its {purpose} earmark below zero ({total})", "earmarks")
 
 
-def _config(conn: sa.Connection, report: VerifyReport) -> None:
+def buffer_config(ctx: Context) -> Iterator[Finding]:
+    """Each account enforces the buffer its configuration gives it."""
+    conn = ctx.conn
     q = sa.select(
         accounts.c.name,
         accounts.c.kind,
@@ -228,67 +372,261 @@ def _config(conn: sa.Connection, report: VerifyReport) -> None:
     for name, kind, buffer_bps, template, overrides in conn.execute(q):
         want = effective_rules(template, AccountKind(kind), json.loads(overrides)).buffer_bps
         if buffer_bps != want:
-            report.problems.append(f"account {name} enforces a {buffer_bps} bps buffer but is configured for {want}")
+            yield Finding(
+                "buffer_config",
+                f"account {name} enforces a {buffer_bps} bps buffer but is configured for {want}",
+                "accounts",
+            )
 
 
-def _audit(conn: sa.Connection, report: VerifyReport) -> None:
+def position_marks(ctx: Context) -> Iterator[Finding]:
+    """Each position is valued at a price the record holds: a fill or a mark of its instrument on
+    the position's `marked_on` date."""
+    conn, p = ctx.conn, positions.c
+    facts = {
+        (iid, d, price)
+        for iid, d, price in conn.execute(sa.select(fills.c.instrument_id, fills.c.trade_date, fills.c.price_e4))
+    }
+    facts |= {
+        (iid, d, price)
+        for iid, d, price in conn.execute(sa.select(marks.c.instrument_id, marks.c.as_of, marks.c.price_e4))
+    }
+    # Shares delivered by an assignment or exercise are valued at the option's strike on that day.
+    opt, stock = instruments.alias("opt"), instruments.alias("stock")
+    delivered = (
+        sa.select(stock.c.id, fills.c.trade_date, opt.c.strike_e4)
+        .join(opt, opt.c.id == fills.c.instrument_id)
+        .join(stock, sa.and_(stock.c.portfolio_id == opt.c.portfolio_id, stock.c.symbol == opt.c.underlying))
+        .where(opt.c.kind == "OPTION", stock.c.kind == "STOCK")
+    )
+    facts |= {(iid, d, price) for iid, d, price in conn.execute(delivered)}
+    for pos_id, iid, mark, on in conn.execute(sa.select(p.id, p.instrument_id, p.mark_e4, p.marked_on)):
+        if (iid, on, mark) not in facts:
+            yield Finding(
+                "position_marks",
+                f"positions row {pos_id} is valued at {mark} on {on}, which no fill or mark of instrument #{iid} records",
+                "positions",
+                str(pos_id),
+            )
+
+
+_ENTRY_COLUMNS = (
+    "seq",
+    "at",
+    "actor",
+    "action",
+    "idempotency_key",
+    "input_digest",
+    "result",
+    "override_reason",
+    "prev_hash",
+    "hash",
+    "key_id",
+    "rows",
+)
+
+
+def _chain_label(chain: str) -> str:
+    return "the system audit chain" if chain == SYSTEM else f"audit log of portfolio {chain}"
+
+
+def audit_chain(ctx: Context) -> Iterator[Finding]:
+    """Every chain, entry by entry: numbered without gaps, linked to the one before, MAC'd with a known
+    audit key; each portfolio's recorded head is its last entry; every head the caller kept
+    (`--expect-head`) is still in its chain. Collects the row manifests for `recorded_rows`."""
+    conn = ctx.conn
     heads = {
-        pid: (seq, head)
+        str(pid): (seq, head)
         for pid, seq, head in conn.execute(sa.select(portfolios.c.id, portfolios.c.audit_seq, portfolios.c.audit_head))
     }
     al = audit_log.c
-    q = sa.select(
-        al.portfolio_id,
-        al.seq,
-        al.at,
-        al.actor,
-        al.action,
-        al.idempotency_key,
-        al.input_digest,
-        al.result,
-        al.override_reason,
-        al.prev_hash,
-        al.hash,
-    ).order_by(al.portfolio_id, al.seq)
-    state: dict[int, tuple[int, str]] = {}
+    pids = {int(p) for p in heads} | set(conn.execute(sa.select(al.portfolio_id).distinct()).scalars())
+    chains = [
+        (str(pid), sa.select(*[al[c] for c in _ENTRY_COLUMNS]).where(al.portfolio_id == pid).order_by(al.seq))
+        for pid in sorted(pids)
+    ]
+    sealed = set(conn.execute(sa.select(audit_keys.c.key_id)).scalars())
+    signed_with: set[str] = set()
+    sa_ = system_audit.c
+    chains.append((SYSTEM, sa.select(*[sa_[c] for c in _ENTRY_COLUMNS]).order_by(sa_.seq)))
+    expected = {h.chain: h for h in ctx.expect}
+    for h in ctx.expect:
+        if h.chain != SYSTEM and h.chain not in heads:
+            yield Finding(
+                "audit_chain", f"expected head {h.token()}: portfolio {h.chain} is gone", "portfolios", h.chain
+            )
     n = 0
-    for r in conn.execute(q).yield_per(5000):
-        n += 1
-        seq, prev = state.get(r.portfolio_id, (0, GENESIS))
-        if r.seq != seq + 1:
-            report.problems.append(f"audit log of portfolio {r.portfolio_id}: entry {seq + 1} is missing")
-        if r.prev_hash != prev:
-            report.problems.append(
-                f"audit log of portfolio {r.portfolio_id}: entry {r.seq} does not chain to the one before"
+    for chain, q in chains:
+        seq, prev = 0, GENESIS
+        label = _chain_label(chain)
+        where = "system_audit" if chain == SYSTEM else "audit_log"
+        want = expected.get(chain)
+        keys = ctx.keys
+        for row in conn.execute(q).yield_per(5000):
+            r_seq, at, actor, action, ikey, idigest, result, reason, prev_hash, mac, key_id, rows = row
+            n += 1
+            if r_seq != seq + 1:
+                yield Finding("audit_chain", f"{label}: entry {seq + 1} is missing", where, f"{chain}#{seq + 1}")
+            if prev_hash != prev:
+                yield Finding(
+                    "audit_chain", f"{label}: entry {r_seq} does not chain to the one before", where, f"{chain}#{r_seq}"
+                )
+            at_text = timestamp_text(at)
+            fields = (r_seq, at_text, actor, action, ikey, idigest, result, reason)
+            if key_id is None:
+                # Written before revision 0006_audit: a plain hash anyone can recompute.
+                ok = entry_hash(prev_hash, *fields) == mac
+                yield Finding(
+                    "audit_chain",
+                    f"{label}: entry {r_seq} is not keyed (written before the keyed chain)",
+                    where,
+                    f"{chain}#{r_seq}",
+                )
+            elif key_id not in keys:
+                ok = True
+                signed_with.add(key_id)
+                yield Finding(
+                    "audit_chain",
+                    f"{label}: entry {r_seq} is signed with audit key {key_id}, which "
+                    "neither the keyring nor audit_keys holds",
+                    where,
+                    f"{chain}#{r_seq}",
+                )
+            else:
+                signed_with.add(key_id)
+                ok = entry_mac(keys[key_id], key_id, prev_hash, *fields, rows) == mac
+            if not ok:
+                yield Finding("audit_chain", f"{label}: entry {r_seq} was altered", where, f"{chain}#{r_seq}")
+            if want is not None and r_seq == want.seq and mac != want.mac:
+                yield Finding(
+                    "audit_chain",
+                    f"{label}: entry {r_seq} is not the entry of the expected head {want.token()} "
+                    "(the chain was rewritten)",
+                    where,
+                    f"{chain}#{r_seq}",
+                )
+            if rows:
+                _collect(ctx, chain, r_seq, at_text, rows)
+            seq, prev = r_seq, mac
+        if chain != SYSTEM and chain not in heads:
+            yield Finding("audit_chain", f"{label} holds entries, but there is no portfolio {chain}", where, chain)
+        elif chain != SYSTEM and (seq, prev) != heads[chain]:
+            yield Finding(
+                "audit_chain",
+                f"{label} ends at entry {seq}, but the portfolio records {heads[chain][0]} entries "
+                "(entries deleted, or the head rewound?)",
+                "portfolios",
+                chain,
             )
-        h = entry_hash(
-            r.prev_hash,
-            r.seq,
-            timestamp_text(r.at),
-            r.actor,
-            r.action,
-            r.idempotency_key,
-            r.input_digest,
-            r.result,
-            r.override_reason,
+        if want is not None and seq < want.seq:
+            yield Finding(
+                "audit_chain",
+                f"{label} ends at entry {seq}, before the expected head {want.token()} (the chain was truncated)",
+                where,
+                f"{chain}#{want.seq}",
+            )
+        if seq:
+            ctx.heads.append(Head(chain, seq, prev))
+    for key_id in sorted(signed_with - sealed):
+        # The key is still in the keyring, but a rotation would lose it: its row was removed.
+        yield Finding(
+            "audit_chain", f"audit key {key_id} signed entries but is not sealed in audit_keys", "audit_keys", key_id
         )
-        if h != r.hash:
-            report.problems.append(f"audit log of portfolio {r.portfolio_id}: entry {r.seq} was altered")
-        state[r.portfolio_id] = (r.seq, r.hash)
-    for pid, (seq, head) in heads.items():
-        if state.get(pid, (0, GENESIS)) != (seq, head):
-            report.problems.append(
-                f"audit log of portfolio {pid} ends at entry {state.get(pid, (0,))[0]}, "
-                f"but the portfolio records {seq} entries (entries deleted?)"
+    ctx.counts["audit_entries"] = n
+
+
+def _collect(ctx: Context, chain: str, seq: int, at_text: str, rows_text: str) -> None:
+    """Fold one entry's manifest into the latest record per row: (image, chain, seq, at). A row of a
+    portfolio's table is written by one chain only, in sequence order; a global row (users, API keys)
+    by whichever entry is newest."""
+    for table, (keys, images) in json.loads(rows_text).items():
+        recorded = ctx.recorded.setdefault(table, {})
+        for key, image in zip(keys, images, strict=True):
+            k = tuple(key) if type(key) is list else key
+            old = recorded.get(k)
+            if old is None or old[1] == chain or at_text >= old[3]:
+                recorded[k] = (image, chain, seq, at_text)
+
+
+def _row_text(k: object) -> str:
+    return ",".join(str(v) for v in k) if isinstance(k, tuple) else str(k)
+
+
+def recorded_rows(ctx: Context) -> Iterator[Finding]:
+    """Every row of every covered table is the row the audit chain last recorded for its key: none
+    added, edited or removed behind the chain's back (store/rowlog.py says what is covered)."""
+    conn = ctx.conn
+    total = 0
+    for table in rowlog.covered_tables():
+        shape = rowlog.shape(table)
+        recorded = ctx.recorded.pop(table.name, {})
+        for row in conn.execute(sa.select(*shape.columns)).yield_per(10000):
+            total += 1
+            k, image = shape.from_row(row)
+            rec = recorded.pop(k, None)
+            if rec is not None and rec[0] == image:
+                continue
+            where = _row_text(k)
+            if rec is None:
+                message = f"{table.name} row {where} was not written through the audit chain (inserted directly?)"
+            elif rec[0] is None:
+                message = f"{table.name} row {where} was deleted by {_chain_label(rec[1])} entry {rec[2]} but is there"
+            else:
+                message = f"{table.name} row {where} differs from what {_chain_label(rec[1])} entry {rec[2]} recorded (edited?)"
+            yield Finding("recorded_rows", message, table.name, where)
+        for k, (image, chain, seq, _at) in recorded.items():
+            if image is not None:
+                yield Finding(
+                    "recorded_rows",
+                    f"{table.name} row {_row_text(k)} written by {_chain_label(chain)} entry {seq} is missing (deleted?)",
+                    table.name,
+                    _row_text(k),
+                )
+    for name in ctx.recorded:
+        yield Finding("recorded_rows", f"the audit chain records rows of {name}, which is not a covered table", name)
+    ctx.counts["rows"] = total
+
+
+def event_sequence(ctx: Context) -> Iterator[Finding]:
+    """Each portfolio's outbox numbers its events 1, 2, 3 … with no gap, and its recorded last number
+    is the last event's."""
+    e = events.c
+    last = dict(ctx.conn.execute(sa.select(e.portfolio_id, sa.func.max(e.seq)).group_by(e.portfolio_id)).all())
+    counted = dict(ctx.conn.execute(sa.select(e.portfolio_id, sa.func.count()).group_by(e.portfolio_id)).all())
+    for pid, recorded in ctx.conn.execute(sa.select(portfolios.c.id, portfolios.c.event_seq)):
+        if recorded != (last.get(pid) or 0) or counted.get(pid, 0) != (last.get(pid) or 0):
+            yield Finding(
+                "event_sequence",
+                f"portfolio {pid} records {recorded} outbox events, but holds {counted.get(pid, 0)} numbered up to "
+                f"{last.get(pid) or 0}",
+                "portfolios",
+                str(pid),
             )
-    report.counts["audit_entries"] = n
 
 
-def verify_audit(engine: Engine) -> VerifyReport:
+CHECKS: tuple[Check, ...] = (
+    audit_chain,
+    recorded_rows,
+    ledger,
+    positions_and_lots,
+    position_marks,
+    brokerage_mapping,
+    earmark_totals,
+    buffer_config,
+    event_sequence,
+)
+
+
+def verify_audit(engine: Engine, keyring: Keyring | None = None) -> VerifyReport:
     """The audit-chain part of `verify` on its own (`alluse audit verify`)."""
+    if keyring is None:
+        keyring = load_keyring(get_settings(), create=False)
     report = VerifyReport()
     with engine.connect() as conn:
-        _audit(conn, report)
+        ctx = Context(conn, {}, report.counts)
+        report.findings.extend(_load_keys(ctx, keyring))
+        report.findings.extend(audit_chain(ctx))
+        report.heads = ctx.heads
     return report
 
 

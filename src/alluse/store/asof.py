@@ -1,7 +1,7 @@
 """An account as of a date, from the dated facts alone: what every figure that takes a date reads.
 
-A fact's date is the date it carries: a fill's (dividend's, fee's, assignment's) trade date, a tax
-payment's paid-on date, a lifecycle action's as-of date, a mark's as-of date, a lot closing's date.
+A fact's date is the date it carries: a fill's (dividend's, fee's, assignment's) trade date, a broker
+statement's cash row's date (deposit, withdrawal, interest, withholding tax), a tax payment's paid-on date, a lifecycle action's as-of date, a mark's as-of date, a lot closing's date.
 `account_as_of(conn, aid, D)` uses only dated facts dated on or before D, so adding facts dated after
 D changes nothing it returns. A cash move a person makes (group opening, deposit, withdrawal,
 transfer, reversal) carries no date of its own in this version: it counts in every as-of figure
@@ -25,6 +25,7 @@ from alluse.domain.instruments import value_cents
 from alluse.domain.ledger import CAPITAL_FLOWS, CAPITAL_INFLOWS
 from alluse.store.schema import (
     accounts,
+    broker_rows,
     earmarks,
     fills,
     instruments,
@@ -38,6 +39,7 @@ from alluse.store.schema import (
 )
 
 _p, _t, _f, _tp, _la = postings.c, transfers.c, fills.c, tax_payments.c, lifecycle_actions.c
+_br = broker_rows.c
 _PRICED = ("BTO", "STO", "BTC", "STC", "EXPIRE")
 
 
@@ -100,6 +102,7 @@ def _dated_on_or_before(day: date) -> sa.ColumnElement[bool]:
     """For a posting joined to its transfer, fill, tax payment and lifecycle action: dated ≤ day."""
     return sa.case(
         (_f.id.is_not(None), _f.trade_date <= day),
+        (_br.id.is_not(None), _br.booked_on <= day),
         (_tp.id.is_not(None), _tp.paid_on <= day),
         (_la.id.is_not(None), _la.as_of <= day),
         else_=sa.true(),  # an undated cash move
@@ -110,6 +113,7 @@ def _journal() -> sa.FromClause:
     return (
         postings.join(transfers, _t.id == _p.transfer_id)
         .outerjoin(fills, sa.and_(_f.transfer_id == _t.id, _f.account_id == _p.account_id))
+        .outerjoin(broker_rows, sa.and_(_br.transfer_id == _t.id, _br.account_id == _p.account_id))
         .outerjoin(tax_payments, _tp.transfer_id == _t.id)
         .outerjoin(
             lifecycle_actions,
@@ -254,6 +258,7 @@ def accounts_with_facts_after(conn: sa.Connection, portfolio_id: int, day: date)
         sa.select(_f.account_id).where(_f.portfolio_id == portfolio_id, _f.trade_date > day),
         sa.select(c.account_id).where(c.portfolio_id == portfolio_id, c.closed_on > day),
         sa.select(_tp.account_id).where(_tp.portfolio_id == portfolio_id, _tp.paid_on > day),
+        sa.select(_br.account_id).where(_br.portfolio_id == portfolio_id, _br.booked_on > day),
         sa.select(_la.account_id).where(_la.portfolio_id == portfolio_id, _la.as_of > day),
         sa.select(lo.account_id)
         .join(marks, marks.c.instrument_id == lo.instrument_id)
@@ -271,7 +276,8 @@ def latest_day(conn: sa.Connection, portfolio_id: int, today: date) -> date:
     c = lot_closes.c
     days = [today]
     for col, table in ((_f.trade_date, fills), (marks.c.as_of, marks), (c.closed_on, lot_closes),
-                       (_tp.paid_on, tax_payments), (_la.as_of, lifecycle_actions)):  # fmt: skip
+                       (_tp.paid_on, tax_payments), (_la.as_of, lifecycle_actions),
+                       (_br.booked_on, broker_rows)):  # fmt: skip
         day = conn.execute(sa.select(sa.func.max(col)).where(table.c.portfolio_id == portfolio_id)).scalar_one()
         if day is not None:
             days.append(day)

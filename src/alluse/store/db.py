@@ -6,6 +6,7 @@ two writers never deadlock upgrading a read lock; read-only work uses a plain de
 
 from __future__ import annotations
 
+import os
 import threading
 import weakref
 from contextlib import AbstractContextManager, nullcontext
@@ -36,8 +37,21 @@ def writer_lock(engine: Engine) -> AbstractContextManager[object]:
     return lock
 
 
+def _create_owner_only(url: str) -> None:
+    """Create a new SQLite file readable by its owner only (0600) before SQLite creates it with the
+    umask's mode (usually 0644); SQLite gives its -wal and -shm files the database file's mode."""
+    database = sa.engine.make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    try:
+        os.close(os.open(database, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except (FileExistsError, FileNotFoundError):  # exists already, or SQLite names the missing directory
+        pass
+
+
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
+        _create_owner_only(url)
         engine = sa.create_engine(url, connect_args={"timeout": 30})
 
         @sa.event.listens_for(engine, "connect")

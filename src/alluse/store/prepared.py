@@ -17,6 +17,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 
+from alluse.store import rowlog
+
 
 class _Compiled:
     __slots__ = ("sql", "names", "positional", "literals", "getter", "processors")
@@ -73,11 +75,12 @@ def _last_value_memo(proc: Callable[[Any], Any]) -> Callable[[Any], Any]:
 class Prepared:
     """A Core statement whose parameters are all `sa.bindparam`s, executed without per-call overhead."""
 
-    __slots__ = ("stmt", "_by_dialect")
+    __slots__ = ("stmt", "_by_dialect", "_noted")
 
     def __init__(self, stmt: sa.Executable) -> None:
         self.stmt = stmt
         self._by_dialect: dict[str, _Compiled] = {}
+        self._noted: tuple[str, Any] | None = None  # what the audit manifest makes of it (rowlog.classify)
 
     def _compiled(self, conn: sa.Connection) -> _Compiled:
         name = conn.dialect.name
@@ -89,7 +92,18 @@ class Prepared:
     def _cursor(self, conn: sa.Connection) -> Any:
         return conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
 
+    def _note(self, params: Any, many: bool) -> None:
+        """Tell the unit of work's row manifest about this write, if one is being recorded."""
+        cap = rowlog.ACTIVE.get()
+        if cap is not None:
+            if self._noted is None:
+                self._noted = rowlog.classify(self.stmt)
+            kind, table = self._noted
+            if kind:
+                rowlog.note(cap, self.stmt, kind, table, params if many else [params])
+
     def _execute(self, conn: sa.Connection, params: Any, many: bool = False) -> Any:
+        self._note(params, many)
         c = self._compiled(conn)
         args = [c.convert(r) for r in params] if many else c.convert(params)
         cur = self._cursor(conn)
@@ -140,6 +154,7 @@ class Insert(Prepared):
 
     def many(self, conn: sa.Connection, rows: Sequence[Mapping[str, Any]]) -> None:
         if conn.dialect.name == "postgresql" and len(rows) >= COPY_MIN_ROWS:
+            self._note(rows, True)
             copy_rows(conn, self.table, rows, self.columns)
         else:
             super().many(conn, rows)

@@ -6,7 +6,7 @@ import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 
@@ -129,7 +129,7 @@ _LAST_NUMBER = Prepared(
         transfers.c.portfolio_id == sa.bindparam("pid")
     )
 )
-_POSTING_INSERT = insert(postings, ["portfolio_id", "transfer_id", "account_id", "amount_cents"])
+_POSTING_INSERT = insert(postings)
 _CASH_UPDATE = Prepared(
     accounts.update()
     .where(_a.id == sa.bindparam("aid"))
@@ -300,12 +300,36 @@ class JournalEntry(NamedTuple):
     reverses_transfer_id: int | None = None
 
 
+_JOURNAL_IDS = Prepared(
+    sa.select(
+        sa.select(sa.func.coalesce(sa.func.max(transfers.c.id), 0)).scalar_subquery(),
+        sa.select(sa.func.coalesce(sa.func.max(postings.c.id), 0)).scalar_subquery(),
+        _LAST_NUMBER.stmt.scalar_subquery(),  # type: ignore[attr-defined]
+    )
+)
+
+
+def _journal_ids(conn: sa.Connection, portfolio_id: int, n_transfers: int, n_postings: int) -> tuple[int, int, int]:
+    """First transfer id, first posting id and the portfolio's last transfer number, for a journal
+    write (one round trip on SQLite, where the writer lock makes max + 1 safe)."""
+    if conn.dialect.name == "postgresql":
+        return (
+            allocate_ids(conn, transfers, n_transfers),
+            allocate_ids(conn, postings, n_postings),
+            int(_LAST_NUMBER.first(conn, pid=portfolio_id)[0]),  # type: ignore[index]
+        )
+    t, p, number = _JOURNAL_IDS.rows(conn, pid=portfolio_id)[0]
+    return int(t) + 1, int(p) + 1, int(number)
+
+
 def insert_journal(conn: sa.Connection, portfolio_id: int, now: datetime, entries: list[JournalEntry]) -> list[int]:
     """Insert transfers and their postings in two executemany calls; returns the transfer ids. Each
     transfer also gets the portfolio's next transfer number (`transfer_numbers` reads them back)."""
-    first = allocate_ids(conn, transfers, len(entries))
-    last_number = int(_LAST_NUMBER.first(conn, pid=portfolio_id)[0])  # type: ignore[index]
-    t_rows, p_rows = [], []
+    first, first_posting, last_number = _journal_ids(
+        conn, portfolio_id, len(entries), sum(len(e.legs) for e in entries)
+    )
+    t_rows: list[dict[str, Any]] = []
+    p_rows: list[dict[str, Any]] = []
     for i, e in enumerate(entries):
         tid = first + i
         t_rows.append(
@@ -324,6 +348,9 @@ def insert_journal(conn: sa.Connection, portfolio_id: int, now: datetime, entrie
             {"portfolio_id": portfolio_id, "transfer_id": tid, "account_id": a, "amount_cents": c}
             for a, c in balanced(e.legs)
         ]
+    # Posting ids are allocated here too, so the audit manifest records the rows from these parameters.
+    for i, row in enumerate(p_rows):
+        row["id"] = first_posting + i
     _TRANSFER_INSERT.many(conn, t_rows)
     _POSTING_INSERT.many(conn, p_rows)
     return [first + i for i in range(len(entries))]

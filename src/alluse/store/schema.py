@@ -65,6 +65,8 @@ portfolios = sa.Table(
     # Head of this portfolio's hash-chained audit log; updating it serialises writes per portfolio.
     sa.Column("audit_seq", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("audit_head", sa.String(64), nullable=False, server_default=""),
+    # Sequence number of this portfolio's newest outbox event (events.seq); bumped by each unit of work.
+    sa.Column("event_seq", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("created_at", Timestamp, nullable=False),
     # The portfolio's lifecycle settings that differ from the method's defaults (JSON object, validated
     # by domain.lifecycle.LifecycleConfig before it is stored).
@@ -201,9 +203,41 @@ audit_log = sa.Table(
     sa.Column("result", sa.Text, nullable=False),
     sa.Column("override_reason", sa.Text, nullable=True),
     sa.Column("prev_hash", sa.String(64), nullable=False),
+    # HMAC-SHA-256 under the audit key `key_id` (revision 0006_audit); entries written before it
+    # carry a plain SHA-256 and no key id.
     sa.Column("hash", sa.String(64), nullable=False),
+    sa.Column("key_id", sa.String(16), nullable=True),
+    # The rows the entry's unit of work wrote (store/rowlog.py), on its last entry; covered by the MAC.
+    sa.Column("rows", sa.Text, nullable=True),
     sa.UniqueConstraint("portfolio_id", "idempotency_key"),
     **hash_partitioned("portfolio_id"),
+)
+
+# The chain of writes that belong to no portfolio (creating a user): audit_log without portfolio_id.
+system_audit = sa.Table(
+    "system_audit",
+    metadata,
+    sa.Column("seq", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("at", Timestamp, nullable=False),
+    sa.Column("actor", sa.String(100), nullable=False),
+    sa.Column("action", sa.String(50), nullable=False),
+    sa.Column("idempotency_key", sa.String(200), nullable=False, unique=True),
+    sa.Column("input_digest", sa.String(64), nullable=False),
+    sa.Column("result", sa.Text, nullable=False),
+    sa.Column("override_reason", sa.Text, nullable=True),
+    sa.Column("prev_hash", sa.String(64), nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+    sa.Column("key_id", sa.String(16), nullable=True),
+    sa.Column("rows", sa.Text, nullable=True),
+)
+
+# Every audit key that has signed an entry, encrypted with the keyring (security/audit_key.py), so
+# entries stay verifiable after the keyring key that derived their audit key is rotated out.
+audit_keys = sa.Table(
+    "audit_keys",
+    metadata,
+    sa.Column("key_id", sa.String(16), primary_key=True),
+    sa.Column("sealed", sa.LargeBinary, nullable=False),
 )
 
 # --- trades, positions, lots, tax (revision 0002_trades) ------------------------------------------
@@ -470,6 +504,35 @@ api_key_scopes = sa.Table(
     sa.CheckConstraint("role IN ('viewer', 'trader', 'owner')", name="role"),
 )
 
+# --- Sessions and login throttling (issue #10): global, like `users`, so no `portfolio_id`.
+
+# One row per refresh token issued. A refresh uses its row up and issues the next one in the same
+# family; presenting a used or revoked token again revokes the whole family (reuse detection).
+refresh_tokens = sa.Table(
+    "refresh_tokens",
+    metadata,
+    sa.Column("jti", sa.String(32), primary_key=True),
+    sa.Column("family", sa.String(32), nullable=False),
+    sa.Column("user_id", Id, sa.ForeignKey("users.id"), nullable=False),
+    sa.Column("issued_at", Timestamp, nullable=False),
+    sa.Column("expires_at", Timestamp, nullable=False),
+    sa.Column("used_at", Timestamp, nullable=True),
+    sa.Column("revoked_at", Timestamp, nullable=True),
+    sa.Index(None, "family"),
+    sa.Index(None, "user_id"),
+)
+
+# Login attempts per key (a digest of "user:<name>" or "ip:<address>") in the current fixed window;
+# one upsert counts and returns the count, so the check and the count are one atomic statement.
+login_throttle = sa.Table(
+    "login_throttle",
+    metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("window_start", sa.BigInteger, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Index(None, "window_start"),
+)
+
 # --- lifecycle (ALLUSE_RULES §5) ---------------------------------------------------------------
 
 lifecycle_actions = sa.Table(
@@ -524,13 +587,124 @@ events = sa.Table(
     metadata,
     _pk(),
     _portfolio_fk(),
-    # Outbox: written in the same transaction as the change it announces; a publisher reads it in id order.
+    # Outbox: written in the same transaction as the change it announces (docs/events.md).
     sa.Column("kind", sa.String(40), nullable=False),
     sa.Column("action_id", Id, nullable=True),
     sa.Column("account_id", Id, nullable=True),
     sa.Column("payload", sa.Text, nullable=False),
     sa.Column("audit_seq", sa.BigInteger, nullable=False),
     sa.Column("created_at", Timestamp, nullable=False),
+    # Per-portfolio, gap-free, in commit order (writers of a portfolio are serialised): what
+    # subscribers order by and what the relay's cursors point at.
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    # The event's global id (a UUID): the JetStream message id and the webhook-id, so duplicates drop.
+    sa.Column("event_id", sa.String(36), nullable=False, unique=True),
+    sa.Column("version", sa.SmallInteger, nullable=False, server_default="1"),
+    sa.UniqueConstraint("portfolio_id", "seq"),
+    _scoped_target(),
     _scoped_fk("action_id", "lifecycle_actions"),
     _scoped_fk("account_id", "accounts"),
+)
+
+# How far each consumer of the outbox got, per portfolio: the relay resumes from here after a crash.
+event_cursors = sa.Table(
+    "event_cursors",
+    metadata,
+    sa.Column("consumer", sa.String(100), primary_key=True),
+    sa.Column("portfolio_id", Id, sa.ForeignKey("portfolios.id"), primary_key=True),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", Timestamp, nullable=False),
+)
+
+webhook_endpoints = sa.Table(
+    "webhook_endpoints",
+    metadata,
+    _pk(),
+    _portfolio_fk(),
+    sa.Column("url", sa.String(500), nullable=False),
+    # JSON list of event kinds or prefixes ending in "*" ("alert.*"); empty: every kind.
+    sa.Column("kinds", sa.Text, nullable=False, server_default="[]"),
+    # The signing secret ("whsec_..."), encrypted with the keyring like broker credentials.
+    sa.Column("secret_encrypted", sa.LargeBinary, nullable=False),
+    sa.Column("enabled", sa.Boolean, nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("disabled_at", Timestamp, nullable=True),
+    _scoped_target(),
+)
+
+webhook_deliveries = sa.Table(
+    "webhook_deliveries",
+    metadata,
+    _pk(),
+    _portfolio_fk(),
+    sa.Column("endpoint_id", Id, nullable=False),
+    sa.Column("event_id", Id, nullable=False),
+    sa.Column("status", sa.String(10), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("next_attempt_at", Timestamp, nullable=False),
+    sa.Column("last_status_code", sa.Integer, nullable=True),
+    sa.Column("last_error", sa.String(300), nullable=False, server_default=""),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("delivered_at", Timestamp, nullable=True),
+    sa.UniqueConstraint("endpoint_id", "event_id"),
+    sa.Index(None, "status", "next_attempt_at"),
+    sa.CheckConstraint("status IN ('PENDING', 'DELIVERED', 'FAILED')", name="status"),
+    _scoped_fk("endpoint_id", "webhook_endpoints"),
+    _scoped_fk("event_id", "events"),
+)
+
+# --- broker statements and orders (revision 0010_ibkr) ---------------------------------------------
+
+broker_rows = sa.Table(
+    "broker_rows",
+    metadata,
+    _pk(),
+    _portfolio_fk(),
+    sa.Column("account_id", Id, nullable=False),
+    # The brokerage account the row came from and the broker's own id of the row ("trade:<tradeID>",
+    # "cash:<transactionID>"): unique, so a statement row is booked at most once, whatever the key.
+    sa.Column("broker", sa.String(20), nullable=False),
+    sa.Column("number", sa.String(40), nullable=False),
+    sa.Column("broker_key", sa.String(64), nullable=False),
+    sa.Column("action", sa.String(12), nullable=False),
+    # The business date of the row (trade date, cash transaction date): "as of" reads use it.
+    sa.Column("booked_on", sa.Date, nullable=False),
+    sa.Column("cash_cents", Cents, nullable=False),
+    sa.Column("fill_id", Id, nullable=True),
+    sa.Column("transfer_id", Id, nullable=True),
+    sa.Column("audit_seq", sa.BigInteger, nullable=False),
+    sa.UniqueConstraint("broker", "number", "broker_key"),
+    _scoped_fk("account_id", "accounts"),
+    _scoped_fk("fill_id", "fills"),
+    _scoped_fk("transfer_id", "transfers"),
+    sa.Index(None, "account_id", "booked_on"),
+    sa.Index(None, "transfer_id"),  # as-of figures date a posting through its broker row
+)
+
+# As-of figures date a posting through its fill (store/asof.py): without it, a join per posting scans
+# every fill of the account (revision 0010_ibkr).
+sa.Index("ix_fills_transfer_id", fills.c.transfer_id)
+
+order_intents = sa.Table(
+    "order_intents",
+    metadata,
+    _pk(),
+    _portfolio_fk(),
+    sa.Column("account_id", Id, nullable=False),
+    sa.Column("action", sa.String(4), nullable=False),
+    sa.Column("symbol", sa.String(21), nullable=False),
+    sa.Column("quantity", sa.BigInteger, nullable=False),
+    sa.Column("limit_e4", PriceE4, nullable=True),
+    # REFUSED by the pre-trade check (nothing sent), or FILLED by the broker (fill_id set).
+    sa.Column("status", sa.String(8), nullable=False),
+    sa.Column("broker", sa.String(20), nullable=False),
+    sa.Column("check_result", sa.Text, nullable=False),
+    sa.Column("fill_id", Id, nullable=True),
+    sa.Column("audit_seq", sa.BigInteger, nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.CheckConstraint("status IN ('REFUSED', 'FILLED')", name="status"),
+    sa.CheckConstraint("quantity > 0", name="positive"),
+    _scoped_fk("account_id", "accounts"),
+    _scoped_fk("fill_id", "fills"),
+    sa.Index(None, "account_id", "created_at"),
 )

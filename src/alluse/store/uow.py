@@ -2,8 +2,10 @@
 
 Every write goes through `write`. It locks the portfolio's audit head (which serialises writers of
 one portfolio, so the buffer rule is always checked against committed state), replays requests whose
-idempotency key it has already seen, lets the use case do its work, appends one hash-chained audit
-entry per request, and commits — or, on any error, rolls everything back.
+idempotency key it has already seen, lets the use case do its work while noting every row it writes
+(store/rowlog.py), appends one audit entry per request — each MAC'd with the audit key and chained
+to the one before, the last one carrying the manifest of the rows written — and commits, or, on any
+error, rolls everything back.
 """
 
 from __future__ import annotations
@@ -11,19 +13,21 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from alluse.domain.audit import canonical_json, digest, entry_hash, timestamp_text
+from alluse.domain.audit import GENESIS, canonical_json, digest, entry_mac, timestamp_text
 from alluse.domain.errors import Conflict, InvalidInput, NotFound
+from alluse.security.audit_key import Signer, current_signer
+from alluse.store import outbox, rowlog
 from alluse.store.db import writer_lock
 from alluse.store.partitioning import SCOPE_SETTING
 from alluse.store.prepared import Prepared, insert
-from alluse.store.schema import audit_log, portfolios
+from alluse.store.schema import audit_keys, audit_log, portfolios, system_audit
 
 MAX_KEY_LENGTH = 200
 # Bound on SQL parameters per IN-list, under SQLite's limit.
@@ -33,9 +37,14 @@ TRANSIENT_RETRIES = 20
 PortfolioRef = str | int | None
 
 _HEAD = Prepared(
-    sa.select(portfolios.c.audit_seq, portfolios.c.audit_head)
+    sa.select(
+        portfolios.c.audit_seq,
+        portfolios.c.audit_head,
+        # Whether the signing audit key is sealed already (ensure_sealed), in the same round trip.
+        sa.select(audit_keys.c.key_id).where(audit_keys.c.key_id == sa.bindparam("kid")).scalar_subquery(),
+    )
     .where(portfolios.c.id == sa.bindparam("pid"))
-    .with_for_update()  # a row lock on PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises writers
+    .with_for_update(of=portfolios)  # a row lock on PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises writers
 )
 _SEEN_ONE = Prepared(
     sa.select(audit_log.c.idempotency_key, audit_log.c.input_digest, audit_log.c.result).where(
@@ -66,10 +75,20 @@ class Tx:
     portfolio_id: int
     now: datetime
     first_seq: int
+    # Outbox events beyond the one each request announces by default (docs/events.md).
+    events: list[dict[str, Any]] = field(default_factory=list)
+    # False when the use case announces its requests itself (the lifecycle's own event kinds).
+    announce: bool = True
 
     def seq(self, index: int) -> int:
         """Audit sequence number of the index-th new request of this unit of work."""
         return self.first_seq + index
+
+    def emit(self, index: int | None, kind: str, data: dict[str, Any], account_id: int | None = None,
+             action_id: int | None = None) -> None:  # fmt: skip
+        """Add an event for the index-th new request (None: the last one), committed with it."""
+        self.events.append(outbox.event_row(self.portfolio_id, None if index is None else self.seq(index), self.now, kind, data, account_id,
+                                            action_id))  # fmt: skip
 
 
 Apply = Callable[[Tx, list[Request]], list[dict[str, Any]]]
@@ -150,7 +169,7 @@ def _run(
         try:
             with writer_lock(engine), write_connection(engine) as conn, conn.begin():
                 pid = resolve_portfolio(conn, portfolio)
-                if lock_first and _HEAD.first(conn, pid=pid) is None:
+                if lock_first and _HEAD.first(conn, pid=pid, kid="") is None:
                     raise NotFound(f"no portfolio with id {pid}")
                 requests, apply = decide(conn, pid)
                 if not requests:
@@ -176,10 +195,11 @@ def write_on(
     override_reason: str | None,
 ) -> list[dict[str, Any]]:
     """`write` inside a transaction the caller already holds (used when the portfolio itself is new)."""
-    head = _HEAD.first(conn, pid=portfolio_id)
+    signer = current_signer()
+    head = _HEAD.first(conn, pid=portfolio_id, kid=signer.key.key_id)
     if head is None:
         raise NotFound(f"no portfolio with id {portfolio_id}")
-    seq, prev_hash = head
+    seq, prev_hash, sealed = head
 
     digests = {r.key: digest(r.payload) for r in requests}
     seen = _seen(conn, portfolio_id, [r.key for r in requests])
@@ -193,33 +213,37 @@ def write_on(
     results: dict[str, dict[str, Any]] = {}
     if fresh:
         now = datetime.now(UTC)
-        fresh_results = apply(Tx(conn, portfolio_id, now, seq + 1), fresh)
-        at_text = timestamp_text(now)
-        rows = []
-        for i, (r, result) in enumerate(zip(fresh, fresh_results, strict=True)):
-            result_text = canonical_json(result)
-            d = digests[r.key]
-            h = entry_hash(prev_hash, seq + 1 + i, at_text, actor, action, r.key, d, result_text, override_reason)
-            rows.append(
-                {
-                    "portfolio_id": portfolio_id,
-                    "seq": seq + 1 + i,
-                    "at": now,
-                    "actor": actor,
-                    "action": action,
-                    "idempotency_key": r.key,
-                    "input_digest": d,
-                    "result": result_text,
-                    "override_reason": override_reason,
-                    "prev_hash": prev_hash,
-                    "hash": h,
-                }
-            )
-            prev_hash = h
+        tx = Tx(conn, portfolio_id, now, seq + 1)
+        with rowlog.recording(conn, portfolio_id) as cap:
+            fresh_results = apply(tx, fresh)
+            result_texts = [canonical_json(result) for result in fresh_results]
+            # The outbox rows are facts of this unit of work too: written before the manifest is taken.
+            _write_events(conn, tx, action, [(seq + 1 + i, text) for i, text in enumerate(result_texts)])
+            manifest = cap.manifest()
+        if sealed is None:
+            ensure_sealed(conn, signer)
+        rows, prev_hash = signed_entries(
+            conn, signer, seq, prev_hash, now, actor, action, fresh, result_texts, digests, override_reason, manifest
+        )
+        for row, r, result in zip(rows, fresh, fresh_results, strict=True):
+            row["portfolio_id"] = portfolio_id
             results[r.key] = result
         _AUDIT_INSERT.many(conn, rows)
         _HEAD_UPDATE.run(conn, pid=portfolio_id, seq=seq + len(fresh), head=prev_hash)
     return [results[r.key] if r.key in results else {**json.loads(seen[r.key][1]), "replayed": True} for r in requests]
+
+
+def _write_events(conn: sa.Connection, tx: Tx, action: str, entries: list[tuple[int, str]]) -> None:
+    """Every committed request (audit seq, result text) becomes an event of kind `action` carrying its
+    result, followed by the events the use case emitted for it; all in one batched insert."""
+    rows = tx.events
+    for r in rows:
+        if r["audit_seq"] is None:
+            r["audit_seq"] = entries[-1][0]
+    if tx.announce:
+        own = [outbox.event_row(tx.portfolio_id, s, tx.now, action, text) for s, text in entries]
+        rows = sorted(own + rows, key=lambda r: r["audit_seq"])  # stable: a request's own event first
+    outbox.flush(conn, tx.portfolio_id, rows)
 
 
 def _seen(conn: sa.Connection, portfolio_id: int, keys: list[str]) -> dict[str, tuple[str, str]]:
@@ -232,3 +256,124 @@ def _seen(conn: sa.Connection, portfolio_id: int, keys: list[str]) -> dict[str, 
         for key, d, result in conn.execute(q.where(audit_log.c.portfolio_id == portfolio_id, cond)):
             found[key] = (d, result)
     return found
+
+
+def signed_entries(
+    conn: sa.Connection,
+    signer: Signer,
+    seq: int,
+    prev_hash: str,
+    now: datetime,
+    actor: str,
+    action: str,
+    fresh: Sequence[Request],
+    result_texts: Sequence[str],
+    digests: dict[str, str],
+    override_reason: str | None,
+    manifest: dict[str, Any],
+) -> tuple[list[dict[str, Any]], str]:
+    """The audit rows of one unit of work, each MAC'd and chained to the one before. The manifest of
+    the rows the unit of work wrote goes on its last entry (one digest per unit of work, not per row)."""
+    key, key_id = signer.key.secret, signer.key.key_id
+    at_text = timestamp_text(now)
+    rows_text = canonical_json(manifest) if manifest else None
+    last = len(fresh) - 1
+    out = []
+    for i, (r, result_text) in enumerate(zip(fresh, result_texts, strict=True)):
+        d = digests[r.key]
+        entry_rows = rows_text if i == last else None
+        mac = entry_mac(
+            key,
+            key_id,
+            prev_hash,
+            seq + 1 + i,
+            at_text,
+            actor,
+            action,
+            r.key,
+            d,
+            result_text,
+            override_reason,
+            entry_rows,
+        )
+        out.append(
+            {
+                "seq": seq + 1 + i,
+                "at": now,
+                "actor": actor,
+                "action": action,
+                "idempotency_key": r.key,
+                "input_digest": d,
+                "result": result_text,
+                "override_reason": override_reason,
+                "prev_hash": prev_hash,
+                "hash": mac,
+                "key_id": key_id,
+                "rows": entry_rows,
+            }
+        )
+        prev_hash = mac
+    return out, prev_hash
+
+
+_KEY_KNOWN = Prepared(sa.select(audit_keys.c.key_id).where(audit_keys.c.key_id == sa.bindparam("kid")))
+_KEY_INSERT = insert(audit_keys)
+
+
+def ensure_sealed(conn: sa.Connection, signer: Signer) -> None:
+    """Keep the signing audit key, sealed with the keyring, beside the entries it signs. Every unit of
+    work checks (with its head read), so a database rebuilt under a running process still gets it."""
+    if _KEY_KNOWN.first(conn, kid=signer.key.key_id) is None:
+        _KEY_INSERT.run(conn, key_id=signer.key.key_id, sealed=signer.keyring.encrypt(signer.key.secret))
+
+
+# --- the system chain: writes that belong to no portfolio (users) ---------------------------------
+
+_SYSTEM_HEAD = Prepared(sa.select(system_audit.c.seq, system_audit.c.hash).order_by(system_audit.c.seq.desc()).limit(1))
+_SYSTEM_SEEN = Prepared(
+    sa.select(system_audit.c.input_digest, system_audit.c.result).where(
+        system_audit.c.idempotency_key == sa.bindparam("key")
+    )
+)
+_SYSTEM_INSERT = insert(system_audit)
+SYSTEM_LOCK = 0x616C6C75  # "allu": the PostgreSQL advisory lock that serialises the system chain
+
+
+def write_system(
+    engine: Engine, actor: str, action: str, request: Request, apply: Callable[[Tx], dict[str, Any]]
+) -> dict[str, Any]:
+    """`write` for one request that touches no portfolio, recorded in the system chain."""
+    key = validate_key(request.key)
+    d = digest(request.payload)
+    with writer_lock(engine), write_connection(engine) as conn, conn.begin():
+        if conn.dialect.name == "postgresql":
+            conn.execute(sa.select(sa.func.pg_advisory_xact_lock(SYSTEM_LOCK))).all()
+        seen = _SYSTEM_SEEN.first(conn, key=key)
+        if seen is not None:
+            if seen[0] != d:
+                raise Conflict(f"idempotency key {key!r} was already used for a different request")
+            return {**json.loads(seen[1]), "replayed": True}
+        head = _SYSTEM_HEAD.first(conn)
+        seq, prev_hash = head if head is not None else (0, GENESIS)
+        now = datetime.now(UTC)
+        with rowlog.recording(conn, None) as cap:
+            result = apply(Tx(conn, 0, now, seq + 1))
+            manifest = cap.manifest()
+        signer = current_signer()
+        ensure_sealed(conn, signer)
+        rows, _head = signed_entries(
+            conn,
+            signer,
+            seq,
+            prev_hash,
+            now,
+            actor,
+            action,
+            [Request(key, request.payload)],
+            [canonical_json(result)],
+            {key: d},
+            None,
+            manifest,
+        )
+        _SYSTEM_INSERT.many(conn, rows)
+        return result

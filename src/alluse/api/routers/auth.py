@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request
 
-from alluse.api.deps import Caller, Ctx, IdemKey, Owner, require_admin, require_user
+from alluse.api.deps import Caller, Ctx, IdemKey, Owner, login_keys, require_admin, require_user
 from alluse.api.problems import responses
 from alluse.api.schemas import (
     ApiKeyIn,
@@ -19,7 +19,7 @@ from alluse.api.schemas import (
     UserOut,
 )
 from alluse.domain.errors import NotFound
-from alluse.services import access
+from alluse.services import access, sessions
 from alluse.services.access import Principal
 
 Username = Annotated[str, Path(min_length=1, max_length=50)]
@@ -29,29 +29,21 @@ router = APIRouter(tags=["auth"], responses=responses(400, 401, 403, 404, 409, 4
 
 @router.post("/auth/login", response_model=TokenOut, responses=responses(429))
 def login(body: LoginIn, request: Request, c: Ctx) -> dict:
-    """Exchange a username and password for an access token and a refresh token."""
-    user_key = f"user:{body.username.strip().lower()}"
-    client_key = f"ip:{request.client.host if request.client else '-'}"
-    c.limiter.check(user_key, client_key)
-    try:
-        who = access.login(c.engine, body.username, body.password)
-    except Exception:
-        c.limiter.failed(user_key, client_key)
-        raise
-    c.limiter.succeeded(user_key)
+    """Exchange a username and password for an access token and a refresh token. Throttled per
+    username and per client address (429 with Retry-After), counted before the password is checked."""
+    user_key, client_key = login_keys(body.username, request)
+    c.throttle.attempt(user_key, client_key)
+    who = access.login(c.engine, body.username, body.password)
+    c.throttle.succeeded(user_key, client_key)
     request.state.actor = who.actor
-    with c.engine.connect() as conn:
-        version = access.token_version(conn, who.id)
-    return c.tokens.pair(who.id, version)
+    return sessions.start(c.engine, c.tokens, who)
 
 
 @router.post("/auth/refresh", response_model=TokenOut)
 def refresh(body: RefreshIn, c: Ctx) -> dict:
-    """A new token pair for a valid refresh token (the user must still be active)."""
-    uid, version = c.tokens.read(body.refresh_token, "refresh")
-    with c.engine.connect() as conn:
-        access.user_principal(conn, uid, version)
-    return c.tokens.pair(uid, version)
+    """A new token pair for a refresh token, which is used up: presenting it again revokes every
+    token of the same login (reuse detection). The user must still be active."""
+    return sessions.refresh(c.engine, c.tokens, body.refresh_token)
 
 
 @router.get("/auth/me", response_model=MeOut)
@@ -72,6 +64,7 @@ def create_user(body: UserIn, c: Ctx, _admin: Principal = Depends(require_admin)
 
 @router.get("/users", response_model=list[UserOut])
 def list_users(c: Ctx, _admin: Principal = Depends(require_admin)) -> list:
+    """Admin: every user, with the admin and disabled flags."""
     return access.list_users(c.engine)
 
 
@@ -82,8 +75,12 @@ def list_roles(scope: Owner, c: Ctx) -> list:
 
 @router.put("/portfolios/{portfolio}/roles/{username}", response_model=RoleOut)
 def grant_role(scope: Owner, username: Username, body: RoleIn, c: Ctx, key: IdemKey) -> dict:
-    """Owner: give a user a role on this portfolio (replacing the one they held)."""
-    return access.grant_role(c.engine, scope.actor, scope.portfolio_id, username, body.role, key)
+    """Owner: give a user a role on this portfolio (replacing the one they held). Only users who
+    already hold a role on a portfolio you own can be named; an admin grants a user's first role.
+    Any other name gets the same 404, whether or not it exists."""
+    return access.grant_role(
+        c.engine, scope.actor, scope.portfolio_id, username, body.role, key, grantor=scope.principal
+    )
 
 
 @router.delete("/portfolios/{portfolio}/roles/{username}", response_model=RoleOut)

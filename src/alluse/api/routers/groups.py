@@ -16,7 +16,7 @@ router = APIRouter(tags=["groups"], responses=responses(400, 401, 403, 404, 409,
 def open_new_group(scope: Owner, body: GroupIn, c: Ctx, key: IdemKey) -> dict:
     """Owner: open a group with new capital, split by the allocation, mapped to brokerage accounts."""
     opening = group_opening(
-        parse_usd(body.amount),
+        parse_usd(body.amount, allow_zero=True),
         body.brokerage_accounts,
         parse_allocation(body.allocation) if body.allocation else None,
         body.name,

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Response
 
 from alluse.api.deps import Ctx, Viewer
+from alluse.api.hardening import off_the_loop
 from alluse.api.problems import responses
 from alluse.api.schemas import (
     Day,
@@ -38,7 +39,8 @@ Tabular = Annotated[Literal["json", "csv"], Query(description="json, or csv (tex
 Charted = Annotated[Literal["json", "csv", "png"], Query(description="json, csv (text/csv) or png (a chart)")]
 YearQ = Annotated[Year | None, Query(description="Calendar year (default: this year)")]
 
-# pyplot keeps global state; sync endpoints run in a thread pool, so charts are drawn one at a time.
+# pyplot keeps global state; reports run in worker threads (`off_the_loop`), so charts are drawn one
+# at a time.
 _CHART_LOCK = threading.Lock()
 
 
@@ -69,6 +71,7 @@ def _period(start: date, end: date) -> None:
 
 
 @router.get("/portfolios/{portfolio}/reports/weekly", response_model=WeeklyOut, responses={200: {"content": CSV | PNG}})
+@off_the_loop
 def weekly(
     scope: Viewer,
     c: Ctx,
@@ -83,7 +86,7 @@ def weekly(
     r = reports.weekly(c.engine, scope.portfolio_id, first, last)
     name = f"weekly-{first}-{last}"
     if format == "png":
-        from alluse.cli.charts import weekly_png
+        from alluse.charts import weekly_png
 
         return _png(weekly_png, r, name)
     out = money(r)
@@ -95,12 +98,13 @@ def weekly(
 @router.get(
     "/portfolios/{portfolio}/reports/monthly", response_model=MonthlyOut, responses={200: {"content": CSV | PNG}}
 )
+@off_the_loop
 def monthly(scope: Viewer, c: Ctx, year: YearQ = None, format: Charted = "json") -> Any:  # noqa: A002
     """Per month: income vs reinvestment, estimated tax accrued, growth per account (NAV change less flows)."""
     y = year or date.today().year
     r = reports.monthly(c.engine, scope.portfolio_id, y)
     if format == "png":
-        from alluse.cli.charts import monthly_png
+        from alluse.charts import monthly_png
 
         return _png(monthly_png, r, f"monthly-{y}")
     out = money(r)
@@ -123,6 +127,7 @@ def monthly(scope: Viewer, c: Ctx, year: YearQ = None, format: Charted = "json")
 
 
 @router.get("/portfolios/{portfolio}/reports/quarterly", response_model=QuarterlyOut, responses={200: {"content": CSV}})
+@off_the_loop
 def quarterly(scope: Viewer, c: Ctx, year: YearQ = None, format: Tabular = "json") -> Any:  # noqa: A002
     """The tax ledger by quarter and account, with each account's estimated tax year to date."""
     y = year or date.today().year
@@ -134,6 +139,7 @@ def quarterly(scope: Viewer, c: Ctx, year: YearQ = None, format: Tabular = "json
 
 
 @router.get("/portfolios/{portfolio}/reports/tax-year", response_model=TaxYearOut)
+@off_the_loop
 def tax_year(scope: Viewer, c: Ctx, year: YearQ = None) -> dict:
     """The household's tax year: IRS-style netting, estimated tax, payments, wash-sale flags."""
     return money(reports.tax_year(c.engine, scope.portfolio_id, year or date.today().year))
@@ -144,6 +150,7 @@ def tax_year(scope: Viewer, c: Ctx, year: YearQ = None) -> dict:
     response_model=list[RealizedRow],
     responses={200: {"content": CSV}},
 )
+@off_the_loop
 def realized(scope: Viewer, c: Ctx, year: YearQ = None, format: Tabular = "json") -> Any:  # noqa: A002
     """Realized gains per lot closing, audit-ready, with wash-sale flags. The CSV is the CLI's
     `alluse report realized` file, byte for byte."""
@@ -164,6 +171,7 @@ def realized(scope: Viewer, c: Ctx, year: YearQ = None, format: Tabular = "json"
     response_model=PerformanceOut,
     responses={200: {"content": CSV | PNG}},
 )
+@off_the_loop
 def performance(
     scope: Viewer,
     c: Ctx,
@@ -178,7 +186,7 @@ def performance(
     r = reports.performance_report(c.engine, scope.portfolio_id, start, last, account)
     name = f"performance-{start}-{last}"
     if format == "png":
-        from alluse.cli.charts import performance_png
+        from alluse.charts import performance_png
 
         return _png(performance_png, r, name)
     out = money(r)

@@ -1,0 +1,167 @@
+"""Orders: an intent is checked against the method (§7), recorded, and sent to the account's broker.
+
+One unit of work per order: the check runs on locked, current state; a refused intent is recorded as
+REFUSED (nothing is sent); an accepted one goes to the broker's order sink and its execution is booked
+by `services.trades.Book` like any other fill, recorded as FILLED with its fill. An order needs a
+mark of its instrument: the paper broker fills at the latest one.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from alluse.brokers.base import Order
+from alluse.brokers.paper import order_sink
+from alluse.config import Settings
+from alluse.domain.errors import InvalidInput, NotFound
+from alluse.domain.instruments import parse_symbol, price_text
+from alluse.domain.parsing import parse_delta
+from alluse.domain.protocol import OrderIntent as CheckedIntent
+from alluse.domain.protocol import check
+from alluse.services.brokers import broker_of
+from alluse.services.earmarks import draw_down_for_fill
+from alluse.services.protocol import account_view
+from alluse.services.trades import Book, Fill, FillAction
+from alluse.store.repo import allocate_ids, resolve_account
+from alluse.store.schema import fills, instruments, marks, order_intents
+from alluse.store.uow import Request, Tx, write
+
+
+@dataclass(frozen=True, slots=True)
+class OrderIntent:
+    account: str
+    action: str  # BTO, STO, BTC, STC
+    symbol: str
+    quantity: int
+    delta: str | None = None
+    on: date | None = None
+    accept_warnings: bool = False
+
+    def __post_init__(self) -> None:
+        if self.action not in ("BTO", "STO", "BTC", "STC"):
+            raise InvalidInput(f"order action must be BTO, STO, BTC or STC, got {self.action!r}")
+        if not isinstance(self.quantity, int) or not 0 < self.quantity <= 10**9:
+            raise InvalidInput(f"quantity must be a positive whole number, got {self.quantity!r}")
+        parse_symbol(self.symbol)
+        if self.delta is not None:
+            parse_delta(self.delta, signed=True)
+
+    def payload(self) -> dict[str, Any]:
+        return {
+            "account": self.account,
+            "action": self.action,
+            "symbol": parse_symbol(self.symbol).symbol,
+            "quantity": self.quantity,
+            "delta": self.delta,
+            "on": (self.on or date.today()).isoformat(),
+            "accept_warnings": self.accept_warnings,
+        }
+
+
+def latest_mark(conn: sa.Connection, portfolio_id: int, symbol: str) -> int:
+    m, i = marks.c, instruments.c
+    price = conn.execute(
+        sa.select(m.price_e4)
+        .join(instruments, i.id == m.instrument_id)
+        .where(i.portfolio_id == portfolio_id, i.symbol == symbol)
+        .order_by(m.as_of.desc(), m.id.desc())
+        .limit(1)
+    ).scalar()
+    if price is None:
+        raise NotFound(f"no mark for {symbol!r}: record one with alluse mark before ordering")
+    return int(price)
+
+
+def place_order(
+    engine: Engine, actor: str, portfolio: str | int | None, key: str, intent: OrderIntent, settings: Settings
+) -> dict[str, Any]:
+    ins = parse_symbol(intent.symbol)
+    on = intent.on or date.today()
+
+    def apply(tx: Tx, _reqs: list[Request]) -> list[dict[str, Any]]:
+        conn, pid = tx.conn, tx.portfolio_id
+        aid = resolve_account(conn, pid, intent.account)
+        broker = broker_of(conn, aid)
+        if broker is None:
+            raise InvalidInput(f"{intent.account} has no brokerage account to send orders to")
+        sink = order_sink(broker, settings.paper_commission_per_contract, settings.paper_commission_per_share)
+        mark = latest_mark(conn, pid, ins.symbol)
+        view = account_view(conn, pid, aid)
+        result = check(
+            CheckedIntent(
+                intent.action,
+                ins,
+                intent.quantity,
+                mark,
+                on,
+                parse_delta(intent.delta, signed=True) if intent.delta else None,
+            ),
+            view,
+        )
+        violations = list(result.violations)
+        if result.ok and result.warnings and not intent.accept_warnings:
+            violations.append("warnings ask for a human decision: accept them explicitly to send the order")
+        row = {
+            "portfolio_id": pid,
+            "account_id": aid,
+            "action": intent.action,
+            "symbol": ins.symbol,
+            "quantity": intent.quantity,
+            "limit_e4": mark,
+            "broker": broker,
+            "check_result": json.dumps({"violations": violations, "warnings": result.warnings}),
+            "audit_seq": tx.seq(0),
+            "created_at": tx.now,
+        }
+        out: dict[str, Any] = {
+            "account": view.label,
+            "action": intent.action,
+            "symbol": ins.symbol,
+            "quantity": intent.quantity,
+            "broker": broker,
+            "violations": violations,
+            "warnings": result.warnings,
+        }
+        if violations:
+            oid = allocate_ids(conn, order_intents, 1)
+            conn.execute(order_intents.insert().values(id=oid, status="REFUSED", fill_id=None, **row))
+            return [{**out, "order_id": oid, "status": "REFUSED"}]
+        execution = sink.place(Order(intent.action, ins, intent.quantity, mark))
+        book = Book(tx, _next_fill=allocate_ids(conn, fills, 1) - 1)
+        fill = Fill(
+            aid,
+            FillAction(intent.action),
+            ins.symbol,
+            intent.quantity,
+            price_text(execution.price_e4),
+            execution.commission_cents,
+            on,
+            multiplier=ins.multiplier if ins.is_option else 100,
+        )
+        booked = book.record(fill, tx.seq(0))
+        book.flush()
+        # A purchase executes the reinvestment earmark planned for it, as a typed fill does.
+        drawn = draw_down_for_fill(tx, aid, view.kind, {**booked, "multiplier": fill.multiplier}, 0)
+        oid = allocate_ids(conn, order_intents, 1)
+        conn.execute(order_intents.insert().values(id=oid, status="FILLED", fill_id=booked["fill_id"], **row))
+        return [
+            {
+                **out,
+                "order_id": oid,
+                "status": "FILLED",
+                "price": price_text(execution.price_e4),
+                "commission_cents": execution.commission_cents,
+                "cash_cents": booked["cash_cents"],
+                "fill_id": booked["fill_id"],
+                "buffer_breach": book.breached.get(aid, False),
+                "earmark_drawn_cents": drawn,
+            }
+        ]
+
+    return write(engine, portfolio, actor, "order.place", [Request(key, intent.payload())], apply)[0]

@@ -1,0 +1,116 @@
+"""The outbox: events written in the unit of work of the change they announce (docs/events.md).
+
+A unit of work collects its events on `Tx.events`; `flush` numbers them with the portfolio's next
+sequence numbers (one UPDATE ... RETURNING on the portfolio row, which the unit of work already holds
+locked, so numbers are gap-free and in commit order) and writes them with one batched INSERT.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from alluse.domain.audit import canonical_json
+from alluse.domain.events import SCHEMA_VERSION, Event
+from alluse.store.prepared import Prepared, insert
+from alluse.store.schema import event_cursors, events, portfolios
+
+_BUMP = Prepared(
+    portfolios.update()
+    .where(portfolios.c.id == sa.bindparam("pid"))
+    .values(event_seq=portfolios.c.event_seq + sa.bindparam("n", type_=sa.BigInteger))
+    .returning(portfolios.c.event_seq)
+)
+_INSERT = insert(events, [c.name for c in events.columns if c.name != "id"])
+
+
+def event_row(
+    portfolio_id: int,
+    audit_seq: int,
+    at: datetime,
+    kind: str,
+    data: dict[str, Any] | str,
+    account_id: int | None = None,
+    action_id: int | None = None,
+) -> dict[str, Any]:
+    """An outbox row; `data` is the payload, or its canonical JSON when the caller already has it."""
+    return {
+        "portfolio_id": portfolio_id,
+        "kind": kind,
+        "action_id": action_id,
+        "account_id": account_id,
+        "payload": data if isinstance(data, str) else canonical_json(data),
+        "audit_seq": audit_seq,
+        "created_at": at,
+        "version": SCHEMA_VERSION,
+    }
+
+
+def flush(conn: sa.Connection, portfolio_id: int, rows: Sequence[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    head = _BUMP.rows(conn, pid=portfolio_id, n=len(rows))[0][0]
+    first = head - len(rows) + 1
+    for i, r in enumerate(rows):
+        r["seq"] = first + i
+        r["event_id"] = str(uuid.uuid4())
+    _INSERT.many(conn, rows)
+
+
+# --- reading the outbox: per consumer, per portfolio, in sequence order --------------------------
+
+_e, _c = events.c, event_cursors.c
+_PENDING = (
+    sa.select(portfolios.c.id, sa.func.coalesce(_c.seq, 0))
+    .select_from(
+        portfolios.outerjoin(
+            event_cursors, (_c.portfolio_id == portfolios.c.id) & (_c.consumer == sa.bindparam("consumer"))
+        )
+    )
+    .where(portfolios.c.event_seq > sa.func.coalesce(_c.seq, 0))
+    .order_by(portfolios.c.id)
+)
+# In the order of domain.events.Event's fields.
+EVENT_COLUMNS = (_e.id, _e.event_id, _e.portfolio_id, _e.seq, _e.kind, _e.version, _e.created_at, _e.audit_seq,
+                 _e.account_id, _e.payload)  # fmt: skip
+_READ = (
+    sa.select(*EVENT_COLUMNS)
+    .where(_e.portfolio_id == sa.bindparam("pid"), _e.seq > sa.bindparam("after"))
+    .order_by(_e.seq)
+    .limit(sa.bindparam("n"))
+)
+
+
+def pending(conn: sa.Connection, consumer: str, limit: int) -> list[Event]:
+    """Up to `limit` events the consumer has not passed yet, portfolio by portfolio, each in seq order."""
+    out: list[Event] = []
+    for pid, after in conn.execute(_PENDING, {"consumer": consumer}).all():
+        rows = conn.execute(_READ, {"pid": pid, "after": after, "n": limit - len(out)})
+        out += [Event(*r) for r in rows]
+        if len(out) >= limit:
+            break
+    return out
+
+
+def cursor(conn: sa.Connection, consumer: str, portfolio_id: int) -> int:
+    q = sa.select(_c.seq).where(_c.consumer == consumer, _c.portfolio_id == portfolio_id)
+    return conn.execute(q).scalar() or 0
+
+
+def advance(conn: sa.Connection, consumer: str, heads: dict[int, int], now: datetime) -> None:
+    """Move the consumer's cursors forward to `heads` (never back: two relays may race)."""
+    for pid, seq in heads.items():
+        done = conn.execute(
+            event_cursors.update()
+            .where(_c.consumer == consumer, _c.portfolio_id == pid, _c.seq < seq)
+            .values(seq=seq, updated_at=now)
+        ).rowcount
+        if (
+            not done
+            and conn.execute(sa.select(_c.seq).where(_c.consumer == consumer, _c.portfolio_id == pid)).first() is None
+        ):
+            conn.execute(event_cursors.insert().values(consumer=consumer, portfolio_id=pid, seq=seq, updated_at=now))

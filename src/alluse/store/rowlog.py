@@ -1,0 +1,389 @@
+"""Which rows each unit of work wrote, so its audit entry can commit to them.
+
+Every table of the schema is *covered* unless `EXEMPT` names it with the reason. While a unit of
+work runs its use case, every INSERT, UPDATE and DELETE on a covered table is noted (both through
+`conn.execute` and through the prepared hot-path statements); at the end the unit of work turns the
+notes into a *manifest*: for each table, each written row's primary key and its *image* (`None` for
+a deleted row). The manifest is stored with the unit of work's last audit entry and is covered by
+that entry's MAC, so `alluse verify` can compare every row with the image the chain last recorded
+for it and name any row that was inserted, edited or deleted behind the audit chain's back. (The
+image itself, not a hash of it: most rows are a few integers, shorter than a digest, and building
+it is the only per-row work on the hot path; the MAC hashes the manifest once per unit of work.)
+
+The image of a row is every column except the *derived* ones (`DERIVED`): cached figures that the
+hot path rewrites in place and that `verify` recomputes from covered rows (an account's cash from its
+postings, a lot's remaining quantity from its closings). Editing one of those is caught by that
+recomputation instead.
+
+How rows are identified, cheapest first: an insert whose parameters carry the whole primary key
+(the hot-path journal inserts, which allocate their ids) is imaged from its parameters; an insert
+that leaves the id to the database notes the table's highest id first and reads the new rows back
+at the end; an UPDATE or DELETE that sets a covered column selects the keys it is about to touch and
+reads them back at the end (a deleted row is then absent). A new table is covered with no further
+code; a test fails naming any table that is neither written through here nor exempted.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from datetime import date, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlalchemy.sql.dml import Delete, Insert, Update
+from sqlalchemy.sql.elements import BindParameter
+
+from alluse.domain.audit import timestamp_text
+from alluse.store.schema import metadata
+
+# Tables not compared row by row, with the reason. The chain's own tables are checked by verify's
+# audit_chain check instead; the others are not facts and are not audited at all.
+CHAIN_TABLES: dict[str, str] = {
+    "audit_log": "the chain itself: every entry is checked against its MAC and its predecessor",
+    "system_audit": "the chain of writes that belong to no portfolio: checked like audit_log",
+    "audit_keys": "older audit keys, sealed with the keyring's authenticated encryption; an edited or "
+    "deleted key leaves its entries unverifiable, which verify reports",
+}
+NOT_AUDITED: dict[str, str] = {
+    "cli_defaults": "a preference of this database's command line (the portfolio commands act on when none "
+    "is named), not a fact about any portfolio; `alluse use` changes it without an audit entry",
+    "refresh_tokens": "session state, rewritten on every login and refresh outside any unit of work; a row "
+    "grants nothing without a token signed by the keyring, and who may do what is in users and roles",
+    "login_throttle": "counters of failed logins in the current window, reset as windows pass",
+    "event_cursors": "how far each outbox consumer got: delivery progress, moved by the relay",
+    "webhook_deliveries": "delivery attempts of outbox events to webhook endpoints, moved by the relay; the "
+    "events and the endpoints themselves are covered",
+}
+EXEMPT: dict[str, str] = {**CHAIN_TABLES, **NOT_AUDITED}
+
+DERIVED: dict[str, frozenset[str]] = {
+    # The head of the chain: verify checks it against the last entry; the outbox's last sequence
+    # number: verify checks it against the portfolio's events.
+    "portfolios": frozenset({"audit_seq", "audit_head", "event_seq"}),
+    # Sums of postings, positions, open short puts and earmarks: verify recomputes each.
+    "accounts": frozenset(
+        {"cash_cents", "positions_value_cents", "collateral_cents", "earmarked_cents", "base_capital_cents"}
+    ),
+    # What is still open: verify recomputes it from lot_closes.
+    "lots": frozenset({"remaining", "remaining_cash_cents"}),
+    # Quantity: from the lots. Mark and date: verify checks each is a recorded fill or mark, and the
+    # account's positions value against them.
+    "positions": frozenset({"quantity", "mark_e4", "marked_on"}),
+}
+
+
+def covered_tables() -> list[sa.Table]:
+    return [t for t in metadata.sorted_tables if t.name not in EXEMPT]
+
+
+def image_columns(table: sa.Table) -> list[sa.Column]:
+    derived = DERIVED.get(table.name, frozenset())
+    return [c for c in table.columns if c.name not in derived]
+
+
+_PK: dict[str, list[sa.Column]] = {}
+
+
+def pk_columns(table: sa.Table) -> list[sa.Column]:
+    found = _PK.get(table.name)
+    if found is None:
+        found = _PK[table.name] = list(table.primary_key.columns)
+    return found
+
+
+_last_at: list[Any] = [None, ""]
+
+
+def norm(v: Any) -> Any:
+    """One spelling of a value, whichever side it comes from (parameters or either database)."""
+    t = type(v)
+    if v is None or t is int or t is str:
+        return v
+    if t is bool:
+        return int(v)
+    if isinstance(v, datetime):
+        # A unit of work stamps all its rows with one `now`: spell it once.
+        if v is not _last_at[0]:
+            _last_at[0], _last_at[1] = v, timestamp_text(v)
+        return _last_at[1]
+    if isinstance(v, date):
+        return v.isoformat()
+    if isinstance(v, (bytes, bytearray, memoryview)):
+        return bytes(v).hex()
+    if isinstance(v, str):  # a StrEnum
+        return str.__str__(v)
+    if isinstance(v, int):  # an IntEnum
+        return int(v)
+    raise TypeError(f"cannot record a {t.__name__} column value")
+
+
+def _needs_norm(c: sa.Column) -> bool:
+    """Integer columns arrive as ints from both sides; every other type is normalised."""
+    return not isinstance(c.type, sa.Integer)
+
+
+class _Shape:
+    """Per table: the image columns, where the primary key sits among them, and how to build an image."""
+
+    __slots__ = ("table", "name", "columns", "names", "pk_at", "defaults", "normed", "getter")
+
+    def __init__(self, table: sa.Table) -> None:
+        self.table = table
+        self.name = table.name
+        self.columns = image_columns(table)
+        self.names = [c.name for c in self.columns]
+        pk = {c.name for c in pk_columns(table)}
+        self.pk_at = [i for i, c in enumerate(self.columns) if c.name in pk]
+        self.defaults = {c.name: _default(c) for c in self.columns}
+        self.normed = [i for i, c in enumerate(self.columns) if _needs_norm(c)]
+        self.getter = operator.itemgetter(*self.names)
+
+    def key(self, image: Sequence[Any]) -> Any:
+        if len(self.pk_at) == 1:
+            return image[self.pk_at[0]]
+        return tuple(image[i] for i in self.pk_at)
+
+    def _image(self, image: list[Any]) -> tuple[Any, list[Any]]:
+        for i in self.normed:
+            v = image[i]
+            if v is not None and type(v) is not str:
+                image[i] = norm(v)
+        return self.key(image), image
+
+    def from_row(self, row: Sequence[Any]) -> tuple[Any, list[Any]]:
+        """(key, image) of a row read from the database."""
+        return self._image(list(row))
+
+    def from_params(self, params: Mapping[str, Any]) -> tuple[Any, list[Any]]:
+        """(key, image) of a row from the parameters of its INSERT."""
+        d = self.defaults
+        return self._image([params[n] if n in params else d[n] for n in self.names])
+
+
+def _default(c: sa.Column) -> Any:
+    """The value a column takes when an insert leaves it out (its server default, as read back)."""
+    if c.default is not None and getattr(c.default, "is_scalar", False):
+        return norm(c.default.arg)
+    sd = c.server_default
+    if sd is None:
+        return None
+    arg = getattr(sd, "arg", None)
+    if isinstance(arg, sa.sql.elements.True_):
+        return 1
+    if isinstance(arg, sa.sql.elements.False_):
+        return 0
+    if isinstance(arg, str):
+        python = getattr(c.type, "python_type", str)
+        return int(arg) if python is int else arg
+    raise TypeError(f"column {c.table.name}.{c.name}: server default cannot be recorded")
+
+
+_SHAPES: dict[str, _Shape] = {}
+
+
+def shape(table: sa.Table) -> _Shape:
+    s = _SHAPES.get(table.name)
+    if s is None:
+        s = _SHAPES[table.name] = _Shape(table)
+    return s
+
+
+def is_covered(table: Any) -> bool:
+    return isinstance(table, sa.Table) and table.name not in EXEMPT and table.metadata is metadata
+
+
+# --- the notes a unit of work takes -------------------------------------------------------------
+
+
+class Capture:
+    """The rows one unit of work wrote, gathered while its use case runs."""
+
+    def __init__(self, conn: sa.Connection, portfolio_id: int | None) -> None:
+        self.conn = conn
+        self.portfolio_id = portfolio_id
+        self.param_rows: list[tuple[_Shape, Sequence[Mapping[str, Any]]]] = []
+        self.watermarks: dict[str, tuple[sa.Table, int]] = {}
+        self.touched: dict[str, tuple[sa.Table, set[Any]]] = {}
+
+    # -- noting statements --
+    def inserted(self, table: sa.Table, rows: Sequence[Mapping[str, Any]]) -> None:
+        pk = [c.name for c in pk_columns(table)]
+        if rows and all(all(n in r for n in pk) for r in rows):
+            self.param_rows.append((shape(table), rows))
+        else:
+            self._watermark(table)
+
+    def _watermark(self, table: sa.Table) -> None:
+        if table.name in self.watermarks:
+            return
+        (pk,) = pk_columns(table)  # an id left to the database: one integer key
+        mark = self.conn.execute(sa.select(sa.func.coalesce(sa.func.max(pk), 0))).scalar_one()
+        self.watermarks[table.name] = (table, int(mark))
+
+    def changing(self, table: sa.Table, where: Any, params: Sequence[Mapping[str, Any]]) -> None:
+        """An UPDATE or DELETE is about to run: note the keys of the rows it touches."""
+        _table, keys = self.touched.setdefault(table.name, (table, set()))
+        cols = pk_columns(table)
+        q = sa.select(*cols)
+        if where is not None:
+            q = q.where(where)
+        for p in params or [{}]:
+            for r in self.conn.execute(q, dict(p)):
+                keys.add(r[0] if len(cols) == 1 else tuple(r))
+
+    # -- the manifest --
+    def manifest(self) -> dict[str, list[list[Any]]]:
+        """{table: [[key, ...], [image or None, ...]]} of every row written (None: deleted)."""
+        out: dict[str, dict[Any, Sequence[Any] | None]] = {}
+        for s, rows in self.param_rows:
+            found = out.setdefault(s.name, {})
+            if all(n in rows[0] for n in s.names) and len(s.pk_at) == 1:
+                # The hot path (the journal): every column given, so one C call gathers a row;
+                # only the few non-integer columns are looked at again.
+                get, at, normed = s.getter, s.pk_at[0], s.normed
+                if not normed:
+                    for r in rows:
+                        image = get(r)
+                        found[image[at]] = image
+                    continue
+                for r in rows:
+                    image = list(get(r))
+                    for i in normed:
+                        v = image[i]
+                        if v is not None and type(v) is not str:
+                            image[i] = norm(v)
+                    found[image[at]] = image
+                continue
+            for r in rows:
+                k, d = s.from_params(r)
+                found[k] = d
+        for name, (table, mark) in self.watermarks.items():
+            s = shape(table)
+            (pk,) = pk_columns(table)
+            q = sa.select(*s.columns).where(pk > mark)
+            if "portfolio_id" in table.c and self.portfolio_id is not None:
+                q = q.where(table.c.portfolio_id == self.portfolio_id)
+            found = out.setdefault(name, {})
+            for row in self.conn.execute(q):
+                k, d = s.from_row(row)
+                found[k] = d
+        for name, (table, keys) in self.touched.items():
+            s = shape(table)
+            found = out.setdefault(name, {})
+            wanted = {_norm_key(k) for k in keys}
+            for row in _rows_by_keys(self.conn, table, s, list(keys)):
+                k, d = s.from_row(row)
+                found[k] = d
+                wanted.discard(k)
+            for k in wanted:
+                found[k] = None
+        # Keys and images as two parallel lists, in the order written (the stored text is what the
+        # MAC covers, so no canonical order is needed).
+        return {name: [list(rows), list(rows.values())] for name, rows in sorted(out.items()) if rows}
+
+
+def _norm_key(k: Any) -> Any:
+    return tuple(norm(v) for v in k) if isinstance(k, tuple) else norm(k)
+
+
+def manifest_key(k: Any) -> Any:
+    """A key as read back from a stored manifest (lists become tuples again)."""
+    return tuple(k) if isinstance(k, list) else k
+
+
+def _rows_by_keys(conn: sa.Connection, table: sa.Table, s: _Shape, keys: list[Any]) -> Iterable[Sequence[Any]]:
+    cols = pk_columns(table)
+    q = sa.select(*s.columns)
+    if len(cols) == 1:
+        for i in range(0, len(keys), 500):
+            yield from conn.execute(q.where(cols[0].in_(keys[i : i + 500])))
+        return
+    for k in keys:
+        yield from conn.execute(q.where(*[c == v for c, v in zip(cols, k, strict=True)]))
+
+
+# --- hooks ----------------------------------------------------------------------------------------
+
+ACTIVE: ContextVar[Capture | None] = ContextVar("alluse_capture", default=None)
+
+
+@contextmanager
+def recording(conn: sa.Connection, portfolio_id: int | None) -> Iterator[Capture]:
+    """Note the rows written inside the block (an enclosing recording on the same work is reused)."""
+    outer = ACTIVE.get()
+    if outer is not None and outer.conn is conn and outer.portfolio_id == portfolio_id:
+        yield outer
+        return
+    cap = Capture(conn, portfolio_id)
+    token = ACTIVE.set(cap)
+    try:
+        yield cap
+    finally:
+        ACTIVE.reset(token)
+
+
+def classify(stmt: Any) -> tuple[str, sa.Table | None]:
+    """What a statement means for the manifest: ("insert"|"change"|"", table)."""
+    table = getattr(stmt, "table", None)
+    if not is_covered(table):
+        return "", None
+    if isinstance(stmt, Insert):
+        return "insert", table
+    if isinstance(stmt, Delete):
+        return "change", table
+    if isinstance(stmt, Update):
+        derived = DERIVED.get(table.name, frozenset())
+        values = dict(stmt._values or {}) or dict(stmt._ordered_values or ())
+        names = {k if isinstance(k, str) else k.key for k in values}
+        return ("change" if not names <= derived else ""), table
+    return "", None
+
+
+def note(cap: Capture, stmt: Any, kind: str, table: sa.Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    if kind == "insert":
+        cap.inserted(table, rows)
+    else:
+        cap.changing(table, stmt.whereclause, rows)
+
+
+def _statement_rows(stmt: Any, multiparams: Any, params: Any) -> list[dict[str, Any]]:
+    base: dict[str, Any] = {}
+    for k, v in (getattr(stmt, "_values", None) or {}).items():
+        name = k if isinstance(k, str) else k.key
+        base[name] = v.value if isinstance(v, BindParameter) else v
+    many = list(multiparams or [])
+    if params:
+        many.append(params)
+    return [{**base, **dict(p)} for p in many] or [base]
+
+
+@event.listens_for(Engine, "before_execute")
+def _before_execute(conn: sa.Connection, stmt: Any, multiparams: Any, params: Any, options: Any) -> None:
+    cap = ACTIVE.get()
+    if cap is None or not isinstance(stmt, (Insert, Update, Delete)):
+        return
+    kind, table = classify(stmt)
+    if not kind or table is None:
+        return
+    rows = _statement_rows(stmt, multiparams, params)
+    if kind == "insert":
+        # Read back by key at the end (types as stored), or by watermark when the id is the database's.
+        pk = [c.name for c in pk_columns(table)]
+        if all(all(n in r and r[n] is not None for n in pk) for r in rows):
+            _t, keys = cap.touched.setdefault(table.name, (table, set()))
+            for r in rows:
+                keys.add(r[pk[0]] if len(pk) == 1 else tuple(r[n] for n in pk))
+        else:
+            cap._watermark(table)
+    else:
+        only_binds = [{k: v for k, v in r.items() if k not in _set_names(stmt)} for r in (multiparams or [])]
+        cap.changing(table, stmt.whereclause, only_binds)
+
+
+def _set_names(stmt: Any) -> set[str]:
+    return {k if isinstance(k, str) else k.key for k in (getattr(stmt, "_values", None) or {})}
