@@ -3,8 +3,7 @@ a projection never writes to a portfolio."""
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
+import io
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -91,13 +90,11 @@ def run(_who: Caller, body: ProjectionIn) -> dict[str, Any]:
 @router.post("/projections/fan.png", response_class=Response, responses={200: {"content": {"image/png": {}}}})
 def fan(_who: Caller, body: ProjectionIn) -> Response:
     """The same projection as a fan chart (PNG)."""
-    from alluse.projection_chart import fan_png
+    from alluse.charts import projection_png
 
-    summary = _run(body)
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "fan.png"
-        fan_png(summary, path)
-        return Response(path.read_bytes(), media_type="image/png")
+    buf = io.BytesIO()
+    projection_png(_run(body), buf)
+    return Response(buf.getvalue(), media_type="image/png")
 
 
 @router.get("/portfolios/{portfolio}/projection")
