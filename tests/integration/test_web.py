@@ -29,6 +29,7 @@ PAGES = [
     "/p/demo/lifecycle",
     "/p/demo/reports",
     "/p/demo/alerts",
+    "/p/demo/projection",
 ]
 MAX_PAGE_BYTES = 300 * 1024
 

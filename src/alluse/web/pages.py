@@ -384,6 +384,27 @@ def reports_page(request: Request, portfolio: str, start: str | None = None, end
     )  # fmt: skip
 
 
+WEB_PROJECTION_PATHS = 200  # a page answers in well under a second; the CLI runs 10,000
+
+
+@router.get("/p/{portfolio}/projection")
+@page
+def projection_page(request: Request, portfolio: str, scenario: str = "moderate") -> Response:
+    """The portfolio as it stands, projected under a shipped scenario (docs/projections.md). Reads only."""
+    from alluse.services.projections import load_scenario, project
+    from alluse.sim.scenario import SHIPPED
+
+    scope = portfolio_scope(request, portfolio)
+    if scenario not in SHIPPED:
+        raise InvalidInput(f"scenario must be one of {', '.join(SHIPPED)}")
+    sc = load_scenario(scenario, paths=WEB_PROJECTION_PATHS)
+    summary = project(sc, engine=session.ctx(request).engine, portfolio=scope.portfolio_id)
+    return render(
+        request, "projection.html", scope=scope, active="projection", charts=charts.projection_charts(summary),
+        summary=summary, scenarios=SHIPPED, scenario=scenario,
+    )  # fmt: skip
+
+
 @router.get("/p/{portfolio}/alerts")
 @page
 def alerts(request: Request, portfolio: str) -> Response:
