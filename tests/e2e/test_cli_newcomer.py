@@ -106,7 +106,10 @@ def test_every_read_command_named_in_the_issue_has_json(cli) -> None:  # type: i
         (("journal", "--per-page", "0"), "per page must be between 1 and 1000"),
         (("config", "set", "portfolio", "gen_fork_split", "60/30"), "gen_fork_split: allocation must sum to 100 %"),
         (("config", "set", "portfolio", "rev_fork_amount", "600000"), "may not exceed its threshold"),
-        (("config", "set", "portfolio", "merge_threshold", "--", "-5"), "merge_threshold: amount must be positive"),
+        (
+            ("config", "set", "portfolio", "merge_threshold", "--", "-5"),
+            "merge_threshold: '-5' is not in that form; expected dollars",
+        ),
         (("config", "set", "portfolio", "tax_reserve_pct", "35"), "alluse tax rates"),
     ],
 )
