@@ -107,7 +107,7 @@ def test_every_read_command_named_in_the_issue_has_json(cli) -> None:  # type: i
         (("config", "set", "portfolio", "rev_fork_amount", "600000"), "may not exceed its threshold"),
         (
             ("config", "set", "portfolio", "merge_threshold", "--", "-5"),
-            "merge_threshold: amount: '-5' is not in that form",
+            "merge_threshold: '-5' is not in that form; expected dollars",
         ),
         (("config", "set", "portfolio", "tax_reserve_pct", "35"), "alluse tax rates"),
     ],

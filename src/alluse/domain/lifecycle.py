@@ -94,9 +94,9 @@ def parse_lifecycle_setting(key: str, text: str) -> tuple[str, Any]:
     field_name, how = LIFECYCLE_SETTINGS[key]
     text = text.strip()
     if how == "usd":
-        return field_name, parse_usd(text)
+        return field_name, parse_usd(text, field=key)
     if how == "pct":
-        return field_name, parse_pct_bps(text)
+        return field_name, parse_pct_bps(text, field=key)
     if how == "bool":
         if text.lower() not in ("true", "false", "yes", "no"):
             raise InvalidInput(f"{key} is true or false, got {text!r}")
