@@ -347,6 +347,11 @@ class Bench:
         self.emit("verify_vs_raw", raw_s / ours, "ratio")
 
     def run(self) -> None:
+        self.run_ledger()
+        self.run_rest()
+
+    def run_ledger(self) -> None:
+        """Accounts and postings, ours and raw (`--only ledger`): the write-throughput figures."""
         acc_single = self.median_rate(
             "accounts, one group per unit of work", 3 * self.single_groups, self.accounts_single
         )
@@ -381,6 +386,8 @@ class Bench:
             raw_conc = self.median_rate("raw postings, 4 concurrent clients", n, self.raw_postings_concurrent)
             self.emit("raw_postings_per_s", raw_conc, "postings/s", mode="concurrent", clients=CLIENTS, moves=n // 2)
             self.emit("postings_concurrent_vs_raw", p_conc / raw_conc, "ratio")
+
+    def run_rest(self) -> None:
         self.run_lifecycle()
 
         if self.db == "sqlite":
@@ -747,6 +754,8 @@ def run_bench(
         section = bench.run_lifecycle
     elif only == "verify":
         section = bench.run_verify
+    elif only == "ledger":
+        section = bench.run_ledger
     elif only == "ibkr":
         from alluse.bench.ibkr import run_ibkr
 

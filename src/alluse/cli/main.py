@@ -506,8 +506,8 @@ def bench(
     from alluse.bench.run import run_bench
     from alluse.domain.errors import InvalidInput
 
-    if only not in (None, "lifecycle", "ibkr", "projection", "web", "events", "verify"):
-        raise InvalidInput(f"--only takes lifecycle, ibkr, projection, web, events or verify, got {only!r}")
+    if only not in (None, "ledger", "lifecycle", "ibkr", "projection", "web", "events", "verify"):
+        raise InvalidInput(f"--only takes ledger, lifecycle, ibkr, projection, web, events or verify, got {only!r}")
     run_bench(
         db,
         quick=quick,
