@@ -28,7 +28,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import anyio
-from fastapi import Request
+from fastapi import Request, params
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -149,7 +149,9 @@ def check_json(body: bytes, max_depth: int, max_keys: int) -> None:
 
 
 async def strict_json(request: Request) -> None:
-    if request.method not in BODY_METHODS or getattr(request.scope.get("route"), "body_field", None) is None:
+    field = getattr(request.scope.get("route"), "body_field", None)
+    # Form and file uploads (multipart) are parsed by FastAPI itself and are not JSON.
+    if request.method not in BODY_METHODS or field is None or isinstance(field.field_info, params.Form):
         return
     body = await request.body()
     if not body:
