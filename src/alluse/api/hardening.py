@@ -149,10 +149,9 @@ def check_json(body: bytes, max_depth: int, max_keys: int) -> None:
 
 
 async def strict_json(request: Request) -> None:
-    body_field = getattr(request.scope.get("route"), "body_field", None)
-    if request.method not in BODY_METHODS or body_field is None:
-        return
-    if isinstance(body_field.field_info, params.Form):  # a file upload (File is a Form): not JSON
+    field = getattr(request.scope.get("route"), "body_field", None)
+    # Form and file uploads (multipart) are parsed by FastAPI itself and are not JSON.
+    if request.method not in BODY_METHODS or field is None or isinstance(field.field_info, params.Form):
         return
     body = await request.body()
     if not body:
