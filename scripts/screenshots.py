@@ -39,6 +39,7 @@ PAGES = [
     ("lifecycle", "/p/demo/lifecycle"),
     ("reports", "/p/demo/reports"),
     ("alerts", "/p/demo/alerts"),
+    ("statements", "/p/demo/statements"),
     ("roles", "/p/demo/roles"),
     ("login", "/login"),
 ]
@@ -82,7 +83,7 @@ def serve(workdir: Path, url: str, port: int) -> subprocess.Popen:
         stderr=subprocess.PIPE,
         text=True,
     )
-    for _ in range(300):
+    for _ in range(1200):  # up to two minutes on a busy machine
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1):
                 return proc

@@ -68,18 +68,40 @@ def pg_engine() -> Iterator[sa.Engine]:
     engine.dispose()
 
 
-def _truncate_pg(engine: sa.Engine) -> None:
-    # DELETE, not TRUNCATE: with the partitions there are ~100 relations, and TRUNCATE gives each a new
-    # file (about half a second a test); a test leaves only a few rows behind. Foreign-key triggers
-    # are off for the wipe (the cycle between groups and accounts), sequences start again at 1.
+# Other sessions on the test database that are inside a transaction when a test starts: writers that
+# outlived their test (a forked worker, a killed client's backend still finishing its statement).
+_STRAY_WRITERS = (
+    "SELECT pid, pg_terminate_backend(pid) FROM pg_stat_activity "
+    "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+    "AND state IN ('active', 'idle in transaction', 'idle in transaction (aborted)')"
+)
+
+
+def _truncate_pg(engine: sa.Engine) -> list[int]:
+    """Wipe the test database; returns the ids of stray writer sessions it had to end first.
+
+    DELETE, not TRUNCATE: with the partitions there are ~100 relations, and TRUNCATE gives each a new
+    file (about half a second a test); a test leaves only a few rows behind. Foreign-key triggers are
+    off for the wipe (the cycle between groups and accounts), sequences start again at 1.
+
+    Airtight: a writer still running from an earlier test is ended first, and the wipe holds every
+    table in ACCESS EXCLUSIVE mode, so no transaction can commit half before and half after it. (One
+    that did left postings whose transfer and account were deleted; with the sequences reset, the
+    next test's account with that id "owned" them, and verify found a cached balance a cent off.)
+    """
+    with engine.begin() as conn:
+        stray = [int(r[0]) for r in conn.exec_driver_sql(_STRAY_WRITERS)]
     with engine.begin() as conn:
         conn.exec_driver_sql("SET LOCAL session_replication_role = replica")
+        names = ", ".join(t.name for t in metadata.sorted_tables)
+        conn.exec_driver_sql(f"LOCK TABLE {names} IN ACCESS EXCLUSIVE MODE")
         for t in reversed(metadata.sorted_tables):
             conn.exec_driver_sql(f"DELETE FROM {t.name}")
         conn.exec_driver_sql(
             "SELECT setval(c.oid, 1, false) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
             "WHERE c.relkind = 'S' AND n.nspname = current_schema()"
         )
+    return stray
 
 
 @pytest.fixture

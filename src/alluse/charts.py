@@ -331,7 +331,7 @@ def render_png(charts: Sequence[Chart], out: str | IO[bytes] | Any, title: str =
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(len(charts), 1, figsize=(11, 3.6 * len(charts) + 0.4), dpi=110, squeeze=False)
+    fig, axes = plt.subplots(len(charts), 1, figsize=(11, 3.8 * len(charts) + 0.6), dpi=110, squeeze=False)
     for ax, chart in zip(axes[:, 0], charts, strict=True):
         _panel(ax, chart)
     if title:
@@ -422,3 +422,45 @@ def monthly_png(report: dict[str, Any], out: str | IO[bytes] | Any) -> None:
 
 def performance_png(report: dict[str, Any], out: str | IO[bytes] | Any) -> None:
     render_png(performance_charts(report, per_account=len(report["accounts"]) <= 9), out)
+
+
+# --- projections (docs/projections.md) -----------------------------------------------------------
+
+_FAN = (  # percentile, name, colour, dash, width: the median bold, the bands around it lighter
+    ("p95", "95th percentile", PALETTE[4], (2, 2), 1.2),
+    ("p75", "75th percentile", PALETTE[0], (6, 3), 1.5),
+    ("p50", "median", TOTAL_COLOUR, (), 2.4),
+    ("p25", "25th percentile", PALETTE[0], (6, 3), 1.5),
+    ("p5", "5th percentile", PALETTE[4], (2, 2), 1.2),
+)
+_PROJECTED = (
+    ("total_cents", "Total value"),
+    ("gen_cents", "Gen-Acc network"),
+    ("rev_cents", "Rev-Acc"),
+    ("com_cents", "Com-Acc"),
+)
+
+
+def projection_charts(summary: dict[str, Any]) -> list[Chart]:
+    """The fan of a projection: per year, the 5th to 95th percentile over the paths of total value
+    and of each sleeve (the summary of `services/projections.project`)."""
+    rows = summary["years"]
+    labels = tuple(f"year {r['year']}" for r in rows)
+    note = f"{summary['paths']:,} paths, seed {summary['seed']}; a projection, not a forecast; tax is an {NOTE}"
+    return [
+        Chart(
+            f"projection-{metric.removesuffix('_cents')}",
+            f"{title}: percentiles over the paths",
+            labels,
+            tuple(
+                Series(name, tuple(dollars(r[metric][q]) for r in rows), colour=colour, dash=dash, width=width)
+                for q, name, colour, dash, width in _FAN
+            ),
+            note=note,
+        )
+        for metric, title in _PROJECTED
+    ]
+
+
+def projection_png(summary: dict[str, Any], out: str | IO[bytes] | Any) -> None:
+    render_png(projection_charts(summary), out, title=f"Projection '{summary['scenario']}'")

@@ -82,6 +82,8 @@ ENDPOINTS: dict[tuple[str, str], tuple[str, dict | None]] = {
     ("GET", "/portfolios/{portfolio}/lifecycle/history"): ("viewer", None),
     ("GET", "/portfolios/{portfolio}/lifecycle/earmarks"): ("viewer", None),
     ("GET", "/portfolios/{portfolio}/tree"): ("viewer", None),
+    # Projections (read only).
+    ("GET", "/portfolios/{portfolio}/projection"): ("viewer", None),
 }
 
 
@@ -90,6 +92,7 @@ QUERY = {
     "/portfolios/{portfolio}/accounts/{account}/pnl": "?from=2026-01-01",
     "/portfolios/{portfolio}/reports/performance": "?from=2026-01-01",
     "/portfolios/{portfolio}/lifecycle/plan": "?as_of=2026-01-05",
+    "/portfolios/{portfolio}/projection": "?paths=5&years=1",
 }
 
 

@@ -76,10 +76,6 @@ PLAUSIBLE: dict[str, Any] = {
     "delta": "0.45",
     "on": "2027-01-14",
 }
-# 5xx answers known and owned elsewhere: the decimal-overflow delta is fixed by routing schemas
-# through the one exact number parser (domain/parsing.py). Listed, not skipped: when it no longer
-# fails the test says so, and the entry goes.
-KNOWN_OPEN = {("POST", "/portfolios/{portfolio}/check-trade", "delta")}
 
 
 def _operations(openapi: dict) -> list[tuple[str, str, dict]]:
@@ -135,7 +131,7 @@ class Prober:
 
 
 def _more(prober: Prober, method: str, template: str, params: list[dict], fields: list[str], slots: list[str]) -> None:
-    @settings(max_examples=3, deadline=None, database=None, derandomize=True, suppress_health_check=list(HealthCheck))
+    @settings(max_examples=2, deadline=None, database=None, derandomize=True, suppress_health_check=list(HealthCheck))
     @given(slot=st.sampled_from(slots), value=MORE)
     def more(slot: str, value: Any) -> None:
         prober.send(method, template, params, fields, slot, value)
@@ -163,12 +159,10 @@ def test_hostile_values_in_any_parameter_never_get_a_5xx(api):  # type: ignore[n
                 prober.send(method, template, params, fields, slot, value)
 
         _more(prober, method, template, params, fields, slots)
-    found = set(prober.server_errors)
-    assert found <= KNOWN_OPEN, "\n".join(f"{k}: {v}" for k, v in prober.server_errors.items() if k not in KNOWN_OPEN)
-    assert found == KNOWN_OPEN, f"fixed now, drop from KNOWN_OPEN: {KNOWN_OPEN - found}"
+    assert not prober.server_errors, "\n".join(f"{k}: {v}" for k, v in prober.server_errors.items())
     # Both outcomes were reached: plenty refused, and some carried out despite the probe.
     assert sum(n for s, n in prober.statuses.items() if s >= 400) >= 1000, prober.statuses
-    assert sum(n for s, n in prober.statuses.items() if s < 300) >= 25, prober.statuses
+    assert sum(n for s, n in prober.statuses.items() if s < 300) >= 15, prober.statuses
 
 
 STATEFUL_CHECKS = [
@@ -198,7 +192,7 @@ def test_schemathesis_stateful_sequences_never_get_a_5xx(api):  # type: ignore[n
 
     Workflow.run(
         settings=settings(
-            max_examples=15,
+            max_examples=10,
             stateful_step_count=6,
             deadline=None,
             database=None,

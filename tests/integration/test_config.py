@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
 import sqlalchemy as sa
 
 from alluse.domain.errors import InvalidInput, NotFound
 from alluse.services import cash, configuration, groups
+from alluse.services.trades import Fill, FillAction, record_fill
 from alluse.services.verify import verify
 from tests.conftest import db_state
 
@@ -27,8 +30,12 @@ def test_show_and_override_account_rules(engine: sa.Engine, a1: str) -> None:
 
 def test_buffer_override_changes_the_enforced_buffer(engine: sa.Engine, a1: str) -> None:
     configuration.set_value(engine, "t", a1, "A1-GEN", "buffer_pct", "10", "c1")
-    with pytest.raises(Exception, match=r"cash buffer of \$4,000.00"):
-        cash.move_cash(engine, "t", a1, [("w", cash.withdrawal("A1-GEN", 3_600_001))])
+    # $20,000 of the $40,000 into shares; taking $18,000 would leave $2,000 cash against 10 % of
+    # $22,000 = $2,200 (at 5 % it would be allowed: $1,100).
+    buy = Fill("A1-GEN", FillAction.BTO, "ABC", 200, "100", 0, date(2026, 1, 5))
+    record_fill(engine, "t", a1, "buy", buy)
+    with pytest.raises(Exception, match=r"cash buffer of \$2,200.00"):
+        cash.move_cash(engine, "t", a1, [("w", cash.withdrawal("A1-GEN", 1_800_000))])
     assert verify(engine).ok
 
 

@@ -46,7 +46,7 @@ def test_import_reconcile_reimport_overlap(mapped: sa.Engine) -> None:
     com = report["accounts"][2]
     assert com["unsupported"] == {"positions in EUR": 1, "trades in EUR": 1}
     assert report["not_read"] == {"CorporateActions": 1}
-    assert report["ignored_attributes"]  # the sample carries a Trade attribute ibflex does not know
+    assert report["ignored_attributes"] == {}  # the Trade attribute ibflex does not know is never handed to it
     # Ending cash of every account, to the cent, and the deposits are their base capital.
     assert _cash(mapped) == {"A1-GEN": 10063909, "A1-REV": 6687850, "A1-COM": 5950449}
     with mapped.connect() as conn:
@@ -160,3 +160,16 @@ def test_the_benchmark_statement_imports_and_reconciles(engine: sa.Engine, portf
     report = import_statement(engine, "t", "main", flex_statement(40))
     assert report["accounts"][0]["added"] == 41 and report["reconciliation"]["differences"] == 0
     assert _cash(engine)["A1-GEN"] == 100_000_000 - 40 * 100  # the round trips cost their commissions
+
+
+def test_imported_deposits_are_flows_on_their_own_date(mapped: sa.Engine) -> None:
+    from alluse.services.history import nav_series
+
+    import_statement(mapped, "t", "main", SAMPLE)
+    with mapped.connect() as conn:
+        gen = conn.execute(sa.select(accounts.c.id).where(accounts.c.name == "A1-GEN")).scalar_one()
+        days = {d.on: d for d in nav_series(conn, gen, _d("2026-09-30"), _d("2026-10-30"))}
+    # The deposit of Oct 1 is a capital flow of Oct 1 (not of the day it was imported); interest is a result.
+    assert days[_d("2026-10-01")].flow == 10_000_000
+    assert days[_d("2026-10-30")].nav == 10_063_909 - 8_500  # ending cash, less the short put at its mark
+    assert sum(d.flow for d in days.values()) == 10_000_000

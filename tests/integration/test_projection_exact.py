@@ -44,15 +44,24 @@ def test_fast_path_equals_the_engine_path_for_20_seeds() -> None:
     assert seen["GEN_FORK"] >= 20 and seen["REV_FORK"] >= 10 and seen["MERGE"] >= 10, seen
 
 
-def test_published_moderate_exact_path_on_both_databases(engine: sa.Engine) -> None:
-    """Three years of the shipped moderate scenario at the method's own thresholds, through the
-    engine on SQLite and PostgreSQL: the first Gen-Acc fork comes, and the fast path agrees."""
-    sc = scenario.load("moderate").with_run(years=3)
-    exact = exact_path(sc, seed=7, engine=engine)
-    _same_path(projection.simulate(sc, paths=1, seed=7, record=True), exact)
-    assert [e.rule for e in exact.events[0]] == ["GEN_FORK"] and exact.events[0][0].amount >= 5_000_000
+def test_exact_path_on_both_databases(engine: sa.Engine) -> None:
+    """The busy scenario's year through the engine on SQLite and PostgreSQL: the same path, and the
+    journal, balances and audit chain check out afterwards."""
+    sc = stress(years=1)
+    exact = exact_path(sc, seed=3, engine=engine, cfg=BUSY)
+    _same_path(projection.simulate(sc, paths=1, seed=3, cfg=projection.lifecycle_config(sc, BUSY), record=True), exact)
+    assert {e.rule for e in exact.events[0]} == {"GEN_FORK", "REV_FORK", "MERGE"}
     report = verify(engine)
     assert report.ok, report.problems
+
+
+def test_published_moderate_exact_path_at_the_methods_thresholds() -> None:
+    """Three years of the shipped moderate scenario at the engine's own configuration: the first
+    Gen-Acc fork comes, on the same day and to the same cent in both."""
+    sc = scenario.load("moderate").with_run(years=3)
+    exact = exact_path(sc, seed=7)
+    _same_path(projection.simulate(sc, paths=1, seed=7, record=True), exact)
+    assert [e.rule for e in exact.events[0]] == ["GEN_FORK"] and exact.events[0][0].amount >= 5_000_000
 
 
 def test_a_projection_from_the_portfolio_writes_nothing(engine: sa.Engine, portfolio: str) -> None:
@@ -86,10 +95,12 @@ def test_cli_json_csv_png_and_a_bad_scenario(tmp_path) -> None:  # type: ignore[
     assert "gen.monthly_yield_pct must be between -10 and 20, got 40" in r.output
 
 
-def test_cli_exact_path_prints_its_forks() -> None:
-    r = CliRunner().invoke(app, ["project", "--paths", "1", "--exact", "--years", "3", "--seed", "7"])
+def test_cli_exact_path() -> None:
+    r = CliRunner().invoke(app, ["project", "--paths", "1", "--exact", "--years", "1", "--seed", "7"])
     assert r.exit_code == 0, r.output
-    assert "exact engine path" in r.output and "GEN_FORK" in r.output
+    assert "exact engine path" in r.output and "no fork within the horizon" in r.output
+    r = CliRunner().invoke(app, ["project", "--paths", "2", "--exact", "--years", "1"])
+    assert r.exit_code == 1 and "--exact runs one path: use --paths 1" in r.output
 
 
 def test_api_projection_scenarios_run_chart_and_portfolio(api, portfolio) -> None:  # type: ignore[no-untyped-def]
@@ -104,6 +115,8 @@ def test_api_projection_scenarios_run_chart_and_portfolio(api, portfolio) -> Non
         "/projections", json={"scenario_toml": shipped_text().replace("seed = 20270104", "seed = -1")}, headers=h
     )
     assert r.status_code == 400 and "seed must be between 0" in r.text
+    r = api.client.post("/projections", json={"paths": 10_000, "years": 10}, headers=h)
+    assert r.status_code == 400 and "paths × years must be at most 5,000" in r.text
     r = api.client.post("/projections", json={"scenario": "reckless"}, headers=h)
     assert r.status_code == 400 and "scenario must be one of" in r.text
     r = api.client.post("/projections/fan.png", json={"paths": 20, "years": 2}, headers=h)
@@ -114,3 +127,20 @@ def test_api_projection_scenarios_run_chart_and_portfolio(api, portfolio) -> Non
     assert r.status_code == 200, r.text
     assert r.json()["start"] == "portfolio" and r.json()["years"][0]["accounts"]["p50"] == 3
     assert db_state(api.engine) == before
+
+
+def test_bench_projection_at_a_reduced_size() -> None:
+    """`alluse bench --quick --only projection`: every figure printed, the baseline in the same run."""
+    import io
+
+    from alluse.bench.run import run_bench
+
+    out = io.StringIO()
+    run_bench("sqlite", quick=True, out=out, only="projection")
+    rows = {r["metric"]: r for r in map(json.loads, out.getvalue().splitlines())}
+    assert set(rows) == {
+        "projection_path_years_per_s", "projection_s", "projection_cpu_s", "python_projection_path_years_per_s",
+        "projection_vs_python", "projection_exact_path_s", "projection_exact_path_cpu_s",
+    }  # fmt: skip
+    assert all(r["value"] > 0 for r in rows.values())
+    assert rows["projection_path_years_per_s"]["paths"] == 1_000 and rows["projection_exact_path_s"]["years"] == 1

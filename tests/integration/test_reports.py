@@ -94,7 +94,7 @@ def test_monthly_income_reinvestment_tax_growth(traded: sa.Engine) -> None:
 
 def test_tax_year_and_realized_csv(traded: sa.Engine) -> None:
     t = reports.tax_year(traded, "main", 2027)
-    assert t["short_term"] == {"gains_cents": 20_000, "losses_cents": -20_000, "closes": 2}
+    assert t["short_term"] == {"gains_cents": 20_000, "losses_cents": -20_000, "net_cents": 0, "closes": 2}
     assert (t["estimated_tax_cents"], t["dividends_cents"]) == (750, 5_000)
     assert t["wash_sale_flagged"] == {"closes": 1, "loss_cents": -20_000}
     assert t["note"] == "estimate, not tax advice"

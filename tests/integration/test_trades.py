@@ -8,7 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from alluse.domain.errors import Conflict, RuleViolation
-from alluse.services import groups, tax
+from alluse.services import cash, groups, tax
 from alluse.services.alerts import open_alerts
 from alluse.services.trades import Fill, FillAction, record_fill, record_fills
 from alluse.services.verify import verify
@@ -263,6 +263,25 @@ def test_fact_below_buffer_is_recorded_with_an_alert(engine: sa.Engine, portfoli
     assert al["kind"] == "BUFFER_BREACH" and al["name"] == "A1-GEN"
     record_fill(engine, "t", portfolio, "s1", fill("STC", "XYZ", 500, "100", date(2027, 1, 5)))
     assert open_alerts(engine, portfolio) == []
+
+
+def test_a_breach_alert_shows_the_current_figures_and_closes_when_cash_returns(
+    engine: sa.Engine, portfolio: str
+) -> None:
+    _open(engine, portfolio)  # Gen-Acc: 100,000 cash, buffer 5,000
+    record_fill(engine, "t", portfolio, "b1", fill("BTO", "XYZ", 980, "100", date(2027, 1, 4)))
+    (first,) = open_alerts(engine, portfolio)
+    assert "cash $2,000.00 is below its cash buffer $5,000.00" in first["message"]
+    fee = Fill("A1-GEN", FillAction.FEE, None, amount_cents=50_000, trade_date=date(2027, 1, 5))
+    record_fill(engine, "t", portfolio, "fee", fee)
+    (now,) = open_alerts(engine, portfolio)
+    assert now["id"] == first["id"]  # the same breach, restated with today's figures
+    assert "cash $1,500.00 is below its cash buffer $4,975.00" in now["message"]
+    cash.move_cash(engine, "t", portfolio, [("top-up", cash.deposit("A1-GEN", 300_000))])
+    (now,) = open_alerts(engine, portfolio)  # still short: $4,500.00 against $5,125.00
+    assert "cash $4,500.00 is below its cash buffer $5,125.00 after a cash move" in now["message"]
+    cash.move_cash(engine, "t", portfolio, [("top-up-2", cash.deposit("A1-GEN", 100_000))])
+    assert open_alerts(engine, portfolio) == []  # $5,500.00 against $5,175.00: the breach is over
 
 
 def test_dividend_and_fee(engine: sa.Engine, portfolio: str) -> None:

@@ -8,6 +8,7 @@ import re
 import warnings
 from collections.abc import Iterator
 from datetime import date
+from urllib.parse import quote
 
 import pytest
 from cryptography.fernet import Fernet
@@ -28,6 +29,7 @@ PAGES = [
     "/p/demo/lifecycle",
     "/p/demo/reports",
     "/p/demo/alerts",
+    "/p/demo/projection",
 ]
 MAX_PAGE_BYTES = 300 * 1024
 
@@ -232,6 +234,41 @@ def test_static_files_are_vendored_and_compressed(web: Api) -> None:
     assert "Chart.js v4.6.1" in r.text[:200]
     raw = web.client.get("/static/app.css", headers={"Accept-Encoding": "identity"})
     assert raw.status_code == 200 and "font-variant-numeric: tabular-nums" in raw.text
+
+
+HOSTILE = ["²", "\x00", "x" * 300, "-1", "99999999999999999999999", "𝟘𝟙", "1E+99", "", "'\"<"]
+
+
+def test_hostile_input_never_gets_a_5xx_nor_writes(web: Api) -> None:
+    login(web, "owner")
+    before = db_state(web.engine)
+    token = csrf(web.client.get("/p/demo/lifecycle").text)
+    for b in HOSTILE:
+        q = quote(b, safe="")
+        for path in (f"/p/{q}/", f"/p/demo/accounts/{q}", f"/p/demo/accounts/A1-COM/lots/{q}",
+                     f"/p/demo/lifecycle?as_of={q}", f"/p/demo/reports?start={q}", f"/p/demo/?page={q}",
+                     f"/p/demo/accounts/A1-GEN?page={q}&per={q}", f"/login?next={q}"):  # fmt: skip
+            assert web.client.get(path).status_code < 500, path
+        for path, data in (
+            ("/p/demo/accounts/A1-GEN/check", {"action": b, "symbol": b, "quantity": b, "price": b, "delta": b}),
+            (
+                "/p/demo/accounts/A1-GEN/fills",
+                {
+                    "key": "web-" + b,
+                    "action": "STO",
+                    "symbol": b,
+                    "quantity": b,
+                    "price": b,
+                    "commission": b,
+                    "trade_date": b,
+                },
+            ),  # fmt: skip
+            ("/p/demo/lifecycle/run", {"as_of": b}),
+            ("/p/demo/roles", {"key": "web-x" + b, "username": b, "role": b}),
+        ):
+            r = web.client.post(path, data={**data, "csrf_token": token})
+            assert r.status_code < 500, (path, b, r.text[:300])
+    assert db_state(web.engine) == before
 
 
 def test_owner_runs_the_lifecycle_once(web: Api) -> None:

@@ -68,3 +68,13 @@ def test_not_xml_and_not_flex() -> None:
         read_flex(b"<html></html>")
     with pytest.raises(InvalidInput, match="holds no FlexStatement"):
         read_flex(b'<FlexQueryResponse><FlexStatements count="0"></FlexStatements></FlexQueryResponse>')
+
+
+def test_attributes_alluse_does_not_read_cannot_break_a_statement() -> None:
+    # A value ibflex cannot convert, in an attribute alluse does not read: the statement still reads.
+    odd = SAMPLE.replace(b'orderType="LMT"', b'orderType="PEGGED-TO-NEW-THING" newAttribute="x"')
+    assert [f.key for f in _gen(odd).facts] == [f.key for f in _gen().facts]
+    # The same value in an attribute alluse reads is an error that names the row.
+    bad = SAMPLE.replace(b'openCloseIndicator="O"', b'openCloseIndicator="X"', 1)
+    with pytest.raises(InvalidInput, match=r"<Trade accountId=U9100001 tradeID=4100001 .*openCloseIndicator"):
+        read_flex(bad)

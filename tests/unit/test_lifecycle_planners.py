@@ -139,13 +139,28 @@ def test_reinvestment_restores_the_buffer_first() -> None:
     assert plan is not None and plan.buffer_restore == 0
     assert sum(plan.earmarks.values()) == 180_000 and plan.not_earmarked == 280_000 - 180_000
     short = sleeve(AccountKind.REV, 600_000, 9_000_000, positions=9_400_000)
-    # buffer 5,000; room = 6,000 − 5,000 − 1,200 tax = −200 → restore $200, earmark nothing more.
+    # buffer 5,000; room = 6,000 − 5,000 − 1,200 tax = −200: $200 of the reinvestable is held back, which
+    # adds no cash, so the account is still $200 short after the plan; nothing is earmarked.
     p2 = plan_reinvestment(short, 400_000, "2026Q2", CFG)
-    assert p2 is not None and p2.buffer_restore == 20_000 and p2.earmarks == {} and not p2.still_below_buffer
-    assert p2.not_earmarked == 280_000 - 20_000
+    assert p2 is not None and p2.buffer_restore == 20_000 and p2.earmarks == {}
+    assert p2.still_below_buffer and p2.buffer_shortfall == 20_000
+    assert p2.not_earmarked == 280_000
     deep = sleeve(AccountKind.COM, 100_000, 9_000_000, positions=9_900_000)
     p3 = plan_reinvestment(deep, 10_000, "2026Q2", CFG)
     assert p3 is not None and p3.buffer_restore == 7_000 and p3.still_below_buffer
+
+
+def test_a_reinvestment_that_cannot_restore_the_buffer_says_so() -> None:
+    # The review's case: cash $3,100 against a buffer of $3,855 (NAV $77,100), a quarter gain of
+    # $1,978.57: tax reserve $593.57, reinvestable $1,385.00. Nothing restores the buffer.
+    acc = sleeve(AccountKind.REV, 310_000, 7_000_000, positions=7_400_000)
+    assert acc.cash.cash_buffer == 385_500
+    plan = plan_reinvestment(acc, 197_857, "2026Q4", CFG)
+    assert plan is not None and (plan.tax_reserve, plan.reinvestable) == (59_357, 138_500)
+    assert plan.still_below_buffer and plan.earmarks == {}
+    assert plan.buffer_shortfall == 385_500 + 59_357 - 310_000  # buffer and tax reserve against cash
+    assert plan.buffer_restore == 134_857 and plan.not_earmarked == 138_500  # held back: no cash added
+    assert "shortfall left is $1,348.57" in plan.reason
 
 
 def test_no_reinvestment_without_gain_or_for_gen() -> None:

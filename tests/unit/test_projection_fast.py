@@ -5,6 +5,7 @@ against the array week, the reinvestment arrays against `plan_reinvestment`, and
 from __future__ import annotations
 
 import random
+import re
 
 import numpy as np
 import pytest
@@ -40,7 +41,7 @@ def test_shipped_scenarios_carry_the_published_parameters() -> None:
 @pytest.mark.parametrize(
     ("old", "new", "message"),
     [
-        ("monthly_yield_pct = 2.0\n", "\n", "gen.monthly_yield_pct is missing"),
+        ("monthly_yield_pct = 2.0\n", "\n", "gen.monthly_yield_pct is missing (a number between -10 and 20)"),
         ("horizon_years = 10", "horizon_years = 0", "horizon_years must be between 1 and 30, got 0"),
         ("share = 0.6", "share = 1.6", "weeks.green.share must be between 0 and 1, got 1.6"),
         ("share = 0.6", "share = 0.5", "must sum to 1"),
@@ -54,13 +55,19 @@ def test_shipped_scenarios_carry_the_published_parameters() -> None:
         ('distribution = "uniform"', 'distribution = "gaussian"', "gen.distribution must be one of uniform, normal"),
         ("loss_pct = 15", "loss_pct = 95", "drawdowns[0].loss_pct must be between 0 and 90, got 95"),
         ("paths = 10000", 'paths = "many"', "paths must be a whole number between 1 and 100000"),
-        ("[income]\nrev_withdrawal_pct = 50", "[income]", "income.rev_withdrawal_pct is missing"),
+        (
+            "[income]\nrev_withdrawal_pct = 50",
+            "[income]",
+            "income.rev_withdrawal_pct is missing (a number between 0 and 100)",
+        ),
+        ('distribution = "uniform"\n', "\n", "gen.distribution is missing (one of uniform, normal, empirical)"),
+        ("[tax]\nshort_term_pct = 30", "[taxes]\nshort_term_pct = 30", "tax is missing (a [tax] table)"),
     ],
 )
 def test_a_bad_field_is_refused_with_its_name_and_range(old: str, new: str, message: str) -> None:
     text = shipped_text()
     assert old in text
-    with pytest.raises(InvalidInput, match=message.replace("[", r"\[").replace("]", r"\]").replace(".", r"\.")):
+    with pytest.raises(InvalidInput, match=re.escape(message)):
         scenario.loads(text.replace(old, new, 1), "mine.toml")
 
 

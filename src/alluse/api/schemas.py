@@ -47,13 +47,17 @@ def _typed_number(parse: Any, *, keep_text: bool = True, **options: Any) -> Befo
 Quantity = Annotated[int, _typed_number(parsing.parse_quantity, keep_text=False, allow_zero=True)]
 
 
+# The patterns document the typed forms in the OpenAPI schema (and steer generated requests); the
+# validators, which call domain/parsing, are what decides.
 Amount = Annotated[
     str,
     StringConstraints(min_length=1, max_length=40),
     AfterValidator(_no_nul),
     _typed_number(parsing.parse_money),
     Field(
-        description='US dollars as a decimal string, at most two decimals: "1250" or "1250.50"', examples=["1250.50"]
+        description='US dollars as a decimal string, at most two decimals: "1250", "1,250.50" or "$1250.50"',
+        examples=["1250.50"],
+        json_schema_extra={"pattern": r"^\$?([0-9]{1,3}(,[0-9]{3}){1,3}|[0-9]{1,12})(\.[0-9]{1,2})?$"},
     ),
 ]
 # A group's opening amount: 0 is allowed for a group over three real brokerage accounts.
@@ -360,7 +364,11 @@ Price = Annotated[
     StringConstraints(min_length=1, max_length=40),
     AfterValidator(_no_nul),
     _typed_number(parsing.parse_price),
-    Field(description='Per share, a decimal string with at most 4 decimals: "1.25"', examples=["1.25"]),
+    Field(
+        description='Per share, a decimal string with at most 4 decimals: "1.25"',
+        examples=["1.25"],
+        json_schema_extra={"pattern": r"^\$?([0-9]{1,3}(,[0-9]{3}){1,2}|[0-9]{1,7})(\.[0-9]{1,4})?$"},
+    ),
 ]
 Symbol = Annotated[
     str,
@@ -468,7 +476,11 @@ class CheckTradeIn(In):
     quantity: Quantity = Field(ge=1, le=10**9)
     price: Price = "0"
     delta: Annotated[str, _typed_number(parsing.parse_delta, signed=True)] | None = Field(
-        None, max_length=20, description="Option delta, -1 to 1; the sign is ignored", examples=["0.30"]
+        None,
+        max_length=20,
+        description="Option delta, -1 to 1; the sign is ignored",
+        examples=["0.30"],
+        json_schema_extra={"pattern": r"^-?(0|1|[01]\.0{1,4}|0?\.[0-9]{1,4})$"},
     )
     on: Day | None = Field(None, description="Entry day (default: today)")
 
@@ -531,7 +543,11 @@ Pct = Annotated[
     StringConstraints(min_length=1, max_length=10),
     AfterValidator(_no_nul),
     _typed_number(parsing.parse_percent),
-    Field(description="A percentage, at most two decimals", examples=["30"]),
+    Field(
+        description="A percentage from 0 to 100, at most two decimals",
+        examples=["30"],
+        json_schema_extra={"pattern": r"^([0-9]{1,2}(\.[0-9]{1,2})?|100(\.0{1,2})?)%?$"},
+    ),
 ]
 
 
@@ -730,6 +746,7 @@ class PlanRowOut(BaseModel):
     earmarks: dict[str, Money] | None = None
     not_earmarked: Money | None = None
     still_below_buffer: bool | None = None
+    buffer_shortfall: Money | None = Field(None, description="Reinvestment: what the account still lacks of its buffer")
 
 
 class AppliedOut(BaseModel):

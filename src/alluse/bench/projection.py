@@ -49,10 +49,14 @@ def run_projection(bench: Any) -> None:
     exact_years = 1 if bench.quick else 10
     one = sc.with_run(years=exact_years, paths=1)
 
+    exact_cpu: list[float] = []
+
     def exact() -> float:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         exact_path(one)
+        exact_cpu.append(time.process_time() - c0)
         return time.perf_counter() - t0
 
     rate = bench.median_rate(f"exact engine path, {exact_years} years", 1, exact)
     bench.emit("projection_exact_path_s", 1 / rate, "s", years=exact_years)
+    bench.emit("projection_exact_path_cpu_s", sorted(exact_cpu)[len(exact_cpu) // 2], "s", years=exact_years)

@@ -5,10 +5,12 @@ exact ten-thousandths; a value that would lose anything in that conversion is an
 and the field, never a silent rounding. Each fact is keyed by IBKR's own ids (`tradeID` for trades,
 `transactionID` for cash transactions) so an import can add each one exactly once.
 
-Robustness against real files: only the sections alluse reads are handed to ibflex (Trades,
-OptionEAE, CashTransactions, OpenPositions, CashReport); every other section is counted, by name, in
-`FlexFile.skipped_sections`. Attributes ibflex does not know inside those sections are skipped by
-ibflex with a warning, which is caught and counted in `FlexFile.ignored_attributes`.
+Robustness against real files: only the sections alluse reads (Trades, OptionEAE, CashTransactions,
+OpenPositions, CashReport), their row elements and the attributes alluse reads from them are handed
+to ibflex (`READ`); everything else is removed first and the removed sections and rows are counted
+in `FlexFile.skipped_sections`. So an attribute newer than ibflex, or an enumeration value ibflex does
+not know in an attribute alluse does not read, cannot make a statement unreadable. Should ibflex
+still warn about an attribute it does not know, the warning is counted in `ignored_attributes`.
 """
 
 from __future__ import annotations
@@ -28,7 +30,35 @@ from alluse.domain.instruments import E4, Instrument, option, parse_price, stock
 from alluse.domain.money import to_cents
 
 BROKER = "IBKR"
-READ_SECTIONS = ("Trades", "OptionEAE", "CashTransactions", "OpenPositions", "CashReport")
+_INSTRUMENT = ("accountId", "currency", "assetCategory", "symbol", "underlyingSymbol", "description")
+_OPTION = ("multiplier", "strike", "expiry", "putCall")
+# The sections alluse reads, each with its row element and the attributes read from it. Only these
+# reach ibflex: attributes IBKR adds later, or values of attributes alluse does not read, cannot
+# make a statement unreadable (and parsing a trade row is several times faster).
+READ: dict[str, tuple[str, frozenset[str]]] = {
+    "Trades": (
+        "Trade",
+        frozenset(
+            (*_INSTRUMENT, *_OPTION, "tradeID", "tradeDate", "tradeTime", "dateTime", "transactionType")
+            + ("quantity", "tradePrice", "proceeds", "taxes", "ibCommission", "netCash", "openCloseIndicator")
+            + ("notes", "levelOfDetail")
+        ),
+    ),
+    "OptionEAE": (
+        "OptionEAE",
+        frozenset((*_INSTRUMENT, *_OPTION, "date", "transactionType", "quantity", "tradePrice", "tradeID")),
+    ),
+    "CashTransactions": (
+        "CashTransaction",
+        frozenset(("accountId", "currency", "type", "amount", "dateTime", "reportDate", "symbol", "description"))
+        | {"transactionID", "levelOfDetail"},
+    ),
+    "OpenPositions": (
+        "OpenPosition",
+        frozenset((*_INSTRUMENT, *_OPTION, "position", "side", "markPrice", "costBasisMoney", "levelOfDetail")),
+    ),
+    "CashReport": ("CashReportCurrency", frozenset(("accountId", "currency", "endingCash", "levelOfDetail"))),
+}
 MAX_BYTES = 200 * 1024 * 1024
 
 
@@ -166,10 +196,19 @@ def read_flex(data: bytes) -> FlexFile:
     for stmts in root.iter("FlexStatements"):
         for stmt in stmts:
             for section in list(stmt):
-                if section.tag not in READ_SECTIONS:
+                if section.tag not in READ:
                     if len(section):
                         skipped[section.tag] += len(section)
                     stmt.remove(section)
+                    continue
+                tag, wanted = READ[section.tag]
+                for row in list(section):
+                    if row.tag != tag:  # order and symbol summaries, closed lots: the executions suffice
+                        skipped[f"{section.tag}/{row.tag}"] += 1
+                        section.remove(row)
+                        continue
+                    for name in [a for a in row.attrib if a not in wanted]:
+                        del row.attrib[name]
     ignored: Counter[str] = Counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from alluse.cli.main import KeyOpt, actor, app, broker_app, friendly, new_key, state
+from alluse.cli.common import KeyOpt, actor, app, broker_app, friendly, new_key, state
 from alluse.cli.render import console, replay_note, usd
 from alluse.domain.errors import InvalidInput
 
@@ -122,12 +122,16 @@ def broker_fetch(
     """Download the account's Flex statement (its stored token and query id), then import it."""
     from alluse.config import get_settings
     from alluse.security.keyring import load_keyring
-    from alluse.services.statements import fetch_and_import
+    from alluse.services.statements import fetch_statement, import_statement
 
     keyring = load_keyring(get_settings(), create=False)
-    data, report = fetch_and_import(state.engine(), actor(), state.portfolio, ref, keyring, get_settings())
+    data = fetch_statement(state.engine(), state.portfolio, ref, keyring, get_settings())
     if save is not None:
-        save.write_bytes(data)
+        try:
+            save.write_bytes(data)  # kept even if the import below refuses the statement
+        except OSError as exc:
+            raise InvalidInput(f"cannot write {save}: {exc.strerror}") from None
+    report = import_statement(state.engine(), actor(), state.portfolio, data)
     if as_json:
         console.print_json(json.dumps(report))
     else:

@@ -30,6 +30,9 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+# Extended by more than one module (cli/main.py, cli/brokers.py), so it lives here with `app`.
+broker_app = typer.Typer(help="Brokerage accounts and the portfolio's pool.", no_args_is_help=True)
+app.add_typer(broker_app, name="broker")
 F = TypeVar("F", bound=Callable[..., Any])
 
 

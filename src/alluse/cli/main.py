@@ -7,20 +7,29 @@ from typing import Annotated, Any
 
 import typer
 
-from alluse.cli.common import JsonOpt, KeyOpt, OverrideOpt, actor, app, friendly, new_key, print_json, state
+from alluse.cli.common import (
+    JsonOpt,
+    KeyOpt,
+    OverrideOpt,
+    actor,
+    app,
+    broker_app,
+    friendly,
+    new_key,
+    print_json,
+    state,
+)
 from alluse.cli.render import account_tree_table, console, err_console, replay_note, usd
 from alluse.config import get_settings
 from alluse.domain.errors import InvalidInput
 from alluse.domain.parsing import parse_money
 
 group_app = typer.Typer(help="Account groups.", no_args_is_help=True)
-broker_app = typer.Typer(help="Brokerage accounts and the portfolio's pool.", no_args_is_help=True)
 config_app = typer.Typer(help="Account, group and portfolio configuration.", no_args_is_help=True)
 keys_app = typer.Typer(help="The encryption keys of stored broker credentials.", no_args_is_help=True)
 audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
 user_app = typer.Typer(help="API users and their roles per portfolio.", no_args_is_help=True)
 app.add_typer(group_app, name="group")
-app.add_typer(broker_app, name="broker")
 lifecycle_app = typer.Typer(help="The lifecycle: forks, merges, quarterly reinvestment.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 app.add_typer(keys_app, name="keys")
@@ -673,6 +682,7 @@ def serve(
         )
     app_ = create_app(settings, engine, keyring)
     console.print(f"serving on http://{host}:{port} (database {engine.url.render_as_string(hide_password=True)})")
+    console.print(f"dashboard: http://{host}:{port}/ in a browser (docs/web.md)", highlight=False)
     if relay:
         from alluse.services.relay import RelayConfig, start_in_thread
 

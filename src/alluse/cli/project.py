@@ -125,9 +125,9 @@ def project_cmd(
         with csv_path.open("w", newline="") as f:
             csv.writer(f).writerows(_csv_rows(s))
     if png:
-        from alluse.projection_chart import fan_png
+        from alluse.charts import projection_png
 
-        fan_png(s, png)
+        projection_png(s, str(png))
     if as_json:
         json.dump(s, sys.stdout, indent=2)
         sys.stdout.write("\n")

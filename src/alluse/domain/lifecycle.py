@@ -94,9 +94,9 @@ def parse_lifecycle_setting(key: str, text: str) -> tuple[str, Any]:
     field_name, how = LIFECYCLE_SETTINGS[key]
     text = text.strip()
     if how == "usd":
-        return field_name, parse_usd(text)
+        return field_name, parse_usd(text, field=key)
     if how == "pct":
-        return field_name, parse_pct_bps(text)
+        return field_name, parse_pct_bps(text, field=key)
     if how == "bool":
         if text.lower() not in ("true", "false", "yes", "no"):
             raise InvalidInput(f"{key} is true or false, got {text!r}")
@@ -322,11 +322,12 @@ class ReinvestPlan:
     realized_gain: int
     tax_reserve: int
     reinvestable: int
-    buffer_restore: int
+    buffer_restore: int  # reinvestable held back (not earmarked) because the account is short of its buffer
     earmarks: dict[EarmarkPurpose, int]  # the investment split (the tax reserve is separate)
-    not_earmarked: int  # reinvestable cash that neither restores the buffer nor fits in deployable cash
+    not_earmarked: int  # reinvestable cash not earmarked: held back for the buffer or beyond deployable cash
     still_below_buffer: bool
     reason: str
+    buffer_shortfall: int = 0  # what the account still lacks of its buffer after the plan (it moves no cash)
 
     @property
     def all_earmarks(self) -> dict[EarmarkPurpose, int]:
@@ -345,16 +346,19 @@ def is_quarter_end(day: date) -> bool:
 def plan_reinvestment(acc: AccountState, realized_gain: int, period: str, cfg: LifecycleConfig) -> ReinvestPlan | None:
     """§5.4 for one Rev-Acc or Com-Acc and one quarter's net realized gain (pre-tax).
 
-    The gain is already cash in the account, so "restoring the buffer" means keeping as much of it
-    free (not earmarked) as the buffer is short; only what is left and fits in deployable cash is
-    split into earmarks."""
+    The gain is already cash in the account, so the plan moves no cash: "restoring the buffer" can only
+    mean holding the reinvestable back (not earmarking it) while the account, after the new tax
+    reserve, is short of its buffer. Holding back adds no cash, so the shortfall is still there after
+    the plan: it is reported, and the account is flagged still below its buffer. Only what fits in
+    deployable cash is split into earmarks."""
     if acc.kind not in (AccountKind.REV, AccountKind.COM) or realized_gain <= 0:
         return None
     tax = apply_bps(realized_gain, cfg.short_term_tax_bps)
     reinvestable = realized_gain if cfg.reinvest_pre_tax else realized_gain - tax
     snap = acc.cash
     room = snap.cash - snap.cash_buffer - snap.collateral - snap.earmarked - tax
-    restore = min(reinvestable, max(0, -room))
+    shortfall = max(0, -room)
+    restore = min(reinvestable, shortfall)
     investable = min(reinvestable - restore, max(0, room))
     if acc.kind is AccountKind.REV:
         first, first_bps = EarmarkPurpose.CONTRACTS, cfg.rev_contracts_bps
@@ -362,21 +366,24 @@ def plan_reinvestment(acc: AccountState, realized_gain: int, period: str, cfg: L
         first, first_bps = EarmarkPurpose.SHARES, cfg.com_shares_bps
     a = apply_bps(investable, first_bps)
     earmarks = {k: v for k, v in {first: a, EarmarkPurpose.LEAPS: investable - a}.items() if v}
-    not_earmarked = reinvestable - restore - investable
-    still_below = room + restore < 0
+    not_earmarked = reinvestable - investable
+    still_below = shortfall > 0
     parts = [
         f"{period} realized gain {format_usd(realized_gain)}",
         f"tax reserve {format_usd(tax)}",
         f"reinvestable {format_usd(reinvestable)} ({'pre' if cfg.reinvest_pre_tax else 'post'}-tax)",
     ]
-    if restore:
-        parts.append(f"buffer restore {format_usd(restore)}")
+    if shortfall:
+        parts.append(
+            f"buffer short {format_usd(shortfall)} after the tax reserve: {format_usd(restore)} held back for it, "
+            f"which adds no cash, so the shortfall left is {format_usd(shortfall)}"
+        )
     parts += [f"{k.value.lower()} {format_usd(v)}" for k, v in earmarks.items()]
-    if not_earmarked:
-        parts.append(f"{format_usd(not_earmarked)} left unearmarked: no deployable cash for it")
+    if not_earmarked - restore:
+        parts.append(f"{format_usd(not_earmarked - restore)} left unearmarked: no deployable cash for it")
     if still_below:
         parts.append("account is still below its cash buffer")
     return ReinvestPlan(
         Rule.REINVEST, Outcome.APPLY, acc.account_id, acc.label, period, realized_gain, tax, reinvestable,
-        restore, earmarks, not_earmarked, still_below, "; ".join(parts),
+        restore, earmarks, not_earmarked, still_below, "; ".join(parts), shortfall,
     )  # fmt: skip

@@ -1,8 +1,10 @@
 """Alerts: conditions a human should look at, raised inside the unit of work that caused them.
 
 A broker fact (fill, assignment, fee) or a market move is never refused by the buffer rule
-(ALLUSE_RULES §4); when it leaves an account below its cash buffer, a BUFFER_BREACH alert is raised,
-and cleared by the first later write that finds the account back above it.
+(ALLUSE_RULES §4); when it leaves an account below its cash buffer, a BUFFER_BREACH alert is raised.
+Every write that changes an account's cash or value (facts, marks, tax payments, deposits,
+withdrawals, transfers, reversals) checks it again: while the breach lasts the open alert shows the
+current figures, and the first write that finds the account back at its buffer clears it.
 
 Every alert raised or cleared is also an outbox event of kind `alert.<rule>` in the same unit of work,
 so webhooks and `alluse alerts --follow` reach a person (docs/events.md lists the rules).
@@ -32,6 +34,11 @@ _OPEN = Prepared(
     )
 )
 _INSERT = insert(alerts, ["portfolio_id", "account_id", "kind", "message", "raised_at"])
+_RESTATE = Prepared(
+    alerts.update()
+    .where(_al.id == sa.bindparam("alert_id"), _al.message != sa.bindparam("msg"))
+    .values(message=sa.bindparam("msg"))
+)
 _CLEAR = Prepared(
     alerts.update()
     .where(_al.account_id == sa.bindparam("aid"), _al.kind == sa.bindparam("kind"), _al.cleared_at.is_(None))
@@ -48,8 +55,11 @@ def alert_event(
 
 
 def raise_alert(tx: Tx, account_id: int, kind: str, message: str, index: int | None = None) -> bool:
-    """Raise `kind` for the account unless one is already open; True when a new alert was raised."""
-    if _OPEN.first(tx.conn, aid=account_id, kind=kind) is not None:
+    """Raise `kind` for the account; an open one is restated with the new message (its figures are then
+    the current ones) instead. True when a new alert was raised."""
+    open_alert = _OPEN.first(tx.conn, aid=account_id, kind=kind)
+    if open_alert is not None:
+        _RESTATE.run(tx.conn, alert_id=open_alert[0], msg=message[:300])
         return False
     alert_event(tx, index, kind, account_id, message)
     _INSERT.run(

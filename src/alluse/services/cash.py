@@ -21,6 +21,7 @@ from alluse.domain.accounts import (
 )
 from alluse.domain.errors import Conflict, InvalidInput, NotFound
 from alluse.domain.ledger import BANK, REVERSIBLE, Leg, TransferKind
+from alluse.services.alerts import check_buffer
 from alluse.store.repo import (
     AccountRow,
     JournalEntry,
@@ -158,7 +159,15 @@ def _apply(tx: Tx, moves: list[CashMove], override: bool) -> list[dict[str, Any]
         r["transfer_id"] = tid
         r["transfer_number"] = numbers[tid]
     apply_cash(conn, [state[a] for a in touched])
+    _recheck_buffers(tx, [state[a] for a in sorted(touched)], "a cash move")
     return results
+
+
+def _recheck_buffers(tx: Tx, changed: list[AccountRow], cause: str) -> None:
+    """A deposit ends a breach, an overridden withdrawal may start one: the alerts follow the cash."""
+    for acc in changed:
+        if acc.kind is not AccountKind.EXT:
+            check_buffer(tx, acc, cause)
 
 
 def _with_target_kind(conn: sa.Connection, pid: int, m: CashMove) -> CashMove:
@@ -257,6 +266,7 @@ def reverse(
             ],
         )
         apply_cash(conn, list(state.values()))
+        _recheck_buffers(tx, list(state.values()), "a reversal")
         return [
             {
                 "transfer_id": tid,

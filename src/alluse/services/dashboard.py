@@ -14,19 +14,22 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from alluse.domain.accounts import SLEEVE_LABEL, AccountKind, CashSnapshot
 from alluse.domain.instruments import price_text
 from alluse.domain.tax import NOTE, YearFigures, estimate
 from alluse.services.alerts import open_alerts
 from alluse.services.earmarks import earmark_report
 from alluse.services.lifecycle import family_tree, history
-from alluse.services.queries import account_detail, account_tree
+from alluse.services.queries import account_detail
 from alluse.services.reports import _year_figures_household, holdings
 from alluse.services.tax import post_tax_surplus, rates, year_figures
 from alluse.services.trades import week_start
+from alluse.store.prepared import Prepared
 from alluse.store.repo import resolve_account
 from alluse.store.schema import (
     account_groups,
     accounts,
+    brokerage_accounts,
     fills,
     instruments,
     lot_closes,
@@ -49,23 +52,52 @@ def portfolio_name(engine: Engine, pid: int) -> str:
 # --- overview ------------------------------------------------------------------------------------
 
 
-OVERVIEW_GROUPS = 50
+OVERVIEW_GROUPS = 25
 
 
 def overview(
     engine: Engine, pid: int, today: date | None = None, page: int = 1, per_page: int = OVERVIEW_GROUPS
 ) -> dict[str, Any]:
     """Portfolio totals and every open alert; and one page of groups (forks after the group they came
-    from) with their sleeves and the sleeves' alerts."""
+    from) with their sleeves and the sleeves' alerts. The figures are `queries.account_tree`'s; the
+    rows of a sleeve are built only for the groups on the page (a portfolio may hold thousands)."""
     today = today or date.today()
-    tree = account_tree(engine, pid)
+    with engine.connect() as conn:
+        template = conn.execute(sa.select(portfolios.c.template).where(portfolios.c.id == pid)).scalar_one()
+        rows = _OVERVIEW.rows(conn, pid=pid)
     alerts = open_alerts(engine, pid)
     tax = _household_tax(engine, pid, today.year)
     by_account: dict[str, list[dict[str, Any]]] = {}
     for al in alerts:
         by_account.setdefault(al["name"], []).append(al)
-    groups = tree["groups"]
-    parent = {g["group_id"]: g["parent_group_id"] for g in groups}
+    keys = ("nav_cents", "cash_cents", "deployable_cents", "cash_buffer_cents")
+    nav = cash = deployable = buffer = 0
+    groups: dict[int, dict[str, Any]] = {}
+    for r in rows:
+        g = groups.get(r[0])
+        if g is None:
+            g = groups[r[0]] = {"group_id": r[0], "name": r[1], "kind": r[2], "status": r[3], "parent_group_id": r[4],
+                                "rows": [], "sums": [0, 0, 0, 0], "alerts": 0, "active": False}  # fmt: skip
+        snap = CashSnapshot(r[7], AccountKind(r[6]), r[9], r[10], r[11], r[12], r[13])
+        figures = (snap.nav, snap.cash, snap.deployable_cash, snap.cash_buffer)
+        g["rows"].append((r, figures))
+        if r[7] in by_account:
+            g["alerts"] += len(by_account[r[7]])
+        if r[8] in ("MERGED", "CLOSED"):
+            continue
+        g["active"] = True
+        sums = g["sums"]
+        sums[0] += figures[0]
+        sums[1] += figures[1]
+        sums[2] += figures[2]
+        sums[3] += figures[3]
+    for g in groups.values():
+        if g["active"]:
+            nav, cash, deployable, buffer = (
+                x + y for x, y in zip((nav, cash, deployable, buffer), g["sums"], strict=True)
+            )
+    totals = dict(zip(keys, (nav, cash, deployable, buffer), strict=True))
+    parent = {gid: g["parent_group_id"] for gid, g in groups.items()}
 
     def lineage(gid: int) -> tuple[int, ...]:
         chain = [gid]
@@ -73,41 +105,79 @@ def overview(
             chain.append(parent[chain[-1]])  # type: ignore[arg-type]
         return tuple(reversed(chain))
 
-    totals = {"nav_cents": 0, "cash_cents": 0, "deployable_cents": 0, "cash_buffer_cents": 0}
-    for g in groups:
-        g["depth"] = len(lineage(g["group_id"])) - 1
-        g["totals"] = {k: 0 for k in totals}
-        g["alerts"] = 0
-        for acc in g["accounts"]:
-            acc["alerts"] = by_account.get(acc["name"], [])
-            g["alerts"] += len(acc["alerts"])
-            if acc["status"] in ("MERGED", "CLOSED"):
-                continue
-            for k in totals:
-                g["totals"][k] += acc[k]
-        g["active"] = any(acc["status"] not in ("MERGED", "CLOSED") for acc in g["accounts"])
-        if g["active"]:
-            for k in totals:
-                totals[k] += g["totals"][k]
-    groups.sort(key=lambda g: lineage(g["group_id"]))
-    pages = max(1, -(-len(groups) // per_page))
+    ordered = sorted(groups, key=lineage)
+    pages = max(1, -(-len(ordered) // per_page))
     page = min(max(1, page), pages)
+    shown = []
+    for gid in ordered[(page - 1) * per_page : page * per_page]:
+        g = groups[gid]
+        g["depth"] = len(lineage(gid)) - 1
+        g["totals"] = dict(zip(keys, g.pop("sums"), strict=True))
+        g["accounts"] = [_sleeve(r, figures, by_account) for r, figures in g.pop("rows")]
+        shown.append(g)
     return {
         "page": page,
         "pages": pages,
         "group_count": len(groups),
         "first_group": (page - 1) * per_page,
-        "portfolio": tree["portfolio"],
-        "template": tree["template"],
-        "groups": groups[(page - 1) * per_page : page * per_page],
+        "portfolio": portfolio_name(engine, pid),
+        "template": template,
+        "groups": shown,
         "totals": totals,
-        "accounts": sum(len(g["accounts"]) for g in groups),
+        "accounts": len(rows),
         "alerts": alerts,
         "tax_year": today.year,
         "estimated_tax_cents": tax[0],
         "unpaid_tax_cents": max(0, tax[0] - tax[1]),
         "note": NOTE,
     }
+
+
+def _sleeve(r: Any, figures: tuple[int, int, int, int], alerts: dict[str, list]) -> dict[str, Any]:
+    nav, cash, deployable, buffer = figures
+    return {
+        "account_id": r[5],
+        "name": r[7],
+        "kind": r[6],
+        "label": SLEEVE_LABEL[AccountKind(r[6])],
+        "status": r[8],
+        "cash_cents": cash,
+        "nav_cents": nav,
+        "buffer_bps": r[13],
+        "cash_buffer_cents": buffer,
+        "deployable_cents": deployable,
+        "buffer_breach": cash < buffer,
+        "brokerage_account": f"{r[14]}:{r[15]}" if r[14] else None,
+        "alerts": alerts.get(r[7], []),
+    }
+
+
+_b = brokerage_accounts.c
+_OVERVIEW = Prepared(
+    sa.select(
+        _g.id,
+        _g.name,
+        _g.kind,
+        _g.status,
+        _g.parent_group_id,
+        _a.id,
+        _a.kind,
+        _a.name,
+        _a.status,
+        _a.cash_cents,
+        _a.positions_value_cents,
+        _a.collateral_cents,
+        _a.earmarked_cents,
+        _a.buffer_bps,
+        _b.broker,
+        _b.number,
+    )  # fmt: skip
+    .select_from(
+        accounts.join(account_groups, _g.id == _a.group_id).outerjoin(brokerage_accounts, _b.account_id == _a.id)
+    )
+    .where(_a.portfolio_id == sa.bindparam("pid"))
+    .order_by(_g.id, _a.id)
+)
 
 
 def _household_tax(engine: Engine, pid: int, year: int) -> tuple[int, int]:

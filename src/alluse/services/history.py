@@ -18,7 +18,17 @@ import sqlalchemy as sa
 from alluse.domain.instruments import value_cents
 from alluse.domain.ledger import TransferKind
 from alluse.domain.lots import share
-from alluse.store.schema import fills, instruments, lot_closes, lots, marks, postings, tax_payments, transfers
+from alluse.store.schema import (
+    broker_rows,
+    fills,
+    instruments,
+    lot_closes,
+    lots,
+    marks,
+    postings,
+    tax_payments,
+    transfers,
+)
 
 RESULTS = frozenset(
     {
@@ -40,17 +50,19 @@ class Day:
 
 
 def nav_series(conn: sa.Connection, account_id: int, start: date, end: date) -> list[Day]:
-    p, t, f, tp = postings.c, transfers.c, fills.c, tax_payments.c
+    p, t, f, tp, br = postings.c, transfers.c, fills.c, tax_payments.c, broker_rows.c
     cash_events: list[tuple[date, int, bool]] = []
     q = (
-        sa.select(p.amount_cents, t.kind, t.created_at, f.trade_date, tp.paid_on)
+        sa.select(p.amount_cents, t.kind, t.created_at, f.trade_date, tp.paid_on, br.booked_on)
         .join(transfers, t.id == p.transfer_id)
         .outerjoin(fills, f.transfer_id == t.id)
         .outerjoin(tax_payments, tp.transfer_id == t.id)
+        .outerjoin(broker_rows, sa.and_(br.transfer_id == t.id, br.account_id == p.account_id))
         .where(p.account_id == account_id)
     )
-    for amount, kind, created, trade_date, paid_on in conn.execute(q):
-        on = trade_date or paid_on or created.date()
+    for amount, kind, created, trade_date, paid_on, booked_on in conn.execute(q):
+        # A statement's cash row (deposit, interest …) happened on its own date, not when imported.
+        on = trade_date or paid_on or booked_on or created.date()
         cash_events.append((on, amount, kind not in RESULTS))
     lo, c, i = lots.c, lot_closes.c, instruments.c
     lot_rows = conn.execute(

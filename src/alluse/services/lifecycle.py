@@ -680,7 +680,8 @@ def _plan_dict(plan: Any) -> dict[str, Any]:
             "period": plan.period, "realized_gain_cents": plan.realized_gain, "tax_reserve_cents": plan.tax_reserve,
             "reinvestable_cents": plan.reinvestable, "buffer_restore_cents": plan.buffer_restore,
             "earmarks": {k.value: v for k, v in plan.earmarks.items()}, "not_earmarked_cents": plan.not_earmarked,
-            "still_below_buffer": plan.still_below_buffer, "reason": plan.reason}  # fmt: skip
+            "still_below_buffer": plan.still_below_buffer, "buffer_shortfall_cents": plan.buffer_shortfall,
+            "reason": plan.reason}  # fmt: skip
 
 
 # --- the sweep ----------------------------------------------------------------------------------

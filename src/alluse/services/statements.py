@@ -339,10 +339,11 @@ def flex_credentials(text: str, ref: str) -> tuple[str, str]:
     return token, query
 
 
-def fetch_and_import(
-    engine: Engine, actor: str, portfolio: str | int | None, ref: str, keyring: Keyring, settings: Settings
-) -> tuple[bytes, dict[str, Any]]:
-    """Download the account's Flex statement through the Flex Web Service, then import it."""
+def fetch_statement(
+    engine: Engine, portfolio: str | int | None, ref: str, keyring: Keyring, settings: Settings
+) -> bytes:
+    """Download the account's Flex statement through the Flex Web Service (its stored token and query
+    id); refuses a statement that does not cover the account."""
     parsed = parse_brokerage_ref(ref)
     if parsed.broker != BROKER:
         raise InvalidInput(f"{parsed} is not an IBKR account: only IBKR statements can be fetched")
@@ -354,7 +355,14 @@ def fetch_and_import(
         settings.ibkr_flex_url, token, query, settings.ibkr_flex_poll_seconds, settings.ibkr_flex_max_polls
     )
     data = source.statement()
-    flex = read_flex(data)
-    if parsed.number not in {s.account_id for s in flex.statements}:
+    if parsed.number not in {s.account_id for s in read_flex(data).statements}:
         raise InvalidInput(f"the statement of Flex query {query} does not cover {parsed}; nothing was imported")
+    return data
+
+
+def fetch_and_import(
+    engine: Engine, actor: str, portfolio: str | int | None, ref: str, keyring: Keyring, settings: Settings
+) -> tuple[bytes, dict[str, Any]]:
+    """Download the account's Flex statement, then import it."""
+    data = fetch_statement(engine, portfolio, ref, keyring, settings)
     return data, import_statement(engine, actor, portfolio, data)

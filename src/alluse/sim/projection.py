@@ -116,7 +116,8 @@ class Week:
 
 class Market:
     """The scenario's random weeks. Draws are consumed in the same order whatever runs the path, so
-    the fast simulator and the exact path with the same seed and number of paths see the same weeks."""
+    the fast simulator and the exact path with the same seed and number of paths see the same weeks.
+    The random draws are floats; they become integer ppm (a rate) here, before they meet any money."""
 
     def __init__(self, scenario: Scenario, paths: int, seed: int) -> None:
         self.sc = scenario
@@ -619,7 +620,6 @@ class FastPaths:
         ys["accounts"][y] = act.sum(axis=1)
         ys["groups"][y] = self.gactive.sum(axis=1)
         ys["gen_forks"][y], ys["rev_forks"][y], ys["merges"][y] = self.forks
-        # Booked as a year's total; the table shows it a month at a time (exact: divided at display).
 
 
 def simulate(scenario: Scenario, start: StartState | None = None, **kw: Any) -> Result:

@@ -12,7 +12,7 @@ published parameters, see docs/projections.md.
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from decimal import Decimal
 from importlib import resources
@@ -91,8 +91,6 @@ class Scenario:
 
     def with_run(self, *, paths: int | None = None, seed: int | None = None, years: int | None = None) -> Scenario:
         """The same scenario with another number of paths, seed or horizon (command-line overrides)."""
-        from dataclasses import replace
-
         out = self
         if paths is not None:
             out = replace(out, paths=_int_in("paths", paths, 1, MAX_PATHS))
@@ -111,8 +109,6 @@ class Scenario:
 
 
 def _extend(s: SleeveYield, years: int) -> SleeveYield:
-    from dataclasses import replace
-
     means = s.mean_ppm[:years] + (s.mean_ppm[-1],) * max(0, years - len(s.mean_ppm))
     return replace(s, mean_ppm=means)
 
@@ -120,13 +116,27 @@ def _extend(s: SleeveYield, years: int) -> SleeveYield:
 # --- reading and validation ---------------------------------------------------------------------
 
 
-def _get(table: dict[str, Any], field: str, where: str) -> Any:
+def _get(table: dict[str, Any], field: str, where: str, accepted: str) -> Any:
     if field not in table:
-        raise InvalidInput(f"scenario field {where}{field} is missing")
+        raise InvalidInput(f"scenario field {where}{field} is missing ({accepted})")
     return table[field]
 
 
+class _Missing:
+    pass
+
+
+MISSING = _Missing()
+
+
+def _field(table: dict[str, Any], field: str, where: str) -> Any:
+    """A field that `_dec` or `_int_in` checks: when absent, they name it with its accepted range."""
+    return table.get(field, MISSING)
+
+
 def _dec(where: str, value: Any, lo: str, hi: str) -> Decimal:
+    if value is MISSING:
+        raise InvalidInput(f"scenario field {where} is missing (a number between {lo} and {hi})")
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise InvalidInput(f"scenario field {where} must be a number between {lo} and {hi}, got {value!r}")
     d = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
@@ -136,6 +146,8 @@ def _dec(where: str, value: Any, lo: str, hi: str) -> Decimal:
 
 
 def _int_in(where: str, value: Any, lo: int, hi: int) -> int:
+    if value is MISSING:
+        raise InvalidInput(f"scenario field {where} is missing (a whole number between {lo} and {hi})")
     if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidInput(f"scenario field {where} must be a whole number between {lo} and {hi}, got {value!r}")
     if not lo <= value <= hi:
@@ -160,21 +172,21 @@ def _sleeve(t: dict[str, Any], name: str, years: int, decay_every: int, decay_dr
     where = f"{name}."
     if name == "com":
         # Share growth is stated a year at a time: the weekly rate compounds to it over 52 weeks.
-        g = _dec(where + "yearly_growth_pct", _get(t, "yearly_growth_pct", where), "-50", "100")
-        spread = _dec(where + "yearly_spread_pct", _get(t, "yearly_spread_pct", where), "0", "50")
+        g = _dec(where + "yearly_growth_pct", _field(t, "yearly_growth_pct", where), "-50", "100")
+        spread = _dec(where + "yearly_spread_pct", _field(t, "yearly_spread_pct", where), "0", "50")
         weekly = (1 + float(g) / 100) ** (1 / WEEKS_PER_YEAR) - 1  # a rate, turned into ppm once
         means = tuple(round(weekly * PPM) for _ in range(years))
         return SleeveYield(means, _units(spread, PPM) // WEEKS_PER_YEAR, "uniform")
-    mean = _dec(where + "monthly_yield_pct", _get(t, "monthly_yield_pct", where), "-10", "20")
-    spread = _dec(where + "monthly_spread_pct", _get(t, "monthly_spread_pct", where), "0", "10")
-    dist = _get(t, "distribution", where)
+    mean = _dec(where + "monthly_yield_pct", _field(t, "monthly_yield_pct", where), "-10", "20")
+    spread = _dec(where + "monthly_spread_pct", _field(t, "monthly_spread_pct", where), "0", "10")
+    dist = _get(t, "distribution", where, "one of " + ", ".join(DISTRIBUTIONS))
     if dist not in DISTRIBUTIONS:
         raise InvalidInput(
             f"scenario field {where}distribution must be one of {', '.join(DISTRIBUTIONS)}, got {dist!r}"
         )
     empirical: tuple[int, ...] = ()
     if dist == "empirical":
-        values = _get(t, "values", where)
+        values = _get(t, "values", where, "a list of monthly percentages")
         if not isinstance(values, list) or not 1 <= len(values) <= 10_000:
             raise InvalidInput(f"scenario field {where}values must be a list of 1 to 10,000 monthly percentages")
         empirical = tuple(
@@ -192,29 +204,29 @@ def parse(doc: dict[str, Any], source: str = "scenario") -> Scenario:
 
 
 def _table(doc: dict[str, Any], name: str) -> dict[str, Any]:
-    t = _get(doc, name, "")
+    t = _get(doc, name, "", f"a [{name}] table")
     if not isinstance(t, dict):
         raise InvalidInput(f"scenario field {name} must be a table ([{name}])")
     return t
 
 
 def _parse(doc: dict[str, Any]) -> Scenario:
-    name = _get(doc, "name", "")
+    name = _get(doc, "name", "", "text of 1 to 60 characters")
     if not isinstance(name, str) or not 1 <= len(name) <= 60:
         raise InvalidInput("scenario field name must be text of 1 to 60 characters")
     description = doc.get("description", "")
-    years = _int_in("horizon_years", _get(doc, "horizon_years", ""), 1, MAX_YEARS)
-    paths = _int_in("paths", _get(doc, "paths", ""), 1, MAX_PATHS)
-    seed = _int_in("seed", _get(doc, "seed", ""), 0, 2**63 - 1)
-    start = _get(doc, "start_date", "")
+    years = _int_in("horizon_years", _field(doc, "horizon_years", ""), 1, MAX_YEARS)
+    paths = _int_in("paths", _field(doc, "paths", ""), 1, MAX_PATHS)
+    seed = _int_in("seed", _field(doc, "seed", ""), 0, 2**63 - 1)
+    start = _get(doc, "start_date", "", "a Monday, a TOML date like 2027-01-04")
     if not isinstance(start, date) or start.weekday() != 0:
         raise InvalidInput(f"scenario field start_date must be a Monday (a TOML date like 2027-01-04), got {start!r}")
 
     st = _table(doc, "start")
-    capital = _dec("start.capital", _get(st, "capital", "start."), "1000", str(MAX_CAPITAL_CENTS // 100))
+    capital = _dec("start.capital", _field(st, "capital", "start."), "1000", str(MAX_CAPITAL_CENTS // 100))
     if capital.as_tuple().exponent < -2:  # type: ignore[operator]
         raise InvalidInput("scenario field start.capital must be whole cents")
-    alloc = _get(st, "allocation", "start.")
+    alloc = _get(st, "allocation", "start.", "[Gen, Rev, Com] percentages summing to 100")
     if not isinstance(alloc, list) or len(alloc) != 3:
         raise InvalidInput("scenario field start.allocation must be [Gen, Rev, Com] percentages summing to 100")
     parts = [_units(_dec(f"start.allocation[{i}]", v, "0.01", "100"), BPS_PER_UNIT) for i, v in enumerate(alloc)]
@@ -224,24 +236,24 @@ def _parse(doc: dict[str, Any]) -> Scenario:
         )
 
     decay = _table(doc, "decay")
-    every = _int_in("decay.every_years", _get(decay, "every_years", "decay."), 1, MAX_YEARS)
-    drop = _dec("decay.monthly_drop_pct", _get(decay, "monthly_drop_pct", "decay."), "0", "5")
+    every = _int_in("decay.every_years", _field(decay, "every_years", "decay."), 1, MAX_YEARS)
+    drop = _dec("decay.monthly_drop_pct", _field(decay, "monthly_drop_pct", "decay."), "0", "5")
 
     weeks_t = _table(doc, "weeks")
     weeks = {}
     for wt in WEEK_TYPES:
-        t = _get(weeks_t, wt.lower(), "weeks.")
+        t = _get(weeks_t, wt.lower(), "weeks.", f"a [weeks.{wt.lower()}] table")
         where = f"weeks.{wt.lower()}."
         weeks[wt] = WeekType(
-            _units(_dec(where + "share", _get(t, "share", where), "0", "1") * 100, PPM),
-            _units(_dec(where + "yield_factor", _get(t, "yield_factor", where), "0", "5") * 100, BPS_PER_UNIT),
-            _units(_dec(where + "assignment_odds", _get(t, "assignment_odds", where), "0", "1") * 100, PPM),
+            _units(_dec(where + "share", _field(t, "share", where), "0", "1") * 100, PPM),
+            _units(_dec(where + "yield_factor", _field(t, "yield_factor", where), "0", "5") * 100, BPS_PER_UNIT),
+            _units(_dec(where + "assignment_odds", _field(t, "assignment_odds", where), "0", "1") * 100, PPM),
         )
     if sum(w.share_ppm for w in weeks.values()) != PPM:
         raise InvalidInput("scenario fields weeks.green.share + weeks.red.share + weeks.chop.share must sum to 1")
 
     assignment = _table(doc, "assignment")
-    loss = _units(_dec("assignment.loss_pct", _get(assignment, "loss_pct", "assignment."), "0", "50"), BPS_PER_UNIT)
+    loss = _units(_dec("assignment.loss_pct", _field(assignment, "loss_pct", "assignment."), "0", "50"), BPS_PER_UNIT)
 
     drawdowns: dict[int, int] = {}
     dds = doc.get("drawdowns", [])
@@ -249,16 +261,18 @@ def _parse(doc: dict[str, Any]) -> Scenario:
         raise InvalidInput("scenario field drawdowns must be a list of [[drawdowns]] tables")
     for i, d in enumerate(dds):
         where = f"drawdowns[{i}]."
-        y = _int_in(where + "year", _get(d, "year", where), 1, MAX_YEARS)
+        if not isinstance(d, dict):
+            raise InvalidInput(f"scenario field drawdowns[{i}] must be a table with year and loss_pct")
+        y = _int_in(where + "year", _field(d, "year", where), 1, MAX_YEARS)
         if y in drawdowns:
             raise InvalidInput(f"scenario field {where}year: two drawdowns in year {y}")
-        drawdowns[y] = _units(_dec(where + "loss_pct", _get(d, "loss_pct", where), "0", "90"), BPS_PER_UNIT)
+        drawdowns[y] = _units(_dec(where + "loss_pct", _field(d, "loss_pct", where), "0", "90"), BPS_PER_UNIT)
 
     tax = _table(doc, "tax")
-    tax_bps = _units(_dec("tax.short_term_pct", _get(tax, "short_term_pct", "tax."), "0", "60"), BPS_PER_UNIT)
+    tax_bps = _units(_dec("tax.short_term_pct", _field(tax, "short_term_pct", "tax."), "0", "60"), BPS_PER_UNIT)
     income = _table(doc, "income")
     wd = _units(
-        _dec("income.rev_withdrawal_pct", _get(income, "rev_withdrawal_pct", "income."), "0", "100"), BPS_PER_UNIT
+        _dec("income.rev_withdrawal_pct", _field(income, "rev_withdrawal_pct", "income."), "0", "100"), BPS_PER_UNIT
     )
     cents = int(capital * 100)
     if cents > MAX_CENTS:

@@ -18,7 +18,8 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 import jinja2
-from fastapi import APIRouter, FastAPI, Form, Query, Request
+from fastapi import APIRouter, FastAPI, File, Form, Query, Request, UploadFile
+from fastapi import Path as FPath
 from fastapi.responses import RedirectResponse, Response
 from markupsafe import Markup
 from starlette.middleware.gzip import GZipMiddleware
@@ -26,10 +27,12 @@ from starlette.staticfiles import StaticFiles
 
 from alluse import charts
 from alluse.api.deps import login_keys
+from alluse.brokers.ibkr import MAX_BYTES
 from alluse.domain.errors import AlluseError, InvalidInput, Unauthenticated
 from alluse.domain.money import format_usd, parse_usd
 from alluse.services import access, dashboard, lifecycle, protocol, reports
 from alluse.services.access import Role
+from alluse.services.statements import import_statement, reconcile_statement
 from alluse.services.trades import Fill, FillAction, record_fills
 from alluse.web import session
 from alluse.web.session import CSRF_FIELD, PageScope, check_csrf, csrf_token, portfolio_scope, remember_csrf
@@ -210,7 +213,7 @@ def _account(
 
 @router.get("/p/{portfolio}/accounts/{account}/lots/{lot_id}")
 @page
-def lot(request: Request, portfolio: str, account: str, lot_id: int) -> Response:
+def lot(request: Request, portfolio: str, account: str, lot_id: Annotated[int, FPath(ge=1, le=2**62)]) -> Response:
     scope = portfolio_scope(request, portfolio)
     engine = session.ctx(request).engine
     data = dashboard.account_page(engine, scope.portfolio_id, account, 1)
@@ -257,7 +260,7 @@ def check_trade(
 
 def _quantity(text: str) -> int:
     t = text.strip()
-    if not t.isdigit() or len(t) > 10:
+    if not (t.isascii() and t.isdigit()) or len(t) > 10:
         raise InvalidInput(f"quantity: expected a positive whole number, got {text!r}")
     return int(t)
 
@@ -381,6 +384,27 @@ def reports_page(request: Request, portfolio: str, start: str | None = None, end
     )  # fmt: skip
 
 
+WEB_PROJECTION_PATHS = 200  # a page answers in well under a second; the CLI runs 10,000
+
+
+@router.get("/p/{portfolio}/projection")
+@page
+def projection_page(request: Request, portfolio: str, scenario: str = "moderate") -> Response:
+    """The portfolio as it stands, projected under a shipped scenario (docs/projections.md). Reads only."""
+    from alluse.services.projections import load_scenario, project
+    from alluse.sim.scenario import SHIPPED
+
+    scope = portfolio_scope(request, portfolio)
+    if scenario not in SHIPPED:
+        raise InvalidInput(f"scenario must be one of {', '.join(SHIPPED)}")
+    sc = load_scenario(scenario, paths=WEB_PROJECTION_PATHS)
+    summary = project(sc, engine=session.ctx(request).engine, portfolio=scope.portfolio_id)
+    return render(
+        request, "projection.html", scope=scope, active="projection", charts=charts.projection_charts(summary),
+        summary=summary, scenarios=SHIPPED, scenario=scenario,
+    )  # fmt: skip
+
+
 @router.get("/p/{portfolio}/alerts")
 @page
 def alerts(request: Request, portfolio: str) -> Response:
@@ -429,6 +453,52 @@ def grant(
             return _roles(request, scope, error=str(exc))
         raise
     return _roles(request, scope, f"{r['username']} is now {r['role']}")
+
+
+# --- broker statements ---------------------------------------------------------------------------
+
+
+@router.get("/p/{portfolio}/statements")
+@page
+def statements(request: Request, portfolio: str) -> Response:
+    scope = portfolio_scope(request, portfolio)
+    return render(request, "statements.html", scope=scope, active="statements", imported=None, reconciled=None)
+
+
+def _statement(upload: UploadFile | None) -> bytes:
+    if upload is None or not upload.filename:
+        raise InvalidInput("statement: choose an IBKR Flex XML file")
+    data = upload.file.read(MAX_BYTES + 1)
+    if len(data) > MAX_BYTES:
+        raise InvalidInput(f"statement: larger than {MAX_BYTES // (1024 * 1024)} MB")
+    return data
+
+
+@router.post("/p/{portfolio}/statements/reconcile")
+@page
+def reconcile(
+    request: Request, portfolio: str, csrf: Csrf = None, statement: UploadFile | None = File(None)
+) -> Response:
+    """Compare the statement with the record, as of its end date. Changes nothing: any role may."""
+    scope = portfolio_scope(request, portfolio)
+    check_csrf(request, csrf)
+    report = reconcile_statement(session.ctx(request).engine, scope.portfolio_id, _statement(statement))
+    return render(request, "statements.html", scope=scope, active="statements", imported=None, reconciled=report)
+
+
+@router.post("/p/{portfolio}/statements/import")
+@page
+def import_ibkr(
+    request: Request, portfolio: str, csrf: Csrf = None, statement: UploadFile | None = File(None)
+) -> Response:
+    """Traders import: each row once (keyed by IBKR's ids), all rows or none, then the reconciliation."""
+    scope = portfolio_scope(request, portfolio, Role.trader)
+    check_csrf(request, csrf)
+    report = import_statement(session.ctx(request).engine, scope.actor, scope.portfolio_id, _statement(statement))
+    return render(
+        request, "statements.html", scope=scope, active="statements", imported=report,
+        reconciled=report["reconciliation"],
+    )  # fmt: skip
 
 
 # --- mounting ------------------------------------------------------------------------------------

@@ -3,8 +3,7 @@ a projection never writes to a portfolio."""
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
+import io
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -14,12 +13,17 @@ from pydantic import Field
 from alluse.api.deps import Caller, Ctx, Viewer
 from alluse.api.problems import responses
 from alluse.api.schemas import In, usd
+from alluse.domain.errors import InvalidInput
 from alluse.services.projections import load_scenario, project
 from alluse.sim.scenario import MAX_YEARS, SHIPPED
 
 router = APIRouter(tags=["projections"], responses=responses(400, 401, 403, 404, 422))
 
-MAX_API_PATHS = 10_000  # one request may use the machine for a few seconds, not minutes
+# One request may use the machine for a second or two, not minutes: the CLI has no such limits.
+MAX_API_PATHS = 10_000
+MAX_API_PATH_YEARS = 5_000  # e.g. 500 paths × 10 years
+DEFAULT_API_PATHS = 500
+MAX_API_EXACT_YEARS = 1
 
 
 class ProjectionIn(In):
@@ -47,13 +51,22 @@ def _dollars(summary: dict[str, Any]) -> dict[str, Any]:
 
 def _run(body: ProjectionIn) -> dict[str, Any]:
     if body.scenario_toml is None and body.scenario not in SHIPPED:
-        from alluse.domain.errors import InvalidInput
-
         raise InvalidInput(f"scenario must be one of {', '.join(SHIPPED)} (or send scenario_toml)")
-    sc = load_scenario(body.scenario, body.scenario_toml, paths=body.paths, seed=body.seed, years=body.years)
-    if sc.paths > MAX_API_PATHS:
-        sc = sc.with_run(paths=MAX_API_PATHS)
+    sc = _bounded(load_scenario(body.scenario, body.scenario_toml, seed=body.seed, years=body.years), body.paths)
+    if body.exact and sc.horizon_years > MAX_API_EXACT_YEARS:
+        raise InvalidInput(f"years: over the API the exact path runs {MAX_API_EXACT_YEARS} year (the CLI runs more)")
     return project(sc, exact=body.exact)
+
+
+def _bounded(sc: Any, paths: int | None) -> Any:
+    """The request's paths (default 500), within the API's budget of path-years."""
+    sc = sc.with_run(paths=paths if paths is not None else min(sc.paths, DEFAULT_API_PATHS))
+    if sc.paths * sc.horizon_years > MAX_API_PATH_YEARS:
+        raise InvalidInput(
+            f"paths × years must be at most {MAX_API_PATH_YEARS:,} per request, got {sc.paths:,} × "
+            f"{sc.horizon_years} (run more with `alluse project`)"
+        )
+    return sc
 
 
 @router.get("/projections/scenarios")
@@ -70,20 +83,18 @@ def scenarios(_who: Caller) -> list[dict[str, Any]]:
 @router.post("/projections")
 def run(_who: Caller, body: ProjectionIn) -> dict[str, Any]:
     """Simulate a scenario from its own start (capital and allocation); per-year percentiles over the
-    paths. At most 10,000 paths per request."""
+    paths (default 500; paths × years at most 5,000; the exact path for 1 year)."""
     return _dollars(_run(body))
 
 
 @router.post("/projections/fan.png", response_class=Response, responses={200: {"content": {"image/png": {}}}})
 def fan(_who: Caller, body: ProjectionIn) -> Response:
     """The same projection as a fan chart (PNG)."""
-    from alluse.projection_chart import fan_png
+    from alluse.charts import projection_png
 
-    summary = _run(body)
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "fan.png"
-        fan_png(summary, path)
-        return Response(path.read_bytes(), media_type="image/png")
+    buf = io.BytesIO()
+    projection_png(_run(body), buf)
+    return Response(buf.getvalue(), media_type="image/png")
 
 
 @router.get("/portfolios/{portfolio}/projection")
@@ -98,10 +109,6 @@ def from_portfolio(
     """Viewer: project the portfolio as it stands under a shipped scenario. Reads only."""
     body = ProjectionIn(scenario=scenario, paths=paths, seed=seed, years=years)
     if body.scenario not in SHIPPED:
-        from alluse.domain.errors import InvalidInput
-
         raise InvalidInput(f"scenario must be one of {', '.join(SHIPPED)}")
-    sc = load_scenario(scenario, paths=paths, seed=seed, years=years)
-    if sc.paths > MAX_API_PATHS:
-        sc = sc.with_run(paths=MAX_API_PATHS)
+    sc = _bounded(load_scenario(scenario, seed=seed, years=years), paths)
     return _dollars(project(sc, engine=c.engine, portfolio=scope.portfolio_id))
