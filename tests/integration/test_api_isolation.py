@@ -12,7 +12,7 @@ from datetime import date
 
 import sqlalchemy as sa
 
-from alluse.domain.money import parse_usd
+from alluse.domain.parsing import parse_money
 from alluse.services import access, brokers, cash, groups, trades
 from alluse.services.portfolios import create_portfolio
 from alluse.store.schema import audit_log, portfolios
@@ -103,7 +103,9 @@ def _setup(engine: sa.Engine) -> dict:
     for name, group, amount in (("ours", "A1", "100000"), ("victim", "Z9", "777777.77")):
         create_portfolio(engine, "test", name, f"create:{name}")
         brokers.register(engine, "test", name, [f"IBKR:{group}BROKER"], f"reg:{name}")
-        g = groups.open_group(engine, "test", name, f"open:{name}", groups.group_opening(parse_usd(amount), name=group))
+        g = groups.open_group(
+            engine, "test", name, f"open:{name}", groups.group_opening(parse_money(amount), name=group)
+        )
         (t,) = cash.move_cash(engine, "test", name, [(f"dep:{name}", cash.deposit(f"{group}-GEN", 1000))])
         trades.record_fill(
             engine,

@@ -5,7 +5,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from alluse.domain.errors import InvalidInput
-from alluse.domain.money import apply_bps, format_usd, parse_pct_bps, parse_usd, round_half_even, to_cents
+from alluse.domain.money import apply_bps, format_usd, round_half_even, to_cents
+from alluse.domain.parsing import parse_money, parse_percent
 
 
 @pytest.mark.parametrize(
@@ -13,7 +14,7 @@ from alluse.domain.money import apply_bps, format_usd, parse_pct_bps, parse_usd,
     [("250000", 25_000_000), ("1,250.50", 125_050), ("$75000", 7_500_000), ("0.01", 1), (" 12.3 ", 1_230)],
 )
 def test_parse_usd(text: str, cents: int) -> None:
-    assert parse_usd(text) == cents
+    assert parse_money(text) == cents
 
 
 @pytest.mark.parametrize(
@@ -31,12 +32,12 @@ def test_parse_usd(text: str, cents: int) -> None:
 )
 def test_parse_usd_refuses(text: str, message: str) -> None:
     with pytest.raises(InvalidInput, match=message):
-        parse_usd(text)
+        parse_money(text)
 
 
 def test_parse_usd_refuses_binary_floats() -> None:
     with pytest.raises(InvalidInput, match="floats"):
-        parse_usd(0.1)  # type: ignore[arg-type]
+        parse_money(0.1)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
@@ -63,8 +64,8 @@ def test_apply_bps_worked_buffers() -> None:
 
 def test_formatting_and_percentages() -> None:
     assert format_usd(123_456_789) == "$1,234,567.89" and format_usd(-5) == "-$0.05"
-    assert parse_pct_bps("37.5") == 3750 and parse_pct_bps("5%") == 500
+    assert parse_percent("37.5") == 3750 and parse_percent("5%") == 500
     with pytest.raises(InvalidInput):
-        parse_pct_bps("101")
+        parse_percent("101")
     with pytest.raises(InvalidInput):
-        parse_pct_bps("1.234")
+        parse_percent("1.234")

@@ -12,7 +12,7 @@ from cryptography.fernet import Fernet
 from alluse.api.schemas import money, usd
 from alluse.config import Settings
 from alluse.domain.errors import InvalidInput, Unauthenticated
-from alluse.domain.money import parse_usd
+from alluse.domain.parsing import parse_money
 from alluse.security.keyring import Keyring
 from alluse.security.tokens import TokenIssuer
 from alluse.services.access import Principal, Role
@@ -59,7 +59,7 @@ def test_roles_are_ordered_and_actors_name_the_caller() -> None:
 )
 def test_extreme_exponents_are_refused_quickly(text: str, message: str) -> None:
     with pytest.raises(InvalidInput, match=message):
-        parse_usd(text)
+        parse_money(text)
 
 
 def test_cents_become_exact_decimal_strings_at_the_edge() -> None:

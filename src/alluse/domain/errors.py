@@ -1,5 +1,7 @@
 """Typed domain errors. Each message is meant to be read by a user and acted on."""
 
+from alluse.domain.money import format_usd
+
 
 class AlluseError(Exception):
     """Base of every error a user can cause; entrypoints print it as one line."""
@@ -45,8 +47,6 @@ class BufferShortfall(RuleViolation):
     code = "buffer-shortfall"
 
     def __init__(self, account_label: str, buffer_cents: int, shortfall_cents: int, action: str):
-        from alluse.domain.money import format_usd
-
         self.account_label = account_label
         self.buffer_cents = buffer_cents
         self.shortfall_cents = shortfall_cents

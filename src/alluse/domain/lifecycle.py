@@ -15,7 +15,8 @@ from typing import Any
 
 from alluse.domain.accounts import AccountKind, Allocation, CashSnapshot
 from alluse.domain.errors import InvalidInput
-from alluse.domain.money import BPS_PER_UNIT, apply_bps, format_usd, parse_pct_bps, parse_usd
+from alluse.domain.money import BPS_PER_UNIT, apply_bps, format_usd
+from alluse.domain.parsing import parse_money, parse_percent
 
 
 class Rule(StrEnum):
@@ -94,9 +95,9 @@ def parse_lifecycle_setting(key: str, text: str) -> tuple[str, Any]:
     field_name, how = LIFECYCLE_SETTINGS[key]
     text = text.strip()
     if how == "usd":
-        return field_name, parse_usd(text, field=key)
+        return field_name, parse_money(text, field=key)
     if how == "pct":
-        return field_name, parse_pct_bps(text, field=key)
+        return field_name, parse_percent(text, field=key)
     if how == "bool":
         if text.lower() not in ("true", "false", "yes", "no"):
             raise InvalidInput(f"{key} is true or false, got {text!r}")
@@ -105,11 +106,11 @@ def parse_lifecycle_setting(key: str, text: str) -> tuple[str, Any]:
     if how == "gen/com":
         if len(parts) != 2:
             raise InvalidInput(f"{key} is Gen/Com percentages like 50/50, got {text!r}")
-        gen, com = (parse_pct_bps(x) for x in parts)
+        gen, com = (parse_percent(x) for x in parts)
         return field_name, list(astuple(Allocation(gen, 0, com)))
     if len(parts) != 3:
         raise InvalidInput(f"{key} is Gen/Rev/Com percentages like 40/30/30, got {text!r}")
-    return field_name, list(astuple(Allocation(*(parse_pct_bps(x) for x in parts))))
+    return field_name, list(astuple(Allocation(*(parse_percent(x) for x in parts))))
 
 
 def lifecycle_config(stored: dict[str, Any], base: LifecycleConfig | None = None) -> LifecycleConfig:

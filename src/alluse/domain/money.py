@@ -35,20 +35,6 @@ def apply_bps(cents: int, bps: int) -> int:
     return round_half_even(cents * bps, BPS_PER_UNIT)
 
 
-def parse_usd(text: str | int | Decimal, *, allow_zero: bool = False, field: str = "amount") -> int:
-    """A typed dollar amount as cents: `parsing.parse_money` (the one parser) under its older name."""
-    from alluse.domain.parsing import parse_money
-
-    return parse_money(text, field=field, allow_zero=allow_zero)
-
-
-def parse_pct_bps(text: str | int | Decimal, *, field: str = "percentage") -> int:
-    """A typed percentage as basis points: `parsing.parse_percent` under its older name."""
-    from alluse.domain.parsing import parse_percent
-
-    return parse_percent(text, field=field)
-
-
 def cents_to_decimal(cents: int) -> Decimal:
     return Decimal(cents) / 100
 

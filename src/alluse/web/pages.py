@@ -29,7 +29,8 @@ from alluse import charts
 from alluse.api.deps import login_keys
 from alluse.brokers.ibkr import MAX_BYTES
 from alluse.domain.errors import AlluseError, InvalidInput, Unauthenticated
-from alluse.domain.money import format_usd, parse_usd
+from alluse.domain.money import format_usd
+from alluse.domain.parsing import parse_money
 from alluse.services import access, dashboard, lifecycle, protocol, reports
 from alluse.services.access import Role
 from alluse.services.statements import import_statement, reconcile_statement
@@ -293,7 +294,7 @@ def record_fill(
             raise InvalidInput(f"action: choose one of {', '.join(a.value for a in FillAction)}") from None
         fill = Fill(
             account, act, symbol.strip() or None, _quantity(quantity) if quantity.strip() else 0, price.strip() or "0",
-            parse_usd(commission, allow_zero=True) if commission.strip() else 0,
+            parse_money(commission, allow_zero=True) if commission.strip() else 0,
             _day(trade_date, "trade date", date.today()),
         )  # fmt: skip
         if not key.startswith("web-"):

@@ -5,7 +5,7 @@ from fastapi import APIRouter
 from alluse.api.deps import Ctx, IdemKey, Trader
 from alluse.api.problems import responses
 from alluse.api.schemas import DepositIn, MoveOut, ReversalIn, ReversalOut, TransferIn, WithdrawalIn, money
-from alluse.domain.money import parse_usd
+from alluse.domain.parsing import parse_money
 from alluse.services import cash
 
 router = APIRouter(tags=["cash"], responses=responses(400, 401, 403, 404, 409, 422))
@@ -14,14 +14,14 @@ router = APIRouter(tags=["cash"], responses=responses(400, 401, 403, 404, 409, 4
 @router.post("/portfolios/{portfolio}/deposits", response_model=MoveOut, status_code=201)
 def deposit(scope: Trader, body: DepositIn, c: Ctx, key: IdemKey) -> dict:
     """Add funds to a group (split by its allocation) or to one account."""
-    move = cash.deposit(body.to, parse_usd(body.amount), group=body.group, memo=body.memo)
+    move = cash.deposit(body.to, parse_money(body.amount), group=body.group, memo=body.memo)
     return money(cash.move_cash(c.engine, scope.actor, scope.portfolio_id, [(key, move)])[0])
 
 
 @router.post("/portfolios/{portfolio}/withdrawals", response_model=MoveOut, status_code=201)
 def withdraw(scope: Trader, body: WithdrawalIn, c: Ctx, key: IdemKey) -> dict:
     """Withdraw cash: never from a Com-Acc, never into the cash buffer without an owner's override."""
-    move = cash.withdrawal(body.account, parse_usd(body.amount), memo=body.memo)
+    move = cash.withdrawal(body.account, parse_money(body.amount), memo=body.memo)
     override = scope.override(body.override_reason)
     return money(cash.move_cash(c.engine, scope.actor, scope.portfolio_id, [(key, move)], override)[0])
 
@@ -29,7 +29,7 @@ def withdraw(scope: Trader, body: WithdrawalIn, c: Ctx, key: IdemKey) -> dict:
 @router.post("/portfolios/{portfolio}/transfers", response_model=MoveOut, status_code=201)
 def transfer(scope: Trader, body: TransferIn, c: Ctx, key: IdemKey) -> dict:
     """Move cash between two sleeves of the portfolio, subject to the buffer rule."""
-    move = cash.transfer(body.from_account, body.to_account, parse_usd(body.amount), memo=body.memo)
+    move = cash.transfer(body.from_account, body.to_account, parse_money(body.amount), memo=body.memo)
     override = scope.override(body.override_reason)
     return money(cash.move_cash(c.engine, scope.actor, scope.portfolio_id, [(key, move)], override)[0])
 

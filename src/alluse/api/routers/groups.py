@@ -5,7 +5,7 @@ from fastapi import APIRouter
 from alluse.api.deps import Ctx, IdemKey, Owner
 from alluse.api.problems import responses
 from alluse.api.schemas import GroupIn, GroupOpenedOut, money
-from alluse.domain.money import parse_usd
+from alluse.domain.parsing import parse_money
 from alluse.services.configuration import parse_allocation
 from alluse.services.groups import group_opening, open_group
 
@@ -16,7 +16,7 @@ router = APIRouter(tags=["groups"], responses=responses(400, 401, 403, 404, 409,
 def open_new_group(scope: Owner, body: GroupIn, c: Ctx, key: IdemKey) -> dict:
     """Owner: open a group with new capital, split by the allocation, mapped to brokerage accounts."""
     opening = group_opening(
-        parse_usd(body.amount, allow_zero=True),
+        parse_money(body.amount, allow_zero=True),
         body.brokerage_accounts,
         parse_allocation(body.allocation) if body.allocation else None,
         body.name,

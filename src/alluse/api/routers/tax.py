@@ -11,7 +11,7 @@ from alluse.api.deps import Ctx, IdemKey, Owner, Trader, Viewer
 from alluse.api.problems import responses
 from alluse.api.schemas import Day, PnlOut, SurplusOut, TaxPaymentIn, TaxPaymentOut, TaxRatesIn, TaxRatesOut, money
 from alluse.domain.errors import InvalidInput
-from alluse.domain.money import parse_usd
+from alluse.domain.parsing import parse_money
 from alluse.domain.tax import NOTE
 from alluse.services.tax import pay_tax, period_pnl, post_tax_surplus, set_rates
 from alluse.store.repo import resolve_account, resolve_portfolio
@@ -26,7 +26,7 @@ MAX_PERIOD_DAYS = 3660  # ten years, as the performance report
 def pay(scope: Trader, body: TaxPaymentIn, c: Ctx, key: IdemKey) -> dict:
     """Record estimated tax paid from an account: a fact, recorded even below the buffer (with an alert)."""
     paid_on = body.paid_on or date.today()
-    amount = parse_usd(body.amount)
+    amount = parse_money(body.amount)
     return money(pay_tax(c.engine, scope.actor, scope.portfolio_id, key, body.account, body.tax_year, amount, paid_on))
 
 

@@ -23,7 +23,7 @@ from alluse.api.schemas import (
     money,
 )
 from alluse.domain.errors import InvalidInput
-from alluse.domain.money import parse_usd
+from alluse.domain.parsing import parse_money
 from alluse.services.alerts import open_alerts
 from alluse.services.marks import record_marks
 from alluse.services.protocol import check_trade
@@ -44,9 +44,9 @@ def _fill(body: FillIn) -> Fill:
         body.symbol,
         body.quantity,
         body.price,
-        parse_usd(body.commission, allow_zero=True) if body.commission is not None else 0,
+        parse_money(body.commission, allow_zero=True) if body.commission is not None else 0,
         on,
-        parse_usd(body.amount) if body.amount is not None else 0,
+        parse_money(body.amount) if body.amount is not None else 0,
         body.multiplier,
     )
 
