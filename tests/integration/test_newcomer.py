@@ -90,7 +90,7 @@ def test_lifecycle_settings_validated_audited_and_used_by_the_engine(engine: sa.
 
 
 def _pid(conn: sa.Connection) -> int:
-    from alluse.store.repo import resolve_portfolio
+    from alluse.store.scope import resolve_portfolio
 
     return resolve_portfolio(conn, "main")
 

@@ -24,7 +24,8 @@ from alluse.security.ratelimit import LoginThrottle
 from alluse.security.tokens import TokenIssuer
 from alluse.services import access
 from alluse.services.access import Principal, Role
-from alluse.store.uow import scope_to, validate_key
+from alluse.store.scope import scope_to
+from alluse.store.uow import validate_key
 
 
 @dataclass

@@ -631,7 +631,7 @@ def user_grant(
 ) -> None:
     """Give a user a role on the portfolio (--portfolio)."""
     from alluse.services.access import grant_role
-    from alluse.store.repo import resolve_portfolio
+    from alluse.store.scope import resolve_portfolio
 
     engine = state.engine()
     with engine.connect() as conn:

@@ -377,7 +377,8 @@ def tax_surplus(
 ) -> None:
     """Post-tax surplus (§5): NAV − base capital − unpaid tax on realized − tax on unrealized."""
     from alluse.services.tax import post_tax_surplus
-    from alluse.store.repo import resolve_account, resolve_portfolio
+    from alluse.store.repo import resolve_account
+    from alluse.store.scope import resolve_portfolio
 
     with state.engine().connect() as conn:
         aid = resolve_account(conn, resolve_portfolio(conn, state.portfolio), account)
@@ -417,7 +418,8 @@ def tax_pnl(
 ) -> None:
     """Pre- and post-tax realized P&L of an account for a period."""
     from alluse.services.tax import period_pnl
-    from alluse.store.repo import resolve_account, resolve_portfolio
+    from alluse.store.repo import resolve_account
+    from alluse.store.scope import resolve_portfolio
 
     with state.engine().connect() as conn:
         aid = resolve_account(conn, resolve_portfolio(conn, state.portfolio), account)

@@ -21,8 +21,9 @@ from alluse.domain.audit import digest
 from alluse.domain.events import alert_kind
 from alluse.domain.money import format_usd
 from alluse.store.prepared import Prepared, insert
-from alluse.store.repo import AccountRow, resolve_portfolio
+from alluse.store.repo import AccountRow
 from alluse.store.schema import accounts, alerts
+from alluse.store.scope import resolve_portfolio
 from alluse.store.uow import Request, Tx, write
 
 BUFFER_BREACH = "BUFFER_BREACH"

@@ -14,8 +14,9 @@ from alluse.brokers.refs import PAPER, BrokerageRef, paper_number, parse_brokera
 from alluse.domain.errors import Conflict, InvalidInput, NotFound
 from alluse.security.keyring import Keyring
 from alluse.store.prepared import insert
-from alluse.store.repo import account_label, allocate_ids, resolve_portfolio
+from alluse.store.repo import account_label, allocate_ids
 from alluse.store.schema import accounts, audit_keys, brokerage_accounts, brokerage_directory
+from alluse.store.scope import resolve_portfolio
 from alluse.store.uow import IN_CHUNK, Request, Tx, write, write_connection
 
 _BROKERAGE_INSERT = insert(brokerage_accounts)

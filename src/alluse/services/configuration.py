@@ -23,8 +23,9 @@ from alluse.domain.lifecycle import (
 from alluse.domain.parsing import parse_percent
 from alluse.domain.rules import TEMPLATE_ALLOCATION, TEMPLATES, effective_rules, parse_override
 from alluse.services import tax
-from alluse.store.repo import resolve_account, resolve_group, resolve_portfolio
+from alluse.store.repo import resolve_account, resolve_group
 from alluse.store.schema import account_config, account_groups, accounts, portfolios
+from alluse.store.scope import resolve_portfolio
 from alluse.store.uow import Request, Tx, write
 
 PORTFOLIO = "portfolio"

@@ -17,8 +17,9 @@ from alluse.domain.accounts import AccountKind
 from alluse.domain.instruments import LEAPS_MIN_DAYS, parse_symbol
 from alluse.domain.lifecycle import EarmarkPurpose
 from alluse.store.prepared import Prepared, insert
-from alluse.store.repo import account_label, resolve_portfolio
+from alluse.store.repo import account_label
 from alluse.store.schema import accounts, earmarks
+from alluse.store.scope import resolve_portfolio
 from alluse.store.uow import Tx
 
 _a, _e = accounts.c, earmarks.c

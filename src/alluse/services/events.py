@@ -10,8 +10,8 @@ from sqlalchemy.engine import Engine
 
 from alluse.domain.events import Event, kind_matches, validate_kinds
 from alluse.store import outbox
-from alluse.store.repo import resolve_portfolio
 from alluse.store.schema import events, portfolios
+from alluse.store.scope import resolve_portfolio
 
 
 def head(engine: Engine, portfolio: str | int | None) -> int:

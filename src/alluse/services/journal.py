@@ -11,8 +11,9 @@ from sqlalchemy.engine import Engine
 
 from alluse.domain.errors import InvalidInput
 from alluse.domain.ledger import TransferKind
-from alluse.store.repo import resolve_account, resolve_portfolio
+from alluse.store.repo import resolve_account
 from alluse.store.schema import accounts, postings, transfers
+from alluse.store.scope import resolve_portfolio
 
 MAX_PER_PAGE = 1000
 

@@ -57,7 +57,7 @@ from alluse.services.earmarks import earmark_row as _earmark_row
 from alluse.services.groups import GroupOpening, open_fork_groups
 from alluse.store.asof import account_as_of, accounts_with_facts_after
 from alluse.store.prepared import Prepared, insert
-from alluse.store.repo import JournalEntry, account_label, allocate_ids, insert_journal, resolve_portfolio
+from alluse.store.repo import JournalEntry, account_label, allocate_ids, insert_journal
 from alluse.store.schema import (
     account_groups,
     accounts,
@@ -68,7 +68,8 @@ from alluse.store.schema import (
     lots,
     positions,
 )
-from alluse.store.uow import IN_CHUNK, Request, Tx, scope_to, write, write_planned
+from alluse.store.scope import resolve_portfolio, scope_to
+from alluse.store.uow import IN_CHUNK, Request, Tx, write, write_planned
 
 ACTOR_ACTION = "lifecycle"
 _FORK_RULES = (Rule.GEN_FORK.value, Rule.REV_FORK.value)

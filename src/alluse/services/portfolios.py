@@ -13,9 +13,10 @@ from alluse.domain.errors import Conflict, InvalidInput
 from alluse.domain.ledger import BANK
 from alluse.domain.rules import TEMPLATE_ALLOCATION, TEMPLATES
 from alluse.store import rowlog
-from alluse.store.repo import allocate_ids, external_account, resolve_portfolio, set_default_portfolio
+from alluse.store.repo import allocate_ids, external_account
 from alluse.store.schema import portfolio_directory, portfolios
-from alluse.store.uow import Request, Tx, scope_to, validate_key, write_connection, write_on
+from alluse.store.scope import resolve_portfolio, scope_to, set_default_portfolio
+from alluse.store.uow import Request, Tx, validate_key, write_connection, write_on
 
 NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9 _.-]{0,99}$")
 

@@ -21,8 +21,8 @@ from alluse.services.configuration import portfolio_lifecycle
 from alluse.sim import scenario as scenarios
 from alluse.sim.projection import FastPaths, StartAccount, StartState, summary
 from alluse.sim.scenario import Scenario
-from alluse.store.repo import resolve_portfolio
 from alluse.store.schema import account_groups, accounts, portfolios
+from alluse.store.scope import resolve_portfolio
 
 MAX_EXACT_YEARS = 10  # the exact path does a few thousand real units of work a year
 

@@ -16,8 +16,9 @@ from alluse.domain.instruments import parse_price, parse_symbol, value_cents
 from alluse.domain.parsing import parse_delta
 from alluse.domain.protocol import AccountView, OrderIntent, check
 from alluse.domain.rules import effective_rules
-from alluse.store.repo import load_accounts, resolve_account, resolve_portfolio
+from alluse.store.repo import load_accounts, resolve_account
 from alluse.store.schema import account_config, instruments, positions
+from alluse.store.scope import resolve_portfolio
 
 
 def account_view(conn: sa.Connection, pid: int, aid: int) -> AccountView:

@@ -10,8 +10,8 @@ from sqlalchemy.engine import Engine
 from alluse.domain.accounts import SLEEVE_LABEL, AccountKind, CashSnapshot
 from alluse.domain.errors import NotFound
 from alluse.store.prepared import Prepared
-from alluse.store.repo import resolve_portfolio
 from alluse.store.schema import account_groups, accounts, brokerage_accounts, portfolios
+from alluse.store.scope import resolve_portfolio
 
 
 def account_tree(engine: Engine, portfolio: str | int | None) -> dict[str, Any]:

@@ -102,7 +102,7 @@ def import_statement(engine: Engine, actor: str, portfolio: str | int | None, da
 
 
 def import_flex(engine: Engine, actor: str, portfolio: str | int | None, flex: FlexFile) -> dict[str, Any]:
-    from alluse.store.repo import resolve_portfolio
+    from alluse.store.scope import resolve_portfolio
 
     with engine.connect() as conn:
         mapping = mapped_accounts(conn, resolve_portfolio(conn, portfolio), flex)
@@ -273,7 +273,7 @@ def reconcile_statement(engine: Engine, portfolio: str | int | None, data: bytes
 def reconcile_flex(engine: Engine, portfolio: str | int | None, flex: FlexFile) -> dict[str, Any]:
     """Each mapped account's cash and positions (quantity, cost basis) against the statement, as of
     the statement's end date. `differences` lists every mismatch; none means reconciled."""
-    from alluse.store.repo import resolve_portfolio
+    from alluse.store.scope import resolve_portfolio
 
     out = []
     with engine.connect() as conn:

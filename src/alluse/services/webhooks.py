@@ -32,8 +32,8 @@ from alluse.domain.events import Event, kind_matches, validate_kinds
 from alluse.security.keyring import Keyring, KeyringError
 from alluse.store import outbox
 from alluse.store.db import writer_lock
-from alluse.store.repo import resolve_portfolio
 from alluse.store.schema import events, webhook_deliveries, webhook_endpoints
+from alluse.store.scope import resolve_portfolio
 from alluse.store.uow import Request, Tx, write, write_connection
 
 CONSUMER = "webhooks"

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -11,11 +9,12 @@ from typing import Any, NamedTuple
 import sqlalchemy as sa
 
 from alluse.domain.accounts import SLEEVE_LABEL, AccountKind, AccountStatus, CashSnapshot
-from alluse.domain.errors import Conflict, InvalidInput, NotFound
+from alluse.domain.errors import Conflict, NotFound
 from alluse.domain.ledger import Leg, balanced
 from alluse.store.prepared import Prepared, insert
-from alluse.store.schema import account_groups, accounts, cli_defaults, portfolio_directory, postings, transfers
-from alluse.store.uow import IN_CHUNK, PortfolioRef, scope_to
+from alluse.store.schema import account_groups, accounts, postings, transfers
+from alluse.store.scope import did_you_mean, is_id
+from alluse.store.uow import IN_CHUNK
 
 _MAX_ID: dict[str, Prepared] = {}
 _NEXT_IDS: dict[str, Prepared] = {}
@@ -165,15 +164,10 @@ def load_accounts(conn: sa.Connection, portfolio_id: int, ids: list[int]) -> dic
     return out
 
 
-def _is_id(text: str) -> bool:
-    # ASCII digits only ("²".isdigit() is true but int() refuses it), and within a BIGINT.
-    return text.isascii() and text.isdigit() and len(text) < 19
-
-
 def resolve_account(conn: sa.Connection, portfolio_id: int, ref: str | int) -> int:
     """A sleeve account named by id ("17") or by name ("A1-GEN", any case)."""
     text = str(ref).strip()
-    if _is_id(text):
+    if is_id(text):
         found = _ACCOUNT_ID_BY_ID.first(conn, pid=portfolio_id, name=int(text))
     else:
         found = _ACCOUNT_ID_BY_NAME.first(conn, pid=portfolio_id, name=text.upper())
@@ -186,19 +180,12 @@ def resolve_account(conn: sa.Connection, portfolio_id: int, ref: str | int) -> i
 def resolve_group(conn: sa.Connection, portfolio_id: int, ref: str | int) -> int:
     text = str(ref).strip()
     g = account_groups.c
-    cond = g.id == int(text) if _is_id(text) else g.name == text.upper()
+    cond = g.id == int(text) if is_id(text) else g.name == text.upper()
     found = conn.execute(sa.select(g.id).where(g.portfolio_id == portfolio_id, cond)).scalar()
     if found is None:
         hint = did_you_mean(text, _names(conn, portfolio_id, groups=True))
         raise NotFound(f"no account group {text!r} in this portfolio{hint} (see `alluse accounts`)")
     return int(found)
-
-
-def did_you_mean(text: str, names: Iterable[str]) -> str:
-    """ "; did you mean A1-GEN?" with the closest names to a mistyped one, or "" when none is close."""
-    by_upper = {n.upper(): n for n in names}
-    close = difflib.get_close_matches(text.upper(), list(by_upper), n=3, cutoff=0.6)
-    return f"; did you mean {' or '.join(by_upper[c] for c in close)}?" if close else ""
 
 
 def _names(conn: sa.Connection, portfolio_id: int, *, groups: bool) -> list[str]:
@@ -208,64 +195,6 @@ def _names(conn: sa.Connection, portfolio_id: int, *, groups: bool) -> list[str]
         g = account_groups.c
         names += conn.execute(sa.select(g.name).where(g.portfolio_id == portfolio_id)).scalars()
     return names
-
-
-def resolve_portfolio(conn: sa.Connection, ref: PortfolioRef) -> int:
-    """A portfolio by id or name; with none given, the only portfolio there is. An int is taken as
-    an id as it stands (the unit of work's portfolio lock checks it exists). The transaction is then
-    scoped to that portfolio (row-level security on PostgreSQL)."""
-    pid = _lookup_portfolio(conn, ref)
-    scope_to(conn, pid)
-    return pid
-
-
-def _lookup_portfolio(conn: sa.Connection, ref: PortfolioRef) -> int:
-    # Through the directory view: it lists every portfolio whatever the transaction's scope.
-    if isinstance(ref, int):
-        return ref
-    if ref is None or ref.strip() == "":
-        chosen = conn.execute(sa.select(cli_defaults.c.value).where(cli_defaults.c.name == DEFAULT_PORTFOLIO)).scalar()
-        if chosen is not None:
-            found = _PORTFOLIO_BY_NAME.first(conn, name=chosen)
-            if found is not None:
-                return int(found[0])
-        names = conn.execute(sa.select(portfolio_directory.c.name).order_by(portfolio_directory.c.id)).scalars().all()
-        if not names:
-            raise NotFound("no portfolio yet: run `alluse init` (or `alluse demo`) first")
-        if len(names) > 1:
-            raise InvalidInput(
-                f"several portfolios exist ({', '.join(names[:10])}): choose the default with `alluse use NAME` "
-                "or name one with --portfolio"
-            )
-        ref = names[0]
-    text = ref.strip()
-    if _is_id(text):
-        found = _PORTFOLIO_BY_ID.first(conn, id=int(text))
-    else:
-        found = _PORTFOLIO_BY_NAME.first(conn, name=text)
-    if found is None:
-        hint = did_you_mean(text, conn.execute(sa.select(portfolio_directory.c.name)).scalars())
-        raise NotFound(f"no portfolio {text!r}{hint}")
-    return int(found[0])
-
-
-# The name, in cli_defaults, of the portfolio a command acts on when none is named.
-DEFAULT_PORTFOLIO = "portfolio"
-
-
-def set_default_portfolio(conn: sa.Connection, name: str) -> None:
-    d = cli_defaults.c
-    if conn.execute(sa.select(d.value).where(d.name == DEFAULT_PORTFOLIO)).first() is None:
-        conn.execute(cli_defaults.insert().values(name=DEFAULT_PORTFOLIO, value=name))
-    else:
-        conn.execute(cli_defaults.update().where(d.name == DEFAULT_PORTFOLIO).values(value=name))
-
-
-# Every unit of work named by portfolio starts here: prepared, like the rest of the hot path.
-_PORTFOLIO_BY_ID = Prepared(sa.select(portfolio_directory.c.id).where(portfolio_directory.c.id == sa.bindparam("id")))
-_PORTFOLIO_BY_NAME = Prepared(
-    sa.select(portfolio_directory.c.id).where(portfolio_directory.c.name == sa.bindparam("name"))
-)
 
 
 def external_account(conn: sa.Connection, portfolio_id: int, name: str, now: datetime) -> int:

@@ -25,16 +25,15 @@ from alluse.domain.errors import Conflict, InvalidInput, NotFound
 from alluse.security.audit_key import Signer, current_signer
 from alluse.store import outbox, rowlog
 from alluse.store.db import writer_lock
-from alluse.store.partitioning import SCOPE_SETTING
 from alluse.store.prepared import Prepared, insert
 from alluse.store.schema import audit_keys, audit_log, portfolios, system_audit
+from alluse.store.scope import PortfolioRef, resolve_portfolio
 
 MAX_KEY_LENGTH = 200
 # Bound on SQL parameters per IN-list, under SQLite's limit.
 IN_CHUNK = 900
 TRANSIENT_RETRIES = 20
 
-PortfolioRef = str | int | None
 
 _HEAD = Prepared(
     sa.select(
@@ -92,17 +91,6 @@ class Tx:
 
 
 Apply = Callable[[Tx, list[Request]], list[dict[str, Any]]]
-
-
-_SCOPE = Prepared(sa.select(sa.func.set_config(SCOPE_SETTING, sa.bindparam("pid", type_=sa.String), True)))
-
-
-def scope_to(conn: sa.Connection, portfolio_id: int) -> None:
-    """Scope the current transaction to one portfolio: on PostgreSQL the row-level security policies
-    then hide every other portfolio's rows from the application role. Transaction-local, so a pooled
-    connection never carries a scope into the next unit of work."""
-    if conn.dialect.name == "postgresql":
-        _SCOPE.rows(conn, pid=str(portfolio_id))
 
 
 def write_connection(engine: Engine) -> sa.Connection:
@@ -163,8 +151,6 @@ def _run(
     override_reason: str | None,
     lock_first: bool,
 ) -> list[dict[str, Any]]:
-    from alluse.store.repo import resolve_portfolio
-
     for attempt in range(TRANSIENT_RETRIES):
         try:
             with writer_lock(engine), write_connection(engine) as conn, conn.begin():

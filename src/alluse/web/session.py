@@ -23,7 +23,7 @@ from alluse.api.deps import Context
 from alluse.domain.errors import Forbidden, NotFound, Unauthenticated
 from alluse.services import access, dashboard
 from alluse.services.access import Principal, Role
-from alluse.store.uow import scope_to
+from alluse.store.scope import scope_to
 
 SESSION_COOKIE = "alluse_session"
 CSRF_COOKIE = "alluse_csrf"

@@ -14,8 +14,9 @@ from alluse.domain.errors import InvalidInput
 from alluse.domain.parsing import parse_money
 from alluse.domain.tax import NOTE
 from alluse.services.tax import pay_tax, period_pnl, post_tax_surplus, set_rates
-from alluse.store.repo import resolve_account, resolve_portfolio
+from alluse.store.repo import resolve_account
 from alluse.store.schema import accounts
+from alluse.store.scope import resolve_portfolio
 
 router = APIRouter(tags=["tax"], responses=responses(400, 401, 403, 404, 409, 422))
 AccountRef = Annotated[str, Path(min_length=1, max_length=60, description="Account name (e.g. A1-GEN) or id")]
