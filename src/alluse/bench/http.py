@@ -245,7 +245,7 @@ class HttpBench:
         return n / elapsed
 
     def _raw_writes(self, n: int) -> float:
-        from alluse.bench.run import _raw_group_rows, _raw_move_rows
+        from alluse.bench.raw import _raw_group_rows, _raw_move_rows
 
         conn = self.bench.raw()
         conn.execute("BEGIN IMMEDIATE")

@@ -66,8 +66,8 @@ def fills_bulk(bench: Bench) -> float:
 
 
 def raw_fills(bench: Bench, per_transaction: bool) -> float:
-    from alluse.bench.run import _HASH, _raw_group_rows, raw_events
-    from alluse.bench.run import _raw_connection as _raw_sqlite
+    from alluse.bench.raw import _HASH, _raw_group_rows, raw_events
+    from alluse.bench.raw import _raw_connection as _raw_sqlite
 
     conn = _raw_sqlite(bench.fresh_url())
     now = datetime.now(UTC).replace(tzinfo=None).isoformat(sep=" ")
@@ -167,8 +167,8 @@ def raw_fills(bench: Bench, per_transaction: bool) -> float:
 def _ledger(bench: Bench, n: int) -> str:
     """A portfolio whose tax year holds n realized lot closings (shares of 500 symbols, gains and
     losses, short and long term), written with the raw driver: the report is what is measured."""
-    from alluse.bench.run import _raw_connection as _raw_sqlite
-    from alluse.bench.run import _raw_group_rows
+    from alluse.bench.raw import _raw_connection as _raw_sqlite
+    from alluse.bench.raw import _raw_group_rows
 
     url = bench.fresh_url()
     conn = _raw_sqlite(url)

@@ -61,7 +61,7 @@ def run_web(bench: Any) -> None:
 
 
 def _raw_overview(bench: Any, url: str, pid: int, n: int) -> float:
-    from alluse.bench.run import _raw_connection
+    from alluse.bench.raw import _raw_connection
 
     conn = _raw_connection(url, setup=False)
     sql = (
