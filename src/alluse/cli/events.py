@@ -12,7 +12,7 @@ import typer
 from nats.errors import NoServersError
 from rich.table import Table
 
-from alluse.cli.main import KeyOpt, actor, app, friendly, new_key, state
+from alluse.cli.common import KeyOpt, actor, app, friendly, new_key, state
 from alluse.cli.render import console
 from alluse.config import get_settings
 from alluse.domain.errors import InvalidInput

@@ -28,13 +28,11 @@ group_app = typer.Typer(help="Account groups.", no_args_is_help=True)
 config_app = typer.Typer(help="Account, group and portfolio configuration.", no_args_is_help=True)
 keys_app = typer.Typer(help="The encryption keys of stored broker credentials.", no_args_is_help=True)
 audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
-user_app = typer.Typer(help="API users and their roles per portfolio.", no_args_is_help=True)
 app.add_typer(group_app, name="group")
 lifecycle_app = typer.Typer(help="The lifecycle: forks, merges, quarterly reinvestment.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 app.add_typer(keys_app, name="keys")
 app.add_typer(audit_app, name="audit")
-app.add_typer(user_app, name="user")
 app.add_typer(lifecycle_app, name="lifecycle")
 
 
@@ -601,40 +599,6 @@ def audit_verify() -> None:
         err_console.print(f"[red]✗[/] {p}", highlight=False)
     err_console.print(f"[red]audit chain broken[/]: {len(report.problems)} problems")
     raise typer.Exit(1)
-
-
-@user_app.command("add")
-@friendly
-def user_add(
-    username: Annotated[str, typer.Argument(help="Login name (lower case).")],
-    admin: Annotated[bool, typer.Option("--admin", help="Global admin: every portfolio, user management.")] = False,
-    password: Annotated[
-        str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True, envvar="ALLUSE_NEW_PASSWORD")
-    ] = "",
-) -> None:
-    """Create an API user (the password is asked for, never echoed)."""
-    from alluse.services.access import create_user
-
-    r = create_user(state.engine(), username, password, is_admin=admin)
-    console.print(f"user [bold]{r['username']}[/] created{' (admin)' if admin else ''}")
-
-
-@user_app.command("grant")
-@friendly
-def user_grant(
-    username: Annotated[str, typer.Argument()],
-    role: Annotated[str, typer.Argument(help="viewer | trader | owner")],
-    key: KeyOpt = None,
-) -> None:
-    """Give a user a role on the portfolio (--portfolio)."""
-    from alluse.services.access import grant_role
-    from alluse.store.scope import resolve_portfolio
-
-    engine = state.engine()
-    with engine.connect() as conn:
-        pid = resolve_portfolio(conn, state.portfolio)
-    r = grant_role(engine, actor(), pid, username, role, new_key(key))
-    console.print(f"{r['username']} is {r['role']} on portfolio {pid}{replay_note(r)}")
 
 
 @app.command()

@@ -1,4 +1,4 @@
-"""`alluse user list` and `alluse user password`: the operator's side of user management. The CLI
+"""`alluse user …`: API users and their roles, the operator's side of user management. The CLI
 runs with the database's own trust (whoever can run it can read the file), so it needs no login."""
 
 from __future__ import annotations
@@ -9,8 +9,45 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from alluse.cli.main import friendly, state, user_app
-from alluse.cli.render import console
+from alluse.cli.common import KeyOpt, actor, app, friendly, new_key, state
+from alluse.cli.render import console, replay_note
+
+user_app = typer.Typer(help="API users and their roles per portfolio.", no_args_is_help=True)
+app.add_typer(user_app, name="user")
+
+
+@user_app.command("add")
+@friendly
+def user_add(
+    username: Annotated[str, typer.Argument(help="Login name (lower case).")],
+    admin: Annotated[bool, typer.Option("--admin", help="Global admin: every portfolio, user management.")] = False,
+    password: Annotated[
+        str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True, envvar="ALLUSE_NEW_PASSWORD")
+    ] = "",
+) -> None:
+    """Create an API user (the password is asked for, never echoed)."""
+    from alluse.services.access import create_user
+
+    r = create_user(state.engine(), username, password, is_admin=admin)
+    console.print(f"user [bold]{r['username']}[/] created{' (admin)' if admin else ''}")
+
+
+@user_app.command("grant")
+@friendly
+def user_grant(
+    username: Annotated[str, typer.Argument()],
+    role: Annotated[str, typer.Argument(help="viewer | trader | owner")],
+    key: KeyOpt = None,
+) -> None:
+    """Give a user a role on the portfolio (--portfolio)."""
+    from alluse.services.access import grant_role
+    from alluse.store.scope import resolve_portfolio
+
+    engine = state.engine()
+    with engine.connect() as conn:
+        pid = resolve_portfolio(conn, state.portfolio)
+    r = grant_role(engine, actor(), pid, username, role, new_key(key))
+    console.print(f"{r['username']} is {r['role']} on portfolio {pid}{replay_note(r)}")
 
 
 @user_app.command("list")
