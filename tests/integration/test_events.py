@@ -260,7 +260,7 @@ def test_disabled_endpoints_get_nothing_and_bad_input_is_refused(
     before = db_state(engine)
     for url, kinds, field in [
         ("ftp://x/y", [], "url"),
-        ("http://x:bad/", [], "port"),
+        ("http://x:bad/", [], "url"),
         (receiver.url, ["A B"], "kinds"),
     ]:
         with pytest.raises(InvalidInput, match=field):

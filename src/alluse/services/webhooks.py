@@ -55,12 +55,12 @@ class DeliveryPolicy:
 
 def validate_url(url: str) -> str:
     url = url.strip()
-    parts = urlsplit(url)
     try:
+        parts = urlsplit(url)
         parts.port  # noqa: B018  (raises on a port that is not a number)
-    except ValueError:
-        raise InvalidInput("url has an invalid port") from None
-    if parts.scheme not in ("http", "https") or not parts.hostname or len(url) > MAX_URL:
+    except ValueError:  # a malformed host ("http://[") or port
+        raise InvalidInput("url is not a valid address (host or port)") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname or len(url) > MAX_URL or not url.isprintable():
         raise InvalidInput(f"url must be an http:// or https:// address of at most {MAX_URL} characters")
     return url
 
