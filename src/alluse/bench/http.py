@@ -145,8 +145,9 @@ class HttpBench:
         return url, key_file, token
 
     def _serve(self, url: str, key_file: Path, port: int) -> subprocess.Popen:
+        # The same keys as the process that built the database and issued the token (ALLUSE_SECRET_KEY
+        # when it is set, else the key file): the audit chain and the token must verify on the server.
         env = {**os.environ, "ALLUSE_DATABASE_URL": url, "ALLUSE_KEY_FILE": str(key_file)}
-        env.pop("ALLUSE_SECRET_KEY", None)
         server = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "alluse.api.app:create_app", "--factory", "--host", HOST]
             + ["--port", str(port), "--log-level", "warning", "--no-access-log"],

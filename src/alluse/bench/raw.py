@@ -48,7 +48,8 @@ class _RawPg:
 
 _PARAM = object()
 _AUDIT_COLUMNS = (
-    "portfolio_id, seq, at, actor, action, idempotency_key, input_digest, result, override_reason, prev_hash, hash"
+    "portfolio_id, seq, at, actor, action, idempotency_key, input_digest, result, override_reason, prev_hash, hash, "
+    "key_id, rows"
 )
 
 
@@ -98,11 +99,14 @@ def _raw_connection(url: str, setup: bool = True) -> Any:
 
 
 _HASH = "0" * 64
+# A unit of work's row manifest (store/rowlog.py) rides on its audit entry; the baseline writes one too.
+_ROWS = '[["postings",[1],[1,1,1,100]]]'
 
 
 def _raw_audit(start: int, n: int, now: str, pid: int = 1) -> list[tuple]:
     return [
-        (pid, start + i + 1, now, "bench", "x", f"k{start + i}", _HASH, '{"r":1}', None, _HASH, _HASH) for i in range(n)
+        (pid, start + i + 1, now, "bench", "x", f"k{start + i}", _HASH, '{"r":1}', None, _HASH, _HASH, "k1", _ROWS)
+        for i in range(n)
     ]
 
 
@@ -162,7 +166,7 @@ def _raw_group_rows(conn: Any, start: int, n: int) -> None:
         "INSERT INTO postings (portfolio_id, transfer_id, account_id, amount_cents) VALUES (1, ?, ?, ?)", post
     )
     conn.execute("UPDATE accounts SET cash_cents = cash_cents - ? WHERE id = 1", (n * GROUP_AMOUNT,))
-    conn.executemany("INSERT INTO audit_log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", _raw_audit(start, n, now))
+    conn.executemany("INSERT INTO audit_log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", _raw_audit(start, n, now))
     raw_events(conn, range(start + 1, start + n + 1), now)
     conn.execute("UPDATE portfolios SET audit_seq = ?, audit_head = ? WHERE id = 1", (start + n, _HASH))
 
@@ -199,7 +203,9 @@ def _raw_move_rows(conn: Any, start: int, n: int, client: int | None = None) -> 
         "UPDATE accounts SET cash_cents = cash_cents + ?, base_capital_cents = base_capital_cents + ? WHERE id = ?",
         [(d, d if a != bank else 0, a) for a, d in touched.items()],
     )
-    conn.executemany("INSERT INTO audit_log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", _raw_audit(seq0, n, now, head))
+    conn.executemany(
+        "INSERT INTO audit_log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", _raw_audit(seq0, n, now, head)
+    )
     raw_events(conn, range(seq0 + 1, seq0 + n + 1), now, head)
     conn.execute("UPDATE portfolios SET audit_seq = ?, audit_head = ? WHERE id = ?", (seq0 + n, _HASH, head))
 

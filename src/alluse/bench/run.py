@@ -669,5 +669,7 @@ def _raw_sweep(conn: Any) -> None:
         evs,
     )
     conn.execute("UPDATE portfolios SET event_seq = ? WHERE id = 1", (ev_seq,))
-    conn.executemany("INSERT INTO audit_log VALUES (1, ?, ?, 'bench', 'lifecycle', ?, '', '{}', NULL, ?, ?)", audit)
+    conn.executemany(
+        "INSERT INTO audit_log VALUES (1, ?, ?, 'bench', 'lifecycle', ?, '', '{}', NULL, ?, ?, 'k1', NULL)", audit
+    )
     conn.execute("UPDATE portfolios SET audit_seq = ? WHERE id = 1", (seq,))

@@ -152,7 +152,9 @@ def raw_fills(bench: Bench, per_transaction: bool) -> float:
             "UPDATE accounts SET cash_cents = cash_cents + ? WHERE id = ?",
             [(-sum(accs.values()) - COMMISSION * batch, ext), (COMMISSION * batch, ext + 1)],
         )
-        conn.executemany("INSERT INTO audit_log VALUES (1, ?, ?, 'bench', 'trade.fill', ?, ?, ?, NULL, ?, ?)", audit)
+        conn.executemany(
+            "INSERT INTO audit_log VALUES (1, ?, ?, 'bench', 'trade.fill', ?, ?, ?, NULL, ?, ?, 'k1', NULL)", audit
+        )
         raw_events(conn, [a[0] for a in audit], now)
         conn.execute("UPDATE portfolios SET audit_seq = ?, audit_head = ? WHERE id = 1", (seq0 + start + batch, _HASH))
         conn.execute("COMMIT")
