@@ -13,7 +13,8 @@ from datetime import date
 import sqlalchemy as sa
 
 from alluse.domain.parsing import parse_money
-from alluse.services import access, brokers, cash, groups, trades
+from alluse.security.keyring import Keyring
+from alluse.services import access, brokers, cash, groups, trades, webhooks
 from alluse.services.portfolios import create_portfolio
 from alluse.store.schema import audit_log, portfolios
 
@@ -84,6 +85,12 @@ ENDPOINTS: dict[tuple[str, str], tuple[str, dict | None]] = {
     ("GET", "/portfolios/{portfolio}/tree"): ("viewer", None),
     # Projections (read only).
     ("GET", "/portfolios/{portfolio}/projection"): ("viewer", None),
+    # Events and webhooks.
+    ("GET", "/portfolios/{portfolio}/events"): ("viewer", None),
+    ("POST", "/portfolios/{portfolio}/webhooks"): ("owner", {"url": "http://127.0.0.1:9/hook-{n}", "kinds": ["*"]}),
+    ("GET", "/portfolios/{portfolio}/webhooks"): ("owner", None),
+    ("GET", "/portfolios/{portfolio}/webhooks/{endpoint_id}/deliveries"): ("owner", None),
+    ("DELETE", "/portfolios/{portfolio}/webhooks/{endpoint_id}"): ("owner", None),
 }
 
 
@@ -96,7 +103,12 @@ QUERY = {
 }
 
 
-def _setup(engine: sa.Engine) -> dict:
+def _webhook(engine: sa.Engine, keyring: Keyring, portfolio: str, n: int) -> int:
+    r = webhooks.register(engine, "test", portfolio, f"http://127.0.0.1:9/{portfolio}-{n}", ["*"], f"hook:{n}", keyring)
+    return int(r["endpoint_id"])
+
+
+def _setup(engine: sa.Engine, keyring: Keyring) -> dict:
     """Two portfolios: ours (P, group A1) and the victim's (V, group Z9 with distinctive figures), each
     holding one share of MTRX (so marks and the protocol check have an instrument)."""
     info = {}
@@ -123,6 +135,7 @@ def _setup(engine: sa.Engine) -> dict:
             "ref": f"IBKR:{group}BROKER",
             "transfer": t["transfer_id"],
             "opened": g,
+            "webhook": _webhook(engine, keyring, name, 0),
         }
     access.create_user(engine, "victim-owner", "a long password 1", is_admin=False)
     access.grant_role(engine, "test", info["victim"]["id"], "victim-owner", "owner", "g:victim-owner")
@@ -141,6 +154,7 @@ def _fill(text: str, p: dict, n: int) -> str:
         .replace("{ref}", p["ref"])
         .replace("{group}", p["group"])
         .replace("{username}", "bystander")
+        .replace("{endpoint_id}", str(p["webhook"]))
         .replace("{n}", str(n))
     )
 
@@ -191,7 +205,7 @@ def test_endpoint_table_covers_every_portfolio_endpoint(api):  # type: ignore[no
 
 
 def test_someone_elses_portfolio_is_404_with_nothing_leaked(api):  # type: ignore[no-untyped-def]
-    info = _setup(api.engine)
+    info = _setup(api.engine, api.app.state.ctx.keyring)
     who = _principals(api, info)
     victim = info["victim"]
     before = _victim_state(api.engine, victim["id"])
@@ -221,7 +235,7 @@ def test_someone_elses_portfolio_is_404_with_nothing_leaked(api):  # type: ignor
 
 
 def test_portfolio_lists_and_global_endpoints_show_only_ones_own(api):  # type: ignore[no-untyped-def]
-    info = _setup(api.engine)
+    info = _setup(api.engine, api.app.state.ctx.keyring)
     who = _principals(api, info)
     for label, headers in who.items():
         listed = api.client.get("/portfolios", headers=headers)
@@ -257,7 +271,7 @@ def test_portfolio_lists_and_global_endpoints_show_only_ones_own(api):  # type: 
 
 
 def test_each_endpoint_needs_exactly_its_role_on_ones_own_portfolio(api):  # type: ignore[no-untyped-def]
-    info = _setup(api.engine)
+    info = _setup(api.engine, api.app.state.ctx.keyring)
     who = _principals(api, info)
     ours = {**info["ours"], "ref_in_path": "ours"}
     n = 1000
@@ -273,14 +287,17 @@ def test_each_endpoint_needs_exactly_its_role_on_ones_own_portfolio(api):  # typ
                 assert r.json()["detail"] == f"{least} role needed on this portfolio (you hold {role})"
             else:
                 assert r.status_code not in (401, 403, 404), (label, method, template, r.status_code, r.text)
-            if method == "DELETE" and r.status_code == 200:
+            if method == "DELETE" and r.status_code == 200 and "{endpoint_id}" in template:
+                # a fresh endpoint for the next principal to disable
+                ours["webhook"] = _webhook(api.engine, api.app.state.ctx.keyring, "ours", n)
+            elif method == "DELETE" and r.status_code == 200:
                 # put the bystander back for the next principal
                 access.grant_role(api.engine, "test", ours["id"], "bystander", "viewer", f"regrant:{n}")
 
 
 def test_ids_of_someone_elses_rows_are_not_found_through_ones_own_portfolio(api):  # type: ignore[no-untyped-def]
     """Naming the other portfolio's account or transfer by id, inside a portfolio one owns."""
-    info = _setup(api.engine)
+    info = _setup(api.engine, api.app.state.ctx.keyring)
     owner = api.user("ours-owner", role="owner", portfolio="ours")
     victim = info["victim"]
     before = _victim_state(api.engine, victim["id"])
