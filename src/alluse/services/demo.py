@@ -51,7 +51,7 @@ def build_demo(engine: Engine, actor: str) -> Iterator[str]:
 
     for text, move in [
         ("a Com-Acc withdrawal", cash.withdrawal("A1-COM", 100_000)),
-        ("a withdrawal into the buffer", cash.withdrawal("A2-GEN", 3_600_000)),
+        ("a withdrawal of more cash than the account holds", cash.withdrawal("A2-GEN", 3_600_000)),
     ]:
         try:
             cash.move_cash(engine, actor, P, [(f"demo:refused:{text}", move)])
