@@ -192,7 +192,7 @@ def test_schemathesis_stateful_sequences_never_get_a_5xx(api):  # type: ignore[n
 
     Workflow.run(
         settings=settings(
-            max_examples=10,
+            max_examples=20,
             stateful_step_count=6,
             deadline=None,
             database=None,

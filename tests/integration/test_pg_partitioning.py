@@ -162,13 +162,13 @@ def test_busy_table_fallback_works_for_the_app_role(
     pg: sa.Engine, pg_app_engine: sa.Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The fallback that holds off inserts needs a lock the append-only role may not take itself."""
-    from alluse.store import repo
+    from alluse.store import repo, scope
     from alluse.store.schema import transfers
 
     create_portfolio(pg, "t", "main", "k:main")
     monkeypatch.setattr(repo, "ID_BLOCK_FAST_TRIES", 0)
     with pg_app_engine.connect() as conn:
-        repo.resolve_portfolio(conn, "main")
+        scope.resolve_portfolio(conn, "main")
         first = repo.allocate_ids(conn, transfers, 50)
         mode = conn.exec_driver_sql(
             "SELECT mode FROM pg_locks WHERE relation = 'transfers'::regclass AND pid = pg_backend_pid() "
