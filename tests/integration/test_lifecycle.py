@@ -138,6 +138,9 @@ def test_merge_moves_cash_and_earmarks_and_returns_brokerage(engine: sa.Engine, 
     assert _earmarked(engine, "A1F1-COM") == 1_000_000
     # Group NAV: Gen $26,250 + $437,500 and Com $26,250 + $10,000 = $500,000.00, the threshold.
     realize(engine, "t", portfolio, [("big", "A1F1-GEN", 43_750_000, date(2027, 1, 4))])
+    # As of the day before that gain the group is far below the threshold: a later fact never merges it.
+    assert [p["rule"] for p in lifecycle.plan(engine, portfolio, date(2027, 1, 3))] == []
+    assert lifecycle.run(engine, "t", portfolio, date(2027, 1, 3)).applied == []
     preview = lifecycle.plan(engine, portfolio, date(2027, 1, 5))
     # The fork's Gen-Acc could fork its growth, but the group merges first (and its sleeves with it).
     assert [(p["rule"], p["outcome"], p["amount_cents"]) for p in preview] == [("MERGE", "APPLY", 50_000_000)]

@@ -215,16 +215,27 @@ def find_candidates(
         threshold = cfg.gen_fork_threshold if kind is AccountKind.GEN else cfg.rev_fork_threshold
         if fork_rule and (not exact or (s.state.figures is not None and s.state.figures.surplus >= threshold)):
             (out.gen_forks if kind is AccountKind.GEN else out.rev_forks).append(aid)
-    member_nav = sa.func.sum(_a.cash_cents + _a.positions_value_cents)
-    mq = (
-        sa.select(_g.id)
-        .join(accounts, _a.group_id == _g.id)
-        .where(_g.portfolio_id == pid, _g.kind == "FORK", _g.status == "ACTIVE")
-        .group_by(_g.id)
-        .having(member_nav >= cfg.merge_threshold)
-    )
-    out.merges = [int(g) for g in conn.execute(mq).scalars()]
+    out.merges = _merge_candidates(conn, pid, as_of, cfg, later)
     return out
+
+
+def _merge_candidates(conn: sa.Connection, pid: int, as_of: date, cfg: LifecycleConfig, later: set[int]) -> list[int]:
+    """FORK groups whose combined NAV as of `as_of` reaches the merge threshold (§5.3). The cached
+    figures serve unless a member has facts dated after the day; then that member's NAV is taken as of it."""
+    forks = sa.and_(_g.portfolio_id == pid, _g.kind == "FORK", _g.status == "ACTIVE")
+    if not later:
+        member_nav = sa.func.sum(_a.cash_cents + _a.positions_value_cents)
+        mq = sa.select(_g.id).join(accounts, _a.group_id == _g.id).where(forks).group_by(_g.id)
+        return [int(g) for g in conn.execute(mq.having(member_nav >= cfg.merge_threshold)).scalars()]
+    navs: dict[int, int] = {}
+    rows = conn.execute(
+        sa.select(_a.id, _a.group_id, _a.cash_cents + _a.positions_value_cents)
+        .join(account_groups, _a.group_id == _g.id)
+        .where(forks)
+    )
+    for aid, gid, nav in rows:
+        navs[gid] = navs.get(gid, 0) + (account_as_of(conn, aid, as_of).nav if aid in later else int(nav))
+    return sorted(g for g, nav in navs.items() if nav >= cfg.merge_threshold)
 
 
 @dataclass(frozen=True, slots=True)
