@@ -42,11 +42,17 @@ def entry_hash(
     result: str,
     override_reason: str | None,
 ) -> str:
-    reason = "-" if override_reason is None else "+" + override_reason
-    fields = (prev_hash, str(seq), at_text, actor, action, idempotency_key, input_digest, result, reason)
+    fields = (prev_hash, str(seq), at_text, actor, action, idempotency_key, input_digest, result)
+    return hashlib.sha256(_material(*fields, _reason(override_reason))).hexdigest()
+
+
+def _reason(override_reason: str | None) -> str:
+    return "-" if override_reason is None else "+" + override_reason
+
+
+def _material(*fields: str) -> bytes:
     # Length-prefixed, so no choice of field contents can make two different entries hash alike.
-    material = "".join(f"{len(f)}:{f}" for f in fields)
-    return hashlib.sha256(material.encode()).hexdigest()
+    return "".join(f"{len(f)}:{f}" for f in fields).encode()
 
 
 def rows_digest(rows_text: str | None) -> str:
@@ -70,19 +76,5 @@ def entry_mac(
 ) -> str:
     """HMAC-SHA-256 of an entry under the audit key `key_id`: without the key, nobody can write an
     entry (or re-chain edited ones) that verifies. The MAC covers the rows the entry's unit of work wrote."""
-    reason = "-" if override_reason is None else "+" + override_reason
-    fields = (
-        key_id,
-        prev_hash,
-        str(seq),
-        at_text,
-        actor,
-        action,
-        idempotency_key,
-        input_digest,
-        result,
-        reason,
-        rows_digest(rows_text),
-    )
-    material = "".join(f"{len(f)}:{f}" for f in fields)
-    return hmac.digest(key, material.encode(), "sha256").hex()
+    fields = (key_id, prev_hash, str(seq), at_text, actor, action, idempotency_key, input_digest, result)
+    return hmac.digest(key, _material(*fields, _reason(override_reason), rows_digest(rows_text)), "sha256").hex()
