@@ -2,7 +2,7 @@
 
 One unit of work per order: the check runs on locked, current state; a refused intent is recorded as
 REFUSED (nothing is sent); an accepted one goes to the broker's order sink and its execution is booked
-by `services.trades.Book` like any other fill, recorded as FILLED with its fill. An order needs a
+by `domain.booking` like any other fill, recorded as FILLED with its fill. An order needs a
 mark of its instrument: the paper broker fills at the latest one.
 """
 
@@ -25,9 +25,8 @@ from alluse.domain.parsing import parse_delta
 from alluse.domain.protocol import OrderIntent as CheckedIntent
 from alluse.domain.protocol import check
 from alluse.services.brokers import broker_of
-from alluse.services.earmarks import draw_down_for_fill
 from alluse.services.protocol import account_view
-from alluse.services.trades import Book, Fill, FillAction
+from alluse.services.trades import Book, Fill, FillAction, draw_earmark
 from alluse.store.repo import allocate_ids, resolve_account
 from alluse.store.schema import fills, instruments, marks, order_intents
 from alluse.store.uow import Request, Tx, write
@@ -147,9 +146,9 @@ def place_order(
         booked = book.record(fill, tx.seq(0))
         book.flush()
         # A purchase executes the reinvestment earmark planned for it, as a typed fill does.
-        drawn = draw_down_for_fill(tx, aid, view.kind, {**booked, "multiplier": fill.multiplier}, 0)
+        drawn = draw_earmark(tx, book, booked, fill.multiplier, 0)
         oid = allocate_ids(conn, order_intents, 1)
-        conn.execute(order_intents.insert().values(id=oid, status="FILLED", fill_id=booked["fill_id"], **row))
+        conn.execute(order_intents.insert().values(id=oid, status="FILLED", fill_id=booked.fill_id, **row))
         return [
             {
                 **out,
@@ -157,8 +156,8 @@ def place_order(
                 "status": "FILLED",
                 "price": price_text(execution.price_e4),
                 "commission_cents": execution.commission_cents,
-                "cash_cents": booked["cash_cents"],
-                "fill_id": booked["fill_id"],
+                "cash_cents": booked.cash_cents,
+                "fill_id": booked.fill_id,
                 "buffer_breach": book.breached.get(aid, False),
                 "earmark_drawn_cents": drawn,
             }

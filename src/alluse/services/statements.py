@@ -4,7 +4,7 @@ An import is one unit of work (all rows or none). Each broker row is one request
 broker's own id (`ibkr:<account>:trade:<tradeID>`, `…:cash:<transactionID>`), so re-importing a file
 or an overlapping statement replays the rows already booked and books only the new ones; the
 `broker_rows` table holds the same ids under a unique constraint. Trades, expiries, assignments,
-dividends and fees are booked by `services.trades.Book` exactly as typed fills are; deposits,
+dividends and fees are booked by `domain.booking` exactly as typed fills are; deposits,
 withdrawals, interest and withholding tax are journal entries against ext:bank, ext:interest and
 ext:tax; end-of-period marks go through `services.marks.apply_marks`.
 """
@@ -30,9 +30,8 @@ from alluse.domain.money import format_usd
 from alluse.security.keyring import Keyring
 from alluse.services.alerts import record_reconciliation
 from alluse.services.brokers import read_credentials
-from alluse.services.earmarks import draw_down_for_fill
 from alluse.services.marks import apply_marks
-from alluse.services.trades import FLUSH_EVERY, Book, Fill, FillAction
+from alluse.services.trades import FLUSH_EVERY, Book, Booked, Fill, FillAction, draw_earmark
 from alluse.store.asof import AccountAsOf, account_as_of
 from alluse.store.prepared import insert
 from alluse.store.repo import JournalEntry, allocate_ids, apply_cash, external_account, insert_journal, load_accounts
@@ -190,7 +189,7 @@ def _book(
     booked = [(i, k) for i, k in fresh if k in facts and facts[k][1].action not in _CASH_FLOWS]
     if booked:
         book = Book(tx, _next_fill=allocate_ids(conn, fills, len(booked)) - 1)
-        recorded: list[tuple[int, dict[str, Any], int]] = []
+        recorded: list[tuple[int, Booked, int]] = []
         for n, (i, k) in enumerate(booked):
             st, f = facts[k]
             aid = mapping[st.account_id][0]
@@ -206,29 +205,28 @@ def _book(
                 f.multiplier if f.multiplier != 1 else 100,  # a stock ignores it
             )
             try:
-                r = book.record(fill, tx.seq(i))
+                b = book.record(fill, tx.seq(i))
             except InvalidInput as exc:
                 raise type(exc)(f"{st.ref} {f.key}: {exc}") from None
-            if r["cash_cents"] != f.cash_cents:
+            if b.cash_cents != f.cash_cents:
                 raise InvalidInput(
-                    f"{st.ref} {f.key}: booked cash {format_usd(r['cash_cents'])} differs from the "
+                    f"{st.ref} {f.key}: booked cash {format_usd(b.cash_cents)} differs from the "
                     f"statement's {format_usd(f.cash_cents)}"
                 )
             out[i] = {
-                "account": r["account"],
+                "account": b.account,
                 "action": f.action,
                 "cash_cents": f.cash_cents,
-                "realized_cents": r["realized_cents"],
+                "realized_cents": b.realized_cents,
             }
-            recorded.append((i, r, fill.multiplier))
-            rows.append(_row(tx, st, f, mapping, i, r["fill_id"], None))
+            recorded.append((i, b, fill.multiplier))
+            rows.append(_row(tx, st, f, mapping, i, b.fill_id, None))
             if (n + 1) % FLUSH_EVERY == 0:
                 book.flush(final=False)
         book.flush()
-        for i, r, multiplier in recorded:
+        for i, b, multiplier in recorded:
             # A purchase executes the reinvestment earmark planned for it, as a typed fill does.
-            aid = r["_aid"]
-            if drawn := draw_down_for_fill(tx, aid, book.accounts[aid].kind, {**r, "multiplier": multiplier}, i):
+            if drawn := draw_earmark(tx, book, b, multiplier, i):
                 out[i]["earmark_drawn_cents"] = drawn
     _ROW_INSERT.many(conn, rows)
     # 3. End-of-period marks, after the positions they value exist.
