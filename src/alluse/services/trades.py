@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from typing import NotRequired, TypedDict
+from typing import NotRequired, TypedDict, cast
 
 from sqlalchemy.engine import Engine
 
@@ -69,6 +69,7 @@ class FillResult(TypedDict):
     trade_date: str
     buffer_breach: bool
     earmark_drawn_cents: NotRequired[Cents]
+    replayed: NotRequired[bool]  # an idempotent replay of a recorded fact
 
 
 class MovedInKind(TypedDict):
@@ -132,7 +133,7 @@ def record_fills(
         return out
 
     requests = [Request(k, dict(f.payload())) for k, f in facts]
-    return write(engine, portfolio, actor, "trade.fill", requests, apply)
+    return cast(list[FillResult], write(engine, portfolio, actor, "trade.fill", requests, apply))
 
 
 def record_fill(engine: Engine, actor: str, portfolio: str | int | None, key: str, fill: Fill) -> FillResult:
