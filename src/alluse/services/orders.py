@@ -27,8 +27,9 @@ from alluse.domain.protocol import check
 from alluse.services.brokers import broker_of
 from alluse.services.protocol import account_view
 from alluse.services.trades import Book, Fill, FillAction, draw_earmark
+from alluse.store import orders as order_store
 from alluse.store.repo import allocate_ids, resolve_account
-from alluse.store.schema import fills, instruments, marks, order_intents
+from alluse.store.schema import fills, order_intents
 from alluse.store.uow import Request, Tx, write
 
 
@@ -64,14 +65,7 @@ class OrderIntent:
 
 
 def latest_mark(conn: sa.Connection, portfolio_id: int, symbol: str) -> int:
-    m, i = marks.c, instruments.c
-    price = conn.execute(
-        sa.select(m.price_e4)
-        .join(instruments, i.id == m.instrument_id)
-        .where(i.portfolio_id == portfolio_id, i.symbol == symbol)
-        .order_by(m.as_of.desc(), m.id.desc())
-        .limit(1)
-    ).scalar()
+    price = order_store.latest_mark_price(conn, portfolio_id, symbol)
     if price is None:
         raise NotFound(f"no mark for {symbol!r}: record one with alluse mark before ordering")
     return int(price)
@@ -129,7 +123,7 @@ def place_order(
         }
         if violations:
             oid = allocate_ids(conn, order_intents, 1)
-            conn.execute(order_intents.insert().values(id=oid, status="REFUSED", fill_id=None, **row))
+            order_store.insert_order_intent(conn, {"id": oid, "status": "REFUSED", "fill_id": None, **row})
             return [{**out, "order_id": oid, "status": "REFUSED"}]
         execution = sink.place(Order(intent.action, ins, intent.quantity, mark))
         book = Book(tx, _next_fill=allocate_ids(conn, fills, 1) - 1)
@@ -148,7 +142,7 @@ def place_order(
         # A purchase executes the reinvestment earmark planned for it, as a typed fill does.
         drawn = draw_earmark(tx, book, booked, fill.multiplier, 0)
         oid = allocate_ids(conn, order_intents, 1)
-        conn.execute(order_intents.insert().values(id=oid, status="FILLED", fill_id=booked.fill_id, **row))
+        order_store.insert_order_intent(conn, {"id": oid, "status": "FILLED", "fill_id": booked.fill_id, **row})
         return [
             {
                 **out,

@@ -32,13 +32,12 @@ from alluse.services.alerts import record_reconciliation
 from alluse.services.brokers import read_credentials
 from alluse.services.marks import apply_marks
 from alluse.services.trades import FLUSH_EVERY, Book, Booked, Fill, FillAction, draw_earmark
+from alluse.store import book as book_store
+from alluse.store import statements as statement_store
 from alluse.store.asof import AccountAsOf, account_as_of
-from alluse.store.prepared import insert
 from alluse.store.repo import JournalEntry, allocate_ids, apply_cash, external_account, insert_journal, load_accounts
-from alluse.store.schema import accounts, broker_rows, brokerage_accounts, fills
+from alluse.store.schema import fills
 from alluse.store.uow import Request, Tx, write
-
-_ROW_INSERT = insert(broker_rows, [c.name for c in broker_rows.columns if c.name != "id"])
 
 # Cash flows booked as journal entries: (transfer kind, external counter-account, is capital).
 _CASH_FLOWS = {
@@ -77,14 +76,8 @@ def fact_key(st: AccountStatement, fact: Fact) -> str:
 
 def mapped_accounts(conn: sa.Connection, portfolio_id: int, flex: FlexFile) -> dict[str, tuple[int, str]]:
     """IBKR account id → (system account id, name); an unmapped id anywhere is an error naming all."""
-    b = brokerage_accounts.c
     numbers = [s.account_id for s in flex.statements]
-    rows = conn.execute(
-        sa.select(b.number, accounts.c.id, accounts.c.name)
-        .join(accounts, accounts.c.id == b.account_id)
-        .where(b.portfolio_id == portfolio_id, b.broker == BROKER, b.number.in_(numbers))
-    ).all()
-    found = {n: (aid, name) for n, aid, name in rows}
+    found = statement_store.mapped_numbers(conn, portfolio_id, BROKER, numbers)
     missing = [n for n in numbers if n not in found]
     if missing:
         raise InvalidInput(
@@ -183,8 +176,7 @@ def _book(
             out[i] = {"account": mapping[st.account_id][1], "action": f.action, "cash_cents": f.cash_cents}
             rows.append(_row(tx, st, f, mapping, i, None, tid))
         apply_cash(conn, list(state.values()))
-        for aid, d in ext_delta.items():
-            conn.execute(accounts.update().where(accounts.c.id == aid).values(cash_cents=accounts.c.cash_cents + d))
+        book_store.add_cash(conn, ext_delta)
     # 2. Trades, expiries, assignments, dividends and fees: booked like typed fills.
     booked = [(i, k) for i, k in fresh if k in facts and facts[k][1].action not in _CASH_FLOWS]
     if booked:
@@ -228,7 +220,7 @@ def _book(
             # A purchase executes the reinvestment earmark planned for it, as a typed fill does.
             if drawn := draw_earmark(tx, book, b, multiplier, i):
                 out[i]["earmark_drawn_cents"] = drawn
-    _ROW_INSERT.many(conn, rows)
+    statement_store.insert_broker_rows(conn, rows)
     # 3. End-of-period marks, after the positions they value exist.
     for i, k in fresh:
         if k in marks_on:

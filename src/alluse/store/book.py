@@ -227,4 +227,9 @@ def _write_figures(conn: sa.Connection, holders: Iterable[Holder], ext_delta: Ma
     _ACCOUNT_FIGURES.many(
         conn, [{"aid": a.id, "cash": a.cash, "pv": a.positions_value, "coll": a.collateral} for a in holders]
     )
-    _EXT_CASH.many(conn, [{"aid": a, "d": d} for a, d in ext_delta.items() if d])
+    add_cash(conn, {a: d for a, d in ext_delta.items() if d})
+
+
+def add_cash(conn: sa.Connection, deltas: Mapping[int, int]) -> None:
+    """Move accounts' cached cash by a delta each (counter-accounts many units of work post to)."""
+    _EXT_CASH.many(conn, [{"aid": a, "d": d} for a, d in deltas.items()])
