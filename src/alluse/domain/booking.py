@@ -111,6 +111,24 @@ def trade_date(f: Fill, spec: Instrument | None) -> date:
     raise InvalidInput(f"{f.action.value} needs a trade date")
 
 
+def _posting(f: Fill, aid: int, gross: int, ext: Mapping[str, int]) -> tuple[TransferKind, int, list[Leg]]:
+    """A fact's journal entry: its kind, the account's cash and the non-zero legs. `gross`: what a
+    trade, expiry or assignment moves before commission."""
+    if f.action in TRADES or f.action in (FillAction.EXPIRE, FillAction.ASSIGN):
+        cash = gross - f.commission_cents
+        legs = [Leg(aid, cash), Leg(ext[MARKET], -gross), Leg(ext[FEES], f.commission_cents)]
+        kind = TransferKind.ASSIGNMENT if f.action is FillAction.ASSIGN else TransferKind.TRADE
+    elif f.action is FillAction.DIVIDEND:
+        cash = f.amount_cents - f.commission_cents
+        legs = [Leg(aid, cash), Leg(ext[DIVIDENDS], -f.amount_cents), Leg(ext[FEES], f.commission_cents)]
+        kind = TransferKind.DIVIDEND
+    else:
+        cash = -f.amount_cents - f.commission_cents
+        legs = [Leg(aid, cash), Leg(ext[FEES], -cash)]
+        kind = TransferKind.FEE
+    return kind, cash, [leg for leg in legs if leg.amount_cents]
+
+
 class Holder(Protocol):
     """The figures of an account a booking changes (a unit of work's account row satisfies it)."""
 
@@ -237,22 +255,11 @@ class Booking:
         ins = self.inst[iid] if iid is not None else None
         price = parse_price(f.price)
         closes_before = len(self.closes)
-        legs: list[Leg]
+        gross = 0
         if f.action in TRADES or f.action in (FillAction.EXPIRE, FillAction.ASSIGN):
             assert ins is not None and iid is not None
             gross = self._trade(acc, iid, ins, f, price, on, fill_id, stock_iid)
-            cash = gross - f.commission_cents
-            legs = [Leg(acc.id, cash), Leg(ext[MARKET], -gross), Leg(ext[FEES], f.commission_cents)]
-            kind = TransferKind.ASSIGNMENT if f.action is FillAction.ASSIGN else TransferKind.TRADE
-        elif f.action is FillAction.DIVIDEND:
-            cash = f.amount_cents - f.commission_cents
-            legs = [Leg(acc.id, cash), Leg(ext[DIVIDENDS], -f.amount_cents), Leg(ext[FEES], f.commission_cents)]
-            kind = TransferKind.DIVIDEND
-        else:
-            cash = -f.amount_cents - f.commission_cents
-            legs = [Leg(acc.id, cash), Leg(ext[FEES], -cash)]
-            kind = TransferKind.FEE
-        legs = [leg for leg in legs if leg.amount_cents]
+        kind, cash, legs = _posting(f, acc.id, gross, ext)
         if legs:
             acc.cash += cash
             for leg in legs:

@@ -113,18 +113,7 @@ def place_order(
         violations = list(result.violations)
         if result.ok and result.warnings and not intent.accept_warnings:
             violations.append("warnings ask for a human decision: accept them explicitly to send the order")
-        row = {
-            "portfolio_id": pid,
-            "account_id": aid,
-            "action": intent.action,
-            "symbol": ins.symbol,
-            "quantity": intent.quantity,
-            "limit_e4": mark,
-            "broker": broker,
-            "check_result": json.dumps({"violations": violations, "warnings": result.warnings}),
-            "audit_seq": tx.seq(0),
-            "created_at": tx.now,
-        }
+        row = _intent_row(tx, aid, intent, ins.symbol, mark, broker, violations, result.warnings)
         out: OrderPlaced = {
             "account": view.label,
             "action": intent.action,
@@ -146,6 +135,31 @@ def place_order(
 
     placed = write(engine, portfolio, actor, "order.place", [Request(key, intent.payload())], apply)[0]
     return cast(OrderPlaced, placed)
+
+
+def _intent_row(
+    tx: Tx,
+    aid: int,
+    intent: OrderIntent,
+    symbol: str,
+    mark: int,
+    broker: str,
+    violations: list[str],
+    warnings: list[str],
+) -> dict[str, Any]:
+    """The order intent as stored, with what the pre-trade check said."""
+    return {
+        "portfolio_id": tx.portfolio_id,
+        "account_id": aid,
+        "action": intent.action,
+        "symbol": symbol,
+        "quantity": intent.quantity,
+        "limit_e4": mark,
+        "broker": broker,
+        "check_result": json.dumps({"violations": violations, "warnings": warnings}),
+        "audit_seq": tx.seq(0),
+        "created_at": tx.now,
+    }
 
 
 def _execute(

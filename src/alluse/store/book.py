@@ -171,6 +171,11 @@ def _write_lots(conn: sa.Connection, pid: int, new: list[BookLot], closes: list[
                 for lot in new
             ],
         )
+    _write_closes(conn, pid, closes)
+
+
+def _write_closes(conn: sa.Connection, pid: int, closes: list[Close]) -> None:
+    """The remaining figures of the stored lots a booking took from, and the tax ledger's closes."""
     touched = {id(c.lot): c.lot for c in closes if not c.lot.new}
     _LOT_UPDATE.many(
         conn,
