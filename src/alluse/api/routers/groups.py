@@ -4,7 +4,8 @@ from fastapi import APIRouter
 
 from alluse.api.deps import Ctx, IdemKey, Owner
 from alluse.api.problems import responses
-from alluse.api.schemas import GroupIn, GroupOpenedOut, money
+from alluse.api.schemas.common import money
+from alluse.api.schemas.groups import GroupIn, GroupOpenedOut
 from alluse.domain.parsing import parse_money
 from alluse.services.configuration import parse_allocation
 from alluse.services.groups import group_opening, open_group

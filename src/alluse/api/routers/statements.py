@@ -10,7 +10,7 @@ from pydantic import BaseModel
 
 from alluse.api.deps import Ctx, Trader, Viewer
 from alluse.api.problems import responses
-from alluse.api.schemas import money
+from alluse.api.schemas.common import money
 from alluse.brokers.ibkr import MAX_BYTES
 from alluse.domain.errors import InvalidInput
 from alluse.services.statements import import_statement, reconcile_statement
