@@ -16,7 +16,13 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from alluse.domain.errors import InvalidInput
-from alluse.store.partitioning import DEFAULT_PARTITIONS, PARTITIONS_ENV, partition_key, postgres_primary_key
+from alluse.store.partitioning import (
+    DEFAULT_PARTITIONS,
+    PARTITIONS_ENV,
+    SCOPE_SETTING,
+    partition_key,
+    postgres_primary_key,
+)
 from alluse.store.schema import metadata
 
 BEGIN = "<!-- BEGIN GENERATED: `alluse schema-docs` rewrites everything down to END GENERATED -->"
@@ -223,6 +229,32 @@ def citus_parked_keys() -> list[tuple[sa.Table, sa.ForeignKeyConstraint]]:
     ]
 
 
+# The directory views (store/schema.py) and the table each reads across portfolios.
+DIRECTORIES = {"portfolio_directory": "portfolios", "brokerage_directory": "brokerage_accounts"}
+
+
+def _citus_directories() -> list[str]:
+    """On plain PostgreSQL a view reads its table with its owner's rights, past row-level security.
+    On Citus the shard queries behind a view go to the workers as the calling role, whose policies
+    then hide every other portfolio; a SECURITY DEFINER function runs them as the owner instead."""
+    from alluse.store import schema
+
+    out = []
+    for view, table in DIRECTORIES.items():
+        cols = [c.name for c in getattr(schema, view).columns]
+        types = {c: _type(metadata.tables[table].c[c], _PG) for c in cols}
+        typed = ", ".join(f"{c} {t}" for c, t in types.items())
+        casts = ", ".join(f"{c}::{t} AS {c}" for c, t in types.items())
+        out += [
+            f"CREATE FUNCTION alluse_{view}() RETURNS TABLE ({typed})",
+            "  LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public",
+            f"  AS $$ SELECT {', '.join(cols)} FROM {table} $$;",
+            # The casts keep the view's column types (a function's result drops their lengths).
+            f"CREATE OR REPLACE VIEW {view} AS SELECT {casts} FROM alluse_{view}();",
+        ]
+    return out
+
+
 def render_citus_sql() -> str:
     lines = [
         "-- Distributing the alluse schema with Citus: every table by portfolio_id (portfolios by id), all",
@@ -257,8 +289,17 @@ def render_citus_sql() -> str:
     lines += [
         "COMMIT;",
         "",
-        "-- 3. Stays on the coordinator: alembic_version (local table); the views portfolio_directory and",
-        "-- brokerage_directory are plain views over distributed tables.",
+        "-- 3. The directories (which portfolio has which name, which brokerage account) read every shard.",
+        *_citus_directories(),
+        "",
+        "-- 4. Row-level security on the workers: each unit of work scopes itself with SET LOCAL",
+        f"-- {SCOPE_SETTING}; the coordinator repeats SET LOCAL on every worker connection of the",
+        "-- transaction, where the shards' policies read it (new sessions pick this up).",
+        "DO $$ BEGIN",
+        "  EXECUTE format('ALTER DATABASE %I SET citus.propagate_set_commands = local', current_database());",
+        "END $$;",
+        "",
+        "-- 5. Stays on the coordinator: alembic_version (local table).",
     ]
     return "\n".join(lines) + "\n"
 
