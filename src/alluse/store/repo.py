@@ -213,7 +213,7 @@ def external_account(conn: sa.Connection, portfolio_id: int, name: str, now: dat
             opened_at=now,
         )
     )
-    return int(res.inserted_primary_key[0])
+    return int(res.inserted_primary_key[0])  # type: ignore[index]
 
 
 def apply_cash(conn: sa.Connection, changed: list[AccountRow]) -> None:
