@@ -34,6 +34,14 @@ class GroupKind(StrEnum):
     FORK = "FORK"
 
 
+class GroupStatus(StrEnum):
+    """A group is active until its accounts merge into the spawning group's Com-Acc, or it closes."""
+
+    ACTIVE = "ACTIVE"
+    MERGED = "MERGED"
+    CLOSED = "CLOSED"
+
+
 DEFAULT_BUFFER_BPS = 500
 
 
