@@ -22,6 +22,13 @@ def test_imports_follow_the_layers() -> None:
     assert " kept, 0 broken." in r.stdout, r.stdout[-2000:]
 
 
+def test_architecture_doc_quotes_the_contract() -> None:
+    doc = (ROOT / "docs" / "architecture.md").read_text()
+    quoted = doc.split("```toml\n", 1)[1].split("```", 1)[0]
+    assert quoted.startswith("[[tool.importlinter.contracts]]")
+    assert quoted in (ROOT / "pyproject.toml").read_text(), "docs/architecture.md quotes a stale contract"
+
+
 def test_types_check() -> None:
     r = _run("mypy")
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]

@@ -44,6 +44,10 @@ class OrderIntent:
 
 @dataclass(frozen=True, slots=True)
 class AccountView:
+    """What the pre-trade check knows about one account: its money (`CashSnapshot`), its rules, and
+    what it holds per underlying. The check needs the holdings and the rules, the lifecycle planners
+    (`lifecycle.AccountState`) the surplus figures instead, so each rule gets its own shape."""
+
     kind: AccountKind
     label: str
     rules: AccountRules

@@ -98,6 +98,9 @@ _STATE_COLS = (
 
 @dataclass(frozen=True, slots=True)
 class Sleeve:
+    """A sweep's candidate: what the planners read (`state`) and what only the sweep reads to choose
+    (the status, the stored name, the quarter's realized gain for reinvestment)."""
+
     state: AccountState
     status: AccountStatus
     name: str
