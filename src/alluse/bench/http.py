@@ -241,8 +241,8 @@ class HttpBench:
         sql = (
             "SELECT a.id, a.name, a.kind, a.status, g.name, a.cash_cents, a.positions_value_cents, "
             "a.collateral_cents, a.earmarked_cents, a.buffer_bps, a.base_capital_cents, b.broker, b.number "
-            "FROM accounts a JOIN account_groups g ON g.id = a.group_id "
-            "LEFT JOIN brokerage_accounts b ON b.account_id = a.id WHERE a.portfolio_id = 1 AND a.name = ?"
+            "FROM accounts a JOIN account_groups g ON g.portfolio_id = a.portfolio_id AND g.id = a.group_id "
+            "LEFT JOIN brokerage_accounts b ON b.portfolio_id = a.portfolio_id AND b.account_id = a.id WHERE a.portfolio_id = 1 AND a.name = ?"
         )
         t = time.perf_counter()
         for name in names:

@@ -67,8 +67,8 @@ def _raw_overview(bench: Any, url: str, pid: int, n: int) -> float:
     sql = (
         "SELECT g.id, g.name, g.kind, g.status, g.parent_group_id, a.id, a.kind, a.name, a.status, a.cash_cents, "
         "a.positions_value_cents, a.collateral_cents, a.earmarked_cents, a.buffer_bps, a.base_capital_cents, "
-        "b.broker, b.number FROM accounts a JOIN account_groups g ON g.id = a.group_id "
-        "LEFT JOIN brokerage_accounts b ON b.account_id = a.id WHERE a.portfolio_id = ? ORDER BY g.id, a.id"
+        "b.broker, b.number FROM accounts a JOIN account_groups g ON g.portfolio_id = a.portfolio_id AND g.id = a.group_id "
+        "LEFT JOIN brokerage_accounts b ON b.portfolio_id = a.portfolio_id AND b.account_id = a.id WHERE a.portfolio_id = ? ORDER BY g.id, a.id"
     )
     alerts = "SELECT id, account_id, kind, message, raised_at FROM alerts WHERE portfolio_id = ? AND cleared_at IS NULL"
     times = []

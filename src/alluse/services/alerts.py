@@ -80,7 +80,7 @@ def open_alerts(engine: Engine, portfolio: str | int | None) -> list[dict[str, A
         pid = resolve_portfolio(conn, portfolio)
         q = (
             sa.select(_al.id, accounts.c.name, _al.kind, _al.message, _al.raised_at)
-            .join(accounts, accounts.c.id == _al.account_id)
+            .join(accounts, sa.and_(accounts.c.portfolio_id == _al.portfolio_id, accounts.c.id == _al.account_id))
             .where(_al.portfolio_id == pid, _al.cleared_at.is_(None))
             .order_by(_al.id)
         )

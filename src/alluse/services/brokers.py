@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import uuid
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -78,27 +78,38 @@ def _row(tx: Tx, id_: int, broker: str, number: str, account_id: int | None) -> 
     }
 
 
-def _existing(conn: sa.Connection, refs: list[BrokerageRef]) -> dict[tuple[str, str], sa.Row]:
-    found: dict[tuple[str, str], sa.Row] = {}
+class _Held(NamedTuple):
+    id: int
+    portfolio_id: int
+    broker: str
+    number: str
+    account_id: int | None
+    kind: str | None
+    name: str | None
+
+
+def _existing(conn: sa.Connection, refs: list[BrokerageRef]) -> dict[tuple[str, str], _Held]:
+    found: dict[tuple[str, str], _Held] = {}
     numbers = sorted({r.number for r in refs})
-    # The directory view: another portfolio's registrations must be seen to be refused.
+    # The directory view: another portfolio's registrations must be seen to be refused. Read on its
+    # own: on Citus it reads every shard as the owner, and accounts are then read in their portfolio.
     b = brokerage_directory
+    rows = []
     for i in range(0, len(numbers), IN_CHUNK):
-        q = (
-            sa.select(
-                b.c.id,
-                b.c.portfolio_id,
-                b.c.broker,
-                b.c.number,
-                b.c.account_id,
-                accounts.c.kind,
-                accounts.c.name,
-            )
-            .select_from(b.outerjoin(accounts, accounts.c.id == b.c.account_id))
-            .where(b.c.number.in_(numbers[i : i + IN_CHUNK]))
+        q = sa.select(b.c.id, b.c.portfolio_id, b.c.broker, b.c.number, b.c.account_id)
+        rows += conn.execute(q.where(b.c.number.in_(numbers[i : i + IN_CHUNK]))).all()
+    mapped = [r for r in rows if r.account_id is not None]
+    names: dict[tuple[int, int], tuple[str, str]] = {}
+    for i in range(0, len(mapped), IN_CHUNK):
+        chunk = mapped[i : i + IN_CHUNK]
+        a = accounts.c
+        q = sa.select(a.portfolio_id, a.id, a.kind, a.name).where(
+            a.portfolio_id.in_({r.portfolio_id for r in chunk}), a.id.in_([r.account_id for r in chunk])
         )
-        for row in conn.execute(q):
-            found[(row.broker, row.number)] = row
+        names.update({(r.portfolio_id, r.id): (r.kind, r.name) for r in conn.execute(q)})
+    for r in rows:
+        kind, name = names.get((r.portfolio_id, r.account_id), (None, None))
+        found[(r.broker, r.number)] = _Held(r.id, r.portfolio_id, r.broker, r.number, r.account_id, kind, name)
     return found
 
 
@@ -139,7 +150,11 @@ def list_brokerage(engine: Engine, portfolio: str | None) -> list[dict[str, Any]
                 accounts.c.status,
                 b.c.credentials_encrypted.is_not(None).label("has_credentials"),
             )
-            .select_from(b.outerjoin(accounts, accounts.c.id == b.c.account_id))
+            .select_from(
+                b.outerjoin(
+                    accounts, sa.and_(accounts.c.portfolio_id == b.c.portfolio_id, accounts.c.id == b.c.account_id)
+                )
+            )
             .where(b.c.portfolio_id == pid)
             .order_by(b.c.broker, b.c.number)
         )

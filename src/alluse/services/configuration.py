@@ -69,7 +69,13 @@ def show(engine: Engine, portfolio: str | int | None, target: str) -> dict[str, 
             }
         row = conn.execute(
             sa.select(accounts.c.name, accounts.c.kind, account_config.c.template, account_config.c.overrides)
-            .join(account_config, account_config.c.account_id == accounts.c.id)
+            .join(
+                account_config,
+                sa.and_(
+                    account_config.c.portfolio_id == accounts.c.portfolio_id,
+                    account_config.c.account_id == accounts.c.id,
+                ),
+            )
             .where(accounts.c.id == aid)
         ).one()
         overrides = json.loads(row.overrides)
@@ -161,7 +167,12 @@ def _set_group(conn: sa.Connection, gid: int, key: str, value: str) -> dict[str,
 def _set_account(conn: sa.Connection, aid: int, key: str, value: str) -> dict[str, Any]:
     row = conn.execute(
         sa.select(accounts.c.name, accounts.c.kind, account_config.c.template, account_config.c.overrides)
-        .join(account_config, account_config.c.account_id == accounts.c.id)
+        .join(
+            account_config,
+            sa.and_(
+                account_config.c.portfolio_id == accounts.c.portfolio_id, account_config.c.account_id == accounts.c.id
+            ),
+        )
         .where(accounts.c.id == aid)
     ).one()
     template, overrides = row.template, json.loads(row.overrides)

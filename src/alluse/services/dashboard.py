@@ -173,7 +173,9 @@ _OVERVIEW = Prepared(
         _b.number,
     )  # fmt: skip
     .select_from(
-        accounts.join(account_groups, _g.id == _a.group_id).outerjoin(brokerage_accounts, _b.account_id == _a.id)
+        accounts.join(account_groups, sa.and_(_g.portfolio_id == _a.portfolio_id, _g.id == _a.group_id)).outerjoin(
+            brokerage_accounts, sa.and_(_b.portfolio_id == _a.portfolio_id, _b.account_id == _a.id)
+        )
     )
     .where(_a.portfolio_id == sa.bindparam("pid"))
     .order_by(_g.id, _a.id)
@@ -215,7 +217,9 @@ def account_page(
         fig = year_figures(conn, aid, today.year)
         surplus = post_tax_surplus(conn, aid, today)
         group = conn.execute(
-            sa.select(_g.name, _g.kind, _g.status).join(accounts, _a.group_id == _g.id).where(_a.id == aid)
+            sa.select(_g.name, _g.kind, _g.status)
+            .join(accounts, sa.and_(_a.portfolio_id == _g.portfolio_id, _a.group_id == _g.id))
+            .where(_a.id == aid)
         ).one()
     label = f"{detail['label']} {detail['name']}"
     marks = [e for e in earmark_report(engine, pid) if e["account"] == label]
@@ -256,7 +260,7 @@ def _journal(conn: sa.Connection, aid: int, limit: int, offset: int) -> list[dic
     amount = sa.func.sum(_p.amount_cents)
     rows = conn.execute(
         sa.select(_t.id, _t.kind, _t.memo, _t.created_at, _t.reverses_transfer_id, amount)
-        .join(transfers, _t.id == _p.transfer_id)
+        .join(transfers, sa.and_(_t.portfolio_id == _p.portfolio_id, _t.id == _p.transfer_id))
         .where(_p.account_id == aid)
         .group_by(_t.id, _t.kind, _t.memo, _t.created_at, _t.reverses_transfer_id)
         .order_by(_t.id.desc())
@@ -274,7 +278,7 @@ def _journal(conn: sa.Connection, aid: int, limit: int, offset: int) -> list[dic
     other: dict[int, list[str]] = {}
     for tid, name in conn.execute(
         sa.select(_p.transfer_id, _a.name)
-        .join(accounts, _a.id == _p.account_id)
+        .join(accounts, sa.and_(_a.portfolio_id == _p.portfolio_id, _a.id == _p.account_id))
         .where(_p.transfer_id.in_(ids), _p.account_id != aid)
         .order_by(_p.transfer_id, _a.name)
     ):
@@ -374,14 +378,14 @@ def weekly_income_by_account(engine: Engine, pid: int, start: date, end: date) -
     with engine.connect() as conn:
         for name, on, gain in conn.execute(
             sa.select(_a.name, c.closed_on, c.gain_cents)
-            .join(accounts, _a.id == c.account_id)
+            .join(accounts, sa.and_(_a.portfolio_id == c.portfolio_id, _a.id == c.account_id))
             .where(c.portfolio_id == pid, c.realized.is_(True), c.closed_on >= start, c.closed_on <= end)
         ):
             wk = by.setdefault(name, {})
             wk[week_start(on)] = wk.get(week_start(on), 0) + gain
         for name, on, cash in conn.execute(
             sa.select(_a.name, f.trade_date, f.cash_cents)
-            .join(accounts, _a.id == f.account_id)
+            .join(accounts, sa.and_(_a.portfolio_id == f.portfolio_id, _a.id == f.account_id))
             .where(f.portfolio_id == pid, f.action == "DIVIDEND", f.trade_date >= start, f.trade_date <= end)
         ):
             wk = by.setdefault(name, {})
@@ -402,7 +406,7 @@ def premium_by_underlying(engine: Engine, pid: int, start: date, end: date) -> l
     with engine.connect() as conn:
         rows = conn.execute(
             sa.select(i.underlying, sa.func.sum(f.cash_cents), sa.func.count())
-            .join(instruments, i.id == f.instrument_id)
+            .join(instruments, sa.and_(i.portfolio_id == f.portfolio_id, i.id == f.instrument_id))
             .where(
                 f.portfolio_id == pid,
                 f.action == "STO",
@@ -435,7 +439,7 @@ def lot_history(engine: Engine, aid: int, lot_id: int) -> dict[str, Any]:
     with engine.connect() as conn:
         opened = conn.execute(
             sa.select(lo.opened_on, lo.quantity, lo.open_cash_cents, f.action, f.price_e4, f.commission_cents, f.id)
-            .join(fills, f.id == lo.open_fill_id)
+            .join(fills, sa.and_(f.portfolio_id == lo.portfolio_id, f.id == lo.open_fill_id))
             .where(lo.id == lot_id, lo.account_id == aid)
         ).one_or_none()
         closes = conn.execute(
@@ -449,7 +453,7 @@ def lot_history(engine: Engine, aid: int, lot_id: int) -> dict[str, Any]:
                 c.realized,
                 f.action,
             )
-            .join(fills, f.id == c.fill_id)
+            .join(fills, sa.and_(f.portfolio_id == c.portfolio_id, f.id == c.fill_id))
             .where(c.lot_id == lot_id, c.account_id == aid)
             .order_by(c.id)
         ).all()

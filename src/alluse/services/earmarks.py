@@ -97,7 +97,7 @@ def earmark_report(engine: Engine, portfolio: str | int | None) -> list[dict[str
         drawn = -sa.func.sum(sa.case((e.amount_cents < 0, e.amount_cents), else_=0))
         q = (
             sa.select(_a.kind, _a.name, e.purpose, planned, drawn)
-            .join(accounts, _a.id == e.account_id)
+            .join(accounts, sa.and_(_a.portfolio_id == e.portfolio_id, _a.id == e.account_id))
             .where(e.portfolio_id == pid)
             .group_by(_a.kind, _a.name, e.purpose)
             .order_by(_a.name, e.purpose)

@@ -54,10 +54,13 @@ def nav_series(conn: sa.Connection, account_id: int, start: date, end: date) -> 
     cash_events: list[tuple[date, int, bool]] = []
     q = (
         sa.select(p.amount_cents, t.kind, t.created_at, f.trade_date, tp.paid_on, br.booked_on)
-        .join(transfers, t.id == p.transfer_id)
-        .outerjoin(fills, f.transfer_id == t.id)
-        .outerjoin(tax_payments, tp.transfer_id == t.id)
-        .outerjoin(broker_rows, sa.and_(br.transfer_id == t.id, br.account_id == p.account_id))
+        .join(transfers, sa.and_(t.portfolio_id == p.portfolio_id, t.id == p.transfer_id))
+        .outerjoin(fills, sa.and_(f.portfolio_id == t.portfolio_id, f.transfer_id == t.id))
+        .outerjoin(tax_payments, sa.and_(tp.portfolio_id == t.portfolio_id, tp.transfer_id == t.id))
+        .outerjoin(
+            broker_rows,
+            sa.and_(br.portfolio_id == t.portfolio_id, br.transfer_id == t.id, br.account_id == p.account_id),
+        )
         .where(p.account_id == account_id)
     )
     for amount, kind, created, trade_date, paid_on, booked_on in conn.execute(q):
@@ -67,7 +70,7 @@ def nav_series(conn: sa.Connection, account_id: int, start: date, end: date) -> 
     lo, c, i = lots.c, lot_closes.c, instruments.c
     lot_rows = conn.execute(
         sa.select(lo.id, lo.instrument_id, lo.side, lo.opened_on, lo.quantity, lo.open_cash_cents, i.multiplier)
-        .join(instruments, i.id == lo.instrument_id)
+        .join(instruments, sa.and_(i.portfolio_id == lo.portfolio_id, i.id == lo.instrument_id))
         .where(lo.account_id == account_id)
     ).all()
     closes: dict[int, list[tuple[date, int]]] = {}

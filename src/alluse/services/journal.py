@@ -66,7 +66,7 @@ def journal(
         if ids:
             q = (
                 sa.select(p.transfer_id, accounts.c.name, p.amount_cents)
-                .join(accounts, accounts.c.id == p.account_id)
+                .join(accounts, sa.and_(accounts.c.portfolio_id == p.portfolio_id, accounts.c.id == p.account_id))
                 .where(p.transfer_id.in_(ids))
                 .order_by(p.transfer_id, p.id)
             )
@@ -75,7 +75,7 @@ def journal(
             r2 = transfers.alias("r")
             for old, new_number in conn.execute(
                 sa.select(t.reverses_transfer_id, r2.c.number)
-                .select_from(transfers.join(r2, r2.c.id == t.id))
+                .select_from(transfers.join(r2, sa.and_(r2.c.portfolio_id == t.portfolio_id, r2.c.id == t.id)))
                 .where(t.reverses_transfer_id.in_(ids))
             ):
                 reversed_by[old] = new_number

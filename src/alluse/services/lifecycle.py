@@ -128,7 +128,7 @@ def _quarter_gains(conn: sa.Connection, pid: int, as_of: date, ids: list[int] | 
     c = lot_closes.c
     q = (
         sa.select(c.account_id, sa.func.sum(c.gain_cents))
-        .join(accounts, _a.id == c.account_id)
+        .join(accounts, sa.and_(_a.portfolio_id == c.portfolio_id, _a.id == c.account_id))
         .where(
             c.portfolio_id == pid,
             c.realized.is_(True),
@@ -227,12 +227,13 @@ def _merge_candidates(conn: sa.Connection, pid: int, as_of: date, cfg: Lifecycle
     forks = sa.and_(_g.portfolio_id == pid, _g.kind == "FORK", _g.status == "ACTIVE")
     if not later:
         member_nav = sa.func.sum(_a.cash_cents + _a.positions_value_cents)
-        mq = sa.select(_g.id).join(accounts, _a.group_id == _g.id).where(forks).group_by(_g.id)
+        joined = sa.and_(_a.portfolio_id == _g.portfolio_id, _a.group_id == _g.id)
+        mq = sa.select(_g.id).join(accounts, joined).where(forks).group_by(_g.id)
         return [int(g) for g in conn.execute(mq.having(member_nav >= cfg.merge_threshold)).scalars()]
     navs: dict[int, int] = {}
     rows = conn.execute(
         sa.select(_a.id, _a.group_id, _a.cash_cents + _a.positions_value_cents)
-        .join(account_groups, _a.group_id == _g.id)
+        .join(account_groups, sa.and_(_g.portfolio_id == _a.portfolio_id, _a.group_id == _g.id))
         .where(forks)
     )
     for aid, gid, nav in rows:
@@ -422,7 +423,7 @@ def _merge_target(conn: sa.Connection, pid: int, gid: int) -> tuple[int, str] | 
     while parent is not None:
         row = conn.execute(
             sa.select(_a.id, _a.name, _g.parent_group_id, _g.status)
-            .join(account_groups, _g.id == _a.group_id)
+            .join(account_groups, sa.and_(_g.portfolio_id == _a.portfolio_id, _g.id == _a.group_id))
             .where(_a.group_id == parent, _a.kind == "COM")
         ).first()
         if row is not None and row.status == "ACTIVE":
@@ -562,7 +563,7 @@ def _move_positions(conn: sa.Connection, members: list[int], target: int) -> dic
         value_cents(qty, mark, mult)
         for qty, mark, mult in conn.execute(
             sa.select(p.quantity, p.mark_e4, i.multiplier)
-            .join(instruments, i.id == p.instrument_id)
+            .join(instruments, sa.and_(i.portfolio_id == p.portfolio_id, i.id == p.instrument_id))
             .where(p.account_id == target)
         )
     )
@@ -949,8 +950,8 @@ def history(engine: Engine, portfolio: str | int | None) -> list[dict[str, Any]]
                 _la.detail,
                 _la.created_at,
             )  # fmt: skip
-            .join(accounts, _a.id == _la.account_id)
-            .outerjoin(account_groups, _g.id == _la.group_id)
+            .join(accounts, sa.and_(_a.portfolio_id == _la.portfolio_id, _a.id == _la.account_id))
+            .outerjoin(account_groups, sa.and_(_g.portfolio_id == _la.portfolio_id, _g.id == _la.group_id))
             .where(_la.portfolio_id == pid)
             .order_by(_la.id)
         )
@@ -985,14 +986,14 @@ def family_tree(engine: Engine, portfolio: str | int | None) -> list[dict[str, A
             gid: account_label(AccountKind.COM, name)
             for gid, name in conn.execute(
                 sa.select(_la.group_id, _a.name)
-                .join(accounts, _a.id == _la.account_id)
+                .join(accounts, sa.and_(_a.portfolio_id == _la.portfolio_id, _a.id == _la.account_id))
                 .where(_la.portfolio_id == pid, _la.rule == Rule.MERGE.value)
             )
         }
         forked_from = dict(
             conn.execute(
                 sa.select(_g.id, _a.name)
-                .join(accounts, _a.id == _g.forked_from_account_id)
+                .join(accounts, sa.and_(_a.portfolio_id == _g.portfolio_id, _a.id == _g.forked_from_account_id))
                 .where(_g.portfolio_id == pid)
             ).all()
         )

@@ -85,7 +85,7 @@ def apply_marks(tx: Tx, parsed: dict[str, int], as_of: date, seq: int, *, known_
     price_by_id = {ids[s]: v for s, v in parsed.items()}
     rows = conn.execute(
         sa.select(p.id, p.account_id, p.instrument_id, p.quantity, p.mark_e4, i.multiplier)
-        .join(instruments, i.id == p.instrument_id)
+        .join(instruments, sa.and_(i.portfolio_id == p.portfolio_id, i.id == p.instrument_id))
         .where(p.portfolio_id == pid, p.instrument_id.in_(list(price_by_id)), p.marked_on <= as_of)
     ).all()
     delta: dict[int, int] = {}

@@ -33,7 +33,7 @@ def account_view(conn: sa.Connection, pid: int, aid: int) -> AccountView:
     exposure: dict[str, int] = {}
     q = (
         sa.select(i.kind, i.underlying, i.put_call, i.strike_e4, i.multiplier, p.quantity, p.mark_e4)
-        .join(instruments, i.id == p.instrument_id)
+        .join(instruments, sa.and_(i.portfolio_id == p.portfolio_id, i.id == p.instrument_id))
         .where(p.account_id == aid, p.quantity != 0)
     )
     for kind, und, pc, strike, mult, qty, mark in conn.execute(q):

@@ -41,7 +41,9 @@ def account_tree(engine: Engine, portfolio: str | int | None) -> dict[str, Any]:
                 b.number,
             )
             .select_from(
-                accounts.join(account_groups, g.id == a.group_id).outerjoin(brokerage_accounts, b.account_id == a.id)
+                accounts.join(account_groups, sa.and_(g.portfolio_id == a.portfolio_id, g.id == a.group_id)).outerjoin(
+                    brokerage_accounts, sa.and_(b.portfolio_id == a.portfolio_id, b.account_id == a.id)
+                )
             )
             .where(a.portfolio_id == pid)
             .order_by(g.id, a.id)
@@ -141,7 +143,9 @@ _ONE_ACCOUNT = Prepared(
         _b.number,
     )
     .select_from(
-        accounts.join(account_groups, _g.id == _a.group_id).outerjoin(brokerage_accounts, _b.account_id == _a.id)
+        accounts.join(account_groups, sa.and_(_g.portfolio_id == _a.portfolio_id, _g.id == _a.group_id)).outerjoin(
+            brokerage_accounts, sa.and_(_b.portfolio_id == _a.portfolio_id, _b.account_id == _a.id)
+        )
     )
     .where(_a.portfolio_id == sa.bindparam("pid"), _a.id == sa.bindparam("aid"))
 )

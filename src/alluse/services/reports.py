@@ -230,7 +230,7 @@ def monthly(engine: Engine, portfolio: str | int | None, year: int) -> dict:
         reinvest: dict[int, int] = {}
         for on, cash, kind, pc, expiry in conn.execute(
             sa.select(f.trade_date, f.cash_cents, i.kind, i.put_call, i.expiry)
-            .join(instruments, i.id == f.instrument_id)
+            .join(instruments, sa.and_(i.portfolio_id == f.portfolio_id, i.id == f.instrument_id))
             .where(f.portfolio_id == pid, f.action == "BTO", f.trade_date >= start, f.trade_date <= end)
         ):
             if kind == "STOCK" or (pc == "C" and (expiry - on).days >= LEAPS_MIN_DAYS):
@@ -408,7 +408,9 @@ def tax_year(engine: Engine, portfolio: str | int | None, year: int) -> dict:
         wash_n, wash_loss = conn.execute(
             sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(c.gain_cents), 0))
             .select_from(
-                lot_closes.join(closed, closed.c.id == c.lot_id).join(instruments, i.id == closed.c.instrument_id)
+                lot_closes.join(closed, sa.and_(closed.c.portfolio_id == c.portfolio_id, closed.c.id == c.lot_id)).join(
+                    instruments, sa.and_(i.portfolio_id == c.portfolio_id, i.id == closed.c.instrument_id)
+                )
             )
             .where(scan, flag)
         ).one()
@@ -499,9 +501,9 @@ def realized_rows(
                 c.fill_id,
             )
             .select_from(
-                lot_closes.join(closed, closed.c.id == c.lot_id)
-                .join(instruments, i.id == closed.c.instrument_id)
-                .join(accounts, a.id == c.account_id)
+                lot_closes.join(closed, sa.and_(closed.c.portfolio_id == c.portfolio_id, closed.c.id == c.lot_id))
+                .join(instruments, sa.and_(i.portfolio_id == c.portfolio_id, i.id == closed.c.instrument_id))
+                .join(accounts, sa.and_(a.portfolio_id == c.portfolio_id, a.id == c.account_id))
             )
             .where(
                 c.portfolio_id == pid,

@@ -187,9 +187,11 @@ def ledger(ctx: Context) -> Iterator[Finding]:
         else_=0,
     )
     sums = (
-        sa.select(p.account_id, sa.func.sum(p.amount_cents).label("cash"), sa.func.sum(capital).label("base"))
-        .join(transfers, t.id == p.transfer_id)
-        .group_by(p.account_id)
+        sa.select(
+            p.portfolio_id, p.account_id, sa.func.sum(p.amount_cents).label("cash"), sa.func.sum(capital).label("base")
+        )
+        .join(transfers, sa.and_(t.portfolio_id == p.portfolio_id, t.id == p.transfer_id))
+        .group_by(p.portfolio_id, p.account_id)
         .subquery()
     )
     q = sa.select(
@@ -200,7 +202,7 @@ def ledger(ctx: Context) -> Iterator[Finding]:
         a.base_capital_cents,
         sa.func.coalesce(sums.c.cash, 0),
         sa.func.coalesce(sums.c.base, 0),
-    ).outerjoin(sums, sums.c.account_id == a.id)
+    ).outerjoin(sums, sa.and_(sums.c.portfolio_id == a.portfolio_id, sums.c.account_id == a.id))
     n = 0
     for aid, name, kind, cash, base, journal_cash, journal_base in conn.execute(q):
         n += 1
@@ -228,8 +230,10 @@ def positions_and_lots(ctx: Context) -> Iterator[Finding]:
     conn = ctx.conn
     lo, c, p, i, a = lots.c, lot_closes.c, positions.c, instruments.c, accounts.c
     closed = (
-        sa.select(c.lot_id, sa.func.sum(c.quantity).label("q"), sa.func.sum(c.open_cash_cents).label("cash"))
-        .group_by(c.lot_id)
+        sa.select(
+            c.portfolio_id, c.lot_id, sa.func.sum(c.quantity).label("q"), sa.func.sum(c.open_cash_cents).label("cash")
+        )
+        .group_by(c.portfolio_id, c.lot_id)
         .subquery()
     )
     q = sa.select(
@@ -246,7 +250,11 @@ def positions_and_lots(ctx: Context) -> Iterator[Finding]:
         i.put_call,
         i.strike_e4,
         i.multiplier,
-    ).select_from(lots.outerjoin(closed, closed.c.lot_id == lo.id).join(instruments, i.id == lo.instrument_id))
+    ).select_from(
+        lots.outerjoin(closed, sa.and_(closed.c.portfolio_id == lo.portfolio_id, closed.c.lot_id == lo.id)).join(
+            instruments, sa.and_(i.portfolio_id == lo.portfolio_id, i.id == lo.instrument_id)
+        )
+    )
     held: dict[tuple[int, int], int] = {}
     collateral: dict[int, int] = {}
     n = 0
@@ -267,7 +275,7 @@ def positions_and_lots(ctx: Context) -> Iterator[Finding]:
     seen = set()
     for pos_id, aid, iid, qty, mark, mult in conn.execute(
         sa.select(p.id, p.account_id, p.instrument_id, p.quantity, p.mark_e4, i.multiplier).join(
-            instruments, i.id == p.instrument_id
+            instruments, sa.and_(i.portfolio_id == p.portfolio_id, i.id == p.instrument_id)
         )
     ):
         seen.add((aid, iid))
@@ -307,7 +315,9 @@ def brokerage_mapping(ctx: Context) -> Iterator[Finding]:
     a, b = accounts.c, brokerage_accounts.c
     q = (
         sa.select(a.name, a.status, sa.func.count(b.id))
-        .select_from(accounts.outerjoin(brokerage_accounts, b.account_id == a.id))
+        .select_from(
+            accounts.outerjoin(brokerage_accounts, sa.and_(b.portfolio_id == a.portfolio_id, b.account_id == a.id))
+        )
         .where(a.kind != "EXT")
         .group_by(a.id, a.name, a.status)
     )
@@ -324,9 +334,9 @@ def brokerage_mapping(ctx: Context) -> Iterator[Finding]:
                 f"{status.lower()} account {name} still holds a brokerage account",
                 "brokerage_accounts",
             )
-    cross = conn.execute(
-        sa.select(b.broker, b.number).join(accounts, a.id == b.account_id).where(a.portfolio_id != b.portfolio_id)
-    ).all()
+    # A mapping whose account is not in the brokerage account's own portfolio (asked per shard group).
+    own = sa.select(a.id).where(a.portfolio_id == b.portfolio_id, a.id == b.account_id)
+    cross = conn.execute(sa.select(b.broker, b.number).where(b.account_id.is_not(None), ~own.exists())).all()
     for broker, number in cross:
         yield Finding(
             "brokerage_mapping",
@@ -339,9 +349,13 @@ def earmark_totals(ctx: Context) -> Iterator[Finding]:
     """The cached earmark total of each account equals its earmark entries; no earmark is overdrawn."""
     conn = ctx.conn
     e, a = earmarks.c, accounts.c
-    sums = sa.select(e.account_id, sa.func.sum(e.amount_cents).label("total")).group_by(e.account_id).subquery()
+    sums = (
+        sa.select(e.portfolio_id, e.account_id, sa.func.sum(e.amount_cents).label("total"))
+        .group_by(e.portfolio_id, e.account_id)
+        .subquery()
+    )
     q = sa.select(a.name, a.earmarked_cents, sa.func.coalesce(sums.c.total, 0)).outerjoin(
-        sums, sums.c.account_id == a.id
+        sums, sa.and_(sums.c.portfolio_id == a.portfolio_id, sums.c.account_id == a.id)
     )
     for name, cached, total in conn.execute(q):
         if cached != total:
@@ -352,7 +366,7 @@ def earmark_totals(ctx: Context) -> Iterator[Finding]:
             )
     for name, purpose, total in conn.execute(
         sa.select(a.name, e.purpose, sa.func.sum(e.amount_cents))
-        .join(accounts, a.id == e.account_id)
+        .join(accounts, sa.and_(a.portfolio_id == e.portfolio_id, a.id == e.account_id))
         .group_by(a.name, e.purpose)
         .having(sa.func.sum(e.amount_cents) < 0)
     ):
@@ -368,7 +382,10 @@ def buffer_config(ctx: Context) -> Iterator[Finding]:
         accounts.c.buffer_bps,
         account_config.c.template,
         account_config.c.overrides,
-    ).join(account_config, account_config.c.account_id == accounts.c.id)
+    ).join(
+        account_config,
+        sa.and_(account_config.c.portfolio_id == accounts.c.portfolio_id, account_config.c.account_id == accounts.c.id),
+    )
     for name, kind, buffer_bps, template, overrides in conn.execute(q):
         want = effective_rules(template, AccountKind(kind), json.loads(overrides)).buffer_bps
         if buffer_bps != want:
@@ -395,7 +412,7 @@ def position_marks(ctx: Context) -> Iterator[Finding]:
     opt, stock = instruments.alias("opt"), instruments.alias("stock")
     delivered = (
         sa.select(stock.c.id, fills.c.trade_date, opt.c.strike_e4)
-        .join(opt, opt.c.id == fills.c.instrument_id)
+        .join(opt, sa.and_(opt.c.portfolio_id == fills.c.portfolio_id, opt.c.id == fills.c.instrument_id))
         .join(stock, sa.and_(stock.c.portfolio_id == opt.c.portfolio_id, stock.c.symbol == opt.c.underlying))
         .where(opt.c.kind == "OPTION", stock.c.kind == "STOCK")
     )

@@ -156,7 +156,7 @@ def deliveries(engine: Engine, portfolio: str | int | None, endpoint_id: int, li
                 _d.next_attempt_at,
                 _d.delivered_at,
             )  # fmt: skip
-            .join(events, _e.id == _d.event_id)
+            .join(events, sa.and_(_e.portfolio_id == _d.portfolio_id, _e.id == _d.event_id))
             .where(_d.endpoint_id == endpoint_id)
             .order_by(_d.id.desc())
             .limit(limit)
@@ -219,8 +219,8 @@ async def deliver_due(
     now = datetime.now(UTC)
     q = (
         sa.select(_d.id, _d.attempts, _w.url, _w.enabled, _w.secret_encrypted, *outbox.EVENT_COLUMNS)
-        .join(webhook_endpoints, _w.id == _d.endpoint_id)
-        .join(events, _e.id == _d.event_id)
+        .join(webhook_endpoints, sa.and_(_w.portfolio_id == _d.portfolio_id, _w.id == _d.endpoint_id))
+        .join(events, sa.and_(_e.portfolio_id == _d.portfolio_id, _e.id == _d.event_id))
         .where(_d.status == "PENDING", _d.next_attempt_at <= now)
         .order_by(_d.id)
         .limit(limit)

@@ -111,10 +111,15 @@ def _dated_on_or_before(day: date) -> sa.ColumnElement[bool]:
 
 def _journal() -> sa.FromClause:
     return (
-        postings.join(transfers, _t.id == _p.transfer_id)
-        .outerjoin(fills, sa.and_(_f.transfer_id == _t.id, _f.account_id == _p.account_id))
-        .outerjoin(broker_rows, sa.and_(_br.transfer_id == _t.id, _br.account_id == _p.account_id))
-        .outerjoin(tax_payments, _tp.transfer_id == _t.id)
+        postings.join(transfers, sa.and_(_t.portfolio_id == _p.portfolio_id, _t.id == _p.transfer_id))
+        .outerjoin(
+            fills, sa.and_(_f.portfolio_id == _t.portfolio_id, _f.transfer_id == _t.id, _f.account_id == _p.account_id)
+        )
+        .outerjoin(
+            broker_rows,
+            sa.and_(_br.portfolio_id == _t.portfolio_id, _br.transfer_id == _t.id, _br.account_id == _p.account_id),
+        )
+        .outerjoin(tax_payments, sa.and_(_tp.portfolio_id == _t.portfolio_id, _tp.transfer_id == _t.id))
         .outerjoin(
             lifecycle_actions,
             sa.and_(_t.kind.in_(["FORK", "MERGE"]), _la.portfolio_id == _t.portfolio_id, _la.audit_seq == _t.audit_seq),
@@ -145,9 +150,12 @@ def _earmarked(conn: sa.Connection, account_id: int, day: date) -> int:
     q = (
         sa.select(sa.func.coalesce(sa.func.sum(e.amount_cents), 0))
         .select_from(
-            earmarks.outerjoin(lifecycle_actions, _la.id == e.action_id).outerjoin(
+            earmarks.outerjoin(
+                lifecycle_actions, sa.and_(_la.portfolio_id == e.portfolio_id, _la.id == e.action_id)
+            ).outerjoin(
                 draw_fill,
                 sa.and_(
+                    draw_fill.c.portfolio_id == e.portfolio_id,
                     e.action_id.is_(None),
                     draw_fill.c.account_id == e.account_id,
                     draw_fill.c.audit_seq == e.audit_seq,
@@ -189,7 +197,7 @@ def _prices(conn: sa.Connection, account_id: int, instrument_ids: set[int], day:
             i.underlying,
             _f.portfolio_id,
         )  # fmt: skip
-        .join(instruments, i.id == _f.instrument_id)
+        .join(instruments, sa.and_(i.portfolio_id == _f.portfolio_id, i.id == _f.instrument_id))
         .where(_f.account_id == account_id, _f.trade_date <= day, _f.action.in_([*_PRICED, "ASSIGN"]))
     ):
         if action != "ASSIGN":
@@ -210,12 +218,13 @@ def _lots(conn: sa.Connection, account_id: int, day: date) -> list[LotAsOf]:
     lo, c, i = lots.c, lot_closes.c, instruments.c
     closed = (
         sa.select(
+            c.portfolio_id,
             c.lot_id,
             sa.func.sum(c.quantity).label("qty"),
             sa.func.sum(c.open_cash_cents).label("cash"),
         )
         .where(c.account_id == account_id, c.closed_on <= day)
-        .group_by(c.lot_id)
+        .group_by(c.portfolio_id, c.lot_id)
         .subquery()
     )
     q = (
@@ -231,8 +240,8 @@ def _lots(conn: sa.Connection, account_id: int, day: date) -> list[LotAsOf]:
             i.put_call,
             i.strike_e4,
         )
-        .join(instruments, i.id == lo.instrument_id)
-        .outerjoin(closed, closed.c.lot_id == lo.id)
+        .join(instruments, sa.and_(i.portfolio_id == lo.portfolio_id, i.id == lo.instrument_id))
+        .outerjoin(closed, sa.and_(closed.c.portfolio_id == lo.portfolio_id, closed.c.lot_id == lo.id))
         .where(lo.account_id == account_id, lo.opened_on <= day)
         .order_by(i.symbol, lo.opened_on, lo.id)
     )
@@ -261,7 +270,7 @@ def accounts_with_facts_after(conn: sa.Connection, portfolio_id: int, day: date)
         sa.select(_br.account_id).where(_br.portfolio_id == portfolio_id, _br.booked_on > day),
         sa.select(_la.account_id).where(_la.portfolio_id == portfolio_id, _la.as_of > day),
         sa.select(lo.account_id)
-        .join(marks, marks.c.instrument_id == lo.instrument_id)
+        .join(marks, sa.and_(marks.c.portfolio_id == lo.portfolio_id, marks.c.instrument_id == lo.instrument_id))
         .where(lo.portfolio_id == portfolio_id, marks.c.as_of > day),
     ]
     for q in queries:

@@ -14,7 +14,7 @@ def latest_mark_price(conn: sa.Connection, portfolio_id: int, symbol: str) -> in
     m, i = marks.c, instruments.c
     price = conn.execute(
         sa.select(m.price_e4)
-        .join(instruments, i.id == m.instrument_id)
+        .join(instruments, sa.and_(i.portfolio_id == m.portfolio_id, i.id == m.instrument_id))
         .where(i.portfolio_id == portfolio_id, i.symbol == symbol)
         .order_by(m.as_of.desc(), m.id.desc())
         .limit(1)

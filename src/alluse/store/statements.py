@@ -21,7 +21,7 @@ def mapped_numbers(
     b = brokerage_accounts.c
     rows = conn.execute(
         sa.select(b.number, accounts.c.id, accounts.c.name)
-        .join(accounts, accounts.c.id == b.account_id)
+        .join(accounts, sa.and_(accounts.c.portfolio_id == b.portfolio_id, accounts.c.id == b.account_id))
         .where(b.portfolio_id == portfolio_id, b.broker == broker, b.number.in_(numbers))
     ).all()
     return {n: (aid, name) for n, aid, name in rows}
