@@ -11,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from alluse.cli.main import app, state
+from tests.conftest import PG_BACKENDS, _truncate_pg
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 MARK = "<!-- tour -->"
@@ -42,10 +43,22 @@ def test_the_parser_finds_the_tour_and_its_refusals() -> None:
     assert len(refused) >= 4 and all("# refused" in line for line in refused)
 
 
-def test_readme_tour_runs_in_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture(params=["sqlite", *[p for p in PG_BACKENDS if "citus" in p.values]])
+def tour_db(request: pytest.FixtureRequest) -> str | None:
+    """None: the default file in the current directory; else a wiped Citus database's URL."""
+    if request.param == "sqlite":
+        return None
+    engine = request.getfixturevalue("citus_engine")
+    _truncate_pg(engine)
+    return engine.url.render_as_string(hide_password=False)
+
+
+def test_readme_tour_runs_in_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tour_db: str | None) -> None:
     monkeypatch.chdir(tmp_path)
     for var in ("ALLUSE_DATABASE_URL", "ALLUSE_PORTFOLIO", "ALLUSE_SECRET_KEY"):
         monkeypatch.delenv(var, raising=False)
+    if tour_db is not None:
+        monkeypatch.setenv("ALLUSE_DATABASE_URL", tour_db)
     runner = CliRunner()
 
     def alluse(args: list[str]):  # type: ignore[no-untyped-def]
@@ -64,4 +77,4 @@ def test_readme_tour_runs_in_order(tmp_path: Path, monkeypatch: pytest.MonkeyPat
             assert len(errors) == 1 and errors[0].startswith("error: "), f"{line}\n{result.stderr}"
         else:
             assert result.exit_code == 0, f"{line}\n{result.output}"
-    assert (tmp_path / "alluse.db").exists() and (tmp_path / "monthly.png").stat().st_size > 0
+    assert (tour_db is not None or (tmp_path / "alluse.db").exists()) and (tmp_path / "monthly.png").stat().st_size > 0

@@ -328,6 +328,7 @@ def _wash_flag(conn: sa.Connection, pid: int) -> sa.ColumnElement:
         sa.select(sa.literal(1))
         .select_from(other)
         .where(
+            other.c.portfolio_id == closed.c.portfolio_id,
             other.c.instrument_id == closed.c.instrument_id,
             other.c.id != closed.c.id,  # instruments belong to one portfolio: so do their lots
             _within(conn, other.c.opened_on, c.closed_on, WASH_DAYS),
