@@ -734,7 +734,12 @@ def _claim(engine: Engine, pid: int, roots: list[int]) -> Iterator[list[int]]:
         return
     with engine.connect() as conn, conn.begin():
         scope_to(conn, pid)
-        q = sa.select(_g.id).where(_g.id.in_(roots)).order_by(_g.id).with_for_update(skip_locked=True, key_share=True)
+        q = (
+            sa.select(_g.id)
+            .where(_g.portfolio_id == pid, _g.id.in_(roots))
+            .order_by(_g.id)
+            .with_for_update(skip_locked=True, key_share=True)
+        )
         yield [int(r) for r in conn.execute(q).scalars()]
 
 
