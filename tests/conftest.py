@@ -105,6 +105,13 @@ def citus_engine() -> Iterator[sa.Engine]:
     engine.dispose()
 
 
+def plain_postgres_only(engine: sa.Engine, why: str) -> None:
+    """Skip a test of the undistributed schema (partitions, keys as migrated) on the Citus variant."""
+    with engine.connect() as conn:
+        if is_citus(conn):
+            pytest.skip(f"not on Citus: {why}")
+
+
 def _backend_engine(request: pytest.FixtureRequest, backend: str) -> sa.Engine:
     return request.getfixturevalue("citus_engine" if backend == "citus" else "pg_engine")
 

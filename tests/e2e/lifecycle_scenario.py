@@ -82,22 +82,24 @@ def snapshot(engine: sa.Engine) -> dict[str, Any]:
         grps = sorted(
             tuple(r)
             for r in conn.execute(
-                sa.select(g.name, g.kind, g.status, parent.c.name).outerjoin(parent, parent.c.id == g.parent_group_id)
+                sa.select(g.name, g.kind, g.status, parent.c.name).outerjoin(
+                    parent, (parent.c.portfolio_id == g.portfolio_id) & (parent.c.id == g.parent_group_id)
+                )
             )
         )
         acts = sorted(
             tuple(r)
             for r in conn.execute(
                 sa.select(la.rule, la.as_of, a.name, g.name, la.amount_cents)
-                .join(accounts, a.id == la.account_id)
-                .outerjoin(account_groups, g.id == la.group_id)
+                .join(accounts, (a.portfolio_id == la.portfolio_id) & (a.id == la.account_id))
+                .outerjoin(account_groups, (g.portfolio_id == la.portfolio_id) & (g.id == la.group_id))
             )
         )
         marks = sorted(
             tuple(r)
             for r in conn.execute(
                 sa.select(a.name, e.purpose, sa.func.sum(e.amount_cents))
-                .join(accounts, a.id == e.account_id)
+                .join(accounts, (a.portfolio_id == e.portfolio_id) & (a.id == e.account_id))
                 .group_by(a.name, e.purpose)
             )
         )

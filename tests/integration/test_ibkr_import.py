@@ -87,8 +87,11 @@ def test_assignment_books_like_a_typed_assign(mapped: sa.Engine) -> None:
     with mapped.connect() as conn:
         q = (
             sa.select(accounts.c.name, lots.c.quantity, lots.c.open_cash_cents, lots.c.opened_on)
-            .join(accounts, accounts.c.id == lots.c.account_id)
-            .join(instruments, instruments.c.id == lots.c.instrument_id)
+            .join(accounts, (accounts.c.portfolio_id == lots.c.portfolio_id) & (accounts.c.id == lots.c.account_id))
+            .join(
+                instruments,
+                (instruments.c.portfolio_id == lots.c.portfolio_id) & (instruments.c.id == lots.c.instrument_id),
+            )
             .where(instruments.c.symbol == "ABC", lots.c.side == "LONG")
         )
         got = {name: (qty, cash, on) for name, qty, cash, on in conn.execute(q)}

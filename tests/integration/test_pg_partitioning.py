@@ -12,6 +12,7 @@ from alluse.services import cash, groups
 from alluse.services.portfolios import create_portfolio
 from alluse.store.partitioning import DEFAULT_PARTITIONS, partition_count, postgres_primary_key
 from alluse.store.schema import metadata
+from tests.conftest import plain_postgres_only
 
 pytestmark = pytest.mark.postgres
 
@@ -58,6 +59,7 @@ def test_declared_tables_are_partitioned_with_the_default_count(pg: sa.Engine) -
 
 
 def test_single_account_and_single_portfolio_queries_touch_one_partition(pg: sa.Engine) -> None:
+    plain_postgres_only(pg, "Citus plans shards, not partitions: tests/integration/test_citus_routing.py")
     create_portfolio(pg, "t", "main", "k:p")
     opened = groups.open_groups(pg, "t", "main", [(f"g{i}", groups.group_opening(1_000_000)) for i in range(20)])
     gens = [g["accounts"]["GEN"]["account_id"] for g in opened]

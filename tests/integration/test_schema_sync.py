@@ -14,11 +14,14 @@ from alembic.runtime.migration import MigrationContext
 from alluse.store.partitioning import DEFAULT_PARTITIONS, PARTITIONS_ENV, partition_key, postgres_primary_key
 from alluse.store.schema import metadata
 from alluse.store.schema_doc import dump_postgres_schema
+from tests.conftest import plain_postgres_only
 
 SCHEMA_SQL = Path(__file__).resolve().parents[2] / "deploy" / "schema.sql"
 
 
 def test_migrations_create_exactly_the_metadata(engine: sa.Engine) -> None:
+    if engine.dialect.name == "postgresql":
+        plain_postgres_only(engine, "deploy/citus.sql rewrites the keys the migrations create, by design")
     with engine.connect() as conn:
         ctx = MigrationContext.configure(conn, opts={"compare_type": True, "include_object": _not_a_partition})
         diff = compare_metadata(ctx, metadata)

@@ -89,7 +89,7 @@ def machine(engine: sa.Engine, reset: Callable[[], None]) -> type[RuleBasedState
             with engine.connect() as conn:
                 big = conn.execute(
                     sa.select(g.name, sa.func.sum(a.cash_cents + a.positions_value_cents))
-                    .join(accounts, a.group_id == g.id)
+                    .join(accounts, (a.portfolio_id == g.portfolio_id) & (a.group_id == g.id))
                     .where(g.kind == "FORK", g.status == "ACTIVE")
                     .group_by(g.name)
                     .having(sa.func.sum(a.cash_cents + a.positions_value_cents) >= CFG.merge_threshold)
@@ -111,7 +111,11 @@ def machine(engine: sa.Engine, reset: Callable[[], None]) -> type[RuleBasedState
                 mapped = conn.execute(
                     sa.select(sa.func.count())
                     .select_from(brokerage_accounts)
-                    .join(accounts, accounts.c.id == brokerage_accounts.c.account_id)
+                    .join(
+                        accounts,
+                        (accounts.c.portfolio_id == brokerage_accounts.c.portfolio_id)
+                        & (accounts.c.id == brokerage_accounts.c.account_id),
+                    )
                     .where(accounts.c.status == "ACTIVE")
                 ).scalar_one()
                 active = conn.execute(
