@@ -78,8 +78,8 @@ def _row(tx: Tx, id_: int, broker: str, number: str, account_id: int | None) -> 
     }
 
 
-def _existing(conn: sa.Connection, refs: list[BrokerageRef]) -> dict[tuple[str, str], sa.Row]:
-    found: dict[tuple[str, str], sa.Row] = {}
+def _existing(conn: sa.Connection, refs: list[BrokerageRef]) -> dict[tuple[str, str], Any]:
+    found: dict[tuple[str, str], Any] = {}
     numbers = sorted({r.number for r in refs})
     # The directory view: another portfolio's registrations must be seen to be refused.
     b = brokerage_directory
