@@ -369,7 +369,7 @@ def apply_forks(
         conn = tx.conn
         tx.announce = False  # the lifecycle's own event kinds below
         todo = {fork_key(rule, s.state.account_id, as_of): (rule, s, plan, broker) for rule, s, plan, broker in chosen}
-        openings = []
+        openings: list[GroupOpening] = []
         for r in fresh:
             rule, s, plan, broker = todo[r.key]
             parent_gid = s.state.group_id
@@ -579,7 +579,8 @@ def _move_positions(conn: sa.Connection, members: list[int], target: int) -> dic
 
 def _move_earmarks(tx: Tx, i: int, members: list[int], target: int, action_id: int) -> dict[str, int]:
     """Open earmarks (a tax reserve above all) follow the money into the target Com-Acc."""
-    rows, moved = [], {}
+    rows: list[dict[str, Any]] = []
+    moved: dict[str, int] = {}
     for aid, by_purpose in _earmark_balances(tx.conn, members).items():
         for purpose, amount in by_purpose.items():
             rows.append(_earmark_row(tx, i, aid, purpose, -amount, action_id, "merge"))
@@ -927,8 +928,8 @@ def plan(
             if cands.sleeves[fp.account_id].state.group_id not in merging:  # its sleeves merge instead
                 rows.append({**_plan_dict(fp), "subject": fp.label})
         for aid in cands.breaches:
-            s = cands.sleeves[aid].state
-            rows.append({"rule": "BUFFER", "outcome": "ALERT", "subject": s.label, "amount_cents": s.cash.cash_buffer - s.cash.cash,
+            st = cands.sleeves[aid].state
+            rows.append({"rule": "BUFFER", "outcome": "ALERT", "subject": st.label, "amount_cents": st.cash.cash_buffer - st.cash.cash,
                          "reason": "cash is below the cash buffer: the run raises a buffer-breach alert"})  # fmt: skip
     return rows
 

@@ -206,7 +206,7 @@ def _book(
     marks_on: dict[str, tuple[date, dict[str, int]]],
 ) -> list[dict[str, Any]]:
     mapping = mapped_accounts(tx.conn, tx.portfolio_id, flex)
-    out: dict[int, dict[str, Any]] = {}
+    out: dict[int, Any] = {}  # a FactImported per fact, or the marks a statement's period ends with
     rows: list[dict[str, Any]] = []
     # 1. Cash flows first, so the book below sees the deposits the trades were paid from.
     flows = [(i, k) for i, k in fresh if k in facts and facts[k][1].action in _CASH_FLOWS]
