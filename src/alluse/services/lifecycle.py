@@ -27,7 +27,6 @@ from sqlalchemy.engine import Engine
 
 from alluse.brokers.refs import PAPER, BrokerageRef
 from alluse.domain.accounts import SLEEVES, AccountKind, AccountStatus, CashSnapshot, GroupKind
-from alluse.domain.instruments import value_cents
 from alluse.domain.ledger import Leg, TransferKind
 from alluse.domain.lifecycle import (
     AccountState,
@@ -55,6 +54,7 @@ from alluse.services.configuration import portfolio_lifecycle
 from alluse.services.earmarks import earmark_row as _earmark_row
 from alluse.services.groups import GroupOpening, open_fork_groups
 from alluse.store import earmarks as earmark_store
+from alluse.store import merges as merge_store
 from alluse.store.asof import account_as_of, accounts_with_facts_after
 from alluse.store.prepared import Prepared, insert
 from alluse.store.repo import JournalEntry, account_label, allocate_ids, insert_journal
@@ -62,11 +62,8 @@ from alluse.store.schema import (
     account_groups,
     accounts,
     earmarks,
-    instruments,
     lifecycle_actions,
     lot_closes,
-    lots,
-    positions,
 )
 from alluse.store.scope import resolve_portfolio, scope_to
 from alluse.store.uow import IN_CHUNK, Request, Tx, write, write_planned
@@ -487,7 +484,7 @@ def apply_merges(
         if plan is None or plan.outcome is not Outcome.APPLY:
             raise AssertionError(f"merge of group {gid} was planned under the lock but no longer applies")
         target = plan.target_account_id
-        members = [r.id for r in conn.execute(sa.select(_a.id).where(_a.group_id == gid, _a.status == "ACTIVE")).all()]
+        members = merge_store.active_members(conn, gid)
         total = sum(plan.moves.values())
         legs = [Leg(aid, -cash) for aid, cash in plan.moves.items()]
         if total:
@@ -497,18 +494,8 @@ def apply_merges(
             (transfer_id,) = insert_journal(
                 conn, pid, tx.now, [JournalEntry(TransferKind.MERGE, legs, tx.seq(i), memo=f"merge {plan.group_name}")]
             )
-        in_kind = _move_positions(conn, members, target)
-        conn.execute(
-            accounts.update()
-            .where(_a.id.in_(members))
-            .values(cash_cents=0, positions_value_cents=0, collateral_cents=0, status="MERGED")
-        )
-        conn.execute(
-            accounts.update()
-            .where(_a.id == target)
-            .values(cash_cents=_a.cash_cents + total, base_capital_cents=_a.base_capital_cents + total)
-        )
-        conn.execute(account_groups.update().where(_g.id == gid).values(status="MERGED"))
+        in_kind = merge_store.move_holdings(conn, members, target)
+        merge_store.close_merged(conn, gid, members, target, total)
         released = release_to_pool(conn, pid, members)
         (action_id,) = [allocate_ids(conn, lifecycle_actions, 1)]
         _ACTION_INSERT.many(conn, [_action_row(tx, i, action_id, Rule.MERGE, key, as_of, None, target, gid, total,
@@ -518,62 +505,12 @@ def apply_merges(
         detail = {"group": plan.group_name, "into": plan.target_label, "cash_cents": total, "earmarks": moved,
                   "brokerage_returned_to_pool": released, **in_kind}  # fmt: skip
         tx.emit(i, "lifecycle.merge", detail, target, action_id)
-        target_group = conn.execute(sa.select(_a.group_id).where(_a.id == target)).scalar_one()
+        target_group = merge_store.group_of(conn, target)
         return {"rule": Rule.MERGE.value, "action_id": action_id, "group": plan.group_name, "into": plan.target_label,
                 "target_group_id": target_group, "amount_cents": total, "transfer_id": transfer_id,
                 "reason": plan.reason}  # fmt: skip
 
     return _results(write_planned(engine, pid, actor, ACTOR_ACTION, decide))
-
-
-def _move_positions(conn: sa.Connection, members: list[int], target: int) -> dict[str, int]:
-    """Open lots and positions move in kind: each open lot keeps its row (open date, quantity, cost
-    basis, the closings already made), only its account changes; short puts bring their collateral.
-    Realized history stays with the merged sleeve, as the tax ledger is per account."""
-    lo, p, i = lots.c, positions.c, instruments.c
-    moved_lots = conn.execute(
-        lots.update().where(lo.account_id.in_(members), lo.remaining > 0).values(account_id=target)
-    ).rowcount
-    held = {
-        iid: (pos_id, qty, mark, on)
-        for pos_id, iid, qty, mark, on in conn.execute(
-            sa.select(p.id, p.instrument_id, p.quantity, p.mark_e4, p.marked_on).where(p.account_id == target)
-        )
-    }
-    rows = conn.execute(
-        sa.select(p.id, p.instrument_id, p.quantity, p.mark_e4, p.marked_on).where(
-            p.account_id.in_(members), p.quantity != 0
-        )
-    ).all()
-    for pos_id, iid, qty, mark, on in rows:
-        if iid not in held:
-            conn.execute(positions.update().where(p.id == pos_id).values(account_id=target))
-            held[iid] = (pos_id, qty, mark, on)
-            continue
-        tid, tqty, tmark, ton = held[iid]
-        newer = (mark, on) if str(on) > str(ton) else (tmark, ton)  # one instrument, one price: the newest
-        conn.execute(
-            positions.update().where(p.id == tid).values(quantity=tqty + qty, mark_e4=newer[0], marked_on=newer[1])
-        )
-        conn.execute(positions.update().where(p.id == pos_id).values(quantity=0))
-        held[iid] = (tid, tqty + qty, *newer)
-    value = sum(
-        value_cents(qty, mark, mult)
-        for qty, mark, mult in conn.execute(
-            sa.select(p.quantity, p.mark_e4, i.multiplier)
-            .join(instruments, i.id == p.instrument_id)
-            .where(p.account_id == target)
-        )
-    )
-    collateral = conn.execute(
-        sa.select(sa.func.coalesce(sa.func.sum(_a.collateral_cents), 0)).where(_a.id.in_(members))
-    ).scalar_one()
-    conn.execute(
-        accounts.update()
-        .where(_a.id == target)
-        .values(positions_value_cents=value, collateral_cents=_a.collateral_cents + int(collateral))
-    )
-    return {"lots_moved": int(moved_lots), "positions_moved": len(rows), "collateral_moved_cents": int(collateral)}
 
 
 def _move_earmarks(tx: Tx, i: int, members: list[int], target: int, action_id: int) -> dict[str, int]:
@@ -585,11 +522,8 @@ def _move_earmarks(tx: Tx, i: int, members: list[int], target: int, action_id: i
             rows.append(_earmark_row(tx, i, target, purpose, amount, action_id, "merge"))
             moved[purpose.value] = moved.get(purpose.value, 0) + amount
     if rows:
-        tx.conn.execute(earmarks.insert(), rows)
-        tx.conn.execute(accounts.update().where(_a.id.in_(members)).values(earmarked_cents=0))
-        tx.conn.execute(
-            accounts.update().where(_a.id == target).values(earmarked_cents=_a.earmarked_cents + sum(moved.values()))
-        )
+        earmark_store.insert_earmarks(tx.conn, rows)
+        merge_store.hand_over_earmarked(tx.conn, members, target, sum(moved.values()))
     return moved
 
 
