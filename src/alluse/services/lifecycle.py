@@ -336,53 +336,16 @@ def apply_forks(
     waits: list[ForkPlan] = []
 
     def decide(conn: sa.Connection, _pid: int) -> tuple[list[Request], Any]:
-        chosen.clear()
-        waits.clear()
-        sleeves = _load_sleeves(conn, pid, sorted({aid for _, aid in items}), as_of, surplus=True)
-        pool_left: dict[str, int] = {}
-        requests = []
-        for rule, aid in items:
-            s = sleeves.get(aid)
-            if s is None or s.status is not AccountStatus.ACTIVE:
-                continue
-            broker, free = _fork_pool(conn, pid, aid)
-            if free is not None:
-                free = pool_left.setdefault(broker, free)
-            plan = (plan_gen_fork if rule is Rule.GEN_FORK else plan_rev_fork)(s.state, cfg, free)
-            if plan is not None and plan.outcome is Outcome.WAIT:
-                waits.append(plan)
-            if plan is None or plan.outcome is not Outcome.APPLY:
-                continue
-            if free is not None:
-                pool_left[broker] -= plan.brokerage_needed
-            chosen.append((rule, s, plan, broker))
-            requests.append(Request(fork_key(rule, aid, as_of),
-                                    {"rule": rule.value, "account_id": aid, "as_of": as_of.isoformat()}))  # fmt: skip
+        chosen[:], waits[:] = _choose_forks(conn, pid, items, as_of, cfg)
+        requests = [Request(fork_key(rule, s.state.account_id, as_of), {"rule": rule.value,
+                    "account_id": s.state.account_id, "as_of": as_of.isoformat()}) for rule, s, _p, _b in chosen]  # fmt: skip
         return requests, apply
 
     def apply(tx: Tx, fresh: list[Request]) -> list[dict[str, Any]]:
         conn = tx.conn
         tx.announce = False  # the lifecycle's own event kinds below
         todo = {fork_key(rule, s.state.account_id, as_of): (rule, s, plan, broker) for rule, s, plan, broker in chosen}
-        openings = []
-        for r in fresh:
-            rule, s, plan, broker = todo[r.key]
-            parent_gid = s.state.group_id
-            pool = take_from_pool(conn, pid, broker, plan.brokerage_needed, skip=_taken_refs(openings))
-            refs: list[BrokerageRef | None] = [None, None, None]
-            for kind, ref in zip(plan.legs, pool, strict=False):
-                refs[SLEEVES.index(kind)] = ref
-            openings.append(
-                GroupOpening(
-                    plan.amount,
-                    (refs[0], refs[1], refs[2]),
-                    cfg.gen_fork_split if rule is Rule.GEN_FORK else cfg.rev_fork_allocation,
-                    _child_name(conn, pid, parent_gid, "F" if rule is Rule.GEN_FORK else "R"),
-                    GroupKind.FORK if rule is Rule.GEN_FORK else GroupKind.PRIMARY,
-                    parent_gid,
-                    s.state.account_id,
-                )
-            )
+        openings = _fork_openings(tx, pid, [todo[r.key] for r in fresh], cfg)
         opened = open_fork_groups(tx, openings, [tx.seq(i) for i in range(len(fresh))])
         first = allocate_ids(conn, lifecycle_actions, len(fresh))
         actions, out = [], []
@@ -405,6 +368,59 @@ def apply_forks(
     if waiting is not None:
         waiting.extend(waits)
     return applied
+
+
+def _choose_forks(
+    conn: sa.Connection, pid: int, items: list[tuple[Rule, int]], as_of: date, cfg: LifecycleConfig
+) -> tuple[list[tuple[Rule, Sleeve, ForkPlan, str]], list[ForkPlan]]:
+    """The forks that apply now (with their sleeve, plan and broker) and those that wait, in the order
+    given; pool accounts one fork takes are gone for the next."""
+    chosen: list[tuple[Rule, Sleeve, ForkPlan, str]] = []
+    waits: list[ForkPlan] = []
+    sleeves = _load_sleeves(conn, pid, sorted({aid for _, aid in items}), as_of, surplus=True)
+    pool_left: dict[str, int] = {}
+    for rule, aid in items:
+        s = sleeves.get(aid)
+        if s is None or s.status is not AccountStatus.ACTIVE:
+            continue
+        broker, free = _fork_pool(conn, pid, aid)
+        if free is not None:
+            free = pool_left.setdefault(broker, free)
+        plan = (plan_gen_fork if rule is Rule.GEN_FORK else plan_rev_fork)(s.state, cfg, free)
+        if plan is not None and plan.outcome is Outcome.WAIT:
+            waits.append(plan)
+        if plan is None or plan.outcome is not Outcome.APPLY:
+            continue
+        if free is not None:
+            pool_left[broker] -= plan.brokerage_needed
+        chosen.append((rule, s, plan, broker))
+    return chosen, waits
+
+
+def _fork_openings(
+    tx: Tx, pid: int, forks: list[tuple[Rule, Sleeve, ForkPlan, str]], cfg: LifecycleConfig
+) -> list[GroupOpening]:
+    """The group each fork opens: named after its family, funded from its sleeve, over accounts taken
+    from the brokerage pool (one pool account is never given to two forks)."""
+    openings: list[GroupOpening] = []
+    for rule, s, plan, broker in forks:
+        parent_gid = s.state.group_id
+        pool = take_from_pool(tx.conn, pid, broker, plan.brokerage_needed, skip=_taken_refs(openings))
+        refs: list[BrokerageRef | None] = [None, None, None]
+        for kind, ref in zip(plan.legs, pool, strict=False):
+            refs[SLEEVES.index(kind)] = ref
+        openings.append(
+            GroupOpening(
+                plan.amount,
+                (refs[0], refs[1], refs[2]),
+                cfg.gen_fork_split if rule is Rule.GEN_FORK else cfg.rev_fork_allocation,
+                _child_name(tx.conn, pid, parent_gid, "F" if rule is Rule.GEN_FORK else "R"),
+                GroupKind.FORK if rule is Rule.GEN_FORK else GroupKind.PRIMARY,
+                parent_gid,
+                s.state.account_id,
+            )
+        )
+    return openings
 
 
 def _taken_refs(openings: list[GroupOpening]) -> set[BrokerageRef]:
@@ -476,41 +492,43 @@ def apply_merges(
 
     def apply(tx: Tx, fresh: list[Request]) -> list[dict[str, Any]]:
         tx.announce = False  # lifecycle.merge below
-        return [_merge_one(tx, i, int(r.payload["group_id"]), r.key) for i, r in enumerate(fresh)]
-
-    def _merge_one(tx: Tx, i: int, gid: int, key: str) -> dict[str, Any]:
-        conn = tx.conn
-        plan = plan_group_merge(conn, pid, gid, cfg)
-        if plan is None or plan.outcome is not Outcome.APPLY:
-            raise AssertionError(f"merge of group {gid} was planned under the lock but no longer applies")
-        target = plan.target_account_id
-        members = merge_store.active_members(conn, gid)
-        total = sum(plan.moves.values())
-        legs = [Leg(aid, -cash) for aid, cash in plan.moves.items()]
-        if total:
-            legs.append(Leg(target, total))
-        transfer_id = None
-        if len(legs) >= 2:
-            (transfer_id,) = insert_journal(
-                conn, pid, tx.now, [JournalEntry(TransferKind.MERGE, legs, tx.seq(i), memo=f"merge {plan.group_name}")]
-            )
-        in_kind = merge_store.move_holdings(conn, members, target)
-        merge_store.close_merged(conn, gid, members, target, total)
-        released = release_to_pool(conn, pid, members)
-        (action_id,) = [allocate_ids(conn, lifecycle_actions, 1)]
-        _ACTION_INSERT.many(conn, [_action_row(tx, i, action_id, Rule.MERGE, key, as_of, None, target, gid, total,
-                                               {"plan": _plan_dict(plan), "transfer_id": transfer_id,
-                                                      "released": released})])  # fmt: skip
-        moved = _move_earmarks(tx, i, members, target, action_id)
-        detail = {"group": plan.group_name, "into": plan.target_label, "cash_cents": total, "earmarks": moved,
-                  "brokerage_returned_to_pool": released, **in_kind}  # fmt: skip
-        tx.emit(i, "lifecycle.merge", detail, target, action_id)
-        target_group = merge_store.group_of(conn, target)
-        return {"rule": Rule.MERGE.value, "action_id": action_id, "group": plan.group_name, "into": plan.target_label,
-                "target_group_id": target_group, "amount_cents": total, "transfer_id": transfer_id,
-                "reason": plan.reason}  # fmt: skip
+        return [_merge_one(tx, i, pid, int(r.payload["group_id"]), r.key, as_of, cfg) for i, r in enumerate(fresh)]
 
     return _results(write_planned(engine, pid, actor, ACTOR_ACTION, decide))
+
+
+def _merge_one(tx: Tx, i: int, pid: int, gid: int, key: str, as_of: date, cfg: LifecycleConfig) -> dict[str, Any]:
+    """Apply one planned merge: cash legs, holdings in kind, statuses, the pool, earmarks, the action."""
+    conn = tx.conn
+    plan = plan_group_merge(conn, pid, gid, cfg)
+    if plan is None or plan.outcome is not Outcome.APPLY:
+        raise AssertionError(f"merge of group {gid} was planned under the lock but no longer applies")
+    target = plan.target_account_id
+    members = merge_store.active_members(conn, gid)
+    total = sum(plan.moves.values())
+    legs = [Leg(aid, -cash) for aid, cash in plan.moves.items()]
+    if total:
+        legs.append(Leg(target, total))
+    transfer_id = None
+    if len(legs) >= 2:
+        (transfer_id,) = insert_journal(
+            conn, pid, tx.now, [JournalEntry(TransferKind.MERGE, legs, tx.seq(i), memo=f"merge {plan.group_name}")]
+        )
+    in_kind = merge_store.move_holdings(conn, members, target)
+    merge_store.close_merged(conn, gid, members, target, total)
+    released = release_to_pool(conn, pid, members)
+    (action_id,) = [allocate_ids(conn, lifecycle_actions, 1)]
+    _ACTION_INSERT.many(conn, [_action_row(tx, i, action_id, Rule.MERGE, key, as_of, None, target, gid, total,
+                                           {"plan": _plan_dict(plan), "transfer_id": transfer_id,
+                                                  "released": released})])  # fmt: skip
+    moved = _move_earmarks(tx, i, members, target, action_id)
+    detail = {"group": plan.group_name, "into": plan.target_label, "cash_cents": total, "earmarks": moved,
+              "brokerage_returned_to_pool": released, **in_kind}  # fmt: skip
+    tx.emit(i, "lifecycle.merge", detail, target, action_id)
+    target_group = merge_store.group_of(conn, target)
+    return {"rule": Rule.MERGE.value, "action_id": action_id, "group": plan.group_name, "into": plan.target_label,
+            "target_group_id": target_group, "amount_cents": total, "transfer_id": transfer_id,
+            "reason": plan.reason}  # fmt: skip
 
 
 def _move_earmarks(tx: Tx, i: int, members: list[int], target: int, action_id: int) -> dict[str, int]:
