@@ -5,7 +5,7 @@ from fastapi import APIRouter
 from alluse.api.deps import Ctx, IdemKey, Owner
 from alluse.api.money import typed_money
 from alluse.api.problems import responses
-from alluse.api.schemas import GroupIn, GroupOpenedOut
+from alluse.api.schemas.groups import GroupIn, GroupOpenedOut
 from alluse.domain.parsing import parse_money
 from alluse.services.configuration import parse_allocation
 from alluse.services.groups import GroupOpened, group_opening, open_group

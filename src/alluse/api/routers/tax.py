@@ -10,7 +10,8 @@ from fastapi import APIRouter, Path, Query
 from alluse.api.deps import Ctx, IdemKey, Owner, Trader, Viewer
 from alluse.api.money import typed_money
 from alluse.api.problems import responses
-from alluse.api.schemas import Day, PnlOut, SurplusOut, TaxPaymentIn, TaxPaymentOut, TaxRatesIn, TaxRatesOut, money
+from alluse.api.schemas.common import Day, money
+from alluse.api.schemas.tax import PnlOut, SurplusOut, TaxPaymentIn, TaxPaymentOut, TaxRatesIn, TaxRatesOut
 from alluse.domain.errors import InvalidInput
 from alluse.domain.parsing import parse_money
 from alluse.domain.tax import NOTE

@@ -9,11 +9,11 @@ from fastapi import APIRouter, Query
 from alluse.api.deps import Ctx, IdemKey, Trader, Viewer
 from alluse.api.money import typed_money
 from alluse.api.problems import responses
-from alluse.api.schemas import (
+from alluse.api.schemas.common import Day, money
+from alluse.api.schemas.trades import (
     AlertOut,
     CheckTradeIn,
     CheckTradeOut,
-    Day,
     FillBatchIn,
     FillBatchOut,
     FillIn,
@@ -21,7 +21,6 @@ from alluse.api.schemas import (
     MarksIn,
     MarksOut,
     PositionsOut,
-    money,
 )
 from alluse.domain.errors import InvalidInput
 from alluse.domain.parsing import parse_money
