@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date
-from typing import Any
+from typing import Any, NotRequired, TypedDict, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -46,7 +46,7 @@ from alluse.domain.lifecycle import (
     plan_rev_fork,
     quarter_of,
 )
-from alluse.domain.money import format_usd
+from alluse.domain.money import Cents, format_usd
 from alluse.services import tax
 from alluse.services.alerts import BUFFER_BREACH, alert_event, raise_alert
 from alluse.services.brokers import broker_of, pool_free, release_to_pool, take_from_pool
@@ -289,8 +289,29 @@ def _load_sleeves(
     return {aid: _sleeve(conn, row, as_of, quarter.get(aid, 0), surplus) for aid, row in rows.items()}
 
 
-def _results(written: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [r for r in written if not r.get("replayed")]
+class ActionApplied(TypedDict):
+    """A lifecycle action as its audit entry stores it: a fork (account, group, group_id,
+    parent_group_id), a merge (group, into, target_group_id, transfer_id) or a reinvestment
+    (account, period, earmarks: cents by purpose)."""
+
+    rule: str
+    action_id: int
+    amount_cents: Cents
+    reason: str
+    account: NotRequired[str]
+    group: NotRequired[str]
+    group_id: NotRequired[int]
+    parent_group_id: NotRequired[int | None]
+    into: NotRequired[str]
+    target_group_id: NotRequired[int]
+    transfer_id: NotRequired[int | None]
+    period: NotRequired[str]
+    earmarks: NotRequired[dict[str, int]]
+
+
+def _results(written: list[dict[str, Any]]) -> list[ActionApplied]:
+    """The actions this run applied (a replayed one was applied by an earlier run)."""
+    return [cast(ActionApplied, r) for r in written if not r.get("replayed")]
 
 
 def _fork_pool(conn: sa.Connection, pid: int, account_id: int) -> tuple[str, int | None]:
@@ -329,7 +350,7 @@ def apply_forks(
     as_of: date,
     cfg: LifecycleConfig,
     waiting: list[ForkPlan] | None = None,
-) -> list[dict[str, Any]]:
+) -> list[ActionApplied]:
     """Rev-Acc and Gen-Acc forks, in the order given; pool accounts taken by one are gone for the next.
     Forks that wait are appended to `waiting`."""
     chosen: list[tuple[Rule, Sleeve, ForkPlan, str]] = []
@@ -341,7 +362,7 @@ def apply_forks(
                     "account_id": s.state.account_id, "as_of": as_of.isoformat()}) for rule, s, _p, _b in chosen]  # fmt: skip
         return requests, apply
 
-    def apply(tx: Tx, fresh: list[Request]) -> list[dict[str, Any]]:
+    def apply(tx: Tx, fresh: list[Request]) -> list[ActionApplied]:
         conn = tx.conn
         tx.announce = False  # the lifecycle's own event kinds below
         todo = {fork_key(rule, s.state.account_id, as_of): (rule, s, plan, broker) for rule, s, plan, broker in chosen}
@@ -359,7 +380,7 @@ def apply_forks(
             alert_event(tx, i, "fork_ready", aid, f"{s.state.label}: {rule.value} applied, new group {o['name']} "
                         f"funded with {format_usd(plan.amount)}: fund its brokerage accounts")  # fmt: skip
             out.append({"rule": rule.value, "action_id": action_id, "account": s.state.label,
-                        "amount_cents": plan.amount, "group": o["name"], "group_id": o["group_id"],
+                        "amount_cents": Cents(plan.amount), "group": o["name"], "group_id": o["group_id"],
                         "parent_group_id": s.state.group_id, "reason": plan.reason})  # fmt: skip
         _ACTION_INSERT.many(conn, actions)
         return out
@@ -477,7 +498,7 @@ def plan_group_merge(conn: sa.Connection, pid: int, gid: int, cfg: LifecycleConf
 
 def apply_merges(
     engine: Engine, actor: str, pid: int, gids: list[int], as_of: date, cfg: LifecycleConfig
-) -> list[dict[str, Any]]:
+) -> list[ActionApplied]:
     """Merge FORK groups, in the order given (deepest first, so a child lands in its parent before the
     parent itself moves on). Each merge is planned again when applied: earlier merges of the batch
     only ever add to the groups later ones read."""
@@ -490,14 +511,14 @@ def apply_merges(
                 requests.append(Request(merge_key(gid, as_of), {"rule": Rule.MERGE.value, "group_id": gid}))
         return requests, apply
 
-    def apply(tx: Tx, fresh: list[Request]) -> list[dict[str, Any]]:
+    def apply(tx: Tx, fresh: list[Request]) -> list[ActionApplied]:
         tx.announce = False  # lifecycle.merge below
         return [_merge_one(tx, i, pid, int(r.payload["group_id"]), r.key, as_of, cfg) for i, r in enumerate(fresh)]
 
     return _results(write_planned(engine, pid, actor, ACTOR_ACTION, decide))
 
 
-def _merge_one(tx: Tx, i: int, pid: int, gid: int, key: str, as_of: date, cfg: LifecycleConfig) -> dict[str, Any]:
+def _merge_one(tx: Tx, i: int, pid: int, gid: int, key: str, as_of: date, cfg: LifecycleConfig) -> ActionApplied:
     """Apply one planned merge: cash legs, holdings in kind, statuses, the pool, earmarks, the action."""
     conn = tx.conn
     plan = plan_group_merge(conn, pid, gid, cfg)
@@ -527,7 +548,7 @@ def _merge_one(tx: Tx, i: int, pid: int, gid: int, key: str, as_of: date, cfg: L
     tx.emit(i, "lifecycle.merge", detail, target, action_id)
     target_group = merge_store.group_of(conn, target)
     return {"rule": Rule.MERGE.value, "action_id": action_id, "group": plan.group_name, "into": plan.target_label,
-            "target_group_id": target_group, "amount_cents": total, "transfer_id": transfer_id,
+            "target_group_id": target_group, "amount_cents": Cents(total), "transfer_id": transfer_id,
             "reason": plan.reason}  # fmt: skip
 
 
@@ -547,7 +568,7 @@ def _move_earmarks(tx: Tx, i: int, members: list[int], target: int, action_id: i
 
 def apply_reinvestments(
     engine: Engine, actor: str, pid: int, account_ids: list[int], as_of: date, cfg: LifecycleConfig
-) -> list[dict[str, Any]]:
+) -> list[ActionApplied]:
     """§5.4 for the given Rev-Accs and Com-Accs: the quarter's plan becomes earmarks. No cash moves."""
     period = quarter_of(as_of)
     chosen: dict[str, tuple[Sleeve, ReinvestPlan]] = {}
@@ -562,7 +583,7 @@ def apply_reinvestments(
                     for k, (s, _) in chosen.items()]  # fmt: skip
         return requests, apply
 
-    def apply(tx: Tx, fresh: list[Request]) -> list[dict[str, Any]]:
+    def apply(tx: Tx, fresh: list[Request]) -> list[ActionApplied]:
         tx.announce = False  # lifecycle.reinvest below
         first = allocate_ids(tx.conn, lifecycle_actions, len(fresh))
         actions, marks, cached, out = [], [], [], []
@@ -583,7 +604,7 @@ def apply_reinvestments(
             if plan.still_below_buffer:
                 alert_event(tx, i, "buffer_breach", aid, f"{s.state.label}: {plan.reason}")
             out.append({"rule": Rule.REINVEST.value, "action_id": action_id, "account": s.state.label,
-                        "period": period, "amount_cents": plan.reinvestable,
+                        "period": period, "amount_cents": Cents(plan.reinvestable),
                         "earmarks": {k.value: v for k, v in earmarked.items()}, "reason": plan.reason})  # fmt: skip
         _ACTION_INSERT.many(tx.conn, actions)
         earmark_store.insert_earmarks(tx.conn, marks)
