@@ -369,7 +369,8 @@ def apply_forks(
         openings = _fork_openings(tx, pid, [todo[r.key] for r in fresh], cfg)
         opened = open_fork_groups(tx, openings, [tx.seq(i) for i in range(len(fresh))])
         first = allocate_ids(conn, lifecycle_actions, len(fresh))
-        actions, out = [], []
+        actions: list[dict[str, Any]] = []
+        out: list[ActionApplied] = []
         for i, (r, o) in enumerate(zip(fresh, opened, strict=True)):
             rule, s, plan, _ = todo[r.key]
             aid, action_id = s.state.account_id, first + i
@@ -554,7 +555,8 @@ def _merge_one(tx: Tx, i: int, pid: int, gid: int, key: str, as_of: date, cfg: L
 
 def _move_earmarks(tx: Tx, i: int, members: list[int], target: int, action_id: int) -> dict[str, int]:
     """Open earmarks (a tax reserve above all) follow the money into the target Com-Acc."""
-    rows, moved = [], {}
+    rows: list[dict[str, Any]] = []
+    moved: dict[str, int] = {}
     for aid, by_purpose in _earmark_balances(tx.conn, members).items():
         for purpose, amount in by_purpose.items():
             rows.append(_earmark_row(tx, i, aid, purpose, -amount, action_id, "merge"))
@@ -586,7 +588,8 @@ def apply_reinvestments(
     def apply(tx: Tx, fresh: list[Request]) -> list[ActionApplied]:
         tx.announce = False  # lifecycle.reinvest below
         first = allocate_ids(tx.conn, lifecycle_actions, len(fresh))
-        actions, marks, cached, out = [], [], [], []
+        actions, marks, cached = [], [], []
+        out: list[ActionApplied] = []
         for i, r in enumerate(fresh):
             s, plan = chosen[r.key]
             aid, action_id = s.state.account_id, first + i
@@ -670,7 +673,7 @@ def _plan_dict(plan: Any) -> dict[str, Any]:
 @dataclass(slots=True)
 class RunReport:
     as_of: date
-    applied: list[dict[str, Any]] = field(default_factory=list)
+    applied: list[ActionApplied] = field(default_factory=list)
     waiting: list[dict[str, Any]] = field(default_factory=list)
     families: int = 0
     families_skipped: int = 0  # claimed by another worker at the time

@@ -33,7 +33,7 @@ def positions_to_revalue(
         .join(instruments, _i.id == _p.instrument_id)
         .where(_p.portfolio_id == portfolio_id, _p.instrument_id.in_(list(instrument_ids)), _p.marked_on <= as_of)
     )
-    return [tuple(r) for r in conn.execute(q)]  # type: ignore[misc]
+    return [tuple(r) for r in conn.execute(q)]
 
 
 def set_position_marks(conn: sa.Connection, marks_by_position: Mapping[int, int], as_of: date) -> None:
