@@ -94,7 +94,7 @@ def instrument_by_symbol(conn: sa.Connection, portfolio_id: int, symbol: str) ->
 
 
 def insert_instrument(conn: sa.Connection, portfolio_id: int, spec: Instrument) -> int:
-    res = conn.execute(
+    key = conn.execute(
         instruments.insert().values(
             portfolio_id=portfolio_id,
             symbol=spec.symbol,
@@ -105,9 +105,8 @@ def insert_instrument(conn: sa.Connection, portfolio_id: int, spec: Instrument) 
             expiry=spec.expiry,
             multiplier=spec.multiplier,
         )
-    )
-    key = res.inserted_primary_key
-    assert key is not None
+    ).inserted_primary_key
+    assert key is not None  # an INSERT always reports its key
     return int(key[0])
 
 
