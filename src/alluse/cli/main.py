@@ -484,11 +484,12 @@ def bench(
     db: Annotated[
         str,
         typer.Option(
-            help="sqlite (a fresh file in a temp dir) or postgres (a scratch database <name>_bench next to the URL's)"
+            help="sqlite (a fresh file in a temp dir), postgres (a scratch database <name>_bench next to the "
+            "URL's) or citus (the same on the Citus cluster whose coordinator the URL names, distributed)"
         ),
     ] = "sqlite",
     url: Annotated[
-        str | None, typer.Option(help="PostgreSQL server for --db postgres (default: ALLUSE_DATABASE_URL).")
+        str | None, typer.Option(help="PostgreSQL server for --db postgres or citus (default: ALLUSE_DATABASE_URL).")
     ] = None,
     http: Annotated[
         bool, typer.Option("--http", help="The REST API under HTTP load from a second process, on loopback.")

@@ -52,9 +52,9 @@ from alluse.services import tax
 from alluse.services.alerts import BUFFER_BREACH, alert_event, raise_alert
 from alluse.services.brokers import broker_of, pool_free, release_to_pool, take_from_pool
 from alluse.services.configuration import portfolio_lifecycle
-from alluse.services.earmarks import EARMARK_INSERT as _EARMARK_INSERT
 from alluse.services.earmarks import earmark_row as _earmark_row
 from alluse.services.groups import GroupOpening, open_fork_groups
+from alluse.store import earmarks as earmark_store
 from alluse.store.asof import account_as_of, accounts_with_facts_after
 from alluse.store.prepared import Prepared, insert
 from alluse.store.repo import JournalEntry, account_label, allocate_ids, insert_journal
@@ -634,19 +634,14 @@ def apply_reinvestments(
                         "period": period, "amount_cents": plan.reinvestable,
                         "earmarks": {k.value: v for k, v in earmarked.items()}, "reason": plan.reason})  # fmt: skip
         _ACTION_INSERT.many(tx.conn, actions)
-        _EARMARK_INSERT.many(tx.conn, marks)
-        _EARMARKED_ADD.many(tx.conn, cached)
+        earmark_store.insert_earmarks(tx.conn, marks)
+        earmark_store.add_to_earmarked(tx.conn, cached)
         return out
 
     return _results(write_planned(engine, pid, actor, ACTOR_ACTION, decide))
 
 
 _ACTION_INSERT = insert(lifecycle_actions)
-_EARMARKED_ADD = Prepared(
-    accounts.update()
-    .where(_a.id == sa.bindparam("aid"))
-    .values(earmarked_cents=_a.earmarked_cents + sa.bindparam("delta"))
-)
 
 
 def _action_row(

@@ -26,7 +26,7 @@ MAX_PARTITIONS = 1024
 # The role the application connects as in production: no superuser, no BYPASSRLS, no table ownership.
 APP_ROLE_ENV = "ALLUSE_APP_ROLE"
 DEFAULT_APP_ROLE = "alluse_app"
-# Set per unit of work (set_config(..., true): transaction-local); the policies compare against it.
+# Set per unit of work (SET LOCAL: transaction-local, and repeated on Citus workers); the policies read it.
 SCOPE_SETTING = "alluse.portfolio_id"
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -90,7 +90,8 @@ class Tx:
                                             action_id))  # fmt: skip
 
 
-Apply = Callable[[Tx, list[Request]], list[dict[str, Any]]]
+# A use case's results: plain dicts (or TypedDicts) that the audit record stores as JSON.
+Apply = Callable[[Tx, list[Request]], Sequence[Mapping[str, Any]]]
 
 
 def write_connection(engine: Engine) -> sa.Connection:
