@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import socket
 import statistics
 import subprocess
@@ -146,6 +147,11 @@ class HttpBench:
 
         # As `alluse serve` runs it: ALLUSE_WORKERS, else one process per CPU (at most 4).
         self.workers = server_workers(get_settings().workers)
+        # ALLUSE_HTTP_PROFILE=FILE: one server process under cProfile, its statistics saved to FILE and
+        # the top lines printed to stderr after the run (docs/benchmarks.md, "Profile").
+        self.profile = os.environ.get("ALLUSE_HTTP_PROFILE") or None
+        if self.profile:
+            self.workers = 1
 
     def _prepare(self) -> tuple[str, Path, str]:
         from alluse.config import Settings
@@ -177,8 +183,9 @@ class HttpBench:
         # The same keys as the process that built the database and issued the token (ALLUSE_SECRET_KEY
         # when it is set, else the key file): the audit chain and the token must verify on the server.
         env = {**os.environ, "ALLUSE_DATABASE_URL": url, "ALLUSE_KEY_FILE": str(key_file)}
+        profiler = ["-m", "cProfile", "-o", self.profile] if self.profile else []
         server = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "alluse.api.app:create_app", "--factory", "--host", HOST]
+            [sys.executable, *profiler, "-m", "uvicorn", "alluse.api.app:create_app", "--factory", "--host", HOST]
             + ["--port", str(port), "--workers", str(self.workers), "--log-level", "warning", "--no-access-log"],
             env=env,
             stdout=subprocess.DEVNULL,
@@ -223,8 +230,14 @@ class HttpBench:
             writes = self._drive(port, token, "write", self.writes, run="w", server=server.pid)
             fills = self._drive(port, token, "fill", self.writes, run="f", server=server.pid)
         finally:
-            server.terminate()
-            server.wait(timeout=10)
+            # SIGINT: uvicorn shuts down cleanly, so a profiled server writes its statistics.
+            server.send_signal(signal.SIGINT if self.profile else signal.SIGTERM)
+            server.wait(timeout=30)
+        if self.profile:
+            import pstats
+
+            stats = pstats.Stats(self.profile, stream=sys.stderr)
+            stats.sort_stats("cumulative").print_stats(r"alluse|fastapi|starlette|uvicorn|sqlalchemy|jwt", 40)
         raw_reads = self._raw_reads(url, self.reads)
         raw_writes = self._raw_writes(self.writes)
         extra = {"concurrency": self.concurrency, "transport": "http/1.1 keep-alive, loopback"}
