@@ -21,10 +21,10 @@ from alluse.config import Settings
 from alluse.domain.errors import Forbidden, InvalidInput, NotFound, Unauthenticated
 from alluse.domain.parsing import validate_key
 from alluse.security.keyring import Keyring
-from alluse.security.ratelimit import LoginThrottle
 from alluse.security.tokens import TokenIssuer
 from alluse.services import access
 from alluse.services.access import Principal, Role
+from alluse.services.ratelimit import LoginThrottle
 from alluse.store.scope import scope_to
 
 

@@ -34,7 +34,6 @@ from alluse.domain.lifecycle import (
     EarmarkPurpose,
     ForkPlan,
     LifecycleConfig,
-    MemberState,
     MergePlan,
     Outcome,
     ReinvestPlan,
@@ -99,6 +98,9 @@ _STATE_COLS = (
 
 @dataclass(frozen=True, slots=True)
 class Sleeve:
+    """A sweep's candidate: what the planners read (`state`) and what only the sweep reads to choose
+    (the status, the stored name, the quarter's realized gain for reinvestment)."""
+
     state: AccountState
     status: AccountStatus
     name: str
@@ -452,10 +454,9 @@ def plan_group_merge(conn: sa.Connection, pid: int, gid: int, cfg: LifecycleConf
             _a.group_id == gid, _a.status == "ACTIVE"
         )
     ).all()
-    marks = _earmark_balances(conn, [r.id for r in rows])
     members = [
-        MemberState(r.id, account_label(r.kind, r.name), r.cash_cents, r.positions_value_cents, r.collateral_cents,
-                    marks.get(r.id, {}))
+        AccountState(r.id, CashSnapshot(account_label(r.kind, r.name), AccountKind(r.kind), r.cash_cents,
+                                        r.positions_value_cents, r.collateral_cents), None, gid)
         for r in rows
     ]  # fmt: skip
     plan = plan_merge(gid, g.name, members, _merge_target(conn, pid, gid), cfg)

@@ -94,20 +94,20 @@ def instrument_by_symbol(conn: sa.Connection, portfolio_id: int, symbol: str) ->
 
 
 def insert_instrument(conn: sa.Connection, portfolio_id: int, spec: Instrument) -> int:
-    return int(
-        conn.execute(
-            instruments.insert().values(
-                portfolio_id=portfolio_id,
-                symbol=spec.symbol,
-                kind=spec.kind.value,
-                underlying=spec.underlying,
-                put_call=spec.put_call,
-                strike_e4=spec.strike_e4,
-                expiry=spec.expiry,
-                multiplier=spec.multiplier,
-            )
-        ).inserted_primary_key[0]
-    )
+    key = conn.execute(
+        instruments.insert().values(
+            portfolio_id=portfolio_id,
+            symbol=spec.symbol,
+            kind=spec.kind.value,
+            underlying=spec.underlying,
+            put_call=spec.put_call,
+            strike_e4=spec.strike_e4,
+            expiry=spec.expiry,
+            multiplier=spec.multiplier,
+        )
+    ).inserted_primary_key
+    assert key is not None  # an INSERT always reports its key
+    return int(key[0])
 
 
 def open_lots(conn: sa.Connection, account_id: int, instrument_id: int) -> list[BookLot]:

@@ -25,7 +25,8 @@ def is_distributed(conn: sa.Connection) -> bool:
 def statements(script: str) -> list[str]:
     """deploy/citus.sql split into statements, one at a time as psql sends them (Citus forwards a
     DDL statement's text to the workers, which refuse several commands in one)."""
-    out, current = [], []
+    out: list[str] = []
+    current: list[str] = []
     for line in script.splitlines():
         if not current and (not line.strip() or line.startswith("--")):
             continue
@@ -49,6 +50,7 @@ def distribute(engine: sa.Engine, *, shard_count: int | None = None) -> None:
     raw = engine.raw_connection()
     try:
         driver = raw.driver_connection
+        assert driver is not None  # a pooled connection always has its driver's connection
         driver.autocommit = True  # the script has its own BEGIN/COMMIT blocks
         with driver.cursor() as cur:
             if shard_count is not None:

@@ -70,7 +70,7 @@ def create_partitioned(op: Any, name: str, *items: Any, by: str, **kw: Any) -> N
         op.create_table(name, *items, **kw)
         return
     pk = next(i for i in items if isinstance(i, sa.PrimaryKeyConstraint))
-    logical = [c if isinstance(c, str) else c.name for c in pk._pending_colargs]
+    logical = [c if isinstance(c, str) else c.name for c in pk._pending_colargs if c is not None]
     items = tuple(
         sa.PrimaryKeyConstraint(*postgres_primary_key(logical, by), name=pk.name) if i is pk else i for i in items
     )

@@ -69,7 +69,7 @@ def _lookup_portfolio(conn: sa.Connection, ref: PortfolioRef) -> int:
                 "or name one with --portfolio"
             )
         ref = names[0]
-    text = ref.strip()
+    text = str(ref).strip()
     if is_id(text):
         found = _PORTFOLIO_BY_ID.first(conn, id=int(text))
     else:
