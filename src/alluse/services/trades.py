@@ -254,8 +254,17 @@ _OPEN_LOTS = Prepared(
     .where(_l.account_id == sa.bindparam("aid"), _l.instrument_id == sa.bindparam("iid"), _l.remaining > 0)
     .order_by(_l.opened_on, _l.id)
 )
+# Held positions only: a closed one keeps its row (quantity 0) for good, and an account that trades
+# every week gathers hundreds; `Book._position` reads a closed one back when a fill reopens it.
 _POSITIONS = Prepared(
-    sa.select(_p.instrument_id, _p.quantity, _p.mark_e4, _p.marked_on).where(_p.account_id == sa.bindparam("aid"))
+    sa.select(_p.instrument_id, _p.quantity, _p.mark_e4, _p.marked_on).where(
+        _p.account_id == sa.bindparam("aid"), _p.quantity != 0
+    )
+)
+_POSITION = Prepared(
+    sa.select(_p.quantity, _p.mark_e4, _p.marked_on).where(
+        _p.account_id == sa.bindparam("aid"), _p.instrument_id == sa.bindparam("iid")
+    )
 )
 _FILL_INSERT = insert(fills)
 _LOT_INSERT = insert(lots)
@@ -495,7 +504,9 @@ class Book:
     def _position(self, aid: int, iid: int, on: date) -> Position:
         pos = self.positions[aid].get(iid)
         if pos is None:
-            pos = self.positions[aid][iid] = Position(0, 0, on, True)
+            row = _POSITION.first(self.tx.conn, aid=aid, iid=iid)
+            pos = Position(0, 0, on, True) if row is None else Position(row[0], row[1], _day(row[2]), False)
+            self.positions[aid][iid] = pos
         return pos
 
     def _move(self, acc: AccountRow, iid: int, delta_qty: int, on: date, price: int | None) -> None:
