@@ -25,6 +25,7 @@ from alluse.domain.parsing import parse_percent
 from alluse.domain.tax import TaxRates, YearFigures, estimate
 from alluse.services.alerts import check_buffer
 from alluse.store.asof import AccountAsOf, account_as_of
+from alluse.store.prepared import Prepared
 from alluse.store.repo import JournalEntry, apply_cash, external_account, insert_journal, load_accounts, resolve_account
 from alluse.store.schema import accounts, fills, lot_closes, tax_payments, tax_settings
 from alluse.store.uow import Request, Tx, write
@@ -63,11 +64,16 @@ class PeriodPnL:
     post_tax: int
 
 
+# Prepared: every lifecycle run reads the rates.
+_RATES = Prepared(
+    sa.select(tax_settings.c.short_term_bps, tax_settings.c.long_term_bps, tax_settings.c.dividend_bps).where(
+        tax_settings.c.portfolio_id == sa.bindparam("pid")
+    )
+)
+
+
 def rates(conn: sa.Connection, portfolio_id: int) -> TaxRates:
-    t = tax_settings.c
-    row = conn.execute(
-        sa.select(t.short_term_bps, t.long_term_bps, t.dividend_bps).where(t.portfolio_id == portfolio_id)
-    ).first()
+    row = _RATES.first(conn, pid=portfolio_id)
     return TaxRates(*row) if row else TaxRates()
 
 

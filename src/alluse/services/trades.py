@@ -274,8 +274,13 @@ _LOT_UPDATE = Prepared(
     .where(_l.id == sa.bindparam("lid"), _l.account_id == sa.bindparam("aid"))
     .values(remaining=sa.bindparam("remaining"), remaining_cash_cents=sa.bindparam("rcash"))
 )
-_CLOSE_INSERT = insert(lot_closes, [c.name for c in lot_closes.columns if c.name != "id"])
-_POS_INSERT = insert(positions, ["portfolio_id", "account_id", "instrument_id", "quantity", "mark_e4", "marked_on"])
+# Rows go in with ids reserved up front: the audit manifest then takes them from the statement's own
+# parameters instead of reading the new rows back.
+_CLOSE_INSERT = insert(lot_closes)
+_POS_INSERT = insert(
+    positions, ["id", "portfolio_id", "account_id", "instrument_id", "quantity", "mark_e4", "marked_on"]
+)
+_INSTRUMENT_INSERT = insert(instruments)
 _POS_UPDATE = Prepared(
     positions.update()
     .where(_p.account_id == sa.bindparam("aid"), _p.instrument_id == sa.bindparam("iid"))
@@ -371,18 +376,19 @@ class Book:
         conn, pid = self.tx.conn, self.tx.portfolio_id
         row = _INSTRUMENT_BY_SYMBOL.first(conn, pid=pid, symbol=spec.symbol)
         if row is None:
-            iid = conn.execute(
-                instruments.insert().values(
-                    portfolio_id=pid,
-                    symbol=spec.symbol,
-                    kind=spec.kind.value,
-                    underlying=spec.underlying,
-                    put_call=spec.put_call,
-                    strike_e4=spec.strike_e4,
-                    expiry=spec.expiry,
-                    multiplier=spec.multiplier,
-                )
-            ).inserted_primary_key[0]
+            iid = allocate_ids(conn, instruments, 1)
+            _INSTRUMENT_INSERT.run(
+                conn,
+                id=iid,
+                portfolio_id=pid,
+                symbol=spec.symbol,
+                kind=spec.kind.value,
+                underlying=spec.underlying,
+                put_call=spec.put_call,
+                strike_e4=spec.strike_e4,
+                expiry=spec.expiry,
+                multiplier=spec.multiplier,
+            )
             row = (
                 iid,
                 spec.symbol,
@@ -683,10 +689,12 @@ class Book:
                 for lot in touched.values()
             ],
         )
+        first = allocate_ids(conn, lot_closes, len(self.takes)) if self.takes else 0
         _CLOSE_INSERT.many(
             conn,
             [
                 {
+                    "id": first + i,
                     "portfolio_id": pid,
                     "account_id": t.lot.account_id,  # type: ignore[attr-defined]
                     "lot_id": t.lot.id,
@@ -699,7 +707,7 @@ class Book:
                     "term": term,
                     "realized": realized,
                 }
-                for t, fill_id, on, term, realized in self.takes
+                for i, (t, fill_id, on, term, realized) in enumerate(self.takes)
             ],
         )
         pos_new, pos_upd = [], []
@@ -718,6 +726,10 @@ class Book:
                     )
                 elif p.dirty:
                     pos_upd.append({"aid": aid, "iid": iid, "qty": p.quantity, "mark": p.mark_e4, "on": p.marked_on})
+        if pos_new:
+            first = allocate_ids(conn, positions, len(pos_new))
+            for i, row in enumerate(pos_new):
+                row["id"] = first + i
         _POS_INSERT.many(conn, pos_new)
         _POS_UPDATE.many(conn, pos_upd)
         _ACCOUNT_FIGURES.many(

@@ -54,6 +54,14 @@ _a, _e = accounts.c, earmarks.c
 _INVESTMENT = (EarmarkPurpose.CONTRACTS, EarmarkPurpose.SHARES, EarmarkPurpose.LEAPS)
 
 
+_SLEEVES = (
+    sa.select(_a.id, _a.kind, _a.status, _a.cash_cents, _a.positions_value_cents, _a.collateral_cents,
+              _a.earmarked_cents, _a.buffer_bps, _a.name)
+    .where(_a.kind != AccountKind.EXT.value)
+    .order_by(_a.id)
+)  # fmt: skip
+
+
 def _pct(bps: int) -> str:
     return str(Decimal(bps) / 100)
 
@@ -76,12 +84,7 @@ class ExactPath:
     def _sleeves(self) -> list[Any]:
         """Every sleeve, oldest first: the engine's own figures."""
         with self.engine.connect() as conn:
-            rows = conn.execute(
-                sa.select(_a.id, _a.kind, _a.status, _a.cash_cents, _a.positions_value_cents, _a.collateral_cents,
-                          _a.earmarked_cents, _a.buffer_bps, _a.name)
-                .where(_a.kind != AccountKind.EXT.value)
-                .order_by(_a.id)
-            ).all()  # fmt: skip
+            rows = conn.execute(_SLEEVES).all()
         for r in rows:
             self.slot.setdefault(r.id, len(self.slot))
         return rows
