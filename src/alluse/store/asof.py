@@ -252,7 +252,7 @@ def account_as_of(conn: sa.Connection, account_id: int, day: date) -> AccountAsO
 
 def _facts_after() -> Prepared:
     a, c, lo = accounts.c, lot_closes.c, lots.c
-    pid, day = sa.bindparam("pid"), sa.bindparam("day", type_=sa.Date)
+    pid, day = sa.bindparam("pid", type_=sa.BigInteger), sa.bindparam("day", type_=sa.Date)
     dated = sa.union(
         sa.select(_f.account_id).where(_f.portfolio_id == pid, _f.trade_date > day),
         sa.select(c.account_id).where(c.portfolio_id == pid, c.closed_on > day),
