@@ -7,8 +7,8 @@ this module decides itself is what a trader following the method would do: book 
 take the month's income, execute the quarter's reinvestment plan (draw its earmarks down) and pay
 the year's estimated tax. Every figure it reads comes from the engine.
 
-It never touches the user's database: it opens its own (a temporary SQLite file unless an engine is
-passed in, as the tests do for PostgreSQL).
+It never touches the user's database: it opens its own (SQLite in memory, migrated with the real
+migrations, unless an engine is passed in, as the tests do for PostgreSQL).
 """
 
 from __future__ import annotations
