@@ -58,12 +58,10 @@ _LOT_UPDATE = Prepared(
     .where(_l.id == sa.bindparam("lid"), _l.account_id == sa.bindparam("aid"))
     .values(remaining=sa.bindparam("remaining"), remaining_cash_cents=sa.bindparam("rcash"))
 )
-# Rows go in with ids reserved up front: the audit manifest then takes them from the statement's own
-# parameters instead of reading the new rows back.
-_CLOSE_INSERT = insert(lot_closes)
-_POS_INSERT = insert(
-    positions, ["id", "portfolio_id", "account_id", "instrument_id", "quantity", "mark_e4", "marked_on"]
-)
+_CLOSE_INSERT = insert(lot_closes, [c.name for c in lot_closes.columns if c.name != "id"])
+# New positions and instruments go in with ids reserved up front: the audit manifest then takes the
+# rows from the statement's parameters instead of reading them back (store/rowlog.py).
+_POS_INSERT = insert(positions)
 _INSTRUMENT_INSERT = insert(instruments)
 _POS_UPDATE = Prepared(
     positions.update()
@@ -205,12 +203,10 @@ def _write_closes(conn: sa.Connection, pid: int, closes: list[Close]) -> None:
             for lot in touched.values()
         ],
     )
-    first = allocate_ids(conn, lot_closes, len(closes)) if closes else 0
     _CLOSE_INSERT.many(
         conn,
         [
             {
-                "id": first + i,
                 "portfolio_id": pid,
                 "account_id": c.lot.account_id,
                 "lot_id": c.lot.id,
@@ -223,7 +219,7 @@ def _write_closes(conn: sa.Connection, pid: int, closes: list[Close]) -> None:
                 "term": c.term,
                 "realized": c.realized,
             }
-            for i, c in enumerate(closes)
+            for c in closes
         ],
     )
 
