@@ -175,26 +175,38 @@ class Candidates:
     breaches: list[int] = field(default_factory=list)
 
 
+_NAV = _a.cash_cents + _a.positions_value_cents
+# Prepared: a sweep runs these every time, most often to find nothing (a projection runs it weekly).
+_CANDIDATES = Prepared(
+    sa.select(*_STATE_COLS).where(
+        _a.portfolio_id == sa.bindparam("pid"),
+        _a.status == "ACTIVE",
+        _a.kind != "EXT",
+        sa.or_(
+            sa.and_(_a.kind == "GEN", _NAV - _a.base_capital_cents >= sa.bindparam("gen", type_=sa.BigInteger)),
+            sa.and_(_a.kind == "REV", _NAV - _a.base_capital_cents >= sa.bindparam("rev", type_=sa.BigInteger)),
+            # Below the buffer, allowing for the buffer's rounding to the cent; checked exactly below.
+            _a.cash_cents * 10_000 < _a.buffer_bps * _NAV + 5_000,
+        ),
+    )
+)
+_FORK_GROUPS_AT = Prepared(
+    sa.select(_g.id)
+    .join(accounts, _a.group_id == _g.id)
+    .where(_g.portfolio_id == sa.bindparam("pid"), _g.kind == "FORK", _g.status == "ACTIVE")
+    .group_by(_g.id)
+    .having(sa.func.sum(_NAV) >= sa.bindparam("threshold", type_=sa.BigInteger))
+)
+
+
 def find_candidates(
     conn: sa.Connection, pid: int, as_of: date, cfg: LifecycleConfig, *, exact: bool = True
 ) -> Candidates:
     """Every sleeve a rule might act on, every FORK group at or above the merge threshold, every sleeve
     below its cash buffer: a few set-based queries, then exact figures for what they found. A run
     passes exact=False: its appliers compute the exact figures anyway, under the lock."""
-    nav = _a.cash_cents + _a.positions_value_cents
-    grown = nav - _a.base_capital_cents
-    q = sa.select(*_STATE_COLS).where(
-        _a.portfolio_id == pid,
-        _a.status == "ACTIVE",
-        _a.kind != "EXT",
-        sa.or_(
-            sa.and_(_a.kind == "GEN", grown >= cfg.gen_fork_threshold),
-            sa.and_(_a.kind == "REV", grown >= cfg.rev_fork_threshold),
-            # Below the buffer, allowing for the buffer's rounding to the cent; checked exactly below.
-            _a.cash_cents * 10_000 < _a.buffer_bps * nav + 5_000,
-        ),
-    )
-    rows = {row[0]: tuple(row) for row in conn.execute(q)}
+    found = _CANDIDATES.rows(conn, pid=pid, gen=cfg.gen_fork_threshold, rev=cfg.rev_fork_threshold)
+    rows = {row[0]: tuple(row) for row in found}
     gains = _quarter_gains(conn, pid, as_of) if is_quarter_end(as_of) else {}
     later = accounts_with_facts_after(conn, pid, as_of)
     rows.update(_load_rows(conn, pid, sorted((gains.keys() | later) - rows.keys())))
@@ -221,11 +233,9 @@ def find_candidates(
 def _merge_candidates(conn: sa.Connection, pid: int, as_of: date, cfg: LifecycleConfig, later: set[int]) -> list[int]:
     """FORK groups whose combined NAV as of `as_of` reaches the merge threshold (§5.3). The cached
     figures serve unless a member has facts dated after the day; then that member's NAV is taken as of it."""
-    forks = sa.and_(_g.portfolio_id == pid, _g.kind == "FORK", _g.status == "ACTIVE")
     if not later:
-        member_nav = sa.func.sum(_a.cash_cents + _a.positions_value_cents)
-        mq = sa.select(_g.id).join(accounts, _a.group_id == _g.id).where(forks).group_by(_g.id)
-        return [int(g) for g in conn.execute(mq.having(member_nav >= cfg.merge_threshold)).scalars()]
+        return [int(g) for (g,) in _FORK_GROUPS_AT.rows(conn, pid=pid, threshold=cfg.merge_threshold)]
+    forks = sa.and_(_g.portfolio_id == pid, _g.kind == "FORK", _g.status == "ACTIVE")
     navs: dict[int, int] = {}
     rows = conn.execute(
         sa.select(_a.id, _a.group_id, _a.cash_cents + _a.positions_value_cents)
