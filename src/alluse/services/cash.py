@@ -27,12 +27,11 @@ from alluse.store.repo import (
     JournalEntry,
     apply_cash,
     external_account,
-    insert_journal,
     load_accounts,
     resolve_account,
     resolve_group,
     transfer_by_number,
-    transfer_numbers,
+    write_journal,
 )
 from alluse.store.schema import account_groups, accounts, postings, transfers
 from alluse.store.uow import Request, Tx, write
@@ -153,11 +152,9 @@ def _apply(tx: Tx, moves: list[CashMove], override: bool) -> list[dict[str, Any]
                 "legs": [{"account": state[leg.account_id].name, "amount_cents": leg.amount_cents} for leg in legs],
             }
         )
-    tids = insert_journal(conn, pid, tx.now, entries)
-    numbers = transfer_numbers(conn, tids)
-    for r, tid in zip(results, tids, strict=True):
-        r["transfer_id"] = tid
-        r["transfer_number"] = numbers[tid]
+    for r, t in zip(results, write_journal(conn, pid, tx.now, entries), strict=True):
+        r["transfer_id"] = t.id
+        r["transfer_number"] = t.number
     apply_cash(conn, [state[a] for a in touched])
     _recheck_buffers(tx, [state[a] for a in sorted(touched)], "a cash move")
     return results
@@ -251,7 +248,7 @@ def reverse(
             if leg.amount_cents < 0 and acc.kind is not AccountKind.EXT:
                 check_cash_out(acc.snapshot, -leg.amount_cents, "reversal", override=override_reason is not None)
             acc.add_cash(leg.amount_cents, 0 if acc.kind is AccountKind.EXT else leg.amount_cents)
-        (tid,) = insert_journal(
+        ((tid, tid_number),) = write_journal(
             conn,
             pid,
             tx.now,
@@ -270,7 +267,7 @@ def reverse(
         return [
             {
                 "transfer_id": tid,
-                "transfer_number": transfer_numbers(conn, [tid])[tid],
+                "transfer_number": tid_number,
                 "reverses_transfer_id": tid_old,
                 "reverses_transfer_number": t.number,
             }

@@ -39,6 +39,7 @@ _HEAD = Prepared(
     sa.select(
         portfolios.c.audit_seq,
         portfolios.c.audit_head,
+        portfolios.c.event_seq,
         # Whether the signing audit key is sealed already (ensure_sealed), in the same round trip.
         sa.select(audit_keys.c.key_id).where(audit_keys.c.key_id == sa.bindparam("kid")).scalar_subquery(),
     )
@@ -54,7 +55,7 @@ _AUDIT_INSERT = insert(audit_log)
 _HEAD_UPDATE = Prepared(
     portfolios.update()
     .where(portfolios.c.id == sa.bindparam("pid"))
-    .values(audit_seq=sa.bindparam("seq"), audit_head=sa.bindparam("head"))
+    .values(audit_seq=sa.bindparam("seq"), audit_head=sa.bindparam("head"), event_seq=sa.bindparam("events"))
 )
 
 
@@ -74,6 +75,8 @@ class Tx:
     portfolio_id: int
     now: datetime
     first_seq: int
+    # The portfolio's last outbox sequence number when the unit of work began (read with the lock).
+    event_seq: int = 0
     # Outbox events beyond the one each request announces by default (docs/events.md).
     events: list[dict[str, Any]] = field(default_factory=list)
     # False when the use case announces its requests itself (the lifecycle's own event kinds).
@@ -185,7 +188,7 @@ def write_on(
     head = _HEAD.first(conn, pid=portfolio_id, kid=signer.key.key_id)
     if head is None:
         raise NotFound(f"no portfolio with id {portfolio_id}")
-    seq, prev_hash, sealed = head
+    seq, prev_hash, event_seq, sealed = head
 
     digests = {r.key: digest(r.payload) for r in requests}
     seen = _seen(conn, portfolio_id, [r.key for r in requests])
@@ -199,12 +202,12 @@ def write_on(
     results: dict[str, dict[str, Any]] = {}
     if fresh:
         now = datetime.now(UTC)
-        tx = Tx(conn, portfolio_id, now, seq + 1)
+        tx = Tx(conn, portfolio_id, now, seq + 1, event_seq)
         with rowlog.recording(conn, portfolio_id) as cap:
             fresh_results = apply(tx, fresh)
             result_texts = [canonical_json(result) for result in fresh_results]
             # The outbox rows are facts of this unit of work too: written before the manifest is taken.
-            _write_events(conn, tx, action, [(seq + 1 + i, text) for i, text in enumerate(result_texts)])
+            event_seq = _write_events(conn, tx, action, [(seq + 1 + i, text) for i, text in enumerate(result_texts)])
             manifest = cap.manifest()
         if sealed is None:
             ensure_sealed(conn, signer)
@@ -215,13 +218,14 @@ def write_on(
             row["portfolio_id"] = portfolio_id
             results[r.key] = result
         _AUDIT_INSERT.many(conn, rows)
-        _HEAD_UPDATE.run(conn, pid=portfolio_id, seq=seq + len(fresh), head=prev_hash)
+        _HEAD_UPDATE.run(conn, pid=portfolio_id, seq=seq + len(fresh), head=prev_hash, events=event_seq)
     return [results[r.key] if r.key in results else {**json.loads(seen[r.key][1]), "replayed": True} for r in requests]
 
 
-def _write_events(conn: sa.Connection, tx: Tx, action: str, entries: list[tuple[int, str]]) -> None:
+def _write_events(conn: sa.Connection, tx: Tx, action: str, entries: list[tuple[int, str]]) -> int:
     """Every committed request (audit seq, result text) becomes an event of kind `action` carrying its
-    result, followed by the events the use case emitted for it; all in one batched insert."""
+    result, followed by the events the use case emitted for it; all in one batched insert. Returns
+    the portfolio's new last event sequence number."""
     rows = tx.events
     for r in rows:
         if r["audit_seq"] is None:
@@ -229,7 +233,7 @@ def _write_events(conn: sa.Connection, tx: Tx, action: str, entries: list[tuple[
     if tx.announce:
         own = [outbox.event_row(tx.portfolio_id, s, tx.now, action, text) for s, text in entries]
         rows = sorted(own + rows, key=lambda r: r["audit_seq"])  # stable: a request's own event first
-    outbox.flush(conn, tx.portfolio_id, rows)
+    return outbox.flush(conn, rows, tx.event_seq)
 
 
 def _seen(conn: sa.Connection, portfolio_id: int, keys: list[str]) -> dict[str, tuple[str, str]]:
