@@ -26,6 +26,26 @@ GROUP_NAME_RE = re.compile(r"^[A-Z][A-Z0-9]{0,19}$")
 _GROUP_INSERT = prepared.insert(account_groups)
 _ACCOUNT_INSERT = prepared.insert(accounts)
 _CONFIG_INSERT = prepared.insert(account_config)
+_PORTFOLIO_DEFAULTS = prepared.Prepared(
+    sa.select(
+        portfolios.c.template, portfolios.c.alloc_gen_bps, portfolios.c.alloc_rev_bps, portfolios.c.alloc_com_bps
+    ).where(portfolios.c.id == sa.bindparam("pid"))
+)
+_NAME_TAKEN = prepared.Prepared(
+    sa.select(account_groups.c.name).where(
+        account_groups.c.portfolio_id == sa.bindparam("pid"), account_groups.c.name == sa.bindparam("name")
+    )
+)
+_PRIMARY_COUNT = prepared.Prepared(
+    sa.select(sa.func.count()).where(
+        account_groups.c.portfolio_id == sa.bindparam("pid"), account_groups.c.kind == "PRIMARY"
+    )
+)
+_PAY_OUT = prepared.Prepared(
+    accounts.update()
+    .where(accounts.c.id == sa.bindparam("aid"))
+    .values(cash_cents=accounts.c.cash_cents - sa.bindparam("paid", type_=sa.BigInteger))
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,16 +124,9 @@ def open_group(
 
 def _open(tx: Tx, openings: list[GroupOpening], seqs: list[int] | None = None) -> list[dict[str, Any]]:
     conn = tx.conn
-    p = conn.execute(
-        sa.select(
-            portfolios.c.template,
-            portfolios.c.alloc_gen_bps,
-            portfolios.c.alloc_rev_bps,
-            portfolios.c.alloc_com_bps,
-        ).where(portfolios.c.id == tx.portfolio_id)
-    ).one()
-    default_alloc = Allocation(p.alloc_gen_bps, p.alloc_rev_bps, p.alloc_com_bps)
-    rules = {k: template_rules(p.template, k) for k in SLEEVES}
+    template, *alloc_bps = _PORTFOLIO_DEFAULTS.rows(conn, pid=tx.portfolio_id)[0]
+    default_alloc = Allocation(*alloc_bps)
+    rules = {k: template_rules(template, k) for k in SLEEVES}
     bank = external_account(conn, tx.portfolio_id, BANK, tx.now)
 
     names = _group_names(conn, tx.portfolio_id, openings)
@@ -174,7 +187,7 @@ def _open(tx: Tx, openings: list[GroupOpening], seqs: list[int] | None = None) -
                 {
                     "account_id": aid,
                     "portfolio_id": tx.portfolio_id,
-                    "template": p.template,
+                    "template": template,
                     "overrides": "{}",
                 }
             )
@@ -198,9 +211,8 @@ def _open(tx: Tx, openings: list[GroupOpening], seqs: list[int] | None = None) -
         for kind in kinds[i]:
             r["accounts"][kind.value]["brokerage_account"] = next(refs)
     transfer_ids = insert_journal(conn, tx.portfolio_id, tx.now, entries) if entries else []
-    for source, paid in paid_from.items():
-        # The paying sleeve keeps its base capital (only the receiving legs of a FORK are capital).
-        conn.execute(accounts.update().where(accounts.c.id == source).values(cash_cents=accounts.c.cash_cents - paid))
+    # The paying sleeve keeps its base capital (only the receiving legs of a FORK are capital).
+    _PAY_OUT.many(conn, [{"aid": source, "paid": paid} for source, paid in paid_from.items()])
     for r, tid in zip([r for r in results if r["amount_cents"]], transfer_ids, strict=True):
         r["transfer_id"] = tid
     return results
@@ -212,6 +224,8 @@ def _group_names(conn: sa.Connection, portfolio_id: int, openings: list[GroupOpe
     g = account_groups.c
 
     def taken(names: list[str]) -> set[str]:
+        if len(names) == 1:  # one group per unit of work: the prepared statement
+            return {r[0] for r in _NAME_TAKEN.rows(conn, pid=portfolio_id, name=names[0])}
         found: set[str] = set()
         for i in range(0, len(names), IN_CHUNK):
             q = sa.select(g.name).where(g.portfolio_id == portfolio_id, g.name.in_(names[i : i + IN_CHUNK]))
@@ -224,7 +238,7 @@ def _group_names(conn: sa.Connection, portfolio_id: int, openings: list[GroupOpe
         raise Conflict(f"group name {sorted(clash)[0]} is already in use")
     if len(wanted) == len(openings):
         return wanted
-    n = conn.execute(sa.select(sa.func.count()).where(g.portfolio_id == portfolio_id, g.kind == "PRIMARY")).scalar_one()
+    n = _PRIMARY_COUNT.rows(conn, pid=portfolio_id)[0][0]
     used = set(wanted)
     auto: list[str] = []
     while len(auto) < len(openings) - len(wanted):

@@ -14,7 +14,7 @@ from alluse.domain.ledger import Leg, balanced
 from alluse.store.ids import allocate_ids as allocate_ids  # the use cases import it from here
 from alluse.store.ids import sequence_draw
 from alluse.store.prepared import Prepared, insert
-from alluse.store.schema import account_groups, accounts, postings, transfers
+from alluse.store.schema import account_groups, accounts, alerts, postings, transfers
 from alluse.store.scope import did_you_mean, is_id
 from alluse.store.uow import IN_CHUNK
 
@@ -36,6 +36,9 @@ class AccountRow:
     collateral: int
     earmarked: int
     buffer_bps: int
+    # Whether a BUFFER_BREACH alert was open when the row was loaded (None: not known), so the alert
+    # re-check after a write needs no read of its own in the usual case (no breach, no open alert).
+    breach_alert_open: bool | None = None
     label: str = ""
 
     def __post_init__(self) -> None:
@@ -66,6 +69,9 @@ _ACCOUNT_COLS = (
     _a.collateral_cents,
     _a.earmarked_cents,
     _a.buffer_bps,
+    sa.exists()
+    .where(alerts.c.account_id == _a.id, alerts.c.kind == "BUFFER_BREACH", alerts.c.cleared_at.is_(None))
+    .label("breach_alert_open"),
 )
 # The few accounts one use case touches, in one round trip: a statement per list length up to 4.
 _ACCOUNTS_BY_IDS = {
@@ -103,8 +109,8 @@ def account_label(kind: AccountKind | str, name: str) -> str:
 
 
 def _to_row(r: tuple) -> AccountRow:
-    aid, pid, gid, kind, name, status, *figures = r
-    return AccountRow(aid, pid, gid, AccountKind(kind), name, AccountStatus(status), *figures)
+    aid, pid, gid, kind, name, status, *figures, breach_open = r
+    return AccountRow(aid, pid, gid, AccountKind(kind), name, AccountStatus(status), *figures, bool(breach_open))
 
 
 def load_accounts(conn: sa.Connection, portfolio_id: int, ids: list[int]) -> dict[int, AccountRow]:

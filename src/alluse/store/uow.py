@@ -10,9 +10,12 @@ error, rolls everything back.
 
 from __future__ import annotations
 
+import gc
 import json
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -33,6 +36,8 @@ MAX_KEY_LENGTH = 200
 # Bound on SQL parameters per IN-list, under SQLite's limit.
 IN_CHUNK = 900
 TRANSIENT_RETRIES = 20
+# From this many requests a unit of work is bulk: see `_collector_paused`.
+BULK_REQUESTS = 256
 
 
 _HEAD = Prepared(
@@ -130,7 +135,11 @@ def write(
     conflicts (serialization failures, deadlocks, a busy SQLite file) are retried from the start.
     """
     fixed = list(requests)
-    return _run(engine, portfolio, actor, action, lambda _conn, _pid: (fixed, apply), override_reason, False)
+
+    def decide(_conn: sa.Connection, _pid: int) -> tuple[list[Request], Apply]:
+        return fixed, apply
+
+    return _run(engine, portfolio, actor, action, decide, override_reason, False, len(fixed) >= BULK_REQUESTS)
 
 
 Decide = Callable[[sa.Connection, int], tuple[list[Request], Apply]]
@@ -142,7 +151,7 @@ def write_planned(
     """`write` for work whose requests can only be decided from locked, current state (a lifecycle
     sweep plans its actions, then applies them, in one transaction): `decide` runs after the
     portfolio lock is taken and returns the requests and their `apply`. Nothing decided, nothing written."""
-    return _run(engine, portfolio, actor, action, decide, None, True)
+    return _run(engine, portfolio, actor, action, decide, None, True, True)
 
 
 def _run(
@@ -153,10 +162,11 @@ def _run(
     decide: Decide,
     override_reason: str | None,
     lock_first: bool,
+    bulk: bool,
 ) -> list[dict[str, Any]]:
     for attempt in range(TRANSIENT_RETRIES):
         try:
-            with writer_lock(engine), write_connection(engine) as conn, conn.begin():
+            with _collector_paused(bulk), writer_lock(engine), write_connection(engine) as conn, conn.begin():
                 pid = resolve_portfolio(conn, portfolio)
                 if lock_first and _HEAD.first(conn, pid=pid, kid="") is None:
                     raise NotFound(f"no portfolio with id {pid}")
@@ -172,6 +182,34 @@ def _run(
                 raise
             time.sleep(0.001 * (attempt + 1))
     raise AssertionError("unreachable")
+
+
+_gc_lock = threading.Lock()
+_gc_pauses = [0, False]  # units of work under way that paused the collector; whether it was enabled
+
+
+@contextmanager
+def _collector_paused(bulk: bool) -> Iterator[None]:
+    """A bulk unit of work builds hundreds of thousands of short-lived rows, none in a reference cycle;
+    meanwhile the cyclic garbage collector would walk the whole heap again and again (a third of the
+    CPU time of a 50,000-move batch, docs/benchmarks.md). It is paused while such units of work run
+    (process-wide, so counted across threads) and resumes after; reference counting frees the rows as
+    usual either way."""
+    if not bulk:
+        yield
+        return
+    with _gc_lock:
+        if _gc_pauses[0] == 0:
+            _gc_pauses[1] = gc.isenabled()
+            gc.disable()
+        _gc_pauses[0] += 1
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            _gc_pauses[0] -= 1
+            if _gc_pauses[0] == 0 and _gc_pauses[1]:
+                gc.enable()
 
 
 def write_on(
