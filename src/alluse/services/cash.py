@@ -26,8 +26,8 @@ from alluse.store.repo import (
     AccountRow,
     JournalEntry,
     apply_cash,
-    external_account,
     load_accounts,
+    load_with_external,
     resolve_account,
     resolve_group,
     transfer_by_number,
@@ -101,7 +101,6 @@ def move_cash(
 
 def _apply(tx: Tx, moves: list[CashMove], override: bool) -> list[dict[str, Any]]:
     conn, pid = tx.conn, tx.portfolio_id
-    bank = external_account(conn, pid, BANK, tx.now)
     ids: dict[str | int, int] = {}
     groups: dict[str | int, tuple[Allocation, dict[AccountKind, int]]] = {}
     moves = [_with_target_kind(conn, pid, m) for m in moves]
@@ -111,8 +110,8 @@ def _apply(tx: Tx, moves: list[CashMove], override: bool) -> list[dict[str, Any]
                 ids[ref] = int(ref) if isinstance(ref, int) else resolve_account(conn, pid, ref)
         if m.to_group and m.to not in groups:
             groups[m.to] = _group_sleeves(conn, pid, m.to)
-    wanted = {bank, *ids.values()} | {a for _, sleeves in groups.values() for a in sleeves.values()}
-    state = load_accounts(conn, pid, sorted(wanted))
+    wanted = {*ids.values()} | {a for _, sleeves in groups.values() for a in sleeves.values()}
+    bank, state = load_with_external(conn, pid, sorted(wanted), BANK, tx.now)
     touched: set[int] = set()
 
     entries, results = [], []

@@ -82,6 +82,16 @@ _ACCOUNTS_BY_IDS = {
     )
     for n in range(1, 5)
 }
+# The same, with the portfolio's external counter-account of a given name (a cash move's bank).
+_ACCOUNTS_WITH_EXTERNAL = {
+    n: Prepared(
+        sa.select(*_ACCOUNT_COLS).where(
+            _a.portfolio_id == sa.bindparam("pid"),
+            _a.id.in_([sa.bindparam(f"id{i}") for i in range(n)]) | (_a.name == sa.bindparam("ext")),
+        )
+    )
+    for n in range(1, 5)
+}
 _ACCOUNT_ID_BY_NAME = Prepared(
     sa.select(_a.id).where(_a.portfolio_id == sa.bindparam("pid"), _a.name == sa.bindparam("name"))
 )
@@ -129,6 +139,23 @@ def load_accounts(conn: sa.Connection, portfolio_id: int, ids: list[int]) -> dic
     if missing:
         raise NotFound(f"no account with id {min(missing)} in this portfolio")
     return out
+
+
+def load_with_external(
+    conn: sa.Connection, portfolio_id: int, ids: list[int], name: str, now: datetime
+) -> tuple[int, dict[int, AccountRow]]:
+    """`load_accounts` of the ids and of the external counter-account `name` (created on first use),
+    in one round trip in the usual case; returns the external account's id and every snapshot."""
+    if len(ids) in _ACCOUNTS_WITH_EXTERNAL:
+        params = {f"id{i}": aid for i, aid in enumerate(ids)}
+        found = {
+            r[0]: _to_row(r) for r in _ACCOUNTS_WITH_EXTERNAL[len(ids)].rows(conn, pid=portfolio_id, ext=name, **params)
+        }
+        ext = next((a.id for a in found.values() if a.name == name and a.kind is AccountKind.EXT), None)
+        if ext is not None and found.keys() >= set(ids):
+            return ext, found
+    ext = external_account(conn, portfolio_id, name, now)
+    return ext, load_accounts(conn, portfolio_id, sorted({ext, *ids}))
 
 
 def resolve_account(conn: sa.Connection, portfolio_id: int, ref: str | int) -> int:
