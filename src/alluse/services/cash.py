@@ -22,6 +22,7 @@ from alluse.domain.accounts import (
 from alluse.domain.errors import Conflict, InvalidInput, NotFound
 from alluse.domain.ledger import BANK, REVERSIBLE, Leg, TransferKind
 from alluse.services.alerts import check_buffer
+from alluse.store.prepared import deferred
 from alluse.store.repo import (
     AccountRow,
     JournalEntry,
@@ -151,10 +152,11 @@ def _apply(tx: Tx, moves: list[CashMove], override: bool) -> list[dict[str, Any]
                 "legs": [{"account": state[leg.account_id].name, "amount_cents": leg.amount_cents} for leg in legs],
             }
         )
-    for r, t in zip(results, write_journal(conn, pid, tx.now, entries), strict=True):
-        r["transfer_id"] = t.id
-        r["transfer_number"] = t.number
-    apply_cash(conn, [state[a] for a in touched])
+    with deferred(conn, sum(len(e.legs) + 1 for e in entries) + len(touched)):  # one wait for the writes
+        for r, t in zip(results, write_journal(conn, pid, tx.now, entries), strict=True):
+            r["transfer_id"] = t.id
+            r["transfer_number"] = t.number
+        apply_cash(conn, [state[a] for a in touched])
     _recheck_buffers(tx, [state[a] for a in sorted(touched)], "a cash move")
     return results
 

@@ -76,3 +76,30 @@ def _next_ids_pg(conn: sa.Connection, table: sa.Table, n: int) -> int:
         if hi - lo == n - 1:
             return int(lo)
     raise Conflict(f"could not reserve {n} consecutive {table.name} ids under concurrent writes; try again")
+
+
+class IdPool:
+    """Ids of one table for a unit of work, read or drawn ahead with its first statement: `take`
+    hands them out and draws more only if the work wrote more rows than foreseen."""
+
+    __slots__ = ("table", "drawn", "after")
+
+    def __init__(self, table: sa.Table, head: int | list[int] | None) -> None:
+        self.table = table
+        # SQLite: the highest id (the writer lock makes counting on safe); PostgreSQL: drawn ids.
+        self.after = head if isinstance(head, int) else None
+        self.drawn = sorted(head) if isinstance(head, list) else []
+
+    def take(self, conn: sa.Connection, n: int) -> list[int]:
+        if self.after is not None:
+            first, self.after = self.after + 1, self.after + n
+            return list(range(first, first + n))
+        out, self.drawn = self.drawn[:n], self.drawn[n:]
+        return out + (draw_ids(conn, self.table, n - len(out)) if len(out) < n else [])
+
+
+def pool_head(table: sa.Table, dialect: str, n: sa.ColumnElement) -> sa.ColumnElement:
+    """The column of a unit of work's first read that fills an `IdPool` of about n ids."""
+    if dialect == "postgresql":
+        return sequence_draw(table, n)
+    return sa.select(sa.func.coalesce(sa.func.max(table.c.id), 0)).scalar_subquery()

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from alluse.domain.audit import canonical_json
 from alluse.domain.events import SCHEMA_VERSION, Event
-from alluse.store.ids import draw_ids
+from alluse.store.ids import IdPool, draw_ids
 from alluse.store.prepared import insert
 from alluse.store.schema import event_cursors, events, portfolios
 
@@ -45,13 +45,14 @@ def event_row(
     }
 
 
-def flush(conn: sa.Connection, rows: Sequence[dict[str, Any]], after: int) -> int:
+def flush(conn: sa.Connection, rows: Sequence[dict[str, Any]], after: int, ids: IdPool | None = None) -> int:
     """Write the rows numbered after the portfolio's last sequence number `after`; returns the new last
     one, which the unit of work stores on the portfolio row. Ids are chosen here, so the audit
     manifest records the rows from these parameters."""
     if not rows:
         return after
-    for i, (r, id_) in enumerate(zip(rows, draw_ids(conn, events, len(rows)), strict=True)):
+    chosen = ids.take(conn, len(rows)) if ids is not None else draw_ids(conn, events, len(rows))
+    for i, (r, id_) in enumerate(zip(rows, chosen, strict=True)):
         r["id"] = id_
         r["seq"] = after + 1 + i
         r["event_id"] = str(uuid.uuid4())

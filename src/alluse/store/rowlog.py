@@ -236,6 +236,11 @@ class Capture:
             for r in self.conn.execute(q, dict(p)):
                 keys.add(r[0] if len(cols) == 1 else tuple(r))
 
+    def reads_back(self) -> bool:
+        """Whether taking the manifest reads rows back from the database (else it is built from the
+        parameters of the inserts alone)."""
+        return bool(self.watermarks or self.touched)
+
     # -- the manifest --
     def manifest(self) -> dict[str, list[list[Any]]]:
         """{table: [[key, ...], [image or None, ...]]} of every row written (None: deleted)."""

@@ -26,10 +26,11 @@ from sqlalchemy.engine import Engine
 from alluse.domain.audit import GENESIS, canonical_json, digest, entry_mac, timestamp_text
 from alluse.domain.errors import Conflict, InvalidInput, NotFound
 from alluse.security.audit_key import Signer, current_signer
-from alluse.store import outbox, rowlog
+from alluse.store import outbox, prepared, rowlog
 from alluse.store.db import writer_lock
+from alluse.store.ids import IdPool, pool_head
 from alluse.store.prepared import Prepared, insert
-from alluse.store.schema import audit_keys, audit_log, portfolios, system_audit
+from alluse.store.schema import audit_keys, audit_log, events, portfolios, system_audit
 from alluse.store.scope import PortfolioRef, resolve_portfolio
 
 MAX_KEY_LENGTH = 200
@@ -40,17 +41,25 @@ TRANSIENT_RETRIES = 20
 BULK_REQUESTS = 256
 
 
-_HEAD = Prepared(
-    sa.select(
-        portfolios.c.audit_seq,
-        portfolios.c.audit_head,
-        portfolios.c.event_seq,
-        # Whether the signing audit key is sealed already (ensure_sealed), in the same round trip.
-        sa.select(audit_keys.c.key_id).where(audit_keys.c.key_id == sa.bindparam("kid")).scalar_subquery(),
+def _head(dialect: str) -> Prepared:
+    return Prepared(
+        sa.select(
+            portfolios.c.audit_seq,
+            portfolios.c.audit_head,
+            portfolios.c.event_seq,
+            # Ids for the outbox rows this work will write (one per request foreseen; more are drawn
+            # if needed) and whether the signing audit key is sealed already (ensure_sealed): all in
+            # the same round trip.
+            pool_head(events, dialect, sa.bindparam("n", type_=sa.BigInteger)),
+            sa.select(audit_keys.c.key_id).where(audit_keys.c.key_id == sa.bindparam("kid")).scalar_subquery(),
+        )
+        .where(portfolios.c.id == sa.bindparam("pid"))
+        # A row lock on PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises writers.
+        .with_for_update(of=portfolios)
     )
-    .where(portfolios.c.id == sa.bindparam("pid"))
-    .with_for_update(of=portfolios)  # a row lock on PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises writers
-)
+
+
+_HEAD = {"postgresql": _head("postgresql"), "sqlite": _head("sqlite")}
 _SEEN_ONE = Prepared(
     sa.select(audit_log.c.idempotency_key, audit_log.c.input_digest, audit_log.c.result).where(
         audit_log.c.portfolio_id == sa.bindparam("pid"), audit_log.c.idempotency_key == sa.bindparam("key")
@@ -82,6 +91,7 @@ class Tx:
     first_seq: int
     # The portfolio's last outbox sequence number when the unit of work began (read with the lock).
     event_seq: int = 0
+    event_ids: IdPool | None = None
     # Outbox events beyond the one each request announces by default (docs/events.md).
     events: list[dict[str, Any]] = field(default_factory=list)
     # False when the use case announces its requests itself (the lifecycle's own event kinds).
@@ -168,7 +178,7 @@ def _run(
         try:
             with _collector_paused(bulk), writer_lock(engine), write_connection(engine) as conn, conn.begin():
                 pid = resolve_portfolio(conn, portfolio)
-                if lock_first and _HEAD.first(conn, pid=pid, kid="") is None:
+                if lock_first and _HEAD[conn.dialect.name].first(conn, pid=pid, kid="", n=0) is None:
                     raise NotFound(f"no portfolio with id {pid}")
                 requests, apply = decide(conn, pid)
                 if not requests:
@@ -223,10 +233,10 @@ def write_on(
 ) -> list[dict[str, Any]]:
     """`write` inside a transaction the caller already holds (used when the portfolio itself is new)."""
     signer = current_signer()
-    head = _HEAD.first(conn, pid=portfolio_id, kid=signer.key.key_id)
+    head = _HEAD[conn.dialect.name].first(conn, pid=portfolio_id, kid=signer.key.key_id, n=len(requests))
     if head is None:
         raise NotFound(f"no portfolio with id {portfolio_id}")
-    seq, prev_hash, event_seq, sealed = head
+    seq, prev_hash, event_seq, event_ids, sealed = head
 
     digests = {r.key: digest(r.payload) for r in requests}
     seen = _seen(conn, portfolio_id, [r.key for r in requests])
@@ -240,23 +250,29 @@ def write_on(
     results: dict[str, dict[str, Any]] = {}
     if fresh:
         now = datetime.now(UTC)
-        tx = Tx(conn, portfolio_id, now, seq + 1, event_seq)
+        tx = Tx(conn, portfolio_id, now, seq + 1, event_seq, IdPool(events, event_ids))
         with rowlog.recording(conn, portfolio_id) as cap:
             fresh_results = apply(tx, fresh)
             result_texts = [canonical_json(result) for result in fresh_results]
             # The outbox rows are facts of this unit of work too: written before the manifest is taken.
-            event_seq = _write_events(conn, tx, action, [(seq + 1 + i, text) for i, text in enumerate(result_texts)])
-            manifest = cap.manifest()
-        if sealed is None:
-            ensure_sealed(conn, signer)
-        rows, prev_hash = signed_entries(
-            conn, signer, seq, prev_hash, now, actor, action, fresh, result_texts, digests, override_reason, manifest
-        )
-        for row, r, result in zip(rows, fresh, fresh_results, strict=True):
-            row["portfolio_id"] = portfolio_id
-            results[r.key] = result
-        _AUDIT_INSERT.many(conn, rows)
-        _HEAD_UPDATE.run(conn, pid=portfolio_id, seq=seq + len(fresh), head=prev_hash, events=event_seq)
+            # The writes from here on wait for the database once (PostgreSQL, small units of work);
+            # the audit rows and the head are not recorded in the manifest (store/rowlog.py).
+            with prepared.deferred(conn, len(tx.events) + 2 * len(fresh), cap.reads_back()):
+                event_seq = _write_events(
+                    conn, tx, action, [(seq + 1 + i, text) for i, text in enumerate(result_texts)]
+                )
+                manifest = cap.manifest()
+                if sealed is None:
+                    ensure_sealed(conn, signer)
+                rows, prev_hash = signed_entries(
+                    conn, signer, seq, prev_hash, now, actor, action, fresh, result_texts, digests, override_reason,
+                    manifest,
+                )  # fmt: skip
+                for row, r, result in zip(rows, fresh, fresh_results, strict=True):
+                    row["portfolio_id"] = portfolio_id
+                    results[r.key] = result
+                _AUDIT_INSERT.many(conn, rows)
+                _HEAD_UPDATE.run(conn, pid=portfolio_id, seq=seq + len(fresh), head=prev_hash, events=event_seq)
     return [results[r.key] if r.key in results else {**json.loads(seen[r.key][1]), "replayed": True} for r in requests]
 
 
@@ -271,7 +287,7 @@ def _write_events(conn: sa.Connection, tx: Tx, action: str, entries: list[tuple[
     if tx.announce:
         own = [outbox.event_row(tx.portfolio_id, s, tx.now, action, text) for s, text in entries]
         rows = sorted(own + rows, key=lambda r: r["audit_seq"])  # stable: a request's own event first
-    return outbox.flush(conn, rows, tx.event_seq)
+    return outbox.flush(conn, rows, tx.event_seq, tx.event_ids)
 
 
 def _seen(conn: sa.Connection, portfolio_id: int, keys: list[str]) -> dict[str, tuple[str, str]]:
