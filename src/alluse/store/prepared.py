@@ -106,6 +106,8 @@ class Prepared:
     def _execute(self, conn: sa.Connection, params: Any, many: bool = False) -> Any:
         self._note(params, many)
         c = self._compiled(conn)
+        if many and len(params) == 1:  # one row: a plain execute (psycopg's executemany sets up a pipeline)
+            many, params = False, params[0]
         args = [c.convert(r) for r in params] if many else c.convert(params)
         cur = self._cursor(conn)
         try:
