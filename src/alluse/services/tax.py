@@ -24,7 +24,7 @@ from alluse.domain.money import MAX_CENTS
 from alluse.domain.parsing import parse_percent
 from alluse.domain.tax import TaxRates, YearFigures, estimate
 from alluse.services.alerts import check_buffer
-from alluse.store.asof import AccountAsOf, account_as_of
+from alluse.store.asof import AccountAsOf, accounts_as_of
 from alluse.store.repo import JournalEntry, apply_cash, external_account, insert_journal, load_accounts, resolve_account
 from alluse.store.schema import accounts, fills, lot_closes, tax_payments, tax_settings
 from alluse.store.uow import Request, Tx, write
@@ -164,35 +164,52 @@ def post_tax_surplus(conn: sa.Connection, account_id: int, as_of: date) -> PostT
     everything would add to this year's estimate, never below zero (an unrealized loss does not raise
     the surplus).
     """
-    pid = _portfolio_of(conn, account_id)
-    state = account_as_of(conn, account_id, as_of)
-    r = rates(conn, pid)
-    c = lot_closes.c
-    years = {
-        int(y.year)
-        for (y,) in conn.execute(
-            sa.select(c.closed_on).where(c.account_id == account_id, c.realized.is_(True), c.closed_on <= as_of)
+    return post_tax_surplus_many(conn, _portfolio_of(conn, account_id), [account_id], as_of)[account_id]
+
+
+def post_tax_surplus_many(
+    conn: sa.Connection, portfolio_id: int, ids: list[int], as_of: date
+) -> dict[int, PostTaxSurplus]:
+    """`post_tax_surplus` of many accounts of one portfolio (a sweep's candidates), with a few
+    statements for all of them instead of a dozen per account."""
+    states = accounts_as_of(conn, ids, as_of)
+    r = rates(conn, portfolio_id)
+    c, f, t = lot_closes.c, fills.c, tax_payments.c
+    # Per account and tax year through as_of: [short-term gain, long-term gain, dividends], and tax paid.
+    realized: dict[int, dict[int, list[int]]] = {aid: {} for aid in states}
+    paid: dict[int, dict[int, int]] = {aid: {} for aid in states}
+    for chunk in (list(states)[i : i + 500] for i in range(0, len(states), 500)):
+        closings = sa.select(c.account_id, c.closed_on, c.term, c.gain_cents).where(
+            c.account_id.in_(chunk), c.realized.is_(True), c.closed_on <= as_of
         )
-    }
-    years |= {
-        int(y.year)
-        for (y,) in conn.execute(
-            sa.select(fills.c.trade_date).where(
-                fills.c.account_id == account_id, fills.c.action == "DIVIDEND", fills.c.trade_date <= as_of
-            )
+        for aid, on, term, gain in conn.execute(closings):
+            realized[aid].setdefault(on.year, [0, 0, 0])[1 if term == Term.LONG else 0] += int(gain)
+        dividends = sa.select(f.account_id, f.trade_date, f.cash_cents + f.commission_cents).where(
+            f.account_id.in_(chunk), f.action == "DIVIDEND", f.trade_date <= as_of
         )
-    }
-    unpaid = 0
-    this_year = YearFigures()
-    for y in sorted(years):
-        fig = year_figures(conn, account_id, y, as_of)
-        if y == as_of.year:
-            this_year = fig
-        unpaid += max(0, estimate(fig, r).tax - tax_paid(conn, account_id, y, as_of))
-    with_unrealized = this_year + unrealized_figures(state)
-    on_unrealized = max(0, estimate(with_unrealized, r).tax - estimate(this_year, r).tax)
-    nav, base = state.nav, state.base_capital
-    return PostTaxSurplus(nav, base, unpaid, on_unrealized, nav - base - unpaid - on_unrealized)
+        for aid, on, cents in conn.execute(dividends):
+            realized[aid].setdefault(on.year, [0, 0, 0])[2] += int(cents)
+        payments = (
+            sa.select(t.account_id, t.tax_year, sa.func.sum(t.amount_cents))
+            .where(t.account_id.in_(chunk), t.paid_on <= as_of)
+            .group_by(t.account_id, t.tax_year)
+        )
+        for aid, year, cents in conn.execute(payments):
+            paid[aid][int(year)] = int(cents)
+    out = {}
+    for aid, state in states.items():
+        unpaid = 0
+        this_year = YearFigures()
+        for y, (st, lt, div) in sorted(realized[aid].items()):
+            fig = YearFigures(st, lt, div)
+            if y == as_of.year:
+                this_year = fig
+            unpaid += max(0, estimate(fig, r).tax - paid[aid].get(y, 0))
+        with_unrealized = this_year + unrealized_figures(state)
+        on_unrealized = max(0, estimate(with_unrealized, r).tax - estimate(this_year, r).tax)
+        nav, base = state.nav, state.base_capital
+        out[aid] = PostTaxSurplus(nav, base, unpaid, on_unrealized, nav - base - unpaid - on_unrealized)
+    return out
 
 
 # --- writes: tax payments and rates --------------------------------------------------------------
