@@ -541,6 +541,12 @@ def _section(bench: Bench, only: str) -> Callable[[], None]:
         if bench.db != "sqlite":
             raise InvalidInput("--only ibkr runs on SQLite (its raw baseline is sqlite3)")
         return lambda: run_ibkr(bench)
+    if only == "trades":
+        from alluse.bench.trades import run_trades
+
+        if bench.db != "sqlite":
+            raise InvalidInput("--only trades runs on SQLite (its raw baseline is sqlite3)")
+        return lambda: run_trades(bench)
     if only == "projection":
         from alluse.bench.projection import run_projection
 
@@ -557,7 +563,7 @@ def _section(bench: Bench, only: str) -> Callable[[], None]:
 
 
 # The names `alluse bench --only` takes; events needs a NATS server (ALLUSE_NATS_URL).
-SECTIONS = ("ledger", "lifecycle", "verify", "ibkr", "projection", "web", "events")
+SECTIONS = ("ledger", "lifecycle", "trades", "verify", "ibkr", "projection", "web", "events")
 
 
 def run_bench(

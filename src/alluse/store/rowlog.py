@@ -221,9 +221,10 @@ class Capture:
     def _watermark(self, table: sa.Table) -> None:
         if table.name in self.watermarks:
             return
-        (pk,) = pk_columns(table)  # an id left to the database: one integer key
-        mark = self.conn.execute(sa.select(sa.func.coalesce(sa.func.max(pk), 0))).scalar_one()
-        self.watermarks[table.name] = (table, int(mark))
+        from alluse.store.ids import max_id  # (ids builds on prepared, which imports this module)
+
+        pk_columns(table)  # an id left to the database: one integer key, `id`
+        self.watermarks[table.name] = (table, max_id(self.conn, table))
 
     def changing(self, table: sa.Table, where: Any, params: Sequence[Mapping[str, Any]]) -> None:
         """An UPDATE or DELETE is about to run: note the keys of the rows it touches."""
@@ -269,12 +270,10 @@ class Capture:
                 found[k] = d
         for name, (table, mark) in self.watermarks.items():
             s = shape(table)
-            (pk,) = pk_columns(table)
-            q = sa.select(*s.columns).where(pk > mark)
-            if "portfolio_id" in table.c and self.portfolio_id is not None:
-                q = q.where(table.c.portfolio_id == self.portfolio_id)
+            scoped = "portfolio_id" in table.c and self.portfolio_id is not None
             found = out.setdefault(name, {})
-            for row in self.conn.execute(q):
+            params = {"mark": mark, "pid": self.portfolio_id} if scoped else {"mark": mark}
+            for row in _after_mark(table, scoped).typed_rows(self.conn, **params):
                 k, d = s.from_row(row)
                 found[k] = d
         for name, (table, keys) in self.touched.items():
@@ -290,6 +289,23 @@ class Capture:
         # Keys and images as two parallel lists, in the order written (the stored text is what the
         # MAC covers, so no canonical order is needed).
         return {name: [list(rows), list(rows.values())] for name, rows in sorted(out.items()) if rows}
+
+
+_AFTER_MARK: dict[tuple[str, bool], Any] = {}
+
+
+def _after_mark(table: sa.Table, scoped: bool) -> Any:
+    """The prepared read of a table's rows above an id watermark (of one portfolio when `scoped`)."""
+    from alluse.store.prepared import Prepared
+
+    q = _AFTER_MARK.get((table.name, scoped))
+    if q is None:
+        (pk,) = pk_columns(table)
+        stmt = sa.select(*shape(table).columns).where(pk > sa.bindparam("mark", type_=sa.BigInteger))
+        if scoped:
+            stmt = stmt.where(table.c.portfolio_id == sa.bindparam("pid", type_=sa.BigInteger))
+        q = _AFTER_MARK[(table.name, scoped)] = Prepared(stmt)
+    return q
 
 
 def _norm_key(k: Any) -> Any:
