@@ -15,7 +15,6 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC
-from enum import IntEnum
 from typing import Any
 
 import sqlalchemy as sa
@@ -23,26 +22,11 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.engine import Engine
 
+from alluse.domain.access import Role as Role  # re-exported: callers name roles through access
 from alluse.domain.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
 from alluse.store.prepared import Prepared
 from alluse.store.schema import api_key_scopes, api_keys, portfolio_roles, portfolios, users
 from alluse.store.uow import Request, Tx, validate_key, write, write_connection, write_on, write_system
-
-
-class Role(IntEnum):
-    """Ordered: each role may do everything the ones below it may."""
-
-    viewer = 1
-    trader = 2
-    owner = 3
-
-    @classmethod
-    def parse(cls, text: str) -> Role:
-        try:
-            return cls[text.strip().lower()]
-        except KeyError:
-            raise InvalidInput(f"unknown role {text!r}; choose viewer, trader or owner") from None
-
 
 USERNAME_RE = re.compile(r"^[a-z][a-z0-9_.-]{1,49}$")
 MIN_PASSWORD = 12  # OWASP ASVS 2.1.1

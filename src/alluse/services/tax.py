@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any
+from typing import NotRequired, TypedDict, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -20,10 +20,11 @@ from sqlalchemy.engine import Engine
 from alluse.domain.errors import InvalidInput, NotFound
 from alluse.domain.ledger import TAX, Leg, TransferKind
 from alluse.domain.lots import Term, holding_term
-from alluse.domain.money import MAX_CENTS
+from alluse.domain.money import MAX_CENTS, Cents
 from alluse.domain.parsing import parse_percent
 from alluse.domain.tax import TaxRates, YearFigures, estimate
 from alluse.services.alerts import check_buffer
+from alluse.store import tax as tax_store
 from alluse.store.asof import AccountAsOf, accounts_as_of
 from alluse.store.repo import JournalEntry, apply_cash, external_account, insert_journal, load_accounts, resolve_account
 from alluse.store.schema import accounts, fills, lot_closes, tax_payments, tax_settings
@@ -174,37 +175,17 @@ def post_tax_surplus_many(
     statements for all of them instead of a dozen per account."""
     states = accounts_as_of(conn, ids, as_of)
     r = rates(conn, portfolio_id)
-    c, f, t = lot_closes.c, fills.c, tax_payments.c
-    # Per account and tax year through as_of: [short-term gain, long-term gain, dividends], and tax paid.
-    realized: dict[int, dict[int, list[int]]] = {aid: {} for aid in states}
-    paid: dict[int, dict[int, int]] = {aid: {} for aid in states}
-    for chunk in (list(states)[i : i + 500] for i in range(0, len(states), 500)):
-        closings = sa.select(c.account_id, c.closed_on, c.term, c.gain_cents).where(
-            c.account_id.in_(chunk), c.realized.is_(True), c.closed_on <= as_of
-        )
-        for aid, on, term, gain in conn.execute(closings):
-            realized[aid].setdefault(on.year, [0, 0, 0])[1 if term == Term.LONG else 0] += int(gain)
-        dividends = sa.select(f.account_id, f.trade_date, f.cash_cents + f.commission_cents).where(
-            f.account_id.in_(chunk), f.action == "DIVIDEND", f.trade_date <= as_of
-        )
-        for aid, on, cents in conn.execute(dividends):
-            realized[aid].setdefault(on.year, [0, 0, 0])[2] += int(cents)
-        payments = (
-            sa.select(t.account_id, t.tax_year, sa.func.sum(t.amount_cents))
-            .where(t.account_id.in_(chunk), t.paid_on <= as_of)
-            .group_by(t.account_id, t.tax_year)
-        )
-        for aid, year, cents in conn.execute(payments):
-            paid[aid][int(year)] = int(cents)
-    out = {}
+    realized = tax_store.realized_by_year(conn, list(states), as_of)
+    paid = tax_store.paid_by_year(conn, list(states), as_of)
+    out: dict[int, PostTaxSurplus] = {}
     for aid, state in states.items():
         unpaid = 0
         this_year = YearFigures()
-        for y, (st, lt, div) in sorted(realized[aid].items()):
+        for y, (st, lt, div) in sorted(realized.get(aid, {}).items()):
             fig = YearFigures(st, lt, div)
             if y == as_of.year:
                 this_year = fig
-            unpaid += max(0, estimate(fig, r).tax - paid[aid].get(y, 0))
+            unpaid += max(0, estimate(fig, r).tax - paid.get(aid, {}).get(y, 0))
         with_unrealized = this_year + unrealized_figures(state)
         on_unrealized = max(0, estimate(with_unrealized, r).tax - estimate(this_year, r).tax)
         nav, base = state.nav, state.base_capital
@@ -213,6 +194,22 @@ def post_tax_surplus_many(
 
 
 # --- writes: tax payments and rates --------------------------------------------------------------
+
+
+class TaxPaid(TypedDict):
+    account: str
+    tax_year: int
+    amount_cents: Cents
+    transfer_id: int
+    buffer_breach: bool
+    replayed: NotRequired[bool]
+
+
+class RatesSet(TypedDict):
+    short_term_bps: int
+    long_term_bps: int
+    dividend_bps: int
+    replayed: NotRequired[bool]
 
 
 def pay_tax(
@@ -224,14 +221,14 @@ def pay_tax(
     tax_year: int,
     amount_cents: int,
     paid_on: date,
-) -> dict[str, Any]:
+) -> TaxPaid:
     """Record estimated tax paid from an account (a fact: never refused by the buffer rule)."""
     if not 0 < amount_cents <= MAX_CENTS:
         raise InvalidInput("tax payment must be a positive amount")
     if not 1900 < tax_year < 3000:
         raise InvalidInput(f"not a tax year: {tax_year}")
 
-    def apply(tx: Tx, _reqs: list[Request]) -> list[dict[str, Any]]:
+    def apply(tx: Tx, _reqs: list[Request]) -> list[TaxPaid]:
         conn, pid = tx.conn, tx.portfolio_id
         aid = resolve_account(conn, pid, account)
         ext = external_account(conn, pid, TAX, tx.now)
@@ -243,52 +240,40 @@ def pay_tax(
         for leg in legs:
             state[leg.account_id].add_cash(leg.amount_cents)
         apply_cash(conn, list(state.values()))
-        conn.execute(
-            tax_payments.insert().values(
-                portfolio_id=pid,
-                account_id=aid,
-                tax_year=tax_year,
-                amount_cents=amount_cents,
-                paid_on=paid_on,
-                transfer_id=tid,
-            )
-        )
+        tax_store.insert_tax_payment(conn, pid, aid, tax_year, amount_cents, paid_on, tid)
         breach = check_buffer(tx, state[aid], "a tax payment")
         return [
             {
                 "account": state[aid].name,
                 "tax_year": tax_year,
-                "amount_cents": amount_cents,
+                "amount_cents": Cents(amount_cents),
                 "transfer_id": tid,
                 "buffer_breach": breach,
             }
         ]
 
     payload = {"account": account, "tax_year": tax_year, "amount_cents": amount_cents, "paid_on": paid_on.isoformat()}
-    return write(engine, portfolio, actor, "tax.pay", [Request(key, payload)], apply)[0]
+    return cast(TaxPaid, write(engine, portfolio, actor, "tax.pay", [Request(key, payload)], apply)[0])
 
 
 def set_rates(
     engine: Engine, actor: str, portfolio: str | int | None, key: str, short_term: str, long_term: str, dividend: str
-) -> dict[str, Any]:
+) -> RatesSet:
     new = TaxRates(
         parse_percent(short_term, field="short_term"),
         parse_percent(long_term, field="long_term"),
         parse_percent(dividend, field="dividend"),
     )
 
-    def apply(tx: Tx, _reqs: list[Request]) -> list[dict[str, Any]]:
-        t = tax_settings.c
-        values = {
-            "short_term_bps": new.short_term_bps,
-            "long_term_bps": new.long_term_bps,
-            "dividend_bps": new.dividend_bps,
-        }
-        if tx.conn.execute(sa.select(t.portfolio_id).where(t.portfolio_id == tx.portfolio_id)).first():
-            tx.conn.execute(tax_settings.update().where(t.portfolio_id == tx.portfolio_id).values(**values))
-        else:
-            tx.conn.execute(tax_settings.insert().values(portfolio_id=tx.portfolio_id, **values))
-        return [values]
+    def apply(tx: Tx, _reqs: list[Request]) -> list[RatesSet]:
+        tax_store.save_rates(tx.conn, tx.portfolio_id, new)
+        return [
+            {
+                "short_term_bps": new.short_term_bps,
+                "long_term_bps": new.long_term_bps,
+                "dividend_bps": new.dividend_bps,
+            }
+        ]
 
     payload = {"short_term": short_term, "long_term": long_term, "dividend": dividend}
-    return write(engine, portfolio, actor, "tax.rates", [Request(key, payload)], apply)[0]
+    return cast(RatesSet, write(engine, portfolio, actor, "tax.rates", [Request(key, payload)], apply)[0])

@@ -41,7 +41,7 @@ def draw_ids(conn: sa.Connection, table: sa.Table, n: int) -> list[int]:
         return list(range(first, first + n))
     q = _DRAW.get(table.name)
     if q is None:
-        q = _DRAW[table.name] = Prepared(sequence_draw(table, sa.bindparam("n", type_=sa.BigInteger)))
+        q = _DRAW[table.name] = Prepared(sa.select(sequence_draw(table, sa.bindparam("n", type_=sa.BigInteger))))
     return sorted(q.rows(conn, n=n)[0][0])
 
 

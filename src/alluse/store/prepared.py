@@ -22,22 +22,16 @@ from alluse.store import rowlog
 
 
 class _Compiled:
-    __slots__ = ("sql", "names", "positional", "literals", "getter", "processors", "results")
+    __slots__ = ("sql", "names", "positional", "literals", "getter", "processors")
 
     def __init__(self, stmt: sa.Executable, dialect: Dialect) -> None:
-        compiled = stmt.compile(dialect=dialect)
+        compiled: Any = stmt.compile(dialect=dialect)  # type: ignore[attr-defined]
         self.sql = str(compiled)
         self.positional = bool(compiled.positional)
         self.names: tuple[str, ...] = tuple(compiled.positiontup or ()) if self.positional else tuple(compiled.binds)
         # Values written into the statement itself (a literal 0, 'EXT') travel as binds too.
         self.literals = {name: bind.effective_value for name, bind in compiled.binds.items() if not bind.required}
         self.getter = operator.itemgetter(*self.names) if len(self.names) > 1 else None
-        # Per selected column, the dialect's conversion of what the driver returns (SQLite dates as text).
-        self.results: list[tuple[int, Callable[[Any], Any]]] = []
-        for i, col in enumerate(getattr(stmt, "selected_columns", ())):
-            proc = col.type.dialect_impl(dialect).result_processor(dialect, None)
-            if proc is not None:
-                self.results.append((i, proc))
         self.processors: list[tuple[int, str, Callable[[Any], Any]]] = []
         for i, name in enumerate(self.names):
             bind = compiled.binds[name]
@@ -107,7 +101,7 @@ class Prepared:
                 self._noted = rowlog.classify(self.stmt)
             kind, table = self._noted
             if kind:
-                rowlog.note(cap, self.stmt, kind, table, params if many else [params])
+                rowlog.note(cap, self.stmt, kind, table, params if many else [params])  # type: ignore[arg-type]
 
     def _execute(self, conn: sa.Connection, params: Any, many: bool = False) -> Any:
         self._note(params, many)
@@ -130,20 +124,6 @@ class Prepared:
             return cur.fetchall()
         finally:
             cur.close()
-
-    def typed_rows(self, conn: sa.Connection, **params: Any) -> list[Sequence[Any]]:
-        """`rows`, each value converted as `conn.execute` would (dates, booleans)."""
-        found = self.rows(conn, **params)
-        procs = self._compiled(conn).results
-        if not procs or not found:
-            return found
-        out = []
-        for row in found:
-            listed = list(row)
-            for i, proc in procs:
-                listed[i] = proc(listed[i])
-            out.append(listed)
-        return out
 
     def first(self, conn: sa.Connection, **params: Any) -> tuple[Any, ...] | None:
         found = self.rows(conn, **params)

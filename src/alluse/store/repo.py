@@ -22,7 +22,8 @@ from alluse.store.uow import IN_CHUNK
 @dataclass(slots=True)
 class AccountRow:
     """An account as a unit of work holds it: cash and base capital change in memory as the work
-    proceeds and are written back once by `apply_cash`."""
+    proceeds and are written back once by `apply_cash`. The one mutable shape of an account; the rules
+    read the immutable `snapshot` (a `domain.accounts.CashSnapshot`)."""
 
     id: int
     portfolio_id: int
@@ -119,8 +120,9 @@ def account_label(kind: AccountKind | str, name: str) -> str:
 
 
 def _to_row(r: tuple) -> AccountRow:
-    aid, pid, gid, kind, name, status, *figures, breach_open = r
-    return AccountRow(aid, pid, gid, AccountKind(kind), name, AccountStatus(status), *figures, bool(breach_open))
+    aid, pid, gid, kind, name, status, base, cash, pos, coll, ear, buffer_bps, breach_open = r
+    return AccountRow(aid, pid, gid, AccountKind(kind), name, AccountStatus(status), base, cash, pos, coll, ear,
+                      buffer_bps, bool(breach_open))  # fmt: skip
 
 
 def load_accounts(conn: sa.Connection, portfolio_id: int, ids: list[int]) -> dict[int, AccountRow]:
@@ -207,7 +209,7 @@ def external_account(conn: sa.Connection, portfolio_id: int, name: str, now: dat
             opened_at=now,
         )
     )
-    return int(res.inserted_primary_key[0])
+    return int(res.inserted_primary_key[0])  # type: ignore[index]
 
 
 def apply_cash(conn: sa.Connection, changed: list[AccountRow]) -> None:

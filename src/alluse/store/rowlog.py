@@ -37,6 +37,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.sql.dml import Delete, Insert, Update
 from sqlalchemy.sql.elements import BindParameter
+from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
 from alluse.domain.audit import timestamp_text
 from alluse.store.schema import metadata
@@ -167,7 +168,7 @@ class _Shape:
 
 def _default(c: sa.Column) -> Any:
     """The value a column takes when an insert leaves it out (its server default, as read back)."""
-    if c.default is not None and getattr(c.default, "is_scalar", False):
+    if isinstance(c.default, ScalarElementColumnDefault):
         return norm(c.default.arg)
     sd = c.server_default
     if sd is None:
@@ -221,10 +222,8 @@ class Capture:
     def _watermark(self, table: sa.Table) -> None:
         if table.name in self.watermarks:
             return
-        from alluse.store.ids import max_id  # (ids builds on prepared, which imports this module)
-
-        pk_columns(table)  # an id left to the database: one integer key, `id`
-        self.watermarks[table.name] = (table, max_id(self.conn, table))
+        mark = self.conn.execute(_max_id(table)).scalar_one()  # an id left to the database: one integer key
+        self.watermarks[table.name] = (table, int(mark))
 
     def changing(self, table: sa.Table, where: Any, params: Sequence[Mapping[str, Any]]) -> None:
         """An UPDATE or DELETE is about to run: note the keys of the rows it touches."""
@@ -273,7 +272,7 @@ class Capture:
             scoped = "portfolio_id" in table.c and self.portfolio_id is not None
             found = out.setdefault(name, {})
             params = {"mark": mark, "pid": self.portfolio_id} if scoped else {"mark": mark}
-            for row in _after_mark(table, scoped).typed_rows(self.conn, **params):
+            for row in self.conn.execute(_after_mark(table, scoped), params):
                 k, d = s.from_row(row)
                 found[k] = d
         for name, (table, keys) in self.touched.items():
@@ -291,20 +290,28 @@ class Capture:
         return {name: [list(rows), list(rows.values())] for name, rows in sorted(out.items()) if rows}
 
 
-_AFTER_MARK: dict[tuple[str, bool], Any] = {}
+# The read-backs, built once per table so SQLAlchemy's statement cache serves them.
+_AFTER_MARK: dict[tuple[str, bool], sa.Select[Any]] = {}
+_MAX_ID: dict[str, sa.Select[Any]] = {}
 
 
-def _after_mark(table: sa.Table, scoped: bool) -> Any:
-    """The prepared read of a table's rows above an id watermark (of one portfolio when `scoped`)."""
-    from alluse.store.prepared import Prepared
+def _max_id(table: sa.Table) -> sa.Select[Any]:
+    q = _MAX_ID.get(table.name)
+    if q is None:
+        (pk,) = pk_columns(table)
+        q = _MAX_ID[table.name] = sa.select(sa.func.coalesce(sa.func.max(pk), 0))
+    return q
 
+
+def _after_mark(table: sa.Table, scoped: bool) -> sa.Select[Any]:
+    """A table's rows above an id watermark (of one portfolio when `scoped`)."""
     q = _AFTER_MARK.get((table.name, scoped))
     if q is None:
         (pk,) = pk_columns(table)
-        stmt = sa.select(*shape(table).columns).where(pk > sa.bindparam("mark", type_=sa.BigInteger))
+        q = sa.select(*shape(table).columns).where(pk > sa.bindparam("mark", type_=sa.BigInteger))
         if scoped:
-            stmt = stmt.where(table.c.portfolio_id == sa.bindparam("pid", type_=sa.BigInteger))
-        q = _AFTER_MARK[(table.name, scoped)] = Prepared(stmt)
+            q = q.where(table.c.portfolio_id == sa.bindparam("pid", type_=sa.BigInteger))
+        _AFTER_MARK[(table.name, scoped)] = q
     return q
 
 
@@ -317,7 +324,7 @@ def manifest_key(k: Any) -> Any:
     return tuple(k) if isinstance(k, list) else k
 
 
-def _rows_by_keys(conn: sa.Connection, table: sa.Table, s: _Shape, keys: list[Any]) -> Iterable[Sequence[Any]]:
+def _rows_by_keys(conn: sa.Connection, table: sa.Table, s: _Shape, keys: list[Any]) -> Iterable[Any]:
     cols = pk_columns(table)
     q = sa.select(*s.columns)
     if len(cols) == 1:
@@ -357,9 +364,9 @@ def classify(stmt: Any) -> tuple[str, sa.Table | None]:
         return "insert", table
     if isinstance(stmt, Delete):
         return "change", table
-    if isinstance(stmt, Update):
+    if isinstance(stmt, Update) and table is not None:
         derived = DERIVED.get(table.name, frozenset())
-        values = dict(stmt._values or {}) or dict(stmt._ordered_values or ())
+        values = dict(stmt._values or {}) or dict(getattr(stmt, "_ordered_values", None) or ())
         names = {k if isinstance(k, str) else k.key for k in values}
         return ("change" if not names <= derived else ""), table
     return "", None
@@ -403,7 +410,7 @@ def _before_execute(conn: sa.Connection, stmt: Any, multiparams: Any, params: An
             cap._watermark(table)
     else:
         only_binds = [{k: v for k, v in r.items() if k not in _set_names(stmt)} for r in (multiparams or [])]
-        cap.changing(table, stmt.whereclause, only_binds)
+        cap.changing(table, getattr(stmt, "whereclause", None), only_binds)
 
 
 def _set_names(stmt: Any) -> set[str]:
