@@ -401,7 +401,7 @@ class Bench:
             run_ibkr(self)
         from alluse.bench.projection import run_projection
 
-        run_projection(self)  # no database in the fast paths; the exact path uses its own SQLite file
+        run_projection(self)  # no database in the fast paths; the exact path uses its own, in memory
         from alluse.bench.web import run_web
 
         run_web(self)

@@ -27,7 +27,7 @@ from alluse.services.alerts import check_buffer
 from alluse.store import tax as tax_store
 from alluse.store.asof import AccountAsOf, account_as_of
 from alluse.store.repo import JournalEntry, apply_cash, external_account, insert_journal, load_accounts, resolve_account
-from alluse.store.schema import accounts, fills, lot_closes, tax_payments, tax_settings
+from alluse.store.schema import accounts, fills, lot_closes, tax_payments
 from alluse.store.uow import Request, Tx, write
 
 
@@ -65,11 +65,7 @@ class PeriodPnL:
 
 
 def rates(conn: sa.Connection, portfolio_id: int) -> TaxRates:
-    t = tax_settings.c
-    row = conn.execute(
-        sa.select(t.short_term_bps, t.long_term_bps, t.dividend_bps).where(t.portfolio_id == portfolio_id)
-    ).first()
-    return TaxRates(*row) if row else TaxRates()
+    return tax_store.load_rates(conn, portfolio_id)
 
 
 def _portfolio_of(conn: sa.Connection, account_id: int) -> int:

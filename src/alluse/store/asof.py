@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from alluse.domain.accounts import AccountKind, CashSnapshot
 from alluse.domain.instruments import value_cents
 from alluse.domain.ledger import CAPITAL_FLOWS, CAPITAL_INFLOWS
+from alluse.store.prepared import Prepared
 from alluse.store.schema import (
     accounts,
     broker_rows,
@@ -249,25 +250,31 @@ def account_as_of(conn: sa.Connection, account_id: int, day: date) -> AccountAsO
     return AccountAsOf(account_id, day, cash, base, _earmarked(conn, account_id, day), _lots(conn, account_id, day))
 
 
+def _facts_after() -> Prepared:
+    a, c, lo = accounts.c, lot_closes.c, lots.c
+    pid, day = sa.bindparam("pid", type_=sa.BigInteger), sa.bindparam("day", type_=sa.Date)
+    dated = sa.union(
+        sa.select(_f.account_id).where(_f.portfolio_id == pid, _f.trade_date > day),
+        sa.select(c.account_id).where(c.portfolio_id == pid, c.closed_on > day),
+        sa.select(_tp.account_id).where(_tp.portfolio_id == pid, _tp.paid_on > day),
+        sa.select(_br.account_id).where(_br.portfolio_id == pid, _br.booked_on > day),
+        sa.select(_la.account_id).where(_la.portfolio_id == pid, _la.as_of > day),
+        sa.select(lo.account_id)
+        .join(marks, marks.c.instrument_id == lo.instrument_id)
+        .where(lo.portfolio_id == pid, marks.c.as_of > day),
+    ).subquery()
+    ext = sa.select(a.id).where(a.portfolio_id == pid, a.kind == "EXT")
+    return Prepared(sa.select(dated.c.account_id).where(dated.c.account_id.not_in(ext)))
+
+
+# One prepared statement: the lifecycle asks this on every run, most often to hear "none".
+_FACTS_AFTER = _facts_after()
+
+
 def accounts_with_facts_after(conn: sa.Connection, portfolio_id: int, day: date) -> set[int]:
     """Accounts whose figures as of `day` may differ from their cached (latest) ones: each has a fact
     dated after `day`, or holds an instrument marked after it."""
-    a, c, lo = accounts.c, lot_closes.c, lots.c
-    out: set[int] = set()
-    queries = [
-        sa.select(_f.account_id).where(_f.portfolio_id == portfolio_id, _f.trade_date > day),
-        sa.select(c.account_id).where(c.portfolio_id == portfolio_id, c.closed_on > day),
-        sa.select(_tp.account_id).where(_tp.portfolio_id == portfolio_id, _tp.paid_on > day),
-        sa.select(_br.account_id).where(_br.portfolio_id == portfolio_id, _br.booked_on > day),
-        sa.select(_la.account_id).where(_la.portfolio_id == portfolio_id, _la.as_of > day),
-        sa.select(lo.account_id)
-        .join(marks, marks.c.instrument_id == lo.instrument_id)
-        .where(lo.portfolio_id == portfolio_id, marks.c.as_of > day),
-    ]
-    for q in queries:
-        out.update(int(x) for x in conn.execute(q.distinct()).scalars())
-    ext = set(conn.execute(sa.select(a.id).where(a.portfolio_id == portfolio_id, a.kind == "EXT")).scalars())
-    return out - ext
+    return {int(aid) for (aid,) in _FACTS_AFTER.rows(conn, pid=portfolio_id, day=day)}
 
 
 def latest_day(conn: sa.Connection, portfolio_id: int, today: date) -> date:

@@ -1,4 +1,4 @@
-"""Writing the tax ledger's own rows: estimated tax paid and the portfolio's rates."""
+"""The tax ledger's own rows: estimated tax paid and the portfolio's rates."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from datetime import date
 import sqlalchemy as sa
 
 from alluse.domain.tax import TaxRates
+from alluse.store.prepared import Prepared
 from alluse.store.schema import tax_payments, tax_settings
 
 
@@ -29,6 +30,20 @@ def insert_tax_payment(
             transfer_id=transfer_id,
         )
     )
+
+
+# Prepared: every lifecycle run reads the rates.
+_RATES = Prepared(
+    sa.select(tax_settings.c.short_term_bps, tax_settings.c.long_term_bps, tax_settings.c.dividend_bps).where(
+        tax_settings.c.portfolio_id == sa.bindparam("pid")
+    )
+)
+
+
+def load_rates(conn: sa.Connection, portfolio_id: int) -> TaxRates:
+    """The portfolio's tax rates (the defaults when it set none)."""
+    row = _RATES.first(conn, pid=portfolio_id)
+    return TaxRates(*row) if row else TaxRates()
 
 
 def save_rates(conn: sa.Connection, portfolio_id: int, rates: TaxRates) -> None:

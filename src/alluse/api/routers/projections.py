@@ -52,10 +52,19 @@ def _dollars(summary: dict[str, Any]) -> dict[str, Any]:
 def _run(body: ProjectionIn) -> dict[str, Any]:
     if body.scenario_toml is None and body.scenario not in SHIPPED:
         raise InvalidInput(f"scenario must be one of {', '.join(SHIPPED)} (or send scenario_toml)")
+    if body.exact:
+        # One path of one year unless the request says otherwise (the scenario's own are 10,000 × 10).
+        if body.paths not in (None, 1):
+            raise InvalidInput(f"paths: the exact path is one path, got {body.paths}")
+        years = MAX_API_EXACT_YEARS if body.years is None else body.years
+        if years > MAX_API_EXACT_YEARS:
+            raise InvalidInput(
+                f"years: over the API the exact path runs {MAX_API_EXACT_YEARS} year (the CLI runs more)"
+            )
+        sc = load_scenario(body.scenario, body.scenario_toml, seed=body.seed, years=years, paths=1)
+        return project(sc, exact=True)
     sc = _bounded(load_scenario(body.scenario, body.scenario_toml, seed=body.seed, years=body.years), body.paths)
-    if body.exact and sc.horizon_years > MAX_API_EXACT_YEARS:
-        raise InvalidInput(f"years: over the API the exact path runs {MAX_API_EXACT_YEARS} year (the CLI runs more)")
-    return project(sc, exact=body.exact)
+    return project(sc)
 
 
 def _bounded(sc: Any, paths: int | None) -> Any:
