@@ -122,14 +122,14 @@ def record_fills(
         book.flush()
         out = []
         for i, (b, req) in enumerate(zip(booked, fresh, strict=True)):
-            r = fill_result(b, book.breached.get(b.account_id, False))
+            result = fill_result(b, book.breached.get(b.account_id, False))
             if drawn := draw_earmark(tx, book, b, by_key[req.key].multiplier, i):
-                r["earmark_drawn_cents"] = Cents(drawn)
+                result["earmark_drawn_cents"] = Cents(drawn)
             if b.action is FillAction.ASSIGN:
                 alert_event(
                     tx, i, "assignment", b.account_id, f"{b.account}: {b.symbol} assigned, {b.quantity} contract(s)"
                 )
-            out.append(r)
+            out.append(result)
         return out
 
     requests = [Request(k, dict(f.payload())) for k, f in facts]

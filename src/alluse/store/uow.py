@@ -22,6 +22,7 @@ from sqlalchemy.engine import Engine
 
 from alluse.domain.audit import GENESIS, canonical_json, digest, entry_mac, timestamp_text
 from alluse.domain.errors import Conflict, InvalidInput, NotFound
+from alluse.domain.parsing import validate_key as validate_key
 from alluse.security.audit_key import Signer, current_signer
 from alluse.store import outbox, rowlog
 from alluse.store.db import writer_lock
@@ -29,7 +30,6 @@ from alluse.store.prepared import Prepared, insert
 from alluse.store.schema import audit_keys, audit_log, portfolios, system_audit
 from alluse.store.scope import PortfolioRef, resolve_portfolio
 
-MAX_KEY_LENGTH = 200
 # Bound on SQL parameters per IN-list, under SQLite's limit.
 IN_CHUNK = 900
 TRANSIENT_RETRIES = 20
@@ -103,13 +103,6 @@ def _is_transient(exc: sa.exc.DBAPIError) -> bool:
     if code in ("40001", "40P01"):  # serialization failure, deadlock detected
         return True
     return "database is locked" in str(exc.orig)
-
-
-def validate_key(key: str) -> str:
-    key = key.strip()
-    if not key or len(key) > MAX_KEY_LENGTH:
-        raise InvalidInput(f"idempotency key must be 1–{MAX_KEY_LENGTH} characters")
-    return key
 
 
 def write(
