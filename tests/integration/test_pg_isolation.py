@@ -14,6 +14,7 @@ from alluse.services.portfolios import create_portfolio
 from alluse.services.queries import account_tree
 from alluse.services.trades import Fill, FillAction, record_fills
 from alluse.services.verify import verify
+from alluse.store.citus import is_citus
 from alluse.store.schema import metadata
 
 pytestmark = pytest.mark.postgres
@@ -53,6 +54,13 @@ def test_the_app_role_is_an_ordinary_role(pg: sa.Engine, pg_app_engine: sa.Engin
 
 
 def test_services_work_under_the_app_role(pg: sa.Engine, pg_app_engine: sa.Engine) -> None:
+    with pg.connect() as conn:
+        if is_citus(conn):
+            pytest.xfail(
+                "Citus: the brokerage directory is read as the owner (SECURITY DEFINER), and Citus refuses "
+                "that within a unit of work that already locked its portfolio as the application role "
+                "(docs/scaling.md, known limits)"
+            )
     alpha, beta = _two_portfolios(pg_app_engine)
     tree = account_tree(pg_app_engine, "alpha")
     assert tree["groups"][0]["accounts"][0]["cash_cents"] == 400_000 - 10_000 + 12_500  # the put premium

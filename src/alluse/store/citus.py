@@ -4,6 +4,8 @@ operator runs deploy/citus.sql with psql instead (docs/scaling.md)."""
 
 from __future__ import annotations
 
+import weakref
+
 import sqlalchemy as sa
 
 from alluse.domain.errors import InvalidInput
@@ -13,6 +15,17 @@ def is_citus(conn: sa.Connection) -> bool:
     if conn.dialect.name != "postgresql":
         return False
     return conn.exec_driver_sql("SELECT 1 FROM pg_extension WHERE extname = 'citus'").first() is not None
+
+
+_ON_CITUS: weakref.WeakKeyDictionary[sa.Engine, bool] = weakref.WeakKeyDictionary()
+
+
+def on_citus(conn: sa.Connection) -> bool:
+    """is_citus, asked once per engine (the extension does not come and go under a running process)."""
+    engine = conn.engine
+    if engine not in _ON_CITUS:
+        _ON_CITUS[engine] = is_citus(conn)
+    return _ON_CITUS[engine]
 
 
 def is_distributed(conn: sa.Connection) -> bool:

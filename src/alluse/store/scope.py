@@ -12,6 +12,7 @@ from collections.abc import Iterable
 import sqlalchemy as sa
 
 from alluse.domain.errors import InvalidInput, NotFound
+from alluse.store.citus import on_citus
 from alluse.store.partitioning import SCOPE_SETTING
 from alluse.store.prepared import Prepared
 from alluse.store.schema import cli_defaults, portfolio_directory
@@ -51,6 +52,8 @@ def resolve_portfolio(conn: sa.Connection, ref: PortfolioRef) -> int:
         found = (_SCOPED_BY_ID.first(conn, id=int(text)) if is_id(text) else
                  _SCOPED_BY_NAME.first(conn, name=text))  # fmt: skip
         if found is not None:
+            if on_citus(conn):  # set_config() stays on the coordinator: the workers need SET LOCAL
+                scope_to(conn, int(found[0]))
             return int(found[0])
     pid = _lookup_portfolio(conn, ref)
     scope_to(conn, pid)
