@@ -50,7 +50,7 @@ def journal(
             cond.append(t.created_at < datetime.combine(end + timedelta(days=1), time(), UTC))
         if account:
             aid = resolve_account(conn, pid, account)
-            cond.append(sa.exists().where(p.transfer_id == t.id, p.account_id == aid))
+            cond.append(sa.exists().where(p.portfolio_id == t.portfolio_id, p.transfer_id == t.id, p.account_id == aid))
         total = conn.execute(sa.select(sa.func.count()).select_from(transfers).where(*cond)).scalar_one()
         rows = conn.execute(
             sa.select(t.id, t.number, t.kind, t.memo, t.created_at, t.reverses_transfer_id)

@@ -71,7 +71,12 @@ _ACCOUNT_COLS = (
     _a.earmarked_cents,
     _a.buffer_bps,
     sa.exists()
-    .where(alerts.c.account_id == _a.id, alerts.c.kind == "BUFFER_BREACH", alerts.c.cleared_at.is_(None))
+    .where(
+        alerts.c.portfolio_id == _a.portfolio_id,
+        alerts.c.account_id == _a.id,
+        alerts.c.kind == "BUFFER_BREACH",
+        alerts.c.cleared_at.is_(None),
+    )
     .label("breach_alert_open"),
 )
 # The few accounts one use case touches, in one round trip: a statement per list length up to 4.
