@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import time
@@ -62,6 +61,8 @@ def relay_cmd(
     _log_to_stderr()
     engine = state.engine()
     keyring = load_keyring(config)
+    import asyncio
+
     try:
         stats = asyncio.run(relay.run(engine, keyring, cfg, once=once))
     except KeyboardInterrupt:
@@ -223,6 +224,8 @@ def marks_listen(
 
     _log_to_stderr()
     url = nats_url or settings().nats_url
+    import asyncio
+
     try:
         stats = asyncio.run(feed.listen(state.engine(), actor(), state.portfolio, url, subject, batch=batch,
                                         max_messages=max_messages, idle_seconds=idle_exit))  # fmt: skip
