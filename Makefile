@@ -19,3 +19,5 @@ bench:
 lint:
 	@scripts/bootstrap
 	.venv/bin/ruff check . && .venv/bin/ruff format --check .
+	.venv/bin/lint-imports
+	.venv/bin/mypy

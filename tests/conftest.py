@@ -1,7 +1,11 @@
-"""Shared fixtures. `engine` runs a test on SQLite and on PostgreSQL.
+"""Shared fixtures. `engine` runs a test on SQLite and on PostgreSQL, `pg` on PostgreSQL; both also
+on a Citus cluster when ALLUSE_TEST_CITUS_URL is set (those variants carry the `citus` marker).
 
 PostgreSQL comes from ALLUSE_TEST_PG_URL (the database is created if missing). Without it the
 PostgreSQL variants skip locally; under CI=true a missing or unreachable server is a failure.
+ALLUSE_TEST_CITUS_URL names a database on a Citus coordinator with the extension and the workers
+registered (`scripts/citus-cluster start DB`); the suite works in `<DB>_tests`, created on every
+node, migrated and distributed with deploy/citus.sql once per session.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from alluse.store.citus import is_citus
 from alluse.store.db import make_engine, migrate
 from alluse.store.schema import metadata
 
@@ -25,6 +30,19 @@ os.environ.setdefault("ALLUSE_SECRET_KEY", "yOx3Fq0rJ0Mm3g0y2T8u0YtN2dQF6bA7Zp5W
 
 def pg_url() -> str | None:
     return os.environ.get("ALLUSE_TEST_PG_URL") or None
+
+
+def citus_url() -> str | None:
+    return os.environ.get("ALLUSE_TEST_CITUS_URL") or None
+
+
+# The servers the PostgreSQL fixtures run on: plain PostgreSQL, and Citus when a cluster is named.
+PG_BACKENDS = [pytest.param("postgres", marks=pytest.mark.postgres)]
+if citus_url():
+    PG_BACKENDS.append(pytest.param("citus", marks=[pytest.mark.postgres, pytest.mark.citus]))
+# Shards per table (and per partition) in the test cluster: Citus's default 32 makes distributing
+# the schema take about a minute on two cores; the routing under test is the same with 4.
+CITUS_TEST_SHARDS = 4
 
 
 def _ensure_pg_database(url: str) -> None:
@@ -68,6 +86,29 @@ def pg_engine() -> Iterator[sa.Engine]:
     engine.dispose()
 
 
+@pytest.fixture(scope="session")
+def citus_engine() -> Iterator[sa.Engine]:
+    from alluse.store.citus import create_database, distribute
+
+    url = citus_url()
+    if url is None:
+        pytest.skip("set ALLUSE_TEST_CITUS_URL to run the Citus variants")
+    target = sa.engine.make_url(url)
+    try:
+        scratch = create_database(url, f"{target.database}_tests")
+    except sa.exc.OperationalError as exc:
+        pytest.fail(f"Citus at {url} is unreachable: {exc.orig}")
+    engine = make_engine(scratch)
+    migrate(engine)
+    distribute(engine, shard_count=CITUS_TEST_SHARDS)
+    yield engine
+    engine.dispose()
+
+
+def _backend_engine(request: pytest.FixtureRequest, backend: str) -> sa.Engine:
+    return request.getfixturevalue("citus_engine" if backend == "citus" else "pg_engine")
+
+
 # Other sessions on the test database that are inside a transaction when a test starts: writers that
 # outlived their test (a forked worker, a killed client's backend still finishing its statement).
 _STRAY_WRITERS = (
@@ -92,6 +133,10 @@ def _truncate_pg(engine: sa.Engine) -> list[int]:
     with engine.begin() as conn:
         stray = [int(r[0]) for r in conn.exec_driver_sql(_STRAY_WRITERS)]
     with engine.begin() as conn:
+        if is_citus(conn):
+            # One connection per worker for the whole wipe: a reference table may not be written
+            # after a parallel write to a table that refers to it.
+            conn.exec_driver_sql("SET LOCAL citus.multi_shard_modify_mode TO 'sequential'")
         conn.exec_driver_sql("SET LOCAL session_replication_role = replica")
         names = ", ".join(t.name for t in metadata.sorted_tables)
         conn.exec_driver_sql(f"LOCK TABLE {names} IN ACCESS EXCLUSIVE MODE")
@@ -113,36 +158,48 @@ def sqlite_engine(sqlite_template: Path, tmp_path: Path) -> Iterator[sa.Engine]:
     engine.dispose()
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.fixture(params=["sqlite", *PG_BACKENDS])
 def engine(request: pytest.FixtureRequest) -> Iterator[sa.Engine]:
-    """A migrated, empty database: SQLite, then PostgreSQL."""
+    """A migrated, empty database: SQLite, then PostgreSQL (then Citus)."""
     if request.param == "sqlite":
         yield request.getfixturevalue("sqlite_engine")
     else:
-        pg = request.getfixturevalue("pg_engine")
+        pg = _backend_engine(request, request.param)
         _truncate_pg(pg)
         yield pg
 
 
-@pytest.fixture
-def pg(pg_engine: sa.Engine) -> sa.Engine:
+@pytest.fixture(params=PG_BACKENDS)
+def pg(request: pytest.FixtureRequest) -> sa.Engine:
     """PostgreSQL only (partitioning, row-level security, races): migrated, empty, as the owner."""
-    _truncate_pg(pg_engine)
-    return pg_engine
+    engine = _backend_engine(request, request.param)
+    _truncate_pg(engine)
+    return engine
 
 
-@pytest.fixture(scope="session")
-def pg_app_engine(pg_engine: sa.Engine) -> Iterator[sa.Engine]:
-    """The same database as the application's own non-superuser role. The migration creates the role
+_APP_ENGINES: dict[str, sa.Engine] = {}
+
+
+@pytest.fixture
+def pg_app_engine(pg: sa.Engine) -> sa.Engine:
+    """The `pg` database as the application's own non-superuser role. The migration creates the role
     without a login; letting it log in is the documented deployment step (docs/scaling.md)."""
     from alluse.store.partitioning import app_role
 
-    role = app_role()
-    with pg_engine.begin() as conn:
-        conn.exec_driver_sql(f"ALTER ROLE {role} LOGIN")
-    engine = make_engine(pg_engine.url.set(username=role, password=None).render_as_string(hide_password=False))
-    yield engine
-    engine.dispose()
+    url = pg.url.render_as_string(hide_password=False)
+    if url not in _APP_ENGINES:
+        role = app_role()
+        with pg.begin() as conn:
+            conn.exec_driver_sql(f"ALTER ROLE {role} LOGIN")
+        _APP_ENGINES[url] = make_engine(pg.url.set(username=role, password=None).render_as_string(hide_password=False))
+    return _APP_ENGINES[url]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _dispose_app_engines() -> Iterator[None]:
+    yield
+    for engine in _APP_ENGINES.values():
+        engine.dispose()
 
 
 @pytest.fixture

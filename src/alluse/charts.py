@@ -300,7 +300,7 @@ def performance_charts(report: dict[str, Any], *, per_account: bool = True) -> l
     ]
 
 
-_PERF_TITLES = (
+_PERF_TITLES: tuple[tuple[str, str, Unit], ...] = (
     ("nav", "NAV", "usd"),
     ("twr", "Time-weighted index (deposits, forks and merges excluded)", "index"),
     ("drawdown", "Drawdown from the running peak", "pct"),
@@ -310,7 +310,7 @@ _PERF_TITLES = (
 # --- PNG -----------------------------------------------------------------------------------------
 
 
-def _fmt(unit: Unit):  # type: ignore[no-untyped-def]
+def _fmt(unit: Unit) -> Any:
     from matplotlib.ticker import FuncFormatter
 
     if unit == "usd":

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -54,6 +56,8 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = 8000
+    # Server processes for `alluse serve`; 0 picks one per CPU, at most 4 (docs/api.md, "Performance").
+    workers: int = Field(default=0, ge=0, le=64)
     # Structured JSON request log lines on stderr.
     request_log: bool = True
 
@@ -78,3 +82,8 @@ class Settings(BaseSettings):
 @lru_cache
 def get_settings() -> Settings:
     return Settings()
+
+
+def server_workers(configured: int) -> int:
+    """The server's process count: as configured, or one per CPU (at most 4) for 0."""
+    return configured or max(1, min(os.cpu_count() or 1, 4))

@@ -127,7 +127,7 @@ def test_verify_fails_on_tampering(cli) -> None:  # type: ignore[no-untyped-def]
 def test_bench_refuses_unknown_database_clearly(cli) -> None:  # type: ignore[no-untyped-def]
     result = cli("bench", "--db", "mysql", ok=False)
     assert result.exit_code == 1
-    assert "--db must be sqlite or postgres" in result.output
+    assert "--db must be sqlite, postgres or citus" in result.output
 
 
 def test_bench_postgres_needs_a_postgres_url(cli) -> None:  # type: ignore[no-untyped-def]

@@ -11,9 +11,9 @@ import pytest
 import sqlalchemy as sa
 
 from alluse.domain.errors import TooManyAttempts
-from alluse.security.ratelimit import LoginThrottle
 from alluse.services import access, brokers
 from alluse.services.portfolios import create_portfolio
+from alluse.services.ratelimit import LoginThrottle
 from tests.conftest import db_state
 from tests.integration.conftest import PASSWORD
 

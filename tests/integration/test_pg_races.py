@@ -113,7 +113,10 @@ def test_eight_processes_never_breach_the_buffer(pg: sa.Engine, pg_app_engine: s
         }
         legs = conn.execute(
             sa.select(transfers.c.audit_seq, postings.c.account_id, postings.c.amount_cents)
-            .join(transfers, transfers.c.id == postings.c.transfer_id)
+            .join(
+                transfers,
+                (transfers.c.portfolio_id == postings.c.portfolio_id) & (transfers.c.id == postings.c.transfer_id),
+            )
             .order_by(transfers.c.audit_seq, postings.c.id)
         ).all()
     by_seq: dict[int, list[tuple[int, int]]] = defaultdict(list)

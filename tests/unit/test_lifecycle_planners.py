@@ -12,7 +12,6 @@ from alluse.domain.lifecycle import (
     AccountState,
     EarmarkPurpose,
     LifecycleConfig,
-    MemberState,
     Outcome,
     SurplusFigures,
     is_quarter_end,
@@ -31,6 +30,11 @@ def sleeve(kind: AccountKind, cash: int, base: int, unpaid_tax: int = 0, positio
            collateral: int = 0, tax_unrealized: int = 0) -> AccountState:  # fmt: skip
     snap = CashSnapshot(f"{kind.value} test", kind, cash, positions, collateral, earmarked)
     return AccountState(1, snap, SurplusFigures(cash + positions, base, unpaid_tax, tax_unrealized), 10)
+
+
+def member(aid: int, kind: AccountKind, cash: int, positions: int = 0) -> AccountState:
+    """An account of the FORK group A1F1 about to merge."""
+    return AccountState(aid, CashSnapshot(f"{kind.value} A1F1", kind, cash, positions), None, 3)
 
 
 def test_gen_fork_worked_example() -> None:
@@ -102,11 +106,14 @@ def test_rev_fork_moves_500k_into_a_40_30_30_group() -> None:
 
 
 def test_merge_at_threshold_moves_all_cash() -> None:
-    members = [MemberState(5, "Gen-Acc A1F1-GEN", 30_000_000), MemberState(6, "Com-Acc A1F1-COM", 20_000_000)]
+    members = [member(5, AccountKind.GEN, 30_000_000), member(6, AccountKind.COM, 20_000_000)]
     plan = plan_merge(3, "A1F1", members, (4, "Com-Acc A1-COM"), CFG)
     assert plan is not None and plan.outcome is Outcome.APPLY
     assert plan.moves == {5: 30_000_000, 6: 20_000_000} and plan.combined_nav == 50_000_000
-    assert plan_merge(3, "A1F1", [MemberState(5, "g", 49_999_999)], (4, "c"), CFG) is None
+    assert plan_merge(3, "A1F1", [member(5, AccountKind.GEN, 49_999_999)], (4, "c"), CFG) is None
+    # Positions count towards the threshold; only cash moves.
+    held = plan_merge(3, "A1F1", [member(5, AccountKind.GEN, 40_000_000, positions=10_000_000)], (4, "c"), CFG)
+    assert held is not None and held.combined_nav == 50_000_000 and held.moves == {5: 40_000_000}
     orphan = plan_merge(3, "A1F1", members, None, CFG)
     assert orphan is not None and orphan.outcome is Outcome.WAIT and "no active ancestor" in orphan.reason
 

@@ -34,8 +34,8 @@ from alluse.api.routers import (
 )
 from alluse.config import Settings, get_settings
 from alluse.security.keyring import Keyring, load_keyring
-from alluse.security.ratelimit import LoginThrottle
 from alluse.security.tokens import TokenIssuer
+from alluse.services.ratelimit import LoginThrottle
 from alluse.web import pages as web
 
 # One module per resource (docs/api.md).

@@ -11,7 +11,7 @@ from typing import Any, Protocol
 
 
 class Bench(Protocol):
-    db: str  # sqlite | postgres
+    db: str  # sqlite | postgres | citus
     quick: bool
     repeat: int
     tmp: Path

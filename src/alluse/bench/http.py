@@ -1,12 +1,13 @@
 """`alluse bench --http`: the REST API under real HTTP load on loopback.
 
-A uvicorn server process serves the app on a fresh SQLite database; a second process (this module's
-`load` entry point) keeps several keep-alive connections busy and times every request from the first
-byte sent to the last byte read. Reads fetch one account; writes are deposits, each with its own
+A uvicorn server (as many worker processes as `alluse serve` starts) serves the app on a fresh database
+(SQLite, or PostgreSQL with `--db postgres`); a second process (this module's `load` entry point) keeps
+several keep-alive connections busy and times every request from the first byte sent to the last byte
+read. Reads fetch one account; writes are deposits, each with its own
 idempotency key (so each is a full unit of work: buffer rules, journal, audit chain); fills are the
 round trips of `alluse bench`'s fill benchmark (10 XYZ bought, then sold, in each Com-Acc), one per
 request. The raw baseline reads the same account rows and writes the same deposit and fill rows with
-bare sqlite3, one transaction each, in the same run.
+the bare driver, one transaction each, in the same run.
 """
 
 from __future__ import annotations
@@ -65,7 +66,9 @@ async def _worker(port: int, requests: list[bytes], latencies: list[float], stat
 async def _load(port: int, requests: list[bytes], concurrency: int) -> dict[str, Any]:
     latencies: list[float] = []
     statuses: dict[int, int] = {}
-    shares = [requests[i::concurrency] for i in range(concurrency)]
+    # Each account's requests ride one connection, in order: a fill's STC never overtakes its BTO,
+    # however many server processes answer.
+    shares = [[r for i, r in enumerate(requests) if i % GROUPS % concurrency == c] for c in range(concurrency)]
     t = time.perf_counter()
     await asyncio.gather(*(_worker(port, s, latencies, statuses) for s in shares))
     elapsed = time.perf_counter() - t
@@ -117,6 +120,10 @@ class HttpBench:
         self.reads = 2_000 if quick else 10_000
         self.writes = 600 if quick else 3_000
         self.concurrency = 8
+        from alluse.config import get_settings, server_workers
+
+        # As `alluse serve` runs it: ALLUSE_WORKERS, else one process per CPU (at most 4).
+        self.workers = server_workers(get_settings().workers)
 
     def _prepare(self) -> tuple[str, Path, str]:
         from alluse.config import Settings
@@ -150,7 +157,7 @@ class HttpBench:
         env = {**os.environ, "ALLUSE_DATABASE_URL": url, "ALLUSE_KEY_FILE": str(key_file)}
         server = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "alluse.api.app:create_app", "--factory", "--host", HOST]
-            + ["--port", str(port), "--log-level", "warning", "--no-access-log"],
+            + ["--port", str(port), "--workers", str(self.workers), "--log-level", "warning", "--no-access-log"],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,  # the JSON request log is written, as in production, and discarded
@@ -195,19 +202,20 @@ class HttpBench:
             server.wait(timeout=10)
         raw_reads = self._raw_reads(url, self.reads)
         raw_writes = self._raw_writes(self.writes)
-        extra = {"concurrency": self.concurrency, "transport": "http/1.1 keep-alive, loopback, uvicorn 1 worker"}
+        extra = {"concurrency": self.concurrency, "transport": "http/1.1 keep-alive, loopback"}
+        extra["server"] = f"uvicorn, {self.workers} worker{'s' if self.workers > 1 else ''}"
         e = self.bench.emit
         r_rate = reads["requests"] / reads["seconds"]
         w_rate = writes["requests"] / writes["seconds"]
         e("http_reads_per_s", r_rate, "requests/s", requests=reads["requests"], what="GET one account", **extra)
         e("http_read_p50_ms", reads["p50_ms"], "ms", **extra)
         e("http_read_p99_ms", reads["p99_ms"], "ms", **extra)
-        e("raw_reads_per_s", raw_reads, "rows/s", requests=self.reads, what="bare sqlite3 SELECT of the same rows")
+        e("raw_reads_per_s", raw_reads, "rows/s", requests=self.reads, what="bare driver SELECT of the same rows")
         e("http_reads_vs_raw", r_rate / raw_reads, "ratio")
         e("http_writes_per_s", w_rate, "requests/s", requests=writes["requests"], what="POST deposit", **extra)
         e("http_write_p50_ms", writes["p50_ms"], "ms", **extra)
         e("http_write_p99_ms", writes["p99_ms"], "ms", **extra)
-        e("raw_writes_per_s", raw_writes, "deposits/s", what="bare sqlite3, same rows, one transaction each")
+        e("raw_writes_per_s", raw_writes, "deposits/s", what="bare driver, same rows, one transaction each")
         e("http_writes_vs_raw", w_rate / raw_writes, "ratio")
         from alluse.bench.trades import raw_fills
 
@@ -221,14 +229,14 @@ class HttpBench:
             raw_fill_rate,
             "fills/s",
             mode="single",
-            what="bare sqlite3, same rows, one transaction each",
+            what="bare driver, same rows, one transaction each",
         )
         e("http_fills_vs_raw", f_rate / raw_fill_rate, "ratio")
 
     def _raw_reads(self, url: str, n: int) -> float:
-        import sqlite3
+        from alluse.bench.raw import _raw_connection
 
-        conn = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)
+        conn = _raw_connection(url, setup=False)  # bare sqlite3, or psycopg for --db postgres
         names = [f"A{1 + i % GROUPS}-GEN" for i in range(n)]
         sql = (
             "SELECT a.id, a.name, a.kind, a.status, g.name, a.cash_cents, a.positions_value_cents, "

@@ -44,10 +44,11 @@ GAIN_DAY = date(2026, 12, 18)
 
 class Bench:
     def __init__(self, db: str, quick: bool, out: IO[str], url: str | None = None) -> None:
-        if db not in ("sqlite", "postgres"):
-            raise InvalidInput(f"--db must be sqlite or postgres, not {db!r}")
+        if db not in ("sqlite", "postgres", "citus"):
+            raise InvalidInput(f"--db must be sqlite, postgres or citus, not {db!r}")
         self.db = db
         self.pg_url = _scratch_url(url) if db == "postgres" else None
+        self.citus_url = _citus_scratch(url) if db == "citus" else None
         self.quick = quick
         self.out = out
         self.tmp = Path(tempfile.mkdtemp(prefix="alluse-bench-"))
@@ -79,6 +80,8 @@ class Bench:
     def fresh_url(self) -> str:
         if self.pg_url is not None:
             return _fresh_pg(self.pg_url)
+        if self.citus_url is not None:
+            return _fresh_citus(*self.citus_url)
         self.n += 1
         path = self.tmp / f"bench-{self.n}.db"
         engine = make_engine(f"sqlite:///{path}")
@@ -229,6 +232,9 @@ class Bench:
 
     def _copy(self, template: str) -> str:
         self.n += 1
+        if self.citus_url is not None:
+            # A cluster cannot be copied by CREATE DATABASE ... TEMPLATE: every run builds its own.
+            return self.lifecycle_template()
         if template.startswith("postgresql"):
             return _pg_copy(template, self.n)
         path = self.tmp / f"bench-{self.n}.db"
@@ -236,7 +242,7 @@ class Bench:
         return f"sqlite:///{path}"
 
     def _drop(self, url: str) -> None:
-        if url.startswith("postgresql"):
+        if url.startswith("postgresql") and self.citus_url is None:
             _pg_drop(url)
 
     def lifecycle_sweep(self, template: str) -> float:
@@ -291,7 +297,7 @@ class Bench:
         raw = self.median_rate("raw lifecycle rows", accounts, lambda: self.raw_lifecycle(template))
         self.emit("raw_lifecycle_accounts_per_s", raw, "accounts/s", **extra)
         self.emit("lifecycle_vs_raw", ours / raw, "ratio")
-        if self.db == "postgres":  # SQLite has one writer: one worker
+        if self.db != "sqlite":  # SQLite has one writer: one worker
             shared = self.median_rate(
                 f"lifecycle sweep, {CLIENTS} workers", accounts, lambda: self.lifecycle_sweep_workers(template)
             )
@@ -375,7 +381,7 @@ class Bench:
         self.emit("raw_postings_per_s", raw_p_bulk, "postings/s", mode="bulk", moves=self.bulk_moves)
         self.emit("postings_bulk_vs_raw", p_bulk / raw_p_bulk, "ratio")
         self.emit("postings_single_vs_raw", p_single / raw_p_single, "ratio")
-        if self.db == "postgres":
+        if self.db != "sqlite":
             n = 2 * CLIENTS * self.concurrent_moves
             p_conc = self.median_rate("postings, 4 concurrent clients", n, self.postings_concurrent)
             self.emit("postings_per_s", p_conc, "postings/s", mode="concurrent", clients=CLIENTS, moves=n // 2)
@@ -434,6 +440,33 @@ def _scratch_url(url: str | None) -> str:
             conn.exec_driver_sql(f'CREATE DATABASE "{scratch.database}"')
     admin.dispose()
     return scratch.render_as_string(hide_password=False)
+
+
+def _citus_scratch(url: str | None) -> tuple[str, str]:
+    """(the cluster's database named by the URL, the scratch database `<name>_bench` next to it)."""
+    if not url or not url.startswith("postgresql"):
+        raise InvalidInput("alluse bench --db citus needs the URL of a database on a Citus coordinator: pass --url")
+    import sqlalchemy as sa
+
+    target = sa.engine.make_url(url)
+    return url, f"{target.database}_bench"
+
+
+# Shards per table (and per partition) in the scratch database; Citus's default 32 only makes every
+# fresh database slower to build on a small machine, a unit of work still reaches one shard group.
+CITUS_BENCH_SHARDS = 4
+
+
+def _fresh_citus(cluster_url: str, name: str) -> str:
+    """The scratch database created anew on every node, migrated, and distributed by deploy/citus.sql."""
+    from alluse.store.citus import create_database, distribute
+
+    url = create_database(cluster_url, name)
+    engine = make_engine(url)
+    migrate(engine)
+    distribute(engine, shard_count=CITUS_BENCH_SHARDS)
+    engine.dispose()
+    return url
 
 
 def _fresh_pg(url: str) -> str:
@@ -503,11 +536,10 @@ def _client_moves(url: str, client: int, moves: int, ready: Any, go: Any) -> Non
     engine = make_engine(url)
     name = f"client{client}"
     with engine.connect() as conn:
+        pid = conn.exec_driver_sql("SELECT id FROM portfolio_directory WHERE name = %(n)s", {"n": name}).scalar_one()
         gens = list(
             conn.exec_driver_sql(
-                "SELECT a.id FROM accounts a JOIN portfolio_directory p ON p.id = a.portfolio_id "
-                "WHERE p.name = %(n)s AND a.kind = 'GEN' ORDER BY a.id",
-                {"n": name},
+                "SELECT id FROM accounts WHERE portfolio_id = %(p)s AND kind = 'GEN' ORDER BY id", {"p": pid}
             ).scalars()
         )
     cash.move_cash(engine, "bench", name, [("warm-up", cash.deposit(gens[0], 100, group=False))])

@@ -135,7 +135,7 @@ def raw_fills(bench: Bench, per_transaction: bool) -> float:
         conn.executemany(
             "INSERT INTO lot_closes (portfolio_id, account_id, lot_id, fill_id, quantity, closed_on, open_cash_cents, "
             f"close_cash_cents, gain_cents, term, realized) VALUES (1, ?, ?, ?, {QTY}, '2027-01-04', ?, ?, ?, "
-            "'SHORT', 1)",
+            "'SHORT', TRUE)",  # TRUE: a boolean on PostgreSQL, 1 on SQLite
             [(a, lid, fid, oc, cc, oc + cc) for a, lid, fid, oc, cc, _g in closes],
         )
         conn.executemany(

@@ -37,6 +37,7 @@ class Execution:
 
 
 class OrderSink(Protocol):
-    name: str
+    @property
+    def name(self) -> str: ...
 
     def place(self, order: Order) -> Execution: ...

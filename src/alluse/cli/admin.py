@@ -106,11 +106,12 @@ def bench(
     db: Annotated[
         str,
         typer.Option(
-            help="sqlite (a fresh file in a temp dir) or postgres (a scratch database <name>_bench next to the URL's)"
+            help="sqlite (a fresh file in a temp dir), postgres (a scratch database <name>_bench next to the "
+            "URL's) or citus (the same on the Citus cluster whose coordinator the URL names, distributed)"
         ),
     ] = "sqlite",
     url: Annotated[
-        str | None, typer.Option(help="PostgreSQL server for --db postgres (default: ALLUSE_DATABASE_URL).")
+        str | None, typer.Option(help="PostgreSQL server for --db postgres or citus (default: ALLUSE_DATABASE_URL).")
     ] = None,
     http: Annotated[
         bool, typer.Option("--http", help="The REST API under HTTP load from a second process, on loopback.")
@@ -217,14 +218,19 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Interface to listen on (default 127.0.0.1).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default 8000).")] = None,
     relay: Annotated[bool, typer.Option("--relay", help="Also run the event relay (alluse events relay).")] = False,
+    workers: Annotated[
+        int | None,
+        typer.Option(min=1, max=64, help="Server processes (default ALLUSE_WORKERS, else one per CPU, at most 4)."),
+    ] = None,
 ) -> None:
     """Serve the REST API. The first run on an empty database builds the demo portfolio and an admin
     user, and prints the password once."""
+    import os
     import secrets
 
     import uvicorn
 
-    from alluse.api.app import create_app
+    from alluse.config import server_workers
     from alluse.security.keyring import load_keyring
     from alluse.services import access
     from alluse.services.demo import build_demo
@@ -250,8 +256,11 @@ def serve(
             f"API docs: http://{host}:{port}/docs",
             highlight=False,
         )
-    app_ = create_app(config, engine, keyring)
-    console.print(f"serving on http://{host}:{port} (database {engine.url.render_as_string(hide_password=True)})")
+    processes = workers or server_workers(config.workers)
+    console.print(
+        f"serving on http://{host}:{port} (database {engine.url.render_as_string(hide_password=True)}, "
+        f"{processes} worker{'s' if processes > 1 else ''})"
+    )
     console.print(f"dashboard: http://{host}:{port}/ in a browser (docs/web.md)", highlight=False)
     if relay:
         from alluse.services.relay import RelayConfig, start_in_thread
@@ -261,4 +270,14 @@ def serve(
         console.print(f"relaying events to {cfg.nats_url} (stream {cfg.stream}) and to webhooks")
     # Forwarded headers are believed only from ALLUSE_TRUSTED_PROXIES, by the app itself (api/app.py);
     # uvicorn's own handling would believe them from loopback.
-    uvicorn.run(app_, host=host, port=port, log_level="warning", access_log=False, proxy_headers=False)
+    options = {"host": host, "port": port, "log_level": "warning", "access_log": False, "proxy_headers": False}
+    if processes == 1:
+        from alluse.api.app import create_app
+
+        uvicorn.run(create_app(config, engine, keyring), **options)
+        return
+    # Each worker process builds its own app from the settings (create_app): its own engine and pool,
+    # the same keys (the key file exists by now, or ALLUSE_SECRET_KEY). State shared between requests
+    # lives in the database: the login throttle, refresh tokens, idempotency keys, the audit chain.
+    os.environ["ALLUSE_DATABASE_URL"] = engine.url.render_as_string(hide_password=False)
+    uvicorn.run("alluse.api.app:create_app", factory=True, workers=processes, **options)

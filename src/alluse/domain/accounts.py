@@ -34,6 +34,14 @@ class GroupKind(StrEnum):
     FORK = "FORK"
 
 
+class GroupStatus(StrEnum):
+    """A group is active until its accounts merge into the spawning group's Com-Acc, or it closes."""
+
+    ACTIVE = "ACTIVE"
+    MERGED = "MERGED"
+    CLOSED = "CLOSED"
+
+
 DEFAULT_BUFFER_BPS = 500
 
 
@@ -78,8 +86,12 @@ def check_allocation_for(kind: GroupKind, alloc: Allocation) -> None:
 
 
 class CashSnapshot(NamedTuple):
-    """What the buffer rule needs to know about one account, all in cents. (A NamedTuple: immutable,
-    and cheap to build on the hot path.)"""
+    """The money of one account, all in cents, and the buffer rule over it: the one shape every rule
+    reads an account's cash through. The others wrap it with what only their rule needs
+    (docs/architecture.md, "One account, one vocabulary"): `store.repo.AccountRow` is the mutable row a
+    unit of work changes and makes these from, `lifecycle.AccountState` adds the surplus figures and
+    the group, `protocol.AccountView` the rules and holdings. (A NamedTuple: immutable, and cheap to
+    build on the hot path.)"""
 
     label: str
     kind: AccountKind

@@ -10,6 +10,7 @@ import json
 import re
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from enum import StrEnum
 from functools import lru_cache
 from typing import Any, NamedTuple
 
@@ -30,6 +31,15 @@ ALERT_RULES = (
     "reconciliation_difference",
 )
 ALERT_PREFIX = "alert."
+
+
+class DeliveryStatus(StrEnum):
+    """A webhook delivery is PENDING until the endpoint accepts it (DELIVERED) or the attempts run out (FAILED)."""
+
+    PENDING = "PENDING"
+    DELIVERED = "DELIVERED"
+    FAILED = "FAILED"
+
 
 _encode = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
 _PLAIN = re.compile(r"^[a-z0-9_.-]+$")

@@ -7,7 +7,7 @@ every split goes through `apply_bps` with the residue on one side, so the parts 
 
 from __future__ import annotations
 
-from dataclasses import astuple, dataclass, field, replace
+from dataclasses import astuple, dataclass, replace
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
@@ -163,7 +163,9 @@ class SurplusFigures:
 
 @dataclass(frozen=True, slots=True)
 class AccountState:
-    """What the planners know about one sleeve."""
+    """What the lifecycle planners know about one account: its money (the buffer rule's
+    `CashSnapshot`), its post-tax surplus figures (the fork rules only) and its group. The fork and
+    reinvestment planners take one; the merge planner takes those of a FORK group's accounts."""
 
     account_id: int
     cash: CashSnapshot
@@ -260,22 +262,6 @@ def _with_pool(plan: ForkPlan, pool_free: int | None) -> ForkPlan:
 
 
 @dataclass(frozen=True, slots=True)
-class MemberState:
-    """One account of a FORK group about to merge: what moves in kind."""
-
-    account_id: int
-    label: str
-    cash: int
-    positions_value: int = 0
-    collateral: int = 0
-    earmarks: dict[EarmarkPurpose, int] = field(default_factory=dict)
-
-    @property
-    def nav(self) -> int:
-        return self.cash + self.positions_value
-
-
-@dataclass(frozen=True, slots=True)
 class MergePlan:
     rule: Rule
     outcome: Outcome
@@ -291,13 +277,13 @@ class MergePlan:
 def plan_merge(
     group_id: int,
     group_name: str,
-    members: list[MemberState],
+    members: list[AccountState],
     target: tuple[int, str] | None,
     cfg: LifecycleConfig,
 ) -> MergePlan | None:
     """§5.3: a FORK group whose combined NAV reaches the threshold merges into the spawning group's
     Com-Acc (`target`; None when no active ancestor is left)."""
-    nav = sum(m.nav for m in members)
+    nav = sum(m.cash.nav for m in members)
     if nav < cfg.merge_threshold:
         return None
     if target is None:
@@ -305,7 +291,7 @@ def plan_merge(
             Rule.MERGE, Outcome.WAIT, group_id, group_name, 0, "", nav, {},
             f"group {group_name} reached {format_usd(nav)} but has no active ancestor Com-Acc to merge into",
         )  # fmt: skip
-    moves = {m.account_id: m.cash for m in members if m.cash}
+    moves = {m.account_id: m.cash.cash for m in members if m.cash.cash}
     return MergePlan(
         Rule.MERGE, Outcome.APPLY, group_id, group_name, target[0], target[1], nav, moves,
         f"combined NAV {format_usd(nav)} ≥ {format_usd(cfg.merge_threshold)}: merge group {group_name} "

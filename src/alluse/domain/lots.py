@@ -12,14 +12,24 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
+from enum import StrEnum
 
 from alluse.domain.errors import RuleViolation
 from alluse.domain.money import to_cents
 
 
-class Term:
+class Term(StrEnum):
+    """The holding period of a closed lot, for tax: one year or less is SHORT."""
+
     SHORT = "SHORT"
     LONG = "LONG"
+
+
+class Side(StrEnum):
+    """A lot is LONG (bought: stock, a LEAPS call) or SHORT (written: a put or a covered call)."""
+
+    LONG = "LONG"
+    SHORT = "SHORT"
 
 
 @dataclass(slots=True)

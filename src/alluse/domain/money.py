@@ -7,6 +7,11 @@ or a rate into cents goes through it.
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import NewType
+
+# An amount of integer cents. Results mark their money fields with it, so an entrypoint can find
+# them by type (the API shows them as decimal-string dollars) rather than by a field name's suffix.
+Cents = NewType("Cents", int)
 
 BPS_PER_UNIT = 10_000
 # Guard rail for user input: a trillion dollars is far past any real account; bigger means a typo.

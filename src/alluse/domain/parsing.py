@@ -1,6 +1,6 @@
 """The one parser for every number a person types: money, prices, quantities, percentages, deltas.
 
-The CLI, the API (through the annotated types in `api/schemas.py`), file imports (fills, marks) and
+The CLI, the API (through the annotated types in `api/schemas/`), file imports (fills, marks) and
 configuration all call these functions, so `1,50` means the same thing, and is refused the same
 way, wherever it is typed. The accepted form (docs/accounts-and-ledger.md, "Typed numbers"):
 

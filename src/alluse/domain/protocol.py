@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from enum import StrEnum
 
 from alluse.domain.accounts import SLEEVE_LABEL, AccountKind, CashSnapshot
 from alluse.domain.instruments import LEAPS_MIN_DAYS, Instrument, value_cents
@@ -14,6 +15,21 @@ from alluse.domain.money import apply_bps, format_bps, format_usd
 from alluse.domain.rules import WEEKDAYS, AccountRules
 
 OPENING = ("BTO", "STO")
+
+
+class WeekType(StrEnum):
+    """How a week's market went (§7): predicted on Monday, confirmed on Friday."""
+
+    GREEN = "GREEN"
+    RED = "RED"
+    CHOP = "CHOP"
+
+
+class OrderStatus(StrEnum):
+    """An order intent is REFUSED by the pre-trade check (nothing is sent) or FILLED by the broker."""
+
+    REFUSED = "REFUSED"
+    FILLED = "FILLED"
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +44,10 @@ class OrderIntent:
 
 @dataclass(frozen=True, slots=True)
 class AccountView:
+    """What the pre-trade check knows about one account: its money (`CashSnapshot`), its rules, and
+    what it holds per underlying. The check needs the holdings and the rules, the lifecycle planners
+    (`lifecycle.AccountState`) the surplus figures instead, so each rule gets its own shape."""
+
     kind: AccountKind
     label: str
     rules: AccountRules

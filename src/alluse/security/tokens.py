@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import jwt
@@ -16,6 +16,7 @@ from alluse.security.keyring import Keyring
 
 ALGORITHM = "HS256"
 ISSUER = "alluse"
+VERIFIED_CACHE = 4096  # access tokens per process whose signature and claims were checked once
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,11 @@ class TokenIssuer:
     key: bytes
     access_seconds: int
     refresh_seconds: int
+    # token -> (user id, version, exp) of access tokens already verified. A client sends the same token
+    # on every request and decoding it costs more than the rest of a read's dependencies; the expiry is
+    # still checked on each use, and the version and the user's state are checked against the database
+    # by the caller (services/access.py), so a revoked token stops working at once.
+    _verified: dict[str, tuple[int, int, int]] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def from_settings(cls, settings: Settings, keyring: Keyring) -> TokenIssuer:
@@ -59,8 +65,19 @@ class TokenIssuer:
 
     def read(self, token: str, typ: str) -> tuple[int, int]:
         """(user id, token version) of a valid token of the given type."""
+        if typ == "access":
+            known = self._verified.get(token)
+            if known is not None:
+                if time.time() < known[2]:
+                    return known[0], known[1]
+                del self._verified[token]
         claims = self._claims(token, typ)
-        return int(claims["sub"]), claims["ver"]
+        uid, version = int(claims["sub"]), claims["ver"]
+        if typ == "access" and isinstance(claims["exp"], int):
+            if len(self._verified) >= VERIFIED_CACHE:
+                self._verified.clear()
+            self._verified[token] = (uid, version, claims["exp"])
+        return uid, version
 
     def _claims(self, token: str, typ: str) -> dict[str, Any]:
         try:

@@ -19,10 +19,11 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.engine import Engine
 
+from alluse.domain.access import Role as Role  # re-exported: callers name roles through access
 from alluse.domain.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
 from alluse.store.schema import api_key_scopes, api_keys, portfolio_roles, users
 from alluse.store.uow import Request, Tx, validate_key, write, write_connection, write_on, write_system
-from alluse.views.access import API_KEY_PREFIX, Principal, Role, _secret_hash, _user_role
+from alluse.views.access import API_KEY_PREFIX, Principal, _secret_hash, _user_role
 
 # The principal lookups are reads (views/access.py); callers that also write reach them through here.
 from alluse.views.access import api_key_principal as api_key_principal

@@ -12,6 +12,7 @@ so webhooks and `alluse alerts --follow` reach a person (docs/events.md lists th
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import sqlalchemy as sa
@@ -20,7 +21,7 @@ from sqlalchemy.engine import Engine
 from alluse.domain.audit import digest
 from alluse.domain.events import alert_kind
 from alluse.domain.money import format_usd
-from alluse.store.prepared import Prepared, insert
+from alluse.store import alerts as store
 from alluse.store.repo import AccountRow
 from alluse.store.schema import accounts, alerts
 from alluse.store.scope import resolve_portfolio
@@ -29,22 +30,6 @@ from alluse.store.uow import Request, Tx, write
 BUFFER_BREACH = "BUFFER_BREACH"
 
 _al = alerts.c
-_OPEN = Prepared(
-    sa.select(_al.id).where(
-        _al.account_id == sa.bindparam("aid"), _al.kind == sa.bindparam("kind"), _al.cleared_at.is_(None)
-    )
-)
-_INSERT = insert(alerts, ["portfolio_id", "account_id", "kind", "message", "raised_at"])
-_RESTATE = Prepared(
-    alerts.update()
-    .where(_al.id == sa.bindparam("alert_id"), _al.message != sa.bindparam("msg"))
-    .values(message=sa.bindparam("msg"))
-)
-_CLEAR = Prepared(
-    alerts.update()
-    .where(_al.account_id == sa.bindparam("aid"), _al.kind == sa.bindparam("kind"), _al.cleared_at.is_(None))
-    .values(cleared_at=sa.bindparam("at"))
-)
 
 
 def alert_event(
@@ -58,27 +43,20 @@ def alert_event(
 def raise_alert(tx: Tx, account_id: int, kind: str, message: str, index: int | None = None) -> bool:
     """Raise `kind` for the account; an open one is restated with the new message (its figures are then
     the current ones) instead. True when a new alert was raised."""
-    open_alert = _OPEN.first(tx.conn, aid=account_id, kind=kind)
+    open_alert = store.open_alert_id(tx.conn, account_id, kind)
     if open_alert is not None:
-        _RESTATE.run(tx.conn, alert_id=open_alert[0], msg=message[:300])
+        store.restate_alert(tx.conn, open_alert, message[:300])
         return False
     alert_event(tx, index, kind, account_id, message)
-    _INSERT.run(
-        tx.conn,
-        portfolio_id=tx.portfolio_id,
-        account_id=account_id,
-        kind=kind,
-        message=message[:300],
-        raised_at=tx.now,
-    )
+    store.insert_alert(tx.conn, tx.portfolio_id, account_id, kind, message[:300], tx.now)
     return True
 
 
 def clear_alert(tx: Tx, account_id: int, kind: str, message: str = "") -> int:
-    if _OPEN.first(tx.conn, aid=account_id, kind=kind) is None:  # the usual case: a read, not a write
+    if store.open_alert_id(tx.conn, account_id, kind) is None:  # the usual case: a read, not a write
         return 0
     alert_event(tx, None, kind, account_id, message or f"account {account_id}: {kind} cleared", state="cleared")
-    return _CLEAR.run(tx.conn, aid=account_id, kind=kind, at=tx.now)
+    return store.clear_alerts(tx.conn, account_id, kind, tx.now)
 
 
 def check_buffer(tx: Tx, acc: AccountRow, cause: str) -> bool:
@@ -110,7 +88,7 @@ def open_alerts(engine: Engine, portfolio: str | int | None) -> list[dict[str, A
 
 
 def record_reconciliation(
-    engine: Engine, actor: str, portfolio: str | int | None, reconciliation: dict[str, Any]
+    engine: Engine, actor: str, portfolio: str | int | None, reconciliation: Mapping[str, Any]
 ) -> None:
     """A statement that disagrees with alluse is something a person must look at: one
     `broker.reconcile` write per differing account, each with its `alert.reconciliation_difference`

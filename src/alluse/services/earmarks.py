@@ -16,24 +16,13 @@ from sqlalchemy.engine import Engine
 from alluse.domain.accounts import AccountKind
 from alluse.domain.instruments import LEAPS_MIN_DAYS, parse_symbol
 from alluse.domain.lifecycle import EarmarkPurpose
-from alluse.store.prepared import Prepared, insert
+from alluse.store import earmarks as store
 from alluse.store.repo import account_label
 from alluse.store.schema import accounts, earmarks
 from alluse.store.scope import resolve_portfolio
 from alluse.store.uow import Tx
 
 _a, _e = accounts.c, earmarks.c
-EARMARK_INSERT = insert(earmarks, [c.name for c in earmarks.columns if c.name != "id"])
-_OPEN = Prepared(
-    sa.select(sa.func.coalesce(sa.func.sum(_e.amount_cents), 0)).where(
-        _e.account_id == sa.bindparam("aid"), _e.purpose == sa.bindparam("purpose")
-    )
-)
-_CACHED_ADD = Prepared(
-    accounts.update()
-    .where(_a.id == sa.bindparam("aid"))
-    .values(earmarked_cents=_a.earmarked_cents + sa.bindparam("delta"))
-)
 
 
 def earmark_row(
@@ -57,12 +46,11 @@ def draw_down(
     """Inside a purchase's (or tax payment's) unit of work: draw the account's open earmark for
     `purpose` down by up to `amount`; returns what was drawn. Buying more than was earmarked is
     allowed (the buffer rule guards the cash); the earmark just reaches zero."""
-    open_ = _OPEN.first(tx.conn, aid=account_id, purpose=purpose.value)[0]  # type: ignore[index]
-    drawn = min(int(open_), amount)
+    drawn = min(store.open_earmark(tx.conn, account_id, purpose.value), amount)
     if drawn <= 0:
         return 0
-    EARMARK_INSERT.many(tx.conn, [earmark_row(tx, request_index, account_id, purpose, -drawn, None, reference)])
-    _CACHED_ADD.run(tx.conn, aid=account_id, delta=-drawn)
+    store.insert_earmarks(tx.conn, [earmark_row(tx, request_index, account_id, purpose, -drawn, None, reference)])
+    store.add_to_earmarked(tx.conn, [{"aid": account_id, "delta": -drawn}])
     return drawn
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NotRequired, TypedDict, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -12,20 +12,35 @@ from sqlalchemy.engine import Engine
 from alluse.brokers.refs import BrokerageRef, parse_brokerage_ref
 from alluse.domain.accounts import SLEEVES, Allocation, GroupKind, check_allocation_for
 from alluse.domain.errors import Conflict, InvalidInput
-from alluse.domain.ledger import BANK, Leg, TransferKind
-from alluse.domain.money import format_usd
+from alluse.domain.groups import paid_from, plan_group_openings, sleeves_needed
+from alluse.domain.ledger import BANK
+from alluse.domain.money import Cents
 from alluse.domain.rules import template_rules
 from alluse.services.brokers import map_brokerage
-from alluse.store import prepared
+from alluse.store import groups as store
 from alluse.store.repo import JournalEntry, allocate_ids, external_account, insert_journal
-from alluse.store.schema import account_config, account_groups, accounts, portfolios
-from alluse.store.uow import IN_CHUNK, Request, Tx, write
+from alluse.store.schema import account_groups, accounts
+from alluse.store.uow import Request, Tx, write
 
 GROUP_NAME_RE = re.compile(r"^[A-Z][A-Z0-9]{0,19}$")
 
-_GROUP_INSERT = prepared.insert(account_groups)
-_ACCOUNT_INSERT = prepared.insert(accounts)
-_CONFIG_INSERT = prepared.insert(account_config)
+
+class SleeveOpened(TypedDict):
+    account_id: int
+    name: str
+    cash_cents: Cents
+    brokerage_account: str
+
+
+class GroupOpened(TypedDict):
+    """An opened group, as its audit entry stores it."""
+
+    group_id: int
+    name: str
+    amount_cents: Cents
+    accounts: dict[str, SleeveOpened]
+    transfer_id: NotRequired[int]
+    replayed: NotRequired[bool]
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,128 +94,68 @@ def group_opening(
 
 def open_groups(
     engine: Engine, actor: str, portfolio: str | int | None, openings: list[tuple[str, GroupOpening]]
-) -> list[dict[str, Any]]:
+) -> list[GroupOpened]:
     """Open PRIMARY groups, all in one unit of work (all or none). One audit entry per group."""
     requests = [Request(key, o.payload()) for key, o in openings]
     by_key = dict(openings)
 
-    def apply(tx: Tx, fresh: list[Request]) -> list[dict[str, Any]]:
+    def apply(tx: Tx, fresh: list[Request]) -> list[GroupOpened]:
         return _open(tx, [by_key[r.key] for r in fresh])
 
-    return write(engine, portfolio, actor, "group.open", requests, apply)
+    return cast(list[GroupOpened], write(engine, portfolio, actor, "group.open", requests, apply))
 
 
-def open_fork_groups(tx: Tx, openings: list[GroupOpening], seqs: list[int]) -> list[dict[str, Any]]:
+def open_fork_groups(tx: Tx, openings: list[GroupOpening], seqs: list[int]) -> list[GroupOpened]:
     """Inside a lifecycle unit of work: open the groups forks create, each funded from its forking
     sleeve with one FORK transfer; `seqs` are the audit entries of the forks' requests."""
     return _open(tx, openings, seqs) if openings else []
 
 
-def open_group(
-    engine: Engine, actor: str, portfolio: str | int | None, key: str, opening: GroupOpening
-) -> dict[str, Any]:
+def open_group(engine: Engine, actor: str, portfolio: str | int | None, key: str, opening: GroupOpening) -> GroupOpened:
     return open_groups(engine, actor, portfolio, [(key, opening)])[0]
 
 
-def _open(tx: Tx, openings: list[GroupOpening], seqs: list[int] | None = None) -> list[dict[str, Any]]:
-    conn = tx.conn
-    p = conn.execute(
-        sa.select(
-            portfolios.c.template,
-            portfolios.c.alloc_gen_bps,
-            portfolios.c.alloc_rev_bps,
-            portfolios.c.alloc_com_bps,
-        ).where(portfolios.c.id == tx.portfolio_id)
-    ).one()
-    default_alloc = Allocation(p.alloc_gen_bps, p.alloc_rev_bps, p.alloc_com_bps)
-    rules = {k: template_rules(p.template, k) for k in SLEEVES}
-    bank = external_account(conn, tx.portfolio_id, BANK, tx.now)
-
-    names = _group_names(conn, tx.portfolio_id, openings)
+def _open(tx: Tx, openings: list[GroupOpening], seqs: list[int] | None = None) -> list[GroupOpened]:
+    # Load ...
+    conn, pid = tx.conn, tx.portfolio_id
+    template, default_alloc = store.portfolio_defaults(conn, pid)
+    buffers = {k: template_rules(template, k).buffer_bps for k in SLEEVES}
+    bank = external_account(conn, pid, BANK, tx.now)
+    names = _group_names(conn, pid, openings)
     first_group = allocate_ids(conn, account_groups, len(openings))
-    kinds = [(o.allocation or default_alloc).kinds() for o in openings]
-    next_account = allocate_ids(conn, accounts, sum(len(k) for k in kinds))
-    paid_from: dict[int, int] = {}
-    group_rows, account_rows, config_rows, entries, wanted = [], [], [], [], []
-    results = []
-    for i, (o, name) in enumerate(zip(openings, names, strict=True)):
-        alloc = o.allocation or default_alloc
-        gid = first_group + i
-        group_rows.append(
-            {
-                "id": gid,
-                "portfolio_id": tx.portfolio_id,
-                "name": name,
-                "kind": o.kind.value,
-                "status": "ACTIVE",
-                "parent_group_id": o.parent_group_id,
-                "forked_from_account_id": o.forked_from_account_id,
-                "alloc_gen_bps": alloc.gen_bps,
-                "alloc_rev_bps": alloc.rev_bps,
-                "alloc_com_bps": alloc.com_bps,
-                "opened_at": tx.now,
-            }
-        )
-        split = alloc.split(o.amount_cents)
-        if o.amount_cents and min(split[k] for k in kinds[i]) <= 0:
-            raise InvalidInput(f"{format_usd(o.amount_cents)} is too small to fund every sleeve of a group")
-        source = o.forked_from_account_id or bank
-        paid_from[source] = paid_from.get(source, 0) + o.amount_cents
-        legs = [Leg(source, -o.amount_cents)]
-        sleeves = {}
-        for kind in kinds[i]:
-            j = SLEEVES.index(kind)
-            aid = next_account
-            next_account += 1
-            account_rows.append(
-                {
-                    "id": aid,
-                    "portfolio_id": tx.portfolio_id,
-                    "group_id": gid,
-                    "kind": kind.value,
-                    "name": f"{name}-{kind.value}",
-                    "status": "ACTIVE",
-                    "forked_from_account_id": o.forked_from_account_id,
-                    "buffer_bps": rules[kind].buffer_bps,
-                    "cash_cents": split[kind],
-                    "positions_value_cents": 0,
-                    "collateral_cents": 0,
-                    "earmarked_cents": 0,
-                    "base_capital_cents": split[kind],
-                    "opened_at": tx.now,
-                }
-            )
-            config_rows.append(
-                {
-                    "account_id": aid,
-                    "portfolio_id": tx.portfolio_id,
-                    "template": p.template,
-                    "overrides": "{}",
-                }
-            )
-            legs.append(Leg(aid, split[kind]))
-            wanted.append((aid, o.brokerage[j]))
-            sleeves[kind.value] = {
-                "account_id": aid,
-                "name": f"{name}-{kind.value}",
-                "cash_cents": split[kind],
-            }
-        transfer_kind = TransferKind.GROUP_OPEN if source == bank else TransferKind.FORK
-        seq = seqs[i] if seqs else tx.seq(i)
-        if o.amount_cents:
-            entries.append(JournalEntry(transfer_kind, legs, seq, memo=f"open group {name}"))
-        results.append({"group_id": gid, "name": name, "amount_cents": o.amount_cents, "accounts": sleeves})
-    _GROUP_INSERT.many(conn, group_rows)
-    _ACCOUNT_INSERT.many(conn, account_rows)
-    _CONFIG_INSERT.many(conn, config_rows)
+    first_account = allocate_ids(conn, accounts, sleeves_needed(openings, default_alloc))
+    # ... decide ...
+    plans = plan_group_openings(openings, names, first_group, first_account, default_alloc, buffers, bank)
+    # ... and apply.
+    store.insert_groups(conn, pid, template, plans, tx.now)
+    wanted = [(s.account_id, o.brokerage[s.slot]) for o, g in zip(openings, plans, strict=True) for s in g.sleeves]
     refs = iter(map_brokerage(tx, wanted))
-    for i, r in enumerate(results):
-        for kind in kinds[i]:
-            r["accounts"][kind.value]["brokerage_account"] = next(refs)
-    transfer_ids = insert_journal(conn, tx.portfolio_id, tx.now, entries) if entries else []
-    for source, paid in paid_from.items():
+    results: list[GroupOpened] = [
+        {
+            "group_id": g.group_id,
+            "name": g.name,
+            "amount_cents": Cents(g.amount_cents),
+            "accounts": {
+                s.kind.value: {
+                    "account_id": s.account_id,
+                    "name": s.name,
+                    "cash_cents": Cents(s.cash_cents),
+                    "brokerage_account": next(refs),
+                }
+                for s in g.sleeves
+            },
+        }
+        for g in plans
+    ]
+    entries = [
+        JournalEntry(g.transfer_kind, list(g.legs), seqs[i] if seqs else tx.seq(i), memo=f"open group {g.name}")
+        for i, g in enumerate(plans)
+        if g.legs
+    ]
+    transfer_ids = insert_journal(conn, pid, tx.now, entries) if entries else []
+    for source, paid in paid_from(plans).items():
         # The paying sleeve keeps its base capital (only the receiving legs of a FORK are capital).
-        conn.execute(accounts.update().where(accounts.c.id == source).values(cash_cents=accounts.c.cash_cents - paid))
+        store.debit_cash(conn, source, paid)
     for r, tid in zip([r for r in results if r["amount_cents"]], transfer_ids, strict=True):
         r["transfer_id"] = tid
     return results
@@ -209,22 +164,13 @@ def _open(tx: Tx, openings: list[GroupOpening], seqs: list[int] | None = None) -
 def _group_names(conn: sa.Connection, portfolio_id: int, openings: list[GroupOpening]) -> list[str]:
     """Named groups keep their names; the rest are numbered A1, A2 ... after the existing PRIMARY
     groups, skipping any number a user already took as a name."""
-    g = account_groups.c
-
-    def taken(names: list[str]) -> set[str]:
-        found: set[str] = set()
-        for i in range(0, len(names), IN_CHUNK):
-            q = sa.select(g.name).where(g.portfolio_id == portfolio_id, g.name.in_(names[i : i + IN_CHUNK]))
-            found.update(conn.execute(q).scalars())
-        return found
-
     wanted = [o.name for o in openings if o.name]
-    clash = taken(wanted) | {n for n in wanted if wanted.count(n) > 1}
+    clash = store.group_names_taken(conn, portfolio_id, wanted) | {n for n in wanted if wanted.count(n) > 1}
     if clash:
         raise Conflict(f"group name {sorted(clash)[0]} is already in use")
     if len(wanted) == len(openings):
         return wanted
-    n = conn.execute(sa.select(sa.func.count()).where(g.portfolio_id == portfolio_id, g.kind == "PRIMARY")).scalar_one()
+    n = store.primary_group_count(conn, portfolio_id)
     used = set(wanted)
     auto: list[str] = []
     while len(auto) < len(openings) - len(wanted):
@@ -234,7 +180,7 @@ def _group_names(conn: sa.Connection, portfolio_id: int, openings: list[GroupOpe
             if f"A{n}" not in used:
                 candidates.append(f"A{n}")
         used.update(candidates)
-        clash = taken(candidates)
+        clash = store.group_names_taken(conn, portfolio_id, candidates)
         auto.extend(c for c in candidates if c not in clash)
     it = iter(auto)
     return [o.name or next(it) for o in openings]

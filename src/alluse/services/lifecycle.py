@@ -34,7 +34,6 @@ from alluse.domain.lifecycle import (
     EarmarkPurpose,
     ForkPlan,
     LifecycleConfig,
-    MemberState,
     MergePlan,
     Outcome,
     ReinvestPlan,
@@ -52,9 +51,9 @@ from alluse.services import tax
 from alluse.services.alerts import BUFFER_BREACH, alert_event, raise_alert
 from alluse.services.brokers import broker_of, pool_free, release_to_pool, take_from_pool
 from alluse.services.configuration import portfolio_lifecycle
-from alluse.services.earmarks import EARMARK_INSERT as _EARMARK_INSERT
 from alluse.services.earmarks import earmark_row as _earmark_row
 from alluse.services.groups import GroupOpening, open_fork_groups
+from alluse.store import earmarks as earmark_store
 from alluse.store.asof import account_as_of, accounts_with_facts_after
 from alluse.store.prepared import Prepared, insert
 from alluse.store.repo import JournalEntry, account_label, allocate_ids, insert_journal
@@ -99,6 +98,9 @@ _STATE_COLS = (
 
 @dataclass(frozen=True, slots=True)
 class Sleeve:
+    """A sweep's candidate: what the planners read (`state`) and what only the sweep reads to choose
+    (the status, the stored name, the quarter's realized gain for reinvestment)."""
+
     state: AccountState
     status: AccountStatus
     name: str
@@ -452,10 +454,9 @@ def plan_group_merge(conn: sa.Connection, pid: int, gid: int, cfg: LifecycleConf
             _a.group_id == gid, _a.status == "ACTIVE"
         )
     ).all()
-    marks = _earmark_balances(conn, [r.id for r in rows])
     members = [
-        MemberState(r.id, account_label(r.kind, r.name), r.cash_cents, r.positions_value_cents, r.collateral_cents,
-                    marks.get(r.id, {}))
+        AccountState(r.id, CashSnapshot(account_label(r.kind, r.name), AccountKind(r.kind), r.cash_cents,
+                                        r.positions_value_cents, r.collateral_cents), None, gid)
         for r in rows
     ]  # fmt: skip
     plan = plan_merge(gid, g.name, members, _merge_target(conn, pid, gid), cfg)
@@ -634,19 +635,14 @@ def apply_reinvestments(
                         "period": period, "amount_cents": plan.reinvestable,
                         "earmarks": {k.value: v for k, v in earmarked.items()}, "reason": plan.reason})  # fmt: skip
         _ACTION_INSERT.many(tx.conn, actions)
-        _EARMARK_INSERT.many(tx.conn, marks)
-        _EARMARKED_ADD.many(tx.conn, cached)
+        earmark_store.insert_earmarks(tx.conn, marks)
+        earmark_store.add_to_earmarked(tx.conn, cached)
         return out
 
     return _results(write_planned(engine, pid, actor, ACTOR_ACTION, decide))
 
 
 _ACTION_INSERT = insert(lifecycle_actions)
-_EARMARKED_ADD = Prepared(
-    accounts.update()
-    .where(_a.id == sa.bindparam("aid"))
-    .values(earmarked_cents=_a.earmarked_cents + sa.bindparam("delta"))
-)
 
 
 def _action_row(

@@ -2,7 +2,7 @@
 
 One unit of work per order: the check runs on locked, current state; a refused intent is recorded as
 REFUSED (nothing is sent); an accepted one goes to the broker's order sink and its execution is booked
-by `services.trades.Book` like any other fill, recorded as FILLED with its fill. An order needs a
+by `domain.booking` like any other fill, recorded as FILLED with its fill. An order needs a
 mark of its instrument: the paper broker fills at the latest one.
 """
 
@@ -11,25 +11,26 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, NotRequired, TypedDict, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from alluse.brokers.base import Order
+from alluse.brokers.base import Execution, Order
 from alluse.brokers.paper import order_sink
 from alluse.config import Settings
 from alluse.domain.errors import InvalidInput, NotFound
-from alluse.domain.instruments import parse_symbol, price_text
+from alluse.domain.instruments import Instrument, parse_symbol, price_text
+from alluse.domain.money import Cents
 from alluse.domain.parsing import parse_delta
 from alluse.domain.protocol import OrderIntent as CheckedIntent
 from alluse.domain.protocol import check
 from alluse.services.brokers import broker_of
-from alluse.services.earmarks import draw_down_for_fill
 from alluse.services.protocol import account_view
-from alluse.services.trades import Book, Fill, FillAction
+from alluse.services.trades import Book, Fill, FillAction, draw_earmark
+from alluse.store import orders as order_store
 from alluse.store.repo import allocate_ids, resolve_account
-from alluse.store.schema import fills, instruments, marks, order_intents
+from alluse.store.schema import fills, order_intents
 from alluse.store.uow import Request, Tx, write
 
 
@@ -65,26 +66,40 @@ class OrderIntent:
 
 
 def latest_mark(conn: sa.Connection, portfolio_id: int, symbol: str) -> int:
-    m, i = marks.c, instruments.c
-    price = conn.execute(
-        sa.select(m.price_e4)
-        .join(instruments, i.id == m.instrument_id)
-        .where(i.portfolio_id == portfolio_id, i.symbol == symbol)
-        .order_by(m.as_of.desc(), m.id.desc())
-        .limit(1)
-    ).scalar()
+    price = order_store.latest_mark_price(conn, portfolio_id, symbol)
     if price is None:
         raise NotFound(f"no mark for {symbol!r}: record one with alluse mark before ordering")
     return int(price)
 
 
+class OrderPlaced(TypedDict):
+    """A placed order: REFUSED with its violations, or FILLED with its fill (the audit entry stores it)."""
+
+    account: str
+    action: str
+    symbol: str
+    quantity: int
+    broker: str
+    violations: list[str]
+    warnings: list[str]
+    order_id: int
+    status: str
+    price: NotRequired[str]
+    commission_cents: NotRequired[Cents]
+    cash_cents: NotRequired[Cents]
+    fill_id: NotRequired[int]
+    buffer_breach: NotRequired[bool]
+    earmark_drawn_cents: NotRequired[Cents]
+    replayed: NotRequired[bool]
+
+
 def place_order(
     engine: Engine, actor: str, portfolio: str | int | None, key: str, intent: OrderIntent, settings: Settings
-) -> dict[str, Any]:
+) -> OrderPlaced:
     ins = parse_symbol(intent.symbol)
     on = intent.on or date.today()
 
-    def apply(tx: Tx, _reqs: list[Request]) -> list[dict[str, Any]]:
+    def apply(tx: Tx, _reqs: list[Request]) -> list[OrderPlaced]:
         conn, pid = tx.conn, tx.portfolio_id
         aid = resolve_account(conn, pid, intent.account)
         broker = broker_of(conn, aid)
@@ -93,33 +108,13 @@ def place_order(
         sink = order_sink(broker, settings.paper_commission_per_contract, settings.paper_commission_per_share)
         mark = latest_mark(conn, pid, ins.symbol)
         view = account_view(conn, pid, aid)
-        result = check(
-            CheckedIntent(
-                intent.action,
-                ins,
-                intent.quantity,
-                mark,
-                on,
-                parse_delta(intent.delta, signed=True) if intent.delta else None,
-            ),
-            view,
-        )
+        delta = parse_delta(intent.delta, signed=True) if intent.delta else None
+        result = check(CheckedIntent(intent.action, ins, intent.quantity, mark, on, delta), view)
         violations = list(result.violations)
         if result.ok and result.warnings and not intent.accept_warnings:
             violations.append("warnings ask for a human decision: accept them explicitly to send the order")
-        row = {
-            "portfolio_id": pid,
-            "account_id": aid,
-            "action": intent.action,
-            "symbol": ins.symbol,
-            "quantity": intent.quantity,
-            "limit_e4": mark,
-            "broker": broker,
-            "check_result": json.dumps({"violations": violations, "warnings": result.warnings}),
-            "audit_seq": tx.seq(0),
-            "created_at": tx.now,
-        }
-        out: dict[str, Any] = {
+        row = _intent_row(tx, aid, intent, ins.symbol, mark, broker, violations, result.warnings)
+        out: OrderPlaced = {
             "account": view.label,
             "action": intent.action,
             "symbol": ins.symbol,
@@ -127,41 +122,82 @@ def place_order(
             "broker": broker,
             "violations": violations,
             "warnings": result.warnings,
+            "order_id": 0,
+            "status": "REFUSED",
         }
         if violations:
-            oid = allocate_ids(conn, order_intents, 1)
-            conn.execute(order_intents.insert().values(id=oid, status="REFUSED", fill_id=None, **row))
-            return [{**out, "order_id": oid, "status": "REFUSED"}]
-        execution = sink.place(Order(intent.action, ins, intent.quantity, mark))
-        book = Book(tx, _next_fill=allocate_ids(conn, fills, 1) - 1)
-        fill = Fill(
-            aid,
-            FillAction(intent.action),
-            ins.symbol,
-            intent.quantity,
-            price_text(execution.price_e4),
-            execution.commission_cents,
-            on,
-            multiplier=ins.multiplier if ins.is_option else 100,
-        )
-        booked = book.record(fill, tx.seq(0))
-        book.flush()
-        # A purchase executes the reinvestment earmark planned for it, as a typed fill does.
-        drawn = draw_down_for_fill(tx, aid, view.kind, {**booked, "multiplier": fill.multiplier}, 0)
-        oid = allocate_ids(conn, order_intents, 1)
-        conn.execute(order_intents.insert().values(id=oid, status="FILLED", fill_id=booked["fill_id"], **row))
+            out["order_id"] = allocate_ids(conn, order_intents, 1)
+            order_store.insert_order_intent(conn, {"id": out["order_id"], "status": "REFUSED", "fill_id": None, **row})
+            return [out]
         return [
-            {
-                **out,
-                "order_id": oid,
-                "status": "FILLED",
-                "price": price_text(execution.price_e4),
-                "commission_cents": execution.commission_cents,
-                "cash_cents": booked["cash_cents"],
-                "fill_id": booked["fill_id"],
-                "buffer_breach": book.breached.get(aid, False),
-                "earmark_drawn_cents": drawn,
-            }
+            _execute(tx, sink.place(Order(intent.action, ins, intent.quantity, mark)), intent, ins, aid, on, row, out)
         ]
 
-    return write(engine, portfolio, actor, "order.place", [Request(key, intent.payload())], apply)[0]
+    placed = write(engine, portfolio, actor, "order.place", [Request(key, intent.payload())], apply)[0]
+    return cast(OrderPlaced, placed)
+
+
+def _intent_row(
+    tx: Tx,
+    aid: int,
+    intent: OrderIntent,
+    symbol: str,
+    mark: int,
+    broker: str,
+    violations: list[str],
+    warnings: list[str],
+) -> dict[str, Any]:
+    """The order intent as stored, with what the pre-trade check said."""
+    return {
+        "portfolio_id": tx.portfolio_id,
+        "account_id": aid,
+        "action": intent.action,
+        "symbol": symbol,
+        "quantity": intent.quantity,
+        "limit_e4": mark,
+        "broker": broker,
+        "check_result": json.dumps({"violations": violations, "warnings": warnings}),
+        "audit_seq": tx.seq(0),
+        "created_at": tx.now,
+    }
+
+
+def _execute(
+    tx: Tx,
+    execution: Execution,
+    intent: OrderIntent,
+    ins: Instrument,
+    aid: int,
+    on: date,
+    row: dict[str, Any],
+    out: OrderPlaced,
+) -> OrderPlaced:
+    """Book the broker's execution of an order that passed its checks, like any other fill."""
+    book = Book(tx, _next_fill=allocate_ids(tx.conn, fills, 1) - 1)
+    fill = Fill(
+        aid,
+        FillAction(intent.action),
+        ins.symbol,
+        intent.quantity,
+        price_text(execution.price_e4),
+        execution.commission_cents,
+        on,
+        multiplier=ins.multiplier if ins.is_option else 100,
+    )
+    booked = book.record(fill, tx.seq(0))
+    book.flush()
+    # A purchase executes the reinvestment earmark planned for it, as a typed fill does.
+    drawn = draw_earmark(tx, book, booked, fill.multiplier, 0)
+    oid = allocate_ids(tx.conn, order_intents, 1)
+    order_store.insert_order_intent(tx.conn, {"id": oid, "status": "FILLED", "fill_id": booked.fill_id, **row})
+    return {
+        **out,
+        "order_id": oid,
+        "status": "FILLED",
+        "price": price_text(execution.price_e4),
+        "commission_cents": Cents(execution.commission_cents),
+        "cash_cents": Cents(booked.cash_cents),
+        "fill_id": booked.fill_id,
+        "buffer_breach": book.breached.get(aid, False),
+        "earmark_drawn_cents": Cents(drawn),
+    }

@@ -4,24 +4,31 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from typing import Any
+from typing import NotRequired, TypedDict, cast
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from alluse.domain.errors import Conflict, InvalidInput
 from alluse.domain.ledger import BANK
 from alluse.domain.rules import TEMPLATE_ALLOCATION, TEMPLATES
+from alluse.store import portfolios as store
 from alluse.store import rowlog
 from alluse.store.repo import allocate_ids, external_account
-from alluse.store.schema import portfolio_directory, portfolios
+from alluse.store.schema import portfolios
 from alluse.store.scope import resolve_portfolio, scope_to, set_default_portfolio
 from alluse.store.uow import Request, Tx, validate_key, write_connection, write_on
 
 NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9 _.-]{0,99}$")
 
 
-def create_portfolio(engine: Engine, actor: str, name: str, key: str, template: str = "moderate") -> dict[str, Any]:
+class PortfolioCreated(TypedDict):
+    portfolio_id: int
+    name: str
+    template: NotRequired[str]
+    replayed: NotRequired[bool]
+
+
+def create_portfolio(engine: Engine, actor: str, name: str, key: str, template: str = "moderate") -> PortfolioCreated:
     name = name.strip()
     if not NAME_RE.match(name):
         raise InvalidInput("portfolio name must start with a letter and use letters, digits, space, _ . -")
@@ -30,10 +37,7 @@ def create_portfolio(engine: Engine, actor: str, name: str, key: str, template: 
     key = validate_key(key)
     alloc = TEMPLATE_ALLOCATION[template]
     with write_connection(engine) as conn, conn.begin():
-        d = portfolio_directory.c
-        existing = conn.execute(
-            sa.select(d.id, d.name, d.creation_key).where(sa.or_(d.creation_key == key, d.name == name))
-        ).first()
+        existing = store.portfolio_by_key_or_name(conn, key, name)
         if existing is not None:
             if existing.creation_key == key and existing.name == name:
                 return {"portfolio_id": existing.id, "name": existing.name, "replayed": True}
@@ -43,26 +47,16 @@ def create_portfolio(engine: Engine, actor: str, name: str, key: str, template: 
         pid = allocate_ids(conn, portfolios, 1)
         scope_to(conn, pid)
 
-        def apply(tx: Tx, _reqs: list[Request]) -> list[dict[str, Any]]:
+        def apply(tx: Tx, _reqs: list[Request]) -> list[PortfolioCreated]:
             external_account(tx.conn, tx.portfolio_id, BANK, tx.now)
             return [{"portfolio_id": tx.portfolio_id, "name": name, "template": template}]
 
         payload = {"name": name, "template": template}
         # The portfolio row goes into the manifest of its first audit entry.
         with rowlog.recording(conn, pid):
-            conn.execute(
-                portfolios.insert().values(
-                    id=pid,
-                    name=name,
-                    creation_key=key,
-                    template=template,
-                    alloc_gen_bps=alloc.gen_bps,
-                    alloc_rev_bps=alloc.rev_bps,
-                    alloc_com_bps=alloc.com_bps,
-                    created_at=now,
-                )
-            )
-            return write_on(conn, pid, actor, "portfolio.create", [Request(key, payload)], apply, None)[0]
+            store.insert_portfolio(conn, pid, name, key, template, alloc, now)
+            created = write_on(conn, pid, actor, "portfolio.create", [Request(key, payload)], apply, None)[0]
+            return cast(PortfolioCreated, created)
 
 
 def use_portfolio(engine: Engine, ref: str) -> str:
@@ -72,6 +66,6 @@ def use_portfolio(engine: Engine, ref: str) -> str:
         raise InvalidInput("name the portfolio to use")
     with write_connection(engine) as conn, conn.begin():
         pid = resolve_portfolio(conn, ref)
-        name = conn.execute(sa.select(portfolio_directory.c.name).where(portfolio_directory.c.id == pid)).scalar_one()
+        name = store.portfolio_name(conn, pid)
         set_default_portfolio(conn, name)
-    return str(name)
+    return name

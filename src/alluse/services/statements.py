@@ -4,7 +4,7 @@ An import is one unit of work (all rows or none). Each broker row is one request
 broker's own id (`ibkr:<account>:trade:<tradeID>`, `…:cash:<transactionID>`), so re-importing a file
 or an overlapping statement replays the rows already booked and books only the new ones; the
 `broker_rows` table holds the same ids under a unique constraint. Trades, expiries, assignments,
-dividends and fees are booked by `services.trades.Book` exactly as typed fills are; deposits,
+dividends and fees are booked by `domain.booking` exactly as typed fills are; deposits,
 withdrawals, interest and withholding tax are journal entries against ext:bank, ext:interest and
 ext:tax; end-of-period marks go through `services.marks.apply_marks`.
 """
@@ -15,7 +15,7 @@ import json
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -26,20 +26,18 @@ from alluse.brokers.refs import parse_brokerage_ref
 from alluse.config import Settings
 from alluse.domain.errors import InvalidInput
 from alluse.domain.ledger import BANK, INTEREST, TAX, Leg, TransferKind
-from alluse.domain.money import format_usd
+from alluse.domain.money import Cents, format_usd
 from alluse.security.keyring import Keyring
 from alluse.services.alerts import record_reconciliation
 from alluse.services.brokers import read_credentials
-from alluse.services.earmarks import draw_down_for_fill
 from alluse.services.marks import apply_marks
-from alluse.services.trades import FLUSH_EVERY, Book, Fill, FillAction
+from alluse.services.trades import FLUSH_EVERY, Book, Booked, Fill, FillAction, draw_earmark
+from alluse.store import book as book_store
+from alluse.store import statements as statement_store
 from alluse.store.asof import AccountAsOf, account_as_of
-from alluse.store.prepared import insert
 from alluse.store.repo import JournalEntry, allocate_ids, apply_cash, external_account, insert_journal, load_accounts
-from alluse.store.schema import accounts, broker_rows, brokerage_accounts, fills
+from alluse.store.schema import fills
 from alluse.store.uow import Request, Tx, write
-
-_ROW_INSERT = insert(broker_rows, [c.name for c in broker_rows.columns if c.name != "id"])
 
 # Cash flows booked as journal entries: (transfer kind, external counter-account, is capital).
 _CASH_FLOWS = {
@@ -48,6 +46,61 @@ _CASH_FLOWS = {
     "INTEREST": (TransferKind.INTEREST, INTEREST),
     "WITHHOLDING": (TransferKind.TAX_PAYMENT, TAX),
 }
+
+
+class FactImported(TypedDict):
+    """One imported broker fact, as its audit entry stores it."""
+
+    account: str
+    action: str
+    cash_cents: Cents
+    realized_cents: NotRequired[Cents]
+    earmark_drawn_cents: NotRequired[Cents]
+
+
+class AccountImported(TypedDict):
+    brokerage_account: str
+    account: str
+    period: str
+    added: int
+    already_present: int
+    unsupported: dict[str, int]
+    option_eae_rows: int
+
+
+class Difference(TypedDict, total=False):
+    """One mismatch between a statement and the books: cash, a quantity or a cost basis."""
+
+    what: str
+    symbol: str
+    note: str
+    broker_cents: Cents | None
+    alluse_cents: Cents
+    broker_quantity: int
+    alluse_quantity: int
+
+
+class AccountReconciled(TypedDict):
+    brokerage_account: str
+    account: str
+    as_of: str
+    cash_cents: Cents
+    positions: int
+    differences: list[Difference]
+    not_compared: dict[str, int]
+
+
+class Reconciliation(TypedDict):
+    accounts: list[AccountReconciled]
+    differences: int
+
+
+class StatementImported(TypedDict):
+    accounts: list[AccountImported]
+    marks: int
+    not_read: dict[str, int]
+    ignored_attributes: dict[str, int]
+    reconciliation: Reconciliation
 
 
 @dataclass
@@ -60,7 +113,7 @@ class AccountImport:
     unsupported: dict[str, int] = field(default_factory=dict)
     option_eae_rows: int = 0
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> AccountImported:
         return {
             "brokerage_account": self.brokerage_account,
             "account": self.account,
@@ -78,14 +131,8 @@ def fact_key(st: AccountStatement, fact: Fact) -> str:
 
 def mapped_accounts(conn: sa.Connection, portfolio_id: int, flex: FlexFile) -> dict[str, tuple[int, str]]:
     """IBKR account id → (system account id, name); an unmapped id anywhere is an error naming all."""
-    b = brokerage_accounts.c
     numbers = [s.account_id for s in flex.statements]
-    rows = conn.execute(
-        sa.select(b.number, accounts.c.id, accounts.c.name)
-        .join(accounts, accounts.c.id == b.account_id)
-        .where(b.portfolio_id == portfolio_id, b.broker == BROKER, b.number.in_(numbers))
-    ).all()
-    found = {n: (aid, name) for n, aid, name in rows}
+    found = statement_store.mapped_numbers(conn, portfolio_id, BROKER, numbers)
     missing = [n for n in numbers if n not in found]
     if missing:
         raise InvalidInput(
@@ -96,12 +143,12 @@ def mapped_accounts(conn: sa.Connection, portfolio_id: int, flex: FlexFile) -> d
     return found
 
 
-def import_statement(engine: Engine, actor: str, portfolio: str | int | None, data: bytes) -> dict[str, Any]:
+def import_statement(engine: Engine, actor: str, portfolio: str | int | None, data: bytes) -> StatementImported:
     """Import a Flex XML statement; returns the per-account report and the reconciliation."""
     return import_flex(engine, actor, portfolio, read_flex(data))
 
 
-def import_flex(engine: Engine, actor: str, portfolio: str | int | None, flex: FlexFile) -> dict[str, Any]:
+def import_flex(engine: Engine, actor: str, portfolio: str | int | None, flex: FlexFile) -> StatementImported:
     from alluse.store.scope import resolve_portfolio
 
     with engine.connect() as conn:
@@ -158,85 +205,104 @@ def _book(
     facts: dict[str, tuple[AccountStatement, Fact]],
     marks_on: dict[str, tuple[date, dict[str, int]]],
 ) -> list[dict[str, Any]]:
-    conn, pid = tx.conn, tx.portfolio_id
-    mapping = mapped_accounts(conn, pid, flex)
+    mapping = mapped_accounts(tx.conn, tx.portfolio_id, flex)
     out: dict[int, dict[str, Any]] = {}
     rows: list[dict[str, Any]] = []
     # 1. Cash flows first, so the book below sees the deposits the trades were paid from.
     flows = [(i, k) for i, k in fresh if k in facts and facts[k][1].action in _CASH_FLOWS]
     if flows:
-        exts = {name: external_account(conn, pid, name, tx.now) for _kind, name in _CASH_FLOWS.values()}
-        state = load_accounts(conn, pid, sorted({mapping[facts[k][0].account_id][0] for _, k in flows}))
-        entries = []
-        for i, k in flows:
-            st, f = facts[k]
-            acc = state[mapping[st.account_id][0]]
-            kind, ext = _CASH_FLOWS[f.action]
-            capital = f.amount_cents if kind in (TransferKind.DEPOSIT, TransferKind.WITHDRAWAL) else 0
-            acc.add_cash(f.amount_cents, capital)
-            legs = [Leg(acc.id, f.amount_cents), Leg(exts[ext], -f.amount_cents)]
-            entries.append(JournalEntry(kind, legs, tx.seq(i), memo=(f.memo or f.action.lower())[:200]))
-        ext_delta: Counter[int] = Counter()
-        for e in entries:
-            ext_delta[e.legs[1].account_id] += e.legs[1].amount_cents
-        for (i, k), tid in zip(flows, insert_journal(conn, pid, tx.now, entries), strict=True):
-            st, f = facts[k]
-            out[i] = {"account": mapping[st.account_id][1], "action": f.action, "cash_cents": f.cash_cents}
-            rows.append(_row(tx, st, f, mapping, i, None, tid))
-        apply_cash(conn, list(state.values()))
-        for aid, d in ext_delta.items():
-            conn.execute(accounts.update().where(accounts.c.id == aid).values(cash_cents=accounts.c.cash_cents + d))
+        out.update(_book_cash_flows(tx, [(i, *facts[k]) for i, k in flows], mapping, rows))
     # 2. Trades, expiries, assignments, dividends and fees: booked like typed fills.
     booked = [(i, k) for i, k in fresh if k in facts and facts[k][1].action not in _CASH_FLOWS]
     if booked:
-        book = Book(tx, _next_fill=allocate_ids(conn, fills, len(booked)) - 1)
-        recorded: list[tuple[int, dict[str, Any], int]] = []
-        for n, (i, k) in enumerate(booked):
-            st, f = facts[k]
-            aid = mapping[st.account_id][0]
-            fill = Fill(
-                aid,
-                FillAction(f.action),
-                f.symbol,
-                f.quantity,
-                f.price,
-                f.commission_cents,
-                f.on,
-                f.amount_cents,
-                f.multiplier if f.multiplier != 1 else 100,  # a stock ignores it
-            )
-            try:
-                r = book.record(fill, tx.seq(i))
-            except InvalidInput as exc:
-                raise type(exc)(f"{st.ref} {f.key}: {exc}") from None
-            if r["cash_cents"] != f.cash_cents:
-                raise InvalidInput(
-                    f"{st.ref} {f.key}: booked cash {format_usd(r['cash_cents'])} differs from the "
-                    f"statement's {format_usd(f.cash_cents)}"
-                )
-            out[i] = {
-                "account": r["account"],
-                "action": f.action,
-                "cash_cents": f.cash_cents,
-                "realized_cents": r["realized_cents"],
-            }
-            recorded.append((i, r, fill.multiplier))
-            rows.append(_row(tx, st, f, mapping, i, r["fill_id"], None))
-            if (n + 1) % FLUSH_EVERY == 0:
-                book.flush(final=False)
-        book.flush()
-        for i, r, multiplier in recorded:
-            # A purchase executes the reinvestment earmark planned for it, as a typed fill does.
-            aid = r["_aid"]
-            if drawn := draw_down_for_fill(tx, aid, book.accounts[aid].kind, {**r, "multiplier": multiplier}, i):
-                out[i]["earmark_drawn_cents"] = drawn
-    _ROW_INSERT.many(conn, rows)
+        out.update(_book_fills(tx, [(i, *facts[k]) for i, k in booked], mapping, rows))
+    statement_store.insert_broker_rows(tx.conn, rows)
     # 3. End-of-period marks, after the positions they value exist.
     for i, k in fresh:
         if k in marks_on:
             on, prices = marks_on[k]
             out[i] = apply_marks(tx, prices, on, tx.seq(i), known_only=True)
     return [out[i] for i, _k in fresh]
+
+
+def _book_cash_flows(
+    tx: Tx,
+    flows: list[tuple[int, AccountStatement, Fact]],
+    mapping: dict[str, tuple[int, str]],
+    rows: list[dict[str, Any]],
+) -> dict[int, FactImported]:
+    """Deposits, withdrawals, interest and withholding: one journal entry each against its
+    counter-account; a deposit or withdrawal moves base capital too."""
+    conn, pid = tx.conn, tx.portfolio_id
+    exts = {name: external_account(conn, pid, name, tx.now) for _kind, name in _CASH_FLOWS.values()}
+    state = load_accounts(conn, pid, sorted({mapping[st.account_id][0] for _, st, _f in flows}))
+    entries = []
+    for i, st, f in flows:
+        acc = state[mapping[st.account_id][0]]
+        kind, ext = _CASH_FLOWS[f.action]
+        capital = f.amount_cents if kind in (TransferKind.DEPOSIT, TransferKind.WITHDRAWAL) else 0
+        acc.add_cash(f.amount_cents, capital)
+        legs = [Leg(acc.id, f.amount_cents), Leg(exts[ext], -f.amount_cents)]
+        entries.append(JournalEntry(kind, legs, tx.seq(i), memo=(f.memo or f.action.lower())[:200]))
+    ext_delta: Counter[int] = Counter()
+    for e in entries:
+        ext_delta[e.legs[1].account_id] += e.legs[1].amount_cents
+    out: dict[int, FactImported] = {}
+    for (i, st, f), tid in zip(flows, insert_journal(conn, pid, tx.now, entries), strict=True):
+        out[i] = {"account": mapping[st.account_id][1], "action": f.action, "cash_cents": Cents(f.cash_cents)}
+        rows.append(_row(tx, st, f, mapping, i, None, tid))
+    apply_cash(conn, list(state.values()))
+    book_store.add_cash(conn, ext_delta)
+    return out
+
+
+def _book_fills(
+    tx: Tx,
+    booked: list[tuple[int, AccountStatement, Fact]],
+    mapping: dict[str, tuple[int, str]],
+    rows: list[dict[str, Any]],
+) -> dict[int, FactImported]:
+    """Every other fact booked exactly as a typed fill; the booked cash must be the statement's."""
+    book = Book(tx, _next_fill=allocate_ids(tx.conn, fills, len(booked)) - 1)
+    out: dict[int, FactImported] = {}
+    recorded: list[tuple[int, Booked, int]] = []
+    for n, (i, st, f) in enumerate(booked):
+        fill = Fill(
+            mapping[st.account_id][0],
+            FillAction(f.action),
+            f.symbol,
+            f.quantity,
+            f.price,
+            f.commission_cents,
+            f.on,
+            f.amount_cents,
+            f.multiplier if f.multiplier != 1 else 100,  # a stock ignores it
+        )
+        try:
+            b = book.record(fill, tx.seq(i))
+        except InvalidInput as exc:
+            raise type(exc)(f"{st.ref} {f.key}: {exc}") from None
+        if b.cash_cents != f.cash_cents:
+            raise InvalidInput(
+                f"{st.ref} {f.key}: booked cash {format_usd(b.cash_cents)} differs from the "
+                f"statement's {format_usd(f.cash_cents)}"
+            )
+        out[i] = {
+            "account": b.account,
+            "action": f.action,
+            "cash_cents": Cents(f.cash_cents),
+            "realized_cents": Cents(b.realized_cents),
+        }
+        recorded.append((i, b, fill.multiplier))
+        rows.append(_row(tx, st, f, mapping, i, b.fill_id, None))
+        if (n + 1) % FLUSH_EVERY == 0:
+            book.flush(final=False)
+    book.flush()
+    for i, b, multiplier in recorded:
+        # A purchase executes the reinvestment earmark planned for it, as a typed fill does.
+        if drawn := draw_earmark(tx, book, b, multiplier, i):
+            out[i]["earmark_drawn_cents"] = Cents(drawn)
+    return out
 
 
 def _row(
@@ -266,29 +332,29 @@ def _row(
 # --- reconciliation -------------------------------------------------------------------------------
 
 
-def reconcile_statement(engine: Engine, portfolio: str | int | None, data: bytes) -> dict[str, Any]:
+def reconcile_statement(engine: Engine, portfolio: str | int | None, data: bytes) -> Reconciliation:
     return reconcile_flex(engine, portfolio, read_flex(data))
 
 
-def reconcile_flex(engine: Engine, portfolio: str | int | None, flex: FlexFile) -> dict[str, Any]:
+def reconcile_flex(engine: Engine, portfolio: str | int | None, flex: FlexFile) -> Reconciliation:
     """Each mapped account's cash and positions (quantity, cost basis) against the statement, as of
     the statement's end date. `differences` lists every mismatch; none means reconciled."""
     from alluse.store.scope import resolve_portfolio
 
-    out = []
+    out: list[AccountReconciled] = []
     with engine.connect() as conn:
         pid = resolve_portfolio(conn, portfolio)
         mapping = mapped_accounts(conn, pid, flex)
         for st in flex.statements:
             aid, name = mapping[st.account_id]
-            diffs: list[dict[str, Any]] = []
+            diffs: list[Difference] = []
             held = account_as_of(conn, aid, st.to_date)
             cash = held.cash
             if st.ending_cash_cents is None:
                 note = "the statement has no USD ending cash: tick Cash Report in the Flex query"
-                diffs.append({"what": "cash", "broker_cents": None, "alluse_cents": cash, "note": note})
+                diffs.append({"what": "cash", "broker_cents": None, "alluse_cents": Cents(cash), "note": note})
             elif st.ending_cash_cents != cash:
-                diffs.append({"what": "cash", "broker_cents": st.ending_cash_cents, "alluse_cents": cash})
+                diffs.append({"what": "cash", "broker_cents": Cents(st.ending_cash_cents), "alluse_cents": Cents(cash)})
             ours = _positions(held)
             theirs = {p.symbol: (p.quantity, p.cost_basis_cents) for p in st.positions}
             for symbol in sorted(ours.keys() | theirs.keys()):
@@ -297,13 +363,15 @@ def reconcile_flex(engine: Engine, portfolio: str | int | None, flex: FlexFile) 
                 if bq != aq:
                     diffs.append({"what": "quantity", "symbol": symbol, "broker_quantity": bq, "alluse_quantity": aq})
                 elif bb != ab:
-                    diffs.append({"what": "cost basis", "symbol": symbol, "broker_cents": bb, "alluse_cents": ab})
+                    diffs.append(
+                        {"what": "cost basis", "symbol": symbol, "broker_cents": Cents(bb), "alluse_cents": Cents(ab)}
+                    )
             out.append(
                 {
                     "brokerage_account": st.ref,
                     "account": name,
                     "as_of": st.to_date.isoformat(),
-                    "cash_cents": cash,
+                    "cash_cents": Cents(cash),
                     "positions": len(theirs),
                     "differences": diffs,
                     "not_compared": {k: v for k, v in st.unsupported.items() if k.startswith(("positions", "cash in"))},
@@ -362,7 +430,7 @@ def fetch_statement(
 
 def fetch_and_import(
     engine: Engine, actor: str, portfolio: str | int | None, ref: str, keyring: Keyring, settings: Settings
-) -> tuple[bytes, dict[str, Any]]:
+) -> tuple[bytes, StatementImported]:
     """Download the account's Flex statement, then import it."""
     data = fetch_statement(engine, portfolio, ref, keyring, settings)
     return data, import_statement(engine, actor, portfolio, data)

@@ -10,11 +10,12 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from alluse.domain.errors import Conflict, InvalidInput
+from alluse.domain.protocol import WeekType
 from alluse.services.trades import week_start
 from alluse.store.schema import weeks
 from alluse.store.uow import Request, Tx, write
 
-WEEK_TYPES = ("GREEN", "RED", "CHOP")
+WEEK_TYPES = tuple(WeekType)
 
 
 def set_week(

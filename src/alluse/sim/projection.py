@@ -31,11 +31,10 @@ from typing import Any
 
 import numpy as np
 
-from alluse.domain.accounts import AccountKind, Allocation, CashSnapshot
+from alluse.domain.accounts import SLEEVES, AccountKind, Allocation, CashSnapshot
 from alluse.domain.lifecycle import (
     AccountState,
     LifecycleConfig,
-    MemberState,
     Outcome,
     Rule,
     SurplusFigures,
@@ -576,8 +575,8 @@ class FastPaths:
 
     def _plan_merge(self, p: int, g: int) -> Any:
         members = [
-            MemberState(a, f"#{a}", int(self.cash[p, a]))
-            for a in (int(s) for s in self.gslot[p, g])
+            AccountState(a, CashSnapshot(f"#{a}", SLEEVES[k], int(self.cash[p, a])), None, g)
+            for k, a in enumerate(int(s) for s in self.gslot[p, g])
             if a >= 0 and self.active[p, a]
         ]
         target = self._merge_target(p, g)

@@ -9,12 +9,22 @@ from __future__ import annotations
 import os
 import re
 import threading
+
+try:
+    import fcntl
+except ImportError:  # not on Windows: threads still queue, processes meet the busy handler
+    fcntl = None  # type: ignore[assignment]
+
 import weakref
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -23,18 +33,54 @@ def is_sqlite(engine_or_conn: Engine | sa.Connection) -> bool:
     return engine_or_conn.dialect.name == "sqlite"
 
 
-_WRITERS: weakref.WeakKeyDictionary[Engine, threading.RLock] = weakref.WeakKeyDictionary()
+class _SqliteWriters:
+    """The writer lock of one SQLite database: threads of this process queue on an RLock, processes
+    (several server workers) on an flock of a file beside the database. The kernel hands a released
+    flock straight to a waiter, where SQLite's busy handler would sleep and retry."""
+
+    def __init__(self, database: str | None) -> None:
+        self._lock = threading.RLock()
+        self._depth = 0
+        self._path = (
+            f"{database}-writers" if database and database != ":memory:" and not database.startswith("file:") else None
+        )
+        self._fd: int | None = None
+        self._pid = 0
+
+    def __enter__(self) -> _SqliteWriters:
+        self._lock.acquire()
+        if self._depth == 0 and self._path is not None and fcntl is not None:
+            try:
+                if self._fd is None or self._pid != os.getpid():  # a forked child opens its own
+                    self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+                    self._pid = os.getpid()
+                fcntl.flock(self._fd, fcntl.LOCK_EX)
+            except BaseException:
+                self._lock.release()
+                raise
+        self._depth += 1
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._depth -= 1
+        if self._depth == 0 and self._fd is not None and fcntl is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+        self._lock.release()
+
+
+_WRITERS: weakref.WeakKeyDictionary[Engine, _SqliteWriters] = weakref.WeakKeyDictionary()
 
 
 def writer_lock(engine: Engine) -> AbstractContextManager[object]:
-    """SQLite admits one writer at a time; threads of one process queue on this lock instead of on
-    SQLite's busy handler, whose sleeps (up to 100 ms each) make the latency tail. Other processes
-    still meet the busy handler. PostgreSQL serialises writers per portfolio with row locks."""
+    """SQLite admits one writer at a time; writers queue on this lock, the threads of one process and
+    the processes of one server alike, instead of on SQLite's busy handler, whose sleeps (up to 100 ms
+    each) make the latency tail. Writers that skip it still meet the busy handler. PostgreSQL serialises
+    writers per portfolio with row locks."""
     if not is_sqlite(engine):
         return nullcontext()
     lock = _WRITERS.get(engine)
     if lock is None:
-        lock = _WRITERS.setdefault(engine, threading.RLock())
+        lock = _WRITERS.setdefault(engine, _SqliteWriters(engine.url.database))
     return lock
 
 
@@ -56,7 +102,7 @@ def make_engine(url: str) -> Engine:
         engine = sa.create_engine(url, connect_args={"timeout": 30})
 
         @sa.event.listens_for(engine, "connect")
-        def _on_connect(dbapi_conn, _record):  # type: ignore[no-untyped-def]
+        def _on_connect(dbapi_conn: Any, _record: Any) -> None:
             # Take transaction control away from the sqlite3 module so BEGIN below is ours.
             dbapi_conn.isolation_level = None
             cur = dbapi_conn.cursor()
@@ -66,16 +112,16 @@ def make_engine(url: str) -> Engine:
             cur.close()
 
         @sa.event.listens_for(engine, "begin")
-        def _on_begin(conn):  # type: ignore[no-untyped-def]
+        def _on_begin(conn: sa.Connection) -> None:
             mode = "IMMEDIATE" if conn.get_execution_options().get("alluse_write") else "DEFERRED"
             # Straight to the driver: this runs once per unit of work, on the hot path.
-            conn.connection.dbapi_connection.execute(f"BEGIN {mode}")
+            conn.connection.dbapi_connection.execute(f"BEGIN {mode}")  # type: ignore[union-attr]
 
         return engine
     return sa.create_engine(url, pool_pre_ping=True)
 
 
-def alembic_config(url: str):  # type: ignore[no-untyped-def]
+def alembic_config(url: str) -> Config:
     from alembic.config import Config
 
     cfg = Config()

@@ -30,7 +30,7 @@ _INSERT = insert(events, [c.name for c in events.columns if c.name != "id"])
 
 def event_row(
     portfolio_id: int,
-    audit_seq: int,
+    audit_seq: int | None,
     at: datetime,
     kind: str,
     data: dict[str, Any] | str,
@@ -90,7 +90,7 @@ def pending(conn: sa.Connection, consumer: str, limit: int) -> list[Event]:
     out: list[Event] = []
     for pid, after in conn.execute(_PENDING, {"consumer": consumer}).all():
         rows = conn.execute(_READ, {"pid": pid, "after": after, "n": limit - len(out)})
-        out += [Event(*r) for r in rows]
+        out += [Event._make(r) for r in rows]
         if len(out) >= limit:
             break
     return out

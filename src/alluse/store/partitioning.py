@@ -26,7 +26,7 @@ MAX_PARTITIONS = 1024
 # The role the application connects as in production: no superuser, no BYPASSRLS, no table ownership.
 APP_ROLE_ENV = "ALLUSE_APP_ROLE"
 DEFAULT_APP_ROLE = "alluse_app"
-# Set per unit of work (set_config(..., true): transaction-local); the policies compare against it.
+# Set per unit of work (SET LOCAL: transaction-local, and repeated on Citus workers); the policies read it.
 SCOPE_SETTING = "alluse.portfolio_id"
 
 
@@ -70,7 +70,7 @@ def create_partitioned(op: Any, name: str, *items: Any, by: str, **kw: Any) -> N
         op.create_table(name, *items, **kw)
         return
     pk = next(i for i in items if isinstance(i, sa.PrimaryKeyConstraint))
-    logical = [c if isinstance(c, str) else c.name for c in pk._pending_colargs]
+    logical = [c if isinstance(c, str) else c.name for c in pk._pending_colargs if c is not None]
     items = tuple(
         sa.PrimaryKeyConstraint(*postgres_primary_key(logical, by), name=pk.name) if i is pk else i for i in items
     )

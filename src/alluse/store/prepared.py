@@ -24,7 +24,7 @@ class _Compiled:
     __slots__ = ("sql", "names", "positional", "literals", "getter", "processors")
 
     def __init__(self, stmt: sa.Executable, dialect: Dialect) -> None:
-        compiled = stmt.compile(dialect=dialect)
+        compiled: Any = stmt.compile(dialect=dialect)  # type: ignore[attr-defined]
         self.sql = str(compiled)
         self.positional = bool(compiled.positional)
         self.names: tuple[str, ...] = tuple(compiled.positiontup or ()) if self.positional else tuple(compiled.binds)
@@ -100,7 +100,7 @@ class Prepared:
                 self._noted = rowlog.classify(self.stmt)
             kind, table = self._noted
             if kind:
-                rowlog.note(cap, self.stmt, kind, table, params if many else [params])
+                rowlog.note(cap, self.stmt, kind, table, params if many else [params])  # type: ignore[arg-type]
 
     def _execute(self, conn: sa.Connection, params: Any, many: bool = False) -> Any:
         self._note(params, many)

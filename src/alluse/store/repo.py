@@ -61,7 +61,8 @@ def _next_ids_pg(conn: sa.Connection, table: sa.Table, n: int) -> int:
 @dataclass(slots=True)
 class AccountRow:
     """An account as a unit of work holds it: cash and base capital change in memory as the work
-    proceeds and are written back once by `apply_cash`."""
+    proceeds and are written back once by `apply_cash`. The one mutable shape of an account; the rules
+    read the immutable `snapshot` (a `domain.accounts.CashSnapshot`)."""
 
     id: int
     portfolio_id: int
@@ -213,7 +214,7 @@ def external_account(conn: sa.Connection, portfolio_id: int, name: str, now: dat
             opened_at=now,
         )
     )
-    return int(res.inserted_primary_key[0])
+    return int(res.inserted_primary_key[0])  # type: ignore[index]
 
 
 def apply_cash(conn: sa.Connection, changed: list[AccountRow]) -> None:

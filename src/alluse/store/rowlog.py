@@ -37,6 +37,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.sql.dml import Delete, Insert, Update
 from sqlalchemy.sql.elements import BindParameter
+from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
 from alluse.domain.audit import timestamp_text
 from alluse.store.schema import metadata
@@ -167,7 +168,7 @@ class _Shape:
 
 def _default(c: sa.Column) -> Any:
     """The value a column takes when an insert leaves it out (its server default, as read back)."""
-    if c.default is not None and getattr(c.default, "is_scalar", False):
+    if isinstance(c.default, ScalarElementColumnDefault):
         return norm(c.default.arg)
     sd = c.server_default
     if sd is None:
@@ -296,7 +297,7 @@ def manifest_key(k: Any) -> Any:
     return tuple(k) if isinstance(k, list) else k
 
 
-def _rows_by_keys(conn: sa.Connection, table: sa.Table, s: _Shape, keys: list[Any]) -> Iterable[Sequence[Any]]:
+def _rows_by_keys(conn: sa.Connection, table: sa.Table, s: _Shape, keys: list[Any]) -> Iterable[Any]:
     cols = pk_columns(table)
     q = sa.select(*s.columns)
     if len(cols) == 1:
@@ -336,9 +337,9 @@ def classify(stmt: Any) -> tuple[str, sa.Table | None]:
         return "insert", table
     if isinstance(stmt, Delete):
         return "change", table
-    if isinstance(stmt, Update):
+    if isinstance(stmt, Update) and table is not None:
         derived = DERIVED.get(table.name, frozenset())
-        values = dict(stmt._values or {}) or dict(stmt._ordered_values or ())
+        values = dict(stmt._values or {}) or dict(getattr(stmt, "_ordered_values", None) or ())
         names = {k if isinstance(k, str) else k.key for k in values}
         return ("change" if not names <= derived else ""), table
     return "", None
@@ -382,7 +383,7 @@ def _before_execute(conn: sa.Connection, stmt: Any, multiparams: Any, params: An
             cap._watermark(table)
     else:
         only_binds = [{k: v for k, v in r.items() if k not in _set_names(stmt)} for r in (multiparams or [])]
-        cap.changing(table, stmt.whereclause, only_binds)
+        cap.changing(table, getattr(stmt, "whereclause", None), only_binds)
 
 
 def _set_names(stmt: Any) -> set[str]:

@@ -6,8 +6,17 @@ Every table carries `portfolio_id`: a portfolio is the isolation boundary and th
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import sqlalchemy as sa
 
+from alluse.domain.access import Role
+from alluse.domain.accounts import AccountKind, AccountStatus, GroupKind, GroupStatus
+from alluse.domain.events import DeliveryStatus
+from alluse.domain.instruments import InstrumentKind
+from alluse.domain.lifecycle import EarmarkPurpose, Rule
+from alluse.domain.lots import Side, Term
+from alluse.domain.protocol import OrderStatus, WeekType
 from alluse.store.partitioning import hash_partitioned
 
 metadata = sa.MetaData(
@@ -39,6 +48,14 @@ def _scoped_fk(column: str, target: str) -> sa.ForeignKeyConstraint:
     """A reference inside one portfolio: the key carries portfolio_id, so a row can never point at
     another portfolio's row, and the schema stays distributable by portfolio_id (Citus)."""
     return sa.ForeignKeyConstraint([column, "portfolio_id"], [f"{target}.id", f"{target}.portfolio_id"])
+
+
+def one_of(column: str, values: Iterable[str]) -> sa.CheckConstraint:
+    """`column IN (…)` listing a domain enum's values in declaration order, so the database accepts
+    exactly what the domain has (the migrations that created a list are frozen; a unit test checks
+    they still agree). The constraint is named after the column."""
+    listed = ", ".join(f"'{v}'" for v in values)
+    return sa.CheckConstraint(f"{column} IN ({listed})", name=column)
 
 
 def _scoped_target() -> sa.UniqueConstraint:
@@ -92,8 +109,8 @@ account_groups = sa.Table(
     sa.ForeignKeyConstraint(
         ["forked_from_account_id", "portfolio_id"], ["accounts.id", "accounts.portfolio_id"], use_alter=True
     ),
-    sa.CheckConstraint("kind IN ('PRIMARY', 'FORK')", name="kind"),
-    sa.CheckConstraint("status IN ('ACTIVE', 'MERGED', 'CLOSED')", name="status"),
+    one_of("kind", GroupKind),
+    one_of("status", GroupStatus),
     sa.CheckConstraint("alloc_gen_bps + alloc_rev_bps + alloc_com_bps = 10000", name="allocation_sums_to_100"),
 )
 
@@ -121,8 +138,8 @@ accounts = sa.Table(
     _scoped_target(),
     _scoped_fk("group_id", "account_groups"),
     _scoped_fk("forked_from_account_id", "accounts"),
-    sa.CheckConstraint("kind IN ('GEN', 'REV', 'COM', 'EXT')", name="kind"),
-    sa.CheckConstraint("status IN ('ACTIVE', 'SUSPENDED', 'MERGED', 'CLOSED')", name="status"),
+    one_of("kind", AccountKind),
+    one_of("status", AccountStatus),
     sa.CheckConstraint("(kind = 'EXT') = (group_id IS NULL)", name="ext_has_no_group"),
     sa.CheckConstraint("buffer_bps BETWEEN 0 AND 10000", name="buffer_bps"),
     sa.CheckConstraint("collateral_cents >= 0 AND earmarked_cents >= 0", name="holds_non_negative"),
@@ -259,7 +276,7 @@ instruments = sa.Table(
     sa.Column("expiry", sa.Date, nullable=True),
     sa.Column("multiplier", sa.Integer, nullable=False),
     sa.UniqueConstraint("portfolio_id", "symbol"),
-    sa.CheckConstraint("kind IN ('STOCK', 'OPTION')", name="kind"),
+    one_of("kind", InstrumentKind),
     sa.CheckConstraint("(kind = 'OPTION') = (put_call IS NOT NULL)", name="option_has_right"),
     _scoped_target(),
 )
@@ -308,7 +325,7 @@ lots = sa.Table(
     sa.Column("remaining_cash_cents", Cents, nullable=False),
     sa.Index(None, "account_id", "instrument_id", "remaining"),
     sa.Index(None, "instrument_id", "opened_on"),  # wash-sale look-ups
-    sa.CheckConstraint("side IN ('LONG', 'SHORT')", name="side"),
+    one_of("side", Side),
     sa.CheckConstraint("remaining >= 0 AND remaining <= quantity AND quantity > 0", name="remaining"),
     _scoped_fk("account_id", "accounts"),
     _scoped_fk("instrument_id", "instruments"),
@@ -340,7 +357,7 @@ lot_closes = sa.Table(
     # the index alone.
     sa.Index(None, "account_id", "closed_on", "realized", "term", "gain_cents"),
     sa.Index(None, "portfolio_id", "closed_on"),
-    sa.CheckConstraint("term IN ('SHORT', 'LONG')", name="term"),
+    one_of("term", Term),
     sa.CheckConstraint("gain_cents = open_cash_cents + close_cash_cents", name="gain"),
     _scoped_fk("account_id", "accounts"),
     # The lot is closed in its own account: the key carries the lots partition key.
@@ -414,8 +431,8 @@ weeks = sa.Table(
     sa.Column("predicted", sa.String(5), nullable=True),
     sa.Column("confirmed", sa.String(5), nullable=True),
     sa.PrimaryKeyConstraint("portfolio_id", "week_start"),
-    sa.CheckConstraint("predicted IN ('GREEN', 'RED', 'CHOP')", name="predicted"),
-    sa.CheckConstraint("confirmed IN ('GREEN', 'RED', 'CHOP')", name="confirmed"),
+    one_of("predicted", WeekType),
+    one_of("confirmed", WeekType),
 )
 
 alerts = sa.Table(
@@ -480,7 +497,7 @@ portfolio_roles = sa.Table(
     sa.Column("user_id", Id, sa.ForeignKey("users.id"), primary_key=True),
     sa.Column("role", sa.String(10), nullable=False),
     sa.Column("granted_at", Timestamp, nullable=False),
-    sa.CheckConstraint("role IN ('viewer', 'trader', 'owner')", name="role"),
+    one_of("role", [r.name for r in Role]),
 )
 
 api_keys = sa.Table(
@@ -501,7 +518,7 @@ api_key_scopes = sa.Table(
     sa.Column("api_key_id", Id, sa.ForeignKey("api_keys.id"), primary_key=True),
     sa.Column("portfolio_id", Id, sa.ForeignKey("portfolios.id"), primary_key=True),
     sa.Column("role", sa.String(10), nullable=False),
-    sa.CheckConstraint("role IN ('viewer', 'trader', 'owner')", name="role"),
+    one_of("role", [r.name for r in Role]),
 )
 
 # --- Sessions and login throttling (issue #10): global, like `users`, so no `portfolio_id`.
@@ -557,7 +574,7 @@ lifecycle_actions = sa.Table(
     _scoped_fk("account_id", "accounts"),
     _scoped_fk("group_id", "account_groups"),
     sa.UniqueConstraint("portfolio_id", "idempotency_key"),
-    sa.CheckConstraint("rule IN ('GEN_FORK', 'REV_FORK', 'MERGE', 'REINVEST')", name="rule"),
+    one_of("rule", Rule),
     sa.Index(None, "account_id", "rule"),
 )
 
@@ -578,7 +595,7 @@ earmarks = sa.Table(
     _scoped_fk("account_id", "accounts"),
     _scoped_fk("action_id", "lifecycle_actions"),
     sa.CheckConstraint("amount_cents <> 0", name="non_zero"),
-    sa.CheckConstraint("purpose IN ('TAX_RESERVE', 'CONTRACTS', 'SHARES', 'LEAPS')", name="purpose"),
+    one_of("purpose", EarmarkPurpose),
     sa.Index(None, "account_id"),
 )
 
@@ -648,7 +665,7 @@ webhook_deliveries = sa.Table(
     sa.Column("delivered_at", Timestamp, nullable=True),
     sa.UniqueConstraint("endpoint_id", "event_id"),
     sa.Index(None, "status", "next_attempt_at"),
-    sa.CheckConstraint("status IN ('PENDING', 'DELIVERED', 'FAILED')", name="status"),
+    one_of("status", DeliveryStatus),
     _scoped_fk("endpoint_id", "webhook_endpoints"),
     _scoped_fk("event_id", "events"),
 )
@@ -702,7 +719,7 @@ order_intents = sa.Table(
     sa.Column("fill_id", Id, nullable=True),
     sa.Column("audit_seq", sa.BigInteger, nullable=False),
     sa.Column("created_at", Timestamp, nullable=False),
-    sa.CheckConstraint("status IN ('REFUSED', 'FILLED')", name="status"),
+    one_of("status", OrderStatus),
     sa.CheckConstraint("quantity > 0", name="positive"),
     _scoped_fk("account_id", "accounts"),
     _scoped_fk("fill_id", "fills"),

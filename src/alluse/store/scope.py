@@ -18,15 +18,15 @@ from alluse.store.schema import cli_defaults, portfolio_directory
 
 PortfolioRef = str | int | None
 
-_SCOPE = Prepared(sa.select(sa.func.set_config(SCOPE_SETTING, sa.bindparam("pid", type_=sa.String), True)))
-
 
 def scope_to(conn: sa.Connection, portfolio_id: int) -> None:
     """Scope the current transaction to one portfolio: on PostgreSQL the row-level security policies
     then hide every other portfolio's rows from the application role. Transaction-local, so a pooled
-    connection never carries a scope into the next unit of work."""
+    connection never carries a scope into the next unit of work. `SET LOCAL`, not set_config(): on
+    Citus (citus.propagate_set_commands = 'local', set by deploy/citus.sql) it is the form the
+    coordinator repeats on every worker the transaction reaches, where the shards' policies read it."""
     if conn.dialect.name == "postgresql":
-        _SCOPE.rows(conn, pid=str(portfolio_id))
+        conn.exec_driver_sql(f"SET LOCAL {SCOPE_SETTING} = '{int(portfolio_id)}'")
 
 
 def is_id(text: str) -> bool:
@@ -69,7 +69,7 @@ def _lookup_portfolio(conn: sa.Connection, ref: PortfolioRef) -> int:
                 "or name one with --portfolio"
             )
         ref = names[0]
-    text = ref.strip()
+    text = str(ref).strip()
     if is_id(text):
         found = _PORTFOLIO_BY_ID.first(conn, id=int(text))
     else:

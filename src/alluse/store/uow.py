@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -90,7 +90,8 @@ class Tx:
                                             action_id))  # fmt: skip
 
 
-Apply = Callable[[Tx, list[Request]], list[dict[str, Any]]]
+# A use case's results: plain dicts (or TypedDicts) that the audit record stores as JSON.
+Apply = Callable[[Tx, list[Request]], Sequence[Mapping[str, Any]]]
 
 
 def write_connection(engine: Engine) -> sa.Connection:
@@ -213,7 +214,7 @@ def write_on(
         )
         for row, r, result in zip(rows, fresh, fresh_results, strict=True):
             row["portfolio_id"] = portfolio_id
-            results[r.key] = result
+            results[r.key] = cast(dict[str, Any], result)  # TypedDicts are dicts at run time
         _AUDIT_INSERT.many(conn, rows)
         _HEAD_UPDATE.run(conn, pid=portfolio_id, seq=seq + len(fresh), head=prev_hash)
     return [results[r.key] if r.key in results else {**json.loads(seen[r.key][1]), "replayed": True} for r in requests]

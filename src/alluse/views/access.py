@@ -7,33 +7,18 @@ from __future__ import annotations
 import hashlib
 import hmac
 from dataclasses import dataclass
-from enum import IntEnum
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from alluse.domain.errors import InvalidInput, NotFound, Unauthenticated
+from alluse.domain.access import Role
+from alluse.domain.errors import NotFound, Unauthenticated
 from alluse.store.prepared import Prepared
 from alluse.store.schema import api_key_scopes, api_keys, portfolio_roles, portfolios, users
 from alluse.store.scope import scope_to
 
 API_KEY_PREFIX = "alk"
-
-
-class Role(IntEnum):
-    """Ordered: each role may do everything the ones below it may."""
-
-    viewer = 1
-    trader = 2
-    owner = 3
-
-    @classmethod
-    def parse(cls, text: str) -> Role:
-        try:
-            return cls[text.strip().lower()]
-        except KeyError:
-            raise InvalidInput(f"unknown role {text!r}; choose viewer, trader or owner") from None
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,8 @@ from fastapi import APIRouter, Path
 
 from alluse.api.deps import Ctx, Viewer
 from alluse.api.problems import responses
-from alluse.api.schemas import AccountOut, TreeOut, money
+from alluse.api.schemas.accounts import AccountOut, TreeOut
+from alluse.api.schemas.common import money
 from alluse.views.accounts import account_detail, account_tree
 
 router = APIRouter(tags=["accounts"], responses=responses(400, 401, 403, 404, 422))

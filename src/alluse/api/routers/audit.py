@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends, Query
 
 from alluse.api.deps import Ctx, Viewer, require_admin
 from alluse.api.problems import responses
-from alluse.api.schemas import AuditEntryOut, VerifyOut
+from alluse.api.schemas.audit import AuditEntryOut, VerifyOut
 from alluse.services.access import Principal
 from alluse.services.verify import audit_entries, verify
 

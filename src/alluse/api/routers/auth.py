@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends, Path, Request
 
 from alluse.api.deps import Caller, Ctx, IdemKey, Owner, login_keys, require_admin, require_user
 from alluse.api.problems import responses
-from alluse.api.schemas import (
+from alluse.api.schemas.auth import (
     ApiKeyIn,
     ApiKeyOut,
     LoginIn,

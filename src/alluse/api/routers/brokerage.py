@@ -6,7 +6,7 @@ from fastapi import APIRouter, Path
 
 from alluse.api.deps import Ctx, IdemKey, Owner, Viewer
 from alluse.api.problems import responses
-from alluse.api.schemas import BrokerageIn, BrokerageOut, CredentialsIn, CredentialsOut, RegisteredOut
+from alluse.api.schemas.brokerage import BrokerageIn, BrokerageOut, CredentialsIn, CredentialsOut, RegisteredOut
 from alluse.services import brokers
 
 router = APIRouter(tags=["brokerage"], responses=responses(400, 401, 403, 404, 409, 422))

@@ -4,7 +4,8 @@ from fastapi import APIRouter
 
 from alluse.api.deps import Ctx, IdemKey, Trader
 from alluse.api.problems import responses
-from alluse.api.schemas import DepositIn, MoveOut, ReversalIn, ReversalOut, TransferIn, WithdrawalIn, money
+from alluse.api.schemas.cash import DepositIn, MoveOut, ReversalIn, ReversalOut, TransferIn, WithdrawalIn
+from alluse.api.schemas.common import money
 from alluse.domain.parsing import parse_money
 from alluse.services import cash
 

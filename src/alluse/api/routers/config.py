@@ -6,7 +6,7 @@ from fastapi import APIRouter, Path
 
 from alluse.api.deps import Ctx, IdemKey, Owner, Viewer
 from alluse.api.problems import responses
-from alluse.api.schemas import ConfigIn
+from alluse.api.schemas.config import ConfigIn
 from alluse.services import configuration
 
 router = APIRouter(tags=["configuration"], responses=responses(400, 401, 403, 404, 409, 422))

@@ -3,11 +3,12 @@
 from fastapi import APIRouter
 
 from alluse.api.deps import Ctx, IdemKey, Owner
+from alluse.api.money import typed_money
 from alluse.api.problems import responses
-from alluse.api.schemas import GroupIn, GroupOpenedOut, money
+from alluse.api.schemas.groups import GroupIn, GroupOpenedOut
 from alluse.domain.parsing import parse_money
 from alluse.services.configuration import parse_allocation
-from alluse.services.groups import group_opening, open_group
+from alluse.services.groups import GroupOpened, group_opening, open_group
 
 router = APIRouter(tags=["groups"], responses=responses(400, 401, 403, 404, 409, 422))
 
@@ -21,4 +22,4 @@ def open_new_group(scope: Owner, body: GroupIn, c: Ctx, key: IdemKey) -> dict:
         parse_allocation(body.allocation) if body.allocation else None,
         body.name,
     )
-    return money(open_group(c.engine, scope.actor, scope.portfolio_id, key, opening))
+    return typed_money(open_group(c.engine, scope.actor, scope.portfolio_id, key, opening), GroupOpened)

@@ -8,17 +8,8 @@ from fastapi import APIRouter, Query
 
 from alluse.api.deps import Ctx, Owner, Viewer
 from alluse.api.problems import responses
-from alluse.api.schemas import (
-    AsOfIn,
-    Day,
-    EarmarkRowOut,
-    HistoryRowOut,
-    PlanRowOut,
-    RunOut,
-    TreeNodeOut,
-    money,
-    usd,
-)
+from alluse.api.schemas.common import Day, money, usd
+from alluse.api.schemas.lifecycle import AsOfIn, EarmarkRowOut, HistoryRowOut, PlanRowOut, RunOut, TreeNodeOut
 from alluse.services import lifecycle
 from alluse.services.earmarks import earmark_report
 

@@ -7,7 +7,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from alluse.api.deps import Caller, Ctx
 from alluse.api.problems import problem, responses
-from alluse.api.schemas import HealthOut
+from alluse.api.schemas.ops import HealthOut
 from alluse.store.db import alembic_config, schema_revision
 
 router = APIRouter(tags=["operations"])

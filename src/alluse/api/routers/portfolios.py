@@ -4,7 +4,7 @@ from fastapi import APIRouter, Depends
 
 from alluse.api.deps import Caller, Ctx, IdemKey, require_user
 from alluse.api.problems import responses
-from alluse.api.schemas import PortfolioIn, PortfolioOut, PortfolioRole
+from alluse.api.schemas.portfolios import PortfolioIn, PortfolioOut, PortfolioRole
 from alluse.services import access
 from alluse.services.access import Principal
 from alluse.services.portfolios import create_portfolio

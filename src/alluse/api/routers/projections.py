@@ -12,7 +12,7 @@ from pydantic import Field
 
 from alluse.api.deps import Caller, Ctx, Viewer
 from alluse.api.problems import responses
-from alluse.api.schemas import In, usd
+from alluse.api.schemas.common import In, usd
 from alluse.domain.errors import InvalidInput
 from alluse.services.projections import load_scenario, project
 from alluse.sim.scenario import MAX_YEARS, SHIPPED

@@ -14,18 +14,8 @@ from fastapi import APIRouter, Query, Response
 from alluse.api.deps import Ctx, Viewer
 from alluse.api.hardening import off_the_loop
 from alluse.api.problems import responses
-from alluse.api.schemas import (
-    Day,
-    MonthlyOut,
-    PerformanceOut,
-    QuarterlyOut,
-    RealizedRow,
-    TaxYearOut,
-    WeeklyOut,
-    Year,
-    money,
-    usd,
-)
+from alluse.api.schemas.common import Day, Year, money, usd
+from alluse.api.schemas.reports import MonthlyOut, PerformanceOut, QuarterlyOut, RealizedRow, TaxYearOut, WeeklyOut
 from alluse.domain.errors import InvalidInput
 from alluse.domain.tax import NOTE
 from alluse.services import reports

@@ -6,7 +6,8 @@ from fastapi import APIRouter, Depends, Path, Request, Response
 
 from alluse.api.deps import Ctx, login_keys, require_admin, require_user
 from alluse.api.problems import responses
-from alluse.api.schemas import In, RefreshIn, Text
+from alluse.api.schemas.auth import RefreshIn
+from alluse.api.schemas.common import In, Text
 from alluse.services import sessions
 from alluse.services.access import Principal
 

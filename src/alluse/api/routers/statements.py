@@ -9,11 +9,11 @@ from fastapi import APIRouter, File, UploadFile
 from pydantic import BaseModel
 
 from alluse.api.deps import Ctx, Trader, Viewer
+from alluse.api.money import typed_money
 from alluse.api.problems import responses
-from alluse.api.schemas import money
 from alluse.brokers.ibkr import MAX_BYTES
 from alluse.domain.errors import InvalidInput
-from alluse.services.statements import import_statement, reconcile_statement
+from alluse.services.statements import Reconciliation, StatementImported, import_statement, reconcile_statement
 
 router = APIRouter(tags=["statements"], responses=responses(400, 401, 403, 404, 409, 422))
 
@@ -77,7 +77,7 @@ def import_ibkr(scope: Trader, c: Ctx, statement: StatementFile) -> dict:
     statements add only new rows), all rows or none; the answer carries the per-account report
     (added, already present, unsupported) and the reconciliation."""
     data = _read(statement)
-    return money(import_statement(c.engine, scope.actor, scope.portfolio_id, data))
+    return typed_money(import_statement(c.engine, scope.actor, scope.portfolio_id, data), StatementImported)
 
 
 @router.post("/portfolios/{portfolio}/statements/ibkr/reconcile", response_model=ReconciliationOut)
@@ -85,4 +85,4 @@ def reconcile_ibkr(scope: Viewer, c: Ctx, statement: StatementFile) -> dict:
     """Compare each mapped account's cash and positions with the statement, as of its end date.
     Changes nothing; differences are a 200 with the list, not an error."""
     data = _read(statement)
-    return money(reconcile_statement(c.engine, scope.portfolio_id, data))
+    return typed_money(reconcile_statement(c.engine, scope.portfolio_id, data), Reconciliation)

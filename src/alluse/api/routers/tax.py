@@ -8,12 +8,14 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Path, Query
 
 from alluse.api.deps import Ctx, IdemKey, Owner, Trader, Viewer
+from alluse.api.money import typed_money
 from alluse.api.problems import responses
-from alluse.api.schemas import Day, PnlOut, SurplusOut, TaxPaymentIn, TaxPaymentOut, TaxRatesIn, TaxRatesOut, money
+from alluse.api.schemas.common import Day, money
+from alluse.api.schemas.tax import PnlOut, SurplusOut, TaxPaymentIn, TaxPaymentOut, TaxRatesIn, TaxRatesOut
 from alluse.domain.errors import InvalidInput
 from alluse.domain.parsing import parse_money
 from alluse.domain.tax import NOTE
-from alluse.services.tax import pay_tax, period_pnl, post_tax_surplus, set_rates
+from alluse.services.tax import TaxPaid, pay_tax, period_pnl, post_tax_surplus, set_rates
 from alluse.store.repo import resolve_account
 from alluse.store.schema import accounts
 from alluse.store.scope import resolve_portfolio
@@ -28,7 +30,8 @@ def pay(scope: Trader, body: TaxPaymentIn, c: Ctx, key: IdemKey) -> dict:
     """Record estimated tax paid from an account: a fact, recorded even below the buffer (with an alert)."""
     paid_on = body.paid_on or date.today()
     amount = parse_money(body.amount)
-    return money(pay_tax(c.engine, scope.actor, scope.portfolio_id, key, body.account, body.tax_year, amount, paid_on))
+    paid = pay_tax(c.engine, scope.actor, scope.portfolio_id, key, body.account, body.tax_year, amount, paid_on)
+    return typed_money(paid, TaxPaid)
 
 
 @router.put("/portfolios/{portfolio}/tax/rates", response_model=TaxRatesOut)

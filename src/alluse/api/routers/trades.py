@@ -7,12 +7,13 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from alluse.api.deps import Ctx, IdemKey, Trader, Viewer
+from alluse.api.money import typed_money
 from alluse.api.problems import responses
-from alluse.api.schemas import (
+from alluse.api.schemas.common import Day, money
+from alluse.api.schemas.trades import (
     AlertOut,
     CheckTradeIn,
     CheckTradeOut,
-    Day,
     FillBatchIn,
     FillBatchOut,
     FillIn,
@@ -20,7 +21,6 @@ from alluse.api.schemas import (
     MarksIn,
     MarksOut,
     PositionsOut,
-    money,
 )
 from alluse.domain.errors import InvalidInput
 from alluse.domain.parsing import parse_money
@@ -28,7 +28,7 @@ from alluse.services.alerts import open_alerts
 from alluse.services.marks import record_marks
 from alluse.services.protocol import check_trade
 from alluse.services.reports import holdings
-from alluse.services.trades import Fill, FillAction, record_fills
+from alluse.services.trades import Fill, FillAction, FillResult, record_fills
 from alluse.store.uow import validate_key
 
 router = APIRouter(tags=["trades"], responses=responses(400, 401, 403, 404, 409, 422))
@@ -55,7 +55,7 @@ def _fill(body: FillIn) -> Fill:
 def fill(scope: Trader, body: FillIn, c: Ctx, key: IdemKey) -> dict:
     """Record one broker fact; positions, FIFO lots, the tax ledger and collateral update with it.
     Facts are never refused by the buffer rule: a breach raises a BUFFER_BREACH alert instead."""
-    return money(record_fills(c.engine, scope.actor, scope.portfolio_id, [(key, _fill(body))])[0])
+    return typed_money(record_fills(c.engine, scope.actor, scope.portfolio_id, [(key, _fill(body))])[0], FillResult)
 
 
 @router.post("/portfolios/{portfolio}/fills/batch", response_model=FillBatchOut, status_code=201)
@@ -74,7 +74,7 @@ def fill_batch(scope: Trader, body: FillBatchIn, c: Ctx, key: IdemKey) -> dict:
             raise InvalidInput(f"fills[{n}]: {exc}") from None
     results = record_fills(c.engine, scope.actor, scope.portfolio_id, facts)
     replayed = sum(1 for r in results if r.get("replayed"))
-    return {"recorded": len(results) - replayed, "replayed": replayed, "fills": money(results)}
+    return {"recorded": len(results) - replayed, "replayed": replayed, "fills": typed_money(results, list[FillResult])}
 
 
 @router.post("/portfolios/{portfolio}/marks", response_model=MarksOut, status_code=201)

@@ -6,7 +6,7 @@ from fastapi import APIRouter
 
 from alluse.api.deps import Ctx, IdemKey, Trader, Viewer
 from alluse.api.problems import responses
-from alluse.api.schemas import WeekAccuracyOut, WeekIn, WeekOut
+from alluse.api.schemas.weeks import WeekAccuracyOut, WeekIn, WeekOut
 from alluse.services.reports import week_accuracy
 from alluse.services.weeks import set_week
 

@@ -8,7 +8,7 @@ from alluse.store.schema import metadata
 config = context.config
 
 
-def _run(connection) -> None:  # type: ignore[no-untyped-def]
+def _run(connection) -> None:  # type: ignore[no-untyped-def,unused-ignore]
     context.configure(
         connection=connection,
         target_metadata=metadata,
@@ -23,6 +23,6 @@ connection = config.attributes.get("connection")
 if connection is not None:
     _run(connection)
 else:
-    with create_engine(config.get_main_option("sqlalchemy.url")).connect() as conn:
+    with create_engine(config.get_main_option("sqlalchemy.url", "")).connect() as conn:
         _run(conn)
         conn.commit()

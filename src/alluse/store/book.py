@@ -1,0 +1,240 @@
+"""Reading and writing the book: instruments, fills, FIFO lots, lot closes and positions.
+
+A booking (`domain.booking.Booking`) decides on what these functions load, and `write_booking` writes
+back what it changed in a few executemany. The hot statements are prepared once per dialect.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import date
+from typing import Any
+
+import sqlalchemy as sa
+
+from alluse.domain.booking import Booking, BookLot, Close, Holder, Position
+from alluse.domain.instruments import Instrument, InstrumentKind
+from alluse.store.prepared import Prepared, insert
+from alluse.store.repo import allocate_ids
+from alluse.store.schema import accounts, fills, instruments, lot_closes, lots, positions
+
+_i, _l, _p = instruments.c, lots.c, positions.c
+_INSTRUMENT_COLS = (_i.id, _i.symbol, _i.kind, _i.underlying, _i.put_call, _i.strike_e4, _i.expiry, _i.multiplier)
+_INSTRUMENT_BY_SYMBOL = Prepared(
+    sa.select(*_INSTRUMENT_COLS).where(_i.portfolio_id == sa.bindparam("pid"), _i.symbol == sa.bindparam("symbol"))
+)
+_INSTRUMENT_BY_ID = Prepared(sa.select(*_INSTRUMENT_COLS).where(_i.id == sa.bindparam("iid")))
+_OPEN_LOTS = Prepared(
+    sa.select(
+        _l.id,
+        _l.opened_on,
+        _l.remaining,
+        _l.remaining_cash_cents,
+        _l.open_fill_id,
+        _l.side,
+        _l.quantity,
+        _l.open_cash_cents,
+    )
+    .where(_l.account_id == sa.bindparam("aid"), _l.instrument_id == sa.bindparam("iid"), _l.remaining > 0)
+    .order_by(_l.opened_on, _l.id)
+)
+_POSITIONS = Prepared(
+    sa.select(_p.instrument_id, _p.quantity, _p.mark_e4, _p.marked_on).where(_p.account_id == sa.bindparam("aid"))
+)
+_FILL_INSERT = insert(fills)
+_LOT_INSERT = insert(lots)
+_LOT_UPDATE = Prepared(
+    lots.update()
+    # account_id too: lots is partitioned by it on PostgreSQL, so this touches one partition.
+    .where(_l.id == sa.bindparam("lid"), _l.account_id == sa.bindparam("aid"))
+    .values(remaining=sa.bindparam("remaining"), remaining_cash_cents=sa.bindparam("rcash"))
+)
+_CLOSE_INSERT = insert(lot_closes, [c.name for c in lot_closes.columns if c.name != "id"])
+_POS_INSERT = insert(positions, ["portfolio_id", "account_id", "instrument_id", "quantity", "mark_e4", "marked_on"])
+_POS_UPDATE = Prepared(
+    positions.update()
+    .where(_p.account_id == sa.bindparam("aid"), _p.instrument_id == sa.bindparam("iid"))
+    .values(quantity=sa.bindparam("qty"), mark_e4=sa.bindparam("mark"), marked_on=sa.bindparam("on"))
+)
+_ACCOUNT_FIGURES = Prepared(
+    accounts.update()
+    .where(accounts.c.id == sa.bindparam("aid"))
+    .values(
+        cash_cents=sa.bindparam("cash"),
+        positions_value_cents=sa.bindparam("pv"),
+        collateral_cents=sa.bindparam("coll"),
+    )
+)
+_EXT_CASH = Prepared(
+    accounts.update()
+    .where(accounts.c.id == sa.bindparam("aid"))
+    .values(cash_cents=accounts.c.cash_cents + sa.bindparam("d", type_=sa.BigInteger))
+)
+
+
+def day(value: date | str | None) -> date | None:
+    """Prepared statements skip result processing: SQLite hands dates back as ISO text."""
+    return date.fromisoformat(value) if isinstance(value, str) else value
+
+
+def _instrument(row: Sequence[Any]) -> Instrument:
+    _id, symbol, kind, underlying, pc, strike, expiry, mult = row
+    return Instrument(symbol, InstrumentKind(kind), underlying, pc, strike, day(expiry), mult)
+
+
+def instrument_by_id(conn: sa.Connection, iid: int) -> Instrument:
+    row = _INSTRUMENT_BY_ID.first(conn, iid=iid)
+    assert row is not None
+    return _instrument(row)
+
+
+def instrument_by_symbol(conn: sa.Connection, portfolio_id: int, symbol: str) -> tuple[int, Instrument] | None:
+    row = _INSTRUMENT_BY_SYMBOL.first(conn, pid=portfolio_id, symbol=symbol)
+    return None if row is None else (int(row[0]), _instrument(row))
+
+
+def insert_instrument(conn: sa.Connection, portfolio_id: int, spec: Instrument) -> int:
+    key = conn.execute(
+        instruments.insert().values(
+            portfolio_id=portfolio_id,
+            symbol=spec.symbol,
+            kind=spec.kind.value,
+            underlying=spec.underlying,
+            put_call=spec.put_call,
+            strike_e4=spec.strike_e4,
+            expiry=spec.expiry,
+            multiplier=spec.multiplier,
+        )
+    ).inserted_primary_key
+    assert key is not None  # an INSERT always reports its key
+    return int(key[0])
+
+
+def open_lots(conn: sa.Connection, account_id: int, instrument_id: int) -> list[BookLot]:
+    """An account's open lots of one instrument, oldest first (FIFO order)."""
+    return [
+        BookLot(lid, day(on), rem, rcash, account_id, instrument_id, fid, side, qty, ocash, False)  # type: ignore[arg-type]
+        for lid, on, rem, rcash, fid, side, qty, ocash in _OPEN_LOTS.rows(conn, aid=account_id, iid=instrument_id)
+    ]
+
+
+def positions_of(conn: sa.Connection, account_id: int) -> dict[int, Position]:
+    return {iid: Position(q, m, day(on), False) for iid, q, m, on in _POSITIONS.rows(conn, aid=account_id)}  # type: ignore[arg-type]
+
+
+def held_instruments(conn: sa.Connection, account_id: int) -> list[int]:
+    """The instruments an account holds a non-zero position in, by id."""
+    p = positions.c
+    q = sa.select(p.instrument_id).where(p.account_id == account_id, p.quantity != 0).order_by(p.instrument_id)
+    return [int(iid) for (iid,) in conn.execute(q)]
+
+
+def insert_fills(conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
+    _FILL_INSERT.many(conn, rows)
+
+
+def write_booking(conn: sa.Connection, portfolio_id: int, booking: Booking) -> None:
+    """Write back what a booking changed since the last write-back (new lots get their ids here),
+    and mark it written."""
+    _write_lots(conn, portfolio_id, booking.new_lots, booking.closes)
+    _write_positions(conn, portfolio_id, booking.positions)
+    _write_figures(conn, booking.accounts.values(), booking.ext_delta)
+    for lot in booking.new_lots:
+        lot.new = False
+    for by_iid in booking.positions.values():
+        for p in by_iid.values():
+            p.new = p.dirty = False
+    booking.new_lots, booking.closes, booking.ext_delta = [], [], {}
+
+
+def _write_lots(conn: sa.Connection, pid: int, new: list[BookLot], closes: list[Close]) -> None:
+    if new:
+        first = allocate_ids(conn, lots, len(new))
+        for i, lot in enumerate(new):
+            lot.id = first + i
+        _LOT_INSERT.many(
+            conn,
+            [
+                {
+                    "id": lot.id,
+                    "portfolio_id": pid,
+                    "account_id": lot.account_id,
+                    "instrument_id": lot.instrument_id,
+                    "open_fill_id": lot.fill_id,
+                    "side": lot.side,
+                    "opened_on": lot.opened_on,
+                    "quantity": lot.quantity,
+                    "open_cash_cents": lot.open_cash,
+                    "remaining": lot.remaining,
+                    "remaining_cash_cents": lot.remaining_cash,
+                }
+                for lot in new
+            ],
+        )
+    _write_closes(conn, pid, closes)
+
+
+def _write_closes(conn: sa.Connection, pid: int, closes: list[Close]) -> None:
+    """The remaining figures of the stored lots a booking took from, and the tax ledger's closes."""
+    touched = {id(c.lot): c.lot for c in closes if not c.lot.new}
+    _LOT_UPDATE.many(
+        conn,
+        [
+            {"lid": lot.id, "aid": lot.account_id, "remaining": lot.remaining, "rcash": lot.remaining_cash}
+            for lot in touched.values()
+        ],
+    )
+    _CLOSE_INSERT.many(
+        conn,
+        [
+            {
+                "portfolio_id": pid,
+                "account_id": c.lot.account_id,
+                "lot_id": c.lot.id,
+                "fill_id": c.fill_id,
+                "quantity": c.take.quantity,
+                "closed_on": c.on,
+                "open_cash_cents": c.take.open_cash,
+                "close_cash_cents": c.take.close_cash,
+                "gain_cents": c.take.gain,
+                "term": c.term,
+                "realized": c.realized,
+            }
+            for c in closes
+        ],
+    )
+
+
+def _write_positions(conn: sa.Connection, pid: int, by_account: Mapping[int, Mapping[int, Position]]) -> None:
+    pos_new, pos_upd = [], []
+    for aid, by_iid in by_account.items():
+        for iid, p in by_iid.items():
+            if p.new:
+                pos_new.append(
+                    {
+                        "portfolio_id": pid,
+                        "account_id": aid,
+                        "instrument_id": iid,
+                        "quantity": p.quantity,
+                        "mark_e4": p.mark_e4,
+                        "marked_on": p.marked_on,
+                    }
+                )
+            elif p.dirty:
+                pos_upd.append({"aid": aid, "iid": iid, "qty": p.quantity, "mark": p.mark_e4, "on": p.marked_on})
+    _POS_INSERT.many(conn, pos_new)
+    _POS_UPDATE.many(conn, pos_upd)
+
+
+def _write_figures(conn: sa.Connection, holders: Iterable[Holder], ext_delta: Mapping[int, int]) -> None:
+    """The cached cash, positions value and collateral of the accounts booked into, and the cash of
+    the counter-accounts as a delta (many units of work post to them at once)."""
+    _ACCOUNT_FIGURES.many(
+        conn, [{"aid": a.id, "cash": a.cash, "pv": a.positions_value, "coll": a.collateral} for a in holders]
+    )
+    add_cash(conn, {a: d for a, d in ext_delta.items() if d})
+
+
+def add_cash(conn: sa.Connection, deltas: Mapping[int, int]) -> None:
+    """Move accounts' cached cash by a delta each (counter-accounts many units of work post to)."""
+    _EXT_CASH.many(conn, [{"aid": a, "d": d} for a, d in deltas.items()])

@@ -1,0 +1,103 @@
+"""Reading and writing account groups: the portfolio's defaults for a new group, the names in use,
+and the rows a group opening plan (`domain.groups`) becomes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import NamedTuple
+
+import sqlalchemy as sa
+
+from alluse.domain.accounts import Allocation
+from alluse.domain.groups import GroupPlan
+from alluse.store import prepared
+from alluse.store.schema import account_config, account_groups, accounts, portfolios
+from alluse.store.uow import IN_CHUNK
+
+_GROUP_INSERT = prepared.insert(account_groups)
+_ACCOUNT_INSERT = prepared.insert(accounts)
+_CONFIG_INSERT = prepared.insert(account_config)
+
+
+class PortfolioDefaults(NamedTuple):
+    template: str
+    allocation: Allocation
+
+
+def portfolio_defaults(conn: sa.Connection, portfolio_id: int) -> PortfolioDefaults:
+    p = portfolios.c
+    row = conn.execute(
+        sa.select(p.template, p.alloc_gen_bps, p.alloc_rev_bps, p.alloc_com_bps).where(p.id == portfolio_id)
+    ).one()
+    return PortfolioDefaults(row.template, Allocation(row.alloc_gen_bps, row.alloc_rev_bps, row.alloc_com_bps))
+
+
+def group_names_taken(conn: sa.Connection, portfolio_id: int, names: Sequence[str]) -> set[str]:
+    g = account_groups.c
+    found: set[str] = set()
+    for i in range(0, len(names), IN_CHUNK):
+        q = sa.select(g.name).where(g.portfolio_id == portfolio_id, g.name.in_(names[i : i + IN_CHUNK]))
+        found.update(conn.execute(q).scalars())
+    return found
+
+
+def primary_group_count(conn: sa.Connection, portfolio_id: int) -> int:
+    g = account_groups.c
+    q = sa.select(sa.func.count()).where(g.portfolio_id == portfolio_id, g.kind == "PRIMARY")
+    return int(conn.execute(q).scalar_one())
+
+
+def insert_groups(
+    conn: sa.Connection, portfolio_id: int, template: str, plans: Sequence[GroupPlan], now: datetime
+) -> None:
+    """The groups, their sleeves (cash as funded, base capital the same) and their configuration rows."""
+    group_rows, account_rows, config_rows = [], [], []
+    for g in plans:
+        group_rows.append(
+            {
+                "id": g.group_id,
+                "portfolio_id": portfolio_id,
+                "name": g.name,
+                "kind": g.kind.value,
+                "status": "ACTIVE",
+                "parent_group_id": g.parent_group_id,
+                "forked_from_account_id": g.forked_from_account_id,
+                "alloc_gen_bps": g.allocation.gen_bps,
+                "alloc_rev_bps": g.allocation.rev_bps,
+                "alloc_com_bps": g.allocation.com_bps,
+                "opened_at": now,
+            }
+        )
+        for s in g.sleeves:
+            account_rows.append(
+                {
+                    "id": s.account_id,
+                    "portfolio_id": portfolio_id,
+                    "group_id": g.group_id,
+                    "kind": s.kind.value,
+                    "name": s.name,
+                    "status": "ACTIVE",
+                    "forked_from_account_id": g.forked_from_account_id,
+                    "buffer_bps": s.buffer_bps,
+                    "cash_cents": s.cash_cents,
+                    "positions_value_cents": 0,
+                    "collateral_cents": 0,
+                    "earmarked_cents": 0,
+                    "base_capital_cents": s.cash_cents,
+                    "opened_at": now,
+                }
+            )
+            config_rows.append(
+                {"account_id": s.account_id, "portfolio_id": portfolio_id, "template": template, "overrides": "{}"}
+            )
+    _GROUP_INSERT.many(conn, group_rows)
+    _ACCOUNT_INSERT.many(conn, account_rows)
+    _CONFIG_INSERT.many(conn, config_rows)
+
+
+def debit_cash(conn: sa.Connection, account_id: int, amount_cents: int) -> None:
+    """Take cash out of an account's cached balance (its journal leg is written with it)."""
+    conn.execute(
+        accounts.update().where(accounts.c.id == account_id).values(cash_cents=accounts.c.cash_cents - amount_cents)
+    )
