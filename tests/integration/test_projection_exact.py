@@ -14,10 +14,10 @@ from typer.testing import CliRunner
 
 from alluse.cli.main import app
 from alluse.services import groups
-from alluse.services.projections import load_scenario, project
 from alluse.services.verify import verify
 from alluse.sim import projection, scenario
 from alluse.sim.exact import exact_path
+from alluse.sim.project import load_scenario, project
 from tests.conftest import db_state
 from tests.projection_scenarios import BUSY, shipped_text, stress
 
@@ -119,6 +119,13 @@ def test_api_projection_scenarios_run_chart_and_portfolio(api, portfolio) -> Non
     assert r.status_code == 400 and "paths × years must be at most 5,000" in r.text
     r = api.client.post("/projections", json={"scenario": "reckless"}, headers=h)
     assert r.status_code == 400 and "scenario must be one of" in r.text
+    r = api.client.post("/projections", json={"exact": True, "seed": 7}, headers=h)  # one path, one year
+    assert r.status_code == 200, r.text
+    assert r.json()["exact"] and r.json()["paths"] == 1 and [y["year"] for y in r.json()["years"]] == [1]
+    r = api.client.post("/projections", json={"exact": True, "paths": 3}, headers=h)
+    assert r.status_code == 400 and "paths: the exact path is one path, got 3" in r.text
+    r = api.client.post("/projections", json={"exact": True, "years": 2}, headers=h)
+    assert r.status_code == 400 and "the exact path runs 1 year" in r.text
     r = api.client.post("/projections/fan.png", json={"paths": 20, "years": 2}, headers=h)
     assert r.status_code == 200 and r.content[:4] == b"\x89PNG"
     api.client.post("/portfolios/main/groups", json={"amount": "100000"}, headers=api.user("olga", role="owner"))

@@ -132,6 +132,21 @@ def test_partial_closes_across_lots_fifo(engine: sa.Engine, portfolio: str) -> N
     assert verify(engine).ok, verify(engine).problems
 
 
+def test_a_closed_position_reopens_on_its_own_row(engine: sa.Engine, portfolio: str) -> None:
+    """A closed position keeps its row at quantity 0; a later unit of work that trades the instrument
+    again picks that row up (its mark date too) instead of adding a second one."""
+    _open(engine, portfolio)
+    record_fill(engine, "t", portfolio, "b1", fill("BTO", "XYZ", 100, "10.00", date(2026, 3, 2)))
+    record_fill(engine, "t", portfolio, "s1", fill("STC", "XYZ", 100, "12.00", date(2026, 5, 4)))
+    record_fill(engine, "t", portfolio, "b2", fill("BTO", "XYZ", 50, "11.00", date(2026, 4, 1)))
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(positions.c.quantity, positions.c.mark_e4, positions.c.marked_on)).all()
+    # The older fill does not move the mark: the position is still valued at the 4 May sale price.
+    assert [tuple(r) for r in rows] == [(50, 120_000, date(2026, 5, 4))]
+    assert _acc(engine)["positions_value_cents"] == 50 * 12 * 100
+    assert verify(engine).ok, verify(engine).problems
+
+
 def test_long_term_lot_and_loss_offsets_gain(engine: sa.Engine, portfolio: str) -> None:
     _open(engine, portfolio)
     record_fills(

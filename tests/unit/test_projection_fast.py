@@ -62,6 +62,16 @@ def test_shipped_scenarios_carry_the_published_parameters() -> None:
         ),
         ('distribution = "uniform"\n', "\n", "gen.distribution is missing (one of uniform, normal, empirical)"),
         ("[tax]\nshort_term_pct = 30", "[taxes]\nshort_term_pct = 30", "tax is missing (a [tax] table)"),
+        ("start_date = 2027-01-04", "start_date = 2027-01-05", "a Monday (a TOML date like 2027-01-04), got Tuesday"),
+        ("share = 0.6", "share = 0.5", "must sum to 1, got 0.9"),
+        # A misspelt optional field would otherwise be ignored without a word: refused, with the names that fit.
+        ("[[drawdowns]]", "[[drawdown]]", "field drawdown is not a scenario field (here: name, description,"),
+        (
+            "loss_pct = 15",
+            "loss_pct = 15\nmonth = 3",
+            "drawdowns[0].month is not a scenario field (here: year, loss_pct)",
+        ),
+        ("yearly_spread_pct = 0", "yearly_spread_pct = 0\nyearly_spred_pct = 1", "com.yearly_spred_pct is not a"),
     ],
 )
 def test_a_bad_field_is_refused_with_its_name_and_range(old: str, new: str, message: str) -> None:

@@ -66,10 +66,9 @@ def create_app(
 ) -> FastAPI:
     settings = settings or get_settings()
     if engine is None:
-        from alluse.store.db import make_engine, migrate
+        from alluse.services.database import open_database
 
-        engine = make_engine(settings.database_url)
-        migrate(engine)
+        engine = open_database(settings.database_url)
     keyring = keyring or load_keyring(settings)
     app = FastAPI(
         title="alluse",

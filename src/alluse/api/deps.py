@@ -19,13 +19,13 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from alluse.config import Settings
 from alluse.domain.errors import Forbidden, InvalidInput, NotFound, Unauthenticated
+from alluse.domain.parsing import validate_key
 from alluse.security.keyring import Keyring
 from alluse.security.tokens import TokenIssuer
 from alluse.services import access
 from alluse.services.access import Principal, Role
 from alluse.services.ratelimit import LoginThrottle
 from alluse.store.scope import scope_to
-from alluse.store.uow import validate_key
 
 
 @dataclass

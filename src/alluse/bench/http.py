@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import socket
 import statistics
 import subprocess
@@ -32,6 +33,28 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind((HOST, 0))
         return int(s.getsockname()[1])
+
+
+def _server_cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) used so far by a process and all its descendants, from /proc (Linux;
+    0.0 elsewhere). The server's CPU per request does not depend on what else the machine runs, where
+    its requests per second do."""
+    procs: dict[int, tuple[int, float]] = {}
+    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    for entry in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = entry.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # the process ended meanwhile
+        procs[int(entry.parent.name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / tick)
+    tree, grew = {pid}, True
+    while grew:
+        grew = False
+        for p, (parent, _) in procs.items():
+            if parent in tree and p not in tree:
+                tree.add(p)
+                grew = True
+    return sum(procs[p][1] for p in tree if p in procs)
 
 
 def _request(method: str, path: str, token: str, body: dict | None = None, key: str | None = None) -> bytes:
@@ -124,6 +147,11 @@ class HttpBench:
 
         # As `alluse serve` runs it: ALLUSE_WORKERS, else one process per CPU (at most 4).
         self.workers = server_workers(get_settings().workers)
+        # ALLUSE_HTTP_PROFILE=FILE: one server process under cProfile, its statistics saved to FILE and
+        # the top lines printed to stderr after the run (docs/benchmarks.md, "Profile").
+        self.profile = os.environ.get("ALLUSE_HTTP_PROFILE") or None
+        if self.profile:
+            self.workers = 1
 
     def _prepare(self) -> tuple[str, Path, str]:
         from alluse.config import Settings
@@ -155,8 +183,9 @@ class HttpBench:
         # The same keys as the process that built the database and issued the token (ALLUSE_SECRET_KEY
         # when it is set, else the key file): the audit chain and the token must verify on the server.
         env = {**os.environ, "ALLUSE_DATABASE_URL": url, "ALLUSE_KEY_FILE": str(key_file)}
+        profiler = ["-m", "cProfile", "-o", self.profile] if self.profile else []
         server = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "alluse.api.app:create_app", "--factory", "--host", HOST]
+            [sys.executable, *profiler, "-m", "uvicorn", "alluse.api.app:create_app", "--factory", "--host", HOST]
             + ["--port", str(port), "--workers", str(self.workers), "--log-level", "warning", "--no-access-log"],
             env=env,
             stdout=subprocess.DEVNULL,
@@ -173,8 +202,9 @@ class HttpBench:
         server.kill()
         raise RuntimeError("the benchmark server did not become ready within 30 s")
 
-    def _drive(self, port: int, token: str, kind: str, n: int, run: str = "") -> dict[str, Any]:
+    def _drive(self, port: int, token: str, kind: str, n: int, run: str = "", server: int = 0) -> dict[str, Any]:
         spec = {"token": token, "port": port, "n": n, "kind": kind, "concurrency": self.concurrency, "run": run}
+        cpu = _server_cpu_seconds(server) if server else 0.0
         done = subprocess.run(
             [sys.executable, "-m", "alluse.bench.http", "load", json.dumps(spec)],
             capture_output=True,
@@ -183,6 +213,8 @@ class HttpBench:
             timeout=600,
         )
         result = json.loads(done.stdout)
+        if server:
+            result["server_cpu_us"] = 1e6 * (_server_cpu_seconds(server) - cpu) / max(1, result["requests"])
         bad = {s: c for s, c in result["statuses"].items() if not 200 <= int(s) < 300}
         if bad:
             raise RuntimeError(f"benchmark {kind} requests failed: {bad}")
@@ -194,12 +226,18 @@ class HttpBench:
         server = self._serve(url, key_file, port)
         try:
             self._drive(port, token, "read", 300)  # warm-up: connections, statement caches
-            reads = self._drive(port, token, "read", self.reads)
-            writes = self._drive(port, token, "write", self.writes, run="w")
-            fills = self._drive(port, token, "fill", self.writes, run="f")
+            reads = self._drive(port, token, "read", self.reads, server=server.pid)
+            writes = self._drive(port, token, "write", self.writes, run="w", server=server.pid)
+            fills = self._drive(port, token, "fill", self.writes, run="f", server=server.pid)
         finally:
-            server.terminate()
-            server.wait(timeout=10)
+            # SIGINT: uvicorn shuts down cleanly, so a profiled server writes its statistics.
+            server.send_signal(signal.SIGINT if self.profile else signal.SIGTERM)
+            server.wait(timeout=30)
+        if self.profile:
+            import pstats
+
+            stats = pstats.Stats(self.profile, stream=sys.stderr)
+            stats.sort_stats("cumulative").print_stats(r"alluse|fastapi|starlette|uvicorn|sqlalchemy|jwt", 40)
         raw_reads = self._raw_reads(url, self.reads)
         raw_writes = self._raw_writes(self.writes)
         extra = {"concurrency": self.concurrency, "transport": "http/1.1 keep-alive, loopback"}
@@ -210,11 +248,13 @@ class HttpBench:
         e("http_reads_per_s", r_rate, "requests/s", requests=reads["requests"], what="GET one account", **extra)
         e("http_read_p50_ms", reads["p50_ms"], "ms", **extra)
         e("http_read_p99_ms", reads["p99_ms"], "ms", **extra)
+        e("http_read_server_cpu_us", reads["server_cpu_us"], "us", what="server CPU time per request", **extra)
         e("raw_reads_per_s", raw_reads, "rows/s", requests=self.reads, what="bare driver SELECT of the same rows")
         e("http_reads_vs_raw", r_rate / raw_reads, "ratio")
         e("http_writes_per_s", w_rate, "requests/s", requests=writes["requests"], what="POST deposit", **extra)
         e("http_write_p50_ms", writes["p50_ms"], "ms", **extra)
         e("http_write_p99_ms", writes["p99_ms"], "ms", **extra)
+        e("http_write_server_cpu_us", writes["server_cpu_us"], "us", what="server CPU time per request", **extra)
         e("raw_writes_per_s", raw_writes, "deposits/s", what="bare driver, same rows, one transaction each")
         e("http_writes_vs_raw", w_rate / raw_writes, "ratio")
         from alluse.bench.trades import raw_fills
@@ -224,6 +264,7 @@ class HttpBench:
         e("http_fills_per_s", f_rate, "requests/s", requests=fills["requests"], what="POST fill", **extra)
         e("http_fill_p50_ms", fills["p50_ms"], "ms", **extra)
         e("http_fill_p99_ms", fills["p99_ms"], "ms", **extra)
+        e("http_fill_server_cpu_us", fills["server_cpu_us"], "us", what="server CPU time per request", **extra)
         e(
             "raw_fills_per_s",
             raw_fill_rate,

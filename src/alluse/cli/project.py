@@ -53,7 +53,7 @@ def _table(s: dict[str, Any]) -> Table:
     t = Table(
         title=f"Projection '{s['scenario']}' from the {s['start']}: {s['paths']:,} path(s), seed {s['seed']}"
         + (" (exact engine path)" if s["exact"] else "")
-        + " — median [5 % – 95 %]",
+        + (" — median [5 % – 95 %]" if s["paths"] > 1 else ""),
         title_justify="left",
     )
     for col in ("Year", "Total value", "Gen-Acc network", "Rev-Acc", "Com-Acc", "Monthly income", "Tax paid",
@@ -61,8 +61,9 @@ def _table(s: dict[str, Any]) -> Table:
         t.add_column(col, justify="left" if col == "Year" else "right")
     for r in s["years"]:
         forks = r["gen_forks"]["p50"] + r["rev_forks"]["p50"]
+        total = _band(r["total_cents"]) if s["paths"] > 1 else usd(r["total_cents"]["p50"])
         t.add_row(
-            str(r["year"]), _band(r["total_cents"]), usd(r["gen_cents"]["p50"]), usd(r["rev_cents"]["p50"]),
+            str(r["year"]), total, usd(r["gen_cents"]["p50"]), usd(r["rev_cents"]["p50"]),
             usd(r["com_cents"]["p50"]), usd(r["monthly_income_cents"]["p50"]), usd(r["tax_paid_cents"]["p50"]),
             str(r["groups"]["p50"]), str(r["accounts"]["p50"]), str(forks), str(r["merges"]["p50"]),
         )  # fmt: skip
@@ -79,7 +80,7 @@ def _csv_rows(s: dict[str, Any]) -> list[list[Any]]:
 
 
 def _run(scenario: str, paths: int | None, seed: int | None, years: int | None, exact: bool, portfolio: bool) -> dict:
-    from alluse.services.projections import load_scenario, project
+    from alluse.sim.project import load_scenario, project
 
     sc = load_scenario(scenario, paths=paths, seed=seed, years=years)
     engine = state.engine() if portfolio else None
@@ -135,7 +136,9 @@ def project_cmd(
         return
     console.print(_table(s))
     f = s["first_fork_month"]
-    if f["paths_with_a_fork"]:
+    if f["paths_with_a_fork"] and s["paths"] == 1:
+        console.print(f"first fork: month {f['p50']}")
+    elif f["paths_with_a_fork"]:
         console.print(
             f"first fork: month {f['p50']} (median; 5–95 %: {f['p5']}–{f['p95']}) in "
             f"{f['paths_with_a_fork']:,} of {s['paths']:,} path(s)"
@@ -150,7 +153,7 @@ def project_cmd(
 def _compare(paths: int | None, seed: int | None) -> None:
     """Markdown tables for docs/projections.md: the published model beside the engine's median and
     5–95 % band at year 10 (or the last year), for each shipped scenario."""
-    from alluse.services.projections import load_scenario, project
+    from alluse.sim.project import load_scenario, project
     from alluse.sim.scenario import SHIPPED
 
     out = []

@@ -24,11 +24,12 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 
-from alluse.domain.errors import InvalidNumber
+from alluse.domain.errors import InvalidInput, InvalidNumber
 
 MAX_CENTS = 100_000_000_000_000  # $1 trillion: far past any real account, so bigger is a typo
 MAX_PRICE = Decimal(10_000_000)
 MAX_QUANTITY = 10**9
+MAX_KEY_LENGTH = 200  # an idempotency key, as stored beside its audit entry
 
 # Digits in correct groups of three, or plain digits; an optional fraction. ASCII only ([0-9], not \d).
 _NUMBER = re.compile(r"(?P<int>[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)?(?:\.(?P<frac>[0-9]+))?")
@@ -118,3 +119,11 @@ def parse_delta(text: object, *, field: str = "delta", signed: bool = False) -> 
     if value > 1:
         raise InvalidNumber(field, form, f"{text!r} is outside {'-1' if signed else '0'} to 1")
     return -value if negative else value
+
+
+def validate_key(key: str) -> str:
+    """An idempotency key as given (surrounding blanks dropped), 1 to MAX_KEY_LENGTH characters."""
+    key = key.strip()
+    if not key or len(key) > MAX_KEY_LENGTH:
+        raise InvalidInput(f"idempotency key must be 1–{MAX_KEY_LENGTH} characters")
+    return key

@@ -23,9 +23,10 @@ from alluse.domain.access import Role as Role  # re-exported: callers name roles
 from alluse.domain.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
 from alluse.store.schema import api_key_scopes, api_keys, portfolio_roles, users
 from alluse.store.uow import Request, Tx, validate_key, write, write_connection, write_on, write_system
-from alluse.views.access import API_KEY_PREFIX, Principal, _secret_hash, _user_role
+from alluse.views.access import API_KEY_PREFIX, _secret_hash, _user_role
 
 # The principal lookups are reads (views/access.py); callers that also write reach them through here.
+from alluse.views.access import Principal as Principal
 from alluse.views.access import api_key_principal as api_key_principal
 from alluse.views.access import portfolio_id_for as portfolio_id_for
 from alluse.views.access import role_on as role_on
@@ -60,7 +61,7 @@ def create_user(engine: Engine, username: str, password: str, *, is_admin: bool 
             raise Conflict(f"user {username!r} already exists")
         uid = tx.conn.execute(
             users.insert().values(username=username, password_hash=pw_hash, is_admin=is_admin, created_at=tx.now)
-        ).inserted_primary_key[0]
+        ).inserted_primary_key[0]  # type: ignore[index]
         return {"user_id": uid, "username": username, "is_admin": is_admin}
 
     # A user belongs to no portfolio: the system chain records it. The key is new each time, so a
@@ -239,7 +240,7 @@ def create_api_key(
                 raise Forbidden("only an owner of every portfolio in scope may make an API key for it")
         kid = tx.conn.execute(
             api_keys.insert().values(user_id=who.id, name=name, secret_hash=_secret_hash(secret), created_at=tx.now)
-        ).inserted_primary_key[0]
+        ).inserted_primary_key[0]  # type: ignore[index]
         tx.conn.execute(
             api_key_scopes.insert(), [{"api_key_id": kid, "portfolio_id": p, "role": r.name} for p, r in parsed.items()]
         )

@@ -23,8 +23,8 @@ from alluse.domain.lifecycle import (
 from alluse.domain.parsing import parse_percent
 from alluse.domain.rules import TEMPLATE_ALLOCATION, TEMPLATES, effective_rules, parse_override
 from alluse.services import tax
+from alluse.store import configuration as store
 from alluse.store.repo import resolve_account, resolve_group
-from alluse.store.schema import account_config, account_groups, accounts, portfolios
 from alluse.store.scope import resolve_portfolio
 from alluse.store.uow import Request, Tx, write
 
@@ -47,7 +47,7 @@ def show(engine: Engine, portfolio: str | int | None, target: str) -> dict[str, 
     with engine.connect() as conn:
         pid = resolve_portfolio(conn, portfolio)
         if target.lower() == PORTFOLIO:
-            p = conn.execute(sa.select(portfolios).where(portfolios.c.id == pid)).one()
+            p = store.portfolio_row(conn, pid)
             stored = json.loads(p.lifecycle)
             return {
                 "target": PORTFOLIO,
@@ -61,18 +61,14 @@ def show(engine: Engine, portfolio: str | int | None, target: str) -> dict[str, 
             aid = resolve_account(conn, pid, target)
         except NotFound:
             gid = resolve_group(conn, pid, target)
-            grp = conn.execute(sa.select(account_groups).where(account_groups.c.id == gid)).one()
+            grp = store.group_row(conn, gid)
             return {
                 "target": grp.name,
                 "kind": grp.kind,
                 "allocation": _alloc_text(grp.alloc_gen_bps, grp.alloc_rev_bps, grp.alloc_com_bps),
             }
-        row = conn.execute(
-            sa.select(accounts.c.name, accounts.c.kind, account_config.c.template, account_config.c.overrides)
-            .join(account_config, account_config.c.account_id == accounts.c.id)
-            .where(accounts.c.id == aid)
-        ).one()
-        overrides = json.loads(row.overrides)
+        row = store.account_config_of(conn, aid)
+        overrides = row.overrides
         rules = effective_rules(row.template, AccountKind(row.kind), overrides)
         return {
             "target": row.name,
@@ -110,72 +106,54 @@ def _set_portfolio(conn: sa.Connection, pid: int, key: str, value: str) -> dict[
         if value not in TEMPLATES:
             raise InvalidInput(f"unknown template {value!r}; choose one of {', '.join(TEMPLATES)}")
         alloc = TEMPLATE_ALLOCATION[value]
-        conn.execute(portfolios.update().where(portfolios.c.id == pid).values(template=value))
+        store.save_portfolio_template(conn, pid, value)
     elif key in LIFECYCLE_SETTINGS:
         return _set_lifecycle(conn, pid, key, value)
     elif key == "tax_reserve_pct":
         raise InvalidInput("the tax reserve uses the short-term tax rate: change it with `alluse tax rates`")
     else:
         raise InvalidInput(f"portfolio settings: allocation, template, {', '.join(LIFECYCLE_SETTINGS)}")
-    conn.execute(
-        portfolios.update()
-        .where(portfolios.c.id == pid)
-        .values(alloc_gen_bps=alloc.gen_bps, alloc_rev_bps=alloc.rev_bps, alloc_com_bps=alloc.com_bps)
-    )
+    store.save_portfolio_allocation(conn, pid, alloc)
     return {"target": PORTFOLIO, key: value}
 
 
 def _set_lifecycle(conn: sa.Connection, pid: int, key: str, value: str) -> dict[str, Any]:
-    stored = json.loads(conn.execute(sa.select(portfolios.c.lifecycle).where(portfolios.c.id == pid)).scalar_one())
+    stored = store.stored_lifecycle(conn, pid)
     try:
         name, parsed = parse_lifecycle_setting(key, value)
         stored[name] = parsed
         cfg = lifecycle_config(stored)  # refuses a combination that does not hold together
     except InvalidInput as exc:
         raise InvalidInput(f"{key}: {exc}") from None
-    conn.execute(portfolios.update().where(portfolios.c.id == pid).values(lifecycle=json.dumps(stored, sort_keys=True)))
+    store.save_lifecycle(conn, pid, stored)
     return {"target": PORTFOLIO, key: lifecycle_display(cfg)[key]}
 
 
 def portfolio_lifecycle(conn: sa.Connection, pid: int) -> LifecycleConfig:
     """The lifecycle configuration the engine runs with for this portfolio: the method's defaults with
     the portfolio's settings applied, and the tax reserve at its short-term tax rate."""
-    stored = json.loads(conn.execute(sa.select(portfolios.c.lifecycle).where(portfolios.c.id == pid)).scalar_one())
+    stored = store.stored_lifecycle(conn, pid)
     return replace(lifecycle_config(stored), short_term_tax_bps=tax.rates(conn, pid).short_term_bps)
 
 
 def _set_group(conn: sa.Connection, gid: int, key: str, value: str) -> dict[str, Any]:
     if key != "allocation":
         raise InvalidInput("group settings: allocation")
-    kind = GroupKind(conn.execute(sa.select(account_groups.c.kind).where(account_groups.c.id == gid)).scalar_one())
+    kind = GroupKind(store.group_kind(conn, gid))
     alloc = parse_allocation(value)
     check_allocation_for(kind, alloc)
-    conn.execute(
-        account_groups.update()
-        .where(account_groups.c.id == gid)
-        .values(alloc_gen_bps=alloc.gen_bps, alloc_rev_bps=alloc.rev_bps, alloc_com_bps=alloc.com_bps)
-    )
+    store.save_group_allocation(conn, gid, alloc)
     return {"group_id": gid, "allocation": value}
 
 
 def _set_account(conn: sa.Connection, aid: int, key: str, value: str) -> dict[str, Any]:
-    row = conn.execute(
-        sa.select(accounts.c.name, accounts.c.kind, account_config.c.template, account_config.c.overrides)
-        .join(account_config, account_config.c.account_id == accounts.c.id)
-        .where(accounts.c.id == aid)
-    ).one()
-    template, overrides = row.template, json.loads(row.overrides)
+    row = store.account_config_of(conn, aid)
+    template, overrides = row.template, row.overrides
     if key == "template":
         template = value
     else:
         field, parsed = parse_override(key, value)
         overrides[field] = parsed
     rules = effective_rules(template, AccountKind(row.kind), overrides)  # validates the combination
-    conn.execute(
-        account_config.update()
-        .where(account_config.c.account_id == aid)
-        .values(template=template, overrides=json.dumps(overrides, sort_keys=True))
-    )
-    # The buffer rate is enforced on every cash movement, so the account row carries it too.
-    conn.execute(accounts.update().where(accounts.c.id == aid).values(buffer_bps=rules.buffer_bps))
+    store.save_account_config(conn, aid, template, overrides, rules.buffer_bps)
     return {"account": row.name, "template": template, "rules": rules.as_display()}

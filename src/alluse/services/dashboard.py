@@ -42,7 +42,7 @@ _a, _g, _t, _p = accounts.c, account_groups.c, transfers.c, postings.c
 
 def portfolio_name(engine: Engine, pid: int) -> str:
     with engine.connect() as conn:
-        return conn.execute(sa.select(portfolios.c.name).where(portfolios.c.id == pid)).scalar_one()
+        return str(conn.execute(sa.select(portfolios.c.name).where(portfolios.c.id == pid)).scalar_one())
 
 
 # --- overview ------------------------------------------------------------------------------------
@@ -98,7 +98,7 @@ def overview(
     def lineage(gid: int) -> tuple[int, ...]:
         chain = [gid]
         while parent.get(chain[-1]) is not None and len(chain) < 64:
-            chain.append(parent[chain[-1]])  # type: ignore[arg-type]
+            chain.append(parent[chain[-1]])
         return tuple(reversed(chain))
 
     ordered = sorted(groups, key=lineage)

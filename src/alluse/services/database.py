@@ -1,14 +1,16 @@
-"""Opening the database the use cases run on, and the documents generated from its schema."""
+"""Opening the database the use cases run on, what the server's readiness probe asks of it, and the
+documents generated from its schema."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import lru_cache
 from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
 from alluse.domain.errors import InvalidInput
-from alluse.store.db import ensure_schema, make_engine
+from alluse.store.db import alembic_config, ensure_schema, make_engine, schema_revision
 
 
 def open_database(url: str) -> Engine:
@@ -16,6 +18,20 @@ def open_database(url: str) -> Engine:
     engine = make_engine(url)
     ensure_schema(engine)
     return engine
+
+
+@lru_cache
+def newest_revision() -> str | None:
+    """The newest migration this code knows."""
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+
+
+def schema_revision_of(engine: Engine) -> str | None:
+    """The revision the database stands at (None before the first migration); raises when the
+    database does not answer."""
+    return schema_revision(engine)
 
 
 def write_schema_docs(root: Path, postgres_url: str) -> Iterator[Path]:

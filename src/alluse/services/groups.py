@@ -174,7 +174,7 @@ def _group_names(conn: sa.Connection, portfolio_id: int, openings: list[GroupOpe
     used = set(wanted)
     auto: list[str] = []
     while len(auto) < len(openings) - len(wanted):
-        candidates = []
+        candidates: list[str] = []
         while len(candidates) < len(openings) - len(wanted) - len(auto):
             n += 1
             if f"A{n}" not in used:

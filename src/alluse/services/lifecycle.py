@@ -20,14 +20,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date
-from typing import Any
+from typing import Any, NotRequired, TypedDict, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from alluse.brokers.refs import PAPER, BrokerageRef
 from alluse.domain.accounts import SLEEVES, AccountKind, AccountStatus, CashSnapshot, GroupKind
-from alluse.domain.instruments import value_cents
 from alluse.domain.ledger import Leg, TransferKind
 from alluse.domain.lifecycle import (
     AccountState,
@@ -46,7 +45,7 @@ from alluse.domain.lifecycle import (
     plan_rev_fork,
     quarter_of,
 )
-from alluse.domain.money import format_usd
+from alluse.domain.money import Cents, format_usd
 from alluse.services import tax
 from alluse.services.alerts import BUFFER_BREACH, alert_event, raise_alert
 from alluse.services.brokers import broker_of, pool_free, release_to_pool, take_from_pool
@@ -54,6 +53,7 @@ from alluse.services.configuration import portfolio_lifecycle
 from alluse.services.earmarks import earmark_row as _earmark_row
 from alluse.services.groups import GroupOpening, open_fork_groups
 from alluse.store import earmarks as earmark_store
+from alluse.store import merges as merge_store
 from alluse.store.asof import account_as_of, accounts_with_facts_after
 from alluse.store.prepared import Prepared, insert
 from alluse.store.repo import JournalEntry, account_label, allocate_ids, insert_journal
@@ -61,11 +61,8 @@ from alluse.store.schema import (
     account_groups,
     accounts,
     earmarks,
-    instruments,
     lifecycle_actions,
     lot_closes,
-    lots,
-    positions,
 )
 from alluse.store.scope import resolve_portfolio, scope_to
 from alluse.store.uow import IN_CHUNK, Request, Tx, write, write_planned
@@ -107,13 +104,13 @@ class Sleeve:
     quarter_gain: int = 0
 
 
-def _sleeve(conn: sa.Connection, row: Any, as_of: date, quarter_gain: int, with_surplus: bool) -> Sleeve:
+def _sleeve(row: Any, quarter_gain: int, surplus: tax.PostTaxSurplus | None) -> Sleeve:
     aid, gid, kind, name, status, cash, pos, coll, ear, base, buffer_bps = row
     kind = AccountKind(kind)
     snap = CashSnapshot(account_label(kind, name), kind, cash, pos, coll, ear, buffer_bps)
     figures = None
-    if with_surplus:
-        p = tax.post_tax_surplus(conn, aid, as_of)
+    if surplus is not None:
+        p = surplus
         figures = SurplusFigures(p.nav, p.base_capital, p.unpaid_tax_on_realized, p.tax_on_unrealized)
     return Sleeve(AccountState(aid, snap, figures, gid), AccountStatus(status), name, quarter_gain)
 
@@ -178,44 +175,62 @@ class Candidates:
     breaches: list[int] = field(default_factory=list)
 
 
+_NAV = _a.cash_cents + _a.positions_value_cents
+# Prepared: a sweep runs these every time, most often to find nothing (a projection runs it weekly).
+_CANDIDATES = Prepared(
+    sa.select(*_STATE_COLS).where(
+        _a.portfolio_id == sa.bindparam("pid"),
+        _a.status == "ACTIVE",
+        _a.kind != "EXT",
+        sa.or_(
+            sa.and_(_a.kind == "GEN", _NAV - _a.base_capital_cents >= sa.bindparam("gen", type_=sa.BigInteger)),
+            sa.and_(_a.kind == "REV", _NAV - _a.base_capital_cents >= sa.bindparam("rev", type_=sa.BigInteger)),
+            # Below the buffer, allowing for the buffer's rounding to the cent; checked exactly below.
+            _a.cash_cents * 10_000 < _a.buffer_bps * _NAV + 5_000,
+        ),
+    )
+)
+_FORK_GROUPS_AT = Prepared(
+    sa.select(_g.id)
+    .join(accounts, _a.group_id == _g.id)
+    .where(_g.portfolio_id == sa.bindparam("pid"), _g.kind == "FORK", _g.status == "ACTIVE")
+    .group_by(_g.id)
+    .having(sa.func.sum(_NAV) >= sa.bindparam("threshold", type_=sa.BigInteger))
+)
+
+
 def find_candidates(
     conn: sa.Connection, pid: int, as_of: date, cfg: LifecycleConfig, *, exact: bool = True
 ) -> Candidates:
     """Every sleeve a rule might act on, every FORK group at or above the merge threshold, every sleeve
     below its cash buffer: a few set-based queries, then exact figures for what they found. A run
     passes exact=False: its appliers compute the exact figures anyway, under the lock."""
-    nav = _a.cash_cents + _a.positions_value_cents
-    grown = nav - _a.base_capital_cents
-    q = sa.select(*_STATE_COLS).where(
-        _a.portfolio_id == pid,
-        _a.status == "ACTIVE",
-        _a.kind != "EXT",
-        sa.or_(
-            sa.and_(_a.kind == "GEN", grown >= cfg.gen_fork_threshold),
-            sa.and_(_a.kind == "REV", grown >= cfg.rev_fork_threshold),
-            # Below the buffer, allowing for the buffer's rounding to the cent; checked exactly below.
-            _a.cash_cents * 10_000 < _a.buffer_bps * nav + 5_000,
-        ),
-    )
-    rows = {row[0]: tuple(row) for row in conn.execute(q)}
+    found = _CANDIDATES.rows(conn, pid=pid, gen=cfg.gen_fork_threshold, rev=cfg.rev_fork_threshold)
+    rows = {row[0]: tuple(row) for row in found}
     gains = _quarter_gains(conn, pid, as_of) if is_quarter_end(as_of) else {}
     later = accounts_with_facts_after(conn, pid, as_of)
     rows.update(_load_rows(conn, pid, sorted((gains.keys() | later) - rows.keys())))
     rows = {aid: row for aid, row in _as_of_rows(conn, rows, as_of, later).items() if row[4] == "ACTIVE"}
     out = Candidates()
-    for aid, row in sorted(rows.items()):
+
+    def fork_rule(row: Any) -> bool:
         kind = AccountKind(row[2])
-        fork_rule = (kind is AccountKind.GEN or kind is AccountKind.REV) and row[5] + row[6] - row[9] >= (
+        return (kind is AccountKind.GEN or kind is AccountKind.REV) and row[5] + row[6] - row[9] >= (
             cfg.gen_fork_threshold if kind is AccountKind.GEN else cfg.rev_fork_threshold
         )
-        s = _sleeve(conn, row, as_of, gains.get(aid, 0), fork_rule and exact)
+
+    exact_ids = [aid for aid, row in rows.items() if exact and fork_rule(row)]
+    surpluses = tax.post_tax_surplus_many(conn, pid, exact_ids, as_of) if exact_ids else {}
+    for aid, row in sorted(rows.items()):
+        kind = AccountKind(row[2])
+        s = _sleeve(row, gains.get(aid, 0), surpluses.get(aid))
         out.sleeves[aid] = s
         if s.state.cash.buffer_breached:
             out.breaches.append(aid)
         if aid in gains:
             out.reinvest.append(aid)
         threshold = cfg.gen_fork_threshold if kind is AccountKind.GEN else cfg.rev_fork_threshold
-        if fork_rule and (not exact or (s.state.figures is not None and s.state.figures.surplus >= threshold)):
+        if fork_rule(row) and (not exact or (s.state.figures is not None and s.state.figures.surplus >= threshold)):
             (out.gen_forks if kind is AccountKind.GEN else out.rev_forks).append(aid)
     out.merges = _merge_candidates(conn, pid, as_of, cfg, later)
     return out
@@ -224,11 +239,9 @@ def find_candidates(
 def _merge_candidates(conn: sa.Connection, pid: int, as_of: date, cfg: LifecycleConfig, later: set[int]) -> list[int]:
     """FORK groups whose combined NAV as of `as_of` reaches the merge threshold (§5.3). The cached
     figures serve unless a member has facts dated after the day; then that member's NAV is taken as of it."""
-    forks = sa.and_(_g.portfolio_id == pid, _g.kind == "FORK", _g.status == "ACTIVE")
     if not later:
-        member_nav = sa.func.sum(_a.cash_cents + _a.positions_value_cents)
-        mq = sa.select(_g.id).join(accounts, _a.group_id == _g.id).where(forks).group_by(_g.id)
-        return [int(g) for g in conn.execute(mq.having(member_nav >= cfg.merge_threshold)).scalars()]
+        return [int(g) for (g,) in _FORK_GROUPS_AT.rows(conn, pid=pid, threshold=cfg.merge_threshold)]
+    forks = sa.and_(_g.portfolio_id == pid, _g.kind == "FORK", _g.status == "ACTIVE")
     navs: dict[int, int] = {}
     rows = conn.execute(
         sa.select(_a.id, _a.group_id, _a.cash_cents + _a.positions_value_cents)
@@ -291,11 +304,33 @@ def _load_sleeves(
 ) -> dict[int, Sleeve]:
     rows = _as_of_rows(conn, _load_rows(conn, pid, ids), as_of, accounts_with_facts_after(conn, pid, as_of))
     quarter = _quarter_gains(conn, pid, as_of, ids) if gains else {}
-    return {aid: _sleeve(conn, row, as_of, quarter.get(aid, 0), surplus) for aid, row in rows.items()}
+    surpluses = tax.post_tax_surplus_many(conn, pid, list(rows), as_of) if surplus else {}
+    return {aid: _sleeve(row, quarter.get(aid, 0), surpluses.get(aid)) for aid, row in rows.items()}
 
 
-def _results(written: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [r for r in written if not r.get("replayed")]
+class ActionApplied(TypedDict):
+    """A lifecycle action as its audit entry stores it: a fork (account, group, group_id,
+    parent_group_id), a merge (group, into, target_group_id, transfer_id) or a reinvestment
+    (account, period, earmarks: cents by purpose)."""
+
+    rule: str
+    action_id: int
+    amount_cents: Cents
+    reason: str
+    account: NotRequired[str]
+    group: NotRequired[str]
+    group_id: NotRequired[int]
+    parent_group_id: NotRequired[int | None]
+    into: NotRequired[str]
+    target_group_id: NotRequired[int]
+    transfer_id: NotRequired[int | None]
+    period: NotRequired[str]
+    earmarks: NotRequired[dict[str, int]]
+
+
+def _results(written: list[dict[str, Any]]) -> list[ActionApplied]:
+    """The actions this run applied (a replayed one was applied by an earlier run)."""
+    return [cast(ActionApplied, r) for r in written if not r.get("replayed")]
 
 
 def _fork_pool(conn: sa.Connection, pid: int, account_id: int) -> tuple[str, int | None]:
@@ -334,63 +369,27 @@ def apply_forks(
     as_of: date,
     cfg: LifecycleConfig,
     waiting: list[ForkPlan] | None = None,
-) -> list[dict[str, Any]]:
+) -> list[ActionApplied]:
     """Rev-Acc and Gen-Acc forks, in the order given; pool accounts taken by one are gone for the next.
     Forks that wait are appended to `waiting`."""
     chosen: list[tuple[Rule, Sleeve, ForkPlan, str]] = []
     waits: list[ForkPlan] = []
 
     def decide(conn: sa.Connection, _pid: int) -> tuple[list[Request], Any]:
-        chosen.clear()
-        waits.clear()
-        sleeves = _load_sleeves(conn, pid, sorted({aid for _, aid in items}), as_of, surplus=True)
-        pool_left: dict[str, int] = {}
-        requests = []
-        for rule, aid in items:
-            s = sleeves.get(aid)
-            if s is None or s.status is not AccountStatus.ACTIVE:
-                continue
-            broker, free = _fork_pool(conn, pid, aid)
-            if free is not None:
-                free = pool_left.setdefault(broker, free)
-            plan = (plan_gen_fork if rule is Rule.GEN_FORK else plan_rev_fork)(s.state, cfg, free)
-            if plan is not None and plan.outcome is Outcome.WAIT:
-                waits.append(plan)
-            if plan is None or plan.outcome is not Outcome.APPLY:
-                continue
-            if free is not None:
-                pool_left[broker] -= plan.brokerage_needed
-            chosen.append((rule, s, plan, broker))
-            requests.append(Request(fork_key(rule, aid, as_of),
-                                    {"rule": rule.value, "account_id": aid, "as_of": as_of.isoformat()}))  # fmt: skip
+        chosen[:], waits[:] = _choose_forks(conn, pid, items, as_of, cfg)
+        requests = [Request(fork_key(rule, s.state.account_id, as_of), {"rule": rule.value,
+                    "account_id": s.state.account_id, "as_of": as_of.isoformat()}) for rule, s, _p, _b in chosen]  # fmt: skip
         return requests, apply
 
-    def apply(tx: Tx, fresh: list[Request]) -> list[dict[str, Any]]:
+    def apply(tx: Tx, fresh: list[Request]) -> list[ActionApplied]:
         conn = tx.conn
         tx.announce = False  # the lifecycle's own event kinds below
         todo = {fork_key(rule, s.state.account_id, as_of): (rule, s, plan, broker) for rule, s, plan, broker in chosen}
-        openings = []
-        for r in fresh:
-            rule, s, plan, broker = todo[r.key]
-            parent_gid = s.state.group_id
-            pool = take_from_pool(conn, pid, broker, plan.brokerage_needed, skip=_taken_refs(openings))
-            refs: list[BrokerageRef | None] = [None, None, None]
-            for kind, ref in zip(plan.legs, pool, strict=False):
-                refs[SLEEVES.index(kind)] = ref
-            openings.append(
-                GroupOpening(
-                    plan.amount,
-                    (refs[0], refs[1], refs[2]),
-                    cfg.gen_fork_split if rule is Rule.GEN_FORK else cfg.rev_fork_allocation,
-                    _child_name(conn, pid, parent_gid, "F" if rule is Rule.GEN_FORK else "R"),
-                    GroupKind.FORK if rule is Rule.GEN_FORK else GroupKind.PRIMARY,
-                    parent_gid,
-                    s.state.account_id,
-                )
-            )
+        openings = _fork_openings(tx, pid, [todo[r.key] for r in fresh], cfg)
         opened = open_fork_groups(tx, openings, [tx.seq(i) for i in range(len(fresh))])
         first = allocate_ids(conn, lifecycle_actions, len(fresh))
-        actions, out = [], []
+        actions: list[dict[str, Any]] = []
+        out: list[ActionApplied] = []
         for i, (r, o) in enumerate(zip(fresh, opened, strict=True)):
             rule, s, plan, _ = todo[r.key]
             aid, action_id = s.state.account_id, first + i
@@ -401,7 +400,7 @@ def apply_forks(
             alert_event(tx, i, "fork_ready", aid, f"{s.state.label}: {rule.value} applied, new group {o['name']} "
                         f"funded with {format_usd(plan.amount)}: fund its brokerage accounts")  # fmt: skip
             out.append({"rule": rule.value, "action_id": action_id, "account": s.state.label,
-                        "amount_cents": plan.amount, "group": o["name"], "group_id": o["group_id"],
+                        "amount_cents": Cents(plan.amount), "group": o["name"], "group_id": o["group_id"],
                         "parent_group_id": s.state.group_id, "reason": plan.reason})  # fmt: skip
         _ACTION_INSERT.many(conn, actions)
         return out
@@ -410,6 +409,59 @@ def apply_forks(
     if waiting is not None:
         waiting.extend(waits)
     return applied
+
+
+def _choose_forks(
+    conn: sa.Connection, pid: int, items: list[tuple[Rule, int]], as_of: date, cfg: LifecycleConfig
+) -> tuple[list[tuple[Rule, Sleeve, ForkPlan, str]], list[ForkPlan]]:
+    """The forks that apply now (with their sleeve, plan and broker) and those that wait, in the order
+    given; pool accounts one fork takes are gone for the next."""
+    chosen: list[tuple[Rule, Sleeve, ForkPlan, str]] = []
+    waits: list[ForkPlan] = []
+    sleeves = _load_sleeves(conn, pid, sorted({aid for _, aid in items}), as_of, surplus=True)
+    pool_left: dict[str, int] = {}
+    for rule, aid in items:
+        s = sleeves.get(aid)
+        if s is None or s.status is not AccountStatus.ACTIVE:
+            continue
+        broker, free = _fork_pool(conn, pid, aid)
+        if free is not None:
+            free = pool_left.setdefault(broker, free)
+        plan = (plan_gen_fork if rule is Rule.GEN_FORK else plan_rev_fork)(s.state, cfg, free)
+        if plan is not None and plan.outcome is Outcome.WAIT:
+            waits.append(plan)
+        if plan is None or plan.outcome is not Outcome.APPLY:
+            continue
+        if free is not None:
+            pool_left[broker] -= plan.brokerage_needed
+        chosen.append((rule, s, plan, broker))
+    return chosen, waits
+
+
+def _fork_openings(
+    tx: Tx, pid: int, forks: list[tuple[Rule, Sleeve, ForkPlan, str]], cfg: LifecycleConfig
+) -> list[GroupOpening]:
+    """The group each fork opens: named after its family, funded from its sleeve, over accounts taken
+    from the brokerage pool (one pool account is never given to two forks)."""
+    openings: list[GroupOpening] = []
+    for rule, s, plan, broker in forks:
+        parent_gid = s.state.group_id
+        pool = take_from_pool(tx.conn, pid, broker, plan.brokerage_needed, skip=_taken_refs(openings))
+        refs: list[BrokerageRef | None] = [None, None, None]
+        for kind, ref in zip(plan.legs, pool, strict=False):
+            refs[SLEEVES.index(kind)] = ref
+        openings.append(
+            GroupOpening(
+                plan.amount,
+                (refs[0], refs[1], refs[2]),
+                cfg.gen_fork_split if rule is Rule.GEN_FORK else cfg.rev_fork_allocation,
+                _child_name(tx.conn, pid, parent_gid, "F" if rule is Rule.GEN_FORK else "R"),
+                GroupKind.FORK if rule is Rule.GEN_FORK else GroupKind.PRIMARY,
+                parent_gid,
+                s.state.account_id,
+            )
+        )
+    return openings
 
 
 def _taken_refs(openings: list[GroupOpening]) -> set[BrokerageRef]:
@@ -465,7 +517,7 @@ def plan_group_merge(conn: sa.Connection, pid: int, gid: int, cfg: LifecycleConf
 
 def apply_merges(
     engine: Engine, actor: str, pid: int, gids: list[int], as_of: date, cfg: LifecycleConfig
-) -> list[dict[str, Any]]:
+) -> list[ActionApplied]:
     """Merge FORK groups, in the order given (deepest first, so a child lands in its parent before the
     parent itself moves on). Each merge is planned again when applied: earlier merges of the batch
     only ever add to the groups later ones read."""
@@ -478,125 +530,65 @@ def apply_merges(
                 requests.append(Request(merge_key(gid, as_of), {"rule": Rule.MERGE.value, "group_id": gid}))
         return requests, apply
 
-    def apply(tx: Tx, fresh: list[Request]) -> list[dict[str, Any]]:
+    def apply(tx: Tx, fresh: list[Request]) -> list[ActionApplied]:
         tx.announce = False  # lifecycle.merge below
-        return [_merge_one(tx, i, int(r.payload["group_id"]), r.key) for i, r in enumerate(fresh)]
-
-    def _merge_one(tx: Tx, i: int, gid: int, key: str) -> dict[str, Any]:
-        conn = tx.conn
-        plan = plan_group_merge(conn, pid, gid, cfg)
-        if plan is None or plan.outcome is not Outcome.APPLY:
-            raise AssertionError(f"merge of group {gid} was planned under the lock but no longer applies")
-        target = plan.target_account_id
-        members = [r.id for r in conn.execute(sa.select(_a.id).where(_a.group_id == gid, _a.status == "ACTIVE")).all()]
-        total = sum(plan.moves.values())
-        legs = [Leg(aid, -cash) for aid, cash in plan.moves.items()]
-        if total:
-            legs.append(Leg(target, total))
-        transfer_id = None
-        if len(legs) >= 2:
-            (transfer_id,) = insert_journal(
-                conn, pid, tx.now, [JournalEntry(TransferKind.MERGE, legs, tx.seq(i), memo=f"merge {plan.group_name}")]
-            )
-        in_kind = _move_positions(conn, members, target)
-        conn.execute(
-            accounts.update()
-            .where(_a.id.in_(members))
-            .values(cash_cents=0, positions_value_cents=0, collateral_cents=0, status="MERGED")
-        )
-        conn.execute(
-            accounts.update()
-            .where(_a.id == target)
-            .values(cash_cents=_a.cash_cents + total, base_capital_cents=_a.base_capital_cents + total)
-        )
-        conn.execute(account_groups.update().where(_g.id == gid).values(status="MERGED"))
-        released = release_to_pool(conn, pid, members)
-        (action_id,) = [allocate_ids(conn, lifecycle_actions, 1)]
-        _ACTION_INSERT.many(conn, [_action_row(tx, i, action_id, Rule.MERGE, key, as_of, None, target, gid, total,
-                                               {"plan": _plan_dict(plan), "transfer_id": transfer_id,
-                                                      "released": released})])  # fmt: skip
-        moved = _move_earmarks(tx, i, members, target, action_id)
-        detail = {"group": plan.group_name, "into": plan.target_label, "cash_cents": total, "earmarks": moved,
-                  "brokerage_returned_to_pool": released, **in_kind}  # fmt: skip
-        tx.emit(i, "lifecycle.merge", detail, target, action_id)
-        target_group = conn.execute(sa.select(_a.group_id).where(_a.id == target)).scalar_one()
-        return {"rule": Rule.MERGE.value, "action_id": action_id, "group": plan.group_name, "into": plan.target_label,
-                "target_group_id": target_group, "amount_cents": total, "transfer_id": transfer_id,
-                "reason": plan.reason}  # fmt: skip
+        return [_merge_one(tx, i, pid, int(r.payload["group_id"]), r.key, as_of, cfg) for i, r in enumerate(fresh)]
 
     return _results(write_planned(engine, pid, actor, ACTOR_ACTION, decide))
 
 
-def _move_positions(conn: sa.Connection, members: list[int], target: int) -> dict[str, int]:
-    """Open lots and positions move in kind: each open lot keeps its row (open date, quantity, cost
-    basis, the closings already made), only its account changes; short puts bring their collateral.
-    Realized history stays with the merged sleeve, as the tax ledger is per account."""
-    lo, p, i = lots.c, positions.c, instruments.c
-    moved_lots = conn.execute(
-        lots.update().where(lo.account_id.in_(members), lo.remaining > 0).values(account_id=target)
-    ).rowcount
-    held = {
-        iid: (pos_id, qty, mark, on)
-        for pos_id, iid, qty, mark, on in conn.execute(
-            sa.select(p.id, p.instrument_id, p.quantity, p.mark_e4, p.marked_on).where(p.account_id == target)
+def _merge_one(tx: Tx, i: int, pid: int, gid: int, key: str, as_of: date, cfg: LifecycleConfig) -> ActionApplied:
+    """Apply one planned merge: cash legs, holdings in kind, statuses, the pool, earmarks, the action."""
+    conn = tx.conn
+    plan = plan_group_merge(conn, pid, gid, cfg)
+    if plan is None or plan.outcome is not Outcome.APPLY:
+        raise AssertionError(f"merge of group {gid} was planned under the lock but no longer applies")
+    target = plan.target_account_id
+    members = merge_store.active_members(conn, gid)
+    total = sum(plan.moves.values())
+    legs = [Leg(aid, -cash) for aid, cash in plan.moves.items()]
+    if total:
+        legs.append(Leg(target, total))
+    transfer_id = None
+    if len(legs) >= 2:
+        (transfer_id,) = insert_journal(
+            conn, pid, tx.now, [JournalEntry(TransferKind.MERGE, legs, tx.seq(i), memo=f"merge {plan.group_name}")]
         )
-    }
-    rows = conn.execute(
-        sa.select(p.id, p.instrument_id, p.quantity, p.mark_e4, p.marked_on).where(
-            p.account_id.in_(members), p.quantity != 0
-        )
-    ).all()
-    for pos_id, iid, qty, mark, on in rows:
-        if iid not in held:
-            conn.execute(positions.update().where(p.id == pos_id).values(account_id=target))
-            held[iid] = (pos_id, qty, mark, on)
-            continue
-        tid, tqty, tmark, ton = held[iid]
-        newer = (mark, on) if str(on) > str(ton) else (tmark, ton)  # one instrument, one price: the newest
-        conn.execute(
-            positions.update().where(p.id == tid).values(quantity=tqty + qty, mark_e4=newer[0], marked_on=newer[1])
-        )
-        conn.execute(positions.update().where(p.id == pos_id).values(quantity=0))
-        held[iid] = (tid, tqty + qty, *newer)
-    value = sum(
-        value_cents(qty, mark, mult)
-        for qty, mark, mult in conn.execute(
-            sa.select(p.quantity, p.mark_e4, i.multiplier)
-            .join(instruments, i.id == p.instrument_id)
-            .where(p.account_id == target)
-        )
-    )
-    collateral = conn.execute(
-        sa.select(sa.func.coalesce(sa.func.sum(_a.collateral_cents), 0)).where(_a.id.in_(members))
-    ).scalar_one()
-    conn.execute(
-        accounts.update()
-        .where(_a.id == target)
-        .values(positions_value_cents=value, collateral_cents=_a.collateral_cents + int(collateral))
-    )
-    return {"lots_moved": int(moved_lots), "positions_moved": len(rows), "collateral_moved_cents": int(collateral)}
+    in_kind = merge_store.move_holdings(conn, members, target)
+    merge_store.close_merged(conn, gid, members, target, total)
+    released = release_to_pool(conn, pid, members)
+    (action_id,) = [allocate_ids(conn, lifecycle_actions, 1)]
+    _ACTION_INSERT.many(conn, [_action_row(tx, i, action_id, Rule.MERGE, key, as_of, None, target, gid, total,
+                                           {"plan": _plan_dict(plan), "transfer_id": transfer_id,
+                                                  "released": released})])  # fmt: skip
+    moved = _move_earmarks(tx, i, members, target, action_id)
+    detail = {"group": plan.group_name, "into": plan.target_label, "cash_cents": total, "earmarks": moved,
+              "brokerage_returned_to_pool": released, **in_kind}  # fmt: skip
+    tx.emit(i, "lifecycle.merge", detail, target, action_id)
+    target_group = merge_store.group_of(conn, target)
+    return {"rule": Rule.MERGE.value, "action_id": action_id, "group": plan.group_name, "into": plan.target_label,
+            "target_group_id": target_group, "amount_cents": Cents(total), "transfer_id": transfer_id,
+            "reason": plan.reason}  # fmt: skip
 
 
 def _move_earmarks(tx: Tx, i: int, members: list[int], target: int, action_id: int) -> dict[str, int]:
     """Open earmarks (a tax reserve above all) follow the money into the target Com-Acc."""
-    rows, moved = [], {}
+    rows: list[dict[str, Any]] = []
+    moved: dict[str, int] = {}
     for aid, by_purpose in _earmark_balances(tx.conn, members).items():
         for purpose, amount in by_purpose.items():
             rows.append(_earmark_row(tx, i, aid, purpose, -amount, action_id, "merge"))
             rows.append(_earmark_row(tx, i, target, purpose, amount, action_id, "merge"))
             moved[purpose.value] = moved.get(purpose.value, 0) + amount
     if rows:
-        tx.conn.execute(earmarks.insert(), rows)
-        tx.conn.execute(accounts.update().where(_a.id.in_(members)).values(earmarked_cents=0))
-        tx.conn.execute(
-            accounts.update().where(_a.id == target).values(earmarked_cents=_a.earmarked_cents + sum(moved.values()))
-        )
+        earmark_store.insert_earmarks(tx.conn, rows)
+        merge_store.hand_over_earmarked(tx.conn, members, target, sum(moved.values()))
     return moved
 
 
 def apply_reinvestments(
     engine: Engine, actor: str, pid: int, account_ids: list[int], as_of: date, cfg: LifecycleConfig
-) -> list[dict[str, Any]]:
+) -> list[ActionApplied]:
     """§5.4 for the given Rev-Accs and Com-Accs: the quarter's plan becomes earmarks. No cash moves."""
     period = quarter_of(as_of)
     chosen: dict[str, tuple[Sleeve, ReinvestPlan]] = {}
@@ -611,10 +603,11 @@ def apply_reinvestments(
                     for k, (s, _) in chosen.items()]  # fmt: skip
         return requests, apply
 
-    def apply(tx: Tx, fresh: list[Request]) -> list[dict[str, Any]]:
+    def apply(tx: Tx, fresh: list[Request]) -> list[ActionApplied]:
         tx.announce = False  # lifecycle.reinvest below
         first = allocate_ids(tx.conn, lifecycle_actions, len(fresh))
-        actions, marks, cached, out = [], [], [], []
+        actions, marks, cached = [], [], []
+        out: list[ActionApplied] = []
         for i, r in enumerate(fresh):
             s, plan = chosen[r.key]
             aid, action_id = s.state.account_id, first + i
@@ -632,7 +625,7 @@ def apply_reinvestments(
             if plan.still_below_buffer:
                 alert_event(tx, i, "buffer_breach", aid, f"{s.state.label}: {plan.reason}")
             out.append({"rule": Rule.REINVEST.value, "action_id": action_id, "account": s.state.label,
-                        "period": period, "amount_cents": plan.reinvestable,
+                        "period": period, "amount_cents": Cents(plan.reinvestable),
                         "earmarks": {k.value: v for k, v in earmarked.items()}, "reason": plan.reason})  # fmt: skip
         _ACTION_INSERT.many(tx.conn, actions)
         earmark_store.insert_earmarks(tx.conn, marks)
@@ -698,7 +691,7 @@ def _plan_dict(plan: Any) -> dict[str, Any]:
 @dataclass(slots=True)
 class RunReport:
     as_of: date
-    applied: list[dict[str, Any]] = field(default_factory=list)
+    applied: list[ActionApplied] = field(default_factory=list)
     waiting: list[dict[str, Any]] = field(default_factory=list)
     families: int = 0
     families_skipped: int = 0  # claimed by another worker at the time
@@ -825,8 +818,9 @@ def _families(
     for r in forked:
         if r["rule"] == Rule.GEN_FORK.value:
             born.add(r["group_id"])
-            if r["amount_cents"] >= cfg.merge_threshold:
-                new_depths[r["group_id"]] = tree.depth(r["parent_group_id"]) + 1
+            parent = r["parent_group_id"]
+            if r["amount_cents"] >= cfg.merge_threshold and parent is not None:  # a fork always has one
+                new_depths[r["group_id"]] = tree.depth(parent) + 1
     merges(new_depths)
 
 
@@ -927,8 +921,8 @@ def plan(
             if cands.sleeves[fp.account_id].state.group_id not in merging:  # its sleeves merge instead
                 rows.append({**_plan_dict(fp), "subject": fp.label})
         for aid in cands.breaches:
-            s = cands.sleeves[aid].state
-            rows.append({"rule": "BUFFER", "outcome": "ALERT", "subject": s.label, "amount_cents": s.cash.cash_buffer - s.cash.cash,
+            st = cands.sleeves[aid].state
+            rows.append({"rule": "BUFFER", "outcome": "ALERT", "subject": st.label, "amount_cents": st.cash.cash_buffer - st.cash.cash,
                          "reason": "cash is below the cash buffer: the run raises a buffer-breach alert"})  # fmt: skip
     return rows
 

@@ -9,17 +9,31 @@ import io
 import json
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import NotRequired, TypedDict, cast
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from alluse.domain.errors import InvalidInput, NotFound
 from alluse.domain.instruments import parse_price, parse_symbol, value_cents
 from alluse.services.alerts import check_buffer
+from alluse.store import marks as store
 from alluse.store.repo import load_accounts
-from alluse.store.schema import accounts, instruments, marks, positions
 from alluse.store.uow import Request, Tx, write
+
+
+class MarksApplied(TypedDict):
+    as_of: str
+    marks: int
+    positions_revalued: int
+    buffer_breach: list[str]  # the accounts the marks left below their cash buffer
+    replayed: NotRequired[bool]
+
+
+class FeedTick(TypedDict):
+    symbol: str
+    as_of: str
+    recorded: bool  # false: a symbol never traded in this portfolio
+    replayed: NotRequired[bool]
 
 
 def parse_marks_file(path: Path) -> dict[str, str]:
@@ -50,24 +64,23 @@ def parse_marks_file(path: Path) -> dict[str, str]:
 
 def record_marks(
     engine: Engine, actor: str, portfolio: str | int | None, key: str, prices: dict[str, str], as_of: date
-) -> dict[str, Any]:
+) -> MarksApplied:
     if not prices:
         raise InvalidInput("no marks given")
     parsed = {parse_symbol(s).symbol: parse_price(p, field=f"price of {s}") for s, p in prices.items()}
 
-    def apply(tx: Tx, _reqs: list[Request]) -> list[dict[str, Any]]:
+    def apply(tx: Tx, _reqs: list[Request]) -> list[MarksApplied]:
         return [apply_marks(tx, parsed, as_of, tx.seq(0))]
 
     payload = {"as_of": as_of.isoformat(), "prices": {s: str(v) for s, v in sorted(parsed.items())}}
-    return write(engine, portfolio, actor, "trade.marks", [Request(key, payload)], apply)[0]
+    return cast(MarksApplied, write(engine, portfolio, actor, "trade.marks", [Request(key, payload)], apply)[0])
 
 
-def apply_marks(tx: Tx, parsed: dict[str, int], as_of: date, seq: int, *, known_only: bool = False) -> dict[str, Any]:
+def apply_marks(tx: Tx, parsed: dict[str, int], as_of: date, seq: int, *, known_only: bool = False) -> MarksApplied:
     """Record marks (symbol → price in ten-thousandths) inside the caller's unit of work and revalue
     positions. `known_only`: skip symbols never traded in the portfolio instead of refusing them."""
     conn, pid = tx.conn, tx.portfolio_id
-    i, p = instruments.c, positions.c
-    ids = dict(conn.execute(sa.select(i.symbol, i.id).where(i.portfolio_id == pid, i.symbol.in_(list(parsed)))).all())
+    ids = store.instrument_ids(conn, pid, parsed)
     missing = sorted(set(parsed) - ids.keys())
     if known_only:
         parsed = {s: v for s, v in parsed.items() if s in ids}
@@ -75,36 +88,27 @@ def apply_marks(tx: Tx, parsed: dict[str, int], as_of: date, seq: int, *, known_
         raise NotFound(f"no instrument {missing[0]!r} has been traded in this portfolio")
     if not parsed:
         return {"as_of": as_of.isoformat(), "marks": 0, "positions_revalued": 0, "buffer_breach": []}
-    conn.execute(
-        marks.insert(),
+    store.insert_marks(
+        conn,
         [
             {"portfolio_id": pid, "instrument_id": ids[s], "as_of": as_of, "price_e4": v, "audit_seq": seq}
             for s, v in parsed.items()
         ],
     )
     price_by_id = {ids[s]: v for s, v in parsed.items()}
-    rows = conn.execute(
-        sa.select(p.id, p.account_id, p.instrument_id, p.quantity, p.mark_e4, i.multiplier)
-        .join(instruments, i.id == p.instrument_id)
-        .where(p.portfolio_id == pid, p.instrument_id.in_(list(price_by_id)), p.marked_on <= as_of)
-    ).all()
+    rows = store.positions_to_revalue(conn, pid, price_by_id, as_of)
     delta: dict[int, int] = {}
     for _pid, aid, iid, qty, old, mult in rows:
         new = price_by_id[iid]
         delta[aid] = delta.get(aid, 0) + value_cents(qty, new, mult) - value_cents(qty, old, mult)
     if rows:
-        conn.execute(
-            positions.update()
-            .where(p.id == sa.bindparam("pos_id"))
-            .values(mark_e4=sa.bindparam("mark"), marked_on=as_of),
-            [{"pos_id": r[0], "mark": price_by_id[r[2]]} for r in rows],
-        )
+        store.set_position_marks(conn, {r[0]: price_by_id[r[2]] for r in rows}, as_of)
     state = load_accounts(conn, pid, sorted(delta))
     breaches = []
     for aid, d in delta.items():
         acc = state[aid]
         acc.positions_value += d
-        conn.execute(accounts.update().where(accounts.c.id == aid).values(positions_value_cents=acc.positions_value))
+        store.set_positions_value(conn, aid, acc.positions_value)
         if check_buffer(tx, acc, f"the marks of {as_of.isoformat()}"):
             breaches.append(acc.name)
     return {
@@ -117,7 +121,7 @@ def apply_marks(tx: Tx, parsed: dict[str, int], as_of: date, seq: int, *, known_
 
 def record_feed_marks(
     engine: Engine, actor: str, portfolio: str | int | None, ticks: list[tuple[str, str, str, date]]
-) -> list[dict[str, Any]]:
+) -> list[FeedTick]:
     """Marks from a price feed, one unit of work per batch: each tick (message id, symbol, price,
     day) is its own request keyed `feed:<message id>`, so a redelivered message changes nothing. A
     tick for a symbol never traded here is recorded as skipped, not refused (the feed carries the
@@ -126,14 +130,8 @@ def record_feed_marks(
     by_key = {f"feed:{mid}": (sym, price, day) for mid, sym, price, day in parsed}
     requests = [Request(k, {"symbol": s, "price_e4": p, "as_of": d.isoformat()}) for k, (s, p, d) in by_key.items()]
 
-    def apply(tx: Tx, fresh: list[Request]) -> list[dict[str, Any]]:
-        i = instruments.c
-        symbols = list({by_key[r.key][0] for r in fresh})
-        known = set(
-            tx.conn.execute(
-                sa.select(i.symbol).where(i.portfolio_id == tx.portfolio_id, i.symbol.in_(symbols))
-            ).scalars()
-        )
+    def apply(tx: Tx, fresh: list[Request]) -> list[FeedTick]:
+        known = set(store.instrument_ids(tx.conn, tx.portfolio_id, {by_key[r.key][0] for r in fresh}))
         days: dict[date, tuple[int, dict[str, int]]] = {}
         for n, r in enumerate(fresh):
             sym, price, day = by_key[r.key]
@@ -144,4 +142,6 @@ def record_feed_marks(
         return [{"symbol": by_key[r.key][0], "as_of": by_key[r.key][2].isoformat(),
                  "recorded": by_key[r.key][0] in known} for r in fresh]  # fmt: skip
 
-    return write(engine, portfolio, actor, "trade.marks_feed", requests, apply) if requests else []
+    if not requests:
+        return []
+    return cast(list[FeedTick], write(engine, portfolio, actor, "trade.marks_feed", requests, apply))

@@ -30,7 +30,7 @@ from alluse.domain.money import Cents, format_usd
 from alluse.security.keyring import Keyring
 from alluse.services.alerts import record_reconciliation
 from alluse.services.brokers import read_credentials
-from alluse.services.marks import apply_marks
+from alluse.services.marks import MarksApplied, apply_marks
 from alluse.services.trades import FLUSH_EVERY, Book, Booked, Fill, FillAction, draw_earmark
 from alluse.store import book as book_store
 from alluse.store import statements as statement_store
@@ -171,7 +171,7 @@ def import_flex(engine: Engine, actor: str, portfolio: str | int | None, flex: F
         Request(k, {"as_of": on.isoformat(), "prices": {s: v for s, v in m.items()}}) for k, (on, m) in marks_on.items()
     ]
 
-    def apply(tx: Tx, fresh: list[Request]) -> list[dict[str, Any]]:
+    def apply(tx: Tx, fresh: list[Request]) -> list[FactImported | MarksApplied]:
         return _book(tx, flex, [(i, r.key) for i, r in enumerate(fresh)], facts, marks_on)
 
     results = write(engine, portfolio, actor, "broker.import", requests, apply) if requests else []
@@ -204,9 +204,9 @@ def _book(
     fresh: list[tuple[int, str]],
     facts: dict[str, tuple[AccountStatement, Fact]],
     marks_on: dict[str, tuple[date, dict[str, int]]],
-) -> list[dict[str, Any]]:
+) -> list[FactImported | MarksApplied]:
     mapping = mapped_accounts(tx.conn, tx.portfolio_id, flex)
-    out: dict[int, dict[str, Any]] = {}
+    out: dict[int, FactImported | MarksApplied] = {}
     rows: list[dict[str, Any]] = []
     # 1. Cash flows first, so the book below sees the deposits the trades were paid from.
     flows = [(i, k) for i, k in fresh if k in facts and facts[k][1].action in _CASH_FLOWS]

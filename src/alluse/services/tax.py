@@ -25,6 +25,7 @@ from alluse.views.tax import PostTaxSurplus as PostTaxSurplus
 from alluse.views.tax import RealizedGain as RealizedGain
 from alluse.views.tax import period_pnl as period_pnl
 from alluse.views.tax import post_tax_surplus as post_tax_surplus
+from alluse.views.tax import post_tax_surplus_many as post_tax_surplus_many
 from alluse.views.tax import rates as rates
 from alluse.views.tax import realized_gain as realized_gain
 from alluse.views.tax import tax_paid as tax_paid

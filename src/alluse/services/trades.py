@@ -120,16 +120,16 @@ def record_fills(
             if (i + 1) % FLUSH_EVERY == 0:
                 book.flush(final=False)
         book.flush()
-        out = []
+        out: list[FillResult] = []
         for i, (b, req) in enumerate(zip(booked, fresh, strict=True)):
-            r = fill_result(b, book.breached.get(b.account_id, False))
+            result = fill_result(b, book.breached.get(b.account_id, False))
             if drawn := draw_earmark(tx, book, b, by_key[req.key].multiplier, i):
-                r["earmark_drawn_cents"] = Cents(drawn)
+                result["earmark_drawn_cents"] = Cents(drawn)
             if b.action is FillAction.ASSIGN:
                 alert_event(
                     tx, i, "assignment", b.account_id, f"{b.account}: {b.symbol} assigned, {b.quantity} contract(s)"
                 )
-            out.append(r)
+            out.append(result)
         return out
 
     requests = [Request(k, dict(f.payload())) for k, f in facts]
@@ -154,6 +154,7 @@ def move_lots_in_kind(tx: Tx, source_id: int, target_id: int, on: date, seq: int
         book.instrument_by_id(iid)
         book.open_lots(src.id, iid)
         book.open_lots(dst.id, iid)
+        book.position(dst.id, iid)
     moves = book.booking.move_in_kind(src, dst, held, on, [book.new_fill_id() for _ in range(2 * len(held))])
     for m in moves:
         for fid, aid, action in ((m.out_fill_id, src.id, "MOVE_OUT"), (m.in_fill_id, dst.id, "MOVE_IN")):
@@ -259,6 +260,12 @@ class Book:
         self.booking.add_instrument(iid, ins)
         return iid
 
+    def position(self, aid: int, iid: int) -> None:
+        """A closed position is not loaded with the held ones: read it back when a fact touches it."""
+        held = self.booking.positions[aid]
+        if iid not in held and (pos := store.position(self.tx.conn, aid, iid)) is not None:
+            held[iid] = pos
+
     def open_lots(self, aid: int, iid: int) -> None:
         key = (aid, iid)
         if key not in self.booking.lots:
@@ -286,10 +293,12 @@ class Book:
             iid = self.instrument(spec)
             if f.action in _BOOKS_LOTS:
                 self.open_lots(acc.id, iid)
+                self.position(acc.id, iid)
                 ins = self.booking.inst[iid]
                 if f.action is FillAction.ASSIGN and ins.is_option:
                     stock_iid = self.instrument(self.parse(ins.underlying))
                     self.open_lots(acc.id, stock_iid)
+                    self.position(acc.id, stock_iid)
         # ... decide (a counter-account is looked up, or created, when the booking first posts to it) ...
         b = self.booking.book(f, acc, iid, on, self.new_fill_id(), _CounterAccounts(self), stock_iid)
         # ... and keep what to write back.

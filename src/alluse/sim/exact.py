@@ -7,18 +7,16 @@ this module decides itself is what a trader following the method would do: book 
 take the month's income, execute the quarter's reinvestment plan (draw its earmarks down) and pay
 the year's estimated tax. Every figure it reads comes from the engine.
 
-It never touches the user's database: it opens its own (a temporary SQLite file unless an engine is
-passed in, as the tests do for PostgreSQL).
+It never touches the user's database: it opens its own (SQLite in memory, migrated with the real
+migrations, unless an engine is passed in, as the tests do for PostgreSQL).
 """
 
 from __future__ import annotations
 
-import tempfile
 import time
 from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -28,7 +26,9 @@ from sqlalchemy.engine import Engine
 from alluse.domain.accounts import AccountKind, CashSnapshot
 from alluse.domain.lifecycle import EarmarkPurpose, LifecycleConfig, Rule, is_quarter_end
 from alluse.domain.money import apply_bps
+from alluse.domain.tax import estimate
 from alluse.services import cash, groups, lifecycle, tax
+from alluse.services.configuration import portfolio_lifecycle
 from alluse.services.earmarks import draw_down
 from alluse.services.portfolios import create_portfolio
 from alluse.sim.projection import (
@@ -54,6 +54,14 @@ _a, _e = accounts.c, earmarks.c
 _INVESTMENT = (EarmarkPurpose.CONTRACTS, EarmarkPurpose.SHARES, EarmarkPurpose.LEAPS)
 
 
+_SLEEVES = (
+    sa.select(_a.id, _a.kind, _a.status, _a.cash_cents, _a.positions_value_cents, _a.collateral_cents,
+              _a.earmarked_cents, _a.buffer_bps, _a.name)
+    .where(_a.kind != AccountKind.EXT.value)
+    .order_by(_a.id)
+)  # fmt: skip
+
+
 def _pct(bps: int) -> str:
     return str(Decimal(bps) / 100)
 
@@ -62,6 +70,7 @@ class ExactPath:
     def __init__(self, scenario: Scenario, engine: Engine, seed: int, cfg: LifecycleConfig | None = None) -> None:
         self.sc = scenario
         self.cfg = cfg
+        self.pid = 0
         self.engine = engine
         self.seed = seed
         self.slot: dict[int, int] = {}  # account id -> slot (the n-th sleeve opened)
@@ -75,12 +84,7 @@ class ExactPath:
     def _sleeves(self) -> list[Any]:
         """Every sleeve, oldest first: the engine's own figures."""
         with self.engine.connect() as conn:
-            rows = conn.execute(
-                sa.select(_a.id, _a.kind, _a.status, _a.cash_cents, _a.positions_value_cents, _a.collateral_cents,
-                          _a.earmarked_cents, _a.buffer_bps, _a.name)
-                .where(_a.kind != AccountKind.EXT.value)
-                .order_by(_a.id)
-            ).all()  # fmt: skip
+            rows = conn.execute(_SLEEVES).all()
         for r in rows:
             self.slot.setdefault(r.id, len(self.slot))
         return rows
@@ -88,9 +92,13 @@ class ExactPath:
     def run(self, progress: Callable[[int, int], None] | None = None) -> Result:
         t0 = time.perf_counter()
         sc, e = self.sc, self.engine
-        create_portfolio(e, ACTOR, PORTFOLIO, "projection:portfolio")
-        tax.set_rates(e, ACTOR, PORTFOLIO, "projection:tax", _pct(sc.short_term_tax_bps), "15", "15")
-        groups.open_group(e, ACTOR, PORTFOLIO, "projection:open", groups.group_opening(sc.capital_cents, allocation=sc.allocation))  # fmt: skip
+        # Every call below names the portfolio by id, which skips a lookup by name in each of thousands.
+        pid = self.pid = int(create_portfolio(e, ACTOR, PORTFOLIO, "projection:portfolio")["portfolio_id"])
+        tax.set_rates(e, ACTOR, pid, "projection:tax", _pct(sc.short_term_tax_bps), "15", "15")
+        groups.open_group(e, ACTOR, pid, "projection:open", groups.group_opening(sc.capital_cents, allocation=sc.allocation))  # fmt: skip
+        if self.cfg is None:  # the portfolio's own configuration, read once: nothing changes it during the run
+            with e.connect() as conn:
+                self.cfg = portfolio_lifecycle(conn, pid)
         market = Market(sc, 1, self.seed)
         years_of = market.years_of
         W = len(years_of)
@@ -129,7 +137,7 @@ class ExactPath:
             if cents:  # a zero week books nothing
                 results.append((f"projection:result:{w}:{r.id}", r.id, cents, day))
         if results:
-            realize(self.engine, ACTOR, PORTFOLIO, results)
+            realize(self.engine, ACTOR, self.pid, results)
 
     def _withdraw(self, w: int, day: date) -> None:
         """The month's income from each Rev-Acc, never more than its deployable cash (the engine would
@@ -148,11 +156,11 @@ class ExactPath:
                 )
                 self.years["withdrawn_cents"][self.years_of[w], 0] += amount
         if moves:
-            cash.move_cash(self.engine, ACTOR, PORTFOLIO, moves)
+            cash.move_cash(self.engine, ACTOR, self.pid, moves)
         self.month_gain.clear()
 
     def _run(self, w: int, day: date) -> None:
-        report = lifecycle.run(self.engine, ACTOR, PORTFOLIO, day, self.cfg)
+        report = lifecycle.run(self.engine, ACTOR, self.pid, day, self.cfg)
         if not self.first_fork and (report.count(Rule.GEN_FORK) or report.count(Rule.REV_FORK)):
             self.first_fork = month_index(self.sc.start_date, day)
         if not is_quarter_end(day):
@@ -171,17 +179,20 @@ class ExactPath:
         self.quarters.append(QuarterNavs(day, [navs], [active]))
 
     def _pay_tax(self, w: int, day: date) -> None:
+        # The year's estimate less what was paid for it: the engine's unpaid tax on realized gains
+        # (earlier years are paid on their Dec 31), without re-adding up every earlier year.
         with self.engine.connect() as conn:
+            rates = tax.rates(conn, self.pid)
             owed = [
-                (r.id, tax.post_tax_surplus(conn, r.id, day).unpaid_tax_on_realized)
-                for r in conn.execute(
+                (aid, estimate(tax.year_figures(conn, aid, day.year), rates).tax - tax.tax_paid(conn, aid, day.year))
+                for aid in conn.execute(
                     sa.select(_a.id).where(_a.kind != AccountKind.EXT.value, _a.status == "ACTIVE").order_by(_a.id)
-                )
+                ).scalars()
             ]
         for aid, amount in owed:
             if amount > 0:
                 tax.pay_tax(
-                    self.engine, ACTOR, PORTFOLIO, f"projection:tax:{day.year}:{aid}", aid, day.year, amount, day
+                    self.engine, ACTOR, self.pid, f"projection:tax:{day.year}:{aid}", aid, day.year, amount, day
                 )
                 self.years["tax_paid_cents"][self.years_of[w], 0] += amount
 
@@ -206,7 +217,7 @@ class ExactPath:
             return [{"drawn_cents": sum(drawn)}]
 
         key = f"projection:draw:{'+'.join(p.value for p in purposes)}:{day.isoformat()}"
-        write(self.engine, PORTFOLIO, ACTOR, "projection.earmarks", [Request(key, {"day": day.isoformat()})], apply)
+        write(self.engine, self.pid, ACTOR, "projection.earmarks", [Request(key, {"day": day.isoformat()})], apply)
 
     def _year_end_snapshot(self, y: int) -> None:
         rows = self._sleeves()
@@ -242,6 +253,27 @@ class ExactPath:
         return [Event(r.rule, r.as_of, self.slot[r.account_id], int(r.amount_cents)) for r in rows]
 
 
+_TEMPLATE: list[bytes] = []  # the migrated empty schema, made once per process
+
+
+def scratch_engine() -> Engine:
+    """A throw-away database: SQLite in memory, migrated with the real migrations. The first call
+    in a process migrates; later ones load a copy of that migrated image (migrating takes longer
+    than a year of weeks)."""
+    engine = make_engine("sqlite://")
+    with engine.connect() as conn:
+        raw = conn.connection.dbapi_connection
+        assert raw is not None
+        if _TEMPLATE:
+            raw.deserialize(_TEMPLATE[0])  # type: ignore[attr-defined]
+            raw.execute("PRAGMA foreign_keys=ON")
+    if not _TEMPLATE:
+        migrate(engine)
+        with engine.connect() as conn:
+            _TEMPLATE.append(conn.connection.dbapi_connection.serialize())  # type: ignore[union-attr]
+    return engine
+
+
 def exact_path(
     scenario: Scenario,
     *,
@@ -250,16 +282,14 @@ def exact_path(
     cfg: LifecycleConfig | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> Result:
-    """One path through the real engine. Without `engine`, a temporary SQLite database is created,
-    migrated and deleted afterwards. `cfg`: lifecycle thresholds other than the defaults (the engine
-    takes its tax rate from the portfolio, which is set to the scenario's)."""
+    """One path through the real engine. Without `engine`, a throw-away SQLite database in memory
+    is created, migrated and dropped afterwards. `cfg`: lifecycle thresholds other than the defaults
+    (the engine takes its tax rate from the portfolio, which is set to the scenario's)."""
     seed = scenario.seed if seed is None else seed
     if engine is not None:
         return ExactPath(scenario, engine, seed, cfg).run(progress)
-    with tempfile.TemporaryDirectory(prefix="alluse-projection-") as tmp:
-        scratch = make_engine(f"sqlite:///{Path(tmp) / 'projection.db'}")
-        try:
-            migrate(scratch)
-            return ExactPath(scenario, scratch, seed, cfg).run(progress)
-        finally:
-            scratch.dispose()
+    scratch = scratch_engine()
+    try:
+        return ExactPath(scenario, scratch, seed, cfg).run(progress)
+    finally:
+        scratch.dispose()

@@ -210,6 +210,40 @@ def _table(doc: dict[str, Any], name: str) -> dict[str, Any]:
     return t
 
 
+_TOP = ("name", "description", "horizon_years", "paths", "seed", "start_date", "start", "gen", "rev", "com",
+        "weeks", "assignment", "drawdowns", "decay", "tax", "income")  # fmt: skip
+_YIELD = ("monthly_yield_pct", "monthly_spread_pct", "distribution", "values")
+_TABLES = {
+    "start": ("capital", "allocation"),
+    "gen": _YIELD,
+    "rev": _YIELD,
+    "com": ("yearly_growth_pct", "yearly_spread_pct"),
+    "weeks": tuple(wt.lower() for wt in WEEK_TYPES),
+    "assignment": ("loss_pct",),
+    "decay": ("every_years", "monthly_drop_pct"),
+    "tax": ("short_term_pct",),
+    "income": ("rev_withdrawal_pct",),
+}
+
+
+def _known(t: dict[str, Any], where: str, fields: tuple[str, ...]) -> None:
+    for key in t:
+        if key not in fields:
+            raise InvalidInput(f"scenario field {where}{key} is not a scenario field (here: {', '.join(fields)})")
+
+
+def _no_unknown(doc: dict[str, Any]) -> None:
+    """A field the model does not read is refused, or a misspelt optional one would be silently
+    ignored. Checked after every required field was read, which names a misspelt required one."""
+    _known(doc, "", _TOP)
+    for name, fields in _TABLES.items():
+        _known(doc[name], f"{name}.", fields)
+    for wt in _TABLES["weeks"]:
+        _known(doc["weeks"][wt], f"weeks.{wt}.", ("share", "yield_factor", "assignment_odds"))
+    for i, d in enumerate(doc.get("drawdowns", [])):
+        _known(d, f"drawdowns[{i}].", ("year", "loss_pct"))
+
+
 def _parse(doc: dict[str, Any]) -> Scenario:
     name = _get(doc, "name", "", "text of 1 to 60 characters")
     if not isinstance(name, str) or not 1 <= len(name) <= 60:
@@ -220,7 +254,8 @@ def _parse(doc: dict[str, Any]) -> Scenario:
     seed = _int_in("seed", _field(doc, "seed", ""), 0, 2**63 - 1)
     start = _get(doc, "start_date", "", "a Monday, a TOML date like 2027-01-04")
     if not isinstance(start, date) or start.weekday() != 0:
-        raise InvalidInput(f"scenario field start_date must be a Monday (a TOML date like 2027-01-04), got {start!r}")
+        got = f"{start:%A %Y-%m-%d}" if isinstance(start, date) else repr(start)
+        raise InvalidInput(f"scenario field start_date must be a Monday (a TOML date like 2027-01-04), got {got}")
 
     st = _table(doc, "start")
     capital = _dec("start.capital", _field(st, "capital", "start."), "1000", str(MAX_CAPITAL_CENTS // 100))
@@ -244,13 +279,18 @@ def _parse(doc: dict[str, Any]) -> Scenario:
     for wt in WEEK_TYPES:
         t = _get(weeks_t, wt.lower(), "weeks.", f"a [weeks.{wt.lower()}] table")
         where = f"weeks.{wt.lower()}."
+        if not isinstance(t, dict):
+            raise InvalidInput(f"scenario field weeks.{wt.lower()} must be a table ([weeks.{wt.lower()}])")
         weeks[wt] = WeekType(
             _units(_dec(where + "share", _field(t, "share", where), "0", "1") * 100, PPM),
             _units(_dec(where + "yield_factor", _field(t, "yield_factor", where), "0", "5") * 100, BPS_PER_UNIT),
             _units(_dec(where + "assignment_odds", _field(t, "assignment_odds", where), "0", "1") * 100, PPM),
         )
-    if sum(w.share_ppm for w in weeks.values()) != PPM:
-        raise InvalidInput("scenario fields weeks.green.share + weeks.red.share + weeks.chop.share must sum to 1")
+    if (total := sum(w.share_ppm for w in weeks.values())) != PPM:
+        raise InvalidInput(
+            "scenario fields weeks.green.share + weeks.red.share + weeks.chop.share must sum to 1, "
+            f"got {Decimal(total) / PPM}"
+        )
 
     assignment = _table(doc, "assignment")
     loss = _units(_dec("assignment.loss_pct", _field(assignment, "loss_pct", "assignment."), "0", "50"), BPS_PER_UNIT)
@@ -274,6 +314,8 @@ def _parse(doc: dict[str, Any]) -> Scenario:
     wd = _units(
         _dec("income.rev_withdrawal_pct", _field(income, "rev_withdrawal_pct", "income."), "0", "100"), BPS_PER_UNIT
     )
+    gen, rev, com = (_sleeve(_table(doc, name), name, years, every, drop) for name in ("gen", "rev", "com"))
+    _no_unknown(doc)
     cents = int(capital * 100)
     if cents > MAX_CENTS:
         raise InvalidInput("scenario field start.capital is implausibly large")
@@ -286,9 +328,9 @@ def _parse(doc: dict[str, Any]) -> Scenario:
         start,
         cents,
         Allocation(*parts),
-        _sleeve(_table(doc, "gen"), "gen", years, every, drop),
-        _sleeve(_table(doc, "rev"), "rev", years, every, drop),
-        _sleeve(_table(doc, "com"), "com", years, every, drop),
+        gen,
+        rev,
+        com,
         weeks,
         loss,
         drawdowns,

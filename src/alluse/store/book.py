@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 from alluse.domain.booking import Booking, BookLot, Close, Holder, Position
 from alluse.domain.instruments import Instrument, InstrumentKind
+from alluse.store.ids import draw_ids
 from alluse.store.prepared import Prepared, insert
 from alluse.store.repo import allocate_ids
 from alluse.store.schema import accounts, fills, instruments, lot_closes, lots, positions
@@ -38,8 +39,17 @@ _OPEN_LOTS = Prepared(
     .where(_l.account_id == sa.bindparam("aid"), _l.instrument_id == sa.bindparam("iid"), _l.remaining > 0)
     .order_by(_l.opened_on, _l.id)
 )
+# Held positions only: a closed one keeps its row (quantity 0) for good, and an account that trades
+# every week gathers hundreds; `position` reads a closed one back when a fact touches it again.
 _POSITIONS = Prepared(
-    sa.select(_p.instrument_id, _p.quantity, _p.mark_e4, _p.marked_on).where(_p.account_id == sa.bindparam("aid"))
+    sa.select(_p.instrument_id, _p.quantity, _p.mark_e4, _p.marked_on).where(
+        _p.account_id == sa.bindparam("aid"), _p.quantity != 0
+    )
+)
+_POSITION = Prepared(
+    sa.select(_p.quantity, _p.mark_e4, _p.marked_on).where(
+        _p.account_id == sa.bindparam("aid"), _p.instrument_id == sa.bindparam("iid")
+    )
 )
 _FILL_INSERT = insert(fills)
 _LOT_INSERT = insert(lots)
@@ -49,8 +59,11 @@ _LOT_UPDATE = Prepared(
     .where(_l.id == sa.bindparam("lid"), _l.account_id == sa.bindparam("aid"))
     .values(remaining=sa.bindparam("remaining"), remaining_cash_cents=sa.bindparam("rcash"))
 )
-_CLOSE_INSERT = insert(lot_closes, [c.name for c in lot_closes.columns if c.name != "id"])
-_POS_INSERT = insert(positions, ["portfolio_id", "account_id", "instrument_id", "quantity", "mark_e4", "marked_on"])
+_CLOSE_INSERT = insert(lot_closes)
+# New positions and instruments go in with ids reserved up front: the audit manifest then takes the
+# rows from the statement's parameters instead of reading them back (store/rowlog.py).
+_POS_INSERT = insert(positions)
+_INSTRUMENT_INSERT = insert(instruments)
 _POS_UPDATE = Prepared(
     positions.update()
     .where(_p.account_id == sa.bindparam("aid"), _p.instrument_id == sa.bindparam("iid"))
@@ -94,20 +107,20 @@ def instrument_by_symbol(conn: sa.Connection, portfolio_id: int, symbol: str) ->
 
 
 def insert_instrument(conn: sa.Connection, portfolio_id: int, spec: Instrument) -> int:
-    key = conn.execute(
-        instruments.insert().values(
-            portfolio_id=portfolio_id,
-            symbol=spec.symbol,
-            kind=spec.kind.value,
-            underlying=spec.underlying,
-            put_call=spec.put_call,
-            strike_e4=spec.strike_e4,
-            expiry=spec.expiry,
-            multiplier=spec.multiplier,
-        )
-    ).inserted_primary_key
-    assert key is not None  # an INSERT always reports its key
-    return int(key[0])
+    iid = allocate_ids(conn, instruments, 1)
+    _INSTRUMENT_INSERT.run(
+        conn,
+        id=iid,
+        portfolio_id=portfolio_id,
+        symbol=spec.symbol,
+        kind=spec.kind.value,
+        underlying=spec.underlying,
+        put_call=spec.put_call,
+        strike_e4=spec.strike_e4,
+        expiry=spec.expiry,
+        multiplier=spec.multiplier,
+    )
+    return iid
 
 
 def open_lots(conn: sa.Connection, account_id: int, instrument_id: int) -> list[BookLot]:
@@ -119,7 +132,14 @@ def open_lots(conn: sa.Connection, account_id: int, instrument_id: int) -> list[
 
 
 def positions_of(conn: sa.Connection, account_id: int) -> dict[int, Position]:
+    """The positions an account holds (quantity not zero)."""
     return {iid: Position(q, m, day(on), False) for iid, q, m, on in _POSITIONS.rows(conn, aid=account_id)}  # type: ignore[arg-type]
+
+
+def position(conn: sa.Connection, account_id: int, instrument_id: int) -> Position | None:
+    """One stored position, closed ones too (they keep their valuation price)."""
+    row = _POSITION.first(conn, aid=account_id, iid=instrument_id)
+    return None if row is None else Position(row[0], row[1], day(row[2]), False)  # type: ignore[arg-type]
 
 
 def held_instruments(conn: sa.Connection, account_id: int) -> list[int]:
@@ -184,10 +204,13 @@ def _write_closes(conn: sa.Connection, pid: int, closes: list[Close]) -> None:
             for lot in touched.values()
         ],
     )
+    # Ids chosen here, so the audit manifest records the closes from these parameters (store/rowlog.py).
+    ids = draw_ids(conn, lot_closes, len(closes)) if closes else []
     _CLOSE_INSERT.many(
         conn,
         [
             {
+                "id": close_id,
                 "portfolio_id": pid,
                 "account_id": c.lot.account_id,
                 "lot_id": c.lot.id,
@@ -200,7 +223,7 @@ def _write_closes(conn: sa.Connection, pid: int, closes: list[Close]) -> None:
                 "term": c.term,
                 "realized": c.realized,
             }
-            for c in closes
+            for c, close_id in zip(closes, ids, strict=True)
         ],
     )
 
@@ -222,6 +245,10 @@ def _write_positions(conn: sa.Connection, pid: int, by_account: Mapping[int, Map
                 )
             elif p.dirty:
                 pos_upd.append({"aid": aid, "iid": iid, "qty": p.quantity, "mark": p.mark_e4, "on": p.marked_on})
+    if pos_new:
+        first = allocate_ids(conn, positions, len(pos_new))
+        for i, row in enumerate(pos_new):
+            row["id"] = first + i
     _POS_INSERT.many(conn, pos_new)
     _POS_UPDATE.many(conn, pos_upd)
 

@@ -1,23 +1,14 @@
 """Liveness, readiness (database reachable and schema current) and Prometheus metrics."""
 
-from functools import lru_cache
-
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from alluse.api.deps import Caller, Ctx
 from alluse.api.problems import problem, responses
 from alluse.api.schemas.ops import HealthOut
-from alluse.store.db import alembic_config, schema_revision
+from alluse.services.database import newest_revision, schema_revision_of
 
 router = APIRouter(tags=["operations"])
-
-
-@lru_cache
-def _head_revision() -> str | None:
-    from alembic.script import ScriptDirectory
-
-    return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
 
 
 @router.get("/healthz", response_model=HealthOut, response_model_exclude_none=True)
@@ -30,11 +21,11 @@ async def health() -> dict:
 def ready(c: Ctx) -> object:
     """Ready for traffic: the database answers and its schema is at the newest revision."""
     try:
-        current = schema_revision(c.engine)
+        current = schema_revision_of(c.engine)
     except Exception:  # a failing database is the answer here ("not ready"), not an error
         return problem(503, "not-ready", "the database does not answer")
-    if current != _head_revision():
-        return problem(503, "not-ready", f"database schema at {current}, expected {_head_revision()}: run migrations")
+    if current != newest_revision():
+        return problem(503, "not-ready", f"database schema at {current}, expected {newest_revision()}: run migrations")
     return {"status": "ready", "schema_revision": current}
 
 

@@ -14,7 +14,7 @@ from alluse.api.deps import Caller, Ctx, Viewer
 from alluse.api.problems import responses
 from alluse.api.schemas.common import In, usd
 from alluse.domain.errors import InvalidInput
-from alluse.services.projections import load_scenario, project
+from alluse.sim.project import load_scenario, project
 from alluse.sim.scenario import MAX_YEARS, SHIPPED
 
 router = APIRouter(tags=["projections"], responses=responses(400, 401, 403, 404, 422))
@@ -52,10 +52,19 @@ def _dollars(summary: dict[str, Any]) -> dict[str, Any]:
 def _run(body: ProjectionIn) -> dict[str, Any]:
     if body.scenario_toml is None and body.scenario not in SHIPPED:
         raise InvalidInput(f"scenario must be one of {', '.join(SHIPPED)} (or send scenario_toml)")
+    if body.exact:
+        # One path of one year unless the request says otherwise (the scenario's own are 10,000 × 10).
+        if body.paths not in (None, 1):
+            raise InvalidInput(f"paths: the exact path is one path, got {body.paths}")
+        years = MAX_API_EXACT_YEARS if body.years is None else body.years
+        if years > MAX_API_EXACT_YEARS:
+            raise InvalidInput(
+                f"years: over the API the exact path runs {MAX_API_EXACT_YEARS} year (the CLI runs more)"
+            )
+        sc = load_scenario(body.scenario, body.scenario_toml, seed=body.seed, years=years, paths=1)
+        return project(sc, exact=True)
     sc = _bounded(load_scenario(body.scenario, body.scenario_toml, seed=body.seed, years=body.years), body.paths)
-    if body.exact and sc.horizon_years > MAX_API_EXACT_YEARS:
-        raise InvalidInput(f"years: over the API the exact path runs {MAX_API_EXACT_YEARS} year (the CLI runs more)")
-    return project(sc, exact=body.exact)
+    return project(sc)
 
 
 def _bounded(sc: Any, paths: int | None) -> Any:

@@ -23,13 +23,12 @@ from alluse.api.schemas.trades import (
     PositionsOut,
 )
 from alluse.domain.errors import InvalidInput
-from alluse.domain.parsing import parse_money
+from alluse.domain.parsing import parse_money, validate_key
 from alluse.services.alerts import open_alerts
 from alluse.services.marks import record_marks
 from alluse.services.protocol import check_trade
 from alluse.services.reports import holdings
 from alluse.services.trades import Fill, FillAction, FillResult, record_fills
-from alluse.store.uow import validate_key
 
 router = APIRouter(tags=["trades"], responses=responses(400, 401, 403, 404, 409, 422))
 

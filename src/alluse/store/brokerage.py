@@ -1,0 +1,120 @@
+"""Reading and writing brokerage accounts: the registrations across portfolios (the directory), each
+portfolio's pool, the one-to-one mapping to system accounts, and the encrypted credentials."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+
+from alluse.store.prepared import insert
+from alluse.store.schema import accounts, audit_keys, brokerage_accounts, brokerage_directory
+from alluse.store.uow import IN_CHUNK
+
+_b = brokerage_accounts.c
+_BROKERAGE_INSERT = insert(brokerage_accounts)
+
+
+def registrations(conn: sa.Connection, numbers: Sequence[str]) -> dict[tuple[str, str], Any]:
+    """(broker, number) → its registration in any portfolio, with the kind and name of the account it
+    maps to. The directory view: another portfolio's registrations must be seen to be refused."""
+    found: dict[tuple[str, str], Any] = {}
+    d = brokerage_directory.c
+    numbers = sorted(set(numbers))
+    for i in range(0, len(numbers), IN_CHUNK):
+        q = (
+            sa.select(d.id, d.portfolio_id, d.broker, d.number, d.account_id, accounts.c.kind, accounts.c.name)
+            .select_from(brokerage_directory.outerjoin(accounts, accounts.c.id == d.account_id))
+            .where(d.number.in_(numbers[i : i + IN_CHUNK]))
+        )
+        for row in conn.execute(q):
+            found[(row.broker, row.number)] = row
+    return found
+
+
+def insert_brokerage(conn: sa.Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+    _BROKERAGE_INSERT.many(conn, rows)
+
+
+def map_to_accounts(conn: sa.Connection, account_by_brokerage: Mapping[int, int]) -> None:
+    """Map registered (pool) brokerage accounts, by id, to system accounts."""
+    if account_by_brokerage:
+        conn.execute(
+            brokerage_accounts.update().where(_b.id == sa.bindparam("_id")).values(account_id=sa.bindparam("_acc")),
+            [{"_id": bid, "_acc": aid} for bid, aid in account_by_brokerage.items()],
+        )
+
+
+def store_credentials(conn: sa.Connection, portfolio_id: int, broker: str, number: str, token: bytes) -> int:
+    """Set a brokerage account's encrypted credentials; returns how many accounts matched (0 or 1)."""
+    return conn.execute(
+        brokerage_accounts.update()
+        .where(_b.portfolio_id == portfolio_id, _b.broker == broker, _b.number == number)
+        .values(credentials_encrypted=token)
+    ).rowcount
+
+
+def credentials_of(conn: sa.Connection, portfolio_id: int, broker: str, number: str) -> bytes | None:
+    q = sa.select(_b.credentials_encrypted).where(
+        _b.portfolio_id == portfolio_id, _b.broker == broker, _b.number == number
+    )
+    token = conn.execute(q).scalar()
+    return None if token is None else bytes(token)
+
+
+def portfolios_with_credentials(conn: sa.Connection) -> list[int]:
+    q = sa.select(_b.portfolio_id).where(_b.credentials_encrypted.is_not(None)).distinct()
+    return sorted(int(pid) for pid in conn.execute(q).scalars())
+
+
+def encrypted_credentials(conn: sa.Connection, portfolio_id: int) -> list[tuple[int, bytes]]:
+    """(brokerage account id, encrypted credentials) of the portfolio's accounts that have some."""
+    q = sa.select(_b.id, _b.credentials_encrypted).where(
+        _b.portfolio_id == portfolio_id, _b.credentials_encrypted.is_not(None)
+    )
+    return [(int(bid), token) for bid, token in conn.execute(q)]
+
+
+def replace_credentials(conn: sa.Connection, brokerage_id: int, token: bytes) -> None:
+    conn.execute(brokerage_accounts.update().where(_b.id == brokerage_id).values(credentials_encrypted=token))
+
+
+def sealed_audit_keys(conn: sa.Connection) -> list[tuple[str, bytes]]:
+    k = audit_keys.c
+    return [(key_id, bytes(sealed)) for key_id, sealed in conn.execute(sa.select(k.key_id, k.sealed))]
+
+
+def reseal_audit_key(conn: sa.Connection, key_id: str, sealed: bytes) -> None:
+    conn.execute(audit_keys.update().where(audit_keys.c.key_id == key_id).values(sealed=sealed))
+
+
+def broker_of(conn: sa.Connection, account_id: int) -> str | None:
+    """The broker an account's brokerage account is at (None when it has none)."""
+    broker = conn.execute(sa.select(_b.broker).where(_b.account_id == account_id)).scalar()
+    return None if broker is None else str(broker)
+
+
+def pool_free(conn: sa.Connection, portfolio_id: int, broker: str) -> int:
+    """Registered, unmapped brokerage accounts of `broker` in the portfolio's pool."""
+    q = sa.select(sa.func.count()).where(_b.portfolio_id == portfolio_id, _b.broker == broker, _b.account_id.is_(None))
+    return int(conn.execute(q).scalar_one())
+
+
+def pool_numbers(conn: sa.Connection, portfolio_id: int, broker: str, limit: int) -> list[str]:
+    """The numbers of up to `limit` pool accounts of `broker`, oldest registration first."""
+    q = (
+        sa.select(_b.number)
+        .where(_b.portfolio_id == portfolio_id, _b.broker == broker, _b.account_id.is_(None))
+        .order_by(_b.id)
+        .limit(limit)
+    )
+    return [str(n) for n in conn.execute(q).scalars()]
+
+
+def release_to_pool(conn: sa.Connection, portfolio_id: int, account_ids: list[int]) -> list[str]:
+    """Unmap the brokerage accounts of these system accounts; returns them as BROKER:NUMBER."""
+    cond = sa.and_(_b.portfolio_id == portfolio_id, _b.account_id.in_(account_ids))
+    refs = [f"{broker}:{number}" for broker, number in conn.execute(sa.select(_b.broker, _b.number).where(cond))]
+    conn.execute(brokerage_accounts.update().where(cond).values(account_id=None))
+    return refs
