@@ -101,7 +101,8 @@ class Bench:
         return _raw_connection(self.fresh_url())
 
     def median_rate(self, label: str, count: int, run: Callable[[], float]) -> float:
-        rates, cpu_rates = [], []
+        rates: list[float] = []
+        cpu_rates: list[float] = []
         for i in range(self.repeat):
             if self.progress:
                 self.progress.console.log(f"{label} (run {i + 1}/{self.repeat})")

@@ -93,7 +93,8 @@ def raw_fills(bench: Bench, per_transaction: bool) -> float:
     t = bench.clock()
     for start in range(0, n, batch):
         conn.execute("BEGIN IMMEDIATE")
-        trans, post, fill_rows, new_lots, lot_upd, closes, pos, accs, audit = [], [], [], [], [], [], [], {}, []
+        trans, post, fill_rows, new_lots, lot_upd, closes, pos, audit = [], [], [], [], [], [], [], []
+        accs: dict[int, int] = {}
         for i in range(start, start + batch):
             aid = coms[i % len(coms)]
             buy = (i // len(coms)) % 2 == 0
