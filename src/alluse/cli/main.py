@@ -497,7 +497,7 @@ def bench(
     only: Annotated[
         str | None,
         typer.Option(
-            help="Run one part only: ledger, lifecycle, verify, ibkr, projection, web or events (needs NATS, ALLUSE_NATS_URL)."
+            help="Run one part only: ledger, lifecycle, trades, verify, ibkr, projection, web or events (needs NATS, ALLUSE_NATS_URL)."
         ),
     ] = None,
 ) -> None:
