@@ -41,6 +41,7 @@ PAGES = [
     ("alerts", "/p/demo/alerts"),
     ("statements", "/p/demo/statements"),
     ("roles", "/p/demo/roles"),
+    ("projection", "/p/demo/projection"),
     ("login", "/login"),
 ]
 OWNER, PASSWORD = "owner", "owner-password-1"

@@ -102,15 +102,16 @@ def move_cash(
 
 def _apply(tx: Tx, moves: list[CashMove], override: bool) -> list[dict[str, Any]]:
     conn, pid = tx.conn, tx.portfolio_id
-    ids: dict[str | int, int] = {}
-    groups: dict[str | int, tuple[Allocation, dict[AccountKind, int]]] = {}
+    # Keyed by the references as given: the constructors set the ones each kind needs.
+    ids: dict[str | int | None, int] = {}
+    groups: dict[str | int | None, tuple[Allocation, dict[AccountKind, int]]] = {}
     moves = [_with_target_kind(conn, pid, m) for m in moves]
     for m in moves:
         for ref in (m.source, None if m.to_group else m.to):
             if ref is not None and ref not in ids:
                 ids[ref] = int(ref) if isinstance(ref, int) else resolve_account(conn, pid, ref)
         if m.to_group and m.to not in groups:
-            groups[m.to] = _group_sleeves(conn, pid, m.to)
+            groups[m.to] = _group_sleeves(conn, pid, m.to)  # type: ignore[arg-type]
     wanted = {*ids.values()} | {a for _, sleeves in groups.values() for a in sleeves.values()}
     bank, state = load_with_external(conn, pid, sorted(wanted), BANK, tx.now)
     touched: set[int] = set()

@@ -818,8 +818,9 @@ def _families(
     for r in forked:
         if r["rule"] == Rule.GEN_FORK.value:
             born.add(r["group_id"])
-            if r["amount_cents"] >= cfg.merge_threshold:
-                new_depths[r["group_id"]] = tree.depth(r["parent_group_id"]) + 1
+            parent = r["parent_group_id"]
+            if r["amount_cents"] >= cfg.merge_threshold and parent is not None:  # a fork always has one
+                new_depths[r["group_id"]] = tree.depth(parent) + 1
     merges(new_depths)
 
 
@@ -920,8 +921,8 @@ def plan(
             if cands.sleeves[fp.account_id].state.group_id not in merging:  # its sleeves merge instead
                 rows.append({**_plan_dict(fp), "subject": fp.label})
         for aid in cands.breaches:
-            s = cands.sleeves[aid].state
-            rows.append({"rule": "BUFFER", "outcome": "ALERT", "subject": s.label, "amount_cents": s.cash.cash_buffer - s.cash.cash,
+            st = cands.sleeves[aid].state
+            rows.append({"rule": "BUFFER", "outcome": "ALERT", "subject": st.label, "amount_cents": st.cash.cash_buffer - st.cash.cash,
                          "reason": "cash is below the cash buffer: the run raises a buffer-breach alert"})  # fmt: skip
     return rows
 
