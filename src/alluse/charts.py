@@ -443,7 +443,7 @@ _PROJECTED = (
 
 def projection_charts(summary: dict[str, Any]) -> list[Chart]:
     """The fan of a projection: per year, the 5th to 95th percentile over the paths of total value
-    and of each sleeve (the summary of `services/projections.project`)."""
+    and of each sleeve (the summary of `sim/project.project`)."""
     rows = summary["years"]
     labels = tuple(f"year {r['year']}" for r in rows)
     note = f"{summary['paths']:,} paths, seed {summary['seed']}; a projection, not a forecast; tax is an {NOTE}"

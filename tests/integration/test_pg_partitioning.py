@@ -162,11 +162,11 @@ def test_busy_table_fallback_works_for_the_app_role(
     pg: sa.Engine, pg_app_engine: sa.Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The fallback that holds off inserts needs a lock the append-only role may not take itself."""
-    from alluse.store import repo, scope
+    from alluse.store import ids, repo, scope
     from alluse.store.schema import transfers
 
     create_portfolio(pg, "t", "main", "k:main")
-    monkeypatch.setattr(repo, "ID_BLOCK_FAST_TRIES", 0)
+    monkeypatch.setattr(ids, "ID_BLOCK_FAST_TRIES", 0)
     with pg_app_engine.connect() as conn:
         scope.resolve_portfolio(conn, "main")
         first = repo.allocate_ids(conn, transfers, 50)

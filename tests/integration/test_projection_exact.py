@@ -14,10 +14,10 @@ from typer.testing import CliRunner
 
 from alluse.cli.main import app
 from alluse.services import groups
-from alluse.services.projections import load_scenario, project
 from alluse.services.verify import verify
 from alluse.sim import projection, scenario
 from alluse.sim.exact import exact_path
+from alluse.sim.project import load_scenario, project
 from tests.conftest import db_state
 from tests.projection_scenarios import BUSY, shipped_text, stress
 

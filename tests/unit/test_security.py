@@ -44,6 +44,24 @@ def test_tokens_round_trip_and_refuse_the_wrong_type_expiry_and_tampering() -> N
         _issuer().read(pair["access_token"], "access")  # another deployment's key
 
 
+def test_a_verified_access_token_is_remembered_but_still_expires(monkeypatch: pytest.MonkeyPatch) -> None:
+    issuer = _issuer()
+    claims = jwt.decode(issuer.pair(7, 3)["access_token"], options={"verify_signature": False})
+    exp = int(time.time()) + 1
+    token = jwt.encode({**claims, "exp": exp}, issuer.key, algorithm="HS256")
+    assert issuer.read(token, "access") == (7, 3)
+    with monkeypatch.context() as m:
+        m.setattr(jwt, "decode", lambda *a, **k: pytest.fail("a remembered token is decoded again"))
+        assert issuer.read(token, "access") == (7, 3)
+    while time.time() < exp + 0.05:
+        time.sleep(0.05)
+    with pytest.raises(Unauthenticated, match="expired"):
+        issuer.read(token, "access")
+    # A tampered copy is not the remembered token: it is decoded, and refused.
+    with pytest.raises(Unauthenticated):
+        issuer.read(token[:-3] + "abc", "access")
+
+
 def test_roles_are_ordered_and_actors_name_the_caller() -> None:
     assert Role.viewer < Role.trader < Role.owner
     assert Role.parse(" Owner ") is Role.owner

@@ -183,7 +183,9 @@ def _raw_move_rows(conn: Any, start: int, n: int, client: int | None = None) -> 
         if client is None
         else [2 + 3 * g for g in range(250 * client, 250 * (client + 1))]
     )
-    transfers, post, touched = [], [], {}
+    transfers: list[tuple[int, int, str, int, object]] = []
+    post: list[tuple[int, int, int]] = []
+    touched: dict[int, int] = {}
     for i in range(n):
         gen = gens[(start + i) % len(gens)]
         amount = 10_000 if (start + i) % 2 == 0 else -10_000

@@ -35,6 +35,7 @@ def run_web(bench: Any) -> None:
     access.create_user(engine, "bench", PASSWORD)
     with engine.connect() as conn:
         pid = access.portfolio_id_for(conn, "bench")
+    assert pid is not None
     access.grant_role(engine, "bench", pid, "bench", "viewer", "bench:viewer")
     app = create_app(Settings(request_log=False), engine, Keyring((Fernet.generate_key(),), "bench"))
     rounds = 10

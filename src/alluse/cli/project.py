@@ -81,7 +81,7 @@ def _csv_rows(s: dict[str, Any]) -> list[list[Any]]:
 
 
 def _run(scenario: str, paths: int | None, seed: int | None, years: int | None, exact: bool, portfolio: bool) -> dict:
-    from alluse.services.projections import load_scenario, project
+    from alluse.sim.project import load_scenario, project
 
     sc = load_scenario(scenario, paths=paths, seed=seed, years=years)
     engine = state.engine() if portfolio else None
@@ -152,7 +152,7 @@ def project_cmd(
 def _compare(paths: int | None, seed: int | None) -> None:
     """Markdown tables for docs/projections.md: the published model beside the engine's median and
     5–95 % band at year 10 (or the last year), for each shipped scenario."""
-    from alluse.services.projections import load_scenario, project
+    from alluse.sim.project import load_scenario, project
     from alluse.sim.scenario import SHIPPED
 
     out = []

@@ -22,7 +22,7 @@ from alluse.domain.accounts import AccountKind, AccountStatus
 from alluse.domain.errors import InvalidInput, RuleViolation
 from alluse.domain.instruments import Instrument, parse_price, value_cents
 from alluse.domain.ledger import DIVIDENDS, FEES, MARKET, Leg, TransferKind
-from alluse.domain.lots import OpenLot, Take, Term, holding_term, take_fifo
+from alluse.domain.lots import OpenLot, Side, Take, Term, holding_term, take_fifo
 from alluse.domain.money import MAX_CENTS, Cents
 
 
@@ -38,7 +38,7 @@ class FillAction(StrEnum):
 
 
 TRADES = frozenset({FillAction.BTO, FillAction.STO, FillAction.BTC, FillAction.STC})
-LONG, SHORT = "LONG", "SHORT"
+LONG, SHORT = Side.LONG, Side.SHORT
 
 
 def week_start(d: date) -> date:

@@ -72,7 +72,7 @@ def create_user(engine: Engine, username: str, password: str, *, is_admin: bool 
             raise Conflict(f"user {username!r} already exists")
         uid = tx.conn.execute(
             users.insert().values(username=username, password_hash=pw_hash, is_admin=is_admin, created_at=tx.now)
-        ).inserted_primary_key[0]
+        ).inserted_primary_key[0]  # type: ignore[index]
         return {"user_id": uid, "username": username, "is_admin": is_admin}
 
     # A user belongs to no portfolio: the system chain records it. The key is new each time, so a
@@ -343,7 +343,7 @@ def create_api_key(
                 raise Forbidden("only an owner of every portfolio in scope may make an API key for it")
         kid = tx.conn.execute(
             api_keys.insert().values(user_id=who.id, name=name, secret_hash=_secret_hash(secret), created_at=tx.now)
-        ).inserted_primary_key[0]
+        ).inserted_primary_key[0]  # type: ignore[index]
         tx.conn.execute(
             api_key_scopes.insert(), [{"api_key_id": kid, "portfolio_id": p, "role": r.name} for p, r in parsed.items()]
         )

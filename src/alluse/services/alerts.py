@@ -70,8 +70,13 @@ def check_buffer(tx: Tx, acc: AccountRow, cause: str) -> bool:
             f"{acc.label}: cash {format_usd(snap.cash)} is below its cash buffer {format_usd(snap.cash_buffer)} "
             f"after {cause}",
         )
+        acc.breach_alert_open = True
         return True
-    clear_alert(tx, acc.id, BUFFER_BREACH, f"{acc.label}: cash {format_usd(snap.cash)} is back above its cash buffer")
+    if acc.breach_alert_open is not False:  # open, or not known from the account's load
+        clear_alert(
+            tx, acc.id, BUFFER_BREACH, f"{acc.label}: cash {format_usd(snap.cash)} is back above its cash buffer"
+        )
+        acc.breach_alert_open = False
     return False
 
 

@@ -22,17 +22,17 @@ from alluse.domain.accounts import (
 from alluse.domain.errors import Conflict, InvalidInput, NotFound
 from alluse.domain.ledger import BANK, REVERSIBLE, Leg, TransferKind
 from alluse.services.alerts import check_buffer
+from alluse.store.prepared import deferred
 from alluse.store.repo import (
     AccountRow,
     JournalEntry,
     apply_cash,
-    external_account,
-    insert_journal,
     load_accounts,
+    load_with_external,
     resolve_account,
     resolve_group,
     transfer_by_number,
-    transfer_numbers,
+    write_journal,
 )
 from alluse.store.schema import account_groups, accounts, postings, transfers
 from alluse.store.uow import Request, Tx, write
@@ -102,18 +102,18 @@ def move_cash(
 
 def _apply(tx: Tx, moves: list[CashMove], override: bool) -> list[dict[str, Any]]:
     conn, pid = tx.conn, tx.portfolio_id
-    bank = external_account(conn, pid, BANK, tx.now)
-    ids: dict[str | int, int] = {}
-    groups: dict[str | int, tuple[Allocation, dict[AccountKind, int]]] = {}
+    # Keyed by the references as given: the constructors set the ones each kind needs.
+    ids: dict[str | int | None, int] = {}
+    groups: dict[str | int | None, tuple[Allocation, dict[AccountKind, int]]] = {}
     moves = [_with_target_kind(conn, pid, m) for m in moves]
     for m in moves:
         for ref in (m.source, None if m.to_group else m.to):
             if ref is not None and ref not in ids:
                 ids[ref] = int(ref) if isinstance(ref, int) else resolve_account(conn, pid, ref)
         if m.to_group and m.to not in groups:
-            groups[m.to] = _group_sleeves(conn, pid, m.to)
-    wanted = {bank, *ids.values()} | {a for _, sleeves in groups.values() for a in sleeves.values()}
-    state = load_accounts(conn, pid, sorted(wanted))
+            groups[m.to] = _group_sleeves(conn, pid, m.to)  # type: ignore[arg-type]
+    wanted = {*ids.values()} | {a for _, sleeves in groups.values() for a in sleeves.values()}
+    bank, state = load_with_external(conn, pid, sorted(wanted), BANK, tx.now)
     touched: set[int] = set()
 
     entries, results = [], []
@@ -153,12 +153,11 @@ def _apply(tx: Tx, moves: list[CashMove], override: bool) -> list[dict[str, Any]
                 "legs": [{"account": state[leg.account_id].name, "amount_cents": leg.amount_cents} for leg in legs],
             }
         )
-    tids = insert_journal(conn, pid, tx.now, entries)
-    numbers = transfer_numbers(conn, tids)
-    for r, tid in zip(results, tids, strict=True):
-        r["transfer_id"] = tid
-        r["transfer_number"] = numbers[tid]
-    apply_cash(conn, [state[a] for a in touched])
+    with deferred(conn, sum(len(e.legs) + 1 for e in entries) + len(touched)):  # one wait for the writes
+        for r, t in zip(results, write_journal(conn, pid, tx.now, entries), strict=True):
+            r["transfer_id"] = t.id
+            r["transfer_number"] = t.number
+        apply_cash(conn, [state[a] for a in touched])
     _recheck_buffers(tx, [state[a] for a in sorted(touched)], "a cash move")
     return results
 
@@ -251,7 +250,7 @@ def reverse(
             if leg.amount_cents < 0 and acc.kind is not AccountKind.EXT:
                 check_cash_out(acc.snapshot, -leg.amount_cents, "reversal", override=override_reason is not None)
             acc.add_cash(leg.amount_cents, 0 if acc.kind is AccountKind.EXT else leg.amount_cents)
-        (tid,) = insert_journal(
+        ((tid, tid_number),) = write_journal(
             conn,
             pid,
             tx.now,
@@ -270,7 +269,7 @@ def reverse(
         return [
             {
                 "transfer_id": tid,
-                "transfer_number": transfer_numbers(conn, [tid])[tid],
+                "transfer_number": tid_number,
                 "reverses_transfer_id": tid_old,
                 "reverses_transfer_number": t.number,
             }

@@ -46,7 +46,7 @@ _a, _g, _t, _p = accounts.c, account_groups.c, transfers.c, postings.c
 
 def portfolio_name(engine: Engine, pid: int) -> str:
     with engine.connect() as conn:
-        return conn.execute(sa.select(portfolios.c.name).where(portfolios.c.id == pid)).scalar_one()
+        return str(conn.execute(sa.select(portfolios.c.name).where(portfolios.c.id == pid)).scalar_one())
 
 
 # --- overview ------------------------------------------------------------------------------------
@@ -102,7 +102,7 @@ def overview(
     def lineage(gid: int) -> tuple[int, ...]:
         chain = [gid]
         while parent.get(chain[-1]) is not None and len(chain) < 64:
-            chain.append(parent[chain[-1]])  # type: ignore[arg-type]
+            chain.append(parent[chain[-1]])
         return tuple(reversed(chain))
 
     ordered = sorted(groups, key=lineage)
@@ -133,7 +133,7 @@ def overview(
     }
 
 
-def _sleeve(r: Any, figures: tuple[int, int, int, int], alerts: dict[str, list]) -> dict[str, Any]:
+def _sleeve(r: Any, figures: tuple[int, int, int, int], alerts: dict[str, list[Any]]) -> dict[str, Any]:
     nav, cash, deployable, buffer = figures
     return {
         "account_id": r[5],

@@ -31,7 +31,7 @@ def after(
     with engine.connect() as conn:
         pid = resolve_portfolio(conn, portfolio)
         q = sa.select(*outbox.EVENT_COLUMNS).where(e.portfolio_id == pid, e.seq > seq).order_by(e.seq).limit(limit)
-        found = [Event(*r) for r in conn.execute(q)]
+        found = [Event._make(r) for r in conn.execute(q)]
     return [ev.envelope() for ev in found if kind_matches(filters, ev.kind)]
 
 

@@ -74,27 +74,27 @@ def nav_series(conn: sa.Connection, account_id: int, start: date, end: date) -> 
     for lid, on, qty in conn.execute(sa.select(c.lot_id, c.closed_on, c.quantity).where(c.account_id == account_id)):
         closes.setdefault(lid, []).append((on, qty))
     iids = sorted({r.instrument_id for r in lot_rows})
-    prices: dict[int, list[tuple[date, int, int]]] = {iid: [] for iid in iids}
+    prices: dict[int, list[tuple[date, int, int, int]]] = {iid: [] for iid in iids}
     if iids:
         for iid, on, px, mid in conn.execute(
             sa.select(marks.c.instrument_id, marks.c.as_of, marks.c.price_e4, marks.c.id).where(
                 marks.c.instrument_id.in_(iids)
             )
         ):
-            prices[iid].append((on, 1, mid, px))  # type: ignore[arg-type]
+            prices[iid].append((on, 1, mid, px))
         for iid, on, px, fid in conn.execute(
             sa.select(f.instrument_id, f.trade_date, f.price_e4, f.id).where(
                 f.account_id == account_id, f.instrument_id.in_(iids), f.action.in_(["BTO", "STO", "BTC", "STC"])
             )
         ):
-            prices[iid].append((on, 0, fid, px))  # type: ignore[arg-type]
+            prices[iid].append((on, 0, fid, px))
     for lst in prices.values():
         lst.sort()
-    keys = {iid: [(d, k, n) for d, k, n, _ in lst] for iid, lst in prices.items()}  # type: ignore[misc]
+    keys = {iid: [(d, k, n) for d, k, n, _ in lst] for iid, lst in prices.items()}
 
     def price(iid: int, on: date) -> int | None:
         idx = bisect.bisect_right(keys[iid], (on, 2, 0)) - 1
-        return prices[iid][idx][3] if idx >= 0 else None  # type: ignore[index]
+        return prices[iid][idx][3] if idx >= 0 else None
 
     cash_events.sort(key=lambda e: e[0])
     out: list[Day] = []

@@ -104,13 +104,13 @@ class Sleeve:
     quarter_gain: int = 0
 
 
-def _sleeve(conn: sa.Connection, row: Any, as_of: date, quarter_gain: int, with_surplus: bool) -> Sleeve:
+def _sleeve(row: Any, quarter_gain: int, surplus: tax.PostTaxSurplus | None) -> Sleeve:
     aid, gid, kind, name, status, cash, pos, coll, ear, base, buffer_bps = row
     kind = AccountKind(kind)
     snap = CashSnapshot(account_label(kind, name), kind, cash, pos, coll, ear, buffer_bps)
     figures = None
-    if with_surplus:
-        p = tax.post_tax_surplus(conn, aid, as_of)
+    if surplus is not None:
+        p = surplus
         figures = SurplusFigures(p.nav, p.base_capital, p.unpaid_tax_on_realized, p.tax_on_unrealized)
     return Sleeve(AccountState(aid, snap, figures, gid), AccountStatus(status), name, quarter_gain)
 
@@ -212,19 +212,25 @@ def find_candidates(
     rows.update(_load_rows(conn, pid, sorted((gains.keys() | later) - rows.keys())))
     rows = {aid: row for aid, row in _as_of_rows(conn, rows, as_of, later).items() if row[4] == "ACTIVE"}
     out = Candidates()
-    for aid, row in sorted(rows.items()):
+
+    def fork_rule(row: Any) -> bool:
         kind = AccountKind(row[2])
-        fork_rule = (kind is AccountKind.GEN or kind is AccountKind.REV) and row[5] + row[6] - row[9] >= (
+        return (kind is AccountKind.GEN or kind is AccountKind.REV) and row[5] + row[6] - row[9] >= (
             cfg.gen_fork_threshold if kind is AccountKind.GEN else cfg.rev_fork_threshold
         )
-        s = _sleeve(conn, row, as_of, gains.get(aid, 0), fork_rule and exact)
+
+    exact_ids = [aid for aid, row in rows.items() if exact and fork_rule(row)]
+    surpluses = tax.post_tax_surplus_many(conn, pid, exact_ids, as_of) if exact_ids else {}
+    for aid, row in sorted(rows.items()):
+        kind = AccountKind(row[2])
+        s = _sleeve(row, gains.get(aid, 0), surpluses.get(aid))
         out.sleeves[aid] = s
         if s.state.cash.buffer_breached:
             out.breaches.append(aid)
         if aid in gains:
             out.reinvest.append(aid)
         threshold = cfg.gen_fork_threshold if kind is AccountKind.GEN else cfg.rev_fork_threshold
-        if fork_rule and (not exact or (s.state.figures is not None and s.state.figures.surplus >= threshold)):
+        if fork_rule(row) and (not exact or (s.state.figures is not None and s.state.figures.surplus >= threshold)):
             (out.gen_forks if kind is AccountKind.GEN else out.rev_forks).append(aid)
     out.merges = _merge_candidates(conn, pid, as_of, cfg, later)
     return out
@@ -298,7 +304,8 @@ def _load_sleeves(
 ) -> dict[int, Sleeve]:
     rows = _as_of_rows(conn, _load_rows(conn, pid, ids), as_of, accounts_with_facts_after(conn, pid, as_of))
     quarter = _quarter_gains(conn, pid, as_of, ids) if gains else {}
-    return {aid: _sleeve(conn, row, as_of, quarter.get(aid, 0), surplus) for aid, row in rows.items()}
+    surpluses = tax.post_tax_surplus_many(conn, pid, list(rows), as_of) if surplus else {}
+    return {aid: _sleeve(row, quarter.get(aid, 0), surpluses.get(aid)) for aid, row in rows.items()}
 
 
 class ActionApplied(TypedDict):
@@ -811,8 +818,9 @@ def _families(
     for r in forked:
         if r["rule"] == Rule.GEN_FORK.value:
             born.add(r["group_id"])
-            if r["amount_cents"] >= cfg.merge_threshold:
-                new_depths[r["group_id"]] = tree.depth(r["parent_group_id"]) + 1
+            parent = r["parent_group_id"]
+            if r["amount_cents"] >= cfg.merge_threshold and parent is not None:  # a fork always has one
+                new_depths[r["group_id"]] = tree.depth(parent) + 1
     merges(new_depths)
 
 
@@ -913,8 +921,8 @@ def plan(
             if cands.sleeves[fp.account_id].state.group_id not in merging:  # its sleeves merge instead
                 rows.append({**_plan_dict(fp), "subject": fp.label})
         for aid in cands.breaches:
-            s = cands.sleeves[aid].state
-            rows.append({"rule": "BUFFER", "outcome": "ALERT", "subject": s.label, "amount_cents": s.cash.cash_buffer - s.cash.cash,
+            st = cands.sleeves[aid].state
+            rows.append({"rule": "BUFFER", "outcome": "ALERT", "subject": st.label, "amount_cents": st.cash.cash_buffer - st.cash.cash,
                          "reason": "cash is below the cash buffer: the run raises a buffer-breach alert"})  # fmt: skip
     return rows
 

@@ -50,9 +50,9 @@ def _accounts(conn: sa.Connection, pid: int, account: str | None) -> list[tuple[
         aid = resolve_account(conn, pid, account)
         return [(aid, conn.execute(sa.select(a.name).where(a.id == aid)).scalar_one())]
     return [
-        tuple(r)
+        (r.id, r.name)
         for r in conn.execute(sa.select(a.id, a.name).where(a.portfolio_id == pid, a.kind != "EXT").order_by(a.id))
-    ]  # type: ignore[misc]
+    ]
 
 
 # --- holdings ------------------------------------------------------------------------------------
@@ -60,7 +60,7 @@ def _accounts(conn: sa.Connection, pid: int, account: str | None) -> list[tuple[
 
 def holdings(
     engine: Engine, portfolio: str | int | None, account: str | None = None, as_of: date | None = None
-) -> dict:
+) -> dict[str, Any]:
     """Open lots with their value and unrealized P&L, and per-account NAV, as of a day: only facts
     dated on or before it count, positions at their latest prices then. Default: today, or the latest
     date a recorded fact carries if that is later (so every recorded fact shows)."""
@@ -124,14 +124,14 @@ def _income_by(conn: sa.Connection, pid: int, start: date, end: date, bucket) ->
     return out
 
 
-def weekly(engine: Engine, portfolio: str | int | None, start: date, end: date) -> dict:
+def weekly(engine: Engine, portfolio: str | int | None, start: date, end: date) -> dict[str, Any]:
     """Per week (Monday start): trades, income (realized gains + dividends), predicted and confirmed type."""
     if start > end:
         raise InvalidInput(f"--from {start} is after --to {end}")
     start, f, w = week_start(start), fills.c, weeks.c
     with engine.connect() as conn:
         pid = resolve_portfolio(conn, portfolio)
-        trades = dict(
+        trades: dict[date, int] = dict(
             conn.execute(
                 sa.select(f.week_start, sa.func.count())
                 .where(f.portfolio_id == pid, f.action.in_(TRADE_ACTIONS), f.trade_date >= start, f.trade_date <= end)
@@ -167,7 +167,7 @@ def weekly(engine: Engine, portfolio: str | int | None, start: date, end: date) 
     return {"weeks": rows, "predicted_and_confirmed": len(judged), "correct": hits}
 
 
-def week_accuracy(engine: Engine, portfolio: str | int | None) -> dict:
+def week_accuracy(engine: Engine, portfolio: str | int | None) -> dict[str, Any]:
     """How often the predicted week type was right, over every week that has both, by type."""
     w = weeks.c
     with engine.connect() as conn:
@@ -216,7 +216,7 @@ def _month_end(year: int, month: int) -> date:
     return (date(year + (month == 12), month % 12 + 1, 1)) - timedelta(days=1)
 
 
-def monthly(engine: Engine, portfolio: str | int | None, year: int) -> dict:
+def monthly(engine: Engine, portfolio: str | int | None, year: int) -> dict[str, Any]:
     """Per month: income (realized + dividends), reinvestment (cash put into shares and LEAPS), estimated
     tax accrued that month (household netting, year to date), and growth per account (NAV change less
     flows)."""
@@ -235,7 +235,7 @@ def monthly(engine: Engine, portfolio: str | int | None, year: int) -> dict:
         ):
             if kind == "STOCK" or (pc == "C" and (expiry - on).days >= LEAPS_MIN_DAYS):
                 reinvest[on.month] = reinvest.get(on.month, 0) - cash
-        tax_ytd, months = 0, []
+        tax_ytd, months = 0, list[dict[str, Any]]()
         for m in range(1, 13):
             ytd = estimate(_year_figures_household(conn, pid, start, _month_end(year, m)), r).tax
             months.append(
@@ -254,12 +254,12 @@ def monthly(engine: Engine, portfolio: str | int | None, year: int) -> dict:
             for prev, d in zip(series, series[1:], strict=False):
                 by_month[d.on.month - 1] += d.nav - prev.nav - d.flow
             growth[name] = by_month
-    for idx, m in enumerate(months):
-        m["growth_cents"] = {name: g[idx] for name, g in growth.items()}
+    for idx, month in enumerate(months):
+        month["growth_cents"] = {name: g[idx] for name, g in growth.items()}
     return {"year": year, "months": months, "tax_estimated_ytd_cents": tax_ytd, "note": NOTE}
 
 
-def quarterly(engine: Engine, portfolio: str | int | None, year: int) -> dict:
+def quarterly(engine: Engine, portfolio: str | int | None, year: int) -> dict[str, Any]:
     """The tax ledger by quarter and account: realized short/long-term, dividends, and each account's
     estimated tax for the year to the quarter's end."""
     check_years(year)
@@ -309,8 +309,12 @@ def quarterly(engine: Engine, portfolio: str | int | None, year: int) -> dict:
 # --- the tax year --------------------------------------------------------------------------------
 
 
-def _within(conn: sa.Connection, day: sa.ColumnElement, around: sa.ColumnElement, days: int) -> sa.ColumnElement:
+def _within(
+    conn: sa.Connection, day: sa.ColumnElement[Any], around: sa.ColumnElement[Any], days: int
+) -> sa.ColumnElement[bool]:
     """`day` within ±days of `around`, written so an index on `day` serves the range."""
+    lo: sa.ColumnElement[Any]
+    hi: sa.ColumnElement[Any]
     if conn.dialect.name == "sqlite":  # dates are ISO text there: compare with date() arithmetic
         lo, hi = sa.func.date(around, f"-{days} days"), sa.func.date(around, f"+{days} days")
     else:
@@ -318,7 +322,7 @@ def _within(conn: sa.Connection, day: sa.ColumnElement, around: sa.ColumnElement
     return sa.between(day, lo, hi)
 
 
-def _wash_flag(conn: sa.Connection, pid: int) -> sa.ColumnElement:
+def _wash_flag(conn: sa.Connection, pid: int) -> tuple[sa.ColumnElement[bool], Any]:
     """A realized loss on shares with another lot of the same shares opened within 30 days either side
     (in any account of the portfolio: the household). Flagged, never applied."""
     c = lot_closes.c
@@ -333,10 +337,10 @@ def _wash_flag(conn: sa.Connection, pid: int) -> sa.ColumnElement:
             _within(conn, other.c.opened_on, c.closed_on, WASH_DAYS),
         )
     )
-    return sa.and_(c.gain_cents < 0, instruments.c.kind == "STOCK", sa.exists(same)), closed  # type: ignore[return-value]
+    return sa.and_(c.gain_cents < 0, instruments.c.kind == "STOCK", sa.exists(same)), closed
 
 
-def _scan(conn: sa.Connection, col: sa.Column) -> sa.ColumnElement:
+def _scan(conn: sa.Connection, col: sa.Column[Any]) -> sa.ColumnElement[Any]:
     """On SQLite, keep the planner off an index for a filter that selects most of a large table: a
     year of the tax ledger reads faster in one sequential pass than through an index (unary + is
     SQLite's documented way to say so)."""
@@ -349,7 +353,7 @@ def _term(gains: int, losses: int, closes: int) -> dict[str, int]:
     return {"gains_cents": gains, "losses_cents": losses, "net_cents": gains + losses, "closes": closes}
 
 
-def tax_years(engine: Engine, portfolio: str | int | None, first: int, last: int) -> dict:
+def tax_years(engine: Engine, portfolio: str | int | None, first: int, last: int) -> dict[str, Any]:
     """Several tax years in one answer: each year as `tax_year` gives it, and the sums over the range
     (each year is netted and estimated on its own; the sums add those results up)."""
     check_years(first, last)
@@ -362,7 +366,7 @@ def tax_years(engine: Engine, portfolio: str | int | None, first: int, last: int
     return {"from_year": first, "to_year": last, "note": NOTE, "total": total, "years": years}
 
 
-def tax_year(engine: Engine, portfolio: str | int | None, year: int) -> dict:
+def tax_year(engine: Engine, portfolio: str | int | None, year: int) -> dict[str, Any]:
     """The household's tax year: gains and losses by term, netting, estimated tax, payments, wash-sale
     flags; and each account's own estimate (as the lifecycle sees it). One pass over the ledger for
     the sums, one for the wash-sale flags."""
@@ -550,7 +554,7 @@ def write_realized_csv(
 
 def performance_report(
     engine: Engine, portfolio: str | int | None, start: date, end: date, account: str | None = None
-) -> dict:
+) -> dict[str, Any]:
     """Per account: time-weighted return with flows (deposits, forks, merges ...) excluded, max drawdown."""
     with engine.connect() as conn:
         pid = resolve_portfolio(conn, portfolio)

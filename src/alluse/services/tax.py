@@ -25,7 +25,7 @@ from alluse.domain.parsing import parse_percent
 from alluse.domain.tax import TaxRates, YearFigures, estimate
 from alluse.services.alerts import check_buffer
 from alluse.store import tax as tax_store
-from alluse.store.asof import AccountAsOf, account_as_of
+from alluse.store.asof import AccountAsOf, accounts_as_of
 from alluse.store.repo import JournalEntry, apply_cash, external_account, insert_journal, load_accounts, resolve_account
 from alluse.store.schema import accounts, fills, lot_closes, tax_payments
 from alluse.store.uow import Request, Tx, write
@@ -161,35 +161,32 @@ def post_tax_surplus(conn: sa.Connection, account_id: int, as_of: date) -> PostT
     everything would add to this year's estimate, never below zero (an unrealized loss does not raise
     the surplus).
     """
-    pid = _portfolio_of(conn, account_id)
-    state = account_as_of(conn, account_id, as_of)
-    r = rates(conn, pid)
-    c = lot_closes.c
-    years = {
-        int(y.year)
-        for (y,) in conn.execute(
-            sa.select(c.closed_on).where(c.account_id == account_id, c.realized.is_(True), c.closed_on <= as_of)
-        )
-    }
-    years |= {
-        int(y.year)
-        for (y,) in conn.execute(
-            sa.select(fills.c.trade_date).where(
-                fills.c.account_id == account_id, fills.c.action == "DIVIDEND", fills.c.trade_date <= as_of
-            )
-        )
-    }
-    unpaid = 0
-    this_year = YearFigures()
-    for y in sorted(years):
-        fig = year_figures(conn, account_id, y, as_of)
-        if y == as_of.year:
-            this_year = fig
-        unpaid += max(0, estimate(fig, r).tax - tax_paid(conn, account_id, y, as_of))
-    with_unrealized = this_year + unrealized_figures(state)
-    on_unrealized = max(0, estimate(with_unrealized, r).tax - estimate(this_year, r).tax)
-    nav, base = state.nav, state.base_capital
-    return PostTaxSurplus(nav, base, unpaid, on_unrealized, nav - base - unpaid - on_unrealized)
+    return post_tax_surplus_many(conn, _portfolio_of(conn, account_id), [account_id], as_of)[account_id]
+
+
+def post_tax_surplus_many(
+    conn: sa.Connection, portfolio_id: int, ids: list[int], as_of: date
+) -> dict[int, PostTaxSurplus]:
+    """`post_tax_surplus` of many accounts of one portfolio (a sweep's candidates), with a few
+    statements for all of them instead of a dozen per account."""
+    states = accounts_as_of(conn, ids, as_of)
+    r = rates(conn, portfolio_id)
+    realized = tax_store.realized_by_year(conn, list(states), as_of)
+    paid = tax_store.paid_by_year(conn, list(states), as_of)
+    out: dict[int, PostTaxSurplus] = {}
+    for aid, state in states.items():
+        unpaid = 0
+        this_year = YearFigures()
+        for y, (st, lt, div) in sorted(realized.get(aid, {}).items()):
+            fig = YearFigures(st, lt, div)
+            if y == as_of.year:
+                this_year = fig
+            unpaid += max(0, estimate(fig, r).tax - paid.get(aid, {}).get(y, 0))
+        with_unrealized = this_year + unrealized_figures(state)
+        on_unrealized = max(0, estimate(with_unrealized, r).tax - estimate(this_year, r).tax)
+        nav, base = state.nav, state.base_capital
+        out[aid] = PostTaxSurplus(nav, base, unpaid, on_unrealized, nav - base - unpaid - on_unrealized)
+    return out
 
 
 # --- writes: tax payments and rates --------------------------------------------------------------

@@ -120,7 +120,7 @@ def record_fills(
             if (i + 1) % FLUSH_EVERY == 0:
                 book.flush(final=False)
         book.flush()
-        out = []
+        out: list[FillResult] = []
         for i, (b, req) in enumerate(zip(booked, fresh, strict=True)):
             result = fill_result(b, book.breached.get(b.account_id, False))
             if drawn := draw_earmark(tx, book, b, by_key[req.key].multiplier, i):

@@ -14,6 +14,7 @@ import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -105,7 +106,7 @@ class Context:
     expect: list[Head] = field(default_factory=list)
     heads: list[Head] = field(default_factory=list)
     # table -> row key -> the manifest entry that last wrote it (filled by the audit_chain check)
-    recorded: dict[str, dict[object, tuple]] = field(default_factory=dict)
+    recorded: dict[str, dict[object, tuple[Any, ...]]] = field(default_factory=dict)
 
 
 Check = Callable[[Context], Iterator[Finding]]
@@ -592,7 +593,9 @@ def event_sequence(ctx: Context) -> Iterator[Finding]:
     is the last event's."""
     e = events.c
     last = dict(ctx.conn.execute(sa.select(e.portfolio_id, sa.func.max(e.seq)).group_by(e.portfolio_id)).all())
-    counted = dict(ctx.conn.execute(sa.select(e.portfolio_id, sa.func.count()).group_by(e.portfolio_id)).all())
+    counted: dict[int, int] = dict(
+        ctx.conn.execute(sa.select(e.portfolio_id, sa.func.count()).group_by(e.portfolio_id)).all()
+    )
     for pid, recorded in ctx.conn.execute(sa.select(portfolios.c.id, portfolios.c.event_seq)):
         if recorded != (last.get(pid) or 0) or counted.get(pid, 0) != (last.get(pid) or 0):
             yield Finding(
@@ -630,7 +633,7 @@ def verify_audit(engine: Engine, keyring: Keyring | None = None) -> VerifyReport
     return report
 
 
-def audit_entries(engine: Engine, portfolio_id: int, after: int = 0, limit: int = 100) -> list[dict]:
+def audit_entries(engine: Engine, portfolio_id: int, after: int = 0, limit: int = 100) -> list[dict[str, Any]]:
     al = audit_log.c
     q = (
         sa.select(al.seq, al.at, al.actor, al.action, al.idempotency_key, al.result, al.override_reason, al.hash)

@@ -314,7 +314,7 @@ def _parse(doc: dict[str, Any]) -> Scenario:
     wd = _units(
         _dec("income.rev_withdrawal_pct", _field(income, "rev_withdrawal_pct", "income."), "0", "100"), BPS_PER_UNIT
     )
-    sleeves = [_sleeve(_table(doc, name), name, years, every, drop) for name in ("gen", "rev", "com")]
+    gen, rev, com = (_sleeve(_table(doc, name), name, years, every, drop) for name in ("gen", "rev", "com"))
     _no_unknown(doc)
     cents = int(capital * 100)
     if cents > MAX_CENTS:
@@ -328,7 +328,9 @@ def _parse(doc: dict[str, Any]) -> Scenario:
         start,
         cents,
         Allocation(*parts),
-        *sleeves,
+        gen,
+        rev,
+        com,
         weeks,
         loss,
         drawdowns,

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from decimal import Decimal
 from unittest import mock
 
@@ -56,7 +56,7 @@ def _clock(day: date, hour: int = 16) -> Iterator[None]:
 
     class Simulated(datetime):
         @classmethod
-        def now(cls, tz=None):  # type: ignore[no-untyped-def, override]
+        def now(cls, tz: tzinfo | None = None) -> datetime:  # type: ignore[override]
             return at if tz is not None else at.replace(tzinfo=None)
 
     with mock.patch.object(uow, "datetime", Simulated):

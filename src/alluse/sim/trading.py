@@ -8,14 +8,14 @@ through the fills, lots and tax ledger like any broker statement, so every figur
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import Any
 
 from sqlalchemy.engine import Engine
 
 from alluse.domain.errors import InvalidInput
-from alluse.services.trades import Fill, FillAction, record_fills
+from alluse.services.trades import Fill, FillAction, FillResult, record_fills
 
 SIM_ROOT = "SIM"
 SIM_STRIKE_E3 = 1_000  # a $1 strike: $100 of collateral per contract while open
@@ -47,8 +47,8 @@ def result_fills(key: str, account: str | int, cents: int, on: date) -> list[tup
 
 
 def realize(
-    engine: Engine, actor: str, portfolio: str | int | None, results: list[tuple[str, str | int, int, date]]
-) -> list[dict[str, Any]]:
+    engine: Engine, actor: str, portfolio: str | int | None, results: Sequence[tuple[str, str | int, int, date]]
+) -> list[FillResult]:
     """(idempotency key, account, signed cents, day) each, all in one unit of work."""
     facts = [f for key, account, cents, on in results for f in result_fills(key, account, cents, on)]
     return record_fills(engine, actor, portfolio, facts)

@@ -6,6 +6,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
+from alluse.store.ids import draw_ids
 from alluse.store.prepared import Prepared, insert
 from alluse.store.schema import alerts
 
@@ -15,7 +16,7 @@ _OPEN = Prepared(
         _al.account_id == sa.bindparam("aid"), _al.kind == sa.bindparam("kind"), _al.cleared_at.is_(None)
     )
 )
-_INSERT = insert(alerts, ["portfolio_id", "account_id", "kind", "message", "raised_at"])
+_INSERT = insert(alerts, ["id", "portfolio_id", "account_id", "kind", "message", "raised_at"])
 _RESTATE = Prepared(
     alerts.update()
     .where(_al.id == sa.bindparam("alert_id"), _al.message != sa.bindparam("msg"))
@@ -41,7 +42,10 @@ def restate_alert(conn: sa.Connection, alert_id: int, message: str) -> None:
 def insert_alert(
     conn: sa.Connection, portfolio_id: int, account_id: int, kind: str, message: str, raised_at: datetime
 ) -> None:
-    _INSERT.run(conn, portfolio_id=portfolio_id, account_id=account_id, kind=kind, message=message, raised_at=raised_at)
+    # The id chosen here, so the audit manifest records the row from these parameters (store/rowlog.py).
+    (alert_id,) = draw_ids(conn, alerts, 1)
+    _INSERT.run(conn, id=alert_id, portfolio_id=portfolio_id, account_id=account_id, kind=kind, message=message,
+                raised_at=raised_at)  # fmt: skip
 
 
 def clear_alerts(conn: sa.Connection, account_id: int, kind: str, at: datetime) -> int:

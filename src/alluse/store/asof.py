@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -123,131 +124,175 @@ def _journal() -> sa.FromClause:
     )
 
 
-def _cash_and_base(conn: sa.Connection, account_id: int, day: date) -> tuple[int, int]:
+# Accounts per statement: each figure is read for many accounts at once (a sweep's candidates).
+_CHUNK = 500
+
+
+def _chunks(ids: list[int]) -> list[list[int]]:
+    return [ids[i : i + _CHUNK] for i in range(0, len(ids), _CHUNK)]
+
+
+def _cash_and_base(conn: sa.Connection, ids: list[int], day: date) -> dict[int, tuple[int, int]]:
     capital = sa.case(
         (_t.kind.in_([k.value for k in CAPITAL_FLOWS]), _p.amount_cents),
         (sa.and_(_t.kind.in_([k.value for k in CAPITAL_INFLOWS]), _p.amount_cents > 0), _p.amount_cents),
         else_=0,
     )
-    q = (
-        sa.select(sa.func.coalesce(sa.func.sum(_p.amount_cents), 0), sa.func.coalesce(sa.func.sum(capital), 0))
-        .select_from(_journal())
-        .where(_p.account_id == account_id, _dated_on_or_before(day))
-    )
-    cash, base = conn.execute(q).one()
-    return int(cash), int(base)
+    out: dict[int, tuple[int, int]] = {}
+    for chunk in _chunks(ids):
+        q = (
+            sa.select(
+                _p.account_id,
+                sa.func.coalesce(sa.func.sum(_p.amount_cents), 0),
+                sa.func.coalesce(sa.func.sum(capital), 0),
+            )
+            .select_from(_journal())
+            .where(_p.account_id.in_(chunk), _dated_on_or_before(day))
+            .group_by(_p.account_id)
+        )
+        out.update({int(aid): (int(cash), int(base)) for aid, cash, base in conn.execute(q)})
+    return out
 
 
-def _earmarked(conn: sa.Connection, account_id: int, day: date) -> int:
+def _earmarked(conn: sa.Connection, ids: list[int], day: date) -> dict[int, int]:
     """A plan's earmarks are dated by its action's as-of date, a purchase's draw-down by its fill's
     trade date; any other draw-down (a merge, by hand) counts on every day, like an undated cash move."""
     e = earmarks.c
     draw_fill = fills.alias("draw_fill")
-    q = (
-        sa.select(sa.func.coalesce(sa.func.sum(e.amount_cents), 0))
-        .select_from(
-            earmarks.outerjoin(lifecycle_actions, _la.id == e.action_id).outerjoin(
-                draw_fill,
-                sa.and_(
-                    e.action_id.is_(None),
-                    draw_fill.c.account_id == e.account_id,
-                    draw_fill.c.audit_seq == e.audit_seq,
+    out: dict[int, int] = {}
+    for chunk in _chunks(ids):
+        q = (
+            sa.select(e.account_id, sa.func.coalesce(sa.func.sum(e.amount_cents), 0))
+            .select_from(
+                earmarks.outerjoin(lifecycle_actions, _la.id == e.action_id).outerjoin(
+                    draw_fill,
+                    sa.and_(
+                        e.action_id.is_(None),
+                        draw_fill.c.account_id == e.account_id,
+                        draw_fill.c.audit_seq == e.audit_seq,
+                    ),
+                )
+            )
+            .where(
+                e.account_id.in_(chunk),
+                sa.case(
+                    (_la.id.is_not(None), _la.as_of <= day),
+                    (draw_fill.c.id.is_not(None), draw_fill.c.trade_date <= day),
+                    else_=sa.true(),
                 ),
             )
+            .group_by(e.account_id)
         )
-        .where(
-            e.account_id == account_id,
-            sa.case(
-                (_la.id.is_not(None), _la.as_of <= day),
-                (draw_fill.c.id.is_not(None), draw_fill.c.trade_date <= day),
-                else_=sa.true(),
-            ),
-        )
-    )
-    return int(conn.execute(q).scalar_one())
+        out.update({int(aid): int(total) for aid, total in conn.execute(q)})
+    return out
 
 
-def _prices(conn: sa.Connection, account_id: int, instrument_ids: set[int], day: date) -> dict[int, int]:
-    """Each instrument's valuation price on `day`: its latest-dated fill in this account or mark (the
-    later recorded on the same day); shares received by a put's assignment enter at the strike."""
+def _prices(conn: sa.Connection, held: dict[int, set[int]], day: date) -> dict[int, dict[int, int]]:
+    """Per account, each held instrument's valuation price on `day`: its latest-dated fill in this
+    account or mark (the later recorded on the same day); shares received by a put's assignment enter
+    at the strike."""
     i = instruments.c
-    events: list[tuple[date, int, int, int]] = []  # (date, audit seq, instrument, price)
-    for iid, on, seq, px in conn.execute(
-        sa.select(marks.c.instrument_id, marks.c.as_of, marks.c.audit_seq, marks.c.price_e4).where(
-            marks.c.instrument_id.in_(instrument_ids), marks.c.as_of <= day
-        )
-    ):
-        events.append((on, seq, iid, px))
-    for iid, on, seq, px, action, pc, strike, underlying, pid in conn.execute(
-        sa.select(
-            _f.instrument_id,
-            _f.trade_date,
-            _f.audit_seq,
-            _f.price_e4,
-            _f.action,
-            i.put_call,
-            i.strike_e4,
-            i.underlying,
-            _f.portfolio_id,
-        )  # fmt: skip
-        .join(instruments, i.id == _f.instrument_id)
-        .where(_f.account_id == account_id, _f.trade_date <= day, _f.action.in_([*_PRICED, "ASSIGN"]))
-    ):
-        if action != "ASSIGN":
-            events.append((on, seq, iid, px))
-        elif pc == "P":
-            stock = conn.execute(
-                sa.select(i.id).where(i.portfolio_id == pid, i.symbol == underlying, i.kind == "STOCK")
-            ).scalar_one_or_none()
-            if stock is not None:
-                events.append((on, seq, stock, strike))
-    prices: dict[int, int] = {}
-    for _on, _seq, iid, px in sorted(events, key=lambda ev: (ev[0], ev[1])):
-        prices[iid] = px
-    return prices
+    instrument_ids = sorted({iid for ids in held.values() for iid in ids})
+    marked: list[tuple[date, int, int, int]] = []  # (date, audit seq, instrument, price), any account
+    for chunk in _chunks(instrument_ids):
+        for iid, on, seq, px in conn.execute(
+            sa.select(marks.c.instrument_id, marks.c.as_of, marks.c.audit_seq, marks.c.price_e4).where(
+                marks.c.instrument_id.in_(chunk), marks.c.as_of <= day
+            )
+        ):
+            marked.append((on, seq, iid, px))
+    filled: dict[int, list[tuple[date, int, int, int]]] = {aid: [] for aid in held}
+    for chunk in _chunks(sorted(held)):
+        for aid, iid, on, seq, px, action, pc, strike, underlying, pid in conn.execute(
+            sa.select(
+                _f.account_id,
+                _f.instrument_id,
+                _f.trade_date,
+                _f.audit_seq,
+                _f.price_e4,
+                _f.action,
+                i.put_call,
+                i.strike_e4,
+                i.underlying,
+                _f.portfolio_id,
+            )  # fmt: skip
+            .join(instruments, i.id == _f.instrument_id)
+            .where(_f.account_id.in_(chunk), _f.trade_date <= day, _f.action.in_([*_PRICED, "ASSIGN"]))
+        ):
+            if action != "ASSIGN":
+                filled[aid].append((on, seq, iid, px))
+            elif pc == "P":
+                stock = conn.execute(
+                    sa.select(i.id).where(i.portfolio_id == pid, i.symbol == underlying, i.kind == "STOCK")
+                ).scalar_one_or_none()
+                if stock is not None:
+                    filled[aid].append((on, seq, stock, strike))
+    out: dict[int, dict[int, int]] = {}
+    for aid, ids in held.items():
+        prices: dict[int, int] = {}
+        events = [ev for ev in marked if ev[2] in ids] + filled[aid]
+        for _on, _seq, iid, px in sorted(events, key=lambda ev: (ev[0], ev[1])):
+            prices[iid] = px
+        out[aid] = prices
+    return out
 
 
-def _lots(conn: sa.Connection, account_id: int, day: date) -> list[LotAsOf]:
+def _lots(conn: sa.Connection, ids: list[int], day: date) -> dict[int, list[LotAsOf]]:
     lo, c, i = lots.c, lot_closes.c, instruments.c
-    closed = (
-        sa.select(
-            c.lot_id,
-            sa.func.sum(c.quantity).label("qty"),
-            sa.func.sum(c.open_cash_cents).label("cash"),
+    rows: dict[int, list[Any]] = {aid: [] for aid in ids}
+    for chunk in _chunks(ids):
+        closed = (
+            sa.select(
+                c.lot_id,
+                sa.func.sum(c.quantity).label("qty"),
+                sa.func.sum(c.open_cash_cents).label("cash"),
+            )
+            .where(c.account_id.in_(chunk), c.closed_on <= day)
+            .group_by(c.lot_id)
+            .subquery()
         )
-        .where(c.account_id == account_id, c.closed_on <= day)
-        .group_by(c.lot_id)
-        .subquery()
-    )
-    q = (
-        sa.select(
-            lo.id,
-            lo.instrument_id,
-            i.symbol,
-            lo.side,
-            lo.opened_on,
-            lo.quantity - sa.func.coalesce(closed.c.qty, 0),
-            lo.open_cash_cents - sa.func.coalesce(closed.c.cash, 0),
-            i.multiplier,
-            i.put_call,
-            i.strike_e4,
+        q = (
+            sa.select(
+                lo.account_id,
+                lo.id,
+                lo.instrument_id,
+                i.symbol,
+                lo.side,
+                lo.opened_on,
+                lo.quantity - sa.func.coalesce(closed.c.qty, 0),
+                lo.open_cash_cents - sa.func.coalesce(closed.c.cash, 0),
+                i.multiplier,
+                i.put_call,
+                i.strike_e4,
+            )
+            .join(instruments, i.id == lo.instrument_id)
+            .outerjoin(closed, closed.c.lot_id == lo.id)
+            .where(lo.account_id.in_(chunk), lo.opened_on <= day)
+            .order_by(lo.account_id, i.symbol, lo.opened_on, lo.id)
         )
-        .join(instruments, i.id == lo.instrument_id)
-        .outerjoin(closed, closed.c.lot_id == lo.id)
-        .where(lo.account_id == account_id, lo.opened_on <= day)
-        .order_by(i.symbol, lo.opened_on, lo.id)
-    )
-    rows = [r for r in conn.execute(q) if r[5] > 0]
-    prices = _prices(conn, account_id, {r[1] for r in rows}, day) if rows else {}
-    return [
-        LotAsOf(lid, iid, sym, side, opened, int(rem), int(rcash), prices.get(iid, 0), mult, pc, strike)
-        for lid, iid, sym, side, opened, rem, rcash, mult, pc, strike in rows
-    ]
+        for r in conn.execute(q):
+            if r[6] > 0:
+                rows[r[0]].append(r[1:])
+    held = {aid: {r[1] for r in found} for aid, found in rows.items() if found}
+    prices = _prices(conn, held, day) if held else {}
+    return {
+        aid: [
+            LotAsOf(lid, iid, sym, side, opened, int(rem), int(rcash), prices[aid].get(iid, 0), mult, pc, strike)
+            for lid, iid, sym, side, opened, rem, rcash, mult, pc, strike in found
+        ]
+        for aid, found in rows.items()
+    }
 
 
 def account_as_of(conn: sa.Connection, account_id: int, day: date) -> AccountAsOf:
-    cash, base = _cash_and_base(conn, account_id, day)
-    return AccountAsOf(account_id, day, cash, base, _earmarked(conn, account_id, day), _lots(conn, account_id, day))
+    return accounts_as_of(conn, [account_id], day)[account_id]
+
+
+def accounts_as_of(conn: sa.Connection, ids: list[int], day: date) -> dict[int, AccountAsOf]:
+    """`account_as_of` of many accounts, a few statements for all of them."""
+    ids = sorted(set(ids))
+    cash_base, earmarked, held = _cash_and_base(conn, ids, day), _earmarked(conn, ids, day), _lots(conn, ids, day)
+    return {aid: AccountAsOf(aid, day, *cash_base.get(aid, (0, 0)), earmarked.get(aid, 0), held[aid]) for aid in ids}
 
 
 def _facts_after() -> Prepared:

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 from alluse.domain.booking import Booking, BookLot, Close, Holder, Position
 from alluse.domain.instruments import Instrument, InstrumentKind
+from alluse.store.ids import draw_ids
 from alluse.store.prepared import Prepared, insert
 from alluse.store.repo import allocate_ids
 from alluse.store.schema import accounts, fills, instruments, lot_closes, lots, positions
@@ -58,7 +59,7 @@ _LOT_UPDATE = Prepared(
     .where(_l.id == sa.bindparam("lid"), _l.account_id == sa.bindparam("aid"))
     .values(remaining=sa.bindparam("remaining"), remaining_cash_cents=sa.bindparam("rcash"))
 )
-_CLOSE_INSERT = insert(lot_closes, [c.name for c in lot_closes.columns if c.name != "id"])
+_CLOSE_INSERT = insert(lot_closes)
 # New positions and instruments go in with ids reserved up front: the audit manifest then takes the
 # rows from the statement's parameters instead of reading them back (store/rowlog.py).
 _POS_INSERT = insert(positions)
@@ -203,10 +204,13 @@ def _write_closes(conn: sa.Connection, pid: int, closes: list[Close]) -> None:
             for lot in touched.values()
         ],
     )
+    # Ids chosen here, so the audit manifest records the closes from these parameters (store/rowlog.py).
+    ids = draw_ids(conn, lot_closes, len(closes)) if closes else []
     _CLOSE_INSERT.many(
         conn,
         [
             {
+                "id": close_id,
                 "portfolio_id": pid,
                 "account_id": c.lot.account_id,
                 "lot_id": c.lot.id,
@@ -219,7 +223,7 @@ def _write_closes(conn: sa.Connection, pid: int, closes: list[Close]) -> None:
                 "term": c.term,
                 "realized": c.realized,
             }
-            for c in closes
+            for c, close_id in zip(closes, ids, strict=True)
         ],
     )
 

@@ -25,27 +25,41 @@ class PortfolioDefaults(NamedTuple):
     allocation: Allocation
 
 
+# One group per unit of work is the common case: its reads are prepared statements.
+_p, _g = portfolios.c, account_groups.c
+_DEFAULTS = prepared.Prepared(
+    sa.select(_p.template, _p.alloc_gen_bps, _p.alloc_rev_bps, _p.alloc_com_bps).where(_p.id == sa.bindparam("pid"))
+)
+_NAME_TAKEN = prepared.Prepared(
+    sa.select(_g.name).where(_g.portfolio_id == sa.bindparam("pid"), _g.name == sa.bindparam("name"))
+)
+_PRIMARY_COUNT = prepared.Prepared(
+    sa.select(sa.func.count()).where(_g.portfolio_id == sa.bindparam("pid"), _g.kind == "PRIMARY")
+)
+_DEBIT = prepared.Prepared(
+    accounts.update()
+    .where(accounts.c.id == sa.bindparam("aid"))
+    .values(cash_cents=accounts.c.cash_cents - sa.bindparam("amount", type_=sa.BigInteger))
+)
+
+
 def portfolio_defaults(conn: sa.Connection, portfolio_id: int) -> PortfolioDefaults:
-    p = portfolios.c
-    row = conn.execute(
-        sa.select(p.template, p.alloc_gen_bps, p.alloc_rev_bps, p.alloc_com_bps).where(p.id == portfolio_id)
-    ).one()
-    return PortfolioDefaults(row.template, Allocation(row.alloc_gen_bps, row.alloc_rev_bps, row.alloc_com_bps))
+    template, *bps = _DEFAULTS.rows(conn, pid=portfolio_id)[0]
+    return PortfolioDefaults(template, Allocation(*bps))
 
 
 def group_names_taken(conn: sa.Connection, portfolio_id: int, names: Sequence[str]) -> set[str]:
-    g = account_groups.c
+    if len(names) == 1:
+        return {r[0] for r in _NAME_TAKEN.rows(conn, pid=portfolio_id, name=names[0])}
     found: set[str] = set()
     for i in range(0, len(names), IN_CHUNK):
-        q = sa.select(g.name).where(g.portfolio_id == portfolio_id, g.name.in_(names[i : i + IN_CHUNK]))
+        q = sa.select(_g.name).where(_g.portfolio_id == portfolio_id, _g.name.in_(names[i : i + IN_CHUNK]))
         found.update(conn.execute(q).scalars())
     return found
 
 
 def primary_group_count(conn: sa.Connection, portfolio_id: int) -> int:
-    g = account_groups.c
-    q = sa.select(sa.func.count()).where(g.portfolio_id == portfolio_id, g.kind == "PRIMARY")
-    return int(conn.execute(q).scalar_one())
+    return int(_PRIMARY_COUNT.rows(conn, pid=portfolio_id)[0][0])
 
 
 def insert_groups(
@@ -98,6 +112,4 @@ def insert_groups(
 
 def debit_cash(conn: sa.Connection, account_id: int, amount_cents: int) -> None:
     """Take cash out of an account's cached balance (its journal leg is written with it)."""
-    conn.execute(
-        accounts.update().where(accounts.c.id == account_id).values(cash_cents=accounts.c.cash_cents - amount_cents)
-    )
+    _DEBIT.run(conn, aid=account_id, amount=amount_cents)

@@ -1,13 +1,13 @@
 """The outbox: events written in the unit of work of the change they announce (docs/events.md).
 
 A unit of work collects its events on `Tx.events`; `flush` numbers them with the portfolio's next
-sequence numbers (one UPDATE ... RETURNING on the portfolio row, which the unit of work already holds
-locked, so numbers are gap-free and in commit order) and writes them with one batched INSERT.
+sequence numbers (read from the portfolio row with its lock, and written back with the audit head,
+so numbers are gap-free and in commit order) and writes them with one batched INSERT.
 """
 
 from __future__ import annotations
 
-import uuid
+import os
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -16,16 +16,11 @@ import sqlalchemy as sa
 
 from alluse.domain.audit import canonical_json
 from alluse.domain.events import SCHEMA_VERSION, Event
-from alluse.store.prepared import Prepared, insert
+from alluse.store.ids import IdPool, draw_ids
+from alluse.store.prepared import insert
 from alluse.store.schema import event_cursors, events, portfolios
 
-_BUMP = Prepared(
-    portfolios.update()
-    .where(portfolios.c.id == sa.bindparam("pid"))
-    .values(event_seq=portfolios.c.event_seq + sa.bindparam("n", type_=sa.BigInteger))
-    .returning(portfolios.c.event_seq)
-)
-_INSERT = insert(events, [c.name for c in events.columns if c.name != "id"])
+_INSERT = insert(events)
 
 
 def event_row(
@@ -50,15 +45,33 @@ def event_row(
     }
 
 
-def flush(conn: sa.Connection, portfolio_id: int, rows: Sequence[dict[str, Any]]) -> None:
+def flush(conn: sa.Connection, rows: Sequence[dict[str, Any]], after: int, ids: IdPool | None = None) -> int:
+    """Write the rows numbered after the portfolio's last sequence number `after`; returns the new last
+    one, which the unit of work stores on the portfolio row. Ids are chosen here, so the audit
+    manifest records the rows from these parameters."""
     if not rows:
-        return
-    head = _BUMP.rows(conn, pid=portfolio_id, n=len(rows))[0][0]
-    first = head - len(rows) + 1
-    for i, r in enumerate(rows):
-        r["seq"] = first + i
-        r["event_id"] = str(uuid.uuid4())
+        return after
+    chosen = ids.take(conn, len(rows)) if ids is not None else draw_ids(conn, events, len(rows))
+    event_ids = uuid4_texts(len(rows))
+    for i, (r, id_) in enumerate(zip(rows, chosen, strict=True)):
+        r["id"] = id_
+        r["seq"] = after + 1 + i
+        r["event_id"] = event_ids[i]
     _INSERT.many(conn, rows)
+    return after + len(rows)
+
+
+def uuid4_texts(n: int) -> list[str]:
+    """n random (version 4) UUIDs as text, from one read of the system's random source: what
+    `str(uuid.uuid4())` gives, without a system call and an object per event."""
+    raw = bytearray(os.urandom(16 * n))
+    out = []
+    for i in range(0, 16 * n, 16):
+        raw[i + 6] = (raw[i + 6] & 0x0F) | 0x40  # version 4
+        raw[i + 8] = (raw[i + 8] & 0x3F) | 0x80  # RFC 4122 variant
+        h = raw[i : i + 16].hex()
+        out.append(f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}")
+    return out
 
 
 # --- reading the outbox: per consumer, per portfolio, in sequence order --------------------------

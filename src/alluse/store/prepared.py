@@ -11,7 +11,8 @@ processors; only the per-call bookkeeping is skipped. Everything off the hot pat
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import sqlalchemy as sa
@@ -105,6 +106,8 @@ class Prepared:
     def _execute(self, conn: sa.Connection, params: Any, many: bool = False) -> Any:
         self._note(params, many)
         c = self._compiled(conn)
+        if many and len(params) == 1:  # one row: a plain execute (psycopg's executemany sets up a pipeline)
+            many, params = False, params[0]
         args = [c.convert(r) for r in params] if many else c.convert(params)
         cur = self._cursor(conn)
         try:
@@ -140,6 +143,26 @@ class Prepared:
 
 # Below this many rows a PostgreSQL COPY costs more than it saves (it is one extra round trip).
 COPY_MIN_ROWS = 64
+
+
+@contextmanager
+def deferred(conn: sa.Connection, rows: int, sqlalchemy_reads: bool = False) -> Iterator[None]:
+    """PostgreSQL: send the statements of the block without waiting for each one's answer (psycopg's
+    pipeline mode), and wait once at its end; a read inside still waits for its rows. For the few
+    writes at the end of a small unit of work, whose answers nobody reads (`rows`: how many rows the
+    block writes at most; from COPY_MIN_ROWS on, the block runs as usual, since COPY cannot be
+    pipelined; nor can reads through `conn.execute`, so a block with any runs as usual too). An
+    error of any statement is raised at the end of the block at the latest, as the same SQLAlchemy
+    exception a statement would raise."""
+    if conn.dialect.name != "postgresql" or rows >= COPY_MIN_ROWS or sqlalchemy_reads:
+        yield
+        return
+    dbapi = conn.dialect.loaded_dbapi
+    try:
+        with conn.connection.dbapi_connection.pipeline():  # type: ignore[union-attr]
+            yield
+    except dbapi.Error as exc:
+        raise sa.exc.DBAPIError.instance(None, None, exc, dbapi.Error) from exc
 
 
 class Insert(Prepared):

@@ -9,53 +9,14 @@ from typing import Any, NamedTuple
 import sqlalchemy as sa
 
 from alluse.domain.accounts import SLEEVE_LABEL, AccountKind, AccountStatus, CashSnapshot
-from alluse.domain.errors import Conflict, NotFound
+from alluse.domain.errors import NotFound
 from alluse.domain.ledger import Leg, balanced
+from alluse.store.ids import allocate_ids as allocate_ids  # the use cases import it from here
+from alluse.store.ids import sequence_draw
 from alluse.store.prepared import Prepared, insert
-from alluse.store.schema import account_groups, accounts, postings, transfers
+from alluse.store.schema import account_groups, accounts, alerts, postings, transfers
 from alluse.store.scope import did_you_mean, is_id
 from alluse.store.uow import IN_CHUNK
-
-_MAX_ID: dict[str, Prepared] = {}
-_NEXT_IDS: dict[str, Prepared] = {}
-ID_BLOCK_FAST_TRIES = 3
-ID_BLOCK_RETRIES = 100
-
-
-def allocate_ids(conn: sa.Connection, table: sa.Table, n: int) -> int:
-    """Reserve n consecutive ids in `table`; returns the first. Bulk paths insert with known ids so
-    rows can reference each other without a round trip per row. Callers hold the write lock."""
-    if conn.dialect.name == "postgresql":
-        return _next_ids_pg(conn, table, n)
-    q = _MAX_ID.get(table.name)
-    if q is None:
-        q = _MAX_ID[table.name] = Prepared(sa.select(sa.func.coalesce(sa.func.max(table.c.id), 0)))
-    return int(q.rows(conn)[0][0]) + 1
-
-
-def _next_ids_pg(conn: sa.Connection, table: sa.Table, n: int) -> int:
-    # The write lock is per portfolio, so other portfolios draw from the same sequence meanwhile:
-    # "nextval, then setval past the block" would hand their ids out twice. n nextvals are each
-    # atomic; the block is used only if nobody drew in between (skipped ids are harmless gaps).
-    q = _NEXT_IDS.get(table.name)
-    if q is None:
-        seq = sa.func.pg_get_serial_sequence(table.name, "id")
-        drawn = (
-            sa.select(sa.func.nextval(seq).label("v"))
-            .select_from(sa.func.generate_series(1, sa.bindparam("n", type_=sa.BigInteger)))
-            .subquery()
-        )
-        q = _NEXT_IDS[table.name] = Prepared(sa.select(sa.func.min(drawn.c.v), sa.func.max(drawn.c.v)))
-    for attempt in range(ID_BLOCK_RETRIES):
-        if attempt == ID_BLOCK_FAST_TRIES:
-            # Busy table: stop new inserts into it until this transaction ends. Each concurrent writer
-            # can then draw at most the id it is about to insert before it waits, so this converges.
-            # (LOCK TABLE … SHARE ROW EXCLUSIVE, through a function of the owner: see migration 0005_pg.)
-            conn.execute(sa.select(sa.func.alluse_hold_inserts(table.name))).all()
-        lo, hi = q.rows(conn, n=n)[0]
-        if hi - lo == n - 1:
-            return int(lo)
-    raise Conflict(f"could not reserve {n} consecutive {table.name} ids under concurrent writes; try again")
 
 
 @dataclass(slots=True)
@@ -76,6 +37,9 @@ class AccountRow:
     collateral: int
     earmarked: int
     buffer_bps: int
+    # Whether a BUFFER_BREACH alert was open when the row was loaded (None: not known), so the alert
+    # re-check after a write needs no read of its own in the usual case (no breach, no open alert).
+    breach_alert_open: bool | None = None
     label: str = ""
 
     def __post_init__(self) -> None:
@@ -106,12 +70,25 @@ _ACCOUNT_COLS = (
     _a.collateral_cents,
     _a.earmarked_cents,
     _a.buffer_bps,
+    sa.exists()
+    .where(alerts.c.account_id == _a.id, alerts.c.kind == "BUFFER_BREACH", alerts.c.cleared_at.is_(None))
+    .label("breach_alert_open"),
 )
 # The few accounts one use case touches, in one round trip: a statement per list length up to 4.
 _ACCOUNTS_BY_IDS = {
     n: Prepared(
         sa.select(*_ACCOUNT_COLS).where(
             _a.portfolio_id == sa.bindparam("pid"), _a.id.in_([sa.bindparam(f"id{i}") for i in range(n)])
+        )
+    )
+    for n in range(1, 5)
+}
+# The same, with the portfolio's external counter-account of a given name (a cash move's bank).
+_ACCOUNTS_WITH_EXTERNAL = {
+    n: Prepared(
+        sa.select(*_ACCOUNT_COLS).where(
+            _a.portfolio_id == sa.bindparam("pid"),
+            _a.id.in_([sa.bindparam(f"id{i}") for i in range(n)]) | (_a.name == sa.bindparam("ext")),
         )
     )
     for n in range(1, 5)
@@ -143,8 +120,9 @@ def account_label(kind: AccountKind | str, name: str) -> str:
 
 
 def _to_row(r: tuple) -> AccountRow:
-    aid, pid, gid, kind, name, status, *figures = r
-    return AccountRow(aid, pid, gid, AccountKind(kind), name, AccountStatus(status), *figures)
+    aid, pid, gid, kind, name, status, base, cash, pos, coll, ear, buffer_bps, breach_open = r
+    return AccountRow(aid, pid, gid, AccountKind(kind), name, AccountStatus(status), base, cash, pos, coll, ear,
+                      buffer_bps, bool(breach_open))  # fmt: skip
 
 
 def load_accounts(conn: sa.Connection, portfolio_id: int, ids: list[int]) -> dict[int, AccountRow]:
@@ -163,6 +141,23 @@ def load_accounts(conn: sa.Connection, portfolio_id: int, ids: list[int]) -> dic
     if missing:
         raise NotFound(f"no account with id {min(missing)} in this portfolio")
     return out
+
+
+def load_with_external(
+    conn: sa.Connection, portfolio_id: int, ids: list[int], name: str, now: datetime
+) -> tuple[int, dict[int, AccountRow]]:
+    """`load_accounts` of the ids and of the external counter-account `name` (created on first use),
+    in one round trip in the usual case; returns the external account's id and every snapshot."""
+    if len(ids) in _ACCOUNTS_WITH_EXTERNAL:
+        params = {f"id{i}": aid for i, aid in enumerate(ids)}
+        found = {
+            r[0]: _to_row(r) for r in _ACCOUNTS_WITH_EXTERNAL[len(ids)].rows(conn, pid=portfolio_id, ext=name, **params)
+        }
+        ext = next((a.id for a in found.values() if a.name == name and a.kind is AccountKind.EXT), None)
+        if ext is not None and found.keys() >= set(ids):
+            return ext, found
+    ext = external_account(conn, portfolio_id, name, now)
+    return ext, load_accounts(conn, portfolio_id, sorted({ext, *ids}))
 
 
 def resolve_account(conn: sa.Connection, portfolio_id: int, ref: str | int) -> int:
@@ -237,31 +232,48 @@ _JOURNAL_IDS = Prepared(
         _LAST_NUMBER.stmt.scalar_subquery(),  # type: ignore[attr-defined]
     )
 )
+# PostgreSQL: the same in one round trip, ids drawn from the sequences (other portfolios draw meanwhile).
+_JOURNAL_IDS_PG = Prepared(
+    sa.select(
+        sequence_draw(transfers, sa.bindparam("nt", type_=sa.BigInteger)),
+        sequence_draw(postings, sa.bindparam("np", type_=sa.BigInteger)),
+        _LAST_NUMBER.stmt.scalar_subquery(),  # type: ignore[attr-defined]
+    )
+)
 
 
-def _journal_ids(conn: sa.Connection, portfolio_id: int, n_transfers: int, n_postings: int) -> tuple[int, int, int]:
-    """First transfer id, first posting id and the portfolio's last transfer number, for a journal
-    write (one round trip on SQLite, where the writer lock makes max + 1 safe)."""
+def _journal_ids(
+    conn: sa.Connection, portfolio_id: int, n_transfers: int, n_postings: int
+) -> tuple[list[int], list[int], int]:
+    """Transfer ids, posting ids and the portfolio's last transfer number, for a journal write, in
+    one round trip."""
     if conn.dialect.name == "postgresql":
-        return (
-            allocate_ids(conn, transfers, n_transfers),
-            allocate_ids(conn, postings, n_postings),
-            int(_LAST_NUMBER.first(conn, pid=portfolio_id)[0]),  # type: ignore[index]
-        )
+        t_ids, p_ids, number = _JOURNAL_IDS_PG.rows(conn, pid=portfolio_id, nt=n_transfers, np=n_postings)[0]
+        return sorted(t_ids or ()), sorted(p_ids or ()), int(number)
     t, p, number = _JOURNAL_IDS.rows(conn, pid=portfolio_id)[0]
-    return int(t) + 1, int(p) + 1, int(number)
+    return list(range(t + 1, t + 1 + n_transfers)), list(range(p + 1, p + 1 + n_postings)), int(number)
+
+
+class Journaled(NamedTuple):
+    """A transfer as written: its id and its number in the portfolio (what people see)."""
+
+    id: int
+    number: int
 
 
 def insert_journal(conn: sa.Connection, portfolio_id: int, now: datetime, entries: list[JournalEntry]) -> list[int]:
-    """Insert transfers and their postings in two executemany calls; returns the transfer ids. Each
-    transfer also gets the portfolio's next transfer number (`transfer_numbers` reads them back)."""
-    first, first_posting, last_number = _journal_ids(
-        conn, portfolio_id, len(entries), sum(len(e.legs) for e in entries)
-    )
+    """Insert transfers and their postings in two executemany calls; returns the transfer ids."""
+    return [t.id for t in write_journal(conn, portfolio_id, now, entries)]
+
+
+def write_journal(
+    conn: sa.Connection, portfolio_id: int, now: datetime, entries: list[JournalEntry]
+) -> list[Journaled]:
+    """`insert_journal`, returning each transfer's id and number (the portfolio's next ones)."""
+    tids, pids, last_number = _journal_ids(conn, portfolio_id, len(entries), sum(len(e.legs) for e in entries))
     t_rows: list[dict[str, Any]] = []
     p_rows: list[dict[str, Any]] = []
-    for i, e in enumerate(entries):
-        tid = first + i
+    for i, (e, tid) in enumerate(zip(entries, tids, strict=True)):
         t_rows.append(
             {
                 "id": tid,
@@ -278,21 +290,12 @@ def insert_journal(conn: sa.Connection, portfolio_id: int, now: datetime, entrie
             {"portfolio_id": portfolio_id, "transfer_id": tid, "account_id": a, "amount_cents": c}
             for a, c in balanced(e.legs)
         ]
-    # Posting ids are allocated here too, so the audit manifest records the rows from these parameters.
-    for i, row in enumerate(p_rows):
-        row["id"] = first_posting + i
+    # Posting ids are chosen here too, so the audit manifest records the rows from these parameters.
+    for row, pid_ in zip(p_rows, pids, strict=True):
+        row["id"] = pid_
     _TRANSFER_INSERT.many(conn, t_rows)
     _POSTING_INSERT.many(conn, p_rows)
-    return [first + i for i in range(len(entries))]
-
-
-def transfer_numbers(conn: sa.Connection, ids: list[int]) -> dict[int, int]:
-    """Transfer id → the number people see, for the given transfers."""
-    out: dict[int, int] = {}
-    for i in range(0, len(ids), IN_CHUNK):
-        q = sa.select(transfers.c.id, transfers.c.number).where(transfers.c.id.in_(ids[i : i + IN_CHUNK]))
-        out.update({int(tid): int(n) for tid, n in conn.execute(q)})
-    return out
+    return [Journaled(tid, last_number + 1 + i) for i, tid in enumerate(tids)]
 
 
 def transfer_by_number(conn: sa.Connection, portfolio_id: int, number: int) -> int:

@@ -222,8 +222,7 @@ class Capture:
     def _watermark(self, table: sa.Table) -> None:
         if table.name in self.watermarks:
             return
-        (pk,) = pk_columns(table)  # an id left to the database: one integer key
-        mark = self.conn.execute(sa.select(sa.func.coalesce(sa.func.max(pk), 0))).scalar_one()
+        mark = self.conn.execute(_max_id(table)).scalar_one()  # an id left to the database: one integer key
         self.watermarks[table.name] = (table, int(mark))
 
     def changing(self, table: sa.Table, where: Any, params: Sequence[Mapping[str, Any]]) -> None:
@@ -236,6 +235,11 @@ class Capture:
         for p in params or [{}]:
             for r in self.conn.execute(q, dict(p)):
                 keys.add(r[0] if len(cols) == 1 else tuple(r))
+
+    def reads_back(self) -> bool:
+        """Whether taking the manifest reads rows back from the database (else it is built from the
+        parameters of the inserts alone)."""
+        return bool(self.watermarks or self.touched)
 
     # -- the manifest --
     def manifest(self) -> dict[str, list[list[Any]]]:
@@ -265,12 +269,10 @@ class Capture:
                 found[k] = d
         for name, (table, mark) in self.watermarks.items():
             s = shape(table)
-            (pk,) = pk_columns(table)
-            q = sa.select(*s.columns).where(pk > mark)
-            if "portfolio_id" in table.c and self.portfolio_id is not None:
-                q = q.where(table.c.portfolio_id == self.portfolio_id)
+            scoped = "portfolio_id" in table.c and self.portfolio_id is not None
             found = out.setdefault(name, {})
-            for row in self.conn.execute(q):
+            params = {"mark": mark, "pid": self.portfolio_id} if scoped else {"mark": mark}
+            for row in self.conn.execute(_after_mark(table, scoped), params):
                 k, d = s.from_row(row)
                 found[k] = d
         for name, (table, keys) in self.touched.items():
@@ -286,6 +288,31 @@ class Capture:
         # Keys and images as two parallel lists, in the order written (the stored text is what the
         # MAC covers, so no canonical order is needed).
         return {name: [list(rows), list(rows.values())] for name, rows in sorted(out.items()) if rows}
+
+
+# The read-backs, built once per table so SQLAlchemy's statement cache serves them.
+_AFTER_MARK: dict[tuple[str, bool], sa.Select[Any]] = {}
+_MAX_ID: dict[str, sa.Select[Any]] = {}
+
+
+def _max_id(table: sa.Table) -> sa.Select[Any]:
+    q = _MAX_ID.get(table.name)
+    if q is None:
+        (pk,) = pk_columns(table)
+        q = _MAX_ID[table.name] = sa.select(sa.func.coalesce(sa.func.max(pk), 0))
+    return q
+
+
+def _after_mark(table: sa.Table, scoped: bool) -> sa.Select[Any]:
+    """A table's rows above an id watermark (of one portfolio when `scoped`)."""
+    q = _AFTER_MARK.get((table.name, scoped))
+    if q is None:
+        (pk,) = pk_columns(table)
+        q = sa.select(*shape(table).columns).where(pk > sa.bindparam("mark", type_=sa.BigInteger))
+        if scoped:
+            q = q.where(table.c.portfolio_id == sa.bindparam("pid", type_=sa.BigInteger))
+        _AFTER_MARK[(table.name, scoped)] = q
+    return q
 
 
 def _norm_key(k: Any) -> Any:

@@ -54,7 +54,7 @@ def _table_section(t: sa.Table) -> list[str]:
         if c.primary_key:
             keys.append("PK")
         keys += [f"FK → {fk.column.table.name}.{fk.column.name}" for fk in sorted(c.foreign_keys, key=str)]
-        default = f"`{c.server_default.arg}`" if c.server_default is not None else ""
+        default = f"`{getattr(c.server_default, 'arg', '')}`" if c.server_default is not None else ""
         if c is t.autoincrement_column:
             default = "auto (sequence / rowid)"
         out.append(
@@ -184,14 +184,14 @@ def citus_key_changes() -> list[tuple[str, str]]:
                     (f"ALTER TABLE {t.name} DROP CONSTRAINT {name}, ADD CONSTRAINT {name} PRIMARY KEY ({cols});", "")
                 )
         for k in sorted(uniques, key=lambda k: str(k.name)):
-            cols = [c.name for c in k.columns]
-            if dist in cols or set(cols) == {*pk, dist}:
+            names = [c.name for c in k.columns]
+            if dist in names or set(names) == {*pk, dist}:
                 continue
-            if any(c == "id" or c.endswith("_id") for c in cols):
+            if any(c == "id" or c.endswith("_id") for c in names):
                 out.append(
                     (
                         f"ALTER TABLE {t.name} DROP CONSTRAINT {k.name}, "
-                        f"ADD CONSTRAINT {k.name} UNIQUE ({', '.join([*cols, dist])});",
+                        f"ADD CONSTRAINT {k.name} UNIQUE ({', '.join([*names, dist])});",
                         "ids are unique anyway",
                     )
                 )

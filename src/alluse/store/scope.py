@@ -45,6 +45,13 @@ def resolve_portfolio(conn: sa.Connection, ref: PortfolioRef) -> int:
     """A portfolio by id or name; with none given, the only portfolio there is. An int is taken as
     an id as it stands (the unit of work's portfolio lock checks it exists). The transaction is then
     scoped to that portfolio (row-level security on PostgreSQL)."""
+    if conn.dialect.name == "postgresql" and isinstance(ref, str) and ref.strip():
+        # Found and scoped in one round trip (the usual case: a portfolio named by the caller).
+        text = ref.strip()
+        found = (_SCOPED_BY_ID.first(conn, id=int(text)) if is_id(text) else
+                 _SCOPED_BY_NAME.first(conn, name=text))  # fmt: skip
+        if found is not None:
+            return int(found[0])
     pid = _lookup_portfolio(conn, ref)
     scope_to(conn, pid)
     return pid
@@ -96,4 +103,12 @@ def set_default_portfolio(conn: sa.Connection, name: str) -> None:
 _PORTFOLIO_BY_ID = Prepared(sa.select(portfolio_directory.c.id).where(portfolio_directory.c.id == sa.bindparam("id")))
 _PORTFOLIO_BY_NAME = Prepared(
     sa.select(portfolio_directory.c.id).where(portfolio_directory.c.name == sa.bindparam("name"))
+)
+
+_SCOPE_FOUND = sa.func.set_config(SCOPE_SETTING, sa.cast(portfolio_directory.c.id, sa.String), True)
+_SCOPED_BY_ID = Prepared(
+    sa.select(portfolio_directory.c.id, _SCOPE_FOUND).where(portfolio_directory.c.id == sa.bindparam("id"))
+)
+_SCOPED_BY_NAME = Prepared(
+    sa.select(portfolio_directory.c.id, _SCOPE_FOUND).where(portfolio_directory.c.name == sa.bindparam("name"))
 )

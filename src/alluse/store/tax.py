@@ -1,4 +1,5 @@
-"""The tax ledger's own rows: estimated tax paid and the portfolio's rates."""
+"""The tax ledger's own rows (estimated tax paid, the portfolio's rates) and the per-year figures
+read from the facts for many accounts at once."""
 
 from __future__ import annotations
 
@@ -6,9 +7,11 @@ from datetime import date
 
 import sqlalchemy as sa
 
+from alluse.domain.lots import Term
 from alluse.domain.tax import TaxRates
 from alluse.store.prepared import Prepared
-from alluse.store.schema import tax_payments, tax_settings
+from alluse.store.schema import fills, lot_closes, tax_payments, tax_settings
+from alluse.store.uow import IN_CHUNK
 
 
 def insert_tax_payment(
@@ -58,3 +61,38 @@ def save_rates(conn: sa.Connection, portfolio_id: int, rates: TaxRates) -> None:
         conn.execute(tax_settings.update().where(t.portfolio_id == portfolio_id).values(**values))
     else:
         conn.execute(tax_settings.insert().values(portfolio_id=portfolio_id, **values))
+
+
+def realized_by_year(conn: sa.Connection, ids: list[int], through: date) -> dict[int, dict[int, list[int]]]:
+    """Per account and tax year, up to `through`: [realized short-term gain, long-term gain, dividends]
+    (a year appears when it has any realized closing or dividend)."""
+    c, f = lot_closes.c, fills.c
+    out: dict[int, dict[int, list[int]]] = {}
+    for i in range(0, len(ids), IN_CHUNK):
+        chunk = ids[i : i + IN_CHUNK]
+        closings = sa.select(c.account_id, c.closed_on, c.term, c.gain_cents).where(
+            c.account_id.in_(chunk), c.realized.is_(True), c.closed_on <= through
+        )
+        for aid, on, term, gain in conn.execute(closings):
+            out.setdefault(aid, {}).setdefault(on.year, [0, 0, 0])[1 if term == Term.LONG else 0] += int(gain)
+        dividends = sa.select(f.account_id, f.trade_date, f.cash_cents + f.commission_cents).where(
+            f.account_id.in_(chunk), f.action == "DIVIDEND", f.trade_date <= through
+        )
+        for aid, on, cents in conn.execute(dividends):
+            out.setdefault(aid, {}).setdefault(on.year, [0, 0, 0])[2] += int(cents)
+    return out
+
+
+def paid_by_year(conn: sa.Connection, ids: list[int], through: date) -> dict[int, dict[int, int]]:
+    """Per account and tax year, the tax paid on or before `through`."""
+    t = tax_payments.c
+    out: dict[int, dict[int, int]] = {}
+    for i in range(0, len(ids), IN_CHUNK):
+        q = (
+            sa.select(t.account_id, t.tax_year, sa.func.sum(t.amount_cents))
+            .where(t.account_id.in_(ids[i : i + IN_CHUNK]), t.paid_on <= through)
+            .group_by(t.account_id, t.tax_year)
+        )
+        for aid, year, cents in conn.execute(q):
+            out.setdefault(aid, {})[int(year)] = int(cents)
+    return out

@@ -10,9 +10,12 @@ error, rolls everything back.
 
 from __future__ import annotations
 
+import gc
 import json
+import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -24,27 +27,39 @@ from alluse.domain.audit import GENESIS, canonical_json, digest, entry_mac, time
 from alluse.domain.errors import Conflict, InvalidInput, NotFound
 from alluse.domain.parsing import validate_key as validate_key
 from alluse.security.audit_key import Signer, current_signer
-from alluse.store import outbox, rowlog
+from alluse.store import outbox, prepared, rowlog
 from alluse.store.db import writer_lock
+from alluse.store.ids import IdPool, pool_head
 from alluse.store.prepared import Prepared, insert
-from alluse.store.schema import audit_keys, audit_log, portfolios, system_audit
+from alluse.store.schema import audit_keys, audit_log, events, portfolios, system_audit
 from alluse.store.scope import PortfolioRef, resolve_portfolio
 
 # Bound on SQL parameters per IN-list, under SQLite's limit.
 IN_CHUNK = 900
 TRANSIENT_RETRIES = 20
+# From this many requests a unit of work is bulk: see `_collector_paused`.
+BULK_REQUESTS = 256
 
 
-_HEAD = Prepared(
-    sa.select(
-        portfolios.c.audit_seq,
-        portfolios.c.audit_head,
-        # Whether the signing audit key is sealed already (ensure_sealed), in the same round trip.
-        sa.select(audit_keys.c.key_id).where(audit_keys.c.key_id == sa.bindparam("kid")).scalar_subquery(),
+def _head(dialect: str) -> Prepared:
+    return Prepared(
+        sa.select(
+            portfolios.c.audit_seq,
+            portfolios.c.audit_head,
+            portfolios.c.event_seq,
+            # Ids for the outbox rows this work will write (one per request foreseen; more are drawn
+            # if needed) and whether the signing audit key is sealed already (ensure_sealed): all in
+            # the same round trip.
+            pool_head(events, dialect, sa.bindparam("n", type_=sa.BigInteger)),
+            sa.select(audit_keys.c.key_id).where(audit_keys.c.key_id == sa.bindparam("kid")).scalar_subquery(),
+        )
+        .where(portfolios.c.id == sa.bindparam("pid"))
+        # A row lock on PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises writers.
+        .with_for_update(of=portfolios)
     )
-    .where(portfolios.c.id == sa.bindparam("pid"))
-    .with_for_update(of=portfolios)  # a row lock on PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises writers
-)
+
+
+_HEAD = {"postgresql": _head("postgresql"), "sqlite": _head("sqlite")}
 _SEEN_ONE = Prepared(
     sa.select(audit_log.c.idempotency_key, audit_log.c.input_digest, audit_log.c.result).where(
         audit_log.c.portfolio_id == sa.bindparam("pid"), audit_log.c.idempotency_key == sa.bindparam("key")
@@ -54,7 +69,7 @@ _AUDIT_INSERT = insert(audit_log)
 _HEAD_UPDATE = Prepared(
     portfolios.update()
     .where(portfolios.c.id == sa.bindparam("pid"))
-    .values(audit_seq=sa.bindparam("seq"), audit_head=sa.bindparam("head"))
+    .values(audit_seq=sa.bindparam("seq"), audit_head=sa.bindparam("head"), event_seq=sa.bindparam("events"))
 )
 
 
@@ -74,6 +89,9 @@ class Tx:
     portfolio_id: int
     now: datetime
     first_seq: int
+    # The portfolio's last outbox sequence number when the unit of work began (read with the lock).
+    event_seq: int = 0
+    event_ids: IdPool | None = None
     # Outbox events beyond the one each request announces by default (docs/events.md).
     events: list[dict[str, Any]] = field(default_factory=list)
     # False when the use case announces its requests itself (the lifecycle's own event kinds).
@@ -121,7 +139,11 @@ def write(
     conflicts (serialization failures, deadlocks, a busy SQLite file) are retried from the start.
     """
     fixed = list(requests)
-    return _run(engine, portfolio, actor, action, lambda _conn, _pid: (fixed, apply), override_reason, False)
+
+    def decide(_conn: sa.Connection, _pid: int) -> tuple[list[Request], Apply]:
+        return fixed, apply
+
+    return _run(engine, portfolio, actor, action, decide, override_reason, False, len(fixed) >= BULK_REQUESTS)
 
 
 Decide = Callable[[sa.Connection, int], tuple[list[Request], Apply]]
@@ -133,7 +155,7 @@ def write_planned(
     """`write` for work whose requests can only be decided from locked, current state (a lifecycle
     sweep plans its actions, then applies them, in one transaction): `decide` runs after the
     portfolio lock is taken and returns the requests and their `apply`. Nothing decided, nothing written."""
-    return _run(engine, portfolio, actor, action, decide, None, True)
+    return _run(engine, portfolio, actor, action, decide, None, True, True)
 
 
 def _run(
@@ -144,12 +166,13 @@ def _run(
     decide: Decide,
     override_reason: str | None,
     lock_first: bool,
+    bulk: bool,
 ) -> list[dict[str, Any]]:
     for attempt in range(TRANSIENT_RETRIES):
         try:
-            with writer_lock(engine), write_connection(engine) as conn, conn.begin():
+            with _collector_paused(bulk), writer_lock(engine), write_connection(engine) as conn, conn.begin():
                 pid = resolve_portfolio(conn, portfolio)
-                if lock_first and _HEAD.first(conn, pid=pid, kid="") is None:
+                if lock_first and _HEAD[conn.dialect.name].first(conn, pid=pid, kid="", n=0) is None:
                     raise NotFound(f"no portfolio with id {pid}")
                 requests, apply = decide(conn, pid)
                 if not requests:
@@ -165,6 +188,34 @@ def _run(
     raise AssertionError("unreachable")
 
 
+_gc_lock = threading.Lock()
+_gc_pauses = [0, False]  # units of work under way that paused the collector; whether it was enabled
+
+
+@contextmanager
+def _collector_paused(bulk: bool) -> Iterator[None]:
+    """A bulk unit of work builds hundreds of thousands of short-lived rows, none in a reference cycle;
+    meanwhile the cyclic garbage collector would walk the whole heap again and again (a third of the
+    CPU time of a 50,000-move batch, docs/benchmarks.md). It is paused while such units of work run
+    (process-wide, so counted across threads) and resumes after; reference counting frees the rows as
+    usual either way."""
+    if not bulk:
+        yield
+        return
+    with _gc_lock:
+        if _gc_pauses[0] == 0:
+            _gc_pauses[1] = gc.isenabled()
+            gc.disable()
+        _gc_pauses[0] += 1
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            _gc_pauses[0] -= 1
+            if _gc_pauses[0] == 0 and _gc_pauses[1]:
+                gc.enable()
+
+
 def write_on(
     conn: sa.Connection,
     portfolio_id: int,
@@ -176,10 +227,10 @@ def write_on(
 ) -> list[dict[str, Any]]:
     """`write` inside a transaction the caller already holds (used when the portfolio itself is new)."""
     signer = current_signer()
-    head = _HEAD.first(conn, pid=portfolio_id, kid=signer.key.key_id)
+    head = _HEAD[conn.dialect.name].first(conn, pid=portfolio_id, kid=signer.key.key_id, n=len(requests))
     if head is None:
         raise NotFound(f"no portfolio with id {portfolio_id}")
-    seq, prev_hash, sealed = head
+    seq, prev_hash, event_seq, event_ids, sealed = head
 
     digests = {r.key: digest(r.payload) for r in requests}
     seen = _seen(conn, portfolio_id, [r.key for r in requests])
@@ -193,29 +244,36 @@ def write_on(
     results: dict[str, dict[str, Any]] = {}
     if fresh:
         now = datetime.now(UTC)
-        tx = Tx(conn, portfolio_id, now, seq + 1)
+        tx = Tx(conn, portfolio_id, now, seq + 1, event_seq, IdPool(events, event_ids))
         with rowlog.recording(conn, portfolio_id) as cap:
             fresh_results = apply(tx, fresh)
             result_texts = [canonical_json(result) for result in fresh_results]
             # The outbox rows are facts of this unit of work too: written before the manifest is taken.
-            _write_events(conn, tx, action, [(seq + 1 + i, text) for i, text in enumerate(result_texts)])
-            manifest = cap.manifest()
-        if sealed is None:
-            ensure_sealed(conn, signer)
-        rows, prev_hash = signed_entries(
-            conn, signer, seq, prev_hash, now, actor, action, fresh, result_texts, digests, override_reason, manifest
-        )
-        for row, r, result in zip(rows, fresh, fresh_results, strict=True):
-            row["portfolio_id"] = portfolio_id
-            results[r.key] = cast(dict[str, Any], result)  # TypedDicts are dicts at run time
-        _AUDIT_INSERT.many(conn, rows)
-        _HEAD_UPDATE.run(conn, pid=portfolio_id, seq=seq + len(fresh), head=prev_hash)
+            # The writes from here on wait for the database once (PostgreSQL, small units of work);
+            # the audit rows and the head are not recorded in the manifest (store/rowlog.py).
+            with prepared.deferred(conn, len(tx.events) + 2 * len(fresh), cap.reads_back()):
+                event_seq = _write_events(
+                    conn, tx, action, [(seq + 1 + i, text) for i, text in enumerate(result_texts)]
+                )
+                manifest = cap.manifest()
+                if sealed is None:
+                    ensure_sealed(conn, signer)
+                rows, prev_hash = signed_entries(
+                    conn, signer, seq, prev_hash, now, actor, action, fresh, result_texts, digests, override_reason,
+                    manifest,
+                )  # fmt: skip
+                for row, r, result in zip(rows, fresh, fresh_results, strict=True):
+                    row["portfolio_id"] = portfolio_id
+                    results[r.key] = cast(dict[str, Any], result)  # TypedDicts are dicts at run time
+                _AUDIT_INSERT.many(conn, rows)
+                _HEAD_UPDATE.run(conn, pid=portfolio_id, seq=seq + len(fresh), head=prev_hash, events=event_seq)
     return [results[r.key] if r.key in results else {**json.loads(seen[r.key][1]), "replayed": True} for r in requests]
 
 
-def _write_events(conn: sa.Connection, tx: Tx, action: str, entries: list[tuple[int, str]]) -> None:
+def _write_events(conn: sa.Connection, tx: Tx, action: str, entries: list[tuple[int, str]]) -> int:
     """Every committed request (audit seq, result text) becomes an event of kind `action` carrying its
-    result, followed by the events the use case emitted for it; all in one batched insert."""
+    result, followed by the events the use case emitted for it; all in one batched insert. Returns
+    the portfolio's new last event sequence number."""
     rows = tx.events
     for r in rows:
         if r["audit_seq"] is None:
@@ -223,7 +281,7 @@ def _write_events(conn: sa.Connection, tx: Tx, action: str, entries: list[tuple[
     if tx.announce:
         own = [outbox.event_row(tx.portfolio_id, s, tx.now, action, text) for s, text in entries]
         rows = sorted(own + rows, key=lambda r: r["audit_seq"])  # stable: a request's own event first
-    outbox.flush(conn, tx.portfolio_id, rows)
+    return outbox.flush(conn, rows, tx.event_seq, tx.event_ids)
 
 
 def _seen(conn: sa.Connection, portfolio_id: int, keys: list[str]) -> dict[str, tuple[str, str]]:

@@ -392,7 +392,7 @@ WEB_PROJECTION_PATHS = 200  # a page answers in well under a second; the CLI run
 @page
 def projection_page(request: Request, portfolio: str, scenario: str = "moderate") -> Response:
     """The portfolio as it stands, projected under a shipped scenario (docs/projections.md). Reads only."""
-    from alluse.services.projections import load_scenario, project
+    from alluse.sim.project import load_scenario, project
     from alluse.sim.scenario import SHIPPED
 
     scope = portfolio_scope(request, portfolio)

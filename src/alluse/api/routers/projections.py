@@ -14,7 +14,7 @@ from alluse.api.deps import Caller, Ctx, Viewer
 from alluse.api.problems import responses
 from alluse.api.schemas.common import In, usd
 from alluse.domain.errors import InvalidInput
-from alluse.services.projections import load_scenario, project
+from alluse.sim.project import load_scenario, project
 from alluse.sim.scenario import MAX_YEARS, SHIPPED
 
 router = APIRouter(tags=["projections"], responses=responses(400, 401, 403, 404, 422))
