@@ -28,6 +28,7 @@ from alluse.services.statements import import_statement
 from alluse.services.trades import Fill, FillAction, record_fills
 from alluse.services.verify import verify, verify_on
 from alluse.store import rowlog
+from alluse.store.citus import is_citus
 from alluse.store.schema import metadata
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "e2e"))
@@ -194,6 +195,8 @@ def _edit(conn: sa.Connection, table: sa.Table, edit: str) -> str | None:
     if conn.dialect.name == "sqlite":
         _unconstrained(conn, table)
         return _apply(conn, table, edit)
+    if is_citus(conn):  # the attacker's DDL, then verify's reads of the reference tables: one connection
+        conn.exec_driver_sql("SET LOCAL citus.multi_shard_modify_mode TO 'sequential'")
     conn.exec_driver_sql("SET LOCAL session_replication_role = replica")
     try:
         with conn.begin_nested():
