@@ -4,6 +4,8 @@ Each figure is the median of `repeat` runs on fresh databases. Every "ours" figu
 real use cases (validation, buffer checks, idempotency, audit chain, journal); the raw baseline writes
 the equivalent rows (same tables, same row counts) with the bare driver's executemany in the same
 run, so `*_vs_raw` ratios compare like with like on whatever machine this runs on.
+On SQLite each ratio is also printed per CPU second of this process (`*_cpu_vs_raw`): both sides run
+in it there, so that ratio holds on a machine whose other work takes the CPUs away.
 
 On PostgreSQL (`--db postgres`) the bench works in a scratch database next to the one named by the
 URL (`<name>_bench`, created if missing, wiped and migrated for every run) and never touches the
@@ -101,7 +103,8 @@ class Bench:
         return _raw_connection(self.fresh_url())
 
     def median_rate(self, label: str, count: int, run: Callable[[], float]) -> float:
-        rates, cpu_rates = [], []
+        rates: list[float] = []
+        cpu_rates: list[float] = []
         for i in range(self.repeat):
             if self.progress:
                 self.progress.console.log(f"{label} (run {i + 1}/{self.repeat})")
@@ -432,6 +435,9 @@ class Bench:
         from alluse.bench.web import run_web
 
         run_web(self)
+        from alluse.bench.cli import run_cli
+
+        run_cli(self)
         self.run_verify()
 
 
@@ -618,11 +624,15 @@ def _section(bench: Bench, only: str) -> Callable[[], None]:
         from alluse.bench import events
 
         return lambda: events.run(bench)
+    if only == "cli":
+        from alluse.bench.cli import run_cli
+
+        return lambda: run_cli(bench)
     return {"ledger": bench.run_ledger, "lifecycle": bench.run_lifecycle, "verify": bench.run_verify}[only]
 
 
 # The names `alluse bench --only` takes; events needs a NATS server (ALLUSE_NATS_URL).
-SECTIONS = ("ledger", "lifecycle", "trades", "verify", "ibkr", "projection", "web", "events")
+SECTIONS = ("ledger", "lifecycle", "trades", "verify", "ibkr", "projection", "web", "cli", "events")
 
 
 def run_bench(

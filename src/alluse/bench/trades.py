@@ -16,7 +16,7 @@ from alluse.services import groups, reports
 from alluse.services.trades import Fill, FillAction, record_fills
 
 if TYPE_CHECKING:
-    from alluse.bench.run import Bench
+    from alluse.bench.harness import Bench
 
 N_GROUPS = 100
 PRICE = "10.25"
@@ -93,7 +93,8 @@ def raw_fills(bench: Bench, per_transaction: bool) -> float:
     t = bench.clock()
     for start in range(0, n, batch):
         conn.execute("BEGIN IMMEDIATE")
-        trans, post, fill_rows, new_lots, lot_upd, closes, pos, accs, audit = [], [], [], [], [], [], [], {}, []
+        trans, post, fill_rows, new_lots, lot_upd, closes, pos, audit = [], [], [], [], [], [], [], []
+        accs: dict[int, int] = {}
         for i in range(start, start + batch):
             aid = coms[i % len(coms)]
             buy = (i // len(coms)) % 2 == 0

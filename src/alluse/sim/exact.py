@@ -87,7 +87,7 @@ class ExactPath:
             rows = conn.execute(_SLEEVES).all()
         for r in rows:
             self.slot.setdefault(r.id, len(self.slot))
-        return rows
+        return list(rows)
 
     def run(self, progress: Callable[[int, int], None] | None = None) -> Result:
         t0 = time.perf_counter()
@@ -233,7 +233,7 @@ class ExactPath:
             ys["groups"][y, 0] = conn.execute(
                 sa.select(sa.func.count()).where(account_groups.c.status == "ACTIVE")
             ).scalar_one()
-            counts = dict(
+            counts: dict[str, int] = dict(
                 conn.execute(
                     sa.select(lifecycle_actions.c.rule, sa.func.count()).group_by(lifecycle_actions.c.rule)
                 ).all()
@@ -265,7 +265,7 @@ def scratch_engine() -> Engine:
         raw = conn.connection.dbapi_connection
         assert raw is not None
         if _TEMPLATE:
-            raw.deserialize(_TEMPLATE[0])  # type: ignore[attr-defined]
+            raw.deserialize(_TEMPLATE[0])
             raw.execute("PRAGMA foreign_keys=ON")
     if not _TEMPLATE:
         migrate(engine)
