@@ -11,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from alluse.cli.main import app, state
+from alluse.config import get_settings
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 MARK = "<!-- tour -->"
@@ -46,6 +47,8 @@ def test_readme_tour_runs_in_order(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     monkeypatch.chdir(tmp_path)
     for var in ("ALLUSE_DATABASE_URL", "ALLUSE_PORTFOLIO", "ALLUSE_SECRET_KEY"):
         monkeypatch.delenv(var, raising=False)
+    # Settings an earlier test cached (its database, its key) are not this new user's.
+    get_settings.cache_clear()
     runner = CliRunner()
 
     def alluse(args: list[str]):  # type: ignore[no-untyped-def]
@@ -64,4 +67,5 @@ def test_readme_tour_runs_in_order(tmp_path: Path, monkeypatch: pytest.MonkeyPat
             assert len(errors) == 1 and errors[0].startswith("error: "), f"{line}\n{result.stderr}"
         else:
             assert result.exit_code == 0, f"{line}\n{result.output}"
+    get_settings.cache_clear()
     assert (tmp_path / "alluse.db").exists() and (tmp_path / "monthly.png").stat().st_size > 0

@@ -49,7 +49,9 @@ def _serve(tmp_path: Path, port: int) -> subprocess.Popen:
 
 
 def _wait_ready(base: str) -> None:
-    for _ in range(300):
+    # Generous: each worker process imports the app afresh, which takes long on a busy 2-core machine.
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
         try:
             with urllib.request.urlopen(f"{base}/readyz", timeout=1) as r:
                 if r.status == 200:
@@ -69,7 +71,7 @@ def test_first_run_serves_the_demo_and_prints_how_to_log_in_once(tmp_path: Path)
         assert status == 401
     finally:
         server.terminate()
-        out, err = server.communicate(timeout=10)
+        out, err = server.communicate(timeout=60)
     assert "Traceback" not in err
     m = re.search(r"user admin .* password (\S+) ", out)
     assert m, out
@@ -98,7 +100,7 @@ def test_first_run_serves_the_demo_and_prints_how_to_log_in_once(tmp_path: Path)
         assert log[-1]["actor"] == "user:admin" and log[-1]["action"] == "cash.deposit"
     finally:
         server.terminate()
-        out2, err2 = server.communicate(timeout=10)
+        out2, err2 = server.communicate(timeout=60)
     assert password not in out2 and "first run" not in out2
     # Structured request log: one JSON object per request on stderr.
     lines = [json.loads(x) for x in err2.splitlines() if x.startswith("{")]

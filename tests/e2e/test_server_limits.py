@@ -80,7 +80,11 @@ def _serve(database: Path, **settings: str) -> tuple[subprocess.Popen, str]:
         text=True,
     )
     base = f"http://127.0.0.1:{port}"
-    _wait_ready(base)
+    try:
+        _wait_ready(base)
+    except BaseException:
+        _stop(server)  # never leave a server (and its workers) running behind a failed test
+        raise
     return server, base
 
 

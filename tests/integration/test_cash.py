@@ -9,10 +9,10 @@ import sqlalchemy as sa
 
 from alluse.domain.errors import BufferShortfall, Conflict, InvalidInput, NotFound, RuleViolation
 from alluse.services import cash, groups
-from alluse.services.queries import account_tree
 from alluse.services.trades import Fill, FillAction, record_fill
 from alluse.services.verify import verify
 from alluse.store.schema import audit_log
+from alluse.views.accounts import account_tree
 from tests.conftest import db_state
 
 

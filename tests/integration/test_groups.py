@@ -7,9 +7,9 @@ import sqlalchemy as sa
 
 from alluse.domain.errors import Conflict, InvalidInput, NotFound
 from alluse.services import brokers, groups
-from alluse.services.queries import account_tree
 from alluse.services.verify import verify
 from alluse.store.schema import audit_log, brokerage_accounts, postings
+from alluse.views.accounts import account_tree
 
 
 def _accounts(engine: sa.Engine, portfolio: str) -> dict[str, dict]:

@@ -13,11 +13,11 @@ from alluse.domain.lifecycle import LifecycleConfig, Rule
 from alluse.services import brokers, groups, lifecycle
 from alluse.services import earmarks as earmarks_service
 from alluse.services.alerts import open_alerts
-from alluse.services.queries import account_tree
 from alluse.services.trades import Fill, FillAction, record_fill
 from alluse.services.verify import verify
 from alluse.sim.trading import realize
 from alluse.store.schema import accounts, audit_log, earmarks, events, lifecycle_actions, lots, postings
+from alluse.views.accounts import account_tree
 
 ON = date(2026, 11, 13)  # the day simulated gains are realized (Q4 2026)
 DAY = date(2026, 11, 20)

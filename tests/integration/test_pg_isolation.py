@@ -11,10 +11,10 @@ import sqlalchemy as sa
 from alluse.domain.errors import Conflict, PermissionDenied
 from alluse.services import brokers, cash, groups
 from alluse.services.portfolios import create_portfolio
-from alluse.services.queries import account_tree
 from alluse.services.trades import Fill, FillAction, record_fills
 from alluse.services.verify import verify
 from alluse.store.schema import metadata
+from alluse.views.accounts import account_tree
 
 pytestmark = pytest.mark.postgres
 

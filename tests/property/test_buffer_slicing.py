@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 from alluse.domain.errors import BufferShortfall, RuleViolation
 from alluse.services import cash, groups
 from alluse.services.portfolios import create_portfolio
-from alluse.services.queries import account_tree
 from alluse.services.trades import Fill, FillAction, record_fill
+from alluse.views.accounts import account_tree
 
 _n = itertools.count()
 GEN = "A1-GEN"

@@ -15,9 +15,9 @@ from alluse.domain.errors import AlluseError
 from alluse.services import cash, groups
 from alluse.services.configuration import parse_allocation
 from alluse.services.portfolios import create_portfolio
-from alluse.services.queries import account_tree
 from alluse.services.verify import verify
 from alluse.store.schema import postings
+from alluse.views.accounts import account_tree
 from tests.conftest import _truncate_pg, db_state
 
 amounts = st.integers(min_value=1, max_value=50_000_000)

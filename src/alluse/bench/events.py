@@ -33,7 +33,7 @@ from alluse.services.trades import Fill, FillAction, record_fills
 from alluse.store import outbox
 
 if TYPE_CHECKING:
-    from alluse.bench.run import Bench
+    from alluse.bench.harness import Bench
 
 BATCH = 1000
 SYMBOLS = 50

@@ -191,7 +191,7 @@ class HttpBench:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,  # the JSON request log is written, as in production, and discarded
         )
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 120  # each worker imports the app afresh: slow on a busy machine
         while time.monotonic() < deadline:
             try:
                 with urllib.request.urlopen(f"http://{HOST}:{port}/readyz", timeout=1) as r:
@@ -199,8 +199,12 @@ class HttpBench:
                         return server
             except OSError:
                 time.sleep(0.1)
-        server.kill()
-        raise RuntimeError("the benchmark server did not become ready within 30 s")
+        server.terminate()  # the supervisor stops its workers; a killed one would leave them running
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        raise RuntimeError("the benchmark server did not become ready within 120 s")
 
     def _drive(self, port: int, token: str, kind: str, n: int, run: str = "", server: int = 0) -> dict[str, Any]:
         spec = {"token": token, "port": port, "n": n, "kind": kind, "concurrency": self.concurrency, "run": run}

@@ -22,7 +22,7 @@ from alluse.services import groups
 from alluse.services.statements import import_flex
 
 if TYPE_CHECKING:
-    from alluse.bench.run import Bench
+    from alluse.bench.harness import Bench
 
 TRADES = 10_000
 ACCOUNT = "U7000001"

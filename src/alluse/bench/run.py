@@ -433,6 +433,9 @@ class Bench:
         from alluse.bench.web import run_web
 
         run_web(self)
+        from alluse.bench.cli import run_cli
+
+        run_cli(self)
         self.run_verify()
 
 
@@ -619,11 +622,15 @@ def _section(bench: Bench, only: str) -> Callable[[], None]:
         from alluse.bench import events
 
         return lambda: events.run(bench)
+    if only == "cli":
+        from alluse.bench.cli import run_cli
+
+        return lambda: run_cli(bench)
     return {"ledger": bench.run_ledger, "lifecycle": bench.run_lifecycle, "verify": bench.run_verify}[only]
 
 
 # The names `alluse bench --only` takes; events needs a NATS server (ALLUSE_NATS_URL).
-SECTIONS = ("ledger", "lifecycle", "trades", "verify", "ibkr", "projection", "web", "events")
+SECTIONS = ("ledger", "lifecycle", "trades", "verify", "ibkr", "projection", "web", "cli", "events")
 
 
 def run_bench(

@@ -16,7 +16,7 @@ from alluse.services import groups, reports
 from alluse.services.trades import Fill, FillAction, record_fills
 
 if TYPE_CHECKING:
-    from alluse.bench.run import Bench
+    from alluse.bench.harness import Bench
 
 N_GROUPS = 100
 PRICE = "10.25"

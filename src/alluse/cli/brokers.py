@@ -9,10 +9,12 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from alluse.cli.common import KeyOpt, actor, app, broker_app, friendly, new_key, state
+from alluse.cli.common import JsonOpt, KeyOpt, actor, app, friendly, new_key, parse_date, print_json, settings, state
 from alluse.cli.render import console, replay_note, usd
 from alluse.domain.errors import InvalidInput
 
+broker_app = typer.Typer(help="Brokerage accounts and the portfolio's pool.", no_args_is_help=True)
+app.add_typer(broker_app, name="broker")
 import_app = typer.Typer(help="Import broker statements.", no_args_is_help=True)
 reconcile_app = typer.Typer(
     help="Compare alluse with a broker statement (exit 3 on differences).", no_args_is_help=True
@@ -20,7 +22,6 @@ reconcile_app = typer.Typer(
 app.add_typer(import_app, name="import")
 app.add_typer(reconcile_app, name="reconcile")
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 FilesArg = Annotated[list[Path], typer.Argument(help="IBKR Flex Query XML files (Activity statements).")]
 
 DIFFERENCES_EXIT = 3
@@ -80,6 +81,37 @@ def print_reconciliation(rec: dict[str, Any]) -> None:
     console.print("no differences" if n == 0 else f"[red]{n} differences[/]", highlight=False)
 
 
+@broker_app.command("add")
+@friendly
+def broker_add(
+    refs: Annotated[list[str], typer.Argument(help="Brokerage accounts, e.g. IBKR:U1234567")],
+    key: KeyOpt = None,
+) -> None:
+    """Register brokerage accounts into the portfolio's pool (unmapped, ready for new groups and forks)."""
+    from alluse.services.brokers import register
+
+    r = register(state.engine(), actor(), state.portfolio, refs, new_key(key))
+    console.print(f"registered {', '.join(r['registered'])} into the pool{replay_note(r)}")
+
+
+@broker_app.command("list")
+@friendly
+def broker_list(as_json: JsonOpt = False) -> None:
+    """Brokerage accounts and the system account each maps to (POOL: registered, unmapped)."""
+    from rich.table import Table
+
+    from alluse.views.brokers import list_brokerage
+
+    rows = list_brokerage(state.engine(), state.portfolio)
+    if as_json:
+        print_json(rows)
+        return
+    table = Table("Brokerage account", "Mapped to", "Status")
+    for row in rows:
+        table.add_row(row["brokerage_account"], row["mapped_to"] or "—", row["status"])
+    console.print(table)
+
+
 @import_app.command("ibkr")
 @friendly
 def import_ibkr(files: FilesArg, as_json: JsonOpt = False) -> None:
@@ -120,12 +152,11 @@ def broker_fetch(
     as_json: JsonOpt = False,
 ) -> None:
     """Download the account's Flex statement (its stored token and query id), then import it."""
-    from alluse.config import get_settings
     from alluse.security.keyring import load_keyring
     from alluse.services.statements import fetch_statement, import_statement
 
-    keyring = load_keyring(get_settings(), create=False)
-    data = fetch_statement(state.engine(), state.portfolio, ref, keyring, get_settings())
+    keyring = load_keyring(settings(), create=False)
+    data = fetch_statement(state.engine(), state.portfolio, ref, keyring, settings())
     if save is not None:
         try:
             save.write_bytes(data)  # kept even if the import below refuses the statement
@@ -152,12 +183,11 @@ def broker_flex_credentials(
     key: KeyOpt = None,
 ) -> None:
     """Store the Flex Web Service token and query id of an IBKR account, encrypted."""
-    from alluse.config import get_settings
     from alluse.security.keyring import load_keyring
     from alluse.services.brokers import set_credentials
 
     secret = json.dumps({"flex_token": token.strip(), "flex_query_id": query_id.strip()})
-    keyring = load_keyring(get_settings())
+    keyring = load_keyring(settings())
     r = set_credentials(state.engine(), actor(), state.portfolio, ref, secret, new_key(key), keyring)
     console.print(f"Flex credentials of {r['brokerage_account']} stored (encrypted){replay_note(r)}")
 
@@ -178,12 +208,10 @@ def order(
 ) -> None:
     """Check an order against the method (§7), record the intent, and send it to the account's broker
     (the paper broker fills at the latest mark). Refused intents are recorded as refused."""
-    from alluse.cli.trading import parse_date
-    from alluse.config import get_settings
     from alluse.services.orders import OrderIntent, place_order
 
     intent = OrderIntent(account, action.strip().upper(), symbol, quantity, delta, parse_date(on), accept_warnings)
-    r = place_order(state.engine(), actor(), state.portfolio, new_key(key), intent, get_settings())
+    r = place_order(state.engine(), actor(), state.portfolio, new_key(key), intent, settings())
     for w in r["warnings"]:
         console.print(f"[yellow]warning:[/] {w}", highlight=False)
     if r["status"] == "REFUSED":

@@ -1,8 +1,13 @@
 """What every `alluse` command shares: the Typer app, the global options and state, the common
 options and `friendly`, the one place errors become one line and an exit code.
 
-Commands live in modules under `cli/` that import `app` from here; `cli/main.py` imports them so
-they register."""
+Commands live in one module per area under `cli/` (cash, groups, trades, tax, reports, lifecycle,
+admin, brokers, users, events, project, journal). Each imports `app` from here and nothing from the
+others; `cli/main.py` imports them all so they register.
+
+Start-up time is part of the interface: `alluse --help` imports this module and every command
+module, so they import only Typer, Rich and the light parts of the domain. SQLAlchemy, the settings
+and the services are imported inside the command that needs them."""
 
 from __future__ import annotations
 
@@ -15,38 +20,59 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from functools import wraps
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
-import sqlalchemy as sa
 import typer
-from rich.markup import escape
+from typer.core import TyperGroup
 
 from alluse.cli.render import err_console
-from alluse.config import get_settings
 from alluse.domain.errors import AlluseError, InvalidInput
 
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+    from alluse.config import Settings
+
+# `alluse --help` lists the commands in this order (the order they were written in, kept when the
+# commands moved into one module per area); a command missing here is listed after these.
+COMMAND_ORDER = (
+    "init use accounts deposit withdraw transfer reverse verify tree demo bench schema-docs serve order journal "
+    "project fill import-fills mark positions alerts check-trade broker group config keys audit lifecycle import "
+    "reconcile events webhook marks week report tax user"
+).split()
+
+
+class Commands(TyperGroup):
+    def list_commands(self, ctx: Any) -> list[str]:
+        rank = {name: i for i, name in enumerate(COMMAND_ORDER)}
+        return sorted(super().list_commands(ctx), key=lambda n: rank.get(n, len(rank)))
+
+
 app = typer.Typer(
+    cls=Commands,
     help="alluse: accounts, ledger and rules for the ALL-USE method.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-# Extended by more than one module (cli/main.py, cli/brokers.py), so it lives here with `app`.
-broker_app = typer.Typer(help="Brokerage accounts and the portfolio's pool.", no_args_is_help=True)
-app.add_typer(broker_app, name="broker")
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+def settings() -> Settings:
+    from alluse.config import get_settings
+
+    return get_settings()
 
 
 class State:
     database_url: str | None = None
     portfolio: str | None = None
-    _engine: sa.Engine | None = None
+    _engine: Engine | None = None
 
-    def engine(self) -> sa.Engine:
+    def engine(self) -> Engine:
         if self._engine is None:
-            from alluse.store.db import make_engine, migrate
+            from alluse.services.database import open_database
 
-            self._engine = make_engine(self.database_url or get_settings().database_url)
-            migrate(self._engine)
+            self._engine = open_database(self.database_url or settings().database_url)
         return self._engine
 
 
@@ -54,7 +80,7 @@ state = State()
 
 
 def actor() -> str:
-    return get_settings().actor or f"cli:{getpass.getuser()}"
+    return settings().actor or f"cli:{getpass.getuser()}"
 
 
 def new_key(given: str | None) -> str:
@@ -69,6 +95,7 @@ OverrideOpt = Annotated[
     typer.Option("--override", help="Admin: let this intent eat into the cash buffer; the written reason is audited."),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+DateOpt = Annotated[str | None, typer.Option("--date", help="YYYY-MM-DD (default: today).")]
 
 
 def parse_date(text: str | None, default: date | None = None) -> date:
@@ -94,6 +121,8 @@ def utc_text(at: datetime) -> str:
 
 def fail(message: object, code: int = 1, prefix: str = "error:") -> NoReturn:
     """`error: …` as one line on stderr whatever the terminal width (scripts grep it), then exit."""
+    from rich.markup import escape
+
     text = re.sub(r"\s*\n\s*", " ", str(message)).strip()
     err_console.print(f"[red]{prefix}[/] {escape(text)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
@@ -123,16 +152,26 @@ def friendly(fn: F) -> F:
             fail(exc)
         except NotImplementedError as exc:
             fail(f"not built yet: {exc}")
-        except sa.exc.OperationalError as exc:
-            fail(f"database unavailable: {exc.orig}")
-        except sa.exc.IntegrityError as exc:
-            fail(f"refused by a database constraint: {exc.orig}")
-        except Exception as exc:  # a bug: say so plainly, keep the trace for ALLUSE_DEBUG
+        except Exception as exc:
+            _database_error(exc)
+            # Anything else is a bug: say so plainly, keep the trace for ALLUSE_DEBUG.
             if os.environ.get("ALLUSE_DEBUG"):
                 raise
             fail(f"{type(exc).__name__}: {exc} (set ALLUSE_DEBUG=1 for details)", 70, "internal error:")
 
     return wrapper  # type: ignore[return-value]
+
+
+def _database_error(exc: Exception) -> None:
+    """A database that is down or refuses a row is the user's to fix: one line, exit 1."""
+    if not type(exc).__module__.startswith("sqlalchemy"):
+        return  # SQLAlchemy is not even loaded when the error comes from elsewhere
+    from sqlalchemy.exc import IntegrityError, OperationalError
+
+    if isinstance(exc, OperationalError):
+        fail(f"database unavailable: {exc.orig}")
+    if isinstance(exc, IntegrityError):
+        fail(f"refused by a database constraint: {exc.orig}")
 
 
 @app.callback()

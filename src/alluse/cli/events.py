@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import time
 from typing import Annotated
 
 import typer
-from nats.errors import NoServersError
 from rich.table import Table
 
-from alluse.cli.common import KeyOpt, actor, app, friendly, new_key, state
+from alluse.cli.common import JsonOpt, KeyOpt, actor, app, friendly, new_key, print_json, settings, state, utc_text
 from alluse.cli.render import console
-from alluse.config import get_settings
 from alluse.domain.errors import InvalidInput
 
 events_app = typer.Typer(help="The event outbox and its relay to NATS JetStream and webhooks.", no_args_is_help=True)
@@ -25,7 +22,6 @@ app.add_typer(webhook_app, name="webhook")
 app.add_typer(marks_app, name="marks")
 
 NatsOpt = Annotated[str | None, typer.Option("--nats-url", help="NATS server (default ALLUSE_NATS_URL).")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 
 
 def _log_to_stderr() -> None:
@@ -48,21 +44,25 @@ def relay_cmd(
 ) -> None:
     """Publish the outbox to NATS JetStream (subject <prefix>.<portfolio id>.<kind>) and deliver it to
     webhooks, at least once, resuming where it stopped. Runs until interrupted (or --once)."""
+    from nats.errors import NoServersError
+
     from alluse.domain.events import validate_prefix
     from alluse.security.keyring import load_keyring
     from alluse.services import relay
 
-    settings = get_settings()
+    config = settings()
     given = {"nats_url": nats_url, "stream": stream, "prefix": prefix}
     cfg = relay.RelayConfig.from_settings(
-        settings, **{k: v for k, v in given.items() if v}, publish_nats=nats, deliver_webhooks=webhooks
+        config, **{k: v for k, v in given.items() if v}, publish_nats=nats, deliver_webhooks=webhooks
     )
     validate_prefix(cfg.prefix)
     if not (nats or webhooks):
         raise InvalidInput("nothing to relay: both --no-nats and --no-webhooks were given")
     _log_to_stderr()
     engine = state.engine()
-    keyring = load_keyring(settings)
+    keyring = load_keyring(config)
+    import asyncio
+
     try:
         stats = asyncio.run(relay.run(engine, keyring, cfg, once=once))
     except KeyboardInterrupt:
@@ -87,6 +87,33 @@ def events_list(
 
     for env in events.after(state.engine(), state.portfolio, after, kind, limit):
         print(events.to_json(env))
+
+
+@app.command()
+@friendly
+def alerts(
+    as_json: JsonOpt = False,
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Then stream new alerts as they happen.")] = False,
+) -> None:
+    """Open alerts (BUFFER_BREACH ...)."""
+    from alluse.services.alerts import open_alerts
+
+    rows = open_alerts(state.engine(), state.portfolio)
+    if as_json:
+        print_json(
+            [
+                {"id": r["id"], "account": r["name"], "kind": r["kind"], "message": r["message"],
+                 "raised_at": utc_text(r["raised_at"])}
+                for r in rows
+            ]
+        )  # fmt: skip
+    else:
+        if not rows:
+            console.print("no open alerts")
+        for r in rows:
+            console.print(f"[red]{r['kind']}[/] {r['name']}: {r['message']} (since {r['raised_at']:%Y-%m-%d %H:%M})")
+    if follow:
+        follow_alerts(as_json=as_json)
 
 
 def follow_alerts(as_json: bool = False, poll_seconds: float = 1.0) -> None:
@@ -126,7 +153,7 @@ def webhook_add(
     from alluse.services import webhooks
 
     r = webhooks.register(state.engine(), actor(), state.portfolio, url, kind or [], new_key(key),
-                          load_keyring(get_settings()))  # fmt: skip
+                          load_keyring(settings()))  # fmt: skip
     if r.get("replayed"):
         console.print(f"endpoint {r['endpoint_id']} was already registered with this key (secret shown then)")
         return
@@ -191,10 +218,14 @@ def marks_listen(
     idle_exit: Annotated[float | None, typer.Option(min=0.1, help="Stop after this many seconds without one.")] = None,
 ) -> None:
     """Record marks from a price feed: JSON {symbol, price, time[, id]} per message (docs/events.md)."""
+    from nats.errors import NoServersError
+
     from alluse.services import feed
 
     _log_to_stderr()
-    url = nats_url or get_settings().nats_url
+    url = nats_url or settings().nats_url
+    import asyncio
+
     try:
         stats = asyncio.run(feed.listen(state.engine(), actor(), state.portfolio, url, subject, batch=batch,
                                         max_messages=max_messages, idle_seconds=idle_exit))  # fmt: skip

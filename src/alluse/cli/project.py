@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.progress import Progress
 from rich.table import Table
 
 from alluse.cli.common import app, friendly, state
@@ -86,6 +85,8 @@ def _run(scenario: str, paths: int | None, seed: int | None, years: int | None, 
     sc = load_scenario(scenario, paths=paths, seed=seed, years=years)
     engine = state.engine() if portfolio else None
     if console.is_terminal:
+        from rich.progress import Progress
+
         with Progress(console=console, transient=True) as bar:
             task = bar.add_task(f"projecting '{sc.name}'", total=sc.horizon_years)
             return project(sc, engine=engine, portfolio=state.portfolio, exact=exact,

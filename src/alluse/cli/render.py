@@ -60,6 +60,12 @@ def account_tree_table(tree: dict[str, Any]) -> Table:
     return table
 
 
+def tax_line() -> None:
+    from alluse.domain.tax import NOTE
+
+    console.print(f"[dim]tax figures: {NOTE}[/]")
+
+
 def replay_note(result: dict[str, Any]) -> str:
     return (
         " [dim](replayed: this idempotency key was already applied; nothing changed)[/]"

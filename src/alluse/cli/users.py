@@ -41,11 +41,10 @@ def user_grant(
 ) -> None:
     """Give a user a role on the portfolio (--portfolio)."""
     from alluse.services.access import grant_role
-    from alluse.store.scope import resolve_portfolio
+    from alluse.views.accounts import portfolio_id
 
     engine = state.engine()
-    with engine.connect() as conn:
-        pid = resolve_portfolio(conn, state.portfolio)
+    pid = portfolio_id(engine, state.portfolio)
     r = grant_role(engine, actor(), pid, username, role, new_key(key))
     console.print(f"{r['username']} is {r['role']} on portfolio {pid}{replay_note(r)}")
 

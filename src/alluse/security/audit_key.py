@@ -13,9 +13,10 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-from alluse.config import Settings, get_settings
-from alluse.security.keyring import Keyring, load_keyring
+if TYPE_CHECKING:  # both load the settings and cryptography: only a write needs them
+    from alluse.security.keyring import Keyring
 
 PURPOSE = b"audit-chain"
 
@@ -43,12 +44,17 @@ class Signer:
 
 @lru_cache(maxsize=4)
 def _signer(secret_key: str | None, key_file: str) -> Signer:
+    from alluse.config import Settings
+    from alluse.security.keyring import load_keyring
+
     keyring = load_keyring(Settings(secret_key=secret_key, key_file=key_file))
     return Signer(keyring_audit_keys(keyring)[0], keyring)
 
 
 def current_signer() -> Signer:
     """The signer for this process's configuration (ALLUSE_SECRET_KEY or the key file)."""
+    from alluse.config import get_settings
+
     s = get_settings()
     return _signer(s.secret_key, s.key_file)
 

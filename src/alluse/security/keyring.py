@@ -12,11 +12,14 @@ import hmac
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
-from alluse.config import Settings
 from alluse.domain.errors import AlluseError, InvalidInput
+
+if TYPE_CHECKING:
+    from alluse.config import Settings
 
 
 class KeyringError(AlluseError):

@@ -16,9 +16,10 @@ from alluse.security.keyring import Keyring
 from alluse.store import brokerage as store
 from alluse.store.brokerage import broker_of, pool_free, release_to_pool
 from alluse.store.repo import account_label, allocate_ids
-from alluse.store.schema import accounts, brokerage_accounts
+from alluse.store.schema import brokerage_accounts
 from alluse.store.scope import resolve_portfolio
 from alluse.store.uow import Request, Tx, write, write_connection
+from alluse.views.brokers import list_brokerage  # the pool is read in views/brokers.py
 
 # The pool's queries are the store's; the lifecycle and orders use them through this module.
 __all__ = ["broker_of", "list_brokerage", "map_brokerage", "pool_free", "read_credentials", "register"]
@@ -97,35 +98,6 @@ def register(engine: Engine, actor: str, portfolio: str | None, refs: list[str],
 
     payload = {"refs": [str(p) for p in parsed]}
     return write(engine, portfolio, actor, "broker.register", [Request(key, payload)], apply)[0]
-
-
-def list_brokerage(engine: Engine, portfolio: str | None) -> list[dict[str, Any]]:
-    """The portfolio's brokerage accounts and what each maps to. Credentials are never returned."""
-    b = brokerage_accounts
-    with engine.connect() as conn:
-        pid = resolve_portfolio(conn, portfolio)
-        q = (
-            sa.select(
-                b.c.broker,
-                b.c.number,
-                accounts.c.kind,
-                accounts.c.name,
-                accounts.c.status,
-                b.c.credentials_encrypted.is_not(None).label("has_credentials"),
-            )
-            .select_from(b.outerjoin(accounts, accounts.c.id == b.c.account_id))
-            .where(b.c.portfolio_id == pid)
-            .order_by(b.c.broker, b.c.number)
-        )
-        return [
-            {
-                "brokerage_account": f"{r.broker}:{r.number}",
-                "mapped_to": account_label(r.kind, r.name) if r.name else None,
-                "status": r.status or "POOL",
-                "has_credentials": bool(r.has_credentials),
-            }
-            for r in conn.execute(q)
-        ]
 
 
 def set_credentials(

@@ -1,6 +1,6 @@
 """Read models for the web dashboard: each function returns the rows one page shows, in cents.
 
-They reuse the views the API serves (`queries.account_tree`, `reports.holdings`, `lifecycle.plan` …)
+They reuse the views the API serves (`views.accounts.account_tree`, `reports.holdings`, `lifecycle.plan` …)
 and add what only a screen needs: an account's journal with its running balance, realized gains by
 year, the fork tree's dates and amounts, weekly income per sleeve and premium by underlying.
 Every tax figure is an estimate, not tax advice (`NOTE`).
@@ -14,22 +14,17 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from alluse.domain.accounts import SLEEVE_LABEL, AccountKind, CashSnapshot
 from alluse.domain.instruments import price_text
 from alluse.domain.tax import NOTE, YearFigures, estimate
 from alluse.services.alerts import open_alerts
 from alluse.services.earmarks import earmark_report
 from alluse.services.lifecycle import family_tree, history
-from alluse.services.queries import account_detail
 from alluse.services.reports import _year_figures_household, holdings
 from alluse.services.tax import post_tax_surplus, rates, year_figures
 from alluse.services.trades import week_start
-from alluse.store.prepared import Prepared
-from alluse.store.repo import resolve_account
 from alluse.store.schema import (
     account_groups,
     accounts,
-    brokerage_accounts,
     fills,
     instruments,
     lot_closes,
@@ -39,6 +34,7 @@ from alluse.store.schema import (
     tax_payments,
     transfers,
 )
+from alluse.views.accounts import SLEEVES, account_detail, account_id, sleeve
 
 JOURNAL_PAGE = 50
 _a, _g, _t, _p = accounts.c, account_groups.c, transfers.c, postings.c
@@ -59,12 +55,12 @@ def overview(
     engine: Engine, pid: int, today: date | None = None, page: int = 1, per_page: int = OVERVIEW_GROUPS
 ) -> dict[str, Any]:
     """Portfolio totals and every open alert; and one page of groups (forks after the group they came
-    from) with their sleeves and the sleeves' alerts. The figures are `queries.account_tree`'s; the
+    from) with their sleeves and the sleeves' alerts. The figures are `views.accounts.sleeve`'s; the
     rows of a sleeve are built only for the groups on the page (a portfolio may hold thousands)."""
     today = today or date.today()
     with engine.connect() as conn:
         template = conn.execute(sa.select(portfolios.c.template).where(portfolios.c.id == pid)).scalar_one()
-        rows = _OVERVIEW.rows(conn, pid=pid)
+        rows = SLEEVES.rows(conn, pid=pid)
     alerts = open_alerts(engine, pid)
     tax = _household_tax(engine, pid, today.year)
     by_account: dict[str, list[dict[str, Any]]] = {}
@@ -78,9 +74,9 @@ def overview(
         if g is None:
             g = groups[r[0]] = {"group_id": r[0], "name": r[1], "kind": r[2], "status": r[3], "parent_group_id": r[4],
                                 "rows": [], "sums": [0, 0, 0, 0], "alerts": 0, "active": False}  # fmt: skip
-        snap = CashSnapshot(r[7], AccountKind(r[6]), r[9], r[10], r[11], r[12], r[13])
-        figures = (snap.nav, snap.cash, snap.deployable_cash, snap.cash_buffer)
-        g["rows"].append((r, figures))
+        row = sleeve(r)
+        figures = (row["nav_cents"], row["cash_cents"], row["deployable_cents"], row["cash_buffer_cents"])
+        g["rows"].append(row)
         if r[7] in by_account:
             g["alerts"] += len(by_account[r[7]])
         if r[8] in ("MERGED", "CLOSED"):
@@ -113,7 +109,7 @@ def overview(
         g = groups[gid]
         g["depth"] = len(lineage(gid)) - 1
         g["totals"] = dict(zip(keys, g.pop("sums"), strict=True))
-        g["accounts"] = [_sleeve(r, figures, by_account) for r, figures in g.pop("rows")]
+        g["accounts"] = [{**row, "alerts": by_account.get(row["name"], [])} for row in g.pop("rows")]
         shown.append(g)
     return {
         "page": page,
@@ -131,53 +127,6 @@ def overview(
         "unpaid_tax_cents": max(0, tax[0] - tax[1]),
         "note": NOTE,
     }
-
-
-def _sleeve(r: Any, figures: tuple[int, int, int, int], alerts: dict[str, list[Any]]) -> dict[str, Any]:
-    nav, cash, deployable, buffer = figures
-    return {
-        "account_id": r[5],
-        "name": r[7],
-        "kind": r[6],
-        "label": SLEEVE_LABEL[AccountKind(r[6])],
-        "status": r[8],
-        "cash_cents": cash,
-        "nav_cents": nav,
-        "buffer_bps": r[13],
-        "cash_buffer_cents": buffer,
-        "deployable_cents": deployable,
-        "buffer_breach": cash < buffer,
-        "brokerage_account": f"{r[14]}:{r[15]}" if r[14] else None,
-        "alerts": alerts.get(r[7], []),
-    }
-
-
-_b = brokerage_accounts.c
-_OVERVIEW = Prepared(
-    sa.select(
-        _g.id,
-        _g.name,
-        _g.kind,
-        _g.status,
-        _g.parent_group_id,
-        _a.id,
-        _a.kind,
-        _a.name,
-        _a.status,
-        _a.cash_cents,
-        _a.positions_value_cents,
-        _a.collateral_cents,
-        _a.earmarked_cents,
-        _a.buffer_bps,
-        _b.broker,
-        _b.number,
-    )  # fmt: skip
-    .select_from(
-        accounts.join(account_groups, _g.id == _a.group_id).outerjoin(brokerage_accounts, _b.account_id == _a.id)
-    )
-    .where(_a.portfolio_id == sa.bindparam("pid"))
-    .order_by(_g.id, _a.id)
-)
 
 
 def _household_tax(engine: Engine, pid: int, year: int) -> tuple[int, int]:
@@ -425,8 +374,7 @@ def first_day(engine: Engine, pid: int) -> date | None:
 
 
 def account_ref(engine: Engine, pid: int, ref: str) -> int:
-    with engine.connect() as conn:
-        return resolve_account(conn, pid, ref)
+    return account_id(engine, pid, ref)
 
 
 def lot_history(engine: Engine, aid: int, lot_id: int) -> dict[str, Any]:

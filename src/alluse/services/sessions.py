@@ -23,10 +23,10 @@ from sqlalchemy.engine import Engine
 from alluse.domain.errors import NotFound, Unauthenticated
 from alluse.security.tokens import TokenIssuer
 from alluse.services import access
-from alluse.services.access import Principal
 from alluse.store.db import writer_lock
 from alluse.store.schema import refresh_tokens, users
 from alluse.store.uow import write_connection
+from alluse.views.access import Principal
 
 R = refresh_tokens.c
 

@@ -7,6 +7,7 @@ two writers never deadlock upgrading a read lock; read-only work uses a plain de
 from __future__ import annotations
 
 import os
+import re
 import threading
 
 try:
@@ -137,6 +138,41 @@ def migrate(engine: Engine) -> None:
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
+
+
+_REVISION = re.compile(r"^(down_)?revision\b[^=]*=\s*(None|\"([^\"]+)\"|'([^']+)')\s*$", re.M)
+
+
+def script_head() -> str | None:
+    """The newest migration's revision, read from the files in versions/ without loading Alembic
+    (which costs a command-line start several times what the rest of it does). None when the files
+    do not describe one straight chain (a merge, or a form this reader does not know)."""
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for path in (MIGRATIONS / "versions").glob("*.py"):
+        found = {m[0]: m[2] or m[3] for m in _REVISION.findall(path.read_text())}
+        if "" not in found or "down_" not in found:
+            return None
+        revisions.add(found[""])
+        if found["down_"]:
+            parents.add(found["down_"])
+    heads = revisions - parents
+    return heads.pop() if len(heads) == 1 else None
+
+
+def ensure_schema(engine: Engine) -> None:
+    """Migrate unless the database already stands at the newest revision: one indexed read when it
+    does (every start of the command line), Alembic's upgrade when it does not or cannot tell."""
+    head = script_head()
+    if head is not None:
+        try:
+            with engine.connect() as conn:
+                stored = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalars().all()
+        except sa.exc.DBAPIError:  # no alembic_version table yet: a new database
+            stored = []
+        if stored == [head]:
+            return
+    migrate(engine)
 
 
 def schema_revision(engine: Engine) -> str | None:

@@ -32,9 +32,9 @@ from alluse.domain.errors import AlluseError, InvalidInput, Unauthenticated
 from alluse.domain.money import format_usd
 from alluse.domain.parsing import parse_money
 from alluse.services import access, dashboard, lifecycle, protocol, reports
-from alluse.services.access import Role
 from alluse.services.statements import import_statement, reconcile_statement
 from alluse.services.trades import Fill, FillAction, record_fills
+from alluse.views.access import Role, token_version, visible_portfolios
 from alluse.web import session
 from alluse.web.session import CSRF_FIELD, PageScope, check_csrf, csrf_token, portfolio_scope, remember_csrf
 from alluse.web.tree import layout
@@ -146,7 +146,7 @@ def login(
         status = STATUS.get(type(exc).__name__, 401)
         return render(request, "login.html", status, next=_safe_next(next), error=str(exc), scope=None)
     with c.engine.connect() as conn:
-        version = access.token_version(conn, who.id)
+        version = token_version(conn, who.id)
     response = _redirect(_safe_next(next))
     session.set_session(request, response, session.issue(c, who.id, version))
     return response
@@ -170,7 +170,7 @@ def logout(request: Request, csrf: Csrf = None) -> Response:
 @page
 def home(request: Request) -> Response:
     who = session.current_user(request)
-    mine = access.visible_portfolios(session.ctx(request).engine, who)
+    mine = visible_portfolios(session.ctx(request).engine, who)
     if len(mine) == 1:
         return _redirect(f"/p/{quote(mine[0]['name'], safe='')}/")
     return render(request, "portfolios.html", portfolios=mine, who=who, scope=None)

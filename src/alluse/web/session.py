@@ -21,9 +21,9 @@ from fastapi import Request, Response
 
 from alluse.api.deps import Context
 from alluse.domain.errors import Forbidden, NotFound, Unauthenticated
-from alluse.services import access, dashboard
-from alluse.services.access import Principal, Role
-from alluse.store.scope import scope_to
+from alluse.services import dashboard
+from alluse.views import access
+from alluse.views.access import Principal, Role
 
 SESSION_COOKIE = "alluse_session"
 CSRF_COOKIE = "alluse_csrf"
@@ -136,13 +136,10 @@ def portfolio_scope(request: Request, portfolio: str, least: Role = Role.viewer)
     role on, and Forbidden when your role is below what the page or action needs."""
     who = current_user(request)
     c = ctx(request)
-    with c.engine.connect() as conn:
-        pid = access.portfolio_id_for(conn, portfolio) if "\x00" not in portfolio and len(portfolio) <= 100 else None
-        if pid is not None:
-            scope_to(conn, pid)
-        role = access.role_on(conn, who, pid) if pid is not None else None
-    if role is None or pid is None:
+    found = access.portfolio_role(c.engine, who, portfolio)
+    if found is None:
         raise NotFound(f"no portfolio {portfolio!r} you have access to")
+    pid, role = found
     if role < least:
         raise Forbidden(f"{least.name} role needed on this portfolio (you hold {role.name})")
     return PageScope(who, pid, dashboard.portfolio_name(c.engine, pid), role)

@@ -12,7 +12,7 @@ from alluse.api.deps import Ctx, Viewer
 from alluse.api.problems import responses
 from alluse.api.schemas.accounts import AccountOut, TreeOut
 from alluse.api.schemas.common import money
-from alluse.services.queries import account_detail, account_tree
+from alluse.views.accounts import account_detail, account_tree
 
 router = APIRouter(tags=["accounts"], responses=responses(400, 401, 403, 404, 422))
 

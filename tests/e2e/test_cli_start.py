@@ -1,0 +1,52 @@
+"""What a start of `alluse` loads: `--help` only Typer and Rich; `accounts` on a database at the newest
+schema also SQLAlchemy, but never Alembic, the charts, the web stack or the event client. (How long a
+start takes is measured by `alluse bench --only cli`, not here.)"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+HEAVY = ("alembic", "matplotlib", "numpy", "fastapi", "starlette", "uvicorn", "nats", "jinja2", "argon2")
+# Loaded by every command that touches the database, and by nothing `--help` needs.
+DATABASE = ("sqlalchemy", "pydantic_settings", "cryptography", "alluse.store", "alluse.services", "alluse.views")
+
+PROBE = """
+import json, sys
+from alluse.cli.main import app
+try:
+    app(sys.argv[1:], prog_name="alluse")
+except SystemExit:
+    pass
+print(json.dumps(sorted({m.split(".")[0] if not m.startswith("alluse.") else ".".join(m.split(".")[:2])
+                         for m in sys.modules})), file=sys.stderr)
+"""
+
+
+def _loaded(*args: str) -> set[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ALLUSE_")}
+    done = subprocess.run([sys.executable, "-c", PROBE, *args], env=env, capture_output=True, text=True, check=True)
+    return set(json.loads(done.stderr.strip().splitlines()[-1]))
+
+
+def test_help_loads_neither_the_database_nor_anything_heavy() -> None:
+    loaded = _loaded("--help")
+    assert "typer" in loaded
+    assert not loaded & {*HEAVY, *DATABASE}, loaded & {*HEAVY, *DATABASE}
+
+
+def test_accounts_on_a_current_schema_skips_alembic(tmp_path: Path, sqlite_template: Path) -> None:
+    db = tmp_path / "start.db"
+    shutil.copy(sqlite_template, db)
+    url = f"sqlite:///{db}"
+    subprocess.run(  # a portfolio to show
+        [sys.executable, "-c", "from alluse.cli.main import app; app(prog_name='alluse')", "--db", url, "init"],
+        capture_output=True, check=True, cwd=tmp_path,
+    )  # fmt: skip
+    loaded = _loaded("--db", url, "accounts")
+    assert {"sqlalchemy", "alluse.views"} <= loaded
+    assert not loaded & set(HEAVY), loaded & set(HEAVY)
