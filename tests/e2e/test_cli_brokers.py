@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from alluse.cli.main import app, state
 from alluse.config import get_settings
-from tests.conftest import db_state
+from tests.conftest import _truncate_pg, db_state
 from tests.flex_fake import FakeFlex, serve
 
 DATA = Path(__file__).parents[1] / "data" / "ibkr"
@@ -25,7 +25,8 @@ def cli(request: pytest.FixtureRequest, tmp_path: Path):  # type: ignore[no-unty
     if request.param == "sqlite":
         engine = request.getfixturevalue("sqlite_engine")
     else:
-        engine = request.getfixturevalue("pg")
+        engine = request.getfixturevalue("pg_engine")  # `pg` is parametrized itself (PostgreSQL, Citus)
+        _truncate_pg(engine)
     url = engine.url.render_as_string(hide_password=False)
     env = {
         "ALLUSE_DATABASE_URL": url,

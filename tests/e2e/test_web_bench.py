@@ -25,5 +25,6 @@ def test_bench_web_prints_the_overview_metrics(tmp_path: Path, monkeypatch: pyte
 def test_bench_only_names_its_parts() -> None:
     result = CliRunner().invoke(app, ["bench", "--only", "nothing"], env={"ALLUSE_PORTFOLIO": ""})
     assert (
-        result.exit_code == 1 and "ledger, lifecycle, trades, verify, ibkr, projection, web or events" in result.output
+        result.exit_code == 1
+        and "ledger, lifecycle, trades, verify, ibkr, projection, web, cli or events" in result.output
     )

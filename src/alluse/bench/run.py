@@ -4,6 +4,8 @@ Each figure is the median of `repeat` runs on fresh databases. Every "ours" figu
 real use cases (validation, buffer checks, idempotency, audit chain, journal); the raw baseline writes
 the equivalent rows (same tables, same row counts) with the bare driver's executemany in the same
 run, so `*_vs_raw` ratios compare like with like on whatever machine this runs on.
+On SQLite each ratio is also printed per CPU second of this process (`*_cpu_vs_raw`): both sides run
+in it there, so that ratio holds on a machine whose other work takes the CPUs away.
 
 On PostgreSQL (`--db postgres`) the bench works in a scratch database next to the one named by the
 URL (`<name>_bench`, created if missing, wiped and migrated for every run) and never touches the

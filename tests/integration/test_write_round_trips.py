@@ -1,0 +1,37 @@
+"""The write path's round-trip savings keep its behaviour: a failing statement sent in pipeline mode
+still raises the SQLAlchemy error it raises otherwise, and nothing of the unit of work is kept."""
+
+import pytest
+import sqlalchemy as sa
+
+from alluse.services import cash, groups
+from alluse.services.portfolios import create_portfolio
+from alluse.store.prepared import deferred, insert
+from alluse.store.schema import accounts, postings, transfers
+
+
+def test_a_failing_pipelined_write_raises_the_usual_error_and_keeps_nothing(pg: sa.Engine) -> None:
+    create_portfolio(pg, "t", "main", "k:main")
+    before = _counts(pg)
+    bad = insert(postings, ["id", "portfolio_id", "transfer_id", "account_id", "amount_cents"])
+    with pytest.raises(sa.exc.IntegrityError), pg.connect() as conn, conn.begin():
+        with deferred(conn, 1):
+            bad.many(conn, [{"id": 1, "portfolio_id": 1, "transfer_id": 999_999, "account_id": 1, "amount_cents": 5}])
+    assert _counts(pg) == before
+
+
+def test_single_moves_numbered_in_order_and_alerts_follow_on_both_stores(engine: sa.Engine) -> None:
+    create_portfolio(engine, "t", "main", "k:main")
+    g = groups.open_group(engine, "t", "main", "g1", groups.group_opening(100_000_00))
+    gen = g["accounts"]["GEN"]["account_id"]
+    a = cash.move_cash(engine, "t", "main", [("d1", cash.deposit(gen, 1_000, group=False))])[0]
+    b = cash.move_cash(engine, "t", "main", [("w1", cash.withdrawal(gen, 500))])[0]
+    assert b["transfer_number"] == a["transfer_number"] + 1 and b["transfer_id"] > a["transfer_id"]
+    replay = cash.move_cash(engine, "t", "main", [("w1", cash.withdrawal(gen, 500))])[0]
+    assert replay["replayed"] and replay["transfer_id"] == b["transfer_id"]
+
+
+def _counts(engine: sa.Engine) -> tuple[int, int, int]:
+    with engine.connect() as conn:
+        return tuple(conn.execute(sa.select(sa.func.count()).select_from(t)).scalar_one()
+                     for t in (transfers, postings, accounts))  # type: ignore[return-value]  # fmt: skip
