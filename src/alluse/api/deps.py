@@ -25,7 +25,7 @@ from alluse.security.tokens import TokenIssuer
 from alluse.services import access
 from alluse.services.access import Principal, Role
 from alluse.services.ratelimit import LoginThrottle
-from alluse.store.scope import scope_to
+from alluse.views.access import scoped_role
 
 
 @dataclass
@@ -122,10 +122,7 @@ def portfolio_scope(least: Role) -> Callable[..., Scope]:
             who = authenticate(conn, c, credentials)
             request.state.actor = who.actor
             pid = access.portfolio_id_for(conn, portfolio) if "\x00" not in portfolio else None
-            if pid is not None:
-                # Row-level security: the role lookup, like everything after it, sees this portfolio only.
-                scope_to(conn, pid)
-            role = access.role_on(conn, who, pid) if pid is not None else None
+            role = scoped_role(conn, who, pid) if pid is not None else None
         if role is None:
             # The same answer for "does not exist" and "not yours", so nothing leaks.
             raise NotFound(f"no portfolio {portfolio!r} you have access to")

@@ -82,6 +82,13 @@ def _user_role(conn: sa.Connection, user_id: int, is_admin: bool, pid: int) -> R
     return Role[found[0]] if found else None
 
 
+def scoped_role(conn: sa.Connection, who: Principal, pid: int) -> Role | None:
+    """`role_on`, asked inside the portfolio's row-level-security scope (PostgreSQL): the lookup, like
+    everything after it on this connection, sees that portfolio only."""
+    scope_to(conn, pid)
+    return role_on(conn, who, pid)
+
+
 def role_on(conn: sa.Connection, who: Principal, pid: int) -> Role | None:
     """The role `who` holds on portfolio `pid`. A key never holds more than its creator does now, so
     taking a role away from a user also takes it from the keys they made."""
