@@ -82,13 +82,6 @@ def _user_role(conn: sa.Connection, user_id: int, is_admin: bool, pid: int) -> R
     return Role[found[0]] if found else None
 
 
-def scoped_role(conn: sa.Connection, who: Principal, pid: int) -> Role | None:
-    """`role_on`, asked inside the portfolio's row-level-security scope (PostgreSQL): the lookup, like
-    everything after it on this connection, sees that portfolio only."""
-    scope_to(conn, pid)
-    return role_on(conn, who, pid)
-
-
 def role_on(conn: sa.Connection, who: Principal, pid: int) -> Role | None:
     """The role `who` holds on portfolio `pid`. A key never holds more than its creator does now, so
     taking a role away from a user also takes it from the keys they made."""
@@ -134,14 +127,20 @@ def visible_portfolios(engine: Engine, who: Principal) -> list[dict[str, Any]]:
 def portfolio_role(engine: Engine, who: Principal, ref: str) -> tuple[int, Role] | None:
     """The portfolio `ref` names and the role `who` holds on it, or None for a portfolio that does not
     exist and for one they hold no role on alike (existence does not leak)."""
+    with engine.connect() as conn:
+        return portfolio_role_in(conn, who, ref)
+
+
+def portfolio_role_in(conn: sa.Connection, who: Principal, ref: str) -> tuple[int, Role] | None:
+    """`portfolio_role` on a connection the caller holds, whose transaction is then scoped to the
+    portfolio (row-level security on PostgreSQL)."""
     if "\x00" in ref or len(ref) > 100:
         return None
-    with engine.connect() as conn:
-        pid = portfolio_id_for(conn, ref)
-        if pid is None:
-            return None
-        scope_to(conn, pid)
-        role = role_on(conn, who, pid)
+    pid = portfolio_id_for(conn, ref)
+    if pid is None:
+        return None
+    scope_to(conn, pid)
+    role = role_on(conn, who, pid)
     return (pid, role) if role is not None else None
 
 
