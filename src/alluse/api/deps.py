@@ -25,7 +25,7 @@ from alluse.security.tokens import TokenIssuer
 from alluse.services import access
 from alluse.services.access import Principal, Role
 from alluse.services.ratelimit import LoginThrottle
-from alluse.store.scope import scope_to
+from alluse.views.access import portfolio_role_in
 
 
 @dataclass
@@ -121,14 +121,12 @@ def portfolio_scope(least: Role) -> Callable[..., Scope]:
         with c.engine.connect() as conn:
             who = authenticate(conn, c, credentials)
             request.state.actor = who.actor
-            pid = access.portfolio_id_for(conn, portfolio) if "\x00" not in portfolio else None
-            if pid is not None:
-                # Row-level security: the role lookup, like everything after it, sees this portfolio only.
-                scope_to(conn, pid)
-            role = access.role_on(conn, who, pid) if pid is not None else None
-        if role is None:
+            # Row-level security: the role lookup, like everything after it, sees this portfolio only.
+            found = portfolio_role_in(conn, who, portfolio)
+        if found is None:
             # The same answer for "does not exist" and "not yours", so nothing leaks.
             raise NotFound(f"no portfolio {portfolio!r} you have access to")
+        pid, role = found
         if role < least:
             raise Forbidden(f"{least.name} role needed on this portfolio (you hold {role.name})")
         return Scope(who, pid, role)

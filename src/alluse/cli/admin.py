@@ -4,7 +4,7 @@ schema docs and the server."""
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -270,7 +270,13 @@ def serve(
         console.print(f"relaying events to {cfg.nats_url} (stream {cfg.stream}) and to webhooks")
     # Forwarded headers are believed only from ALLUSE_TRUSTED_PROXIES, by the app itself (api/app.py);
     # uvicorn's own handling would believe them from loopback.
-    options = {"host": host, "port": port, "log_level": "warning", "access_log": False, "proxy_headers": False}
+    options: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "log_level": "warning",
+        "access_log": False,
+        "proxy_headers": False,
+    }
     if processes == 1:
         from alluse.api.app import create_app
 

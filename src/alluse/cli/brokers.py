@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -34,7 +35,7 @@ def _read(path: Path) -> bytes:
         raise InvalidInput(f"cannot read {path}: {exc.strerror}") from None
 
 
-def print_import(report: dict[str, Any], source: str) -> None:
+def print_import(report: Mapping[str, Any], source: str) -> None:
     table = Table(title=f"Imported {source}", title_justify="left")
     for col in ("Brokerage account", "Account", "Period", "Added", "Already present", "Unsupported"):
         table.add_column(col, justify="right" if col in ("Added", "Already present") else "left")
@@ -60,7 +61,7 @@ def print_import(report: dict[str, Any], source: str) -> None:
     print_reconciliation(report["reconciliation"])
 
 
-def print_reconciliation(rec: dict[str, Any]) -> None:
+def print_reconciliation(rec: Mapping[str, Any]) -> None:
     for a in rec["accounts"]:
         head = f"{a['brokerage_account']} → {a['account']} as of {a['as_of']}: cash {usd(a['cash_cents'])}, "
         head += f"{a['positions']} positions"

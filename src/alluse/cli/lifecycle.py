@@ -61,6 +61,7 @@ def lifecycle_run(
 ) -> None:
     """Apply the plan: every action exactly once under its own idempotency key (safe to re-run, to
     resume after a crash, and on PostgreSQL to run in several processes at once)."""
+    from alluse.domain.lifecycle import Rule
     from alluse.services import lifecycle
 
     day = _as_of(as_of)
@@ -82,7 +83,7 @@ def lifecycle_run(
         console.print(f"{a['rule'].lower()} {usd(a['amount_cents'])}: {a['reason']}", highlight=False)
     for w in report.waiting:
         console.print(f"[yellow]waiting[/] {w['account']}: {w['reason']}", highlight=False)
-    counts = ", ".join(f"{n} {r.value.lower()}" for r in lifecycle.Rule if (n := report.count(r)))
+    counts = ", ".join(f"{n} {r.value.lower()}" for r in Rule if (n := report.count(r)))
     console.print(
         f"lifecycle {as_of}: {len(report.applied)} actions applied ({counts or 'none'}), "
         f"{len(report.waiting)} waiting; {report.families_skipped} of {report.families} families "

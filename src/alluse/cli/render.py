@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from rich.console import Console
@@ -66,7 +67,7 @@ def tax_line() -> None:
     console.print(f"[dim]tax figures: {NOTE}[/]")
 
 
-def replay_note(result: dict[str, Any]) -> str:
+def replay_note(result: Mapping[str, Any]) -> str:
     return (
         " [dim](replayed: this idempotency key was already applied; nothing changed)[/]"
         if result.get("replayed")

@@ -127,14 +127,20 @@ def visible_portfolios(engine: Engine, who: Principal) -> list[dict[str, Any]]:
 def portfolio_role(engine: Engine, who: Principal, ref: str) -> tuple[int, Role] | None:
     """The portfolio `ref` names and the role `who` holds on it, or None for a portfolio that does not
     exist and for one they hold no role on alike (existence does not leak)."""
+    with engine.connect() as conn:
+        return portfolio_role_in(conn, who, ref)
+
+
+def portfolio_role_in(conn: sa.Connection, who: Principal, ref: str) -> tuple[int, Role] | None:
+    """`portfolio_role` on a connection the caller holds, whose transaction is then scoped to the
+    portfolio (row-level security on PostgreSQL)."""
     if "\x00" in ref or len(ref) > 100:
         return None
-    with engine.connect() as conn:
-        pid = portfolio_id_for(conn, ref)
-        if pid is None:
-            return None
-        scope_to(conn, pid)
-        role = role_on(conn, who, pid)
+    pid = portfolio_id_for(conn, ref)
+    if pid is None:
+        return None
+    scope_to(conn, pid)
+    role = role_on(conn, who, pid)
     return (pid, role) if role is not None else None
 
 

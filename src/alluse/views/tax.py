@@ -23,7 +23,9 @@ from alluse.domain.lots import Term, holding_term
 from alluse.domain.tax import TaxRates, YearFigures, estimate
 from alluse.store import tax as tax_store
 from alluse.store.asof import AccountAsOf, accounts_as_of
+from alluse.store.repo import resolve_account
 from alluse.store.schema import accounts, fills, lot_closes, tax_payments
+from alluse.store.scope import resolve_portfolio
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,3 +194,22 @@ def surplus_of(engine: Engine, account_id: int, as_of: date) -> PostTaxSurplus:
 def pnl_of(engine: Engine, account_id: int, start: date, end: date) -> PeriodPnL:
     with engine.connect() as conn:
         return period_pnl(conn, account_id, start, end)
+
+
+def _account(conn: sa.Connection, portfolio_id: int, ref: str | int) -> tuple[int, str]:
+    aid = resolve_account(conn, resolve_portfolio(conn, portfolio_id), ref)
+    return aid, conn.execute(sa.select(accounts.c.name).where(accounts.c.id == aid)).scalar_one()
+
+
+def account_surplus(engine: Engine, portfolio_id: int, ref: str | int, as_of: date) -> tuple[str, PostTaxSurplus]:
+    """An account (by name or id) of the portfolio: its name and its post-tax surplus on a day."""
+    with engine.connect() as conn:
+        aid, name = _account(conn, portfolio_id, ref)
+        return name, post_tax_surplus(conn, aid, as_of)
+
+
+def account_pnl(engine: Engine, portfolio_id: int, ref: str | int, start: date, end: date) -> tuple[str, PeriodPnL]:
+    """An account (by name or id) of the portfolio: its name and its realized P&L for a period."""
+    with engine.connect() as conn:
+        aid, name = _account(conn, portfolio_id, ref)
+        return name, period_pnl(conn, aid, start, end)

@@ -4,7 +4,6 @@ Every figure is an estimate, not tax advice; the answers say so in `note`."""
 from datetime import date
 from typing import Annotated
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Path, Query
 
 from alluse.api.deps import Ctx, IdemKey, Owner, Trader, Viewer
@@ -15,10 +14,8 @@ from alluse.api.schemas.tax import PnlOut, SurplusOut, TaxPaymentIn, TaxPaymentO
 from alluse.domain.errors import InvalidInput
 from alluse.domain.parsing import parse_money
 from alluse.domain.tax import NOTE
-from alluse.services.tax import TaxPaid, pay_tax, period_pnl, post_tax_surplus, set_rates
-from alluse.store.repo import resolve_account
-from alluse.store.schema import accounts
-from alluse.store.scope import resolve_portfolio
+from alluse.services.tax import TaxPaid, pay_tax, set_rates
+from alluse.views.tax import account_pnl, account_surplus
 
 router = APIRouter(tags=["tax"], responses=responses(400, 401, 403, 404, 409, 422))
 AccountRef = Annotated[str, Path(min_length=1, max_length=60, description="Account name (e.g. A1-GEN) or id")]
@@ -49,10 +46,7 @@ def surplus(
 ) -> dict:
     """Post-tax surplus (§5): NAV − base capital − unpaid tax on realized gains − tax on unrealized gains."""
     day = as_of or date.today()
-    with c.engine.connect() as conn:
-        aid = resolve_account(conn, resolve_portfolio(conn, scope.portfolio_id), account)
-        s = post_tax_surplus(conn, aid, day)
-        name = _name(conn, aid)
+    name, s = account_surplus(c.engine, scope.portfolio_id, account, day)
     return money(
         {
             "account": name,
@@ -81,10 +75,7 @@ def pnl(
         raise InvalidInput("`to` is before `from`")
     if (last - start).days > MAX_PERIOD_DAYS:
         raise InvalidInput("the period is limited to ten years")
-    with c.engine.connect() as conn:
-        aid = resolve_account(conn, resolve_portfolio(conn, scope.portfolio_id), account)
-        p = period_pnl(conn, aid, start, last)
-        name = _name(conn, aid)
+    name, p = account_pnl(c.engine, scope.portfolio_id, account, start, last)
     return money(
         {
             "account": name,
@@ -99,7 +90,3 @@ def pnl(
             "note": NOTE,
         }
     )
-
-
-def _name(conn: sa.Connection, aid: int) -> str:
-    return conn.execute(sa.select(accounts.c.name).where(accounts.c.id == aid)).scalar_one()
