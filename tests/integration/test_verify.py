@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 import sqlalchemy as sa
 
+from alluse.domain.lifecycle import EarmarkPurpose
 from alluse.services.demo import build_demo
+from alluse.services.groups import group_opening, open_group
+from alluse.services.portfolios import create_portfolio
 from alluse.services.verify import verify
-from alluse.store.schema import accounts, audit_log, brokerage_accounts, postings
+from alluse.store.schema import accounts, audit_log, brokerage_accounts, earmarks, postings
 
 
 @pytest.fixture
@@ -67,3 +72,26 @@ def test_broken_brokerage_mapping_is_caught(demo: sa.Engine) -> None:
         demo, brokerage_accounts.update().where(brokerage_accounts.c.account_id == gen).values(account_id=None)
     )
     assert any("A2-GEN maps to 0 brokerage accounts" in p for p in problems)
+
+
+def test_an_overdrawn_earmark_is_caught_beside_a_same_named_account_of_another_portfolio(demo: sa.Engine) -> None:
+    create_portfolio(demo, "t", "other", "other:portfolio", "moderate")
+    open_group(demo, "t", "other", "other:A1", group_opening(1_000_000))
+    with demo.begin() as conn:
+        a = accounts.c
+        rows = conn.execute(sa.select(a.portfolio_id, a.id).where(a.name == "A1-GEN").order_by(a.portfolio_id)).all()
+        assert len(rows) == 2  # the same name in both portfolios
+        for (pid, aid), amount in zip(rows, (-100, 100), strict=True):
+            conn.execute(
+                earmarks.insert().values(
+                    id=10_000_000 + aid,
+                    portfolio_id=pid,
+                    account_id=aid,
+                    purpose=EarmarkPurpose.TAX_RESERVE.value,
+                    amount_cents=amount,
+                    audit_seq=0,
+                    created_at=datetime.now(UTC),
+                )
+            )
+    problems = verify(demo).problems
+    assert any("A1-GEN has drawn its TAX_RESERVE earmark below zero (-100)" in p for p in problems), problems

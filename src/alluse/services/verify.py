@@ -368,7 +368,7 @@ def earmark_totals(ctx: Context) -> Iterator[Finding]:
     for name, purpose, total in conn.execute(
         sa.select(a.name, e.purpose, sa.func.sum(e.amount_cents))
         .join(accounts, sa.and_(a.portfolio_id == e.portfolio_id, a.id == e.account_id))
-        .group_by(a.name, e.purpose)
+        .group_by(a.portfolio_id, a.id, a.name, e.purpose)  # names are unique within a portfolio only
         .having(sa.func.sum(e.amount_cents) < 0)
     ):
         yield Finding("earmarks", f"account {name} has drawn its {purpose} earmark below zero ({total})", "earmarks")
