@@ -59,25 +59,14 @@ def tax_surplus(
 ) -> None:
     """Post-tax surplus (§5): NAV − base capital − unpaid tax on realized − tax on unrealized."""
     from alluse.views.accounts import account_id
-    from alluse.views.tax import surplus_of
+    from alluse.views.tax import surplus_of, surplus_record
 
     engine = state.engine()
     aid = account_id(engine, state.portfolio, account)
     day = parse_date(as_of)
     s = surplus_of(engine, aid, day)
     if as_json:
-        print_json(
-            {
-                "account": account.upper(),
-                "as_of": day.isoformat(),
-                "nav_cents": s.nav,
-                "base_capital_cents": s.base_capital,
-                "unpaid_tax_on_realized_cents": s.unpaid_tax_on_realized,
-                "tax_on_unrealized_cents": s.tax_on_unrealized,
-                "post_tax_surplus_cents": s.surplus,
-                "note": NOTE,
-            }
-        )
+        print_json(surplus_record(account.upper(), day, s))
         return
     t = Table("Figure", "USD", title=f"{account.upper()} post-tax surplus", title_justify="left")
     t.add_row("NAV", usd(s.nav))

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from alluse.domain.errors import InvalidInput, NotFound
 from alluse.domain.lots import Term, holding_term
-from alluse.domain.tax import TaxRates, YearFigures, estimate
+from alluse.domain.tax import NOTE, TaxRates, YearFigures, estimate
 from alluse.store import tax as tax_store
 from alluse.store.asof import AccountAsOf, accounts_as_of
 from alluse.store.repo import resolve_account
@@ -194,6 +195,20 @@ def surplus_of(engine: Engine, account_id: int, as_of: date) -> PostTaxSurplus:
 def pnl_of(engine: Engine, account_id: int, start: date, end: date) -> PeriodPnL:
     with engine.connect() as conn:
         return period_pnl(conn, account_id, start, end)
+
+
+def surplus_record(account: str, as_of: date, s: PostTaxSurplus) -> dict[str, Any]:
+    """The post-tax surplus as `--json` and the API answer it (money in `_cents`; the API shows dollars)."""
+    return {
+        "account": account,
+        "as_of": as_of.isoformat(),
+        "nav_cents": s.nav,
+        "base_capital_cents": s.base_capital,
+        "unpaid_tax_on_realized_cents": s.unpaid_tax_on_realized,
+        "tax_on_unrealized_cents": s.tax_on_unrealized,
+        "post_tax_surplus_cents": s.surplus,
+        "note": NOTE,
+    }
 
 
 def _account(conn: sa.Connection, portfolio_id: int, ref: str | int) -> tuple[int, str]:
