@@ -188,6 +188,9 @@ def _restore(engine: sa.Engine, snapshot: list[tuple[sa.Table, list[dict[str, An
             conn.exec_driver_sql("PRAGMA defer_foreign_keys = ON")
         else:
             conn.exec_driver_sql("SET LOCAL session_replication_role = replica")
+            if conn.exec_driver_sql("SELECT 1 FROM pg_extension WHERE extname = 'citus'").first():
+                # Citus refuses a reference table's DML after parallel DML on a table that refers to it.
+                conn.exec_driver_sql("SET LOCAL citus.multi_shard_modify_mode TO 'sequential'")
         for table, _ in reversed(snapshot):
             conn.execute(table.delete())
         for table, rows in snapshot:

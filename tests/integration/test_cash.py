@@ -11,7 +11,7 @@ from alluse.domain.errors import BufferShortfall, Conflict, InvalidInput, NotFou
 from alluse.services import cash, groups
 from alluse.services.trades import Fill, FillAction, record_fill
 from alluse.services.verify import verify
-from alluse.store.schema import audit_log
+from alluse.store.schema import audit_log, transfers
 from alluse.views.accounts import account_tree
 from tests.conftest import db_state
 
@@ -121,10 +121,14 @@ def test_reversal_corrects_without_editing(engine: sa.Engine, a1: str) -> None:
     assert _acc(engine, "A1-GEN")["cash_cents"] == 10_000_000
     with pytest.raises(Conflict, match="already been reversed"):
         cash.reverse(engine, "t", a1, d["transfer_id"], "again", "rev2")
+    with engine.connect() as conn:  # ids are the database's to choose (Citus hands them out per node)
+        t = transfers.c
+        opening = conn.execute(sa.select(sa.func.min(t.id)).where(t.kind == "GROUP_OPEN")).scalar_one()
+        unused = conn.execute(sa.select(sa.func.max(t.id))).scalar_one() + 1_000
     with pytest.raises(InvalidInput, match="GROUP_OPEN"):
-        cash.reverse(engine, "t", a1, 1, "no", "rev3")
+        cash.reverse(engine, "t", a1, opening, "no", "rev3")
     with pytest.raises(NotFound):
-        cash.reverse(engine, "t", a1, 999, "no", "rev4")
+        cash.reverse(engine, "t", a1, unused, "no", "rev4")
     assert verify(engine).ok
 
 
