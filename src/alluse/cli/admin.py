@@ -4,7 +4,7 @@ schema docs and the server."""
 from __future__ import annotations
 
 import sys
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 
@@ -74,9 +74,14 @@ def verify(
             "brokerage mapping one-to-one, audit chain intact, every row as the chain recorded it"
         )
         return
-    for p in report.problems:
+    _fail(report.problems, f"[red]{len(report.problems)} discrepancies[/] ({counts})")
+
+
+def _fail(problems: list[str], summary: str) -> NoReturn:
+    """Each problem on its own line, the summary last, exit 1: what `verify` and `audit verify` print."""
+    for p in problems:
         err_console.print(f"[red]✗[/] {p}", highlight=False)
-    err_console.print(f"[red]{len(report.problems)} discrepancies[/] ({counts})")
+    err_console.print(summary)
     raise typer.Exit(1)
 
 
@@ -206,10 +211,7 @@ def audit_verify() -> None:
     if report.ok:
         console.print(f"[green]audit chain intact[/]: {report.counts['audit_entries']} entries")
         return
-    for p in report.problems:
-        err_console.print(f"[red]✗[/] {p}", highlight=False)
-    err_console.print(f"[red]audit chain broken[/]: {len(report.problems)} problems")
-    raise typer.Exit(1)
+    _fail(report.problems, f"[red]audit chain broken[/]: {len(report.problems)} problems")
 
 
 @app.command()
