@@ -41,6 +41,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     from alluse.services import access
     from alluse.sim.showcase import build_showcase
     from alluse.store.db import make_engine, migrate
+    from alluse.views.access import portfolio_id_for
 
     workdir = tmp_path_factory.mktemp("web")
     url = f"sqlite:///{workdir / 'alluse.db'}"
@@ -49,7 +50,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     for _ in build_showcase(engine, "test:setup"):
         pass
     with engine.connect() as conn:
-        pid = access.portfolio_id_for(conn, "demo")
+        pid = portfolio_id_for(conn, "demo")
     for role in ("viewer", "trader", "owner"):
         access.create_user(engine, role, PASSWORD)
         access.grant_role(engine, "test", pid, role, role, f"grant:{role}")

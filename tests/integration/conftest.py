@@ -13,6 +13,7 @@ from cryptography.fernet import Fernet
 from alluse.config import Settings
 from alluse.security.keyring import Keyring
 from alluse.services import access
+from alluse.views import access as access_view
 
 PASSWORD = "correct horse battery staple"
 
@@ -28,14 +29,14 @@ class Api:
         ctx = self.app.state.ctx
         with self.engine.connect() as conn:
             uid = conn.execute(sa.text("SELECT id FROM users WHERE username = :u"), {"u": username}).scalar_one()
-            version = access.token_version(conn, uid)
+            version = access_view.token_version(conn, uid)
         return {"Authorization": f"Bearer {ctx.tokens.pair(uid, version)['access_token']}"}
 
     def user(self, username: str, *, admin: bool = False, role: str | None = None, portfolio: str = "main") -> dict:
         access.create_user(self.engine, username, PASSWORD, is_admin=admin)
         if role:
             with self.engine.connect() as conn:
-                pid = access.portfolio_id_for(conn, portfolio)
+                pid = access_view.portfolio_id_for(conn, portfolio)
             access.grant_role(self.engine, "test", pid, username, role, f"grant:{portfolio}:{username}")
         return self.headers_for(username)
 

@@ -17,6 +17,7 @@ from alluse.security.keyring import Keyring
 from alluse.services import access, brokers, cash, groups, trades, webhooks
 from alluse.services.portfolios import create_portfolio
 from alluse.store.schema import audit_log, portfolios
+from alluse.views.access import portfolio_id_for
 
 ROLES = ("viewer", "trader", "owner")
 
@@ -127,7 +128,7 @@ def _setup(engine: sa.Engine, keyring: Keyring) -> dict:
             trades.Fill(f"{group}-GEN", trades.FillAction.BTO, "MTRX", 1, "1.25", 0, date(2026, 1, 5)),
         )
         with engine.connect() as conn:
-            pid = access.portfolio_id_for(conn, name)
+            pid = portfolio_id_for(conn, name)
         info[name] = {
             "id": pid,
             "group": group,

@@ -10,6 +10,7 @@ from alluse.services import brokers, groups
 from alluse.services.verify import verify
 from alluse.store.schema import audit_log, brokerage_accounts, postings
 from alluse.views.accounts import account_tree
+from alluse.views.brokers import list_brokerage
 
 
 def _accounts(engine: sa.Engine, portfolio: str) -> dict[str, dict]:
@@ -56,7 +57,7 @@ def test_named_brokerage_accounts_map_one_to_one(engine: sa.Engine, portfolio: s
 def test_pool_accounts_are_used_when_named(engine: sa.Engine, portfolio: str) -> None:
     brokers.register(engine, "t", portfolio, ["IBKR:U7", "IBKR:U8", "IBKR:U9", "IBKR:U10"], "pool")
     groups.open_group(engine, "t", portfolio, "k1", groups.group_opening(1_000_000, ["IBKR:U7", "IBKR:U8", "IBKR:U9"]))
-    listing = {b["brokerage_account"]: b for b in brokers.list_brokerage(engine, portfolio)}
+    listing = {b["brokerage_account"]: b for b in list_brokerage(engine, portfolio)}
     assert listing["IBKR:U10"]["status"] == "POOL" and listing["IBKR:U10"]["mapped_to"] is None
     assert listing["IBKR:U7"]["mapped_to"] == "Gen-Acc A1-GEN"
     with pytest.raises(Conflict, match="already registered"):

@@ -18,6 +18,7 @@ from alluse.services.verify import verify
 from alluse.sim.trading import realize
 from alluse.store.schema import accounts, audit_log, earmarks, events, lifecycle_actions, lots, postings
 from alluse.views.accounts import account_tree
+from alluse.views.brokers import list_brokerage
 
 ON = date(2026, 11, 13)  # the day simulated gains are realized (Q4 2026)
 DAY = date(2026, 11, 20)
@@ -156,7 +157,7 @@ def test_merge_moves_cash_and_earmarks_and_returns_brokerage(engine: sa.Engine, 
     merge = next(a for a in report.applied if a["rule"] == "MERGE")
     assert merge["amount_cents"] == 50_000_000 and com["cash_cents"] == 7_500_000 + 50_000_000
     assert com["base_capital_cents"] == 7_500_000 + 50_000_000  # a merge is capital arriving
-    pool = [b for b in brokers.list_brokerage(engine, portfolio) if b["status"] == "POOL"]
+    pool = [b for b in list_brokerage(engine, portfolio) if b["status"] == "POOL"]
     assert len(pool) == 2  # both paper accounts are back in the pool
     tree = lifecycle.family_tree(engine, portfolio)
     assert tree[0]["children"][0]["status"] == "MERGED" and tree[0]["children"][0]["merged_into"] == "Com-Acc A1-COM"

@@ -17,6 +17,7 @@ from alluse.security.keyring import KeyringError, load_keyring, write_key_file
 from alluse.services import brokers
 from alluse.services.verify import verify
 from alluse.store.schema import audit_log, brokerage_accounts
+from alluse.views import access as access_view
 
 SECRET = "user=alice;token=s3cr3t-broker-token"
 
@@ -154,7 +155,7 @@ def test_user_add_and_grant_from_the_cli(engine, portfolio, run, monkeypatch):  
     assert r.exit_code == 0 and "carol is trader" in r.output, r.output
     who = access.login(engine, "carol", "a long enough password")
     with engine.connect() as conn:
-        assert access.role_on(conn, who, access.portfolio_id_for(conn, "main")) == access.Role.trader
+        assert access_view.role_on(conn, who, access_view.portfolio_id_for(conn, "main")) == access.Role.trader
     monkeypatch.setenv("ALLUSE_NEW_PASSWORD", "short")
     r = run("user", "add", "dave")
     assert r.exit_code == 1 and "at least 12 characters" in r.output

@@ -30,6 +30,7 @@ from alluse.services.verify import verify, verify_on
 from alluse.store import rowlog
 from alluse.store.citus import is_citus
 from alluse.store.schema import metadata
+from alluse.views import access as access_view
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "e2e"))
 import lifecycle_scenario  # noqa: E402
@@ -67,7 +68,7 @@ def populate(engine: sa.Engine) -> None:
     )
     access.create_user(engine, "owner1", "correct horse battery", is_admin=False)
     with engine.connect() as conn:
-        pid = access.portfolio_id_for(conn, "demo")
+        pid = access_view.portfolio_id_for(conn, "demo")
     assert pid is not None
     access.grant_role(engine, "t", pid, "owner1", "owner", "g1")
     who = access.login(engine, "owner1", "correct horse battery")

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from alluse.cli import main as cli
 from alluse.domain.errors import Unauthenticated
 from alluse.services import access
+from alluse.views import access as access_view
 from tests.conftest import db_state
 
 
@@ -36,7 +37,7 @@ def test_user_list_and_password_reset(engine, run):  # type: ignore[no-untyped-d
     listed = run("user", "list")
     assert listed.exit_code == 0 and re.search(r"olivia\s+│\s+yes", listed.output) and "tom" in listed.output
     with engine.connect() as conn:
-        before = access.token_version(conn, 1)
+        before = access_view.token_version(conn, 1)
 
     out = run("user", "password", "olivia", "--generate")
     assert out.exit_code == 0, out.output
@@ -45,7 +46,7 @@ def test_user_list_and_password_reset(engine, run):  # type: ignore[no-untyped-d
     with pytest.raises(Unauthenticated):
         access.login(engine, "olivia", "the first password")
     with engine.connect() as conn:
-        assert access.token_version(conn, 1) == before + 1  # every token issued before is void
+        assert access_view.token_version(conn, 1) == before + 1  # every token issued before is void
 
     out = run("user", "password", "tom", env={"ALLUSE_NEW_PASSWORD": "set from the environment"})
     assert out.exit_code == 0 and access.login(engine, "tom", "set from the environment").name == "tom"

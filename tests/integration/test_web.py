@@ -19,6 +19,7 @@ from alluse.security.keyring import Keyring
 from alluse.services import access
 from alluse.sim.showcase import build_showcase
 from alluse.store.db import make_engine, migrate
+from alluse.views import access as access_view
 from tests.conftest import _truncate_pg, db_state
 from tests.integration.conftest import PASSWORD, Api
 
@@ -48,7 +49,7 @@ def web(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
     for _ in build_showcase(engine, "test:setup"):
         pass
     with engine.connect() as conn:
-        pid = access.portfolio_id_for(conn, "demo")
+        pid = access_view.portfolio_id_for(conn, "demo")
     for role in ("viewer", "trader", "owner"):
         access.create_user(engine, role, PASSWORD)
         access.grant_role(engine, "test", pid, role, role, f"grant:{role}")

@@ -20,6 +20,7 @@ from alluse.services.trades import Fill, FillAction, record_fill, record_fills
 from alluse.sim.trading import realize
 from alluse.store.asof import account_as_of, latest_day
 from alluse.store.schema import accounts, portfolios
+from alluse.views import tax as tax_read
 
 PUT = "XYZ   300118P00050000"
 D = date(2029, 6, 29)
@@ -96,9 +97,9 @@ def figures(engine: sa.Engine, name: str, day: date) -> dict[str, Any]:
                 st_.positions_value,
                 st_.collateral,
                 [astuple(lot) for lot in st_.lots],
-                astuple(tax.post_tax_surplus(conn, aid, day)),
-                astuple(tax.realized_gain(conn, aid, date(day.year, 1, 1), day)),
-                astuple(tax.period_pnl(conn, aid, date(day.year, 1, 1), day)),
+                astuple(tax_read.post_tax_surplus(conn, aid, day)),
+                astuple(tax_read.realized_gain(conn, aid, date(day.year, 1, 1), day)),
+                astuple(tax_read.period_pnl(conn, aid, date(day.year, 1, 1), day)),
             )
     out["holdings"] = reports.holdings(engine, name, None, day)
     out["plan"] = lifecycle.plan(engine, name, day)

@@ -16,11 +16,12 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
 
 from alluse.domain.lifecycle import LifecycleConfig, is_quarter_end
-from alluse.services import groups, lifecycle, tax
+from alluse.services import groups, lifecycle
 from alluse.services.portfolios import create_portfolio
 from alluse.services.verify import verify
 from alluse.sim.trading import realize
 from alluse.store.schema import account_groups, accounts, brokerage_accounts, postings
+from alluse.views import tax as tax_read
 from tests.conftest import _truncate_pg
 
 CFG = LifecycleConfig()
@@ -97,7 +98,7 @@ def machine(engine: sa.Engine, reset: Callable[[], None]) -> type[RuleBasedState
                 assert big == [], f"FORK groups at the merge threshold left unmerged: {big}"
                 gens = conn.execute(sa.select(a.id, a.name).where(a.kind == "GEN", a.status == "ACTIVE")).all()
                 for aid, name in gens:
-                    s = tax.post_tax_surplus(conn, aid, self.today)
+                    s = tax_read.post_tax_surplus(conn, aid, self.today)
                     acc = lifecycle._load_sleeves(conn, 1, [aid], self.today)[aid].state.cash
                     assert not (
                         s.surplus >= CFG.gen_fork_threshold and acc.deployable_cash >= CFG.gen_fork_threshold

@@ -23,9 +23,9 @@ from alluse.domain.parsing import validate_key
 from alluse.security.keyring import Keyring
 from alluse.security.tokens import TokenIssuer
 from alluse.services import access
-from alluse.services.access import Principal, Role
+from alluse.services.access import Role
 from alluse.services.ratelimit import LoginThrottle
-from alluse.views.access import portfolio_role_in
+from alluse.views.access import Principal, api_key_principal, portfolio_role_in, user_principal
 
 
 @dataclass
@@ -65,9 +65,9 @@ def authenticate(conn: sa.Connection, c: Context, credentials: HTTPAuthorization
         raise Unauthenticated("authentication required: send Authorization: Bearer <token or API key>")
     token = credentials.credentials.strip()
     if token.startswith(access.API_KEY_PREFIX + "_"):
-        return access.api_key_principal(conn, token)
+        return api_key_principal(conn, token)
     uid, version = c.tokens.read(token, "access")
-    return access.user_principal(conn, uid, version)
+    return user_principal(conn, uid, version)
 
 
 def principal(request: Request, c: Ctx, credentials: Credentials = None) -> Principal:

@@ -163,6 +163,7 @@ class HttpBench:
         url = self.bench.fresh_url()
         engine = make_engine(url)
         from alluse.services.portfolios import create_portfolio
+        from alluse.views.access import portfolio_id_for
 
         create_portfolio(engine, "bench", "bench", "bench:portfolio")
         groups.open_groups(
@@ -170,7 +171,7 @@ class HttpBench:
         )
         user = access.create_user(engine, "bench", "bench-password-not-secret")
         with engine.connect() as conn:
-            pid = access.portfolio_id_for(conn, "bench")
+            pid = portfolio_id_for(conn, "bench")
         assert pid is not None
         access.grant_role(engine, "bench", pid, "bench", "trader", "bench:grant")
         engine.dispose()

@@ -15,6 +15,7 @@ import warnings
 from typing import Any
 
 from alluse.services import access, groups
+from alluse.views.access import portfolio_id_for
 
 GROUPS = 334  # three sleeves each: 1,002 accounts
 PASSWORD = "bench-password-1"
@@ -34,7 +35,7 @@ def run_web(bench: Any) -> None:
     groups.open_groups(engine, "bench", "bench", [(f"w{i}", groups.group_opening(10_000_000)) for i in range(GROUPS)])
     access.create_user(engine, "bench", PASSWORD)
     with engine.connect() as conn:
-        pid = access.portfolio_id_for(conn, "bench")
+        pid = portfolio_id_for(conn, "bench")
     assert pid is not None
     access.grant_role(engine, "bench", pid, "bench", "viewer", "bench:viewer")
     app = create_app(Settings(request_log=False), engine, Keyring((Fernet.generate_key(),), "bench"))

@@ -23,16 +23,7 @@ from alluse.domain.access import Role as Role  # re-exported: callers name roles
 from alluse.domain.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
 from alluse.store.schema import api_key_scopes, api_keys, portfolio_roles, users
 from alluse.store.uow import Request, Tx, validate_key, write, write_connection, write_on, write_system
-from alluse.views.access import API_KEY_PREFIX, _secret_hash, _user_role
-
-# The principal lookups are reads (views/access.py); callers that also write reach them through here.
-from alluse.views.access import Principal as Principal
-from alluse.views.access import api_key_principal as api_key_principal
-from alluse.views.access import portfolio_id_for as portfolio_id_for
-from alluse.views.access import role_on as role_on
-from alluse.views.access import token_version as token_version
-from alluse.views.access import user_principal as user_principal
-from alluse.views.access import visible_portfolios as visible_portfolios
+from alluse.views.access import API_KEY_PREFIX, Principal, _secret_hash, _user_role
 
 USERNAME_RE = re.compile(r"^[a-z][a-z0-9_.-]{1,49}$")
 MIN_PASSWORD = 12  # OWASP ASVS 2.1.1

@@ -19,10 +19,9 @@ from alluse.store.repo import account_label, allocate_ids
 from alluse.store.schema import brokerage_accounts
 from alluse.store.scope import resolve_portfolio
 from alluse.store.uow import Request, Tx, write, write_connection
-from alluse.views.brokers import list_brokerage  # the pool is read in views/brokers.py
 
 # The pool's queries are the store's; the lifecycle and orders use them through this module.
-__all__ = ["broker_of", "list_brokerage", "map_brokerage", "pool_free", "read_credentials", "register"]
+__all__ = ["broker_of", "map_brokerage", "pool_free", "read_credentials", "register"]
 __all__ += ["release_to_pool", "reseal_audit_keys", "rotate_credentials", "set_credentials", "take_from_pool"]
 
 

@@ -22,11 +22,11 @@ from alluse.domain.lifecycle import (
 )
 from alluse.domain.parsing import parse_percent
 from alluse.domain.rules import TEMPLATE_ALLOCATION, TEMPLATES, effective_rules, parse_override
-from alluse.services import tax
 from alluse.store import configuration as store
 from alluse.store.repo import resolve_account, resolve_group
 from alluse.store.scope import resolve_portfolio
 from alluse.store.uow import Request, Tx, write
+from alluse.views import tax
 
 PORTFOLIO = "portfolio"
 

@@ -20,7 +20,6 @@ from alluse.services.alerts import open_alerts
 from alluse.services.earmarks import earmark_report
 from alluse.services.lifecycle import family_tree, history
 from alluse.services.reports import _year_figures_household, holdings
-from alluse.services.tax import post_tax_surplus, rates, year_figures
 from alluse.services.trades import week_start
 from alluse.store.schema import (
     account_groups,
@@ -35,6 +34,7 @@ from alluse.store.schema import (
     transfers,
 )
 from alluse.views.accounts import SLEEVES, account_detail, account_id, sleeve
+from alluse.views.tax import post_tax_surplus, rates, year_figures
 
 JOURNAL_PAGE = 50
 _a, _g, _t, _p = accounts.c, account_groups.c, transfers.c, postings.c

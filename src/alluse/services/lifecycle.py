@@ -46,7 +46,6 @@ from alluse.domain.lifecycle import (
     quarter_of,
 )
 from alluse.domain.money import Cents, format_usd
-from alluse.services import tax
 from alluse.services.alerts import BUFFER_BREACH, alert_event, raise_alert
 from alluse.services.brokers import broker_of, pool_free, release_to_pool, take_from_pool
 from alluse.services.configuration import portfolio_lifecycle
@@ -66,6 +65,7 @@ from alluse.store.schema import (
 )
 from alluse.store.scope import resolve_portfolio, scope_to
 from alluse.store.uow import IN_CHUNK, Request, Tx, write, write_planned
+from alluse.views import tax
 
 ACTOR_ACTION = "lifecycle"
 _FORK_RULES = (Rule.GEN_FORK.value, Rule.REV_FORK.value)

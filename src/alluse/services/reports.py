@@ -19,12 +19,12 @@ from alluse.domain.lots import Term, holding_term
 from alluse.domain.money import cents_to_decimal
 from alluse.domain.tax import NOTE, YearFigures, estimate
 from alluse.services.history import nav_series, performance
-from alluse.services.tax import rates, year_figures
 from alluse.services.trades import week_start
 from alluse.store.asof import account_as_of, latest_day
 from alluse.store.repo import resolve_account
 from alluse.store.schema import accounts, fills, instruments, lot_closes, lots, tax_payments, weeks
 from alluse.store.scope import resolve_portfolio
+from alluse.views.tax import rates, year_figures
 
 WASH_DAYS = 30
 _BP = Decimal("0.000001")  # returns are shown to a hundredth of a basis point

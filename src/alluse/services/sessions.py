@@ -26,7 +26,7 @@ from alluse.services import access
 from alluse.store.db import writer_lock
 from alluse.store.schema import refresh_tokens, users
 from alluse.store.uow import write_connection
-from alluse.views.access import Principal
+from alluse.views.access import Principal, token_version, user_principal
 
 R = refresh_tokens.c
 
@@ -51,7 +51,7 @@ def start(engine: Engine, issuer: TokenIssuer, who: Principal) -> dict[str, Any]
     with writer_lock(engine), write_connection(engine) as conn, conn.begin():
         # Rows of this user's expired tokens go here: nothing can present those any more.
         conn.execute(refresh_tokens.delete().where(R.user_id == who.id, R.expires_at < datetime.now(UTC)))
-        version = access.token_version(conn, who.id)
+        version = token_version(conn, who.id)
         return _issue(conn, issuer, who.id, version, secrets.token_hex(16))
 
 
@@ -67,7 +67,7 @@ def refresh(engine: Engine, issuer: TokenIssuer, token: str) -> dict[str, Any]:
             refresh_tokens.update().where(R.jti == jti, R.used_at.is_(None), R.revoked_at.is_(None)).values(used_at=now)
         ).rowcount
         if claimed == 1:
-            access.user_principal(conn, uid, version)  # still active, version still current
+            user_principal(conn, uid, version)  # still active, version still current
             return _issue(conn, issuer, uid, version, row.family)
         # Used or revoked before: a copy of this token is abroad. Revoke the family (committed here).
         conn.execute(

@@ -18,20 +18,6 @@ from alluse.store import tax as tax_store
 from alluse.store.repo import JournalEntry, apply_cash, external_account, insert_journal, load_accounts, resolve_account
 from alluse.store.uow import Request, Tx, write
 
-# The reads live in views/tax.py; services that decide from them (the lifecycle, projections,
-# configuration, reports) reach them through here.
-from alluse.views.tax import PeriodPnL as PeriodPnL
-from alluse.views.tax import PostTaxSurplus as PostTaxSurplus
-from alluse.views.tax import RealizedGain as RealizedGain
-from alluse.views.tax import period_pnl as period_pnl
-from alluse.views.tax import post_tax_surplus as post_tax_surplus
-from alluse.views.tax import post_tax_surplus_many as post_tax_surplus_many
-from alluse.views.tax import rates as rates
-from alluse.views.tax import realized_gain as realized_gain
-from alluse.views.tax import tax_paid as tax_paid
-from alluse.views.tax import unrealized_figures as unrealized_figures
-from alluse.views.tax import year_figures as year_figures
-
 # --- writes: tax payments and rates --------------------------------------------------------------
 
 

@@ -47,6 +47,7 @@ from alluse.sim.trading import realize
 from alluse.store.db import make_engine, migrate
 from alluse.store.schema import account_groups, accounts, earmarks, lifecycle_actions
 from alluse.store.uow import Request, Tx, write
+from alluse.views import tax as tax_read
 
 ACTOR = "projection"
 PORTFOLIO = "projection"
@@ -182,9 +183,13 @@ class ExactPath:
         # The year's estimate less what was paid for it: the engine's unpaid tax on realized gains
         # (earlier years are paid on their Dec 31), without re-adding up every earlier year.
         with self.engine.connect() as conn:
-            rates = tax.rates(conn, self.pid)
+            rates = tax_read.rates(conn, self.pid)
             owed = [
-                (aid, estimate(tax.year_figures(conn, aid, day.year), rates).tax - tax.tax_paid(conn, aid, day.year))
+                (
+                    aid,
+                    estimate(tax_read.year_figures(conn, aid, day.year), rates).tax
+                    - tax_read.tax_paid(conn, aid, day.year),
+                )
                 for aid in conn.execute(
                     sa.select(_a.id).where(_a.kind != AccountKind.EXT.value, _a.status == "ACTIVE").order_by(_a.id)
                 ).scalars()

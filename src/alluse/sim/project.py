@@ -16,13 +16,13 @@ from alluse.domain.accounts import AccountKind
 from alluse.domain.errors import InvalidInput
 from alluse.domain.lifecycle import LifecycleConfig
 from alluse.domain.rules import DEFAULT_TEMPLATE
-from alluse.services import tax
 from alluse.services.configuration import portfolio_lifecycle
 from alluse.sim import scenario as scenarios
 from alluse.sim.projection import FastPaths, StartAccount, StartState, summary
 from alluse.sim.scenario import Scenario
 from alluse.store.schema import account_groups, accounts, portfolios
 from alluse.store.scope import resolve_portfolio
+from alluse.views import tax
 
 MAX_EXACT_YEARS = 10  # the exact path does a few thousand real units of work a year
 

@@ -23,7 +23,7 @@ from alluse.api.deps import Context
 from alluse.domain.errors import Forbidden, NotFound, Unauthenticated
 from alluse.services import dashboard
 from alluse.views import access
-from alluse.views.access import Principal, Role
+from alluse.views.access import Principal, Role, user_principal
 
 SESSION_COOKIE = "alluse_session"
 CSRF_COOKIE = "alluse_csrf"
@@ -79,7 +79,7 @@ def current_user(request: Request) -> Principal:
     if claims.get("typ") != "session" or not str(claims["sub"]).isdigit() or not isinstance(claims.get("ver"), int):
         raise Unauthenticated("your session has ended: log in again")
     with c.engine.connect() as conn:
-        who = access.user_principal(conn, int(claims["sub"]), claims["ver"])
+        who = user_principal(conn, int(claims["sub"]), claims["ver"])
     request.state.actor = who.actor
     return who
 

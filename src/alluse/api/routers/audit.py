@@ -7,8 +7,8 @@ from fastapi import APIRouter, Depends, Query
 from alluse.api.deps import Ctx, Viewer, require_admin
 from alluse.api.problems import responses
 from alluse.api.schemas.audit import AuditEntryOut, VerifyOut
-from alluse.services.access import Principal
 from alluse.services.verify import audit_entries, verify
+from alluse.views.access import Principal
 
 router = APIRouter(tags=["audit"], responses=responses(400, 401, 403, 404, 422))
 

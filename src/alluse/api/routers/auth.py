@@ -20,7 +20,7 @@ from alluse.api.schemas.auth import (
 )
 from alluse.domain.errors import NotFound
 from alluse.services import access, sessions
-from alluse.services.access import Principal
+from alluse.views.access import Principal, portfolio_id_for, role_on, visible_portfolios
 
 Username = Annotated[str, Path(min_length=1, max_length=50)]
 
@@ -52,7 +52,7 @@ def me(who: Caller, c: Ctx) -> dict:
         "actor": who.actor,
         "kind": who.kind,
         "is_admin": who.is_admin,
-        "portfolios": access.visible_portfolios(c.engine, who),
+        "portfolios": visible_portfolios(c.engine, who),
     }
 
 
@@ -95,8 +95,8 @@ def create_api_key(body: ApiKeyIn, c: Ctx, key: IdemKey, who: Principal = Depend
     with c.engine.connect() as conn:
         scopes = []
         for s in body.scopes:
-            pid = access.portfolio_id_for(conn, s.portfolio)
-            if pid is None or access.role_on(conn, who, pid) is None:
+            pid = portfolio_id_for(conn, s.portfolio)
+            if pid is None or role_on(conn, who, pid) is None:
                 raise NotFound(f"no portfolio {s.portfolio!r} you have access to")
             scopes.append((pid, s.role))
     return access.create_api_key(c.engine, who, body.name, scopes, key)

@@ -8,6 +8,7 @@ from alluse.api.deps import Ctx, IdemKey, Owner, Viewer
 from alluse.api.problems import responses
 from alluse.api.schemas.brokerage import BrokerageIn, BrokerageOut, CredentialsIn, CredentialsOut, RegisteredOut
 from alluse.services import brokers
+from alluse.views.brokers import list_brokerage
 
 router = APIRouter(tags=["brokerage"], responses=responses(400, 401, 403, 404, 409, 422))
 
@@ -15,7 +16,7 @@ router = APIRouter(tags=["brokerage"], responses=responses(400, 401, 403, 404, 4
 @router.get("/portfolios/{portfolio}/brokerage-accounts", response_model=list[BrokerageOut])
 def list_accounts(scope: Viewer, c: Ctx) -> list:
     """Each brokerage account, what it maps to (POOL: unmapped) and whether credentials are stored."""
-    return brokers.list_brokerage(c.engine, scope.portfolio_id)
+    return list_brokerage(c.engine, scope.portfolio_id)
 
 
 @router.post("/portfolios/{portfolio}/brokerage-accounts", response_model=RegisteredOut, status_code=201)

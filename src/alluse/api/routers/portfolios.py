@@ -6,8 +6,8 @@ from alluse.api.deps import Caller, Ctx, IdemKey, require_user
 from alluse.api.problems import responses
 from alluse.api.schemas.portfolios import PortfolioIn, PortfolioOut, PortfolioRole
 from alluse.services import access
-from alluse.services.access import Principal
 from alluse.services.portfolios import create_portfolio
+from alluse.views.access import Principal, visible_portfolios
 
 router = APIRouter(tags=["portfolios"], responses=responses(400, 401, 403, 409, 422))
 
@@ -15,7 +15,7 @@ router = APIRouter(tags=["portfolios"], responses=responses(400, 401, 403, 409, 
 @router.get("/portfolios", response_model=list[PortfolioRole])
 def list_portfolios(who: Caller, c: Ctx) -> list:
     """Portfolios you hold a role on (admin: all), with that role."""
-    return access.visible_portfolios(c.engine, who)
+    return visible_portfolios(c.engine, who)
 
 
 @router.post("/portfolios", response_model=PortfolioOut, status_code=201)

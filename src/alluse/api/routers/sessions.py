@@ -9,7 +9,7 @@ from alluse.api.problems import responses
 from alluse.api.schemas.auth import RefreshIn
 from alluse.api.schemas.common import In, Text
 from alluse.services import sessions
-from alluse.services.access import Principal
+from alluse.views.access import Principal
 
 router = APIRouter(tags=["auth"], responses=responses(400, 401, 403, 422))
 
