@@ -138,12 +138,16 @@ def write(
     `"replayed": true`); the same key with a different input is a conflict. Transient database
     conflicts (serialization failures, deadlocks, a busy SQLite file) are retried from the start.
     """
-    fixed = list(requests)
+    # Checked and digested before the writer lock is taken: nothing here needs the database.
+    fixed = _checked(requests)
+    digests = _digests(fixed)
 
     def decide(_conn: sa.Connection, _pid: int) -> tuple[list[Request], Apply]:
         return fixed, apply
 
-    return _run(engine, portfolio, actor, action, decide, override_reason, False, len(fixed) >= BULK_REQUESTS)
+    return _run(
+        engine, portfolio, actor, action, decide, override_reason, False, len(fixed) >= BULK_REQUESTS, digests
+    )
 
 
 Decide = Callable[[sa.Connection, int], tuple[list[Request], Apply]]
@@ -167,25 +171,40 @@ def _run(
     override_reason: str | None,
     lock_first: bool,
     bulk: bool,
+    digests: dict[str, str] | None = None,
 ) -> list[dict[str, Any]]:
     for attempt in range(TRANSIENT_RETRIES):
         try:
-            with _collector_paused(bulk), writer_lock(engine), write_connection(engine) as conn, conn.begin():
+            # The connection is taken from the pool before the writer lock and returned after it: the
+            # lock is held from BEGIN to COMMIT only (SQLite has one writer; every other one waits).
+            with _collector_paused(bulk), write_connection(engine) as conn, writer_lock(engine), conn.begin():
                 pid = resolve_portfolio(conn, portfolio)
                 if lock_first and _HEAD[conn.dialect.name].first(conn, pid=pid, kid="", n=0) is None:
                     raise NotFound(f"no portfolio with id {pid}")
                 requests, apply = decide(conn, pid)
                 if not requests:
                     return []
-                requests = [Request(validate_key(r.key), r.payload) for r in requests]
-                if len({r.key for r in requests}) != len(requests):
-                    raise InvalidInput("idempotency keys within one request must differ")
-                return write_on(conn, pid, actor, action, requests, apply, override_reason)
+                if digests is None:
+                    requests = _checked(requests)
+                return write_on(conn, pid, actor, action, requests, apply, override_reason, digests)
         except sa.exc.DBAPIError as exc:
             if not _is_transient(exc) or attempt == TRANSIENT_RETRIES - 1:
                 raise
             time.sleep(0.001 * (attempt + 1))
     raise AssertionError("unreachable")
+
+
+def _checked(requests: Sequence[Request]) -> list[Request]:
+    """The requests with their idempotency keys validated; keys within one unit of work must differ."""
+    checked = [Request(validate_key(r.key), r.payload) for r in requests]
+    if len({r.key for r in checked}) != len(checked):
+        raise InvalidInput("idempotency keys within one request must differ")
+    return checked
+
+
+def _digests(requests: Sequence[Request]) -> dict[str, str]:
+    """Each request's input digest, by its key: what its audit entry stores and a replay is compared with."""
+    return {r.key: digest(r.payload) for r in requests}
 
 
 _gc_lock = threading.Lock()
@@ -224,15 +243,18 @@ def write_on(
     requests: Sequence[Request],
     apply: Apply,
     override_reason: str | None,
+    digests: dict[str, str] | None = None,
 ) -> list[dict[str, Any]]:
-    """`write` inside a transaction the caller already holds (used when the portfolio itself is new)."""
+    """`write` inside a transaction the caller already holds (used when the portfolio itself is new).
+    `digests`: the requests' input digests, when the caller computed them before taking the lock."""
     signer = current_signer()
     head = _HEAD[conn.dialect.name].first(conn, pid=portfolio_id, kid=signer.key.key_id, n=len(requests))
     if head is None:
         raise NotFound(f"no portfolio with id {portfolio_id}")
     seq, prev_hash, event_seq, event_ids, sealed = head
 
-    digests = {r.key: digest(r.payload) for r in requests}
+    if digests is None:
+        digests = _digests(requests)
     seen = _seen(conn, portfolio_id, [r.key for r in requests])
     fresh: list[Request] = []
     for r in requests:
