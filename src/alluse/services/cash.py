@@ -35,7 +35,7 @@ from alluse.store.repo import (
     write_journal,
 )
 from alluse.store.schema import account_groups, accounts, postings, transfers
-from alluse.store.uow import Request, Tx, write
+from alluse.store.uow import Request, Tx, collector_paused, write
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,9 +95,10 @@ def move_cash(
     def apply(tx: Tx, fresh: list[Request]) -> list[dict[str, Any]]:
         return _apply(tx, [by_key[r.key] for r in fresh], override_reason is not None)
 
-    requests = [Request(k, m.payload()) for k, m in moves]
     action = "cash.move" if len({m.kind for _, m in moves}) != 1 else f"cash.{moves[0][1].kind.value.lower()}"
-    return write(engine, portfolio, actor, action, requests, apply, override_reason)
+    with collector_paused(len(moves)):
+        requests = [Request(k, m.payload()) for k, m in moves]
+        return write(engine, portfolio, actor, action, requests, apply, override_reason)
 
 
 def _apply(tx: Tx, moves: list[CashMove], override: bool) -> list[dict[str, Any]]:

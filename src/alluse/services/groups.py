@@ -20,7 +20,7 @@ from alluse.services.brokers import map_brokerage
 from alluse.store import groups as store
 from alluse.store.repo import JournalEntry, allocate_ids, external_account, insert_journal
 from alluse.store.schema import account_groups, accounts
-from alluse.store.uow import Request, Tx, write
+from alluse.store.uow import Request, Tx, collector_paused, write
 
 GROUP_NAME_RE = re.compile(r"^[A-Z][A-Z0-9]{0,19}$")
 
@@ -96,13 +96,14 @@ def open_groups(
     engine: Engine, actor: str, portfolio: str | int | None, openings: list[tuple[str, GroupOpening]]
 ) -> list[GroupOpened]:
     """Open PRIMARY groups, all in one unit of work (all or none). One audit entry per group."""
-    requests = [Request(key, o.payload()) for key, o in openings]
     by_key = dict(openings)
 
     def apply(tx: Tx, fresh: list[Request]) -> list[GroupOpened]:
         return _open(tx, [by_key[r.key] for r in fresh])
 
-    return cast(list[GroupOpened], write(engine, portfolio, actor, "group.open", requests, apply))
+    with collector_paused(len(openings)):
+        requests = [Request(key, o.payload()) for key, o in openings]
+        return cast(list[GroupOpened], write(engine, portfolio, actor, "group.open", requests, apply))
 
 
 def open_fork_groups(tx: Tx, openings: list[GroupOpening], seqs: list[int]) -> list[GroupOpened]:

@@ -46,7 +46,7 @@ from alluse.store.repo import (
     resolve_account,
 )
 from alluse.store.schema import fills
-from alluse.store.uow import Request, Tx, write
+from alluse.store.uow import Request, Tx, collector_paused, write
 
 __all__ = ["FLUSH_EVERY", "TRADES", "Book", "Booked", "Fill", "FillAction", "FillResult", "record_fill", "record_fills"]
 __all__ += ["move_lots_in_kind", "week_start"]
@@ -132,8 +132,9 @@ def record_fills(
             out.append(result)
         return out
 
-    requests = [Request(k, dict(f.payload())) for k, f in facts]
-    return cast(list[FillResult], write(engine, portfolio, actor, "trade.fill", requests, apply))
+    with collector_paused(len(facts)):
+        requests = [Request(k, dict(f.payload())) for k, f in facts]
+        return cast(list[FillResult], write(engine, portfolio, actor, "trade.fill", requests, apply))
 
 
 def record_fill(engine: Engine, actor: str, portfolio: str | int | None, key: str, fill: Fill) -> FillResult:

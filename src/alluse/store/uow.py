@@ -15,7 +15,7 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -63,6 +63,13 @@ _HEAD = {"postgresql": _head("postgresql"), "sqlite": _head("sqlite")}
 _SEEN_ONE = Prepared(
     sa.select(audit_log.c.idempotency_key, audit_log.c.input_digest, audit_log.c.result).where(
         audit_log.c.portfolio_id == sa.bindparam("pid"), audit_log.c.idempotency_key == sa.bindparam("key")
+    )
+)
+_SEEN_NAMES = [f"k{i}" for i in range(IN_CHUNK)]
+_SEEN_MANY = Prepared(
+    sa.select(audit_log.c.idempotency_key, audit_log.c.input_digest, audit_log.c.result).where(
+        audit_log.c.portfolio_id == sa.bindparam("pid"),
+        audit_log.c.idempotency_key.in_([sa.bindparam(n, type_=sa.String) for n in _SEEN_NAMES]),
     )
 )
 _AUDIT_INSERT = insert(audit_log)
@@ -138,16 +145,15 @@ def write(
     `"replayed": true`); the same key with a different input is a conflict. Transient database
     conflicts (serialization failures, deadlocks, a busy SQLite file) are retried from the start.
     """
-    # Checked and digested before the writer lock is taken: nothing here needs the database.
-    fixed = _checked(requests)
-    digests = _digests(fixed)
+    with collector_paused(len(requests)):
+        # Checked and digested before the writer lock is taken: nothing here needs the database.
+        fixed = _checked(requests)
+        digests = _digests(fixed)
 
-    def decide(_conn: sa.Connection, _pid: int) -> tuple[list[Request], Apply]:
-        return fixed, apply
+        def decide(_conn: sa.Connection, _pid: int) -> tuple[list[Request], Apply]:
+            return fixed, apply
 
-    return _run(
-        engine, portfolio, actor, action, decide, override_reason, False, len(fixed) >= BULK_REQUESTS, digests
-    )
+        return _run(engine, portfolio, actor, action, decide, override_reason, False, digests)
 
 
 Decide = Callable[[sa.Connection, int], tuple[list[Request], Apply]]
@@ -159,7 +165,8 @@ def write_planned(
     """`write` for work whose requests can only be decided from locked, current state (a lifecycle
     sweep plans its actions, then applies them, in one transaction): `decide` runs after the
     portfolio lock is taken and returns the requests and their `apply`. Nothing decided, nothing written."""
-    return _run(engine, portfolio, actor, action, decide, None, True, True)
+    with _collector_paused(True):
+        return _run(engine, portfolio, actor, action, decide, None, True)
 
 
 def _run(
@@ -170,14 +177,13 @@ def _run(
     decide: Decide,
     override_reason: str | None,
     lock_first: bool,
-    bulk: bool,
     digests: dict[str, str] | None = None,
 ) -> list[dict[str, Any]]:
     for attempt in range(TRANSIENT_RETRIES):
         try:
             # The connection is taken from the pool before the writer lock and returned after it: the
             # lock is held from BEGIN to COMMIT only (SQLite has one writer; every other one waits).
-            with _collector_paused(bulk), write_connection(engine) as conn, writer_lock(engine), conn.begin():
+            with write_connection(engine) as conn, writer_lock(engine), conn.begin():
                 pid = resolve_portfolio(conn, portfolio)
                 if lock_first and _HEAD[conn.dialect.name].first(conn, pid=pid, kid="", n=0) is None:
                     raise NotFound(f"no portfolio with id {pid}")
@@ -209,6 +215,13 @@ def _digests(requests: Sequence[Request]) -> dict[str, str]:
 
 _gc_lock = threading.Lock()
 _gc_pauses = [0, False]  # units of work under way that paused the collector; whether it was enabled
+
+
+def collector_paused(requests: int) -> AbstractContextManager[None]:
+    """`write` pauses the cyclic garbage collector for a bulk unit of work (see `_collector_paused`);
+    a use case that builds its requests from many inputs pauses it from there on (`requests`: how
+    many), so building them is covered too."""
+    return _collector_paused(requests >= BULK_REQUESTS)
 
 
 @contextmanager
@@ -310,10 +323,11 @@ def _seen(conn: sa.Connection, portfolio_id: int, keys: list[str]) -> dict[str, 
     if len(keys) == 1:
         return {k: (d, res) for k, d, res in _SEEN_ONE.rows(conn, pid=portfolio_id, key=keys[0])}
     found: dict[str, tuple[str, str]] = {}
-    q = sa.select(audit_log.c.idempotency_key, audit_log.c.input_digest, audit_log.c.result)
     for i in range(0, len(keys), IN_CHUNK):
-        cond = audit_log.c.idempotency_key.in_(keys[i : i + IN_CHUNK])
-        for key, d, result in conn.execute(q.where(audit_log.c.portfolio_id == portfolio_id, cond)):
+        chunk = keys[i : i + IN_CHUNK]
+        # A short last chunk repeats its first key: one statement serves every chunk.
+        chunk += [chunk[0]] * (IN_CHUNK - len(chunk))
+        for key, d, result in _SEEN_MANY.rows(conn, pid=portfolio_id, **dict(zip(_SEEN_NAMES, chunk, strict=True))):
             found[key] = (d, result)
     return found
 

@@ -1,0 +1,21 @@
+"""The audit chain's MAC: the keyed-state HMAC gives exactly what the standard library's HMAC gives."""
+
+import hmac
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from alluse.domain.audit import hmac_sha256
+
+
+@given(key=st.binary(min_size=0, max_size=200), message=st.binary(max_size=2_000))
+def test_hmac_sha256_is_the_standard_hmac(key: bytes, message: bytes) -> None:
+    assert hmac_sha256(key, message) == hmac.digest(key, message, "sha256").hex()
+
+
+def test_keys_longer_than_a_block_and_of_a_block_exactly() -> None:
+    for n in (0, 1, 32, 63, 64, 65, 128):
+        key = bytes(range(n))
+        assert hmac_sha256(key, b"entry") == hmac.new(key, b"entry", "sha256").hexdigest()
+    # One key's states do not leak into another's (the cache is per key).
+    assert hmac_sha256(b"a", b"m") != hmac_sha256(b"b", b"m")
