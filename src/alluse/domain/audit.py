@@ -84,7 +84,7 @@ _BLOCK = 64  # SHA-256's block size in bytes
 
 
 @functools.lru_cache(maxsize=8)
-def _keyed(key: bytes) -> tuple[Any, Any]:
+def _keyed(key: bytes) -> tuple[hashlib._Hash, hashlib._Hash]:
     """The inner and outer SHA-256 states of HMAC under `key` (RFC 2104), computed once per key."""
     if len(key) > _BLOCK:
         key = hashlib.sha256(key).digest()
