@@ -8,7 +8,7 @@ from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 
-from alluse.store.prepared import insert
+from alluse.store.prepared import Prepared, insert
 from alluse.store.schema import accounts, audit_keys, brokerage_accounts, brokerage_directory
 from alluse.store.uow import IN_CHUNK
 
@@ -109,27 +109,29 @@ def reseal_audit_key(conn: sa.Connection, key_id: str, sealed: bytes) -> None:
     conn.execute(audit_keys.update().where(audit_keys.c.key_id == key_id).values(sealed=sealed))
 
 
+# A lifecycle sweep asks these once per fork: prepared, like the rest of the hot path.
+_IN_POOL = (_b.portfolio_id == sa.bindparam("pid"), _b.broker == sa.bindparam("broker"), _b.account_id.is_(None))
+_BROKER_OF = Prepared(sa.select(_b.broker).where(_b.account_id == sa.bindparam("aid")))
+_POOL_FREE = Prepared(sa.select(sa.func.count()).where(*_IN_POOL))
+_POOL_NUMBERS = Prepared(
+    sa.select(_b.number).where(*_IN_POOL).order_by(_b.id).limit(sa.bindparam("n", type_=sa.Integer))
+)
+
+
 def broker_of(conn: sa.Connection, account_id: int) -> str | None:
     """The broker an account's brokerage account is at (None when it has none)."""
-    broker = conn.execute(sa.select(_b.broker).where(_b.account_id == account_id)).scalar()
-    return None if broker is None else str(broker)
+    found = _BROKER_OF.first(conn, aid=account_id)
+    return None if found is None or found[0] is None else str(found[0])
 
 
 def pool_free(conn: sa.Connection, portfolio_id: int, broker: str) -> int:
     """Registered, unmapped brokerage accounts of `broker` in the portfolio's pool."""
-    q = sa.select(sa.func.count()).where(_b.portfolio_id == portfolio_id, _b.broker == broker, _b.account_id.is_(None))
-    return int(conn.execute(q).scalar_one())
+    return int(_POOL_FREE.rows(conn, pid=portfolio_id, broker=broker)[0][0])
 
 
 def pool_numbers(conn: sa.Connection, portfolio_id: int, broker: str, limit: int) -> list[str]:
     """The numbers of up to `limit` pool accounts of `broker`, oldest registration first."""
-    q = (
-        sa.select(_b.number)
-        .where(_b.portfolio_id == portfolio_id, _b.broker == broker, _b.account_id.is_(None))
-        .order_by(_b.id)
-        .limit(limit)
-    )
-    return [str(n) for n in conn.execute(q).scalars()]
+    return [str(n) for (n,) in _POOL_NUMBERS.rows(conn, pid=portfolio_id, broker=broker, n=limit)]
 
 
 def release_to_pool(conn: sa.Connection, portfolio_id: int, account_ids: list[int]) -> list[str]:
