@@ -106,7 +106,7 @@ def _apply(tx: Tx, moves: list[CashMove], override: bool) -> list[dict[str, Any]
     # Keyed by the references as given: the constructors set the ones each kind needs.
     ids: dict[str | int | None, int] = {}
     groups: dict[str | int | None, tuple[Allocation, dict[AccountKind, int]]] = {}
-    moves = [_with_target_kind(conn, pid, m) for m in moves]
+    moves = [_with_target_kind(conn, pid, m, ids) for m in moves]
     for m in moves:
         for ref in (m.source, None if m.to_group else m.to):
             if ref is not None and ref not in ids:
@@ -170,12 +170,13 @@ def _recheck_buffers(tx: Tx, changed: list[AccountRow], cause: str) -> None:
             check_buffer(tx, acc, cause)
 
 
-def _with_target_kind(conn: sa.Connection, pid: int, m: CashMove) -> CashMove:
-    """A deposit target given without saying whether it is a group or an account: an account name wins."""
+def _with_target_kind(conn: sa.Connection, pid: int, m: CashMove, ids: dict[str | int | None, int]) -> CashMove:
+    """A deposit target given without saying whether it is a group or an account: an account name wins
+    (and its id, found here, goes into `ids`, so it is not looked up again)."""
     if m.to_group is not None:
         return m
     try:
-        resolve_account(conn, pid, m.to)  # type: ignore[arg-type]
+        ids[m.to] = resolve_account(conn, pid, m.to)  # type: ignore[arg-type]
         return replace(m, to_group=False)
     except NotFound:
         return replace(m, to_group=True)
