@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from dataclasses import dataclass
-from typing import Any
+from typing import TypedDict
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -107,7 +107,13 @@ def portfolio_id_for(conn: sa.Connection, ref: str) -> int | None:
     return int(row[0]) if row else None
 
 
-def visible_portfolios(engine: Engine, who: Principal) -> list[dict[str, Any]]:
+class VisiblePortfolio(TypedDict):
+    portfolio_id: int
+    name: str
+    role: str  # the role the caller holds on it
+
+
+def visible_portfolios(engine: Engine, who: Principal) -> list[VisiblePortfolio]:
     p = portfolios.c
     with engine.connect() as conn:
         if who.kind == "user" and who.is_admin:

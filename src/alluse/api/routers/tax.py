@@ -15,7 +15,7 @@ from alluse.domain.errors import InvalidInput
 from alluse.domain.parsing import parse_money
 from alluse.domain.tax import NOTE
 from alluse.services.tax import TaxPaid, pay_tax, set_rates
-from alluse.views.tax import account_pnl, account_surplus, surplus_record
+from alluse.views.tax import SurplusRecord, account_pnl, account_surplus, surplus_record
 
 router = APIRouter(tags=["tax"], responses=responses(400, 401, 403, 404, 409, 422))
 AccountRef = Annotated[str, Path(min_length=1, max_length=60, description="Account name (e.g. A1-GEN) or id")]
@@ -47,7 +47,7 @@ def surplus(
     """Post-tax surplus (§5): NAV − base capital − unpaid tax on realized gains − tax on unrealized gains."""
     day = as_of or date.today()
     name, s = account_surplus(c.engine, scope.portfolio_id, account, day)
-    return money(surplus_record(name, day, s))
+    return typed_money(surplus_record(name, day, s), SurplusRecord)
 
 
 @router.get("/portfolios/{portfolio}/accounts/{account}/pnl", response_model=PnlOut)
