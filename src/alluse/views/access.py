@@ -12,7 +12,7 @@ from typing import TypedDict
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from alluse.domain.access import Role as Role  # re-exported: the pages name roles through access
+from alluse.domain.access import Role as Role  # re-exported: the pages and the API name roles through access
 from alluse.domain.errors import NotFound, Unauthenticated
 from alluse.store.prepared import Prepared
 from alluse.store.schema import api_key_scopes, api_keys, portfolio_roles, portfolios, users

@@ -8,7 +8,7 @@ from alluse.api.problems import responses
 from alluse.api.schemas.cash import DepositIn, MoveOut, ReversalIn, ReversalOut, TransferIn, WithdrawalIn
 from alluse.domain.parsing import parse_money
 from alluse.services import cash
-from alluse.services.cash import CashMoved
+from alluse.services.cash import CashMoved, Reversed
 
 router = APIRouter(tags=["cash"], responses=responses(400, 401, 403, 404, 409, 422))
 
@@ -37,7 +37,7 @@ def transfer(scope: Trader, body: TransferIn, c: Ctx, key: IdemKey) -> dict:
 
 
 @router.post("/portfolios/{portfolio}/reversals", response_model=ReversalOut, status_code=201)
-def reverse(scope: Trader, body: ReversalIn, c: Ctx, key: IdemKey) -> dict:
+def reverse(scope: Trader, body: ReversalIn, c: Ctx, key: IdemKey) -> Reversed:
     """Correct a deposit, withdrawal or transfer with a reversing entry (nothing is edited in place)."""
     override = scope.override(body.override_reason)
     return cash.reverse(c.engine, scope.actor, scope.portfolio_id, body.transfer_id, body.reason, key, override)

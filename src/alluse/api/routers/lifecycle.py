@@ -1,6 +1,7 @@
 """The lifecycle (§5): plan (changes nothing), run (forks, merges, quarterly reinvestment, exactly once),
 history, earmarks planned versus executed, and the fork/merge tree."""
 
+from collections.abc import Mapping
 from dataclasses import asdict
 from typing import Annotated, Any
 
@@ -20,7 +21,7 @@ router = APIRouter(tags=["lifecycle"], responses=responses(400, 401, 403, 404, 4
 _CENT_MAPS = ("legs", "moves", "earmarks")
 
 
-def _dollars(row: dict[str, Any]) -> dict[str, Any]:
+def _dollars(row: Mapping[str, Any]) -> dict[str, Any]:
     out = money(row)
     for k in _CENT_MAPS:
         if isinstance(row.get(k), dict):
