@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from alluse.domain.instruments import price_text
+from alluse.domain.lots import Term
 from alluse.domain.tax import NOTE, YearFigures, estimate
 from alluse.services.alerts import open_alerts
 from alluse.services.earmarks import earmark_report
@@ -265,7 +266,7 @@ def _realized_by_year(conn: sa.Connection, aid: int) -> list[dict[str, Any]]:
         .where(c.account_id == aid, c.realized.is_(True))
         .group_by(year, c.term)
     ):
-        row(int(y))["long_term_cents" if term == "LONG" else "short_term_cents"] += int(gain)
+        row(int(y))["long_term_cents" if term == Term.LONG else "short_term_cents"] += int(gain)
     dyear = sa.extract("year", f.trade_date)
     for y, div in conn.execute(
         sa.select(dyear, sa.func.sum(f.cash_cents + f.commission_cents))

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 from alluse.domain.instruments import value_cents
 from alluse.domain.ledger import TransferKind
-from alluse.domain.lots import share
+from alluse.domain.lots import Side, share
 from alluse.store.schema import (
     broker_rows,
     fills,
@@ -122,7 +122,7 @@ def nav_series(conn: sa.Connection, account_id: int, start: date, end: date) -> 
                     # Never priced yet (shares received by assignment, before any mark): carried at basis.
                     pv += share(-r.open_cash_cents, held, r.quantity)
                 else:
-                    pv += value_cents(held if r.side == "LONG" else -held, px, r.multiplier)
+                    pv += value_cents(held if r.side == Side.LONG else -held, px, r.multiplier)
         out.append(Day(day, cash + pv, flow))
         day += timedelta(days=1)
     return out

@@ -15,7 +15,7 @@ from sqlalchemy.engine import Engine
 
 from alluse.domain.errors import InvalidInput
 from alluse.domain.instruments import LEAPS_MIN_DAYS, price_text
-from alluse.domain.lots import Term, holding_term
+from alluse.domain.lots import Side, Term, holding_term
 from alluse.domain.money import cents_to_decimal
 from alluse.domain.tax import NOTE, YearFigures, estimate
 from alluse.services.history import nav_series, performance
@@ -73,7 +73,7 @@ def holdings(
             st = account_as_of(conn, aid, as_of)
             rows = []
             for lot in st.lots:
-                term = Term.SHORT if lot.side == "SHORT" else holding_term(lot.opened_on, as_of)
+                term = Term.SHORT if lot.side == Side.SHORT else holding_term(lot.opened_on, as_of)
                 rows.append(
                     {
                         "lot_id": lot.lot_id,
@@ -380,7 +380,7 @@ def tax_year(engine: Engine, portfolio: str | int | None, year: int) -> dict[str
         in_year = sa.and_(c.realized.is_(True), c.closed_on >= start, c.closed_on <= end)
         # By account (of this portfolio): the covering index on lot_closes answers without the table.
         mine = sa.select(a.id).where(a.portfolio_id == pid).scalar_subquery()
-        sums = {"SHORT": [0, 0, 0], "LONG": [0, 0, 0]}
+        sums = {Term.SHORT: [0, 0, 0], Term.LONG: [0, 0, 0]}
         by_account: dict[int, YearFigures] = {}
         for aid, term, gains, losses, n in conn.execute(
             sa.select(
@@ -445,8 +445,8 @@ def tax_year(engine: Engine, portfolio: str | int | None, year: int) -> dict[str
         "year": year,
         "note": NOTE,
         "rates_bps": {"short_term": r.short_term_bps, "long_term": r.long_term_bps, "dividend": r.dividend_bps},
-        "short_term": _term(*sums["SHORT"]),
-        "long_term": _term(*sums["LONG"]),
+        "short_term": _term(*sums[Term.SHORT]),
+        "long_term": _term(*sums[Term.LONG]),
         "dividends_cents": household.dividends,
         "taxable_short_term_cents": lia.taxable_short_term,
         "taxable_long_term_cents": lia.taxable_long_term,
@@ -521,7 +521,7 @@ def realized_rows(
         for name, sym, side, qty, opened, closed_on, ocash, ccash, gain, term, wash, lid, fid in conn.execute(
             q
         ).yield_per(10_000):
-            proceeds, basis = (ccash, -ocash) if side == "LONG" else (ocash, -ccash)
+            proceeds, basis = (ccash, -ocash) if side == Side.LONG else (ocash, -ccash)
             yield {
                 "account": name,
                 "symbol": sym,
