@@ -4,18 +4,42 @@ paged (`alluse journal`). A read view: nothing here writes."""
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import TypedDict
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from alluse.domain.errors import InvalidInput
 from alluse.domain.ledger import TransferKind
+from alluse.domain.money import Cents
 from alluse.store.repo import resolve_account
 from alluse.store.schema import accounts, postings, transfers
 from alluse.store.scope import resolve_portfolio
 
 MAX_PER_PAGE = 1000
+
+
+class JournalLeg(TypedDict):
+    account: str
+    amount_cents: Cents
+
+
+class JournalTransfer(TypedDict):
+    number: int
+    kind: str
+    recorded_at: str
+    memo: str
+    amount_cents: Cents  # the sum of its positive legs
+    legs: list[JournalLeg]
+    reverses: int | None  # transfer numbers
+    reversed_by: int | None
+
+
+class JournalPage(TypedDict):
+    total: int
+    page: int
+    per_page: int
+    transfers: list[JournalTransfer]
 
 
 def journal(
@@ -28,7 +52,7 @@ def journal(
     end: date | None = None,
     page: int = 1,
     per_page: int = 50,
-) -> dict[str, Any]:
+) -> JournalPage:
     """Transfers oldest first, `per_page` to a page. `start`/`end` are days the transfer was recorded
     (UTC), both included; `account` keeps transfers with a leg on that account."""
     kinds = _kind(kind)
@@ -60,7 +84,7 @@ def journal(
             .offset((page - 1) * per_page)
         ).all()
         ids = [r.id for r in rows]
-        legs: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
+        legs: dict[int, list[JournalLeg]] = {i: [] for i in ids}
         number_of: dict[int, int] = {r.id: r.number for r in rows}
         reversed_by: dict[int, int] = {}
         if ids:
@@ -71,7 +95,7 @@ def journal(
                 .order_by(p.transfer_id, p.id)
             )
             for tid, name, cents in conn.execute(q):
-                legs[tid].append({"account": name, "amount_cents": cents})
+                legs[tid].append({"account": name, "amount_cents": Cents(cents)})
             r2 = transfers.alias("r")
             for old, new_number in conn.execute(
                 sa.select(t.reverses_transfer_id, r2.c.number)
@@ -82,13 +106,13 @@ def journal(
             wanted = [r.reverses_transfer_id for r in rows if r.reverses_transfer_id is not None]
             if wanted:
                 number_of.update({i: n for i, n in conn.execute(sa.select(t.id, t.number).where(t.id.in_(wanted)))})
-    entries = [
+    entries: list[JournalTransfer] = [
         {
             "number": r.number,
             "kind": r.kind,
             "recorded_at": _utc(r.created_at).isoformat(),
             "memo": r.memo,
-            "amount_cents": sum(leg["amount_cents"] for leg in legs[r.id] if leg["amount_cents"] > 0),
+            "amount_cents": Cents(sum(leg["amount_cents"] for leg in legs[r.id] if leg["amount_cents"] > 0)),
             "legs": legs[r.id],
             "reverses": number_of.get(r.reverses_transfer_id) if r.reverses_transfer_id else None,
             "reversed_by": reversed_by.get(r.id),
