@@ -8,7 +8,7 @@ import csv
 from collections.abc import Iterator
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import IO, Any
+from typing import IO, Any, TypedDict
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -16,7 +16,7 @@ from sqlalchemy.engine import Engine
 from alluse.domain.errors import InvalidInput
 from alluse.domain.instruments import LEAPS_MIN_DAYS, price_text
 from alluse.domain.lots import Side, Term, holding_term
-from alluse.domain.money import cents_to_decimal
+from alluse.domain.money import Cents, cents_to_decimal
 from alluse.domain.tax import NOTE, YearFigures, estimate
 from alluse.services.history import nav_series, performance
 from alluse.services.trades import week_start
@@ -31,6 +31,188 @@ _BP = Decimal("0.000001")  # returns are shown to a hundredth of a basis point
 TRADE_ACTIONS = ("BTO", "STO", "BTC", "STC", "EXPIRE", "ASSIGN")
 # Calendar years a report accepts (a two-digit year is a typo, not the year 27), and the longest range.
 FIRST_YEAR, LAST_YEAR, MAX_YEARS = 1901, 2999, 200
+
+
+class HeldLot(TypedDict):
+    lot_id: int
+    symbol: str
+    side: str
+    opened_on: str
+    quantity: int
+    basis_cents: Cents
+    price: str
+    value_cents: Cents
+    unrealized_cents: Cents
+    term: str
+
+
+class AccountHoldings(TypedDict):
+    account: str
+    cash_cents: Cents
+    positions_value_cents: Cents
+    nav_cents: Cents
+    collateral_cents: Cents
+    unrealized_cents: Cents
+    lots: list[HeldLot]
+
+
+class Holdings(TypedDict):
+    as_of: str
+    accounts: list[AccountHoldings]
+
+
+class Week(TypedDict):
+    week_start: str
+    trades: int
+    income_cents: Cents
+    predicted: str | None
+    confirmed: str | None
+    correct: bool | None  # None until the week has both
+
+
+class Weekly(TypedDict):
+    weeks: list[Week]
+    predicted_and_confirmed: int
+    correct: int
+
+
+class Hits(TypedDict):
+    correct: int
+    weeks: int
+
+
+class WeekAccuracy(TypedDict):
+    weeks: int
+    correct: int
+    by_predicted: dict[str, Hits]  # week type -> how often its prediction was right
+
+
+class Month(TypedDict):
+    month: str
+    income_cents: Cents
+    reinvested_cents: Cents
+    estimated_tax_cents: Cents
+    growth_cents: dict[str, int]  # account name -> cents (the API converts these by name)
+
+
+class Monthly(TypedDict):
+    year: int
+    months: list[Month]
+    tax_estimated_ytd_cents: Cents
+    note: str
+
+
+class QuarterRow(TypedDict):
+    quarter: str
+    account: str
+    short_term_cents: Cents
+    long_term_cents: Cents
+    dividends_cents: Cents
+    net_realized_cents: Cents
+    estimated_tax_ytd_cents: Cents
+
+
+class Quarterly(TypedDict):
+    year: int
+    rows: list[QuarterRow]
+    note: str
+    not_built: str
+
+
+class TermSums(TypedDict):
+    gains_cents: Cents
+    losses_cents: Cents
+    net_cents: Cents
+    closes: int
+
+
+class RatesBps(TypedDict):
+    short_term: int
+    long_term: int
+    dividend: int
+
+
+class WashSales(TypedDict):
+    closes: int
+    loss_cents: Cents
+
+
+class AccountTax(TypedDict):
+    account: str
+    short_term_cents: Cents
+    long_term_cents: Cents
+    dividends_cents: Cents
+    estimated_tax_cents: Cents
+    paid_cents: Cents
+
+
+class TaxYear(TypedDict):
+    year: int
+    note: str
+    rates_bps: RatesBps
+    short_term: TermSums
+    long_term: TermSums
+    dividends_cents: Cents
+    taxable_short_term_cents: Cents
+    taxable_long_term_cents: Cents
+    net_capital_loss_cents: Cents
+    estimated_tax_cents: Cents
+    paid_cents: Cents
+    unpaid_cents: Cents
+    wash_sale_flagged: WashSales
+    accounts: list[AccountTax]
+
+
+class TaxYearsTotal(TypedDict):
+    short_term: TermSums
+    long_term: TermSums
+    dividends_cents: Cents
+    estimated_tax_cents: Cents
+    paid_cents: Cents
+    unpaid_cents: Cents
+
+
+class TaxYears(TypedDict):
+    from_year: int
+    to_year: int
+    note: str
+    total: TaxYearsTotal
+    years: list[TaxYear]
+
+
+class RealizedRow(TypedDict):
+    """One line of the audit-ready realized-gains file: amounts already as dollars (text)."""
+
+    account: str
+    symbol: str
+    side: str
+    quantity: int
+    date_acquired: str
+    date_sold: str
+    proceeds: str
+    cost_basis: str
+    gain: str
+    term: str
+    wash_sale_flag: str
+    lot_id: int
+    fill_id: int
+    note: str
+
+
+class AccountPerformance(TypedDict):
+    account: str
+    start_nav_cents: Cents
+    end_nav_cents: Cents
+    flows_cents: Cents
+    twr: str
+    max_drawdown: str
+    series: list[tuple[str, int, int]]  # (day, NAV, flow) in cents
+
+
+class Performance(TypedDict):
+    start: str
+    end: str
+    accounts: list[AccountPerformance]
 
 
 def check_years(first: int, last: int | None = None) -> None:
@@ -60,7 +242,7 @@ def _accounts(conn: sa.Connection, pid: int, account: str | None) -> list[tuple[
 
 def holdings(
     engine: Engine, portfolio: str | int | None, account: str | None = None, as_of: date | None = None
-) -> dict[str, Any]:
+) -> Holdings:
     """Open lots with their value and unrealized P&L, and per-account NAV, as of a day: only facts
     dated on or before it count, positions at their latest prices then. Default: today, or the latest
     date a recorded fact carries if that is later (so every recorded fact shows)."""
@@ -68,10 +250,10 @@ def holdings(
         pid = resolve_portfolio(conn, portfolio)
         as_of = as_of or latest_day(conn, pid, date.today())
         accs = _accounts(conn, pid, account)
-        out = []
+        out: list[AccountHoldings] = []
         for aid, name in accs:
             st = account_as_of(conn, aid, as_of)
-            rows = []
+            rows: list[HeldLot] = []
             for lot in st.lots:
                 term = Term.SHORT if lot.side == Side.SHORT else holding_term(lot.opened_on, as_of)
                 rows.append(
@@ -81,22 +263,22 @@ def holdings(
                         "side": lot.side,
                         "opened_on": lot.opened_on.isoformat(),
                         "quantity": lot.remaining,
-                        "basis_cents": -lot.remaining_cash,
+                        "basis_cents": Cents(-lot.remaining_cash),
                         "price": price_text(lot.price_e4),
-                        "value_cents": lot.value,
-                        "unrealized_cents": lot.value + lot.remaining_cash,
+                        "value_cents": Cents(lot.value),
+                        "unrealized_cents": Cents(lot.value + lot.remaining_cash),
                         "term": term,
                     }
                 )
             out.append(
                 {
                     "account": name,
-                    "cash_cents": st.cash,
-                    "positions_value_cents": st.positions_value,
-                    "nav_cents": st.nav,
-                    "collateral_cents": st.collateral,
+                    "cash_cents": Cents(st.cash),
+                    "positions_value_cents": Cents(st.positions_value),
+                    "nav_cents": Cents(st.nav),
+                    "collateral_cents": Cents(st.collateral),
                     # Per-lot figures are rounded per lot; the account figure is exact against its NAV.
-                    "unrealized_cents": st.positions_value + sum(lot.remaining_cash for lot in st.lots),
+                    "unrealized_cents": Cents(st.positions_value + sum(lot.remaining_cash for lot in st.lots)),
                     "lots": rows,
                 }
             )
@@ -124,7 +306,7 @@ def _income_by(conn: sa.Connection, pid: int, start: date, end: date, bucket) ->
     return out
 
 
-def weekly(engine: Engine, portfolio: str | int | None, start: date, end: date) -> dict[str, Any]:
+def weekly(engine: Engine, portfolio: str | int | None, start: date, end: date) -> Weekly:
     """Per week (Monday start): trades, income (realized gains + dividends), predicted and confirmed type."""
     if start > end:
         raise InvalidInput(f"--from {start} is after --to {end}")
@@ -147,7 +329,7 @@ def weekly(engine: Engine, portfolio: str | int | None, start: date, end: date) 
                 )
             )
         }
-    rows = []
+    rows: list[Week] = []
     day = start
     while day <= end:
         pred, conf = types.get(day, (None, None))
@@ -155,7 +337,7 @@ def weekly(engine: Engine, portfolio: str | int | None, start: date, end: date) 
             {
                 "week_start": day.isoformat(),
                 "trades": trades.get(day, 0),
-                "income_cents": income.get(day, 0),
+                "income_cents": Cents(income.get(day, 0)),
                 "predicted": pred,
                 "confirmed": conf,
                 "correct": None if pred is None or conf is None else pred == conf,
@@ -167,7 +349,7 @@ def weekly(engine: Engine, portfolio: str | int | None, start: date, end: date) 
     return {"weeks": rows, "predicted_and_confirmed": len(judged), "correct": hits}
 
 
-def week_accuracy(engine: Engine, portfolio: str | int | None) -> dict[str, Any]:
+def week_accuracy(engine: Engine, portfolio: str | int | None) -> WeekAccuracy:
     """How often the predicted week type was right, over every week that has both, by type."""
     w = weeks.c
     with engine.connect() as conn:
@@ -216,7 +398,7 @@ def _month_end(year: int, month: int) -> date:
     return (date(year + (month == 12), month % 12 + 1, 1)) - timedelta(days=1)
 
 
-def monthly(engine: Engine, portfolio: str | int | None, year: int) -> dict[str, Any]:
+def monthly(engine: Engine, portfolio: str | int | None, year: int) -> Monthly:
     """Per month: income (realized + dividends), reinvestment (cash put into shares and LEAPS), estimated
     tax accrued that month (household netting, year to date), and growth per account (NAV change less
     flows)."""
@@ -235,17 +417,10 @@ def monthly(engine: Engine, portfolio: str | int | None, year: int) -> dict[str,
         ):
             if kind == "STOCK" or (pc == "C" and (expiry - on).days >= LEAPS_MIN_DAYS):
                 reinvest[on.month] = reinvest.get(on.month, 0) - cash
-        tax_ytd, months = 0, list[dict[str, Any]]()
+        tax_ytd, accrued = 0, list[int]()
         for m in range(1, 13):
             ytd = estimate(_year_figures_household(conn, pid, start, _month_end(year, m)), r).tax
-            months.append(
-                {
-                    "month": f"{year}-{m:02d}",
-                    "income_cents": income.get(m, 0),
-                    "reinvested_cents": reinvest.get(m, 0),
-                    "estimated_tax_cents": ytd - tax_ytd,
-                }
-            )
+            accrued.append(ytd - tax_ytd)
             tax_ytd = ytd
         growth: dict[str, list[int]] = {}
         for aid, name in _accounts(conn, pid, None):
@@ -254,12 +429,20 @@ def monthly(engine: Engine, portfolio: str | int | None, year: int) -> dict[str,
             for prev, d in zip(series, series[1:], strict=False):
                 by_month[d.on.month - 1] += d.nav - prev.nav - d.flow
             growth[name] = by_month
-    for idx, month in enumerate(months):
-        month["growth_cents"] = {name: g[idx] for name, g in growth.items()}
-    return {"year": year, "months": months, "tax_estimated_ytd_cents": tax_ytd, "note": NOTE}
+    months: list[Month] = [
+        {
+            "month": f"{year}-{m:02d}",
+            "income_cents": Cents(income.get(m, 0)),
+            "reinvested_cents": Cents(reinvest.get(m, 0)),
+            "estimated_tax_cents": Cents(accrued[m - 1]),
+            "growth_cents": {name: g[m - 1] for name, g in growth.items()},
+        }
+        for m in range(1, 13)
+    ]
+    return {"year": year, "months": months, "tax_estimated_ytd_cents": Cents(tax_ytd), "note": NOTE}
 
 
-def quarterly(engine: Engine, portfolio: str | int | None, year: int) -> dict[str, Any]:
+def quarterly(engine: Engine, portfolio: str | int | None, year: int) -> Quarterly:
     """The tax ledger by quarter and account: realized short/long-term, dividends, and each account's
     estimated tax for the year to the quarter's end."""
     check_years(year)
@@ -267,7 +450,7 @@ def quarterly(engine: Engine, portfolio: str | int | None, year: int) -> dict[st
         pid = resolve_portfolio(conn, portfolio)
         r = rates(conn, pid)
         c, f = lot_closes.c, fills.c
-        rows = []
+        rows: list[QuarterRow] = []
         for aid, name in _accounts(conn, pid, None):
             for q in range(4):
                 qs, qe = date(year, 3 * q + 1, 1), _month_end(year, 3 * q + 3)
@@ -291,11 +474,11 @@ def quarterly(engine: Engine, portfolio: str | int | None, year: int) -> dict[st
                     {
                         "quarter": f"{year}Q{q + 1}",
                         "account": name,
-                        "short_term_cents": fig.short_term,
-                        "long_term_cents": fig.long_term,
-                        "dividends_cents": fig.dividends,
-                        "net_realized_cents": fig.short_term + fig.long_term,
-                        "estimated_tax_ytd_cents": ytd,
+                        "short_term_cents": Cents(fig.short_term),
+                        "long_term_cents": Cents(fig.long_term),
+                        "dividends_cents": Cents(fig.dividends),
+                        "net_realized_cents": Cents(fig.short_term + fig.long_term),
+                        "estimated_tax_ytd_cents": Cents(ytd),
                     }
                 )
     return {
@@ -350,24 +533,39 @@ def _scan(conn: sa.Connection, col: sa.Column[Any]) -> sa.ColumnElement[Any]:
     return sa.literal_column(f"+{col.table.name}.{col.name}", type_=col.type)
 
 
-def _term(gains: int, losses: int, closes: int) -> dict[str, int]:
-    return {"gains_cents": gains, "losses_cents": losses, "net_cents": gains + losses, "closes": closes}
+def _term(gains: int, losses: int, closes: int) -> TermSums:
+    return {
+        "gains_cents": Cents(gains),
+        "losses_cents": Cents(losses),
+        "net_cents": Cents(gains + losses),
+        "closes": closes,
+    }
 
 
-def tax_years(engine: Engine, portfolio: str | int | None, first: int, last: int) -> dict[str, Any]:
+def tax_years(engine: Engine, portfolio: str | int | None, first: int, last: int) -> TaxYears:
     """Several tax years in one answer: each year as `tax_year` gives it, and the sums over the range
     (each year is netted and estimated on its own; the sums add those results up)."""
     check_years(first, last)
     years = [tax_year(engine, portfolio, y) for y in range(first, last + 1)]
-    total: dict[str, Any] = {}
-    for term in ("short_term", "long_term"):
-        total[term] = _term(*(sum(y[term][k] for y in years) for k in ("gains_cents", "losses_cents", "closes")))
-    for k in ("dividends_cents", "estimated_tax_cents", "paid_cents", "unpaid_cents"):
-        total[k] = sum(y[k] for y in years)
+
+    def term(t: str) -> TermSums:
+        return _term(*(sum(y[t][k] for y in years) for k in ("gains_cents", "losses_cents", "closes")))  # type: ignore[literal-required]
+
+    def cents(k: str) -> Cents:
+        return Cents(sum(y[k] for y in years))  # type: ignore[literal-required]
+
+    total: TaxYearsTotal = {
+        "short_term": term("short_term"),
+        "long_term": term("long_term"),
+        "dividends_cents": cents("dividends_cents"),
+        "estimated_tax_cents": cents("estimated_tax_cents"),
+        "paid_cents": cents("paid_cents"),
+        "unpaid_cents": cents("unpaid_cents"),
+    }
     return {"from_year": first, "to_year": last, "note": NOTE, "total": total, "years": years}
 
 
-def tax_year(engine: Engine, portfolio: str | int | None, year: int) -> dict[str, Any]:
+def tax_year(engine: Engine, portfolio: str | int | None, year: int) -> TaxYear:
     """The household's tax year: gains and losses by term, netting, estimated tax, payments, wash-sale
     flags; and each account's own estimate (as the lifecycle sees it). One pass over the ledger for
     the sums, one for the wash-sale flags."""
@@ -430,14 +628,14 @@ def tax_year(engine: Engine, portfolio: str | int | None, year: int) -> dict[str
     household = sum(by_account.values(), YearFigures())
     lia = estimate(household, r)
     paid = sum(int(v) for v in paid_by.values())
-    per_account = [
+    per_account: list[AccountTax] = [
         {
             "account": names[aid],
-            "short_term_cents": fig.short_term,
-            "long_term_cents": fig.long_term,
-            "dividends_cents": fig.dividends,
-            "estimated_tax_cents": estimate(fig, r).tax,
-            "paid_cents": int(paid_by.get(aid, 0)),
+            "short_term_cents": Cents(fig.short_term),
+            "long_term_cents": Cents(fig.long_term),
+            "dividends_cents": Cents(fig.dividends),
+            "estimated_tax_cents": Cents(estimate(fig, r).tax),
+            "paid_cents": Cents(int(paid_by.get(aid, 0))),
         }
         for aid, fig in sorted(by_account.items())
     ]
@@ -447,14 +645,14 @@ def tax_year(engine: Engine, portfolio: str | int | None, year: int) -> dict[str
         "rates_bps": {"short_term": r.short_term_bps, "long_term": r.long_term_bps, "dividend": r.dividend_bps},
         "short_term": _term(*sums[Term.SHORT]),
         "long_term": _term(*sums[Term.LONG]),
-        "dividends_cents": household.dividends,
-        "taxable_short_term_cents": lia.taxable_short_term,
-        "taxable_long_term_cents": lia.taxable_long_term,
-        "net_capital_loss_cents": lia.net_capital_loss,
-        "estimated_tax_cents": lia.tax,
-        "paid_cents": paid,
-        "unpaid_cents": max(0, lia.tax - paid),
-        "wash_sale_flagged": {"closes": int(wash_n), "loss_cents": int(wash_loss)},
+        "dividends_cents": Cents(household.dividends),
+        "taxable_short_term_cents": Cents(lia.taxable_short_term),
+        "taxable_long_term_cents": Cents(lia.taxable_long_term),
+        "net_capital_loss_cents": Cents(lia.net_capital_loss),
+        "estimated_tax_cents": Cents(lia.tax),
+        "paid_cents": Cents(paid),
+        "unpaid_cents": Cents(max(0, lia.tax - paid)),
+        "wash_sale_flagged": {"closes": int(wash_n), "loss_cents": Cents(int(wash_loss))},
         "accounts": per_account,
     }
 
@@ -479,7 +677,7 @@ REALIZED_COLUMNS = (
 
 def realized_rows(
     engine: Engine, portfolio: str | int | None, year: int, last_year: int | None = None
-) -> Iterator[dict[str, Any]]:
+) -> Iterator[RealizedRow]:
     """One row per realized lot closing in `year` (through `last_year`, when given). For a short option
     the premium is the proceeds and the cost to close is the basis; for a long lot the sale is the
     proceeds and the purchase the basis."""
@@ -557,20 +755,20 @@ def write_realized_csv(
 
 def performance_report(
     engine: Engine, portfolio: str | int | None, start: date, end: date, account: str | None = None
-) -> dict[str, Any]:
+) -> Performance:
     """Per account: time-weighted return with flows (deposits, forks, merges ...) excluded, max drawdown."""
     with engine.connect() as conn:
         pid = resolve_portfolio(conn, portfolio)
-        rows = []
+        rows: list[AccountPerformance] = []
         for aid, name in _accounts(conn, pid, account):
             series = nav_series(conn, aid, start, end)
             perf = performance(series)
             rows.append(
                 {
                     "account": name,
-                    "start_nav_cents": perf.start_nav,
-                    "end_nav_cents": perf.end_nav,
-                    "flows_cents": perf.flows,
+                    "start_nav_cents": Cents(perf.start_nav),
+                    "end_nav_cents": Cents(perf.end_nav),
+                    "flows_cents": Cents(perf.flows),
                     "twr": str(perf.twr.quantize(_BP)),
                     "max_drawdown": str(perf.max_drawdown.quantize(_BP)),
                     "series": [(d.on.isoformat(), d.nav, d.flow) for d in series],
