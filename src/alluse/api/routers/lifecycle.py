@@ -7,8 +7,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from alluse.api.deps import Ctx, Owner, Viewer
-from alluse.api.problems import responses
 from alluse.api.money import typed_money
+from alluse.api.problems import responses
 from alluse.api.schemas.common import Day, money, usd
 from alluse.api.schemas.lifecycle import AsOfIn, EarmarkRowOut, HistoryRowOut, PlanRowOut, RunOut, TreeNodeOut
 from alluse.services import lifecycle

@@ -13,8 +13,8 @@ from fastapi import APIRouter, Query, Response
 
 from alluse.api.deps import Ctx, Viewer
 from alluse.api.hardening import off_the_loop
-from alluse.api.problems import responses
 from alluse.api.money import typed_money
+from alluse.api.problems import responses
 from alluse.api.schemas.common import Day, Year, usd
 from alluse.api.schemas.reports import MonthlyOut, PerformanceOut, QuarterlyOut, RealizedRow, TaxYearOut, WeeklyOut
 from alluse.domain.errors import InvalidInput

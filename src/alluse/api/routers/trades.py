@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from alluse.api.deps import Ctx, IdemKey, Trader, Viewer
 from alluse.api.money import typed_money
 from alluse.api.problems import responses
-from alluse.api.schemas.common import Day, money
+from alluse.api.schemas.common import Day
 from alluse.api.schemas.trades import (
     AlertOut,
     CheckTradeIn,
