@@ -8,6 +8,7 @@ Every tax figure is an estimate, not tax advice (`NOTE`).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any, TypedDict, cast
@@ -232,8 +233,8 @@ def overview(
     engine: Engine, pid: int, today: date | None = None, page: int = 1, per_page: int = OVERVIEW_GROUPS
 ) -> Overview:
     """Portfolio totals and every open alert; and one page of groups (forks after the group they came
-    from) with their sleeves and the sleeves' alerts. The figures are `views.accounts.sleeve`'s; the
-    rows of a sleeve are built only for the groups on the page (a portfolio may hold thousands)."""
+    from) with their sleeves and the sleeves' alerts. The figures are `views.accounts.sleeve`'s; a
+    sleeve's row with its alerts is built only for the groups on the page (a portfolio may hold thousands)."""
     today = today or date.today()
     with engine.connect() as conn:
         template = conn.execute(sa.select(portfolios.c.template).where(portfolios.c.id == pid)).scalar_one()
@@ -243,40 +244,10 @@ def overview(
     by_account: dict[str, list[OpenAlert]] = {}
     for al in alerts:
         by_account.setdefault(al["name"], []).append(al)
-    nav = cash = deployable = buffer = 0
-    groups: dict[int, _Group] = {}
-    for r in rows:
-        g = groups.get(r[0])
-        if g is None:
-            g = groups[r[0]] = _Group(r)
-        row = sleeve(r)
-        figures = (row["nav_cents"], row["cash_cents"], row["deployable_cents"], row["cash_buffer_cents"])
-        g.sleeves.append(row)
-        if r[7] in by_account:
-            g.alerts += len(by_account[r[7]])
-        if r[8] in ("MERGED", "CLOSED"):
-            continue
-        g.active = True
-        sums = g.sums
-        sums[0] += figures[0]
-        sums[1] += figures[1]
-        sums[2] += figures[2]
-        sums[3] += figures[3]
-    for g in groups.values():
-        if g.active:
-            nav, cash, deployable, buffer = (
-                x + y for x, y in zip((nav, cash, deployable, buffer), g.sums, strict=True)
-            )
-    totals = _totals([nav, cash, deployable, buffer])
-    parent: dict[int, int | None] = {gid: g.row[4] for gid, g in groups.items()}
-
-    def lineage(gid: int) -> tuple[int, ...]:
-        chain = [gid]
-        while (up := parent.get(chain[-1])) is not None and len(chain) < 64:
-            chain.append(up)
-        return tuple(reversed(chain))
-
-    ordered = sorted(groups, key=lineage)
+    groups = _sum_groups(rows, by_account)
+    totals = _totals([sum(g.sums[k] for g in groups.values() if g.active) for k in range(4)])
+    lineage = _lineages(groups)
+    ordered = sorted(groups, key=lineage.__getitem__)
     pages = max(1, -(-len(ordered) // per_page))
     page = min(max(1, page), pages)
     shown: list[OverviewGroup] = []
@@ -284,7 +255,7 @@ def overview(
         g = groups[gid]
         shown.append(
             {"group_id": gid, "name": g.row[1], "kind": g.row[2], "status": g.row[3], "parent_group_id": g.row[4],
-             "alerts": g.alerts, "active": g.active, "depth": len(lineage(gid)) - 1, "totals": _totals(g.sums),
+             "alerts": g.alerts, "active": g.active, "depth": len(lineage[gid]) - 1, "totals": _totals(g.sums),
              "accounts": [{**row, "alerts": by_account.get(row["name"], [])} for row in g.sleeves]}
         )  # fmt: skip
     return {
@@ -303,6 +274,42 @@ def overview(
         "unpaid_tax_cents": Cents(max(0, tax[0] - tax[1])),
         "note": NOTE,
     }
+
+
+def _sum_groups(rows: Sequence[Any], by_account: dict[str, list[OpenAlert]]) -> dict[int, _Group]:
+    """The groups of the `SLEEVES` rows: each with its sleeves' figures, their open alerts, and the
+    sums of the figures of its sleeves neither merged nor closed."""
+    groups: dict[int, _Group] = {}
+    for r in rows:
+        g = groups.get(r[0])
+        if g is None:
+            g = groups[r[0]] = _Group(r)
+        row = sleeve(r)
+        g.sleeves.append(row)
+        if r[7] in by_account:
+            g.alerts += len(by_account[r[7]])
+        if r[8] in ("MERGED", "CLOSED"):
+            continue
+        g.active = True
+        sums = g.sums
+        sums[0] += row["nav_cents"]
+        sums[1] += row["cash_cents"]
+        sums[2] += row["deployable_cents"]
+        sums[3] += row["cash_buffer_cents"]
+    return groups
+
+
+def _lineages(groups: dict[int, _Group]) -> dict[int, tuple[int, ...]]:
+    """Each group's line from its root down to it (forks sort after the group they came from)."""
+    parent: dict[int, int | None] = {gid: g.row[4] for gid, g in groups.items()}
+
+    def lineage(gid: int) -> tuple[int, ...]:
+        chain = [gid]
+        while (up := parent.get(chain[-1])) is not None and len(chain) < 64:
+            chain.append(up)
+        return tuple(reversed(chain))
+
+    return {gid: lineage(gid) for gid in groups}
 
 
 def _totals(sums: list[int]) -> Totals:

@@ -17,7 +17,7 @@ from alluse.domain.errors import InvalidInput
 from alluse.domain.instruments import LEAPS_MIN_DAYS, price_text
 from alluse.domain.lots import Side, Term, holding_term
 from alluse.domain.money import Cents, cents_to_decimal
-from alluse.domain.tax import NOTE, YearFigures, estimate
+from alluse.domain.tax import NOTE, TaxRates, YearFigures, estimate
 from alluse.services.history import nav_series, performance
 from alluse.services.trades import week_start
 from alluse.store.asof import account_as_of, latest_day
@@ -570,64 +570,95 @@ def tax_year(engine: Engine, portfolio: str | int | None, year: int) -> TaxYear:
     flags; and each account's own estimate (as the lifecycle sees it). One pass over the ledger for
     the sums, one for the wash-sale flags."""
     check_years(year)
-    c, i, f, a = lot_closes.c, instruments.c, fills.c, accounts.c
+    a, tp = accounts.c, tax_payments.c
     start, end = date(year, 1, 1), date(year, 12, 31)
     with engine.connect() as conn:
         pid = resolve_portfolio(conn, portfolio)
         r = rates(conn, pid)
-        in_year = sa.and_(c.realized.is_(True), c.closed_on >= start, c.closed_on <= end)
-        # By account (of this portfolio): the covering index on lot_closes answers without the table.
-        mine = sa.select(a.id).where(a.portfolio_id == pid).scalar_subquery()
-        sums = {Term.SHORT: [0, 0, 0], Term.LONG: [0, 0, 0]}
-        by_account: dict[int, YearFigures] = {}
-        for aid, term, gains, losses, n in conn.execute(
-            sa.select(
-                c.account_id,
-                c.term,
-                sa.func.sum(sa.case((c.gain_cents > 0, c.gain_cents), else_=0)),
-                sa.func.sum(sa.case((c.gain_cents < 0, c.gain_cents), else_=0)),
-                sa.func.count(),
-            )
-            .where(c.account_id.in_(mine), in_year)
-            .group_by(c.account_id, c.term)
-        ):
-            net = int(gains) + int(losses)
-            s = sums[term]
-            s[0], s[1], s[2] = s[0] + int(gains), s[1] + int(losses), s[2] + int(n)
-            part = YearFigures(net, 0, 0) if term == Term.SHORT else YearFigures(0, net, 0)
-            by_account[aid] = by_account.get(aid, YearFigures()) + part
-        # Dividends are few: fetched row by row (a GROUP BY here would tempt the planner off the
-        # (portfolio, action, date) index into a scan of every fill).
-        for aid, div in conn.execute(
-            sa.select(f.account_id, f.cash_cents + f.commission_cents).where(
-                f.portfolio_id == pid, f.action == "DIVIDEND", f.trade_date >= start, f.trade_date <= end
-            )
-        ):
-            by_account[aid] = by_account.get(aid, YearFigures()) + YearFigures(0, 0, int(div))
-        # The wash-sale pass reads most of the year's rows: one sequential scan on SQLite.
-        closed_on = _scan(conn, c.closed_on)
-        scan = sa.and_(_scan(conn, c.portfolio_id) == pid, c.realized.is_(True), closed_on >= start, closed_on <= end)
-        flag, closed = _wash_flag(conn, pid)
-        wash_n, wash_loss = conn.execute(
-            sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(c.gain_cents), 0))
-            .select_from(
-                lot_closes.join(closed, sa.and_(closed.c.portfolio_id == c.portfolio_id, closed.c.id == c.lot_id)).join(
-                    instruments, sa.and_(i.portfolio_id == c.portfolio_id, i.id == closed.c.instrument_id)
-                )
-            )
-            .where(scan, flag)
-        ).one()
+        sums, by_account = _realized_by_term(conn, pid, start, end)
+        wash = _wash_sales(conn, pid, start, end)
         paid_by = dict(
             conn.execute(
-                sa.select(tax_payments.c.account_id, sa.func.sum(tax_payments.c.amount_cents))
-                .where(tax_payments.c.portfolio_id == pid, tax_payments.c.tax_year == year)
-                .group_by(tax_payments.c.account_id)
+                sa.select(tp.account_id, sa.func.sum(tp.amount_cents))
+                .where(tp.portfolio_id == pid, tp.tax_year == year)
+                .group_by(tp.account_id)
             ).all()
         )
         names = dict(conn.execute(sa.select(a.id, a.name).where(a.portfolio_id == pid)).all())
+    return _tax_year(year, r, sums, by_account, wash, {aid: int(v) for aid, v in paid_by.items()}, names)
+
+
+def _realized_by_term(
+    conn: sa.Connection, pid: int, start: date, end: date
+) -> tuple[dict[Term, list[int]], dict[int, YearFigures]]:
+    """The household's realized (gains, losses, closes) by term, and each account's figures (net
+    realized by term, dividends) between two days."""
+    c, f, a = lot_closes.c, fills.c, accounts.c
+    in_year = sa.and_(c.realized.is_(True), c.closed_on >= start, c.closed_on <= end)
+    # By account (of this portfolio): the covering index on lot_closes answers without the table.
+    mine = sa.select(a.id).where(a.portfolio_id == pid).scalar_subquery()
+    sums = {Term.SHORT: [0, 0, 0], Term.LONG: [0, 0, 0]}
+    by_account: dict[int, YearFigures] = {}
+    for aid, term, gains, losses, n in conn.execute(
+        sa.select(
+            c.account_id,
+            c.term,
+            sa.func.sum(sa.case((c.gain_cents > 0, c.gain_cents), else_=0)),
+            sa.func.sum(sa.case((c.gain_cents < 0, c.gain_cents), else_=0)),
+            sa.func.count(),
+        )
+        .where(c.account_id.in_(mine), in_year)
+        .group_by(c.account_id, c.term)
+    ):
+        net = int(gains) + int(losses)
+        s = sums[term]
+        s[0], s[1], s[2] = s[0] + int(gains), s[1] + int(losses), s[2] + int(n)
+        part = YearFigures(net, 0, 0) if term == Term.SHORT else YearFigures(0, net, 0)
+        by_account[aid] = by_account.get(aid, YearFigures()) + part
+    # Dividends are few: fetched row by row (a GROUP BY here would tempt the planner off the
+    # (portfolio, action, date) index into a scan of every fill).
+    for aid, div in conn.execute(
+        sa.select(f.account_id, f.cash_cents + f.commission_cents).where(
+            f.portfolio_id == pid, f.action == "DIVIDEND", f.trade_date >= start, f.trade_date <= end
+        )
+    ):
+        by_account[aid] = by_account.get(aid, YearFigures()) + YearFigures(0, 0, int(div))
+    return sums, by_account
+
+
+def _wash_sales(conn: sa.Connection, pid: int, start: date, end: date) -> tuple[int, int]:
+    """How many realized closings between two days are flagged as possible wash sales, and their loss."""
+    c, i = lot_closes.c, instruments.c
+    # The wash-sale pass reads most of the year's rows: one sequential scan on SQLite.
+    closed_on = _scan(conn, c.closed_on)
+    scan = sa.and_(_scan(conn, c.portfolio_id) == pid, c.realized.is_(True), closed_on >= start, closed_on <= end)
+    flag, closed = _wash_flag(conn, pid)
+    n, loss = conn.execute(
+        sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(c.gain_cents), 0))
+        .select_from(
+            lot_closes.join(closed, sa.and_(closed.c.portfolio_id == c.portfolio_id, closed.c.id == c.lot_id)).join(
+                instruments, sa.and_(i.portfolio_id == c.portfolio_id, i.id == closed.c.instrument_id)
+            )
+        )
+        .where(scan, flag)
+    ).one()
+    return int(n), int(loss)
+
+
+def _tax_year(
+    year: int,
+    r: TaxRates,
+    sums: dict[Term, list[int]],
+    by_account: dict[int, YearFigures],
+    wash: tuple[int, int],
+    paid_by: dict[int, int],
+    names: dict[int, str],
+) -> TaxYear:
+    """The tax year from what `tax_year` read: the household netted and estimated as one, each
+    account on its own."""
     household = sum(by_account.values(), YearFigures())
     lia = estimate(household, r)
-    paid = sum(int(v) for v in paid_by.values())
+    paid = sum(paid_by.values())
     per_account: list[AccountTax] = [
         {
             "account": names[aid],
@@ -635,7 +666,7 @@ def tax_year(engine: Engine, portfolio: str | int | None, year: int) -> TaxYear:
             "long_term_cents": Cents(fig.long_term),
             "dividends_cents": Cents(fig.dividends),
             "estimated_tax_cents": Cents(estimate(fig, r).tax),
-            "paid_cents": Cents(int(paid_by.get(aid, 0))),
+            "paid_cents": Cents(paid_by.get(aid, 0)),
         }
         for aid, fig in sorted(by_account.items())
     ]
@@ -652,7 +683,7 @@ def tax_year(engine: Engine, portfolio: str | int | None, year: int) -> TaxYear:
         "estimated_tax_cents": Cents(lia.tax),
         "paid_cents": Cents(paid),
         "unpaid_cents": Cents(max(0, lia.tax - paid)),
-        "wash_sale_flagged": {"closes": int(wash_n), "loss_cents": Cents(int(wash_loss))},
+        "wash_sale_flagged": {"closes": wash[0], "loss_cents": Cents(wash[1])},
         "accounts": per_account,
     }
 

@@ -321,7 +321,12 @@ async def deliver_due(
         return _Outcome(row.id, status, n, code, error, policy.next_attempt(n, datetime.now(UTC)))
 
     outcomes = await asyncio.gather(*(attempt(r) for r in due))
-    done_at = datetime.now(UTC)
+    _record(engine, outcomes, datetime.now(UTC))
+    return len(outcomes)
+
+
+def _record(engine: Engine, outcomes: list[_Outcome], done_at: datetime) -> None:
+    """Every attempt's outcome onto its delivery record, in one transaction."""
     with writer_lock(engine), write_connection(engine) as conn, conn.begin():
         conn.execute(
             webhook_deliveries.update()
@@ -347,4 +352,3 @@ async def deliver_due(
                 for o in outcomes
             ],
         )
-    return len(outcomes)
