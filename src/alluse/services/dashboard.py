@@ -16,7 +16,9 @@ from typing import Any, TypedDict, cast
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from alluse.domain.instruments import price_text
+from alluse.domain.accounts import AccountStatus
+from alluse.domain.booking import FillAction
+from alluse.domain.instruments import InstrumentKind, price_text
 from alluse.domain.lots import Term
 from alluse.domain.money import Cents
 from alluse.domain.tax import NOTE, YearFigures, estimate
@@ -288,7 +290,7 @@ def _sum_groups(rows: Sequence[Any], by_account: dict[str, list[OpenAlert]]) -> 
         g.sleeves.append(row)
         if r[7] in by_account:
             g.alerts += len(by_account[r[7]])
-        if r[8] in ("MERGED", "CLOSED"):
+        if r[8] in (AccountStatus.MERGED, AccountStatus.CLOSED):
             continue
         g.active = True
         sums = g.sums
@@ -459,7 +461,7 @@ def _realized_by_year(conn: sa.Connection, aid: int) -> list[tuple[int, YearFigu
     dyear = sa.extract("year", f.trade_date)
     for y, div in conn.execute(
         sa.select(dyear, sa.func.sum(f.cash_cents + f.commission_cents))
-        .where(f.account_id == aid, f.action == "DIVIDEND")
+        .where(f.account_id == aid, f.action == FillAction.DIVIDEND)
         .group_by(dyear)
     ):
         years[int(y)] = years.get(int(y), YearFigures()) + YearFigures(0, 0, int(div))
@@ -523,7 +525,7 @@ def weekly_income_by_account(engine: Engine, pid: int, start: date, end: date) -
         for name, on, cash in conn.execute(
             sa.select(_a.name, f.trade_date, f.cash_cents)
             .join(accounts, sa.and_(_a.portfolio_id == f.portfolio_id, _a.id == f.account_id))
-            .where(f.portfolio_id == pid, f.action == "DIVIDEND", f.trade_date >= start, f.trade_date <= end)
+            .where(f.portfolio_id == pid, f.action == FillAction.DIVIDEND, f.trade_date >= start, f.trade_date <= end)
         ):
             wk = by.setdefault(name, {})
             wk[week_start(on)] = wk.get(week_start(on), 0) + cash
@@ -546,8 +548,8 @@ def premium_by_underlying(engine: Engine, pid: int, start: date, end: date) -> l
             .join(instruments, sa.and_(i.portfolio_id == f.portfolio_id, i.id == f.instrument_id))
             .where(
                 f.portfolio_id == pid,
-                f.action == "STO",
-                i.kind == "OPTION",
+                f.action == FillAction.STO,
+                i.kind == InstrumentKind.OPTION,
                 f.trade_date >= start,
                 f.trade_date <= end,
             )

@@ -13,8 +13,10 @@ from typing import IO, Any, TypedDict
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from alluse.domain.accounts import AccountKind
+from alluse.domain.booking import FillAction
 from alluse.domain.errors import InvalidInput
-from alluse.domain.instruments import LEAPS_MIN_DAYS, price_text
+from alluse.domain.instruments import LEAPS_MIN_DAYS, InstrumentKind, price_text
 from alluse.domain.lots import Side, Term, holding_term
 from alluse.domain.money import Cents, cents_to_decimal
 from alluse.domain.tax import NOTE, TaxRates, YearFigures, estimate
@@ -28,7 +30,7 @@ from alluse.views.tax import rates, year_figures
 
 WASH_DAYS = 30
 _BP = Decimal("0.000001")  # returns are shown to a hundredth of a basis point
-TRADE_ACTIONS = ("BTO", "STO", "BTC", "STC", "EXPIRE", "ASSIGN")
+TRADE_ACTIONS = tuple(a for a in FillAction if a not in (FillAction.DIVIDEND, FillAction.FEE))
 # Calendar years a report accepts (a two-digit year is a typo, not the year 27), and the longest range.
 FIRST_YEAR, LAST_YEAR, MAX_YEARS = 1901, 2999, 200
 
@@ -233,7 +235,9 @@ def _accounts(conn: sa.Connection, pid: int, account: str | None) -> list[tuple[
         return [(aid, conn.execute(sa.select(a.name).where(a.id == aid)).scalar_one())]
     return [
         (r.id, r.name)
-        for r in conn.execute(sa.select(a.id, a.name).where(a.portfolio_id == pid, a.kind != "EXT").order_by(a.id))
+        for r in conn.execute(
+            sa.select(a.id, a.name).where(a.portfolio_id == pid, a.kind != AccountKind.EXT).order_by(a.id)
+        )
     ]
 
 
@@ -299,7 +303,7 @@ def _income_by(conn: sa.Connection, pid: int, start: date, end: date, bucket) ->
         out[bucket(on)] = out.get(bucket(on), 0) + gain
     for on, cash in conn.execute(
         sa.select(f.trade_date, f.cash_cents).where(
-            f.portfolio_id == pid, f.action == "DIVIDEND", f.trade_date >= start, f.trade_date <= end
+            f.portfolio_id == pid, f.action == FillAction.DIVIDEND, f.trade_date >= start, f.trade_date <= end
         )
     ):
         out[bucket(on)] = out.get(bucket(on), 0) + cash
@@ -388,7 +392,7 @@ def _year_figures_household(conn: sa.Connection, pid: int, start: date, end: dat
             st = int(total)
     div = conn.execute(
         sa.select(sa.func.coalesce(sa.func.sum(f.cash_cents + f.commission_cents), 0)).where(
-            f.portfolio_id == pid, f.action == "DIVIDEND", f.trade_date >= start, f.trade_date <= end
+            f.portfolio_id == pid, f.action == FillAction.DIVIDEND, f.trade_date >= start, f.trade_date <= end
         )
     ).scalar_one()
     return YearFigures(st, lt, int(div))
@@ -413,9 +417,9 @@ def monthly(engine: Engine, portfolio: str | int | None, year: int) -> Monthly:
         for on, cash, kind, pc, expiry in conn.execute(
             sa.select(f.trade_date, f.cash_cents, i.kind, i.put_call, i.expiry)
             .join(instruments, sa.and_(i.portfolio_id == f.portfolio_id, i.id == f.instrument_id))
-            .where(f.portfolio_id == pid, f.action == "BTO", f.trade_date >= start, f.trade_date <= end)
+            .where(f.portfolio_id == pid, f.action == FillAction.BTO, f.trade_date >= start, f.trade_date <= end)
         ):
-            if kind == "STOCK" or (pc == "C" and (expiry - on).days >= LEAPS_MIN_DAYS):
+            if kind == InstrumentKind.STOCK or (pc == "C" and (expiry - on).days >= LEAPS_MIN_DAYS):
                 reinvest[on.month] = reinvest.get(on.month, 0) - cash
         tax_ytd, accrued = 0, list[int]()
         for m in range(1, 13):
@@ -463,7 +467,7 @@ def quarterly(engine: Engine, portfolio: str | int | None, year: int) -> Quarter
                     fig = fig + (YearFigures(int(total), 0, 0) if term == Term.SHORT else YearFigures(0, int(total), 0))
                 div = conn.execute(
                     sa.select(sa.func.coalesce(sa.func.sum(f.cash_cents + f.commission_cents), 0)).where(
-                        f.account_id == aid, f.action == "DIVIDEND", f.trade_date >= qs, f.trade_date <= qe
+                        f.account_id == aid, f.action == FillAction.DIVIDEND, f.trade_date >= qs, f.trade_date <= qe
                     )
                 ).scalar_one()
                 fig = fig + YearFigures(0, 0, int(div))
@@ -521,7 +525,7 @@ def _wash_flag(conn: sa.Connection, pid: int) -> tuple[sa.ColumnElement[bool], A
             _within(conn, other.c.opened_on, c.closed_on, WASH_DAYS),
         )
     )
-    return sa.and_(c.gain_cents < 0, instruments.c.kind == "STOCK", sa.exists(same)), closed
+    return sa.and_(c.gain_cents < 0, instruments.c.kind == InstrumentKind.STOCK, sa.exists(same)), closed
 
 
 def _scan(conn: sa.Connection, col: sa.Column[Any]) -> sa.ColumnElement[Any]:
@@ -619,7 +623,7 @@ def _realized_by_term(
     # (portfolio, action, date) index into a scan of every fill).
     for aid, div in conn.execute(
         sa.select(f.account_id, f.cash_cents + f.commission_cents).where(
-            f.portfolio_id == pid, f.action == "DIVIDEND", f.trade_date >= start, f.trade_date <= end
+            f.portfolio_id == pid, f.action == FillAction.DIVIDEND, f.trade_date >= start, f.trade_date <= end
         )
     ):
         by_account[aid] = by_account.get(aid, YearFigures()) + YearFigures(0, 0, int(div))

@@ -28,7 +28,7 @@ from sqlalchemy.engine import Engine
 from standardwebhooks import Webhook
 
 from alluse.domain.errors import InvalidInput, NotFound
-from alluse.domain.events import Event, kind_matches, validate_kinds
+from alluse.domain.events import DeliveryStatus, Event, kind_matches, validate_kinds
 from alluse.security.keyring import Keyring, KeyringError
 from alluse.store import outbox
 from alluse.store.db import writer_lock
@@ -236,7 +236,7 @@ def fan_out(engine: Engine, limit: int = 1000) -> int:
                 "portfolio_id": ev.portfolio_id,
                 "endpoint_id": eid,
                 "event_id": ev.id,
-                "status": "PENDING",
+                "status": DeliveryStatus.PENDING,
                 "attempts": 0,
                 "next_attempt_at": now,
                 "last_error": "",
@@ -286,7 +286,7 @@ async def deliver_due(
         sa.select(_d.id, _d.attempts, _w.url, _w.enabled, _w.secret_encrypted, *outbox.EVENT_COLUMNS)
         .join(webhook_endpoints, sa.and_(_w.portfolio_id == _d.portfolio_id, _w.id == _d.endpoint_id))
         .join(events, sa.and_(_e.portfolio_id == _d.portfolio_id, _e.id == _d.event_id))
-        .where(_d.status == "PENDING", _d.next_attempt_at <= now)
+        .where(_d.status == DeliveryStatus.PENDING, _d.next_attempt_at <= now)
         .order_by(_d.id)
         .limit(limit)
     )
@@ -298,13 +298,13 @@ async def deliver_due(
 
     async def attempt(row: Any) -> _Outcome:
         if not row.enabled:
-            return _Outcome(row.id, "FAILED", row.attempts, None, "endpoint disabled", now)
+            return _Outcome(row.id, DeliveryStatus.FAILED, row.attempts, None, "endpoint disabled", now)
         token = row.secret_encrypted
         if token not in secrets_by_token:
             try:
                 secrets_by_token[token] = keyring.decrypt(token).decode()
             except KeyringError as exc:  # a lost or wrong key: nothing can be signed for this endpoint
-                return _Outcome(row.id, "FAILED", row.attempts, None, str(exc)[:300], now)
+                return _Outcome(row.id, DeliveryStatus.FAILED, row.attempts, None, str(exc)[:300], now)
         ev = Event(*row[5:])
         body = ev.body().decode()
         at = datetime.now(UTC)
@@ -316,8 +316,8 @@ async def deliver_due(
         except httpx.HTTPError as exc:
             code, error = None, f"{type(exc).__name__}: {exc}"[:300] or type(exc).__name__
         if not error:
-            return _Outcome(row.id, "DELIVERED", n, code, "", at)
-        status = "FAILED" if n >= policy.max_attempts else "PENDING"
+            return _Outcome(row.id, DeliveryStatus.DELIVERED, n, code, "", at)
+        status = DeliveryStatus.FAILED if n >= policy.max_attempts else DeliveryStatus.PENDING
         return _Outcome(row.id, status, n, code, error, policy.next_attempt(n, datetime.now(UTC)))
 
     outcomes = await asyncio.gather(*(attempt(r) for r in due))
@@ -347,7 +347,7 @@ def _record(engine: Engine, outcomes: list[_Outcome], done_at: datetime) -> None
                     "code": o.code,
                     "err": o.error,
                     "nxt": o.next,
-                    "dat": done_at if o.status == "DELIVERED" else None,
+                    "dat": done_at if o.status == DeliveryStatus.DELIVERED else None,
                 }  # fmt: skip
                 for o in outcomes
             ],
