@@ -26,6 +26,7 @@ from alluse.brokers.refs import parse_brokerage_ref
 from alluse.config import Settings
 from alluse.domain.errors import InvalidInput
 from alluse.domain.ledger import BANK, INTEREST, TAX, Leg, TransferKind
+from alluse.domain.lots import Side
 from alluse.domain.money import Cents, format_usd
 from alluse.security.keyring import Keyring
 from alluse.services.alerts import record_reconciliation
@@ -387,7 +388,7 @@ def _positions(held: AccountAsOf) -> dict[str, tuple[int, int]]:
     out: dict[str, tuple[int, int]] = {}
     for lot in held.lots:
         q, b = out.get(lot.symbol, (0, 0))
-        out[lot.symbol] = (q + (lot.remaining if lot.side == "LONG" else -lot.remaining), b - lot.remaining_cash)
+        out[lot.symbol] = (q + (lot.remaining if lot.side == Side.LONG else -lot.remaining), b - lot.remaining_cash)
     return out
 
 

@@ -25,6 +25,7 @@ from alluse.domain.audit import GENESIS, entry_hash, entry_mac, timestamp_text
 from alluse.domain.errors import AlluseError, InvalidInput, PermissionDenied
 from alluse.domain.instruments import value_cents
 from alluse.domain.ledger import CAPITAL_FLOWS, CAPITAL_INFLOWS
+from alluse.domain.lots import Side
 from alluse.domain.rules import effective_rules
 from alluse.security.audit_key import from_secret, keyring_audit_keys
 from alluse.security.keyring import Keyring, KeyringError, load_keyring
@@ -268,8 +269,8 @@ def positions_and_lots(ctx: Context) -> Iterator[Finding]:
                 "lots",
                 str(lid),
             )
-        held[(aid, iid)] = held.get((aid, iid), 0) + (qty - cq) * (1 if side == "LONG" else -1)
-        if side == "SHORT" and pc == "P":
+        held[(aid, iid)] = held.get((aid, iid), 0) + (qty - cq) * (1 if side == Side.LONG else -1)
+        if side == Side.SHORT and pc == "P":
             collateral[aid] = collateral.get(aid, 0) + value_cents(qty - cq, strike, mult)
     ctx.counts["lots"] = n
     value: dict[int, int] = {}

@@ -101,7 +101,7 @@ class Tx:
         """Audit sequence number of the index-th new request of this unit of work."""
         return self.first_seq + index
 
-    def emit(self, index: int | None, kind: str, data: dict[str, Any], account_id: int | None = None,
+    def emit(self, index: int | None, kind: str, data: Mapping[str, Any], account_id: int | None = None,
              action_id: int | None = None) -> None:  # fmt: skip
         """Add an event for the index-th new request (None: the last one), committed with it."""
         self.events.append(outbox.event_row(self.portfolio_id, None if index is None else self.seq(index), self.now, kind, data, account_id,

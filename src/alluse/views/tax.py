@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from alluse.domain.errors import InvalidInput, NotFound
-from alluse.domain.lots import Term, holding_term
+from alluse.domain.lots import Side, Term, holding_term
 from alluse.domain.money import Cents
 from alluse.domain.tax import NOTE, TaxRates, YearFigures, estimate
 from alluse.store import tax as tax_store
@@ -144,7 +144,7 @@ def unrealized_figures(state: AccountAsOf) -> YearFigures:
     st = lt = 0
     for lot in state.lots:
         gain = lot.value + lot.remaining_cash
-        if lot.side == "LONG" and holding_term(lot.opened_on, state.on) == Term.LONG:
+        if lot.side == Side.LONG and holding_term(lot.opened_on, state.on) == Term.LONG:
             lt += gain
         else:
             st += gain

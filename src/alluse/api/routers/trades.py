@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from alluse.api.deps import Ctx, IdemKey, Trader, Viewer
 from alluse.api.money import typed_money
 from alluse.api.problems import responses
-from alluse.api.schemas.common import Day, money
+from alluse.api.schemas.common import Day
 from alluse.api.schemas.trades import (
     AlertOut,
     CheckTradeIn,
@@ -27,7 +27,7 @@ from alluse.domain.parsing import parse_money, validate_key
 from alluse.services.alerts import open_alerts
 from alluse.services.marks import MarksApplied, record_marks
 from alluse.services.protocol import TradeCheck, check_trade
-from alluse.services.reports import holdings
+from alluse.services.reports import Holdings, holdings
 from alluse.services.trades import Fill, FillAction, FillResult, record_fills
 
 router = APIRouter(tags=["trades"], responses=responses(400, 401, 403, 404, 409, 422))
@@ -94,7 +94,7 @@ def positions(
     ] = None,
 ) -> dict:
     """Open lots with value and unrealized P&L at their position's latest price; NAV per account."""
-    return money(holdings(c.engine, scope.portfolio_id, account, as_of))
+    return typed_money(holdings(c.engine, scope.portfolio_id, account, as_of), Holdings)
 
 
 @router.get("/portfolios/{portfolio}/alerts", response_model=list[AlertOut])
