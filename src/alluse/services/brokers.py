@@ -100,7 +100,7 @@ def _row(tx: Tx, id_: int, broker: str, number: str, account_id: int | None) -> 
     }
 
 
-def register(engine: Engine, actor: str, portfolio: str | None, refs: list[str], key: str) -> Registered:
+def register(engine: Engine, actor: str, portfolio: str | int | None, refs: list[str], key: str) -> Registered:
     """Add brokerage accounts to the portfolio's pool of registered, unmapped accounts."""
     parsed = [parse_brokerage_ref(r) for r in refs]
     if not parsed:

@@ -54,6 +54,7 @@ from alluse.services.groups import GroupOpening, open_fork_groups
 from alluse.store import earmarks as earmark_store
 from alluse.store import merges as merge_store
 from alluse.store.asof import account_as_of, accounts_with_facts_after
+from alluse.store.earmarks import EarmarkRow
 from alluse.store.prepared import Prepared, insert
 from alluse.store.repo import JournalEntry, account_label, allocate_ids, insert_journal
 from alluse.store.schema import (
@@ -642,7 +643,7 @@ def _merge_one(tx: Tx, i: int, pid: int, gid: int, key: str, as_of: date, cfg: L
 
 def _move_earmarks(tx: Tx, i: int, members: list[int], target: int, action_id: int) -> dict[str, int]:
     """Open earmarks (a tax reserve above all) follow the money into the target Com-Acc."""
-    rows: list[dict[str, Any]] = []
+    rows: list[EarmarkRow] = []
     moved: dict[str, int] = {}
     for aid, by_purpose in _earmark_balances(tx.conn, members).items():
         for purpose, amount in by_purpose.items():

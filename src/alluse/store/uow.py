@@ -378,7 +378,7 @@ SYSTEM_LOCK = 0x616C6C75  # "allu": the PostgreSQL advisory lock that serialises
 
 
 def write_system(
-    engine: Engine, actor: str, action: str, request: Request, apply: Callable[[Tx], dict[str, Any]]
+    engine: Engine, actor: str, action: str, request: Request, apply: Callable[[Tx], Mapping[str, Any]]
 ) -> dict[str, Any]:
     """`write` for one request that touches no portfolio, recorded in the system chain."""
     key = validate_key(request.key)
@@ -414,4 +414,4 @@ def write_system(
             manifest,
         )
         _SYSTEM_INSERT.many(conn, rows)
-        return result
+        return cast(dict[str, Any], result)  # TypedDicts are dicts at run time

@@ -9,10 +9,10 @@ from fastapi import APIRouter, Query
 from alluse.api.deps import Ctx, Owner, Viewer
 from alluse.api.money import typed_money
 from alluse.api.problems import responses
-from alluse.api.schemas.common import Day, money, usd
+from alluse.api.schemas.common import Day, usd
 from alluse.api.schemas.lifecycle import AsOfIn, EarmarkRowOut, HistoryRowOut, PlanRowOut, RunOut, TreeNodeOut
 from alluse.services import lifecycle
-from alluse.services.earmarks import earmark_report
+from alluse.services.earmarks import EarmarkLine, earmark_report
 
 router = APIRouter(tags=["lifecycle"], responses=responses(400, 401, 403, 404, 409, 422))
 
@@ -54,7 +54,7 @@ def history(scope: Viewer, c: Ctx) -> list:
 @router.get("/portfolios/{portfolio}/lifecycle/earmarks", response_model=list[EarmarkRowOut])
 def earmarks(scope: Viewer, c: Ctx) -> list:
     """Reinvestment planned versus executed per account and purpose."""
-    return money(earmark_report(c.engine, scope.portfolio_id))
+    return typed_money(earmark_report(c.engine, scope.portfolio_id), list[EarmarkLine])
 
 
 @router.get("/portfolios/{portfolio}/tree", response_model=list[TreeNodeOut])

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import threading
+from collections.abc import Mapping
 from datetime import date, timedelta
 from typing import Annotated, Any, Literal
 
@@ -45,7 +46,7 @@ def _csv(rows: list[dict[str, Any]], columns: list[str], name: str) -> Response:
     )
 
 
-def _png(draw: Any, report: dict[str, Any], name: str) -> Response:
+def _png(draw: Any, report: Mapping[str, Any], name: str) -> Response:
     buf = io.BytesIO()
     with _CHART_LOCK:
         draw(report, buf)

@@ -25,8 +25,8 @@ from alluse.api.schemas.trades import (
 from alluse.domain.errors import InvalidInput
 from alluse.domain.parsing import parse_money, validate_key
 from alluse.services.alerts import open_alerts
-from alluse.services.marks import record_marks
-from alluse.services.protocol import check_trade
+from alluse.services.marks import MarksApplied, record_marks
+from alluse.services.protocol import TradeCheck, check_trade
 from alluse.services.reports import Holdings, holdings
 from alluse.services.trades import Fill, FillAction, FillResult, record_fills
 
@@ -77,7 +77,7 @@ def fill_batch(scope: Trader, body: FillBatchIn, c: Ctx, key: IdemKey) -> dict:
 
 
 @router.post("/portfolios/{portfolio}/marks", response_model=MarksOut, status_code=201)
-def marks(scope: Trader, body: MarksIn, c: Ctx, key: IdemKey) -> dict:
+def marks(scope: Trader, body: MarksIn, c: Ctx, key: IdemKey) -> MarksApplied:
     """Record prices (symbol → price) and revalue the positions holding those instruments."""
     as_of = body.as_of or date.today()
     return record_marks(c.engine, scope.actor, scope.portfolio_id, key, body.prices, as_of)
@@ -104,7 +104,7 @@ def alerts(scope: Viewer, c: Ctx) -> list:
 
 
 @router.post("/portfolios/{portfolio}/check-trade", response_model=CheckTradeOut)
-def check(scope: Viewer, body: CheckTradeIn, c: Ctx) -> dict:
+def check(scope: Viewer, body: CheckTradeIn, c: Ctx) -> TradeCheck:
     """Check an order intent against the method's rules (§7). Changes nothing: a refused intent is
     a 200 with `ok: false` and the violations, not an error."""
     return check_trade(

@@ -53,7 +53,7 @@ class DeliveryOut(BaseModel):
 
 
 @router.post("/portfolios/{portfolio}/webhooks", response_model=WebhookCreatedOut, status_code=201)
-def register(scope: Owner, body: WebhookIn, c: Ctx, key: IdemKey) -> dict:
+def register(scope: Owner, body: WebhookIn, c: Ctx, key: IdemKey) -> webhooks.EndpointRegistered:
     """Owner: register an endpoint; deliveries are signed with the returned secret (Standard Webhooks)."""
     return webhooks.register(c.engine, scope.actor, scope.portfolio_id, body.url, body.kinds, key, c.keyring)
 
@@ -66,7 +66,8 @@ def list_endpoints(scope: Owner, c: Ctx) -> list:
 @router.delete("/portfolios/{portfolio}/webhooks/{endpoint_id}")
 def disable(scope: Owner, endpoint_id: EndpointId, c: Ctx, key: IdemKey) -> dict:
     """Owner: disable an endpoint; nothing more is delivered to it."""
-    return webhooks.disable(c.engine, scope.actor, scope.portfolio_id, endpoint_id, key)
+    # `dict`, not the service's type: the route declares no response model, and its OpenAPI stays as it is.
+    return dict(webhooks.disable(c.engine, scope.actor, scope.portfolio_id, endpoint_id, key))
 
 
 @router.get("/portfolios/{portfolio}/webhooks/{endpoint_id}/deliveries", response_model=list[DeliveryOut])
@@ -83,4 +84,4 @@ def list_events(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[dict]:
     """The portfolio's events in sequence order, as the envelopes subscribers receive."""
-    return events.after(c.engine, scope.portfolio_id, after, kind, limit)
+    return [dict(e) for e in events.after(c.engine, scope.portfolio_id, after, kind, limit)]  # as `disable`
