@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Any, TypedDict, cast
+from typing import Any, TypedDict
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -23,7 +23,7 @@ from alluse.domain.lots import Term
 from alluse.domain.money import Cents
 from alluse.domain.tax import NOTE, YearFigures, estimate
 from alluse.services.alerts import OpenAlert, open_alerts
-from alluse.services.earmarks import earmark_report
+from alluse.services.earmarks import EarmarkLine, earmark_report
 from alluse.services.lifecycle import FamilyNode, family_tree, history
 from alluse.services.reports import AccountHoldings, _year_figures_household, holdings
 from alluse.services.trades import week_start
@@ -39,7 +39,7 @@ from alluse.store.schema import (
     tax_payments,
     transfers,
 )
-from alluse.views.accounts import SLEEVES, SleeveFigures, account_detail, account_id, sleeve
+from alluse.views.accounts import SLEEVES, AccountDetail, SleeveFigures, account_detail, account_id, sleeve
 from alluse.views.tax import post_tax_surplus, rates, year_figures
 
 JOURNAL_PAGE = 50
@@ -53,6 +53,10 @@ class Totals(TypedDict):
     cash_buffer_cents: Cents
 
 
+class OverviewSleeve(SleeveFigures):
+    alerts: list[OpenAlert]  # its open ones
+
+
 class OverviewGroup(TypedDict):
     group_id: int
     name: str
@@ -63,7 +67,7 @@ class OverviewGroup(TypedDict):
     active: bool  # a sleeve neither merged nor closed
     depth: int  # forks below the group they came from
     totals: Totals  # of its active sleeves
-    accounts: list[dict[str, Any]]  # `views.accounts.sleeve`'s figures, each with its open alerts
+    accounts: list[OverviewSleeve]
 
 
 class Overview(TypedDict):
@@ -114,24 +118,10 @@ class TaxPanel(TypedDict):
     rates_bps: tuple[int, int, int]  # short-term, long-term, dividends
 
 
-class AccountPage(TypedDict):
-    """`views.accounts.account_detail`'s fields (the sleeve's figures, as a row of the account tree),
-    then what only the account's page shows."""
+class AccountPage(AccountDetail):
+    """`views.accounts.account_detail` (the sleeve's figures, as a row of the account tree), and what
+    only the account's page shows."""
 
-    account_id: int
-    name: str
-    kind: str
-    label: str
-    group: str
-    status: str
-    cash_cents: Cents
-    nav_cents: Cents
-    buffer_bps: int
-    cash_buffer_cents: Cents
-    deployable_cents: Cents
-    base_capital_cents: Cents
-    buffer_breach: bool
-    brokerage_account: str | None
     group_kind: str
     group_status: str
     holdings: AccountHoldings
@@ -141,7 +131,7 @@ class AccountPage(TypedDict):
     pages: int
     realized: list[RealizedYear]
     tax: TaxPanel
-    earmarks: list[dict[str, Any]]  # `earmarks.earmark_report`'s rows of this account
+    earmarks: list[EarmarkLine]  # this account's
     alerts: list[OpenAlert]
     note: str
 
@@ -367,7 +357,7 @@ def account_page(
          "dividends_cents": Cents(f.dividends), "estimated_tax_cents": Cents(estimate(f, r).tax)}
         for y, f in by_year
     ]  # fmt: skip
-    page_figures = {
+    return {
         **detail,
         "group_kind": group.kind,
         "group_status": group.status,
@@ -392,7 +382,6 @@ def account_page(
         "alerts": alerts,
         "note": NOTE,
     }
-    return cast(AccountPage, page_figures)  # the view's fields are not typed here
 
 
 def _journal(conn: sa.Connection, aid: int, limit: int, offset: int) -> list[JournalRow]:

@@ -1,7 +1,6 @@
 """The lifecycle (§5): plan (changes nothing), run (forks, merges, quarterly reinvestment, exactly once),
 history, earmarks planned versus executed, and the fork/merge tree."""
 
-from collections.abc import Mapping
 from dataclasses import asdict
 from typing import Annotated, Any
 
@@ -21,7 +20,7 @@ router = APIRouter(tags=["lifecycle"], responses=responses(400, 401, 403, 404, 4
 _CENT_MAPS = ("legs", "moves", "earmarks")
 
 
-def _dollars(row: Mapping[str, Any], shape: type) -> dict[str, Any]:
+def _dollars(row: Any, shape: type) -> dict[str, Any]:
     out: dict[str, Any] = typed_money(row, shape)
     for k in _CENT_MAPS:
         if isinstance(row.get(k), dict):
