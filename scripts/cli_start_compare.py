@@ -20,11 +20,19 @@ import time
 other_src, url = sys.argv[1], sys.argv[2]
 runs = int(sys.argv[3]) if len(sys.argv) > 3 else 11
 py = sys.executable
-cmd = [py, "-c", "from alluse.cli.main import app; app(prog_name='alluse')"]
+# What the `alluse` script runs: cli/start.py where the checkout has it, else the whole app.
+cmd = [
+    py,
+    "-c",
+    "try:\n    from alluse.cli.start import main\n"
+    "except ImportError:\n    from alluse.cli.main import app\n    main = lambda: app(prog_name='alluse')\n"
+    "main()",
+]
 
 
 def env(other: bool) -> dict[str, str]:
-    e = {k: v for k, v in os.environ.items() if not k.startswith("ALLUSE_")}
+    # Without PYTHONDONTWRITEBYTECODE: the warm-up start writes .pyc files, as in `alluse bench --only cli`.
+    e = {k: v for k, v in os.environ.items() if not k.startswith("ALLUSE_") and k != "PYTHONDONTWRITEBYTECODE"}
     if other:
         e["PYTHONPATH"] = other_src
     return e

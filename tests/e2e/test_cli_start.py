@@ -1,6 +1,7 @@
 """What a start of `alluse` loads: `--help` only Typer and Rich; `accounts` on a database at the newest
-schema also SQLAlchemy, but never Alembic, the charts, the web stack or the event client. (How long a
-start takes is measured by `alluse bench --only cli`, not here.)"""
+schema also SQLAlchemy, but never Alembic, the charts, the web stack or the event client; and, through
+the `alluse` script (cli/start.py), neither the other command modules nor pydantic. (How long a start
+takes is measured by `alluse bench --only cli`, not here.)"""
 
 from __future__ import annotations
 
@@ -50,3 +51,34 @@ def test_accounts_on_a_current_schema_skips_alembic(tmp_path: Path, sqlite_templ
     loaded = _loaded("--db", url, "accounts")
     assert {"sqlalchemy", "alluse.views"} <= loaded
     assert not loaded & set(HEAVY), loaded & set(HEAVY)
+
+
+SCRIPT_PROBE = """
+import json, sys
+sys.argv[0] = "alluse"
+from alluse.cli.start import main
+try:
+    main()
+except SystemExit:
+    pass
+print(json.dumps(sorted(m for m in sys.modules if m.startswith(("alluse.cli.", "pydantic", "typer._adapters")))),
+      file=sys.stderr)
+"""
+
+
+def test_the_script_loads_only_the_commands_module_and_no_pydantic(tmp_path: Path, sqlite_template: Path) -> None:
+    db = tmp_path / "start.db"
+    shutil.copy(sqlite_template, db)
+    url = f"sqlite:///{db}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ALLUSE_")}
+    subprocess.run([sys.executable, "-c", SCRIPT_PROBE, "--db", url, "init"], env=env, capture_output=True, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", SCRIPT_PROBE, "--db", url, "accounts"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "Portfolio" in done.stdout  # the command ran
+    loaded = set(json.loads(done.stderr.strip().splitlines()[-1]))
+    assert loaded == {"alluse.cli.start", "alluse.cli.common", "alluse.cli.render", "alluse.cli.groups"}, loaded

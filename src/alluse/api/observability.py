@@ -30,6 +30,19 @@ class Metrics:
             registry=self.registry,
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
         )
+        # The labelled series, looked up once each: `labels()` checks and locks on every call. Few
+        # series exist (route templates × methods × statuses), so this stays small.
+        self._series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+    def observe(self, method: str, route: str, status: int, seconds: float) -> None:
+        series = self._series.get((method, route, status))
+        if series is None:
+            series = self._series[(method, route, status)] = (
+                self.requests.labels(method, route, str(status)),
+                self.latency.labels(method, route),
+            )
+        series[0].inc()
+        series[1].observe(seconds)
 
 
 def _route_template(scope: Scope) -> str:
@@ -63,8 +76,7 @@ class RequestLog:
         finally:
             elapsed = time.perf_counter() - start
             route = _route_template(scope)
-            self.metrics.requests.labels(scope["method"], route, str(status)).inc()
-            self.metrics.latency.labels(scope["method"], route).observe(elapsed)
+            self.metrics.observe(scope["method"], route, status, elapsed)
             if self.enabled:
                 state: dict[str, Any] = scope.get("state", {})
                 line = {

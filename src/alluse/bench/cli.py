@@ -31,7 +31,10 @@ def _alluse() -> list[str]:
 def _median_ms(argv: list[str], runs: int, cwd: Path) -> tuple[float, float]:
     """Median wall time and median CPU time (user + system) of `runs` fresh processes, in ms. On a busy
     machine the wall time waits for a core; the CPU time says what the start itself costs."""
-    env = {k: v for k, v in os.environ.items() if k != "ALLUSE_PORTFOLIO"}
+    # Without PYTHONDONTWRITEBYTECODE, so the warm-up start writes the .pyc files an installed program
+    # has (pip and scripts/bootstrap compile the libraries; the warm-up does the same for an editable
+    # checkout): otherwise every start would compile the sources again and measure the compiler.
+    env = {k: v for k, v in os.environ.items() if k not in ("ALLUSE_PORTFOLIO", "PYTHONDONTWRITEBYTECODE")}
     subprocess.run(argv, cwd=cwd, env=env, check=True, capture_output=True)  # warm: .pyc files, page cache
     walls, cpus = [], []
     for _ in range(runs):

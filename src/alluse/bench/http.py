@@ -184,10 +184,13 @@ class HttpBench:
         # The same keys as the process that built the database and issued the token (ALLUSE_SECRET_KEY
         # when it is set, else the key file): the audit chain and the token must verify on the server.
         env = {**os.environ, "ALLUSE_DATABASE_URL": url, "ALLUSE_KEY_FILE": str(key_file)}
+        from alluse.api.server import PROTOCOL
+
         profiler = ["-m", "cProfile", "-o", self.profile] if self.profile else []
         server = subprocess.Popen(
             [sys.executable, *profiler, "-m", "uvicorn", "alluse.api.app:create_app", "--factory", "--host", HOST]
-            + ["--port", str(port), "--workers", str(self.workers), "--log-level", "warning", "--no-access-log"],
+            + ["--port", str(port), "--workers", str(self.workers), "--log-level", "warning", "--no-access-log"]
+            + ["--http", PROTOCOL, "--no-proxy-headers"],  # as `alluse serve` runs it (cli/admin.py)
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,  # the JSON request log is written, as in production, and discarded

@@ -232,6 +232,7 @@ def serve(
 
     import uvicorn
 
+    from alluse.api.server import PROTOCOL
     from alluse.config import server_workers
     from alluse.security.keyring import load_keyring
     from alluse.services import access
@@ -278,6 +279,7 @@ def serve(
         "log_level": "warning",
         "access_log": False,
         "proxy_headers": False,
+        "http": PROTOCOL,  # httptools, each answer in one write (api/server.py)
     }
     if processes == 1:
         from alluse.api.app import create_app

@@ -18,11 +18,13 @@ import signal
 import sys
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import wraps
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
+from typer._coercion import RuntimeParam, build_runtime_param
 from typer.core import TyperGroup
 
 from alluse.cli.render import err_console
@@ -43,9 +45,53 @@ COMMAND_ORDER = (
 
 
 class Commands(TyperGroup):
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        _values_as_given(self)  # here, not in __init__: Typer adds the completion options after that
+        return super().main(*args, **kwargs)
+
     def list_commands(self, ctx: Any) -> list[str]:
         rank = {name: i for i, name in enumerate(COMMAND_ORDER)}
         return sorted(super().list_commands(ctx), key=lambda n: rank.get(n, len(rank)))
+
+
+@dataclass(frozen=True)
+class _AsGiven(RuntimeParam):
+    """A `str` or `bool` parameter's value when it already is one. Typer checks every value with a
+    pydantic TypeAdapter that it builds on first use, even for an absent flag; for `alluse accounts`
+    that alone (importing pydantic, building the adapters) is a tenth of the start, spent turning a
+    string into itself. Any other value still goes Typer's way, so what is accepted and every error
+    message stay Typer's."""
+
+    def _coerce_value(self, value: Any, param: Any, ctx: Any) -> Any:
+        if type(value) is self.annotation:
+            return value
+        return build_runtime_param(param.type_descriptor).coerce(value, param=param, ctx=ctx)
+
+
+def _values_as_given(command: Any) -> None:
+    """`_AsGiven` for every plain `str` and `bool` parameter of `command` and of its subcommands,
+    including the `--help` flag that Click makes on first use."""
+    for param in command.params:
+        _as_given(param)
+    make_help_option = command.get_help_option
+
+    def get_help_option(ctx: Any) -> Any:
+        option = make_help_option(ctx)
+        if option is not None:
+            _as_given(option)
+        return option
+
+    command.get_help_option = get_help_option
+    for sub in getattr(command, "commands", {}).values():
+        _values_as_given(sub)
+
+
+def _as_given(param: Any) -> None:
+    desc = getattr(param, "type_descriptor", None)
+    if desc is None or desc.annotation not in (str, bool) or desc.parameter_info.parser is not None:
+        return
+    if desc.file_annotation is None and getattr(param, "_runtime_param", False) is None:
+        param._runtime_param = _AsGiven(parameter_info=desc.parameter_info, annotation=desc.annotation)
 
 
 app = typer.Typer(

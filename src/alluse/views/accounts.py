@@ -18,7 +18,7 @@ from alluse.domain.money import Cents
 from alluse.store.prepared import Prepared
 from alluse.store.repo import resolve_account
 from alluse.store.schema import account_groups, accounts, brokerage_accounts, portfolios
-from alluse.store.scope import PortfolioRef, resolve_portfolio
+from alluse.store.scope import PortfolioRef, is_id, resolve_portfolio
 
 _a, _g, _b = accounts.c, account_groups.c, brokerage_accounts.c
 _SLEEVE_COLUMNS = (
@@ -54,6 +54,12 @@ _ONE_SLEEVE = Prepared(
     sa.select(*_SLEEVE_COLUMNS)
     .select_from(_SLEEVE_FROM)
     .where(_a.portfolio_id == sa.bindparam("pid"), _a.id == sa.bindparam("aid"))
+)
+# The usual way an account is asked for (A1-GEN): found and read in one round trip.
+_SLEEVE_BY_NAME = Prepared(
+    sa.select(*_SLEEVE_COLUMNS)
+    .select_from(_SLEEVE_FROM)
+    .where(_a.portfolio_id == sa.bindparam("pid"), _a.name == sa.bindparam("name"))
 )
 
 
@@ -162,10 +168,12 @@ def account_tree(engine: Engine, portfolio: PortfolioRef) -> AccountTree:
 
 def account_detail(engine: Engine, portfolio: PortfolioRef, ref: str | int) -> AccountDetail:
     """One sleeve with the same figures as a row of the tree, and its group's name."""
+    text = str(ref).strip()
     with engine.connect() as conn:
         pid = resolve_portfolio(conn, portfolio)
-        aid = resolve_account(conn, pid, ref)
-        row = _ONE_SLEEVE.first(conn, pid=pid, aid=aid)
+        row = None if is_id(text) else _SLEEVE_BY_NAME.first(conn, pid=pid, name=text.upper())
+        if row is None:  # an id, or no such name: resolve_account answers (with its suggestions)
+            row = _ONE_SLEEVE.first(conn, pid=pid, aid=resolve_account(conn, pid, ref))
     if row is None:
         raise NotFound(f"no account {ref!r} in this portfolio")
     found = sleeve(row)

@@ -1,0 +1,62 @@
+"""The HTTP protocol `alluse serve` (and `alluse bench --http`) runs uvicorn with: httptools, with each
+answer leaving in one write.
+
+uvicorn writes an answer's status line and headers when the app sends `http.response.start` and its
+body on `http.response.body`: two `send()` system calls and two TCP segments for every small JSON
+answer, so the client wakes up twice too. Here the writes a request makes within one turn of the
+event loop are gathered and written together at the end of that turn, in order; a close writes what
+is gathered first. The bytes on the wire are the same; only their packaging changes. Everything
+else (parsing, flow control, keep-alive, upgrades) is uvicorn's own."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+PROTOCOL = "alluse.api.server:OneWriteProtocol"  # uvicorn's `http` setting
+
+
+class _GatheredWrites:
+    """A transport whose writes within one turn of the event loop go out as one. Anything else is
+    the wrapped transport's."""
+
+    __slots__ = ("_transport", "_loop", "_pending")
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._pending: list[bytes] = []
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        if not self._pending:
+            self._loop.call_soon(self.flush)
+        self._pending.append(bytes(data))
+
+    def writelines(self, lines: Any) -> None:
+        for data in lines:
+            self.write(data)
+
+    def flush(self) -> None:
+        if self._pending:
+            data = self._pending[0] if len(self._pending) == 1 else b"".join(self._pending)
+            self._pending.clear()
+            if not self._transport.is_closing():
+                self._transport.write(data)
+
+    def close(self) -> None:
+        self.flush()
+        self._transport.close()
+
+    def write_eof(self) -> None:
+        self.flush()
+        self._transport.write_eof()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
+class OneWriteProtocol(HttpToolsProtocol):
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(_GatheredWrites(transport, self.loop))  # type: ignore[arg-type]

@@ -1,0 +1,61 @@
+"""The `alluse` script imports only the module of the command it is asked for (cli/start.py): its table
+must name, for every top-level command and group of the full app, the module that registers it."""
+
+from __future__ import annotations
+
+import importlib
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from alluse.cli.common import app
+from alluse.cli.main import app as full_app
+from alluse.cli.start import MODULE_OF, command_word
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _registered() -> dict[str, str]:
+    """Top-level name -> the cli module that registers it, read off the fully imported app."""
+    assert full_app is app
+    modules = {m: importlib.import_module(f"alluse.cli.{m}") for m in set(MODULE_OF.values())}
+    found: dict[str, str] = {}
+    for command in app.registered_commands:
+        assert command.callback is not None
+        name = command.name or command.callback.__name__.replace("_", "-")
+        found[name] = command.callback.__module__.rsplit(".", 1)[1]
+    for group in app.registered_groups:
+        owners = [m for m, mod in modules.items() if any(v is group.typer_instance for v in vars(mod).values())]
+        assert len(owners) == 1, (group.name, owners)
+        assert group.name is not None
+        found[group.name] = owners[0]
+    return found
+
+
+def test_the_table_names_each_commands_own_module() -> None:
+    assert _registered() == MODULE_OF
+
+
+def test_the_script_runs_the_lazy_start() -> None:
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts["alluse"] == "alluse.cli.start:main"
+
+
+@pytest.mark.parametrize(
+    ("args", "word"),
+    [
+        (["accounts"], "accounts"),
+        (["--db", "sqlite:///x.db", "-p", "demo", "accounts", "--json"], "accounts"),
+        (["--db=sqlite:///x.db", "--portfolio=demo", "group", "open", "1"], "group"),
+        (["-pdemo", "tax", "--help"], "tax"),
+        (["--portfolio", "accounts", "deposit"], "deposit"),  # a portfolio may be called "accounts"
+        ([], None),
+        (["--help"], None),
+        (["--db"], None),
+        (["--unknown-option", "accounts"], None),
+        (["--show-completion"], None),
+    ],
+)
+def test_command_word_skips_the_global_options(args: list[str], word: str | None) -> None:
+    assert command_word(args) == word
