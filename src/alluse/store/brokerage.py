@@ -9,48 +9,66 @@ from typing import Any, NamedTuple
 import sqlalchemy as sa
 
 from alluse.store.prepared import insert
-from alluse.store.schema import accounts, audit_keys, brokerage_accounts, brokerage_directory
+from alluse.store.schema import accounts, audit_keys, brokerage_accounts, brokerage_numbers
 from alluse.store.uow import IN_CHUNK
 
 _b = brokerage_accounts.c
 _BROKERAGE_INSERT = insert(brokerage_accounts)
+_NUMBERS_INSERT = insert(brokerage_numbers)
 
 
 class Registration(NamedTuple):
-    id: int
     portfolio_id: int
     broker: str
     number: str
+    # The rest only when the registration is the asking portfolio's own (another portfolio's rows are
+    # not its to read): the brokerage account's id and the system account it maps to.
+    id: int | None
     account_id: int | None
     kind: str  # of the mapped account; "" when unmapped
     name: str
 
 
-def registrations(conn: sa.Connection, numbers: Sequence[str]) -> dict[tuple[str, str], Registration]:
-    """(broker, number) → its registration in any portfolio, with the kind and name of the account it
-    maps to. The directory view: another portfolio's registrations must be seen to be refused. Read
-    on its own (on Citus the directory reads every shard as the owner); the accounts are then read
-    within their portfolios."""
-    d = brokerage_directory.c
+def registrations(
+    conn: sa.Connection, portfolio_id: int, numbers: Sequence[str]
+) -> dict[tuple[str, str], Registration]:
+    """(broker, number) → its registration in any portfolio: another portfolio's registrations must be
+    seen to be refused (`brokerage_numbers`, readable across portfolios); this portfolio's own come with
+    their brokerage account and the kind and name of the account it maps to."""
+    n = brokerage_numbers.c
     numbers = sorted(set(numbers))
-    rows: list[Any] = []
+    held: list[Any] = []
     for i in range(0, len(numbers), IN_CHUNK):
-        q = sa.select(d.id, d.portfolio_id, d.broker, d.number, d.account_id)
-        rows += conn.execute(q.where(d.number.in_(numbers[i : i + IN_CHUNK]))).all()
-    mapped = [r for r in rows if r.account_id is not None]
-    names: dict[tuple[int, int], tuple[str, str]] = {}
-    a = accounts.c
-    for i in range(0, len(mapped), IN_CHUNK):
-        chunk = mapped[i : i + IN_CHUNK]
-        q = sa.select(a.portfolio_id, a.id, a.kind, a.name).where(
-            a.portfolio_id.in_({r.portfolio_id for r in chunk}), a.id.in_([r.account_id for r in chunk])
+        held += conn.execute(
+            sa.select(n.broker, n.number, n.portfolio_id).where(n.number.in_(numbers[i : i + IN_CHUNK]))
         )
-        names.update({(r.portfolio_id, r.id): (r.kind, r.name) for r in conn.execute(q)})
-    found: dict[tuple[str, str], Registration] = {}
-    for r in rows:
-        kind, name = names.get((r.portfolio_id, r.account_id), ("", ""))
-        found[(r.broker, r.number)] = Registration(r.id, r.portfolio_id, r.broker, r.number, r.account_id, kind, name)
+    found = {
+        (r.broker, r.number): Registration(int(r.portfolio_id), r.broker, r.number, None, None, "", "") for r in held
+    }
+    own = sorted({r.number for r in held if r.portfolio_id == portfolio_id})
+    a = accounts.c
+    for i in range(0, len(own), IN_CHUNK):
+        q = (
+            sa.select(_b.id, _b.broker, _b.number, _b.account_id, a.kind, a.name)
+            .select_from(
+                brokerage_accounts.outerjoin(
+                    accounts, sa.and_(a.portfolio_id == _b.portfolio_id, a.id == _b.account_id)
+                )
+            )
+            .where(_b.portfolio_id == portfolio_id, _b.number.in_(own[i : i + IN_CHUNK]))
+        )
+        for r in conn.execute(q):
+            if (r.broker, r.number) in found:
+                found[(r.broker, r.number)] = Registration(
+                    portfolio_id, r.broker, r.number, int(r.id), r.account_id, r.kind or "", r.name or ""
+                )
     return found
+
+
+def hold_numbers(conn: sa.Connection, portfolio_id: int, refs: Sequence[tuple[str, str]]) -> None:
+    """Enter (broker, number) pairs as the portfolio's in `brokerage_numbers`: its key refuses a number
+    another portfolio holds, even when two units of work race for it."""
+    _NUMBERS_INSERT.many(conn, [{"broker": b, "number": n, "portfolio_id": portfolio_id} for b, n in refs])
 
 
 def insert_brokerage(conn: sa.Connection, rows: Sequence[Mapping[str, Any]]) -> None:
