@@ -65,7 +65,7 @@ def map_brokerage(tx: Tx, wanted: list[tuple[int, BrokerageRef | None]]) -> list
         out.append(str(ref))
     store.hold_numbers(tx.conn, tx.portfolio_id, held)
     store.insert_brokerage(tx.conn, inserts)
-    store.map_to_accounts(tx.conn, updates)
+    store.map_to_accounts(tx.conn, tx.portfolio_id, updates)
     return out
 
 
@@ -138,7 +138,7 @@ def rotate_credentials(engine: Engine, actor: str, keyring: Keyring) -> dict[str
         def apply(tx: Tx, _reqs: list[Request]) -> list[dict[str, Any]]:
             rows = store.encrypted_credentials(tx.conn, tx.portfolio_id)
             for bid, token in rows:
-                store.replace_credentials(tx.conn, bid, keyring.rotate(token))
+                store.replace_credentials(tx.conn, tx.portfolio_id, bid, keyring.rotate(token))
             return [{"reencrypted": len(rows), "key": keyring.fingerprint}]
 
         out = write(engine, pid, actor, "keys.rotate", [Request(run, {})], apply)[0]

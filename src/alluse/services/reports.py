@@ -70,7 +70,7 @@ def holdings(
         accs = _accounts(conn, pid, account)
         out = []
         for aid, name in accs:
-            st = account_as_of(conn, aid, as_of)
+            st = account_as_of(conn, pid, aid, as_of)
             rows = []
             for lot in st.lots:
                 term = Term.SHORT if lot.side == "SHORT" else holding_term(lot.opened_on, as_of)

@@ -75,11 +75,13 @@ def insert_brokerage(conn: sa.Connection, rows: Sequence[Mapping[str, Any]]) -> 
     _BROKERAGE_INSERT.many(conn, rows)
 
 
-def map_to_accounts(conn: sa.Connection, account_by_brokerage: Mapping[int, int]) -> None:
+def map_to_accounts(conn: sa.Connection, portfolio_id: int, account_by_brokerage: Mapping[int, int]) -> None:
     """Map registered (pool) brokerage accounts, by id, to system accounts."""
     if account_by_brokerage:
         conn.execute(
-            brokerage_accounts.update().where(_b.id == sa.bindparam("_id")).values(account_id=sa.bindparam("_acc")),
+            brokerage_accounts.update()
+            .where(_b.portfolio_id == portfolio_id, _b.id == sa.bindparam("_id"))
+            .values(account_id=sa.bindparam("_acc")),
             [{"_id": bid, "_acc": aid} for bid, aid in account_by_brokerage.items()],
         )
 
@@ -114,8 +116,9 @@ def encrypted_credentials(conn: sa.Connection, portfolio_id: int) -> list[tuple[
     return [(int(bid), token) for bid, token in conn.execute(q)]
 
 
-def replace_credentials(conn: sa.Connection, brokerage_id: int, token: bytes) -> None:
-    conn.execute(brokerage_accounts.update().where(_b.id == brokerage_id).values(credentials_encrypted=token))
+def replace_credentials(conn: sa.Connection, portfolio_id: int, brokerage_id: int, token: bytes) -> None:
+    cond = sa.and_(_b.portfolio_id == portfolio_id, _b.id == brokerage_id)
+    conn.execute(brokerage_accounts.update().where(cond).values(credentials_encrypted=token))
 
 
 def sealed_audit_keys(conn: sa.Connection) -> list[tuple[str, bytes]]:
@@ -127,9 +130,10 @@ def reseal_audit_key(conn: sa.Connection, key_id: str, sealed: bytes) -> None:
     conn.execute(audit_keys.update().where(audit_keys.c.key_id == key_id).values(sealed=sealed))
 
 
-def broker_of(conn: sa.Connection, account_id: int) -> str | None:
+def broker_of(conn: sa.Connection, portfolio_id: int, account_id: int) -> str | None:
     """The broker an account's brokerage account is at (None when it has none)."""
-    broker = conn.execute(sa.select(_b.broker).where(_b.account_id == account_id)).scalar()
+    q = sa.select(_b.broker).where(_b.portfolio_id == portfolio_id, _b.account_id == account_id)
+    broker = conn.execute(q).scalar()
     return None if broker is None else str(broker)
 
 

@@ -114,7 +114,7 @@ _LAST_NUMBER = Prepared(
 _POSTING_INSERT = insert(postings)
 _CASH_UPDATE = Prepared(
     accounts.update()
-    .where(_a.id == sa.bindparam("aid"))
+    .where(_a.portfolio_id == sa.bindparam("pid"), _a.id == sa.bindparam("aid"))
     .values(cash_cents=sa.bindparam("cash"), base_capital_cents=sa.bindparam("base"))
 )
 
@@ -219,7 +219,9 @@ def external_account(conn: sa.Connection, portfolio_id: int, name: str, now: dat
 
 def apply_cash(conn: sa.Connection, changed: list[AccountRow]) -> None:
     """Write back the cash and base capital of accounts a use case changed in memory."""
-    _CASH_UPDATE.many(conn, [{"aid": a.id, "cash": a.cash, "base": a.base_capital} for a in changed])
+    _CASH_UPDATE.many(
+        conn, [{"pid": a.portfolio_id, "aid": a.id, "cash": a.cash, "base": a.base_capital} for a in changed]
+    )
 
 
 class JournalEntry(NamedTuple):

@@ -167,10 +167,10 @@ def post_tax_surplus_many(
 ) -> dict[int, PostTaxSurplus]:
     """`post_tax_surplus` of many accounts of one portfolio (a sweep's candidates), with a few
     statements for all of them instead of a dozen per account."""
-    states = accounts_as_of(conn, ids, as_of)
+    states = accounts_as_of(conn, portfolio_id, ids, as_of)
     r = rates(conn, portfolio_id)
-    realized = tax_store.realized_by_year(conn, list(states), as_of)
-    paid = tax_store.paid_by_year(conn, list(states), as_of)
+    realized = tax_store.realized_by_year(conn, portfolio_id, list(states), as_of)
+    paid = tax_store.paid_by_year(conn, portfolio_id, list(states), as_of)
     out: dict[int, PostTaxSurplus] = {}
     for aid, state in states.items():
         unpaid = 0
