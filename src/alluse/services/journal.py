@@ -67,7 +67,7 @@ def journal(
             q = (
                 sa.select(p.transfer_id, accounts.c.name, p.amount_cents)
                 .join(accounts, sa.and_(accounts.c.portfolio_id == p.portfolio_id, accounts.c.id == p.account_id))
-                .where(p.transfer_id.in_(ids))
+                .where(p.portfolio_id == pid, p.transfer_id.in_(ids))
                 .order_by(p.transfer_id, p.id)
             )
             for tid, name, cents in conn.execute(q):
@@ -76,12 +76,19 @@ def journal(
             for old, new_number in conn.execute(
                 sa.select(t.reverses_transfer_id, r2.c.number)
                 .select_from(transfers.join(r2, sa.and_(r2.c.portfolio_id == t.portfolio_id, r2.c.id == t.id)))
-                .where(t.reverses_transfer_id.in_(ids))
+                .where(t.portfolio_id == pid, t.reverses_transfer_id.in_(ids))
             ):
                 reversed_by[old] = new_number
             wanted = [r.reverses_transfer_id for r in rows if r.reverses_transfer_id is not None]
             if wanted:
-                number_of.update({i: n for i, n in conn.execute(sa.select(t.id, t.number).where(t.id.in_(wanted)))})
+                number_of.update(
+                    {
+                        i: n
+                        for i, n in conn.execute(
+                            sa.select(t.id, t.number).where(t.portfolio_id == pid, t.id.in_(wanted))
+                        )
+                    }
+                )
     entries = [
         {
             "number": r.number,

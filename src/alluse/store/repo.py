@@ -72,7 +72,10 @@ _ACCOUNT_COLS = (
     _a.buffer_bps,
     sa.exists()
     .where(
+        # The portfolio as a parameter, not only as the correlation: Citus routes a correlated
+        # subquery of the select list to one shard only when it names the distribution value itself.
         alerts.c.portfolio_id == _a.portfolio_id,
+        alerts.c.portfolio_id == sa.bindparam("pid", type_=sa.BigInteger),
         alerts.c.account_id == _a.id,
         alerts.c.kind == "BUFFER_BREACH",
         alerts.c.cleared_at.is_(None),
@@ -139,8 +142,10 @@ def load_accounts(conn: sa.Connection, portfolio_id: int, ids: list[int]) -> dic
             out[r[0]] = _to_row(r)
     elif ids:
         for i in range(0, len(ids), IN_CHUNK):
-            q = sa.select(*_ACCOUNT_COLS).where(_a.portfolio_id == portfolio_id, _a.id.in_(ids[i : i + IN_CHUNK]))
-            for r in conn.execute(q):
+            q = sa.select(*_ACCOUNT_COLS).where(
+                _a.portfolio_id == sa.bindparam("pid"), _a.id.in_(ids[i : i + IN_CHUNK])
+            )
+            for r in conn.execute(q, {"pid": portfolio_id}):
                 out[r[0]] = _to_row(tuple(r))
     missing = set(ids) - out.keys()
     if missing:
