@@ -12,15 +12,20 @@ import pytest
 import sqlalchemy as sa
 
 from alluse.services import brokers, cash, groups, lifecycle
+from alluse.services.configuration import set_value, show
+from alluse.services.dashboard import account_page
+from alluse.services.earmarks import earmark_report
 from alluse.services.journal import journal
 from alluse.services.marks import record_marks
 from alluse.services.portfolios import create_portfolio
-from alluse.services.reports import holdings
+from alluse.services.reports import holdings, monthly, performance_report, quarterly, tax_year
+from alluse.services.tax import pay_tax
 from alluse.services.trades import Fill, FillAction, record_fills
 from alluse.services.verify import verify
 from alluse.sim.trading import realize
 from alluse.store.db import make_engine
 from alluse.views.accounts import account_tree
+from alluse.views.tax import account_pnl, account_surplus
 from tests.conftest import _truncate_pg
 
 pytestmark = [pytest.mark.postgres, pytest.mark.citus]
@@ -94,9 +99,20 @@ def test_every_query_of_a_portfolios_work_goes_to_one_shard(citus_engine: sa.Eng
             assert lifecycle.plan(strict, pid, DAY)
             assert lifecycle.run(strict, "t", pid, DAY).applied
             cash.reverse(strict, "t", pid, None, "typo", f"{pid}:rev", number=moved[0]["transfer_number"])
+            set_value(strict, "t", pid, "A2-GEN", "template", "conservative", f"{pid}:cfg")
+            show(strict, pid, "A2-GEN")
+            pay_tax(strict, "t", pid, f"{pid}:tax", "A1-GEN", 2026, 10_000, date(2026, 11, 14))
             account_tree(strict, pid)
             holdings(strict, pid)
             journal(strict, pid)
+            account_page(strict, pid, "A1-GEN", today=DAY)
+            account_surplus(strict, pid, "A1-GEN", DAY)
+            account_pnl(strict, pid, "A1-GEN", date(2026, 1, 1), DAY)
+            earmark_report(strict, pid)
+            quarterly(strict, pid, 2026)
+            monthly(strict, pid, 2026)
+            tax_year(strict, pid, 2026)
+            performance_report(strict, pid, date(2026, 11, 1), DAY)
     finally:
         strict.dispose()
     assert verify(citus_engine).ok

@@ -97,9 +97,9 @@ def figures(engine: sa.Engine, name: str, day: date) -> dict[str, Any]:
                 st_.positions_value,
                 st_.collateral,
                 [astuple(lot) for lot in st_.lots],
-                astuple(tax_read.post_tax_surplus(conn, aid, day)),
-                astuple(tax_read.realized_gain(conn, aid, date(day.year, 1, 1), day)),
-                astuple(tax_read.period_pnl(conn, aid, date(day.year, 1, 1), day)),
+                astuple(tax_read.post_tax_surplus(conn, pid, aid, day)),
+                astuple(tax_read.realized_gain(conn, pid, aid, date(day.year, 1, 1), day)),
+                astuple(tax_read.period_pnl(conn, pid, aid, date(day.year, 1, 1), day)),
             )
     out["holdings"] = reports.holdings(engine, name, None, day)
     out["plan"] = lifecycle.plan(engine, name, day)

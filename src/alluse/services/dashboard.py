@@ -154,19 +154,19 @@ def account_page(
     held = holdings(engine, pid, str(aid), today)["accounts"][0]
     with engine.connect() as conn:
         count = conn.execute(
-            sa.select(sa.func.count(sa.distinct(_p.transfer_id))).where(_p.account_id == aid)
+            sa.select(sa.func.count(sa.distinct(_p.transfer_id))).where(_p.portfolio_id == pid, _p.account_id == aid)
         ).scalar_one()
         pages = max(1, -(-count // per_page))
         page = min(max(1, page), pages)
-        journal = _journal(conn, aid, per_page, (page - 1) * per_page)
-        realized = _realized_by_year(conn, aid)
+        journal = _journal(conn, pid, aid, per_page, (page - 1) * per_page)
+        realized = _realized_by_year(conn, pid, aid)
         r = rates(conn, pid)
-        fig = year_figures(conn, aid, today.year)
-        surplus = post_tax_surplus(conn, aid, today)
+        fig = year_figures(conn, pid, aid, today.year)
+        surplus = post_tax_surplus(conn, pid, aid, today)
         group = conn.execute(
             sa.select(_g.name, _g.kind, _g.status)
             .join(accounts, sa.and_(_a.portfolio_id == _g.portfolio_id, _a.group_id == _g.id))
-            .where(_a.id == aid)
+            .where(_a.portfolio_id == pid, _a.id == aid)
         ).one()
     label = f"{detail['label']} {detail['name']}"
     marks = [e for e in earmark_report(engine, pid) if e["account"] == label]
@@ -202,13 +202,13 @@ def account_page(
     }
 
 
-def _journal(conn: sa.Connection, aid: int, limit: int, offset: int) -> list[dict[str, Any]]:
+def _journal(conn: sa.Connection, pid: int, aid: int, limit: int, offset: int) -> list[dict[str, Any]]:
     """Newest first; each row with the account's balance after it (the sum of every posting up to it)."""
     amount = sa.func.sum(_p.amount_cents)
     rows = conn.execute(
         sa.select(_t.id, _t.kind, _t.memo, _t.created_at, _t.reverses_transfer_id, amount)
         .join(transfers, sa.and_(_t.portfolio_id == _p.portfolio_id, _t.id == _p.transfer_id))
-        .where(_p.account_id == aid)
+        .where(_p.portfolio_id == pid, _p.account_id == aid)
         .group_by(_t.id, _t.kind, _t.memo, _t.created_at, _t.reverses_transfer_id)
         .order_by(_t.id.desc())
         .limit(limit)
@@ -218,7 +218,7 @@ def _journal(conn: sa.Connection, aid: int, limit: int, offset: int) -> list[dic
         return []
     balance = conn.execute(
         sa.select(sa.func.coalesce(sa.func.sum(_p.amount_cents), 0)).where(
-            _p.account_id == aid, _p.transfer_id <= rows[0].id
+            _p.portfolio_id == pid, _p.account_id == aid, _p.transfer_id <= rows[0].id
         )
     ).scalar_one()
     ids = [r.id for r in rows]
@@ -226,13 +226,17 @@ def _journal(conn: sa.Connection, aid: int, limit: int, offset: int) -> list[dic
     for tid, name in conn.execute(
         sa.select(_p.transfer_id, _a.name)
         .join(accounts, sa.and_(_a.portfolio_id == _p.portfolio_id, _a.id == _p.account_id))
-        .where(_p.transfer_id.in_(ids), _p.account_id != aid)
+        .where(_p.portfolio_id == pid, _p.transfer_id.in_(ids), _p.account_id != aid)
         .order_by(_p.transfer_id, _a.name)
     ):
         if name not in other.setdefault(tid, []):
             other[tid].append(name)
     trade = dict(
-        conn.execute(sa.select(fills.c.transfer_id, fills.c.trade_date).where(fills.c.transfer_id.in_(ids))).all()
+        conn.execute(
+            sa.select(fills.c.transfer_id, fills.c.trade_date).where(
+                fills.c.portfolio_id == pid, fills.c.transfer_id.in_(ids)
+            )
+        ).all()
     )
     out = []
     for r in rows:
@@ -252,7 +256,7 @@ def _journal(conn: sa.Connection, aid: int, limit: int, offset: int) -> list[dic
     return out
 
 
-def _realized_by_year(conn: sa.Connection, aid: int) -> list[dict[str, Any]]:
+def _realized_by_year(conn: sa.Connection, pid: int, aid: int) -> list[dict[str, Any]]:
     c, f = lot_closes.c, fills.c
     years: dict[int, dict[str, Any]] = {}
 
@@ -262,14 +266,14 @@ def _realized_by_year(conn: sa.Connection, aid: int) -> list[dict[str, Any]]:
     year = sa.extract("year", c.closed_on)
     for y, term, gain in conn.execute(
         sa.select(year, c.term, sa.func.sum(c.gain_cents))
-        .where(c.account_id == aid, c.realized.is_(True))
+        .where(c.portfolio_id == pid, c.account_id == aid, c.realized.is_(True))
         .group_by(year, c.term)
     ):
         row(int(y))["long_term_cents" if term == "LONG" else "short_term_cents"] += int(gain)
     dyear = sa.extract("year", f.trade_date)
     for y, div in conn.execute(
         sa.select(dyear, sa.func.sum(f.cash_cents + f.commission_cents))
-        .where(f.account_id == aid, f.action == "DIVIDEND")
+        .where(f.portfolio_id == pid, f.account_id == aid, f.action == "DIVIDEND")
         .group_by(dyear)
     ):
         row(int(y))["dividends_cents"] += int(div)
