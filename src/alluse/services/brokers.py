@@ -48,6 +48,8 @@ def map_brokerage(tx: Tx, wanted: list[tuple[int, BrokerageRef | None]]) -> list
             next_id += 1
             continue
         row = existing.get((ref.broker, ref.number))
+        if row is None and ref.broker == PAPER:  # numbered after their ids: never named into being
+            raise InvalidInput(f"{ref} is not in this portfolio's pool: name none for a new paper-broker account")
         if row is None:
             inserts.append(_row(tx, next_id, ref.broker, ref.number, acc))
             held.append((ref.broker, ref.number))

@@ -383,14 +383,14 @@ def account_ref(engine: Engine, pid: int, ref: str) -> int:
     return account_id(engine, pid, ref)
 
 
-def lot_history(engine: Engine, aid: int, lot_id: int) -> dict[str, Any]:
+def lot_history(engine: Engine, pid: int, aid: int, lot_id: int) -> dict[str, Any]:
     """One lot: the fill that opened it and every closing of part of it, with its realized gain."""
     lo, c, f = lots.c, lot_closes.c, fills.c
     with engine.connect() as conn:
         opened = conn.execute(
             sa.select(lo.opened_on, lo.quantity, lo.open_cash_cents, f.action, f.price_e4, f.commission_cents, f.id)
             .join(fills, sa.and_(f.portfolio_id == lo.portfolio_id, f.id == lo.open_fill_id))
-            .where(lo.id == lot_id, lo.account_id == aid)
+            .where(lo.portfolio_id == pid, lo.id == lot_id, lo.account_id == aid)
         ).one_or_none()
         closes = conn.execute(
             sa.select(
@@ -404,7 +404,7 @@ def lot_history(engine: Engine, aid: int, lot_id: int) -> dict[str, Any]:
                 f.action,
             )
             .join(fills, sa.and_(f.portfolio_id == c.portfolio_id, f.id == c.fill_id))
-            .where(c.lot_id == lot_id, c.account_id == aid)
+            .where(c.portfolio_id == pid, c.lot_id == lot_id, c.account_id == aid)
             .order_by(c.id)
         ).all()
     if opened is None:

@@ -32,36 +32,31 @@ class Registration(NamedTuple):
 def registrations(
     conn: sa.Connection, portfolio_id: int, numbers: Sequence[str]
 ) -> dict[tuple[str, str], Registration]:
-    """(broker, number) → its registration in any portfolio: another portfolio's registrations must be
-    seen to be refused (`brokerage_numbers`, readable across portfolios); this portfolio's own come with
-    their brokerage account and the kind and name of the account it maps to."""
-    n = brokerage_numbers.c
+    """(broker, number) → its registration: this portfolio's own brokerage accounts of those numbers
+    (paper-broker pool accounts too), with the kind and name of the account each maps to; then the
+    real brokers' numbers another portfolio holds (`brokerage_numbers`, readable across portfolios),
+    which must be seen to be refused."""
+    n, a = brokerage_numbers.c, accounts.c
     numbers = sorted(set(numbers))
-    held: list[Any] = []
+    found: dict[tuple[str, str], Registration] = {}
     for i in range(0, len(numbers), IN_CHUNK):
-        held += conn.execute(
-            sa.select(n.broker, n.number, n.portfolio_id).where(n.number.in_(numbers[i : i + IN_CHUNK]))
-        )
-    found = {
-        (r.broker, r.number): Registration(int(r.portfolio_id), r.broker, r.number, None, None, "", "") for r in held
-    }
-    own = sorted({r.number for r in held if r.portfolio_id == portfolio_id})
-    a = accounts.c
-    for i in range(0, len(own), IN_CHUNK):
-        q = (
+        chunk = numbers[i : i + IN_CHUNK]
+        own = (
             sa.select(_b.id, _b.broker, _b.number, _b.account_id, a.kind, a.name)
             .select_from(
                 brokerage_accounts.outerjoin(
                     accounts, sa.and_(a.portfolio_id == _b.portfolio_id, a.id == _b.account_id)
                 )
             )
-            .where(_b.portfolio_id == portfolio_id, _b.number.in_(own[i : i + IN_CHUNK]))
+            .where(_b.portfolio_id == portfolio_id, _b.number.in_(chunk))
         )
-        for r in conn.execute(q):
-            if (r.broker, r.number) in found:
-                found[(r.broker, r.number)] = Registration(
-                    portfolio_id, r.broker, r.number, int(r.id), r.account_id, r.kind or "", r.name or ""
-                )
+        for r in conn.execute(own):
+            reg = Registration(portfolio_id, r.broker, r.number, int(r.id), r.account_id, r.kind or "", r.name or "")
+            found[(r.broker, r.number)] = reg
+        held = sa.select(n.broker, n.number, n.portfolio_id).where(n.number.in_(chunk))
+        for broker, number, pid in conn.execute(held):
+            if (broker, number) not in found:
+                found[(broker, number)] = Registration(int(pid), broker, number, None, None, "", "")
     return found
 
 
