@@ -43,6 +43,7 @@ COMMIT;
 
 -- 2. Distribution, in foreign-key order (referenced tables first).
 SELECT create_reference_table('audit_keys');
+SELECT create_reference_table('brokerage_numbers');
 SELECT create_reference_table('cli_defaults');
 SELECT create_reference_table('login_throttle');
 SELECT create_reference_table('system_audit');
@@ -86,15 +87,11 @@ ALTER TABLE refresh_tokens ADD CONSTRAINT fk_refresh_tokens_user_id_users FOREIG
 ALTER TABLE api_key_scopes ADD CONSTRAINT fk_api_key_scopes_api_key_id_api_keys FOREIGN KEY (api_key_id) REFERENCES api_keys (id);
 COMMIT;
 
--- 3. The directories (which portfolio has which name, which brokerage account) read every shard.
+-- 3. The portfolio directory (which portfolio has which name) reads every shard.
 CREATE FUNCTION alluse_portfolio_directory() RETURNS TABLE (id BIGINT, name VARCHAR(100), creation_key VARCHAR(200))
   LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public
   AS $$ SELECT id, name, creation_key FROM portfolios $$;
 CREATE OR REPLACE VIEW portfolio_directory AS SELECT id::BIGINT AS id, name::VARCHAR(100) AS name, creation_key::VARCHAR(200) AS creation_key FROM alluse_portfolio_directory();
-CREATE FUNCTION alluse_brokerage_directory() RETURNS TABLE (id BIGINT, portfolio_id BIGINT, broker VARCHAR(20), number VARCHAR(40), account_id BIGINT)
-  LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public
-  AS $$ SELECT id, portfolio_id, broker, number, account_id FROM brokerage_accounts $$;
-CREATE OR REPLACE VIEW brokerage_directory AS SELECT id::BIGINT AS id, portfolio_id::BIGINT AS portfolio_id, broker::VARCHAR(20) AS broker, number::VARCHAR(40) AS number, account_id::BIGINT AS account_id FROM alluse_brokerage_directory();
 
 -- 4. Row-level security on the workers: each unit of work scopes itself with SET LOCAL
 -- alluse.portfolio_id; the coordinator repeats SET LOCAL on every worker connection of the

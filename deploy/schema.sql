@@ -439,13 +439,11 @@ CREATE SEQUENCE public.brokerage_accounts_id_seq
 
 ALTER SEQUENCE public.brokerage_accounts_id_seq OWNED BY public.brokerage_accounts.id;
 
-CREATE VIEW public.brokerage_directory AS
- SELECT brokerage_accounts.id,
-    brokerage_accounts.portfolio_id,
-    brokerage_accounts.broker,
-    brokerage_accounts.number,
-    brokerage_accounts.account_id
-   FROM public.brokerage_accounts;
+CREATE TABLE public.brokerage_numbers (
+    broker character varying(20) NOT NULL,
+    number character varying(40) NOT NULL,
+    portfolio_id bigint NOT NULL
+);
 
 CREATE TABLE public.cli_defaults (
     name character varying(50) NOT NULL,
@@ -2177,6 +2175,9 @@ ALTER TABLE ONLY public.broker_rows
 ALTER TABLE ONLY public.brokerage_accounts
     ADD CONSTRAINT pk_brokerage_accounts PRIMARY KEY (id);
 
+ALTER TABLE ONLY public.brokerage_numbers
+    ADD CONSTRAINT pk_brokerage_numbers PRIMARY KEY (broker, number);
+
 ALTER TABLE ONLY public.cli_defaults
     ADD CONSTRAINT pk_cli_defaults PRIMARY KEY (name);
 
@@ -3335,6 +3336,8 @@ ALTER TABLE public.broker_rows ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE public.brokerage_accounts ENABLE ROW LEVEL SECURITY;
 
+ALTER TABLE public.brokerage_numbers ENABLE ROW LEVEL SECURITY;
+
 ALTER TABLE public.earmarks ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE public.event_cursors ENABLE ROW LEVEL SECURITY;
@@ -3372,6 +3375,8 @@ CREATE POLICY portfolio_scope ON public.audit_log TO alluse_app USING ((portfoli
 CREATE POLICY portfolio_scope ON public.broker_rows TO alluse_app USING ((portfolio_id = (NULLIF(current_setting('alluse.portfolio_id'::text, true), ''::text))::bigint)) WITH CHECK ((portfolio_id = (NULLIF(current_setting('alluse.portfolio_id'::text, true), ''::text))::bigint));
 
 CREATE POLICY portfolio_scope ON public.brokerage_accounts TO alluse_app USING ((portfolio_id = (NULLIF(current_setting('alluse.portfolio_id'::text, true), ''::text))::bigint)) WITH CHECK ((portfolio_id = (NULLIF(current_setting('alluse.portfolio_id'::text, true), ''::text))::bigint));
+
+CREATE POLICY portfolio_scope ON public.brokerage_numbers FOR INSERT TO alluse_app WITH CHECK ((portfolio_id = (NULLIF(current_setting('alluse.portfolio_id'::text, true), ''::text))::bigint));
 
 CREATE POLICY portfolio_scope ON public.earmarks TO alluse_app USING ((portfolio_id = (NULLIF(current_setting('alluse.portfolio_id'::text, true), ''::text))::bigint)) WITH CHECK ((portfolio_id = (NULLIF(current_setting('alluse.portfolio_id'::text, true), ''::text))::bigint));
 
@@ -3418,6 +3423,8 @@ ALTER TABLE public.portfolios ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.positions ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE public.postings ENABLE ROW LEVEL SECURITY;
+
+CREATE POLICY registrations_read ON public.brokerage_numbers FOR SELECT TO alluse_app USING (true);
 
 ALTER TABLE public.tax_payments ENABLE ROW LEVEL SECURITY;
 
@@ -3468,7 +3475,7 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.brokerage_accounts TO alluse_a
 
 GRANT ALL ON SEQUENCE public.brokerage_accounts_id_seq TO alluse_app;
 
-GRANT SELECT ON TABLE public.brokerage_directory TO alluse_app;
+GRANT SELECT,INSERT ON TABLE public.brokerage_numbers TO alluse_app;
 
 GRANT SELECT,INSERT,UPDATE ON TABLE public.cli_defaults TO alluse_app;
 

@@ -68,6 +68,16 @@ def test_paper_accounts_are_created_on_demand(engine: sa.Engine, portfolio: str)
     r = groups.open_group(engine, "t", portfolio, "k1", groups.group_opening(1_000_000))
     assert all(a["brokerage_account"].startswith("PAPER:PA") for a in r["accounts"].values())
     assert verify(engine).ok
+    # A paper-broker account is never named into being (its number comes from its id): naming one
+    # that is not in this portfolio is refused, and nothing is written.
+    with engine.connect() as conn:
+        before = conn.execute(sa.select(sa.func.count()).select_from(brokerage_accounts)).scalar_one()
+    with pytest.raises(InvalidInput, match="not in this portfolio's pool"):
+        groups.open_group(
+            engine, "t", portfolio, "k2", groups.group_opening(1_000_000, ["PAPER:PA9999999", "IBKR:U1", "IBKR:U2"])
+        )
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(brokerage_accounts)).scalar_one() == before
 
 
 def test_same_key_replays_and_different_input_conflicts(engine: sa.Engine, portfolio: str) -> None:

@@ -170,8 +170,10 @@ def test_imported_deposits_are_flows_on_their_own_date(mapped: sa.Engine) -> Non
 
     import_statement(mapped, "t", "main", SAMPLE)
     with mapped.connect() as conn:
-        gen = conn.execute(sa.select(accounts.c.id).where(accounts.c.name == "A1-GEN")).scalar_one()
-        days = {d.on: d for d in nav_series(conn, gen, _d("2026-09-30"), _d("2026-10-30"))}
+        pid, gen = conn.execute(
+            sa.select(accounts.c.portfolio_id, accounts.c.id).where(accounts.c.name == "A1-GEN")
+        ).one()
+        days = {d.on: d for d in nav_series(conn, pid, gen, _d("2026-09-30"), _d("2026-10-30"))}
     # The deposit of Oct 1 is a capital flow of Oct 1 (not of the day it was imported); interest is a result.
     assert days[_d("2026-10-01")].flow == 10_000_000
     assert days[_d("2026-10-30")].nav == 10_063_909 - 8_500  # ending cash, less the short put at its mark

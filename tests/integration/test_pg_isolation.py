@@ -13,14 +13,15 @@ from alluse.services import brokers, cash, groups
 from alluse.services.portfolios import create_portfolio
 from alluse.services.trades import Fill, FillAction, record_fills
 from alluse.services.verify import verify
-from alluse.store.citus import is_citus
 from alluse.store.schema import metadata
 from alluse.views.accounts import account_tree
 
 pytestmark = pytest.mark.postgres
 
 PUT = "XYZ   270115P00050000"
-SCOPED = sorted(t.name for t in metadata.tables.values() if "portfolio_id" in t.c)
+# brokerage_numbers is read across portfolios on purpose (which portfolio holds which number); its own
+# test is below.
+SCOPED = sorted(t.name for t in metadata.tables.values() if "portfolio_id" in t.c and t.name != "brokerage_numbers")
 
 
 def _two_portfolios(engine: sa.Engine) -> tuple[int, int]:
@@ -54,13 +55,6 @@ def test_the_app_role_is_an_ordinary_role(pg: sa.Engine, pg_app_engine: sa.Engin
 
 
 def test_services_work_under_the_app_role(pg: sa.Engine, pg_app_engine: sa.Engine) -> None:
-    with pg.connect() as conn:
-        if is_citus(conn):
-            pytest.xfail(
-                "Citus: the brokerage directory is read as the owner (SECURITY DEFINER), and Citus refuses "
-                "that within a unit of work that already locked its portfolio as the application role "
-                "(docs/scaling.md, known limits)"
-            )
     alpha, beta = _two_portfolios(pg_app_engine)
     tree = account_tree(pg_app_engine, "alpha")
     assert tree["groups"][0]["accounts"][0]["cash_cents"] == 400_000 - 10_000 + 12_500  # the put premium
@@ -145,4 +139,26 @@ def test_writes_into_another_portfolio_are_refused(pg: sa.Engine, pg_app_engine:
     with pg.connect() as conn:
         after = {t: conn.exec_driver_sql(f"SELECT count(*) FROM {t}").scalar_one() for t in SCOPED}
     assert after == before
+    assert verify(pg).ok
+
+
+def test_brokerage_numbers_are_read_across_portfolios_and_written_only_for_its_own(
+    pg: sa.Engine, pg_app_engine: sa.Engine
+) -> None:
+    alpha, beta = _two_portfolios(pg)
+    with pg_app_engine.connect() as conn:
+        _scope(conn, alpha)
+        held = dict(conn.exec_driver_sql("SELECT number, portfolio_id FROM brokerage_numbers").all())
+        conn.rollback()
+    # Every registration, whichever portfolio holds it (that is what refusing a taken number needs).
+    assert held == {f"U{n}00{k}": pid for n, pid in ((1, alpha), (2, beta)) for k in (1, 2, 3)}
+    rls = "row-level security"
+    _app_fails(pg_app_engine, alpha, f"INSERT INTO brokerage_numbers VALUES ('IBKR', 'U9', {beta})", rls)
+    # A number another portfolio holds is refused by the key, whoever asks, even past the application's
+    # own check (two units of work racing for it).
+    _app_fails(
+        pg_app_engine, alpha, f"INSERT INTO brokerage_numbers VALUES ('IBKR', 'U2001', {alpha})", "duplicate key"
+    )
+    _app_fails(pg_app_engine, alpha, "DELETE FROM brokerage_numbers", "permission denied")
+    _app_fails(pg_app_engine, alpha, f"UPDATE brokerage_numbers SET portfolio_id = {alpha}", "permission denied")
     assert verify(pg).ok

@@ -166,16 +166,16 @@ def test_long_term_lot_and_loss_offsets_gain(engine: sa.Engine, portfolio: str) 
     assert (c2["term"], c2["gain_cents"]) == ("SHORT", -200_000)
     with engine.connect() as conn:
         aid = _acc(engine)["id"]
-        g = tax_read.realized_gain(conn, aid, date(2026, 1, 1), date(2026, 12, 31))
+        g = tax_read.realized_gain(conn, _acc(engine)["portfolio_id"], aid, date(2026, 1, 1), date(2026, 12, 31))
         assert (g.short_term, g.long_term, g.total) == (-200_000, 500_000, 300_000)
-        s = tax_read.post_tax_surplus(conn, aid, date(2026, 12, 31))
+        s = tax_read.post_tax_surplus(conn, _acc(engine)["portfolio_id"], aid, date(2026, 12, 31))
     # The short-term loss offsets the long-term gain: 3,000 taxed at 15 % = 450.
     assert s.unpaid_tax_on_realized == 45_000
     assert s.surplus == 300_000 - 45_000
     tax.pay_tax(engine, "t", portfolio, "p1", "A1-GEN", 2026, 45_000, date(2027, 4, 15))
     with engine.connect() as conn:
-        s2 = tax_read.post_tax_surplus(conn, aid, date(2026, 12, 31))
-        s3 = tax_read.post_tax_surplus(conn, aid, date(2027, 4, 15))
+        s2 = tax_read.post_tax_surplus(conn, _acc(engine)["portfolio_id"], aid, date(2026, 12, 31))
+        s3 = tax_read.post_tax_surplus(conn, _acc(engine)["portfolio_id"], aid, date(2027, 4, 15))
     # As of the year end the tax was still unpaid (the payment is dated 2027-04-15); once paid, the
     # cash and the liability fall together, so the surplus stays.
     assert (s2.unpaid_tax_on_realized, s2.surplus) == (45_000, 300_000 - 45_000)
@@ -218,7 +218,7 @@ def test_fork_worked_example_post_tax_surplus(engine: sa.Engine, portfolio: str)
         ],
     )
     with engine.connect() as conn:
-        s = tax_read.post_tax_surplus(conn, _acc(engine)["id"], date(2027, 3, 31))
+        s = tax_read.post_tax_surplus(conn, _acc(engine)["portfolio_id"], _acc(engine)["id"], date(2027, 3, 31))
     assert s == tax_read.PostTaxSurplus(17_500_000, 10_000_000, 2_250_000, 0, 5_250_000)
 
 
@@ -229,7 +229,7 @@ def test_unrealized_gain_is_taxed_in_the_surplus(engine: sa.Engine, portfolio: s
 
     record_marks(engine, "t", portfolio, "m1", {"XYZ": "12.5"}, date(2027, 1, 8))
     with engine.connect() as conn:
-        s = tax_read.post_tax_surplus(conn, _acc(engine)["id"], date(2027, 1, 8))
+        s = tax_read.post_tax_surplus(conn, _acc(engine)["portfolio_id"], _acc(engine)["id"], date(2027, 1, 8))
     assert s.nav == 10_000_000 + 250_000 and s.tax_on_unrealized == 75_000 and s.surplus == 175_000
     assert verify(engine).ok, verify(engine).problems
 
@@ -313,7 +313,9 @@ def test_dividend_and_fee(engine: sa.Engine, portfolio: str) -> None:
     )
     assert _acc(engine)["cash_cents"] == 10_000_000 + 12_345 - 1_000
     with engine.connect() as conn:
-        g = tax_read.realized_gain(conn, _acc(engine)["id"], date(2027, 1, 1), date(2027, 3, 31))
+        g = tax_read.realized_gain(
+            conn, _acc(engine)["portfolio_id"], _acc(engine)["id"], date(2027, 1, 1), date(2027, 3, 31)
+        )
     assert g.dividends == 12_345 and g.total == 0
     assert verify(engine).ok, verify(engine).problems
 
@@ -418,9 +420,9 @@ def test_pre_and_post_tax_pnl_by_period(engine: sa.Engine, portfolio: str) -> No
     )
     with engine.connect() as conn:
         aid = _acc(engine)["id"]
-        q1 = tax_read.period_pnl(conn, aid, date(2026, 1, 1), date(2026, 3, 31))
-        q2 = tax_read.period_pnl(conn, aid, date(2026, 4, 1), date(2026, 6, 30))
-        year = tax_read.period_pnl(conn, aid, date(2026, 1, 1), date(2026, 12, 31))
+        q1 = tax_read.period_pnl(conn, _acc(engine)["portfolio_id"], aid, date(2026, 1, 1), date(2026, 3, 31))
+        q2 = tax_read.period_pnl(conn, _acc(engine)["portfolio_id"], aid, date(2026, 4, 1), date(2026, 6, 30))
+        year = tax_read.period_pnl(conn, _acc(engine)["portfolio_id"], aid, date(2026, 1, 1), date(2026, 12, 31))
     assert (q1.pre_tax, q1.estimated_tax, q1.post_tax) == (500_000, 75_000, 425_000)
     # The loss lowers the year's estimate from 750 to 450: the quarter's share is −300.
     assert (q2.realized, q2.fees, q2.pre_tax, q2.estimated_tax) == (-200_000, 2_500, -202_500, -30_000)

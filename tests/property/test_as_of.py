@@ -89,7 +89,7 @@ def figures(engine: sa.Engine, name: str, day: date) -> dict[str, Any]:
             sa.select(accounts.c.id, accounts.c.name).where(accounts.c.portfolio_id == pid, accounts.c.kind != "EXT")
         ).all()
         for aid, acc in rows:
-            st_ = account_as_of(conn, aid, day)
+            st_ = account_as_of(conn, pid, aid, day)
             out[acc] = (
                 st_.cash,
                 st_.base_capital,
@@ -97,9 +97,9 @@ def figures(engine: sa.Engine, name: str, day: date) -> dict[str, Any]:
                 st_.positions_value,
                 st_.collateral,
                 [astuple(lot) for lot in st_.lots],
-                astuple(tax_read.post_tax_surplus(conn, aid, day)),
-                astuple(tax_read.realized_gain(conn, aid, date(day.year, 1, 1), day)),
-                astuple(tax_read.period_pnl(conn, aid, date(day.year, 1, 1), day)),
+                astuple(tax_read.post_tax_surplus(conn, pid, aid, day)),
+                astuple(tax_read.realized_gain(conn, pid, aid, date(day.year, 1, 1), day)),
+                astuple(tax_read.period_pnl(conn, pid, aid, date(day.year, 1, 1), day)),
             )
     out["holdings"] = reports.holdings(engine, name, None, day)
     out["plan"] = lifecycle.plan(engine, name, day)
@@ -135,7 +135,7 @@ def test_facts_dated_after_a_day_change_nothing_as_of_it(engine: sa.Engine, befo
             ).where(accounts.c.portfolio_id == pid, accounts.c.kind != "EXT")
         ).all()
         for aid, *figs in cached:
-            s = account_as_of(conn, aid, last)
+            s = account_as_of(conn, pid, aid, last)
             assert [s.cash, s.base_capital, s.earmarked, s.positions_value, s.collateral] == figs
 
 

@@ -98,7 +98,7 @@ def machine(engine: sa.Engine, reset: Callable[[], None]) -> type[RuleBasedState
                 assert big == [], f"FORK groups at the merge threshold left unmerged: {big}"
                 gens = conn.execute(sa.select(a.id, a.name).where(a.kind == "GEN", a.status == "ACTIVE")).all()
                 for aid, name in gens:
-                    s = tax_read.post_tax_surplus(conn, aid, self.today)
+                    s = tax_read.post_tax_surplus(conn, 1, aid, self.today)
                     acc = lifecycle._load_sleeves(conn, 1, [aid], self.today)[aid].state.cash
                     assert not (
                         s.surplus >= CFG.gen_fork_threshold and acc.deployable_cash >= CFG.gen_fork_threshold

@@ -60,9 +60,9 @@ def alert_event(
 def raise_alert(tx: Tx, account_id: int, kind: str, message: str, index: int | None = None) -> bool:
     """Raise `kind` for the account; an open one is restated with the new message (its figures are then
     the current ones) instead. True when a new alert was raised."""
-    open_alert = store.open_alert_id(tx.conn, account_id, kind)
+    open_alert = store.open_alert_id(tx.conn, tx.portfolio_id, account_id, kind)
     if open_alert is not None:
-        store.restate_alert(tx.conn, open_alert, message[:300])
+        store.restate_alert(tx.conn, tx.portfolio_id, open_alert, message[:300])
         return False
     alert_event(tx, index, kind, account_id, message)
     store.insert_alert(tx.conn, tx.portfolio_id, account_id, kind, message[:300], tx.now)
@@ -70,10 +70,10 @@ def raise_alert(tx: Tx, account_id: int, kind: str, message: str, index: int | N
 
 
 def clear_alert(tx: Tx, account_id: int, kind: str, message: str = "") -> int:
-    if store.open_alert_id(tx.conn, account_id, kind) is None:  # the usual case: a read, not a write
+    if store.open_alert_id(tx.conn, tx.portfolio_id, account_id, kind) is None:  # the usual case: a read, not a write
         return 0
     alert_event(tx, None, kind, account_id, message or f"account {account_id}: {kind} cleared", state="cleared")
-    return store.clear_alerts(tx.conn, account_id, kind, tx.now)
+    return store.clear_alerts(tx.conn, tx.portfolio_id, account_id, kind, tx.now)
 
 
 def check_buffer(tx: Tx, acc: AccountRow, cause: str) -> bool:

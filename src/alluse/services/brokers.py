@@ -57,9 +57,10 @@ def map_brokerage(tx: Tx, wanted: list[tuple[int, BrokerageRef | None]]) -> list
     named = [ref for _, ref in wanted if ref is not None]
     if len(set(named)) != len(named):
         raise InvalidInput("the same brokerage account was named for two accounts")
-    existing = store.registrations(tx.conn, [r.number for r in named])
+    existing = store.registrations(tx.conn, tx.portfolio_id, [r.number for r in named])
     updates: dict[int, int] = {}
     inserts = []
+    held: list[tuple[str, str]] = []
     out: list[str] = []
     paper = [acc for acc, ref in wanted if ref is None]
     first_paper = allocate_ids(tx.conn, brokerage_accounts, len(paper) + len(named)) if wanted else 0
@@ -71,8 +72,11 @@ def map_brokerage(tx: Tx, wanted: list[tuple[int, BrokerageRef | None]]) -> list
             next_id += 1
             continue
         row = existing.get((ref.broker, ref.number))
+        if row is None and ref.broker == PAPER:  # numbered after their ids: never named into being
+            raise InvalidInput(f"{ref} is not in this portfolio's pool: name none for a new paper-broker account")
         if row is None:
             inserts.append(_row(tx, next_id, ref.broker, ref.number, acc))
+            held.append((ref.broker, ref.number))
             next_id += 1
         elif row.portfolio_id != tx.portfolio_id:
             # The same words as `register` refusing a number held anywhere: never which portfolio
@@ -80,11 +84,14 @@ def map_brokerage(tx: Tx, wanted: list[tuple[int, BrokerageRef | None]]) -> list
             raise Conflict(f"brokerage account {ref} is already registered")
         elif row.account_id is not None:
             raise Conflict(f"brokerage account {ref} is already mapped to {account_label(row.kind, row.name)}")
+        elif row.id is None:  # held by this portfolio without its brokerage account: verify names it
+            raise Conflict(f"brokerage account {ref} is already registered")
         else:
             updates[row.id] = acc
         out.append(str(ref))
+    store.hold_numbers(tx.conn, tx.portfolio_id, held)
     store.insert_brokerage(tx.conn, inserts)
-    store.map_to_accounts(tx.conn, updates)
+    store.map_to_accounts(tx.conn, tx.portfolio_id, updates)
     return out
 
 
@@ -111,11 +118,12 @@ def register(engine: Engine, actor: str, portfolio: str | int | None, refs: list
         raise InvalidInput("the same brokerage account was named twice")
 
     def apply(tx: Tx, _reqs: list[Request]) -> list[Registered]:
-        existing = store.registrations(tx.conn, [p.number for p in parsed])
+        existing = store.registrations(tx.conn, tx.portfolio_id, [p.number for p in parsed])
         taken = [str(p) for p in parsed if (p.broker, p.number) in existing]
         if taken:
             raise Conflict(f"brokerage account {taken[0]} is already registered")
         first = allocate_ids(tx.conn, brokerage_accounts, len(parsed))
+        store.hold_numbers(tx.conn, tx.portfolio_id, [(p.broker, p.number) for p in parsed])
         store.insert_brokerage(tx.conn, [_row(tx, first + i, p.broker, p.number, None) for i, p in enumerate(parsed)])
         return [{"registered": [str(p) for p in parsed]}]
 
@@ -157,7 +165,7 @@ def rotate_credentials(engine: Engine, actor: str, keyring: Keyring) -> Rotated:
         def apply(tx: Tx, _reqs: list[Request]) -> list[ReEncrypted]:
             rows = store.encrypted_credentials(tx.conn, tx.portfolio_id)
             for bid, token in rows:
-                store.replace_credentials(tx.conn, bid, keyring.rotate(token))
+                store.replace_credentials(tx.conn, tx.portfolio_id, bid, keyring.rotate(token))
             return [{"reencrypted": len(rows), "key": keyring.fingerprint}]
 
         out = cast(ReEncrypted, write(engine, pid, actor, "keys.rotate", [Request(run, {})], apply)[0])

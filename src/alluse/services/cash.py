@@ -237,11 +237,12 @@ def _group_sleeves(conn: sa.Connection, pid: int, ref: str | int) -> tuple[Alloc
             account_groups.c.alloc_rev_bps,
             account_groups.c.alloc_com_bps,
             account_groups.c.status,
-        ).where(account_groups.c.id == gid)
+        ).where(account_groups.c.portfolio_id == pid, account_groups.c.id == gid)
     ).one()
     if g.status != "ACTIVE":
         raise InvalidInput(f"deposit refused: group {ref} is {g.status}")
-    rows = conn.execute(sa.select(accounts.c.id, accounts.c.kind).where(accounts.c.group_id == gid)).all()
+    a = accounts.c
+    rows = conn.execute(sa.select(a.id, a.kind).where(a.portfolio_id == pid, a.group_id == gid)).all()
     return Allocation(g.alloc_gen_bps, g.alloc_rev_bps, g.alloc_com_bps), {AccountKind(k): i for i, k in rows}
 
 
@@ -278,12 +279,15 @@ def reverse(
             raise InvalidInput(
                 f"transfer #{t.number} is a {t.kind}; only deposits, withdrawals and transfers can be reversed"
             )
-        if conn.execute(sa.select(transfers.c.id).where(transfers.c.reverses_transfer_id == tid_old)).first():
+        t_ = transfers.c
+        if conn.execute(sa.select(t_.id).where(t_.portfolio_id == pid, t_.reverses_transfer_id == tid_old)).first():
             raise Conflict(f"transfer #{t.number} has already been reversed")
         legs = [
             Leg(a, -amt)
             for a, amt in conn.execute(
-                sa.select(postings.c.account_id, postings.c.amount_cents).where(postings.c.transfer_id == tid_old)
+                sa.select(postings.c.account_id, postings.c.amount_cents).where(
+                    postings.c.portfolio_id == pid, postings.c.transfer_id == tid_old
+                )
             )
         ]
         state = load_accounts(conn, pid, [leg.account_id for leg in legs])

@@ -109,13 +109,13 @@ def show(engine: Engine, portfolio: str | int | None, target: str) -> Configurat
             aid = resolve_account(conn, pid, target)
         except NotFound:
             gid = resolve_group(conn, pid, target)
-            grp = store.group_row(conn, gid)
+            grp = store.group_row(conn, pid, gid)
             return {
                 "target": grp.name,
                 "kind": grp.kind,
                 "allocation": _alloc_text(grp.alloc_gen_bps, grp.alloc_rev_bps, grp.alloc_com_bps),
             }
-        row = store.account_config_of(conn, aid)
+        row = store.account_config_of(conn, pid, aid)
         overrides = row.overrides
         rules = effective_rules(row.template, AccountKind(row.kind), overrides)
         return {
@@ -139,8 +139,8 @@ def set_value(
         try:
             aid = resolve_account(conn, pid, target)
         except NotFound:
-            return [_set_group(conn, resolve_group(conn, pid, target), key, value)]
-        return [_set_account(conn, aid, key, value)]
+            return [_set_group(conn, pid, resolve_group(conn, pid, target), key, value)]
+        return [_set_account(conn, pid, aid, key, value)]
 
     payload = {"target": target, "key": key, "value": value}
     return cast(SettingChanged, write(engine, portfolio, actor, "config.set", [Request(idem_key, payload)], apply)[0])
@@ -184,18 +184,18 @@ def portfolio_lifecycle(conn: sa.Connection, pid: int) -> LifecycleConfig:
     return replace(lifecycle_config(stored), short_term_tax_bps=tax.rates(conn, pid).short_term_bps)
 
 
-def _set_group(conn: sa.Connection, gid: int, key: str, value: str) -> GroupSettingChanged:
+def _set_group(conn: sa.Connection, pid: int, gid: int, key: str, value: str) -> GroupSettingChanged:
     if key != "allocation":
         raise InvalidInput("group settings: allocation")
-    kind = GroupKind(store.group_kind(conn, gid))
+    kind = GroupKind(store.group_kind(conn, pid, gid))
     alloc = parse_allocation(value)
     check_allocation_for(kind, alloc)
-    store.save_group_allocation(conn, gid, alloc)
+    store.save_group_allocation(conn, pid, gid, alloc)
     return {"group_id": gid, "allocation": value}
 
 
-def _set_account(conn: sa.Connection, aid: int, key: str, value: str) -> AccountSettingChanged:
-    row = store.account_config_of(conn, aid)
+def _set_account(conn: sa.Connection, pid: int, aid: int, key: str, value: str) -> AccountSettingChanged:
+    row = store.account_config_of(conn, pid, aid)
     template, overrides = row.template, row.overrides
     if key == "template":
         template = value
@@ -203,5 +203,5 @@ def _set_account(conn: sa.Connection, aid: int, key: str, value: str) -> Account
         field, parsed = parse_override(key, value)
         overrides[field] = parsed
     rules = effective_rules(template, AccountKind(row.kind), overrides)  # validates the combination
-    store.save_account_config(conn, aid, template, overrides, rules.buffer_bps)
+    store.save_account_config(conn, pid, aid, template, overrides, rules.buffer_bps)
     return {"account": row.name, "template": template, "rules": rules.as_display()}

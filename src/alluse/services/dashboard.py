@@ -335,19 +335,19 @@ def account_page(
     held = holdings(engine, pid, str(aid), today)["accounts"][0]
     with engine.connect() as conn:
         count = conn.execute(
-            sa.select(sa.func.count(sa.distinct(_p.transfer_id))).where(_p.account_id == aid)
+            sa.select(sa.func.count(sa.distinct(_p.transfer_id))).where(_p.portfolio_id == pid, _p.account_id == aid)
         ).scalar_one()
         pages = max(1, -(-count // per_page))
         page = min(max(1, page), pages)
-        journal = _journal(conn, aid, per_page, (page - 1) * per_page)
-        by_year = _realized_by_year(conn, aid)
+        journal = _journal(conn, pid, aid, per_page, (page - 1) * per_page)
+        by_year = _realized_by_year(conn, pid, aid)
         r = rates(conn, pid)
-        fig = year_figures(conn, aid, today.year)
-        surplus = post_tax_surplus(conn, aid, today)
+        fig = year_figures(conn, pid, aid, today.year)
+        surplus = post_tax_surplus(conn, pid, aid, today)
         group = conn.execute(
             sa.select(_g.name, _g.kind, _g.status)
             .join(accounts, sa.and_(_a.portfolio_id == _g.portfolio_id, _a.group_id == _g.id))
-            .where(_a.id == aid)
+            .where(_a.portfolio_id == pid, _a.id == aid)
         ).one()
     label = f"{detail['label']} {detail['name']}"
     marks = [e for e in earmark_report(engine, pid) if e["account"] == label]
@@ -384,13 +384,13 @@ def account_page(
     }
 
 
-def _journal(conn: sa.Connection, aid: int, limit: int, offset: int) -> list[JournalRow]:
+def _journal(conn: sa.Connection, pid: int, aid: int, limit: int, offset: int) -> list[JournalRow]:
     """Newest first; each row with the account's balance after it (the sum of every posting up to it)."""
     amount = sa.func.sum(_p.amount_cents)
     rows = conn.execute(
         sa.select(_t.id, _t.kind, _t.memo, _t.created_at, _t.reverses_transfer_id, amount)
         .join(transfers, sa.and_(_t.portfolio_id == _p.portfolio_id, _t.id == _p.transfer_id))
-        .where(_p.account_id == aid)
+        .where(_p.portfolio_id == pid, _p.account_id == aid)
         .group_by(_t.id, _t.kind, _t.memo, _t.created_at, _t.reverses_transfer_id)
         .order_by(_t.id.desc())
         .limit(limit)
@@ -400,7 +400,7 @@ def _journal(conn: sa.Connection, aid: int, limit: int, offset: int) -> list[Jou
         return []
     balance = conn.execute(
         sa.select(sa.func.coalesce(sa.func.sum(_p.amount_cents), 0)).where(
-            _p.account_id == aid, _p.transfer_id <= rows[0].id
+            _p.portfolio_id == pid, _p.account_id == aid, _p.transfer_id <= rows[0].id
         )
     ).scalar_one()
     ids = [r.id for r in rows]
@@ -408,13 +408,17 @@ def _journal(conn: sa.Connection, aid: int, limit: int, offset: int) -> list[Jou
     for tid, name in conn.execute(
         sa.select(_p.transfer_id, _a.name)
         .join(accounts, sa.and_(_a.portfolio_id == _p.portfolio_id, _a.id == _p.account_id))
-        .where(_p.transfer_id.in_(ids), _p.account_id != aid)
+        .where(_p.portfolio_id == pid, _p.transfer_id.in_(ids), _p.account_id != aid)
         .order_by(_p.transfer_id, _a.name)
     ):
         if name not in other.setdefault(tid, []):
             other[tid].append(name)
     trade = dict(
-        conn.execute(sa.select(fills.c.transfer_id, fills.c.trade_date).where(fills.c.transfer_id.in_(ids))).all()
+        conn.execute(
+            sa.select(fills.c.transfer_id, fills.c.trade_date).where(
+                fills.c.portfolio_id == pid, fills.c.transfer_id.in_(ids)
+            )
+        ).all()
     )
     out: list[JournalRow] = []
     for r in rows:
@@ -434,7 +438,7 @@ def _journal(conn: sa.Connection, aid: int, limit: int, offset: int) -> list[Jou
     return out
 
 
-def _realized_by_year(conn: sa.Connection, aid: int) -> list[tuple[int, YearFigures]]:
+def _realized_by_year(conn: sa.Connection, pid: int, aid: int) -> list[tuple[int, YearFigures]]:
     """Realized gains by term and dividends per calendar year, newest first."""
     c, f = lot_closes.c, fills.c
     years: dict[int, YearFigures] = {}
@@ -442,7 +446,7 @@ def _realized_by_year(conn: sa.Connection, aid: int) -> list[tuple[int, YearFigu
     year = sa.extract("year", c.closed_on)
     for y, term, gain in conn.execute(
         sa.select(year, c.term, sa.func.sum(c.gain_cents))
-        .where(c.account_id == aid, c.realized.is_(True))
+        .where(c.portfolio_id == pid, c.account_id == aid, c.realized.is_(True))
         .group_by(year, c.term)
     ):
         part = YearFigures(0, int(gain), 0) if term == Term.LONG else YearFigures(int(gain), 0, 0)
@@ -450,7 +454,7 @@ def _realized_by_year(conn: sa.Connection, aid: int) -> list[tuple[int, YearFigu
     dyear = sa.extract("year", f.trade_date)
     for y, div in conn.execute(
         sa.select(dyear, sa.func.sum(f.cash_cents + f.commission_cents))
-        .where(f.account_id == aid, f.action == FillAction.DIVIDEND)
+        .where(f.portfolio_id == pid, f.account_id == aid, f.action == FillAction.DIVIDEND)
         .group_by(dyear)
     ):
         years[int(y)] = years.get(int(y), YearFigures()) + YearFigures(0, 0, int(div))
@@ -561,14 +565,14 @@ def account_ref(engine: Engine, pid: int, ref: str) -> int:
     return account_id(engine, pid, ref)
 
 
-def lot_history(engine: Engine, aid: int, lot_id: int) -> LotHistory:
+def lot_history(engine: Engine, pid: int, aid: int, lot_id: int) -> LotHistory:
     """One lot: the fill that opened it and every closing of part of it, with its realized gain."""
     lo, c, f = lots.c, lot_closes.c, fills.c
     with engine.connect() as conn:
         opened = conn.execute(
             sa.select(lo.opened_on, lo.quantity, lo.open_cash_cents, f.action, f.price_e4, f.commission_cents, f.id)
             .join(fills, sa.and_(f.portfolio_id == lo.portfolio_id, f.id == lo.open_fill_id))
-            .where(lo.id == lot_id, lo.account_id == aid)
+            .where(lo.portfolio_id == pid, lo.id == lot_id, lo.account_id == aid)
         ).one_or_none()
         closes = conn.execute(
             sa.select(
@@ -582,7 +586,7 @@ def lot_history(engine: Engine, aid: int, lot_id: int) -> LotHistory:
                 f.action,
             )
             .join(fills, sa.and_(f.portfolio_id == c.portfolio_id, f.id == c.fill_id))
-            .where(c.lot_id == lot_id, c.account_id == aid)
+            .where(c.portfolio_id == pid, c.lot_id == lot_id, c.account_id == aid)
             .order_by(c.id)
         ).all()
     if opened is None:

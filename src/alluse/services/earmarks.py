@@ -70,11 +70,11 @@ def draw_down(
     """Inside a purchase's (or tax payment's) unit of work: draw the account's open earmark for
     `purpose` down by up to `amount`; returns what was drawn. Buying more than was earmarked is
     allowed (the buffer rule guards the cash); the earmark just reaches zero."""
-    drawn = min(store.open_earmark(tx.conn, account_id, purpose.value), amount)
+    drawn = min(store.open_earmark(tx.conn, tx.portfolio_id, account_id, purpose.value), amount)
     if drawn <= 0:
         return 0
     store.insert_earmarks(tx.conn, [earmark_row(tx, request_index, account_id, purpose, -drawn, None, reference)])
-    store.add_to_earmarked(tx.conn, [{"aid": account_id, "delta": -drawn}])
+    store.add_to_earmarked(tx.conn, tx.portfolio_id, [{"aid": account_id, "delta": -drawn}])
     return drawn
 
 

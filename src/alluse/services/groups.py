@@ -165,7 +165,7 @@ def _open(tx: Tx, openings: list[GroupOpening], seqs: list[int] | None = None) -
     transfer_ids = insert_journal(conn, pid, tx.now, entries) if entries else []
     for source, paid in paid_from(plans).items():
         # The paying sleeve keeps its base capital (only the receiving legs of a FORK are capital).
-        store.debit_cash(conn, source, paid)
+        store.debit_cash(conn, pid, source, paid)
     for r, tid in zip([r for r in results if r["amount_cents"]], transfer_ids, strict=True):
         r["transfer_id"] = tid
     return results

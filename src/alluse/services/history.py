@@ -50,7 +50,8 @@ class Day:
     flow: int  # capital flows into the account that day (negative: out)
 
 
-def nav_series(conn: sa.Connection, account_id: int, start: date, end: date) -> list[Day]:
+def nav_series(conn: sa.Connection, portfolio_id: int, account_id: int, start: date, end: date) -> list[Day]:
+    pid = portfolio_id
     p, t, f, tp, br = postings.c, transfers.c, fills.c, tax_payments.c, broker_rows.c
     cash_events: list[tuple[date, int, bool]] = []
     q = (
@@ -62,7 +63,7 @@ def nav_series(conn: sa.Connection, account_id: int, start: date, end: date) -> 
             broker_rows,
             sa.and_(br.portfolio_id == t.portfolio_id, br.transfer_id == t.id, br.account_id == p.account_id),
         )
-        .where(p.account_id == account_id)
+        .where(p.portfolio_id == pid, p.account_id == account_id)
     )
     for amount, kind, created, trade_date, paid_on, booked_on in conn.execute(q):
         # A statement's cash row (deposit, interest …) happened on its own date, not when imported.
@@ -72,22 +73,25 @@ def nav_series(conn: sa.Connection, account_id: int, start: date, end: date) -> 
     lot_rows = conn.execute(
         sa.select(lo.id, lo.instrument_id, lo.side, lo.opened_on, lo.quantity, lo.open_cash_cents, i.multiplier)
         .join(instruments, sa.and_(i.portfolio_id == lo.portfolio_id, i.id == lo.instrument_id))
-        .where(lo.account_id == account_id)
+        .where(lo.portfolio_id == pid, lo.account_id == account_id)
     ).all()
     closes: dict[int, list[tuple[date, int]]] = {}
-    for lid, on, qty in conn.execute(sa.select(c.lot_id, c.closed_on, c.quantity).where(c.account_id == account_id)):
+    for lid, on, qty in conn.execute(
+        sa.select(c.lot_id, c.closed_on, c.quantity).where(c.portfolio_id == pid, c.account_id == account_id)
+    ):
         closes.setdefault(lid, []).append((on, qty))
     iids = sorted({r.instrument_id for r in lot_rows})
     prices: dict[int, list[tuple[date, int, int, int]]] = {iid: [] for iid in iids}
     if iids:
         for iid, on, px, mid in conn.execute(
             sa.select(marks.c.instrument_id, marks.c.as_of, marks.c.price_e4, marks.c.id).where(
-                marks.c.instrument_id.in_(iids)
+                marks.c.portfolio_id == pid, marks.c.instrument_id.in_(iids)
             )
         ):
             prices[iid].append((on, 1, mid, px))
         for iid, on, px, fid in conn.execute(
             sa.select(f.instrument_id, f.trade_date, f.price_e4, f.id).where(
+                f.portfolio_id == pid,
                 f.account_id == account_id,
                 f.instrument_id.in_(iids),
                 f.action.in_([a for a in FillAction if a in TRADES]),

@@ -65,7 +65,8 @@ def journal(
         raise InvalidInput(f"per page must be between 1 and {MAX_PER_PAGE}, got {per_page}")
     t = transfers.c
     with engine.connect() as conn:
-        cond = _filters(conn, resolve_portfolio(conn, portfolio), kinds, start, end, account)
+        pid = resolve_portfolio(conn, portfolio)
+        cond = _filters(conn, pid, kinds, start, end, account)
         total = conn.execute(sa.select(sa.func.count()).select_from(transfers).where(*cond)).scalar_one()
         rows = conn.execute(
             sa.select(t.id, t.number, t.kind, t.memo, t.created_at, t.reverses_transfer_id)
@@ -74,7 +75,7 @@ def journal(
             .limit(per_page)
             .offset((page - 1) * per_page)
         ).all()
-        legs, number_of, reversed_by = _legs_and_links(conn, rows)
+        legs, number_of, reversed_by = _legs_and_links(conn, pid, rows)
     entries: list[JournalTransfer] = [
         {
             "number": r.number,
@@ -109,7 +110,7 @@ def _filters(
 
 
 def _legs_and_links(
-    conn: sa.Connection, rows: Sequence[Any]
+    conn: sa.Connection, pid: int, rows: Sequence[Any]
 ) -> tuple[dict[int, list[JournalLeg]], dict[int, int], dict[int, int]]:
     """For a page of transfers: each one's legs, the numbers of the page's transfers and of those they
     reverse (by id), and the number of the transfer that reverses each (by id)."""
@@ -123,7 +124,7 @@ def _legs_and_links(
     q = (
         sa.select(p.transfer_id, accounts.c.name, p.amount_cents)
         .join(accounts, sa.and_(accounts.c.portfolio_id == p.portfolio_id, accounts.c.id == p.account_id))
-        .where(p.transfer_id.in_(ids))
+        .where(p.portfolio_id == pid, p.transfer_id.in_(ids))
         .order_by(p.transfer_id, p.id)
     )
     for tid, name, cents in conn.execute(q):
@@ -132,12 +133,14 @@ def _legs_and_links(
     for old, new_number in conn.execute(
         sa.select(t.reverses_transfer_id, r2.c.number)
         .select_from(transfers.join(r2, sa.and_(r2.c.portfolio_id == t.portfolio_id, r2.c.id == t.id)))
-        .where(t.reverses_transfer_id.in_(ids))
+        .where(t.portfolio_id == pid, t.reverses_transfer_id.in_(ids))
     ):
         reversed_by[old] = new_number
     wanted = [r.reverses_transfer_id for r in rows if r.reverses_transfer_id is not None]
     if wanted:
-        number_of.update({i: n for i, n in conn.execute(sa.select(t.id, t.number).where(t.id.in_(wanted)))})
+        number_of.update(
+            {i: n for i, n in conn.execute(sa.select(t.id, t.number).where(t.portfolio_id == pid, t.id.in_(wanted)))}
+        )
     return legs, number_of, reversed_by
 
 

@@ -151,12 +151,12 @@ def _load_rows(conn: sa.Connection, pid: int, ids: list[int]) -> dict[int, Any]:
     return out
 
 
-def _as_of_rows(conn: sa.Connection, rows: dict[int, Any], as_of: date, later: set[int]) -> dict[int, Any]:
+def _as_of_rows(conn: sa.Connection, pid: int, rows: dict[int, Any], as_of: date, later: set[int]) -> dict[int, Any]:
     """The cached figures are the latest state; an account with facts dated after `as_of` gets its
     figures as of that day instead (store/asof.py), so a later fill never counts in an earlier run."""
     out = dict(rows)
     for aid in sorted(later & rows.keys()):
-        st = account_as_of(conn, aid, as_of)
+        st = account_as_of(conn, pid, aid, as_of)
         aid_, gid, kind, name, status, *_cached, buffer_bps = rows[aid]
         figures = (st.cash, st.positions_value, st.collateral, st.earmarked, st.base_capital)
         out[aid] = (aid_, gid, kind, name, status, *figures, buffer_bps)
@@ -211,7 +211,7 @@ def find_candidates(
     gains = _quarter_gains(conn, pid, as_of) if is_quarter_end(as_of) else {}
     later = accounts_with_facts_after(conn, pid, as_of)
     rows.update(_load_rows(conn, pid, sorted((gains.keys() | later) - rows.keys())))
-    rows = {aid: row for aid, row in _as_of_rows(conn, rows, as_of, later).items() if row[4] == "ACTIVE"}
+    rows = {aid: row for aid, row in _as_of_rows(conn, pid, rows, as_of, later).items() if row[4] == "ACTIVE"}
     out = Candidates()
 
     def fork_rule(row: Any) -> bool:
@@ -250,7 +250,7 @@ def _merge_candidates(conn: sa.Connection, pid: int, as_of: date, cfg: Lifecycle
         .where(forks)
     )
     for aid, gid, nav in rows:
-        navs[gid] = navs.get(gid, 0) + (account_as_of(conn, aid, as_of).nav if aid in later else int(nav))
+        navs[gid] = navs.get(gid, 0) + (account_as_of(conn, pid, aid, as_of).nav if aid in later else int(nav))
     return sorted(g for g, nav in navs.items() if nav >= cfg.merge_threshold)
 
 
@@ -303,7 +303,7 @@ def reinvest_key(account_id: int, period: str) -> str:
 def _load_sleeves(
     conn: sa.Connection, pid: int, ids: list[int], as_of: date, *, surplus: bool = False, gains: bool = False
 ) -> dict[int, Sleeve]:
-    rows = _as_of_rows(conn, _load_rows(conn, pid, ids), as_of, accounts_with_facts_after(conn, pid, as_of))
+    rows = _as_of_rows(conn, pid, _load_rows(conn, pid, ids), as_of, accounts_with_facts_after(conn, pid, as_of))
     quarter = _quarter_gains(conn, pid, as_of, ids) if gains else {}
     surpluses = tax.post_tax_surplus_many(conn, pid, list(rows), as_of) if surplus else {}
     return {aid: _sleeve(row, quarter.get(aid, 0), surpluses.get(aid)) for aid, row in rows.items()}
@@ -406,14 +406,14 @@ def _results(written: list[dict[str, Any]]) -> list[ActionApplied]:
 def _fork_pool(conn: sa.Connection, pid: int, account_id: int) -> tuple[str, int | None]:
     """Which broker the new sleeves use (the parent's) and how many pool accounts the fork may take
     (None: the paper broker makes what the pool lacks)."""
-    broker = broker_of(conn, account_id) or PAPER
+    broker = broker_of(conn, pid, account_id) or PAPER
     return broker, None if broker == PAPER else pool_free(conn, pid, broker)
 
 
 def _child_name(conn: sa.Connection, pid: int, parent_gid: int, letter: str) -> str:
     """A1 forks A1F1, A1F2 ...; its Rev-Acc forks A1R1 ...: names say where a group came from, and each
     family numbers its own children, so the order families are processed in never changes a name."""
-    parent = _GROUP_NAME.first(conn, gid=parent_gid)[0]  # type: ignore[index]
+    parent = _GROUP_NAME.first(conn, pid=pid, gid=parent_gid)[0]  # type: ignore[index]
     prefix = f"{parent}{letter}"
     # A range on the (portfolio, name) index: every name starting with the prefix, nothing else scanned.
     taken = {n for (n,) in _NAMES_FROM.rows(conn, pid=pid, lo=prefix, hi=prefix + "\uffff")}
@@ -423,7 +423,7 @@ def _child_name(conn: sa.Connection, pid: int, parent_gid: int, letter: str) -> 
     return f"{prefix}{n}"
 
 
-_GROUP_NAME = Prepared(sa.select(_g.name).where(_g.id == sa.bindparam("gid")))
+_GROUP_NAME = Prepared(sa.select(_g.name).where(_g.portfolio_id == sa.bindparam("pid"), _g.id == sa.bindparam("gid")))
 _NAMES_FROM = Prepared(
     sa.select(_g.name).where(
         _g.portfolio_id == sa.bindparam("pid"), _g.name >= sa.bindparam("lo"), _g.name < sa.bindparam("hi")
@@ -540,25 +540,25 @@ def _taken_refs(openings: list[GroupOpening]) -> set[BrokerageRef]:
 
 def _merge_target(conn: sa.Connection, pid: int, gid: int) -> tuple[int, str] | None:
     """The Com-Acc of the nearest active ancestor (the spawning group, or further up if it merged)."""
-    parent = conn.execute(sa.select(_g.parent_group_id).where(_g.id == gid)).scalar()
+    parent = conn.execute(sa.select(_g.parent_group_id).where(_g.portfolio_id == pid, _g.id == gid)).scalar()
     while parent is not None:
         row = conn.execute(
             sa.select(_a.id, _a.name, _g.parent_group_id, _g.status)
             .join(account_groups, sa.and_(_g.portfolio_id == _a.portfolio_id, _g.id == _a.group_id))
-            .where(_a.group_id == parent, _a.kind == "COM")
+            .where(_a.portfolio_id == pid, _a.group_id == parent, _a.kind == "COM")
         ).first()
         if row is not None and row.status == "ACTIVE":
             return row.id, account_label(AccountKind.COM, row.name)
-        parent = conn.execute(sa.select(_g.parent_group_id).where(_g.id == parent)).scalar()
+        parent = conn.execute(sa.select(_g.parent_group_id).where(_g.portfolio_id == pid, _g.id == parent)).scalar()
     return None
 
 
-def _earmark_balances(conn: sa.Connection, account_ids: list[int]) -> dict[int, dict[EarmarkPurpose, int]]:
+def _earmark_balances(conn: sa.Connection, pid: int, account_ids: list[int]) -> dict[int, dict[EarmarkPurpose, int]]:
     e = earmarks.c
     out: dict[int, dict[EarmarkPurpose, int]] = {}
     q = (
         sa.select(e.account_id, e.purpose, sa.func.sum(e.amount_cents))
-        .where(e.account_id.in_(account_ids))
+        .where(e.portfolio_id == pid, e.account_id.in_(account_ids))
         .group_by(e.account_id, e.purpose)
     )
     for aid, purpose, total in conn.execute(q):
@@ -573,7 +573,7 @@ def plan_group_merge(conn: sa.Connection, pid: int, gid: int, cfg: LifecycleConf
         return None
     rows = conn.execute(
         sa.select(_a.id, _a.kind, _a.name, _a.cash_cents, _a.positions_value_cents, _a.collateral_cents).where(
-            _a.group_id == gid, _a.status == "ACTIVE"
+            _a.portfolio_id == pid, _a.group_id == gid, _a.status == "ACTIVE"
         )
     ).all()
     members = [
@@ -614,7 +614,7 @@ def _merge_one(tx: Tx, i: int, pid: int, gid: int, key: str, as_of: date, cfg: L
     if plan is None or plan.outcome is not Outcome.APPLY:
         raise AssertionError(f"merge of group {gid} was planned under the lock but no longer applies")
     target = plan.target_account_id
-    members = merge_store.active_members(conn, gid)
+    members = merge_store.active_members(conn, pid, gid)
     total = sum(plan.moves.values())
     legs = [Leg(aid, -cash) for aid, cash in plan.moves.items()]
     if total:
@@ -624,8 +624,8 @@ def _merge_one(tx: Tx, i: int, pid: int, gid: int, key: str, as_of: date, cfg: L
         (transfer_id,) = insert_journal(
             conn, pid, tx.now, [JournalEntry(TransferKind.MERGE, legs, tx.seq(i), memo=f"merge {plan.group_name}")]
         )
-    in_kind = merge_store.move_holdings(conn, members, target)
-    merge_store.close_merged(conn, gid, members, target, total)
+    in_kind = merge_store.move_holdings(conn, pid, members, target)
+    merge_store.close_merged(conn, pid, gid, members, target, total)
     released = release_to_pool(conn, pid, members)
     (action_id,) = [allocate_ids(conn, lifecycle_actions, 1)]
     _ACTION_INSERT.many(conn, [_action_row(tx, i, action_id, Rule.MERGE, key, as_of, None, target, gid, total,
@@ -635,7 +635,7 @@ def _merge_one(tx: Tx, i: int, pid: int, gid: int, key: str, as_of: date, cfg: L
     detail = {"group": plan.group_name, "into": plan.target_label, "cash_cents": total, "earmarks": moved,
               "brokerage_returned_to_pool": released, **in_kind}  # fmt: skip
     tx.emit(i, "lifecycle.merge", detail, target, action_id)
-    target_group = merge_store.group_of(conn, target)
+    target_group = merge_store.group_of(conn, pid, target)
     return {"rule": Rule.MERGE.value, "action_id": action_id, "group": plan.group_name, "into": plan.target_label,
             "target_group_id": target_group, "amount_cents": Cents(total), "transfer_id": transfer_id,
             "reason": plan.reason}  # fmt: skip
@@ -645,14 +645,14 @@ def _move_earmarks(tx: Tx, i: int, members: list[int], target: int, action_id: i
     """Open earmarks (a tax reserve above all) follow the money into the target Com-Acc."""
     rows: list[EarmarkRow] = []
     moved: dict[str, int] = {}
-    for aid, by_purpose in _earmark_balances(tx.conn, members).items():
+    for aid, by_purpose in _earmark_balances(tx.conn, tx.portfolio_id, members).items():
         for purpose, amount in by_purpose.items():
             rows.append(_earmark_row(tx, i, aid, purpose, -amount, action_id, "merge"))
             rows.append(_earmark_row(tx, i, target, purpose, amount, action_id, "merge"))
             moved[purpose.value] = moved.get(purpose.value, 0) + amount
     if rows:
         earmark_store.insert_earmarks(tx.conn, rows)
-        merge_store.hand_over_earmarked(tx.conn, members, target, sum(moved.values()))
+        merge_store.hand_over_earmarked(tx.conn, tx.portfolio_id, members, target, sum(moved.values()))
     return moved
 
 
@@ -699,7 +699,7 @@ def apply_reinvestments(
                         "earmarks": {k.value: v for k, v in earmarked.items()}, "reason": plan.reason})  # fmt: skip
         _ACTION_INSERT.many(tx.conn, actions)
         earmark_store.insert_earmarks(tx.conn, marks)
-        earmark_store.add_to_earmarked(tx.conn, cached)
+        earmark_store.add_to_earmarked(tx.conn, tx.portfolio_id, cached)
         return out
 
     return _results(write_planned(engine, pid, actor, ACTOR_ACTION, decide))
@@ -940,7 +940,9 @@ def _waiting_merges(conn: sa.Connection, pid: int, cands: Candidates, cfg: Lifec
     for gid in cands.merges:
         mp = plan_group_merge(conn, pid, gid, cfg)
         if mp is not None and mp.outcome is Outcome.WAIT:
-            gen = conn.execute(sa.select(_a.id).where(_a.group_id == gid, _a.kind == "GEN")).scalar_one()
+            gen = conn.execute(
+                sa.select(_a.id).where(_a.portfolio_id == pid, _a.group_id == gid, _a.kind == "GEN")
+            ).scalar_one()
             out.append({"kind": "alert.merge_waiting", "subject": f"group:{gid}", "account_id": gen,
                         "account": f"group {mp.group_name}", "reason": mp.reason})  # fmt: skip
     return out

@@ -102,13 +102,13 @@ def apply_marks(tx: Tx, parsed: dict[str, int], as_of: date, seq: int, *, known_
         new = price_by_id[iid]
         delta[aid] = delta.get(aid, 0) + value_cents(qty, new, mult) - value_cents(qty, old, mult)
     if rows:
-        store.set_position_marks(conn, {r[0]: price_by_id[r[2]] for r in rows}, as_of)
+        store.set_position_marks(conn, pid, {r[0]: price_by_id[r[2]] for r in rows}, as_of)
     state = load_accounts(conn, pid, sorted(delta))
     breaches = []
     for aid, d in delta.items():
         acc = state[aid]
         acc.positions_value += d
-        store.set_positions_value(conn, aid, acc.positions_value)
+        store.set_positions_value(conn, pid, aid, acc.positions_value)
         if check_buffer(tx, acc, f"the marks of {as_of.isoformat()}"):
             breaches.append(acc.name)
     return {

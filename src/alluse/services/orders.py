@@ -115,7 +115,7 @@ def place_order(
     def apply(tx: Tx, _reqs: list[Request]) -> list[OrderPlaced]:
         conn, pid = tx.conn, tx.portfolio_id
         aid = resolve_account(conn, pid, intent.account)
-        broker = broker_of(conn, aid)
+        broker = broker_of(conn, pid, aid)
         if broker is None:
             raise InvalidInput(f"{intent.account} has no brokerage account to send orders to")
         sink = order_sink(broker, settings.paper_commission_per_contract, settings.paper_commission_per_share)

@@ -34,7 +34,9 @@ class TradeCheck(TypedDict):
 def account_view(conn: sa.Connection, pid: int, aid: int) -> AccountView:
     acc = load_accounts(conn, pid, [aid])[aid]
     cfg = conn.execute(
-        sa.select(account_config.c.template, account_config.c.overrides).where(account_config.c.account_id == aid)
+        sa.select(account_config.c.template, account_config.c.overrides).where(
+            account_config.c.portfolio_id == pid, account_config.c.account_id == aid
+        )
     ).one()
     rules = effective_rules(cfg.template, AccountKind(acc.kind), json.loads(cfg.overrides))
     p, i = positions.c, instruments.c
@@ -44,7 +46,7 @@ def account_view(conn: sa.Connection, pid: int, aid: int) -> AccountView:
     q = (
         sa.select(i.kind, i.underlying, i.put_call, i.strike_e4, i.multiplier, p.quantity, p.mark_e4)
         .join(instruments, sa.and_(i.portfolio_id == p.portfolio_id, i.id == p.instrument_id))
-        .where(p.account_id == aid, p.quantity != 0)
+        .where(p.portfolio_id == pid, p.account_id == aid, p.quantity != 0)
     )
     for kind, und, pc, strike, mult, qty, mark in conn.execute(q):
         if kind == "STOCK":

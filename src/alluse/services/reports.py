@@ -232,7 +232,7 @@ def _accounts(conn: sa.Connection, pid: int, account: str | None) -> list[tuple[
     a = accounts.c
     if account:
         aid = resolve_account(conn, pid, account)
-        return [(aid, conn.execute(sa.select(a.name).where(a.id == aid)).scalar_one())]
+        return [(aid, conn.execute(sa.select(a.name).where(a.portfolio_id == pid, a.id == aid)).scalar_one())]
     return [
         (r.id, r.name)
         for r in conn.execute(
@@ -256,7 +256,7 @@ def holdings(
         accs = _accounts(conn, pid, account)
         out: list[AccountHoldings] = []
         for aid, name in accs:
-            st = account_as_of(conn, aid, as_of)
+            st = account_as_of(conn, pid, aid, as_of)
             rows: list[HeldLot] = []
             for lot in st.lots:
                 term = Term.SHORT if lot.side == Side.SHORT else holding_term(lot.opened_on, as_of)
@@ -428,7 +428,7 @@ def monthly(engine: Engine, portfolio: str | int | None, year: int) -> Monthly:
             tax_ytd = ytd
         growth: dict[str, list[int]] = {}
         for aid, name in _accounts(conn, pid, None):
-            series = nav_series(conn, aid, start - timedelta(days=1), end)
+            series = nav_series(conn, pid, aid, start - timedelta(days=1), end)
             by_month = [0] * 12
             for prev, d in zip(series, series[1:], strict=False):
                 by_month[d.on.month - 1] += d.nav - prev.nav - d.flow
@@ -461,17 +461,27 @@ def quarterly(engine: Engine, portfolio: str | int | None, year: int) -> Quarter
                 fig = YearFigures()
                 for term, total in conn.execute(
                     sa.select(c.term, sa.func.sum(c.gain_cents))
-                    .where(c.account_id == aid, c.realized.is_(True), c.closed_on >= qs, c.closed_on <= qe)
+                    .where(
+                        c.portfolio_id == pid,
+                        c.account_id == aid,
+                        c.realized.is_(True),
+                        c.closed_on >= qs,
+                        c.closed_on <= qe,
+                    )
                     .group_by(c.term)
                 ):
                     fig = fig + (YearFigures(int(total), 0, 0) if term == Term.SHORT else YearFigures(0, int(total), 0))
                 div = conn.execute(
                     sa.select(sa.func.coalesce(sa.func.sum(f.cash_cents + f.commission_cents), 0)).where(
-                        f.account_id == aid, f.action == FillAction.DIVIDEND, f.trade_date >= qs, f.trade_date <= qe
+                        f.portfolio_id == pid,
+                        f.account_id == aid,
+                        f.action == FillAction.DIVIDEND,
+                        f.trade_date >= qs,
+                        f.trade_date <= qe,
                     )
                 ).scalar_one()
                 fig = fig + YearFigures(0, 0, int(div))
-                ytd = estimate(year_figures(conn, aid, year, qe), r).tax
+                ytd = estimate(year_figures(conn, pid, aid, year, qe), r).tax
                 if fig == YearFigures():
                     continue
                 rows.append(
@@ -611,7 +621,7 @@ def _realized_by_term(
             sa.func.sum(sa.case((c.gain_cents < 0, c.gain_cents), else_=0)),
             sa.func.count(),
         )
-        .where(c.account_id.in_(mine), in_year)
+        .where(c.portfolio_id == pid, c.account_id.in_(mine), in_year)
         .group_by(c.account_id, c.term)
     ):
         net = int(gains) + int(losses)
@@ -796,7 +806,7 @@ def performance_report(
         pid = resolve_portfolio(conn, portfolio)
         rows: list[AccountPerformance] = []
         for aid, name in _accounts(conn, pid, account):
-            series = nav_series(conn, aid, start, end)
+            series = nav_series(conn, pid, aid, start, end)
             perf = performance(series)
             rows.append(
                 {

@@ -254,7 +254,7 @@ def _book_cash_flows(
         out[i] = {"account": mapping[st.account_id][1], "action": f.action, "cash_cents": Cents(f.cash_cents)}
         rows.append(_row(tx, st, f, mapping, i, None, tid))
     apply_cash(conn, list(state.values()))
-    book_store.add_cash(conn, ext_delta)
+    book_store.add_cash(conn, pid, ext_delta)
     return out
 
 
@@ -350,7 +350,7 @@ def reconcile_flex(engine: Engine, portfolio: str | int | None, flex: FlexFile) 
         for st in flex.statements:
             aid, name = mapping[st.account_id]
             diffs: list[Difference] = []
-            held = account_as_of(conn, aid, st.to_date)
+            held = account_as_of(conn, pid, aid, st.to_date)
             cash = held.cash
             if st.ending_cash_cents is None:
                 note = "the statement has no USD ending cash: tick Cash Report in the Flex query"

@@ -146,7 +146,7 @@ def move_lots_in_kind(tx: Tx, source_id: int, target_id: int, on: date, seq: int
     (the lifecycle's merge, ALLUSE_RULES §5.3): see `Booking.move_in_kind`. The moves are linked by
     a MOVE_OUT and a MOVE_IN fill per instrument. Cash is not touched: the caller moves it through
     the journal."""
-    held = store.held_instruments(tx.conn, source_id)
+    held = store.held_instruments(tx.conn, tx.portfolio_id, source_id)
     if not held:
         return {"instruments": 0, "lots": 0}
     book = Book(tx, _next_fill=allocate_ids(tx.conn, fills, 2 * len(held)) - 1)
@@ -228,7 +228,7 @@ class Book:
             acc = self.accounts[aid] = load_accounts(self.tx.conn, self.tx.portfolio_id, [aid])[aid]
             check_holds_positions(acc)
             self.booking.accounts[aid] = acc
-            held = self.booking.positions[aid] = store.positions_of(self.tx.conn, aid)
+            held = self.booking.positions[aid] = store.positions_of(self.tx.conn, self.tx.portfolio_id, aid)
             for iid in held:
                 self.instrument_by_id(iid)
         return acc
@@ -241,7 +241,7 @@ class Book:
     def instrument_by_id(self, iid: int) -> Instrument:
         ins = self.booking.inst.get(iid)
         if ins is None:
-            ins = store.instrument_by_id(self.tx.conn, iid)
+            ins = store.instrument_by_id(self.tx.conn, self.tx.portfolio_id, iid)
             self.booking.add_instrument(iid, ins)
         return ins
 
@@ -264,13 +264,13 @@ class Book:
     def position(self, aid: int, iid: int) -> None:
         """A closed position is not loaded with the held ones: read it back when a fact touches it."""
         held = self.booking.positions[aid]
-        if iid not in held and (pos := store.position(self.tx.conn, aid, iid)) is not None:
+        if iid not in held and (pos := store.position(self.tx.conn, self.tx.portfolio_id, aid, iid)) is not None:
             held[iid] = pos
 
     def open_lots(self, aid: int, iid: int) -> None:
         key = (aid, iid)
         if key not in self.booking.lots:
-            self.booking.lots[key] = store.open_lots(self.tx.conn, aid, iid)
+            self.booking.lots[key] = store.open_lots(self.tx.conn, self.tx.portfolio_id, aid, iid)
 
     def parse(self, symbol: str, multiplier: int = 100) -> Instrument:
         key = (symbol, multiplier)

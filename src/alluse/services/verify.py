@@ -19,6 +19,7 @@ from typing import Any, TypedDict
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from alluse.brokers.refs import PAPER
 from alluse.config import get_settings
 from alluse.domain.accounts import AccountKind
 from alluse.domain.audit import GENESIS, entry_hash, entry_mac, timestamp_text
@@ -36,6 +37,7 @@ from alluse.store.schema import (
     audit_keys,
     audit_log,
     brokerage_accounts,
+    brokerage_numbers,
     earmarks,
     events,
     fills,
@@ -344,6 +346,24 @@ def brokerage_mapping(ctx: Context) -> Iterator[Finding]:
             "brokerage_mapping",
             f"brokerage account {broker}:{number} maps to an account of another portfolio",
             "brokerage_accounts",
+        )
+    # Each number at a real broker is held in brokerage_numbers by the portfolio whose account it is,
+    # and that table holds nothing else (its key is what refuses a number to a second portfolio).
+    n = brokerage_numbers.c
+    held = {(r.broker, r.number): r.portfolio_id for r in conn.execute(sa.select(n.broker, n.number, n.portfolio_id))}
+    real = sa.select(b.broker, b.number, b.portfolio_id).where(b.broker != PAPER)
+    for broker, number, pid in conn.execute(real):
+        if held.pop((broker, number), None) != pid:
+            yield Finding(
+                "brokerage_mapping",
+                f"brokerage account {broker}:{number} is not held by its portfolio in brokerage_numbers",
+                "brokerage_numbers",
+            )
+    for broker, number in sorted(held):
+        yield Finding(
+            "brokerage_mapping",
+            f"brokerage_numbers holds {broker}:{number}, which no portfolio has",
+            "brokerage_numbers",
         )
 
 

@@ -187,8 +187,8 @@ class ExactPath:
             owed = [
                 (
                     aid,
-                    estimate(tax_read.year_figures(conn, aid, day.year), rates).tax
-                    - tax_read.tax_paid(conn, aid, day.year),
+                    estimate(tax_read.year_figures(conn, self.pid, aid, day.year), rates).tax
+                    - tax_read.tax_paid(conn, self.pid, aid, day.year),
                 )
                 for aid in conn.execute(
                     sa.select(_a.id).where(_a.kind != AccountKind.EXT.value, _a.status == "ACTIVE").order_by(_a.id)

@@ -63,7 +63,7 @@ def start_from_portfolio(
         accs = tuple(
             StartAccount(
                 index[r.group_id], AccountKind(r.kind), r.cash_cents + r.positions_value_cents, r.base_capital_cents,
-                r.buffer_bps, r.earmarked_cents, tax.realized_gain(conn, r.id, date(as_of.year, 1, 1), as_of).total,
+                r.buffer_bps, r.earmarked_cents, tax.realized_gain(conn, pid, r.id, date(as_of.year, 1, 1), as_of).total,
             )
             for r in rows
         )  # fmt: skip

@@ -13,30 +13,40 @@ from alluse.store.schema import alerts
 _al = alerts.c
 _OPEN = Prepared(
     sa.select(_al.id).where(
-        _al.account_id == sa.bindparam("aid"), _al.kind == sa.bindparam("kind"), _al.cleared_at.is_(None)
+        _al.portfolio_id == sa.bindparam("pid"),
+        _al.account_id == sa.bindparam("aid"),
+        _al.kind == sa.bindparam("kind"),
+        _al.cleared_at.is_(None),
     )
 )
 _INSERT = insert(alerts, ["id", "portfolio_id", "account_id", "kind", "message", "raised_at"])
 _RESTATE = Prepared(
     alerts.update()
-    .where(_al.id == sa.bindparam("alert_id"), _al.message != sa.bindparam("msg"))
+    .where(
+        _al.portfolio_id == sa.bindparam("pid"), _al.id == sa.bindparam("alert_id"), _al.message != sa.bindparam("msg")
+    )
     .values(message=sa.bindparam("msg"))
 )
 _CLEAR = Prepared(
     alerts.update()
-    .where(_al.account_id == sa.bindparam("aid"), _al.kind == sa.bindparam("kind"), _al.cleared_at.is_(None))
+    .where(
+        _al.portfolio_id == sa.bindparam("pid"),
+        _al.account_id == sa.bindparam("aid"),
+        _al.kind == sa.bindparam("kind"),
+        _al.cleared_at.is_(None),
+    )
     .values(cleared_at=sa.bindparam("at"))
 )
 
 
-def open_alert_id(conn: sa.Connection, account_id: int, kind: str) -> int | None:
-    row = _OPEN.first(conn, aid=account_id, kind=kind)
+def open_alert_id(conn: sa.Connection, portfolio_id: int, account_id: int, kind: str) -> int | None:
+    row = _OPEN.first(conn, pid=portfolio_id, aid=account_id, kind=kind)
     return None if row is None else int(row[0])
 
 
-def restate_alert(conn: sa.Connection, alert_id: int, message: str) -> None:
+def restate_alert(conn: sa.Connection, portfolio_id: int, alert_id: int, message: str) -> None:
     """Give an open alert its current message (no write when it already says that)."""
-    _RESTATE.run(conn, alert_id=alert_id, msg=message)
+    _RESTATE.run(conn, pid=portfolio_id, alert_id=alert_id, msg=message)
 
 
 def insert_alert(
@@ -48,6 +58,6 @@ def insert_alert(
                 raised_at=raised_at)  # fmt: skip
 
 
-def clear_alerts(conn: sa.Connection, account_id: int, kind: str, at: datetime) -> int:
+def clear_alerts(conn: sa.Connection, portfolio_id: int, account_id: int, kind: str, at: datetime) -> int:
     """Clear the account's open alerts of a kind; returns how many were open."""
-    return _CLEAR.run(conn, aid=account_id, kind=kind, at=at)
+    return _CLEAR.run(conn, pid=portfolio_id, aid=account_id, kind=kind, at=at)

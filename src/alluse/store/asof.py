@@ -140,7 +140,7 @@ def _chunks(ids: list[int]) -> list[list[int]]:
     return [ids[i : i + _CHUNK] for i in range(0, len(ids), _CHUNK)]
 
 
-def _cash_and_base(conn: sa.Connection, ids: list[int], day: date) -> dict[int, tuple[int, int]]:
+def _cash_and_base(conn: sa.Connection, pid: int, ids: list[int], day: date) -> dict[int, tuple[int, int]]:
     capital = sa.case(
         (_t.kind.in_([k.value for k in CAPITAL_FLOWS]), _p.amount_cents),
         (sa.and_(_t.kind.in_([k.value for k in CAPITAL_INFLOWS]), _p.amount_cents > 0), _p.amount_cents),
@@ -155,14 +155,14 @@ def _cash_and_base(conn: sa.Connection, ids: list[int], day: date) -> dict[int, 
                 sa.func.coalesce(sa.func.sum(capital), 0),
             )
             .select_from(_journal())
-            .where(_p.account_id.in_(chunk), _dated_on_or_before(day))
+            .where(_p.portfolio_id == pid, _p.account_id.in_(chunk), _dated_on_or_before(day))
             .group_by(_p.account_id)
         )
         out.update({int(aid): (int(cash), int(base)) for aid, cash, base in conn.execute(q)})
     return out
 
 
-def _earmarked(conn: sa.Connection, ids: list[int], day: date) -> dict[int, int]:
+def _earmarked(conn: sa.Connection, pid: int, ids: list[int], day: date) -> dict[int, int]:
     """A plan's earmarks are dated by its action's as-of date, a purchase's draw-down by its fill's
     trade date; any other draw-down (a merge, by hand) counts on every day, like an undated cash move."""
     e = earmarks.c
@@ -185,6 +185,7 @@ def _earmarked(conn: sa.Connection, ids: list[int], day: date) -> dict[int, int]
                 )
             )
             .where(
+                e.portfolio_id == pid,
                 e.account_id.in_(chunk),
                 sa.case(
                     (_la.id.is_not(None), _la.as_of <= day),
@@ -198,7 +199,7 @@ def _earmarked(conn: sa.Connection, ids: list[int], day: date) -> dict[int, int]
     return out
 
 
-def _prices(conn: sa.Connection, held: dict[int, set[int]], day: date) -> dict[int, dict[int, int]]:
+def _prices(conn: sa.Connection, pid: int, held: dict[int, set[int]], day: date) -> dict[int, dict[int, int]]:
     """Per account, each held instrument's valuation price on `day`: its latest-dated fill in this
     account or mark (the later recorded on the same day); shares received by a put's assignment enter
     at the strike."""
@@ -208,13 +209,13 @@ def _prices(conn: sa.Connection, held: dict[int, set[int]], day: date) -> dict[i
     for chunk in _chunks(instrument_ids):
         for iid, on, seq, px in conn.execute(
             sa.select(marks.c.instrument_id, marks.c.as_of, marks.c.audit_seq, marks.c.price_e4).where(
-                marks.c.instrument_id.in_(chunk), marks.c.as_of <= day
+                marks.c.portfolio_id == pid, marks.c.instrument_id.in_(chunk), marks.c.as_of <= day
             )
         ):
             marked.append((on, seq, iid, px))
     filled: dict[int, list[tuple[date, int, int, int]]] = {aid: [] for aid in held}
     for chunk in _chunks(sorted(held)):
-        for aid, iid, on, seq, px, action, pc, strike, underlying, pid in conn.execute(
+        for aid, iid, on, seq, px, action, pc, strike, underlying in conn.execute(
             sa.select(
                 _f.account_id,
                 _f.instrument_id,
@@ -225,10 +226,14 @@ def _prices(conn: sa.Connection, held: dict[int, set[int]], day: date) -> dict[i
                 i.put_call,
                 i.strike_e4,
                 i.underlying,
-                _f.portfolio_id,
             )  # fmt: skip
             .join(instruments, sa.and_(i.portfolio_id == _f.portfolio_id, i.id == _f.instrument_id))
-            .where(_f.account_id.in_(chunk), _f.trade_date <= day, _f.action.in_([*_PRICED, "ASSIGN"]))
+            .where(
+                _f.portfolio_id == pid,
+                _f.account_id.in_(chunk),
+                _f.trade_date <= day,
+                _f.action.in_([*_PRICED, "ASSIGN"]),
+            )
         ):
             if action != "ASSIGN":
                 filled[aid].append((on, seq, iid, px))
@@ -248,7 +253,7 @@ def _prices(conn: sa.Connection, held: dict[int, set[int]], day: date) -> dict[i
     return out
 
 
-def _lots(conn: sa.Connection, ids: list[int], day: date) -> dict[int, list[LotAsOf]]:
+def _lots(conn: sa.Connection, pid: int, ids: list[int], day: date) -> dict[int, list[LotAsOf]]:
     lo, c, i = lots.c, lot_closes.c, instruments.c
     rows: dict[int, list[Any]] = {aid: [] for aid in ids}
     for chunk in _chunks(ids):
@@ -259,7 +264,7 @@ def _lots(conn: sa.Connection, ids: list[int], day: date) -> dict[int, list[LotA
                 sa.func.sum(c.quantity).label("qty"),
                 sa.func.sum(c.open_cash_cents).label("cash"),
             )
-            .where(c.account_id.in_(chunk), c.closed_on <= day)
+            .where(c.portfolio_id == pid, c.account_id.in_(chunk), c.closed_on <= day)
             .group_by(c.portfolio_id, c.lot_id)
             .subquery()
         )
@@ -279,14 +284,14 @@ def _lots(conn: sa.Connection, ids: list[int], day: date) -> dict[int, list[LotA
             )
             .join(instruments, sa.and_(i.portfolio_id == lo.portfolio_id, i.id == lo.instrument_id))
             .outerjoin(closed, sa.and_(closed.c.portfolio_id == lo.portfolio_id, closed.c.lot_id == lo.id))
-            .where(lo.account_id.in_(chunk), lo.opened_on <= day)
+            .where(lo.portfolio_id == pid, lo.account_id.in_(chunk), lo.opened_on <= day)
             .order_by(lo.account_id, i.symbol, lo.opened_on, lo.id)
         )
         for r in conn.execute(q):
             if r[6] > 0:
                 rows[r[0]].append(r[1:])
     held = {aid: {r[1] for r in found} for aid, found in rows.items() if found}
-    prices = _prices(conn, held, day) if held else {}
+    prices = _prices(conn, pid, held, day) if held else {}
     return {
         aid: [
             LotAsOf(lid, iid, sym, side, opened, int(rem), int(rcash), prices[aid].get(iid, 0), mult, pc, strike)
@@ -296,14 +301,15 @@ def _lots(conn: sa.Connection, ids: list[int], day: date) -> dict[int, list[LotA
     }
 
 
-def account_as_of(conn: sa.Connection, account_id: int, day: date) -> AccountAsOf:
-    return accounts_as_of(conn, [account_id], day)[account_id]
+def account_as_of(conn: sa.Connection, portfolio_id: int, account_id: int, day: date) -> AccountAsOf:
+    return accounts_as_of(conn, portfolio_id, [account_id], day)[account_id]
 
 
-def accounts_as_of(conn: sa.Connection, ids: list[int], day: date) -> dict[int, AccountAsOf]:
-    """`account_as_of` of many accounts, a few statements for all of them."""
-    ids = sorted(set(ids))
-    cash_base, earmarked, held = _cash_and_base(conn, ids, day), _earmarked(conn, ids, day), _lots(conn, ids, day)
+def accounts_as_of(conn: sa.Connection, portfolio_id: int, ids: list[int], day: date) -> dict[int, AccountAsOf]:
+    """`account_as_of` of many accounts of one portfolio, a few statements for all of them."""
+    ids, pid = sorted(set(ids)), portfolio_id
+    cash_base, earmarked = _cash_and_base(conn, pid, ids, day), _earmarked(conn, pid, ids, day)
+    held = _lots(conn, pid, ids, day)
     return {aid: AccountAsOf(aid, day, *cash_base.get(aid, (0, 0)), earmarked.get(aid, 0), held[aid]) for aid in ids}
 
 

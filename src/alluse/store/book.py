@@ -24,7 +24,9 @@ _INSTRUMENT_COLS = (_i.id, _i.symbol, _i.kind, _i.underlying, _i.put_call, _i.st
 _INSTRUMENT_BY_SYMBOL = Prepared(
     sa.select(*_INSTRUMENT_COLS).where(_i.portfolio_id == sa.bindparam("pid"), _i.symbol == sa.bindparam("symbol"))
 )
-_INSTRUMENT_BY_ID = Prepared(sa.select(*_INSTRUMENT_COLS).where(_i.id == sa.bindparam("iid")))
+_INSTRUMENT_BY_ID = Prepared(
+    sa.select(*_INSTRUMENT_COLS).where(_i.portfolio_id == sa.bindparam("pid"), _i.id == sa.bindparam("iid"))
+)
 _OPEN_LOTS = Prepared(
     sa.select(
         _l.id,
@@ -36,19 +38,26 @@ _OPEN_LOTS = Prepared(
         _l.quantity,
         _l.open_cash_cents,
     )
-    .where(_l.account_id == sa.bindparam("aid"), _l.instrument_id == sa.bindparam("iid"), _l.remaining > 0)
+    .where(
+        _l.portfolio_id == sa.bindparam("pid"),
+        _l.account_id == sa.bindparam("aid"),
+        _l.instrument_id == sa.bindparam("iid"),
+        _l.remaining > 0,
+    )
     .order_by(_l.opened_on, _l.id)
 )
 # Held positions only: a closed one keeps its row (quantity 0) for good, and an account that trades
 # every week gathers hundreds; `position` reads a closed one back when a fact touches it again.
 _POSITIONS = Prepared(
     sa.select(_p.instrument_id, _p.quantity, _p.mark_e4, _p.marked_on).where(
-        _p.account_id == sa.bindparam("aid"), _p.quantity != 0
+        _p.portfolio_id == sa.bindparam("pid"), _p.account_id == sa.bindparam("aid"), _p.quantity != 0
     )
 )
 _POSITION = Prepared(
     sa.select(_p.quantity, _p.mark_e4, _p.marked_on).where(
-        _p.account_id == sa.bindparam("aid"), _p.instrument_id == sa.bindparam("iid")
+        _p.portfolio_id == sa.bindparam("pid"),
+        _p.account_id == sa.bindparam("aid"),
+        _p.instrument_id == sa.bindparam("iid"),
     )
 )
 _FILL_INSERT = insert(fills)
@@ -56,7 +65,7 @@ _LOT_INSERT = insert(lots)
 _LOT_UPDATE = Prepared(
     lots.update()
     # account_id too: lots is partitioned by it on PostgreSQL, so this touches one partition.
-    .where(_l.id == sa.bindparam("lid"), _l.account_id == sa.bindparam("aid"))
+    .where(_l.portfolio_id == sa.bindparam("pid"), _l.id == sa.bindparam("lid"), _l.account_id == sa.bindparam("aid"))
     .values(remaining=sa.bindparam("remaining"), remaining_cash_cents=sa.bindparam("rcash"))
 )
 _CLOSE_INSERT = insert(lot_closes)
@@ -66,12 +75,16 @@ _POS_INSERT = insert(positions)
 _INSTRUMENT_INSERT = insert(instruments)
 _POS_UPDATE = Prepared(
     positions.update()
-    .where(_p.account_id == sa.bindparam("aid"), _p.instrument_id == sa.bindparam("iid"))
+    .where(
+        _p.portfolio_id == sa.bindparam("pid"),
+        _p.account_id == sa.bindparam("aid"),
+        _p.instrument_id == sa.bindparam("iid"),
+    )
     .values(quantity=sa.bindparam("qty"), mark_e4=sa.bindparam("mark"), marked_on=sa.bindparam("on"))
 )
 _ACCOUNT_FIGURES = Prepared(
     accounts.update()
-    .where(accounts.c.id == sa.bindparam("aid"))
+    .where(accounts.c.portfolio_id == sa.bindparam("pid"), accounts.c.id == sa.bindparam("aid"))
     .values(
         cash_cents=sa.bindparam("cash"),
         positions_value_cents=sa.bindparam("pv"),
@@ -80,7 +93,7 @@ _ACCOUNT_FIGURES = Prepared(
 )
 _EXT_CASH = Prepared(
     accounts.update()
-    .where(accounts.c.id == sa.bindparam("aid"))
+    .where(accounts.c.portfolio_id == sa.bindparam("pid"), accounts.c.id == sa.bindparam("aid"))
     .values(cash_cents=accounts.c.cash_cents + sa.bindparam("d", type_=sa.BigInteger))
 )
 
@@ -95,8 +108,8 @@ def _instrument(row: Sequence[Any]) -> Instrument:
     return Instrument(symbol, InstrumentKind(kind), underlying, pc, strike, day(expiry), mult)
 
 
-def instrument_by_id(conn: sa.Connection, iid: int) -> Instrument:
-    row = _INSTRUMENT_BY_ID.first(conn, iid=iid)
+def instrument_by_id(conn: sa.Connection, portfolio_id: int, iid: int) -> Instrument:
+    row = _INSTRUMENT_BY_ID.first(conn, pid=portfolio_id, iid=iid)
     assert row is not None
     return _instrument(row)
 
@@ -123,29 +136,33 @@ def insert_instrument(conn: sa.Connection, portfolio_id: int, spec: Instrument) 
     return iid
 
 
-def open_lots(conn: sa.Connection, account_id: int, instrument_id: int) -> list[BookLot]:
+def open_lots(conn: sa.Connection, portfolio_id: int, account_id: int, instrument_id: int) -> list[BookLot]:
     """An account's open lots of one instrument, oldest first (FIFO order)."""
     return [
         BookLot(lid, day(on), rem, rcash, account_id, instrument_id, fid, side, qty, ocash, False)  # type: ignore[arg-type]
-        for lid, on, rem, rcash, fid, side, qty, ocash in _OPEN_LOTS.rows(conn, aid=account_id, iid=instrument_id)
+        for lid, on, rem, rcash, fid, side, qty, ocash in _OPEN_LOTS.rows(
+            conn, pid=portfolio_id, aid=account_id, iid=instrument_id
+        )
     ]
 
 
-def positions_of(conn: sa.Connection, account_id: int) -> dict[int, Position]:
+def positions_of(conn: sa.Connection, portfolio_id: int, account_id: int) -> dict[int, Position]:
     """The positions an account holds (quantity not zero)."""
-    return {iid: Position(q, m, day(on), False) for iid, q, m, on in _POSITIONS.rows(conn, aid=account_id)}  # type: ignore[arg-type]
+    rows = _POSITIONS.rows(conn, pid=portfolio_id, aid=account_id)
+    return {iid: Position(q, m, day(on), False) for iid, q, m, on in rows}  # type: ignore[arg-type]
 
 
-def position(conn: sa.Connection, account_id: int, instrument_id: int) -> Position | None:
+def position(conn: sa.Connection, portfolio_id: int, account_id: int, instrument_id: int) -> Position | None:
     """One stored position, closed ones too (they keep their valuation price)."""
-    row = _POSITION.first(conn, aid=account_id, iid=instrument_id)
+    row = _POSITION.first(conn, pid=portfolio_id, aid=account_id, iid=instrument_id)
     return None if row is None else Position(row[0], row[1], day(row[2]), False)  # type: ignore[arg-type]
 
 
-def held_instruments(conn: sa.Connection, account_id: int) -> list[int]:
+def held_instruments(conn: sa.Connection, portfolio_id: int, account_id: int) -> list[int]:
     """The instruments an account holds a non-zero position in, by id."""
     p = positions.c
-    q = sa.select(p.instrument_id).where(p.account_id == account_id, p.quantity != 0).order_by(p.instrument_id)
+    held = sa.and_(p.portfolio_id == portfolio_id, p.account_id == account_id, p.quantity != 0)
+    q = sa.select(p.instrument_id).where(held).order_by(p.instrument_id)
     return [int(iid) for (iid,) in conn.execute(q)]
 
 
@@ -158,7 +175,7 @@ def write_booking(conn: sa.Connection, portfolio_id: int, booking: Booking) -> N
     and mark it written."""
     _write_lots(conn, portfolio_id, booking.new_lots, booking.closes)
     _write_positions(conn, portfolio_id, booking.positions)
-    _write_figures(conn, booking.accounts.values(), booking.ext_delta)
+    _write_figures(conn, portfolio_id, booking.accounts.values(), booking.ext_delta)
     for lot in booking.new_lots:
         lot.new = False
     for by_iid in booking.positions.values():
@@ -200,7 +217,7 @@ def _write_closes(conn: sa.Connection, pid: int, closes: list[Close]) -> None:
     _LOT_UPDATE.many(
         conn,
         [
-            {"lid": lot.id, "aid": lot.account_id, "remaining": lot.remaining, "rcash": lot.remaining_cash}
+            {"pid": pid, "lid": lot.id, "aid": lot.account_id, "remaining": lot.remaining, "rcash": lot.remaining_cash}
             for lot in touched.values()
         ],
     )
@@ -244,7 +261,9 @@ def _write_positions(conn: sa.Connection, pid: int, by_account: Mapping[int, Map
                     }
                 )
             elif p.dirty:
-                pos_upd.append({"aid": aid, "iid": iid, "qty": p.quantity, "mark": p.mark_e4, "on": p.marked_on})
+                pos_upd.append(
+                    {"pid": pid, "aid": aid, "iid": iid, "qty": p.quantity, "mark": p.mark_e4, "on": p.marked_on}
+                )
     if pos_new:
         first = allocate_ids(conn, positions, len(pos_new))
         for i, row in enumerate(pos_new):
@@ -253,15 +272,16 @@ def _write_positions(conn: sa.Connection, pid: int, by_account: Mapping[int, Map
     _POS_UPDATE.many(conn, pos_upd)
 
 
-def _write_figures(conn: sa.Connection, holders: Iterable[Holder], ext_delta: Mapping[int, int]) -> None:
+def _write_figures(conn: sa.Connection, pid: int, holders: Iterable[Holder], ext_delta: Mapping[int, int]) -> None:
     """The cached cash, positions value and collateral of the accounts booked into, and the cash of
     the counter-accounts as a delta (many units of work post to them at once)."""
     _ACCOUNT_FIGURES.many(
-        conn, [{"aid": a.id, "cash": a.cash, "pv": a.positions_value, "coll": a.collateral} for a in holders]
+        conn,
+        [{"pid": pid, "aid": a.id, "cash": a.cash, "pv": a.positions_value, "coll": a.collateral} for a in holders],
     )
-    add_cash(conn, {a: d for a, d in ext_delta.items() if d})
+    add_cash(conn, pid, {a: d for a, d in ext_delta.items() if d})
 
 
-def add_cash(conn: sa.Connection, deltas: Mapping[int, int]) -> None:
+def add_cash(conn: sa.Connection, portfolio_id: int, deltas: Mapping[int, int]) -> None:
     """Move accounts' cached cash by a delta each (counter-accounts many units of work post to)."""
-    _EXT_CASH.many(conn, [{"aid": a, "d": d} for a, d in deltas.items()])
+    _EXT_CASH.many(conn, [{"pid": portfolio_id, "aid": a, "d": d} for a, d in deltas.items()])

@@ -9,59 +9,74 @@ from typing import Any, NamedTuple
 import sqlalchemy as sa
 
 from alluse.store.prepared import Prepared, insert
-from alluse.store.schema import accounts, audit_keys, brokerage_accounts, brokerage_directory
+from alluse.store.schema import accounts, audit_keys, brokerage_accounts, brokerage_numbers
 from alluse.store.uow import IN_CHUNK
 
 _b = brokerage_accounts.c
 _BROKERAGE_INSERT = insert(brokerage_accounts)
+_NUMBERS_INSERT = insert(brokerage_numbers)
 
 
 class Registration(NamedTuple):
-    id: int
     portfolio_id: int
     broker: str
     number: str
+    # The rest only when the registration is the asking portfolio's own (another portfolio's rows are
+    # not its to read): the brokerage account's id and the system account it maps to.
+    id: int | None
     account_id: int | None
     kind: str  # of the mapped account; "" when unmapped
     name: str
 
 
-def registrations(conn: sa.Connection, numbers: Sequence[str]) -> dict[tuple[str, str], Registration]:
-    """(broker, number) → its registration in any portfolio, with the kind and name of the account it
-    maps to. The directory view: another portfolio's registrations must be seen to be refused. Read
-    on its own (on Citus the directory reads every shard as the owner); the accounts are then read
-    within their portfolios."""
-    d = brokerage_directory.c
+def registrations(
+    conn: sa.Connection, portfolio_id: int, numbers: Sequence[str]
+) -> dict[tuple[str, str], Registration]:
+    """(broker, number) → its registration: this portfolio's own brokerage accounts of those numbers
+    (paper-broker pool accounts too), with the kind and name of the account each maps to; then the
+    real brokers' numbers another portfolio holds (`brokerage_numbers`, readable across portfolios),
+    which must be seen to be refused."""
+    n, a = brokerage_numbers.c, accounts.c
     numbers = sorted(set(numbers))
-    rows: list[Any] = []
-    for i in range(0, len(numbers), IN_CHUNK):
-        q = sa.select(d.id, d.portfolio_id, d.broker, d.number, d.account_id)
-        rows += conn.execute(q.where(d.number.in_(numbers[i : i + IN_CHUNK]))).all()
-    mapped = [r for r in rows if r.account_id is not None]
-    names: dict[tuple[int, int], tuple[str, str]] = {}
-    a = accounts.c
-    for i in range(0, len(mapped), IN_CHUNK):
-        chunk = mapped[i : i + IN_CHUNK]
-        q = sa.select(a.portfolio_id, a.id, a.kind, a.name).where(
-            a.portfolio_id.in_({r.portfolio_id for r in chunk}), a.id.in_([r.account_id for r in chunk])
-        )
-        names.update({(r.portfolio_id, r.id): (r.kind, r.name) for r in conn.execute(q)})
     found: dict[tuple[str, str], Registration] = {}
-    for r in rows:
-        kind, name = names.get((r.portfolio_id, r.account_id), ("", ""))
-        found[(r.broker, r.number)] = Registration(r.id, r.portfolio_id, r.broker, r.number, r.account_id, kind, name)
+    for i in range(0, len(numbers), IN_CHUNK):
+        chunk = numbers[i : i + IN_CHUNK]
+        own = (
+            sa.select(_b.id, _b.broker, _b.number, _b.account_id, a.kind, a.name)
+            .select_from(
+                brokerage_accounts.outerjoin(
+                    accounts, sa.and_(a.portfolio_id == _b.portfolio_id, a.id == _b.account_id)
+                )
+            )
+            .where(_b.portfolio_id == portfolio_id, _b.number.in_(chunk))
+        )
+        for r in conn.execute(own):
+            reg = Registration(portfolio_id, r.broker, r.number, int(r.id), r.account_id, r.kind or "", r.name or "")
+            found[(r.broker, r.number)] = reg
+        held = sa.select(n.broker, n.number, n.portfolio_id).where(n.number.in_(chunk))
+        for broker, number, pid in conn.execute(held):
+            if (broker, number) not in found:
+                found[(broker, number)] = Registration(int(pid), broker, number, None, None, "", "")
     return found
+
+
+def hold_numbers(conn: sa.Connection, portfolio_id: int, refs: Sequence[tuple[str, str]]) -> None:
+    """Enter (broker, number) pairs as the portfolio's in `brokerage_numbers`: its key refuses a number
+    another portfolio holds, even when two units of work race for it."""
+    _NUMBERS_INSERT.many(conn, [{"broker": b, "number": n, "portfolio_id": portfolio_id} for b, n in refs])
 
 
 def insert_brokerage(conn: sa.Connection, rows: Sequence[Mapping[str, Any]]) -> None:
     _BROKERAGE_INSERT.many(conn, rows)
 
 
-def map_to_accounts(conn: sa.Connection, account_by_brokerage: Mapping[int, int]) -> None:
+def map_to_accounts(conn: sa.Connection, portfolio_id: int, account_by_brokerage: Mapping[int, int]) -> None:
     """Map registered (pool) brokerage accounts, by id, to system accounts."""
     if account_by_brokerage:
         conn.execute(
-            brokerage_accounts.update().where(_b.id == sa.bindparam("_id")).values(account_id=sa.bindparam("_acc")),
+            brokerage_accounts.update()
+            .where(_b.portfolio_id == portfolio_id, _b.id == sa.bindparam("_id"))
+            .values(account_id=sa.bindparam("_acc")),
             [{"_id": bid, "_acc": aid} for bid, aid in account_by_brokerage.items()],
         )
 
@@ -96,8 +111,9 @@ def encrypted_credentials(conn: sa.Connection, portfolio_id: int) -> list[tuple[
     return [(int(bid), token) for bid, token in conn.execute(q)]
 
 
-def replace_credentials(conn: sa.Connection, brokerage_id: int, token: bytes) -> None:
-    conn.execute(brokerage_accounts.update().where(_b.id == brokerage_id).values(credentials_encrypted=token))
+def replace_credentials(conn: sa.Connection, portfolio_id: int, brokerage_id: int, token: bytes) -> None:
+    cond = sa.and_(_b.portfolio_id == portfolio_id, _b.id == brokerage_id)
+    conn.execute(brokerage_accounts.update().where(cond).values(credentials_encrypted=token))
 
 
 def sealed_audit_keys(conn: sa.Connection) -> list[tuple[str, bytes]]:
@@ -111,16 +127,18 @@ def reseal_audit_key(conn: sa.Connection, key_id: str, sealed: bytes) -> None:
 
 # A lifecycle sweep asks these once per fork: prepared, like the rest of the hot path.
 _IN_POOL = (_b.portfolio_id == sa.bindparam("pid"), _b.broker == sa.bindparam("broker"), _b.account_id.is_(None))
-_BROKER_OF = Prepared(sa.select(_b.broker).where(_b.account_id == sa.bindparam("aid")))
+_BROKER_OF = Prepared(
+    sa.select(_b.broker).where(_b.portfolio_id == sa.bindparam("pid"), _b.account_id == sa.bindparam("aid"))
+)
 _POOL_FREE = Prepared(sa.select(sa.func.count()).where(*_IN_POOL))
 _POOL_NUMBERS = Prepared(
     sa.select(_b.number).where(*_IN_POOL).order_by(_b.id).limit(sa.bindparam("n", type_=sa.Integer))
 )
 
 
-def broker_of(conn: sa.Connection, account_id: int) -> str | None:
+def broker_of(conn: sa.Connection, portfolio_id: int, account_id: int) -> str | None:
     """The broker an account's brokerage account is at (None when it has none)."""
-    found = _BROKER_OF.first(conn, aid=account_id)
+    found = _BROKER_OF.first(conn, pid=portfolio_id, aid=account_id)
     return None if found is None or found[0] is None else str(found[0])
 
 

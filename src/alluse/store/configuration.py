@@ -25,11 +25,11 @@ def portfolio_row(conn: sa.Connection, pid: int) -> Any:
     return conn.execute(sa.select(portfolios).where(_p.id == pid)).one()
 
 
-def group_row(conn: sa.Connection, gid: int) -> Any:
-    return conn.execute(sa.select(account_groups).where(_g.id == gid)).one()
+def group_row(conn: sa.Connection, pid: int, gid: int) -> Any:
+    return conn.execute(sa.select(account_groups).where(_g.portfolio_id == pid, _g.id == gid)).one()
 
 
-def account_config_of(conn: sa.Connection, aid: int) -> AccountConfig:
+def account_config_of(conn: sa.Connection, pid: int, aid: int) -> AccountConfig:
     row = conn.execute(
         sa.select(accounts.c.name, accounts.c.kind, account_config.c.template, account_config.c.overrides)
         .join(
@@ -38,7 +38,7 @@ def account_config_of(conn: sa.Connection, aid: int) -> AccountConfig:
                 account_config.c.portfolio_id == accounts.c.portfolio_id, account_config.c.account_id == accounts.c.id
             ),
         )
-        .where(accounts.c.id == aid)
+        .where(accounts.c.portfolio_id == pid, accounts.c.id == aid)
     ).one()
     return AccountConfig(row.name, row.kind, row.template, json.loads(row.overrides))
 
@@ -65,26 +65,28 @@ def save_portfolio_allocation(conn: sa.Connection, pid: int, alloc: Allocation) 
     )
 
 
-def group_kind(conn: sa.Connection, gid: int) -> str:
-    return str(conn.execute(sa.select(_g.kind).where(_g.id == gid)).scalar_one())
+def group_kind(conn: sa.Connection, pid: int, gid: int) -> str:
+    return str(conn.execute(sa.select(_g.kind).where(_g.portfolio_id == pid, _g.id == gid)).scalar_one())
 
 
-def save_group_allocation(conn: sa.Connection, gid: int, alloc: Allocation) -> None:
+def save_group_allocation(conn: sa.Connection, pid: int, gid: int, alloc: Allocation) -> None:
     conn.execute(
         account_groups.update()
-        .where(_g.id == gid)
+        .where(_g.portfolio_id == pid, _g.id == gid)
         .values(alloc_gen_bps=alloc.gen_bps, alloc_rev_bps=alloc.rev_bps, alloc_com_bps=alloc.com_bps)
     )
 
 
 def save_account_config(
-    conn: sa.Connection, aid: int, template: str, overrides: dict[str, Any], buffer_bps: int
+    conn: sa.Connection, pid: int, aid: int, template: str, overrides: dict[str, Any], buffer_bps: int
 ) -> None:
     """An account's template and overrides; the account row carries the buffer rate they give, as
     every cash movement enforces it."""
     conn.execute(
         account_config.update()
-        .where(account_config.c.account_id == aid)
+        .where(account_config.c.portfolio_id == pid, account_config.c.account_id == aid)
         .values(template=template, overrides=json.dumps(overrides, sort_keys=True))
     )
-    conn.execute(accounts.update().where(accounts.c.id == aid).values(buffer_bps=buffer_bps))
+    conn.execute(
+        accounts.update().where(accounts.c.portfolio_id == pid, accounts.c.id == aid).values(buffer_bps=buffer_bps)
+    )

@@ -38,7 +38,7 @@ _PRIMARY_COUNT = prepared.Prepared(
 )
 _DEBIT = prepared.Prepared(
     accounts.update()
-    .where(accounts.c.id == sa.bindparam("aid"))
+    .where(accounts.c.portfolio_id == sa.bindparam("pid"), accounts.c.id == sa.bindparam("aid"))
     .values(cash_cents=accounts.c.cash_cents - sa.bindparam("amount", type_=sa.BigInteger))
 )
 
@@ -110,6 +110,6 @@ def insert_groups(
     _CONFIG_INSERT.many(conn, config_rows)
 
 
-def debit_cash(conn: sa.Connection, account_id: int, amount_cents: int) -> None:
+def debit_cash(conn: sa.Connection, portfolio_id: int, account_id: int, amount_cents: int) -> None:
     """Take cash out of an account's cached balance (its journal leg is written with it)."""
-    _DEBIT.run(conn, aid=account_id, amount=amount_cents)
+    _DEBIT.run(conn, pid=portfolio_id, aid=account_id, amount=amount_cents)

@@ -36,12 +36,17 @@ def positions_to_revalue(
     return [tuple(r) for r in conn.execute(q)]
 
 
-def set_position_marks(conn: sa.Connection, marks_by_position: Mapping[int, int], as_of: date) -> None:
+def set_position_marks(conn: sa.Connection, pid: int, marks_by_position: Mapping[int, int], as_of: date) -> None:
     conn.execute(
-        positions.update().where(_p.id == sa.bindparam("pos_id")).values(mark_e4=sa.bindparam("mark"), marked_on=as_of),
+        positions.update()
+        .where(_p.portfolio_id == pid, _p.id == sa.bindparam("pos_id"))
+        .values(mark_e4=sa.bindparam("mark"), marked_on=as_of),
         [{"pos_id": pos_id, "mark": mark} for pos_id, mark in marks_by_position.items()],
     )
 
 
-def set_positions_value(conn: sa.Connection, account_id: int, value_cents: int) -> None:
-    conn.execute(accounts.update().where(accounts.c.id == account_id).values(positions_value_cents=value_cents))
+def set_positions_value(conn: sa.Connection, pid: int, account_id: int, value_cents: int) -> None:
+    a = accounts.c
+    conn.execute(
+        accounts.update().where(a.portfolio_id == pid, a.id == account_id).values(positions_value_cents=value_cents)
+    )

@@ -72,7 +72,10 @@ _ACCOUNT_COLS = (
     _a.buffer_bps,
     sa.exists()
     .where(
+        # The portfolio as a parameter, not only as the correlation: Citus routes a correlated
+        # subquery of the select list to one shard only when it names the distribution value itself.
         alerts.c.portfolio_id == _a.portfolio_id,
+        alerts.c.portfolio_id == sa.bindparam("pid", type_=sa.BigInteger),
         alerts.c.account_id == _a.id,
         alerts.c.kind == "BUFFER_BREACH",
         alerts.c.cleared_at.is_(None),
@@ -114,7 +117,7 @@ _LAST_NUMBER = Prepared(
 _POSTING_INSERT = insert(postings)
 _CASH_UPDATE = Prepared(
     accounts.update()
-    .where(_a.id == sa.bindparam("aid"))
+    .where(_a.portfolio_id == sa.bindparam("pid"), _a.id == sa.bindparam("aid"))
     .values(cash_cents=sa.bindparam("cash"), base_capital_cents=sa.bindparam("base"))
 )
 
@@ -139,8 +142,10 @@ def load_accounts(conn: sa.Connection, portfolio_id: int, ids: list[int]) -> dic
             out[r[0]] = _to_row(r)
     elif ids:
         for i in range(0, len(ids), IN_CHUNK):
-            q = sa.select(*_ACCOUNT_COLS).where(_a.portfolio_id == portfolio_id, _a.id.in_(ids[i : i + IN_CHUNK]))
-            for r in conn.execute(q):
+            q = sa.select(*_ACCOUNT_COLS).where(
+                _a.portfolio_id == sa.bindparam("pid"), _a.id.in_(ids[i : i + IN_CHUNK])
+            )
+            for r in conn.execute(q, {"pid": portfolio_id}):
                 out[r[0]] = _to_row(tuple(r))
     missing = set(ids) - out.keys()
     if missing:
@@ -219,7 +224,9 @@ def external_account(conn: sa.Connection, portfolio_id: int, name: str, now: dat
 
 def apply_cash(conn: sa.Connection, changed: list[AccountRow]) -> None:
     """Write back the cash and base capital of accounts a use case changed in memory."""
-    _CASH_UPDATE.many(conn, [{"aid": a.id, "cash": a.cash, "base": a.base_capital} for a in changed])
+    _CASH_UPDATE.many(
+        conn, [{"pid": a.portfolio_id, "aid": a.id, "cash": a.cash, "base": a.base_capital} for a in changed]
+    )
 
 
 class JournalEntry(NamedTuple):

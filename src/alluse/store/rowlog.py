@@ -222,8 +222,16 @@ class Capture:
     def _watermark(self, table: sa.Table) -> None:
         if table.name in self.watermarks:
             return
-        mark = self.conn.execute(_max_id(table)).scalar_one()  # an id left to the database: one integer key
+        # An id left to the database: one integer key. The portfolio's highest id is enough (ids come
+        # from one sequence, so every new row is above it) and, on Citus, asks one shard.
+        if self._scoped(table):
+            mark = self.conn.execute(_max_id(table, True), {"pid": self.portfolio_id}).scalar_one()
+        else:
+            mark = self.conn.execute(_max_id(table, False)).scalar_one()
         self.watermarks[table.name] = (table, int(mark))
+
+    def _scoped(self, table: sa.Table) -> bool:
+        return "portfolio_id" in table.c and self.portfolio_id is not None
 
     def changing(self, table: sa.Table, where: Any, params: Sequence[Mapping[str, Any]]) -> None:
         """An UPDATE or DELETE is about to run: note the keys of the rows it touches."""
@@ -232,6 +240,8 @@ class Capture:
         q = sa.select(*cols)
         if where is not None:
             q = q.where(where)
+        if self._scoped(table):  # the unit of work writes only its own portfolio's rows
+            q = q.where(table.c.portfolio_id == self.portfolio_id)
         for p in params or [{}]:
             for r in self.conn.execute(q, dict(p)):
                 keys.add(r[0] if len(cols) == 1 else tuple(r))
@@ -269,7 +279,7 @@ class Capture:
                 found[k] = d
         for name, (table, mark) in self.watermarks.items():
             s = shape(table)
-            scoped = "portfolio_id" in table.c and self.portfolio_id is not None
+            scoped = self._scoped(table)
             found = out.setdefault(name, {})
             params = {"mark": mark, "pid": self.portfolio_id} if scoped else {"mark": mark}
             for row in self.conn.execute(_after_mark(table, scoped), params):
@@ -279,7 +289,8 @@ class Capture:
             s = shape(table)
             found = out.setdefault(name, {})
             wanted = {_norm_key(k) for k in keys}
-            for row in _rows_by_keys(self.conn, table, s, list(keys)):
+            pid = self.portfolio_id if self._scoped(table) else None
+            for row in _rows_by_keys(self.conn, table, s, list(keys), pid):
                 k, d = s.from_row(row)
                 found[k] = d
                 wanted.discard(k)
@@ -292,14 +303,17 @@ class Capture:
 
 # The read-backs, built once per table so SQLAlchemy's statement cache serves them.
 _AFTER_MARK: dict[tuple[str, bool], sa.Select[Any]] = {}
-_MAX_ID: dict[str, sa.Select[Any]] = {}
+_MAX_ID: dict[tuple[str, bool], sa.Select[Any]] = {}
 
 
-def _max_id(table: sa.Table) -> sa.Select[Any]:
-    q = _MAX_ID.get(table.name)
+def _max_id(table: sa.Table, scoped: bool) -> sa.Select[Any]:
+    q = _MAX_ID.get((table.name, scoped))
     if q is None:
         (pk,) = pk_columns(table)
-        q = _MAX_ID[table.name] = sa.select(sa.func.coalesce(sa.func.max(pk), 0))
+        q = sa.select(sa.func.coalesce(sa.func.max(pk), 0))
+        if scoped:
+            q = q.where(table.c.portfolio_id == sa.bindparam("pid", type_=sa.BigInteger))
+        _MAX_ID[(table.name, scoped)] = q
     return q
 
 
@@ -324,9 +338,13 @@ def manifest_key(k: Any) -> Any:
     return tuple(k) if isinstance(k, list) else k
 
 
-def _rows_by_keys(conn: sa.Connection, table: sa.Table, s: _Shape, keys: list[Any]) -> Iterable[Any]:
+def _rows_by_keys(
+    conn: sa.Connection, table: sa.Table, s: _Shape, keys: list[Any], portfolio_id: int | None
+) -> Iterable[Any]:
     cols = pk_columns(table)
     q = sa.select(*s.columns)
+    if portfolio_id is not None:  # routed to the portfolio's shard on Citus
+        q = q.where(table.c.portfolio_id == portfolio_id)
     if len(cols) == 1:
         for i in range(0, len(keys), 500):
             yield from conn.execute(q.where(cols[0].in_(keys[i : i + 500])))

@@ -454,15 +454,20 @@ alerts = sa.Table(
 portfolio_directory = sa.table(
     "portfolio_directory", sa.column("id", Id), sa.column("name", sa.String), sa.column("creation_key", sa.String)
 )
-# Likewise: which portfolio holds which brokerage account, so the one-to-one mapping is checked across
-# portfolios by a unit of work scoped to one.
-brokerage_directory = sa.table(
-    "brokerage_directory",
-    sa.column("id", Id),
-    sa.column("portfolio_id", Id),
-    sa.column("broker", sa.String),
-    sa.column("number", sa.String),
-    sa.column("account_id", Id),
+# Which portfolio holds each brokerage account at a real broker, so a unit of work scoped to one
+# portfolio can refuse a number another holds, and the key keeps a number in one portfolio. Its own table, not a view
+# of brokerage_accounts: the application role reads it as itself (row-level security lets it read every
+# row, write only its own portfolio's), and on Citus it is a reference table, so its key is checked on
+# every node and a unit of work reads it through its own connections. Paper-broker accounts are not in
+# it: their numbers come from their ids. No money in it.
+brokerage_numbers = sa.Table(
+    "brokerage_numbers",
+    metadata,
+    sa.Column("broker", sa.String(20), primary_key=True),
+    sa.Column("number", sa.String(40), primary_key=True),
+    # No foreign key: Citus allows none from a reference table into a distributed one.
+    sa.Column("portfolio_id", Id, nullable=False),
+    info={"citus": "reference"},
 )
 
 # Defaults of this database's command line, e.g. the portfolio a command acts on when none is named

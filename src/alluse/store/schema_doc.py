@@ -82,7 +82,13 @@ def _table_section(t: sa.Table) -> list[str]:
             out.append(f"- check `{con.name}`: `{con.sqltext}`")
     for ix in sorted(t.indexes, key=lambda i: str(i.name)):
         out.append(f"- index `{ix.name}`: ({_cols(ix.columns)}){' unique' if ix.unique else ''}")
-    out.append(f"- row-level security (PostgreSQL): policy `portfolio_scope` on `{_scope_column(t)}`")
+    if t.info.get("citus") == "reference":  # read across portfolios (store/schema.py)
+        out.append(
+            f"- row-level security (PostgreSQL): every row readable; policy `portfolio_scope` on "
+            f"`{_scope_column(t)}` for inserts; no updates or deletes"
+        )
+    else:
+        out.append(f"- row-level security (PostgreSQL): policy `portfolio_scope` on `{_scope_column(t)}`")
     out.append("")
     return out
 
@@ -151,9 +157,14 @@ def _distribution_column(t: sa.Table) -> str:
 
 
 def reference_tables() -> list[sa.Table]:
-    """Tables that belong to no portfolio (users and their API keys): Citus reference tables, copied
-    to every worker, so a distributed table may keep a foreign key to them."""
-    return [t for t in _ordered_tables() if t.name != "portfolios" and "portfolio_id" not in t.c]
+    """Tables that belong to no portfolio (users and their API keys), and those read across portfolios
+    (`brokerage_numbers`, marked in store/schema.py): Citus reference tables, copied to every worker,
+    so a distributed table may keep a foreign key to them and a key on them is checked on every node."""
+    return [
+        t
+        for t in _ordered_tables()
+        if t.info.get("citus") == "reference" or (t.name != "portfolios" and "portfolio_id" not in t.c)
+    ]
 
 
 def _pg_pk(t: sa.Table) -> list[str]:
@@ -229,8 +240,8 @@ def citus_parked_keys() -> list[tuple[sa.Table, sa.ForeignKeyConstraint]]:
     ]
 
 
-# The directory views (store/schema.py) and the table each reads across portfolios.
-DIRECTORIES = {"portfolio_directory": "portfolios", "brokerage_directory": "brokerage_accounts"}
+# The directory view (store/schema.py) and the table it reads across portfolios.
+DIRECTORIES = {"portfolio_directory": "portfolios"}
 
 
 def _citus_directories() -> list[str]:
@@ -289,7 +300,7 @@ def render_citus_sql() -> str:
     lines += [
         "COMMIT;",
         "",
-        "-- 3. The directories (which portfolio has which name, which brokerage account) read every shard.",
+        "-- 3. The portfolio directory (which portfolio has which name) reads every shard.",
         *_citus_directories(),
         "",
         "-- 4. Row-level security on the workers: each unit of work scopes itself with SET LOCAL",

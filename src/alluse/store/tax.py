@@ -63,7 +63,7 @@ def save_rates(conn: sa.Connection, portfolio_id: int, rates: TaxRates) -> None:
         conn.execute(tax_settings.insert().values(portfolio_id=portfolio_id, **values))
 
 
-def realized_by_year(conn: sa.Connection, ids: list[int], through: date) -> dict[int, dict[int, list[int]]]:
+def realized_by_year(conn: sa.Connection, pid: int, ids: list[int], through: date) -> dict[int, dict[int, list[int]]]:
     """Per account and tax year, up to `through`: [realized short-term gain, long-term gain, dividends]
     (a year appears when it has any realized closing or dividend)."""
     c, f = lot_closes.c, fills.c
@@ -71,26 +71,26 @@ def realized_by_year(conn: sa.Connection, ids: list[int], through: date) -> dict
     for i in range(0, len(ids), IN_CHUNK):
         chunk = ids[i : i + IN_CHUNK]
         closings = sa.select(c.account_id, c.closed_on, c.term, c.gain_cents).where(
-            c.account_id.in_(chunk), c.realized.is_(True), c.closed_on <= through
+            c.portfolio_id == pid, c.account_id.in_(chunk), c.realized.is_(True), c.closed_on <= through
         )
         for aid, on, term, gain in conn.execute(closings):
             out.setdefault(aid, {}).setdefault(on.year, [0, 0, 0])[1 if term == Term.LONG else 0] += int(gain)
         dividends = sa.select(f.account_id, f.trade_date, f.cash_cents + f.commission_cents).where(
-            f.account_id.in_(chunk), f.action == "DIVIDEND", f.trade_date <= through
+            f.portfolio_id == pid, f.account_id.in_(chunk), f.action == "DIVIDEND", f.trade_date <= through
         )
         for aid, on, cents in conn.execute(dividends):
             out.setdefault(aid, {}).setdefault(on.year, [0, 0, 0])[2] += int(cents)
     return out
 
 
-def paid_by_year(conn: sa.Connection, ids: list[int], through: date) -> dict[int, dict[int, int]]:
+def paid_by_year(conn: sa.Connection, pid: int, ids: list[int], through: date) -> dict[int, dict[int, int]]:
     """Per account and tax year, the tax paid on or before `through`."""
     t = tax_payments.c
     out: dict[int, dict[int, int]] = {}
     for i in range(0, len(ids), IN_CHUNK):
         q = (
             sa.select(t.account_id, t.tax_year, sa.func.sum(t.amount_cents))
-            .where(t.account_id.in_(ids[i : i + IN_CHUNK]), t.paid_on <= through)
+            .where(t.portfolio_id == pid, t.account_id.in_(ids[i : i + IN_CHUNK]), t.paid_on <= through)
             .group_by(t.account_id, t.tax_year)
         )
         for aid, year, cents in conn.execute(q):

@@ -1,8 +1,8 @@
 """The tax ledger read (ALLUSE_RULES §5, §6): realized gains by term, an account's tax year, a period's
 pre- and post-tax P&L and the post-tax surplus. Estimates, not tax advice.
 
-The lifecycle reads `post_tax_surplus(conn, account_id, as_of)` and `realized_gain(conn, account_id,
-start, end)` inside its own transaction; entrypoints ask `surplus_of` and `pnl_of`. All return integer
+The lifecycle reads `post_tax_surplus(conn, portfolio_id, account_id, as_of)` and
+`realized_gain(conn, portfolio_id, account_id, start, end)` inside its own transaction; entrypoints ask `surplus_of` and `pnl_of`. All return integer
 cents.
 
 Each account is estimated as if it were its own taxpayer (accounts are independent, §9): its tax
@@ -74,13 +74,19 @@ def _portfolio_of(conn: sa.Connection, account_id: int) -> int:
     return int(pid)
 
 
-def realized_gain(conn: sa.Connection, account_id: int, start: date, end: date) -> RealizedGain:
+def realized_gain(conn: sa.Connection, portfolio_id: int, account_id: int, start: date, end: date) -> RealizedGain:
     """Realized short- and long-term gain and dividends of closings dated start..end (inclusive)."""
     c = lot_closes.c
     st = lt = 0
     q = (
         sa.select(c.term, sa.func.sum(c.gain_cents))
-        .where(c.account_id == account_id, c.realized.is_(True), c.closed_on >= start, c.closed_on <= end)
+        .where(
+            c.portfolio_id == portfolio_id,
+            c.account_id == account_id,
+            c.realized.is_(True),
+            c.closed_on >= start,
+            c.closed_on <= end,
+        )
         .group_by(c.term)
     )
     for term, total in conn.execute(q):
@@ -91,36 +97,46 @@ def realized_gain(conn: sa.Connection, account_id: int, start: date, end: date) 
     f = fills.c
     div = conn.execute(
         sa.select(sa.func.coalesce(sa.func.sum(f.cash_cents + f.commission_cents), 0)).where(
-            f.account_id == account_id, f.action == "DIVIDEND", f.trade_date >= start, f.trade_date <= end
+            f.portfolio_id == portfolio_id,
+            f.account_id == account_id,
+            f.action == "DIVIDEND",
+            f.trade_date >= start,
+            f.trade_date <= end,
         )
     ).scalar_one()
     return RealizedGain(st, lt, int(div))
 
 
-def year_figures(conn: sa.Connection, account_id: int, year: int, through: date | None = None) -> YearFigures:
+def year_figures(
+    conn: sa.Connection, portfolio_id: int, account_id: int, year: int, through: date | None = None
+) -> YearFigures:
     end = min(date(year, 12, 31), through) if through else date(year, 12, 31)
-    r = realized_gain(conn, account_id, date(year, 1, 1), end)
+    r = realized_gain(conn, portfolio_id, account_id, date(year, 1, 1), end)
     return YearFigures(r.short_term, r.long_term, r.dividends)
 
 
-def period_pnl(conn: sa.Connection, account_id: int, start: date, end: date) -> PeriodPnL:
+def period_pnl(conn: sa.Connection, portfolio_id: int, account_id: int, start: date, end: date) -> PeriodPnL:
     """Pre- and post-tax realized P&L for start..end. A period's tax is what it adds to its tax year's
     estimate (year to its end minus year to its start), so quarters add up to their year."""
     if end < start:
         raise InvalidInput("the period ends before it starts")
-    r = rates(conn, _portfolio_of(conn, account_id))
-    g = realized_gain(conn, account_id, start, end)
+    r = rates(conn, portfolio_id)
+    g = realized_gain(conn, portfolio_id, account_id, start, end)
     tax = 0
     for y in range(start.year, end.year + 1):
         s, e = max(start, date(y, 1, 1)), min(end, date(y, 12, 31))
-        to_end = estimate(year_figures(conn, account_id, y, e), r).tax
-        before = estimate(year_figures(conn, account_id, y, s - timedelta(days=1)), r).tax
+        to_end = estimate(year_figures(conn, portfolio_id, account_id, y, e), r).tax
+        before = estimate(year_figures(conn, portfolio_id, account_id, y, s - timedelta(days=1)), r).tax
         tax += to_end - before
     f = fills.c
     fees = -int(
         conn.execute(
             sa.select(sa.func.coalesce(sa.func.sum(f.cash_cents), 0)).where(
-                f.account_id == account_id, f.action == "FEE", f.trade_date >= start, f.trade_date <= end
+                f.portfolio_id == portfolio_id,
+                f.account_id == account_id,
+                f.action == "FEE",
+                f.trade_date >= start,
+                f.trade_date <= end,
             )
         ).scalar_one()
     )
@@ -128,11 +144,11 @@ def period_pnl(conn: sa.Connection, account_id: int, start: date, end: date) -> 
     return PeriodPnL(g.total, g.dividends, fees, pre, tax, pre - tax)
 
 
-def tax_paid(conn: sa.Connection, account_id: int, year: int, through: date | None = None) -> int:
+def tax_paid(conn: sa.Connection, portfolio_id: int, account_id: int, year: int, through: date | None = None) -> int:
     """Tax paid for `year`, counting payments made on or before `through` when given."""
     t = tax_payments.c
     q = sa.select(sa.func.coalesce(sa.func.sum(t.amount_cents), 0)).where(
-        t.account_id == account_id, t.tax_year == year
+        t.portfolio_id == portfolio_id, t.account_id == account_id, t.tax_year == year
     )
     if through is not None:
         q = q.where(t.paid_on <= through)
@@ -151,7 +167,7 @@ def unrealized_figures(state: AccountAsOf) -> YearFigures:
     return YearFigures(st, lt, 0)
 
 
-def post_tax_surplus(conn: sa.Connection, account_id: int, as_of: date) -> PostTaxSurplus:
+def post_tax_surplus(conn: sa.Connection, portfolio_id: int, account_id: int, as_of: date) -> PostTaxSurplus:
     """NAV − base capital − unpaid estimated tax on realized gains − estimated tax on unrealized gains.
 
     Every figure is as of `as_of` (store/asof.py): cash, base capital and the lots open that day, valued
@@ -160,7 +176,7 @@ def post_tax_surplus(conn: sa.Connection, account_id: int, as_of: date) -> PostT
     everything would add to this year's estimate, never below zero (an unrealized loss does not raise
     the surplus).
     """
-    return post_tax_surplus_many(conn, _portfolio_of(conn, account_id), [account_id], as_of)[account_id]
+    return post_tax_surplus_many(conn, portfolio_id, [account_id], as_of)[account_id]
 
 
 def post_tax_surplus_many(
@@ -168,10 +184,10 @@ def post_tax_surplus_many(
 ) -> dict[int, PostTaxSurplus]:
     """`post_tax_surplus` of many accounts of one portfolio (a sweep's candidates), with a few
     statements for all of them instead of a dozen per account."""
-    states = accounts_as_of(conn, ids, as_of)
+    states = accounts_as_of(conn, portfolio_id, ids, as_of)
     r = rates(conn, portfolio_id)
-    realized = tax_store.realized_by_year(conn, list(states), as_of)
-    paid = tax_store.paid_by_year(conn, list(states), as_of)
+    realized = tax_store.realized_by_year(conn, portfolio_id, list(states), as_of)
+    paid = tax_store.paid_by_year(conn, portfolio_id, list(states), as_of)
     out: dict[int, PostTaxSurplus] = {}
     for aid, state in states.items():
         unpaid = 0
@@ -189,13 +205,15 @@ def post_tax_surplus_many(
 
 
 def surplus_of(engine: Engine, account_id: int, as_of: date) -> PostTaxSurplus:
+    """By account id alone: finding its portfolio asks every shard on Citus (`account_surplus` does not)."""
     with engine.connect() as conn:
-        return post_tax_surplus(conn, account_id, as_of)
+        return post_tax_surplus(conn, _portfolio_of(conn, account_id), account_id, as_of)
 
 
 def pnl_of(engine: Engine, account_id: int, start: date, end: date) -> PeriodPnL:
+    """By account id alone, like `surplus_of`."""
     with engine.connect() as conn:
-        return period_pnl(conn, account_id, start, end)
+        return period_pnl(conn, _portfolio_of(conn, account_id), account_id, start, end)
 
 
 class SurplusRecord(TypedDict):
@@ -225,19 +243,21 @@ def surplus_record(account: str, as_of: date, s: PostTaxSurplus) -> SurplusRecor
 
 
 def _account(conn: sa.Connection, portfolio_id: int, ref: str | int) -> tuple[int, str]:
-    aid = resolve_account(conn, resolve_portfolio(conn, portfolio_id), ref)
-    return aid, conn.execute(sa.select(accounts.c.name).where(accounts.c.id == aid)).scalar_one()
+    pid = resolve_portfolio(conn, portfolio_id)
+    aid = resolve_account(conn, pid, ref)
+    a = accounts.c
+    return aid, conn.execute(sa.select(a.name).where(a.portfolio_id == pid, a.id == aid)).scalar_one()
 
 
 def account_surplus(engine: Engine, portfolio_id: int, ref: str | int, as_of: date) -> tuple[str, PostTaxSurplus]:
     """An account (by name or id) of the portfolio: its name and its post-tax surplus on a day."""
     with engine.connect() as conn:
         aid, name = _account(conn, portfolio_id, ref)
-        return name, post_tax_surplus(conn, aid, as_of)
+        return name, post_tax_surplus(conn, portfolio_id, aid, as_of)
 
 
 def account_pnl(engine: Engine, portfolio_id: int, ref: str | int, start: date, end: date) -> tuple[str, PeriodPnL]:
     """An account (by name or id) of the portfolio: its name and its realized P&L for a period."""
     with engine.connect() as conn:
         aid, name = _account(conn, portfolio_id, ref)
-        return name, period_pnl(conn, aid, start, end)
+        return name, period_pnl(conn, portfolio_id, aid, start, end)

@@ -228,7 +228,7 @@ def lot(request: Request, portfolio: str, account: str, lot_id: Annotated[int, F
             message=f"no open lot #{lot_id} in {data['name']}",
             scope=scope,
         )
-    history = dashboard.lot_history(engine, data["account_id"], lot_id)
+    history = dashboard.lot_history(engine, scope.portfolio_id, data["account_id"], lot_id)
     return render(request, "lot.html", scope=scope, a=data, lot=found, history=history, active="overview")
 
 
