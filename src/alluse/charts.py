@@ -15,9 +15,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from typing import IO, Any, Literal
+from typing import IO, TYPE_CHECKING, Any, Literal
 
 from alluse.domain.tax import NOTE
+
+if TYPE_CHECKING:  # the reports' shapes only: drawing a chart needs no service at run time
+    from alluse.services.dashboard import Premium, WeeklyIncome
+    from alluse.services.reports import Monthly, Performance, WeekAccuracy, Weekly
 
 # Okabe & Ito (2008): distinguishable with protanopia, deuteranopia and tritanopia.
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
@@ -96,7 +100,7 @@ def _dash(i: int) -> tuple[int, ...]:
 # --- what each report draws -----------------------------------------------------------------------
 
 
-def weekly_charts(report: dict[str, Any], today: date | None = None) -> list[Chart]:
+def weekly_charts(report: Weekly, today: date | None = None) -> list[Chart]:
     today = today or date.today()
     weeks = [w for w in report["weeks"] if date.fromisoformat(w["week_start"]) <= today]
     notes = []
@@ -124,7 +128,7 @@ def weekly_charts(report: dict[str, Any], today: date | None = None) -> list[Cha
     ]
 
 
-def monthly_charts(report: dict[str, Any], today: date | None = None) -> list[Chart]:
+def monthly_charts(report: Monthly, today: date | None = None) -> list[Chart]:
     """Income and reinvestment on separate scales; growth stacked per account with the portfolio total."""
     today = today or date.today()
     this_month = f"{today.year}-{today.month:02d}"
@@ -173,7 +177,7 @@ def monthly_charts(report: dict[str, Any], today: date | None = None) -> list[Ch
     return [income, reinvested, growth_chart]
 
 
-def weekly_by_account_chart(report: dict[str, Any], today: date | None = None) -> Chart:
+def weekly_by_account_chart(report: WeeklyIncome, today: date | None = None) -> Chart:
     """Weekly income stacked per sleeve, with the portfolio total."""
     today = today or date.today()
     keep = [i for i, w in enumerate(report["weeks"]) if date.fromisoformat(w) <= today]
@@ -198,7 +202,7 @@ def weekly_by_account_chart(report: dict[str, Any], today: date | None = None) -
     )
 
 
-def premium_chart(rows: list[dict[str, Any]], period: str) -> Chart:
+def premium_chart(rows: list[Premium], period: str) -> Chart:
     return Chart(
         "premium",
         f"Option premium received by underlying, {period}",
@@ -209,7 +213,7 @@ def premium_chart(rows: list[dict[str, Any]], period: str) -> Chart:
     )
 
 
-def accuracy_chart(report: dict[str, Any]) -> Chart:
+def accuracy_chart(report: WeekAccuracy) -> Chart:
     """Share of weeks whose predicted type was confirmed, per predicted type and overall."""
     rows = [(k, v["correct"], v["weeks"]) for k, v in report["by_predicted"].items()]
     if report["weeks"]:
@@ -255,7 +259,7 @@ def group_of(account: str) -> str:
     return account.rsplit("-", 1)[0]
 
 
-def performance_charts(report: dict[str, Any], *, per_account: bool = True) -> list[Chart]:
+def performance_charts(report: Performance, *, per_account: bool = True) -> list[Chart]:
     """NAV per account, per group and for the portfolio; the time-weighted index and drawdown of each."""
     accounts = [a for a in report["accounts"] if a["series"]]
     if not accounts:
@@ -412,15 +416,15 @@ def _short(label: str) -> str:
     return label[5:] if len(label) == 10 else label
 
 
-def weekly_png(report: dict[str, Any], out: str | IO[bytes] | Any) -> None:
+def weekly_png(report: Weekly, out: str | IO[bytes] | Any) -> None:
     render_png(weekly_charts(report), out)
 
 
-def monthly_png(report: dict[str, Any], out: str | IO[bytes] | Any) -> None:
+def monthly_png(report: Monthly, out: str | IO[bytes] | Any) -> None:
     render_png(monthly_charts(report), out)
 
 
-def performance_png(report: dict[str, Any], out: str | IO[bytes] | Any) -> None:
+def performance_png(report: Performance, out: str | IO[bytes] | Any) -> None:
     render_png(performance_charts(report, per_account=len(report["accounts"]) <= 9), out)
 
 

@@ -1,5 +1,5 @@
 """The layer rules (docs/architecture.md) and the types hold: `lint-imports` checks the contracts in
-pyproject.toml, `mypy` the type annotations (strict for the domain and the services). Both run here
+pyproject.toml, `mypy` the type annotations (strict for the domain, the services and the views). Both run here
 so that the test suite, and with it CI, enforces them; `make lint` runs them too."""
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ belongs here too.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -22,10 +22,8 @@ from alluse.domain.errors import Forbidden, InvalidInput, NotFound, Unauthentica
 from alluse.domain.parsing import validate_key
 from alluse.security.keyring import Keyring
 from alluse.security.tokens import TokenIssuer
-from alluse.services import access
-from alluse.services.access import Role
 from alluse.services.ratelimit import LoginThrottle
-from alluse.views.access import Principal, api_key_principal, portfolio_role_in, user_principal
+from alluse.views.access import API_KEY_PREFIX, Principal, Role, api_key_principal, portfolio_role_in, user_principal
 
 
 @dataclass
@@ -64,7 +62,7 @@ def authenticate(conn: sa.Connection, c: Context, credentials: HTTPAuthorization
     if credentials is None or not credentials.credentials.strip():
         raise Unauthenticated("authentication required: send Authorization: Bearer <token or API key>")
     token = credentials.credentials.strip()
-    if token.startswith(access.API_KEY_PREFIX + "_"):
+    if token.startswith(API_KEY_PREFIX + "_"):
         return api_key_principal(conn, token)
     uid, version = c.tokens.read(token, "access")
     return user_principal(conn, uid, version)
@@ -112,7 +110,7 @@ class Scope:
 PortfolioRef = Annotated[str, Path(min_length=1, max_length=100, description="Portfolio id or name")]
 
 
-def portfolio_scope(least: Role) -> Callable[..., Scope]:
+def portfolio_scope(least: Role) -> Callable[..., Awaitable[Scope]]:
     async def dependency(request: Request, portfolio: PortfolioRef, credentials: Credentials = None) -> Scope:
         # On the event loop, in one connection: a few lock-free primary-key reads cost less than the
         # thread-pool hop a sync dependency takes (docs/api.md, "Performance"). The context is read

@@ -25,18 +25,24 @@ def _is_cents(hint: Any) -> bool:
     return get_origin(hint) in (Union, types.UnionType) and Cents in get_args(hint)
 
 
+@functools.cache
+def _cents_fields(shape: type) -> frozenset[str]:
+    return frozenset(k for k, hint in _fields(shape).items() if _is_cents(hint))
+
+
 def typed_money(value: Any, shape: Any) -> Any:
     """`value` (a result shaped as `shape`: a TypedDict, or a list or dict of them) with its `Cents`
     fields as dollars."""
     if is_typeddict(shape) and isinstance(value, dict):
-        hints = _fields(shape)
+        hints, cents = _fields(shape), _cents_fields(shape)
         out = {}
         for k, v in value.items():
-            hint = hints.get(k)
-            if hint is not None and _is_cents(hint):
+            if k in cents:
                 out[k.removesuffix("_cents")] = usd(v) if v is not None else None
+            elif isinstance(v, dict | list):  # only these can hold money; anything else stays as it is
+                out[k] = typed_money(v, hints.get(k))
             else:
-                out[k] = typed_money(v, hint)
+                out[k] = v
         return out
     origin, args = get_origin(shape), get_args(shape)
     if origin is list and isinstance(value, list):

@@ -12,6 +12,7 @@ import time
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from alluse.domain.lots import Term
 from alluse.services import groups, reports
 from alluse.services.trades import Fill, FillAction, record_fills
 
@@ -198,7 +199,7 @@ def _ledger(bench: Bench, n: int) -> str:
             closed = min(closed, date(2027, 12, 31))
             cost = rng.randrange(1_000, 1_000_000)
             proceeds = cost + rng.randrange(-cost // 2, cost // 2)
-            term = "LONG" if (closed - opened).days > 365 else "SHORT"
+            term = Term.LONG if (closed - opened).days > 365 else Term.SHORT
             fid = i + 1
             fills_rows.append((fid, coms[i % 10], opened.isoformat()))
             lot_rows.append((fid, coms[i % 10], rng.randrange(1, 501), fid, opened.isoformat(), -cost))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -10,8 +10,11 @@ from alluse.cli.common import KeyOpt, OverrideOpt, actor, app, friendly, new_key
 from alluse.cli.render import console, replay_note, usd
 from alluse.domain.parsing import parse_money
 
+if TYPE_CHECKING:
+    from alluse.services.cash import CashMoved
 
-def _print_move(r: dict[str, Any]) -> None:
+
+def _print_move(r: CashMoved) -> None:
     legs = ", ".join(
         f"{leg['account']} {'+' if leg['amount_cents'] > 0 else ''}{usd(leg['amount_cents'])}" for leg in r["legs"]
     )

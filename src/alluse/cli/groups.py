@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Mapping
+from typing import Annotated, Any
 
 import typer
 
@@ -71,7 +72,7 @@ def config_show(
 
     from alluse.services.configuration import show
 
-    cfg = show(state.engine(), state.portfolio, target)
+    cfg: Mapping[str, Any] = show(state.engine(), state.portfolio, target)  # every shape is shown alike
     if as_json:
         print_json(cfg)
         return

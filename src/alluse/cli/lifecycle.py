@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from alluse.cli.common import JsonOpt, actor, app, friendly, print_json, state
 from alluse.cli.render import console, usd
+
+if TYPE_CHECKING:
+    from alluse.services.lifecycle import FamilyNode
 
 lifecycle_app = typer.Typer(help="The lifecycle: forks, merges, quarterly reinvestment.", no_args_is_help=True)
 app.add_typer(lifecycle_app, name="lifecycle")
@@ -148,7 +151,7 @@ def tree(as_json: JsonOpt = False) -> None:
         return
     top = Tree("[bold]groups[/]")
 
-    def add(parent: Any, node: dict[str, Any]) -> None:
+    def add(parent: Any, node: FamilyNode) -> None:
         how = f" forked from {node['forked_from']}" if node["forked_from"] else ""
         merged = f" → merged into {node['merged_into']}" if node["merged_into"] else ""
         branch = parent.add(

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
 
 from alluse.domain.money import format_usd
+
+if TYPE_CHECKING:
+    from alluse.views.accounts import AccountTree
 
 console = Console()
 # Errors and findings are one line each, whatever the width: scripts read them line by line.
@@ -23,7 +26,7 @@ def usd(cents: int) -> str:
     return format_usd(cents)
 
 
-def account_tree_table(tree: dict[str, Any]) -> Table:
+def account_tree_table(tree: AccountTree) -> Table:
     table = Table(title=f"Portfolio {tree['portfolio']} ({tree['template']})", title_justify="left")
     for col, justify in [
         ("Group / account", "left"),

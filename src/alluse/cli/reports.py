@@ -5,9 +5,10 @@ from __future__ import annotations
 import csv
 import json
 import sys
+from collections.abc import Mapping, Sequence
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -17,6 +18,9 @@ from alluse.cli.render import console, tax_line, usd
 from alluse.domain.errors import InvalidInput
 from alluse.domain.tax import NOTE
 
+if TYPE_CHECKING:
+    from alluse.services.reports import TaxYears, TaxYearsTotal
+
 report_app = typer.Typer(help="Reports: tables, CSV and PNG charts.", no_args_is_help=True)
 app.add_typer(report_app, name="report")
 
@@ -24,7 +28,7 @@ CsvOpt = Annotated[Path | None, typer.Option("--csv", help="Also write the rows 
 PngOpt = Annotated[Path | None, typer.Option("--png", help="Also draw a chart into this PNG file.")]
 
 
-def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
+def _write_csv(path: Path, rows: Sequence[Mapping[str, Any]]) -> None:
     if not rows:
         raise InvalidInput("nothing to write: the report has no rows")
     try:
@@ -214,15 +218,16 @@ def report_tax_year(
     tax_line()
 
 
-def _tax_years(r: dict[str, Any], as_json: bool) -> None:
+def _tax_years(r: TaxYears, as_json: bool) -> None:
     if as_json:
         print_json(r)
         return
     t = Table("Year", "Net short-term", "Net long-term", "Dividends", "Est. tax", "Paid", "Unpaid",
               title=f"Tax years {r['from_year']}–{r['to_year']} ({NOTE})", title_justify="left")  # fmt: skip
-    for y in [*r["years"], {"year": "[bold]total[/]", **r["total"]}]:
+    rows: list[tuple[str, TaxYearsTotal]] = [(str(y["year"]), y) for y in r["years"]]
+    for label, y in [*rows, ("[bold]total[/]", r["total"])]:
         t.add_row(
-            str(y["year"]),
+            label,
             usd(y["short_term"]["net_cents"]),
             usd(y["long_term"]["net_cents"]),
             usd(y["dividends_cents"]),

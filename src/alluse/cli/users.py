@@ -80,6 +80,4 @@ def user_password(
         password = typer.prompt("New password", hide_input=True, confirmation_prompt=True)
     r = set_password(state.engine(), username, password)
     shown = f", password [bold]{password}[/] — shown once" if generate else ""
-    console.print(
-        f"password of [bold]{r['username']}[/] set{shown}; every token of the user is revoked", highlight=False
-    )
+    console.print(f"password of [bold]{r.username}[/] set{shown}; every token of the user is revoked", highlight=False)

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from enum import StrEnum
 from functools import lru_cache
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypedDict
 
 from alluse.domain.errors import InvalidInput
 
@@ -47,6 +47,20 @@ _TOKEN = re.compile(r"^[A-Za-z0-9_-]+$")
 _KIND = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*(\.\*)?$|^\*$")
 
 
+class Envelope(TypedDict):
+    """An event as subscribers receive it (docs/events.md)."""
+
+    id: str
+    portfolio_id: int
+    seq: int
+    kind: str
+    schema: str
+    at: str
+    audit_seq: int
+    account_id: int | None
+    data: dict[str, Any]  # the event's own JSON, as its kind defines it
+
+
 class Event(NamedTuple):
     """One outbox row, ready to leave the process. (A named tuple: the relay builds thousands a second.)"""
 
@@ -61,7 +75,7 @@ class Event(NamedTuple):
     account_id: int | None
     payload: str  # canonical JSON of the data
 
-    def envelope(self) -> dict[str, Any]:
+    def envelope(self) -> Envelope:
         return {
             "id": self.event_id,
             "portfolio_id": self.portfolio_id,

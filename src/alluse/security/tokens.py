@@ -6,7 +6,7 @@ from __future__ import annotations
 import secrets
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
 import jwt
 
@@ -17,6 +17,13 @@ from alluse.security.keyring import Keyring
 ALGORITHM = "HS256"
 ISSUER = "alluse"
 VERIFIED_CACHE = 4096  # access tokens per process whose signature and claims were checked once
+
+
+class TokenPair(TypedDict):
+    access_token: str
+    refresh_token: str
+    token_type: str  # "bearer"
+    expires_in: int  # seconds the access token is good for
 
 
 @dataclass(frozen=True)
@@ -43,7 +50,7 @@ class TokenIssuer:
             claims["jti"] = jti
         return jwt.encode(claims, self.key, algorithm=ALGORITHM)
 
-    def pair(self, user_id: int, version: int, jti: str | None = None) -> dict[str, Any]:
+    def pair(self, user_id: int, version: int, jti: str | None = None) -> TokenPair:
         """An access token and a refresh token; `jti` names the refresh token's row in the
         database (services/sessions.py), which is what makes it single-use."""
         return {

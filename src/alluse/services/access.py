@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Callable
-from datetime import UTC
-from typing import Any
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import NotRequired, TypedDict, TypeVar, cast
 
 import sqlalchemy as sa
 from argon2 import PasswordHasher
@@ -32,6 +32,62 @@ _hasher = PasswordHasher()  # argon2id with the library's recommended cost
 _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
 
 
+class UserCreated(TypedDict):
+    """A new user, as the system chain's audit entry stores it."""
+
+    user_id: int
+    username: str
+    is_admin: bool
+    replayed: NotRequired[bool]
+
+
+class User(TypedDict):
+    user_id: int
+    username: str
+    is_admin: bool
+    disabled: bool
+
+
+class UserRole(TypedDict):
+    """A role held on a portfolio; a grant's audit entry stores the same."""
+
+    username: str
+    role: str
+    replayed: NotRequired[bool]
+
+
+class RoleRevoked(TypedDict):
+    username: str
+    revoked: str  # the role the user held
+    replayed: NotRequired[bool]
+
+
+class ApiKeyCreated(TypedDict):
+    """A new API key, as the audit entry of each portfolio in its scope stores it; `key`, the secret,
+    is in the answer to the first request only and never stored."""
+
+    api_key_id: int
+    name: str
+    scopes: dict[str, str]  # portfolio id → role
+    created_at: str
+    key: NotRequired[str]
+    replayed: NotRequired[bool]
+
+
+class ApiKey(TypedDict):
+    api_key_id: int
+    name: str
+    created_at: datetime
+    revoked: bool
+    scopes: dict[str, str]  # portfolio id → role
+
+
+class ApiKeyRevoked(TypedDict):
+    api_key_id: int
+    revoked: bool
+    replayed: NotRequired[bool]
+
+
 # --- users ---------------------------------------------------------------------------------------
 
 
@@ -41,13 +97,13 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
-def create_user(engine: Engine, username: str, password: str, *, is_admin: bool = False) -> dict[str, Any]:
+def create_user(engine: Engine, username: str, password: str, *, is_admin: bool = False) -> UserCreated:
     username = username.strip().lower()
     if not USERNAME_RE.match(username):
         raise InvalidInput("username must be 2–50 characters: a letter, then letters, digits, _ . -")
     pw_hash = hash_password(password)
 
-    def apply(tx: Tx) -> dict[str, Any]:
+    def apply(tx: Tx) -> UserCreated:
         if tx.conn.execute(sa.select(users.c.id).where(users.c.username == username)).first():
             raise Conflict(f"user {username!r} already exists")
         uid = tx.conn.execute(
@@ -58,10 +114,10 @@ def create_user(engine: Engine, username: str, password: str, *, is_admin: bool 
     # A user belongs to no portfolio: the system chain records it. The key is new each time, so a
     # second attempt for the same name is refused as a duplicate, not replayed.
     request = Request(f"user.create:{username}:{secrets.token_hex(8)}", {"username": username, "is_admin": is_admin})
-    return write_system(engine, "system", "user.create", request, apply)
+    return cast(UserCreated, write_system(engine, "system", "user.create", request, apply))
 
 
-def list_users(engine: Engine) -> list[dict[str, Any]]:
+def list_users(engine: Engine) -> list[User]:
     with engine.connect() as conn:
         rows = conn.execute(
             sa.select(users.c.id, users.c.username, users.c.is_admin, users.c.disabled).order_by(users.c.id)
@@ -117,7 +173,7 @@ def grant_role(
     key: str,
     *,
     grantor: Principal | None = None,
-) -> dict[str, Any]:
+) -> UserRole:
     """Give a user a role on a portfolio. With `grantor` (an API caller who is not an admin), only a
     user already holding a role on a portfolio the grantor owns can be named, and any other name —
     unknown or existing — gets the same 404, so the call cannot list usernames (docs/security.md).
@@ -126,7 +182,7 @@ def grant_role(
     name = username.strip().lower()
     unknown = f"no user {name!r} among those you can grant roles to (an admin grants a user's first role)"
 
-    def apply(tx: Tx, _reqs: list[Request]) -> list[dict[str, Any]]:
+    def apply(tx: Tx, _reqs: list[Request]) -> list[UserRole]:
         uid = _user_id(tx.conn, username, unknown)
         if grantor is not None and not _known_to(tx.conn, grantor, uid):
             raise NotFound(unknown)
@@ -140,14 +196,14 @@ def grant_role(
         return [{"username": name, "role": wanted.name}]
 
     payload = {"username": name, "role": wanted.name}
-    return write(engine, pid, actor, "role.grant", [Request(key, payload)], apply)[0]
+    return cast(UserRole, write(engine, pid, actor, "role.grant", [Request(key, payload)], apply)[0])
 
 
-def revoke_role(engine: Engine, actor: str, pid: int, username: str, key: str) -> dict[str, Any]:
+def revoke_role(engine: Engine, actor: str, pid: int, username: str, key: str) -> RoleRevoked:
     # The same answer for an unknown user and one without a role here: nothing to learn from it.
     no_role = f"user {username.strip().lower()!r} holds no role on this portfolio"
 
-    def apply(tx: Tx, _reqs: list[Request]) -> list[dict[str, Any]]:
+    def apply(tx: Tx, _reqs: list[Request]) -> list[RoleRevoked]:
         uid = _user_id(tx.conn, username, no_role)
         r = portfolio_roles.c
         held = tx.conn.execute(sa.select(r.role).where(r.portfolio_id == tx.portfolio_id, r.user_id == uid)).scalar()
@@ -163,10 +219,10 @@ def revoke_role(engine: Engine, actor: str, pid: int, username: str, key: str) -
         return [{"username": username.strip().lower(), "revoked": held}]
 
     payload = {"username": username.strip().lower()}
-    return write(engine, pid, actor, "role.revoke", [Request(key, payload)], apply)[0]
+    return cast(RoleRevoked, write(engine, pid, actor, "role.revoke", [Request(key, payload)], apply)[0])
 
 
-def list_roles(engine: Engine, pid: int) -> list[dict[str, Any]]:
+def list_roles(engine: Engine, pid: int) -> list[UserRole]:
     r, u = portfolio_roles.c, users.c
     with engine.connect() as conn:
         q = (
@@ -181,35 +237,36 @@ def list_roles(engine: Engine, pid: int) -> list[dict[str, Any]]:
 # --- API keys ------------------------------------------------------------------------------------
 
 
+_Result = TypeVar("_Result", bound=Mapping[str, object])
+
+
 def _on_portfolios(
     engine: Engine,
     pids: list[int],
     actor: str,
     action: str,
     key: str,
-    payload: dict[str, Any],
-    first: Callable[[Tx], dict[str, Any]],
-) -> dict[str, Any]:
+    payload: Mapping[str, object],
+    first: Callable[[Tx], _Result],
+) -> _Result:
     """One write recorded in the audit chain of each portfolio it touches, in one transaction.
     Heads are locked in id order so two such writes cannot deadlock."""
     key = validate_key(key)
     pids = sorted(set(pids))
-    result: dict[str, Any] = {}
+    result: dict[str, object] = {}  # `first`'s answer, made once and recorded in every chain
     with write_connection(engine) as conn, conn.begin():
         for i, pid in enumerate(pids):
 
-            def apply(tx: Tx, _reqs: list[Request], i: int = i) -> list[dict[str, Any]]:
+            def apply(tx: Tx, _reqs: list[Request], i: int = i) -> list[_Result]:
                 if i == 0:
                     result.update(first(tx))
-                return [result]
+                return [cast(_Result, result)]
 
-            out = write_on(conn, pid, actor, action, [Request(key, payload)], apply, None)[0]
-    return out
+            out = write_on(conn, pid, actor, action, [Request(key, dict(payload))], apply, None)[0]
+    return cast(_Result, out)
 
 
-def create_api_key(
-    engine: Engine, who: Principal, name: str, scopes: list[tuple[int, str]], key: str
-) -> dict[str, Any]:
+def create_api_key(engine: Engine, who: Principal, name: str, scopes: list[tuple[int, str]], key: str) -> ApiKeyCreated:
     """A key acting on the given portfolios with the given roles. The secret is in the answer of the
     first request only; a replay of the same idempotency key cannot show it again."""
     if who.kind != "user":
@@ -223,9 +280,9 @@ def create_api_key(
     if len(parsed) != len(scopes):
         raise InvalidInput("each portfolio may appear once in an API key's scopes")
     secret = secrets.token_urlsafe(32)
-    fresh: dict[str, Any] = {}
+    issued: list[str] = []  # the key, once this call (not a replay) has made it
 
-    def first(tx: Tx) -> dict[str, Any]:
+    def first(tx: Tx) -> ApiKeyCreated:
         for pid in parsed:
             if _user_role(tx.conn, who.id, who.is_admin, pid) != Role.owner:
                 raise Forbidden("only an owner of every portfolio in scope may make an API key for it")
@@ -235,7 +292,7 @@ def create_api_key(
         tx.conn.execute(
             api_key_scopes.insert(), [{"api_key_id": kid, "portfolio_id": p, "role": r.name} for p, r in parsed.items()]
         )
-        fresh["key"] = f"{API_KEY_PREFIX}_{kid}_{secret}"
+        issued.append(f"{API_KEY_PREFIX}_{kid}_{secret}")
         return {
             "api_key_id": kid,
             "name": name,
@@ -245,16 +302,16 @@ def create_api_key(
 
     payload = {"name": name, "scopes": {str(p): r.name for p, r in sorted(parsed.items())}}
     out = _on_portfolios(engine, list(parsed), who.actor, "apikey.create", key, payload, first)
-    return {**out, **fresh}
+    return {**out, "key": issued[0]} if issued else out
 
 
-def list_api_keys(engine: Engine, who: Principal) -> list[dict[str, Any]]:
+def list_api_keys(engine: Engine, who: Principal) -> list[ApiKey]:
     k, s = api_keys.c, api_key_scopes.c
     with engine.connect() as conn:
         q = sa.select(k.id, k.name, k.created_at, k.revoked_at)
         if not who.is_admin:
             q = q.where(k.user_id == who.user_id)
-        out = []
+        out: list[ApiKey] = []
         for r in conn.execute(q.order_by(k.id)):
             scopes = conn.execute(sa.select(s.portfolio_id, s.role).where(s.api_key_id == r.id)).all()
             out.append(
@@ -269,7 +326,7 @@ def list_api_keys(engine: Engine, who: Principal) -> list[dict[str, Any]]:
         return out
 
 
-def revoke_api_key(engine: Engine, who: Principal, key_id: int, key: str) -> dict[str, Any]:
+def revoke_api_key(engine: Engine, who: Principal, key_id: int, key: str) -> ApiKeyRevoked:
     with engine.connect() as conn:
         row = conn.execute(sa.select(api_keys.c.user_id).where(api_keys.c.id == key_id)).first()
         if row is None or (row.user_id != who.user_id and not who.is_admin) or who.kind != "user":
@@ -280,7 +337,7 @@ def revoke_api_key(engine: Engine, who: Principal, key_id: int, key: str) -> dic
             ).scalars()
         )
 
-    def first(tx: Tx) -> dict[str, Any]:
+    def first(tx: Tx) -> ApiKeyRevoked:
         tx.conn.execute(
             api_keys.update().where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None)).values(revoked_at=tx.now)
         )

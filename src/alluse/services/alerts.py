@@ -13,7 +13,8 @@ so webhooks and `alluse alerts --follow` reach a person (docs/events.md lists th
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from datetime import datetime
+from typing import Any, TypedDict
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -28,6 +29,22 @@ from alluse.store.scope import resolve_portfolio
 from alluse.store.uow import Request, Tx, write
 
 BUFFER_BREACH = "BUFFER_BREACH"
+
+
+class OpenAlert(TypedDict):
+    id: int
+    name: str  # the account's
+    kind: str
+    message: str
+    raised_at: datetime
+
+
+class DifferenceRecorded(TypedDict):
+    brokerage_account: str
+    account: str
+    as_of: str
+    differences: list[Any]  # the reconciliation's, as it found them
+
 
 _al = alerts.c
 
@@ -80,7 +97,7 @@ def check_buffer(tx: Tx, acc: AccountRow, cause: str) -> bool:
     return False
 
 
-def open_alerts(engine: Engine, portfolio: str | int | None) -> list[dict[str, Any]]:
+def open_alerts(engine: Engine, portfolio: str | int | None) -> list[OpenAlert]:
     with engine.connect() as conn:
         pid = resolve_portfolio(conn, portfolio)
         q = (
@@ -89,7 +106,10 @@ def open_alerts(engine: Engine, portfolio: str | int | None) -> list[dict[str, A
             .where(_al.portfolio_id == pid, _al.cleared_at.is_(None))
             .order_by(_al.id)
         )
-        return [dict(r._mapping) for r in conn.execute(q)]
+        return [
+            {"id": r.id, "name": r.name, "kind": r.kind, "message": r.message, "raised_at": r.raised_at}
+            for r in conn.execute(q)
+        ]
 
 
 def record_reconciliation(
@@ -103,14 +123,15 @@ def record_reconciliation(
     if not by_key:
         return
 
-    def apply(tx: Tx, fresh: list[Request]) -> list[dict[str, Any]]:
-        out = []
+    def apply(tx: Tx, fresh: list[Request]) -> list[DifferenceRecorded]:
+        out: list[DifferenceRecorded] = []
         for i, r in enumerate(fresh):
             a = by_key[r.key]
             n = len(a["differences"])
             alert_event(tx, i, "reconciliation_difference", None, f"{a['account']} ({a['brokerage_account']}): "
                         f"{n} difference{'s' if n > 1 else ''} against the statement of {a['as_of']}")  # fmt: skip
-            out.append({k: a[k] for k in ("brokerage_account", "account", "as_of", "differences")})
+            out.append({"brokerage_account": a["brokerage_account"], "account": a["account"], "as_of": a["as_of"],
+                        "differences": a["differences"]})  # fmt: skip
         return out
 
     requests = [

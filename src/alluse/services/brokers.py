@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import uuid
-from typing import Any
+from typing import Any, NotRequired, TypedDict, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -23,6 +23,30 @@ from alluse.store.uow import Request, Tx, write, write_connection
 # The pool's queries are the store's; the lifecycle and orders use them through this module.
 __all__ = ["broker_of", "map_brokerage", "pool_free", "read_credentials", "register"]
 __all__ += ["release_to_pool", "reseal_audit_keys", "rotate_credentials", "set_credentials", "take_from_pool"]
+
+
+class Registered(TypedDict):
+    registered: list[str]  # BROKER:NUMBER
+    replayed: NotRequired[bool]
+
+
+class CredentialsStored(TypedDict):
+    brokerage_account: str
+    credentials: str  # "stored"
+    replayed: NotRequired[bool]
+
+
+class ReEncrypted(TypedDict):
+    """One portfolio's credentials, re-encrypted under the keyring's newest key."""
+
+    reencrypted: int
+    key: str  # the key's fingerprint
+    replayed: NotRequired[bool]
+
+
+class Rotated(TypedDict):
+    portfolios: int
+    reencrypted: int
 
 
 def map_brokerage(tx: Tx, wanted: list[tuple[int, BrokerageRef | None]]) -> list[str]:
@@ -76,7 +100,7 @@ def _row(tx: Tx, id_: int, broker: str, number: str, account_id: int | None) -> 
     }
 
 
-def register(engine: Engine, actor: str, portfolio: str | None, refs: list[str], key: str) -> dict[str, Any]:
+def register(engine: Engine, actor: str, portfolio: str | int | None, refs: list[str], key: str) -> Registered:
     """Add brokerage accounts to the portfolio's pool of registered, unmapped accounts."""
     parsed = [parse_brokerage_ref(r) for r in refs]
     if not parsed:
@@ -86,7 +110,7 @@ def register(engine: Engine, actor: str, portfolio: str | None, refs: list[str],
     if len(set(parsed)) != len(parsed):
         raise InvalidInput("the same brokerage account was named twice")
 
-    def apply(tx: Tx, _reqs: list[Request]) -> list[dict[str, Any]]:
+    def apply(tx: Tx, _reqs: list[Request]) -> list[Registered]:
         existing = store.registrations(tx.conn, [p.number for p in parsed])
         taken = [str(p) for p in parsed if (p.broker, p.number) in existing]
         if taken:
@@ -96,12 +120,12 @@ def register(engine: Engine, actor: str, portfolio: str | None, refs: list[str],
         return [{"registered": [str(p) for p in parsed]}]
 
     payload = {"refs": [str(p) for p in parsed]}
-    return write(engine, portfolio, actor, "broker.register", [Request(key, payload)], apply)[0]
+    return cast(Registered, write(engine, portfolio, actor, "broker.register", [Request(key, payload)], apply)[0])
 
 
 def set_credentials(
     engine: Engine, actor: str, portfolio: str | int | None, ref: str, credentials: str, key: str, keyring: Keyring
-) -> dict[str, Any]:
+) -> CredentialsStored:
     """Store a brokerage account's API credentials, encrypted; nothing ever reads them back out to a
     user. The audit entry digests a keyed MAC of the secret, never the secret or a plain hash of it."""
     parsed = parse_brokerage_ref(ref)
@@ -110,16 +134,17 @@ def set_credentials(
     token = keyring.encrypt(credentials.encode())
     mac = hmac.new(keyring.derive("credential-digest"), credentials.encode(), hashlib.sha256).hexdigest()
 
-    def apply(tx: Tx, _reqs: list[Request]) -> list[dict[str, Any]]:
+    def apply(tx: Tx, _reqs: list[Request]) -> list[CredentialsStored]:
         if store.store_credentials(tx.conn, tx.portfolio_id, parsed.broker, parsed.number, token) != 1:
             raise NotFound(f"no brokerage account {parsed} in this portfolio")
         return [{"brokerage_account": str(parsed), "credentials": "stored"}]
 
     payload = {"ref": str(parsed), "credentials_mac": mac}
-    return write(engine, portfolio, actor, "broker.credentials", [Request(key, payload)], apply)[0]
+    written = write(engine, portfolio, actor, "broker.credentials", [Request(key, payload)], apply)[0]
+    return cast(CredentialsStored, written)
 
 
-def rotate_credentials(engine: Engine, actor: str, keyring: Keyring) -> dict[str, int]:
+def rotate_credentials(engine: Engine, actor: str, keyring: Keyring) -> Rotated:
     """Re-encrypt every stored credential under the keyring's newest key: one unit of work per
     portfolio, so each is audited in its own chain. Safe to re-run (rows already under the newest key
     are simply re-encrypted again)."""
@@ -129,13 +154,13 @@ def rotate_credentials(engine: Engine, actor: str, keyring: Keyring) -> dict[str
     total = 0
     for pid in pids:
 
-        def apply(tx: Tx, _reqs: list[Request]) -> list[dict[str, Any]]:
+        def apply(tx: Tx, _reqs: list[Request]) -> list[ReEncrypted]:
             rows = store.encrypted_credentials(tx.conn, tx.portfolio_id)
             for bid, token in rows:
                 store.replace_credentials(tx.conn, bid, keyring.rotate(token))
             return [{"reencrypted": len(rows), "key": keyring.fingerprint}]
 
-        out = write(engine, pid, actor, "keys.rotate", [Request(run, {})], apply)[0]
+        out = cast(ReEncrypted, write(engine, pid, actor, "keys.rotate", [Request(run, {})], apply)[0])
         total += 0 if out.get("replayed") else out["reencrypted"]
     reseal_audit_keys(engine, keyring)
     return {"portfolios": len(pids), "reencrypted": total}

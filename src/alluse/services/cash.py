@@ -7,7 +7,7 @@ same unit of work, so a batch is checked exactly as if its requests had come one
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import NotRequired, TypedDict, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -21,6 +21,7 @@ from alluse.domain.accounts import (
 )
 from alluse.domain.errors import Conflict, InvalidInput, NotFound
 from alluse.domain.ledger import BANK, REVERSIBLE, Leg, TransferKind
+from alluse.domain.money import Cents
 from alluse.services.alerts import check_buffer
 from alluse.store.prepared import deferred
 from alluse.store.repo import (
@@ -36,6 +37,43 @@ from alluse.store.repo import (
 )
 from alluse.store.schema import account_groups, accounts, postings, transfers
 from alluse.store.uow import Request, Tx, write
+
+
+class CashMovePayload(TypedDict):
+    """A cash move as the audit record stores it."""
+
+    kind: str
+    amount_cents: Cents
+    source: str | int | None
+    to: str | int | None
+    to_group: bool | None
+    memo: str
+
+
+class LegPosted(TypedDict):
+    account: str
+    amount_cents: Cents
+
+
+class CashMoved(TypedDict):
+    """One cash move, as its audit entry stores it."""
+
+    kind: str
+    amount_cents: Cents
+    legs: list[LegPosted]
+    transfer_id: int
+    transfer_number: int
+    replayed: NotRequired[bool]
+
+
+class Reversed(TypedDict):
+    """A reversal, as its audit entry stores it."""
+
+    transfer_id: int
+    transfer_number: int
+    reverses_transfer_id: int
+    reverses_transfer_number: int
+    replayed: NotRequired[bool]
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,10 +94,10 @@ class CashMove:
         if len(self.memo) > 200:
             raise InvalidInput("memo must be at most 200 characters")
 
-    def payload(self) -> dict[str, Any]:
+    def payload(self) -> CashMovePayload:
         return {
             "kind": self.kind.value,
-            "amount_cents": self.amount_cents,
+            "amount_cents": Cents(self.amount_cents),
             "source": self.source,
             "to": self.to,
             "to_group": self.to_group,
@@ -85,22 +123,22 @@ def move_cash(
     portfolio: str | int | None,
     moves: list[tuple[str, CashMove]],
     override_reason: str | None = None,
-) -> list[dict[str, Any]]:
+) -> list[CashMoved]:
     """Apply cash moves in one unit of work, all or none. `override_reason` (admin) lets cash-out
     intents eat into the buffer; it is recorded in the audit log."""
     if override_reason is not None and not override_reason.strip():
         raise InvalidInput("an override needs a written reason")
     by_key = dict(moves)
 
-    def apply(tx: Tx, fresh: list[Request]) -> list[dict[str, Any]]:
+    def apply(tx: Tx, fresh: list[Request]) -> list[CashMoved]:
         return _apply(tx, [by_key[r.key] for r in fresh], override_reason is not None)
 
-    requests = [Request(k, m.payload()) for k, m in moves]
+    requests = [Request(k, dict(m.payload())) for k, m in moves]
     action = "cash.move" if len({m.kind for _, m in moves}) != 1 else f"cash.{moves[0][1].kind.value.lower()}"
-    return write(engine, portfolio, actor, action, requests, apply, override_reason)
+    return cast(list[CashMoved], write(engine, portfolio, actor, action, requests, apply, override_reason))
 
 
-def _apply(tx: Tx, moves: list[CashMove], override: bool) -> list[dict[str, Any]]:
+def _apply(tx: Tx, moves: list[CashMove], override: bool) -> list[CashMoved]:
     conn, pid = tx.conn, tx.portfolio_id
     # Keyed by the references as given: the constructors set the ones each kind needs.
     ids: dict[str | int | None, int] = {}
@@ -116,7 +154,7 @@ def _apply(tx: Tx, moves: list[CashMove], override: bool) -> list[dict[str, Any]
     bank, state = load_with_external(conn, pid, sorted(wanted), BANK, tx.now)
     touched: set[int] = set()
 
-    entries, results = [], []
+    entries: list[JournalEntry] = []
     for i, m in enumerate(moves):
         if m.kind is TransferKind.DEPOSIT:
             if m.to_group:
@@ -146,17 +184,19 @@ def _apply(tx: Tx, moves: list[CashMove], override: bool) -> list[dict[str, Any]
             state[leg.account_id].add_cash(leg.amount_cents, leg.amount_cents if leg.account_id != bank else 0)
             touched.add(leg.account_id)
         entries.append(JournalEntry(m.kind, legs, tx.seq(i), memo=m.memo))
-        results.append(
+    with deferred(conn, sum(len(e.legs) + 1 for e in entries) + len(touched)):  # one wait for the writes
+        results: list[CashMoved] = [
             {
                 "kind": m.kind.value,
-                "amount_cents": m.amount_cents,
-                "legs": [{"account": state[leg.account_id].name, "amount_cents": leg.amount_cents} for leg in legs],
+                "amount_cents": Cents(m.amount_cents),
+                "legs": [
+                    {"account": state[leg.account_id].name, "amount_cents": Cents(leg.amount_cents)} for leg in e.legs
+                ],
+                "transfer_id": t.id,
+                "transfer_number": t.number,
             }
-        )
-    with deferred(conn, sum(len(e.legs) + 1 for e in entries) + len(touched)):  # one wait for the writes
-        for r, t in zip(results, write_journal(conn, pid, tx.now, entries), strict=True):
-            r["transfer_id"] = t.id
-            r["transfer_number"] = t.number
+            for m, e, t in zip(moves, entries, write_journal(conn, pid, tx.now, entries), strict=True)
+        ]
         apply_cash(conn, [state[a] for a in touched])
     _recheck_buffers(tx, [state[a] for a in sorted(touched)], "a cash move")
     return results
@@ -213,7 +253,7 @@ def reverse(
     override_reason: str | None = None,
     *,
     number: int | None = None,
-) -> dict[str, Any]:
+) -> Reversed:
     """Correct a deposit, withdrawal or transfer with a reversing entry (nothing is edited in place).
     The transfer is named by its id or by its number in the portfolio (`number`, what `alluse journal`
     shows). Money leaving an account through the reversal passes the buffer rule like any other intent."""
@@ -222,11 +262,11 @@ def reverse(
     if (transfer_id is None) == (number is None):
         raise InvalidInput("name the transfer to reverse by its id or by its number, not both")
 
-    def apply(tx: Tx, _reqs: list[Request]) -> list[dict[str, Any]]:
+    def apply(tx: Tx, _reqs: list[Request]) -> list[Reversed]:
         conn, pid = tx.conn, tx.portfolio_id
         tid_old = transfer_by_number(conn, pid, number) if number is not None else transfer_id
         t = conn.execute(
-            sa.select(transfers.c.kind, transfers.c.number).where(
+            sa.select(transfers.c.id, transfers.c.kind, transfers.c.number).where(
                 transfers.c.id == tid_old, transfers.c.portfolio_id == pid
             )
         ).first()
@@ -270,12 +310,13 @@ def reverse(
             {
                 "transfer_id": tid,
                 "transfer_number": tid_number,
-                "reverses_transfer_id": tid_old,
+                "reverses_transfer_id": t.id,
                 "reverses_transfer_number": t.number,
             }
         ]
 
-    payload: dict[str, Any] = {"transfer_id": transfer_id, "reason": reason}
+    payload: dict[str, int | str | None] = {"transfer_id": transfer_id, "reason": reason}
     if number is not None:
         payload = {"transfer_number": number, "reason": reason}
-    return write(engine, portfolio, actor, "cash.reverse", [Request(key, payload)], apply, override_reason)[0]
+    reversed_ = write(engine, portfolio, actor, "cash.reverse", [Request(key, payload)], apply, override_reason)[0]
+    return cast(Reversed, reversed_)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from decimal import Decimal
-from typing import Any
+from typing import NotRequired, TypedDict, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -31,6 +31,54 @@ from alluse.views import tax
 PORTFOLIO = "portfolio"
 
 
+class PortfolioConfiguration(TypedDict):
+    target: str  # "portfolio"
+    template: str  # for new groups
+    allocation: str  # Gen/Rev/Com percentages, as typed back
+    lifecycle: dict[str, str]  # every lifecycle setting, as typed back
+    tax_reserve_pct: str
+    overridden: list[str]  # the lifecycle settings the portfolio changed
+
+
+class GroupConfiguration(TypedDict):
+    target: str  # the group's name
+    kind: str
+    allocation: str
+
+
+class AccountConfiguration(TypedDict):
+    target: str  # the account's name
+    template: str
+    overridden: list[str]  # the rules the account overrides
+    rules: dict[str, str]  # the effective rules, as typed back
+
+
+Configuration = PortfolioConfiguration | GroupConfiguration | AccountConfiguration
+
+
+class GroupSettingChanged(TypedDict):
+    """A changed group setting, as the audit entry stores it."""
+
+    group_id: int
+    allocation: str
+    replayed: NotRequired[bool]
+
+
+class AccountSettingChanged(TypedDict):
+    """A changed account setting (a rule or the template), as the audit entry stores it."""
+
+    account: str
+    template: str
+    rules: dict[str, str]
+    replayed: NotRequired[bool]
+
+
+# A changed portfolio setting names itself: {"target": "portfolio", <setting>: <value as typed back>}
+# (and "replayed": true on a replay), so its keys are not fixed.
+PortfolioSettingChanged = dict[str, str | bool]
+SettingChanged = PortfolioSettingChanged | GroupSettingChanged | AccountSettingChanged
+
+
 def parse_allocation(text: str) -> Allocation:
     """ "40/30/30" (Gen/Rev/Com percentages) into an Allocation."""
     parts = text.replace(",", "/").split("/")
@@ -43,7 +91,7 @@ def _alloc_text(gen: int, rev: int, com: int) -> str:
     return "/".join(f"{v / 100:g}" for v in (gen, rev, com))
 
 
-def show(engine: Engine, portfolio: str | int | None, target: str) -> dict[str, Any]:
+def show(engine: Engine, portfolio: str | int | None, target: str) -> Configuration:
     with engine.connect() as conn:
         pid = resolve_portfolio(conn, portfolio)
         if target.lower() == PORTFOLIO:
@@ -80,11 +128,11 @@ def show(engine: Engine, portfolio: str | int | None, target: str) -> dict[str, 
 
 def set_value(
     engine: Engine, actor: str, portfolio: str | int | None, target: str, key: str, value: str, idem_key: str
-) -> dict[str, Any]:
+) -> SettingChanged:
     """Change one setting of an account (a rule, or its template), a group or the portfolio (allocation,
     template for new groups). Validated before anything is written."""
 
-    def apply(tx: Tx, _reqs: list[Request]) -> list[dict[str, Any]]:
+    def apply(tx: Tx, _reqs: list[Request]) -> list[SettingChanged]:
         conn, pid = tx.conn, tx.portfolio_id
         if target.lower() == PORTFOLIO:
             return [_set_portfolio(conn, pid, key, value)]
@@ -95,10 +143,10 @@ def set_value(
         return [_set_account(conn, aid, key, value)]
 
     payload = {"target": target, "key": key, "value": value}
-    return write(engine, portfolio, actor, "config.set", [Request(idem_key, payload)], apply)[0]
+    return cast(SettingChanged, write(engine, portfolio, actor, "config.set", [Request(idem_key, payload)], apply)[0])
 
 
-def _set_portfolio(conn: sa.Connection, pid: int, key: str, value: str) -> dict[str, Any]:
+def _set_portfolio(conn: sa.Connection, pid: int, key: str, value: str) -> PortfolioSettingChanged:
     if key == "allocation":
         alloc = parse_allocation(value)
         check_allocation_for(GroupKind.PRIMARY, alloc)
@@ -117,7 +165,7 @@ def _set_portfolio(conn: sa.Connection, pid: int, key: str, value: str) -> dict[
     return {"target": PORTFOLIO, key: value}
 
 
-def _set_lifecycle(conn: sa.Connection, pid: int, key: str, value: str) -> dict[str, Any]:
+def _set_lifecycle(conn: sa.Connection, pid: int, key: str, value: str) -> PortfolioSettingChanged:
     stored = store.stored_lifecycle(conn, pid)
     try:
         name, parsed = parse_lifecycle_setting(key, value)
@@ -136,7 +184,7 @@ def portfolio_lifecycle(conn: sa.Connection, pid: int) -> LifecycleConfig:
     return replace(lifecycle_config(stored), short_term_tax_bps=tax.rates(conn, pid).short_term_bps)
 
 
-def _set_group(conn: sa.Connection, gid: int, key: str, value: str) -> dict[str, Any]:
+def _set_group(conn: sa.Connection, gid: int, key: str, value: str) -> GroupSettingChanged:
     if key != "allocation":
         raise InvalidInput("group settings: allocation")
     kind = GroupKind(store.group_kind(conn, gid))
@@ -146,7 +194,7 @@ def _set_group(conn: sa.Connection, gid: int, key: str, value: str) -> dict[str,
     return {"group_id": gid, "allocation": value}
 
 
-def _set_account(conn: sa.Connection, aid: int, key: str, value: str) -> dict[str, Any]:
+def _set_account(conn: sa.Connection, aid: int, key: str, value: str) -> AccountSettingChanged:
     row = store.account_config_of(conn, aid)
     template, overrides = row.template, row.overrides
     if key == "template":

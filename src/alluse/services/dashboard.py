@@ -8,18 +8,24 @@ Every tax figure is an estimate, not tax advice (`NOTE`).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, TypedDict, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from alluse.domain.instruments import price_text
+from alluse.domain.accounts import AccountStatus
+from alluse.domain.booking import FillAction
+from alluse.domain.instruments import InstrumentKind, price_text
+from alluse.domain.lots import Term
+from alluse.domain.money import Cents
 from alluse.domain.tax import NOTE, YearFigures, estimate
-from alluse.services.alerts import open_alerts
+from alluse.services.alerts import OpenAlert, open_alerts
 from alluse.services.earmarks import earmark_report
-from alluse.services.lifecycle import family_tree, history
-from alluse.services.reports import _year_figures_household, holdings
+from alluse.services.lifecycle import FamilyNode, family_tree, history
+from alluse.services.reports import AccountHoldings, _year_figures_household, holdings
 from alluse.services.trades import week_start
 from alluse.store.schema import (
     account_groups,
@@ -33,11 +39,185 @@ from alluse.store.schema import (
     tax_payments,
     transfers,
 )
-from alluse.views.accounts import SLEEVES, account_detail, account_id, sleeve
+from alluse.views.accounts import SLEEVES, SleeveFigures, account_detail, account_id, sleeve
 from alluse.views.tax import post_tax_surplus, rates, year_figures
 
 JOURNAL_PAGE = 50
 _a, _g, _t, _p = accounts.c, account_groups.c, transfers.c, postings.c
+
+
+class Totals(TypedDict):
+    nav_cents: Cents
+    cash_cents: Cents
+    deployable_cents: Cents
+    cash_buffer_cents: Cents
+
+
+class OverviewGroup(TypedDict):
+    group_id: int
+    name: str
+    kind: str
+    status: str
+    parent_group_id: int | None
+    alerts: int  # open alerts on its sleeves
+    active: bool  # a sleeve neither merged nor closed
+    depth: int  # forks below the group they came from
+    totals: Totals  # of its active sleeves
+    accounts: list[dict[str, Any]]  # `views.accounts.sleeve`'s figures, each with its open alerts
+
+
+class Overview(TypedDict):
+    page: int
+    pages: int
+    group_count: int
+    first_group: int
+    portfolio: str
+    template: str
+    groups: list[OverviewGroup]
+    totals: Totals  # of the active groups
+    accounts: int
+    alerts: list[OpenAlert]
+    tax_year: int
+    estimated_tax_cents: Cents
+    unpaid_tax_cents: Cents
+    note: str
+
+
+class JournalRow(TypedDict):
+    transfer_id: int
+    kind: str
+    memo: str
+    on: str
+    counterparty: str  # the other accounts of the transfer
+    reverses: int | None  # a transfer id
+    amount_cents: Cents
+    balance_cents: Cents  # the account's, after this transfer
+
+
+class RealizedYear(TypedDict):
+    year: int
+    short_term_cents: Cents
+    long_term_cents: Cents
+    dividends_cents: Cents
+    estimated_tax_cents: Cents
+
+
+class TaxPanel(TypedDict):
+    year: int
+    short_term_cents: Cents
+    long_term_cents: Cents
+    dividends_cents: Cents
+    estimated_tax_cents: Cents
+    unpaid_on_realized_cents: Cents
+    on_unrealized_cents: Cents
+    post_tax_surplus_cents: Cents
+    rates_bps: tuple[int, int, int]  # short-term, long-term, dividends
+
+
+class AccountPage(TypedDict):
+    """`views.accounts.account_detail`'s fields (the sleeve's figures, as a row of the account tree),
+    then what only the account's page shows."""
+
+    account_id: int
+    name: str
+    kind: str
+    label: str
+    group: str
+    status: str
+    cash_cents: Cents
+    nav_cents: Cents
+    buffer_bps: int
+    cash_buffer_cents: Cents
+    deployable_cents: Cents
+    base_capital_cents: Cents
+    buffer_breach: bool
+    brokerage_account: str | None
+    group_kind: str
+    group_status: str
+    holdings: AccountHoldings
+    journal: list[JournalRow]
+    journal_count: int
+    page: int
+    pages: int
+    realized: list[RealizedYear]
+    tax: TaxPanel
+    earmarks: list[dict[str, Any]]  # `earmarks.earmark_report`'s rows of this account
+    alerts: list[OpenAlert]
+    note: str
+
+
+class Sleeve(TypedDict):
+    name: str
+    kind: str
+    status: str
+
+
+class ForkNode(TypedDict):
+    """A node of `lifecycle.family_tree` with its dates, amounts and sleeves."""
+
+    group_id: int
+    name: str
+    kind: str
+    status: str
+    nav_cents: Cents
+    forked_from: str | None
+    merged_into: str | None
+    children: list[ForkNode]
+    opened_on: str
+    fork_on: str | None
+    fork_rule: str | None
+    fork_amount_cents: Cents | None
+    merged_on: str | None
+    merge_amount_cents: Cents | None
+    sleeves: list[Sleeve]
+
+
+class WeeklyIncome(TypedDict):
+    weeks: list[str]  # the Mondays
+    accounts: dict[str, list[int]]  # account name -> income in cents, one figure per week
+
+
+class Premium(TypedDict):
+    underlying: str
+    premium_cents: Cents
+    fills: int
+
+
+class LotOpened(TypedDict):
+    on: str
+    quantity: int
+    cash_cents: Cents
+    action: str
+    price: str
+    commission_cents: Cents
+    fill_id: int
+
+
+class LotClosed(TypedDict):
+    on: str
+    quantity: int
+    basis_cents: Cents
+    proceeds_cents: Cents
+    gain_cents: Cents
+    term: str
+    realized: bool
+    action: str
+
+
+class LotHistory(TypedDict):
+    opened: LotOpened | None
+    closes: list[LotClosed]
+
+
+@dataclass(slots=True)
+class _Group:
+    """A group of the overview while its sleeves are summed."""
+
+    row: Any
+    sleeves: list[SleeveFigures] = field(default_factory=list)
+    sums: list[int] = field(default_factory=lambda: [0, 0, 0, 0])
+    alerts: int = 0
+    active: bool = False
 
 
 def portfolio_name(engine: Engine, pid: int) -> str:
@@ -53,64 +233,33 @@ OVERVIEW_GROUPS = 25
 
 def overview(
     engine: Engine, pid: int, today: date | None = None, page: int = 1, per_page: int = OVERVIEW_GROUPS
-) -> dict[str, Any]:
+) -> Overview:
     """Portfolio totals and every open alert; and one page of groups (forks after the group they came
-    from) with their sleeves and the sleeves' alerts. The figures are `views.accounts.sleeve`'s; the
-    rows of a sleeve are built only for the groups on the page (a portfolio may hold thousands)."""
+    from) with their sleeves and the sleeves' alerts. The figures are `views.accounts.sleeve`'s; a
+    sleeve's row with its alerts is built only for the groups on the page (a portfolio may hold thousands)."""
     today = today or date.today()
     with engine.connect() as conn:
         template = conn.execute(sa.select(portfolios.c.template).where(portfolios.c.id == pid)).scalar_one()
         rows = SLEEVES.rows(conn, pid=pid)
     alerts = open_alerts(engine, pid)
     tax = _household_tax(engine, pid, today.year)
-    by_account: dict[str, list[dict[str, Any]]] = {}
+    by_account: dict[str, list[OpenAlert]] = {}
     for al in alerts:
         by_account.setdefault(al["name"], []).append(al)
-    keys = ("nav_cents", "cash_cents", "deployable_cents", "cash_buffer_cents")
-    nav = cash = deployable = buffer = 0
-    groups: dict[int, dict[str, Any]] = {}
-    for r in rows:
-        g = groups.get(r[0])
-        if g is None:
-            g = groups[r[0]] = {"group_id": r[0], "name": r[1], "kind": r[2], "status": r[3], "parent_group_id": r[4],
-                                "rows": [], "sums": [0, 0, 0, 0], "alerts": 0, "active": False}  # fmt: skip
-        row = sleeve(r)
-        figures = (row["nav_cents"], row["cash_cents"], row["deployable_cents"], row["cash_buffer_cents"])
-        g["rows"].append(row)
-        if r[7] in by_account:
-            g["alerts"] += len(by_account[r[7]])
-        if r[8] in ("MERGED", "CLOSED"):
-            continue
-        g["active"] = True
-        sums = g["sums"]
-        sums[0] += figures[0]
-        sums[1] += figures[1]
-        sums[2] += figures[2]
-        sums[3] += figures[3]
-    for g in groups.values():
-        if g["active"]:
-            nav, cash, deployable, buffer = (
-                x + y for x, y in zip((nav, cash, deployable, buffer), g["sums"], strict=True)
-            )
-    totals = dict(zip(keys, (nav, cash, deployable, buffer), strict=True))
-    parent = {gid: g["parent_group_id"] for gid, g in groups.items()}
-
-    def lineage(gid: int) -> tuple[int, ...]:
-        chain = [gid]
-        while parent.get(chain[-1]) is not None and len(chain) < 64:
-            chain.append(parent[chain[-1]])
-        return tuple(reversed(chain))
-
-    ordered = sorted(groups, key=lineage)
+    groups = _sum_groups(rows, by_account)
+    totals = _totals([sum(g.sums[k] for g in groups.values() if g.active) for k in range(4)])
+    lineage = _lineages(groups)
+    ordered = sorted(groups, key=lineage.__getitem__)
     pages = max(1, -(-len(ordered) // per_page))
     page = min(max(1, page), pages)
-    shown = []
+    shown: list[OverviewGroup] = []
     for gid in ordered[(page - 1) * per_page : page * per_page]:
         g = groups[gid]
-        g["depth"] = len(lineage(gid)) - 1
-        g["totals"] = dict(zip(keys, g.pop("sums"), strict=True))
-        g["accounts"] = [{**row, "alerts": by_account.get(row["name"], [])} for row in g.pop("rows")]
-        shown.append(g)
+        shown.append(
+            {"group_id": gid, "name": g.row[1], "kind": g.row[2], "status": g.row[3], "parent_group_id": g.row[4],
+             "alerts": g.alerts, "active": g.active, "depth": len(lineage[gid]) - 1, "totals": _totals(g.sums),
+             "accounts": [{**row, "alerts": by_account.get(row["name"], [])} for row in g.sleeves]}
+        )  # fmt: skip
     return {
         "page": page,
         "pages": pages,
@@ -123,10 +272,52 @@ def overview(
         "accounts": len(rows),
         "alerts": alerts,
         "tax_year": today.year,
-        "estimated_tax_cents": tax[0],
-        "unpaid_tax_cents": max(0, tax[0] - tax[1]),
+        "estimated_tax_cents": Cents(tax[0]),
+        "unpaid_tax_cents": Cents(max(0, tax[0] - tax[1])),
         "note": NOTE,
     }
+
+
+def _sum_groups(rows: Sequence[Any], by_account: dict[str, list[OpenAlert]]) -> dict[int, _Group]:
+    """The groups of the `SLEEVES` rows: each with its sleeves' figures, their open alerts, and the
+    sums of the figures of its sleeves neither merged nor closed."""
+    groups: dict[int, _Group] = {}
+    for r in rows:
+        g = groups.get(r[0])
+        if g is None:
+            g = groups[r[0]] = _Group(r)
+        row = sleeve(r)
+        g.sleeves.append(row)
+        if r[7] in by_account:
+            g.alerts += len(by_account[r[7]])
+        if r[8] in (AccountStatus.MERGED, AccountStatus.CLOSED):
+            continue
+        g.active = True
+        sums = g.sums
+        sums[0] += row["nav_cents"]
+        sums[1] += row["cash_cents"]
+        sums[2] += row["deployable_cents"]
+        sums[3] += row["cash_buffer_cents"]
+    return groups
+
+
+def _lineages(groups: dict[int, _Group]) -> dict[int, tuple[int, ...]]:
+    """Each group's line from its root down to it (forks sort after the group they came from)."""
+    parent: dict[int, int | None] = {gid: g.row[4] for gid, g in groups.items()}
+
+    def lineage(gid: int) -> tuple[int, ...]:
+        chain = [gid]
+        while (up := parent.get(chain[-1])) is not None and len(chain) < 64:
+            chain.append(up)
+        return tuple(reversed(chain))
+
+    return {gid: lineage(gid) for gid in groups}
+
+
+def _totals(sums: list[int]) -> Totals:
+    nav, cash, deployable, buffer = sums
+    return {"nav_cents": Cents(nav), "cash_cents": Cents(cash), "deployable_cents": Cents(deployable),
+            "cash_buffer_cents": Cents(buffer)}  # fmt: skip
 
 
 def _household_tax(engine: Engine, pid: int, year: int) -> tuple[int, int]:
@@ -147,7 +338,7 @@ def _household_tax(engine: Engine, pid: int, year: int) -> tuple[int, int]:
 
 def account_page(
     engine: Engine, pid: int, ref: str, page: int = 1, today: date | None = None, per_page: int = JOURNAL_PAGE
-) -> dict[str, Any]:
+) -> AccountPage:
     today = today or date.today()
     detail = account_detail(engine, pid, ref)
     aid = detail["account_id"]
@@ -159,7 +350,7 @@ def account_page(
         pages = max(1, -(-count // per_page))
         page = min(max(1, page), pages)
         journal = _journal(conn, aid, per_page, (page - 1) * per_page)
-        realized = _realized_by_year(conn, aid)
+        by_year = _realized_by_year(conn, aid)
         r = rates(conn, pid)
         fig = year_figures(conn, aid, today.year)
         surplus = post_tax_surplus(conn, aid, today)
@@ -171,11 +362,12 @@ def account_page(
     label = f"{detail['label']} {detail['name']}"
     marks = [e for e in earmark_report(engine, pid) if e["account"] == label]
     alerts = [al for al in open_alerts(engine, pid) if al["name"] == detail["name"]]
-    for row in realized:
-        row["estimated_tax_cents"] = estimate(
-            YearFigures(row["short_term_cents"], row["long_term_cents"], row["dividends_cents"]), r
-        ).tax
-    return {
+    realized: list[RealizedYear] = [
+        {"year": y, "short_term_cents": Cents(f.short_term), "long_term_cents": Cents(f.long_term),
+         "dividends_cents": Cents(f.dividends), "estimated_tax_cents": Cents(estimate(f, r).tax)}
+        for y, f in by_year
+    ]  # fmt: skip
+    page_figures = {
         **detail,
         "group_kind": group.kind,
         "group_status": group.status,
@@ -187,22 +379,23 @@ def account_page(
         "realized": realized,
         "tax": {
             "year": today.year,
-            "short_term_cents": fig.short_term,
-            "long_term_cents": fig.long_term,
-            "dividends_cents": fig.dividends,
-            "estimated_tax_cents": estimate(fig, r).tax,
-            "unpaid_on_realized_cents": surplus.unpaid_tax_on_realized,
-            "on_unrealized_cents": surplus.tax_on_unrealized,
-            "post_tax_surplus_cents": surplus.surplus,
+            "short_term_cents": Cents(fig.short_term),
+            "long_term_cents": Cents(fig.long_term),
+            "dividends_cents": Cents(fig.dividends),
+            "estimated_tax_cents": Cents(estimate(fig, r).tax),
+            "unpaid_on_realized_cents": Cents(surplus.unpaid_tax_on_realized),
+            "on_unrealized_cents": Cents(surplus.tax_on_unrealized),
+            "post_tax_surplus_cents": Cents(surplus.surplus),
             "rates_bps": (r.short_term_bps, r.long_term_bps, r.dividend_bps),
         },
         "earmarks": marks,
         "alerts": alerts,
         "note": NOTE,
     }
+    return cast(AccountPage, page_figures)  # the view's fields are not typed here
 
 
-def _journal(conn: sa.Connection, aid: int, limit: int, offset: int) -> list[dict[str, Any]]:
+def _journal(conn: sa.Connection, aid: int, limit: int, offset: int) -> list[JournalRow]:
     """Newest first; each row with the account's balance after it (the sum of every posting up to it)."""
     amount = sa.func.sum(_p.amount_cents)
     rows = conn.execute(
@@ -234,7 +427,7 @@ def _journal(conn: sa.Connection, aid: int, limit: int, offset: int) -> list[dic
     trade = dict(
         conn.execute(sa.select(fills.c.transfer_id, fills.c.trade_date).where(fills.c.transfer_id.in_(ids))).all()
     )
-    out = []
+    out: list[JournalRow] = []
     for r in rows:
         out.append(
             {
@@ -244,20 +437,18 @@ def _journal(conn: sa.Connection, aid: int, limit: int, offset: int) -> list[dic
                 "on": (trade.get(r.id) or r.created_at.date()).isoformat(),
                 "counterparty": ", ".join(other.get(r.id, [])),
                 "reverses": r.reverses_transfer_id,
-                "amount_cents": int(r[5]),
-                "balance_cents": int(balance),
+                "amount_cents": Cents(int(r[5])),
+                "balance_cents": Cents(int(balance)),
             }
         )
         balance -= int(r[5])
     return out
 
 
-def _realized_by_year(conn: sa.Connection, aid: int) -> list[dict[str, Any]]:
+def _realized_by_year(conn: sa.Connection, aid: int) -> list[tuple[int, YearFigures]]:
+    """Realized gains by term and dividends per calendar year, newest first."""
     c, f = lot_closes.c, fills.c
-    years: dict[int, dict[str, Any]] = {}
-
-    def row(y: int) -> dict[str, Any]:
-        return years.setdefault(y, {"year": y, "short_term_cents": 0, "long_term_cents": 0, "dividends_cents": 0})
+    years: dict[int, YearFigures] = {}
 
     year = sa.extract("year", c.closed_on)
     for y, term, gain in conn.execute(
@@ -265,21 +456,22 @@ def _realized_by_year(conn: sa.Connection, aid: int) -> list[dict[str, Any]]:
         .where(c.account_id == aid, c.realized.is_(True))
         .group_by(year, c.term)
     ):
-        row(int(y))["long_term_cents" if term == "LONG" else "short_term_cents"] += int(gain)
+        part = YearFigures(0, int(gain), 0) if term == Term.LONG else YearFigures(int(gain), 0, 0)
+        years[int(y)] = years.get(int(y), YearFigures()) + part
     dyear = sa.extract("year", f.trade_date)
     for y, div in conn.execute(
         sa.select(dyear, sa.func.sum(f.cash_cents + f.commission_cents))
-        .where(f.account_id == aid, f.action == "DIVIDEND")
+        .where(f.account_id == aid, f.action == FillAction.DIVIDEND)
         .group_by(dyear)
     ):
-        row(int(y))["dividends_cents"] += int(div)
-    return [years[y] for y in sorted(years, reverse=True)]
+        years[int(y)] = years.get(int(y), YearFigures()) + YearFigures(0, 0, int(div))
+    return [(y, years[y]) for y in sorted(years, reverse=True)]
 
 
 # --- the fork tree -------------------------------------------------------------------------------
 
 
-def fork_tree(engine: Engine, pid: int) -> list[dict[str, Any]]:
+def fork_tree(engine: Engine, pid: int) -> list[ForkNode]:
     """`lifecycle.family_tree` with each group's opening (or fork) date and amount, its merge, and
     its sleeves (for links)."""
     roots = family_tree(engine, pid)
@@ -288,7 +480,7 @@ def fork_tree(engine: Engine, pid: int) -> list[dict[str, Any]]:
     merges = {e["group"]: e for e in events if e["rule"] == "MERGE"}
     with engine.connect() as conn:
         opened = dict(conn.execute(sa.select(_g.id, _g.opened_at).where(_g.portfolio_id == pid)).all())
-        sleeves: dict[int, list[dict[str, Any]]] = {}
+        sleeves: dict[int, list[Sleeve]] = {}
         for gid, name, kind, status in conn.execute(
             sa.select(_a.group_id, _a.name, _a.kind, _a.status)
             .where(_a.portfolio_id == pid, _a.group_id.is_not(None))
@@ -296,27 +488,27 @@ def fork_tree(engine: Engine, pid: int) -> list[dict[str, Any]]:
         ):
             sleeves.setdefault(gid, []).append({"name": name, "kind": kind, "status": status})
 
-    def walk(node: dict[str, Any]) -> None:
+    def walk(node: FamilyNode) -> ForkNode:
         fork, merge = forks.get(node["name"]), merges.get(node["name"])
-        node["opened_on"] = opened[node["group_id"]].date().isoformat()
-        node["fork_on"] = fork["as_of"] if fork else None
-        node["fork_rule"] = fork["rule"] if fork else None
-        node["fork_amount_cents"] = fork["amount_cents"] if fork else None
-        node["merged_on"] = merge["as_of"] if merge else None
-        node["merge_amount_cents"] = merge["amount_cents"] if merge else None
-        node["sleeves"] = sleeves.get(node["group_id"], [])
-        for child in node["children"]:
-            walk(child)
+        return {
+            **node,
+            "children": [walk(child) for child in node["children"]],
+            "opened_on": opened[node["group_id"]].date().isoformat(),
+            "fork_on": fork["as_of"] if fork else None,
+            "fork_rule": fork["rule"] if fork else None,
+            "fork_amount_cents": fork["amount_cents"] if fork else None,
+            "merged_on": merge["as_of"] if merge else None,
+            "merge_amount_cents": merge["amount_cents"] if merge else None,
+            "sleeves": sleeves.get(node["group_id"], []),
+        }
 
-    for root in roots:
-        walk(root)
-    return roots
+    return [walk(root) for root in roots]
 
 
 # --- report figures only a screen needs ----------------------------------------------------------
 
 
-def weekly_income_by_account(engine: Engine, pid: int, start: date, end: date) -> dict[str, Any]:
+def weekly_income_by_account(engine: Engine, pid: int, start: date, end: date) -> WeeklyIncome:
     """Per week (Monday start) and account: realized gains and dividends, as `reports.weekly` counts
     income for the whole portfolio."""
     c, f = lot_closes.c, fills.c
@@ -333,7 +525,7 @@ def weekly_income_by_account(engine: Engine, pid: int, start: date, end: date) -
         for name, on, cash in conn.execute(
             sa.select(_a.name, f.trade_date, f.cash_cents)
             .join(accounts, sa.and_(_a.portfolio_id == f.portfolio_id, _a.id == f.account_id))
-            .where(f.portfolio_id == pid, f.action == "DIVIDEND", f.trade_date >= start, f.trade_date <= end)
+            .where(f.portfolio_id == pid, f.action == FillAction.DIVIDEND, f.trade_date >= start, f.trade_date <= end)
         ):
             wk = by.setdefault(name, {})
             wk[week_start(on)] = wk.get(week_start(on), 0) + cash
@@ -347,7 +539,7 @@ def weekly_income_by_account(engine: Engine, pid: int, start: date, end: date) -
     }
 
 
-def premium_by_underlying(engine: Engine, pid: int, start: date, end: date) -> list[dict[str, Any]]:
+def premium_by_underlying(engine: Engine, pid: int, start: date, end: date) -> list[Premium]:
     """Option premium received (sell-to-open cash, after commission) per underlying, largest first."""
     f, i = fills.c, instruments.c
     with engine.connect() as conn:
@@ -356,15 +548,16 @@ def premium_by_underlying(engine: Engine, pid: int, start: date, end: date) -> l
             .join(instruments, sa.and_(i.portfolio_id == f.portfolio_id, i.id == f.instrument_id))
             .where(
                 f.portfolio_id == pid,
-                f.action == "STO",
-                i.kind == "OPTION",
+                f.action == FillAction.STO,
+                i.kind == InstrumentKind.OPTION,
                 f.trade_date >= start,
                 f.trade_date <= end,
             )
             .group_by(i.underlying)
         ).all()
+    premiums: list[Premium] = [{"underlying": u, "premium_cents": Cents(int(p)), "fills": int(n)} for u, p, n in rows]
     return sorted(
-        ({"underlying": u, "premium_cents": int(p), "fills": int(n)} for u, p, n in rows),
+        premiums,
         key=lambda r: -r["premium_cents"],
     )
 
@@ -379,7 +572,7 @@ def account_ref(engine: Engine, pid: int, ref: str) -> int:
     return account_id(engine, pid, ref)
 
 
-def lot_history(engine: Engine, aid: int, lot_id: int) -> dict[str, Any]:
+def lot_history(engine: Engine, aid: int, lot_id: int) -> LotHistory:
     """One lot: the fill that opened it and every closing of part of it, with its realized gain."""
     lo, c, f = lots.c, lot_closes.c, fills.c
     with engine.connect() as conn:
@@ -409,19 +602,19 @@ def lot_history(engine: Engine, aid: int, lot_id: int) -> dict[str, Any]:
         "opened": {
             "on": opened.opened_on.isoformat(),
             "quantity": opened.quantity,
-            "cash_cents": opened.open_cash_cents,
+            "cash_cents": Cents(opened.open_cash_cents),
             "action": opened.action,
             "price": price_text(opened.price_e4),
-            "commission_cents": opened.commission_cents,
+            "commission_cents": Cents(opened.commission_cents),
             "fill_id": opened.id,
         },
         "closes": [
             {
                 "on": r.closed_on.isoformat(),
                 "quantity": r.quantity,
-                "basis_cents": -r.open_cash_cents,
-                "proceeds_cents": r.close_cash_cents,
-                "gain_cents": r.gain_cents,
+                "basis_cents": Cents(-r.open_cash_cents),
+                "proceeds_cents": Cents(r.close_cash_cents),
+                "gain_cents": Cents(r.gain_cents),
                 "term": r.term,
                 "realized": r.realized,
                 "action": r.action,

@@ -8,7 +8,7 @@ contracts' collateral and merges draw them down. The `earmarks` table is append-
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
+from typing import TypedDict
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -16,7 +16,9 @@ from sqlalchemy.engine import Engine
 from alluse.domain.accounts import AccountKind
 from alluse.domain.instruments import LEAPS_MIN_DAYS, parse_symbol
 from alluse.domain.lifecycle import EarmarkPurpose
+from alluse.domain.money import Cents
 from alluse.store import earmarks as store
+from alluse.store.earmarks import EarmarkRow
 from alluse.store.repo import account_label
 from alluse.store.schema import accounts, earmarks
 from alluse.store.scope import resolve_portfolio
@@ -25,9 +27,31 @@ from alluse.store.uow import Tx
 _a, _e = accounts.c, earmarks.c
 
 
+class FillFacts(TypedDict):
+    """What a recorded fill tells the earmarks: which purchase it is and what it cost."""
+
+    fill_id: int
+    action: str
+    symbol: str | None
+    quantity: int
+    cash_cents: int
+    trade_date: str
+    multiplier: int
+
+
+class EarmarkLine(TypedDict):
+    """Planned versus executed for one account and purpose."""
+
+    account: str
+    purpose: str
+    planned_cents: Cents
+    executed_cents: Cents
+    open_cents: Cents
+
+
 def earmark_row(
     tx: Tx, i: int, account_id: int, purpose: EarmarkPurpose, amount: int, action_id: int | None, reference: str
-) -> dict[str, Any]:
+) -> EarmarkRow:
     return {
         "portfolio_id": tx.portfolio_id,
         "account_id": account_id,
@@ -71,15 +95,15 @@ def purpose_of_fill(
     return None
 
 
-def draw_down_for_fill(tx: Tx, account_id: int, kind: AccountKind, fill: dict[str, Any], request_index: int) -> int:
+def draw_down_for_fill(tx: Tx, account_id: int, kind: AccountKind, fill: FillFacts, request_index: int) -> int:
     """Called by fills inside their unit of work: a purchase executes the earmark planned for it.
     Shares and LEAPS draw what they cost; a sold put draws the collateral it ties up."""
-    on = date.fromisoformat(fill["trade_date"])
-    purpose = purpose_of_fill(kind, fill["action"], fill["symbol"], fill.get("multiplier", 100), on)
-    if purpose is None:
+    on, symbol = date.fromisoformat(fill["trade_date"]), fill["symbol"]
+    purpose = purpose_of_fill(kind, fill["action"], symbol, fill.get("multiplier", 100), on)
+    if purpose is None or symbol is None:  # a fact without a symbol (a dividend, a fee) buys nothing
         return 0
     if purpose is EarmarkPurpose.CONTRACTS:
-        ins = parse_symbol(fill["symbol"], fill.get("multiplier", 100))
+        ins = parse_symbol(symbol, fill.get("multiplier", 100))
         amount = (ins.strike_e4 or 0) * ins.multiplier * fill["quantity"] // 100
     else:
         amount = -fill["cash_cents"]
@@ -87,7 +111,7 @@ def draw_down_for_fill(tx: Tx, account_id: int, kind: AccountKind, fill: dict[st
     return draw_down(tx, account_id, purpose, amount, reference, request_index) if amount > 0 else 0
 
 
-def earmark_report(engine: Engine, portfolio: str | int | None) -> list[dict[str, Any]]:
+def earmark_report(engine: Engine, portfolio: str | int | None) -> list[EarmarkLine]:
     """Planned versus executed per account and purpose: what reinvestment earmarked (planned), what
     purchases, tax payments and merges have drawn down since (executed), what is still open."""
     e = earmarks.c
@@ -103,7 +127,7 @@ def earmark_report(engine: Engine, portfolio: str | int | None) -> list[dict[str
             .order_by(_a.name, e.purpose)
         )
         return [
-            {"account": account_label(k, n), "purpose": p, "planned_cents": int(pl), "executed_cents": int(dr),
-             "open_cents": int(pl) - int(dr)}
+            {"account": account_label(k, n), "purpose": p, "planned_cents": Cents(int(pl)),
+             "executed_cents": Cents(int(dr)), "open_cents": Cents(int(pl) - int(dr))}
             for k, n, p, pl, dr in conn.execute(q)
         ]  # fmt: skip

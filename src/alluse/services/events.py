@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from alluse.domain.events import Event, kind_matches, validate_kinds
+from alluse.domain.events import Envelope, Event, kind_matches, validate_kinds
 from alluse.store import outbox
 from alluse.store.schema import events, portfolios
 from alluse.store.scope import resolve_portfolio
@@ -23,7 +22,7 @@ def head(engine: Engine, portfolio: str | int | None) -> int:
 
 def after(
     engine: Engine, portfolio: str | int | None, seq: int, kinds: list[str] | None = None, limit: int = 500
-) -> list[dict[str, Any]]:
+) -> list[Envelope]:
     """Envelopes of the portfolio's events with a sequence number above `seq`, oldest first, of the
     given kinds (exact, `prefix.*`, or all)."""
     filters = validate_kinds(kinds or [])
@@ -35,5 +34,5 @@ def after(
     return [ev.envelope() for ev in found if kind_matches(filters, ev.kind)]
 
 
-def to_json(envelope: dict[str, Any]) -> str:
+def to_json(envelope: Envelope) -> str:
     return json.dumps(envelope, sort_keys=True)

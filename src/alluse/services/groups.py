@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, NotRequired, TypedDict, cast
+from typing import NotRequired, TypedDict, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -43,6 +43,15 @@ class GroupOpened(TypedDict):
     replayed: NotRequired[bool]
 
 
+class GroupOpeningPayload(TypedDict):
+    """A group opening as the audit record stores it."""
+
+    amount_cents: Cents
+    brokerage: list[str | None]  # Gen, Rev, Com
+    allocation: list[int] | None  # Gen, Rev, Com basis points
+    name: str | None
+
+
 @dataclass(frozen=True, slots=True)
 class GroupOpening:
     amount_cents: int
@@ -54,9 +63,9 @@ class GroupOpening:
     parent_group_id: int | None = None
     forked_from_account_id: int | None = None
 
-    def payload(self) -> dict[str, Any]:
+    def payload(self) -> GroupOpeningPayload:
         return {
-            "amount_cents": self.amount_cents,
+            "amount_cents": Cents(self.amount_cents),
             "brokerage": [str(b) if b else None for b in self.brokerage],
             "allocation": None
             if self.allocation is None
@@ -96,7 +105,7 @@ def open_groups(
     engine: Engine, actor: str, portfolio: str | int | None, openings: list[tuple[str, GroupOpening]]
 ) -> list[GroupOpened]:
     """Open PRIMARY groups, all in one unit of work (all or none). One audit entry per group."""
-    requests = [Request(key, o.payload()) for key, o in openings]
+    requests = [Request(key, dict(o.payload())) for key, o in openings]
     by_key = dict(openings)
 
     def apply(tx: Tx, fresh: list[Request]) -> list[GroupOpened]:

@@ -15,9 +15,10 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 
+from alluse.domain.booking import TRADES, FillAction
 from alluse.domain.instruments import value_cents
 from alluse.domain.ledger import TransferKind
-from alluse.domain.lots import share
+from alluse.domain.lots import Side, share
 from alluse.store.schema import (
     broker_rows,
     fills,
@@ -87,7 +88,9 @@ def nav_series(conn: sa.Connection, account_id: int, start: date, end: date) -> 
             prices[iid].append((on, 1, mid, px))
         for iid, on, px, fid in conn.execute(
             sa.select(f.instrument_id, f.trade_date, f.price_e4, f.id).where(
-                f.account_id == account_id, f.instrument_id.in_(iids), f.action.in_(["BTO", "STO", "BTC", "STC"])
+                f.account_id == account_id,
+                f.instrument_id.in_(iids),
+                f.action.in_([a for a in FillAction if a in TRADES]),
             )
         ):
             prices[iid].append((on, 0, fid, px))
@@ -122,7 +125,7 @@ def nav_series(conn: sa.Connection, account_id: int, start: date, end: date) -> 
                     # Never priced yet (shares received by assignment, before any mark): carried at basis.
                     pv += share(-r.open_cash_cents, held, r.quantity)
                 else:
-                    pv += value_cents(held if r.side == "LONG" else -held, px, r.multiplier)
+                    pv += value_cents(held if r.side == Side.LONG else -held, px, r.multiplier)
         out.append(Day(day, cash + pv, flow))
         day += timedelta(days=1)
     return out

@@ -54,6 +54,7 @@ from alluse.services.groups import GroupOpening, open_fork_groups
 from alluse.store import earmarks as earmark_store
 from alluse.store import merges as merge_store
 from alluse.store.asof import account_as_of, accounts_with_facts_after
+from alluse.store.earmarks import EarmarkRow
 from alluse.store.prepared import Prepared, insert
 from alluse.store.repo import JournalEntry, account_label, allocate_ids, insert_journal
 from alluse.store.schema import (
@@ -330,6 +331,75 @@ class ActionApplied(TypedDict):
     earmarks: NotRequired[dict[str, int]]
 
 
+class PlanRecord(TypedDict):
+    """A planner's decision as the audit record and `plan` show it: a fork (account_id, amount, legs:
+    cents by sleeve kind, surplus, deployable), a merge (group_id, target_account_id, combined NAV,
+    moves: cents by account id) or a reinvestment (account_id, period, realized gain, tax reserve,
+    reinvestable, earmarks: cents by purpose, buffer figures)."""
+
+    rule: str
+    outcome: str
+    reason: str
+    account_id: NotRequired[int]
+    amount_cents: NotRequired[Cents]
+    legs: NotRequired[dict[str, int]]
+    surplus_cents: NotRequired[Cents]
+    deployable_cents: NotRequired[Cents]
+    group_id: NotRequired[int]
+    target_account_id: NotRequired[int]
+    combined_nav_cents: NotRequired[Cents]
+    moves: NotRequired[dict[str, int]]
+    period: NotRequired[str]
+    realized_gain_cents: NotRequired[Cents]
+    tax_reserve_cents: NotRequired[Cents]
+    reinvestable_cents: NotRequired[Cents]
+    buffer_restore_cents: NotRequired[Cents]
+    earmarks: NotRequired[dict[str, int]]
+    not_earmarked_cents: NotRequired[Cents]
+    still_below_buffer: NotRequired[bool]
+    buffer_shortfall_cents: NotRequired[Cents]
+
+
+class PlannedAction(PlanRecord):
+    """One row of `plan`: the decision, what it acts on, and its amount (every row has one)."""
+
+    subject: str
+
+
+class Waiting(TypedDict):
+    """A fork or merge that waits (or a buffer breach): the alert a run raises for it."""
+
+    kind: str  # the alert's event kind
+    subject: str
+    account_id: int
+    account: str
+    reason: str
+
+
+class ActionRecord(TypedDict):
+    """One applied lifecycle action, as `history` lists it."""
+
+    id: int
+    rule: str
+    as_of: str
+    period: str | None
+    account: str
+    group: str | None
+    amount_cents: Cents
+    reason: str
+
+
+class FamilyNode(TypedDict):
+    group_id: int
+    name: str
+    kind: str
+    status: str
+    nav_cents: Cents
+    forked_from: str | None  # the account the group forked from
+    merged_into: str | None  # the Com-Acc it merged into
+    children: list[FamilyNode]
+
+
 def _results(written: list[dict[str, Any]]) -> list[ActionApplied]:
     """The actions this run applied (a replayed one was applied by an earlier run)."""
     return [cast(ActionApplied, r) for r in written if not r.get("replayed")]
@@ -575,7 +645,7 @@ def _merge_one(tx: Tx, i: int, pid: int, gid: int, key: str, as_of: date, cfg: L
 
 def _move_earmarks(tx: Tx, i: int, members: list[int], target: int, action_id: int) -> dict[str, int]:
     """Open earmarks (a tax reserve above all) follow the money into the target Com-Acc."""
-    rows: list[dict[str, Any]] = []
+    rows: list[EarmarkRow] = []
     moved: dict[str, int] = {}
     for aid, by_purpose in _earmark_balances(tx.conn, members).items():
         for purpose, amount in by_purpose.items():
@@ -669,22 +739,22 @@ def _action_row(
     }
 
 
-def _plan_dict(plan: Any) -> dict[str, Any]:
+def _plan_dict(plan: ForkPlan | MergePlan | ReinvestPlan) -> PlanRecord:
     if isinstance(plan, ForkPlan):
         return {"rule": plan.rule.value, "outcome": plan.outcome.value, "account_id": plan.account_id,
-                "amount_cents": plan.amount, "legs": {k.value: v for k, v in plan.legs.items()},
-                "surplus_cents": plan.surplus, "deployable_cents": plan.deployable, "reason": plan.reason}  # fmt: skip
+                "amount_cents": Cents(plan.amount), "legs": {k.value: v for k, v in plan.legs.items()},
+                "surplus_cents": Cents(plan.surplus), "deployable_cents": Cents(plan.deployable),
+                "reason": plan.reason}  # fmt: skip
     if isinstance(plan, MergePlan):
         return {"rule": plan.rule.value, "outcome": plan.outcome.value, "group_id": plan.group_id,
-                "target_account_id": plan.target_account_id, "combined_nav_cents": plan.combined_nav,
+                "target_account_id": plan.target_account_id, "combined_nav_cents": Cents(plan.combined_nav),
                 "moves": {str(k): v for k, v in plan.moves.items()}, "reason": plan.reason}  # fmt: skip
-    assert isinstance(plan, ReinvestPlan)
     return {"rule": plan.rule.value, "outcome": plan.outcome.value, "account_id": plan.account_id,
-            "period": plan.period, "realized_gain_cents": plan.realized_gain, "tax_reserve_cents": plan.tax_reserve,
-            "reinvestable_cents": plan.reinvestable, "buffer_restore_cents": plan.buffer_restore,
-            "earmarks": {k.value: v for k, v in plan.earmarks.items()}, "not_earmarked_cents": plan.not_earmarked,
-            "still_below_buffer": plan.still_below_buffer, "buffer_shortfall_cents": plan.buffer_shortfall,
-            "reason": plan.reason}  # fmt: skip
+            "period": plan.period, "realized_gain_cents": Cents(plan.realized_gain),
+            "tax_reserve_cents": Cents(plan.tax_reserve), "reinvestable_cents": Cents(plan.reinvestable),
+            "buffer_restore_cents": Cents(plan.buffer_restore), "earmarks": {k.value: v for k, v in plan.earmarks.items()},
+            "not_earmarked_cents": Cents(plan.not_earmarked), "still_below_buffer": plan.still_below_buffer,
+            "buffer_shortfall_cents": Cents(plan.buffer_shortfall), "reason": plan.reason}  # fmt: skip
 
 
 # --- the sweep ----------------------------------------------------------------------------------
@@ -694,7 +764,7 @@ def _plan_dict(plan: Any) -> dict[str, Any]:
 class RunReport:
     as_of: date
     applied: list[ActionApplied] = field(default_factory=list)
-    waiting: list[dict[str, Any]] = field(default_factory=list)
+    waiting: list[Waiting] = field(default_factory=list)
     families: int = 0
     families_skipped: int = 0  # claimed by another worker at the time
 
@@ -839,7 +909,7 @@ def _alerts(
     with engine.connect() as conn:
         scope_to(conn, pid)
         report.waiting += _waiting_merges(conn, pid, cands, cfg)
-    alerts = list(report.waiting)
+    alerts: list[Waiting] = list(report.waiting)
     for aid in cands.breaches:
         s = cands.sleeves[aid].state
         alerts.append(
@@ -862,13 +932,13 @@ def _alerts(
     write(engine, pid, actor, "lifecycle.alert", requests, apply)
 
 
-def _fork_wait(plan: ForkPlan) -> dict[str, Any]:
+def _fork_wait(plan: ForkPlan) -> Waiting:
     return {"kind": "alert.fork_waiting", "subject": f"{plan.rule.value.lower()}:{plan.account_id}",
             "account_id": plan.account_id, "account": plan.label, "reason": plan.reason}  # fmt: skip
 
 
-def _waiting_merges(conn: sa.Connection, pid: int, cands: Candidates, cfg: LifecycleConfig) -> list[dict[str, Any]]:
-    out = []
+def _waiting_merges(conn: sa.Connection, pid: int, cands: Candidates, cfg: LifecycleConfig) -> list[Waiting]:
+    out: list[Waiting] = []
     for gid in cands.merges:
         mp = plan_group_merge(conn, pid, gid, cfg)
         if mp is not None and mp.outcome is Outcome.WAIT:
@@ -904,10 +974,10 @@ def _fork_plans(conn: sa.Connection, pid: int, cands: Candidates, cfg: Lifecycle
 
 def plan(
     engine: Engine, portfolio: str | int | None, as_of: date, cfg: LifecycleConfig | None = None
-) -> list[dict[str, Any]]:
+) -> list[PlannedAction]:
     """Every action a run on `as_of` would take on the current state, with amounts and reasons.
     Changes nothing. Merges that only another action of the same run makes possible show up after it."""
-    rows: list[dict[str, Any]] = []
+    rows: list[PlannedAction] = []
     with engine.connect() as conn:
         pid = resolve_portfolio(conn, portfolio)
         cfg = _with_tax_rate(conn, pid, cfg)
@@ -917,24 +987,26 @@ def plan(
             s = cands.sleeves[aid]
             p = plan_reinvestment(s.state, s.quarter_gain, period, cfg)
             if p is not None:
-                rows.append({**_plan_dict(p), "subject": p.label, "amount_cents": p.reinvestable})
+                rows.append({**_plan_dict(p), "subject": p.label, "amount_cents": Cents(p.reinvestable)})
         merging = set()
         for gid in sorted(cands.merges):
             mp = plan_group_merge(conn, pid, gid, cfg)
             if mp is not None:
-                rows.append({**_plan_dict(mp), "subject": f"group {mp.group_name}", "amount_cents": mp.combined_nav})
+                rows.append(
+                    {**_plan_dict(mp), "subject": f"group {mp.group_name}", "amount_cents": Cents(mp.combined_nav)}
+                )
                 merging.add(gid) if mp.outcome is Outcome.APPLY else None
         for fp in _fork_plans(conn, pid, cands, cfg):
             if cands.sleeves[fp.account_id].state.group_id not in merging:  # its sleeves merge instead
                 rows.append({**_plan_dict(fp), "subject": fp.label})
         for aid in cands.breaches:
             st = cands.sleeves[aid].state
-            rows.append({"rule": "BUFFER", "outcome": "ALERT", "subject": st.label, "amount_cents": st.cash.cash_buffer - st.cash.cash,
+            rows.append({"rule": "BUFFER", "outcome": "ALERT", "subject": st.label, "amount_cents": Cents(st.cash.cash_buffer - st.cash.cash),
                          "reason": "cash is below the cash buffer: the run raises a buffer-breach alert"})  # fmt: skip
     return rows
 
 
-def history(engine: Engine, portfolio: str | int | None) -> list[dict[str, Any]]:
+def history(engine: Engine, portfolio: str | int | None) -> list[ActionRecord]:
     with engine.connect() as conn:
         pid = resolve_portfolio(conn, portfolio)
         q = (
@@ -963,14 +1035,14 @@ def history(engine: Engine, portfolio: str | int | None) -> list[dict[str, Any]]
                 "period": r.period,
                 "account": account_label(r.kind, r.name),
                 "group": r.grp,
-                "amount_cents": r.amount_cents,
+                "amount_cents": Cents(r.amount_cents),
                 "reason": json.loads(r.detail).get("plan", {}).get("reason", ""),
             }
             for r in conn.execute(q)
         ]
 
 
-def family_tree(engine: Engine, portfolio: str | int | None) -> list[dict[str, Any]]:
+def family_tree(engine: Engine, portfolio: str | int | None) -> list[FamilyNode]:
     """The fork/merge genealogy: root groups with their children, recursively."""
     with engine.connect() as conn:
         pid = resolve_portfolio(conn, portfolio)
@@ -1001,13 +1073,13 @@ def family_tree(engine: Engine, portfolio: str | int | None) -> list[dict[str, A
     for gid in sorted(tree.parent):
         children.setdefault(tree.parent[gid], []).append(gid)
 
-    def node(gid: int) -> dict[str, Any]:
+    def node(gid: int) -> FamilyNode:
         return {
             "group_id": gid,
             "name": tree.name[gid],
             "kind": tree.kind[gid],
             "status": tree.status[gid],
-            "nav_cents": int(navs.get(gid, 0)),
+            "nav_cents": Cents(int(navs.get(gid, 0))),
             "forked_from": forked_from.get(gid),
             "merged_into": merged_into.get(gid),
             "children": [node(c) for c in children.get(gid, [])],

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, NotRequired, TypedDict, cast
+from typing import NotRequired, TypedDict, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -29,9 +29,22 @@ from alluse.services.brokers import broker_of
 from alluse.services.protocol import account_view
 from alluse.services.trades import Book, Fill, FillAction, draw_earmark
 from alluse.store import orders as order_store
+from alluse.store.orders import OrderIntentRow
 from alluse.store.repo import allocate_ids, resolve_account
 from alluse.store.schema import fills, order_intents
 from alluse.store.uow import Request, Tx, write
+
+
+class OrderPayload(TypedDict):
+    """An order intent as the audit record stores it."""
+
+    account: str
+    action: str
+    symbol: str
+    quantity: int
+    delta: str | None
+    on: str
+    accept_warnings: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +66,7 @@ class OrderIntent:
         if self.delta is not None:
             parse_delta(self.delta, signed=True)
 
-    def payload(self) -> dict[str, Any]:
+    def payload(self) -> OrderPayload:
         return {
             "account": self.account,
             "action": self.action,
@@ -127,13 +140,13 @@ def place_order(
         }
         if violations:
             out["order_id"] = allocate_ids(conn, order_intents, 1)
-            order_store.insert_order_intent(conn, {"id": out["order_id"], "status": "REFUSED", "fill_id": None, **row})
+            order_store.insert_order_intent(conn, out["order_id"], "REFUSED", None, row)
             return [out]
         return [
             _execute(tx, sink.place(Order(intent.action, ins, intent.quantity, mark)), intent, ins, aid, on, row, out)
         ]
 
-    placed = write(engine, portfolio, actor, "order.place", [Request(key, intent.payload())], apply)[0]
+    placed = write(engine, portfolio, actor, "order.place", [Request(key, dict(intent.payload()))], apply)[0]
     return cast(OrderPlaced, placed)
 
 
@@ -146,7 +159,7 @@ def _intent_row(
     broker: str,
     violations: list[str],
     warnings: list[str],
-) -> dict[str, Any]:
+) -> OrderIntentRow:
     """The order intent as stored, with what the pre-trade check said."""
     return {
         "portfolio_id": tx.portfolio_id,
@@ -169,7 +182,7 @@ def _execute(
     ins: Instrument,
     aid: int,
     on: date,
-    row: dict[str, Any],
+    row: OrderIntentRow,
     out: OrderPlaced,
 ) -> OrderPlaced:
     """Book the broker's execution of an order that passed its checks, like any other fill."""
@@ -189,7 +202,7 @@ def _execute(
     # A purchase executes the reinvestment earmark planned for it, as a typed fill does.
     drawn = draw_earmark(tx, book, booked, fill.multiplier, 0)
     oid = allocate_ids(tx.conn, order_intents, 1)
-    order_store.insert_order_intent(tx.conn, {"id": oid, "status": "FILLED", "fill_id": booked.fill_id, **row})
+    order_store.insert_order_intent(tx.conn, oid, "FILLED", booked.fill_id, row)
     return {
         **out,
         "order_id": oid,

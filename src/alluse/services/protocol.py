@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import date
-from typing import Any
+from typing import TypedDict
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -19,6 +19,16 @@ from alluse.domain.rules import effective_rules
 from alluse.store.repo import load_accounts, resolve_account
 from alluse.store.schema import account_config, instruments, positions
 from alluse.store.scope import resolve_portfolio
+
+
+class TradeCheck(TypedDict):
+    """What the pre-trade check said of an order intent."""
+
+    account: str
+    order: str  # the intent as a person reads it: "STO 2 SPY… @ 1.25"
+    ok: bool
+    violations: list[str]
+    warnings: list[str]
 
 
 def account_view(conn: sa.Connection, pid: int, aid: int) -> AccountView:
@@ -59,7 +69,7 @@ def check_trade(
     price: str,
     on: date,
     delta: str | None = None,
-) -> dict[str, Any]:
+) -> TradeCheck:
     action = action.strip().upper()
     if action not in ("BTO", "STO", "BTC", "STC"):
         raise InvalidInput(f"order action must be BTO, STO, BTC or STC, got {action!r}")

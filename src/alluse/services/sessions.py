@@ -14,14 +14,14 @@ portfolio, so these writes are outside every audit chain, like creating a user (
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from alluse.domain.errors import NotFound, Unauthenticated
-from alluse.security.tokens import TokenIssuer
+from alluse.security.tokens import TokenIssuer, TokenPair
 from alluse.services import access
 from alluse.store.db import writer_lock
 from alluse.store.schema import refresh_tokens, users
@@ -31,7 +31,13 @@ from alluse.views.access import Principal, token_version, user_principal
 R = refresh_tokens.c
 
 
-def _issue(conn: sa.Connection, issuer: TokenIssuer, user_id: int, version: int, family: str) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class PasswordSet:
+    username: str
+    tokens_revoked: bool  # every token the user held is void
+
+
+def _issue(conn: sa.Connection, issuer: TokenIssuer, user_id: int, version: int, family: str) -> TokenPair:
     now = datetime.now(UTC)
     jti = secrets.token_hex(16)
     conn.execute(
@@ -46,7 +52,7 @@ def _issue(conn: sa.Connection, issuer: TokenIssuer, user_id: int, version: int,
     return issuer.pair(user_id, version, jti)
 
 
-def start(engine: Engine, issuer: TokenIssuer, who: Principal) -> dict[str, Any]:
+def start(engine: Engine, issuer: TokenIssuer, who: Principal) -> TokenPair:
     """A token pair for a user who just proved their password: the first of a new family."""
     with writer_lock(engine), write_connection(engine) as conn, conn.begin():
         # Rows of this user's expired tokens go here: nothing can present those any more.
@@ -55,7 +61,7 @@ def start(engine: Engine, issuer: TokenIssuer, who: Principal) -> dict[str, Any]
         return _issue(conn, issuer, who.id, version, secrets.token_hex(16))
 
 
-def refresh(engine: Engine, issuer: TokenIssuer, token: str) -> dict[str, Any]:
+def refresh(engine: Engine, issuer: TokenIssuer, token: str) -> TokenPair:
     """The next token pair of the family, using the presented refresh token up."""
     uid, version, jti = issuer.read_refresh(token)
     now = datetime.now(UTC)
@@ -106,7 +112,7 @@ def change_password(engine: Engine, who: Principal, current: str, new: str) -> N
     set_password(engine, who.name, new)
 
 
-def set_password(engine: Engine, username: str, new: str) -> dict[str, Any]:
+def set_password(engine: Engine, username: str, new: str) -> PasswordSet:
     """Set a password (an admin's reset, or the user's change) and void every token of the user."""
     pw_hash = access.hash_password(new)
     name = username.strip().lower()
@@ -116,4 +122,4 @@ def set_password(engine: Engine, username: str, new: str) -> dict[str, Any]:
             raise NotFound(f"no user {name!r}")
         conn.execute(users.update().where(users.c.id == uid).values(password_hash=pw_hash))
         _revoke_all(conn, uid)
-    return {"username": name, "tokens_revoked": True}
+    return PasswordSet(name, tokens_revoked=True)

@@ -15,7 +15,7 @@ import json
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, NotRequired, TypedDict
+from typing import NotRequired, TypedDict
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -26,6 +26,7 @@ from alluse.brokers.refs import parse_brokerage_ref
 from alluse.config import Settings
 from alluse.domain.errors import InvalidInput
 from alluse.domain.ledger import BANK, INTEREST, TAX, Leg, TransferKind
+from alluse.domain.lots import Side
 from alluse.domain.money import Cents, format_usd
 from alluse.security.keyring import Keyring
 from alluse.services.alerts import record_reconciliation
@@ -37,6 +38,7 @@ from alluse.store import statements as statement_store
 from alluse.store.asof import AccountAsOf, account_as_of
 from alluse.store.repo import JournalEntry, allocate_ids, apply_cash, external_account, insert_journal, load_accounts
 from alluse.store.schema import fills
+from alluse.store.statements import BrokerRow
 from alluse.store.uow import Request, Tx, write
 
 # Cash flows booked as journal entries: (transfer kind, external counter-account, is capital).
@@ -207,7 +209,7 @@ def _book(
 ) -> list[FactImported | MarksApplied]:
     mapping = mapped_accounts(tx.conn, tx.portfolio_id, flex)
     out: dict[int, FactImported | MarksApplied] = {}
-    rows: list[dict[str, Any]] = []
+    rows: list[BrokerRow] = []
     # 1. Cash flows first, so the book below sees the deposits the trades were paid from.
     flows = [(i, k) for i, k in fresh if k in facts and facts[k][1].action in _CASH_FLOWS]
     if flows:
@@ -229,7 +231,7 @@ def _book_cash_flows(
     tx: Tx,
     flows: list[tuple[int, AccountStatement, Fact]],
     mapping: dict[str, tuple[int, str]],
-    rows: list[dict[str, Any]],
+    rows: list[BrokerRow],
 ) -> dict[int, FactImported]:
     """Deposits, withdrawals, interest and withholding: one journal entry each against its
     counter-account; a deposit or withdrawal moves base capital too."""
@@ -260,7 +262,7 @@ def _book_fills(
     tx: Tx,
     booked: list[tuple[int, AccountStatement, Fact]],
     mapping: dict[str, tuple[int, str]],
-    rows: list[dict[str, Any]],
+    rows: list[BrokerRow],
 ) -> dict[int, FactImported]:
     """Every other fact booked exactly as a typed fill; the booked cash must be the statement's."""
     book = Book(tx, _next_fill=allocate_ids(tx.conn, fills, len(booked)) - 1)
@@ -313,7 +315,7 @@ def _row(
     i: int,
     fill_id: int | None,
     transfer_id: int | None,
-) -> dict[str, Any]:
+) -> BrokerRow:
     return {
         "portfolio_id": tx.portfolio_id,
         "account_id": mapping[st.account_id][0],
@@ -386,7 +388,7 @@ def _positions(held: AccountAsOf) -> dict[str, tuple[int, int]]:
     out: dict[str, tuple[int, int]] = {}
     for lot in held.lots:
         q, b = out.get(lot.symbol, (0, 0))
-        out[lot.symbol] = (q + (lot.remaining if lot.side == "LONG" else -lot.remaining), b - lot.remaining_cash)
+        out[lot.symbol] = (q + (lot.remaining if lot.side == Side.LONG else -lot.remaining), b - lot.remaining_cash)
     return out
 
 

@@ -34,7 +34,7 @@ from alluse.domain.errors import InvalidInput
 from alluse.domain.instruments import Instrument, parse_symbol
 from alluse.domain.money import Cents
 from alluse.services.alerts import alert_event, check_buffer
-from alluse.services.earmarks import draw_down_for_fill
+from alluse.services.earmarks import FillFacts, draw_down_for_fill
 from alluse.store import book as store
 from alluse.store.repo import (
     AccountRow,
@@ -93,7 +93,7 @@ def fill_result(b: Booked, buffer_breach: bool) -> FillResult:
 
 def draw_earmark(tx: Tx, book: Book, b: Booked, multiplier: int, request_index: int) -> int:
     """A purchase executes the reinvestment earmark planned for it (planned versus executed)."""
-    fact = {
+    fact: FillFacts = {
         "fill_id": b.fill_id,
         "action": b.action.value,
         "symbol": b.symbol,

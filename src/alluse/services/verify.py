@@ -13,8 +13,8 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, TypedDict
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -25,6 +25,7 @@ from alluse.domain.audit import GENESIS, entry_hash, entry_mac, timestamp_text
 from alluse.domain.errors import AlluseError, InvalidInput, PermissionDenied
 from alluse.domain.instruments import value_cents
 from alluse.domain.ledger import CAPITAL_FLOWS, CAPITAL_INFLOWS
+from alluse.domain.lots import Side
 from alluse.domain.rules import effective_rules
 from alluse.security.audit_key import from_secret, keyring_audit_keys
 from alluse.security.keyring import Keyring, KeyringError, load_keyring
@@ -268,8 +269,8 @@ def positions_and_lots(ctx: Context) -> Iterator[Finding]:
                 "lots",
                 str(lid),
             )
-        held[(aid, iid)] = held.get((aid, iid), 0) + (qty - cq) * (1 if side == "LONG" else -1)
-        if side == "SHORT" and pc == "P":
+        held[(aid, iid)] = held.get((aid, iid), 0) + (qty - cq) * (1 if side == Side.LONG else -1)
+        if side == Side.SHORT and pc == "P":
             collateral[aid] = collateral.get(aid, 0) + value_cents(qty - cq, strike, mult)
     ctx.counts["lots"] = n
     value: dict[int, int] = {}
@@ -650,7 +651,20 @@ def verify_audit(engine: Engine, keyring: Keyring | None = None) -> VerifyReport
     return report
 
 
-def audit_entries(engine: Engine, portfolio_id: int, after: int = 0, limit: int = 100) -> list[dict[str, Any]]:
+class AuditEntry(TypedDict):
+    """One entry of a portfolio's audit chain, its result read back from the stored JSON."""
+
+    seq: int
+    at: datetime
+    actor: str
+    action: str
+    idempotency_key: str
+    result: dict[str, object]
+    override_reason: str | None
+    hash: str
+
+
+def audit_entries(engine: Engine, portfolio_id: int, after: int = 0, limit: int = 100) -> list[AuditEntry]:
     al = audit_log.c
     q = (
         sa.select(al.seq, al.at, al.actor, al.action, al.idempotency_key, al.result, al.override_reason, al.hash)
@@ -661,6 +675,15 @@ def audit_entries(engine: Engine, portfolio_id: int, after: int = 0, limit: int 
     with engine.connect() as conn:
         # SQLite hands timestamps back naive; they were written in UTC.
         return [
-            {**r._asdict(), "at": r.at if r.at.tzinfo else r.at.replace(tzinfo=UTC), "result": json.loads(r.result)}
+            {
+                "seq": r.seq,
+                "at": r.at if r.at.tzinfo else r.at.replace(tzinfo=UTC),
+                "actor": r.actor,
+                "action": r.action,
+                "idempotency_key": r.idempotency_key,
+                "result": json.loads(r.result),
+                "override_reason": r.override_reason,
+                "hash": r.hash,
+            }
             for r in conn.execute(q)
         ]

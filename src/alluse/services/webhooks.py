@@ -19,7 +19,7 @@ import json
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NotRequired, TypedDict, cast
 from urllib.parse import urlsplit
 
 import httpx
@@ -28,7 +28,7 @@ from sqlalchemy.engine import Engine
 from standardwebhooks import Webhook
 
 from alluse.domain.errors import InvalidInput, NotFound
-from alluse.domain.events import Event, kind_matches, validate_kinds
+from alluse.domain.events import DeliveryStatus, Event, kind_matches, validate_kinds
 from alluse.security.keyring import Keyring, KeyringError
 from alluse.store import outbox
 from alluse.store.db import writer_lock
@@ -40,6 +40,43 @@ CONSUMER = "webhooks"
 MAX_URL = 500
 BACKOFF_CAP = timedelta(hours=1)
 _w, _d, _e = webhook_endpoints.c, webhook_deliveries.c, events.c
+
+
+class EndpointRegistered(TypedDict):
+    endpoint_id: int
+    host: str | None  # the URL's host only: the audit record and the event never carry the URL
+    kinds: list[str]
+    url: NotRequired[str]  # these two in the first answer only, never in a replay
+    secret: NotRequired[str]
+    replayed: NotRequired[bool]
+
+
+class EndpointDisabled(TypedDict):
+    endpoint_id: int
+    enabled: bool
+    replayed: NotRequired[bool]
+
+
+class Endpoint(TypedDict):
+    id: int
+    url: str
+    kinds: list[str]
+    enabled: bool
+    created_at: datetime
+    deliveries: dict[str, int]  # delivery status -> how many
+
+
+class Delivery(TypedDict):
+    id: int
+    event_id: str
+    seq: int
+    kind: str
+    status: str
+    attempts: int
+    last_status_code: int | None
+    last_error: str
+    next_attempt_at: datetime | None
+    delivered_at: datetime | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,14 +108,14 @@ def new_secret() -> str:
 
 def register(
     engine: Engine, actor: str, portfolio: str | int | None, url: str, kinds: list[str], key: str, keyring: Keyring
-) -> dict[str, Any]:
+) -> EndpointRegistered:
     """Register an endpoint; the result carries the signing secret, shown this once (a replay of the
     same key returns the endpoint without it)."""
     url, kinds = validate_url(url), validate_kinds(kinds)
     secret = new_secret()
     token = keyring.encrypt(secret.encode())
 
-    def apply(tx: Tx, _reqs: list[Request]) -> list[dict[str, Any]]:
+    def apply(tx: Tx, _reqs: list[Request]) -> list[EndpointRegistered]:
         eid = tx.conn.execute(
             webhook_endpoints.insert()
             .values(
@@ -94,12 +131,13 @@ def register(
         # The audit log and the event carry the host only: a webhook URL often embeds a token.
         return [{"endpoint_id": eid, "host": urlsplit(url).hostname, "kinds": kinds}]
 
-    out = write(engine, portfolio, actor, "webhook.register", [Request(key, {"url": url, "kinds": kinds})], apply)[0]
+    request = Request(key, {"url": url, "kinds": kinds})
+    out = cast(EndpointRegistered, write(engine, portfolio, actor, "webhook.register", [request], apply)[0])
     return out if out.get("replayed") else {**out, "url": url, "secret": secret}
 
 
-def disable(engine: Engine, actor: str, portfolio: str | int | None, endpoint_id: int, key: str) -> dict[str, Any]:
-    def apply(tx: Tx, _reqs: list[Request]) -> list[dict[str, Any]]:
+def disable(engine: Engine, actor: str, portfolio: str | int | None, endpoint_id: int, key: str) -> EndpointDisabled:
+    def apply(tx: Tx, _reqs: list[Request]) -> list[EndpointDisabled]:
         done = tx.conn.execute(
             webhook_endpoints.update()
             .where(_w.id == endpoint_id, _w.portfolio_id == tx.portfolio_id, _w.enabled.is_(True))
@@ -109,10 +147,11 @@ def disable(engine: Engine, actor: str, portfolio: str | int | None, endpoint_id
             raise NotFound(f"no enabled webhook endpoint {endpoint_id} in this portfolio")
         return [{"endpoint_id": endpoint_id, "enabled": False}]
 
-    return write(engine, portfolio, actor, "webhook.disable", [Request(key, {"endpoint_id": endpoint_id})], apply)[0]
+    request = Request(key, {"endpoint_id": endpoint_id})
+    return cast(EndpointDisabled, write(engine, portfolio, actor, "webhook.disable", [request], apply)[0])
 
 
-def list_endpoints(engine: Engine, portfolio: str | int | None) -> list[dict[str, Any]]:
+def list_endpoints(engine: Engine, portfolio: str | int | None) -> list[Endpoint]:
     with engine.connect() as conn:
         pid = resolve_portfolio(conn, portfolio)
         counts = (
@@ -137,7 +176,7 @@ def list_endpoints(engine: Engine, portfolio: str | int | None) -> list[dict[str
         ]
 
 
-def deliveries(engine: Engine, portfolio: str | int | None, endpoint_id: int, limit: int = 50) -> list[dict[str, Any]]:
+def deliveries(engine: Engine, portfolio: str | int | None, endpoint_id: int, limit: int = 50) -> list[Delivery]:
     """The newest delivery records of one endpoint, with their status."""
     with engine.connect() as conn:
         pid = resolve_portfolio(conn, portfolio)
@@ -161,7 +200,21 @@ def deliveries(engine: Engine, portfolio: str | int | None, endpoint_id: int, li
             .order_by(_d.id.desc())
             .limit(limit)
         )
-        return [dict(r._mapping) for r in conn.execute(q)]
+        return [
+            {
+                "id": r.id,
+                "event_id": r.event_id,
+                "seq": r.seq,
+                "kind": r.kind,
+                "status": r.status,
+                "attempts": r.attempts,
+                "last_status_code": r.last_status_code,
+                "last_error": r.last_error,
+                "next_attempt_at": r.next_attempt_at,
+                "delivered_at": r.delivered_at,
+            }  # fmt: skip
+            for r in conn.execute(q)
+        ]
 
 
 # --- the relay's side ---------------------------------------------------------------------------
@@ -183,7 +236,7 @@ def fan_out(engine: Engine, limit: int = 1000) -> int:
                 "portfolio_id": ev.portfolio_id,
                 "endpoint_id": eid,
                 "event_id": ev.id,
-                "status": "PENDING",
+                "status": DeliveryStatus.PENDING,
                 "attempts": 0,
                 "next_attempt_at": now,
                 "last_error": "",
@@ -200,6 +253,18 @@ def fan_out(engine: Engine, limit: int = 1000) -> int:
             heads[ev.portfolio_id] = ev.seq
         outbox.advance(conn, CONSUMER, heads, now)
         return len(batch)
+
+
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    """One attempt's outcome, as the delivery record keeps it."""
+
+    id: int  # the delivery's
+    status: str
+    attempts: int
+    code: int | None  # the endpoint's HTTP status
+    error: str
+    next: datetime
 
 
 def sign(secret: str, event_id: str, at: datetime, body: str) -> dict[str, str]:
@@ -221,7 +286,7 @@ async def deliver_due(
         sa.select(_d.id, _d.attempts, _w.url, _w.enabled, _w.secret_encrypted, *outbox.EVENT_COLUMNS)
         .join(webhook_endpoints, sa.and_(_w.portfolio_id == _d.portfolio_id, _w.id == _d.endpoint_id))
         .join(events, sa.and_(_e.portfolio_id == _d.portfolio_id, _e.id == _d.event_id))
-        .where(_d.status == "PENDING", _d.next_attempt_at <= now)
+        .where(_d.status == DeliveryStatus.PENDING, _d.next_attempt_at <= now)
         .order_by(_d.id)
         .limit(limit)
     )
@@ -231,17 +296,15 @@ async def deliver_due(
         return 0
     secrets_by_token: dict[bytes, str] = {}
 
-    async def attempt(row: Any) -> dict[str, Any]:
+    async def attempt(row: Any) -> _Outcome:
         if not row.enabled:
-            return {"id": row.id, "status": "FAILED", "attempts": row.attempts, "code": None,
-                    "error": "endpoint disabled", "next": now}  # fmt: skip
+            return _Outcome(row.id, DeliveryStatus.FAILED, row.attempts, None, "endpoint disabled", now)
         token = row.secret_encrypted
         if token not in secrets_by_token:
             try:
                 secrets_by_token[token] = keyring.decrypt(token).decode()
             except KeyringError as exc:  # a lost or wrong key: nothing can be signed for this endpoint
-                return {"id": row.id, "status": "FAILED", "attempts": row.attempts, "code": None,
-                        "error": str(exc)[:300], "next": now}  # fmt: skip
+                return _Outcome(row.id, DeliveryStatus.FAILED, row.attempts, None, str(exc)[:300], now)
         ev = Event(*row[5:])
         body = ev.body().decode()
         at = datetime.now(UTC)
@@ -253,13 +316,17 @@ async def deliver_due(
         except httpx.HTTPError as exc:
             code, error = None, f"{type(exc).__name__}: {exc}"[:300] or type(exc).__name__
         if not error:
-            return {"id": row.id, "status": "DELIVERED", "attempts": n, "code": code, "error": "", "next": at}
-        status = "FAILED" if n >= policy.max_attempts else "PENDING"
-        return {"id": row.id, "status": status, "attempts": n, "code": code, "error": error,
-                "next": policy.next_attempt(n, datetime.now(UTC))}  # fmt: skip
+            return _Outcome(row.id, DeliveryStatus.DELIVERED, n, code, "", at)
+        status = DeliveryStatus.FAILED if n >= policy.max_attempts else DeliveryStatus.PENDING
+        return _Outcome(row.id, status, n, code, error, policy.next_attempt(n, datetime.now(UTC)))
 
     outcomes = await asyncio.gather(*(attempt(r) for r in due))
-    done_at = datetime.now(UTC)
+    _record(engine, outcomes, datetime.now(UTC))
+    return len(outcomes)
+
+
+def _record(engine: Engine, outcomes: list[_Outcome], done_at: datetime) -> None:
+    """Every attempt's outcome onto its delivery record, in one transaction."""
     with writer_lock(engine), write_connection(engine) as conn, conn.begin():
         conn.execute(
             webhook_deliveries.update()
@@ -274,15 +341,14 @@ async def deliver_due(
             ),
             [
                 {
-                    "did": o["id"],
-                    "st": o["status"],
-                    "n": o["attempts"],
-                    "code": o["code"],
-                    "err": o["error"],
-                    "nxt": o["next"],
-                    "dat": done_at if o["status"] == "DELIVERED" else None,
+                    "did": o.id,
+                    "st": o.status,
+                    "n": o.attempts,
+                    "code": o.code,
+                    "err": o.error,
+                    "nxt": o.next,
+                    "dat": done_at if o.status == DeliveryStatus.DELIVERED else None,
                 }  # fmt: skip
                 for o in outcomes
             ],
         )
-    return len(outcomes)

@@ -4,7 +4,7 @@ their week (the Monday of their trade date)."""
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
+from typing import NotRequired, TypedDict, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -18,9 +18,16 @@ from alluse.store.uow import Request, Tx, write
 WEEK_TYPES = tuple(WeekType)
 
 
+class WeekSet(TypedDict):
+    week_start: str
+    predicted: NotRequired[str]  # the one of the two the call set
+    confirmed: NotRequired[str]
+    replayed: NotRequired[bool]
+
+
 def set_week(
     engine: Engine, actor: str, portfolio: str | int | None, key: str, stage: str, week_type: str, week_of: date
-) -> dict[str, Any]:
+) -> WeekSet:
     """stage "predict" (at week start) or "confirm" (at week end). A prediction is not changed once the
     week is confirmed: the accuracy report must measure what was predicted before the week was known."""
     stage, week_type = stage.lower(), week_type.strip().upper()
@@ -30,7 +37,7 @@ def set_week(
         raise InvalidInput(f"week type must be one of {', '.join(WEEK_TYPES)}, got {week_type!r}")
     monday = week_start(week_of)
 
-    def apply(tx: Tx, _reqs: list[Request]) -> list[dict[str, Any]]:
+    def apply(tx: Tx, _reqs: list[Request]) -> list[WeekSet]:
         w = weeks.c
         row = tx.conn.execute(
             sa.select(w.predicted, w.confirmed).where(w.portfolio_id == tx.portfolio_id, w.week_start == monday)
@@ -48,7 +55,9 @@ def set_week(
                 .where(w.portfolio_id == tx.portfolio_id, w.week_start == monday)
                 .values(**{column: week_type})
             )
-        return [{"week_start": monday.isoformat(), column: week_type}]
+        if stage == "predict":
+            return [{"week_start": monday.isoformat(), "predicted": week_type}]
+        return [{"week_start": monday.isoformat(), "confirmed": week_type}]
 
     payload = {"stage": stage, "type": week_type, "week": monday.isoformat()}
-    return write(engine, portfolio, actor, f"week.{stage}", [Request(key, payload)], apply)[0]
+    return cast(WeekSet, write(engine, portfolio, actor, f"week.{stage}", [Request(key, payload)], apply)[0])

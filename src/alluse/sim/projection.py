@@ -44,6 +44,7 @@ from alluse.domain.lifecycle import (
     plan_rev_fork,
 )
 from alluse.domain.money import BPS_PER_UNIT, round_half_even
+from alluse.domain.protocol import WeekType
 from alluse.domain.rules import DEFAULT_TEMPLATE, template_rules
 from alluse.sim.scenario import PPM, WEEK_TYPES, Scenario
 
@@ -123,8 +124,8 @@ class Market:
         self.paths = paths
         self.rng = np.random.default_rng(seed)
         w = scenario.weeks
-        self.cut_green = w["GREEN"].share_ppm / PPM
-        self.cut_red = (w["GREEN"].share_ppm + w["RED"].share_ppm) / PPM
+        self.cut_green = w[WeekType.GREEN].share_ppm / PPM
+        self.cut_red = (w[WeekType.GREEN].share_ppm + w[WeekType.RED].share_ppm) / PPM
         self.factor = np.array([w[t].yield_factor_bps for t in WEEK_TYPES], dtype=np.int64)
         self.odds = np.array([w[t].assignment_ppm / PPM for t in WEEK_TYPES])
         self.sleeves = (scenario.gen, scenario.rev, scenario.com)

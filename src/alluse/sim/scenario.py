@@ -22,10 +22,11 @@ from typing import Any
 from alluse.domain.accounts import Allocation
 from alluse.domain.errors import InvalidInput
 from alluse.domain.money import BPS_PER_UNIT, MAX_CENTS, round_half_even
+from alluse.domain.protocol import WeekType
 
 PPM = 1_000_000  # weekly yields are integer parts per million of NAV
 WEEKS_PER_YEAR = 52
-WEEK_TYPES = ("GREEN", "RED", "CHOP")
+WEEK_TYPES = tuple(WeekType)  # the §7 week types, in the order the simulators index them
 DISTRIBUTIONS = ("uniform", "normal", "empirical")
 SHIPPED = ("conservative", "moderate", "optimistic")
 MAX_PATHS = 100_000
@@ -45,7 +46,10 @@ class SleeveYield:
 
 
 @dataclass(frozen=True, slots=True)
-class WeekType:
+class WeekOdds:
+    """What one of the domain's week types (`domain.protocol.WeekType`) does in a scenario: not a
+    kind of week but the odds and effects a projection draws for it."""
+
     share_ppm: int  # how often this kind of week comes
     yield_factor_bps: int  # what it does to the week's premium (10,000 = unchanged)
     assignment_ppm: int  # chance that a Gen-Acc or Rev-Acc is assigned that week
@@ -64,7 +68,7 @@ class Scenario:
     gen: SleeveYield
     rev: SleeveYield
     com: SleeveYield
-    weeks: dict[str, WeekType]
+    weeks: dict[WeekType, WeekOdds]
     assignment_loss_bps: int
     drawdowns: dict[int, int]  # year of the horizon (1-based) -> loss in bps of every sleeve's NAV
     short_term_tax_bps: int
@@ -281,7 +285,7 @@ def _parse(doc: dict[str, Any]) -> Scenario:
         where = f"weeks.{wt.lower()}."
         if not isinstance(t, dict):
             raise InvalidInput(f"scenario field weeks.{wt.lower()} must be a table ([weeks.{wt.lower()}])")
-        weeks[wt] = WeekType(
+        weeks[wt] = WeekOdds(
             _units(_dec(where + "share", _field(t, "share", where), "0", "1") * 100, PPM),
             _units(_dec(where + "yield_factor", _field(t, "yield_factor", where), "0", "5") * 100, BPS_PER_UNIT),
             _units(_dec(where + "assignment_odds", _field(t, "assignment_odds", where), "0", "1") * 100, PPM),

@@ -24,6 +24,7 @@ import sqlalchemy as sa
 from alluse.domain.accounts import AccountKind, CashSnapshot
 from alluse.domain.instruments import value_cents
 from alluse.domain.ledger import CAPITAL_FLOWS, CAPITAL_INFLOWS
+from alluse.domain.lots import Side
 from alluse.store.prepared import Prepared
 from alluse.store.schema import (
     accounts,
@@ -61,7 +62,9 @@ class LotAsOf:
 
     @property
     def value(self) -> int:
-        return value_cents(self.remaining if self.side == "LONG" else -self.remaining, self.price_e4, self.multiplier)
+        return value_cents(
+            self.remaining if self.side == Side.LONG else -self.remaining, self.price_e4, self.multiplier
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +81,7 @@ class AccountAsOf:
         """Valued per position (all lots of an instrument together), rounded once, as the cache is."""
         held: dict[int, tuple[int, int, int]] = {}
         for lot in self.lots:
-            signed = lot.remaining if lot.side == "LONG" else -lot.remaining
+            signed = lot.remaining if lot.side == Side.LONG else -lot.remaining
             qty = held.get(lot.instrument_id, (0, 0, 0))[0]
             held[lot.instrument_id] = (qty + signed, lot.price_e4, lot.multiplier)
         return sum(value_cents(qty, px, mult) for qty, px, mult in held.values())
@@ -89,7 +92,7 @@ class AccountAsOf:
         return sum(
             value_cents(lot.remaining, lot.strike_e4 or 0, lot.multiplier)
             for lot in self.lots
-            if lot.side == "SHORT" and lot.put_call == "P"
+            if lot.side == Side.SHORT and lot.put_call == "P"
         )
 
     @property

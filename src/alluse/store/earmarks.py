@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from datetime import datetime
+from typing import TypedDict
 
 import sqlalchemy as sa
 
@@ -24,7 +25,20 @@ _EARMARKED_ADD = Prepared(
 )
 
 
-def insert_earmarks(conn: sa.Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+class EarmarkRow(TypedDict):
+    """One `earmarks` row: an amount set aside (positive) or drawn down (negative)."""
+
+    portfolio_id: int
+    account_id: int
+    purpose: str
+    amount_cents: int
+    action_id: int | None
+    reference: str
+    audit_seq: int
+    created_at: datetime
+
+
+def insert_earmarks(conn: sa.Connection, rows: Sequence[EarmarkRow]) -> None:
     _EARMARK_INSERT.many(conn, rows)
 
 

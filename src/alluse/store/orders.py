@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from typing import TypedDict
 
 import sqlalchemy as sa
 
@@ -22,5 +23,22 @@ def latest_mark_price(conn: sa.Connection, portfolio_id: int, symbol: str) -> in
     return None if price is None else int(price)
 
 
-def insert_order_intent(conn: sa.Connection, row: dict[str, Any]) -> None:
-    conn.execute(order_intents.insert().values(**row))
+class OrderIntentRow(TypedDict):
+    """An order intent as `order_intents` keeps it, but for its id, status and fill (known once it is placed)."""
+
+    portfolio_id: int
+    account_id: int
+    action: str
+    symbol: str
+    quantity: int
+    limit_e4: int
+    broker: str
+    check_result: str  # JSON: the pre-trade check's violations and warnings
+    audit_seq: int
+    created_at: datetime
+
+
+def insert_order_intent(
+    conn: sa.Connection, order_id: int, status: str, fill_id: int | None, row: OrderIntentRow
+) -> None:
+    conn.execute(order_intents.insert().values({"id": order_id, "status": status, "fill_id": fill_id, **row}))

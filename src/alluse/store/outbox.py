@@ -8,7 +8,7 @@ so numbers are gap-free and in commit order) and writes them with one batched IN
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -28,7 +28,7 @@ def event_row(
     audit_seq: int | None,
     at: datetime,
     kind: str,
-    data: dict[str, Any] | str,
+    data: Mapping[str, Any] | str,
     account_id: int | None = None,
     action_id: int | None = None,
 ) -> dict[str, Any]:

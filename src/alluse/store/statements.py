@@ -3,8 +3,9 @@ numbers map to, and the imported rows that keep each broker fact once."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
+from datetime import date
+from typing import TypedDict
 
 import sqlalchemy as sa
 
@@ -12,6 +13,22 @@ from alluse.store.prepared import insert
 from alluse.store.schema import accounts, broker_rows, brokerage_accounts
 
 _ROW_INSERT = insert(broker_rows, [c.name for c in broker_rows.columns if c.name != "id"])
+
+
+class BrokerRow(TypedDict):
+    """One imported broker row, as `broker_rows` keeps it."""
+
+    portfolio_id: int
+    account_id: int
+    broker: str
+    number: str
+    broker_key: str
+    action: str
+    booked_on: date
+    cash_cents: int
+    fill_id: int | None
+    transfer_id: int | None
+    audit_seq: int
 
 
 def mapped_numbers(
@@ -27,5 +44,5 @@ def mapped_numbers(
     return {n: (aid, name) for n, aid, name in rows}
 
 
-def insert_broker_rows(conn: sa.Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+def insert_broker_rows(conn: sa.Connection, rows: Sequence[BrokerRow]) -> None:
     _ROW_INSERT.many(conn, rows)

@@ -109,7 +109,7 @@ class Tx:
         """Audit sequence number of the index-th new request of this unit of work."""
         return self.first_seq + index
 
-    def emit(self, index: int | None, kind: str, data: dict[str, Any], account_id: int | None = None,
+    def emit(self, index: int | None, kind: str, data: Mapping[str, Any], account_id: int | None = None,
              action_id: int | None = None) -> None:  # fmt: skip
         """Add an event for the index-th new request (None: the last one), committed with it."""
         self.events.append(outbox.event_row(self.portfolio_id, None if index is None else self.seq(index), self.now, kind, data, account_id,
@@ -406,7 +406,7 @@ SYSTEM_LOCK = 0x616C6C75  # "allu": the PostgreSQL advisory lock that serialises
 
 
 def write_system(
-    engine: Engine, actor: str, action: str, request: Request, apply: Callable[[Tx], dict[str, Any]]
+    engine: Engine, actor: str, action: str, request: Request, apply: Callable[[Tx], Mapping[str, Any]]
 ) -> dict[str, Any]:
     """`write` for one request that touches no portfolio, recorded in the system chain."""
     key = validate_key(request.key)
@@ -442,4 +442,4 @@ def write_system(
             manifest,
         )
         _SYSTEM_INSERT.many(conn, rows)
-        return result
+        return cast(dict[str, Any], result)  # TypedDicts are dicts at run time

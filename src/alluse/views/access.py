@@ -7,12 +7,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 from dataclasses import dataclass
-from typing import Any
+from typing import TypedDict
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from alluse.domain.access import Role
+from alluse.domain.access import Role as Role  # re-exported: the pages and the API name roles through access
 from alluse.domain.errors import NotFound, Unauthenticated
 from alluse.store.prepared import Prepared
 from alluse.store.schema import api_key_scopes, api_keys, portfolio_roles, portfolios, users
@@ -107,7 +107,13 @@ def portfolio_id_for(conn: sa.Connection, ref: str) -> int | None:
     return int(row[0]) if row else None
 
 
-def visible_portfolios(engine: Engine, who: Principal) -> list[dict[str, Any]]:
+class VisiblePortfolio(TypedDict):
+    portfolio_id: int
+    name: str
+    role: str  # the role the caller holds on it
+
+
+def visible_portfolios(engine: Engine, who: Principal) -> list[VisiblePortfolio]:
     p = portfolios.c
     with engine.connect() as conn:
         if who.kind == "user" and who.is_admin:

@@ -7,13 +7,14 @@ the web overview all build their rows from it with `sleeve`, so the figures agre
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypedDict
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from alluse.domain.accounts import SLEEVE_LABEL, AccountKind, CashSnapshot
 from alluse.domain.errors import NotFound
+from alluse.domain.money import Cents
 from alluse.store.prepared import Prepared
 from alluse.store.repo import resolve_account
 from alluse.store.schema import account_groups, accounts, brokerage_accounts, portfolios
@@ -56,7 +57,48 @@ _ONE_SLEEVE = Prepared(
 )
 
 
-def sleeve(r: Any) -> dict[str, Any]:
+class SleeveFigures(TypedDict):
+    """A sleeve as every screen shows it: its cash figures (the `CashSnapshot`'s) and its brokerage account."""
+
+    account_id: int
+    name: str
+    kind: str
+    label: str  # Gen-Acc, Rev-Acc, Com-Acc
+    status: str
+    cash_cents: Cents
+    nav_cents: Cents
+    buffer_bps: int
+    cash_buffer_cents: Cents
+    deployable_cents: Cents
+    base_capital_cents: Cents
+    buffer_breach: bool
+    brokerage_account: str | None  # BROKER:NUMBER
+
+
+class AccountDetail(SleeveFigures):
+    group: str  # the group's name
+
+
+class GroupNode(TypedDict):
+    """A group of the account tree with its sleeves."""
+
+    group_id: int
+    name: str
+    kind: str
+    status: str
+    parent_group_id: int | None
+    accounts: list[SleeveFigures]
+    parent_group: str | None  # the parent group's name
+
+
+class AccountTree(TypedDict):
+    portfolio_id: int
+    portfolio: str
+    template: str
+    groups: list[GroupNode]
+
+
+def sleeve(r: tuple[Any, ...]) -> SleeveFigures:
     """A row of `SLEEVES` (a plain tuple, in `_SLEEVE_COLUMNS` order) as the figures every screen shows."""
     aid, kind, name, status, cash, positions, collateral, earmarked, buffer_bps, base, broker, number = r[5:]
     k = AccountKind(kind)
@@ -67,12 +109,12 @@ def sleeve(r: Any) -> dict[str, Any]:
         "kind": k.value,
         "label": SLEEVE_LABEL[k],
         "status": status,
-        "cash_cents": snap.cash,
-        "nav_cents": snap.nav,
+        "cash_cents": Cents(snap.cash),
+        "nav_cents": Cents(snap.nav),
         "buffer_bps": buffer_bps,
-        "cash_buffer_cents": snap.cash_buffer,
-        "deployable_cents": snap.deployable_cash,
-        "base_capital_cents": base,
+        "cash_buffer_cents": Cents(snap.cash_buffer),
+        "deployable_cents": Cents(snap.deployable_cash),
+        "base_capital_cents": Cents(base),
         "buffer_breach": snap.buffer_breached,
         "brokerage_account": f"{broker}:{number}" if broker else None,
     }
@@ -90,13 +132,13 @@ def account_id(engine: Engine, portfolio: PortfolioRef, ref: str | int) -> int:
         return resolve_account(conn, resolve_portfolio(conn, portfolio), ref)
 
 
-def account_tree(engine: Engine, portfolio: PortfolioRef) -> dict[str, Any]:
+def account_tree(engine: Engine, portfolio: PortfolioRef) -> AccountTree:
     """Every group of the portfolio with its sleeves: cash, buffer, deployable cash, status, broker."""
     with engine.connect() as conn:
         pid = resolve_portfolio(conn, portfolio)
         p = conn.execute(sa.select(portfolios.c.name, portfolios.c.template).where(portfolios.c.id == pid)).one()
         rows = SLEEVES.rows(conn, pid=pid)
-    groups: dict[int, dict[str, Any]] = {}
+    groups: dict[int, GroupNode] = {}
     for r in rows:
         gid, group, group_kind, group_status, parent_group_id = r[:5]
         grp = groups.setdefault(
@@ -108,6 +150,7 @@ def account_tree(engine: Engine, portfolio: PortfolioRef) -> dict[str, Any]:
                 "status": group_status,
                 "parent_group_id": parent_group_id,
                 "accounts": [],
+                "parent_group": None,  # named below, once every group is read
             },
         )
         grp["accounts"].append(sleeve(r))
@@ -117,7 +160,7 @@ def account_tree(engine: Engine, portfolio: PortfolioRef) -> dict[str, Any]:
     return {"portfolio_id": pid, "portfolio": p.name, "template": p.template, "groups": list(groups.values())}
 
 
-def account_detail(engine: Engine, portfolio: PortfolioRef, ref: str | int) -> dict[str, Any]:
+def account_detail(engine: Engine, portfolio: PortfolioRef, ref: str | int) -> AccountDetail:
     """One sleeve with the same figures as a row of the tree, and its group's name."""
     with engine.connect() as conn:
         pid = resolve_portfolio(conn, portfolio)
@@ -126,4 +169,12 @@ def account_detail(engine: Engine, portfolio: PortfolioRef, ref: str | int) -> d
     if row is None:
         raise NotFound(f"no account {ref!r} in this portfolio")
     found = sleeve(row)
-    return {**{k: found[k] for k in ("account_id", "name", "kind", "label")}, "group": row[1], **found}
+    # The names first, then the group, then the figures, as the tree lists them.
+    return {
+        "account_id": found["account_id"],
+        "name": found["name"],
+        "kind": found["kind"],
+        "label": found["label"],
+        "group": row[1],
+        **found,
+    }

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TypedDict
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -12,7 +12,16 @@ from alluse.store.schema import accounts, brokerage_accounts
 from alluse.store.scope import PortfolioRef, resolve_portfolio
 
 
-def list_brokerage(engine: Engine, portfolio: PortfolioRef) -> list[dict[str, Any]]:
+class BrokerageLine(TypedDict):
+    """One brokerage account of the pool and the sleeve it is mapped to (POOL: none)."""
+
+    brokerage_account: str  # BROKER:NUMBER
+    mapped_to: str | None
+    status: str
+    has_credentials: bool
+
+
+def list_brokerage(engine: Engine, portfolio: PortfolioRef) -> list[BrokerageLine]:
     """The portfolio's brokerage accounts and what each maps to. Credentials are never returned."""
     b = brokerage_accounts
     with engine.connect() as conn:

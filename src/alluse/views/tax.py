@@ -14,13 +14,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any
+from typing import TypedDict
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from alluse.domain.errors import InvalidInput, NotFound
-from alluse.domain.lots import Term, holding_term
+from alluse.domain.lots import Side, Term, holding_term
+from alluse.domain.money import Cents
 from alluse.domain.tax import NOTE, TaxRates, YearFigures, estimate
 from alluse.store import tax as tax_store
 from alluse.store.asof import AccountAsOf, accounts_as_of
@@ -143,7 +144,7 @@ def unrealized_figures(state: AccountAsOf) -> YearFigures:
     st = lt = 0
     for lot in state.lots:
         gain = lot.value + lot.remaining_cash
-        if lot.side == "LONG" and holding_term(lot.opened_on, state.on) == Term.LONG:
+        if lot.side == Side.LONG and holding_term(lot.opened_on, state.on) == Term.LONG:
             lt += gain
         else:
             st += gain
@@ -197,16 +198,28 @@ def pnl_of(engine: Engine, account_id: int, start: date, end: date) -> PeriodPnL
         return period_pnl(conn, account_id, start, end)
 
 
-def surplus_record(account: str, as_of: date, s: PostTaxSurplus) -> dict[str, Any]:
-    """The post-tax surplus as `--json` and the API answer it (money in `_cents`; the API shows dollars)."""
+class SurplusRecord(TypedDict):
+    """The post-tax surplus as `--json` and the API answer it (money in cents; the API shows dollars)."""
+
+    account: str
+    as_of: str
+    nav_cents: Cents
+    base_capital_cents: Cents
+    unpaid_tax_on_realized_cents: Cents
+    tax_on_unrealized_cents: Cents
+    post_tax_surplus_cents: Cents
+    note: str
+
+
+def surplus_record(account: str, as_of: date, s: PostTaxSurplus) -> SurplusRecord:
     return {
         "account": account,
         "as_of": as_of.isoformat(),
-        "nav_cents": s.nav,
-        "base_capital_cents": s.base_capital,
-        "unpaid_tax_on_realized_cents": s.unpaid_tax_on_realized,
-        "tax_on_unrealized_cents": s.tax_on_unrealized,
-        "post_tax_surplus_cents": s.surplus,
+        "nav_cents": Cents(s.nav),
+        "base_capital_cents": Cents(s.base_capital),
+        "unpaid_tax_on_realized_cents": Cents(s.unpaid_tax_on_realized),
+        "tax_on_unrealized_cents": Cents(s.tax_on_unrealized),
+        "post_tax_surplus_cents": Cents(s.surplus),
         "note": NOTE,
     }
 

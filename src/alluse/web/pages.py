@@ -446,8 +446,8 @@ def grant(
         raise InvalidInput("key: reload the page to get a fresh form")
     try:
         if revoke == "yes":
-            r = access.revoke_role(engine, scope.actor, scope.portfolio_id, username, key)
-            return _roles(request, scope, f"{r['username']} no longer holds a role here")
+            revoked = access.revoke_role(engine, scope.actor, scope.portfolio_id, username, key)
+            return _roles(request, scope, f"{revoked['username']} no longer holds a role here")
         r = access.grant_role(engine, scope.actor, scope.portfolio_id, username, role, key)
     except (InvalidInput, AlluseError) as exc:
         if type(exc).__name__ in ("InvalidInput", "NotFound", "Conflict"):

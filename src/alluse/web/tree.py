@@ -4,7 +4,10 @@ parent centred on its children), computed here so the page is plain SVG that nee
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from alluse.services.dashboard import ForkNode
 
 NODE_W, NODE_H = 248, 132
 COL_GAP, ROW_GAP = 150, 26
@@ -13,7 +16,7 @@ PAD = 16
 
 @dataclass
 class Placed:
-    node: dict[str, Any]
+    node: ForkNode
     depth: int
     x: int = 0
     y: int = 0
@@ -37,11 +40,11 @@ class Drawing:
     edges: list[dict[str, Any]]
 
 
-def layout(roots: list[dict[str, Any]]) -> Drawing:
+def layout(roots: list[ForkNode]) -> Drawing:
     placed: list[Placed] = []
     next_row = [0]
 
-    def place(node: dict[str, Any], depth: int, parent: Placed | None) -> Placed:
+    def place(node: ForkNode, depth: int, parent: Placed | None) -> Placed:
         p = Placed(node, depth, PAD + depth * (NODE_W + COL_GAP), parent=parent)
         placed.append(p)
         p.children = [place(c, depth + 1, p) for c in node["children"]]

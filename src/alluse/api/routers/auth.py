@@ -19,6 +19,7 @@ from alluse.api.schemas.auth import (
     UserOut,
 )
 from alluse.domain.errors import NotFound
+from alluse.security.tokens import TokenPair
 from alluse.services import access, sessions
 from alluse.views.access import Principal, portfolio_id_for, role_on, visible_portfolios
 
@@ -28,7 +29,7 @@ router = APIRouter(tags=["auth"], responses=responses(400, 401, 403, 404, 409, 4
 
 
 @router.post("/auth/login", response_model=TokenOut, responses=responses(429))
-def login(body: LoginIn, request: Request, c: Ctx) -> dict:
+def login(body: LoginIn, request: Request, c: Ctx) -> TokenPair:
     """Exchange a username and password for an access token and a refresh token. Throttled per
     username and per client address (429 with Retry-After), counted before the password is checked."""
     user_key, client_key = login_keys(body.username, request)
@@ -40,7 +41,7 @@ def login(body: LoginIn, request: Request, c: Ctx) -> dict:
 
 
 @router.post("/auth/refresh", response_model=TokenOut)
-def refresh(body: RefreshIn, c: Ctx) -> dict:
+def refresh(body: RefreshIn, c: Ctx) -> TokenPair:
     """A new token pair for a refresh token, which is used up: presenting it again revokes every
     token of the same login (reuse detection). The user must still be active."""
     return sessions.refresh(c.engine, c.tokens, body.refresh_token)
@@ -57,7 +58,7 @@ def me(who: Caller, c: Ctx) -> dict:
 
 
 @router.post("/users", response_model=UserOut, status_code=201)
-def create_user(body: UserIn, c: Ctx, _admin: Principal = Depends(require_admin)) -> dict:
+def create_user(body: UserIn, c: Ctx, _admin: Principal = Depends(require_admin)) -> access.UserCreated:
     """Admin: create a user. Roles are granted per portfolio by its owners."""
     return access.create_user(c.engine, body.username, body.password, is_admin=body.is_admin)
 
@@ -74,7 +75,7 @@ def list_roles(scope: Owner, c: Ctx) -> list:
 
 
 @router.put("/portfolios/{portfolio}/roles/{username}", response_model=RoleOut)
-def grant_role(scope: Owner, username: Username, body: RoleIn, c: Ctx, key: IdemKey) -> dict:
+def grant_role(scope: Owner, username: Username, body: RoleIn, c: Ctx, key: IdemKey) -> access.UserRole:
     """Owner: give a user a role on this portfolio (replacing the one they held). Only users who
     already hold a role on a portfolio you own can be named; an admin grants a user's first role.
     Any other name gets the same 404, whether or not it exists."""
@@ -84,12 +85,14 @@ def grant_role(scope: Owner, username: Username, body: RoleIn, c: Ctx, key: Idem
 
 
 @router.delete("/portfolios/{portfolio}/roles/{username}", response_model=RoleOut)
-def revoke_role(scope: Owner, username: Username, c: Ctx, key: IdemKey) -> dict:
+def revoke_role(scope: Owner, username: Username, c: Ctx, key: IdemKey) -> access.RoleRevoked:
     return access.revoke_role(c.engine, scope.actor, scope.portfolio_id, username, key)
 
 
 @router.post("/api-keys", response_model=ApiKeyOut, status_code=201)
-def create_api_key(body: ApiKeyIn, c: Ctx, key: IdemKey, who: Principal = Depends(require_user)) -> dict:
+def create_api_key(
+    body: ApiKeyIn, c: Ctx, key: IdemKey, who: Principal = Depends(require_user)
+) -> access.ApiKeyCreated:
     """A key for automation, scoped to portfolios and roles; you must own each portfolio in scope.
     The secret is in this answer only."""
     with c.engine.connect() as conn:
@@ -110,6 +113,6 @@ def list_api_keys(c: Ctx, who: Principal = Depends(require_user)) -> list:
 @router.delete("/api-keys/{api_key_id}", response_model=ApiKeyOut)
 def revoke_api_key(
     api_key_id: Annotated[int, Path(ge=1, le=2**62)], c: Ctx, key: IdemKey, who: Principal = Depends(require_user)
-) -> dict:
+) -> access.ApiKeyRevoked:
     """Revoke a key you made (admin: any key); it stops working at once."""
     return access.revoke_api_key(c.engine, who, api_key_id, key)

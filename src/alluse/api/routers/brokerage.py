@@ -20,7 +20,7 @@ def list_accounts(scope: Viewer, c: Ctx) -> list:
 
 
 @router.post("/portfolios/{portfolio}/brokerage-accounts", response_model=RegisteredOut, status_code=201)
-def register(scope: Owner, body: BrokerageIn, c: Ctx, key: IdemKey) -> dict:
+def register(scope: Owner, body: BrokerageIn, c: Ctx, key: IdemKey) -> brokers.Registered:
     """Owner: register brokerage accounts into the pool, ready for new groups and forks."""
     return brokers.register(c.engine, scope.actor, scope.portfolio_id, body.accounts, key)
 
@@ -28,6 +28,6 @@ def register(scope: Owner, body: BrokerageIn, c: Ctx, key: IdemKey) -> dict:
 @router.put("/portfolios/{portfolio}/brokerage-accounts/{ref}/credentials", response_model=CredentialsOut)
 def set_credentials(
     scope: Owner, ref: Annotated[str, Path(min_length=1, max_length=70)], body: CredentialsIn, c: Ctx, key: IdemKey
-) -> dict:
+) -> brokers.CredentialsStored:
     """Owner: store the account's API credentials, encrypted at rest. Write-only: no endpoint returns them."""
     return brokers.set_credentials(c.engine, scope.actor, scope.portfolio_id, ref, body.credentials, key, c.keyring)

@@ -14,12 +14,12 @@ Target = Annotated[str, Path(min_length=1, max_length=100, description="An accou
 
 
 @router.get("/portfolios/{portfolio}/config/{target}", response_model=dict[str, Any])
-def show(scope: Viewer, target: Target, c: Ctx) -> dict:
+def show(scope: Viewer, target: Target, c: Ctx) -> configuration.Configuration:
     """Effective configuration: template values with overrides applied."""
     return configuration.show(c.engine, scope.portfolio_id, target)
 
 
 @router.put("/portfolios/{portfolio}/config/{target}", response_model=dict[str, Any])
-def set_value(scope: Owner, target: Target, body: ConfigIn, c: Ctx, key: IdemKey) -> dict:
+def set_value(scope: Owner, target: Target, body: ConfigIn, c: Ctx, key: IdemKey) -> configuration.SettingChanged:
     """Owner: change one setting, validated before anything is stored."""
     return configuration.set_value(c.engine, scope.actor, scope.portfolio_id, target, body.key, body.value, key)

@@ -28,11 +28,13 @@ MAX_API_EXACT_YEARS = 1
 
 class ProjectionIn(In):
     scenario: str = Field("moderate", description="A shipped scenario: conservative, moderate or optimistic")
-    scenario_toml: str | None = Field(None, max_length=200_000, description="A whole scenario file instead")
+    scenario_toml: str | None = Field(default=None, max_length=200_000, description="A whole scenario file instead")
     paths: int | None = Field(None, ge=1, le=MAX_API_PATHS)
     seed: int | None = Field(None, ge=0, le=2**63 - 1)
     years: int | None = Field(None, ge=1, le=MAX_YEARS)
-    exact: bool = Field(False, description="One path through the real engine on a throw-away database (paths 1)")
+    exact: bool = Field(
+        default=False, description="One path through the real engine on a throw-away database (paths 1)"
+    )
 
 
 def _dollars(summary: dict[str, Any]) -> dict[str, Any]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import threading
+from collections.abc import Mapping
 from datetime import date, timedelta
 from typing import Annotated, Any, Literal
 
@@ -13,8 +14,9 @@ from fastapi import APIRouter, Query, Response
 
 from alluse.api.deps import Ctx, Viewer
 from alluse.api.hardening import off_the_loop
+from alluse.api.money import typed_money
 from alluse.api.problems import responses
-from alluse.api.schemas.common import Day, Year, money, usd
+from alluse.api.schemas.common import Day, Year, usd
 from alluse.api.schemas.reports import MonthlyOut, PerformanceOut, QuarterlyOut, RealizedRow, TaxYearOut, WeeklyOut
 from alluse.domain.errors import InvalidInput
 from alluse.domain.tax import NOTE
@@ -44,7 +46,7 @@ def _csv(rows: list[dict[str, Any]], columns: list[str], name: str) -> Response:
     )
 
 
-def _png(draw: Any, report: dict[str, Any], name: str) -> Response:
+def _png(draw: Any, report: Mapping[str, Any], name: str) -> Response:
     buf = io.BytesIO()
     with _CHART_LOCK:
         draw(report, buf)
@@ -79,7 +81,7 @@ def weekly(
         from alluse.charts import weekly_png
 
         return _png(weekly_png, r, name)
-    out = money(r)
+    out = typed_money(r, reports.Weekly)
     if format == "csv":
         return _csv(out["weeks"], ["week_start", "trades", "income", "predicted", "confirmed", "correct"], name)
     return out
@@ -97,10 +99,10 @@ def monthly(scope: Viewer, c: Ctx, year: YearQ = None, format: Charted = "json")
         from alluse.charts import monthly_png
 
         return _png(monthly_png, r, f"monthly-{y}")
-    out = money(r)
-    # `growth_cents` maps account names to cents: money() leaves the names alone, so convert here.
+    out = typed_money(r, reports.Monthly)
+    # `growth_cents` maps account names to cents (not a `Cents` field): convert its values here.
     for m in out["months"]:
-        m["growth"] = {name: usd(cents) for name, cents in m["growth"].items()}
+        m["growth"] = {name: usd(cents) for name, cents in m.pop("growth_cents").items()}
     if format == "csv":
         names = sorted({n for m in out["months"] for n in m["growth"]})
         rows = [
@@ -121,7 +123,7 @@ def monthly(scope: Viewer, c: Ctx, year: YearQ = None, format: Charted = "json")
 def quarterly(scope: Viewer, c: Ctx, year: YearQ = None, format: Tabular = "json") -> Any:  # noqa: A002
     """The tax ledger by quarter and account, with each account's estimated tax year to date."""
     y = year or date.today().year
-    out = money(reports.quarterly(c.engine, scope.portfolio_id, y))
+    out = typed_money(reports.quarterly(c.engine, scope.portfolio_id, y), reports.Quarterly)
     if format == "csv":
         cols = ["quarter", "account", "short_term", "long_term", "dividends", "net_realized", "estimated_tax_ytd"]
         return _csv([{**q, "note": NOTE} for q in out["rows"]], [*cols, "note"], f"quarterly-{y}")
@@ -132,7 +134,7 @@ def quarterly(scope: Viewer, c: Ctx, year: YearQ = None, format: Tabular = "json
 @off_the_loop
 def tax_year(scope: Viewer, c: Ctx, year: YearQ = None) -> dict:
     """The household's tax year: IRS-style netting, estimated tax, payments, wash-sale flags."""
-    return money(reports.tax_year(c.engine, scope.portfolio_id, year or date.today().year))
+    return typed_money(reports.tax_year(c.engine, scope.portfolio_id, year or date.today().year), reports.TaxYear)
 
 
 @router.get(
@@ -179,7 +181,7 @@ def performance(
         from alluse.charts import performance_png
 
         return _png(performance_png, r, name)
-    out = money(r)
+    out = typed_money(r, reports.Performance)
     for a in out["accounts"]:
         a["series"] = [{"on": on, "nav": usd(nav), "flow": usd(flow)} for on, nav, flow in a["series"]]
     if format == "csv":

@@ -15,12 +15,12 @@ router = APIRouter(tags=["auth"], responses=responses(400, 401, 403, 422))
 
 
 class PasswordChangeIn(In):
-    current_password: Text(200, 1)
-    new_password: Text(200, 1)
+    current_password: Annotated[str, Text(200, 1)]
+    new_password: Annotated[str, Text(200, 1)]
 
 
 class PasswordResetIn(In):
-    new_password: Text(200, 1)
+    new_password: Annotated[str, Text(200, 1)]
 
 
 @router.post("/auth/logout", status_code=204, response_class=Response)

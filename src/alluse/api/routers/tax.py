@@ -14,8 +14,8 @@ from alluse.api.schemas.tax import PnlOut, SurplusOut, TaxPaymentIn, TaxPaymentO
 from alluse.domain.errors import InvalidInput
 from alluse.domain.parsing import parse_money
 from alluse.domain.tax import NOTE
-from alluse.services.tax import TaxPaid, pay_tax, set_rates
-from alluse.views.tax import account_pnl, account_surplus, surplus_record
+from alluse.services.tax import RatesSet, TaxPaid, pay_tax, set_rates
+from alluse.views.tax import SurplusRecord, account_pnl, account_surplus, surplus_record
 
 router = APIRouter(tags=["tax"], responses=responses(400, 401, 403, 404, 409, 422))
 AccountRef = Annotated[str, Path(min_length=1, max_length=60, description="Account name (e.g. A1-GEN) or id")]
@@ -32,7 +32,7 @@ def pay(scope: Trader, body: TaxPaymentIn, c: Ctx, key: IdemKey) -> dict:
 
 
 @router.put("/portfolios/{portfolio}/tax/rates", response_model=TaxRatesOut)
-def rates(scope: Owner, body: TaxRatesIn, c: Ctx, key: IdemKey) -> dict:
+def rates(scope: Owner, body: TaxRatesIn, c: Ctx, key: IdemKey) -> RatesSet:
     """Owner: the portfolio's estimated tax rates, in percent."""
     return set_rates(c.engine, scope.actor, scope.portfolio_id, key, body.short_term, body.long_term, body.dividend)
 
@@ -47,7 +47,7 @@ def surplus(
     """Post-tax surplus (§5): NAV − base capital − unpaid tax on realized gains − tax on unrealized gains."""
     day = as_of or date.today()
     name, s = account_surplus(c.engine, scope.portfolio_id, account, day)
-    return money(surplus_record(name, day, s))
+    return typed_money(surplus_record(name, day, s), SurplusRecord)
 
 
 @router.get("/portfolios/{portfolio}/accounts/{account}/pnl", response_model=PnlOut)

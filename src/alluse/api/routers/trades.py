@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from alluse.api.deps import Ctx, IdemKey, Trader, Viewer
 from alluse.api.money import typed_money
 from alluse.api.problems import responses
-from alluse.api.schemas.common import Day, money
+from alluse.api.schemas.common import Day
 from alluse.api.schemas.trades import (
     AlertOut,
     CheckTradeIn,
@@ -25,9 +25,9 @@ from alluse.api.schemas.trades import (
 from alluse.domain.errors import InvalidInput
 from alluse.domain.parsing import parse_money, validate_key
 from alluse.services.alerts import open_alerts
-from alluse.services.marks import record_marks
-from alluse.services.protocol import check_trade
-from alluse.services.reports import holdings
+from alluse.services.marks import MarksApplied, record_marks
+from alluse.services.protocol import TradeCheck, check_trade
+from alluse.services.reports import Holdings, holdings
 from alluse.services.trades import Fill, FillAction, FillResult, record_fills
 
 router = APIRouter(tags=["trades"], responses=responses(400, 401, 403, 404, 409, 422))
@@ -77,7 +77,7 @@ def fill_batch(scope: Trader, body: FillBatchIn, c: Ctx, key: IdemKey) -> dict:
 
 
 @router.post("/portfolios/{portfolio}/marks", response_model=MarksOut, status_code=201)
-def marks(scope: Trader, body: MarksIn, c: Ctx, key: IdemKey) -> dict:
+def marks(scope: Trader, body: MarksIn, c: Ctx, key: IdemKey) -> MarksApplied:
     """Record prices (symbol → price) and revalue the positions holding those instruments."""
     as_of = body.as_of or date.today()
     return record_marks(c.engine, scope.actor, scope.portfolio_id, key, body.prices, as_of)
@@ -94,7 +94,7 @@ def positions(
     ] = None,
 ) -> dict:
     """Open lots with value and unrealized P&L at their position's latest price; NAV per account."""
-    return money(holdings(c.engine, scope.portfolio_id, account, as_of))
+    return typed_money(holdings(c.engine, scope.portfolio_id, account, as_of), Holdings)
 
 
 @router.get("/portfolios/{portfolio}/alerts", response_model=list[AlertOut])
@@ -104,7 +104,7 @@ def alerts(scope: Viewer, c: Ctx) -> list:
 
 
 @router.post("/portfolios/{portfolio}/check-trade", response_model=CheckTradeOut)
-def check(scope: Viewer, body: CheckTradeIn, c: Ctx) -> dict:
+def check(scope: Viewer, body: CheckTradeIn, c: Ctx) -> TradeCheck:
     """Check an order intent against the method's rules (§7). Changes nothing: a refused intent is
     a 200 with `ok: false` and the violations, not an error."""
     return check_trade(

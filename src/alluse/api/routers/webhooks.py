@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from alluse.api.deps import Ctx, IdemKey, Owner, Viewer
 from alluse.api.problems import responses
+from alluse.domain.events import Envelope
 from alluse.services import events, webhooks
 
 router = APIRouter(tags=["events"], responses=responses(400, 401, 403, 404, 409, 422))
@@ -53,7 +54,7 @@ class DeliveryOut(BaseModel):
 
 
 @router.post("/portfolios/{portfolio}/webhooks", response_model=WebhookCreatedOut, status_code=201)
-def register(scope: Owner, body: WebhookIn, c: Ctx, key: IdemKey) -> dict:
+def register(scope: Owner, body: WebhookIn, c: Ctx, key: IdemKey) -> webhooks.EndpointRegistered:
     """Owner: register an endpoint; deliveries are signed with the returned secret (Standard Webhooks)."""
     return webhooks.register(c.engine, scope.actor, scope.portfolio_id, body.url, body.kinds, key, c.keyring)
 
@@ -63,8 +64,8 @@ def list_endpoints(scope: Owner, c: Ctx) -> list:
     return webhooks.list_endpoints(c.engine, scope.portfolio_id)
 
 
-@router.delete("/portfolios/{portfolio}/webhooks/{endpoint_id}")
-def disable(scope: Owner, endpoint_id: EndpointId, c: Ctx, key: IdemKey) -> dict:
+@router.delete("/portfolios/{portfolio}/webhooks/{endpoint_id}", response_model=dict)
+def disable(scope: Owner, endpoint_id: EndpointId, c: Ctx, key: IdemKey) -> webhooks.EndpointDisabled:
     """Owner: disable an endpoint; nothing more is delivered to it."""
     return webhooks.disable(c.engine, scope.actor, scope.portfolio_id, endpoint_id, key)
 
@@ -74,13 +75,13 @@ def deliveries(scope: Owner, endpoint_id: EndpointId, c: Ctx, limit: Annotated[i
     return webhooks.deliveries(c.engine, scope.portfolio_id, endpoint_id, limit)
 
 
-@router.get("/portfolios/{portfolio}/events")
+@router.get("/portfolios/{portfolio}/events", response_model=list[dict])  # the envelope as stored
 def list_events(
     scope: Viewer,
     c: Ctx,
     after: Annotated[int, Query(ge=0, le=2**62, description="Events with a sequence number above this")] = 0,
     kind: Annotated[list[str] | None, Query(max_length=20, description="Kinds or prefixes like alert.*")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-) -> list[dict]:
+) -> list[Envelope]:
     """The portfolio's events in sequence order, as the envelopes subscribers receive."""
     return events.after(c.engine, scope.portfolio_id, after, kind, limit)

@@ -1,6 +1,7 @@
 """Bodies of the auth routes (api/routers/auth.py)."""
 
 from datetime import datetime
+from typing import Annotated
 
 from pydantic import BaseModel, Field
 
@@ -9,12 +10,12 @@ from alluse.api.schemas.portfolios import PortfolioRole
 
 
 class LoginIn(In):
-    username: Text(50, 1)
-    password: Text(200, 1)
+    username: Annotated[str, Text(50, 1)]
+    password: Annotated[str, Text(200, 1)]
 
 
 class RefreshIn(In):
-    refresh_token: Text(2000, 1)
+    refresh_token: Annotated[str, Text(2000, 1)]
 
 
 class TokenOut(BaseModel):
@@ -32,8 +33,8 @@ class MeOut(BaseModel):
 
 
 class UserIn(In):
-    username: Text(50, 1)
-    password: Text(200, 1)
+    username: Annotated[str, Text(50, 1)]
+    password: Annotated[str, Text(200, 1)]
     is_admin: bool = False
 
 
@@ -45,7 +46,7 @@ class UserOut(BaseModel):
 
 
 class RoleIn(In):
-    role: Text(10, 1) = Field(description="viewer, trader or owner")
+    role: Annotated[str, Text(10, 1)] = Field(description="viewer, trader or owner")
 
 
 class RoleOut(BaseModel):
@@ -56,12 +57,12 @@ class RoleOut(BaseModel):
 
 
 class ApiKeyScopeIn(In):
-    portfolio: Text(100, 1) = Field(description="Portfolio id or name")
-    role: Text(10, 1)
+    portfolio: Annotated[str, Text(100, 1)] = Field(description="Portfolio id or name")
+    role: Annotated[str, Text(10, 1)]
 
 
 class ApiKeyIn(In):
-    name: Text(100, 1)
+    name: Annotated[str, Text(100, 1)]
     scopes: list[ApiKeyScopeIn] = Field(min_length=1, max_length=50)
 
 

@@ -1,12 +1,14 @@
 """Bodies of the brokerage routes (api/routers/brokerage.py)."""
 
+from typing import Annotated
+
 from pydantic import BaseModel, Field
 
 from alluse.api.schemas.common import In, Text
 
 
 class BrokerageIn(In):
-    accounts: list[Text(70, 1)] = Field(min_length=1, max_length=100, examples=[["IBKR:U1234567"]])
+    accounts: list[Annotated[str, Text(70, 1)]] = Field(min_length=1, max_length=100, examples=[["IBKR:U1234567"]])
 
 
 class RegisteredOut(BaseModel):
@@ -22,7 +24,7 @@ class BrokerageOut(BaseModel):
 
 
 class CredentialsIn(In):
-    credentials: Text(10_000, 1) = Field(description="Stored encrypted; never returned")
+    credentials: Annotated[str, Text(10_000, 1)] = Field(description="Stored encrypted; never returned")
 
 
 class CredentialsOut(BaseModel):

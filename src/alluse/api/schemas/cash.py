@@ -1,38 +1,42 @@
 """Bodies of the cash routes (api/routers/cash.py)."""
 
+from typing import Annotated
+
 from pydantic import BaseModel, Field
 
 from alluse.api.schemas.common import Amount, In, Money, Text
 
 
 class DepositIn(In):
-    to: Text(100, 1) = Field(description="A group (split by its allocation) or one account")
+    to: Annotated[str, Text(100, 1)] = Field(description="A group (split by its allocation) or one account")
     amount: Amount
     group: bool | None = Field(
         None, description="true: `to` is a group; false: an account; absent: an account name wins"
     )
-    memo: Text(200) = ""
+    memo: Annotated[str, Text(200)] = ""
 
 
 class WithdrawalIn(In):
-    account: Text(100, 1)
+    account: Annotated[str, Text(100, 1)]
     amount: Amount
-    memo: Text(200) = ""
-    override_reason: Text(1000, 1) | None = Field(None, description="Owner/admin: let this eat into the cash buffer")
+    memo: Annotated[str, Text(200)] = ""
+    override_reason: Annotated[str, Text(1000, 1)] | None = Field(
+        None, description="Owner/admin: let this eat into the cash buffer"
+    )
 
 
 class TransferIn(In):
-    from_account: Text(100, 1)
-    to_account: Text(100, 1)
+    from_account: Annotated[str, Text(100, 1)]
+    to_account: Annotated[str, Text(100, 1)]
     amount: Amount
-    memo: Text(200) = ""
-    override_reason: Text(1000, 1) | None = None
+    memo: Annotated[str, Text(200)] = ""
+    override_reason: Annotated[str, Text(1000, 1)] | None = None
 
 
 class ReversalIn(In):
     transfer_id: int = Field(ge=1, le=2**62)
-    reason: Text(200, 1)
-    override_reason: Text(1000, 1) | None = None
+    reason: Annotated[str, Text(200, 1)]
+    override_reason: Annotated[str, Text(1000, 1)] | None = None
 
 
 class Leg(BaseModel):

@@ -19,11 +19,11 @@ OpeningAmount = Annotated[
 
 class GroupIn(In):
     amount: OpeningAmount
-    brokerage_accounts: list[Text(70, 1)] | None = Field(
+    brokerage_accounts: list[Annotated[str, Text(70, 1)]] | None = Field(
         None, max_length=3, description="Gen, Rev, Com in that order, e.g. IBKR:U1234567; default: paper accounts"
     )
-    allocation: Text(40, 1) | None = Field(None, description="Gen/Rev/Com percentages, e.g. 40/30/30")
-    name: Text(20, 1) | None = None
+    allocation: Annotated[str, Text(40, 1)] | None = Field(None, description="Gen/Rev/Com percentages, e.g. 40/30/30")
+    name: Annotated[str, Text(20, 1)] | None = None
 
 
 class SleeveOpened(BaseModel):

@@ -1,5 +1,7 @@
 """Bodies of the portfolios routes (api/routers/portfolios.py)."""
 
+from typing import Annotated
+
 from pydantic import BaseModel
 
 from alluse.api.schemas.common import In, Text
@@ -12,8 +14,8 @@ class PortfolioRole(BaseModel):
 
 
 class PortfolioIn(In):
-    name: Text(100, 1)
-    template: Text(20, 1) = "moderate"
+    name: Annotated[str, Text(100, 1)]
+    template: Annotated[str, Text(20, 1)] = "moderate"
 
 
 class PortfolioOut(BaseModel):

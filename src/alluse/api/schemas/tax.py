@@ -10,7 +10,7 @@ from alluse.domain import parsing
 
 
 class TaxPaymentIn(In):
-    account: Text(100, 1)
+    account: Annotated[str, Text(100, 1)]
     tax_year: Year
     amount: Amount
     paid_on: Day | None = Field(None, description="Default: today")

@@ -37,7 +37,7 @@ Action = Literal["BTO", "STO", "BTC", "STC", "EXPIRE", "ASSIGN", "DIVIDEND", "FE
 
 
 class FillIn(In):
-    account: Text(100, 1) = Field(description="Account name (e.g. A1-GEN) or id")
+    account: Annotated[str, Text(100, 1)] = Field(description="Account name (e.g. A1-GEN) or id")
     action: Action
     symbol: Symbol | None = Field(None, description="Needed by every action but FEE (and DIVIDEND, where optional)")
     quantity: Quantity = Field(0, ge=0, le=10**9, description="Shares or contracts; 0 for DIVIDEND and FEE")
@@ -49,7 +49,7 @@ class FillIn(In):
 
 
 class BatchFillIn(FillIn):
-    key: Text(200, 1) | None = Field(
+    key: Annotated[str, Text(200, 1)] | None = Field(
         None, description="This fact's idempotency key (default: the request's key + '#' + its position)"
     )
 
@@ -127,7 +127,7 @@ class AlertOut(BaseModel):
 
 
 class CheckTradeIn(In):
-    account: Text(100, 1)
+    account: Annotated[str, Text(100, 1)]
     action: Literal["BTO", "STO", "BTC", "STC"]
     symbol: Symbol
     quantity: Quantity = Field(ge=1, le=10**9)
