@@ -4,6 +4,7 @@ still raises the SQLAlchemy error it raises otherwise, and nothing of the unit o
 import pytest
 import sqlalchemy as sa
 
+from alluse.domain.errors import Conflict
 from alluse.services import cash, groups
 from alluse.services.portfolios import create_portfolio
 from alluse.store.prepared import deferred, insert
@@ -29,6 +30,21 @@ def test_single_moves_numbered_in_order_and_alerts_follow_on_both_stores(engine:
     assert b["transfer_number"] == a["transfer_number"] + 1 and b["transfer_id"] > a["transfer_id"]
     replay = cash.move_cash(engine, "t", "main", [("w1", cash.withdrawal(gen, 500))])[0]
     assert replay["replayed"] and replay["transfer_id"] == b["transfer_id"]
+
+
+def test_a_bulk_unit_of_work_replays_the_keys_it_has_seen_and_applies_the_rest(engine: sa.Engine) -> None:
+    # Bulk (>= BULK_REQUESTS): on PostgreSQL the keys are looked up with one array parameter and the
+    # unit of work starts with DISCARD PLANS; on SQLite in IN lists of IN_CHUNK.
+    create_portfolio(engine, "t", "main", "k:main")
+    g = groups.open_group(engine, "t", "main", "g1", groups.group_opening(100_000_00))
+    gen = g["accounts"]["GEN"]["account_id"]
+    first = [(f"d{i}", cash.deposit(gen, 100 + i, group=False)) for i in range(1_000)]
+    applied = cash.move_cash(engine, "t", "main", first)
+    again = cash.move_cash(engine, "t", "main", [*first, ("new", cash.deposit(gen, 7, group=False))])
+    assert [r["replayed"] for r in again[:-1]] == [True] * 1_000 and "replayed" not in again[-1]
+    assert [r["transfer_id"] for r in again[:-1]] == [r["transfer_id"] for r in applied]
+    with pytest.raises(Conflict, match="d999"):
+        cash.move_cash(engine, "t", "main", [*first[:-1], ("d999", cash.deposit(gen, 1, group=False))])
 
 
 def _counts(engine: sa.Engine) -> tuple[int, int, int]:

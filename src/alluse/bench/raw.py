@@ -66,6 +66,14 @@ def _parse_insert(sql: str) -> tuple[str, list[str], list[Any]]:
     return table, columns, parsed
 
 
+def fresh_plans(conn: Any) -> None:
+    """PostgreSQL: DISCARD PLANS at the start of a bulk transaction, as our bulk unit of work does
+    (store/uow.fresh_plans): without it the server's foreign-key checks may keep a plan made while
+    the tables were nearly empty, and a bulk write of 100,000 rows becomes quadratic."""
+    if isinstance(conn, _RawPg):
+        conn.execute("DISCARD PLANS")
+
+
 def _pg_sql(sql: str) -> str:
     return "BEGIN" if sql == "BEGIN IMMEDIATE" else sql.replace("?", "%s")
 

@@ -124,23 +124,25 @@ def _quarter_gains(conn: sa.Connection, pid: int, as_of: date, ids: list[int] | 
     """Net realized gain (pre-tax, short and long term) of each active Rev-Acc and Com-Acc whose
     quarter so far is positive: the same figure as tax.realized_gain(...).total, for many accounts at once."""
     c = lot_closes.c
-    q = (
-        sa.select(c.account_id, sa.func.sum(c.gain_cents))
-        .join(accounts, sa.and_(_a.portfolio_id == c.portfolio_id, _a.id == c.account_id))
-        .where(
-            c.portfolio_id == pid,
-            c.realized.is_(True),
-            c.closed_on >= quarter_start(as_of),
-            c.closed_on <= as_of,
-            _a.kind.in_(("REV", "COM")),
-            _a.status == "ACTIVE",
-        )
-        .group_by(c.account_id)
-        .having(sa.func.sum(c.gain_cents) > 0)
+    # The quarter's closings are summed first, then their accounts looked up by key: joined the other
+    # way round, a database without planner statistics yet (PostgreSQL before its first ANALYZE) read
+    # every closing once per account, 1 s instead of 1 ms at 10,000 accounts (docs/benchmarks.md).
+    total = sa.func.sum(c.gain_cents).label("total")
+    sums = (
+        sa.select(c.account_id, c.portfolio_id, total)
+        .where(c.portfolio_id == pid, c.realized.is_(True), c.closed_on >= quarter_start(as_of), c.closed_on <= as_of)
+        .group_by(c.account_id, c.portfolio_id)
+        .having(total > 0)
     )
     if ids is not None:
-        q = q.where(c.account_id.in_(ids))
-    return {int(aid): int(total) for aid, total in conn.execute(q)}
+        sums = sums.where(c.account_id.in_(ids))
+    g = sums.subquery()
+    q = (
+        sa.select(g.c.account_id, g.c.total)
+        .join(accounts, sa.and_(_a.portfolio_id == g.c.portfolio_id, _a.id == g.c.account_id))
+        .where(_a.kind.in_(("REV", "COM")), _a.status == "ACTIVE")
+    )
+    return {int(aid): int(t) for aid, t in conn.execute(q)}
 
 
 def _load_rows(conn: sa.Connection, pid: int, ids: list[int]) -> dict[int, Any]:

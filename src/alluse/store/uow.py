@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Engine
 
 from alluse.domain.audit import GENESIS, canonical_json, digest, entry_mac, timestamp_text
@@ -28,6 +29,7 @@ from alluse.domain.errors import Conflict, InvalidInput, NotFound
 from alluse.domain.parsing import validate_key as validate_key
 from alluse.security.audit_key import Signer, current_signer
 from alluse.store import outbox, prepared, rowlog
+from alluse.store.citus import on_citus
 from alluse.store.db import writer_lock
 from alluse.store.ids import IdPool, pool_head
 from alluse.store.prepared import Prepared, insert
@@ -70,6 +72,12 @@ _SEEN_MANY = Prepared(
     sa.select(audit_log.c.idempotency_key, audit_log.c.input_digest, audit_log.c.result).where(
         audit_log.c.portfolio_id == sa.bindparam("pid"),
         audit_log.c.idempotency_key.in_([sa.bindparam(n, type_=sa.String) for n in _SEEN_NAMES]),
+    )
+)
+_SEEN_ANY = Prepared(
+    sa.select(audit_log.c.idempotency_key, audit_log.c.input_digest, audit_log.c.result).where(
+        audit_log.c.portfolio_id == sa.bindparam("pid"),
+        audit_log.c.idempotency_key == sa.any_(sa.bindparam("keys", type_=postgresql.ARRAY(sa.String))),
     )
 )
 _AUDIT_INSERT = insert(audit_log)
@@ -153,7 +161,8 @@ def write(
         def decide(_conn: sa.Connection, _pid: int) -> tuple[list[Request], Apply]:
             return fixed, apply
 
-        return _run(engine, portfolio, actor, action, decide, override_reason, False, digests)
+        bulk = len(fixed) >= BULK_REQUESTS
+        return _run(engine, portfolio, actor, action, decide, override_reason, False, bulk, digests)
 
 
 Decide = Callable[[sa.Connection, int], tuple[list[Request], Apply]]
@@ -166,7 +175,7 @@ def write_planned(
     sweep plans its actions, then applies them, in one transaction): `decide` runs after the
     portfolio lock is taken and returns the requests and their `apply`. Nothing decided, nothing written."""
     with _collector_paused(True):
-        return _run(engine, portfolio, actor, action, decide, None, True)
+        return _run(engine, portfolio, actor, action, decide, None, True, True)
 
 
 def _run(
@@ -177,6 +186,7 @@ def _run(
     decide: Decide,
     override_reason: str | None,
     lock_first: bool,
+    bulk: bool,
     digests: dict[str, str] | None = None,
 ) -> list[dict[str, Any]]:
     for attempt in range(TRANSIENT_RETRIES):
@@ -185,6 +195,8 @@ def _run(
             # lock is held from BEGIN to COMMIT only (SQLite has one writer; every other one waits).
             with write_connection(engine) as conn, writer_lock(engine), conn.begin():
                 pid = resolve_portfolio(conn, portfolio)
+                if bulk:
+                    fresh_plans(conn)
                 if lock_first and _HEAD[conn.dialect.name].first(conn, pid=pid, kid="", n=0) is None:
                     raise NotFound(f"no portfolio with id {pid}")
                 requests, apply = decide(conn, pid)
@@ -211,6 +223,20 @@ def _checked(requests: Sequence[Request]) -> list[Request]:
 def _digests(requests: Sequence[Request]) -> dict[str, str]:
     """Each request's input digest, by its key: what its audit entry stores and a replay is compared with."""
     return {r.key: digest(r.payload) for r in requests}
+
+
+def fresh_plans(conn: sa.Connection) -> None:
+    """PostgreSQL: have the plans this connection cached made again at their next use (DISCARD PLANS),
+    before a bulk unit of work. The server checks every foreign key of every row it writes with a
+    query planned once per connection, at the first check; planned while the referenced table was
+    nearly empty and had no statistics (a young database, before autovacuum's first ANALYZE), that
+    query may look the key up through another index on `portfolio_id` and read every row of the
+    portfolio per check, which makes a bulk write quadratic (docs/benchmarks.md: 100,000 postings
+    did not finish in fifteen minutes). Planned again inside the bulk unit of work, it sees the
+    tables as they are. Each cached plan costs one new planning (tens of microseconds); the unit of
+    work writes hundreds of rows or more. Not on Citus, whose foreign keys are checked on the workers."""
+    if conn.dialect.name == "postgresql" and not on_citus(conn):
+        conn.connection.dbapi_connection.execute("DISCARD PLANS")  # type: ignore[union-attr]
 
 
 _gc_lock = threading.Lock()
@@ -322,6 +348,10 @@ def _write_events(conn: sa.Connection, tx: Tx, action: str, entries: list[tuple[
 def _seen(conn: sa.Connection, portfolio_id: int, keys: list[str]) -> dict[str, tuple[str, str]]:
     if len(keys) == 1:
         return {k: (d, res) for k, d, res in _SEEN_ONE.rows(conn, pid=portfolio_id, key=keys[0])}
+    if conn.dialect.name == "postgresql":
+        # All the keys as one array parameter: one statement however many, where IN lists of
+        # IN_CHUNK would each be built, sent and planned anew (56 for a 50,000-request batch).
+        return {k: (d, res) for k, d, res in _SEEN_ANY.rows(conn, pid=portfolio_id, keys=keys)}
     found: dict[str, tuple[str, str]] = {}
     for i in range(0, len(keys), IN_CHUNK):
         chunk = keys[i : i + IN_CHUNK]
