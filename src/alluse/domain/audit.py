@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import hmac
 import json
 from datetime import UTC, datetime
 from typing import Any
@@ -80,25 +81,15 @@ def entry_mac(
     return hmac_sha256(key, _material(*fields, _reason(override_reason), rows_digest(rows_text)))
 
 
-_BLOCK = 64  # SHA-256's block size in bytes
-
-
 @functools.lru_cache(maxsize=8)
-def _keyed(key: bytes) -> tuple[hashlib._Hash, hashlib._Hash]:
-    """The inner and outer SHA-256 states of HMAC under `key` (RFC 2104), computed once per key."""
-    if len(key) > _BLOCK:
-        key = hashlib.sha256(key).digest()
-    key = key.ljust(_BLOCK, b"\0")
-    return hashlib.sha256(bytes(b ^ 0x36 for b in key)), hashlib.sha256(bytes(b ^ 0x5C for b in key))
+def _keyed(key: bytes) -> hmac.HMAC:
+    """An HMAC-SHA-256 object set up with `key` once; each MAC starts from a copy of it."""
+    return hmac.new(key, digestmod=hashlib.sha256)
 
 
 def hmac_sha256(key: bytes, message: bytes) -> str:
-    """HMAC-SHA-256 of `message` as hex: the same value as `hmac.digest(key, message, "sha256").hex()`,
-    from the keyed states copied (a one-shot HMAC sets the key up again on every call, which costs
-    as much as the hashing of an audit entry)."""
-    inner_start, outer_start = _keyed(key)
-    inner = inner_start.copy()
-    inner.update(message)
-    outer = outer_start.copy()
-    outer.update(inner.digest())
-    return outer.hexdigest()
+    """HMAC-SHA-256 of `message` as hex, from a copy of the keyed object (a one-shot HMAC sets the key
+    up again on every call)."""
+    mac = _keyed(key).copy()
+    mac.update(message)
+    return mac.hexdigest()
