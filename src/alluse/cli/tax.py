@@ -58,17 +58,16 @@ def tax_surplus(
     as_json: JsonOpt = False,
 ) -> None:
     """Post-tax surplus (§5): NAV − base capital − unpaid tax on realized − tax on unrealized."""
-    from alluse.views.accounts import account_id
-    from alluse.views.tax import surplus_of, surplus_record
+    from alluse.views.accounts import portfolio_id
+    from alluse.views.tax import account_surplus, surplus_record
 
     engine = state.engine()
-    aid = account_id(engine, state.portfolio, account)
     day = parse_date(as_of)
-    s = surplus_of(engine, aid, day)
+    name, s = account_surplus(engine, portfolio_id(engine, state.portfolio), account, day)
     if as_json:
-        print_json(surplus_record(account.upper(), day, s))
+        print_json(surplus_record(name, day, s))
         return
-    t = Table("Figure", "USD", title=f"{account.upper()} post-tax surplus", title_justify="left")
+    t = Table("Figure", "USD", title=f"{name} post-tax surplus", title_justify="left")
     t.add_row("NAV", usd(s.nav))
     t.add_row("− base capital", usd(s.base_capital))
     t.add_row("− unpaid estimated tax on realized gains", usd(s.unpaid_tax_on_realized))
@@ -87,20 +86,19 @@ def tax_pnl(
     as_json: JsonOpt = False,
 ) -> None:
     """Pre- and post-tax realized P&L of an account for a period."""
-    from alluse.views.accounts import account_id
-    from alluse.views.tax import pnl_of
+    from alluse.views.accounts import portfolio_id
+    from alluse.views.tax import account_pnl
 
     engine = state.engine()
-    aid = account_id(engine, state.portfolio, account)
     s, e = parse_date(start), parse_date(end)
     if e < s:
         raise InvalidInput(f"--from {s} is after --to {e}")
-    p = pnl_of(engine, aid, s, e)
+    name, p = account_pnl(engine, portfolio_id(engine, state.portfolio), account, s, e)
     if as_json:
         figures = {f"{k}_cents": getattr(p, k) for k in p.__dataclass_fields__}
-        print_json({"account": account.upper(), "from": s.isoformat(), "to": e.isoformat(), **figures, "note": NOTE})
+        print_json({"account": name, "from": s.isoformat(), "to": e.isoformat(), **figures, "note": NOTE})
         return
-    t = Table("Figure", "USD", title=f"{account.upper()} {start} – {end or 'today'}", title_justify="left")
+    t = Table("Figure", "USD", title=f"{name} {start} – {end or 'today'}", title_justify="left")
     t.add_row("net realized gain", usd(p.realized))
     t.add_row("+ dividends", usd(p.dividends))
     t.add_row("− fees", usd(p.fees))

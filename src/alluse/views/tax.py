@@ -2,8 +2,9 @@
 pre- and post-tax P&L and the post-tax surplus. Estimates, not tax advice.
 
 The lifecycle reads `post_tax_surplus(conn, portfolio_id, account_id, as_of)` and
-`realized_gain(conn, portfolio_id, account_id, start, end)` inside its own transaction; entrypoints ask `surplus_of` and `pnl_of`. All return integer
-cents.
+`realized_gain(conn, portfolio_id, account_id, start, end)` inside its own transaction; entrypoints
+ask `account_surplus` and `account_pnl` (an account of a portfolio, by name or id). All return
+integer cents.
 
 Each account is estimated as if it were its own taxpayer (accounts are independent, §9): its tax
 year's short- and long-term results are netted IRS-style and taxed at the portfolio's rates. The
@@ -19,7 +20,7 @@ from typing import TypedDict
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from alluse.domain.errors import InvalidInput, NotFound
+from alluse.domain.errors import InvalidInput
 from alluse.domain.lots import Side, Term, holding_term
 from alluse.domain.money import Cents
 from alluse.domain.tax import NOTE, TaxRates, YearFigures, estimate
@@ -65,13 +66,6 @@ class PeriodPnL:
 
 def rates(conn: sa.Connection, portfolio_id: int) -> TaxRates:
     return tax_store.load_rates(conn, portfolio_id)
-
-
-def _portfolio_of(conn: sa.Connection, account_id: int) -> int:
-    pid = conn.execute(sa.select(accounts.c.portfolio_id).where(accounts.c.id == account_id)).scalar()
-    if pid is None:
-        raise NotFound(f"no account with id {account_id}")
-    return int(pid)
 
 
 def realized_gain(conn: sa.Connection, portfolio_id: int, account_id: int, start: date, end: date) -> RealizedGain:
@@ -202,18 +196,6 @@ def post_tax_surplus_many(
         nav, base = state.nav, state.base_capital
         out[aid] = PostTaxSurplus(nav, base, unpaid, on_unrealized, nav - base - unpaid - on_unrealized)
     return out
-
-
-def surplus_of(engine: Engine, account_id: int, as_of: date) -> PostTaxSurplus:
-    """By account id alone: finding its portfolio asks every shard on Citus (`account_surplus` does not)."""
-    with engine.connect() as conn:
-        return post_tax_surplus(conn, _portfolio_of(conn, account_id), account_id, as_of)
-
-
-def pnl_of(engine: Engine, account_id: int, start: date, end: date) -> PeriodPnL:
-    """By account id alone, like `surplus_of`."""
-    with engine.connect() as conn:
-        return period_pnl(conn, _portfolio_of(conn, account_id), account_id, start, end)
 
 
 class SurplusRecord(TypedDict):
