@@ -17,6 +17,7 @@ from alluse.services.trades import Fill, FillAction, record_fill
 from alluse.services.verify import verify
 from alluse.sim.trading import realize
 from alluse.store.schema import accounts, audit_log, earmarks, events, lifecycle_actions, lots, postings
+from alluse.views import lifecycle as lifecycle_view
 from alluse.views.accounts import account_tree
 from alluse.views.brokers import list_brokerage
 
@@ -68,7 +69,7 @@ def test_gen_fork_worked_example_end_to_end(engine: sa.Engine, portfolio: str) -
     assert (acc["A1F1-GEN"]["cash_buffer_cents"], acc["A1F1-COM"]["cash_buffer_cents"]) == (131_250, 131_250)
     assert acc["A1F1-GEN"]["base_capital_cents"] == 2_625_000
     assert all(acc[n]["brokerage_account"].startswith("PAPER:") for n in ("A1F1-GEN", "A1F1-COM"))
-    tree = lifecycle.family_tree(engine, portfolio)
+    tree = lifecycle_view.family_tree(engine, portfolio)
     assert tree[0]["name"] == "A1" and tree[0]["children"][0]["name"] == "A1F1"
     assert tree[0]["children"][0]["kind"] == "FORK" and tree[0]["children"][0]["forked_from"] == "A1-GEN"
     _zero_sum(engine)
@@ -159,7 +160,7 @@ def test_merge_moves_cash_and_earmarks_and_returns_brokerage(engine: sa.Engine, 
     assert com["base_capital_cents"] == 7_500_000 + 50_000_000  # a merge is capital arriving
     pool = [b for b in list_brokerage(engine, portfolio) if b["status"] == "POOL"]
     assert len(pool) == 2  # both paper accounts are back in the pool
-    tree = lifecycle.family_tree(engine, portfolio)
+    tree = lifecycle_view.family_tree(engine, portfolio)
     assert tree[0]["children"][0]["status"] == "MERGED" and tree[0]["children"][0]["merged_into"] == "Com-Acc A1-COM"
     _zero_sum(engine)
     assert lifecycle.run(engine, "t", portfolio, date(2027, 1, 5)).applied == []
@@ -219,7 +220,7 @@ def test_history_lists_every_applied_action(engine: sa.Engine, portfolio: str) -
     _open_a1(engine, portfolio)
     realize(engine, "t", portfolio, [("g", "A1-GEN", 7_500_000, ON), ("r", "A1-REV", 4_000_000, ON)])
     lifecycle.run(engine, "t", portfolio, QUARTER_END)
-    hist = lifecycle.history(engine, portfolio)
+    hist = lifecycle_view.history(engine, portfolio)
     assert [(h["rule"], h["account"], h["amount_cents"]) for h in hist] == [
         ("REINVEST", "Rev-Acc A1-REV", 2_800_000),
         ("GEN_FORK", "Gen-Acc A1-GEN", 5_250_000),

@@ -10,7 +10,7 @@ from alluse.cli.common import JsonOpt, actor, app, friendly, print_json, state
 from alluse.cli.render import console, usd
 
 if TYPE_CHECKING:
-    from alluse.services.lifecycle import FamilyNode
+    from alluse.views.lifecycle import FamilyNode
 
 lifecycle_app = typer.Typer(help="The lifecycle: forks, merges, quarterly reinvestment.", no_args_is_help=True)
 app.add_typer(lifecycle_app, name="lifecycle")
@@ -99,9 +99,9 @@ def lifecycle_run(
 @friendly
 def lifecycle_history(as_json: JsonOpt = False) -> None:
     """Every lifecycle action applied so far, oldest first."""
-    from alluse.services import lifecycle
+    from alluse.views.lifecycle import history
 
-    rows = lifecycle.history(state.engine(), state.portfolio)
+    rows = history(state.engine(), state.portfolio)
     if as_json:
         import json
 
@@ -141,9 +141,9 @@ def tree(as_json: JsonOpt = False) -> None:
     """The fork/merge genealogy of every group."""
     from rich.tree import Tree
 
-    from alluse.services import lifecycle
+    from alluse.views.lifecycle import family_tree
 
-    roots = lifecycle.family_tree(state.engine(), state.portfolio)
+    roots = family_tree(state.engine(), state.portfolio)
     if as_json:
         import json
 

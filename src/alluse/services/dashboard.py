@@ -24,7 +24,6 @@ from alluse.domain.money import Cents
 from alluse.domain.tax import NOTE, YearFigures, estimate
 from alluse.services.alerts import OpenAlert, open_alerts
 from alluse.services.earmarks import EarmarkLine, earmark_report
-from alluse.services.lifecycle import FamilyNode, family_tree, history
 from alluse.services.reports import AccountHoldings, _year_figures_household, holdings
 from alluse.services.trades import week_start
 from alluse.store.schema import (
@@ -40,6 +39,7 @@ from alluse.store.schema import (
     transfers,
 )
 from alluse.views.accounts import SLEEVES, AccountDetail, SleeveFigures, account_detail, account_id, sleeve
+from alluse.views.lifecycle import FamilyNode, family_tree, history
 from alluse.views.tax import post_tax_surplus, rates, year_figures
 
 JOURNAL_PAGE = 50
@@ -143,7 +143,7 @@ class Sleeve(TypedDict):
 
 
 class ForkNode(TypedDict):
-    """A node of `lifecycle.family_tree` with its dates, amounts and sleeves."""
+    """A node of `views.lifecycle.family_tree` with its dates, amounts and sleeves."""
 
     group_id: int
     name: str
@@ -465,7 +465,7 @@ def _realized_by_year(conn: sa.Connection, pid: int, aid: int) -> list[tuple[int
 
 
 def fork_tree(engine: Engine, pid: int) -> list[ForkNode]:
-    """`lifecycle.family_tree` with each group's opening (or fork) date and amount, its merge, and
+    """`views.lifecycle.family_tree` with each group's opening (or fork) date and amount, its merge, and
     its sleeves (for links)."""
     roots = family_tree(engine, pid)
     events = history(engine, pid)

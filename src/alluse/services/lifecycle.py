@@ -67,6 +67,7 @@ from alluse.store.schema import (
 from alluse.store.scope import resolve_portfolio, scope_to
 from alluse.store.uow import IN_CHUNK, Request, Tx, write, write_planned
 from alluse.views import tax
+from alluse.views.lifecycle import Genealogy, genealogy
 
 ACTOR_ACTION = "lifecycle"
 _FORK_RULES = (Rule.GEN_FORK.value, Rule.REV_FORK.value)
@@ -256,34 +257,6 @@ def _merge_candidates(conn: sa.Connection, pid: int, as_of: date, cfg: Lifecycle
     return sorted(g for g, nav in navs.items() if nav >= cfg.merge_threshold)
 
 
-@dataclass(frozen=True, slots=True)
-class Genealogy:
-    parent: dict[int, int | None]
-    name: dict[int, str]
-    kind: dict[int, str]
-    status: dict[int, str]
-
-    def root(self, gid: int) -> int:
-        while (p := self.parent[gid]) is not None:
-            gid = p
-        return gid
-
-    def depth(self, gid: int) -> int:
-        d = 0
-        while (gid := self.parent[gid]) is not None:  # type: ignore[assignment]
-            d += 1
-        return d
-
-
-def genealogy(conn: sa.Connection, pid: int) -> Genealogy:
-    parent, name, kind, status = {}, {}, {}, {}
-    for gid, p, n, k, s in conn.execute(
-        sa.select(_g.id, _g.parent_group_id, _g.name, _g.kind, _g.status).where(_g.portfolio_id == pid)
-    ):
-        parent[gid], name[gid], kind[gid], status[gid] = p, n, k, s
-    return Genealogy(parent, name, kind, status)
-
-
 # --- appliers -----------------------------------------------------------------------------------
 # Each applier takes a batch of candidates, plans each one again under the portfolio lock, and
 # applies those that still act in the same transaction: one request (idempotency key, audit entry)
@@ -374,30 +347,6 @@ class Waiting(TypedDict):
     account_id: int
     account: str
     reason: str
-
-
-class ActionRecord(TypedDict):
-    """One applied lifecycle action, as `history` lists it."""
-
-    id: int
-    rule: str
-    as_of: str
-    period: str | None
-    account: str
-    group: str | None
-    amount_cents: Cents
-    reason: str
-
-
-class FamilyNode(TypedDict):
-    group_id: int
-    name: str
-    kind: str
-    status: str
-    nav_cents: Cents
-    forked_from: str | None  # the account the group forked from
-    merged_into: str | None  # the Com-Acc it merged into
-    children: list[FamilyNode]
 
 
 def _results(written: list[dict[str, Any]]) -> list[ActionApplied]:
@@ -1006,85 +955,3 @@ def plan(
             rows.append({"rule": "BUFFER", "outcome": "ALERT", "subject": st.label, "amount_cents": Cents(st.cash.cash_buffer - st.cash.cash),
                          "reason": "cash is below the cash buffer: the run raises a buffer-breach alert"})  # fmt: skip
     return rows
-
-
-def history(engine: Engine, portfolio: str | int | None) -> list[ActionRecord]:
-    with engine.connect() as conn:
-        pid = resolve_portfolio(conn, portfolio)
-        q = (
-            sa.select(
-                _la.id,
-                _la.rule,
-                _la.as_of,
-                _la.period,
-                _la.amount_cents,
-                _a.kind,
-                _a.name,
-                _g.name.label("grp"),
-                _la.detail,
-                _la.created_at,
-            )  # fmt: skip
-            .join(accounts, sa.and_(_a.portfolio_id == _la.portfolio_id, _a.id == _la.account_id))
-            .outerjoin(account_groups, sa.and_(_g.portfolio_id == _la.portfolio_id, _g.id == _la.group_id))
-            .where(_la.portfolio_id == pid)
-            .order_by(_la.id)
-        )
-        return [
-            {
-                "id": r.id,
-                "rule": r.rule,
-                "as_of": r.as_of.isoformat(),
-                "period": r.period,
-                "account": account_label(r.kind, r.name),
-                "group": r.grp,
-                "amount_cents": Cents(r.amount_cents),
-                "reason": json.loads(r.detail).get("plan", {}).get("reason", ""),
-            }
-            for r in conn.execute(q)
-        ]
-
-
-def family_tree(engine: Engine, portfolio: str | int | None) -> list[FamilyNode]:
-    """The fork/merge genealogy: root groups with their children, recursively."""
-    with engine.connect() as conn:
-        pid = resolve_portfolio(conn, portfolio)
-        tree = genealogy(conn, pid)
-        navs = dict(
-            conn.execute(
-                sa.select(_a.group_id, sa.func.sum(_a.cash_cents + _a.positions_value_cents))
-                .where(_a.portfolio_id == pid, _a.group_id.is_not(None))
-                .group_by(_a.group_id)
-            ).all()
-        )
-        merged_into = {
-            gid: account_label(AccountKind.COM, name)
-            for gid, name in conn.execute(
-                sa.select(_la.group_id, _a.name)
-                .join(accounts, sa.and_(_a.portfolio_id == _la.portfolio_id, _a.id == _la.account_id))
-                .where(_la.portfolio_id == pid, _la.rule == Rule.MERGE.value)
-            )
-        }
-        forked_from = dict(
-            conn.execute(
-                sa.select(_g.id, _a.name)
-                .join(accounts, sa.and_(_a.portfolio_id == _g.portfolio_id, _a.id == _g.forked_from_account_id))
-                .where(_g.portfolio_id == pid)
-            ).all()
-        )
-    children: dict[int | None, list[int]] = {}
-    for gid in sorted(tree.parent):
-        children.setdefault(tree.parent[gid], []).append(gid)
-
-    def node(gid: int) -> FamilyNode:
-        return {
-            "group_id": gid,
-            "name": tree.name[gid],
-            "kind": tree.kind[gid],
-            "status": tree.status[gid],
-            "nav_cents": Cents(int(navs.get(gid, 0))),
-            "forked_from": forked_from.get(gid),
-            "merged_into": merged_into.get(gid),
-            "children": [node(c) for c in children.get(gid, [])],
-        }
-
-    return [node(g) for g in children.get(None, [])]

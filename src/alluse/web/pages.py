@@ -34,6 +34,7 @@ from alluse.domain.parsing import parse_money
 from alluse.services import access, dashboard, lifecycle, protocol, reports
 from alluse.services.statements import import_statement, reconcile_statement
 from alluse.services.trades import Fill, FillAction, record_fills
+from alluse.views import lifecycle as lifecycle_view
 from alluse.views.access import Role, token_version, visible_portfolios
 from alluse.web import session
 from alluse.web.session import CSRF_FIELD, PageScope, check_csrf, csrf_token, portfolio_scope, remember_csrf
@@ -331,7 +332,7 @@ def _lifecycle(request: Request, scope: PageScope, day: date, applied: Any = Non
 
     return render(
         request, "lifecycle.html", scope=scope, active="lifecycle", as_of=day.isoformat(),
-        plan=lifecycle.plan(engine, scope.portfolio_id, day), history=lifecycle.history(engine, scope.portfolio_id),
+        plan=lifecycle.plan(engine, scope.portfolio_id, day), history=lifecycle_view.history(engine, scope.portfolio_id),
         earmarks=earmark_report(engine, scope.portfolio_id), applied=applied,
     )  # fmt: skip
 

@@ -13,6 +13,7 @@ from alluse.api.schemas.common import Day, usd
 from alluse.api.schemas.lifecycle import AsOfIn, EarmarkRowOut, HistoryRowOut, PlanRowOut, RunOut, TreeNodeOut
 from alluse.services import lifecycle
 from alluse.services.earmarks import EarmarkLine, earmark_report
+from alluse.views import lifecycle as lifecycle_view
 
 router = APIRouter(tags=["lifecycle"], responses=responses(400, 401, 403, 404, 409, 422))
 
@@ -48,7 +49,7 @@ def run(scope: Owner, body: AsOfIn, c: Ctx) -> dict:
 @router.get("/portfolios/{portfolio}/lifecycle/history", response_model=list[HistoryRowOut])
 def history(scope: Viewer, c: Ctx) -> list:
     """Every lifecycle action applied so far, oldest first."""
-    return typed_money(lifecycle.history(c.engine, scope.portfolio_id), list[lifecycle.ActionRecord])
+    return typed_money(lifecycle_view.history(c.engine, scope.portfolio_id), list[lifecycle_view.ActionRecord])
 
 
 @router.get("/portfolios/{portfolio}/lifecycle/earmarks", response_model=list[EarmarkRowOut])
@@ -60,4 +61,4 @@ def earmarks(scope: Viewer, c: Ctx) -> list:
 @router.get("/portfolios/{portfolio}/tree", response_model=list[TreeNodeOut])
 def tree(scope: Viewer, c: Ctx) -> list:
     """The fork/merge genealogy: root groups with their forks, recursively."""
-    return typed_money(lifecycle.family_tree(c.engine, scope.portfolio_id), list[lifecycle.FamilyNode])
+    return typed_money(lifecycle_view.family_tree(c.engine, scope.portfolio_id), list[lifecycle_view.FamilyNode])
