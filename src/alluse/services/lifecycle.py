@@ -141,7 +141,8 @@ def _quarter_gains(conn: sa.Connection, pid: int, as_of: date, ids: list[int] | 
     q = (
         sa.select(g.c.account_id, g.c.total)
         .join(accounts, sa.and_(_a.portfolio_id == g.c.portfolio_id, _a.id == g.c.account_id))
-        .where(_a.kind.in_(("REV", "COM")), _a.status == "ACTIVE")
+        # The portfolio named on the outer query too: Citus routes a join to one shard only then.
+        .where(_a.portfolio_id == pid, _a.kind.in_(("REV", "COM")), _a.status == "ACTIVE")
     )
     return {int(aid): int(t) for aid, t in conn.execute(q)}
 
