@@ -63,6 +63,28 @@ def machine(engine: sa.Engine, reset: Callable[[], None]) -> type[RuleBasedState
             names = [n for n in self.sleeves() if n.endswith("-GEN")]
             realize(engine, "prop", "main", [(self.key(), names[pick % len(names)], cents, self.today)])
 
+        @rule(pick=st.integers(0, 10_000), extra=st.integers(0, 5_000_000))
+        def fork_reaches_merge_size(self, pick: int, extra: int) -> None:
+            """A FORK group's Com-Acc books what lifts the group to the merge threshold (or past it), so
+            the next run merges it. Without this rule, whether any example merged hung on what the
+            generator happened to draw."""
+            g, a = account_groups.c, accounts.c
+            nav = sa.func.sum(a.cash_cents + a.positions_value_cents)
+            with engine.connect() as conn:
+                forks = conn.execute(
+                    sa.select(g.id, nav)
+                    .join(accounts, (a.portfolio_id == g.portfolio_id) & (a.group_id == g.id))
+                    .where(g.kind == "FORK", g.status == "ACTIVE")
+                    .group_by(g.id)
+                    .order_by(g.id)
+                ).all()
+                if not forks:
+                    return
+                gid, group_nav = forks[pick % len(forks)]
+                com = conn.execute(sa.select(a.name).where(a.group_id == gid, a.kind == "COM")).scalar_one()
+            gain = max(CFG.merge_threshold - int(group_nav), 0) + extra + 1
+            realize(engine, "prop", "main", [(self.key(), com, gain, self.today)])
+
         @rule(days=st.integers(1, 100))
         def time_passes(self, days: int) -> None:
             self.today += timedelta(days=days)
