@@ -58,12 +58,11 @@ def tax_surplus(
     as_json: JsonOpt = False,
 ) -> None:
     """Post-tax surplus (§5): NAV − base capital − unpaid tax on realized − tax on unrealized."""
-    from alluse.views.accounts import portfolio_id
     from alluse.views.tax import account_surplus, surplus_record
 
     engine = state.engine()
     day = parse_date(as_of)
-    name, s = account_surplus(engine, portfolio_id(engine, state.portfolio), account, day)
+    name, s = account_surplus(engine, state.portfolio, account, day)
     if as_json:
         print_json(surplus_record(name, day, s))
         return
@@ -86,14 +85,13 @@ def tax_pnl(
     as_json: JsonOpt = False,
 ) -> None:
     """Pre- and post-tax realized P&L of an account for a period."""
-    from alluse.views.accounts import portfolio_id
     from alluse.views.tax import account_pnl
 
     engine = state.engine()
     s, e = parse_date(start), parse_date(end)
     if e < s:
         raise InvalidInput(f"--from {s} is after --to {e}")
-    name, p = account_pnl(engine, portfolio_id(engine, state.portfolio), account, s, e)
+    name, p = account_pnl(engine, state.portfolio, account, s, e)
     if as_json:
         figures = {f"{k}_cents": getattr(p, k) for k in p.__dataclass_fields__}
         print_json({"account": name, "from": s.isoformat(), "to": e.isoformat(), **figures, "note": NOTE})

@@ -28,7 +28,7 @@ from alluse.store import tax as tax_store
 from alluse.store.asof import AccountAsOf, accounts_as_of
 from alluse.store.repo import resolve_account
 from alluse.store.schema import accounts, fills, lot_closes, tax_payments
-from alluse.store.scope import resolve_portfolio
+from alluse.store.scope import PortfolioRef, resolve_portfolio
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,22 +224,25 @@ def surplus_record(account: str, as_of: date, s: PostTaxSurplus) -> SurplusRecor
     }
 
 
-def _account(conn: sa.Connection, portfolio_id: int, ref: str | int) -> tuple[int, str]:
-    pid = resolve_portfolio(conn, portfolio_id)
+def _account(conn: sa.Connection, portfolio: PortfolioRef, ref: str | int) -> tuple[int, int, str]:
+    """The portfolio's id, and the id and name of its account `ref` (by name or id)."""
+    pid = resolve_portfolio(conn, portfolio)
     aid = resolve_account(conn, pid, ref)
     a = accounts.c
-    return aid, conn.execute(sa.select(a.name).where(a.portfolio_id == pid, a.id == aid)).scalar_one()
+    return pid, aid, conn.execute(sa.select(a.name).where(a.portfolio_id == pid, a.id == aid)).scalar_one()
 
 
-def account_surplus(engine: Engine, portfolio_id: int, ref: str | int, as_of: date) -> tuple[str, PostTaxSurplus]:
+def account_surplus(engine: Engine, portfolio: PortfolioRef, ref: str | int, as_of: date) -> tuple[str, PostTaxSurplus]:
     """An account (by name or id) of the portfolio: its name and its post-tax surplus on a day."""
     with engine.connect() as conn:
-        aid, name = _account(conn, portfolio_id, ref)
-        return name, post_tax_surplus(conn, portfolio_id, aid, as_of)
+        pid, aid, name = _account(conn, portfolio, ref)
+        return name, post_tax_surplus(conn, pid, aid, as_of)
 
 
-def account_pnl(engine: Engine, portfolio_id: int, ref: str | int, start: date, end: date) -> tuple[str, PeriodPnL]:
+def account_pnl(
+    engine: Engine, portfolio: PortfolioRef, ref: str | int, start: date, end: date
+) -> tuple[str, PeriodPnL]:
     """An account (by name or id) of the portfolio: its name and its realized P&L for a period."""
     with engine.connect() as conn:
-        aid, name = _account(conn, portfolio_id, ref)
-        return name, period_pnl(conn, portfolio_id, aid, start, end)
+        pid, aid, name = _account(conn, portfolio, ref)
+        return name, period_pnl(conn, pid, aid, start, end)
