@@ -74,6 +74,10 @@ _SEEN_MANY = Prepared(
         audit_log.c.idempotency_key.in_([sa.bindparam(n, type_=sa.String) for n in _SEEN_NAMES]),
     )
 )
+_SEEN_SOME = sa.select(audit_log.c.idempotency_key, audit_log.c.input_digest, audit_log.c.result).where(
+    audit_log.c.portfolio_id == sa.bindparam("pid"),
+    audit_log.c.idempotency_key.in_(sa.bindparam("keys", expanding=True)),
+)
 _SEEN_ANY = Prepared(
     sa.select(audit_log.c.idempotency_key, audit_log.c.input_digest, audit_log.c.result).where(
         audit_log.c.portfolio_id == sa.bindparam("pid"),
@@ -355,9 +359,11 @@ def _seen(conn: sa.Connection, portfolio_id: int, keys: list[str]) -> dict[str, 
     found: dict[str, tuple[str, str]] = {}
     for i in range(0, len(keys), IN_CHUNK):
         chunk = keys[i : i + IN_CHUNK]
-        # A short last chunk repeats its first key: one statement serves every chunk.
-        chunk += [chunk[0]] * (IN_CHUNK - len(chunk))
-        for key, d, result in _SEEN_MANY.rows(conn, pid=portfolio_id, **dict(zip(_SEEN_NAMES, chunk, strict=True))):
+        if len(chunk) == IN_CHUNK:  # full chunks of a bulk batch: one prepared statement serves them all
+            rows = _SEEN_MANY.rows(conn, pid=portfolio_id, **dict(zip(_SEEN_NAMES, chunk, strict=True)))
+        else:  # a short one binds only its own keys (padded to IN_CHUNK it took twice as long for 3)
+            rows = [tuple(r) for r in conn.execute(_SEEN_SOME, {"pid": portfolio_id, "keys": chunk})]
+        for key, d, result in rows:
             found[key] = (d, result)
     return found
 
