@@ -187,6 +187,37 @@ def _default(c: sa.Column) -> Any:
 _SHAPES: dict[str, _Shape] = {}
 
 
+class _TupleShape:
+    """Per table and tuple layout (the insert's column order): how to take an image out of a row
+    given as a tuple with one C call, and which of the image's values need `norm`."""
+
+    __slots__ = ("name", "getter", "pk_at", "normed")
+
+    def __init__(self, table: sa.Table, order: tuple[str, ...]) -> None:
+        s = shape(table)
+        at = {name: i for i, name in enumerate(order)}
+        self.name = s.name
+        wanted = [at[n] for n in s.names]
+        # One column: itemgetter would hand back the bare value, not a one-element image.
+        self.getter = operator.itemgetter(*wanted) if len(wanted) > 1 else (lambda r, i=wanted[0]: (r[i],))
+        self.pk_at = s.pk_at[0]
+        self.normed = s.normed
+
+
+_TUPLE_SHAPES: dict[tuple[str, tuple[str, ...]], _TupleShape | None] = {}
+
+
+def tuple_shape(table: sa.Table, order: tuple[str, ...]) -> _TupleShape | None:
+    """None when rows in this layout cannot be imaged from the tuple alone (an image column or the
+    key left out, or a composite key)."""
+    k = (table.name, order)
+    if k not in _TUPLE_SHAPES:
+        s = shape(table)
+        whole = set(s.names) <= set(order) and len(s.pk_at) == 1
+        _TUPLE_SHAPES[k] = _TupleShape(table, order) if whole else None
+    return _TUPLE_SHAPES[k]
+
+
 def shape(table: sa.Table) -> _Shape:
     s = _SHAPES.get(table.name)
     if s is None:
@@ -207,7 +238,8 @@ class Capture:
     def __init__(self, conn: sa.Connection, portfolio_id: int | None) -> None:
         self.conn = conn
         self.portfolio_id = portfolio_id
-        self.param_rows: list[tuple[_Shape, Sequence[Mapping[str, Any]]]] = []
+        # In the order written: rows given as mappings (_Shape) or as tuples (_TupleShape).
+        self.param_rows: list[tuple[_Shape | _TupleShape, Sequence[Any]]] = []
         self.watermarks: dict[str, tuple[sa.Table, int]] = {}
         self.touched: dict[str, tuple[sa.Table, set[Any]]] = {}
 
@@ -218,6 +250,14 @@ class Capture:
             self.param_rows.append((shape(table), rows))
         else:
             self._watermark(table)
+
+    def inserted_tuples(self, table: sa.Table, order: tuple[str, ...], rows: Sequence[Sequence[Any]]) -> None:
+        """`inserted` for rows given as tuples in `order`."""
+        ts = tuple_shape(table, order)
+        if ts is not None:
+            self.param_rows.append((ts, rows))
+        else:
+            self.inserted(table, [dict(zip(order, r, strict=True)) for r in rows])
 
     def _watermark(self, table: sa.Table) -> None:
         if table.name in self.watermarks:
@@ -257,10 +297,10 @@ class Capture:
         out: dict[str, dict[Any, Sequence[Any] | None]] = {}
         for s, rows in self.param_rows:
             found = out.setdefault(s.name, {})
-            if all(n in rows[0] for n in s.names) and len(s.pk_at) == 1:
+            if isinstance(s, _TupleShape) or (all(n in rows[0] for n in s.names) and len(s.pk_at) == 1):
                 # The hot path (the journal): every column given, so one C call gathers a row;
                 # only the few non-integer columns are looked at again.
-                get, at, normed = s.getter, s.pk_at[0], s.normed
+                get, at, normed = s.getter, s.pk_at if isinstance(s, _TupleShape) else s.pk_at[0], s.normed
                 if not normed:
                     for r in rows:
                         image = get(r)
