@@ -35,9 +35,10 @@ class _Compiled:
         self.processors: list[tuple[int, str, Callable[[Any], Any]]] = []
         for i, name in enumerate(self.names):
             bind = compiled.binds[name]
-            proc = bind.type.dialect_impl(dialect).bind_processor(dialect)
+            impl = bind.type.dialect_impl(dialect)
+            proc = impl.bind_processor(dialect)
             if proc is not None:
-                self.processors.append((i, name, _last_value_memo(proc)))
+                self.processors.append((i, name, _shared_memo(dialect.name, impl, proc)))
         # Rows given as tuples in `order` (see Prepared.tuples): where each bound value sits in them,
         # (None: in the statement's own order) and the type processors by tuple position.
         self.order: list[int] | None = None
@@ -78,6 +79,11 @@ class _Compiled:
             return [self.convert(dict(zip(order, r, strict=True))) for r in rows]
         if not self.column_procs and self.order is None:
             return rows
+        if len(rows) == 1:  # a unit of work of one request: no columns to gather
+            row = list(rows[0])
+            for i, proc in self.column_procs:
+                row[i] = proc(row[i])
+            return [row if self.order is None else [row[i] for i in self.order]]
         columns = list(zip(*rows, strict=True))
         for i, proc in self.column_procs:
             columns[i] = tuple(map(proc, columns[i]))
@@ -88,14 +94,28 @@ class _Compiled:
 
 def _last_value_memo(proc: Callable[[Any], Any]) -> Callable[[Any], Any]:
     """Bulk rows share values such as the unit of work's timestamp: convert each distinct one once."""
-    last: list[Any] = [object(), None]
+    last: list[tuple[Any, Any]] = [(object(), None)]
 
     def convert(value: Any) -> Any:
-        if value is not last[0]:
-            last[0], last[1] = value, proc(value)
-        return last[1]
+        seen = last[0]  # one read of one (value, converted) pair: safe between threads
+        if value is not seen[0]:
+            seen = last[0] = (value, proc(value))
+        return seen[1]
 
     return convert
+
+
+_MEMOS: dict[tuple[str, type, str], Callable[[Any], Any]] = {}
+
+
+def _shared_memo(dialect: str, impl: Any, proc: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """One memo per dialect and column type, shared by every statement: a unit of work stamps the rows
+    of all its tables with the same `now`, which is then converted once, not once per statement."""
+    key = (dialect, type(impl), repr(impl))
+    memo = _MEMOS.get(key)
+    if memo is None:
+        memo = _MEMOS[key] = _last_value_memo(proc)
+    return memo
 
 
 class Prepared:

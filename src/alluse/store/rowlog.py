@@ -97,7 +97,7 @@ def pk_columns(table: sa.Table) -> list[sa.Column]:
     return found
 
 
-_last_at: list[Any] = [None, ""]
+_last_at: list[tuple[Any, str]] = [(None, "")]
 
 
 def norm(v: Any) -> Any:
@@ -109,9 +109,10 @@ def norm(v: Any) -> Any:
         return int(v)
     if isinstance(v, datetime):
         # A unit of work stamps all its rows with one `now`: spell it once.
-        if v is not _last_at[0]:
-            _last_at[0], _last_at[1] = v, timestamp_text(v)
-        return _last_at[1]
+        seen = _last_at[0]  # one read of one (value, text) pair: safe between threads
+        if v is not seen[0]:
+            seen = _last_at[0] = (v, timestamp_text(v))
+        return seen[1]
     if isinstance(v, date):
         return v.isoformat()
     if isinstance(v, (bytes, bytearray, memoryview)):

@@ -25,7 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Engine
 
-from alluse.domain.audit import GENESIS, canonical_json, digest, entry_mac, timestamp_text
+from alluse.domain.audit import GENESIS, canonical_json, digest, entry_signer, timestamp_text
 from alluse.domain.errors import Conflict, InvalidInput, NotFound
 from alluse.domain.parsing import validate_key as validate_key
 from alluse.security.audit_key import Signer, current_signer
@@ -391,28 +391,15 @@ def signed_entries(
     """The audit rows of one unit of work, each MAC'd and chained to the one before, as tuples:
     `lead` (audit_log's portfolio id), then AUDIT_COLUMNS. The manifest of the rows the unit of work
     wrote goes on its last entry (one digest per unit of work, not per row)."""
-    key, key_id = signer.key.secret, signer.key.key_id
-    at_text = timestamp_text(now)
+    key_id = signer.key.key_id
+    mac_of = entry_signer(signer.key.secret, key_id, timestamp_text(now), actor, action, override_reason)
     rows_text = canonical_json(manifest) if manifest else None
     last = len(fresh) - 1
     out = []
     for i, (r, result_text) in enumerate(zip(fresh, result_texts, strict=True)):
         d = digests[r.key]
         entry_rows = rows_text if i == last else None
-        mac = entry_mac(
-            key,
-            key_id,
-            prev_hash,
-            seq + 1 + i,
-            at_text,
-            actor,
-            action,
-            r.key,
-            d,
-            result_text,
-            override_reason,
-            entry_rows,
-        )
+        mac = mac_of(prev_hash, seq + 1 + i, r.key, d, result_text, entry_rows)
         out.append(
             (*lead, seq + 1 + i, now, actor, action, r.key, d, result_text, override_reason, prev_hash, mac, key_id,
              entry_rows)
