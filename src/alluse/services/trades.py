@@ -34,7 +34,7 @@ from alluse.domain.errors import InvalidInput
 from alluse.domain.instruments import Instrument, parse_symbol
 from alluse.domain.money import Cents
 from alluse.services.alerts import alert_event, check_buffer
-from alluse.services.earmarks import FillFacts, draw_down_for_fill
+from alluse.services.earmarks import FillFacts, OpenEarmarks, draw_down_for_fill
 from alluse.store import book as store
 from alluse.store.repo import (
     AccountRow,
@@ -102,7 +102,7 @@ def draw_earmark(tx: Tx, book: Book, b: Booked, multiplier: int, request_index: 
         "trade_date": b.trade_date.isoformat(),
         "multiplier": multiplier,
     }
-    return draw_down_for_fill(tx, b.account_id, book.accounts[b.account_id].kind, fact, request_index)
+    return draw_down_for_fill(tx, b.account_id, book.accounts[b.account_id].kind, fact, request_index, book.earmarks)
 
 
 def record_fills(
@@ -199,6 +199,8 @@ class Book:
     entries: list[JournalEntry] = field(default_factory=list)
     entry_fill: list[int] = field(default_factory=list)
     breached: dict[int, bool] = field(default_factory=dict)
+    # Open earmarks as read and drawn by this unit of work's fills (nothing else here writes any).
+    earmarks: OpenEarmarks = field(default_factory=dict)
     _ext: dict[str, int] = field(default_factory=dict)
     _parsed: dict[tuple[str, int], Instrument] = field(default_factory=dict)
     _next_fill: int = 0
