@@ -2466,6 +2466,8 @@ ALTER TABLE ONLY public.webhook_deliveries
 ALTER TABLE ONLY public.webhook_endpoints
     ADD CONSTRAINT uq_webhook_endpoints_id_portfolio_id UNIQUE (id, portfolio_id);
 
+CREATE INDEX ix_account_groups_portfolio_id_kind ON public.account_groups USING btree (portfolio_id, kind);
+
 CREATE INDEX ix_alerts_account_id_kind_cleared_at ON public.alerts USING btree (account_id, kind, cleared_at);
 
 CREATE INDEX ix_broker_rows_account_id_booked_on ON public.broker_rows USING btree (account_id, booked_on);

@@ -4,6 +4,7 @@ units of work, exactly once, with verify agreeing with the journal after every r
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import date
 
 import pytest
@@ -13,7 +14,7 @@ from alluse.domain.lifecycle import LifecycleConfig, Rule
 from alluse.services import brokers, groups, lifecycle
 from alluse.services import earmarks as earmarks_service
 from alluse.services.alerts import open_alerts
-from alluse.services.trades import Fill, FillAction, record_fill
+from alluse.services.trades import Fill, FillAction, record_fill, record_fills
 from alluse.services.verify import verify
 from alluse.sim.trading import realize
 from alluse.store.schema import accounts, audit_log, earmarks, events, lifecycle_actions, lots, postings
@@ -119,6 +120,11 @@ def test_rev_fork_and_quarterly_reinvestment(engine: sa.Engine, portfolio: str) 
     assert (contracts["planned_cents"], contracts["executed_cents"]) == (2_625_000, 10_000)
     assert _earmarked(engine, "A1-REV") == 5_000_000 - 500_000 - 10_000
     _zero_sum(engine)
+    # Two more LEAPS bought in one import: the first draws $3,000 of the $3,750 still open, the
+    # second only what the first left.
+    more = [(f"leaps-{i}", replace(leaps_call, price="30.00")) for i in (1, 2)]
+    assert [r.get("earmark_drawn_cents") for r in record_fills(engine, "t", portfolio, more)] == [300_000, 75_000]
+    assert _earmarked(engine, "A1-REV") == 5_000_000 - 500_000 - 10_000 - 375_000
 
     # Rev-Acc fork: lower the thresholds (configuration) so the $1,000,000 account can show it.
     cfg = LifecycleConfig(rev_fork_threshold=300_000, rev_fork_amount=300_000)

@@ -5,7 +5,7 @@ import hmac
 from hypothesis import given
 from hypothesis import strategies as st
 
-from alluse.domain.audit import hmac_sha256
+from alluse.domain.audit import entry_mac, entry_signer, hmac_sha256
 
 
 @given(key=st.binary(min_size=0, max_size=200), message=st.binary(max_size=2_000))
@@ -19,3 +19,25 @@ def test_keys_longer_than_a_block_and_of_a_block_exactly() -> None:
         assert hmac_sha256(key, b"entry") == hmac.new(key, b"entry", "sha256").hexdigest()
     # One key's states do not leak into another's (the cache is per key).
     assert hmac_sha256(b"a", b"m") != hmac_sha256(b"b", b"m")
+
+
+_text = st.text(max_size=80)
+
+
+@given(
+    key=st.binary(max_size=100),
+    shared=st.tuples(_text, _text, _text, _text, st.none() | _text),
+    entries=st.lists(
+        st.tuples(_text, st.integers(min_value=0), _text, _text, _text, st.none() | _text), min_size=1, max_size=4
+    ),
+)
+def test_a_unit_of_works_signer_gives_entry_mac(
+    key: bytes,
+    shared: tuple[str, str, str, str, str | None],
+    entries: list[tuple[str, int, str, str, str, str | None]],
+) -> None:
+    key_id, at_text, actor, action, reason = shared
+    mac_of = entry_signer(key, key_id, at_text, actor, action, reason)
+    for prev, seq, idem, digest, result, rows in entries:
+        expected = entry_mac(key, key_id, prev, seq, at_text, actor, action, idem, digest, result, reason, rows)
+        assert mac_of(prev, seq, idem, digest, result, rows) == expected

@@ -76,18 +76,23 @@ def plan_group_openings(
     sleeve kind's buffer under the portfolio's template."""
     plans = []
     next_account = first_account_id
+    # A batch opens many groups of one amount and allocation: split each such pair once.
+    shares: dict[tuple[Allocation, int], list[tuple[AccountKind, str, int, int, int]]] = {}
     for i, (o, name) in enumerate(zip(openings, names, strict=True)):
         alloc = o.allocation or default
-        kinds = alloc.kinds()
-        split = alloc.split(o.amount_cents)
-        if o.amount_cents and min(split[k] for k in kinds) <= 0:
-            raise InvalidInput(f"{format_usd(o.amount_cents)} is too small to fund every sleeve of a group")
+        share = shares.get((alloc, o.amount_cents))
+        if share is None:
+            kinds = alloc.kinds()
+            split = alloc.split(o.amount_cents)
+            if o.amount_cents and min(split[k] for k in kinds) <= 0:
+                raise InvalidInput(f"{format_usd(o.amount_cents)} is too small to fund every sleeve of a group")
+            share = shares[(alloc, o.amount_cents)] = [
+                (k, k.value, split[k], buffers[k], SLEEVES.index(k)) for k in kinds
+            ]
         source = o.forked_from_account_id or bank_id
         sleeves = []
-        for kind in kinds:
-            sleeves.append(
-                SleevePlan(next_account, kind, f"{name}-{kind.value}", split[kind], buffers[kind], SLEEVES.index(kind))
-            )
+        for kind, suffix, cash, buffer, slot in share:
+            sleeves.append(SleevePlan(next_account, kind, f"{name}-{suffix}", cash, buffer, slot))
             next_account += 1
         legs = (Leg(source, -o.amount_cents), *(Leg(s.account_id, s.cash_cents) for s in sleeves))
         plans.append(

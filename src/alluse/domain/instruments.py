@@ -6,6 +6,7 @@ databases store them exactly. Turning a price × quantity into cents goes throug
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from datetime import date
@@ -106,6 +107,7 @@ def option(underlying: str, expiry: date, put_call: str, strike: str | Decimal, 
     )
 
 
+@functools.lru_cache(maxsize=4096)  # an import names a few symbols many times; Instrument is frozen
 def parse_symbol(text: str, multiplier: int = OPTION_MULTIPLIER) -> Instrument:
     """A ticker ("AAPL") or an OCC option symbol ("AAPL  251219P00180000", spaces optional)."""
     raw = text.strip().upper()

@@ -95,16 +95,9 @@ def map_brokerage(tx: Tx, wanted: list[tuple[int, BrokerageRef | None]]) -> list
     return out
 
 
-def _row(tx: Tx, id_: int, broker: str, number: str, account_id: int | None) -> dict[str, Any]:
-    return {
-        "id": id_,
-        "portfolio_id": tx.portfolio_id,
-        "broker": broker,
-        "number": number,
-        "account_id": account_id,
-        "credentials_encrypted": None,
-        "registered_at": tx.now,
-    }
+def _row(tx: Tx, id_: int, broker: str, number: str, account_id: int | None) -> tuple[Any, ...]:
+    """A brokerage account row, in store.brokerage.BROKERAGE_COLUMNS order (no credentials yet)."""
+    return (id_, tx.portfolio_id, broker, number, account_id, None, tx.now)
 
 
 def register(engine: Engine, actor: str, portfolio: str | int | None, refs: list[str], key: str) -> Registered:

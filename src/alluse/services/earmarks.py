@@ -64,13 +64,30 @@ def earmark_row(
     }
 
 
+# What a unit of work knows is still earmarked, by account and purpose (read once, then kept up to
+# date by its own draws; only for work that writes no other earmarks).
+OpenEarmarks = dict[tuple[int, str], int]
+
+
 def draw_down(
-    tx: Tx, account_id: int, purpose: EarmarkPurpose, amount: int, reference: str, request_index: int = 0
+    tx: Tx,
+    account_id: int,
+    purpose: EarmarkPurpose,
+    amount: int,
+    reference: str,
+    request_index: int = 0,
+    known: OpenEarmarks | None = None,
 ) -> int:
     """Inside a purchase's (or tax payment's) unit of work: draw the account's open earmark for
     `purpose` down by up to `amount`; returns what was drawn. Buying more than was earmarked is
     allowed (the buffer rule guards the cash); the earmark just reaches zero."""
-    drawn = min(store.open_earmark(tx.conn, tx.portfolio_id, account_id, purpose.value), amount)
+    k = (account_id, purpose.value)
+    open_ = known.get(k) if known is not None else None
+    if open_ is None:
+        open_ = store.open_earmark(tx.conn, tx.portfolio_id, account_id, purpose.value)
+    drawn = min(open_, amount)
+    if known is not None:
+        known[k] = open_ - max(drawn, 0)
     if drawn <= 0:
         return 0
     store.insert_earmarks(tx.conn, [earmark_row(tx, request_index, account_id, purpose, -drawn, None, reference)])
@@ -95,9 +112,12 @@ def purpose_of_fill(
     return None
 
 
-def draw_down_for_fill(tx: Tx, account_id: int, kind: AccountKind, fill: FillFacts, request_index: int) -> int:
+def draw_down_for_fill(
+    tx: Tx, account_id: int, kind: AccountKind, fill: FillFacts, request_index: int, known: OpenEarmarks | None = None
+) -> int:
     """Called by fills inside their unit of work: a purchase executes the earmark planned for it.
-    Shares and LEAPS draw what they cost; a sold put draws the collateral it ties up."""
+    Shares and LEAPS draw what they cost; a sold put draws the collateral it ties up. `known`: the
+    open earmarks the unit of work has read so far (see draw_down)."""
     on, symbol = date.fromisoformat(fill["trade_date"]), fill["symbol"]
     purpose = purpose_of_fill(kind, fill["action"], symbol, fill.get("multiplier", 100), on)
     if purpose is None or symbol is None:  # a fact without a symbol (a dividend, a fee) buys nothing
@@ -108,7 +128,7 @@ def draw_down_for_fill(tx: Tx, account_id: int, kind: AccountKind, fill: FillFac
     else:
         amount = -fill["cash_cents"]
     reference = f"{fill['action']} {fill['symbol']} fill #{fill['fill_id']}"
-    return draw_down(tx, account_id, purpose, amount, reference, request_index) if amount > 0 else 0
+    return draw_down(tx, account_id, purpose, amount, reference, request_index, known) if amount > 0 else 0
 
 
 def earmark_report(engine: Engine, portfolio: str | int | None) -> list[EarmarkLine]:

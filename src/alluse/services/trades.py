@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from typing import NotRequired, TypedDict, cast
+from typing import Any, NotRequired, TypedDict, cast
 
 from sqlalchemy.engine import Engine
 
@@ -34,7 +34,7 @@ from alluse.domain.errors import InvalidInput
 from alluse.domain.instruments import Instrument, parse_symbol
 from alluse.domain.money import Cents
 from alluse.services.alerts import alert_event, check_buffer
-from alluse.services.earmarks import FillFacts, draw_down_for_fill
+from alluse.services.earmarks import FillFacts, OpenEarmarks, draw_down_for_fill
 from alluse.store import book as store
 from alluse.store.repo import (
     AccountRow,
@@ -102,7 +102,7 @@ def draw_earmark(tx: Tx, book: Book, b: Booked, multiplier: int, request_index: 
         "trade_date": b.trade_date.isoformat(),
         "multiplier": multiplier,
     }
-    return draw_down_for_fill(tx, b.account_id, book.accounts[b.account_id].kind, fact, request_index)
+    return draw_down_for_fill(tx, b.account_id, book.accounts[b.account_id].kind, fact, request_index, book.earmarks)
 
 
 def record_fills(
@@ -160,22 +160,9 @@ def move_lots_in_kind(tx: Tx, source_id: int, target_id: int, on: date, seq: int
     for m in moves:
         for fid, aid, action in ((m.out_fill_id, src.id, "MOVE_OUT"), (m.in_fill_id, dst.id, "MOVE_IN")):
             book.fill_rows.append(
-                {
-                    "id": fid,
-                    "portfolio_id": tx.portfolio_id,
-                    "account_id": aid,
-                    "instrument_id": m.instrument_id,
-                    "action": action,
-                    "quantity": m.quantity,
-                    "price_e4": m.mark_e4,
-                    "commission_cents": 0,
-                    "cash_cents": 0,
-                    "trade_date": on,
-                    "week_start": week_start(on),
-                    "transfer_id": None,
-                    "audit_seq": seq,
-                }
-            )
+                [fid, tx.portfolio_id, aid, m.instrument_id, action, m.quantity, m.mark_e4, 0, 0, on, week_start(on),
+                 None, seq]
+            )  # fmt: skip
     book.flush()
     return {"instruments": len(held), "lots": sum(m.lots for m in moves)}
 
@@ -208,10 +195,12 @@ class Book:
     booking: Booking = field(default_factory=Booking)
     accounts: dict[int, AccountRow] = field(default_factory=dict)
     refs: dict[str | int, int] = field(default_factory=dict)
-    fill_rows: list[dict[str, object]] = field(default_factory=list)
+    fill_rows: list[list[Any]] = field(default_factory=list)  # in store.book.FILL_COLUMNS order
     entries: list[JournalEntry] = field(default_factory=list)
     entry_fill: list[int] = field(default_factory=list)
     breached: dict[int, bool] = field(default_factory=dict)
+    # Open earmarks as read and drawn by this unit of work's fills (nothing else here writes any).
+    earmarks: OpenEarmarks = field(default_factory=dict)
     _ext: dict[str, int] = field(default_factory=dict)
     _parsed: dict[tuple[str, int], Instrument] = field(default_factory=dict)
     _next_fill: int = 0
@@ -307,22 +296,9 @@ class Book:
             self.entries.append(JournalEntry(b.kind, b.legs, seq, memo=b.memo))
             self.entry_fill.append(len(self.fill_rows))
         self.fill_rows.append(
-            {
-                "id": b.fill_id,
-                "portfolio_id": self.tx.portfolio_id,
-                "account_id": b.account_id,
-                "instrument_id": b.instrument_id,
-                "action": b.action.value,
-                "quantity": b.quantity,
-                "price_e4": b.price_e4,
-                "commission_cents": b.commission_cents,
-                "cash_cents": b.cash_cents,
-                "trade_date": on,
-                "week_start": week_start(on),
-                "transfer_id": None,
-                "audit_seq": seq,
-            }
-        )
+            [b.fill_id, self.tx.portfolio_id, b.account_id, b.instrument_id, b.action.value, b.quantity, b.price_e4,
+             b.commission_cents, b.cash_cents, on, week_start(on), None, seq]
+        )  # fmt: skip
         return b
 
     # -- writing back
@@ -332,7 +308,7 @@ class Book:
         conn, pid = self.tx.conn, self.tx.portfolio_id
         tids = insert_journal(conn, pid, self.tx.now, self.entries) if self.entries else []
         for idx, tid in zip(self.entry_fill, tids, strict=True):
-            self.fill_rows[idx]["transfer_id"] = tid
+            self.fill_rows[idx][store.FILL_TRANSFER] = tid
         store.insert_fills(conn, self.fill_rows)
         store.write_booking(conn, pid, self.booking)
         self.entries, self.entry_fill, self.fill_rows = [], [], []

@@ -60,18 +60,32 @@ _POSITION = Prepared(
         _p.instrument_id == sa.bindparam("iid"),
     )
 )
-_FILL_INSERT = insert(fills)
-_LOT_INSERT = insert(lots)
+# Rows as lists or tuples in these orders.
+FILL_COLUMNS = ["id", "portfolio_id", "account_id", "instrument_id", "action", "quantity", "price_e4", "commission_cents",
+                "cash_cents", "trade_date", "week_start", "transfer_id", "audit_seq"]  # fmt: skip
+FILL_TRANSFER = FILL_COLUMNS.index("transfer_id")
+_FILL_INSERT = insert(fills, FILL_COLUMNS)
+_LOT_INSERT = insert(
+    lots,
+    ["id", "portfolio_id", "account_id", "instrument_id", "open_fill_id", "side", "opened_on", "quantity",
+     "open_cash_cents", "remaining", "remaining_cash_cents"],
+)  # fmt: skip
 _LOT_UPDATE = Prepared(
     lots.update()
     # account_id too: lots is partitioned by it on PostgreSQL, so this touches one partition.
     .where(_l.portfolio_id == sa.bindparam("pid"), _l.id == sa.bindparam("lid"), _l.account_id == sa.bindparam("aid"))
     .values(remaining=sa.bindparam("remaining"), remaining_cash_cents=sa.bindparam("rcash"))
 )
-_CLOSE_INSERT = insert(lot_closes)
+_CLOSE_INSERT = insert(
+    lot_closes,
+    ["id", "portfolio_id", "account_id", "lot_id", "fill_id", "quantity", "closed_on", "open_cash_cents",
+     "close_cash_cents", "gain_cents", "term", "realized"],
+)  # fmt: skip
 # New positions and instruments go in with ids reserved up front: the audit manifest then takes the
 # rows from the statement's parameters instead of reading them back (store/rowlog.py).
-_POS_INSERT = insert(positions)
+_POS_INSERT = insert(
+    positions, ["id", "portfolio_id", "account_id", "instrument_id", "quantity", "mark_e4", "marked_on"]
+)
 _INSTRUMENT_INSERT = insert(instruments)
 _POS_UPDATE = Prepared(
     positions.update()
@@ -166,8 +180,9 @@ def held_instruments(conn: sa.Connection, portfolio_id: int, account_id: int) ->
     return [int(iid) for (iid,) in conn.execute(q)]
 
 
-def insert_fills(conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
-    _FILL_INSERT.many(conn, rows)
+def insert_fills(conn: sa.Connection, rows: Sequence[Sequence[Any]]) -> None:
+    """Fills as rows in FILL_COLUMNS order."""
+    _FILL_INSERT.tuples(conn, rows)
 
 
 def write_booking(conn: sa.Connection, portfolio_id: int, booking: Booking) -> None:
@@ -189,25 +204,14 @@ def _write_lots(conn: sa.Connection, pid: int, new: list[BookLot], closes: list[
         first = allocate_ids(conn, lots, len(new))
         for i, lot in enumerate(new):
             lot.id = first + i
-        _LOT_INSERT.many(
+        _LOT_INSERT.tuples(
             conn,
             [
-                {
-                    "id": lot.id,
-                    "portfolio_id": pid,
-                    "account_id": lot.account_id,
-                    "instrument_id": lot.instrument_id,
-                    "open_fill_id": lot.fill_id,
-                    "side": lot.side,
-                    "opened_on": lot.opened_on,
-                    "quantity": lot.quantity,
-                    "open_cash_cents": lot.open_cash,
-                    "remaining": lot.remaining,
-                    "remaining_cash_cents": lot.remaining_cash,
-                }
+                (lot.id, pid, lot.account_id, lot.instrument_id, lot.fill_id, lot.side, lot.opened_on, lot.quantity,
+                 lot.open_cash, lot.remaining, lot.remaining_cash)
                 for lot in new
             ],
-        )
+        )  # fmt: skip
     _write_closes(conn, pid, closes)
 
 
@@ -223,52 +227,33 @@ def _write_closes(conn: sa.Connection, pid: int, closes: list[Close]) -> None:
     )
     # Ids chosen here, so the audit manifest records the closes from these parameters (store/rowlog.py).
     ids = draw_ids(conn, lot_closes, len(closes)) if closes else []
-    _CLOSE_INSERT.many(
+    _CLOSE_INSERT.tuples(
         conn,
         [
-            {
-                "id": close_id,
-                "portfolio_id": pid,
-                "account_id": c.lot.account_id,
-                "lot_id": c.lot.id,
-                "fill_id": c.fill_id,
-                "quantity": c.take.quantity,
-                "closed_on": c.on,
-                "open_cash_cents": c.take.open_cash,
-                "close_cash_cents": c.take.close_cash,
-                "gain_cents": c.take.gain,
-                "term": c.term,
-                "realized": c.realized,
-            }
+            (close_id, pid, c.lot.account_id, c.lot.id, c.fill_id, c.take.quantity, c.on, c.take.open_cash,
+             c.take.close_cash, c.take.gain, c.term, c.realized)
             for c, close_id in zip(closes, ids, strict=True)
         ],
-    )
+    )  # fmt: skip
 
 
 def _write_positions(conn: sa.Connection, pid: int, by_account: Mapping[int, Mapping[int, Position]]) -> None:
-    pos_new, pos_upd = [], []
+    pos_new: list[tuple[int, int, Position]] = []
+    pos_upd = []
     for aid, by_iid in by_account.items():
         for iid, p in by_iid.items():
             if p.new:
-                pos_new.append(
-                    {
-                        "portfolio_id": pid,
-                        "account_id": aid,
-                        "instrument_id": iid,
-                        "quantity": p.quantity,
-                        "mark_e4": p.mark_e4,
-                        "marked_on": p.marked_on,
-                    }
-                )
+                pos_new.append((aid, iid, p))
             elif p.dirty:
                 pos_upd.append(
                     {"pid": pid, "aid": aid, "iid": iid, "qty": p.quantity, "mark": p.mark_e4, "on": p.marked_on}
                 )
     if pos_new:
         first = allocate_ids(conn, positions, len(pos_new))
-        for i, row in enumerate(pos_new):
-            row["id"] = first + i
-    _POS_INSERT.many(conn, pos_new)
+        _POS_INSERT.tuples(
+            conn,
+            [(first + i, pid, aid, iid, p.quantity, p.mark_e4, p.marked_on) for i, (aid, iid, p) in enumerate(pos_new)],
+        )
     _POS_UPDATE.many(conn, pos_upd)
 
 

@@ -13,7 +13,8 @@ from alluse.store.schema import accounts, audit_keys, brokerage_accounts, broker
 from alluse.store.uow import IN_CHUNK
 
 _b = brokerage_accounts.c
-_BROKERAGE_INSERT = insert(brokerage_accounts)
+BROKERAGE_COLUMNS = ["id", "portfolio_id", "broker", "number", "account_id", "credentials_encrypted", "registered_at"]
+_BROKERAGE_INSERT = insert(brokerage_accounts, BROKERAGE_COLUMNS)
 _NUMBERS_INSERT = insert(brokerage_numbers)
 
 
@@ -66,8 +67,9 @@ def hold_numbers(conn: sa.Connection, portfolio_id: int, refs: Sequence[tuple[st
     _NUMBERS_INSERT.many(conn, [{"broker": b, "number": n, "portfolio_id": portfolio_id} for b, n in refs])
 
 
-def insert_brokerage(conn: sa.Connection, rows: Sequence[Mapping[str, Any]]) -> None:
-    _BROKERAGE_INSERT.many(conn, rows)
+def insert_brokerage(conn: sa.Connection, rows: Sequence[Sequence[Any]]) -> None:
+    """Brokerage accounts as rows in BROKERAGE_COLUMNS order."""
+    _BROKERAGE_INSERT.tuples(conn, rows)
 
 
 def map_to_accounts(conn: sa.Connection, portfolio_id: int, account_by_brokerage: Mapping[int, int]) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 
@@ -15,9 +15,18 @@ from alluse.store import prepared
 from alluse.store.schema import account_config, account_groups, accounts, portfolios
 from alluse.store.uow import IN_CHUNK
 
-_GROUP_INSERT = prepared.insert(account_groups)
-_ACCOUNT_INSERT = prepared.insert(accounts)
-_CONFIG_INSERT = prepared.insert(account_config)
+# Rows as tuples in these orders (insert_groups).
+_GROUP_INSERT = prepared.insert(
+    account_groups,
+    ["id", "portfolio_id", "name", "kind", "status", "parent_group_id", "forked_from_account_id", "alloc_gen_bps",
+     "alloc_rev_bps", "alloc_com_bps", "opened_at"],
+)  # fmt: skip
+_ACCOUNT_INSERT = prepared.insert(
+    accounts,
+    ["id", "portfolio_id", "group_id", "kind", "name", "status", "forked_from_account_id", "buffer_bps", "cash_cents",
+     "positions_value_cents", "collateral_cents", "earmarked_cents", "base_capital_cents", "opened_at"],
+)  # fmt: skip
+_CONFIG_INSERT = prepared.insert(account_config, ["account_id", "portfolio_id", "template", "overrides"])
 
 
 class PortfolioDefaults(NamedTuple):
@@ -66,48 +75,20 @@ def insert_groups(
     conn: sa.Connection, portfolio_id: int, template: str, plans: Sequence[GroupPlan], now: datetime
 ) -> None:
     """The groups, their sleeves (cash as funded, base capital the same) and their configuration rows."""
-    group_rows, account_rows, config_rows = [], [], []
+    group_rows: list[tuple[Any, ...]] = []
+    account_rows: list[tuple[Any, ...]] = []
+    config_rows: list[tuple[Any, ...]] = []
     for g in plans:
-        group_rows.append(
-            {
-                "id": g.group_id,
-                "portfolio_id": portfolio_id,
-                "name": g.name,
-                "kind": g.kind.value,
-                "status": "ACTIVE",
-                "parent_group_id": g.parent_group_id,
-                "forked_from_account_id": g.forked_from_account_id,
-                "alloc_gen_bps": g.allocation.gen_bps,
-                "alloc_rev_bps": g.allocation.rev_bps,
-                "alloc_com_bps": g.allocation.com_bps,
-                "opened_at": now,
-            }
-        )
+        a = g.allocation
+        group_rows.append((g.group_id, portfolio_id, g.name, g.kind.value, "ACTIVE", g.parent_group_id,
+                           g.forked_from_account_id, a.gen_bps, a.rev_bps, a.com_bps, now))  # fmt: skip
         for s in g.sleeves:
-            account_rows.append(
-                {
-                    "id": s.account_id,
-                    "portfolio_id": portfolio_id,
-                    "group_id": g.group_id,
-                    "kind": s.kind.value,
-                    "name": s.name,
-                    "status": "ACTIVE",
-                    "forked_from_account_id": g.forked_from_account_id,
-                    "buffer_bps": s.buffer_bps,
-                    "cash_cents": s.cash_cents,
-                    "positions_value_cents": 0,
-                    "collateral_cents": 0,
-                    "earmarked_cents": 0,
-                    "base_capital_cents": s.cash_cents,
-                    "opened_at": now,
-                }
-            )
-            config_rows.append(
-                {"account_id": s.account_id, "portfolio_id": portfolio_id, "template": template, "overrides": "{}"}
-            )
-    _GROUP_INSERT.many(conn, group_rows)
-    _ACCOUNT_INSERT.many(conn, account_rows)
-    _CONFIG_INSERT.many(conn, config_rows)
+            account_rows.append((s.account_id, portfolio_id, g.group_id, s.kind.value, s.name, "ACTIVE",
+                                 g.forked_from_account_id, s.buffer_bps, s.cash_cents, 0, 0, 0, s.cash_cents, now))  # fmt: skip
+            config_rows.append((s.account_id, portfolio_id, template, "{}"))
+    _GROUP_INSERT.tuples(conn, group_rows)
+    _ACCOUNT_INSERT.tuples(conn, account_rows)
+    _CONFIG_INSERT.tuples(conn, config_rows)
 
 
 def debit_cash(conn: sa.Connection, portfolio_id: int, account_id: int, amount_cents: int) -> None:

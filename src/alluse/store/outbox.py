@@ -8,70 +8,67 @@ so numbers are gap-free and in commit order) and writes them with one batched IN
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import NamedTuple
 
 import sqlalchemy as sa
 
-from alluse.domain.audit import canonical_json
 from alluse.domain.events import SCHEMA_VERSION, Event
 from alluse.store.ids import IdPool, draw_ids
 from alluse.store.prepared import insert
 from alluse.store.schema import event_cursors, events, portfolios
 
-_INSERT = insert(events)
+_COLUMNS = ["id", "portfolio_id", "kind", "action_id", "account_id", "payload", "audit_seq", "created_at", "seq",
+            "event_id", "version"]  # fmt: skip
+_INSERT = insert(events, _COLUMNS)
 
 
-def event_row(
-    portfolio_id: int,
-    audit_seq: int | None,
-    at: datetime,
-    kind: str,
-    data: Mapping[str, Any] | str,
-    account_id: int | None = None,
-    action_id: int | None = None,
-) -> dict[str, Any]:
-    """An outbox row; `data` is the payload, or its canonical JSON when the caller already has it."""
-    return {
-        "portfolio_id": portfolio_id,
-        "kind": kind,
-        "action_id": action_id,
-        "account_id": account_id,
-        "payload": data if isinstance(data, str) else canonical_json(data),
-        "audit_seq": audit_seq,
-        "created_at": at,
-        "version": SCHEMA_VERSION,
-    }
+class Pending(NamedTuple):
+    """An event a unit of work will write: what it announces (its payload as canonical JSON) and the
+    audit entry of the request it belongs to."""
+
+    audit_seq: int | None
+    kind: str
+    payload: str
+    account_id: int | None = None
+    action_id: int | None = None
 
 
-def flush(conn: sa.Connection, rows: Sequence[dict[str, Any]], after: int, ids: IdPool | None = None) -> int:
-    """Write the rows numbered after the portfolio's last sequence number `after`; returns the new last
-    one, which the unit of work stores on the portfolio row. Ids are chosen here, so the audit
+def flush(
+    conn: sa.Connection, portfolio_id: int, at: datetime, rows: Sequence[Pending], after: int, ids: IdPool | None = None
+) -> int:
+    """Write the events numbered after the portfolio's last sequence number `after`; returns the new
+    last one, which the unit of work stores on the portfolio row. Ids are chosen here, so the audit
     manifest records the rows from these parameters."""
     if not rows:
         return after
     chosen = ids.take(conn, len(rows)) if ids is not None else draw_ids(conn, events, len(rows))
     event_ids = uuid4_texts(len(rows))
-    for i, (r, id_) in enumerate(zip(rows, chosen, strict=True)):
-        r["id"] = id_
-        r["seq"] = after + 1 + i
-        r["event_id"] = event_ids[i]
-    _INSERT.many(conn, rows)
+    _INSERT.tuples(
+        conn,
+        [
+            (id_, portfolio_id, e.kind, e.action_id, e.account_id, e.payload, e.audit_seq, at, after + 1 + i,
+             event_ids[i], SCHEMA_VERSION)
+            for i, (e, id_) in enumerate(zip(rows, chosen, strict=True))
+        ],
+    )  # fmt: skip
     return after + len(rows)
 
 
 def uuid4_texts(n: int) -> list[str]:
     """n random (version 4) UUIDs as text, from one read of the system's random source: what
     `str(uuid.uuid4())` gives, without a system call and an object per event."""
-    raw = bytearray(os.urandom(16 * n))
+    raw = os.urandom(16 * n).hex()
     out = []
-    for i in range(0, 16 * n, 16):
-        raw[i + 6] = (raw[i + 6] & 0x0F) | 0x40  # version 4
-        raw[i + 8] = (raw[i + 8] & 0x3F) | 0x80  # RFC 4122 variant
-        h = raw[i : i + 16].hex()
-        out.append(f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}")
+    for i in range(0, 32 * n, 32):
+        h = raw[i : i + 32]
+        # The version nibble becomes 4; the variant's two top bits become 10 (RFC 4122).
+        out.append(f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:]}")
     return out
+
+
+_VARIANT = {f"{v:x}": f"{(v & 0x3) | 0x8:x}" for v in range(16)}
 
 
 # --- reading the outbox: per consumer, per portfolio, in sequence order --------------------------

@@ -22,9 +22,9 @@ from alluse.store import rowlog
 
 
 class _Compiled:
-    __slots__ = ("sql", "names", "positional", "literals", "getter", "processors")
+    __slots__ = ("sql", "names", "positional", "literals", "getter", "processors", "order", "column_procs")
 
-    def __init__(self, stmt: sa.Executable, dialect: Dialect) -> None:
+    def __init__(self, stmt: sa.Executable, dialect: Dialect, order: tuple[str, ...] = ()) -> None:
         compiled: Any = stmt.compile(dialect=dialect)  # type: ignore[attr-defined]
         self.sql = str(compiled)
         self.positional = bool(compiled.positional)
@@ -35,9 +35,21 @@ class _Compiled:
         self.processors: list[tuple[int, str, Callable[[Any], Any]]] = []
         for i, name in enumerate(self.names):
             bind = compiled.binds[name]
-            proc = bind.type.dialect_impl(dialect).bind_processor(dialect)
+            impl = bind.type.dialect_impl(dialect)
+            proc = impl.bind_processor(dialect)
             if proc is not None:
-                self.processors.append((i, name, _last_value_memo(proc)))
+                self.processors.append((i, name, _shared_memo(dialect.name, impl, proc)))
+        # Rows given as tuples in `order` (see Prepared.tuples): where each bound value sits in them,
+        # (None: in the statement's own order) and the type processors by tuple position.
+        self.order: list[int] | None = None
+        self.column_procs: list[tuple[int, Callable[[Any], Any]]] = []
+        if order:
+            at = {name: i for i, name in enumerate(order)}
+            if set(at) != set(self.names) or self.literals:
+                raise ValueError(f"tuple order {order} does not name exactly the statement's parameters")
+            placed = [at[n] for n in self.names]
+            self.order = None if placed == list(range(len(placed))) else placed
+            self.column_procs = [(at[name], proc) for _i, name, proc in self.processors]
 
     def convert(self, params: Mapping[str, Any]) -> Sequence[Any] | Mapping[str, Any]:
         if self.literals:
@@ -60,26 +72,61 @@ class _Compiled:
             listed[i] = proc(listed[i])
         return listed
 
+    def from_tuples(self, rows: Sequence[Sequence[Any]], order: tuple[str, ...]) -> Sequence[Any]:
+        """Driver parameters of rows given as tuples in `order`: for a positional dialect the tuples
+        themselves when no column needs converting, else converted column by column."""
+        if not self.positional:
+            return [self.convert(dict(zip(order, r, strict=True))) for r in rows]
+        if not self.column_procs and self.order is None:
+            return rows
+        if len(rows) == 1:  # a unit of work of one request: no columns to gather
+            row = list(rows[0])
+            for i, proc in self.column_procs:
+                row[i] = proc(row[i])
+            return [row if self.order is None else [row[i] for i in self.order]]
+        columns = list(zip(*rows, strict=True))
+        for i, proc in self.column_procs:
+            columns[i] = tuple(map(proc, columns[i]))
+        if self.order is not None:
+            columns = [columns[i] for i in self.order]
+        return list(zip(*columns, strict=True))
+
 
 def _last_value_memo(proc: Callable[[Any], Any]) -> Callable[[Any], Any]:
     """Bulk rows share values such as the unit of work's timestamp: convert each distinct one once."""
-    last: list[Any] = [object(), None]
+    last: list[tuple[Any, Any]] = [(object(), None)]
 
     def convert(value: Any) -> Any:
-        if value is not last[0]:
-            last[0], last[1] = value, proc(value)
-        return last[1]
+        seen = last[0]  # one read of one (value, converted) pair: safe between threads
+        if value is not seen[0]:
+            seen = last[0] = (value, proc(value))
+        return seen[1]
 
     return convert
 
 
+_MEMOS: dict[tuple[str, type, str], Callable[[Any], Any]] = {}
+
+
+def _shared_memo(dialect: str, impl: Any, proc: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """One memo per dialect and column type, shared by every statement: a unit of work stamps the rows
+    of all its tables with the same `now`, which is then converted once, not once per statement."""
+    key = (dialect, type(impl), repr(impl))
+    memo = _MEMOS.get(key)
+    if memo is None:
+        memo = _MEMOS[key] = _last_value_memo(proc)
+    return memo
+
+
 class Prepared:
-    """A Core statement whose parameters are all `sa.bindparam`s, executed without per-call overhead."""
+    """A Core statement whose parameters are all `sa.bindparam`s, executed without per-call overhead.
+    `order`: the parameter names in the order of the tuples `tuples` takes."""
 
-    __slots__ = ("stmt", "_by_dialect", "_noted")
+    __slots__ = ("stmt", "order", "_by_dialect", "_noted")
 
-    def __init__(self, stmt: sa.Executable) -> None:
+    def __init__(self, stmt: sa.Executable, order: Sequence[str] = ()) -> None:
         self.stmt = stmt
+        self.order = tuple(order)
         self._by_dialect: dict[str, _Compiled] = {}
         self._noted: tuple[str, Any] | None = None  # what the audit manifest makes of it (rowlog.classify)
 
@@ -87,21 +134,27 @@ class Prepared:
         name = conn.dialect.name
         c = self._by_dialect.get(name)
         if c is None:
-            c = self._by_dialect[name] = _Compiled(self.stmt, conn.dialect)
+            c = self._by_dialect[name] = _Compiled(self.stmt, conn.dialect, self.order)
         return c
 
     def _cursor(self, conn: sa.Connection) -> Any:
         return conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
 
-    def _note(self, params: Any, many: bool) -> None:
+    def _note(self, params: Any, many: bool, tuples: bool = False) -> None:
         """Tell the unit of work's row manifest about this write, if one is being recorded."""
         cap = rowlog.ACTIVE.get()
         if cap is not None:
             if self._noted is None:
                 self._noted = rowlog.classify(self.stmt)
             kind, table = self._noted
-            if kind:
-                rowlog.note(cap, self.stmt, kind, table, params if many else [params])  # type: ignore[arg-type]
+            if not kind:
+                return
+            if tuples and kind == "insert":
+                cap.inserted_tuples(table, self.order, params)  # type: ignore[arg-type]
+                return
+            if tuples:
+                params = [dict(zip(self.order, r, strict=True)) for r in params]
+            rowlog.note(cap, self.stmt, kind, table, params if many else [params])  # type: ignore[arg-type]
 
     def _execute(self, conn: sa.Connection, params: Any, many: bool = False) -> Any:
         self._note(params, many)
@@ -140,6 +193,26 @@ class Prepared:
         if rows:
             self._execute(conn, rows, many=True).close()
 
+    def tuples(self, conn: sa.Connection, rows: Sequence[Sequence[Any]]) -> None:
+        """`many` for rows built as tuples in `order`: on SQLite they go to the driver as they are
+        (only the columns whose type converts, dates and timestamps, are converted), where each
+        dict row of `many` is taken apart per statement."""
+        if not rows:
+            return
+        self._note(rows, True, tuples=True)
+        c = self._compiled(conn)
+        args = c.from_tuples(rows, self.order)
+        cur = self._cursor(conn)
+        try:
+            if len(args) == 1:  # one row: a plain execute (psycopg's executemany sets up a pipeline)
+                cur.execute(c.sql, args[0])
+            else:
+                cur.executemany(c.sql, args)
+        except conn.dialect.loaded_dbapi.Error as exc:
+            raise sa.exc.DBAPIError.instance(c.sql, args, exc, conn.dialect.loaded_dbapi.Error) from exc
+        finally:
+            cur.close()
+
 
 # Below this many rows a PostgreSQL COPY costs more than it saves (it is one extra round trip).
 COPY_MIN_ROWS = 64
@@ -171,16 +244,24 @@ class Insert(Prepared):
     __slots__ = ("table", "columns")
 
     def __init__(self, table: sa.Table, columns: list[str]) -> None:
-        super().__init__(table.insert().values({c: sa.bindparam(c, type_=table.c[c].type) for c in columns}))
+        super().__init__(table.insert().values({c: sa.bindparam(c, type_=table.c[c].type) for c in columns}), columns)
         self.table = table
         self.columns = columns
 
     def many(self, conn: sa.Connection, rows: Sequence[Mapping[str, Any]]) -> None:
         if conn.dialect.name == "postgresql" and len(rows) >= COPY_MIN_ROWS:
             self._note(rows, True)
-            copy_rows(conn, self.table, rows, self.columns)
+            copy_rows(conn, self.table, [[r[c] for c in self.columns] for r in rows], self.columns)
         else:
             super().many(conn, rows)
+
+    def tuples(self, conn: sa.Connection, rows: Sequence[Sequence[Any]]) -> None:
+        """Rows as tuples in `columns` order."""
+        if conn.dialect.name == "postgresql" and len(rows) >= COPY_MIN_ROWS:
+            self._note(rows, True, tuples=True)
+            copy_rows(conn, self.table, rows, self.columns)
+        else:
+            super().tuples(conn, rows)
 
 
 def insert(table: sa.Table, columns: Iterable[str] | None = None) -> Insert:
@@ -188,16 +269,17 @@ def insert(table: sa.Table, columns: Iterable[str] | None = None) -> Insert:
     return Insert(table, list(columns) if columns is not None else [c.name for c in table.columns])
 
 
-def copy_rows(conn: sa.Connection, table: sa.Table, rows: Sequence[Mapping[str, Any]], columns: list[str]) -> None:
-    """COPY ... FROM STDIN through psycopg 3, inside the connection's transaction. Values are plain
-    Python ints, strings, datetimes and bytes (never floats: money is integer cents)."""
+def copy_rows(conn: sa.Connection, table: sa.Table, rows: Sequence[Sequence[Any]], columns: list[str]) -> None:
+    """COPY ... FROM STDIN through psycopg 3, inside the connection's transaction; each row's values in
+    `columns` order. Values are plain Python ints, strings, datetimes and bytes (never floats: money
+    is integer cents)."""
     sql = f"COPY {table.name} ({', '.join(columns)}) FROM STDIN"
     dbapi = conn.dialect.loaded_dbapi
     cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
         with cur.copy(sql) as copy:
             for r in rows:
-                copy.write_row([r[c] for c in columns])
+                copy.write_row(r)
     except dbapi.Error as exc:
         raise sa.exc.DBAPIError.instance(sql, None, exc, dbapi.Error) from exc
     finally:

@@ -107,14 +107,17 @@ _ACCOUNT_ID_BY_NAME = Prepared(
 _ACCOUNT_ID_BY_ID = Prepared(
     sa.select(_a.id).where(_a.portfolio_id == sa.bindparam("pid"), _a.id == sa.bindparam("name"), _a.kind != "EXT")
 )
-_TRANSFER_INSERT = insert(transfers)
+# Rows as tuples in these orders (write_journal).
+_TRANSFER_INSERT = insert(
+    transfers, ["id", "portfolio_id", "number", "kind", "memo", "reverses_transfer_id", "audit_seq", "created_at"]
+)
 # The portfolio row is locked by the unit of work, so the next number cannot be taken twice.
 _LAST_NUMBER = Prepared(
     sa.select(sa.func.coalesce(sa.func.max(transfers.c.number), 0)).where(
         transfers.c.portfolio_id == sa.bindparam("pid")
     )
 )
-_POSTING_INSERT = insert(postings)
+_POSTING_INSERT = insert(postings, ["id", "portfolio_id", "transfer_id", "account_id", "amount_cents"])
 _CASH_UPDATE = Prepared(
     accounts.update()
     .where(_a.portfolio_id == sa.bindparam("pid"), _a.id == sa.bindparam("aid"))
@@ -283,30 +286,16 @@ def write_journal(
 ) -> list[Journaled]:
     """`insert_journal`, returning each transfer's id and number (the portfolio's next ones)."""
     tids, pids, last_number = _journal_ids(conn, portfolio_id, len(entries), sum(len(e.legs) for e in entries))
-    t_rows: list[dict[str, Any]] = []
-    p_rows: list[dict[str, Any]] = []
-    for i, (e, tid) in enumerate(zip(entries, tids, strict=True)):
-        t_rows.append(
-            {
-                "id": tid,
-                "portfolio_id": portfolio_id,
-                "number": last_number + 1 + i,
-                "kind": str(e.kind),
-                "memo": e.memo,
-                "reverses_transfer_id": e.reverses_transfer_id,
-                "audit_seq": e.audit_seq,
-                "created_at": now,
-            }
-        )
-        p_rows += [
-            {"portfolio_id": portfolio_id, "transfer_id": tid, "account_id": a, "amount_cents": c}
-            for a, c in balanced(e.legs)
-        ]
+    t_rows: list[tuple[Any, ...]] = []
+    p_rows: list[tuple[Any, ...]] = []
     # Posting ids are chosen here too, so the audit manifest records the rows from these parameters.
-    for row, pid_ in zip(p_rows, pids, strict=True):
-        row["id"] = pid_
-    _TRANSFER_INSERT.many(conn, t_rows)
-    _POSTING_INSERT.many(conn, p_rows)
+    next_posting = iter(pids).__next__
+    for i, (e, tid) in enumerate(zip(entries, tids, strict=True)):
+        t_rows.append((tid, portfolio_id, last_number + 1 + i, str(e.kind), e.memo, e.reverses_transfer_id,
+                       e.audit_seq, now))  # fmt: skip
+        p_rows += [(next_posting(), portfolio_id, tid, a, c) for a, c in balanced(e.legs)]
+    _TRANSFER_INSERT.tuples(conn, t_rows)
+    _POSTING_INSERT.tuples(conn, p_rows)
     return [Journaled(tid, last_number + 1 + i) for i, tid in enumerate(tids)]
 
 

@@ -97,7 +97,7 @@ def pk_columns(table: sa.Table) -> list[sa.Column]:
     return found
 
 
-_last_at: list[Any] = [None, ""]
+_last_at: list[tuple[Any, str]] = [(None, "")]
 
 
 def norm(v: Any) -> Any:
@@ -109,9 +109,10 @@ def norm(v: Any) -> Any:
         return int(v)
     if isinstance(v, datetime):
         # A unit of work stamps all its rows with one `now`: spell it once.
-        if v is not _last_at[0]:
-            _last_at[0], _last_at[1] = v, timestamp_text(v)
-        return _last_at[1]
+        seen = _last_at[0]  # one read of one (value, text) pair: safe between threads
+        if v is not seen[0]:
+            seen = _last_at[0] = (v, timestamp_text(v))
+        return seen[1]
     if isinstance(v, date):
         return v.isoformat()
     if isinstance(v, (bytes, bytearray, memoryview)):
@@ -187,6 +188,37 @@ def _default(c: sa.Column) -> Any:
 _SHAPES: dict[str, _Shape] = {}
 
 
+class _TupleShape:
+    """Per table and tuple layout (the insert's column order): how to take an image out of a row
+    given as a tuple with one C call, and which of the image's values need `norm`."""
+
+    __slots__ = ("name", "getter", "pk_at", "normed")
+
+    def __init__(self, table: sa.Table, order: tuple[str, ...]) -> None:
+        s = shape(table)
+        at = {name: i for i, name in enumerate(order)}
+        self.name = s.name
+        wanted = [at[n] for n in s.names]
+        # One column: itemgetter would hand back the bare value, not a one-element image.
+        self.getter = operator.itemgetter(*wanted) if len(wanted) > 1 else (lambda r, i=wanted[0]: (r[i],))
+        self.pk_at = s.pk_at[0]
+        self.normed = s.normed
+
+
+_TUPLE_SHAPES: dict[tuple[str, tuple[str, ...]], _TupleShape | None] = {}
+
+
+def tuple_shape(table: sa.Table, order: tuple[str, ...]) -> _TupleShape | None:
+    """None when rows in this layout cannot be imaged from the tuple alone (an image column or the
+    key left out, or a composite key)."""
+    k = (table.name, order)
+    if k not in _TUPLE_SHAPES:
+        s = shape(table)
+        whole = set(s.names) <= set(order) and len(s.pk_at) == 1
+        _TUPLE_SHAPES[k] = _TupleShape(table, order) if whole else None
+    return _TUPLE_SHAPES[k]
+
+
 def shape(table: sa.Table) -> _Shape:
     s = _SHAPES.get(table.name)
     if s is None:
@@ -207,7 +239,8 @@ class Capture:
     def __init__(self, conn: sa.Connection, portfolio_id: int | None) -> None:
         self.conn = conn
         self.portfolio_id = portfolio_id
-        self.param_rows: list[tuple[_Shape, Sequence[Mapping[str, Any]]]] = []
+        # In the order written: rows given as mappings (_Shape) or as tuples (_TupleShape).
+        self.param_rows: list[tuple[_Shape | _TupleShape, Sequence[Any]]] = []
         self.watermarks: dict[str, tuple[sa.Table, int]] = {}
         self.touched: dict[str, tuple[sa.Table, set[Any]]] = {}
 
@@ -218,6 +251,14 @@ class Capture:
             self.param_rows.append((shape(table), rows))
         else:
             self._watermark(table)
+
+    def inserted_tuples(self, table: sa.Table, order: tuple[str, ...], rows: Sequence[Sequence[Any]]) -> None:
+        """`inserted` for rows given as tuples in `order`."""
+        ts = tuple_shape(table, order)
+        if ts is not None:
+            self.param_rows.append((ts, rows))
+        else:
+            self.inserted(table, [dict(zip(order, r, strict=True)) for r in rows])
 
     def _watermark(self, table: sa.Table) -> None:
         if table.name in self.watermarks:
@@ -257,22 +298,10 @@ class Capture:
         out: dict[str, dict[Any, Sequence[Any] | None]] = {}
         for s, rows in self.param_rows:
             found = out.setdefault(s.name, {})
-            if all(n in rows[0] for n in s.names) and len(s.pk_at) == 1:
-                # The hot path (the journal): every column given, so one C call gathers a row;
-                # only the few non-integer columns are looked at again.
-                get, at, normed = s.getter, s.pk_at[0], s.normed
-                if not normed:
-                    for r in rows:
-                        image = get(r)
-                        found[image[at]] = image
-                    continue
-                for r in rows:
-                    image = list(get(r))
-                    for i in normed:
-                        v = image[i]
-                        if v is not None and type(v) is not str:
-                            image[i] = norm(v)
-                    found[image[at]] = image
+            if isinstance(s, _TupleShape) or (all(n in rows[0] for n in s.names) and len(s.pk_at) == 1):
+                # The hot path (the journal): every column given, so one C call gathers a row.
+                at = s.pk_at if isinstance(s, _TupleShape) else s.pk_at[0]
+                _image_rows(found, list(map(s.getter, rows)), at, s.normed)
                 continue
             for r in rows:
                 k, d = s.from_params(r)
@@ -299,6 +328,38 @@ class Capture:
         # Keys and images as two parallel lists, in the order written (the stored text is what the
         # MAC covers, so no canonical order is needed).
         return {name: [list(rows), list(rows.values())] for name, rows in sorted(out.items()) if rows}
+
+
+_COLUMNWISE = 16
+
+
+def _image_rows(
+    found: dict[Any, Sequence[Any] | None], images: list[tuple[Any, ...]], at: int, normed: list[int]
+) -> None:
+    """Add rows' images, keyed by the value at `at`, with the values of the `normed` columns in
+    their one spelling. Column by column: a column holds few distinct values (a unit of work's one
+    timestamp, a trade date, a kind), so each is spelled once; a few rows, one by one."""
+    if normed and len(images) < _COLUMNWISE:
+        for image in images:
+            row = list(image)
+            for i in normed:
+                v = row[i]
+                if v is not None and type(v) is not str:
+                    row[i] = norm(v)
+            found[row[at]] = row
+        return
+    if normed:
+        columns = list(zip(*images, strict=True))
+        for i in normed:
+            column = columns[i]
+            try:
+                spelled = {v: norm(v) for v in set(column)}
+            except TypeError:  # an unhashable value (a bytearray): one by one
+                columns[i] = tuple(map(norm, column))
+                continue
+            columns[i] = tuple(map(spelled.__getitem__, column))
+        images = list(zip(*columns, strict=True))
+    found.update(zip([image[at] for image in images], images, strict=True))
 
 
 # The read-backs, built once per table so SQLAlchemy's statement cache serves them.

@@ -104,6 +104,7 @@ account_groups = sa.Table(
     *_allocation_columns(),
     sa.Column("opened_at", Timestamp, nullable=False),
     sa.UniqueConstraint("portfolio_id", "name"),
+    sa.Index(None, "portfolio_id", "kind"),  # naming the next PRIMARY group counts the portfolio's
     _scoped_target(),
     _scoped_fk("parent_group_id", "account_groups"),
     sa.ForeignKeyConstraint(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import gc
 import json
+import operator
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -24,7 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Engine
 
-from alluse.domain.audit import GENESIS, canonical_json, digest, entry_mac, timestamp_text
+from alluse.domain.audit import GENESIS, canonical_json, digest, entry_signer, timestamp_text
 from alluse.domain.errors import Conflict, InvalidInput, NotFound
 from alluse.domain.parsing import validate_key as validate_key
 from alluse.security.audit_key import Signer, current_signer
@@ -84,7 +85,10 @@ _SEEN_ANY = Prepared(
         audit_log.c.idempotency_key == sa.any_(sa.bindparam("keys", type_=postgresql.ARRAY(sa.String))),
     )
 )
-_AUDIT_INSERT = insert(audit_log)
+# The columns of an audit row as `signed_entries` builds it; audit_log adds the portfolio before them.
+AUDIT_COLUMNS = ["seq", "at", "actor", "action", "idempotency_key", "input_digest", "result", "override_reason",
+                 "prev_hash", "hash", "key_id", "rows"]  # fmt: skip
+_AUDIT_INSERT = insert(audit_log, ["portfolio_id", *AUDIT_COLUMNS])
 _HEAD_UPDATE = Prepared(
     portfolios.update()
     .where(portfolios.c.id == sa.bindparam("pid"))
@@ -112,7 +116,7 @@ class Tx:
     event_seq: int = 0
     event_ids: IdPool | None = None
     # Outbox events beyond the one each request announces by default (docs/events.md).
-    events: list[dict[str, Any]] = field(default_factory=list)
+    events: list[outbox.Pending] = field(default_factory=list)
     # False when the use case announces its requests itself (the lifecycle's own event kinds).
     announce: bool = True
 
@@ -123,8 +127,8 @@ class Tx:
     def emit(self, index: int | None, kind: str, data: Mapping[str, Any], account_id: int | None = None,
              action_id: int | None = None) -> None:  # fmt: skip
         """Add an event for the index-th new request (None: the last one), committed with it."""
-        self.events.append(outbox.event_row(self.portfolio_id, None if index is None else self.seq(index), self.now, kind, data, account_id,
-                                            action_id))  # fmt: skip
+        seq = None if index is None else self.seq(index)
+        self.events.append(outbox.Pending(seq, kind, canonical_json(data), account_id, action_id))
 
 
 # A use case's results: plain dicts (or TypedDicts) that the audit record stores as JSON.
@@ -325,12 +329,11 @@ def write_on(
                     ensure_sealed(conn, signer)
                 rows, prev_hash = signed_entries(
                     conn, signer, seq, prev_hash, now, actor, action, fresh, result_texts, digests, override_reason,
-                    manifest,
+                    manifest, (portfolio_id,),
                 )  # fmt: skip
-                for row, r, result in zip(rows, fresh, fresh_results, strict=True):
-                    row["portfolio_id"] = portfolio_id
+                for r, result in zip(fresh, fresh_results, strict=True):
                     results[r.key] = cast(dict[str, Any], result)  # TypedDicts are dicts at run time
-                _AUDIT_INSERT.many(conn, rows)
+                _AUDIT_INSERT.tuples(conn, rows)
                 _HEAD_UPDATE.run(conn, pid=portfolio_id, seq=seq + len(fresh), head=prev_hash, events=event_seq)
     return [results[r.key] if r.key in results else {**json.loads(seen[r.key][1]), "replayed": True} for r in requests]
 
@@ -339,14 +342,16 @@ def _write_events(conn: sa.Connection, tx: Tx, action: str, entries: list[tuple[
     """Every committed request (audit seq, result text) becomes an event of kind `action` carrying its
     result, followed by the events the use case emitted for it; all in one batched insert. Returns
     the portfolio's new last event sequence number."""
-    rows = tx.events
-    for r in rows:
-        if r["audit_seq"] is None:
-            r["audit_seq"] = entries[-1][0]
+    last = entries[-1][0]
+    rows = [e if e.audit_seq is not None else e._replace(audit_seq=last) for e in tx.events]
     if tx.announce:
-        own = [outbox.event_row(tx.portfolio_id, s, tx.now, action, text) for s, text in entries]
-        rows = sorted(own + rows, key=lambda r: r["audit_seq"])  # stable: a request's own event first
-    return outbox.flush(conn, rows, tx.event_seq, tx.event_ids)
+        own = [outbox.Pending(s, action, text) for s, text in entries]
+        # Stable: a request's own event first (the use case's own are already in request order).
+        rows = sorted(own + rows, key=_audit_seq) if rows else own
+    return outbox.flush(conn, tx.portfolio_id, tx.now, rows, tx.event_seq, tx.event_ids)
+
+
+_audit_seq = operator.itemgetter(0)
 
 
 def _seen(conn: sa.Connection, portfolio_id: int, keys: list[str]) -> dict[str, tuple[str, str]]:
@@ -381,47 +386,24 @@ def signed_entries(
     digests: dict[str, str],
     override_reason: str | None,
     manifest: dict[str, Any],
-) -> tuple[list[dict[str, Any]], str]:
-    """The audit rows of one unit of work, each MAC'd and chained to the one before. The manifest of
-    the rows the unit of work wrote goes on its last entry (one digest per unit of work, not per row)."""
-    key, key_id = signer.key.secret, signer.key.key_id
-    at_text = timestamp_text(now)
+    lead: tuple[Any, ...] = (),
+) -> tuple[list[tuple[Any, ...]], str]:
+    """The audit rows of one unit of work, each MAC'd and chained to the one before, as tuples:
+    `lead` (audit_log's portfolio id), then AUDIT_COLUMNS. The manifest of the rows the unit of work
+    wrote goes on its last entry (one digest per unit of work, not per row)."""
+    key_id = signer.key.key_id
+    mac_of = entry_signer(signer.key.secret, key_id, timestamp_text(now), actor, action, override_reason)
     rows_text = canonical_json(manifest) if manifest else None
     last = len(fresh) - 1
     out = []
     for i, (r, result_text) in enumerate(zip(fresh, result_texts, strict=True)):
         d = digests[r.key]
         entry_rows = rows_text if i == last else None
-        mac = entry_mac(
-            key,
-            key_id,
-            prev_hash,
-            seq + 1 + i,
-            at_text,
-            actor,
-            action,
-            r.key,
-            d,
-            result_text,
-            override_reason,
-            entry_rows,
-        )
+        mac = mac_of(prev_hash, seq + 1 + i, r.key, d, result_text, entry_rows)
         out.append(
-            {
-                "seq": seq + 1 + i,
-                "at": now,
-                "actor": actor,
-                "action": action,
-                "idempotency_key": r.key,
-                "input_digest": d,
-                "result": result_text,
-                "override_reason": override_reason,
-                "prev_hash": prev_hash,
-                "hash": mac,
-                "key_id": key_id,
-                "rows": entry_rows,
-            }
-        )
+            (*lead, seq + 1 + i, now, actor, action, r.key, d, result_text, override_reason, prev_hash, mac, key_id,
+             entry_rows)
+        )  # fmt: skip
         prev_hash = mac
     return out, prev_hash
 
@@ -445,7 +427,7 @@ _SYSTEM_SEEN = Prepared(
         system_audit.c.idempotency_key == sa.bindparam("key")
     )
 )
-_SYSTEM_INSERT = insert(system_audit)
+_SYSTEM_INSERT = insert(system_audit, AUDIT_COLUMNS)
 SYSTEM_LOCK = 0x616C6C75  # "allu": the PostgreSQL advisory lock that serialises the system chain
 
 
@@ -485,5 +467,5 @@ def write_system(
             None,
             manifest,
         )
-        _SYSTEM_INSERT.many(conn, rows)
+        _SYSTEM_INSERT.tuples(conn, rows)
         return cast(dict[str, Any], result)  # TypedDicts are dicts at run time
