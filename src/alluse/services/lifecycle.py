@@ -55,6 +55,7 @@ from alluse.store import earmarks as earmark_store
 from alluse.store import merges as merge_store
 from alluse.store.asof import account_as_of, accounts_with_facts_after
 from alluse.store.earmarks import EarmarkRow
+from alluse.store.idlist import in_ids
 from alluse.store.prepared import Prepared, insert
 from alluse.store.repo import JournalEntry, account_label, allocate_ids, insert_journal
 from alluse.store.schema import (
@@ -65,7 +66,7 @@ from alluse.store.schema import (
     lot_closes,
 )
 from alluse.store.scope import resolve_portfolio, scope_to
-from alluse.store.uow import IN_CHUNK, Request, Tx, write, write_planned
+from alluse.store.uow import Request, Tx, write, write_planned
 from alluse.views import tax
 from alluse.views.lifecycle import Genealogy, genealogy
 
@@ -136,7 +137,7 @@ def _quarter_gains(conn: sa.Connection, pid: int, as_of: date, ids: list[int] | 
         .having(total > 0)
     )
     if ids is not None:
-        sums = sums.where(c.account_id.in_(ids))
+        sums = sums.where(in_ids(c.account_id))
     g = sums.subquery()
     q = (
         sa.select(g.c.account_id, g.c.total)
@@ -144,15 +145,12 @@ def _quarter_gains(conn: sa.Connection, pid: int, as_of: date, ids: list[int] | 
         # The portfolio named on the outer query too: Citus routes a join to one shard only then.
         .where(_a.portfolio_id == pid, _a.kind.in_(("REV", "COM")), _a.status == "ACTIVE")
     )
-    return {int(aid): int(t) for aid, t in conn.execute(q)}
+    return {int(aid): int(t) for aid, t in conn.execute(q, {"ids": ids})}
 
 
 def _load_rows(conn: sa.Connection, pid: int, ids: list[int]) -> dict[int, Any]:
-    out = {}
-    for i in range(0, len(ids), IN_CHUNK):
-        q = sa.select(*_STATE_COLS).where(_a.portfolio_id == pid, _a.id.in_(ids[i : i + IN_CHUNK]))
-        out.update({row[0]: tuple(row) for row in conn.execute(q)})
-    return out
+    q = sa.select(*_STATE_COLS).where(_a.portfolio_id == pid, in_ids(_a.id))
+    return {row[0]: tuple(row) for row in conn.execute(q, {"ids": ids})}
 
 
 def _as_of_rows(conn: sa.Connection, pid: int, rows: dict[int, Any], as_of: date, later: set[int]) -> dict[int, Any]:
@@ -510,10 +508,10 @@ def _earmark_balances(conn: sa.Connection, pid: int, account_ids: list[int]) -> 
     out: dict[int, dict[EarmarkPurpose, int]] = {}
     q = (
         sa.select(e.account_id, e.purpose, sa.func.sum(e.amount_cents))
-        .where(e.portfolio_id == pid, e.account_id.in_(account_ids))
+        .where(e.portfolio_id == pid, in_ids(e.account_id))
         .group_by(e.account_id, e.purpose)
     )
-    for aid, purpose, total in conn.execute(q):
+    for aid, purpose, total in conn.execute(q, {"ids": account_ids}):
         if total:
             out.setdefault(aid, {})[EarmarkPurpose(purpose)] = int(total)
     return out

@@ -25,6 +25,7 @@ from alluse.domain.accounts import AccountKind, CashSnapshot
 from alluse.domain.instruments import value_cents
 from alluse.domain.ledger import CAPITAL_FLOWS, CAPITAL_INFLOWS
 from alluse.domain.lots import Side
+from alluse.store.idlist import in_ids
 from alluse.store.prepared import Prepared
 from alluse.store.schema import (
     accounts,
@@ -133,33 +134,23 @@ def _journal() -> sa.FromClause:
 
 
 # Accounts per statement: each figure is read for many accounts at once (a sweep's candidates).
-_CHUNK = 500
-
-
-def _chunks(ids: list[int]) -> list[list[int]]:
-    return [ids[i : i + _CHUNK] for i in range(0, len(ids), _CHUNK)]
-
-
 def _cash_and_base(conn: sa.Connection, pid: int, ids: list[int], day: date) -> dict[int, tuple[int, int]]:
     capital = sa.case(
         (_t.kind.in_([k.value for k in CAPITAL_FLOWS]), _p.amount_cents),
         (sa.and_(_t.kind.in_([k.value for k in CAPITAL_INFLOWS]), _p.amount_cents > 0), _p.amount_cents),
         else_=0,
     )
-    out: dict[int, tuple[int, int]] = {}
-    for chunk in _chunks(ids):
-        q = (
-            sa.select(
-                _p.account_id,
-                sa.func.coalesce(sa.func.sum(_p.amount_cents), 0),
-                sa.func.coalesce(sa.func.sum(capital), 0),
-            )
-            .select_from(_journal())
-            .where(_p.portfolio_id == pid, _p.account_id.in_(chunk), _dated_on_or_before(day))
-            .group_by(_p.account_id)
+    q = (
+        sa.select(
+            _p.account_id,
+            sa.func.coalesce(sa.func.sum(_p.amount_cents), 0),
+            sa.func.coalesce(sa.func.sum(capital), 0),
         )
-        out.update({int(aid): (int(cash), int(base)) for aid, cash, base in conn.execute(q)})
-    return out
+        .select_from(_journal())
+        .where(_p.portfolio_id == pid, in_ids(_p.account_id), _dated_on_or_before(day))
+        .group_by(_p.account_id)
+    )
+    return {int(aid): (int(cash), int(base)) for aid, cash, base in conn.execute(q, {"ids": ids})}
 
 
 def _earmarked(conn: sa.Connection, pid: int, ids: list[int], day: date) -> dict[int, int]:
@@ -167,36 +158,33 @@ def _earmarked(conn: sa.Connection, pid: int, ids: list[int], day: date) -> dict
     trade date; any other draw-down (a merge, by hand) counts on every day, like an undated cash move."""
     e = earmarks.c
     draw_fill = fills.alias("draw_fill")
-    out: dict[int, int] = {}
-    for chunk in _chunks(ids):
-        q = (
-            sa.select(e.account_id, sa.func.coalesce(sa.func.sum(e.amount_cents), 0))
-            .select_from(
-                earmarks.outerjoin(
-                    lifecycle_actions, sa.and_(_la.portfolio_id == e.portfolio_id, _la.id == e.action_id)
-                ).outerjoin(
-                    draw_fill,
-                    sa.and_(
-                        draw_fill.c.portfolio_id == e.portfolio_id,
-                        e.action_id.is_(None),
-                        draw_fill.c.account_id == e.account_id,
-                        draw_fill.c.audit_seq == e.audit_seq,
-                    ),
-                )
-            )
-            .where(
-                e.portfolio_id == pid,
-                e.account_id.in_(chunk),
-                sa.case(
-                    (_la.id.is_not(None), _la.as_of <= day),
-                    (draw_fill.c.id.is_not(None), draw_fill.c.trade_date <= day),
-                    else_=sa.true(),
+    q = (
+        sa.select(e.account_id, sa.func.coalesce(sa.func.sum(e.amount_cents), 0))
+        .select_from(
+            earmarks.outerjoin(
+                lifecycle_actions, sa.and_(_la.portfolio_id == e.portfolio_id, _la.id == e.action_id)
+            ).outerjoin(
+                draw_fill,
+                sa.and_(
+                    draw_fill.c.portfolio_id == e.portfolio_id,
+                    e.action_id.is_(None),
+                    draw_fill.c.account_id == e.account_id,
+                    draw_fill.c.audit_seq == e.audit_seq,
                 ),
             )
-            .group_by(e.account_id)
         )
-        out.update({int(aid): int(total) for aid, total in conn.execute(q)})
-    return out
+        .where(
+            e.portfolio_id == pid,
+            in_ids(e.account_id),
+            sa.case(
+                (_la.id.is_not(None), _la.as_of <= day),
+                (draw_fill.c.id.is_not(None), draw_fill.c.trade_date <= day),
+                else_=sa.true(),
+            ),
+        )
+        .group_by(e.account_id)
+    )
+    return {int(aid): int(total) for aid, total in conn.execute(q, {"ids": ids})}
 
 
 def _prices(conn: sa.Connection, pid: int, held: dict[int, set[int]], day: date) -> dict[int, dict[int, int]]:
@@ -206,43 +194,43 @@ def _prices(conn: sa.Connection, pid: int, held: dict[int, set[int]], day: date)
     i = instruments.c
     instrument_ids = sorted({iid for ids in held.values() for iid in ids})
     marked: list[tuple[date, int, int, int]] = []  # (date, audit seq, instrument, price), any account
-    for chunk in _chunks(instrument_ids):
-        for iid, on, seq, px in conn.execute(
-            sa.select(marks.c.instrument_id, marks.c.as_of, marks.c.audit_seq, marks.c.price_e4).where(
-                marks.c.portfolio_id == pid, marks.c.instrument_id.in_(chunk), marks.c.as_of <= day
-            )
-        ):
-            marked.append((on, seq, iid, px))
+    for iid, on, seq, px in conn.execute(
+        sa.select(marks.c.instrument_id, marks.c.as_of, marks.c.audit_seq, marks.c.price_e4).where(
+            marks.c.portfolio_id == pid, in_ids(marks.c.instrument_id), marks.c.as_of <= day
+        ),
+        {"ids": instrument_ids},
+    ):
+        marked.append((on, seq, iid, px))
     filled: dict[int, list[tuple[date, int, int, int]]] = {aid: [] for aid in held}
-    for chunk in _chunks(sorted(held)):
-        for aid, iid, on, seq, px, action, pc, strike, underlying in conn.execute(
-            sa.select(
-                _f.account_id,
-                _f.instrument_id,
-                _f.trade_date,
-                _f.audit_seq,
-                _f.price_e4,
-                _f.action,
-                i.put_call,
-                i.strike_e4,
-                i.underlying,
-            )  # fmt: skip
-            .join(instruments, sa.and_(i.portfolio_id == _f.portfolio_id, i.id == _f.instrument_id))
-            .where(
-                _f.portfolio_id == pid,
-                _f.account_id.in_(chunk),
-                _f.trade_date <= day,
-                _f.action.in_([*_PRICED, "ASSIGN"]),
-            )
-        ):
-            if action != "ASSIGN":
-                filled[aid].append((on, seq, iid, px))
-            elif pc == "P":
-                stock = conn.execute(
-                    sa.select(i.id).where(i.portfolio_id == pid, i.symbol == underlying, i.kind == "STOCK")
-                ).scalar_one_or_none()
-                if stock is not None:
-                    filled[aid].append((on, seq, stock, strike))
+    for aid, iid, on, seq, px, action, pc, strike, underlying in conn.execute(
+        sa.select(
+            _f.account_id,
+            _f.instrument_id,
+            _f.trade_date,
+            _f.audit_seq,
+            _f.price_e4,
+            _f.action,
+            i.put_call,
+            i.strike_e4,
+            i.underlying,
+        )  # fmt: skip
+        .join(instruments, sa.and_(i.portfolio_id == _f.portfolio_id, i.id == _f.instrument_id))
+        .where(
+            _f.portfolio_id == pid,
+            in_ids(_f.account_id),
+            _f.trade_date <= day,
+            _f.action.in_([*_PRICED, "ASSIGN"]),
+        ),
+        {"ids": sorted(held)},
+    ):
+        if action != "ASSIGN":
+            filled[aid].append((on, seq, iid, px))
+        elif pc == "P":
+            stock = conn.execute(
+                sa.select(i.id).where(i.portfolio_id == pid, i.symbol == underlying, i.kind == "STOCK")
+            ).scalar_one_or_none()
+            if stock is not None:
+                filled[aid].append((on, seq, stock, strike))
     out: dict[int, dict[int, int]] = {}
     for aid, ids in held.items():
         prices: dict[int, int] = {}
@@ -256,40 +244,39 @@ def _prices(conn: sa.Connection, pid: int, held: dict[int, set[int]], day: date)
 def _lots(conn: sa.Connection, pid: int, ids: list[int], day: date) -> dict[int, list[LotAsOf]]:
     lo, c, i = lots.c, lot_closes.c, instruments.c
     rows: dict[int, list[Any]] = {aid: [] for aid in ids}
-    for chunk in _chunks(ids):
-        closed = (
-            sa.select(
-                c.portfolio_id,
-                c.lot_id,
-                sa.func.sum(c.quantity).label("qty"),
-                sa.func.sum(c.open_cash_cents).label("cash"),
-            )
-            .where(c.portfolio_id == pid, c.account_id.in_(chunk), c.closed_on <= day)
-            .group_by(c.portfolio_id, c.lot_id)
-            .subquery()
+    closed = (
+        sa.select(
+            c.portfolio_id,
+            c.lot_id,
+            sa.func.sum(c.quantity).label("qty"),
+            sa.func.sum(c.open_cash_cents).label("cash"),
         )
-        q = (
-            sa.select(
-                lo.account_id,
-                lo.id,
-                lo.instrument_id,
-                i.symbol,
-                lo.side,
-                lo.opened_on,
-                lo.quantity - sa.func.coalesce(closed.c.qty, 0),
-                lo.open_cash_cents - sa.func.coalesce(closed.c.cash, 0),
-                i.multiplier,
-                i.put_call,
-                i.strike_e4,
-            )
-            .join(instruments, sa.and_(i.portfolio_id == lo.portfolio_id, i.id == lo.instrument_id))
-            .outerjoin(closed, sa.and_(closed.c.portfolio_id == lo.portfolio_id, closed.c.lot_id == lo.id))
-            .where(lo.portfolio_id == pid, lo.account_id.in_(chunk), lo.opened_on <= day)
-            .order_by(lo.account_id, i.symbol, lo.opened_on, lo.id)
+        .where(c.portfolio_id == pid, in_ids(c.account_id), c.closed_on <= day)
+        .group_by(c.portfolio_id, c.lot_id)
+        .subquery()
+    )
+    q = (
+        sa.select(
+            lo.account_id,
+            lo.id,
+            lo.instrument_id,
+            i.symbol,
+            lo.side,
+            lo.opened_on,
+            lo.quantity - sa.func.coalesce(closed.c.qty, 0),
+            lo.open_cash_cents - sa.func.coalesce(closed.c.cash, 0),
+            i.multiplier,
+            i.put_call,
+            i.strike_e4,
         )
-        for r in conn.execute(q):
-            if r[6] > 0:
-                rows[r[0]].append(r[1:])
+        .join(instruments, sa.and_(i.portfolio_id == lo.portfolio_id, i.id == lo.instrument_id))
+        .outerjoin(closed, sa.and_(closed.c.portfolio_id == lo.portfolio_id, closed.c.lot_id == lo.id))
+        .where(lo.portfolio_id == pid, in_ids(lo.account_id), lo.opened_on <= day)
+        .order_by(lo.account_id, i.symbol, lo.opened_on, lo.id)
+    )
+    for r in conn.execute(q, {"ids": ids}):
+        if r[6] > 0:
+            rows[r[0]].append(r[1:])
     held = {aid: {r[1] for r in found} for aid, found in rows.items() if found}
     prices = _prices(conn, pid, held, day) if held else {}
     return {

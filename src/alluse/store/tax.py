@@ -9,9 +9,9 @@ import sqlalchemy as sa
 
 from alluse.domain.lots import Term
 from alluse.domain.tax import TaxRates
+from alluse.store.idlist import in_ids
 from alluse.store.prepared import Prepared
 from alluse.store.schema import fills, lot_closes, tax_payments, tax_settings
-from alluse.store.uow import IN_CHUNK
 
 
 def insert_tax_payment(
@@ -68,18 +68,16 @@ def realized_by_year(conn: sa.Connection, pid: int, ids: list[int], through: dat
     (a year appears when it has any realized closing or dividend)."""
     c, f = lot_closes.c, fills.c
     out: dict[int, dict[int, list[int]]] = {}
-    for i in range(0, len(ids), IN_CHUNK):
-        chunk = ids[i : i + IN_CHUNK]
-        closings = sa.select(c.account_id, c.closed_on, c.term, c.gain_cents).where(
-            c.portfolio_id == pid, c.account_id.in_(chunk), c.realized.is_(True), c.closed_on <= through
-        )
-        for aid, on, term, gain in conn.execute(closings):
-            out.setdefault(aid, {}).setdefault(on.year, [0, 0, 0])[1 if term == Term.LONG else 0] += int(gain)
-        dividends = sa.select(f.account_id, f.trade_date, f.cash_cents + f.commission_cents).where(
-            f.portfolio_id == pid, f.account_id.in_(chunk), f.action == "DIVIDEND", f.trade_date <= through
-        )
-        for aid, on, cents in conn.execute(dividends):
-            out.setdefault(aid, {}).setdefault(on.year, [0, 0, 0])[2] += int(cents)
+    closings = sa.select(c.account_id, c.closed_on, c.term, c.gain_cents).where(
+        c.portfolio_id == pid, in_ids(c.account_id), c.realized.is_(True), c.closed_on <= through
+    )
+    for aid, on, term, gain in conn.execute(closings, {"ids": ids}):
+        out.setdefault(aid, {}).setdefault(on.year, [0, 0, 0])[1 if term == Term.LONG else 0] += int(gain)
+    dividends = sa.select(f.account_id, f.trade_date, f.cash_cents + f.commission_cents).where(
+        f.portfolio_id == pid, in_ids(f.account_id), f.action == "DIVIDEND", f.trade_date <= through
+    )
+    for aid, on, cents in conn.execute(dividends, {"ids": ids}):
+        out.setdefault(aid, {}).setdefault(on.year, [0, 0, 0])[2] += int(cents)
     return out
 
 
@@ -87,12 +85,11 @@ def paid_by_year(conn: sa.Connection, pid: int, ids: list[int], through: date) -
     """Per account and tax year, the tax paid on or before `through`."""
     t = tax_payments.c
     out: dict[int, dict[int, int]] = {}
-    for i in range(0, len(ids), IN_CHUNK):
-        q = (
-            sa.select(t.account_id, t.tax_year, sa.func.sum(t.amount_cents))
-            .where(t.portfolio_id == pid, t.account_id.in_(ids[i : i + IN_CHUNK]), t.paid_on <= through)
-            .group_by(t.account_id, t.tax_year)
-        )
-        for aid, year, cents in conn.execute(q):
-            out.setdefault(aid, {})[int(year)] = int(cents)
+    q = (
+        sa.select(t.account_id, t.tax_year, sa.func.sum(t.amount_cents))
+        .where(t.portfolio_id == pid, in_ids(t.account_id), t.paid_on <= through)
+        .group_by(t.account_id, t.tax_year)
+    )
+    for aid, year, cents in conn.execute(q, {"ids": ids}):
+        out.setdefault(aid, {})[int(year)] = int(cents)
     return out

@@ -13,6 +13,7 @@ from sqlalchemy.engine import Engine
 from alluse.domain.accounts import AccountKind
 from alluse.domain.lifecycle import Rule
 from alluse.domain.money import Cents
+from alluse.store.prepared import Prepared
 from alluse.store.repo import account_label
 from alluse.store.schema import account_groups, accounts, lifecycle_actions
 from alluse.store.scope import resolve_portfolio
@@ -39,11 +40,16 @@ class Genealogy:
         return d
 
 
+# Prepared: the sweep reads every group of the portfolio (33,334 at the bench's 100k accounts), where
+# SQLAlchemy's row-by-row result cost 12 % of the whole sweep.
+_GROUPS = Prepared(
+    sa.select(_g.id, _g.parent_group_id, _g.name, _g.kind, _g.status).where(_g.portfolio_id == sa.bindparam("pid"))
+)
+
+
 def genealogy(conn: sa.Connection, pid: int) -> Genealogy:
     parent, name, kind, status = {}, {}, {}, {}
-    for gid, p, n, k, s in conn.execute(
-        sa.select(_g.id, _g.parent_group_id, _g.name, _g.kind, _g.status).where(_g.portfolio_id == pid)
-    ):
+    for gid, p, n, k, s in _GROUPS.rows(conn, pid=pid):
         parent[gid], name[gid], kind[gid], status[gid] = p, n, k, s
     return Genealogy(parent, name, kind, status)
 
