@@ -11,8 +11,8 @@ else (parsing, flow control, keep-alive, upgrades) is uvicorn's own.
 With several worker processes, all of them accept from one listening socket, and the first one awake
 takes every connection waiting (the event loop accepts until none is left): keep-alive clients that
 connect together (a pool of connections opened at once) would all land on one worker, the others
-idle. So a worker that has just accepted one waits a moment before the next, for a sibling to take
-it; this is the only time a worker waits, and only while connections arrive in a burst."""
+idle. So a worker that has just accepted a connection waits a moment before the next, for a sibling
+to take it: the only time a worker waits, and only while connections arrive in a burst."""
 
 from __future__ import annotations
 
@@ -65,17 +65,22 @@ class _GatheredWrites:
         return getattr(self._transport, name)
 
 
-# A connection accepted within BURST seconds of the one before waits PAUSE seconds first.
+# A connection accepted within BURST seconds of the one before waits PAUSE seconds first, at most
+# PAUSES times in a row: a steady stream of new connections (clients without keep-alive) is accepted
+# without waits once its first PAUSES have spread.
 BURST = 0.005
 PAUSE = 0.001
-_last_accept = 0.0
+PAUSES = 16
+_burst = {"last": 0.0, "paused": 0}
 
 
 def _spread_accepts() -> None:
-    global _last_accept
-    if time.monotonic() - _last_accept < BURST:
+    if time.monotonic() - _burst["last"] >= BURST:
+        _burst["paused"] = 0
+    elif _burst["paused"] < PAUSES:
+        _burst["paused"] += 1
         time.sleep(PAUSE)  # blocks this worker's loop, and lets a sibling accept the next connection
-    _last_accept = time.monotonic()
+    _burst["last"] = time.monotonic()
 
 
 class OneWriteProtocol(HttpToolsProtocol):
