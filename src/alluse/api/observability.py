@@ -91,7 +91,7 @@ class RequestLog:
                 }
                 # The record is made here: `log.info` would also look up the caller's file and line
                 # in the stack, on every request, for a line that shows neither.
-                log.handle(log.makeRecord(log.name, logging.INFO, __file__, 0, json.dumps(line), None, None))
+                log.handle(log.makeRecord(log.name, logging.INFO, __file__, 0, json.dumps(line), (), None))
 
 
 def configure_logging() -> None:
