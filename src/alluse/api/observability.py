@@ -77,7 +77,7 @@ class RequestLog:
             elapsed = time.perf_counter() - start
             route = _route_template(scope)
             self.metrics.observe(scope["method"], route, status, elapsed)
-            if self.enabled:
+            if self.enabled and log.isEnabledFor(logging.INFO):
                 state: dict[str, Any] = scope.get("state", {})
                 line = {
                     "ts": round(time.time(), 3),
@@ -89,7 +89,9 @@ class RequestLog:
                     "actor": state.get("actor"),
                     "client": scope["client"][0] if scope.get("client") else None,
                 }
-                log.info(json.dumps(line))
+                # The record is made here: `log.info` would also look up the caller's file and line
+                # in the stack, on every request, for a line that shows neither.
+                log.handle(log.makeRecord(log.name, logging.INFO, __file__, 0, json.dumps(line), (), None))
 
 
 def configure_logging() -> None:

@@ -6,13 +6,21 @@ body on `http.response.body`: two `send()` system calls and two TCP segments for
 answer, so the client wakes up twice too. Here the writes a request makes within one turn of the
 event loop are gathered and written together at the end of that turn, in order; a close writes what
 is gathered first. The bytes on the wire are the same; only their packaging changes. Everything
-else (parsing, flow control, keep-alive, upgrades) is uvicorn's own."""
+else (parsing, flow control, keep-alive, upgrades) is uvicorn's own.
+
+With several worker processes, all of them accept from one listening socket, and the first one awake
+takes every connection waiting (the event loop accepts until none is left): keep-alive clients that
+connect together (a pool of connections opened at once) would all land on one worker, the others
+idle. So a worker that has just accepted a connection waits a moment before the next, for a sibling
+to take it: the only time a worker waits, and only while connections arrive in a burst."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
+from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 PROTOCOL = "alluse.api.server:OneWriteProtocol"  # uvicorn's `http` setting
@@ -57,6 +65,30 @@ class _GatheredWrites:
         return getattr(self._transport, name)
 
 
+# A connection accepted within BURST seconds of the one before waits PAUSE seconds first, at most
+# PAUSES times in a row: a steady stream of new connections (clients without keep-alive) is accepted
+# without waits once its first PAUSES have spread.
+BURST = 0.005
+PAUSE = 0.001
+PAUSES = 16
+_burst = {"last": 0.0, "paused": 0}
+
+
+def _spread_accepts() -> None:
+    if time.monotonic() - _burst["last"] >= BURST:
+        _burst["paused"] = 0
+    elif _burst["paused"] < PAUSES:
+        _burst["paused"] += 1
+        time.sleep(PAUSE)  # blocks this worker's loop, and lets a sibling accept the next connection
+    _burst["last"] = time.monotonic()
+
+
 class OneWriteProtocol(HttpToolsProtocol):
+    def __init__(self, config: Config, *args: Any, **kwargs: Any) -> None:
+        # The event loop makes a connection's protocol as it accepts the connection, before the next.
+        if config.workers > 1:
+            _spread_accepts()
+        super().__init__(config, *args, **kwargs)
+
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(_GatheredWrites(transport, self.loop))  # type: ignore[arg-type]

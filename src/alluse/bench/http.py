@@ -67,23 +67,65 @@ def _request(method: str, path: str, token: str, body: dict | None = None, key: 
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + payload
 
 
-async def _worker(port: int, requests: list[bytes], latencies: list[float], statuses: dict[int, int]) -> None:
-    reader, writer = await asyncio.open_connection(HOST, port)
-    try:
-        for req in requests:
-            t = time.perf_counter()
-            writer.write(req)
-            head = await reader.readuntil(b"\r\n\r\n")
+class _Client(asyncio.Protocol):
+    """One keep-alive connection sending its requests one at a time: the next leaves as soon as the
+    last byte of the answer before it has arrived. A protocol rather than a stream reader and writer:
+    no task wakes up per answer, so the load generator takes less of the CPU the server runs on."""
+
+    def __init__(self, requests: list[bytes], latencies: list[float], statuses: dict[int, int]) -> None:
+        self.requests = iter(requests)
+        self.latencies, self.statuses = latencies, statuses
+        self.buffer = b""
+        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.transport: asyncio.Transport | None = None
+        self.sent = 0.0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self._next()
+
+    def _next(self) -> None:
+        assert self.transport is not None
+        req = next(self.requests, None)
+        if req is None:
+            self.sent = 0.0
+            self.transport.close()
+            return
+        self.sent = time.perf_counter()
+        self.transport.write(req)
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        while True:
+            end = self.buffer.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            head = self.buffer[:end]
             length = 0
             for line in head.split(b"\r\n"):
                 if line[:15].lower() == b"content-length:":
                     length = int(line[15:])
-            await reader.readexactly(length)
-            latencies.append(time.perf_counter() - t)
+            if len(self.buffer) < end + 4 + length:
+                return
+            self.buffer = self.buffer[end + 4 + length :]
+            self.latencies.append(time.perf_counter() - self.sent)
             status = int(head[9:12])
-            statuses[status] = statuses.get(status, 0) + 1
-    finally:
-        writer.close()
+            self.statuses[status] = self.statuses.get(status, 0) + 1
+            self._next()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.done.done():
+            return
+        if self.sent:  # an answer was still awaited
+            self.done.set_exception(exc or ConnectionError("the server closed the connection mid-answer"))
+        else:
+            self.done.set_result(None)
+
+
+async def _worker(port: int, requests: list[bytes], latencies: list[float], statuses: dict[int, int]) -> None:
+    loop = asyncio.get_running_loop()
+    _, client = await loop.create_connection(lambda: _Client(requests, latencies, statuses), HOST, port)
+    await client.done
 
 
 async def _load(port: int, requests: list[bytes], concurrency: int) -> dict[str, Any]:

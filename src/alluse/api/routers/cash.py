@@ -3,6 +3,7 @@
 from fastapi import APIRouter
 
 from alluse.api.deps import Ctx, IdemKey, Trader
+from alluse.api.hardening import in_thread
 from alluse.api.money import typed_money
 from alluse.api.problems import responses
 from alluse.api.schemas.cash import DepositIn, MoveOut, ReversalIn, ReversalOut, TransferIn, WithdrawalIn
@@ -14,6 +15,7 @@ router = APIRouter(tags=["cash"], responses=responses(400, 401, 403, 404, 409, 4
 
 
 @router.post("/portfolios/{portfolio}/deposits", response_model=MoveOut, status_code=201)
+@in_thread
 def deposit(scope: Trader, body: DepositIn, c: Ctx, key: IdemKey) -> dict:
     """Add funds to a group (split by its allocation) or to one account."""
     move = cash.deposit(body.to, parse_money(body.amount), group=body.group, memo=body.memo)
@@ -21,6 +23,7 @@ def deposit(scope: Trader, body: DepositIn, c: Ctx, key: IdemKey) -> dict:
 
 
 @router.post("/portfolios/{portfolio}/withdrawals", response_model=MoveOut, status_code=201)
+@in_thread
 def withdraw(scope: Trader, body: WithdrawalIn, c: Ctx, key: IdemKey) -> dict:
     """Withdraw cash: never from a Com-Acc, never into the cash buffer without an owner's override."""
     move = cash.withdrawal(body.account, parse_money(body.amount), memo=body.memo)
@@ -29,6 +32,7 @@ def withdraw(scope: Trader, body: WithdrawalIn, c: Ctx, key: IdemKey) -> dict:
 
 
 @router.post("/portfolios/{portfolio}/transfers", response_model=MoveOut, status_code=201)
+@in_thread
 def transfer(scope: Trader, body: TransferIn, c: Ctx, key: IdemKey) -> dict:
     """Move cash between two sleeves of the portfolio, subject to the buffer rule."""
     move = cash.transfer(body.from_account, body.to_account, parse_money(body.amount), memo=body.memo)
@@ -37,6 +41,7 @@ def transfer(scope: Trader, body: TransferIn, c: Ctx, key: IdemKey) -> dict:
 
 
 @router.post("/portfolios/{portfolio}/reversals", response_model=ReversalOut, status_code=201)
+@in_thread
 def reverse(scope: Trader, body: ReversalIn, c: Ctx, key: IdemKey) -> Reversed:
     """Correct a deposit, withdrawal or transfer with a reversing entry (nothing is edited in place)."""
     override = scope.override(body.override_reason)

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from alluse.api.deps import Ctx, IdemKey, Trader, Viewer
+from alluse.api.hardening import in_thread
 from alluse.api.money import typed_money
 from alluse.api.problems import responses
 from alluse.api.schemas.common import Day
@@ -51,6 +52,7 @@ def _fill(body: FillIn) -> Fill:
 
 
 @router.post("/portfolios/{portfolio}/fills", response_model=FillOut, status_code=201)
+@in_thread
 def fill(scope: Trader, body: FillIn, c: Ctx, key: IdemKey) -> dict:
     """Record one broker fact; positions, FIFO lots, the tax ledger and collateral update with it.
     Facts are never refused by the buffer rule: a breach raises a BUFFER_BREACH alert instead."""
@@ -58,6 +60,7 @@ def fill(scope: Trader, body: FillIn, c: Ctx, key: IdemKey) -> dict:
 
 
 @router.post("/portfolios/{portfolio}/fills/batch", response_model=FillBatchOut, status_code=201)
+@in_thread
 def fill_batch(scope: Trader, body: FillBatchIn, c: Ctx, key: IdemKey) -> dict:
     """A statement import: every fact in order as one unit of work, all or nothing. Each fact keeps its
     own idempotency key, so re-sending a batch that overlaps an earlier one records only the new facts."""
@@ -77,6 +80,7 @@ def fill_batch(scope: Trader, body: FillBatchIn, c: Ctx, key: IdemKey) -> dict:
 
 
 @router.post("/portfolios/{portfolio}/marks", response_model=MarksOut, status_code=201)
+@in_thread
 def marks(scope: Trader, body: MarksIn, c: Ctx, key: IdemKey) -> MarksApplied:
     """Record prices (symbol → price) and revalue the positions holding those instruments."""
     as_of = body.as_of or date.today()
