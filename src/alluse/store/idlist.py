@@ -35,6 +35,9 @@ class InIds(sa.sql.expression.ColumnElement[bool]):
 
     inherit_cache = True
     type = sa.Boolean()
+    # A condition in its own right: without this, SQLite (no native boolean) gets `(… IN …) = 1`,
+    # which its planner cannot use an index for.
+    _is_implicitly_boolean = True
 
     def __init__(self, column: sa.ColumnElement[Any], name: str) -> None:
         self.column = column
