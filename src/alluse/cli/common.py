@@ -18,11 +18,13 @@ import os
 import re
 import signal
 import sys
+import types
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import wraps
+from importlib import import_module
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
@@ -94,6 +96,45 @@ def _as_given(param: Any) -> None:
         return
     if desc.file_annotation is None and getattr(param, "_runtime_param", False) is None:
         param._runtime_param = _AsGiven(parameter_info=desc.parameter_info, annotation=desc.annotation)
+
+
+class _OnFirstUse(type):
+    """Stands for the class of the same name in the module named by its `__module__`, and imports
+    that class when it is first called or an attribute of it is read."""
+
+    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+        return cls._load()(*args, **kwargs)
+
+    def __getattr__(cls, name: str) -> Any:
+        return getattr(cls._load(), name)
+
+    def _load(cls) -> Any:
+        return getattr(import_module(cls.__module__), cls.__name__)
+
+
+def _import_typer_rich_utils() -> None:
+    """Typer formats help and usage errors with `typer.rich_utils`, which imports `rich.markdown`
+    (markdown_it, pygments) and `rich.traceback` at its top, for Markdown help markup and pretty
+    tracebacks. alluse uses neither (rich markup; pretty exceptions off), and the two were a sixth of
+    `alluse --help`. So `typer.rich_utils` is imported here with stand-ins for those two classes,
+    which import the real one should it ever be used; the stand-in modules are gone once it is in,
+    so any other import of them gets the real module."""
+    stand_ins = {
+        name: cls
+        for name, cls in (("rich.markdown", "Markdown"), ("rich.traceback", "Traceback"))
+        if name not in sys.modules
+    }
+    for name, cls in stand_ins.items():
+        module = sys.modules[name] = types.ModuleType(name)
+        setattr(module, cls, _OnFirstUse(cls, (), {"__module__": name}))
+    try:
+        import typer.rich_utils  # noqa: F401
+    finally:
+        for name in stand_ins:
+            del sys.modules[name]
+
+
+_import_typer_rich_utils()
 
 
 app = typer.Typer(
