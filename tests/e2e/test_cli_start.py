@@ -15,6 +15,8 @@ from pathlib import Path
 HEAVY = ("alembic", "matplotlib", "numpy", "fastapi", "starlette", "uvicorn", "nats", "jinja2", "argon2")
 # Loaded by every command that touches the database, and by nothing `--help` needs.
 DATABASE = ("sqlalchemy", "pydantic_settings", "cryptography", "alluse.store", "alluse.services", "alluse.views")
+# What Typer's help formatting would import for Markdown help markup and pretty tracebacks (cli/common.py).
+MARKDOWN = ("markdown_it", "pygments")
 
 PROBE = """
 import json, sys
@@ -37,7 +39,28 @@ def _loaded(*args: str) -> set[str]:
 def test_help_loads_neither_the_database_nor_anything_heavy() -> None:
     loaded = _loaded("--help")
     assert "typer" in loaded
-    assert not loaded & {*HEAVY, *DATABASE}, loaded & {*HEAVY, *DATABASE}
+    assert not loaded & {*HEAVY, *DATABASE, *MARKDOWN}, loaded & {*HEAVY, *DATABASE, *MARKDOWN}
+
+
+STAND_INS = """
+import sys
+import alluse.cli.common
+import typer.rich_utils as ru
+from typer.models import DeveloperExceptionConfig
+assert not {"rich.markdown", "rich.traceback", "markdown_it"} & set(sys.modules)
+markdown = ru._make_rich_text(text="# Title", markup_mode="markdown")
+try:
+    raise ValueError("x")
+except ValueError as exc:
+    traceback = ru.get_traceback(exc, DeveloperExceptionConfig(), [])
+import rich.markdown, rich.traceback
+assert type(markdown) is rich.markdown.Markdown, type(markdown)
+assert type(traceback) is rich.traceback.Traceback, type(traceback)
+"""
+
+
+def test_help_formatting_imports_markdown_and_tracebacks_only_when_used() -> None:
+    subprocess.run([sys.executable, "-c", STAND_INS], capture_output=True, text=True, check=True)
 
 
 def test_accounts_on_a_current_schema_skips_alembic(tmp_path: Path, sqlite_template: Path) -> None:

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import importlib
 import tomllib
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+import typer
 
 from alluse.cli.common import app
 from alluse.cli.main import app as full_app
@@ -59,3 +62,29 @@ def test_the_script_runs_the_lazy_start() -> None:
 )
 def test_command_word_skips_the_global_options(args: list[str], word: str | None) -> None:
     assert command_word(args) == word
+
+
+def _callbacks(app: typer.Typer) -> Iterator[Callable[..., Any]]:
+    """Every command function and group callback of `app` and of its groups."""
+    if app.registered_callback and app.registered_callback.callback:
+        yield app.registered_callback.callback
+    for command in app.registered_commands:
+        assert command.callback is not None
+        yield command.callback
+    for group in app.registered_groups:
+        assert group.typer_instance is not None
+        yield from _callbacks(group.typer_instance)
+
+
+def test_command_annotations_are_evaluated_once_at_import() -> None:
+    """Typer reads each command's signature four times per start; a string annotation (postponed
+    annotations) would be compiled and evaluated every time (cli/common.py)."""
+    callbacks = list(_callbacks(full_app))
+    strings = [
+        f"{fn.__module__}.{fn.__name__}: {name}"
+        for fn in callbacks
+        for name, annotation in fn.__annotations__.items()
+        if isinstance(annotation, str)
+    ]
+    assert len(callbacks) > 60
+    assert not strings, strings

@@ -1,8 +1,6 @@
 """Setting up and looking after an installation: init, use, verify, keys, audit, demo, bench,
 schema docs and the server."""
 
-from __future__ import annotations
-
 import sys
 from typing import Annotated, Any, NoReturn
 

@@ -1,7 +1,5 @@
 """Commands for broker statements and orders: `import ibkr`, `reconcile ibkr`, `broker fetch`, `order`."""
 
-from __future__ import annotations
-
 import json
 from collections.abc import Mapping
 from pathlib import Path

@@ -1,7 +1,5 @@
 """Cash: deposits, withdrawals, transfers and their reversal."""
 
-from __future__ import annotations
-
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -14,7 +12,7 @@ if TYPE_CHECKING:
     from alluse.services.cash import CashMoved
 
 
-def _print_move(r: CashMoved) -> None:
+def _print_move(r: "CashMoved") -> None:
     legs = ", ".join(
         f"{leg['account']} {'+' if leg['amount_cents'] > 0 else ''}{usd(leg['amount_cents'])}" for leg in r["legs"]
     )

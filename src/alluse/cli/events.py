@@ -1,7 +1,5 @@
 """Commands for events out and in: the relay, webhooks, alerts as they happen, marks from a feed."""
 
-from __future__ import annotations
-
 import json
 import logging
 import time

@@ -1,7 +1,5 @@
 """Account groups, the account tree and configuration."""
 
-from __future__ import annotations
-
 from collections.abc import Mapping
 from typing import Annotated, Any
 

@@ -1,7 +1,5 @@
 """`alluse journal`: find a transfer (to correct it with `alluse reverse NUMBER`)."""
 
-from __future__ import annotations
-
 from typing import Annotated
 
 import typer

@@ -1,7 +1,5 @@
 """The lifecycle: plan, run, history, earmarks and the fork/merge tree."""
 
-from __future__ import annotations
-
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -151,7 +149,7 @@ def tree(as_json: JsonOpt = False) -> None:
         return
     top = Tree("[bold]groups[/]")
 
-    def add(parent: Any, node: FamilyNode) -> None:
+    def add(parent: Any, node: "FamilyNode") -> None:
         how = f" forked from {node['forked_from']}" if node["forked_from"] else ""
         merged = f" → merged into {node['merged_into']}" if node["merged_into"] else ""
         branch = parent.add(

@@ -1,7 +1,5 @@
 """`alluse project`: the method simulated forward under a scenario (docs/projections.md)."""
 
-from __future__ import annotations
-
 import csv
 import json
 import sys

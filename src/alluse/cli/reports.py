@@ -1,7 +1,5 @@
 """Reports: tables, CSV and PNG charts."""
 
-from __future__ import annotations
-
 import csv
 import json
 import sys
@@ -218,7 +216,7 @@ def report_tax_year(
     tax_line()
 
 
-def _tax_years(r: TaxYears, as_json: bool) -> None:
+def _tax_years(r: "TaxYears", as_json: bool) -> None:
     if as_json:
         print_json(r)
         return

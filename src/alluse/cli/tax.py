@@ -1,7 +1,5 @@
 """The tax ledger: payments, rates, post-tax surplus and period P&L (estimates, not tax advice)."""
 
-from __future__ import annotations
-
 from typing import Annotated
 
 import typer

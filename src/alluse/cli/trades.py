@@ -1,7 +1,5 @@
 """Trades: fills, marks, positions, the protocol check and week types."""
 
-from __future__ import annotations
-
 import json
 import sys
 from datetime import date

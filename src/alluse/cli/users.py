@@ -1,8 +1,6 @@
 """`alluse user …`: API users and their roles, the operator's side of user management. The CLI
 runs with the database's own trust (whoever can run it can read the file), so it needs no login."""
 
-from __future__ import annotations
-
 import secrets
 from typing import Annotated
 

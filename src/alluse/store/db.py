@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     from alembic.config import Config
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+# Bound on SQL parameters per IN-list, under SQLite's limit.
+IN_CHUNK = 900
 
 
 def is_sqlite(engine_or_conn: Engine | sa.Connection) -> bool:

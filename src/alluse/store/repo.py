@@ -11,12 +11,12 @@ import sqlalchemy as sa
 from alluse.domain.accounts import SLEEVE_LABEL, AccountKind, AccountStatus, CashSnapshot
 from alluse.domain.errors import NotFound
 from alluse.domain.ledger import Leg, balanced
+from alluse.store.db import IN_CHUNK
 from alluse.store.ids import allocate_ids as allocate_ids  # the use cases import it from here
 from alluse.store.ids import sequence_draw
 from alluse.store.prepared import Prepared, insert
 from alluse.store.schema import account_groups, accounts, alerts, postings, transfers
 from alluse.store.scope import did_you_mean, is_id
-from alluse.store.uow import IN_CHUNK
 
 
 @dataclass(slots=True)

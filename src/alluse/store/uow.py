@@ -31,14 +31,13 @@ from alluse.domain.parsing import validate_key as validate_key
 from alluse.security.audit_key import Signer, current_signer
 from alluse.store import outbox, prepared, rowlog
 from alluse.store.citus import on_citus
+from alluse.store.db import IN_CHUNK as IN_CHUNK  # the use cases import it from here
 from alluse.store.db import writer_lock
 from alluse.store.ids import IdPool, pool_head
 from alluse.store.prepared import Prepared, insert
 from alluse.store.schema import audit_keys, audit_log, events, portfolios, system_audit
 from alluse.store.scope import PortfolioRef, resolve_portfolio
 
-# Bound on SQL parameters per IN-list, under SQLite's limit.
-IN_CHUNK = 900
 TRANSIENT_RETRIES = 20
 # From this many requests a unit of work is bulk: see `_collector_paused`.
 BULK_REQUESTS = 256
