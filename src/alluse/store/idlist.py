@@ -25,6 +25,9 @@ class IdList(sa.types.TypeDecorator[list[int]]):
     impl = sa.types.String
     cache_ok = True
 
+    def load_dialect_impl(self, dialect: sa.Dialect) -> sa.types.TypeEngine[Any]:
+        return dialect.type_descriptor(sa.ARRAY(sa.BigInteger) if dialect.name == "postgresql" else sa.String())
+
     def process_bind_param(self, value: Iterable[int] | None, dialect: sa.Dialect) -> Any:
         ids = [int(i) for i in value or ()]
         return json.dumps(ids) if dialect.name == "sqlite" else ids
@@ -53,7 +56,7 @@ def _in_json_array(element: InIds, compiler: SQLCompiler, **kw: Any) -> str:
 @compiles(InIds, "postgresql")
 def _any_of_array(element: InIds, compiler: SQLCompiler, **kw: Any) -> str:
     column, ids = compiler.process(element.column, **kw), compiler.process(element.ids, **kw)
-    return f"{column} = ANY(CAST({ids} AS BIGINT[]))"
+    return f"{column} = ANY({ids})"
 
 
 def in_ids(column: sa.ColumnElement[Any], name: str = "ids") -> InIds:
