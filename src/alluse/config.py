@@ -8,11 +8,13 @@ from functools import lru_cache
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from alluse import DEFAULT_DATABASE_URL
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ALLUSE_", extra="ignore")
 
-    database_url: str = "sqlite:///./alluse.db"
+    database_url: str = DEFAULT_DATABASE_URL
     # Who the CLI records as the actor of a write when no user is logged in.
     actor: str | None = None
 

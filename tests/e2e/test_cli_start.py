@@ -5,6 +5,7 @@ takes is measured by `alluse bench --only cli`, not here.)"""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -105,3 +106,14 @@ def test_the_script_loads_only_the_commands_module_and_no_pydantic(tmp_path: Pat
     assert "Portfolio" in done.stdout  # the command ran
     loaded = set(json.loads(done.stderr.strip().splitlines()[-1]))
     assert loaded == {"alluse.cli.start", "alluse.cli.common", "alluse.cli.render", "alluse.cli.groups"}, loaded
+
+
+def test_without_db_the_default_database_is_found_without_pydantic(tmp_path: Path, sqlite_template: Path) -> None:
+    """No --db and no ALLUSE_DATABASE_URL: ./alluse.db in the working directory, as Settings has it."""
+    shutil.copy(sqlite_template, tmp_path / "alluse.db")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ALLUSE_")}
+    run = functools.partial(subprocess.run, env=env, cwd=tmp_path, capture_output=True, text=True, check=True)
+    run([sys.executable, "-c", SCRIPT_PROBE, "init", "--name", "home"])
+    done = run([sys.executable, "-c", SCRIPT_PROBE, "-p", "home", "accounts"])
+    assert "home" in done.stdout  # the portfolio made in ./alluse.db is the one shown
+    assert not any(m.startswith("pydantic") for m in json.loads(done.stderr.strip().splitlines()[-1]))

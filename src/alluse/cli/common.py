@@ -31,6 +31,7 @@ import typer
 from typer._coercion import RuntimeParam, build_runtime_param
 from typer.core import TyperGroup
 
+from alluse import DEFAULT_DATABASE_URL
 from alluse.cli.render import err_console
 from alluse.domain.errors import AlluseError, InvalidInput
 
@@ -161,7 +162,9 @@ class State:
         if self._engine is None:
             from alluse.services.database import open_database
 
-            self._engine = open_database(self.database_url or settings().database_url)
+            # --db takes ALLUSE_DATABASE_URL from the environment already (its envvar): without either,
+            # the default, as Settings has it.
+            self._engine = open_database(self.database_url or DEFAULT_DATABASE_URL)
         return self._engine
 
 
