@@ -44,15 +44,7 @@ TRANSIENT_RETRIES = 20
 BULK_REQUESTS = 256
 
 
-def _head(dialect: str, generic_plans: bool = False) -> Prepared:
-    extra = []
-    if generic_plans:
-        # Plan each of the unit of work's statements once per connection (they are prepared after a
-        # few runs) instead of at every run: with the default setting the server plans anew every
-        # time a statement reads a hash-partitioned table or draws `generate_series(1, :n)` ids (its
-        # generic plan looks dearer than a custom one), 0.1-0.2 ms a statement on this machine, three
-        # times per single move. Transaction-local (SET LOCAL), from the next statement on.
-        extra.append(sa.func.set_config("plan_cache_mode", "force_generic_plan", True))
+def _head(dialect: str) -> Prepared:
     return Prepared(
         sa.select(
             portfolios.c.audit_seq,
@@ -63,7 +55,6 @@ def _head(dialect: str, generic_plans: bool = False) -> Prepared:
             # the same round trip.
             pool_head(events, dialect, sa.bindparam("n", type_=sa.BigInteger)),
             sa.select(audit_keys.c.key_id).where(audit_keys.c.key_id == sa.bindparam("kid")).scalar_subquery(),
-            *extra,
         )
         .where(portfolios.c.id == sa.bindparam("pid"))
         # A row lock on PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises writers.
@@ -72,18 +63,16 @@ def _head(dialect: str, generic_plans: bool = False) -> Prepared:
 
 
 _HEAD = {"postgresql": _head("postgresql"), "sqlite": _head("sqlite")}
-# The head of a unit of work of one request on PostgreSQL: its statements look rows up by key. Not
-# for more: a generic plan knows nothing of an array parameter's values, and the one of the lookup of
-# many idempotency keys (`= ANY(:keys)`) read every entry of the portfolio and compared it with every
-# key, 1.5 s instead of 10 ms for 5,000 keys. Not on Citus, whose coordinator plans its distributed
-# statements itself.
-_HEAD_GENERIC = _head("postgresql", generic_plans=True)
-
-
-def _head_of(conn: sa.Connection, single: bool) -> Prepared:
-    if single and conn.dialect.name == "postgresql" and not on_citus(conn):
-        return _HEAD_GENERIC
-    return _HEAD[conn.dialect.name]
+# PostgreSQL, sent with the head of a unit of work of one request: plan each of its statements once
+# per connection (they are prepared after a few runs) instead of at every run. With the default
+# setting the server plans anew every time a statement reads a hash-partitioned table or draws
+# `generate_series(1, :n)` ids (its generic plan looks dearer than a custom one): 0.04-0.18 ms a
+# statement on this machine, for the head, the key lookup and the journal's ids of every single move.
+# Transaction-local. Not for more requests: a generic plan knows nothing of an array parameter's
+# values, and the one of the lookup of many idempotency keys (`= ANY(:keys)`) read every entry of the
+# portfolio and compared it with every key, 1.5 s instead of 10 ms for 5,000 keys. Not on Citus,
+# whose coordinator plans its distributed statements itself.
+_GENERIC_PLANS = Prepared(sa.select(sa.func.set_config("plan_cache_mode", "force_generic_plan", True)))
 
 
 _SEEN_ONE = Prepared(
@@ -340,18 +329,18 @@ def write_on(
     """`write` inside a transaction the caller already holds (used when the portfolio itself is new).
     `digests`: the requests' input digests, when the caller computed them before taking the lock.
     `commit`: the caller commits right after, so the COMMIT may go with the last writes (`deferred`).
-    `single`: the caller's statements may be planned once per connection (`_head`), when there is
-    one request."""
+    `single`: the caller's statements may be planned once per connection (`_GENERIC_PLANS`), if
+    there is one request."""
     signer = current_signer()
     keys = [r.key for r in requests]
-    head_read = (
-        _head_of(conn, single and len(requests) == 1),
-        {"pid": portfolio_id, "kid": signer.key.key_id, "n": len(requests)},
-    )
+    head_read = (_HEAD[conn.dialect.name], {"pid": portfolio_id, "kid": signer.key.key_id, "n": len(requests)})
     if conn.dialect.name == "postgresql":
         # The lock and the lookup of the keys in one round trip; the lookup runs after the lock is
         # granted, on a fresh snapshot, so it sees every entry committed before.
-        heads, found = together(conn, head_read, _seen_read(portfolio_id, keys))
+        reads = [head_read, _seen_read(portfolio_id, keys)]
+        if single and len(requests) == 1 and not on_citus(conn):
+            reads.insert(0, (_GENERIC_PLANS, {}))
+        *_, heads, found = together(conn, *reads)
         seen = {k: (d, res) for k, d, res in found}
     else:
         heads = head_read[0].rows(conn, **head_read[1])
