@@ -838,8 +838,12 @@ def run(
         roots = sorted(families)
         report.families = len(roots)
         period = quarter_of(as_of)
-        key_of = {"reinvest": lambda a: reinvest_key(a, period), "rev": lambda a: fork_key(Rule.REV_FORK, a, as_of),
-                  "gen": lambda a: fork_key(Rule.GEN_FORK, a, as_of), "merge": lambda g: merge_key(g, as_of)}  # fmt: skip
+        key_of: dict[str, Callable[[int], str]] = {
+            "reinvest": lambda a: reinvest_key(a, period),
+            "rev": lambda a: fork_key(Rule.REV_FORK, a, as_of),
+            "gen": lambda a: fork_key(Rule.GEN_FORK, a, as_of),
+            "merge": lambda g: merge_key(g, as_of),
+        }
 
         def keys(root: int) -> list[str]:
             return [key_of[kind](item) for kind, items in families[root].items() for item in items]

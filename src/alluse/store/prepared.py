@@ -184,7 +184,7 @@ def together(conn: sa.Connection, *reads: tuple[Prepared, Mapping[str, Any]]) ->
         return [p.rows(conn, **params) for p, params in reads]
     dbapi = conn.dialect.loaded_dbapi
     raw = conn.connection.dbapi_connection
-    cursors = []
+    cursors: list[Any] = []
     sql = None
     try:
         with raw.pipeline():  # type: ignore[union-attr]
@@ -193,7 +193,7 @@ def together(conn: sa.Connection, *reads: tuple[Prepared, Mapping[str, Any]]) ->
                 sql = c.sql
                 cursors.append(raw.cursor())  # type: ignore[union-attr]
                 cursors[-1].execute(sql, c.convert(params))
-        return [cur.fetchall() for cur in cursors]
+        return [list(cur.fetchall()) for cur in cursors]
     except dbapi.Error as exc:
         raise sa.exc.DBAPIError.instance(sql, None, exc, dbapi.Error) from exc
     finally:
