@@ -266,9 +266,9 @@ def fast_compression(conn: sa.Connection) -> None:
     """PostgreSQL: store the long texts of a bulk unit of work compressed with lz4 instead of the
     default pglz (SET LOCAL default_toast_compression; read back the same either way). Its row
     manifest is one text of megabytes (23.4 MB for 50,000 moves), which pglz took 1.47 s of the
-    server's time to compress and lz4 0.47 s (docs/benchmarks.md); the quick bench's 5,000 moves
-    took about a fifth less server time with it. Only where the server was built with lz4 (asked
-    once per engine); not on Citus, whose workers store the rows."""
+    server's time to compress and lz4 0.47 s (docs/benchmarks.md); 30 ms against 9 ms for the
+    1.4 MB of 2,000 moves. Only where the server was built with lz4 (asked once per engine); not on
+    Citus, whose workers store the rows."""
     if conn.dialect.name != "postgresql" or on_citus(conn):
         return
     engine = conn.engine
