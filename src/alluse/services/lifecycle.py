@@ -15,6 +15,7 @@ is left. On PostgreSQL several workers share a sweep by claiming families with
 
 from __future__ import annotations
 
+import bisect
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -736,23 +737,65 @@ def _with_tax_rate(conn: sa.Connection, pid: int, cfg: LifecycleConfig | None) -
     return replace(cfg, short_term_tax_bps=tax.rates(conn, pid).short_term_bps)
 
 
+Claim = Callable[[list[int], int, Callable[[int], list[str]]], tuple[list[int], list[int]]]
+# PostgreSQL advisory lock (with the portfolio id as second key): one worker at a time looks for a
+# portfolio's work and claims it (see `_claims`).
+SWEEP_GATE = 0x616C6C76
+
+
 @contextmanager
-def _claim(engine: Engine, pid: int, roots: list[int]) -> Iterator[list[int]]:
-    """Hold families for this worker while it works on them: on PostgreSQL row locks on the root
-    groups, skipped by other workers (NO KEY UPDATE, so this worker's own inserts of child groups,
-    whose foreign key takes KEY SHARE on the parent, are not blocked). SQLite has one writer."""
+def _claims(engine: Engine, pid: int) -> Iterator[Claim]:
+    """Hold families for this worker while it works on them. On entering, wait for the other workers
+    of this portfolio to have claimed what they found (PostgreSQL: an advisory lock, let go at this
+    worker's first claim): workers started together would otherwise all look for the work at once,
+    on the same CPUs, to find that the first one to claim took it, and the units of work of all of
+    them queue on the one portfolio lock anyway. One after the other, each next one looks while the
+    ones before apply theirs.
+
+    Then `claim(roots, n, keys)` holds up to n more of the given families (root group ids,
+    ascending) until the block ends; it returns those with work left and all it holds now (none:
+    every one was held by another worker). On PostgreSQL row locks on the root groups, taken in id
+    order, skipping those another worker holds (NO KEY UPDATE, so this worker's own inserts of child
+    groups, whose foreign key takes KEY SHARE on the parent, are not blocked); every root before the
+    last one locked that was not locked was held by another worker. A family whose every action
+    (`keys(root)`: their idempotency keys) is applied already, by a worker that has finished and let
+    it go, is left out. SQLite has one writer: the first n."""
     if engine.dialect.name != "postgresql":
-        yield roots
+        yield lambda roots, n, _keys: (roots[:n], roots[:n])
         return
     with engine.connect() as conn, conn.begin():
         scope_to(conn, pid)
-        q = (
-            sa.select(_g.id)
-            .where(_g.portfolio_id == pid, _g.id.in_(roots))
-            .order_by(_g.id)
-            .with_for_update(skip_locked=True, key_share=True)
-        )
-        yield [int(r) for r in conn.execute(q).scalars()]
+        gate = [sa.func.pg_advisory_lock, sa.func.pg_advisory_unlock]
+        conn.execute(sa.select(gate.pop(0)(SWEEP_GATE, pid % 2**31))).all()
+
+        def open_gate() -> None:
+            if gate:
+                conn.execute(sa.select(gate.pop()(SWEEP_GATE, pid % 2**31))).all()
+
+        def claim(roots: list[int], n: int, keys: Callable[[int], list[str]]) -> tuple[list[int], list[int]]:
+            q = (
+                sa.select(_g.id)
+                .where(_g.portfolio_id == pid, _g.id.in_(roots))
+                .order_by(_g.id)
+                .limit(n)  # counts the rows locked, not those skipped
+                .with_for_update(skip_locked=True, key_share=True)
+            )
+            mine = [int(r) for r in conn.execute(q).scalars()]
+            open_gate()
+            if not mine:
+                return [], []
+            wanted = {r: keys(r) for r in mine}
+            la = lifecycle_actions.c
+            done_q = sa.select(la.idempotency_key).where(
+                la.portfolio_id == pid, la.idempotency_key.in_([k for ks in wanted.values() for k in ks])
+            )
+            done = set(conn.execute(done_q).scalars())
+            return [r for r in mine if not done.issuperset(wanted[r])], mine
+
+        try:
+            yield claim
+        finally:
+            open_gate()
 
 
 def run(
@@ -770,33 +813,51 @@ def run(
     with engine.connect() as conn:
         pid = resolve_portfolio(conn, portfolio)
         cfg = _with_tax_rate(conn, pid, cfg)
-        cands = find_candidates(conn, pid, as_of, cfg, exact=False)
-        if not (cands.sleeves or cands.merges):
-            return report
-        tree = genealogy(conn, pid)
-    families: dict[int, dict[str, list[int]]] = {}
+    with _claims(engine, pid) as claim:
+        with engine.connect() as conn:
+            scope_to(conn, pid)
+            cands = find_candidates(conn, pid, as_of, cfg, exact=False)
+            if not (cands.sleeves or cands.merges):
+                return report
+            tree = genealogy(conn, pid)
+        families: dict[int, dict[str, list[int]]] = {}
 
-    def add(kind: str, gid: int, item: int) -> None:
-        families.setdefault(tree.root(gid), {}).setdefault(kind, []).append(item)
+        def add(kind: str, gid: int, item: int) -> None:
+            families.setdefault(tree.root(gid), {}).setdefault(kind, []).append(item)
 
-    for aid in cands.reinvest:
-        add("reinvest", cands.sleeves[aid].state.group_id, aid)
-    for aid in cands.rev_forks:
-        add("rev", cands.sleeves[aid].state.group_id, aid)
-    for aid in cands.gen_forks:
-        add("gen", cands.sleeves[aid].state.group_id, aid)
-    for gid in cands.merges:
-        add("merge", gid, gid)
-    roots = sorted(families)
-    report.families = len(roots)
-    for start in range(0, len(roots), families_per_batch):
-        chunk = roots[start : start + families_per_batch]
-        with _claim(engine, pid, chunk) as mine:
-            report.families_skipped += len(chunk) - len(mine)
+        for aid in cands.reinvest:
+            add("reinvest", cands.sleeves[aid].state.group_id, aid)
+        for aid in cands.rev_forks:
+            add("rev", cands.sleeves[aid].state.group_id, aid)
+        for aid in cands.gen_forks:
+            add("gen", cands.sleeves[aid].state.group_id, aid)
+        for gid in cands.merges:
+            add("merge", gid, gid)
+        roots = sorted(families)
+        report.families = len(roots)
+        period = quarter_of(as_of)
+        key_of: dict[str, Callable[[int], str]] = {
+            "reinvest": lambda a: reinvest_key(a, period),
+            "rev": lambda a: fork_key(Rule.REV_FORK, a, as_of),
+            "gen": lambda a: fork_key(Rule.GEN_FORK, a, as_of),
+            "merge": lambda g: merge_key(g, as_of),
+        }
+
+        def keys(root: int) -> list[str]:
+            return [key_of[kind](item) for kind, items in families[root].items() for item in items]
+
+        # Each claim is held until the sweep's end, so no worker claims a family another one is
+        # still working on, nor (see `_claims`) works again on one another has finished.
+        remaining = roots
+        while remaining:
+            mine, held = claim(remaining, families_per_batch, keys)
+            passed = bisect.bisect_right(remaining, held[-1]) if held else len(remaining)
+            report.families_skipped += passed - len(held)
+            remaining = remaining[passed:]
             if mine:
                 _families(engine, actor, pid, [families[r] for r in mine], tree, as_of, cfg, report)
-        if progress:
-            progress(min(start + families_per_batch, len(roots)), len(roots))
+            if progress:
+                progress(len(roots) - len(remaining), len(roots))
     _alerts(engine, actor, pid, as_of, cfg, cands, report)
     return report
 
@@ -816,7 +877,8 @@ def _families(
     def every(kind: str) -> list[int]:
         return sorted(x for w in work for x in w.get(kind, []))
 
-    report.applied += apply_reinvestments(engine, actor, pid, every("reinvest"), as_of, cfg)
+    if reinvest := every("reinvest"):  # each apply_* is a unit of work: none for nothing to do
+        report.applied += apply_reinvestments(engine, actor, pid, reinvest, as_of, cfg)
     born: set[int] = set()  # FORK groups this run created (not in the genealogy snapshot)
 
     def merges(depths: dict[int, int]) -> None:
@@ -836,7 +898,7 @@ def _families(
     merges({gid: tree.depth(gid) for gid in every("merge")})
     items = [(Rule.REV_FORK, a) for a in every("rev")] + [(Rule.GEN_FORK, a) for a in every("gen")]
     waits: list[ForkPlan] = []
-    forked = apply_forks(engine, actor, pid, items, as_of, cfg, waits)
+    forked = apply_forks(engine, actor, pid, items, as_of, cfg, waits) if items else []
     report.waiting += [_fork_wait(p) for p in waits]
     report.applied += forked
     new_depths = {}

@@ -219,23 +219,59 @@ COPY_MIN_ROWS = 64
 
 
 @contextmanager
-def deferred(conn: sa.Connection, rows: int, sqlalchemy_reads: bool = False) -> Iterator[None]:
+def deferred(conn: sa.Connection, rows: int, sqlalchemy_reads: bool = False, commit: bool = False) -> Iterator[None]:
     """PostgreSQL: send the statements of the block without waiting for each one's answer (psycopg's
     pipeline mode), and wait once at its end; a read inside still waits for its rows. For the few
     writes at the end of a small unit of work, whose answers nobody reads (`rows`: how many rows the
     block writes at most; from COPY_MIN_ROWS on, the block runs as usual, since COPY cannot be
     pipelined; nor can reads through `conn.execute`, so a block with any runs as usual too). An
     error of any statement is raised at the end of the block at the latest, as the same SQLAlchemy
-    exception a statement would raise."""
+    exception a statement would raise.
+
+    `commit`: the block is the end of the transaction, so its COMMIT goes in the same wait (when the
+    block is pipelined; otherwise the caller's transaction commits as usual). The caller's
+    `conn.begin()` then finds the driver's transaction over and its commit sends nothing; after an
+    error the COMMIT is not applied (the server skips the rest of a failed pipeline) and the
+    caller's rollback undoes the work as usual."""
     if conn.dialect.name != "postgresql" or rows >= COPY_MIN_ROWS or sqlalchemy_reads:
         yield
         return
     dbapi = conn.dialect.loaded_dbapi
+    raw = conn.connection.dbapi_connection
     try:
-        with conn.connection.dbapi_connection.pipeline():  # type: ignore[union-attr]
+        with raw.pipeline():  # type: ignore[union-attr]
             yield
+            if commit:
+                raw.execute("COMMIT")  # type: ignore[union-attr]
     except dbapi.Error as exc:
         raise sa.exc.DBAPIError.instance(None, None, exc, dbapi.Error) from exc
+
+
+def together(conn: sa.Connection, *reads: tuple[Prepared, Mapping[str, Any]]) -> list[list[tuple[Any, ...]]]:
+    """The rows of each read, in order. PostgreSQL: sent together and answered in one round trip
+    (a pipeline, read after its sync; the transaction's BEGIN, when it is still to be sent, goes
+    with them); the server still runs them one after the other, each with a fresh snapshot, so a
+    read after a locking one sees what was committed before the lock was granted. Elsewhere one
+    after the other."""
+    if conn.dialect.name != "postgresql":
+        return [p.rows(conn, **params) for p, params in reads]
+    dbapi = conn.dialect.loaded_dbapi
+    raw = conn.connection.dbapi_connection
+    cursors: list[Any] = []
+    sql = None
+    try:
+        with raw.pipeline():  # type: ignore[union-attr]
+            for p, params in reads:
+                c = p._compiled(conn)
+                sql = c.sql
+                cursors.append(raw.cursor())  # type: ignore[union-attr]
+                cursors[-1].execute(sql, c.convert(params))
+        return [list(cur.fetchall()) for cur in cursors]
+    except dbapi.Error as exc:
+        raise sa.exc.DBAPIError.instance(sql, None, exc, dbapi.Error) from exc
+    finally:
+        for cur in cursors:
+            cur.close()
 
 
 class Insert(Prepared):
