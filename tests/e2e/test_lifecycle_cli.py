@@ -58,3 +58,19 @@ def test_bad_input_is_one_line_and_changes_nothing(cli, args: list[str], message
     assert message in result.output and "Traceback" not in result.output
     assert len(result.output.strip().splitlines()) == 1
     assert db_state(cli.engine) == before
+
+
+def test_run_takes_the_families_per_batch_it_is_given(cli, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from alluse.services import lifecycle
+
+    given: list[int] = []
+    real_run = lifecycle.run
+
+    def run(*args, **kwargs):  # type: ignore[no-untyped-def]
+        given.append(kwargs["families_per_batch"])
+        return real_run(*args, **kwargs)
+
+    monkeypatch.setattr(lifecycle, "run", run)
+    out = cli("lifecycle", "run", "--as-of", "2026-12-31", "--families-per-batch", "1").output
+    assert "2 actions applied" in out
+    assert given == [1]

@@ -77,9 +77,10 @@ def lifecycle_run(
                 state.portfolio,
                 day,
                 progress=lambda d, t: bar.update(task, completed=d, total=t),
+                families_per_batch=batch,
             )
     else:
-        report = lifecycle.run(state.engine(), actor(), state.portfolio, day)
+        report = lifecycle.run(state.engine(), actor(), state.portfolio, day, families_per_batch=batch)
     for a in report.applied:
         console.print(f"{a['rule'].lower()} {usd(a['amount_cents'])}: {a['reason']}", highlight=False)
     for w in report.waiting:
