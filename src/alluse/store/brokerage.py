@@ -8,9 +8,9 @@ from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 
+from alluse.store.db import IN_CHUNK
 from alluse.store.prepared import Prepared, insert
 from alluse.store.schema import accounts, audit_keys, brokerage_accounts, brokerage_numbers
-from alluse.store.uow import IN_CHUNK
 
 _b = brokerage_accounts.c
 BROKERAGE_COLUMNS = ["id", "portfolio_id", "broker", "number", "account_id", "credentials_encrypted", "registered_at"]

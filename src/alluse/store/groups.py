@@ -12,8 +12,8 @@ import sqlalchemy as sa
 from alluse.domain.accounts import Allocation
 from alluse.domain.groups import GroupPlan
 from alluse.store import prepared
+from alluse.store.db import IN_CHUNK
 from alluse.store.schema import account_config, account_groups, accounts, portfolios
-from alluse.store.uow import IN_CHUNK
 
 # Rows as tuples in these orders (insert_groups).
 _GROUP_INSERT = prepared.insert(

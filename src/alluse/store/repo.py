@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alluse.domain.accounts import SLEEVE_LABEL, AccountKind, AccountStatus, CashSnapshot
 from alluse.domain.errors import NotFound
 from alluse.domain.ledger import Leg, balanced
-from alluse.store.db import IN_CHUNK
+from alluse.store.idlist import in_ids
 from alluse.store.ids import allocate_ids as allocate_ids  # the use cases import it from here
 from alluse.store.ids import sequence_draw
 from alluse.store.prepared import Prepared, insert
@@ -91,6 +91,8 @@ _ACCOUNTS_BY_IDS = {
     )
     for n in range(1, 5)
 }
+# Any other number of accounts: the ids as one list (store/idlist.py).
+_ACCOUNTS_IN = Prepared(sa.select(*_ACCOUNT_COLS).where(_a.portfolio_id == sa.bindparam("pid"), in_ids(_a.id)))
 # The same, with the portfolio's external counter-account of a given name (a cash move's bank).
 _ACCOUNTS_WITH_EXTERNAL = {
     n: Prepared(
@@ -144,12 +146,8 @@ def load_accounts(conn: sa.Connection, portfolio_id: int, ids: list[int]) -> dic
         for r in _ACCOUNTS_BY_IDS[len(ids)].rows(conn, pid=portfolio_id, **params):
             out[r[0]] = _to_row(r)
     elif ids:
-        for i in range(0, len(ids), IN_CHUNK):
-            q = sa.select(*_ACCOUNT_COLS).where(
-                _a.portfolio_id == sa.bindparam("pid"), _a.id.in_(ids[i : i + IN_CHUNK])
-            )
-            for r in conn.execute(q, {"pid": portfolio_id}):
-                out[r[0]] = _to_row(tuple(r))
+        for r in _ACCOUNTS_IN.rows(conn, pid=portfolio_id, ids=ids):
+            out[r[0]] = _to_row(r)
     missing = set(ids) - out.keys()
     if missing:
         raise NotFound(f"no account with id {min(missing)} in this portfolio")

@@ -32,8 +32,7 @@ from alluse.domain.parsing import validate_key as validate_key
 from alluse.security.audit_key import Signer, current_signer
 from alluse.store import outbox, prepared, rowlog
 from alluse.store.citus import on_citus
-from alluse.store.db import IN_CHUNK as IN_CHUNK  # the use cases import it from here
-from alluse.store.db import writer_lock
+from alluse.store.db import IN_CHUNK, writer_lock
 from alluse.store.ids import IdPool, pool_head
 from alluse.store.prepared import Prepared, insert, together
 from alluse.store.schema import audit_keys, audit_log, events, portfolios, system_audit
