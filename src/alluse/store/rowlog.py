@@ -201,7 +201,7 @@ class _TupleShape:
         wanted = [at[n] for n in s.names]
         # One column: itemgetter would hand back the bare value, not a one-element image.
         self.getter = operator.itemgetter(*wanted) if len(wanted) > 1 else (lambda r, i=wanted[0]: (r[i],))
-        self.pk_at = s.pk_at[0]
+        self.pk_at = s.pk_at
         self.normed = s.normed
 
 
@@ -300,7 +300,7 @@ class Capture:
             found = out.setdefault(s.name, {})
             if isinstance(s, _TupleShape) or (all(n in rows[0] for n in s.names) and len(s.pk_at) == 1):
                 # The hot path (the journal): every column given, so one C call gathers a row.
-                at = s.pk_at if isinstance(s, _TupleShape) else s.pk_at[0]
+                at = s.pk_at[0]
                 _image_rows(found, list(map(s.getter, rows)), at, s.normed)
                 continue
             for r in rows:
