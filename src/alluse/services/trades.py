@@ -160,9 +160,8 @@ def move_lots_in_kind(tx: Tx, source_id: int, target_id: int, on: date, seq: int
     for m in moves:
         for fid, aid, action in ((m.out_fill_id, src.id, "MOVE_OUT"), (m.in_fill_id, dst.id, "MOVE_IN")):
             book.fill_rows.append(
-                [fid, tx.portfolio_id, aid, m.instrument_id, action, m.quantity, m.mark_e4, 0, 0, on, week_start(on),
-                 None, seq]
-            )  # fmt: skip
+                store.fill_row(fid, tx.portfolio_id, aid, m.instrument_id, action, m.quantity, m.mark_e4, 0, 0, on, seq)
+            )
     book.flush()
     return {"instruments": len(held), "lots": sum(m.lots for m in moves)}
 
@@ -195,7 +194,7 @@ class Book:
     booking: Booking = field(default_factory=Booking)
     accounts: dict[int, AccountRow] = field(default_factory=dict)
     refs: dict[str | int, int] = field(default_factory=dict)
-    fill_rows: list[list[Any]] = field(default_factory=list)  # in store.book.FILL_COLUMNS order
+    fill_rows: list[list[Any]] = field(default_factory=list)  # store.fill_row
     entries: list[JournalEntry] = field(default_factory=list)
     entry_fill: list[int] = field(default_factory=list)
     breached: dict[int, bool] = field(default_factory=dict)
@@ -296,8 +295,8 @@ class Book:
             self.entries.append(JournalEntry(b.kind, b.legs, seq, memo=b.memo))
             self.entry_fill.append(len(self.fill_rows))
         self.fill_rows.append(
-            [b.fill_id, self.tx.portfolio_id, b.account_id, b.instrument_id, b.action.value, b.quantity, b.price_e4,
-             b.commission_cents, b.cash_cents, on, week_start(on), None, seq]
+            store.fill_row(b.fill_id, self.tx.portfolio_id, b.account_id, b.instrument_id, b.action.value, b.quantity,
+                           b.price_e4, b.commission_cents, b.cash_cents, on, seq)
         )  # fmt: skip
         return b
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from alluse.domain.booking import Booking, BookLot, Close, Holder, Position
+from alluse.domain.booking import Booking, BookLot, Close, Holder, Position, week_start
 from alluse.domain.instruments import Instrument, InstrumentKind
 from alluse.store.ids import draw_ids
 from alluse.store.prepared import Prepared, insert
@@ -180,8 +180,18 @@ def held_instruments(conn: sa.Connection, portfolio_id: int, account_id: int) ->
     return [int(iid) for (iid,) in conn.execute(q)]
 
 
+def fill_row(
+    fill_id: int, portfolio_id: int, account_id: int, instrument_id: int | None, action: str, quantity: int,
+    price_e4: int, commission_cents: int, cash_cents: int, on: date, audit_seq: int,
+) -> list[Any]:  # fmt: skip
+    """A fill as `insert_fills` takes it, in FILL_COLUMNS order; its transfer (FILL_TRANSFER) is set
+    once the journal entry is written."""
+    return [fill_id, portfolio_id, account_id, instrument_id, action, quantity, price_e4, commission_cents, cash_cents,
+            on, week_start(on), None, audit_seq]  # fmt: skip
+
+
 def insert_fills(conn: sa.Connection, rows: Sequence[Sequence[Any]]) -> None:
-    """Fills as rows in FILL_COLUMNS order."""
+    """Fills as rows in FILL_COLUMNS order (`fill_row`)."""
     _FILL_INSERT.tuples(conn, rows)
 
 
