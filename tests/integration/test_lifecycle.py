@@ -196,6 +196,29 @@ def test_fork_waits_for_the_pool_then_uses_it(engine: sa.Engine, portfolio: str)
     _zero_sum(engine)
 
 
+def test_forks_of_one_run_share_the_pool_in_registration_order(engine: sa.Engine, portfolio: str) -> None:
+    # Two families fork in one unit of work from the same broker's pool: each takes the oldest
+    # registrations not yet promised to the one before it, and each names its group after its parent.
+    groups.open_group(
+        engine, "t", portfolio, "open-a1", groups.group_opening(25_000_000, ["IBKR:U1", "IBKR:U2", "IBKR:U3"])
+    )
+    groups.open_group(
+        engine, "t", portfolio, "open-a2", groups.group_opening(25_000_000, ["IBKR:U4", "IBKR:U5", "IBKR:U6"])
+    )
+    brokers.register(engine, "t", portfolio, ["IBKR:P4", "IBKR:P3", "IBKR:P2", "IBKR:P1", "IBKR:P0"], "pool")
+    realize(engine, "t", portfolio, [("g1", "A1-GEN", 7_500_000, ON), ("g2", "A2-GEN", 7_500_000, ON)])
+    report = lifecycle.run(engine, "t", portfolio, DAY)
+    assert [(a["account"], a["group"]) for a in report.applied] == [
+        ("Gen-Acc A1-GEN", "A1F1"),
+        ("Gen-Acc A2-GEN", "A2F1"),
+    ]
+    acc = _accounts(engine, portfolio)
+    taken = [acc[n]["brokerage_account"] for n in ("A1F1-GEN", "A1F1-COM", "A2F1-GEN", "A2F1-COM")]
+    assert taken == ["IBKR:P4", "IBKR:P3", "IBKR:P2", "IBKR:P1"]
+    assert [b["brokerage_account"] for b in list_brokerage(engine, portfolio) if b["status"] == "POOL"] == ["IBKR:P0"]
+    _zero_sum(engine)
+
+
 def test_fork_waits_while_surplus_sits_in_positions(engine: sa.Engine, portfolio: str) -> None:
     _open_a1(engine, portfolio)
     realize(engine, "t", portfolio, [("g", "A1-GEN", 7_500_000, ON)])

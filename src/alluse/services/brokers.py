@@ -14,14 +14,14 @@ from alluse.brokers.refs import PAPER, BrokerageRef, paper_number, parse_brokera
 from alluse.domain.errors import Conflict, InvalidInput, NotFound
 from alluse.security.keyring import Keyring
 from alluse.store import brokerage as store
-from alluse.store.brokerage import broker_of, pool_free, release_to_pool
+from alluse.store.brokerage import broker_of, brokers_of, pool_free, release_to_pool
 from alluse.store.repo import account_label, allocate_ids
 from alluse.store.schema import brokerage_accounts
 from alluse.store.scope import resolve_portfolio
 from alluse.store.uow import Request, Tx, write, write_connection
 
 # The pool's queries are the store's; the lifecycle and orders use them through this module.
-__all__ = ["broker_of", "map_brokerage", "pool_free", "read_credentials", "register"]
+__all__ = ["broker_of", "brokers_of", "map_brokerage", "pool_free", "read_credentials", "register"]
 __all__ += ["release_to_pool", "reseal_audit_keys", "rotate_credentials", "set_credentials", "take_from_pool"]
 
 
@@ -185,11 +185,17 @@ def read_credentials(engine: Engine, portfolio: str | int | None, ref: str, keyr
     return None if token is None else keyring.decrypt(token).decode()
 
 
-def take_from_pool(
-    conn: sa.Connection, portfolio_id: int, broker: str, n: int, skip: set[BrokerageRef] | None = None
-) -> list[BrokerageRef]:
-    """Up to n pool accounts of `broker`, oldest registration first (so every run picks the same ones),
-    leaving out those in `skip` (already promised to another opening of the same unit of work)."""
-    skip = skip or set()
-    refs = [BrokerageRef(broker, number) for number in store.pool_numbers(conn, portfolio_id, broker, n + len(skip))]
-    return [r for r in refs if r not in skip][:n]
+def take_from_pool(conn: sa.Connection, portfolio_id: int, wants: list[tuple[str, int]]) -> list[list[BrokerageRef]]:
+    """For each (broker, n) in order, up to n pool accounts of that broker, oldest registration first
+    (so every run picks the same ones), none given to two of them: the openings of one unit of work."""
+    pools = {
+        broker: [BrokerageRef(broker, num) for num in store.pool_numbers(conn, portfolio_id, broker, total)]
+        for broker in {b for b, _ in wants}
+        if (total := sum(n for b, n in wants if b == broker))
+    }
+    out = []
+    for broker, n in wants:
+        pool = pools.get(broker, [])
+        out.append(pool[:n])
+        del pool[:n]
+    return out

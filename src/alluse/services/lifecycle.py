@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import bisect
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date
@@ -48,7 +48,7 @@ from alluse.domain.lifecycle import (
 )
 from alluse.domain.money import Cents, format_usd
 from alluse.services.alerts import BUFFER_BREACH, alert_event, raise_alert
-from alluse.services.brokers import broker_of, pool_free, release_to_pool, take_from_pool
+from alluse.services.brokers import brokers_of, pool_free, release_to_pool, take_from_pool
 from alluse.services.configuration import portfolio_lifecycle
 from alluse.services.earmarks import earmark_row as _earmark_row
 from alluse.services.groups import GroupOpening, open_fork_groups
@@ -354,27 +354,32 @@ def _results(written: list[dict[str, Any]]) -> list[ActionApplied]:
     return [cast(ActionApplied, r) for r in written if not r.get("replayed")]
 
 
-def _fork_pool(conn: sa.Connection, pid: int, account_id: int) -> tuple[str, int | None]:
-    """Which broker the new sleeves use (the parent's) and how many pool accounts the fork may take
-    (None: the paper broker makes what the pool lacks)."""
-    broker = broker_of(conn, pid, account_id) or PAPER
-    return broker, None if broker == PAPER else pool_free(conn, pid, broker)
+def _fork_pools(conn: sa.Connection, pid: int, account_ids: Collection[int]) -> dict[int, tuple[str, int | None]]:
+    """For each forking account: which broker the new sleeves use (the parent's) and how many pool
+    accounts the broker's pool holds for forks (None: the paper broker makes what the pool lacks)."""
+    brokers = brokers_of(conn, pid, account_ids)
+    free = {b: pool_free(conn, pid, b) for b in set(brokers.values()) if b != PAPER}
+    return {aid: (b, free.get(b)) for aid in account_ids for b in [brokers.get(aid, PAPER)]}
 
 
-def _child_name(conn: sa.Connection, pid: int, parent_gid: int, letter: str) -> str:
-    """A1 forks A1F1, A1F2 ...; its Rev-Acc forks A1R1 ...: names say where a group came from, and each
-    family numbers its own children, so the order families are processed in never changes a name."""
-    parent = _GROUP_NAME.first(conn, pid=pid, gid=parent_gid)[0]  # type: ignore[index]
-    prefix = f"{parent}{letter}"
-    # A range on the (portfolio, name) index: every name starting with the prefix, nothing else scanned.
-    taken = {n for (n,) in _NAMES_FROM.rows(conn, pid=pid, lo=prefix, hi=prefix + "\uffff")}
-    n = 1
-    while f"{prefix}{n}" in taken:
-        n += 1
-    return f"{prefix}{n}"
+def _child_names(conn: sa.Connection, pid: int, forks: list[tuple[int, str]]) -> list[str]:
+    """The name of each fork's new group, by its parent group and letter. A1 forks A1F1, A1F2 ...; its
+    Rev-Acc forks A1R1 ...: names say where a group came from, and each family numbers its own
+    children, so the order families are processed in never changes a name."""
+    parents = dict(_GROUP_NAMES.rows(conn, pid=pid, ids=sorted({gid for gid, _ in forks})))
+    out = []
+    for gid, letter in forks:
+        prefix = f"{parents[gid]}{letter}"
+        # A range on the (portfolio, name) index: every name starting with the prefix, nothing else scanned.
+        taken = {n for (n,) in _NAMES_FROM.rows(conn, pid=pid, lo=prefix, hi=prefix + "\uffff")}
+        n = 1
+        while f"{prefix}{n}" in taken:
+            n += 1
+        out.append(f"{prefix}{n}")
+    return out
 
 
-_GROUP_NAME = Prepared(sa.select(_g.name).where(_g.portfolio_id == sa.bindparam("pid"), _g.id == sa.bindparam("gid")))
+_GROUP_NAMES = Prepared(sa.select(_g.id, _g.name).where(_g.portfolio_id == sa.bindparam("pid"), in_ids(_g.id)))
 _NAMES_FROM = Prepared(
     sa.select(_g.name).where(
         _g.portfolio_id == sa.bindparam("pid"), _g.name >= sa.bindparam("lo"), _g.name < sa.bindparam("hi")
@@ -441,11 +446,12 @@ def _choose_forks(
     waits: list[ForkPlan] = []
     sleeves = _load_sleeves(conn, pid, sorted({aid for _, aid in items}), as_of, surplus=True)
     pool_left: dict[str, int] = {}
+    pools = _fork_pools(conn, pid, sleeves)
     for rule, aid in items:
         s = sleeves.get(aid)
         if s is None or s.status is not AccountStatus.ACTIVE:
             continue
-        broker, free = _fork_pool(conn, pid, aid)
+        broker, free = pools[aid]
         if free is not None:
             free = pool_left.setdefault(broker, free)
         plan = (plan_gen_fork if rule is Rule.GEN_FORK else plan_rev_fork)(s.state, cfg, free)
@@ -465,9 +471,12 @@ def _fork_openings(
     """The group each fork opens: named after its family, funded from its sleeve, over accounts taken
     from the brokerage pool (one pool account is never given to two forks)."""
     openings: list[GroupOpening] = []
-    for rule, s, plan, broker in forks:
+    pools = take_from_pool(tx.conn, pid, [(broker, plan.brokerage_needed) for _r, _s, plan, broker in forks])
+    names = _child_names(
+        tx.conn, pid, [(s.state.group_id, "F" if r is Rule.GEN_FORK else "R") for r, s, _p, _b in forks]
+    )
+    for (rule, s, plan, _broker), pool, name in zip(forks, pools, names, strict=True):
         parent_gid = s.state.group_id
-        pool = take_from_pool(tx.conn, pid, broker, plan.brokerage_needed, skip=_taken_refs(openings))
         refs: list[BrokerageRef | None] = [None, None, None]
         for kind, ref in zip(plan.legs, pool, strict=False):
             refs[SLEEVES.index(kind)] = ref
@@ -476,17 +485,13 @@ def _fork_openings(
                 plan.amount,
                 (refs[0], refs[1], refs[2]),
                 cfg.gen_fork_split if rule is Rule.GEN_FORK else cfg.rev_fork_allocation,
-                _child_name(tx.conn, pid, parent_gid, "F" if rule is Rule.GEN_FORK else "R"),
+                name,
                 GroupKind.FORK if rule is Rule.GEN_FORK else GroupKind.PRIMARY,
                 parent_gid,
                 s.state.account_id,
             )
         )
     return openings
-
-
-def _taken_refs(openings: list[GroupOpening]) -> set[BrokerageRef]:
-    return {ref for o in openings for ref in o.brokerage if ref is not None}
 
 
 def _merge_target(conn: sa.Connection, pid: int, gid: int) -> tuple[int, str] | None:
@@ -819,7 +824,10 @@ def run(
             cands = find_candidates(conn, pid, as_of, cfg, exact=False)
             if not (cands.sleeves or cands.merges):
                 return report
-            tree = genealogy(conn, pid)
+            acting = {
+                cands.sleeves[aid].state.group_id for aid in (*cands.reinvest, *cands.rev_forks, *cands.gen_forks)
+            }
+            tree = genealogy(conn, pid, of={*acting, *cands.merges})
         families: dict[int, dict[str, list[int]]] = {}
 
         def add(kind: str, gid: int, item: int) -> None:
@@ -964,12 +972,13 @@ def _fork_plans(conn: sa.Connection, pid: int, cands: Candidates, cfg: Lifecycle
     """Fork plans in run order; pool accounts taken by earlier forks are not offered to later ones."""
     left: dict[str, int] = {}
     plans = []
+    pools = _fork_pools(conn, pid, [*cands.rev_forks, *cands.gen_forks])
     for ids, planner in (
         (cands.rev_forks, plan_rev_fork),
         (cands.gen_forks, plan_gen_fork),
     ):
         for aid in sorted(ids):
-            broker, free = _fork_pool(conn, pid, aid)
+            broker, free = pools[aid]
             if free is not None:
                 free = left.setdefault(broker, free)
             plan = planner(cands.sleeves[aid].state, cfg, free)

@@ -3,12 +3,13 @@ portfolio's pool, the one-to-one mapping to system accounts, and the encrypted c
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 
 from alluse.store.db import IN_CHUNK
+from alluse.store.idlist import in_ids
 from alluse.store.prepared import Prepared, insert
 from alluse.store.schema import accounts, audit_keys, brokerage_accounts, brokerage_numbers
 
@@ -127,10 +128,13 @@ def reseal_audit_key(conn: sa.Connection, key_id: str, sealed: bytes) -> None:
     conn.execute(audit_keys.update().where(audit_keys.c.key_id == key_id).values(sealed=sealed))
 
 
-# A lifecycle sweep asks these once per fork: prepared, like the rest of the hot path.
+# A lifecycle sweep asks these for its forks: prepared, like the rest of the hot path.
 _IN_POOL = (_b.portfolio_id == sa.bindparam("pid"), _b.broker == sa.bindparam("broker"), _b.account_id.is_(None))
 _BROKER_OF = Prepared(
     sa.select(_b.broker).where(_b.portfolio_id == sa.bindparam("pid"), _b.account_id == sa.bindparam("aid"))
+)
+_BROKERS_OF = Prepared(
+    sa.select(_b.account_id, _b.broker).where(_b.portfolio_id == sa.bindparam("pid"), in_ids(_b.account_id))
 )
 _POOL_FREE = Prepared(sa.select(sa.func.count()).where(*_IN_POOL))
 _POOL_NUMBERS = Prepared(
@@ -142,6 +146,11 @@ def broker_of(conn: sa.Connection, portfolio_id: int, account_id: int) -> str | 
     """The broker an account's brokerage account is at (None when it has none)."""
     found = _BROKER_OF.first(conn, pid=portfolio_id, aid=account_id)
     return None if found is None or found[0] is None else str(found[0])
+
+
+def brokers_of(conn: sa.Connection, portfolio_id: int, account_ids: Iterable[int]) -> dict[int, str]:
+    """The broker of each of these accounts' brokerage accounts (those with none are left out)."""
+    return {int(aid): str(b) for aid, b in _BROKERS_OF.rows(conn, pid=portfolio_id, ids=sorted(set(account_ids)))}
 
 
 def pool_free(conn: sa.Connection, portfolio_id: int, broker: str) -> int:

@@ -4,8 +4,9 @@ and the family tree the screens draw. The sweep in `services/lifecycle.py` reads
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TypedDict
+from typing import Any, TypedDict
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -13,6 +14,7 @@ from sqlalchemy.engine import Engine
 from alluse.domain.accounts import AccountKind
 from alluse.domain.lifecycle import Rule
 from alluse.domain.money import Cents
+from alluse.store.idlist import in_ids
 from alluse.store.prepared import Prepared
 from alluse.store.repo import account_label
 from alluse.store.schema import account_groups, accounts, lifecycle_actions
@@ -47,9 +49,30 @@ _GROUPS = Prepared(
 )
 
 
-def genealogy(conn: sa.Connection, pid: int) -> Genealogy:
+def _lineage_query() -> sa.Select[Any]:
+    up = (
+        sa.select(_g.id, _g.parent_group_id, _g.name, _g.kind, _g.status)
+        .where(_g.portfolio_id == sa.bindparam("pid"), in_ids(_g.id))
+        .cte("lineage", recursive=True)
+    )
+    p = account_groups.alias("ancestor")
+    up = up.union(
+        sa.select(p.c.id, p.c.parent_group_id, p.c.name, p.c.kind, p.c.status).where(
+            p.c.portfolio_id == sa.bindparam("pid"), p.c.id == up.c.parent_group_id
+        )
+    )
+    return sa.select(up)
+
+
+_LINEAGE = Prepared(_lineage_query())
+
+
+def genealogy(conn: sa.Connection, pid: int, of: Iterable[int] | None = None) -> Genealogy:
+    """Every group of the portfolio; with `of`, only those groups and their ancestors (what a sweep
+    needs for the few groups that act, instead of reading all of them: 33,334 at 100k accounts)."""
+    rows = _GROUPS.rows(conn, pid=pid) if of is None else _LINEAGE.rows(conn, pid=pid, ids=sorted(set(of)))
     parent, name, kind, status = {}, {}, {}, {}
-    for gid, p, n, k, s in _GROUPS.rows(conn, pid=pid):
+    for gid, p, n, k, s in rows:
         parent[gid], name[gid], kind[gid], status[gid] = p, n, k, s
     return Genealogy(parent, name, kind, status)
 
