@@ -2484,6 +2484,8 @@ CREATE INDEX ix_fills_transfer_id ON public.fills USING btree (transfer_id);
 
 CREATE INDEX ix_lifecycle_actions_account_id_rule ON public.lifecycle_actions USING btree (account_id, rule);
 
+CREATE INDEX ix_lifecycle_actions_portfolio_id_audit_seq ON public.lifecycle_actions USING btree (portfolio_id, audit_seq);
+
 CREATE INDEX ix_login_throttle_window_start ON public.login_throttle USING btree (window_start);
 
 CREATE INDEX ix_lot_closes_account_id_closed_on_realized_term_gain_cents ON ONLY public.lot_closes USING btree (account_id, closed_on, realized, term, gain_cents);
@@ -2505,6 +2507,8 @@ CREATE INDEX ix_postings_transfer_id ON ONLY public.postings USING btree (transf
 CREATE INDEX ix_refresh_tokens_family ON public.refresh_tokens USING btree (family);
 
 CREATE INDEX ix_refresh_tokens_user_id ON public.refresh_tokens USING btree (user_id);
+
+CREATE INDEX ix_tax_payments_portfolio_id_transfer_id ON public.tax_payments USING btree (portfolio_id, transfer_id);
 
 CREATE UNIQUE INDEX ix_transfers_portfolio_id_number ON public.transfers USING btree (portfolio_id, number);
 

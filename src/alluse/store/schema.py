@@ -413,6 +413,7 @@ tax_payments = sa.Table(
     sa.CheckConstraint("amount_cents > 0", name="positive"),
     _scoped_fk("account_id", "accounts"),
     _scoped_fk("transfer_id", "transfers"),
+    sa.Index(None, "portfolio_id", "transfer_id"),  # the as-of figures join postings to their payment
 )
 
 tax_settings = sa.Table(
@@ -582,6 +583,7 @@ lifecycle_actions = sa.Table(
     sa.UniqueConstraint("portfolio_id", "idempotency_key"),
     one_of("rule", Rule),
     sa.Index(None, "account_id", "rule"),
+    sa.Index(None, "portfolio_id", "audit_seq"),  # the as-of figures date a fork's or merge's postings by it
 )
 
 earmarks = sa.Table(
