@@ -117,9 +117,7 @@ def create_app(
     if settings.request_log:
         configure_logging()
     if telemetry:  # FastAPI's instrumentation is off: nothing of it to skip (api/fastpath.py)
-        app.add_middleware(
-            AccountReads, route=account_route(), ctx=app.state.ctx, overrides=app.dependency_overrides
-        )
+        app.add_middleware(AccountReads, route=account_route(), ctx=app.state.ctx, overrides=app.dependency_overrides)
     app.add_middleware(RequestLog, metrics=app.state.metrics, enabled=settings.request_log)
     # Starlette's limiter cuts a streamed body off once it passes the limit (413 via problems.py);
     # EdgeGuard, outside it, refuses a declared oversized body before anything runs.

@@ -78,11 +78,11 @@ class AccountReads:
     def _json(self, value: Any) -> bytes:
         # What FastAPI's handler does with an endpoint's return value (fastapi.routing: `dump_json`).
         r = self.route
-        field, errors = r.response_field.validate(value, {}, loc=("response",))  # type: ignore[union-attr]
+        checked, errors = r.response_field.validate(value, {}, loc=("response",))  # type: ignore[union-attr]
         if errors:
             raise ValueError(f"an account read does not fit its response model: {errors}")
-        return r.response_field.serialize_json(  # type: ignore[union-attr,no-any-return]
-            field,
+        return r.response_field.serialize_json(  # type: ignore[union-attr]
+            checked,
             include=r.response_model_include,
             exclude=r.response_model_exclude,
             by_alias=r.response_model_by_alias,
