@@ -14,6 +14,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from alluse import __version__
 from alluse.api import problems
 from alluse.api.deps import Context
+from alluse.api.fastpath import AccountReads, account_route
 from alluse.api.hardening import EdgeGuard, strict_json
 from alluse.api.observability import Metrics, RequestLog, configure_logging
 from alluse.api.routers import (
@@ -93,11 +94,12 @@ def create_app(
 
         engine = open_database(settings.database_url)
     keyring = keyring or load_keyring(settings)
+    telemetry = _telemetry()
     app = FastAPI(
         title="alluse",
         version=__version__,
         description="Accounts, ledger and rules for the ALL-USE method. Amounts are decimal strings in US dollars.",
-        telemetry=_telemetry(),
+        telemetry=telemetry,
     )
     app.state.ctx = Context(
         engine=engine,
@@ -114,6 +116,8 @@ def create_app(
     web.mount(app)  # the dashboard's pages and static files (docs/web.md)
     if settings.request_log:
         configure_logging()
+    if telemetry:  # FastAPI's instrumentation is off: nothing of it to skip (api/fastpath.py)
+        app.add_middleware(AccountReads, route=account_route(), ctx=app.state.ctx, overrides=app.dependency_overrides)
     app.add_middleware(RequestLog, metrics=app.state.metrics, enabled=settings.request_log)
     # Starlette's limiter cuts a streamed body off once it passes the limit (413 via problems.py);
     # EdgeGuard, outside it, refuses a declared oversized body before anything runs.

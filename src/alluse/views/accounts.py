@@ -168,12 +168,16 @@ def account_tree(engine: Engine, portfolio: PortfolioRef) -> AccountTree:
 
 def account_detail(engine: Engine, portfolio: PortfolioRef, ref: str | int) -> AccountDetail:
     """One sleeve with the same figures as a row of the tree, and its group's name."""
-    text = str(ref).strip()
     with engine.connect() as conn:
-        pid = resolve_portfolio(conn, portfolio)
-        row = None if is_id(text) else _SLEEVE_BY_NAME.first(conn, pid=pid, name=text.upper())
-        if row is None:  # an id, or no such name: resolve_account answers (with its suggestions)
-            row = _ONE_SLEEVE.first(conn, pid=pid, aid=resolve_account(conn, pid, ref))
+        return account_detail_in(conn, resolve_portfolio(conn, portfolio), ref)
+
+
+def account_detail_in(conn: sa.Connection, pid: int, ref: str | int) -> AccountDetail:
+    """`account_detail` on a connection already scoped to portfolio `pid`."""
+    text = str(ref).strip()
+    row = None if is_id(text) else _SLEEVE_BY_NAME.first(conn, pid=pid, name=text.upper())
+    if row is None:  # an id, or no such name: resolve_account answers (with its suggestions)
+        row = _ONE_SLEEVE.first(conn, pid=pid, aid=resolve_account(conn, pid, ref))
     if row is None:
         raise NotFound(f"no account {ref!r} in this portfolio")
     found = sleeve(row)
