@@ -150,8 +150,10 @@ def _quarter_gains(conn: sa.Connection, pid: int, as_of: date, ids: list[int] | 
 
 
 def _load_rows(conn: sa.Connection, pid: int, ids: list[int]) -> dict[int, Any]:
-    q = sa.select(*_STATE_COLS).where(_a.portfolio_id == pid, in_ids(_a.id))
-    return {row[0]: tuple(row) for row in conn.execute(q, {"ids": ids})}
+    return {row[0]: row for row in _STATE_ROWS.rows(conn, pid=pid, ids=ids)}
+
+
+_STATE_ROWS = Prepared(sa.select(*_STATE_COLS).where(_a.portfolio_id == sa.bindparam("pid"), in_ids(_a.id)))
 
 
 def _as_of_rows(conn: sa.Connection, pid: int, rows: dict[int, Any], as_of: date, later: set[int]) -> dict[int, Any]:
