@@ -236,7 +236,8 @@ def _run(
 
 def _checked(requests: Sequence[Request]) -> list[Request]:
     """The requests with their idempotency keys validated; keys within one unit of work must differ."""
-    checked = [Request(validate_key(r.key), r.payload) for r in requests]
+    # A key that validation leaves as it is keeps its request: no new object per request of a batch.
+    checked = [r if (k := validate_key(r.key)) is r.key else Request(k, r.payload) for r in requests]
     if len({r.key for r in checked}) != len(checked):
         raise InvalidInput("idempotency keys within one request must differ")
     return checked
