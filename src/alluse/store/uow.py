@@ -384,7 +384,10 @@ def write_on(
                 )  # fmt: skip
                 for r, result in zip(fresh, fresh_results, strict=True):
                     results[r.key] = cast(dict[str, Any], result)  # TypedDicts are dicts at run time
-                _AUDIT_INSERT.tuples(conn, rows)
+                # The last entry apart: it alone carries the manifest, so the others' statement
+                # writes that column as NULL (store/prepared.Insert.tuples).
+                _AUDIT_INSERT.tuples(conn, rows[:-1])
+                _AUDIT_INSERT.tuples(conn, rows[-1:])
                 _HEAD_UPDATE.run(conn, pid=portfolio_id, seq=seq + len(fresh), head=prev_hash, events=event_seq)
     return [results[r.key] if r.key in results else {**json.loads(seen[r.key][1]), "replayed": True} for r in requests]
 
