@@ -295,9 +295,7 @@ class Insert(Prepared):
         n = len(rows)
         first = rows[0]
         return tuple(
-            i
-            for i in self._nullable
-            if first[i] is None and list(map(operator.itemgetter(i), rows)).count(None) == n
+            i for i in self._nullable if first[i] is None and list(map(operator.itemgetter(i), rows)).count(None) == n
         )
 
     def _without(self, nulls: tuple[int, ...]) -> tuple[Prepared, Callable[[Sequence[Any]], Any]]:
