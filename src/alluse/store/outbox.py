@@ -7,6 +7,8 @@ so numbers are gap-free and in commit order) and writes them with one batched IN
 
 from __future__ import annotations
 
+import functools
+import itertools
 import os
 from collections.abc import Sequence
 from datetime import datetime
@@ -33,6 +35,19 @@ class Pending(NamedTuple):
     payload: str
     account_id: int | None = None
     action_id: int | None = None
+
+
+_new_pending = functools.partial(tuple.__new__, Pending)
+
+
+def pending_of_kind(kind: str, entries: Sequence[tuple[int, str]]) -> list[Pending]:
+    """Events of one kind from (audit seq, payload) pairs, as a bulk unit of work announces its
+    requests: built in C, where `Pending(...)` is a Python-level call per event."""
+    if not entries:
+        return []
+    seqs, payloads = zip(*entries, strict=True)
+    none = itertools.repeat(None)
+    return list(map(_new_pending, zip(seqs, itertools.repeat(kind), payloads, none, none)))
 
 
 def flush(

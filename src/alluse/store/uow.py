@@ -399,7 +399,7 @@ def _write_events(conn: sa.Connection, tx: Tx, action: str, entries: list[tuple[
     last = entries[-1][0]
     rows = [e if e.audit_seq is not None else e._replace(audit_seq=last) for e in tx.events]
     if tx.announce:
-        own = [outbox.Pending(s, action, text) for s, text in entries]
+        own = outbox.pending_of_kind(action, entries)
         # Stable: a request's own event first (the use case's own are already in request order).
         rows = sorted(own + rows, key=_audit_seq) if rows else own
     return outbox.flush(conn, tx.portfolio_id, tx.now, rows, tx.event_seq, tx.event_ids)
