@@ -9,7 +9,7 @@ from enum import StrEnum
 from hypothesis import given
 from hypothesis import strategies as st
 
-from alluse.domain.audit import canonical_json
+from alluse.domain.audit import canonical_json, digest, digests
 
 _reference = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 
@@ -33,3 +33,8 @@ def test_values_json_does_not_know_are_spelled_by_str() -> None:
     value = {"on": date(2026, 11, 30), "kind": _Kind.DEPOSIT, "text": 'quote " and é'}
     assert canonical_json(value) == _reference.encode(value)
     assert canonical_json(value) == '{"kind":"DEPOSIT","on":"2026-11-30","text":"quote \\" and é"}'
+
+
+@given(values=st.lists(_plain, max_size=5))
+def test_digests_is_digest_of_each(values: list[object]) -> None:
+    assert digests(values) == [digest(v) for v in values]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 import hashlib
 from _json import encode_basestring, make_encoder
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,6 +28,12 @@ def canonical_json(value: Any) -> str:
 
 def digest(payload: Any) -> str:
     return hashlib.sha256(canonical_json(payload).encode()).hexdigest()
+
+
+def digests(payloads: Iterable[Any]) -> list[str]:
+    """`digest` of each payload, without two Python calls per payload (a bulk unit of work's inputs)."""
+    sha256, encode = hashlib.sha256, _c_encode
+    return [sha256("".join(encode(p, 0)).encode()).hexdigest() for p in payloads]
 
 
 def timestamp_text(at: datetime) -> str:
