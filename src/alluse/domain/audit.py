@@ -109,7 +109,7 @@ def entry_signer(
     end = f"{len(reason)}:{reason}"
 
     def mac(prev_hash: str, seq: int, key_: str, input_digest: str, result: str, rows_text: str | None) -> str:
-        s, rows = str(seq), rows_digest(rows_text)
+        s, rows = str(seq), rows_digest(rows_text) if rows_text else ""
         inner = keyed.copy()
         inner.update(
             f"{len(prev_hash)}:{prev_hash}{len(s)}:{s}{mid}{len(key_)}:{key_}{len(input_digest)}:{input_digest}"
