@@ -47,6 +47,7 @@ LONG, SHORT = Side.LONG, Side.SHORT
 _price_e4 = functools.lru_cache(maxsize=4096, typed=True)(parse_price)
 
 
+@functools.lru_cache(maxsize=4096)  # every fill row carries one; an import repeats a few dates
 def week_start(d: date) -> date:
     return d - timedelta(days=d.weekday())
 

@@ -165,7 +165,7 @@ def _apply(tx: Tx, moves: list[CashMove], override: bool) -> list[CashMoved]:
                 split = {ids[m.to]: m.amount_cents}
             for aid in split:
                 _require_active(state[aid], "deposit")
-            legs = [Leg(bank, -m.amount_cents)] + [Leg(a, v) for a, v in split.items()]
+            legs = [Leg(bank, -m.amount_cents), *map(Leg, split, split.values())]
         else:
             src = state[ids[m.source]]
             action = "withdrawal" if m.kind is TransferKind.WITHDRAWAL else "transfer"
@@ -184,7 +184,7 @@ def _apply(tx: Tx, moves: list[CashMove], override: bool) -> list[CashMoved]:
             # Base capital follows money put in or taken out of a sleeve (ALLUSE_RULES §5).
             state[aid].add_cash(amount, amount if aid != bank else 0)
             touched.add(aid)
-        entries.append(JournalEntry(m.kind, legs, tx.seq(i), memo=m.memo))
+        entries.append(JournalEntry(m.kind, legs, tx.seq(i), m.memo))
     names = {aid: acc.name for aid, acc in state.items()}
     with deferred(conn, sum(len(e.legs) + 1 for e in entries) + len(touched)):  # one wait for the writes
         results: list[CashMoved] = [
