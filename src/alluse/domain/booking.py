@@ -12,6 +12,7 @@ open short calls, closing more than is open, short stock.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -41,6 +42,12 @@ TRADES = frozenset({FillAction.BTO, FillAction.STO, FillAction.BTC, FillAction.S
 LONG, SHORT = Side.LONG, Side.SHORT
 
 
+# An import books a few distinct prices many times (each was checked when its Fill was made): parsed
+# once each. Typed, so a price given as text and one given as a number are kept apart.
+_price_e4 = functools.lru_cache(maxsize=4096, typed=True)(parse_price)
+
+
+@functools.lru_cache(maxsize=4096)  # every fill row carries one; an import repeats a few dates
 def week_start(d: date) -> date:
     return d - timedelta(days=d.weekday())
 
@@ -253,7 +260,7 @@ class Booking:
         """Book `f` into `acc`. `iid`: its instrument; `stock_iid`: the underlying shares of an
         assigned option; `ext`: the ids of the external counter-accounts (market, fees, dividends)."""
         ins = self.inst[iid] if iid is not None else None
-        price = parse_price(f.price)
+        price = _price_e4(f.price)
         closes_before = len(self.closes)
         gross = 0
         if f.action in TRADES or f.action in (FillAction.EXPIRE, FillAction.ASSIGN):

@@ -71,9 +71,12 @@ def balanced(legs: list[Leg]) -> list[Leg]:
     """Validate a transfer's legs: non-empty, no zero leg, summing to exactly zero."""
     if len(legs) < 2:
         raise InvalidInput("a transfer needs at least two legs")
-    if any(leg.amount_cents == 0 for leg in legs):
-        raise InvalidInput("a transfer leg may not be zero")
-    total = sum(leg.amount_cents for leg in legs)
+    # One plain loop: a bulk unit of work checks every one of its transfers here.
+    total = 0
+    for _account, amount in legs:
+        if amount == 0:
+            raise InvalidInput("a transfer leg may not be zero")
+        total += amount
     if total != 0:
         raise InvalidInput(f"transfer legs must sum to zero, got {total} cents")
     return legs

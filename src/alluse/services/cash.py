@@ -7,7 +7,7 @@ same unit of work, so a batch is checked exactly as if its requests had come one
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import NotRequired, TypedDict, cast
+from typing import Any, NotRequired, TypedDict, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -96,7 +96,7 @@ class CashMove:
 
     def payload(self) -> CashMovePayload:
         return {
-            "kind": self.kind.value,
+            "kind": str(self.kind),
             "amount_cents": Cents(self.amount_cents),
             "source": self.source,
             "to": self.to,
@@ -135,7 +135,7 @@ def move_cash(
 
     action = "cash.move" if len({m.kind for _, m in moves}) != 1 else f"cash.{moves[0][1].kind.value.lower()}"
     with collector_paused(len(moves)):
-        requests = [Request(k, dict(m.payload())) for k, m in moves]
+        requests = [Request(k, cast(dict[str, Any], m.payload())) for k, m in moves]
         return cast(list[CashMoved], write(engine, portfolio, actor, action, requests, apply, override_reason))
 
 
@@ -165,7 +165,7 @@ def _apply(tx: Tx, moves: list[CashMove], override: bool) -> list[CashMoved]:
                 split = {ids[m.to]: m.amount_cents}
             for aid in split:
                 _require_active(state[aid], "deposit")
-            legs = [Leg(bank, -m.amount_cents)] + [Leg(a, v) for a, v in split.items()]
+            legs = [Leg(bank, -m.amount_cents), *map(Leg, split, split.values())]
         else:
             src = state[ids[m.source]]
             action = "withdrawal" if m.kind is TransferKind.WITHDRAWAL else "transfer"
@@ -180,19 +180,18 @@ def _apply(tx: Tx, moves: list[CashMove], override: bool) -> list[CashMoved]:
                     raise InvalidInput("a transfer needs two different accounts")
                 _require_active(dst, "transfer")
                 legs = [Leg(src.id, -m.amount_cents), Leg(dst.id, m.amount_cents)]
-        for leg in legs:
+        for aid, amount in legs:
             # Base capital follows money put in or taken out of a sleeve (ALLUSE_RULES §5).
-            state[leg.account_id].add_cash(leg.amount_cents, leg.amount_cents if leg.account_id != bank else 0)
-            touched.add(leg.account_id)
-        entries.append(JournalEntry(m.kind, legs, tx.seq(i), memo=m.memo))
+            state[aid].add_cash(amount, amount if aid != bank else 0)
+            touched.add(aid)
+        entries.append(JournalEntry(m.kind, legs, tx.seq(i), m.memo))
+    names = {aid: acc.name for aid, acc in state.items()}
     with deferred(conn, sum(len(e.legs) + 1 for e in entries) + len(touched)):  # one wait for the writes
         results: list[CashMoved] = [
             {
-                "kind": m.kind.value,
+                "kind": str(m.kind),  # the plain text: a StrEnum's `.value` is a Python-level property
                 "amount_cents": Cents(m.amount_cents),
-                "legs": [
-                    {"account": state[leg.account_id].name, "amount_cents": Cents(leg.amount_cents)} for leg in e.legs
-                ],
+                "legs": [{"account": names[aid], "amount_cents": Cents(amount)} for aid, amount in e.legs],
                 "transfer_id": t.id,
                 "transfer_number": t.number,
             }

@@ -13,6 +13,7 @@ what it changed (load → decide → apply, in the caller's one unit of work).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -204,6 +205,11 @@ class Book:
     _parsed: dict[tuple[str, int], Instrument] = field(default_factory=dict)
     _next_fill: int = 0
 
+    @functools.cached_property
+    def counter_accounts(self) -> _CounterAccounts:
+        """One view of the counter-accounts for every fact of the unit of work."""
+        return _CounterAccounts(self)
+
     # -- loading
     def account(self, ref: str | int) -> AccountRow:
         aid = self.refs.get(ref)
@@ -289,7 +295,7 @@ class Book:
                     self.open_lots(acc.id, stock_iid)
                     self.position(acc.id, stock_iid)
         # ... decide (a counter-account is looked up, or created, when the booking first posts to it) ...
-        b = self.booking.book(f, acc, iid, on, self.new_fill_id(), _CounterAccounts(self), stock_iid)
+        b = self.booking.book(f, acc, iid, on, self.new_fill_id(), self.counter_accounts, stock_iid)
         # ... and keep what to write back.
         if b.legs:
             self.entries.append(JournalEntry(b.kind, b.legs, seq, memo=b.memo))

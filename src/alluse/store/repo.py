@@ -294,7 +294,7 @@ def write_journal(
         p_rows += [(next_posting(), portfolio_id, tid, a, c) for a, c in balanced(e.legs)]
     _TRANSFER_INSERT.tuples(conn, t_rows)
     _POSTING_INSERT.tuples(conn, p_rows)
-    return [Journaled(tid, last_number + 1 + i) for i, tid in enumerate(tids)]
+    return list(map(Journaled._make, zip(tids, range(last_number + 1, last_number + 1 + len(tids)), strict=True)))
 
 
 def transfer_by_number(conn: sa.Connection, portfolio_id: int, number: int) -> int:

@@ -331,6 +331,8 @@ class Capture:
 
 
 _COLUMNWISE = 16
+# Types `norm` hands back unchanged.
+_SPELLED = frozenset({str, int, type(None)})
 
 
 def _image_rows(
@@ -352,6 +354,8 @@ def _image_rows(
         columns = list(zip(*images, strict=True))
         for i in normed:
             column = columns[i]
+            if set(map(type, column)) <= _SPELLED:  # texts (an event's payload, its id): as they are
+                continue
             try:
                 spelled = {v: norm(v) for v in set(column)}
             except TypeError:  # an unhashable value (a bytearray): one by one

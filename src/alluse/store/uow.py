@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Engine
 
-from alluse.domain.audit import GENESIS, canonical_json, digest, entry_signer, timestamp_text
+from alluse.domain.audit import GENESIS, canonical_json, digest, digests, entry_signer, timestamp_text
 from alluse.domain.errors import Conflict, InvalidInput, NotFound
 from alluse.domain.parsing import validate_key as validate_key
 from alluse.security.audit_key import Signer, current_signer
@@ -236,7 +236,8 @@ def _run(
 
 def _checked(requests: Sequence[Request]) -> list[Request]:
     """The requests with their idempotency keys validated; keys within one unit of work must differ."""
-    checked = [Request(validate_key(r.key), r.payload) for r in requests]
+    # A key that validation leaves as it is keeps its request: no new object per request of a batch.
+    checked = [r if (k := validate_key(r.key)) is r.key else Request(k, r.payload) for r in requests]
     if len({r.key for r in checked}) != len(checked):
         raise InvalidInput("idempotency keys within one request must differ")
     return checked
@@ -244,7 +245,7 @@ def _checked(requests: Sequence[Request]) -> list[Request]:
 
 def _digests(requests: Sequence[Request]) -> dict[str, str]:
     """Each request's input digest, by its key: what its audit entry stores and a replay is compared with."""
-    return {r.key: digest(r.payload) for r in requests}
+    return dict(zip([r.key for r in requests], digests([r.payload for r in requests]), strict=True))
 
 
 def fresh_plans(conn: sa.Connection) -> None:
@@ -366,13 +367,13 @@ def write_on(
         tx = Tx(conn, portfolio_id, now, seq + 1, event_seq, IdPool(events, event_ids))
         with rowlog.recording(conn, portfolio_id) as cap:
             fresh_results = apply(tx, fresh)
-            result_texts = [canonical_json(result) for result in fresh_results]
+            result_texts = list(map(canonical_json, fresh_results))
             # The outbox rows are facts of this unit of work too: written before the manifest is taken.
             # The writes from here on wait for the database once (PostgreSQL, small units of work);
             # the audit rows and the head are not recorded in the manifest (store/rowlog.py).
             with prepared.deferred(conn, len(tx.events) + 2 * len(fresh), cap.reads_back(), commit):
                 event_seq = _write_events(
-                    conn, tx, action, [(seq + 1 + i, text) for i, text in enumerate(result_texts)]
+                    conn, tx, action, list(zip(range(seq + 1, seq + 1 + len(fresh)), result_texts, strict=True))
                 )
                 manifest = cap.manifest()
                 if sealed is None:
@@ -381,10 +382,15 @@ def write_on(
                     conn, signer, seq, prev_hash, now, actor, action, fresh, result_texts, digests, override_reason,
                     manifest, (portfolio_id,),
                 )  # fmt: skip
-                for r, result in zip(fresh, fresh_results, strict=True):
-                    results[r.key] = cast(dict[str, Any], result)  # TypedDicts are dicts at run time
-                _AUDIT_INSERT.tuples(conn, rows)
+                # TypedDicts are dicts at run time.
+                results = dict(zip([r.key for r in fresh], cast(Sequence[dict[str, Any]], fresh_results), strict=True))
+                # The last entry apart: it alone carries the manifest, so the others' statement
+                # writes that column as NULL (store/prepared.Insert.tuples).
+                _AUDIT_INSERT.tuples(conn, rows[:-1])
+                _AUDIT_INSERT.tuples(conn, rows[-1:])
                 _HEAD_UPDATE.run(conn, pid=portfolio_id, seq=seq + len(fresh), head=prev_hash, events=event_seq)
+    if len(results) == len(requests):  # nothing replayed: the results in the requests' order
+        return list(results.values())
     return [results[r.key] if r.key in results else {**json.loads(seen[r.key][1]), "replayed": True} for r in requests]
 
 
@@ -395,7 +401,7 @@ def _write_events(conn: sa.Connection, tx: Tx, action: str, entries: list[tuple[
     last = entries[-1][0]
     rows = [e if e.audit_seq is not None else e._replace(audit_seq=last) for e in tx.events]
     if tx.announce:
-        own = [outbox.Pending(s, action, text) for s, text in entries]
+        own = outbox.pending_of_kind(action, entries)
         # Stable: a request's own event first (the use case's own are already in request order).
         rows = sorted(own + rows, key=_audit_seq) if rows else own
     return outbox.flush(conn, tx.portfolio_id, tx.now, rows, tx.event_seq, tx.event_ids)
