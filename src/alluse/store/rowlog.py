@@ -40,7 +40,7 @@ from sqlalchemy.sql.elements import BindParameter
 from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
 from alluse.domain.audit import timestamp_text
-from alluse.store.schema import metadata
+from alluse.store import schema
 
 # Tables not compared row by row, with the reason. The chain's own tables are checked by verify's
 # audit_chain check instead; the others are not facts and are not audited at all.
@@ -79,7 +79,7 @@ DERIVED: dict[str, frozenset[str]] = {
 
 
 def covered_tables() -> list[sa.Table]:
-    return [t for t in metadata.sorted_tables if t.name not in EXEMPT]
+    return [t for t in schema.metadata.sorted_tables if t.name not in EXEMPT]
 
 
 def image_columns(table: sa.Table) -> list[sa.Column]:
@@ -227,7 +227,7 @@ def shape(table: sa.Table) -> _Shape:
 
 
 def is_covered(table: Any) -> bool:
-    return isinstance(table, sa.Table) and table.name not in EXEMPT and table.metadata is metadata
+    return isinstance(table, sa.Table) and table.name not in EXEMPT and table.metadata is schema.metadata
 
 
 # --- the notes a unit of work takes -------------------------------------------------------------
