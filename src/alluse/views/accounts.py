@@ -3,6 +3,9 @@ and the portfolio or account a name refers to.
 
 One query (`SLEEVES`) reads a sleeve with its group and brokerage account; the tree, one account and
 the web overview all build their rows from it with `sleeve`, so the figures agree everywhere.
+
+`store/repo.py` (its journal and cash statements, and the tables they name) is imported where an
+account is resolved, not by the tree, which `alluse accounts` reads at every start.
 """
 
 from __future__ import annotations
@@ -16,7 +19,6 @@ from alluse.domain.accounts import SLEEVE_LABEL, AccountKind, CashSnapshot
 from alluse.domain.errors import NotFound
 from alluse.domain.money import Cents
 from alluse.store.prepared import Prepared
-from alluse.store.repo import resolve_account
 from alluse.store.schema import account_groups, accounts, brokerage_accounts, portfolios
 from alluse.store.scope import PortfolioRef, is_id, resolve_portfolio
 
@@ -134,6 +136,8 @@ def portfolio_id(engine: Engine, portfolio: PortfolioRef) -> int:
 
 def account_id(engine: Engine, portfolio: PortfolioRef, ref: str | int) -> int:
     """The account a name (e.g. A1-GEN) or id refers to in the portfolio."""
+    from alluse.store.repo import resolve_account
+
     with engine.connect() as conn:
         return resolve_account(conn, resolve_portfolio(conn, portfolio), ref)
 
@@ -177,6 +181,8 @@ def account_detail_in(conn: sa.Connection, pid: int, ref: str | int) -> AccountD
     text = str(ref).strip()
     row = None if is_id(text) else _SLEEVE_BY_NAME.first(conn, pid=pid, name=text.upper())
     if row is None:  # an id, or no such name: resolve_account answers (with its suggestions)
+        from alluse.store.repo import resolve_account
+
         row = _ONE_SLEEVE.first(conn, pid=pid, aid=resolve_account(conn, pid, ref))
     if row is None:
         raise NotFound(f"no account {ref!r} in this portfolio")
