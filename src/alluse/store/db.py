@@ -152,7 +152,10 @@ def script_head() -> str | None:
     revisions: set[str] = set()
     parents: set[str] = set()
     for path in (MIGRATIONS / "versions").glob("*.py"):
-        found = {m[0]: m[2] or m[3] for m in _REVISION.findall(path.read_text())}
+        # Alembic writes the identifiers above the functions; the regular expression over the whole
+        # file was most of this check. Identifiers placed below are not found: Alembic answers then.
+        head = path.read_text().partition("\ndef ")[0]
+        found = {m[0]: m[2] or m[3] for m in _REVISION.findall(head)}
         if "" not in found or "down_" not in found:
             return None
         revisions.add(found[""])
