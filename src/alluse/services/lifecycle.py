@@ -789,9 +789,9 @@ def _claims(engine: Engine, pid: int) -> Iterator[Claim | None]:
             mine = [int(r) for r in conn.execute(q).scalars()]
             if mine and not held_all and (len(mine) < n or mine[-1] == roots[-1]):
                 # Every family found is held now, by this worker or one before: said before the gate
-                # opens, so the next worker sees it.
-                conn.execute(sa.select(sa.func.pg_advisory_lock(SWEEP_ALL_CLAIMED, key))).all()
-                held_all.append(True)
+                # opens, so the next worker sees it (unless another worker says so already).
+                if conn.execute(sa.select(sa.func.pg_try_advisory_lock(SWEEP_ALL_CLAIMED, key))).scalar():
+                    held_all.append(True)
             open_gate()
             if not mine:
                 return [], []
