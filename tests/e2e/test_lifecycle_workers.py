@@ -70,3 +70,39 @@ def test_four_workers_equal_one(pg_engine: sa.Engine) -> None:
         ).all()
     pg_engine.dispose()
     assert len(busy) >= 2, f"one worker did everything: {busy}"
+
+
+def _all_claimed_held(engine: sa.Engine, pid: int) -> bool:
+    from alluse.services.lifecycle import SWEEP_ALL_CLAIMED
+
+    with engine.connect() as conn:
+        free = conn.execute(sa.select(sa.func.pg_try_advisory_lock_shared(SWEEP_ALL_CLAIMED, pid))).scalar()
+        if free:
+            conn.execute(sa.select(sa.func.pg_advisory_unlock_shared(SWEEP_ALL_CLAIMED, pid))).all()
+    return not free
+
+
+@pytest.mark.postgres
+def test_a_worker_holding_every_family_lets_the_others_leave_without_looking(pg_engine: sa.Engine) -> None:
+    from alluse.services import lifecycle
+    from alluse.services.lifecycle import SWEEP_ALL_CLAIMED
+
+    _reset(pg_engine)
+    with pg_engine.connect() as conn:
+        pid = conn.execute(sa.text("SELECT id FROM portfolio_directory WHERE name = 'main'")).scalar_one()
+    # A worker that claimed every family says so until its sweep ends (seen here between batches).
+    seen: list[bool] = []
+    report = lifecycle.run(
+        pg_engine, "solo", "main", RUN_DAY, progress=lambda *_: seen.append(_all_claimed_held(pg_engine, pid))
+    )
+    assert report.applied and seen and all(seen)
+    assert not _all_claimed_held(pg_engine, pid)  # let go at its end
+
+    # While one does, another worker has nothing to do and does not look.
+    _reset(pg_engine)
+    with pg_engine.connect() as holder:
+        holder.execute(sa.select(sa.func.pg_advisory_lock(SWEEP_ALL_CLAIMED, pid))).all()
+        idle = lifecycle.run(pg_engine, "late", "main", RUN_DAY)
+        holder.execute(sa.select(sa.func.pg_advisory_unlock(SWEEP_ALL_CLAIMED, pid))).all()
+    assert idle.families == 0 and not idle.applied
+    assert lifecycle.run(pg_engine, "after", "main", RUN_DAY).applied

@@ -51,3 +51,19 @@ def _counts(engine: sa.Engine) -> tuple[int, int, int]:
     with engine.connect() as conn:
         return tuple(conn.execute(sa.select(sa.func.count()).select_from(t)).scalar_one()
                      for t in (transfers, postings, accounts))  # type: ignore[return-value]  # fmt: skip
+
+
+def test_ids_are_drawn_with_one_lookup_of_the_sequence(pg: sa.Engine) -> None:
+    # The sequence is looked up by table and column name in a subquery the server runs once
+    # (an InitPlan), not once for every id drawn (ten times the cost of the nextval).
+    from alluse.store.ids import sequence_draw
+
+    stmt = sa.select(sequence_draw(transfers, sa.literal(1_000)))
+    compiled = stmt.compile(dialect=pg.dialect)
+    with pg.connect() as conn:
+        explain = conn.exec_driver_sql(f"EXPLAIN (VERBOSE, COSTS OFF) {compiled}", compiled.params)
+        plan = "\n".join(r[0] for r in explain)
+        ids = conn.execute(stmt).scalar_one()
+    draw = next(line for line in plan.splitlines() if "nextval" in line)
+    assert "pg_get_serial_sequence" not in draw, plan  # nextval of the subquery's result
+    assert len(set(ids)) == 1_000

@@ -753,21 +753,25 @@ def _with_tax_rate(conn: sa.Connection, pid: int, cfg: LifecycleConfig | None) -
 
 
 Claim = Callable[[list[int], int, Callable[[int], list[str]]], tuple[list[int], list[int]]]
-# PostgreSQL advisory lock (with the portfolio id as second key): one worker at a time looks for a
-# portfolio's work and claims it (see `_claims`).
+# PostgreSQL advisory locks (with the portfolio id as second key): one worker at a time looks for a
+# portfolio's work and claims it; a worker that has claimed every family it found says so with the
+# second, until its sweep ends (see `_claims`).
 SWEEP_GATE = 0x616C6C76
+SWEEP_ALL_CLAIMED = 0x616C6C77
 
 
 @contextmanager
-def _claims(engine: Engine, pid: int) -> Iterator[Claim]:
+def _claims(engine: Engine, pid: int) -> Iterator[Claim | None]:
     """Hold families for this worker while it works on them. On entering, wait for the other workers
     of this portfolio to have claimed what they found (PostgreSQL: an advisory lock, let go at this
     worker's first claim): workers started together would otherwise all look for the work at once,
     on the same CPUs, to find that the first one to claim took it, and the units of work of all of
     them queue on the one portfolio lock anyway. One after the other, each next one looks while the
-    ones before apply theirs.
+    ones before apply theirs. None: a worker that came before holds every family it found, until its
+    sweep ends; this one has nothing to do and does not look (the candidate scan of the portfolio
+    would take the CPU from the one applying them, for nothing).
 
-    Then `claim(roots, n, keys)` holds up to n more of the given families (root group ids,
+    Otherwise `claim(roots, n, keys)` holds up to n more of the given families (root group ids,
     ascending) until the block ends; it returns those with work left and all it holds now (none:
     every one was held by another worker). On PostgreSQL row locks on the root groups, taken in id
     order, skipping those another worker holds (NO KEY UPDATE, so this worker's own inserts of child
@@ -778,14 +782,16 @@ def _claims(engine: Engine, pid: int) -> Iterator[Claim]:
     if engine.dialect.name != "postgresql":
         yield lambda roots, n, _keys: (roots[:n], roots[:n])
         return
+    key = pid % 2**31
     with engine.connect() as conn, conn.begin():
         scope_to(conn, pid)
         gate = [sa.func.pg_advisory_lock, sa.func.pg_advisory_unlock]
-        conn.execute(sa.select(gate.pop(0)(SWEEP_GATE, pid % 2**31))).all()
+        conn.execute(sa.select(gate.pop(0)(SWEEP_GATE, key))).all()
+        held_all: list[bool] = []  # [True]: this worker holds SWEEP_ALL_CLAIMED
 
         def open_gate() -> None:
             if gate:
-                conn.execute(sa.select(gate.pop()(SWEEP_GATE, pid % 2**31))).all()
+                conn.execute(sa.select(gate.pop()(SWEEP_GATE, key))).all()
 
         def claim(roots: list[int], n: int, keys: Callable[[int], list[str]]) -> tuple[list[int], list[int]]:
             q = (
@@ -796,6 +802,11 @@ def _claims(engine: Engine, pid: int) -> Iterator[Claim]:
                 .with_for_update(skip_locked=True, key_share=True)
             )
             mine = [int(r) for r in conn.execute(q).scalars()]
+            if mine and not held_all and (len(mine) < n or mine[-1] == roots[-1]):
+                # Every family found is held now, by this worker or one before: said before the gate
+                # opens, so the next worker sees it (unless another worker says so already).
+                if conn.execute(sa.select(sa.func.pg_try_advisory_lock(SWEEP_ALL_CLAIMED, key))).scalar():
+                    held_all.append(True)
             open_gate()
             if not mine:
                 return [], []
@@ -807,10 +818,18 @@ def _claims(engine: Engine, pid: int) -> Iterator[Claim]:
             done = set(conn.execute(done_q).scalars())
             return [r for r in mine if not done.issuperset(wanted[r])], mine
 
+        # Whether a worker holds SWEEP_ALL_CLAIMED, asked by taking it shared and letting it go.
+        free = sa.case(
+            (sa.func.pg_try_advisory_lock_shared(SWEEP_ALL_CLAIMED, key),
+             sa.func.pg_advisory_unlock_shared(SWEEP_ALL_CLAIMED, key)),
+            else_=sa.false(),
+        )  # fmt: skip
         try:
-            yield claim
+            yield claim if conn.execute(sa.select(free)).scalar() else None
         finally:
             open_gate()
+            if held_all:  # a session lock: the pooled connection outlives the sweep
+                conn.execute(sa.select(sa.func.pg_advisory_unlock(SWEEP_ALL_CLAIMED, key))).all()
 
 
 def run(
@@ -827,10 +846,12 @@ def run(
     report = RunReport(as_of)
     with engine.connect() as conn:
         pid = resolve_portfolio(conn, portfolio)
-        cfg = _with_tax_rate(conn, pid, cfg)
     with _claims(engine, pid) as claim:
+        if claim is None:
+            return report
         with engine.connect() as conn:
             scope_to(conn, pid)
+            cfg = _with_tax_rate(conn, pid, cfg)
             cands = find_candidates(conn, pid, as_of, cfg, exact=False)
             if not (cands.sleeves or cands.merges):
                 return report

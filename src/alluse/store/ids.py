@@ -8,6 +8,7 @@ which writers of other portfolios draw from at the same time.
 from __future__ import annotations
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import REGCLASS
 
 from alluse.domain.errors import Conflict
 from alluse.store.prepared import Prepared
@@ -45,9 +46,17 @@ def draw_ids(conn: sa.Connection, table: sa.Table, n: int) -> list[int]:
     return sorted(q.rows(conn, n=n)[0][0])
 
 
+def _sequence(table: sa.Table) -> sa.ScalarSelect:
+    """PostgreSQL: the table's id sequence, looked up once per statement (a subquery the server runs
+    once). Written into `nextval(...)` itself, the lookup ran for every id drawn: a search of the
+    catalog by table and column name, ten times the cost of the `nextval` (165 ms against 16 ms for
+    15,000 ids, the journal of a 5,000-move unit of work)."""
+    return sa.select(sa.cast(sa.func.pg_get_serial_sequence(table.name, "id"), REGCLASS)).scalar_subquery()
+
+
 def sequence_draw(table: sa.Table, n: sa.ColumnElement) -> sa.ScalarSelect:
     """PostgreSQL: an array of n values drawn from the table's id sequence, as a scalar subquery."""
-    seq = sa.func.pg_get_serial_sequence(table.name, "id")
+    seq = _sequence(table)
     return (
         sa.select(sa.func.array_agg(sa.func.nextval(seq))).select_from(sa.func.generate_series(1, n)).scalar_subquery()
     )
@@ -59,7 +68,7 @@ def _next_ids_pg(conn: sa.Connection, table: sa.Table, n: int) -> int:
     # atomic; the block is used only if nobody drew in between (skipped ids are harmless gaps).
     q = _NEXT_IDS.get(table.name)
     if q is None:
-        seq = sa.func.pg_get_serial_sequence(table.name, "id")
+        seq = _sequence(table)
         drawn = (
             sa.select(sa.func.nextval(seq).label("v"))
             .select_from(sa.func.generate_series(1, sa.bindparam("n", type_=sa.BigInteger)))
