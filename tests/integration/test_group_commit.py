@@ -57,10 +57,10 @@ def _wrote_then_failed(engine: sa.Engine, key: str, error: Callable[[Tx], BaseEx
     return lambda: uow.write(engine, "main", "t", "cash.deposit", [Request(key, {"n": 1})], apply)
 
 
-def _run_grouped(engine: sa.Engine, first: Callable[[], Any], rest: list[Callable[[], Any]]) -> list[Any]:
-    """`first` leads and waits for the writer lock, held here, while `rest` queue behind it; then the
-    lock is let go: `first` runs alone, `rest` together. Each call's result or error, in order."""
-    outcomes: list[Any] = [None] * (1 + len(rest))
+def _run_grouped(engine: sa.Engine, calls: list[Callable[[], Any]]) -> list[Any]:
+    """Start every call while the writer lock is held here, so that they queue behind the first,
+    which leads and waits for the lock; then let it go. Each call's result or error, in order."""
+    outcomes: list[Any] = [None] * len(calls)
 
     def call(i: int, fn: Callable[[], Any]) -> None:
         try:
@@ -69,21 +69,14 @@ def _run_grouped(engine: sa.Engine, first: Callable[[], Any], rest: list[Callabl
             outcomes[i] = exc
 
     group = uow._group(engine)
-
-    def until(cond: Callable[[], bool]) -> None:
-        deadline = time.monotonic() + 10
-        while not cond():
-            assert time.monotonic() < deadline
-            time.sleep(0.005)
-
-    threads = [threading.Thread(target=call, args=(0, first))]
+    threads = [threading.Thread(target=call, args=(i, fn)) for i, fn in enumerate(calls)]
+    deadline = time.monotonic() + 10
     with writer_lock(engine):
-        threads[0].start()
-        until(lambda: group._leading and not group._queue)  # the leader took its own and waits for the lock
-        for i, fn in enumerate(rest, 1):
-            threads.append(threading.Thread(target=call, args=(i, fn)))
-            threads[-1].start()
-        until(lambda: len(group._queue) == len(rest))
+        for n, t in enumerate(threads, 1):
+            t.start()
+            while len(group._queue) < n:  # queued in this order
+                assert time.monotonic() < deadline
+                time.sleep(0.002)
     for t in threads:
         t.join(10)
     return outcomes
@@ -107,12 +100,11 @@ def test_units_started_together_commit_together_and_a_failed_one_leaves_no_trace
         transfers_before = conn.execute(sa.select(sa.func.count()).select_from(transfers)).scalar_one()
     begins.clear()
     failing = _wrote_then_failed(book, "bad", lambda _tx: InvalidInput("refused after writing"))
-    out = _run_grouped(
-        book, _deposit(book, "d0"), [_deposit(book, "d1"), failing, _deposit(book, "d2"), _deposit(book, "d1")]
-    )
+    calls = [_deposit(book, "d0"), _deposit(book, "d1"), failing, _deposit(book, "d2"), _deposit(book, "d1")]
+    out = _run_grouped(book, calls)
     assert [type(o) for o in out] == [list, list, InvalidInput, list, list]
     assert out[4][0]["replayed"] is True and out[4][0]["transfer_id"] == out[1][0]["transfer_id"]
-    assert len(begins) == 2  # the leader alone, then the other four in one transaction
+    assert len(begins) == 1  # all five in one transaction
     assert _keys(book) == [*keys_before, "d0", "d1", "d2"]  # one audit entry each, none for the failed one
     assert _gen_cash(book) == cash_before + 300
     with book.connect() as conn:
@@ -128,13 +120,10 @@ def test_a_database_error_in_a_group_runs_each_unit_again_alone(book: sa.Engine,
         return AssertionError("unreachable")
 
     begins.clear()
-    out = _run_grouped(
-        book,
-        _deposit(book, "d0"),
-        [_deposit(book, "d1"), _wrote_then_failed(book, "bad", broken), _deposit(book, "d2")],
-    )
+    calls = [_deposit(book, "d0"), _deposit(book, "d1"), _wrote_then_failed(book, "bad", broken), _deposit(book, "d2")]
+    out = _run_grouped(book, calls)
     assert [type(o) for o in out] == [list, list, sa.exc.OperationalError, list]
-    assert len(begins) == 1 + 1 + 3  # the leader; the group, rolled back; each of the three again
+    assert len(begins) == 1 + 4  # the group, rolled back; then each of the four again, alone
     assert _keys(book) == [*keys_before, "d0", "d1", "d2"]
     assert _gen_cash(book) == cash_before + 300
     assert verify(book).ok, verify(book).problems

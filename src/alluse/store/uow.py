@@ -318,19 +318,25 @@ class _Group:
         return job.outcome()
 
     def _lead(self) -> None:
-        """Run what is queued (this thread's own unit of work with it), then hand the lead on to the
-        first thread that queued meanwhile, or give it up."""
+        """Take the writer lock, run what has queued by then (this thread's own unit of work with
+        it), then hand the lead on to the first thread that queued meanwhile, or give it up. What
+        queues while the leader waits for the lock (another process holds it) joins its group."""
         engine = self._engine()
         assert engine is not None
-        with self._mutex:
-            batch, self._queue = self._queue, []
+        batch: list[_Job] = []
         try:
             _inside.unit = True
-            if len(batch) == 1:
-                self._alone(engine, batch[0])
-            else:
-                self._together(engine, batch)
+            with writer_lock(engine):
+                with self._mutex:
+                    batch, self._queue = self._queue, []
+                if len(batch) == 1:
+                    self._alone(engine, batch[0])
+                else:
+                    self._together(engine, batch)
         except BaseException as exc:  # interrupted: every unit of work not done yet gets the error
+            if not batch:
+                with self._mutex:
+                    batch, self._queue = self._queue, []
             for job in batch:
                 if job.result is None and job.error is None:
                     job.error = exc
@@ -366,24 +372,24 @@ class _Group:
             job.error = exc
 
     def _together(self, engine: Engine, batch: list[_Job]) -> None:
+        """Called with the writer lock held."""
         try:
-            with writer_lock(engine):
-                conn = self._kept()
-                with conn.begin():
-                    raw = conn.connection.dbapi_connection
-                    assert raw is not None
-                    # What says the transaction itself may be lost: the whole group is run again, alone.
-                    fatal = (sa.exc.SQLAlchemyError, conn.dialect.loaded_dbapi.Error)
-                    for job in batch:
-                        raw.execute("SAVEPOINT unit")
-                        try:
-                            job.result = job.unit(conn, False)
-                        except fatal:
-                            raise
-                        except Exception as exc:
-                            raw.execute("ROLLBACK TO unit")
-                            job.error = exc
-                        raw.execute("RELEASE unit")
+            conn = self._kept()
+            with conn.begin():
+                raw = conn.connection.dbapi_connection
+                assert raw is not None
+                # What says the transaction itself may be lost: the whole group is run again, alone.
+                fatal = (sa.exc.SQLAlchemyError, conn.dialect.loaded_dbapi.Error)
+                for job in batch:
+                    raw.execute("SAVEPOINT unit")
+                    try:
+                        job.result = job.unit(conn, False)
+                    except fatal:
+                        raise
+                    except Exception as exc:
+                        raw.execute("ROLLBACK TO unit")
+                        job.error = exc
+                    raw.execute("RELEASE unit")
         except Exception:
             for job in batch:
                 job.result = job.error = None
