@@ -5,7 +5,7 @@
   Content-Length is already over the limit is refused by `EdgeGuard` before anything else runs.
 - `EdgeGuard` (ASGI middleware) adds the security headers to every response and refuses a declared
   oversized body at once, as problem+json.
-- `in_thread` runs a sync endpoint in a worker thread with one hop rather than FastAPI's two.
+- `in_thread` runs a sync endpoint in the thread pool with one hop rather than FastAPI's two.
 - `off_the_loop` runs a heavy endpoint (reports, PNG charts) in a worker thread behind its own small
   limiter, so a burst of them queues there without taking the thread pool every other route uses.
 - `strict_json` (a dependency of every API router): a JSON body must say `application/json` (or
@@ -21,8 +21,6 @@ their script from a CDN and start it inline, so their two pages get `ALLUSE_DOCS
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
-import contextvars
 import email.message
 import functools
 import json
@@ -187,23 +185,15 @@ def _heavy_limiter() -> anyio.CapacityLimiter:
     return limiter
 
 
-# As many threads as anyio's default limit (started as needed): writes wait for the writer in them,
-# so they are not those of the loop's own executor, which name resolution (getaddrinfo) uses too.
-_IN_THREAD_POOL = concurrent.futures.ThreadPoolExecutor(40, "alluse-write")
-
-
 def in_thread(fn: F) -> F:
-    """Turn a sync endpoint into an async one that runs `fn` in a worker thread, with one hop per
-    request: FastAPI would validate a sync endpoint's response in its pool as well, a second hop that
-    costs more than the validation itself (the write routes, docs/api.md "Performance"). A plain
-    executor rather than anyio's worker threads: anyio's hop (a cancel scope, a capacity limiter, its
-    own queue) cost 85,000 instructions more per deposit (of 3.4 million). The context goes along,
-    as anyio takes it. FastAPI reads the parameters through `functools.wraps`."""
+    """Turn a sync endpoint into an async one that runs `fn` in the thread pool, as FastAPI runs a sync
+    endpoint, but with one hop per request instead of two: FastAPI validates a sync endpoint's
+    response in the pool as well, a second hop that costs more than the validation itself (the write
+    routes, docs/api.md "Performance"). FastAPI reads the parameters through `functools.wraps`."""
 
     @functools.wraps(fn)
     async def run(*args: Any, **kwargs: Any) -> Any:
-        call = functools.partial(contextvars.copy_context().run, fn, *args, **kwargs)
-        return await asyncio.get_running_loop().run_in_executor(_IN_THREAD_POOL, call)
+        return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs))
 
     return run  # type: ignore[return-value]
 
