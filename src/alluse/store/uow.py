@@ -390,9 +390,16 @@ class _Group:
                         raw.execute("ROLLBACK TO unit")
                         job.error = exc
                     raw.execute("RELEASE unit")
-        except Exception:
+        except BaseException as exc:
+            # Nothing of the group was committed: no result stands. Closing the kept connection
+            # rolls back whatever a failed COMMIT left open (the pool resets it).
+            if self._conn is not None:
+                self._conn.close()
             for job in batch:
                 job.result = job.error = None
+            if not isinstance(exc, Exception):  # interrupted
+                raise
+            for job in batch:
                 self._alone(engine, job)
 
 
