@@ -32,7 +32,7 @@ from alluse.domain.parsing import validate_key as validate_key
 from alluse.security.audit_key import Signer, current_signer
 from alluse.store import outbox, prepared, rowlog
 from alluse.store.citus import on_citus
-from alluse.store.db import IN_CHUNK, writer_lock
+from alluse.store.db import IN_CHUNK, is_sqlite, writer_lock
 from alluse.store.ids import IdPool, pool_head
 from alluse.store.prepared import Prepared, insert, together
 from alluse.store.schema import audit_keys, audit_log, events, portfolios, system_audit
@@ -208,30 +208,209 @@ def _run(
     bulk: bool,
     digests: dict[str, str] | None = None,
 ) -> list[dict[str, Any]]:
-    for attempt in range(TRANSIENT_RETRIES):
+    def unit(conn: sa.Connection, commit: bool) -> list[dict[str, Any]]:
+        pid = resolve_portfolio(conn, portfolio)
+        if bulk:
+            fresh_plans(conn)
+            fast_compression(conn)
+        if lock_first and _HEAD[conn.dialect.name].first(conn, pid=pid, kid="", n=0) is None:
+            raise NotFound(f"no portfolio with id {pid}")
+        requests, apply = decide(conn, pid)
+        if not requests:
+            return []
+        if digests is None:
+            requests = _checked(requests)
+        return write_on(
+            conn, pid, actor, action, requests, apply, override_reason, digests, commit=commit, single=not bulk
+        )
+
+    # Grouped: SQLite's small units of work, when the pool hands every thread the same database
+    # (a file; not an in-memory database, one per thread).
+    if not bulk and isinstance(engine.pool, sa.pool.QueuePool) and is_sqlite(engine):
+        if not getattr(_inside, "unit", False):
+            return _group(engine).run(unit)
+    return _alone(engine, unit)
+
+
+Unit = Callable[[sa.Connection, bool], list[dict[str, Any]]]
+# Whether this thread runs a unit of work now: one started from inside another runs alone, in its
+# own transaction, as before (in a group it would wait for itself).
+_inside = threading.local()
+
+
+def _alone(engine: Engine, unit: Unit, kept: Callable[[], sa.Connection] | None = None) -> list[dict[str, Any]]:
+    """One unit of work in its own transaction, retried from the start on a transient conflict.
+    `kept`: the connection to use, called with the writer lock held; else one from the pool."""
+    outer = getattr(_inside, "unit", False)
+    _inside.unit = True
+    try:
+        for attempt in range(TRANSIENT_RETRIES):
+            try:
+                if kept is not None:
+                    with writer_lock(engine):
+                        conn = kept()
+                        with conn.begin():
+                            return unit(conn, True)
+                # The connection is taken from the pool before the writer lock and returned after it:
+                # the lock is held from BEGIN to COMMIT only (SQLite has one writer; every other one waits).
+                with write_connection(engine) as conn, writer_lock(engine), conn.begin():
+                    return unit(conn, True)
+            except sa.exc.DBAPIError as exc:
+                if not _is_transient(exc) or attempt == TRANSIENT_RETRIES - 1:
+                    raise
+                time.sleep(0.001 * (attempt + 1))
+        raise AssertionError("unreachable")
+    finally:
+        _inside.unit = outer
+
+
+class _Job:
+    __slots__ = ("unit", "done", "lead", "result", "error")
+
+    def __init__(self, unit: Unit) -> None:
+        self.unit = unit
+        self.done: threading.Event | None = None  # only a unit of work that waits for another thread
+        self.lead = False
+        self.result: list[dict[str, Any]] | None = None
+        self.error: BaseException | None = None
+
+    def outcome(self) -> list[dict[str, Any]]:
+        if self.error is not None:
+            raise self.error
+        assert self.result is not None
+        return self.result
+
+
+class _Group:
+    """Group commit (SQLite): the small units of work that threads of one process start while another
+    one runs are run together, in one transaction, by one of those threads (the leader), each in its
+    own savepoint. SQLite has one writer, so they would run one after the other anyway; together
+    they take the writer lock, BEGIN and COMMIT once. Each keeps everything it has alone: its own
+    idempotency check, the buffer rule checked against the state the ones before it left, its own
+    audit entry with the manifest of its own rows, its outbox events. One that fails is rolled back
+    to its savepoint, so the database is as if it had never run, and its caller gets its error; a
+    database error, or a failed COMMIT, rolls the whole transaction back and each unit of work is
+    run again alone. Nobody gets an answer before the COMMIT.
+
+    The leader writes through one connection kept for the purpose: the writer lock admits one
+    writer of this engine at a time, so it is never wanted twice at once, and a unit of work skips
+    the pool's checkout and checkin."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = weakref.ref(engine)
+        self._mutex = threading.Lock()
+        self._queue: list[_Job] = []
+        self._leading = False
+        self._conn: sa.Connection | None = None
+
+    def run(self, unit: Unit) -> list[dict[str, Any]]:
+        job = _Job(unit)
+        with self._mutex:
+            self._queue.append(job)
+            lead, self._leading = not self._leading, True
+            if not lead:
+                job.done = threading.Event()
+        if job.done is not None:
+            job.done.wait()
+            if not job.lead:
+                return job.outcome()
+        self._lead()
+        return job.outcome()
+
+    def _lead(self) -> None:
+        """Take the writer lock, run what has queued by then (this thread's own unit of work with
+        it), then hand the lead on to the first thread that queued meanwhile, or give it up. What
+        queues while the leader waits for the lock (another process holds it) joins its group."""
+        engine = self._engine()
+        assert engine is not None
+        batch: list[_Job] = []
         try:
-            # The connection is taken from the pool before the writer lock and returned after it: the
-            # lock is held from BEGIN to COMMIT only (SQLite has one writer; every other one waits).
-            with write_connection(engine) as conn, writer_lock(engine), conn.begin():
-                pid = resolve_portfolio(conn, portfolio)
-                if bulk:
-                    fresh_plans(conn)
-                    fast_compression(conn)
-                if lock_first and _HEAD[conn.dialect.name].first(conn, pid=pid, kid="", n=0) is None:
-                    raise NotFound(f"no portfolio with id {pid}")
-                requests, apply = decide(conn, pid)
-                if not requests:
-                    return []
-                if digests is None:
-                    requests = _checked(requests)
-                return write_on(
-                    conn, pid, actor, action, requests, apply, override_reason, digests, commit=True, single=not bulk
-                )
-        except sa.exc.DBAPIError as exc:
-            if not _is_transient(exc) or attempt == TRANSIENT_RETRIES - 1:
+            _inside.unit = True
+            with writer_lock(engine):
+                with self._mutex:
+                    batch, self._queue = self._queue, []
+                if len(batch) == 1:
+                    self._alone(engine, batch[0])
+                else:
+                    self._together(engine, batch)
+        except BaseException as exc:  # interrupted: every unit of work not done yet gets the error
+            if not batch:
+                with self._mutex:
+                    batch, self._queue = self._queue, []
+            for job in batch:
+                if job.result is None and job.error is None:
+                    job.error = exc
+        finally:
+            _inside.unit = False
+            with self._mutex:
+                if self._queue:
+                    nxt = self._queue[0]
+                    nxt.lead = True
+                    assert nxt.done is not None
+                    nxt.done.set()
+                else:
+                    self._leading = False
+            for job in batch:
+                if job.done is not None:
+                    job.done.set()
+
+    def _kept(self) -> sa.Connection:
+        """The kept connection (called with the writer lock held), made anew if an error lost it."""
+        conn = self._conn
+        if conn is None or conn.closed or conn.invalidated:
+            if conn is not None and not conn.closed:
+                conn.close()
+            engine = self._engine()
+            assert engine is not None
+            conn = self._conn = write_connection(engine)
+        return conn
+
+    def _alone(self, engine: Engine, job: _Job) -> None:
+        try:
+            job.result = _alone(engine, job.unit, self._kept)
+        except BaseException as exc:
+            job.error = exc
+
+    def _together(self, engine: Engine, batch: list[_Job]) -> None:
+        """Called with the writer lock held."""
+        try:
+            conn = self._kept()
+            with conn.begin():
+                raw = conn.connection.dbapi_connection
+                assert raw is not None
+                # What says the transaction itself may be lost: the whole group is run again, alone.
+                fatal = (sa.exc.SQLAlchemyError, conn.dialect.loaded_dbapi.Error)
+                for job in batch:
+                    raw.execute("SAVEPOINT unit")
+                    try:
+                        job.result = job.unit(conn, False)
+                    except fatal:
+                        raise
+                    except Exception as exc:
+                        raw.execute("ROLLBACK TO unit")
+                        job.error = exc
+                    raw.execute("RELEASE unit")
+        except BaseException as exc:
+            # Nothing of the group was committed: no result stands. Closing the kept connection
+            # rolls back whatever a failed COMMIT left open (the pool resets it).
+            if self._conn is not None:
+                self._conn.close()
+            for job in batch:
+                job.result = job.error = None
+            if not isinstance(exc, Exception):  # interrupted
                 raise
-            time.sleep(0.001 * (attempt + 1))
-    raise AssertionError("unreachable")
+            for job in batch:
+                self._alone(engine, job)
+
+
+_GROUPS: weakref.WeakKeyDictionary[Engine, _Group] = weakref.WeakKeyDictionary()
+
+
+def _group(engine: Engine) -> _Group:
+    group = _GROUPS.get(engine)
+    if group is None:
+        group = _GROUPS.setdefault(engine, _Group(engine))
+    return group
 
 
 def _checked(requests: Sequence[Request]) -> list[Request]:

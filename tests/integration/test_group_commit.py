@@ -1,0 +1,129 @@
+"""Group commit (SQLite, store/uow.py): small units of work that threads start while another one runs
+are committed together, each keeping its own audit entry, and one that fails leaves no trace."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from alluse.domain.errors import InvalidInput
+from alluse.services import cash, groups
+from alluse.services.verify import verify
+from alluse.store import uow
+from alluse.store.db import writer_lock
+from alluse.store.schema import audit_log, transfers
+from alluse.store.uow import Request, Tx
+from alluse.views.accounts import account_tree
+
+
+@pytest.fixture
+def book(sqlite_engine: sa.Engine) -> sa.Engine:
+    from alluse.services.portfolios import create_portfolio
+
+    create_portfolio(sqlite_engine, "test", "main", "test:portfolio")
+    groups.open_group(sqlite_engine, "t", "main", "g1", groups.group_opening(10_000_000))
+    return sqlite_engine
+
+
+@pytest.fixture
+def begins(book: sa.Engine) -> Iterator[list[int]]:
+    """Counts the transactions begun on the engine."""
+    seen: list[int] = []
+
+    def count(_conn: sa.Connection) -> None:
+        seen.append(1)
+
+    sa.event.listen(book, "begin", count)
+    yield seen
+    sa.event.remove(book, "begin", count)
+
+
+def _deposit(engine: sa.Engine, key: str) -> Callable[[], Any]:
+    return lambda: cash.move_cash(engine, "t", "main", [(key, cash.deposit("A1-GEN", 100))])
+
+
+def _wrote_then_failed(engine: sa.Engine, key: str, error: Callable[[Tx], BaseException]) -> Callable[[], Any]:
+    """A unit of work that writes a whole deposit (journal, balances, transfer), then fails."""
+
+    def apply(tx: Tx, _fresh: list[Request]) -> list[dict[str, Any]]:
+        cash._apply(tx, [cash.deposit("A1-GEN", 7)], False)
+        raise error(tx)
+
+    return lambda: uow.write(engine, "main", "t", "cash.deposit", [Request(key, {"n": 1})], apply)
+
+
+def _run_grouped(engine: sa.Engine, calls: list[Callable[[], Any]]) -> list[Any]:
+    """Start every call while the writer lock is held here, so that they queue behind the first,
+    which leads and waits for the lock; then let it go. Each call's result or error, in order."""
+    outcomes: list[Any] = [None] * len(calls)
+
+    def call(i: int, fn: Callable[[], Any]) -> None:
+        try:
+            outcomes[i] = fn()
+        except Exception as exc:
+            outcomes[i] = exc
+
+    group = uow._group(engine)
+    threads = [threading.Thread(target=call, args=(i, fn)) for i, fn in enumerate(calls)]
+    deadline = time.monotonic() + 10
+    with writer_lock(engine):
+        for n, t in enumerate(threads, 1):
+            t.start()
+            while len(group._queue) < n:  # queued in this order
+                assert time.monotonic() < deadline
+                time.sleep(0.002)
+    for t in threads:
+        t.join(10)
+    return outcomes
+
+
+def _gen_cash(engine: sa.Engine) -> int:
+    tree = account_tree(engine, "main")
+    return next(a["cash_cents"] for g in tree["groups"] for a in g["accounts"] if a["name"] == "A1-GEN")
+
+
+def _keys(engine: sa.Engine) -> list[str]:
+    with engine.connect() as conn:
+        return list(conn.execute(sa.select(audit_log.c.idempotency_key).order_by(audit_log.c.seq)).scalars())
+
+
+def test_units_started_together_commit_together_and_a_failed_one_leaves_no_trace(
+    book: sa.Engine, begins: list[int]
+) -> None:
+    cash_before, keys_before = _gen_cash(book), _keys(book)
+    with book.connect() as conn:
+        transfers_before = conn.execute(sa.select(sa.func.count()).select_from(transfers)).scalar_one()
+    begins.clear()
+    failing = _wrote_then_failed(book, "bad", lambda _tx: InvalidInput("refused after writing"))
+    calls = [_deposit(book, "d0"), _deposit(book, "d1"), failing, _deposit(book, "d2"), _deposit(book, "d1")]
+    out = _run_grouped(book, calls)
+    assert [type(o) for o in out] == [list, list, InvalidInput, list, list]
+    assert out[4][0]["replayed"] is True and out[4][0]["transfer_id"] == out[1][0]["transfer_id"]
+    assert len(begins) == 1  # all five in one transaction
+    assert _keys(book) == [*keys_before, "d0", "d1", "d2"]  # one audit entry each, none for the failed one
+    assert _gen_cash(book) == cash_before + 300
+    with book.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(transfers)).scalar_one() == transfers_before + 3
+    assert verify(book).ok, verify(book).problems
+
+
+def test_a_database_error_in_a_group_runs_each_unit_again_alone(book: sa.Engine, begins: list[int]) -> None:
+    cash_before, keys_before = _gen_cash(book), _keys(book)
+
+    def broken(tx: Tx) -> BaseException:
+        tx.conn.exec_driver_sql("SELECT * FROM no_such_table")
+        return AssertionError("unreachable")
+
+    begins.clear()
+    calls = [_deposit(book, "d0"), _deposit(book, "d1"), _wrote_then_failed(book, "bad", broken), _deposit(book, "d2")]
+    out = _run_grouped(book, calls)
+    assert [type(o) for o in out] == [list, list, sa.exc.OperationalError, list]
+    assert len(begins) == 1 + 4  # the group, rolled back; then each of the four again, alone
+    assert _keys(book) == [*keys_before, "d0", "d1", "d2"]
+    assert _gen_cash(book) == cash_before + 300
+    assert verify(book).ok, verify(book).problems
