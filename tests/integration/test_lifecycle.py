@@ -219,6 +219,18 @@ def test_forks_of_one_run_share_the_pool_in_registration_order(engine: sa.Engine
     _zero_sum(engine)
 
 
+def test_a_fork_takes_the_first_free_child_name(engine: sa.Engine, portfolio: str) -> None:
+    # Names a person gave that look like A1's children count as taken: A1's next fork is the first
+    # free one, A1F6, not A1F1 nor A1F8.
+    _open_a1(engine, portfolio)
+    for name in ("A1F1", "A1F2", "A1F3", "A1F4", "A1F5", "A1F7"):
+        groups.open_group(engine, "t", portfolio, f"open-{name}", groups.group_opening(3_000_000, name=name))
+    realize(engine, "t", portfolio, [("g", "A1-GEN", 7_500_000, ON)])
+    (fork,) = lifecycle.run(engine, "t", portfolio, DAY).applied
+    assert fork["group"] == "A1F6"
+    _zero_sum(engine)
+
+
 def test_fork_waits_while_surplus_sits_in_positions(engine: sa.Engine, portfolio: str) -> None:
     _open_a1(engine, portfolio)
     realize(engine, "t", portfolio, [("g", "A1-GEN", 7_500_000, ON)])
