@@ -127,3 +127,24 @@ def test_a_database_error_in_a_group_runs_each_unit_again_alone(book: sa.Engine,
     assert _keys(book) == [*keys_before, "d0", "d1", "d2"]
     assert _gen_cash(book) == cash_before + 300
     assert verify(book).ok, verify(book).problems
+
+
+def test_disposing_of_the_engine_closes_the_kept_connection(book: sa.Engine) -> None:
+    # The file can then be replaced, or the process forked, with no connection of the old one left
+    # open: SQLite deletes the write-ahead log when the last connection closes.
+    import os
+
+    path = book.url.database
+    assert path is not None
+    cash.move_cash(book, "t", "main", [("d1", cash.deposit("A1-GEN", 100_000))])
+    book.dispose()
+
+    def open_files() -> list[str]:
+        fds = (os.path.realpath(f"/proc/self/fd/{fd}") for fd in os.listdir("/proc/self/fd"))
+        return [f for f in fds if f in (path, f"{path}-wal")]
+
+    assert open_files() == []
+    assert not os.path.exists(f"{path}-wal")
+    cash.move_cash(book, "t", "main", [("d2", cash.deposit("A1-GEN", 100_000))])  # a new kept connection
+    with book.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(transfers)).scalar_one() >= 3

@@ -13,6 +13,7 @@ from __future__ import annotations
 import gc
 import json
 import operator
+import os
 import threading
 import time
 import weakref
@@ -302,6 +303,20 @@ class _Group:
         self._queue: list[_Job] = []
         self._leading = False
         self._conn: sa.Connection | None = None
+        self._conn_pid = 0  # the process that opened it
+        # engine.dispose() closes the pool's connections, and so this one: the database file may be
+        # replaced or the process forked next (a SQLite connection must not cross a fork).
+        sa.event.listen(engine, "engine_disposed", self._let_go)
+
+    def _let_go(self, _engine: Engine) -> None:
+        with self._mutex:
+            conn, busy = self._conn, self._leading
+            if busy:  # a group writes through it now: it is let go at its next use
+                self._conn_pid = -1
+                return
+            self._conn = None
+        if conn is not None and self._conn_pid == os.getpid() and not conn.closed:
+            conn.close()
 
     def run(self, unit: Unit) -> list[dict[str, Any]]:
         job = _Job(unit)
@@ -355,14 +370,20 @@ class _Group:
                     job.done.set()
 
     def _kept(self) -> sa.Connection:
-        """The kept connection (called with the writer lock held), made anew if an error lost it."""
-        conn = self._conn
-        if conn is None or conn.closed or conn.invalidated:
-            if conn is not None and not conn.closed:
+        """The kept connection (called with the writer lock held), made anew if an error lost it, the
+        engine was disposed of while it was in use, or this is a forked process (whose parent's
+        connection is left alone, never closed here: closing it could checkpoint the parent's file)."""
+        conn, pid = self._conn, os.getpid()
+        if conn is None or conn.closed or conn.invalidated or self._conn_pid != pid:
+            if conn is not None and not conn.closed and self._conn_pid in (pid, -1):
                 conn.close()
             engine = self._engine()
             assert engine is not None
             conn = self._conn = write_connection(engine)
+            # Out of the pool for good: closing it closes it (back in a pool, a disposed one even,
+            # it would stay open, and with it the database's WAL).
+            conn.detach()
+            self._conn_pid = pid
         return conn
 
     def _alone(self, engine: Engine, job: _Job) -> None:
