@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from enum import StrEnum
-from typing import Protocol, TypedDict
+from typing import NamedTuple, Protocol, TypedDict
 
 from alluse.domain.accounts import AccountKind, AccountStatus
 from alluse.domain.errors import InvalidInput, RuleViolation
@@ -176,8 +176,7 @@ class Position:
     dirty: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class Close:
+class Close(NamedTuple):
     """Part of a lot closed by a fill; `realized` is false when the gain moves on instead (an assigned
     option's premium goes into the shares' basis; a lot moved in kind)."""
 
@@ -194,9 +193,10 @@ class Close:
         return lot
 
 
-@dataclass(frozen=True, slots=True)
-class Booked:
-    """What one fact became: its fill, its cash, its journal entry (no legs when no cash moved)."""
+class Booked(NamedTuple):
+    """What one fact became: its fill, its cash, its journal entry (no legs when no cash moved).
+    Immutable records made once or twice per fact (Booked, Close, lots' Take) are named tuples: a
+    frozen dataclass sets each field through `object.__setattr__`, 2.2 µs for this one against 0.5 µs."""
 
     fill_id: int
     account_id: int

@@ -134,7 +134,7 @@ def record_fills(
         return out
 
     with collector_paused(len(facts)):
-        requests = [Request(k, dict(f.payload())) for k, f in facts]
+        requests = [Request(k, cast(dict[str, Any], f.payload())) for k, f in facts]
         return cast(list[FillResult], write(engine, portfolio, actor, "trade.fill", requests, apply))
 
 
