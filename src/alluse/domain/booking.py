@@ -98,7 +98,7 @@ class Fill:
     def payload(self) -> FillPayload:
         return {
             "account": self.account,
-            "action": self.action.value,
+            "action": str(self.action),
             "symbol": self.symbol,
             "quantity": self.quantity,
             "price": self.price,
@@ -272,7 +272,8 @@ class Booking:
             for leg in legs:
                 if leg.account_id != acc.id:
                     self.ext_delta[leg.account_id] = self.ext_delta.get(leg.account_id, 0) + leg.amount_cents
-        realized = sum(c.take.gain for c in self.closes[closes_before:] if c.realized)
+        closed = len(self.closes) > closes_before  # most facts close nothing: no generator for them
+        realized = sum(c.take.gain for c in self.closes[closes_before:] if c.realized) if closed else 0
         return Booked(
             fill_id,
             acc.id,
@@ -288,7 +289,7 @@ class Booking:
             on,
             kind,
             legs,
-            f"{f.action.value} {f.symbol or ''}".strip(),
+            f"{f.action} {f.symbol or ''}".strip(),
         )
 
     def _trade(

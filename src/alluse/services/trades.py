@@ -82,7 +82,7 @@ def fill_result(b: Booked, buffer_breach: bool) -> FillResult:
     return {
         "fill_id": b.fill_id,
         "account": b.account,
-        "action": b.action.value,
+        "action": str(b.action),
         "symbol": b.symbol,
         "quantity": b.quantity,
         "cash_cents": Cents(b.cash_cents),
@@ -96,7 +96,7 @@ def draw_earmark(tx: Tx, book: Book, b: Booked, multiplier: int, request_index: 
     """A purchase executes the reinvestment earmark planned for it (planned versus executed)."""
     fact: FillFacts = {
         "fill_id": b.fill_id,
-        "action": b.action.value,
+        "action": str(b.action),
         "symbol": b.symbol,
         "quantity": b.quantity,
         "cash_cents": b.cash_cents,
@@ -301,7 +301,7 @@ class Book:
             self.entries.append(JournalEntry(b.kind, b.legs, seq, memo=b.memo))
             self.entry_fill.append(len(self.fill_rows))
         self.fill_rows.append(
-            store.fill_row(b.fill_id, self.tx.portfolio_id, b.account_id, b.instrument_id, b.action.value, b.quantity,
+            store.fill_row(b.fill_id, self.tx.portfolio_id, b.account_id, b.instrument_id, str(b.action), b.quantity,
                            b.price_e4, b.commission_cents, b.cash_cents, on, seq)
         )  # fmt: skip
         return b
