@@ -35,7 +35,7 @@ from alluse.domain.errors import InvalidInput
 from alluse.domain.instruments import Instrument, parse_symbol
 from alluse.domain.money import Cents
 from alluse.services.alerts import alert_event, check_buffer
-from alluse.services.earmarks import FillFacts, OpenEarmarks, draw_down_for_fill
+from alluse.services.earmarks import FillFacts, OpenEarmarks, draw_down_for_fill, purpose_of_fill
 from alluse.store import book as store
 from alluse.store.repo import (
     AccountRow,
@@ -94,16 +94,19 @@ def fill_result(b: Booked, buffer_breach: bool) -> FillResult:
 
 def draw_earmark(tx: Tx, book: Book, b: Booked, multiplier: int, request_index: int) -> int:
     """A purchase executes the reinvestment earmark planned for it (planned versus executed)."""
+    action = str(b.action)
+    purpose = purpose_of_fill(book.accounts[b.account_id].kind, action, b.symbol, multiplier, b.trade_date)
+    if purpose is None:
+        return 0
     fact: FillFacts = {
         "fill_id": b.fill_id,
-        "action": str(b.action),
+        "action": action,
         "symbol": b.symbol,
         "quantity": b.quantity,
         "cash_cents": b.cash_cents,
-        "trade_date": b.trade_date.isoformat(),
         "multiplier": multiplier,
     }
-    return draw_down_for_fill(tx, b.account_id, book.accounts[b.account_id].kind, fact, request_index, book.earmarks)
+    return draw_down_for_fill(tx, b.account_id, purpose, fact, request_index, book.earmarks)
 
 
 def record_fills(
