@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from enum import StrEnum
-from typing import Protocol, TypedDict
+from typing import NamedTuple, Protocol, TypedDict
 
 from alluse.domain.accounts import AccountKind, AccountStatus
 from alluse.domain.errors import InvalidInput, RuleViolation
@@ -98,7 +98,7 @@ class Fill:
     def payload(self) -> FillPayload:
         return {
             "account": self.account,
-            "action": self.action.value,
+            "action": str(self.action),
             "symbol": self.symbol,
             "quantity": self.quantity,
             "price": self.price,
@@ -176,8 +176,7 @@ class Position:
     dirty: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class Close:
+class Close(NamedTuple):
     """Part of a lot closed by a fill; `realized` is false when the gain moves on instead (an assigned
     option's premium goes into the shares' basis; a lot moved in kind)."""
 
@@ -194,9 +193,10 @@ class Close:
         return lot
 
 
-@dataclass(frozen=True, slots=True)
-class Booked:
-    """What one fact became: its fill, its cash, its journal entry (no legs when no cash moved)."""
+class Booked(NamedTuple):
+    """What one fact became: its fill, its cash, its journal entry (no legs when no cash moved).
+    Immutable records made once or twice per fact (Booked, Close, lots' Take) are named tuples: a
+    frozen dataclass sets each field through `object.__setattr__`, 2.2 µs for this one against 0.5 µs."""
 
     fill_id: int
     account_id: int
@@ -272,7 +272,8 @@ class Booking:
             for leg in legs:
                 if leg.account_id != acc.id:
                     self.ext_delta[leg.account_id] = self.ext_delta.get(leg.account_id, 0) + leg.amount_cents
-        realized = sum(c.take.gain for c in self.closes[closes_before:] if c.realized)
+        closed = len(self.closes) > closes_before  # most facts close nothing: no generator for them
+        realized = sum(c.take.gain for c in self.closes[closes_before:] if c.realized) if closed else 0
         return Booked(
             fill_id,
             acc.id,
@@ -288,7 +289,7 @@ class Booking:
             on,
             kind,
             legs,
-            f"{f.action.value} {f.symbol or ''}".strip(),
+            f"{f.action} {f.symbol or ''}".strip(),
         )
 
     def _trade(

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 from enum import StrEnum
+from typing import NamedTuple
 
 from alluse.domain.errors import RuleViolation
 from alluse.domain.money import to_cents
@@ -40,8 +41,7 @@ class OpenLot:
     remaining_cash: int
 
 
-@dataclass(frozen=True, slots=True)
-class Take:
+class Take(NamedTuple):
     lot: OpenLot
     quantity: int
     open_cash: int

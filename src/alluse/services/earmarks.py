@@ -35,7 +35,6 @@ class FillFacts(TypedDict):
     symbol: str | None
     quantity: int
     cash_cents: int
-    trade_date: str
     multiplier: int
 
 
@@ -113,14 +112,19 @@ def purpose_of_fill(
 
 
 def draw_down_for_fill(
-    tx: Tx, account_id: int, kind: AccountKind, fill: FillFacts, request_index: int, known: OpenEarmarks | None = None
+    tx: Tx,
+    account_id: int,
+    purpose: EarmarkPurpose,
+    fill: FillFacts,
+    request_index: int,
+    known: OpenEarmarks | None = None,
 ) -> int:
-    """Called by fills inside their unit of work: a purchase executes the earmark planned for it.
+    """Called by fills inside their unit of work: a purchase executes the earmark planned for it
+    (`purpose`: what `purpose_of_fill` says it is; the caller asks first, as most fills are none).
     Shares and LEAPS draw what they cost; a sold put draws the collateral it ties up. `known`: the
     open earmarks the unit of work has read so far (see draw_down)."""
-    on, symbol = date.fromisoformat(fill["trade_date"]), fill["symbol"]
-    purpose = purpose_of_fill(kind, fill["action"], symbol, fill.get("multiplier", 100), on)
-    if purpose is None or symbol is None:  # a fact without a symbol (a dividend, a fee) buys nothing
+    symbol = fill["symbol"]
+    if symbol is None:  # a fact without a symbol (a dividend, a fee) buys nothing
         return 0
     if purpose is EarmarkPurpose.CONTRACTS:
         ins = parse_symbol(symbol, fill.get("multiplier", 100))

@@ -35,7 +35,7 @@ from alluse.domain.errors import InvalidInput
 from alluse.domain.instruments import Instrument, parse_symbol
 from alluse.domain.money import Cents
 from alluse.services.alerts import alert_event, check_buffer
-from alluse.services.earmarks import FillFacts, OpenEarmarks, draw_down_for_fill
+from alluse.services.earmarks import FillFacts, OpenEarmarks, draw_down_for_fill, purpose_of_fill
 from alluse.store import book as store
 from alluse.store.repo import (
     AccountRow,
@@ -82,7 +82,7 @@ def fill_result(b: Booked, buffer_breach: bool) -> FillResult:
     return {
         "fill_id": b.fill_id,
         "account": b.account,
-        "action": b.action.value,
+        "action": str(b.action),
         "symbol": b.symbol,
         "quantity": b.quantity,
         "cash_cents": Cents(b.cash_cents),
@@ -94,16 +94,19 @@ def fill_result(b: Booked, buffer_breach: bool) -> FillResult:
 
 def draw_earmark(tx: Tx, book: Book, b: Booked, multiplier: int, request_index: int) -> int:
     """A purchase executes the reinvestment earmark planned for it (planned versus executed)."""
+    action = str(b.action)
+    purpose = purpose_of_fill(book.accounts[b.account_id].kind, action, b.symbol, multiplier, b.trade_date)
+    if purpose is None:
+        return 0
     fact: FillFacts = {
         "fill_id": b.fill_id,
-        "action": b.action.value,
+        "action": action,
         "symbol": b.symbol,
         "quantity": b.quantity,
         "cash_cents": b.cash_cents,
-        "trade_date": b.trade_date.isoformat(),
         "multiplier": multiplier,
     }
-    return draw_down_for_fill(tx, b.account_id, book.accounts[b.account_id].kind, fact, request_index, book.earmarks)
+    return draw_down_for_fill(tx, b.account_id, purpose, fact, request_index, book.earmarks)
 
 
 def record_fills(
@@ -134,7 +137,7 @@ def record_fills(
         return out
 
     with collector_paused(len(facts)):
-        requests = [Request(k, dict(f.payload())) for k, f in facts]
+        requests = [Request(k, cast(dict[str, Any], f.payload())) for k, f in facts]
         return cast(list[FillResult], write(engine, portfolio, actor, "trade.fill", requests, apply))
 
 
@@ -301,7 +304,7 @@ class Book:
             self.entries.append(JournalEntry(b.kind, b.legs, seq, memo=b.memo))
             self.entry_fill.append(len(self.fill_rows))
         self.fill_rows.append(
-            store.fill_row(b.fill_id, self.tx.portfolio_id, b.account_id, b.instrument_id, b.action.value, b.quantity,
+            store.fill_row(b.fill_id, self.tx.portfolio_id, b.account_id, b.instrument_id, str(b.action), b.quantity,
                            b.price_e4, b.commission_cents, b.cash_cents, on, seq)
         )  # fmt: skip
         return b
