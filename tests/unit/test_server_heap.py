@@ -1,4 +1,5 @@
-"""A served worker freezes its startup heap out of the cyclic garbage collector (api/server.py)."""
+"""A served worker freezes its startup heap out of the cyclic garbage collector and collects its young
+generation less often (api/server.py)."""
 
 import asyncio
 import gc
@@ -18,8 +19,10 @@ async def _app(scope: object, receive: object, send: object) -> None:
 def unfrozen(monkeypatch: pytest.MonkeyPatch):
     gc.unfreeze()
     monkeypatch.setattr(server, "_frozen", [False])
+    thresholds = gc.get_threshold()
     yield
     gc.unfreeze()
+    gc.set_threshold(*thresholds)
 
 
 def test_the_first_connection_freezes_the_heap_once(unfrozen: None) -> None:
@@ -31,6 +34,7 @@ def test_the_first_connection_freezes_the_heap_once(unfrozen: None) -> None:
         server.OneWriteProtocol(config, ServerState(), {}, _loop=loop)
         frozen = gc.get_freeze_count()
         assert frozen > 0
+        assert gc.get_threshold()[0] == server.YOUNG_THRESHOLD
         assert not any(o is startup for o in gc.get_objects())  # frozen objects are out of every generation
         later = [object()]
         server.OneWriteProtocol(config, ServerState(), {}, _loop=loop)
