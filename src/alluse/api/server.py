@@ -12,11 +12,19 @@ With several worker processes, all of them accept from one listening socket, and
 takes every connection waiting (the event loop accepts until none is left): keep-alive clients that
 connect together (a pool of connections opened at once) would all land on one worker, the others
 idle. So a worker that has just accepted a connection waits a moment before the next, for a sibling
-to take it: the only time a worker waits, and only while connections arrive in a burst."""
+to take it: the only time a worker waits, and only while connections arrive in a burst.
+
+A worker's heap at its first connection (modules, the app, its routes' models and validators: about
+180,000 objects, all alive as long as the process) is frozen out of the cyclic garbage collector
+(`gc.freeze`). Otherwise every full collection walks all of it again: about 90 ms of CPU (230 ms
+and more on a busy machine), during which the worker answers nothing and, if it holds SQLite's
+writer lock, no other worker writes either. The first one after start lands in the first thousand
+or two requests, and later ones rarely. What is made later is collected as before."""
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 from typing import Any
 
@@ -83,8 +91,24 @@ def _spread_accepts() -> None:
     _burst["last"] = time.monotonic()
 
 
+_frozen = [False]  # whether this process has frozen its startup heap
+# A young-generation collection every this many new container objects instead of CPython's 700 (a
+# deposit makes several thousand, nearly all freed by reference counting before a collection sees
+# them): 1.1 % fewer instructions per deposit, each collection still well under a millisecond.
+YOUNG_THRESHOLD = 5_000
+
+
+def _freeze_startup_heap() -> None:
+    if not _frozen[0]:
+        _frozen[0] = True
+        gc.freeze()
+        gc.set_threshold(YOUNG_THRESHOLD, *gc.get_threshold()[1:])
+
+
 class OneWriteProtocol(HttpToolsProtocol):
     def __init__(self, config: Config, *args: Any, **kwargs: Any) -> None:
+        # At the first connection the app is built and started: its heap is the one it serves with.
+        _freeze_startup_heap()
         # The event loop makes a connection's protocol as it accepts the connection, before the next.
         if config.workers > 1:
             _spread_accepts()
