@@ -127,3 +127,19 @@ def test_a_database_error_in_a_group_runs_each_unit_again_alone(book: sa.Engine,
     assert _keys(book) == [*keys_before, "d0", "d1", "d2"]
     assert _gen_cash(book) == cash_before + 300
     assert verify(book).ok, verify(book).problems
+
+
+def test_dispose_lets_go_of_the_kept_connection(book: sa.Engine, sqlite_template: Any) -> None:
+    """`engine.dispose()` closes every connection of the engine, the group's kept one too: a database
+    file replaced after it (a restore, the property tests' reset) is what the next write sees."""
+    import shutil
+
+    groups.open_group(book, "t", "main", "g2", groups.group_opening(10_000_000))
+    book.dispose()
+    assert book.url.database is not None
+    shutil.copy(sqlite_template, book.url.database)
+    from alluse.services.portfolios import create_portfolio
+
+    create_portfolio(book, "test", "main", "test:portfolio")
+    opened = groups.open_group(book, "t", "main", "g2", groups.group_opening(10_000_000))
+    assert "replayed" not in opened and opened["name"] == "A1"

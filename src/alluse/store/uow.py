@@ -312,6 +312,22 @@ class _Group:
         self._queue: list[_Job] = []
         self._leading = False
         self._conn: sa.Connection | None = None
+        self._disposed = False
+        sa.event.listen(engine, "engine_disposed", self._on_dispose)
+
+    def _on_dispose(self, _engine: Engine) -> None:
+        """`engine.dispose()` closes the pool's connections but not one checked out, as the kept one
+        is: it is closed here too (its driver connection, not only handed back to the old pool), or,
+        while a unit of work may be using it, at its next use. Kept open, it would go on reading
+        (and checkpointing its write-ahead log into) a database file replaced since."""
+        with self._mutex:
+            if self._leading:
+                self._disposed = True
+                return
+            conn, self._conn = self._conn, None
+        if conn is not None and not conn.closed:
+            conn.invalidate()
+            conn.close()
 
     def run(self, unit: Unit) -> list[dict[str, Any]]:
         job = _Job(unit)
@@ -365,11 +381,15 @@ class _Group:
                     job.done.set()
 
     def _kept(self) -> sa.Connection:
-        """The kept connection (called with the writer lock held), made anew if an error lost it."""
+        """The kept connection (called with the writer lock held), made anew if an error lost it or
+        the engine was disposed of since."""
         conn = self._conn
-        if conn is None or conn.closed or conn.invalidated:
+        if conn is None or conn.closed or conn.invalidated or self._disposed:
             if conn is not None and not conn.closed:
+                if self._disposed:
+                    conn.invalidate()
                 conn.close()
+            self._disposed = False
             engine = self._engine()
             assert engine is not None
             conn = self._conn = write_connection(engine)
