@@ -148,3 +148,19 @@ def test_disposing_of_the_engine_closes_the_kept_connection(book: sa.Engine) -> 
     cash.move_cash(book, "t", "main", [("d2", cash.deposit("A1-GEN", 100_000))])  # a new kept connection
     with book.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(transfers)).scalar_one() >= 3
+
+
+def test_dispose_lets_go_of_the_kept_connection(book: sa.Engine, sqlite_template: Any) -> None:
+    """`engine.dispose()` closes every connection of the engine, the group's kept one too: a database
+    file replaced after it (a restore, the property tests' reset) is what the next write sees."""
+    import shutil
+
+    groups.open_group(book, "t", "main", "g2", groups.group_opening(10_000_000))
+    book.dispose()
+    assert book.url.database is not None
+    shutil.copy(sqlite_template, book.url.database)
+    from alluse.services.portfolios import create_portfolio
+
+    create_portfolio(book, "test", "main", "test:portfolio")
+    opened = groups.open_group(book, "t", "main", "g2", groups.group_opening(10_000_000))
+    assert "replayed" not in opened and opened["name"] == "A1"

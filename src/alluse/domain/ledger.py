@@ -58,6 +58,8 @@ BANK = "ext:bank"
 MARKET = "ext:market"  # the other side of purchases, sales, premiums and assignments
 FEES = "ext:fees"  # commissions and fees
 DIVIDENDS = "ext:dividends"
+# The counter-accounts a broker fact posts to (domain/booking.py).
+COUNTER_ACCOUNTS = (MARKET, FEES, DIVIDENDS)
 TAX = "ext:tax"  # estimated tax paid, and tax withheld at source by a broker
 INTEREST = "ext:interest"  # broker interest received and paid
 

@@ -49,9 +49,10 @@ class Rotated(TypedDict):
     reencrypted: int
 
 
-def map_brokerage(tx: Tx, wanted: list[tuple[int, BrokerageRef | None]]) -> list[str]:
+def map_brokerage(tx: Tx, wanted: list[tuple[int, BrokerageRef | None]], first_id: int | None = None) -> list[str]:
     """Link each new system account to the brokerage account named for it, registering it if new,
-    or to a fresh paper-broker account when none is named. Returns the refs, in order.
+    or to a fresh paper-broker account when none is named. Returns the refs, in order. `first_id`:
+    a block of len(wanted) brokerage account ids the caller reserved already (`allocate_blocks`).
 
     Refuses a brokerage account that is already mapped or that belongs to another portfolio."""
     named = [ref for _, ref in wanted if ref is not None]
@@ -63,8 +64,9 @@ def map_brokerage(tx: Tx, wanted: list[tuple[int, BrokerageRef | None]]) -> list
     held: list[tuple[str, str]] = []
     out: list[str] = []
     paper = [acc for acc, ref in wanted if ref is None]
-    first_paper = allocate_ids(tx.conn, brokerage_accounts, len(paper) + len(named)) if wanted else 0
-    next_id = first_paper
+    if first_id is None:
+        first_id = allocate_ids(tx.conn, brokerage_accounts, len(paper) + len(named)) if wanted else 0
+    next_id = first_id
     for acc, ref in wanted:
         if ref is None:
             inserts.append(_row(tx, next_id, PAPER, paper_number(next_id), acc))

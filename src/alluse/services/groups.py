@@ -18,8 +18,8 @@ from alluse.domain.money import Cents
 from alluse.domain.rules import template_rules
 from alluse.services.brokers import map_brokerage
 from alluse.store import groups as store
-from alluse.store.repo import JournalEntry, allocate_ids, external_account, insert_journal
-from alluse.store.schema import account_groups, accounts
+from alluse.store.repo import JournalEntry, allocate_blocks, external_account, insert_journal
+from alluse.store.schema import account_groups, accounts, brokerage_accounts
 from alluse.store.uow import Request, Tx, collector_paused, write
 
 GROUP_NAME_RE = re.compile(r"^[A-Z][A-Z0-9]{0,19}$")
@@ -128,18 +128,22 @@ def open_group(engine: Engine, actor: str, portfolio: str | int | None, key: str
 def _open(tx: Tx, openings: list[GroupOpening], seqs: list[int] | None = None) -> list[GroupOpened]:
     # Load ...
     conn, pid = tx.conn, tx.portfolio_id
-    template, default_alloc = store.portfolio_defaults(conn, pid)
+    defaults = store.portfolio_defaults(conn, pid, BANK, count=not all(o.name for o in openings))
+    template, default_alloc = defaults.template, defaults.allocation
     buffers = {k: template_rules(template, k).buffer_bps for k in SLEEVES}
-    bank = external_account(conn, pid, BANK, tx.now)
-    names = _group_names(conn, pid, openings)
-    first_group = allocate_ids(conn, account_groups, len(openings))
-    first_account = allocate_ids(conn, accounts, sleeves_needed(openings, default_alloc))
+    bank = defaults.bank_id if defaults.bank_id is not None else external_account(conn, pid, BANK, tx.now)
+    names = _group_names(conn, pid, openings, defaults.primary_groups)
+    n_sleeves = sleeves_needed(openings, default_alloc)
+    # Each sleeve gets a brokerage account (named, or a new paper one): its id block too.
+    first_group, first_account, first_brokerage = allocate_blocks(
+        conn, (account_groups, len(openings)), (accounts, n_sleeves), (brokerage_accounts, n_sleeves)
+    )
     # ... decide ...
     plans = plan_group_openings(openings, names, first_group, first_account, default_alloc, buffers, bank)
     # ... and apply.
     store.insert_groups(conn, pid, template, plans, tx.now)
     wanted = [(s.account_id, o.brokerage[s.slot]) for o, g in zip(openings, plans, strict=True) for s in g.sleeves]
-    refs = iter(map_brokerage(tx, wanted))
+    refs = iter(map_brokerage(tx, wanted, first_brokerage))
     results: list[GroupOpened] = [
         {
             "group_id": g.group_id,
@@ -171,16 +175,20 @@ def _open(tx: Tx, openings: list[GroupOpening], seqs: list[int] | None = None) -
     return results
 
 
-def _group_names(conn: sa.Connection, portfolio_id: int, openings: list[GroupOpening]) -> list[str]:
-    """Named groups keep their names; the rest are numbered A1, A2 ... after the existing PRIMARY
-    groups, skipping any number a user already took as a name."""
+def _group_names(
+    conn: sa.Connection, portfolio_id: int, openings: list[GroupOpening], primary_groups: int | None
+) -> list[str]:
+    """Named groups keep their names; the rest are numbered A1, A2 ... after the `primary_groups`
+    existing PRIMARY groups (given unless every opening is named), skipping any number a user
+    already took as a name."""
     wanted = [o.name for o in openings if o.name]
     clash = store.group_names_taken(conn, portfolio_id, wanted) | {n for n in wanted if wanted.count(n) > 1}
     if clash:
         raise Conflict(f"group name {sorted(clash)[0]} is already in use")
     if len(wanted) == len(openings):
         return wanted
-    n = store.primary_group_count(conn, portfolio_id)
+    assert primary_groups is not None
+    n = primary_groups
     used = set(wanted)
     auto: list[str] = []
     while len(auto) < len(openings) - len(wanted):

@@ -33,6 +33,7 @@ from alluse.domain.booking import (
 )
 from alluse.domain.errors import InvalidInput
 from alluse.domain.instruments import Instrument, parse_symbol
+from alluse.domain.ledger import COUNTER_ACCOUNTS
 from alluse.domain.money import Cents
 from alluse.services.alerts import alert_event, check_buffer
 from alluse.services.earmarks import FillFacts, OpenEarmarks, draw_down_for_fill, purpose_of_fill
@@ -42,6 +43,7 @@ from alluse.store.repo import (
     JournalEntry,
     allocate_ids,
     external_account,
+    external_ids,
     insert_journal,
     load_accounts,
     resolve_account,
@@ -205,6 +207,7 @@ class Book:
     # Open earmarks as read and drawn by this unit of work's fills (nothing else here writes any).
     earmarks: OpenEarmarks = field(default_factory=dict)
     _ext: dict[str, int] = field(default_factory=dict)
+    _ext_read: bool = False
     _parsed: dict[tuple[str, int], Instrument] = field(default_factory=dict)
     _next_fill: int = 0
 
@@ -231,9 +234,17 @@ class Book:
         return acc
 
     def ext(self, name: str) -> int:
-        if name not in self._ext:
-            self._ext[name] = external_account(self.tx.conn, self.tx.portfolio_id, name, self.tx.now)
-        return self._ext[name]
+        found = self._ext.get(name)
+        if found is None:
+            conn, pid = self.tx.conn, self.tx.portfolio_id
+            if not self._ext_read:
+                # A trade posts to two counter-accounts (market and fees): all of them in one read.
+                self._ext.update(external_ids(conn, pid, COUNTER_ACCOUNTS))
+                self._ext_read = True
+            found = self._ext.get(name)
+            if found is None:
+                found = self._ext[name] = external_account(conn, pid, name, self.tx.now)
+        return found
 
     def instrument_by_id(self, iid: int) -> Instrument:
         ins = self.booking.inst.get(iid)

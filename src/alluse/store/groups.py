@@ -32,18 +32,31 @@ _CONFIG_INSERT = prepared.insert(account_config, ["account_id", "portfolio_id", 
 class PortfolioDefaults(NamedTuple):
     template: str
     allocation: Allocation
+    bank_id: int | None  # the bank counter-account's, None before its first use
+    primary_groups: int | None  # how many PRIMARY groups there are, when asked for
 
 
-# One group per unit of work is the common case: its reads are prepared statements.
+# One group per unit of work is the common case: its reads are prepared statements, and what it needs
+# to know before it plans is read in one of them.
 _p, _g = portfolios.c, account_groups.c
-_DEFAULTS = prepared.Prepared(
-    sa.select(_p.template, _p.alloc_gen_bps, _p.alloc_rev_bps, _p.alloc_com_bps).where(_p.id == sa.bindparam("pid"))
-)
+
+
+def _defaults(count: bool) -> prepared.Prepared:
+    bank = sa.select(accounts.c.id).where(
+        accounts.c.portfolio_id == sa.bindparam("pid"), accounts.c.name == sa.bindparam("bank")
+    )
+    primary = sa.select(sa.func.count()).where(_g.portfolio_id == sa.bindparam("pid"), _g.kind == "PRIMARY")
+    return prepared.Prepared(
+        sa.select(
+            _p.template, _p.alloc_gen_bps, _p.alloc_rev_bps, _p.alloc_com_bps, bank.scalar_subquery(),
+            *([primary.scalar_subquery()] if count else []),
+        ).where(_p.id == sa.bindparam("pid"))
+    )  # fmt: skip
+
+
+_DEFAULTS = {False: _defaults(False), True: _defaults(True)}
 _NAME_TAKEN = prepared.Prepared(
     sa.select(_g.name).where(_g.portfolio_id == sa.bindparam("pid"), _g.name == sa.bindparam("name"))
-)
-_PRIMARY_COUNT = prepared.Prepared(
-    sa.select(sa.func.count()).where(_g.portfolio_id == sa.bindparam("pid"), _g.kind == "PRIMARY")
 )
 _DEBIT = prepared.Prepared(
     accounts.update()
@@ -52,9 +65,11 @@ _DEBIT = prepared.Prepared(
 )
 
 
-def portfolio_defaults(conn: sa.Connection, portfolio_id: int) -> PortfolioDefaults:
-    template, *bps = _DEFAULTS.rows(conn, pid=portfolio_id)[0]
-    return PortfolioDefaults(template, Allocation(*bps))
+def portfolio_defaults(conn: sa.Connection, portfolio_id: int, bank: str, count: bool) -> PortfolioDefaults:
+    """The portfolio's template and allocation, the id of its counter-account `bank` and, with
+    `count`, how many PRIMARY groups it has (what numbers new groups' names)."""
+    template, gen, rev, com, bank_id, *primary = _DEFAULTS[count].rows(conn, pid=portfolio_id, bank=bank)[0]
+    return PortfolioDefaults(template, Allocation(gen, rev, com), bank_id, primary[0] if primary else None)
 
 
 def group_names_taken(conn: sa.Connection, portfolio_id: int, names: Sequence[str]) -> set[str]:
@@ -65,10 +80,6 @@ def group_names_taken(conn: sa.Connection, portfolio_id: int, names: Sequence[st
         q = sa.select(_g.name).where(_g.portfolio_id == portfolio_id, _g.name.in_(names[i : i + IN_CHUNK]))
         found.update(conn.execute(q).scalars())
     return found
-
-
-def primary_group_count(conn: sa.Connection, portfolio_id: int) -> int:
-    return int(_PRIMARY_COUNT.rows(conn, pid=portfolio_id)[0][0])
 
 
 def insert_groups(

@@ -74,22 +74,32 @@ class _Compiled:
 
     def from_tuples(self, rows: Sequence[Sequence[Any]], order: tuple[str, ...]) -> Sequence[Any]:
         """Driver parameters of rows given as tuples in `order`: for a positional dialect the tuples
-        themselves when no column needs converting, else converted column by column."""
+        themselves when no column needs converting, else converted row by row (a few rows) or column
+        by column."""
         if not self.positional:
             return [self.convert(dict(zip(order, r, strict=True))) for r in rows]
         if not self.column_procs and self.order is None:
             return rows
-        if len(rows) == 1:  # a unit of work of one request: no columns to gather
-            row = list(rows[0])
-            for i, proc in self.column_procs:
-                row[i] = proc(row[i])
-            return [row if self.order is None else [row[i] for i in self.order]]
+        if len(rows) <= _ROW_BY_ROW:
+            out = []
+            for r in rows:
+                row = list(r)
+                for i, proc in self.column_procs:
+                    row[i] = proc(row[i])
+                out.append(row if self.order is None else [row[i] for i in self.order])
+            return out
         columns = list(zip(*rows, strict=True))
         for i, proc in self.column_procs:
             columns[i] = _converted(columns[i], proc)
         if self.order is not None:
             columns = [columns[i] for i in self.order]
         return list(zip(*columns, strict=True))
+
+
+# Up to this many rows (the few of a unit of work of one request) are converted row by row:
+# gathering the columns and converting each distinct value once costs more than it saves there
+# (3.7 µs against 0.7 µs for the three sleeves of a group, 10.6 µs against 6.1 µs for 32 rows).
+_ROW_BY_ROW = 32
 
 
 def _converted(column: Sequence[Any], proc: Callable[[Any], Any]) -> tuple[Any, ...]:

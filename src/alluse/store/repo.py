@@ -12,7 +12,8 @@ from alluse.domain.accounts import SLEEVE_LABEL, AccountKind, AccountStatus, Cas
 from alluse.domain.errors import NotFound
 from alluse.domain.ledger import Leg, balanced
 from alluse.store.idlist import in_ids
-from alluse.store.ids import allocate_ids as allocate_ids  # the use cases import it from here
+from alluse.store.ids import allocate_blocks as allocate_blocks  # the use cases import them from here
+from alluse.store.ids import allocate_ids as allocate_ids
 from alluse.store.ids import sequence_draw
 from alluse.store.prepared import Prepared, insert
 from alluse.store.schema import account_groups, accounts, alerts, postings, transfers
@@ -202,6 +203,29 @@ def _names(conn: sa.Connection, portfolio_id: int, *, groups: bool) -> list[str]
         g = account_groups.c
         names += conn.execute(sa.select(g.name).where(g.portfolio_id == portfolio_id)).scalars()
     return names
+
+
+_EXTERNAL_IDS: dict[int, Prepared] = {}
+
+
+def external_ids(conn: sa.Connection, portfolio_id: int, names: tuple[str, ...]) -> dict[str, int]:
+    """The ids of those of the portfolio's external counter-accounts `names` that exist, in one read."""
+    q = _EXTERNAL_IDS.get(len(names))
+    if q is None:
+        # One scalar subquery per name, each a lookup of the (portfolio, name) key: an IN list would
+        # have SQLite build a temporary index of the names on every run.
+        q = _EXTERNAL_IDS[len(names)] = Prepared(
+            sa.select(
+                *(
+                    sa.select(_a.id)
+                    .where(_a.portfolio_id == sa.bindparam("pid"), _a.name == sa.bindparam(f"n{i}", type_=sa.String))
+                    .scalar_subquery()
+                    for i in range(len(names))
+                )
+            )
+        )
+    found = q.rows(conn, pid=portfolio_id, **{f"n{i}": n for i, n in enumerate(names)})[0]
+    return {name: aid for name, aid in zip(names, found, strict=True) if aid is not None}
 
 
 def external_account(conn: sa.Connection, portfolio_id: int, name: str, now: datetime) -> int:

@@ -44,8 +44,8 @@ TRANSIENT_RETRIES = 20
 BULK_REQUESTS = 256
 
 
-def _head(dialect: str) -> Prepared:
-    return Prepared(
+def _head(dialect: str) -> sa.Select[Any]:
+    return (
         sa.select(
             portfolios.c.audit_seq,
             portfolios.c.audit_head,
@@ -62,7 +62,17 @@ def _head(dialect: str) -> Prepared:
     )
 
 
-_HEAD = {"postgresql": _head("postgresql"), "sqlite": _head("sqlite")}
+_HEAD = {"postgresql": Prepared(_head("postgresql")), "sqlite": Prepared(_head("sqlite"))}
+# SQLite, a unit of work of one request: the head and the audit entry of its idempotency key, if
+# there is one, in one statement (PostgreSQL sends the two reads together instead, see write_on).
+_HEAD_SEEN = Prepared(
+    _head("sqlite")
+    .add_columns(audit_log.c.input_digest, audit_log.c.result)
+    .outerjoin(
+        audit_log,
+        sa.and_(audit_log.c.portfolio_id == portfolios.c.id, audit_log.c.idempotency_key == sa.bindparam("key")),
+    )
+)
 # PostgreSQL, sent with the head of a unit of work of one request: plan each of its statements once
 # per connection (they are prepared after a few runs) instead of at every run. With the default
 # setting the server plans anew every time a statement reads a hash-partitioned table or draws
@@ -545,6 +555,9 @@ def write_on(
             reads.insert(0, (_GENERIC_PLANS, {}))
         *_, heads, found = together(conn, *reads)
         seen = {k: (d, res) for k, d, res in found}
+    elif len(keys) == 1:
+        heads = _HEAD_SEEN.rows(conn, **head_read[1], key=keys[0])
+        seen = {keys[0]: (heads[0][5], heads[0][6])} if heads and heads[0][5] is not None else {}
     else:
         heads = head_read[0].rows(conn, **head_read[1])
         seen = _seen(conn, portfolio_id, keys)
