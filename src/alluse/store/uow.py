@@ -251,17 +251,17 @@ _inside = threading.local()
 
 def _alone(engine: Engine, unit: Unit, kept: Callable[[], sa.Connection] | None = None) -> list[dict[str, Any]]:
     """One unit of work in its own transaction, retried from the start on a transient conflict.
-    `kept`: the connection to use, called with the writer lock held; else one from the pool."""
+    `kept`: the group's connection to use (the group's leader holds the writer lock); else one from
+    the pool, under the writer lock taken here."""
     outer = getattr(_inside, "unit", False)
     _inside.unit = True
     try:
         for attempt in range(TRANSIENT_RETRIES):
             try:
                 if kept is not None:
-                    with writer_lock(engine):
-                        conn = kept()
-                        with conn.begin():
-                            return unit(conn, True)
+                    conn = kept()
+                    with conn.begin():
+                        return unit(conn, True)
                 # The connection is taken from the pool before the writer lock and returned after it:
                 # the lock is held from BEGIN to COMMIT only (SQLite has one writer; every other one waits).
                 with write_connection(engine) as conn, writer_lock(engine), conn.begin():
