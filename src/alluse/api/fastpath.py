@@ -21,6 +21,8 @@ from typing import Any
 
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials
+from fastapi.security.utils import get_authorization_scheme_param
+from starlette.datastructures import Headers
 from starlette.responses import Response
 from starlette.routing import Match
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -93,16 +95,12 @@ class AccountReads:
 
 
 def _bearer(scope: Scope) -> HTTPAuthorizationCredentials | None:
-    """The bearer credentials as fastapi.security.HTTPBearer reads them (the first Authorization
-    header, scheme and credentials split at the first space), or None."""
-    for name, value in scope["headers"]:
-        if name == b"authorization":
-            scheme, _, credentials = value.decode("latin-1").partition(" ")
-            credentials = credentials.strip()
-            if scheme.lower() != "bearer" or not credentials:
-                return None
-            return HTTPAuthorizationCredentials(scheme=scheme, credentials=credentials)
-    return None
+    """The bearer credentials as fastapi.security.HTTPBearer reads them, or None."""
+    authorization = Headers(scope=scope).get("authorization")
+    scheme, credentials = get_authorization_scheme_param(authorization)
+    if not credentials or scheme.lower() != "bearer":
+        return None
+    return HTTPAuthorizationCredentials(scheme=scheme, credentials=credentials)
 
 
 def account_route() -> APIRoute:
