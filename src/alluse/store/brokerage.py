@@ -130,9 +130,6 @@ def reseal_audit_key(conn: sa.Connection, key_id: str, sealed: bytes) -> None:
 
 # A lifecycle sweep asks these for its forks: prepared, like the rest of the hot path.
 _IN_POOL = (_b.portfolio_id == sa.bindparam("pid"), _b.broker == sa.bindparam("broker"), _b.account_id.is_(None))
-_BROKER_OF = Prepared(
-    sa.select(_b.broker).where(_b.portfolio_id == sa.bindparam("pid"), _b.account_id == sa.bindparam("aid"))
-)
 _BROKERS_OF = Prepared(
     sa.select(_b.account_id, _b.broker).where(_b.portfolio_id == sa.bindparam("pid"), in_ids(_b.account_id))
 )
@@ -144,8 +141,7 @@ _POOL_NUMBERS = Prepared(
 
 def broker_of(conn: sa.Connection, portfolio_id: int, account_id: int) -> str | None:
     """The broker an account's brokerage account is at (None when it has none)."""
-    found = _BROKER_OF.first(conn, pid=portfolio_id, aid=account_id)
-    return None if found is None or found[0] is None else str(found[0])
+    return brokers_of(conn, portfolio_id, [account_id]).get(account_id)
 
 
 def brokers_of(conn: sa.Connection, portfolio_id: int, account_ids: Iterable[int]) -> dict[int, str]:
