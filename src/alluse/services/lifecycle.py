@@ -72,7 +72,6 @@ from alluse.views import tax
 from alluse.views.lifecycle import Genealogy, genealogy
 
 ACTOR_ACTION = "lifecycle"
-_FORK_RULES = (Rule.GEN_FORK.value, Rule.REV_FORK.value)
 _a, _g, _la = accounts.c, account_groups.c, lifecycle_actions.c
 
 
@@ -196,13 +195,12 @@ _CANDIDATES = Prepared(
         ),
     )
 )
-_ACTIVE_FORKS = Prepared(
-    sa.select(_g.id).where(_g.portfolio_id == sa.bindparam("pid"), _g.kind == "FORK", _g.status == "ACTIVE").limit(1)
-)
+_ACTIVE_FORK = (_g.kind == "FORK", _g.status == "ACTIVE")
+_ACTIVE_FORKS = Prepared(sa.select(_g.id).where(_g.portfolio_id == sa.bindparam("pid"), *_ACTIVE_FORK).limit(1))
 _FORK_GROUPS_AT = Prepared(
     sa.select(_g.id)
     .join(accounts, sa.and_(_a.portfolio_id == _g.portfolio_id, _a.group_id == _g.id))
-    .where(_g.portfolio_id == sa.bindparam("pid"), _g.kind == "FORK", _g.status == "ACTIVE")
+    .where(_g.portfolio_id == sa.bindparam("pid"), *_ACTIVE_FORK)
     .group_by(_g.id)
     .having(sa.func.sum(_NAV) >= sa.bindparam("threshold", type_=sa.BigInteger))
 )
@@ -255,7 +253,7 @@ def _merge_candidates(conn: sa.Connection, pid: int, as_of: date, cfg: Lifecycle
         return []
     if not later:
         return [int(g) for (g,) in _FORK_GROUPS_AT.rows(conn, pid=pid, threshold=cfg.merge_threshold)]
-    forks = sa.and_(_g.portfolio_id == pid, _g.kind == "FORK", _g.status == "ACTIVE")
+    forks = sa.and_(_g.portfolio_id == pid, *_ACTIVE_FORK)
     navs: dict[int, int] = {}
     rows = conn.execute(
         sa.select(_a.id, _a.group_id, _a.cash_cents + _a.positions_value_cents)
@@ -855,23 +853,14 @@ def run(
             cands = find_candidates(conn, pid, as_of, cfg, exact=False)
             if not (cands.sleeves or cands.merges):
                 return report
-            acting = {
-                cands.sleeves[aid].state.group_id for aid in (*cands.reinvest, *cands.rev_forks, *cands.gen_forks)
-            }
-            tree = genealogy(conn, pid, of={*acting, *cands.merges})
+            # What each acting sleeve (by its group) and each merging group does: (kind, group, item).
+            sleeves = (("reinvest", cands.reinvest), ("rev", cands.rev_forks), ("gen", cands.gen_forks))
+            acting = [(kind, cands.sleeves[a].state.group_id, a) for kind, ids in sleeves for a in ids]
+            acting += [("merge", gid, gid) for gid in cands.merges]
+            tree = genealogy(conn, pid, of={gid for _kind, gid, _item in acting})
         families: dict[int, dict[str, list[int]]] = {}
-
-        def add(kind: str, gid: int, item: int) -> None:
+        for kind, gid, item in acting:
             families.setdefault(tree.root(gid), {}).setdefault(kind, []).append(item)
-
-        for aid in cands.reinvest:
-            add("reinvest", cands.sleeves[aid].state.group_id, aid)
-        for aid in cands.rev_forks:
-            add("rev", cands.sleeves[aid].state.group_id, aid)
-        for aid in cands.gen_forks:
-            add("gen", cands.sleeves[aid].state.group_id, aid)
-        for gid in cands.merges:
-            add("merge", gid, gid)
         roots = sorted(families)
         report.families = len(roots)
         period = quarter_of(as_of)
