@@ -44,15 +44,6 @@ CAPITAL_FLOWS = frozenset(
 CAPITAL_INFLOWS = frozenset({TransferKind.FORK, TransferKind.MERGE})
 
 
-def capital_part(kind: str, amount_cents: int) -> int:
-    """How much of a posting changes its account's base capital."""
-    if kind in CAPITAL_FLOWS:
-        return amount_cents
-    if kind in CAPITAL_INFLOWS and amount_cents > 0:
-        return amount_cents
-    return 0
-
-
 # External counter-accounts: the named other side of money entering or leaving the structure.
 BANK = "ext:bank"
 MARKET = "ext:market"  # the other side of purchases, sales, premiums and assignments

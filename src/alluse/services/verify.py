@@ -25,12 +25,12 @@ from alluse.domain.accounts import AccountKind
 from alluse.domain.audit import GENESIS, entry_hash, entry_mac, timestamp_text
 from alluse.domain.errors import AlluseError, InvalidInput, PermissionDenied
 from alluse.domain.instruments import value_cents
-from alluse.domain.ledger import CAPITAL_FLOWS, CAPITAL_INFLOWS
 from alluse.domain.lots import Side
 from alluse.domain.rules import effective_rules
 from alluse.security.audit_key import from_secret, keyring_audit_keys
 from alluse.security.keyring import Keyring, KeyringError, load_keyring
 from alluse.store import rowlog
+from alluse.store.asof import capital_part
 from alluse.store.schema import (
     account_config,
     accounts,
@@ -185,11 +185,7 @@ def ledger(ctx: Context) -> Iterator[Finding]:
         .having(sa.func.sum(p.amount_cents) != 0)
     ):
         yield Finding("ledger", f"transfer {tid} is unbalanced by {s} cents", "transfers", str(tid))
-    capital = sa.case(
-        (t.kind.in_([k.value for k in CAPITAL_FLOWS]), p.amount_cents),
-        (sa.and_(t.kind.in_([k.value for k in CAPITAL_INFLOWS]), p.amount_cents > 0), p.amount_cents),
-        else_=0,
-    )
+    capital = capital_part(t.kind, p.amount_cents)
     sums = (
         sa.select(
             p.portfolio_id, p.account_id, sa.func.sum(p.amount_cents).label("cash"), sa.func.sum(capital).label("base")

@@ -133,13 +133,19 @@ def _journal() -> sa.FromClause:
     )
 
 
-# Accounts per statement: each figure is read for many accounts at once (a sweep's candidates).
-def _cash_and_base(conn: sa.Connection, pid: int, ids: list[int], day: date) -> dict[int, tuple[int, int]]:
-    capital = sa.case(
-        (_t.kind.in_([k.value for k in CAPITAL_FLOWS]), _p.amount_cents),
-        (sa.and_(_t.kind.in_([k.value for k in CAPITAL_INFLOWS]), _p.amount_cents > 0), _p.amount_cents),
+def capital_part(kind: sa.ColumnElement[str], amount: sa.ColumnElement[int]) -> sa.ColumnElement[int]:
+    """How much of a posting (its transfer's kind, its amount) changes its account's base capital:
+    all of a capital flow, the positive legs of a capital inflow (a fork's or merge's new money)."""
+    return sa.case(
+        (kind.in_([k.value for k in CAPITAL_FLOWS]), amount),
+        (sa.and_(kind.in_([k.value for k in CAPITAL_INFLOWS]), amount > 0), amount),
         else_=0,
     )
+
+
+# Accounts per statement: each figure is read for many accounts at once (a sweep's candidates).
+def _cash_and_base(conn: sa.Connection, pid: int, ids: list[int], day: date) -> dict[int, tuple[int, int]]:
+    capital = capital_part(_t.kind, _p.amount_cents)
     q = (
         sa.select(
             _p.account_id,

@@ -398,11 +398,6 @@ def _norm_key(k: Any) -> Any:
     return tuple(norm(v) for v in k) if isinstance(k, tuple) else norm(k)
 
 
-def manifest_key(k: Any) -> Any:
-    """A key as read back from a stored manifest (lists become tuples again)."""
-    return tuple(k) if isinstance(k, list) else k
-
-
 def _rows_by_keys(
     conn: sa.Connection, table: sa.Table, s: _Shape, keys: list[Any], portfolio_id: int | None
 ) -> Iterable[Any]:
