@@ -61,10 +61,10 @@ class _Compiled:
             for _i, name, proc in self.processors:
                 out[name] = proc(out[name])
             return out
-        if self.getter is None:
-            values: Sequence[Any] = tuple(params[n] for n in self.names)
-        else:
-            values = self.getter(params)
+        if self.getter is not None:
+            values: Sequence[Any] = self.getter(params)
+        else:  # one parameter, or none
+            values = (params[self.names[0]],) if self.names else ()
         if not self.processors:
             return values
         listed = list(values)
@@ -176,12 +176,16 @@ class Prepared:
             rowlog.note(cap, self.stmt, kind, table, params if many else [params])  # type: ignore[arg-type]
 
     def _execute(self, conn: sa.Connection, params: Any, many: bool = False) -> Any:
-        self._note(params, many)
-        c = self._compiled(conn)
+        # Every statement of a unit of work comes through here: the steps are written out, not called
+        # (a Python call costs about what the driver's own execute of a short read does).
+        noted = self._noted
+        if noted is None or noted[0]:  # once classified, a read is never noted
+            self._note(params, many)
+        c = self._by_dialect.get(conn.dialect.name) or self._compiled(conn)
         if many and len(params) == 1:  # one row: a plain execute (psycopg's executemany sets up a pipeline)
             many, params = False, params[0]
         args = [c.convert(r) for r in params] if many else c.convert(params)
-        cur = self._cursor(conn)
+        cur: Any = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         try:
             (cur.executemany if many else cur.execute)(c.sql, args)
         except conn.dialect.loaded_dbapi.Error as exc:
@@ -198,8 +202,11 @@ class Prepared:
             cur.close()
 
     def first(self, conn: sa.Connection, **params: Any) -> tuple[Any, ...] | None:
-        found = self.rows(conn, **params)
-        return found[0] if found else None
+        cur = self._execute(conn, params)
+        try:
+            return cur.fetchone()
+        finally:
+            cur.close()
 
     def run(self, conn: sa.Connection, **params: Any) -> int:
         """Execute once; returns the affected row count."""
