@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 import sqlalchemy as sa
@@ -247,8 +247,9 @@ class Prepared:
 COPY_MIN_ROWS = 64
 
 
-@contextmanager
-def deferred(conn: sa.Connection, rows: int, sqlalchemy_reads: bool = False, commit: bool = False) -> Iterator[None]:
+def deferred(
+    conn: sa.Connection, rows: int, sqlalchemy_reads: bool = False, commit: bool = False
+) -> AbstractContextManager[None]:
     """PostgreSQL: send the statements of the block without waiting for each one's answer (psycopg's
     pipeline mode), and wait once at its end; a read inside still waits for its rows. For the few
     writes at the end of a small unit of work, whose answers nobody reads (`rows`: how many rows the
@@ -263,8 +264,16 @@ def deferred(conn: sa.Connection, rows: int, sqlalchemy_reads: bool = False, com
     error the COMMIT is not applied (the server skips the rest of a failed pipeline) and the
     caller's rollback undoes the work as usual."""
     if conn.dialect.name != "postgresql" or rows >= COPY_MIN_ROWS or sqlalchemy_reads:
-        yield
-        return
+        return _AS_USUAL
+    return _pipelined(conn, commit)
+
+
+# A block run as usual (SQLite, every unit of work): one object for all, no generator made per block.
+_AS_USUAL = nullcontext()
+
+
+@contextmanager
+def _pipelined(conn: sa.Connection, commit: bool) -> Iterator[None]:
     dbapi = conn.dialect.loaded_dbapi
     raw = conn.connection.dbapi_connection
     try:

@@ -18,7 +18,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -524,7 +524,11 @@ def collector_paused(requests: int) -> AbstractContextManager[None]:
     """`write` pauses the cyclic garbage collector for a bulk unit of work (see `_collector_paused`);
     a use case that builds its requests from many inputs pauses it from there on (`requests`: how
     many), so building them is covered too."""
-    return _collector_paused(requests >= BULK_REQUESTS)
+    return _collector_paused(True) if requests >= BULK_REQUESTS else _NOT_PAUSED
+
+
+# What a small unit of work enters instead: one object for all, no generator made per unit of work.
+_NOT_PAUSED = nullcontext()
 
 
 @contextmanager
