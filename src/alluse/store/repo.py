@@ -129,14 +129,21 @@ _CASH_UPDATE = Prepared(
 
 
 def account_label(kind: AccountKind | str, name: str) -> str:
-    kind = AccountKind(kind)
+    kind = _KIND.get(kind) or AccountKind(kind)  # an unknown kind raises, as the enum does
     return f"{SLEEVE_LABEL[kind]} {name}" if kind in SLEEVE_LABEL else name
+
+
+# The enums by their stored text: a dict lookup where calling the enum runs two Python frames (every
+# account a unit of work loads takes three).
+_KIND: dict[str, AccountKind] = {k.value: k for k in AccountKind}
+_STATUS: dict[str, AccountStatus] = {s.value: s for s in AccountStatus}
 
 
 def _to_row(r: tuple) -> AccountRow:
     aid, pid, gid, kind, name, status, base, cash, pos, coll, ear, buffer_bps, breach_open = r
-    return AccountRow(aid, pid, gid, AccountKind(kind), name, AccountStatus(status), base, cash, pos, coll, ear,
-                      buffer_bps, bool(breach_open))  # fmt: skip
+    return AccountRow(aid, pid, gid, _KIND.get(kind) or AccountKind(kind), name,
+                      _STATUS.get(status) or AccountStatus(status), base, cash, pos, coll, ear, buffer_bps,
+                      bool(breach_open))  # fmt: skip
 
 
 def load_accounts(conn: sa.Connection, portfolio_id: int, ids: list[int]) -> dict[int, AccountRow]:
