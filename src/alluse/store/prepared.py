@@ -156,9 +156,6 @@ class Prepared:
             c = self._by_dialect[name] = _Compiled(self.stmt, conn.dialect, self.order)
         return c
 
-    def _cursor(self, conn: sa.Connection) -> Any:
-        return conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-
     def _note(self, params: Any, many: bool, tuples: bool = False) -> None:
         """Tell the unit of work's row manifest about this write, if one is being recorded."""
         cap = rowlog.ACTIVE.get()
@@ -229,9 +226,9 @@ class Prepared:
         self._send_tuples(conn, rows)
 
     def _send_tuples(self, conn: sa.Connection, rows: Sequence[Sequence[Any]]) -> None:
-        c = self._compiled(conn)
+        c = self._by_dialect.get(conn.dialect.name) or self._compiled(conn)  # as in _execute
         args = c.from_tuples(rows, self.order)
-        cur = self._cursor(conn)
+        cur: Any = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         try:
             if len(args) == 1:  # one row: a plain execute (psycopg's executemany sets up a pipeline)
                 cur.execute(c.sql, args[0])
