@@ -36,6 +36,7 @@ from alluse.store.citus import on_citus
 from alluse.store.db import IN_CHUNK, is_sqlite, writer_lock
 from alluse.store.ids import IdPool, pool_head
 from alluse.store.prepared import Prepared, insert, together
+from alluse.store.repo import JOURNAL_HEAD_COLUMNS, JOURNAL_HEADS
 from alluse.store.schema import audit_keys, audit_log, events, portfolios, system_audit
 from alluse.store.scope import PortfolioRef, is_id, resolve_portfolio
 
@@ -55,6 +56,8 @@ def _head(dialect: str, by_name: bool = False) -> sa.Select[Any]:
             # the same round trip.
             pool_head(events, dialect, sa.bindparam("n", type_=sa.BigInteger)),
             sa.select(audit_keys.c.key_id).where(audit_keys.c.key_id == sa.bindparam("kid")).scalar_subquery(),
+            # SQLite: where the journal stands, for the unit of work's journal writes (repo.JOURNAL_HEADS).
+            *(JOURNAL_HEAD_COLUMNS if dialect == "sqlite" else ()),
         )
         .where(portfolios.c.name == sa.bindparam("name") if by_name else portfolios.c.id == sa.bindparam("pid"))
         # A row lock on PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises writers.
@@ -592,16 +595,17 @@ def write_on(
         if named is not None:
             heads = _HEAD_SEEN_NAMED.rows(conn, name=named, kid=signer.key.key_id, n=1, key=keys[0])
             # None of that name: the lookup's own error (with the names that come close).
-            portfolio_id = heads[0][7] if heads else resolve_portfolio(conn, named)
+            portfolio_id = heads[0][10] if heads else resolve_portfolio(conn, named)
         if not heads:
             heads = _HEAD_SEEN.rows(conn, pid=portfolio_id, kid=signer.key.key_id, n=1, key=keys[0])
-        seen = {keys[0]: (heads[0][5], heads[0][6])} if heads and heads[0][5] is not None else {}
+        seen = {keys[0]: (heads[0][8], heads[0][9])} if heads and heads[0][8] is not None else {}
     else:
         heads = head_read[0].rows(conn, **head_read[1])
         seen = _seen(conn, portfolio_id, keys)
     if not heads:
         raise NotFound(f"no portfolio with id {portfolio_id}")
     seq, prev_hash, event_seq, event_ids, sealed = heads[0][:5]
+    journal = (conn, portfolio_id, list(heads[0][5:8])) if conn.dialect.name == "sqlite" else None
 
     if digests is None:
         digests = _digests(requests)
@@ -617,7 +621,11 @@ def write_on(
         now = datetime.now(UTC)
         tx = Tx(conn, portfolio_id, now, seq + 1, event_seq, IdPool(events, event_ids))
         with rowlog.recording(conn, portfolio_id) as cap:
-            fresh_results = apply(tx, fresh)
+            token = JOURNAL_HEADS.set(journal)
+            try:
+                fresh_results = apply(tx, fresh)
+            finally:
+                JOURNAL_HEADS.reset(token)
             result_texts = list(map(canonical_json, fresh_results))
             # The outbox rows are facts of this unit of work too: written before the manifest is taken.
             # The writes from here on wait for the database once (PostgreSQL, small units of work);
