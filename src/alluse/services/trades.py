@@ -94,8 +94,13 @@ def fill_result(b: Booked, buffer_breach: bool) -> FillResult:
 
 def draw_earmark(tx: Tx, book: Book, b: Booked, multiplier: int, request_index: int) -> int:
     """A purchase executes the reinvestment earmark planned for it (planned versus executed)."""
+    acc = book.accounts[b.account_id]
+    if not acc.earmarked:
+        # Nothing earmarked in the account when the unit of work loaded it, and fills only draw:
+        # no purpose has anything open (each one's open amount is at least 0, and they sum to this).
+        return 0
     action = str(b.action)
-    purpose = purpose_of_fill(book.accounts[b.account_id].kind, action, b.symbol, multiplier, b.trade_date)
+    purpose = purpose_of_fill(acc.kind, action, b.symbol, multiplier, b.trade_date)
     if purpose is None:
         return 0
     fact: FillFacts = {
