@@ -83,7 +83,7 @@ def _twin(sqlite_template: Path, path: Path, keyring: Keyring, ordinary: bool) -
 def twins(sqlite_template: Path, tmp_path: Path, keyring: Keyring) -> Iterator[tuple[Api, Api]]:
     fast = _twin(sqlite_template, tmp_path / "fast.db", keyring, ordinary=False)
     slow = _twin(sqlite_template, tmp_path / "slow.db", keyring, ordinary=True)
-    with fast.client, slow.client:  # type: ignore[attr-defined]
+    with fast.client, slow.client:
         yield fast, slow
     fast.engine.dispose()
     slow.engine.dispose()
@@ -186,25 +186,25 @@ def _books(engine: sa.Engine) -> list[tuple[Any, ...]]:
 
 def test_refused_deposits_leave_nothing_and_replays_match(
     api: Api, portfolio: str, keyring: Keyring, writes: list[str]
-) -> None:  # noqa: E501
+) -> None:
     """On each backend, the same database behind both apps: a refusal is the app's and writes nothing;
     a replay of a deposit one app made is answered alike by both."""
     owner = api.user("olivia", role="owner")
-    assert api.client.post("/portfolios/main/groups", json={"amount": "100000"}, headers=owner).status_code == 201  # type: ignore[attr-defined]
+    assert api.client.post("/portfolios/main/groups", json={"amount": "100000"}, headers=owner).status_code == 201
     with TestClient(_ordinary(api.engine, keyring)) as slow:
         for body, status in (({"to": "A1-GNE", "amount": "1"}, 404), ({"to": "A1-GEN", "amount": "x"}, 422)):
             before = db_state(api.engine)
-            got = api.client.post(DEPOSITS, json=body, headers={**owner, "Idempotency-Key": "r1"})  # type: ignore[attr-defined]
+            got = api.client.post(DEPOSITS, json=body, headers={**owner, "Idempotency-Key": "r1"})
             want = slow.post(DEPOSITS, json=body, headers={**owner, "Idempotency-Key": "r1"})
             assert _answer(got) == _answer(want) and got.status_code == status
             assert db_state(api.engine) == before
         first = api.client.post(
             DEPOSITS, json={"to": "A1-GEN", "amount": "3"}, headers={**owner, "Idempotency-Key": "d1"}
-        )  # type: ignore[attr-defined]
+        )
         assert first.status_code == 201 and first.json()["replayed"] is False
         replays = [
             client.post(DEPOSITS, json={"to": "A1-GEN", "amount": "3"}, headers={**owner, "Idempotency-Key": "d1"})
-            for client in (api.client, slow)  # type: ignore[attr-defined]
+            for client in (api.client, slow)
         ]
         assert _answer(replays[0]) == _answer(replays[1]) and replays[0].json()["replayed"] is True
         assert {**first.json(), "replayed": True} == replays[0].json()
@@ -213,9 +213,9 @@ def test_refused_deposits_leave_nothing_and_replays_match(
 
 def test_the_request_log_names_the_route_and_the_depositor(
     api: Api, portfolio: str, keyring: Keyring, caplog: pytest.LogCaptureFixture, writes: list[str]
-) -> None:  # noqa: E501
+) -> None:
     owner = api.user("olivia", role="owner")
-    assert api.client.post("/portfolios/main/groups", json={"amount": "100000"}, headers=owner).status_code == 201  # type: ignore[attr-defined]
+    assert api.client.post("/portfolios/main/groups", json={"amount": "100000"}, headers=owner).status_code == 201
     app = create_app(Settings(request_log=True), api.engine, keyring)
     logger = logging.getLogger("alluse.request")
     logger.addHandler(caplog.handler)
