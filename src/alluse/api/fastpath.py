@@ -42,7 +42,7 @@ from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from alluse.api.deps import KEY_CHARS, Context, idempotency_key_of, scope_in
-from alluse.api.hardening import OFFLOAD_BYTES, _media_type_error, check_json
+from alluse.api.hardening import OFFLOAD_BYTES, check_json, media_type_error
 from alluse.api.money import typed_money
 from alluse.api.routers.cash import deposited
 from alluse.services.cash import CashMoved
@@ -129,11 +129,13 @@ class Deposits:
         if sent_key is not None and len(sent_key) > KEY_CHARS:
             return None
         body = await received.body()
-        # The checks of `hardening.strict_json`, in its order; a big body is the app's (it checks it off the loop).
-        if not body or len(body) > OFFLOAD_BYTES or _media_type_error(headers.get("content-type")):
+        if not body or len(body) > OFFLOAD_BYTES:  # a big body is the app's: it checks it off the loop
             return None
         c = self.ctx
         try:
+            # The checks of `hardening.strict_json`, in its order.
+            if media_type_error(headers.get("content-type")):
+                return None
             check_json(body, c.settings.max_json_depth, c.settings.max_json_keys)
             deposit, errors = self.body.validate(json.loads(body), {}, loc=("body",))
             if errors:
