@@ -118,8 +118,8 @@ def create_app(
         configure_logging()
     if telemetry:  # FastAPI's instrumentation is off: nothing of it to skip (api/fastpath.py)
         own = {"ctx": app.state.ctx, "overrides": app.dependency_overrides}
-        app.add_middleware(AccountReads, route=declared(accounts.router, accounts.one), **own)
         app.add_middleware(Deposits, route=declared(cash.router, cash.deposit), **own)
+        app.add_middleware(AccountReads, route=declared(accounts.router, accounts.one), **own)  # the most frequent
     app.add_middleware(RequestLog, metrics=app.state.metrics, enabled=settings.request_log)
     # Starlette's limiter cuts a streamed body off once it passes the limit (413 via problems.py);
     # EdgeGuard, outside it, refuses a declared oversized body before anything runs.
