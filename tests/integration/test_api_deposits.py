@@ -229,3 +229,28 @@ def test_the_request_log_names_the_route_and_the_depositor(
         ("/portfolios/{portfolio}/deposits", 201, "user:olivia")
     ]
     assert writes == ["l1"]
+
+
+def test_a_write_that_landed_but_raised_is_answered_as_its_replay(
+    api: Api, portfolio: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A deposit sent without a key, whose write landed but whose answer was lost (a COMMIT that went
+    through and then failed, say): the app, handed the request, answers it as a replay under the key
+    the own path made up, and the money moves once."""
+    owner = api.user("olivia", role="owner")
+    assert api.client.post("/portfolios/main/groups", json={"amount": "100000"}, headers=owner).status_code == 201
+    deposited, keys = fastpath.deposited, []
+
+    def landed_then_failed(scope: Any, body: Any, c: Any, key: str) -> Any:
+        keys.append(key)
+        deposited(scope, body, c, key)
+        raise ConnectionError("the answer to COMMIT was lost")
+
+    monkeypatch.setattr(fastpath, "deposited", landed_then_failed)
+    with api.engine.connect() as conn:
+        before = conn.exec_driver_sql("SELECT count(*) FROM transfers").scalar_one()
+    got = api.client.post(DEPOSITS, json={"to": "A1-GEN", "amount": "3"}, headers=owner)
+    assert got.status_code == 201 and got.json()["replayed"] is True
+    assert got.headers["idempotency-key"] == keys[0]
+    with api.engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM transfers").scalar_one() == before + 1

@@ -144,8 +144,15 @@ class Deposits:
             key = idempotency_key_of(sent_key)
             with c.engine.connect() as conn:
                 found = scope_in(conn, c, credentials, portfolio, Role.trader, scope.setdefault("state", {}))
+        except Exception:  # refused: the app answers it as it answers any request
+            return None
+        try:
             moved = await anyio.to_thread.run_sync(deposited, found, deposit, c, key)
-        except Exception:  # refused, and nothing written: the app answers it as it answers any request
+        except Exception:  # refused by the write, all or nothing: the app answers it too
+            if sent_key is None:
+                # Under the key this layer made up, not one of its own: should the write have
+                # landed after all (a COMMIT whose answer was lost), the app's is its replay.
+                scope["headers"] = [*scope["headers"], (b"idempotency-key", key.encode())]
             return None
         scope.update(child)  # the route, as the request log names it
         response = Response(
