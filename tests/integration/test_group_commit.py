@@ -164,3 +164,26 @@ def test_dispose_lets_go_of_the_kept_connection(book: sa.Engine, sqlite_template
     create_portfolio(book, "test", "main", "test:portfolio")
     opened = groups.open_group(book, "t", "main", "g2", groups.group_opening(10_000_000))
     assert "replayed" not in opened and opened["name"] == "A1"
+
+
+def test_an_engine_nobody_disposes_of_is_freed_with_its_kept_connection(tmp_path: Any) -> None:
+    """The group (and its kept connection, which refers to the engine) lives on the engine: an engine
+    dropped without `dispose()` is garbage, and its connection closed, like any other."""
+    import gc
+    import os
+    import weakref
+
+    from alluse.services.portfolios import create_portfolio
+    from alluse.store.db import ensure_schema, make_engine
+
+    path = str(tmp_path / "dropped.db")
+    engine = make_engine(f"sqlite:///{path}")
+    ensure_schema(engine)
+    create_portfolio(engine, "test", "main", "test:portfolio")
+    groups.open_group(engine, "t", "main", "g1", groups.group_opening(10_000_000))
+    assert os.path.exists(f"{path}-wal")  # the kept connection is open
+    dropped = weakref.ref(engine)
+    del engine
+    gc.collect()
+    assert dropped() is None
+    assert not os.path.exists(f"{path}-wal")  # its last connection closed: SQLite removed the log

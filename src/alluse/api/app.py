@@ -14,7 +14,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from alluse import __version__
 from alluse.api import problems
 from alluse.api.deps import Context
-from alluse.api.fastpath import AccountReads, account_route
+from alluse.api.fastpath import AccountReads, Deposits, declared
 from alluse.api.hardening import EdgeGuard, strict_json
 from alluse.api.observability import Metrics, RequestLog, configure_logging
 from alluse.api.routers import (
@@ -117,7 +117,9 @@ def create_app(
     if settings.request_log:
         configure_logging()
     if telemetry:  # FastAPI's instrumentation is off: nothing of it to skip (api/fastpath.py)
-        app.add_middleware(AccountReads, route=account_route(), ctx=app.state.ctx, overrides=app.dependency_overrides)
+        own = {"ctx": app.state.ctx, "overrides": app.dependency_overrides}
+        app.add_middleware(Deposits, route=declared(cash.router, cash.deposit), **own)
+        app.add_middleware(AccountReads, route=declared(accounts.router, accounts.one), **own)  # the most frequent
     app.add_middleware(RequestLog, metrics=app.state.metrics, enabled=settings.request_log)
     # Starlette's limiter cuts a streamed body off once it passes the limit (413 via problems.py);
     # EdgeGuard, outside it, refuses a declared oversized body before anything runs.

@@ -151,21 +151,30 @@ Trader = Annotated[Scope, Depends(portfolio_scope(Role.trader))]
 Owner = Annotated[Scope, Depends(portfolio_scope(Role.owner))]
 
 
+KEY_CHARS = 200  # the Idempotency-Key header's bound: longer, FastAPI answers 422 itself
+
+
 async def idempotency_key(
     response: Response,
     key: Annotated[
         str | None,
         Header(
             alias="Idempotency-Key",
-            max_length=200,
+            max_length=KEY_CHARS,
             description="Re-sending the same key never acts twice; generated (and returned) when absent.",
         ),
     ] = None,
 ) -> str:
-    key = validate_key(key) if key is not None else f"api-{uuid.uuid4()}"
+    key = idempotency_key_of(key)
+    response.headers["Idempotency-Key"] = key
+    return key
+
+
+def idempotency_key_of(sent: str | None) -> str:
+    """The key a request's Idempotency-Key header gives it (also `api/fastpath.py`'s)."""
+    key = validate_key(sent) if sent is not None else f"api-{uuid.uuid4()}"
     if "\x00" in key:
         raise InvalidInput("idempotency key must not contain NUL")
-    response.headers["Idempotency-Key"] = key
     return key
 
 

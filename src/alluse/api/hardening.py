@@ -110,7 +110,7 @@ class UnacceptableJson(HTTPException):
 
 
 @functools.lru_cache(maxsize=64)  # clients send the same few content types; parsing one costs ~10 µs
-def _media_type_error(content_type: str | None) -> str | None:
+def media_type_error(content_type: str | None) -> str | None:
     if not content_type:
         return "send the body as application/json"
     message = email.message.Message()
@@ -158,7 +158,7 @@ async def strict_json(request: Request) -> None:
     body = await request.body()
     if not body:
         return
-    error = _media_type_error(request.headers.get("content-type"))
+    error = media_type_error(request.headers.get("content-type"))
     if error:
         raise UnsupportedMediaType(error)
     settings: Settings = request.app.state.ctx.settings

@@ -57,7 +57,7 @@ from alluse.store import merges as merge_store
 from alluse.store.asof import account_as_of, accounts_with_facts_after
 from alluse.store.earmarks import EarmarkRow
 from alluse.store.idlist import in_ids
-from alluse.store.prepared import Prepared, insert
+from alluse.store.prepared import Prepared, insert, together
 from alluse.store.repo import JournalEntry, account_label, allocate_ids, insert_journal
 from alluse.store.schema import (
     account_groups,
@@ -758,8 +758,22 @@ SWEEP_GATE = 0x616C6C76
 SWEEP_ALL_CLAIMED = 0x616C6C77
 
 
+_LOCK_KEY = sa.bindparam("key", type_=sa.Integer)
+_GATE_SHUT = Prepared(sa.select(sa.func.pg_advisory_lock(SWEEP_GATE, _LOCK_KEY)))
+# Whether a worker holds SWEEP_ALL_CLAIMED, asked by taking it shared and letting it go.
+_NONE_CLAIMED_ALL = Prepared(
+    sa.select(
+        sa.case(
+            (sa.func.pg_try_advisory_lock_shared(SWEEP_ALL_CLAIMED, _LOCK_KEY),
+             sa.func.pg_advisory_unlock_shared(SWEEP_ALL_CLAIMED, _LOCK_KEY)),
+            else_=sa.false(),
+        )
+    )
+)  # fmt: skip
+
+
 @contextmanager
-def _claims(engine: Engine, pid: int) -> Iterator[Claim | None]:
+def _claims(engine: Engine, portfolio: str | int | None) -> Iterator[tuple[int, Claim | None]]:
     """Hold families for this worker while it works on them. On entering, wait for the other workers
     of this portfolio to have claimed what they found (PostgreSQL: an advisory lock, let go at this
     worker's first claim): workers started together would otherwise all look for the work at once,
@@ -776,15 +790,21 @@ def _claims(engine: Engine, pid: int) -> Iterator[Claim | None]:
     groups, whose foreign key takes KEY SHARE on the parent, are not blocked); every root before the
     last one locked that was not locked was held by another worker. A family whose every action
     (`keys(root)`: their idempotency keys) is applied already, by a worker that has finished and let
-    it go, is left out. SQLite has one writer: the first n."""
+    it go, is left out. SQLite has one writer: the first n.
+
+    Yields the portfolio's id too: it is resolved on the same connection, and the gate and the
+    question to the workers before go in one round trip, so a worker that finds everything claimed
+    costs the others as little as can be."""
     if engine.dialect.name != "postgresql":
-        yield lambda roots, n, _keys: (roots[:n], roots[:n])
+        with engine.connect() as conn:
+            pid = resolve_portfolio(conn, portfolio)
+        yield pid, lambda roots, n, _keys: (roots[:n], roots[:n])
         return
-    key = pid % 2**31
     with engine.connect() as conn, conn.begin():
-        scope_to(conn, pid)
-        gate = [sa.func.pg_advisory_lock, sa.func.pg_advisory_unlock]
-        conn.execute(sa.select(gate.pop(0)(SWEEP_GATE, key))).all()
+        pid = resolve_portfolio(conn, portfolio)  # and the transaction scoped to it
+        key = pid % 2**31
+        gate = [sa.func.pg_advisory_unlock]
+        _gate_shut, (free,) = together(conn, (_GATE_SHUT, {"key": key}), (_NONE_CLAIMED_ALL, {"key": key}))
         held_all: list[bool] = []  # [True]: this worker holds SWEEP_ALL_CLAIMED
 
         def open_gate() -> None:
@@ -816,14 +836,8 @@ def _claims(engine: Engine, pid: int) -> Iterator[Claim | None]:
             done = set(conn.execute(done_q).scalars())
             return [r for r in mine if not done.issuperset(wanted[r])], mine
 
-        # Whether a worker holds SWEEP_ALL_CLAIMED, asked by taking it shared and letting it go.
-        free = sa.case(
-            (sa.func.pg_try_advisory_lock_shared(SWEEP_ALL_CLAIMED, key),
-             sa.func.pg_advisory_unlock_shared(SWEEP_ALL_CLAIMED, key)),
-            else_=sa.false(),
-        )  # fmt: skip
         try:
-            yield claim if conn.execute(sa.select(free)).scalar() else None
+            yield pid, claim if free[0] else None
         finally:
             open_gate()
             if held_all:  # a session lock: the pooled connection outlives the sweep
@@ -842,9 +856,7 @@ def run(
     """Apply every rule that acts on `as_of`. Safe to repeat, to resume after a crash, and (on
     PostgreSQL) to run in several processes at once."""
     report = RunReport(as_of)
-    with engine.connect() as conn:
-        pid = resolve_portfolio(conn, portfolio)
-    with _claims(engine, pid) as claim:
+    with _claims(engine, portfolio) as (pid, claim):
         if claim is None:
             return report
         with engine.connect() as conn:

@@ -121,7 +121,9 @@ def make_engine(url: str) -> Engine:
             conn.connection.dbapi_connection.execute(f"BEGIN {mode}")  # type: ignore[union-attr]
 
         return engine
-    engine = sa.create_engine(url)
+    # No hstore column anywhere: without this SQLAlchemy looks the type up on every engine's first
+    # connection, one more round trip for each process that starts (a sweep worker, a command).
+    engine = sa.create_engine(url, use_native_hstore=False)
     dialect = engine.dialect
 
     @sa.event.listens_for(engine, "checkout")

@@ -374,15 +374,52 @@ def insert(table: sa.Table, columns: Iterable[str] | None = None) -> Insert:
 def copy_rows(conn: sa.Connection, table: sa.Table, rows: Sequence[Sequence[Any]], columns: list[str]) -> None:
     """COPY ... FROM STDIN through psycopg 3, inside the connection's transaction; each row's values in
     `columns` order. Values are plain Python ints, strings, datetimes and bytes (never floats: money
-    is integer cents)."""
-    sql = f"COPY {table.name} ({', '.join(columns)}) FROM STDIN"
+    is integer cents). In binary format when every column's type has one here: a timestamp then
+    travels as its 8 bytes, where the text format spelled it out per row (12,000 instructions each,
+    the unit of work's one `now` in every transfer, event and audit row) for the server to parse back,
+    and no text is escaped."""
+    types = _binary_types(table, tuple(columns))
+    sql = f"COPY {table.name} ({', '.join(columns)}) FROM STDIN{' (FORMAT BINARY)' if types else ''}"
     dbapi = conn.dialect.loaded_dbapi
     cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
         with cur.copy(sql) as copy:
+            if types:
+                copy.set_types(types)
             for r in rows:
                 copy.write_row(r)
     except dbapi.Error as exc:
         raise sa.exc.DBAPIError.instance(sql, None, exc, dbapi.Error) from exc
     finally:
         cur.close()
+
+
+# PostgreSQL's name of each column type for COPY's binary format, most specific first (BigInteger is
+# an Integer); a table with any other type is copied in text.
+_BINARY_NAMES: list[tuple[type[sa.types.TypeEngine[Any]], str]] = [
+    (sa.SmallInteger, "int2"),
+    (sa.BigInteger, "int8"),
+    (sa.Integer, "int4"),
+    (sa.DateTime, "timestamp"),
+    (sa.Date, "date"),
+    (sa.Boolean, "bool"),
+    (sa.LargeBinary, "bytea"),
+    (sa.String, "text"),
+]
+_BINARY: dict[tuple[sa.Table, tuple[str, ...]], list[str]] = {}
+
+
+def _binary_types(table: sa.Table, columns: tuple[str, ...]) -> list[str]:
+    """The columns' type names for a binary COPY, or [] when one has no binary form here."""
+    found = _BINARY.get((table, columns))
+    if found is None:
+        found = []
+        for c in columns:
+            t = table.c[c].type
+            name = next((n for kind, n in _BINARY_NAMES if isinstance(t, kind)), None)
+            if name is None:
+                found = []
+                break
+            found.append(name + "tz" if isinstance(t, sa.DateTime) and t.timezone else name)
+        _BINARY[(table, columns)] = found
+    return found

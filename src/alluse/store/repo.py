@@ -12,11 +12,12 @@ import sqlalchemy as sa
 from alluse.domain.accounts import SLEEVE_LABEL, AccountKind, AccountStatus, CashSnapshot
 from alluse.domain.errors import NotFound
 from alluse.domain.ledger import Leg, balanced
+from alluse.store.citus import on_citus
 from alluse.store.idlist import in_ids
 from alluse.store.ids import allocate_blocks as allocate_blocks  # the use cases import them from here
 from alluse.store.ids import allocate_ids as allocate_ids
 from alluse.store.ids import sequence_draw
-from alluse.store.prepared import Prepared, insert
+from alluse.store.prepared import COPY_MIN_ROWS, Prepared, insert
 from alluse.store.schema import account_groups, accounts, alerts, portfolios, postings, transfers
 from alluse.store.scope import did_you_mean, is_id
 
@@ -126,6 +127,17 @@ _CASH_UPDATE = Prepared(
     accounts.update()
     .where(_a.portfolio_id == sa.bindparam("pid"), _a.id == sa.bindparam("aid"))
     .values(cash_cents=sa.bindparam("cash"), base_capital_cents=sa.bindparam("base"))
+)
+# PostgreSQL, many accounts: the same rows in one statement, the values as three array parameters.
+_CASH_ARRAYS = (
+    sa.func.unnest(*(sa.bindparam(n, type_=sa.ARRAY(sa.BigInteger)) for n in ("aids", "cash", "base")))
+    .table_valued("aid", "cash", "base")
+    .render_derived(name="v")
+)
+_CASH_UPDATE_ALL = Prepared(
+    accounts.update()
+    .where(_a.portfolio_id == sa.bindparam("pid"), _a.id == _CASH_ARRAYS.c.aid)
+    .values(cash_cents=_CASH_ARRAYS.c.cash, base_capital_cents=_CASH_ARRAYS.c.base)
 )
 
 
@@ -257,8 +269,22 @@ def external_account(conn: sa.Connection, portfolio_id: int, name: str, now: dat
 
 def apply_cash(conn: sa.Connection, changed: list[AccountRow]) -> None:
     """Write back the cash and base capital of accounts a use case changed in memory."""
-    _CASH_UPDATE.many(
-        conn, [{"pid": a.portfolio_id, "aid": a.id, "cash": a.cash, "base": a.base_capital} for a in changed]
+    rows = [{"pid": a.portfolio_id, "aid": a.id, "cash": a.cash, "base": a.base_capital} for a in changed]
+    pids = {a.portfolio_id for a in changed}
+    if len(rows) < COPY_MIN_ROWS or len(pids) != 1 or conn.dialect.name != "postgresql" or on_citus(conn):
+        _CASH_UPDATE.many(conn, rows)
+        return
+    # One statement instead of one per account (a bulk unit of work changes a thousand and more: the
+    # server ran each UPDATE apart, 35 ms for 1,001). The manifest records the same rows either way.
+    (pid,) = pids
+    last = {a.id: a for a in changed}  # as the statements one after the other: the last one stands
+    _CASH_UPDATE._note(rows, True)
+    _CASH_UPDATE_ALL.run(
+        conn,
+        pid=pid,
+        aids=list(last),
+        cash=[a.cash for a in last.values()],
+        base=[a.base_capital for a in last.values()],
     )
 
 

@@ -461,13 +461,20 @@ class _Group:
                 self._alone(engine, job)
 
 
-_GROUPS: weakref.WeakKeyDictionary[Engine, _Group] = weakref.WeakKeyDictionary()
+_GROUP_LOCK = threading.Lock()
 
 
 def _group(engine: Engine) -> _Group:
-    group = _GROUPS.get(engine)
+    # Kept on the engine itself, not in a module-level map: the kept connection refers to its
+    # engine, so a map's entry would keep an engine nobody disposes of (and its connection, and
+    # with it the database's WAL) alive for good; on the engine it is garbage with the engine.
+    group: _Group | None = getattr(engine, "_alluse_group", None)
     if group is None:
-        group = _GROUPS.setdefault(engine, _Group(engine))
+        with _GROUP_LOCK:
+            group = getattr(engine, "_alluse_group", None)
+            if group is None:
+                group = _Group(engine)
+                setattr(engine, "_alluse_group", group)  # noqa: B010 (Engine declares no such attribute)
     return group
 
 

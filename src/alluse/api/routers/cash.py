@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter
 
-from alluse.api.deps import Ctx, IdemKey, Trader
+from alluse.api.deps import Context, Ctx, IdemKey, Scope, Trader
 from alluse.api.hardening import in_thread
 from alluse.api.money import typed_money
 from alluse.api.problems import responses
@@ -18,8 +18,14 @@ router = APIRouter(tags=["cash"], responses=responses(400, 401, 403, 404, 409, 4
 @in_thread
 def deposit(scope: Trader, body: DepositIn, c: Ctx, key: IdemKey) -> dict:
     """Add funds to a group (split by its allocation) or to one account."""
+    return typed_money(deposited(scope, body, c, key), CashMoved)
+
+
+def deposited(scope: Scope, body: DepositIn, c: Context, key: str) -> CashMoved:
+    """The deposit made, or replayed; all or nothing: an error means nothing was written (api/fastpath.py
+    hands such a request on to the app on that promise)."""
     move = cash.deposit(body.to, parse_money(body.amount), group=body.group, memo=body.memo)
-    return typed_money(cash.move_cash(c.engine, scope.actor, scope.portfolio_id, [(key, move)])[0], CashMoved)
+    return cash.move_cash(c.engine, scope.actor, scope.portfolio_id, [(key, move)])[0]
 
 
 @router.post("/portfolios/{portfolio}/withdrawals", response_model=MoveOut, status_code=201)
