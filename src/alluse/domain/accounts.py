@@ -76,6 +76,8 @@ class Allocation:
 
     def kinds(self) -> tuple[AccountKind, ...]:
         """Sleeves that exist in a group with this allocation (a FORK group has no Rev-Acc)."""
+        if self.gen_bps > 0 and self.rev_bps > 0 and self.com_bps > 0:  # every PRIMARY group
+            return SLEEVES
         return tuple(k for k in SLEEVES if self.bps(k) > 0)
 
 

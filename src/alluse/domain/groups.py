@@ -9,8 +9,7 @@ paying leg and one receiving leg per sleeve. A group over real brokerage account
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from alluse.domain.accounts import SLEEVES, AccountKind, Allocation, GroupKind
 from alluse.domain.errors import InvalidInput
@@ -33,8 +32,9 @@ class Opening(Protocol):
     def forked_from_account_id(self) -> int | None: ...
 
 
-@dataclass(frozen=True, slots=True)
-class SleevePlan:
+# Named tuples, not frozen dataclasses: a group opening makes four of them, and a frozen dataclass
+# sets each field through object.__setattr__ in Python.
+class SleevePlan(NamedTuple):
     account_id: int
     kind: AccountKind
     name: str
@@ -43,8 +43,7 @@ class SleevePlan:
     slot: int  # its place in the (Gen, Rev, Com) brokerage triple of the request
 
 
-@dataclass(frozen=True, slots=True)
-class GroupPlan:
+class GroupPlan(NamedTuple):
     group_id: int
     name: str
     kind: GroupKind

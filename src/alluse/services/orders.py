@@ -31,7 +31,7 @@ from alluse.services.trades import Book, Fill, FillAction, draw_earmark
 from alluse.store import orders as order_store
 from alluse.store.orders import OrderIntentRow
 from alluse.store.repo import allocate_ids, resolve_account
-from alluse.store.schema import fills, order_intents
+from alluse.store.schema import order_intents
 from alluse.store.uow import Request, Tx, write
 
 
@@ -186,7 +186,7 @@ def _execute(
     out: OrderPlaced,
 ) -> OrderPlaced:
     """Book the broker's execution of an order that passed its checks, like any other fill."""
-    book = Book(tx, _next_fill=allocate_ids(tx.conn, fills, 1) - 1)
+    book = Book.opened(tx, 1)
     fill = Fill(
         aid,
         FillAction(intent.action),

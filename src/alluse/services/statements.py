@@ -36,8 +36,7 @@ from alluse.services.trades import FLUSH_EVERY, Book, Booked, Fill, FillAction, 
 from alluse.store import book as book_store
 from alluse.store import statements as statement_store
 from alluse.store.asof import AccountAsOf, account_as_of
-from alluse.store.repo import JournalEntry, allocate_ids, apply_cash, external_account, insert_journal, load_accounts
-from alluse.store.schema import fills
+from alluse.store.repo import JournalEntry, apply_cash, external_account, insert_journal, load_accounts
 from alluse.store.statements import BrokerRow
 from alluse.store.uow import Request, Tx, write
 
@@ -265,7 +264,7 @@ def _book_fills(
     rows: list[BrokerRow],
 ) -> dict[int, FactImported]:
     """Every other fact booked exactly as a typed fill; the booked cash must be the statement's."""
-    book = Book(tx, _next_fill=allocate_ids(tx.conn, fills, len(booked)) - 1)
+    book = Book.opened(tx, len(booked))
     out: dict[int, FactImported] = {}
     recorded: list[tuple[int, Booked, int]] = []
     for n, (i, st, f) in enumerate(booked):

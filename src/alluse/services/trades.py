@@ -41,14 +41,12 @@ from alluse.store import book as store
 from alluse.store.repo import (
     AccountRow,
     JournalEntry,
-    allocate_ids,
     external_account,
     external_ids,
     insert_journal,
     load_accounts,
     resolve_account,
 )
-from alluse.store.schema import fills
 from alluse.store.uow import Request, Tx, collector_paused, write
 
 __all__ = ["FLUSH_EVERY", "TRADES", "Book", "Booked", "Fill", "FillAction", "FillResult", "record_fill", "record_fills"]
@@ -96,8 +94,13 @@ def fill_result(b: Booked, buffer_breach: bool) -> FillResult:
 
 def draw_earmark(tx: Tx, book: Book, b: Booked, multiplier: int, request_index: int) -> int:
     """A purchase executes the reinvestment earmark planned for it (planned versus executed)."""
+    acc = book.accounts[b.account_id]
+    if not acc.earmarked:
+        # Nothing earmarked in the account when the unit of work loaded it, and fills only draw:
+        # no purpose has anything open (each one's open amount is at least 0, and they sum to this).
+        return 0
     action = str(b.action)
-    purpose = purpose_of_fill(book.accounts[b.account_id].kind, action, b.symbol, multiplier, b.trade_date)
+    purpose = purpose_of_fill(acc.kind, action, b.symbol, multiplier, b.trade_date)
     if purpose is None:
         return 0
     fact: FillFacts = {
@@ -119,7 +122,7 @@ def record_fills(
 
     def apply(tx: Tx, fresh: list[Request]) -> list[FillResult]:
         # One fill row per fact: reserve their ids in one go (a sequence block on PostgreSQL).
-        book = Book(tx, _next_fill=allocate_ids(tx.conn, fills, len(fresh)) - 1)
+        book = Book.opened(tx, len(fresh))
         booked = []
         for i, r in enumerate(fresh):
             booked.append(book.record(by_key[r.key], tx.seq(i)))
@@ -155,7 +158,7 @@ def move_lots_in_kind(tx: Tx, source_id: int, target_id: int, on: date, seq: int
     held = store.held_instruments(tx.conn, tx.portfolio_id, source_id)
     if not held:
         return {"instruments": 0, "lots": 0}
-    book = Book(tx, _next_fill=allocate_ids(tx.conn, fills, 2 * len(held)) - 1)
+    book = Book.opened(tx, 2 * len(held))
     src, dst = book.account(source_id), book.account(target_id)
     for iid in held:
         book.instrument_by_id(iid)
@@ -210,6 +213,13 @@ class Book:
     _ext_read: bool = False
     _parsed: dict[tuple[str, int], Instrument] = field(default_factory=dict)
     _next_fill: int = 0
+    _ids: store.BookIds | None = None
+
+    @classmethod
+    def opened(cls, tx: Tx, n_fills: int) -> Book:
+        """A booking of up to `n_fills` fills, their ids reserved (and what else it writes, see `store.fill_ids`)."""
+        first, ids = store.fill_ids(tx.conn, n_fills)
+        return cls(tx, _next_fill=first - 1, _ids=ids)
 
     @functools.cached_property
     def counter_accounts(self) -> _CounterAccounts:
@@ -329,7 +339,7 @@ class Book:
         for idx, tid in zip(self.entry_fill, tids, strict=True):
             self.fill_rows[idx][store.FILL_TRANSFER] = tid
         store.insert_fills(conn, self.fill_rows)
-        store.write_booking(conn, pid, self.booking)
+        store.write_booking(conn, pid, self.booking, self._ids)
         self.entries, self.entry_fill, self.fill_rows = [], [], []
         if final:
             for acc in self.accounts.values():

@@ -190,16 +190,47 @@ def fill_row(
             on, week_start(on), None, audit_seq]  # fmt: skip
 
 
+class BookIds:
+    """SQLite: the highest id of each table a booking inserts into besides its fills, read with its
+    fill ids and counted on as it writes (the writer lock makes that safe; only the booking writes
+    those rows meanwhile)."""
+
+    __slots__ = ("top",)
+
+    def __init__(self, lots: int, positions: int, closes: int) -> None:
+        self.top = {"lots": lots, "positions": positions, "lot_closes": closes}
+
+    def take(self, table: sa.Table, n: int) -> range:
+        first = self.top[table.name] + 1
+        self.top[table.name] += n
+        return range(first, first + n)
+
+
+_BOOK_HEADS = Prepared(
+    sa.select(*(sa.select(sa.func.coalesce(sa.func.max(t.c.id), 0)).scalar_subquery()
+                for t in (fills, lots, positions, lot_closes)))
+)  # fmt: skip
+
+
+def fill_ids(conn: sa.Connection, n: int) -> tuple[int, BookIds | None]:
+    """The first of n consecutive fill ids, and on SQLite the ids of the booking's other new rows, read
+    in the same statement. PostgreSQL draws each block from its sequence as the booking writes it (None)."""
+    if conn.dialect.name != "sqlite":
+        return allocate_ids(conn, fills, n), None
+    top_fill, top_lot, top_position, top_close = _BOOK_HEADS.rows(conn)[0]
+    return top_fill + 1, BookIds(top_lot, top_position, top_close)
+
+
 def insert_fills(conn: sa.Connection, rows: Sequence[Sequence[Any]]) -> None:
     """Fills as rows in FILL_COLUMNS order (`fill_row`)."""
     _FILL_INSERT.tuples(conn, rows)
 
 
-def write_booking(conn: sa.Connection, portfolio_id: int, booking: Booking) -> None:
-    """Write back what a booking changed since the last write-back (new lots get their ids here),
-    and mark it written."""
-    _write_lots(conn, portfolio_id, booking.new_lots, booking.closes)
-    _write_positions(conn, portfolio_id, booking.positions)
+def write_booking(conn: sa.Connection, portfolio_id: int, booking: Booking, ids: BookIds | None = None) -> None:
+    """Write back what a booking changed since the last write-back (new lots get their ids here,
+    from `ids` when `fill_ids` gave them), and mark it written."""
+    _write_lots(conn, portfolio_id, booking.new_lots, booking.closes, ids)
+    _write_positions(conn, portfolio_id, booking.positions, ids)
     _write_figures(conn, portfolio_id, booking.accounts.values(), booking.ext_delta)
     for lot in booking.new_lots:
         lot.new = False
@@ -209,11 +240,17 @@ def write_booking(conn: sa.Connection, portfolio_id: int, booking: Booking) -> N
     booking.new_lots, booking.closes, booking.ext_delta = [], [], {}
 
 
-def _write_lots(conn: sa.Connection, pid: int, new: list[BookLot], closes: list[Close]) -> None:
+def _new_ids(conn: sa.Connection, table: sa.Table, n: int, ids: BookIds | None) -> range:
+    if ids is not None:
+        return ids.take(table, n)
+    first = allocate_ids(conn, table, n)
+    return range(first, first + n)
+
+
+def _write_lots(conn: sa.Connection, pid: int, new: list[BookLot], closes: list[Close], ids: BookIds | None) -> None:
     if new:
-        first = allocate_ids(conn, lots, len(new))
-        for i, lot in enumerate(new):
-            lot.id = first + i
+        for lot, lid in zip(new, _new_ids(conn, lots, len(new), ids), strict=True):
+            lot.id = lid
         _LOT_INSERT.tuples(
             conn,
             [
@@ -222,10 +259,10 @@ def _write_lots(conn: sa.Connection, pid: int, new: list[BookLot], closes: list[
                 for lot in new
             ],
         )  # fmt: skip
-    _write_closes(conn, pid, closes)
+    _write_closes(conn, pid, closes, ids)
 
 
-def _write_closes(conn: sa.Connection, pid: int, closes: list[Close]) -> None:
+def _write_closes(conn: sa.Connection, pid: int, closes: list[Close], book_ids: BookIds | None) -> None:
     """The remaining figures of the stored lots a booking took from, and the tax ledger's closes."""
     touched = {id(c.lot): c.lot for c in closes if not c.lot.new}
     _LOT_UPDATE.many(
@@ -236,7 +273,12 @@ def _write_closes(conn: sa.Connection, pid: int, closes: list[Close]) -> None:
         ],
     )
     # Ids chosen here, so the audit manifest records the closes from these parameters (store/rowlog.py).
-    ids = draw_ids(conn, lot_closes, len(closes)) if closes else []
+    if not closes:
+        ids: Sequence[int] = ()
+    elif book_ids is not None:
+        ids = book_ids.take(lot_closes, len(closes))
+    else:
+        ids = draw_ids(conn, lot_closes, len(closes))
     _CLOSE_INSERT.tuples(
         conn,
         [
@@ -247,7 +289,9 @@ def _write_closes(conn: sa.Connection, pid: int, closes: list[Close]) -> None:
     )  # fmt: skip
 
 
-def _write_positions(conn: sa.Connection, pid: int, by_account: Mapping[int, Mapping[int, Position]]) -> None:
+def _write_positions(
+    conn: sa.Connection, pid: int, by_account: Mapping[int, Mapping[int, Position]], ids: BookIds | None
+) -> None:
     pos_new: list[tuple[int, int, Position]] = []
     pos_upd = []
     for aid, by_iid in by_account.items():
@@ -259,10 +303,12 @@ def _write_positions(conn: sa.Connection, pid: int, by_account: Mapping[int, Map
                     {"pid": pid, "aid": aid, "iid": iid, "qty": p.quantity, "mark": p.mark_e4, "on": p.marked_on}
                 )
     if pos_new:
-        first = allocate_ids(conn, positions, len(pos_new))
         _POS_INSERT.tuples(
             conn,
-            [(first + i, pid, aid, iid, p.quantity, p.mark_e4, p.marked_on) for i, (aid, iid, p) in enumerate(pos_new)],
+            [
+                (posid, pid, aid, iid, p.quantity, p.mark_e4, p.marked_on)
+                for posid, (aid, iid, p) in zip(_new_ids(conn, positions, len(pos_new), ids), pos_new, strict=True)
+            ],
         )
     _POS_UPDATE.many(conn, pos_upd)
 

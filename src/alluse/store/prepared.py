@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 import sqlalchemy as sa
@@ -61,10 +61,10 @@ class _Compiled:
             for _i, name, proc in self.processors:
                 out[name] = proc(out[name])
             return out
-        if self.getter is None:
-            values: Sequence[Any] = tuple(params[n] for n in self.names)
-        else:
-            values = self.getter(params)
+        if self.getter is not None:
+            values: Sequence[Any] = self.getter(params)
+        else:  # one parameter, or none
+            values = (params[self.names[0]],) if self.names else ()
         if not self.processors:
             return values
         listed = list(values)
@@ -156,9 +156,6 @@ class Prepared:
             c = self._by_dialect[name] = _Compiled(self.stmt, conn.dialect, self.order)
         return c
 
-    def _cursor(self, conn: sa.Connection) -> Any:
-        return conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-
     def _note(self, params: Any, many: bool, tuples: bool = False) -> None:
         """Tell the unit of work's row manifest about this write, if one is being recorded."""
         cap = rowlog.ACTIVE.get()
@@ -176,12 +173,16 @@ class Prepared:
             rowlog.note(cap, self.stmt, kind, table, params if many else [params])  # type: ignore[arg-type]
 
     def _execute(self, conn: sa.Connection, params: Any, many: bool = False) -> Any:
-        self._note(params, many)
-        c = self._compiled(conn)
+        # Every statement of a unit of work comes through here: the steps are written out, not called
+        # (a Python call costs about what the driver's own execute of a short read does).
+        noted = self._noted
+        if noted is None or noted[0]:  # once classified, a read is never noted
+            self._note(params, many)
+        c = self._by_dialect.get(conn.dialect.name) or self._compiled(conn)
         if many and len(params) == 1:  # one row: a plain execute (psycopg's executemany sets up a pipeline)
             many, params = False, params[0]
         args = [c.convert(r) for r in params] if many else c.convert(params)
-        cur = self._cursor(conn)
+        cur: Any = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         try:
             (cur.executemany if many else cur.execute)(c.sql, args)
         except conn.dialect.loaded_dbapi.Error as exc:
@@ -198,8 +199,11 @@ class Prepared:
             cur.close()
 
     def first(self, conn: sa.Connection, **params: Any) -> tuple[Any, ...] | None:
-        found = self.rows(conn, **params)
-        return found[0] if found else None
+        cur = self._execute(conn, params)
+        try:
+            return cur.fetchone()
+        finally:
+            cur.close()
 
     def run(self, conn: sa.Connection, **params: Any) -> int:
         """Execute once; returns the affected row count."""
@@ -222,9 +226,9 @@ class Prepared:
         self._send_tuples(conn, rows)
 
     def _send_tuples(self, conn: sa.Connection, rows: Sequence[Sequence[Any]]) -> None:
-        c = self._compiled(conn)
+        c = self._by_dialect.get(conn.dialect.name) or self._compiled(conn)  # as in _execute
         args = c.from_tuples(rows, self.order)
-        cur = self._cursor(conn)
+        cur: Any = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         try:
             if len(args) == 1:  # one row: a plain execute (psycopg's executemany sets up a pipeline)
                 cur.execute(c.sql, args[0])
@@ -240,8 +244,9 @@ class Prepared:
 COPY_MIN_ROWS = 64
 
 
-@contextmanager
-def deferred(conn: sa.Connection, rows: int, sqlalchemy_reads: bool = False, commit: bool = False) -> Iterator[None]:
+def deferred(
+    conn: sa.Connection, rows: int, sqlalchemy_reads: bool = False, commit: bool = False
+) -> AbstractContextManager[None]:
     """PostgreSQL: send the statements of the block without waiting for each one's answer (psycopg's
     pipeline mode), and wait once at its end; a read inside still waits for its rows. For the few
     writes at the end of a small unit of work, whose answers nobody reads (`rows`: how many rows the
@@ -256,8 +261,16 @@ def deferred(conn: sa.Connection, rows: int, sqlalchemy_reads: bool = False, com
     error the COMMIT is not applied (the server skips the rest of a failed pipeline) and the
     caller's rollback undoes the work as usual."""
     if conn.dialect.name != "postgresql" or rows >= COPY_MIN_ROWS or sqlalchemy_reads:
-        yield
-        return
+        return _AS_USUAL
+    return _pipelined(conn, commit)
+
+
+# A block run as usual (SQLite, every unit of work): one object for all, no generator made per block.
+_AS_USUAL = nullcontext()
+
+
+@contextmanager
+def _pipelined(conn: sa.Connection, commit: bool) -> Iterator[None]:
     dbapi = conn.dialect.loaded_dbapi
     raw = conn.connection.dbapi_connection
     try:

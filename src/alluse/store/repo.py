@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -17,7 +18,7 @@ from alluse.store.ids import allocate_blocks as allocate_blocks  # the use cases
 from alluse.store.ids import allocate_ids as allocate_ids
 from alluse.store.ids import sequence_draw
 from alluse.store.prepared import COPY_MIN_ROWS, Prepared, insert
-from alluse.store.schema import account_groups, accounts, alerts, postings, transfers
+from alluse.store.schema import account_groups, accounts, alerts, portfolios, postings, transfers
 from alluse.store.scope import did_you_mean, is_id
 
 
@@ -141,14 +142,21 @@ _CASH_UPDATE_ALL = Prepared(
 
 
 def account_label(kind: AccountKind | str, name: str) -> str:
-    kind = AccountKind(kind)
+    kind = _KIND.get(kind) or AccountKind(kind)  # an unknown kind raises, as the enum does
     return f"{SLEEVE_LABEL[kind]} {name}" if kind in SLEEVE_LABEL else name
+
+
+# The enums by their stored text: a dict lookup where calling the enum runs two Python frames (every
+# account a unit of work loads takes three).
+_KIND: dict[str, AccountKind] = {k.value: k for k in AccountKind}
+_STATUS: dict[str, AccountStatus] = {s.value: s for s in AccountStatus}
 
 
 def _to_row(r: tuple) -> AccountRow:
     aid, pid, gid, kind, name, status, base, cash, pos, coll, ear, buffer_bps, breach_open = r
-    return AccountRow(aid, pid, gid, AccountKind(kind), name, AccountStatus(status), base, cash, pos, coll, ear,
-                      buffer_bps, bool(breach_open))  # fmt: skip
+    return AccountRow(aid, pid, gid, _KIND.get(kind) or AccountKind(kind), name,
+                      _STATUS.get(status) or AccountStatus(status), base, cash, pos, coll, ear, buffer_bps,
+                      bool(breach_open))  # fmt: skip
 
 
 def load_accounts(conn: sa.Connection, portfolio_id: int, ids: list[int]) -> dict[int, AccountRow]:
@@ -305,15 +313,34 @@ _JOURNAL_IDS_PG = Prepared(
 )
 
 
+# SQLite: the highest transfer id, the highest posting id and the portfolio's last transfer number,
+# read by a unit of work with its head (store/uow.py) and set here while its use case runs, as
+# (connection, portfolio, [those three]): its journal writes count on from them instead of reading
+# them again. The writer lock keeps them, and write_journal alone writes those rows.
+JOURNAL_HEAD_COLUMNS = (
+    _JOURNAL_IDS.stmt.selected_columns[0],  # type: ignore[attr-defined]
+    _JOURNAL_IDS.stmt.selected_columns[1],  # type: ignore[attr-defined]
+    sa.select(sa.func.coalesce(sa.func.max(transfers.c.number), 0))
+    .where(transfers.c.portfolio_id == portfolios.c.id)
+    .scalar_subquery(),
+)
+JOURNAL_HEADS: ContextVar[tuple[sa.Connection, int, list[int]] | None] = ContextVar("alluse_journal", default=None)
+
+
 def _journal_ids(
     conn: sa.Connection, portfolio_id: int, n_transfers: int, n_postings: int
 ) -> tuple[list[int], list[int], int]:
     """Transfer ids, posting ids and the portfolio's last transfer number, for a journal write, in
-    one round trip."""
+    one round trip (none on SQLite inside a unit of work, see JOURNAL_HEADS)."""
     if conn.dialect.name == "postgresql":
         t_ids, p_ids, number = _JOURNAL_IDS_PG.rows(conn, pid=portfolio_id, nt=n_transfers, np=n_postings)[0]
         return sorted(t_ids or ()), sorted(p_ids or ()), int(number)
-    t, p, number = _JOURNAL_IDS.rows(conn, pid=portfolio_id)[0]
+    heads = JOURNAL_HEADS.get()
+    if heads is not None and heads[0] is conn and heads[1] == portfolio_id:
+        t, p, number = at = heads[2]
+        at[:] = (t + n_transfers, p + n_postings, number + n_transfers)
+    else:
+        t, p, number = _JOURNAL_IDS.rows(conn, pid=portfolio_id)[0]
     return list(range(t + 1, t + 1 + n_transfers)), list(range(p + 1, p + 1 + n_postings)), int(number)
 
 

@@ -18,7 +18,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -36,15 +36,16 @@ from alluse.store.citus import on_citus
 from alluse.store.db import IN_CHUNK, is_sqlite, writer_lock
 from alluse.store.ids import IdPool, pool_head
 from alluse.store.prepared import Prepared, insert, together
+from alluse.store.repo import JOURNAL_HEAD_COLUMNS, JOURNAL_HEADS
 from alluse.store.schema import audit_keys, audit_log, events, portfolios, system_audit
-from alluse.store.scope import PortfolioRef, resolve_portfolio
+from alluse.store.scope import PortfolioRef, is_id, resolve_portfolio
 
 TRANSIENT_RETRIES = 20
 # From this many requests a unit of work is bulk: see `_collector_paused`.
 BULK_REQUESTS = 256
 
 
-def _head(dialect: str) -> sa.Select[Any]:
+def _head(dialect: str, by_name: bool = False) -> sa.Select[Any]:
     return (
         sa.select(
             portfolios.c.audit_seq,
@@ -55,24 +56,35 @@ def _head(dialect: str) -> sa.Select[Any]:
             # the same round trip.
             pool_head(events, dialect, sa.bindparam("n", type_=sa.BigInteger)),
             sa.select(audit_keys.c.key_id).where(audit_keys.c.key_id == sa.bindparam("kid")).scalar_subquery(),
+            # SQLite: where the journal stands, for the unit of work's journal writes (repo.JOURNAL_HEADS).
+            *(JOURNAL_HEAD_COLUMNS if dialect == "sqlite" else ()),
         )
-        .where(portfolios.c.id == sa.bindparam("pid"))
+        .where(portfolios.c.name == sa.bindparam("name") if by_name else portfolios.c.id == sa.bindparam("pid"))
         # A row lock on PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises writers.
         .with_for_update(of=portfolios)
     )
 
 
 _HEAD = {"postgresql": Prepared(_head("postgresql")), "sqlite": Prepared(_head("sqlite"))}
+
+
 # SQLite, a unit of work of one request: the head and the audit entry of its idempotency key, if
 # there is one, in one statement (PostgreSQL sends the two reads together instead, see write_on).
-_HEAD_SEEN = Prepared(
-    _head("sqlite")
-    .add_columns(audit_log.c.input_digest, audit_log.c.result)
-    .outerjoin(
-        audit_log,
-        sa.and_(audit_log.c.portfolio_id == portfolios.c.id, audit_log.c.idempotency_key == sa.bindparam("key")),
+def _head_seen(by_name: bool) -> Prepared:
+    return Prepared(
+        _head("sqlite", by_name)
+        .add_columns(audit_log.c.input_digest, audit_log.c.result, portfolios.c.id)
+        .outerjoin(
+            audit_log,
+            sa.and_(audit_log.c.portfolio_id == portfolios.c.id, audit_log.c.idempotency_key == sa.bindparam("key")),
+        )
     )
-)
+
+
+_HEAD_SEEN = _head_seen(False)
+# The same, of the portfolio of a given name: a unit of work of one request that names its portfolio
+# (what the API and the command line do) finds it with this read instead of a lookup of its own.
+_HEAD_SEEN_NAMED = _head_seen(True)
 # PostgreSQL, sent with the head of a unit of work of one request: plan each of its statements once
 # per connection (they are prepared after a few runs) instead of at every run. With the default
 # setting the server plans anew every time a statement reads a hash-partitioned table or draws
@@ -192,7 +204,7 @@ def write(
             return fixed, apply
 
         bulk = len(fixed) >= BULK_REQUESTS
-        return _run(engine, portfolio, actor, action, decide, override_reason, False, bulk, digests)
+        return _run(engine, portfolio, actor, action, decide, override_reason, False, bulk, digests, len(fixed) == 1)
 
 
 Decide = Callable[[sa.Connection, int], tuple[list[Request], Apply]]
@@ -218,9 +230,14 @@ def _run(
     lock_first: bool,
     bulk: bool,
     digests: dict[str, str] | None = None,
+    named_ok: bool = False,
 ) -> list[dict[str, Any]]:
+    """`named_ok`: `decide` needs no portfolio id and returns one request, so a portfolio named by its
+    name may be found by the head read (`write_on`'s `named`)."""
+
     def unit(conn: sa.Connection, commit: bool) -> list[dict[str, Any]]:
-        pid = resolve_portfolio(conn, portfolio)
+        named = _named(conn, portfolio) if named_ok else None
+        pid = 0 if named is not None else resolve_portfolio(conn, portfolio)
         if bulk:
             fresh_plans(conn)
             fast_compression(conn)
@@ -232,8 +249,9 @@ def _run(
         if digests is None:
             requests = _checked(requests)
         return write_on(
-            conn, pid, actor, action, requests, apply, override_reason, digests, commit=commit, single=not bulk
-        )
+            conn, pid, actor, action, requests, apply, override_reason, digests, commit=commit, single=not bulk,
+            named=named,
+        )  # fmt: skip
 
     # Grouped: SQLite's small units of work, when the pool hands every thread the same database
     # (a file; not an in-memory database, one per thread).
@@ -241,6 +259,15 @@ def _run(
         if not getattr(_inside, "unit", False):
             return _group(engine).run(unit)
     return _alone(engine, unit)
+
+
+def _named(conn: sa.Connection, portfolio: PortfolioRef) -> str | None:
+    """The name a portfolio is referred to by, when the head read may find it by that name (SQLite;
+    elsewhere the lookup also scopes the transaction)."""
+    if conn.dialect.name != "sqlite" or not isinstance(portfolio, str):
+        return None
+    text = portfolio.strip()
+    return text if text and not is_id(text) else None
 
 
 Unit = Callable[[sa.Connection, bool], list[dict[str, Any]]]
@@ -507,7 +534,11 @@ def collector_paused(requests: int) -> AbstractContextManager[None]:
     """`write` pauses the cyclic garbage collector for a bulk unit of work (see `_collector_paused`);
     a use case that builds its requests from many inputs pauses it from there on (`requests`: how
     many), so building them is covered too."""
-    return _collector_paused(requests >= BULK_REQUESTS)
+    return _collector_paused(True) if requests >= BULK_REQUESTS else _NOT_PAUSED
+
+
+# What a small unit of work enters instead: one object for all, no generator made per unit of work.
+_NOT_PAUSED = nullcontext()
 
 
 @contextmanager
@@ -545,12 +576,16 @@ def write_on(
     digests: dict[str, str] | None = None,
     commit: bool = False,
     single: bool = False,
+    named: str | None = None,
 ) -> list[dict[str, Any]]:
     """`write` inside a transaction the caller already holds (used when the portfolio itself is new).
     `digests`: the requests' input digests, when the caller computed them before taking the lock.
     `commit`: the caller commits right after, so the COMMIT may go with the last writes (`deferred`).
     `single`: the caller's statements may be planned once per connection (`_GENERIC_PLANS`), if
-    there is one request."""
+    there is one request. `named` (SQLite, one request): the portfolio is the one of this name, found
+    by the head read itself; `portfolio_id` is then not used."""
+    if named is not None and (conn.dialect.name != "sqlite" or len(requests) != 1):
+        portfolio_id, named = resolve_portfolio(conn, named), None
     signer = current_signer()
     keys = [r.key for r in requests]
     head_read = (_HEAD[conn.dialect.name], {"pid": portfolio_id, "kid": signer.key.key_id, "n": len(requests)})
@@ -563,14 +598,21 @@ def write_on(
         *_, heads, found = together(conn, *reads)
         seen = {k: (d, res) for k, d, res in found}
     elif len(keys) == 1:
-        heads = _HEAD_SEEN.rows(conn, **head_read[1], key=keys[0])
-        seen = {keys[0]: (heads[0][5], heads[0][6])} if heads and heads[0][5] is not None else {}
+        heads = []
+        if named is not None:
+            heads = _HEAD_SEEN_NAMED.rows(conn, name=named, kid=signer.key.key_id, n=1, key=keys[0])
+            # None of that name: the lookup's own error (with the names that come close).
+            portfolio_id = heads[0][10] if heads else resolve_portfolio(conn, named)
+        if not heads:
+            heads = _HEAD_SEEN.rows(conn, pid=portfolio_id, kid=signer.key.key_id, n=1, key=keys[0])
+        seen = {keys[0]: (heads[0][8], heads[0][9])} if heads and heads[0][8] is not None else {}
     else:
         heads = head_read[0].rows(conn, **head_read[1])
         seen = _seen(conn, portfolio_id, keys)
     if not heads:
         raise NotFound(f"no portfolio with id {portfolio_id}")
     seq, prev_hash, event_seq, event_ids, sealed = heads[0][:5]
+    journal = (conn, portfolio_id, list(heads[0][5:8])) if conn.dialect.name == "sqlite" else None
 
     if digests is None:
         digests = _digests(requests)
@@ -586,7 +628,11 @@ def write_on(
         now = datetime.now(UTC)
         tx = Tx(conn, portfolio_id, now, seq + 1, event_seq, IdPool(events, event_ids))
         with rowlog.recording(conn, portfolio_id) as cap:
-            fresh_results = apply(tx, fresh)
+            token = JOURNAL_HEADS.set(journal)
+            try:
+                fresh_results = apply(tx, fresh)
+            finally:
+                JOURNAL_HEADS.reset(token)
             result_texts = list(map(canonical_json, fresh_results))
             # The outbox rows are facts of this unit of work too: written before the manifest is taken.
             # The writes from here on wait for the database once (PostgreSQL, small units of work);
