@@ -585,10 +585,9 @@ def write_on(
             # The writes from here on wait for the database once (PostgreSQL, small units of work);
             # the audit rows and the head are not recorded in the manifest (store/rowlog.py).
             with prepared.deferred(conn, len(tx.events) + 2 * len(fresh), cap.reads_back(), commit):
-                event_seq = _write_events(
-                    conn, tx, action, list(zip(range(seq + 1, seq + 1 + len(fresh)), result_texts, strict=True))
-                )
-                manifest = cap.manifest()
+                entries = list(zip(range(seq + 1, seq + 1 + len(fresh)), result_texts, strict=True))
+                event_seq = _write_events(conn, tx, action, entries)
+                manifest = cap.manifest(dict(entries))
                 if sealed is None:
                     ensure_sealed(conn, signer)
                 rows, prev_hash = signed_entries(
