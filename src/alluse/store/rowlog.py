@@ -26,7 +26,7 @@ code; a test fails naming any table that is neither written through here nor exe
 from __future__ import annotations
 
 import operator
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import date, datetime
@@ -131,8 +131,9 @@ def norm(v: Any) -> Any:
 
 
 def _needs_norm(c: sa.Column) -> bool:
-    """Integer columns arrive as ints from both sides; every other type is normalised."""
-    return not isinstance(c.type, sa.Integer)
+    """Integer and text columns arrive as ints and texts from both sides (an IntEnum or a StrEnum is
+    spelled in JSON as its value); every other type is normalised."""
+    return not isinstance(c.type, (sa.Integer, sa.String))
 
 
 class _Shape:
@@ -213,8 +214,11 @@ class _TupleShape:
         self.shape = s
         self.name = s.name
         wanted = [at[n] for n in s.names]
-        # One column: itemgetter would hand back the bare value, not a one-element image.
-        self.getter = operator.itemgetter(*wanted) if len(wanted) > 1 else (lambda r, i=wanted[0]: (r[i],))
+        # None: the tuple is the image (every column, in the table's order).
+        self.getter: Callable[[Sequence[Any]], Sequence[Any]] | None = None
+        if wanted != list(range(len(order))):
+            # One column: itemgetter would hand back the bare value, not a one-element image.
+            self.getter = operator.itemgetter(*wanted) if len(wanted) > 1 else (lambda r, i=wanted[0]: (r[i],))
         self.pk_at = s.pk_at
         self.normed = s.normed
 
@@ -317,9 +321,11 @@ class Capture:
         tables: dict[str, tuple[_Shape, list[Sequence[Any]], list[Any]]] = {}
         for s, rows in self.param_rows:
             images = tables.setdefault(s.name, (s if isinstance(s, _Shape) else s.shape, [], []))[1]
-            if isinstance(s, _TupleShape) or (all(n in rows[0] for n in s.names) and len(s.pk_at) == 1):
+            if isinstance(s, _TupleShape) and s.getter is None:
+                images += rows
+            elif isinstance(s, _TupleShape) or (all(n in rows[0] for n in s.names) and len(s.pk_at) == 1):
                 # The hot path (the journal): every column given, so one C call gathers a row.
-                images += map(s.getter, rows)
+                images += map(s.getter, rows)  # type: ignore[arg-type]
             else:
                 images += [s.from_params(r)[1] for r in rows]
         for name, (table, mark) in self.watermarks.items():
@@ -377,16 +383,7 @@ def _columns(s: _Shape, images: list[Sequence[Any]], gone: list[Any], results: M
     most of their values (its timestamp, portfolio, action, trade date)."""
     n = len(images)
     columns: list[Sequence[Any]] = list(zip(*images, strict=True))
-    for i in s.normed:
-        column = columns[i]
-        if set(map(type, column)) <= _SPELLED:  # texts (an event's payload, its id): as they are
-            continue
-        try:
-            spelled = {v: norm(v) for v in set(column)}
-        except TypeError:  # an unhashable value (a bytearray): one by one
-            columns[i] = tuple(map(norm, column))
-            continue
-        columns[i] = tuple(map(spelled.__getitem__, column))
+    normed = set(s.normed)
     out: dict[str, Any] = {"n": n, "key": s.pk_at}
     if s.result_at is not None and results:
         at, seq_at = s.result_at
@@ -396,19 +393,25 @@ def _columns(s: _Shape, images: list[Sequence[Any]], gone: list[Any], results: M
         else:
             columns[at] = tuple([None if t == e else t for t, e in zip(texts, expected, strict=True)])
         out["result"] = [at, seq_at]
-    out["c"] = [_column(c, n) for c in columns]
+    out["c"] = [_column(c, n, i in normed) for i, c in enumerate(columns)]
     if gone:
         out["gone"] = [list(k) if type(k) is tuple else k for k in gone]
     return out
 
 
-def _column(values: Sequence[Any], n: int) -> Any:
+def _column(values: Sequence[Any], n: int, normed: bool) -> Any:
     first = values[0]
     if values.count(first) == n:
-        return first
+        return norm(first) if normed else first
     if type(first) is int and values[-1] == first + n - 1 and tuple(values) == tuple(range(first, first + n)):
         return {"from": first}
-    return list(values)
+    if not normed or set(map(type, values)) <= _SPELLED:
+        return list(values)
+    try:
+        spelled = {v: norm(v) for v in set(values)}
+    except TypeError:  # an unhashable value (a bytearray): one by one
+        return list(map(norm, values))
+    return list(map(spelled.__getitem__, values))
 
 
 def table_rows(rows: Any, results: Mapping[int, str]) -> tuple[list[Any], list[Any]]:
