@@ -166,7 +166,9 @@ def move_cash(
 
     action = "cash.move" if len({m.kind for _, m in moves}) != 1 else f"cash.{moves[0][1].kind.value.lower()}"
     with collector_paused(len(moves)):
-        requests = [Request(k, cast(dict[str, Any], m.payload())) for k, m in moves]
+        # One cast for the batch (one per request built `dict[str, Any]` and called `cast` each time).
+        payloads = cast(list[dict[str, Any]], [m.payload() for _k, m in moves])
+        requests = list(map(Request, [k for k, _m in moves], payloads))
         return cast(list[CashMoved], write(engine, portfolio, actor, action, requests, apply, override_reason))
 
 
