@@ -7,6 +7,7 @@ from datetime import date
 import pytest
 import sqlalchemy as sa
 
+from alluse.domain.audit import canonical_json
 from alluse.domain.errors import BufferShortfall, Conflict, InvalidInput, NotFound, RuleViolation
 from alluse.services import cash, groups
 from alluse.services.trades import Fill, FillAction, record_fill
@@ -139,3 +140,21 @@ def test_unknown_and_inactive_targets(engine: sa.Engine, a1: str) -> None:
         cash.move_cash(engine, "t", a1, [("x", cash.deposit("Z9", 1))])
     with pytest.raises(InvalidInput, match="positive"):
         cash.deposit("A1", 0)
+
+
+def test_a_batch_stores_each_result_as_its_canonical_json(engine: sa.Engine, a1: str) -> None:
+    """A batch's result texts are spelled with their shape known (cash.moved_texts): each is exactly
+    the canonical JSON of the result the caller gets, for every kind of move and of leg."""
+    groups.open_group(engine, "t", a1, "open-a2", groups.group_opening(25_000_000))
+    kinds = [
+        lambda i: cash.deposit("A1", 1_000 + i),  # a group: four legs
+        lambda i: cash.deposit("A2-GEN", 7 + i, group=False, memo='é "quoted" \\ memo'),
+        lambda i: cash.withdrawal("A1-REV", 3 + i),
+        lambda i: cash.transfer("A2-GEN", "A1-REV", 11 + i),
+    ]
+    moves = [(f"b{i}", kinds[i % len(kinds)](i)) for i in range(400)]
+    results = cash.move_cash(engine, "t", a1, moves)
+    with engine.connect() as conn:
+        stored = dict(conn.execute(sa.select(audit_log.c.idempotency_key, audit_log.c.result)).all())
+    assert [stored[k] for k, _m in moves] == [canonical_json(r) for r in results]
+    assert verify(engine).ok

@@ -146,17 +146,20 @@ def tampered_tables() -> list[sa.Table]:
     return [t for t in metadata.sorted_tables if t.name not in rowlog.NOT_AUDITED]
 
 
-def edits() -> Iterator[tuple[str, str]]:
-    """(table, edit) for every table verify vouches for: each column, then delete, then insert."""
-    for table in tampered_tables():
+def edits(tables: list[sa.Table] | None = None) -> Iterator[tuple[str, str]]:
+    """(table, edit) for every table verify vouches for (or those given): each column, then delete,
+    then insert."""
+    for table in tampered_tables() if tables is None else tables:
         for column in table.columns:
             yield table.name, f"update {column.name}"
         yield table.name, "delete"
         yield table.name, "insert"
 
 
-def _apply(conn: sa.Connection, table: sa.Table, edit: str) -> str:
-    row = conn.execute(sa.select(table).order_by(*table.primary_key.columns).limit(1)).first()
+def _apply(conn: sa.Connection, table: sa.Table, edit: str, last: bool = False) -> str:
+    """The edit on the table's first row by key (`last`: its last)."""
+    order = [c.desc() if last else c for c in table.primary_key.columns]
+    row = conn.execute(sa.select(table).order_by(*order).limit(1)).first()
     assert row is not None, f"the populated database has no {table.name} row to tamper with"
     where = _pk_where(table, row)
     if edit == "delete":
@@ -190,18 +193,18 @@ def _unconstrained(conn: sa.Connection, table: sa.Table) -> None:
         conn.exec_driver_sql(f'ALTER TABLE {table.name} DROP CONSTRAINT "{name}"')
 
 
-def _edit(conn: sa.Connection, table: sa.Table, edit: str) -> str | None:
+def _edit(conn: sa.Connection, table: sa.Table, edit: str, last: bool = False) -> str | None:
     """The edit as such; where a constraint refuses it, the same edit with the constraints off (on
     PostgreSQL dropping a CHECK is DDL, so it is done only where needed)."""
     if conn.dialect.name == "sqlite":
         _unconstrained(conn, table)
-        return _apply(conn, table, edit)
+        return _apply(conn, table, edit, last)
     if is_citus(conn):  # the attacker's DDL, then verify's reads of the reference tables: one connection
         conn.exec_driver_sql("SET LOCAL citus.multi_shard_modify_mode TO 'sequential'")
     conn.exec_driver_sql("SET LOCAL session_replication_role = replica")
     try:
         with conn.begin_nested():
-            return _apply(conn, table, edit)
+            return _apply(conn, table, edit, last)
     except sa.exc.NotSupportedError as exc:
         # Citus refuses to move a row to another shard (its distribution column) whatever the role.
         if "modifying the partition value" not in str(exc):
@@ -209,21 +212,22 @@ def _edit(conn: sa.Connection, table: sa.Table, edit: str) -> str | None:
         return None
     except sa.exc.IntegrityError:
         _unconstrained(conn, table)
-        return _apply(conn, table, edit)
+        return _apply(conn, table, edit, last)
 
 
-def run_campaign(engine: sa.Engine) -> list[str]:
-    """Every edit in its own rolled-back transaction; returns the edits verify did NOT catch."""
+def run_campaign(engine: sa.Engine, tables: list[sa.Table] | None = None, last: bool = False) -> list[str]:
+    """Every edit (of the tables given, on their last row by key if `last`) in its own rolled-back
+    transaction; returns the edits verify did NOT catch."""
     missed = []
     count = 0
     with engine.connect() as conn:
         if conn.dialect.name == "sqlite":
             # Outside any transaction, or SQLite ignores it.
             conn.connection.dbapi_connection.execute("PRAGMA foreign_keys = OFF")  # type: ignore[union-attr]
-        for name, edit in edits():
+        for name, edit in edits(tables):
             table = metadata.tables[name]
             with conn.begin() as tx:
-                what = _edit(conn, table, edit)
+                what = _edit(conn, table, edit, last)
                 if what is None:  # an edit the store itself cannot make
                     tx.rollback()
                     continue

@@ -142,7 +142,9 @@ def record_fills(
         return out
 
     with collector_paused(len(facts)):
-        requests = [Request(k, cast(dict[str, Any], f.payload())) for k, f in facts]
+        # One cast for the batch (one per request built `dict[str, Any]` and called `cast` each time).
+        payloads = cast(list[dict[str, Any]], [f.payload() for _k, f in facts])
+        requests = list(map(Request, [k for k, _f in facts], payloads))
         return cast(list[FillResult], write(engine, portfolio, actor, "trade.fill", requests, apply))
 
 

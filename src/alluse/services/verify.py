@@ -497,6 +497,9 @@ def audit_chain(ctx: Context) -> Iterator[Finding]:
         where = "system_audit" if chain == SYSTEM else "audit_log"
         want = expected.get(chain)
         keys = ctx.keys
+        # The results of the entries since the last one that carried a manifest: the entries of that
+        # manifest's unit of work, whose outbox rows it may write as references to them.
+        results: dict[int, str] = {}
         for row in conn.execute(q).yield_per(5000):
             r_seq, at, actor, action, ikey, idigest, result, reason, prev_hash, mac, key_id, rows = row
             n += 1
@@ -540,8 +543,10 @@ def audit_chain(ctx: Context) -> Iterator[Finding]:
                     where,
                     f"{chain}#{r_seq}",
                 )
+            results[r_seq] = result
             if rows:
-                _collect(ctx, chain, r_seq, at_text, rows)
+                _collect(ctx, chain, r_seq, at_text, rows, results)
+                results = {}
             seq, prev = r_seq, mac
         if chain != SYSTEM and chain not in heads:
             yield Finding("audit_chain", f"{label} holds entries, but there is no portfolio {chain}", where, chain)
@@ -570,11 +575,12 @@ def audit_chain(ctx: Context) -> Iterator[Finding]:
     ctx.counts["audit_entries"] = n
 
 
-def _collect(ctx: Context, chain: str, seq: int, at_text: str, rows_text: str) -> None:
+def _collect(ctx: Context, chain: str, seq: int, at_text: str, rows_text: str, results: dict[int, str]) -> None:
     """Fold one entry's manifest into the latest record per row: (image, chain, seq, at). A row of a
     portfolio's table is written by one chain only, in sequence order; a global row (users, API keys)
-    by whichever entry is newest."""
-    for table, (keys, images) in json.loads(rows_text).items():
+    by whichever entry is newest. `results`: the results of the entries of the manifest's unit of work."""
+    for table, rows in json.loads(rows_text).items():
+        keys, images = rowlog.table_rows(rows, results)
         recorded = ctx.recorded.setdefault(table, {})
         for key, image in zip(keys, images, strict=True):
             k = tuple(key) if type(key) is list else key

@@ -26,7 +26,7 @@ code; a test fails naming any table that is neither written through here nor exe
 from __future__ import annotations
 
 import operator
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import date, datetime
@@ -77,6 +77,12 @@ DERIVED: dict[str, frozenset[str]] = {
     "positions": frozenset({"quantity", "mark_e4", "marked_on"}),
 }
 
+# An outbox event that announces a request carries the request's result, which its audit entry
+# holds already (store/outbox.py): a manifest of many rows writes a null for such a payload instead
+# of the text again (events were about three quarters of a bulk manifest's text). The column, and
+# the column that numbers the entry.
+RESULT_OF: dict[str, tuple[str, str]] = {"events": ("payload", "audit_seq")}
+
 
 def covered_tables() -> list[sa.Table]:
     return [t for t in schema.metadata.sorted_tables if t.name not in EXEMPT]
@@ -125,14 +131,15 @@ def norm(v: Any) -> Any:
 
 
 def _needs_norm(c: sa.Column) -> bool:
-    """Integer columns arrive as ints from both sides; every other type is normalised."""
-    return not isinstance(c.type, sa.Integer)
+    """Integer and text columns arrive as ints and texts from both sides (an IntEnum or a StrEnum is
+    spelled in JSON as its value); every other type is normalised."""
+    return not isinstance(c.type, (sa.Integer, sa.String))
 
 
 class _Shape:
     """Per table: the image columns, where the primary key sits among them, and how to build an image."""
 
-    __slots__ = ("table", "name", "columns", "names", "pk_at", "defaults", "normed", "getter")
+    __slots__ = ("table", "name", "columns", "names", "pk_at", "defaults", "normed", "getter", "result_at")
 
     def __init__(self, table: sa.Table) -> None:
         self.table = table
@@ -144,6 +151,13 @@ class _Shape:
         self.defaults = {c.name: _default(c) for c in self.columns}
         self.normed = [i for i, c in enumerate(self.columns) if _needs_norm(c)]
         self.getter = operator.itemgetter(*self.names)
+        # Where the column that may repeat an entry's result sits, and the entry's seq (RESULT_OF).
+        self.result_at: tuple[int, int] | None = None
+        if self.name in RESULT_OF:
+            text, seq = RESULT_OF[self.name]
+            if table.c[text].nullable:  # a null must be free to stand for the result
+                raise TypeError(f"{self.name}.{text} must not be nullable to be written as a result's reference")
+            self.result_at = (self.names.index(text), self.names.index(seq))
 
     def key(self, image: Sequence[Any]) -> Any:
         if len(self.pk_at) == 1:
@@ -192,15 +206,19 @@ class _TupleShape:
     """Per table and tuple layout (the insert's column order): how to take an image out of a row
     given as a tuple with one C call, and which of the image's values need `norm`."""
 
-    __slots__ = ("name", "getter", "pk_at", "normed")
+    __slots__ = ("shape", "name", "getter", "pk_at", "normed")
 
     def __init__(self, table: sa.Table, order: tuple[str, ...]) -> None:
         s = shape(table)
         at = {name: i for i, name in enumerate(order)}
+        self.shape = s
         self.name = s.name
         wanted = [at[n] for n in s.names]
-        # One column: itemgetter would hand back the bare value, not a one-element image.
-        self.getter = operator.itemgetter(*wanted) if len(wanted) > 1 else (lambda r, i=wanted[0]: (r[i],))
+        # None: the tuple is the image (every column, in the table's order).
+        self.getter: Callable[[Sequence[Any]], Sequence[Any]] | None = None
+        if wanted != list(range(len(order))):
+            # One column: itemgetter would hand back the bare value, not a one-element image.
+            self.getter = operator.itemgetter(*wanted) if len(wanted) > 1 else (lambda r, i=wanted[0]: (r[i],))
         self.pk_at = s.pk_at
         self.normed = s.normed
 
@@ -293,41 +311,46 @@ class Capture:
         return bool(self.watermarks or self.touched)
 
     # -- the manifest --
-    def manifest(self) -> dict[str, list[list[Any]]]:
-        """{table: [[key, ...], [image or None, ...]]} of every row written (None: deleted)."""
-        out: dict[str, dict[Any, Sequence[Any] | None]] = {}
+    def manifest(self, results: Mapping[int, str] | None = None) -> dict[str, Any]:
+        """{table: rows} of every row written, each table's rows in one of the two spellings
+        `table_rows` reads: `[[key, ...], [image or None, ...]]` (None: deleted) below _COLUMNWISE
+        rows, column by column (`_columns`) from there on. `results`: the unit of work's result
+        texts by audit seq, which its outbox rows repeat (RESULT_OF)."""
+        # Per table: its shape, the images in the order written (the last one of a key is the row's
+        # final state), and the keys of the rows deleted.
+        tables: dict[str, tuple[_Shape, list[Sequence[Any]], list[Any]]] = {}
         for s, rows in self.param_rows:
-            found = out.setdefault(s.name, {})
-            if isinstance(s, _TupleShape) or (all(n in rows[0] for n in s.names) and len(s.pk_at) == 1):
+            images = tables.setdefault(s.name, (s if isinstance(s, _Shape) else s.shape, [], []))[1]
+            if isinstance(s, _TupleShape) and s.getter is None:
+                images += rows
+            elif isinstance(s, _TupleShape) or (all(n in rows[0] for n in s.names) and len(s.pk_at) == 1):
                 # The hot path (the journal): every column given, so one C call gathers a row.
-                at = s.pk_at[0]
-                _image_rows(found, list(map(s.getter, rows)), at, s.normed)
-                continue
-            for r in rows:
-                k, d = s.from_params(r)
-                found[k] = d
+                images += map(s.getter, rows)  # type: ignore[arg-type]
+            else:
+                images += [s.from_params(r)[1] for r in rows]
         for name, (table, mark) in self.watermarks.items():
             s = shape(table)
             scoped = self._scoped(table)
-            found = out.setdefault(name, {})
             params = {"mark": mark, "pid": self.portfolio_id} if scoped else {"mark": mark}
-            for row in self.conn.execute(_after_mark(table, scoped), params):
-                k, d = s.from_row(row)
-                found[k] = d
+            read = self.conn.execute(_after_mark(table, scoped), params)
+            tables.setdefault(name, (s, [], []))[1].extend(s.from_row(row)[1] for row in read)
         for name, (table, keys) in self.touched.items():
             s = shape(table)
-            found = out.setdefault(name, {})
+            _s, images, gone = tables.setdefault(name, (s, [], []))
             wanted = {_norm_key(k) for k in keys}
             pid = self.portfolio_id if self._scoped(table) else None
             for row in _rows_by_keys(self.conn, table, s, list(keys), pid):
                 k, d = s.from_row(row)
-                found[k] = d
+                images.append(d)
                 wanted.discard(k)
-            for k in wanted:
-                found[k] = None
-        # Keys and images as two parallel lists, in the order written (the stored text is what the
-        # MAC covers, so no canonical order is needed).
-        return {name: [list(rows), list(rows.values())] for name, rows in sorted(out.items()) if rows}
+            gone += wanted
+        out: dict[str, Any] = {}
+        for name, (s, images, gone) in sorted(tables.items()):
+            if len(images) >= _COLUMNWISE:
+                out[name] = _columns(s, images, gone, results or {})
+            elif images or gone:
+                out[name] = _rows(s, images, gone)
+        return out
 
 
 _COLUMNWISE = 16
@@ -335,35 +358,91 @@ _COLUMNWISE = 16
 _SPELLED = frozenset({str, int, type(None)})
 
 
-def _image_rows(
-    found: dict[Any, Sequence[Any] | None], images: list[tuple[Any, ...]], at: int, normed: list[int]
-) -> None:
-    """Add rows' images, keyed by the value at `at`, with the values of the `normed` columns in
-    their one spelling. Column by column: a column holds few distinct values (a unit of work's one
-    timestamp, a trade date, a kind), so each is spelled once; a few rows, one by one."""
-    if normed and len(images) < _COLUMNWISE:
-        for image in images:
-            row = list(image)
-            for i in normed:
-                v = row[i]
-                if v is not None and type(v) is not str:
-                    row[i] = norm(v)
-            found[row[at]] = row
-        return
-    if normed:
-        columns = list(zip(*images, strict=True))
-        for i in normed:
-            column = columns[i]
-            if set(map(type, column)) <= _SPELLED:  # texts (an event's payload, its id): as they are
-                continue
-            try:
-                spelled = {v: norm(v) for v in set(column)}
-            except TypeError:  # an unhashable value (a bytearray): one by one
-                columns[i] = tuple(map(norm, column))
-                continue
-            columns[i] = tuple(map(spelled.__getitem__, column))
-        images = list(zip(*columns, strict=True))
-    found.update(zip([image[at] for image in images], images, strict=True))
+def _rows(s: _Shape, images: list[Sequence[Any]], gone: list[Any]) -> list[list[Any]]:
+    """A few rows: keys and images as two parallel lists, one entry per key (its last image)."""
+    found: dict[Any, Sequence[Any] | None] = {}
+    for image in images:
+        row = list(image)
+        for i in s.normed:
+            v = row[i]
+            if v is not None and type(v) is not str:
+                row[i] = norm(v)
+        found[s.key(row)] = row
+    for k in gone:
+        found[k] = None
+    return [list(found), list(found.values())]
+
+
+def _columns(s: _Shape, images: list[Sequence[Any]], gone: list[Any], results: Mapping[int, str]) -> dict[str, Any]:
+    """Many rows, column by column: `{"n": rows, "key": [where the key is among the columns],
+    "c": [column, ...]}`, plus `"gone": [key, ...]` for rows deleted and `"result": [column, seq
+    column]` where that column's nulls stand for the result text of the entry numbered by the seq
+    column (RESULT_OF). A column is a list of its n values, or one value that every row holds, or
+    `{"from": a}` for the integers a, a+1, ... (ids and sequence numbers drawn in a row). Each
+    column is spelled with a few C calls, each distinct value once: a unit of work's rows share
+    most of their values (its timestamp, portfolio, action, trade date)."""
+    n = len(images)
+    columns: list[Sequence[Any]] = list(zip(*images, strict=True))
+    normed = set(s.normed)
+    out: dict[str, Any] = {"n": n, "key": s.pk_at}
+    if s.result_at is not None and results:
+        at, seq_at = s.result_at
+        texts, expected = columns[at], tuple(map(results.get, columns[seq_at]))
+        if texts == expected:
+            columns[at] = (None,) * n
+        else:
+            columns[at] = tuple([None if t == e else t for t, e in zip(texts, expected, strict=True)])
+        out["result"] = [at, seq_at]
+    out["c"] = [_column(c, n, i in normed) for i, c in enumerate(columns)]
+    if gone:
+        out["gone"] = [list(k) if type(k) is tuple else k for k in gone]
+    return out
+
+
+def _column(values: Sequence[Any], n: int, normed: bool) -> Any:
+    first = values[0]
+    if values.count(first) == n:
+        return norm(first) if normed else first
+    if type(first) is int and values[-1] == first + n - 1 and tuple(values) == tuple(range(first, first + n)):
+        return {"from": first}
+    if not normed or set(map(type, values)) <= _SPELLED:
+        return list(values)
+    try:
+        spelled = {v: norm(v) for v in set(values)}
+    except TypeError:  # an unhashable value (a bytearray): one by one
+        return list(map(norm, values))
+    return list(map(spelled.__getitem__, values))
+
+
+def table_rows(rows: Any, results: Mapping[int, str]) -> tuple[list[Any], list[Any]]:
+    """(keys, images) of one table's rows in a manifest as JSON gives them back, in either spelling
+    (`Capture.manifest`); a composite key is a list, a deleted row's image None. `results`: the result
+    texts of the entries of the manifest's unit of work, by audit seq."""
+    if type(rows) is list:
+        return rows[0], rows[1]
+    n = rows["n"]
+    columns = [_expand(c, n) for c in rows["c"]]
+    if "result" in rows:
+        at, seq_at = rows["result"]
+        columns[at] = [results.get(q) if t is None else t for t, q in zip(columns[at], columns[seq_at], strict=True)]
+    images = list(map(list, zip(*columns, strict=True)))
+    key_at = rows["key"]
+    if len(key_at) == 1:
+        keys = [image[key_at[0]] for image in images]
+    else:
+        keys = [[image[i] for i in key_at] for image in images]
+    gone = rows.get("gone", [])
+    return keys + gone, images + [None] * len(gone)
+
+
+def _expand(column: Any, n: int) -> list[Any]:
+    if type(column) is list:
+        if len(column) != n:
+            raise ValueError(f"a manifest column of {len(column)} values for {n} rows")
+        return column
+    if type(column) is dict:
+        return list(range(column["from"], column["from"] + n))
+    return [column] * n
 
 
 # The read-backs, built once per table so SQLAlchemy's statement cache serves them.

@@ -153,6 +153,10 @@ class Tx:
     events: list[outbox.Pending] = field(default_factory=list)
     # False when the use case announces its requests itself (the lifecycle's own event kinds).
     announce: bool = True
+    # The results as canonical JSON, one per request, when the use case spelled them itself (a batch
+    # of thousands, where the generic encoder costs more than the rest of a result): each must be
+    # exactly `canonical_json` of its result, which its audit entry stores and its event carries.
+    result_texts: list[str] | None = None
 
     def seq(self, index: int) -> int:
         """Audit sequence number of the index-th new request of this unit of work."""
@@ -633,15 +637,14 @@ def write_on(
                 fresh_results = apply(tx, fresh)
             finally:
                 JOURNAL_HEADS.reset(token)
-            result_texts = list(map(canonical_json, fresh_results))
+            result_texts = tx.result_texts or list(map(canonical_json, fresh_results))
             # The outbox rows are facts of this unit of work too: written before the manifest is taken.
             # The writes from here on wait for the database once (PostgreSQL, small units of work);
             # the audit rows and the head are not recorded in the manifest (store/rowlog.py).
             with prepared.deferred(conn, len(tx.events) + 2 * len(fresh), cap.reads_back(), commit):
-                event_seq = _write_events(
-                    conn, tx, action, list(zip(range(seq + 1, seq + 1 + len(fresh)), result_texts, strict=True))
-                )
-                manifest = cap.manifest()
+                entries = list(zip(range(seq + 1, seq + 1 + len(fresh)), result_texts, strict=True))
+                event_seq = _write_events(conn, tx, action, entries)
+                manifest = cap.manifest(dict(entries))
                 if sealed is None:
                     ensure_sealed(conn, signer)
                 rows, prev_hash = signed_entries(
