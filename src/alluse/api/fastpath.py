@@ -56,13 +56,17 @@ PORTFOLIO_CHARS = 100
 ACCOUNT_CHARS = 60
 
 
-class AccountReads:
+class _OwnPath:
+    """An ASGI layer that answers one route's plain requests itself and hands the rest to the app."""
+
     def __init__(self, app: ASGIApp, route: APIRoute, ctx: Context, overrides: dict[Any, Any]) -> None:
         self.app = app
         self.route = route
         self.ctx = ctx
         self.overrides = overrides  # the app's dependency overrides: with any, its dependencies decide
 
+
+class AccountReads(_OwnPath):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "GET" and not self.overrides:
             response = self._answer(scope)
@@ -96,12 +100,9 @@ class AccountReads:
         return Response(content=body, media_type="application/json")
 
 
-class Deposits:
+class Deposits(_OwnPath):
     def __init__(self, app: ASGIApp, route: APIRoute, ctx: Context, overrides: dict[Any, Any]) -> None:
-        self.app = app
-        self.route = route
-        self.ctx = ctx
-        self.overrides = overrides  # the app's dependency overrides: with any, its dependencies decide
+        super().__init__(app, route, ctx, overrides)
         # The route's one body parameter, whole (not embedded): FastAPI validates the body with it at ("body",).
         assert not route._embed_body_fields and route.status_code is not None
         (self.body,) = route.dependant.body_params
