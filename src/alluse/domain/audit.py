@@ -36,6 +36,12 @@ def digests(payloads: Iterable[Any]) -> list[str]:
     return [sha256("".join(encode(p, 0)).encode()).hexdigest() for p in payloads]
 
 
+def text_digests(texts: Iterable[str]) -> list[str]:
+    """`digest` of each payload given as its `canonical_json` already."""
+    sha256 = hashlib.sha256
+    return [sha256(t.encode()).hexdigest() for t in texts]
+
+
 def timestamp_text(at: datetime) -> str:
     """One spelling of a timestamp for hashing, whatever timezone the database hands back."""
     if at.tzinfo is not None:

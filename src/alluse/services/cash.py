@@ -97,6 +97,52 @@ def moved_texts(results: list[CashMoved]) -> list[str]:
     ]
 
 
+# A CashMovePayload as canonical JSON, for the input digests of a batch (`payload_texts`).
+_PAYLOAD = '{"amount_cents":%d,"kind":%s,"memo":%s,"source":%s,"to":%s,"to_group":%s}'
+_FLAG = {None: "null", True: "true", False: "false"}
+# The types of a reference and of `to_group` whose spelling `payload_texts` knows.
+_REF_TYPES = frozenset({int, str, type(None)})
+_FLAG_TYPES = frozenset({bool, type(None)})
+
+
+def payload_texts(moves: list[CashMove]) -> list[str | None]:
+    """`canonical_json` of each move's payload, spelled with the shape known (as `moved_texts`): half
+    the generic encoder's work on a payload (tests/unit/test_cash_texts.py compares the two). None for
+    a move holding a value of a type the payload does not declare (the generic encoder spells it)."""
+    spelled: dict[str, str] = {}
+
+    def text(s: str) -> str:
+        found = spelled.get(s)
+        if found is None:
+            found = spelled[s] = encode_basestring(s)
+        return found
+
+    out: list[str | None] = []
+    for m in moves:
+        amount, source, to, to_group, memo = m.amount_cents, m.source, m.to, m.to_group, m.memo
+        if (
+            type(amount) is not int
+            or type(memo) is not str
+            or type(source) not in _REF_TYPES
+            or type(to) not in _REF_TYPES
+            or type(to_group) not in _FLAG_TYPES
+        ):
+            out.append(None)
+            continue
+        out.append(
+            _PAYLOAD
+            % (
+                amount,
+                text(str(m.kind)),
+                text(memo),
+                "null" if source is None else text(source) if type(source) is str else source,
+                "null" if to is None else text(to) if type(to) is str else to,
+                _FLAG[to_group],
+            )
+        )
+    return out
+
+
 class Reversed(TypedDict):
     """A reversal, as its audit entry stores it."""
 
@@ -168,7 +214,8 @@ def move_cash(
     with collector_paused(len(moves)):
         # One cast for the batch (one per request built `dict[str, Any]` and called `cast` each time).
         payloads = cast(list[dict[str, Any]], [m.payload() for _k, m in moves])
-        requests = list(map(Request, [k for k, _m in moves], payloads))
+        texts = payload_texts([m for _k, m in moves])
+        requests = list(map(Request, [k for k, _m in moves], payloads, texts))
         return cast(list[CashMoved], write(engine, portfolio, actor, action, requests, apply, override_reason))
 
 

@@ -27,7 +27,15 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Engine
 
-from alluse.domain.audit import GENESIS, canonical_json, digest, digests, entry_signer, timestamp_text
+from alluse.domain.audit import (
+    GENESIS,
+    canonical_json,
+    digest,
+    digests,
+    entry_signer,
+    text_digests,
+    timestamp_text,
+)
 from alluse.domain.errors import Conflict, InvalidInput, NotFound
 from alluse.domain.parsing import validate_key as validate_key
 from alluse.security.audit_key import Signer, current_signer
@@ -132,10 +140,12 @@ _HEAD_UPDATE = Prepared(
 
 @dataclass(frozen=True, slots=True)
 class Request:
-    """One write as the caller asked for it: its idempotency key and the input that is digested."""
+    """One write as the caller asked for it: its idempotency key and the input that is digested.
+    `text`: the payload's `canonical_json`, when the caller spelled it with its shape known."""
 
     key: str
     payload: dict[str, Any]
+    text: str | None = None
 
 
 @dataclass(slots=True)
@@ -485,7 +495,7 @@ def _group(engine: Engine) -> _Group:
 def _checked(requests: Sequence[Request]) -> list[Request]:
     """The requests with their idempotency keys validated; keys within one unit of work must differ."""
     # A key that validation leaves as it is keeps its request: no new object per request of a batch.
-    checked = [r if (k := validate_key(r.key)) is r.key else Request(k, r.payload) for r in requests]
+    checked = [r if (k := validate_key(r.key)) is r.key else Request(k, r.payload, r.text) for r in requests]
     if len({r.key for r in checked}) != len(checked):
         raise InvalidInput("idempotency keys within one request must differ")
     return checked
@@ -493,7 +503,12 @@ def _checked(requests: Sequence[Request]) -> list[Request]:
 
 def _digests(requests: Sequence[Request]) -> dict[str, str]:
     """Each request's input digest, by its key: what its audit entry stores and a replay is compared with."""
-    return dict(zip([r.key for r in requests], digests([r.payload for r in requests]), strict=True))
+    texts = [r.text for r in requests]
+    if None in texts:
+        found = digests([r.payload for r in requests])
+    else:
+        found = text_digests(cast(list[str], texts))
+    return dict(zip([r.key for r in requests], found, strict=True))
 
 
 def fresh_plans(conn: sa.Connection) -> None:
@@ -653,10 +668,15 @@ def write_on(
                 )  # fmt: skip
                 # TypedDicts are dicts at run time.
                 results = dict(zip([r.key for r in fresh], cast(Sequence[dict[str, Any]], fresh_results), strict=True))
-                # The last entry apart: it alone carries the manifest, so the others' statement
-                # writes that column as NULL (store/prepared.Insert.tuples).
-                _AUDIT_INSERT.tuples(conn, rows[:-1])
-                _AUDIT_INSERT.tuples(conn, rows[-1:])
+                if conn.dialect.name == "sqlite":
+                    # The last entry apart: it alone carries the manifest, so the others' statement
+                    # writes that column as NULL (store/prepared.Insert.tuples).
+                    _AUDIT_INSERT.tuples(conn, rows[:-1])
+                    _AUDIT_INSERT.tuples(conn, rows[-1:])
+                else:
+                    # One statement (a bulk one's COPY carries the manifest like any value): apart,
+                    # the last entry was a statement and a round trip of its own.
+                    _AUDIT_INSERT.tuples(conn, rows)
                 _HEAD_UPDATE.run(conn, pid=portfolio_id, seq=seq + len(fresh), head=prev_hash, events=event_seq)
     if len(results) == len(requests):  # nothing replayed: the results in the requests' order
         return list(results.values())
