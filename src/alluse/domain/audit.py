@@ -26,6 +26,20 @@ def canonical_json(value: Any) -> str:
     return "".join(_c_encode(value, 0))
 
 
+def json_strings() -> Callable[[str], str]:
+    """A string's spelling in `canonical_json`, each distinct string spelled once: for the texts a batch
+    builds with their shape known (the names, kinds and dates of a batch repeat)."""
+    spelled: dict[str, str] = {}
+
+    def text(s: str) -> str:
+        found = spelled.get(s)
+        if found is None:
+            found = spelled[s] = encode_basestring(s)
+        return found
+
+    return text
+
+
 def digest(payload: Any) -> str:
     return hashlib.sha256(canonical_json(payload).encode()).hexdigest()
 

@@ -6,7 +6,6 @@ same unit of work, so a batch is checked exactly as if its requests had come one
 
 from __future__ import annotations
 
-from _json import encode_basestring
 from dataclasses import dataclass, replace
 from typing import Any, NotRequired, TypedDict, cast
 
@@ -20,6 +19,7 @@ from alluse.domain.accounts import (
     check_cash_may_leave,
     check_cash_out,
 )
+from alluse.domain.audit import json_strings
 from alluse.domain.errors import Conflict, InvalidInput, NotFound
 from alluse.domain.ledger import BANK, REVERSIBLE, Leg, TransferKind
 from alluse.domain.money import Cents
@@ -76,13 +76,7 @@ _LEG = '{"account":%s,"amount_cents":%d}'
 def moved_texts(results: list[CashMoved]) -> list[str]:
     """`canonical_json` of each result, spelled with the shape known: a tenth of the generic encoder's
     work on a result (tests/unit/test_cash_texts.py compares the two)."""
-    spelled: dict[str, str] = {}
-
-    def text(s: str) -> str:
-        found = spelled.get(s)
-        if found is None:
-            found = spelled[s] = encode_basestring(s)
-        return found
+    text = json_strings()
 
     return [
         _MOVED
@@ -109,13 +103,7 @@ def payload_texts(moves: list[CashMove]) -> list[str | None]:
     """`canonical_json` of each move's payload, spelled with the shape known (as `moved_texts`): half
     the generic encoder's work on a payload (tests/unit/test_cash_texts.py compares the two). None for
     a move holding a value of a type the payload does not declare (the generic encoder spells it)."""
-    spelled: dict[str, str] = {}
-
-    def text(s: str) -> str:
-        found = spelled.get(s)
-        if found is None:
-            found = spelled[s] = encode_basestring(s)
-        return found
+    text = json_strings()
 
     out: list[str | None] = []
     for m in moves:
