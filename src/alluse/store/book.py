@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from alluse.domain.booking import Booking, BookLot, Close, Holder, Position, week_start
 from alluse.domain.instruments import Instrument, InstrumentKind
-from alluse.store.ids import draw_ids
+from alluse.store.ids import allocate_blocks, draw_ids
 from alluse.store.prepared import Prepared, insert
 from alluse.store.repo import allocate_ids
 from alluse.store.schema import accounts, fills, instruments, lot_closes, lots, positions
@@ -191,25 +191,19 @@ def fill_row(
 
 
 class BookIds:
-    """SQLite: the highest id of each table a booking inserts into besides its fills, read with its
-    fill ids and counted on as it writes (the writer lock makes that safe; only the booking writes
+    """SQLite: the next id of each table a booking inserts into besides its fills, read with its fill
+    ids (`ids.allocate_blocks`, one statement) and counted on as it writes (the writer lock makes that safe; only the booking writes
     those rows meanwhile)."""
 
-    __slots__ = ("top",)
+    __slots__ = ("next",)
 
     def __init__(self, lots: int, positions: int, closes: int) -> None:
-        self.top = {"lots": lots, "positions": positions, "lot_closes": closes}
+        self.next = {"lots": lots, "positions": positions, "lot_closes": closes}  # each table's next id
 
     def take(self, table: sa.Table, n: int) -> range:
-        first = self.top[table.name] + 1
-        self.top[table.name] += n
+        first = self.next[table.name]
+        self.next[table.name] += n
         return range(first, first + n)
-
-
-_BOOK_HEADS = Prepared(
-    sa.select(*(sa.select(sa.func.coalesce(sa.func.max(t.c.id), 0)).scalar_subquery()
-                for t in (fills, lots, positions, lot_closes)))
-)  # fmt: skip
 
 
 def fill_ids(conn: sa.Connection, n: int) -> tuple[int, BookIds | None]:
@@ -217,8 +211,8 @@ def fill_ids(conn: sa.Connection, n: int) -> tuple[int, BookIds | None]:
     in the same statement. PostgreSQL draws each block from its sequence as the booking writes it (None)."""
     if conn.dialect.name != "sqlite":
         return allocate_ids(conn, fills, n), None
-    top_fill, top_lot, top_position, top_close = _BOOK_HEADS.rows(conn)[0]
-    return top_fill + 1, BookIds(top_lot, top_position, top_close)
+    first_fill, *others = allocate_blocks(conn, (fills, n), (lots, 0), (positions, 0), (lot_closes, 0))
+    return first_fill, BookIds(*others)
 
 
 def insert_fills(conn: sa.Connection, rows: Sequence[Sequence[Any]]) -> None:
