@@ -101,6 +101,17 @@ def _clear_throttle(database: Path) -> None:
     engine.dispose()
 
 
+def _serve_counting_logins(database: Path, **settings: str) -> tuple[subprocess.Popen, str]:
+    """A server whose login counts start from nothing. Attempts are counted per fixed window: logins
+    that straddle a window's end would be counted in two (five allowed in each), which a slow or
+    loaded machine makes likely with the default minute. An hour's window, and never its last minute."""
+    _clear_throttle(database)
+    window = 3600
+    if (left := window - time.time() % window) < 60:
+        time.sleep(left + 1)
+    return _serve(database, login_window_seconds=str(window), **settings)
+
+
 def _slow_oversized_body(port: int, declared: bool, done: list[str]) -> None:
     """13 MB posted in pieces: with a Content-Length the server answers 413 at once; streamed
     (chunked) it cuts the body off once it passes the limit."""
@@ -170,13 +181,7 @@ def test_healthz_answers_while_heavy_reports_and_oversized_bodies_are_handled(da
 
 
 def test_forty_parallel_wrong_logins_let_only_the_limit_reach_the_password_check(database: Path) -> None:
-    _clear_throttle(database)
-    # Attempts are counted per fixed window: forty logins that straddle a window's end would be
-    # counted in two (five allowed in each). An hour's window, and never its last minute.
-    window = 3600
-    if (left := window - time.time() % window) < 60:
-        time.sleep(left + 1)
-    server, base = _serve(database, login_window_seconds=str(window))
+    server, base = _serve_counting_logins(database)
     try:
         gate = threading.Barrier(40)
         answers: list[tuple[int, str | None]] = []
@@ -203,8 +208,7 @@ def test_forty_parallel_wrong_logins_let_only_the_limit_reach_the_password_check
 
 
 def test_forwarded_for_is_believed_only_from_a_configured_proxy(database: Path) -> None:
-    _clear_throttle(database)
-    server, base = _serve(database)
+    server, base = _serve_counting_logins(database)
     try:
         # Ten spoofed addresses, ten usernames: by default they all count against the one peer.
         statuses = [
@@ -221,8 +225,7 @@ def test_forwarded_for_is_believed_only_from_a_configured_proxy(database: Path) 
     finally:
         _stop(server)
 
-    _clear_throttle(database)
-    server, base = _serve(database, trusted_proxies="127.0.0.1")
+    server, base = _serve_counting_logins(database, trusted_proxies="127.0.0.1")
     try:
         # Behind a trusted proxy each forwarded address has its own budget...
         statuses = [
