@@ -122,7 +122,7 @@ def record_fills(
 
     def apply(tx: Tx, fresh: list[Request]) -> list[FillResult]:
         # One fill row per fact: reserve their ids in one go (a sequence block on PostgreSQL).
-        book = Book.opened(tx, len(fresh))
+        book = Book.opened(tx, len(fresh), by_key[fresh[0].key].account)
         booked = []
         for i, r in enumerate(fresh):
             booked.append(book.record(by_key[r.key], tx.seq(i)))
@@ -216,12 +216,25 @@ class Book:
     _parsed: dict[tuple[str, int], Instrument] = field(default_factory=dict)
     _next_fill: int = 0
     _ids: store.BookIds | None = None
+    # Read ahead with what was read anyway (see `opened`, `account`): an account, and by symbol the
+    # instruments not held (None: not recorded), taken by their first use.
+    _account_read: AccountRow | None = None
+    _instrument_read: dict[str, tuple[int, Instrument] | None] = field(default_factory=dict)
+    # (account, instrument) read with no stored position: `position` need not ask again.
+    _no_position: set[tuple[int, int]] = field(default_factory=set)
 
     @classmethod
-    def opened(cls, tx: Tx, n_fills: int) -> Book:
-        """A booking of up to `n_fills` fills, their ids reserved (and what else it writes, see `store.fill_ids`)."""
-        first, ids = store.fill_ids(tx.conn, n_fills)
-        return cls(tx, _next_fill=first - 1, _ids=ids)
+    def opened(cls, tx: Tx, n_fills: int, account: str | int | None = None) -> Book:
+        """A booking of up to `n_fills` fills, their ids reserved (and what else it writes, see
+        `store.fill_ids`). `account`: the first fact's, read with the ids when given by its id."""
+        if not isinstance(account, int):
+            first, ids = store.fill_ids(tx.conn, n_fills)
+            return cls(tx, _next_fill=first - 1, _ids=ids)
+        o = store.opening(tx.conn, tx.portfolio_id, n_fills, account)
+        # The counter-accounts too: none is made before the first fact posts, and only this booking
+        # makes any meanwhile (`ext`).
+        return cls(tx, _next_fill=o.first_fill - 1, _ids=o.ids, _account_read=o.account, _ext=o.counter_accounts,
+                   _ext_read=o.account is not None)  # fmt: skip
 
     @functools.cached_property
     def counter_accounts(self) -> _CounterAccounts:
@@ -229,7 +242,9 @@ class Book:
         return _CounterAccounts(self)
 
     # -- loading
-    def account(self, ref: str | int) -> AccountRow:
+    def account(self, ref: str | int, symbol: str | None = None) -> AccountRow:
+        """The account `ref` with what it holds; `symbol`: an instrument whose position and open lots
+        the fact about to be booked takes (read with the holdings, see `store.holdings`)."""
         aid = self.refs.get(ref)
         if aid is None:
             aid = self.refs[ref] = (
@@ -237,13 +252,37 @@ class Book:
             )
         acc = self.accounts.get(aid)
         if acc is None:
-            acc = self.accounts[aid] = load_accounts(self.tx.conn, self.tx.portfolio_id, [aid])[aid]
+            read, self._account_read = self._account_read, None
+            if read is None or read.id != aid:
+                read = load_accounts(self.tx.conn, self.tx.portfolio_id, [aid])[aid]
+            acc = self.accounts[aid] = read
             check_holds_positions(acc)
             self.booking.accounts[aid] = acc
-            held = self.booking.positions[aid] = store.positions_of(self.tx.conn, self.tx.portfolio_id, aid)
-            for iid in held:
-                self.instrument_by_id(iid)
+            h = store.holdings(self.tx.conn, self.tx.portfolio_id, aid, symbol)
+            self.booking.positions[aid] = h.positions
+            for iid, ins in h.instruments.items():
+                if iid not in self.booking.inst:
+                    self.booking.add_instrument(iid, ins)
+            if symbol is not None:
+                self._touched(aid, symbol, h.touched)
         return acc
+
+    def _touched(self, aid: int, symbol: str, t: store.Touched | None) -> None:
+        """Keep what `holdings` read of the instrument a fact books, as `instrument`, `open_lots` and
+        `position` would read it."""
+        if t is None:
+            self._instrument_read[symbol] = None
+            return
+        if t.id not in self.booking.inst:
+            if t.position is not None and t.position.quantity:
+                self.booking.add_instrument(t.id, t.instrument)  # held: known like every held one
+            else:
+                self._instrument_read[symbol] = (t.id, t.instrument)
+        if t.position is None:
+            self._no_position.add((aid, t.id))
+        else:
+            self.booking.positions[aid][t.id] = t.position
+        self.booking.lots.setdefault((aid, t.id), t.lots)
 
     def ext(self, name: str) -> int:
         found = self._ext.get(name)
@@ -271,7 +310,10 @@ class Book:
         if iid is not None:
             return iid
         conn, pid = self.tx.conn, self.tx.portfolio_id
-        found = store.instrument_by_symbol(conn, pid, spec.symbol)
+        if spec.symbol in self._instrument_read:
+            found = self._instrument_read.pop(spec.symbol)
+        else:
+            found = store.instrument_by_symbol(conn, pid, spec.symbol)
         if found is None:
             iid, ins = store.insert_instrument(conn, pid, spec), spec
         else:
@@ -284,7 +326,9 @@ class Book:
     def position(self, aid: int, iid: int) -> None:
         """A closed position is not loaded with the held ones: read it back when a fact touches it."""
         held = self.booking.positions[aid]
-        if iid not in held and (pos := store.position(self.tx.conn, self.tx.portfolio_id, aid, iid)) is not None:
+        if iid in held or (aid, iid) in self._no_position:
+            return
+        if (pos := store.position(self.tx.conn, self.tx.portfolio_id, aid, iid)) is not None:
             held[iid] = pos
 
     def open_lots(self, aid: int, iid: int) -> None:
@@ -304,9 +348,22 @@ class Book:
         self._next_fill += 1
         return self._next_fill
 
+    def _lots_symbol(self, f: Fill) -> str | None:
+        """The symbol whose position and lots `f` books, if it parses (if not, `record` says so once
+        the account is found, as before)."""
+        if f.symbol is None or f.action not in _BOOKS_LOTS:
+            return None
+        try:
+            return self.parse(f.symbol, f.multiplier).symbol
+        except InvalidInput:
+            return None
+
     def record(self, f: Fill, seq: int) -> Booked:
         # Load what the fact touches ...
-        acc = self.account(f.account)
+        aid = self.refs.get(f.account)
+        acc = self.accounts.get(aid) if aid is not None else None
+        if acc is None:
+            acc = self.account(f.account, self._lots_symbol(f))
         spec = self.parse(f.symbol, f.multiplier) if f.symbol else None
         on = trade_date(f, spec)
         iid = stock_iid = None

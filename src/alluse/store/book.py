@@ -8,15 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 
 from alluse.domain.booking import Booking, BookLot, Close, Holder, Position, week_start
 from alluse.domain.instruments import Instrument, InstrumentKind
-from alluse.store.ids import allocate_blocks, draw_ids
+from alluse.domain.ledger import COUNTER_ACCOUNTS
+from alluse.store.ids import allocate_blocks, draw_ids, pool_head
 from alluse.store.prepared import Prepared, insert
-from alluse.store.repo import allocate_ids
+from alluse.store.repo import ACCOUNT_COLUMNS, AccountRow, account_row, allocate_ids
 from alluse.store.schema import accounts, fills, instruments, lot_closes, lots, positions
 
 _i, _l, _p = instruments.c, lots.c, positions.c
@@ -45,13 +46,6 @@ _OPEN_LOTS = Prepared(
         _l.remaining > 0,
     )
     .order_by(_l.opened_on, _l.id)
-)
-# Held positions only: a closed one keeps its row (quantity 0) for good, and an account that trades
-# every week gathers hundreds; `position` reads a closed one back when a fact touches it again.
-_POSITIONS = Prepared(
-    sa.select(_p.instrument_id, _p.quantity, _p.mark_e4, _p.marked_on).where(
-        _p.portfolio_id == sa.bindparam("pid"), _p.account_id == sa.bindparam("aid"), _p.quantity != 0
-    )
 )
 _POSITION = Prepared(
     sa.select(_p.quantity, _p.mark_e4, _p.marked_on).where(
@@ -112,13 +106,62 @@ _EXT_CASH = Prepared(
 )
 
 
+# A booking of a known account starts with one read (`opening`): the account, the counter-accounts
+# a fact posts to and, on SQLite, the highest id of each table the booking inserts into, where it took
+# a statement each (ids, account, counter-accounts).
+_ext = accounts.alias("ext")
+_BOOKED_TABLES = (fills, lots, positions, lot_closes)
+
+
+def _opening(dialect: str) -> Prepared:
+    return Prepared(
+        sa.select(
+            *ACCOUNT_COLUMNS,
+            *(
+                sa.select(_ext.c.id)
+                .where(_ext.c.portfolio_id == sa.bindparam("pid"), _ext.c.name == name)
+                .scalar_subquery()
+                for name in COUNTER_ACCOUNTS
+            ),
+            *(pool_head(t, "sqlite", sa.null()) for t in _BOOKED_TABLES if dialect == "sqlite"),
+        ).where(accounts.c.portfolio_id == sa.bindparam("pid"), accounts.c.id == sa.bindparam("aid"))
+    )
+
+
+_OPENING = {"sqlite": _opening("sqlite"), "postgresql": _opening("postgresql")}
+
+
+class Opening(NamedTuple):
+    """What a booking's first read found: its first fill id and, on SQLite, the next ids of its other
+    rows (`fill_ids`); the account (None: not in the portfolio) and the counter-accounts that exist."""
+
+    first_fill: int
+    ids: BookIds | None
+    account: AccountRow | None
+    counter_accounts: dict[str, int]
+
+
+def opening(conn: sa.Connection, portfolio_id: int, n_fills: int, account_id: int) -> Opening:
+    """`fill_ids` with the account `account_id` and the counter-accounts, in one statement when the
+    account is in the portfolio."""
+    row = _OPENING[conn.dialect.name].first(conn, pid=portfolio_id, aid=account_id)
+    if row is None:
+        return Opening(*fill_ids(conn, n_fills), None, {})
+    n = len(ACCOUNT_COLUMNS)
+    ext = {name: aid for name, aid in zip(COUNTER_ACCOUNTS, row[n : n + 3], strict=True) if aid is not None}
+    if conn.dialect.name != "sqlite":
+        return Opening(allocate_ids(conn, fills, n_fills), None, account_row(row[:n]), ext)
+    top_fill, *tops = row[n + 3 :]
+    return Opening(top_fill + 1, BookIds(*(top + 1 for top in tops)), account_row(row[:n]), ext)
+
+
 def day(value: date | str | None) -> date | None:
     """Prepared statements skip result processing: SQLite hands dates back as ISO text."""
     return date.fromisoformat(value) if isinstance(value, str) else value
 
 
 def _instrument(row: Sequence[Any]) -> Instrument:
-    _id, symbol, kind, underlying, pc, strike, expiry, mult = row
+    _id, symbol, kind, underlying, pc, strike, expiry, mult = row[:8]
     return Instrument(symbol, InstrumentKind(kind), underlying, pc, strike, day(expiry), mult)
 
 
@@ -160,16 +203,93 @@ def open_lots(conn: sa.Connection, portfolio_id: int, account_id: int, instrumen
     ]
 
 
-def positions_of(conn: sa.Connection, portfolio_id: int, account_id: int) -> dict[int, Position]:
-    """The positions an account holds (quantity not zero)."""
-    rows = _POSITIONS.rows(conn, pid=portfolio_id, aid=account_id)
-    return {iid: Position(q, m, day(on), False) for iid, q, m, on in rows}  # type: ignore[arg-type]
-
-
 def position(conn: sa.Connection, portfolio_id: int, account_id: int, instrument_id: int) -> Position | None:
     """One stored position, closed ones too (they keep their valuation price)."""
     row = _POSITION.first(conn, pid=portfolio_id, aid=account_id, iid=instrument_id)
     return None if row is None else Position(row[0], row[1], day(row[2]), False)  # type: ignore[arg-type]
+
+
+# What an account holds, with each instrument, and the instrument a fact books (by its symbol) with
+# the account's position and open lots of it: one statement where a fact took one for the held
+# positions, one per held instrument, one for the fact's instrument, one for its lots and one for a
+# closed position. Held positions only: a closed one keeps its row (quantity 0) for good, and an
+# account that trades every week gathers hundreds; `position` reads a closed one back when a fact
+# touches it again, and this read brings the one of the fact's instrument.
+_LOT_COLS = (_l.id, _l.opened_on, _l.remaining, _l.remaining_cash_cents, _l.open_fill_id, _l.side, _l.quantity,
+             _l.open_cash_cents)  # fmt: skip
+_HOLDINGS = Prepared(
+    sa.union_all(
+        sa.select(
+            *_INSTRUMENT_COLS, _p.quantity, _p.mark_e4, _p.marked_on, *(sa.cast(sa.null(), c.type) for c in _LOT_COLS)
+        )
+        .select_from(positions.join(instruments, (_i.portfolio_id == _p.portfolio_id) & (_i.id == _p.instrument_id)))
+        .where(
+            _p.portfolio_id == sa.bindparam("pid"),
+            _p.account_id == sa.bindparam("aid"),
+            _p.quantity != 0,
+            _i.symbol != sa.bindparam("symbol"),
+        ),
+        sa.select(*_INSTRUMENT_COLS, _p.quantity, _p.mark_e4, _p.marked_on, *_LOT_COLS)
+        .select_from(
+            instruments.outerjoin(
+                positions,
+                (_p.portfolio_id == _i.portfolio_id)
+                & (_p.account_id == sa.bindparam("aid"))
+                & (_p.instrument_id == _i.id),
+            ).outerjoin(
+                lots,
+                (_l.portfolio_id == _i.portfolio_id)
+                & (_l.account_id == sa.bindparam("aid"))
+                & (_l.instrument_id == _i.id)
+                & (_l.remaining > 0),
+            )
+        )
+        .where(_i.portfolio_id == sa.bindparam("pid"), _i.symbol == sa.bindparam("symbol")),
+    )
+)
+
+
+class Touched(NamedTuple):
+    """The instrument a fact books, as `holdings` found it: its stored position in the account (None:
+    none) and the account's open lots of it, oldest first."""
+
+    id: int
+    instrument: Instrument
+    position: Position | None
+    lots: list[BookLot]
+
+
+class Holdings(NamedTuple):
+    positions: dict[int, Position]  # held (quantity not zero), by instrument id
+    instruments: dict[int, Instrument]  # of those positions
+    touched: Touched | None  # the instrument of the symbol asked for; None: not recorded
+
+
+def holdings(conn: sa.Connection, portfolio_id: int, account_id: int, symbol: str | None) -> Holdings:
+    """The positions an account holds (quantity not zero) with their instruments, and, for `symbol`,
+    its instrument with the account's position (held or closed) and open lots of it."""
+    held: dict[int, Position] = {}
+    instruments_held: dict[int, Instrument] = {}
+    touched: Touched | None = None
+    for r in _HOLDINGS.rows(conn, pid=portfolio_id, aid=account_id, symbol=symbol or ""):
+        iid = r[0]
+        if r[1] != symbol:
+            held[iid] = Position(r[8], r[9], day(r[10]), False)  # type: ignore[arg-type]
+            instruments_held[iid] = _instrument(r)
+            continue
+        if touched is None:
+            pos = None if r[8] is None else Position(r[8], r[9], day(r[10]), False)  # type: ignore[arg-type]
+            touched = Touched(iid, _instrument(r), pos, [])
+        if r[11] is not None:
+            lid, on, rem, rcash, fid, side, qty, ocash = r[11:]
+            touched.lots.append(BookLot(lid, day(on), rem, rcash, account_id, iid, fid, side, qty, ocash, False))  # type: ignore[arg-type]
+    if touched is not None:
+        touched.lots.sort(key=_fifo_order)  # as `open_lots` reads them
+    return Holdings(held, instruments_held, touched)
+
+
+def _fifo_order(lot: BookLot) -> tuple[date, int]:
+    return lot.opened_on, lot.id
 
 
 def held_instruments(conn: sa.Connection, portfolio_id: int, account_id: int) -> list[int]:
