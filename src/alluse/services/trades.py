@@ -22,6 +22,7 @@ from typing import Any, NotRequired, TypedDict, cast
 from sqlalchemy.engine import Engine
 
 from alluse.domain.booking import (
+    BOOKS_LOTS,
     TRADES,
     Booked,
     Booking,
@@ -177,7 +178,8 @@ def move_lots_in_kind(tx: Tx, source_id: int, target_id: int, on: date, seq: int
     return {"instruments": len(held), "lots": sum(m.lots for m in moves)}
 
 
-_BOOKS_LOTS = TRADES | {FillAction.EXPIRE, FillAction.ASSIGN}
+# A journal entry made from a tuple in C (calling the named tuple runs its own Python `__new__`).
+_journal_entry = functools.partial(tuple.__new__, JournalEntry)
 
 
 class _CounterAccounts(Mapping[str, int]):
@@ -222,6 +224,10 @@ class Book:
     _instrument_read: dict[str, tuple[int, Instrument] | None] = field(default_factory=dict)
     # (account, instrument) read with no stored position: `position` need not ask again.
     _no_position: set[tuple[int, int]] = field(default_factory=set)
+    # What `_loaded` loaded for facts of a kind (see `record`).
+    _touches: dict[tuple[Any, ...], tuple[AccountRow, Instrument | None, int | None, int | None]] = field(
+        default_factory=dict
+    )
 
     @classmethod
     def opened(cls, tx: Tx, n_fills: int, account: str | int | None = None) -> Book:
@@ -236,9 +242,13 @@ class Book:
         return cls(tx, _next_fill=o.first_fill - 1, _ids=o.ids, _account_read=o.account, _ext=o.counter_accounts,
                    _ext_read=o.account is not None)  # fmt: skip
 
-    @functools.cached_property
-    def counter_accounts(self) -> _CounterAccounts:
-        """One view of the counter-accounts for every fact of the unit of work."""
+    @property
+    def counter_accounts(self) -> Mapping[str, int]:
+        """The counter-accounts by name for a booking: once all are known, the plain dict (a fact then
+        looks each up without two Python calls); until then a view that looks them up, or makes one,
+        when a fact first posts to it."""
+        if len(self._ext) == len(COUNTER_ACCOUNTS):
+            return self._ext
         return _CounterAccounts(self)
 
     # -- loading
@@ -351,25 +361,22 @@ class Book:
     def _lots_symbol(self, f: Fill) -> str | None:
         """The symbol whose position and lots `f` books, if it parses (if not, `record` says so once
         the account is found, as before)."""
-        if f.symbol is None or f.action not in _BOOKS_LOTS:
+        if f.symbol is None or f.action not in BOOKS_LOTS:
             return None
         try:
             return self.parse(f.symbol, f.multiplier).symbol
         except InvalidInput:
             return None
 
-    def record(self, f: Fill, seq: int) -> Booked:
-        # Load what the fact touches ...
-        aid = self.refs.get(f.account)
-        acc = self.accounts.get(aid) if aid is not None else None
-        if acc is None:
-            acc = self.account(f.account, self._lots_symbol(f))
+    def _loaded(self, f: Fill) -> tuple[AccountRow, Instrument | None, int | None, int | None]:
+        """Load what `f` touches: its account, its instrument's spec and id, and for an assigned
+        option the underlying shares' id."""
+        acc = self.account(f.account, self._lots_symbol(f))
         spec = self.parse(f.symbol, f.multiplier) if f.symbol else None
-        on = trade_date(f, spec)
         iid = stock_iid = None
         if spec is not None:
             iid = self.instrument(spec)
-            if f.action in _BOOKS_LOTS:
+            if f.action in BOOKS_LOTS:
                 self.open_lots(acc.id, iid)
                 self.position(acc.id, iid)
                 ins = self.booking.inst[iid]
@@ -377,11 +384,22 @@ class Book:
                     stock_iid = self.instrument(self.parse(ins.underlying))
                     self.open_lots(acc.id, stock_iid)
                     self.position(acc.id, stock_iid)
+        return acc, spec, iid, stock_iid
+
+    def record(self, f: Fill, seq: int) -> Booked:
+        # Load what the fact touches (once per account, symbol and kind of fact: what was loaded stays
+        # loaded, and the booking keeps it up to date) ...
+        key = (f.account, f.symbol, f.multiplier, f.action in BOOKS_LOTS, f.action is FillAction.ASSIGN)
+        loaded = self._touches.get(key)
+        if loaded is None:
+            loaded = self._touches[key] = self._loaded(f)
+        acc, spec, iid, stock_iid = loaded
+        on = trade_date(f, spec)
         # ... decide (a counter-account is looked up, or created, when the booking first posts to it) ...
         b = self.booking.book(f, acc, iid, on, self.new_fill_id(), self.counter_accounts, stock_iid)
         # ... and keep what to write back.
         if b.legs:
-            self.entries.append(JournalEntry(b.kind, b.legs, seq, memo=b.memo))
+            self.entries.append(_journal_entry((b.kind, b.legs, seq, b.memo, None)))
             self.entry_fill.append(len(self.fill_rows))
         self.fill_rows.append(
             store.fill_row(b.fill_id, self.tx.portfolio_id, b.account_id, b.instrument_id, str(b.action), b.quantity,
