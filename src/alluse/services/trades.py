@@ -14,7 +14,6 @@ what it changed (load → decide → apply, in the caller's one unit of work).
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, NotRequired, TypedDict, cast
@@ -182,20 +181,27 @@ def move_lots_in_kind(tx: Tx, source_id: int, target_id: int, on: date, seq: int
 _journal_entry = functools.partial(tuple.__new__, JournalEntry)
 
 
-class _CounterAccounts(Mapping[str, int]):
-    """The external counter-accounts by name, as a booking asks for them."""
+class _CounterAccounts(dict[str, int]):
+    """The external counter-accounts by name, as a booking asks for them: those known are a plain dict
+    lookup (no Python call per fact); another is looked up on first use, all of them in one read
+    (a trade posts to two: market and fees), or made. It knows the unit of work, not the booking:
+    no reference cycle, so a unit of work's booking is freed as soon as it ends, not by the
+    collector."""
 
-    def __init__(self, book: Book) -> None:
-        self._book = book
+    def __init__(self, tx: Tx) -> None:
+        super().__init__()
+        self.tx = tx
+        self.read = False
 
-    def __getitem__(self, name: str) -> int:
-        return self._book.ext(name)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._book._ext)
-
-    def __len__(self) -> int:
-        return len(self._book._ext)
+    def __missing__(self, name: str) -> int:
+        conn, pid = self.tx.conn, self.tx.portfolio_id
+        if not self.read:
+            self.update(external_ids(conn, pid, COUNTER_ACCOUNTS))
+            self.read = True
+            if name in self:
+                return self[name]
+        found = self[name] = external_account(conn, pid, name, self.tx.now)
+        return found
 
 
 @dataclass
@@ -213,9 +219,8 @@ class Book:
     breached: dict[int, bool] = field(default_factory=dict)
     # Open earmarks as read and drawn by this unit of work's fills (nothing else here writes any).
     earmarks: OpenEarmarks = field(default_factory=dict)
-    _ext: dict[str, int] = field(default_factory=dict)
-    _ext_read: bool = False
     _parsed: dict[tuple[str, int], Instrument] = field(default_factory=dict)
+    counter_accounts: _CounterAccounts = field(init=False)  # one for every fact of the unit of work
     _next_fill: int = 0
     _ids: store.BookIds | None = None
     # Read ahead with what was read anyway (see `opened`, `account`): an account, and by symbol the
@@ -237,19 +242,15 @@ class Book:
             first, ids = store.fill_ids(tx.conn, n_fills)
             return cls(tx, _next_fill=first - 1, _ids=ids)
         o = store.opening(tx.conn, tx.portfolio_id, n_fills, account)
+        book = cls(tx, _next_fill=o.first_fill - 1, _ids=o.ids, _account_read=o.account)
         # The counter-accounts too: none is made before the first fact posts, and only this booking
-        # makes any meanwhile (`ext`).
-        return cls(tx, _next_fill=o.first_fill - 1, _ids=o.ids, _account_read=o.account, _ext=o.counter_accounts,
-                   _ext_read=o.account is not None)  # fmt: skip
+        # makes any meanwhile.
+        book.counter_accounts.update(o.counter_accounts)
+        book.counter_accounts.read = o.account is not None
+        return book
 
-    @property
-    def counter_accounts(self) -> Mapping[str, int]:
-        """The counter-accounts by name for a booking: once all are known, the plain dict (a fact then
-        looks each up without two Python calls); until then a view that looks them up, or makes one,
-        when a fact first posts to it."""
-        if len(self._ext) == len(COUNTER_ACCOUNTS):
-            return self._ext
-        return _CounterAccounts(self)
+    def __post_init__(self) -> None:
+        self.counter_accounts = _CounterAccounts(self.tx)
 
     # -- loading
     def account(self, ref: str | int, symbol: str | None = None) -> AccountRow:
@@ -293,19 +294,6 @@ class Book:
         else:
             self.booking.positions[aid][t.id] = t.position
         self.booking.lots.setdefault((aid, t.id), t.lots)
-
-    def ext(self, name: str) -> int:
-        found = self._ext.get(name)
-        if found is None:
-            conn, pid = self.tx.conn, self.tx.portfolio_id
-            if not self._ext_read:
-                # A trade posts to two counter-accounts (market and fees): all of them in one read.
-                self._ext.update(external_ids(conn, pid, COUNTER_ACCOUNTS))
-                self._ext_read = True
-            found = self._ext.get(name)
-            if found is None:
-                found = self._ext[name] = external_account(conn, pid, name, self.tx.now)
-        return found
 
     def instrument_by_id(self, iid: int) -> Instrument:
         ins = self.booking.inst.get(iid)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import sqlalchemy as sa
 
@@ -378,7 +378,8 @@ def _write_lots(conn: sa.Connection, pid: int, new: list[BookLot], closes: list[
 
 def _write_closes(conn: sa.Connection, pid: int, closes: list[Close], book_ids: BookIds | None) -> None:
     """The remaining figures of the stored lots a booking took from, and the tax ledger's closes."""
-    touched = {id(c.lot): c.lot for c in closes if not c.lot.new}
+    closed = cast(list[BookLot], [c.take.lot for c in closes])  # Close.lot, without a property call per use
+    touched = {id(lot): lot for lot in closed if not lot.new}
     _LOT_UPDATE.many(
         conn,
         [
@@ -396,9 +397,9 @@ def _write_closes(conn: sa.Connection, pid: int, closes: list[Close], book_ids: 
     _CLOSE_INSERT.tuples(
         conn,
         [
-            (close_id, pid, c.lot.account_id, c.lot.id, c.fill_id, c.take.quantity, c.on, c.take.open_cash,
-             c.take.close_cash, c.take.gain, c.term, c.realized)
-            for c, close_id in zip(closes, ids, strict=True)
+            (close_id, pid, lot.account_id, lot.id, c.fill_id, c.take.quantity, c.on, c.take.open_cash,
+             c.take.close_cash, c.take.open_cash + c.take.close_cash, c.term, c.realized)
+            for c, lot, close_id in zip(closes, closed, ids, strict=True)
         ],
     )  # fmt: skip
 
