@@ -68,7 +68,9 @@ _LOT_UPDATE = Prepared(
     lots.update()
     # account_id too: lots is partitioned by it on PostgreSQL, so this touches one partition.
     .where(_l.portfolio_id == sa.bindparam("pid"), _l.id == sa.bindparam("lid"), _l.account_id == sa.bindparam("aid"))
-    .values(remaining=sa.bindparam("remaining"), remaining_cash_cents=sa.bindparam("rcash"))
+    .values(remaining=sa.bindparam("remaining"), remaining_cash_cents=sa.bindparam("rcash")),
+    # The updates take their rows as tuples in the order SQLite binds them (Prepared.tuples).
+    ["remaining", "rcash", "pid", "lid", "aid"],
 )
 _CLOSE_INSERT = insert(
     lot_closes,
@@ -88,7 +90,8 @@ _POS_UPDATE = Prepared(
         _p.account_id == sa.bindparam("aid"),
         _p.instrument_id == sa.bindparam("iid"),
     )
-    .values(quantity=sa.bindparam("qty"), mark_e4=sa.bindparam("mark"), marked_on=sa.bindparam("on"))
+    .values(quantity=sa.bindparam("qty"), mark_e4=sa.bindparam("mark"), marked_on=sa.bindparam("on")),
+    ["qty", "mark", "on", "pid", "aid", "iid"],
 )
 _ACCOUNT_FIGURES = Prepared(
     accounts.update()
@@ -97,12 +100,14 @@ _ACCOUNT_FIGURES = Prepared(
         cash_cents=sa.bindparam("cash"),
         positions_value_cents=sa.bindparam("pv"),
         collateral_cents=sa.bindparam("coll"),
-    )
+    ),
+    ["cash", "pv", "coll", "pid", "aid"],
 )
 _EXT_CASH = Prepared(
     accounts.update()
     .where(accounts.c.portfolio_id == sa.bindparam("pid"), accounts.c.id == sa.bindparam("aid"))
-    .values(cash_cents=accounts.c.cash_cents + sa.bindparam("d", type_=sa.BigInteger))
+    .values(cash_cents=accounts.c.cash_cents + sa.bindparam("d", type_=sa.BigInteger)),
+    ["d", "pid", "aid"],
 )
 
 
@@ -380,12 +385,8 @@ def _write_closes(conn: sa.Connection, pid: int, closes: list[Close], book_ids: 
     """The remaining figures of the stored lots a booking took from, and the tax ledger's closes."""
     closed = cast(list[BookLot], [c.take.lot for c in closes])  # Close.lot, without a property call per use
     touched = {id(lot): lot for lot in closed if not lot.new}
-    _LOT_UPDATE.many(
-        conn,
-        [
-            {"pid": pid, "lid": lot.id, "aid": lot.account_id, "remaining": lot.remaining, "rcash": lot.remaining_cash}
-            for lot in touched.values()
-        ],
+    _LOT_UPDATE.tuples(
+        conn, [(lot.remaining, lot.remaining_cash, pid, lot.id, lot.account_id) for lot in touched.values()]
     )
     # Ids chosen here, so the audit manifest records the closes from these parameters (store/rowlog.py).
     if not closes:
@@ -414,9 +415,7 @@ def _write_positions(
             if p.new:
                 pos_new.append((aid, iid, p))
             elif p.dirty:
-                pos_upd.append(
-                    {"pid": pid, "aid": aid, "iid": iid, "qty": p.quantity, "mark": p.mark_e4, "on": p.marked_on}
-                )
+                pos_upd.append((p.quantity, p.mark_e4, p.marked_on, pid, aid, iid))
     if pos_new:
         _POS_INSERT.tuples(
             conn,
@@ -425,19 +424,16 @@ def _write_positions(
                 for posid, (aid, iid, p) in zip(_new_ids(conn, positions, len(pos_new), ids), pos_new, strict=True)
             ],
         )
-    _POS_UPDATE.many(conn, pos_upd)
+    _POS_UPDATE.tuples(conn, pos_upd)
 
 
 def _write_figures(conn: sa.Connection, pid: int, holders: Iterable[Holder], ext_delta: Mapping[int, int]) -> None:
     """The cached cash, positions value and collateral of the accounts booked into, and the cash of
     the counter-accounts as a delta (many units of work post to them at once)."""
-    _ACCOUNT_FIGURES.many(
-        conn,
-        [{"pid": pid, "aid": a.id, "cash": a.cash, "pv": a.positions_value, "coll": a.collateral} for a in holders],
-    )
+    _ACCOUNT_FIGURES.tuples(conn, [(a.cash, a.positions_value, a.collateral, pid, a.id) for a in holders])
     add_cash(conn, pid, {a: d for a, d in ext_delta.items() if d})
 
 
 def add_cash(conn: sa.Connection, portfolio_id: int, deltas: Mapping[int, int]) -> None:
     """Move accounts' cached cash by a delta each (counter-accounts many units of work post to)."""
-    _EXT_CASH.many(conn, [{"pid": portfolio_id, "aid": a, "d": d} for a, d in deltas.items()])
+    _EXT_CASH.tuples(conn, [(d, portfolio_id, a) for a, d in deltas.items()])
