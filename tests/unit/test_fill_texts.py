@@ -1,6 +1,6 @@
-"""A batch's fill payloads are spelled as canonical JSON with their shape known
-(`trades.payload_texts`): the same text as the generic encoder, whatever the accounts, symbols,
-prices and dates, or left to the generic encoder."""
+"""A batch's fill payloads and results are spelled as canonical JSON with their shape known
+(`trades.payload_texts`, `trades.result_texts`): the same text as the generic encoder, whatever the
+accounts, symbols, prices, dates and figures, or left to the generic encoder."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from alluse.domain.audit import canonical_json, digests, text_digests
 from alluse.domain.errors import InvalidInput
-from alluse.services.trades import Fill, FillAction, payload_texts
+from alluse.services.trades import Fill, FillAction, FillResult, payload_texts, result_texts
 
 names = st.text(max_size=12)
 counts = st.integers(0, 10**9)
@@ -68,3 +68,25 @@ def test_a_spelled_payload_has_the_digest_of_its_payload() -> None:
     batch = [Fill(3, FillAction.BTO, "XYZ", 10, "10.25", 100, date(2027, 1, 4)), Fill("é", FillAction.FEE, None,
              amount_cents=7, trade_date=date(2027, 1, 5))]  # fmt: skip
     assert text_digests(payload_texts(batch)) == digests([f.payload() for f in batch])  # type: ignore[arg-type]
+
+
+cents = st.integers(-(10**15), 10**15)
+results = st.fixed_dictionaries(
+    {
+        "fill_id": st.integers(1, 10**12),
+        "account": names,
+        "action": st.sampled_from([str(a) for a in FillAction]) | names,
+        "symbol": st.none() | names,
+        "quantity": counts | st.just(True),
+        "cash_cents": cents,
+        "realized_cents": cents,
+        "trade_date": st.dates().map(date.isoformat),
+        "buffer_breach": st.booleans() | st.just(1),
+    },
+    optional={"earmark_drawn_cents": cents | st.just(False)},
+)
+
+
+@given(st.lists(results, max_size=20))
+def test_result_texts_are_the_canonical_json(batch: list[FillResult]) -> None:
+    assert result_texts(batch) == [canonical_json(r) for r in batch]

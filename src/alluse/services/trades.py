@@ -20,7 +20,7 @@ from typing import Any, NotRequired, TypedDict, cast
 
 from sqlalchemy.engine import Engine
 
-from alluse.domain.audit import json_strings
+from alluse.domain.audit import canonical_json, json_strings
 from alluse.domain.booking import (
     BOOKS_LOTS,
     TRADES,
@@ -48,7 +48,7 @@ from alluse.store.repo import (
     load_accounts,
     resolve_account,
 )
-from alluse.store.uow import Request, Tx, collector_paused, write
+from alluse.store.uow import BULK_REQUESTS, Request, Tx, collector_paused, write
 
 __all__ = ["FLUSH_EVERY", "TRADES", "Book", "Booked", "Fill", "FillAction", "FillResult", "record_fill", "record_fills"]
 __all__ += ["move_lots_in_kind", "week_start"]
@@ -91,6 +91,50 @@ def fill_result(b: Booked, buffer_breach: bool) -> FillResult:
         "trade_date": b.trade_date.isoformat(),
         "buffer_breach": buffer_breach,
     }
+
+
+# A FillResult as canonical JSON (domain.audit.canonical_json: keys in order, texts as its encoder
+# spells them), for the results of a batch (`result_texts`); the drawn earmark, when there is one,
+# goes where its key sorts.
+_RESULT = ('{"account":%s,"action":%s,"buffer_breach":%s,"cash_cents":%d,%s"fill_id":%d,"quantity":%d,'
+           '"realized_cents":%d,"symbol":%s,"trade_date":%s}')  # fmt: skip
+_FLAG = {True: "true", False: "false"}
+_RESULT_KEYS = len(FillResult.__annotations__) - 1  # every key but `replayed`
+
+
+def result_texts(results: list[FillResult]) -> list[str]:
+    """`canonical_json` of each result, spelled with the shape known (as `cash.moved_texts`): well under
+    the generic encoder's work on a result (tests/unit/test_fill_texts.py compares the two); a result
+    holding a value of a type it does not declare is left to the generic encoder."""
+    text = json_strings()
+    out = []
+    for r in results:
+        drawn = r.get("earmark_drawn_cents")
+        symbol = r["symbol"]
+        if (
+            len(r) != _RESULT_KEYS - (drawn is None)
+            or type(r["quantity"]) is not int
+            or type(r["buffer_breach"]) is not bool
+            or not (drawn is None or type(drawn) is int)
+        ):
+            out.append(canonical_json(r))
+            continue
+        out.append(
+            _RESULT
+            % (
+                text(r["account"]),
+                text(r["action"]),
+                _FLAG[r["buffer_breach"]],
+                r["cash_cents"],
+                "" if drawn is None else f'"earmark_drawn_cents":{drawn},',
+                r["fill_id"],
+                r["quantity"],
+                r["realized_cents"],
+                "null" if symbol is None else text(symbol),
+                text(r["trade_date"]),
+            )
+        )
+    return out
 
 
 # A FillPayload as canonical JSON (domain.audit.canonical_json: keys in order, texts as its encoder
@@ -185,6 +229,8 @@ def record_fills(
                     tx, i, "assignment", b.account_id, f"{b.account}: {b.symbol} assigned, {b.quantity} contract(s)"
                 )
             out.append(result)
+        if len(out) >= BULK_REQUESTS:
+            tx.result_texts = result_texts(out)
         return out
 
     with collector_paused(len(facts)):
