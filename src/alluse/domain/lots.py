@@ -54,6 +54,10 @@ class Take(NamedTuple):
         return self.open_cash + self.close_cash
 
 
+# Made from a tuple in C: calling the named tuple runs its own Python `__new__` (every closing makes one).
+_new_take = functools.partial(tuple.__new__, Take)
+
+
 def share(total: int, part: int, whole: int) -> int:
     """`total` × part/whole in cents, half-even; exact when part == whole."""
     if part == whole:
@@ -96,7 +100,7 @@ def take_fifo(open_lots: list[OpenLot], quantity: int, close_cash: int, what: Ca
         part = share(lot.remaining_cash, k, lot.remaining)
         lot.remaining -= k
         lot.remaining_cash -= part
-        takes.append(Take(lot, k, part, c))
+        takes.append(_new_take((lot, k, part, c)))
     return takes
 
 
