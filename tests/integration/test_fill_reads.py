@@ -1,6 +1,6 @@
-"""A fill booked alone reads its account, the counter-accounts and (SQLite) its id blocks in one
-statement, and what the account holds with the fact's instrument, position and open lots in another.
-What it books and what it refuses stay those of the reads one by one."""
+"""A fill booked alone reads its account (by its id or its name), the counter-accounts and (SQLite)
+its id blocks in one statement, and what the account holds with the fact's instrument, position and
+open lots in another. What it books and what it refuses stay those of the reads one by one."""
 
 from __future__ import annotations
 
@@ -72,6 +72,14 @@ def test_an_account_it_cannot_book_into_is_refused(engine: sa.Engine, portfolio:
         record_fill(engine, "t", portfolio, "b2", _fill(ext, "BTO", "XYZ", 1))
     with pytest.raises(NotFound):
         record_fill(engine, "t", portfolio, "b3", _fill(top + 1, "BTO", "XYZ", 1))
+    with pytest.raises(NotFound, match="did you mean A1-COM"):
+        record_fill(engine, "t", portfolio, "b4", _fill("A1-CMO", "BTO", "XYZ", 1))
+    with pytest.raises(NotFound):  # names are looked up in capitals, and counter-accounts have none
+        record_fill(engine, "t", portfolio, "b5", _fill("ext:market", "BTO", "XYZ", 1))
+    # A text of digits is an id, and never a counter-account's.
+    with pytest.raises(NotFound):
+        record_fill(engine, "t", portfolio, "b6", _fill(str(ext), "BTO", "XYZ", 1))
+    assert record_fill(engine, "t", portfolio, "b7", _fill(f" {com} ", "BTO", "XYZ", 1))["account"] == "A1-COM"
 
 
 def test_a_single_fill_reads_twice_beside_its_unit_of_work(sqlite_engine: sa.Engine) -> None:
@@ -89,11 +97,12 @@ def test_a_single_fill_reads_twice_beside_its_unit_of_work(sqlite_engine: sa.Eng
     try:
         record_fill(sqlite_engine, "t", "main", "s1", _fill(com, "STC", "XYZ", 10, "11"))
         record_fill(sqlite_engine, "t", "main", "b2", _fill(com, "BTO", "XYZ", 10, "12"))
+        record_fill(sqlite_engine, "t", "main", "s2", _fill(" a1-com ", "STC", "XYZ", 10, "12"))
     finally:
         sa.event.remove(sqlite_engine, "begin", _trace)
         with sqlite_engine.connect() as conn:
             conn.connection.dbapi_connection.set_trace_callback(None)  # type: ignore[union-attr]
     reads = [s for s in statements if s.startswith("SELECT")]
     # Each: the unit of work's head, then the booking's opening and holdings reads.
-    assert len(reads) == 6, reads
+    assert len(reads) == 9, reads
     assert verify(sqlite_engine).ok

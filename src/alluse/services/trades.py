@@ -48,6 +48,7 @@ from alluse.store.repo import (
     load_accounts,
     resolve_account,
 )
+from alluse.store.scope import is_id
 from alluse.store.uow import BULK_REQUESTS, Request, Tx, collector_paused, write
 
 __all__ = ["FLUSH_EVERY", "TRADES", "Book", "Booked", "Fill", "FillAction", "FillResult", "record_fill", "record_fills"]
@@ -330,12 +331,17 @@ class Book:
     @classmethod
     def opened(cls, tx: Tx, n_fills: int, account: str | int | None = None) -> Book:
         """A booking of up to `n_fills` fills, their ids reserved (and what else it writes, see
-        `store.fill_ids`). `account`: the first fact's, read with the ids when given by its id."""
-        if not isinstance(account, int):
+        `store.fill_ids`). `account`: the first fact's, read with the ids (by its id or its name)."""
+        # A name is found as `resolve_account` finds it (a text of digits is an id there, not a name).
+        ref = account.strip().upper() if isinstance(account, str) else account
+        if account is None or isinstance(ref, str) and (not ref or is_id(ref)):
             first, ids = store.fill_ids(tx.conn, n_fills)
             return cls(tx, _next_fill=first - 1, _ids=ids)
-        o = store.opening(tx.conn, tx.portfolio_id, n_fills, account)
+        assert ref is not None
+        o = store.opening(tx.conn, tx.portfolio_id, n_fills, ref)
         book = cls(tx, _next_fill=o.first_fill - 1, _ids=o.ids, _account_read=o.account)
+        if o.account is not None:
+            book.refs[account] = o.account.id
         # The counter-accounts too: none is made before the first fact posts, and only this booking
         # makes any meanwhile.
         book.counter_accounts.update(o.counter_accounts)

@@ -111,14 +111,15 @@ _EXT_CASH = Prepared(
 )
 
 
-# A booking of a known account starts with one read (`opening`): the account, the counter-accounts
-# a fact posts to and, on SQLite, the highest id of each table the booking inserts into, where it took
-# a statement each (ids, account, counter-accounts).
+# A booking of a known account starts with one read (`opening`): the account (by its id, or by its
+# name as `repo.resolve_account` finds one), the counter-accounts a fact posts to and, on SQLite, the
+# highest id of each table the booking inserts into, where it took a statement each (the name's
+# lookup, ids, account, counter-accounts).
 _ext = accounts.alias("ext")
 _BOOKED_TABLES = (fills, lots, positions, lot_closes)
 
 
-def _opening(dialect: str) -> Prepared:
+def _opening(dialect: str, by_name: bool) -> Prepared:
     return Prepared(
         sa.select(
             *ACCOUNT_COLUMNS,
@@ -129,11 +130,14 @@ def _opening(dialect: str) -> Prepared:
                 for name in COUNTER_ACCOUNTS
             ),
             *(pool_head(t, "sqlite", sa.null()) for t in _BOOKED_TABLES if dialect == "sqlite"),
-        ).where(accounts.c.portfolio_id == sa.bindparam("pid"), accounts.c.id == sa.bindparam("aid"))
+        ).where(
+            accounts.c.portfolio_id == sa.bindparam("pid"),
+            accounts.c.name == sa.bindparam("ref") if by_name else accounts.c.id == sa.bindparam("ref"),
+        )
     )
 
 
-_OPENING = {"sqlite": _opening("sqlite"), "postgresql": _opening("postgresql")}
+_OPENING = {(d, by_name): _opening(d, by_name) for d in ("sqlite", "postgresql") for by_name in (False, True)}
 
 
 class Opening(NamedTuple):
@@ -146,10 +150,10 @@ class Opening(NamedTuple):
     counter_accounts: dict[str, int]
 
 
-def opening(conn: sa.Connection, portfolio_id: int, n_fills: int, account_id: int) -> Opening:
-    """`fill_ids` with the account `account_id` and the counter-accounts, in one statement when the
-    account is in the portfolio."""
-    row = _OPENING[conn.dialect.name].first(conn, pid=portfolio_id, aid=account_id)
+def opening(conn: sa.Connection, portfolio_id: int, n_fills: int, account: int | str) -> Opening:
+    """`fill_ids` with the account (its id, or its name as stored) and the counter-accounts, in one
+    statement when the account is in the portfolio."""
+    row = _OPENING[conn.dialect.name, isinstance(account, str)].first(conn, pid=portfolio_id, ref=account)
     if row is None:
         return Opening(*fill_ids(conn, n_fills), None, {})
     n = len(ACCOUNT_COLUMNS)
