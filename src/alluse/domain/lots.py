@@ -9,6 +9,8 @@ touches in proportion to their units, the last taking the remainder. Gain = open
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -52,6 +54,10 @@ class Take(NamedTuple):
         return self.open_cash + self.close_cash
 
 
+# Made from a tuple in C: calling the named tuple runs its own Python `__new__` (every closing makes one).
+_new_take = functools.partial(tuple.__new__, Take)
+
+
 def share(total: int, part: int, whole: int) -> int:
     """`total` × part/whole in cents, half-even; exact when part == whole."""
     if part == whole:
@@ -72,11 +78,9 @@ def split_pro_rata(total: int, weights: list[int]) -> list[int]:
     return out
 
 
-def take_fifo(open_lots: list[OpenLot], quantity: int, close_cash: int, what: str) -> list[Take]:
-    """Close `quantity` units from the oldest lots first. Mutates the lots' remaining figures."""
-    available = sum(lot.remaining for lot in open_lots)
-    if quantity > available:
-        raise RuleViolation(f"cannot close {quantity} of {what}: only {available} open")
+def take_fifo(open_lots: list[OpenLot], quantity: int, close_cash: int, what: Callable[[], str]) -> list[Take]:
+    """Close `quantity` units from the oldest lots first. Mutates the lots' remaining figures (none
+    when there are not enough). `what`: what is closed, for the error (spelled only then)."""
     picks: list[tuple[OpenLot, int]] = []
     left = quantity
     for lot in open_lots:
@@ -84,19 +88,23 @@ def take_fifo(open_lots: list[OpenLot], quantity: int, close_cash: int, what: st
             break
         if lot.remaining == 0:
             continue
-        k = min(left, lot.remaining)
+        k = left if left < lot.remaining else lot.remaining
         picks.append((lot, k))
         left -= k
-    closes = split_pro_rata(close_cash, [k for _, k in picks])
+    if left:  # every lot taken whole, and still short
+        raise RuleViolation(f"cannot close {quantity} of {what()}: only {quantity - left} open")
+    # One lot (the usual closing) takes the whole closing cash, as the split would give it.
+    closes = [close_cash] if len(picks) == 1 else split_pro_rata(close_cash, [k for _, k in picks])
     takes = []
     for (lot, k), c in zip(picks, closes, strict=True):
         part = share(lot.remaining_cash, k, lot.remaining)
         lot.remaining -= k
         lot.remaining_cash -= part
-        takes.append(Take(lot, k, part, c))
+        takes.append(_new_take((lot, k, part, c)))
     return takes
 
 
+@functools.lru_cache(maxsize=4096)  # every closing of a long lot asks; an import repeats a few dates
 def holding_term(opened_on: date, closed_on: date) -> str:
     """The IRS rule: the holding period starts the day after acquisition, and a lot is long-term when
     closed on or after that day plus one calendar year (a Feb 29 that does not exist is Mar 1)."""

@@ -186,7 +186,7 @@ def _execute(
     out: OrderPlaced,
 ) -> OrderPlaced:
     """Book the broker's execution of an order that passed its checks, like any other fill."""
-    book = Book.opened(tx, 1)
+    book = Book.opened(tx, 1, aid)
     fill = Fill(
         aid,
         FillAction(intent.action),

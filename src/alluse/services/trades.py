@@ -14,14 +14,15 @@ what it changed (load → decide → apply, in the caller's one unit of work).
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, NotRequired, TypedDict, cast
 
 from sqlalchemy.engine import Engine
 
+from alluse.domain.audit import canonical_json, json_strings
 from alluse.domain.booking import (
+    BOOKS_LOTS,
     TRADES,
     Booked,
     Booking,
@@ -47,7 +48,8 @@ from alluse.store.repo import (
     load_accounts,
     resolve_account,
 )
-from alluse.store.uow import Request, Tx, collector_paused, write
+from alluse.store.scope import is_id
+from alluse.store.uow import BULK_REQUESTS, Request, Tx, collector_paused, write
 
 __all__ = ["FLUSH_EVERY", "TRADES", "Book", "Booked", "Fill", "FillAction", "FillResult", "record_fill", "record_fills"]
 __all__ += ["move_lots_in_kind", "week_start"]
@@ -92,6 +94,95 @@ def fill_result(b: Booked, buffer_breach: bool) -> FillResult:
     }
 
 
+# A FillResult as canonical JSON (domain.audit.canonical_json: keys in order, texts as its encoder
+# spells them), for the results of a batch (`result_texts`); the drawn earmark, when there is one,
+# goes where its key sorts.
+_RESULT = ('{"account":%s,"action":%s,"buffer_breach":%s,"cash_cents":%d,%s"fill_id":%d,"quantity":%d,'
+           '"realized_cents":%d,"symbol":%s,"trade_date":%s}')  # fmt: skip
+_FLAG = {True: "true", False: "false"}
+_RESULT_KEYS = len(FillResult.__annotations__) - 1  # every key but `replayed`
+
+
+def result_texts(results: list[FillResult]) -> list[str]:
+    """`canonical_json` of each result, spelled with the shape known (as `cash.moved_texts`): well under
+    the generic encoder's work on a result (tests/unit/test_fill_texts.py compares the two); a result
+    holding a value of a type it does not declare is left to the generic encoder."""
+    text = json_strings()
+    out = []
+    for r in results:
+        drawn = r.get("earmark_drawn_cents")
+        symbol = r["symbol"]
+        if (
+            len(r) != _RESULT_KEYS - (drawn is None)
+            or type(r["quantity"]) is not int
+            or type(r["buffer_breach"]) is not bool
+            or not (drawn is None or type(drawn) is int)
+        ):
+            out.append(canonical_json(r))
+            continue
+        out.append(
+            _RESULT
+            % (
+                text(r["account"]),
+                text(r["action"]),
+                _FLAG[r["buffer_breach"]],
+                r["cash_cents"],
+                "" if drawn is None else f'"earmark_drawn_cents":{drawn},',
+                r["fill_id"],
+                r["quantity"],
+                r["realized_cents"],
+                "null" if symbol is None else text(symbol),
+                text(r["trade_date"]),
+            )
+        )
+    return out
+
+
+# A FillPayload as canonical JSON (domain.audit.canonical_json: keys in order, texts as its encoder
+# spells them), for the input digests of a batch (`payload_texts`).
+_PAYLOAD = ('{"account":%s,"action":%s,"amount_cents":%d,"commission_cents":%d,"multiplier":%d,"price":%s,'
+            '"quantity":%d,"symbol":%s,"trade_date":%s}')  # fmt: skip
+_COUNTS = frozenset({int})
+_REFS = frozenset({int, str})
+
+
+def payload_texts(facts: list[Fill]) -> list[str | None]:
+    """`canonical_json` of each fact's payload, spelled with the shape known (as `cash.payload_texts`):
+    less than half the generic encoder's work on a payload (tests/unit/test_fill_texts.py compares the
+    two). None for a fact holding a value of a type the payload does not declare (the generic encoder
+    spells it)."""
+    text = json_strings()
+    out: list[str | None] = []
+    for f in facts:
+        account, price, symbol, on = f.account, f.price, f.symbol, f.trade_date
+        if (
+            type(account) not in _REFS
+            or type(price) is not str
+            or not (symbol is None or type(symbol) is str)
+            or type(f.quantity) not in _COUNTS
+            or type(f.amount_cents) not in _COUNTS
+            or type(f.commission_cents) not in _COUNTS
+            or type(f.multiplier) not in _COUNTS
+        ):
+            out.append(None)
+            continue
+        out.append(
+            _PAYLOAD
+            % (
+                text(account) if type(account) is str else account,
+                text(str(f.action)),
+                f.amount_cents,
+                f.commission_cents,
+                f.multiplier,
+                text(price),
+                f.quantity,
+                "null" if symbol is None else text(symbol),
+                text(on.isoformat()) if on else "null",
+            )
+        )
+    return out
+
+
 def draw_earmark(tx: Tx, book: Book, b: Booked, multiplier: int, request_index: int) -> int:
     """A purchase executes the reinvestment earmark planned for it (planned versus executed)."""
     acc = book.accounts[b.account_id]
@@ -122,7 +213,7 @@ def record_fills(
 
     def apply(tx: Tx, fresh: list[Request]) -> list[FillResult]:
         # One fill row per fact: reserve their ids in one go (a sequence block on PostgreSQL).
-        book = Book.opened(tx, len(fresh))
+        book = Book.opened(tx, len(fresh), by_key[fresh[0].key].account)
         booked = []
         for i, r in enumerate(fresh):
             booked.append(book.record(by_key[r.key], tx.seq(i)))
@@ -139,12 +230,15 @@ def record_fills(
                     tx, i, "assignment", b.account_id, f"{b.account}: {b.symbol} assigned, {b.quantity} contract(s)"
                 )
             out.append(result)
+        if len(out) >= BULK_REQUESTS:
+            tx.result_texts = result_texts(out)
         return out
 
     with collector_paused(len(facts)):
         # One cast for the batch (one per request built `dict[str, Any]` and called `cast` each time).
-        payloads = cast(list[dict[str, Any]], [f.payload() for _k, f in facts])
-        requests = list(map(Request, [k for k, _f in facts], payloads))
+        fills = [f for _k, f in facts]
+        payloads = cast(list[dict[str, Any]], [f.payload() for f in fills])
+        requests = list(map(Request, [k for k, _f in facts], payloads, payload_texts(fills)))
         return cast(list[FillResult], write(engine, portfolio, actor, "trade.fill", requests, apply))
 
 
@@ -177,23 +271,31 @@ def move_lots_in_kind(tx: Tx, source_id: int, target_id: int, on: date, seq: int
     return {"instruments": len(held), "lots": sum(m.lots for m in moves)}
 
 
-_BOOKS_LOTS = TRADES | {FillAction.EXPIRE, FillAction.ASSIGN}
+# A journal entry made from a tuple in C (calling the named tuple runs its own Python `__new__`).
+_journal_entry = functools.partial(tuple.__new__, JournalEntry)
 
 
-class _CounterAccounts(Mapping[str, int]):
-    """The external counter-accounts by name, as a booking asks for them."""
+class _CounterAccounts(dict[str, int]):
+    """The external counter-accounts by name, as a booking asks for them: those known are a plain dict
+    lookup (no Python call per fact); another is looked up on first use, all of them in one read
+    (a trade posts to two: market and fees), or made. It knows the unit of work, not the booking:
+    no reference cycle, so a unit of work's booking is freed as soon as it ends, not by the
+    collector."""
 
-    def __init__(self, book: Book) -> None:
-        self._book = book
+    def __init__(self, tx: Tx) -> None:
+        super().__init__()
+        self.tx = tx
+        self.read = False
 
-    def __getitem__(self, name: str) -> int:
-        return self._book.ext(name)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._book._ext)
-
-    def __len__(self) -> int:
-        return len(self._book._ext)
+    def __missing__(self, name: str) -> int:
+        conn, pid = self.tx.conn, self.tx.portfolio_id
+        if not self.read:
+            self.update(external_ids(conn, pid, COUNTER_ACCOUNTS))
+            self.read = True
+            if name in self:
+                return self[name]
+        found = self[name] = external_account(conn, pid, name, self.tx.now)
+        return found
 
 
 @dataclass
@@ -211,25 +313,48 @@ class Book:
     breached: dict[int, bool] = field(default_factory=dict)
     # Open earmarks as read and drawn by this unit of work's fills (nothing else here writes any).
     earmarks: OpenEarmarks = field(default_factory=dict)
-    _ext: dict[str, int] = field(default_factory=dict)
-    _ext_read: bool = False
     _parsed: dict[tuple[str, int], Instrument] = field(default_factory=dict)
+    counter_accounts: _CounterAccounts = field(init=False)  # one for every fact of the unit of work
     _next_fill: int = 0
     _ids: store.BookIds | None = None
+    # Read ahead with what was read anyway (see `opened`, `account`): an account, and by symbol the
+    # instruments not held (None: not recorded), taken by their first use.
+    _account_read: AccountRow | None = None
+    _instrument_read: dict[str, tuple[int, Instrument] | None] = field(default_factory=dict)
+    # (account, instrument) read with no stored position: `position` need not ask again.
+    _no_position: set[tuple[int, int]] = field(default_factory=set)
+    # What `_loaded` loaded for facts of a kind (see `record`).
+    _touches: dict[tuple[Any, ...], tuple[AccountRow, Instrument | None, int | None, int | None]] = field(
+        default_factory=dict
+    )
 
     @classmethod
-    def opened(cls, tx: Tx, n_fills: int) -> Book:
-        """A booking of up to `n_fills` fills, their ids reserved (and what else it writes, see `store.fill_ids`)."""
-        first, ids = store.fill_ids(tx.conn, n_fills)
-        return cls(tx, _next_fill=first - 1, _ids=ids)
+    def opened(cls, tx: Tx, n_fills: int, account: str | int | None = None) -> Book:
+        """A booking of up to `n_fills` fills, their ids reserved (and what else it writes, see
+        `store.fill_ids`). `account`: the first fact's, read with the ids (by its id or its name)."""
+        # A name is found as `resolve_account` finds it (a text of digits is an id there, not a name).
+        ref = account.strip().upper() if isinstance(account, str) else account
+        if account is None or isinstance(ref, str) and (not ref or is_id(ref)):
+            first, ids = store.fill_ids(tx.conn, n_fills)
+            return cls(tx, _next_fill=first - 1, _ids=ids)
+        assert ref is not None
+        o = store.opening(tx.conn, tx.portfolio_id, n_fills, ref)
+        book = cls(tx, _next_fill=o.first_fill - 1, _ids=o.ids, _account_read=o.account)
+        if o.account is not None:
+            book.refs[account] = o.account.id
+        # The counter-accounts too: none is made before the first fact posts, and only this booking
+        # makes any meanwhile.
+        book.counter_accounts.update(o.counter_accounts)
+        book.counter_accounts.read = o.account is not None
+        return book
 
-    @functools.cached_property
-    def counter_accounts(self) -> _CounterAccounts:
-        """One view of the counter-accounts for every fact of the unit of work."""
-        return _CounterAccounts(self)
+    def __post_init__(self) -> None:
+        self.counter_accounts = _CounterAccounts(self.tx)
 
     # -- loading
-    def account(self, ref: str | int) -> AccountRow:
+    def account(self, ref: str | int, symbol: str | None = None) -> AccountRow:
+        """The account `ref` with what it holds; `symbol`: an instrument whose position and open lots
+        the fact about to be booked takes (read with the holdings, see `store.holdings`)."""
         aid = self.refs.get(ref)
         if aid is None:
             aid = self.refs[ref] = (
@@ -237,26 +362,37 @@ class Book:
             )
         acc = self.accounts.get(aid)
         if acc is None:
-            acc = self.accounts[aid] = load_accounts(self.tx.conn, self.tx.portfolio_id, [aid])[aid]
+            read, self._account_read = self._account_read, None
+            if read is None or read.id != aid:
+                read = load_accounts(self.tx.conn, self.tx.portfolio_id, [aid])[aid]
+            acc = self.accounts[aid] = read
             check_holds_positions(acc)
             self.booking.accounts[aid] = acc
-            held = self.booking.positions[aid] = store.positions_of(self.tx.conn, self.tx.portfolio_id, aid)
-            for iid in held:
-                self.instrument_by_id(iid)
+            h = store.holdings(self.tx.conn, self.tx.portfolio_id, aid, symbol)
+            self.booking.positions[aid] = h.positions
+            for iid, ins in h.instruments.items():
+                if iid not in self.booking.inst:
+                    self.booking.add_instrument(iid, ins)
+            if symbol is not None:
+                self._touched(aid, symbol, h.touched)
         return acc
 
-    def ext(self, name: str) -> int:
-        found = self._ext.get(name)
-        if found is None:
-            conn, pid = self.tx.conn, self.tx.portfolio_id
-            if not self._ext_read:
-                # A trade posts to two counter-accounts (market and fees): all of them in one read.
-                self._ext.update(external_ids(conn, pid, COUNTER_ACCOUNTS))
-                self._ext_read = True
-            found = self._ext.get(name)
-            if found is None:
-                found = self._ext[name] = external_account(conn, pid, name, self.tx.now)
-        return found
+    def _touched(self, aid: int, symbol: str, t: store.Touched | None) -> None:
+        """Keep what `holdings` read of the instrument a fact books, as `instrument`, `open_lots` and
+        `position` would read it."""
+        if t is None:
+            self._instrument_read[symbol] = None
+            return
+        if t.id not in self.booking.inst:
+            if t.position is not None and t.position.quantity:
+                self.booking.add_instrument(t.id, t.instrument)  # held: known like every held one
+            else:
+                self._instrument_read[symbol] = (t.id, t.instrument)
+        if t.position is None:
+            self._no_position.add((aid, t.id))
+        else:
+            self.booking.positions[aid][t.id] = t.position
+        self.booking.lots.setdefault((aid, t.id), t.lots)
 
     def instrument_by_id(self, iid: int) -> Instrument:
         ins = self.booking.inst.get(iid)
@@ -271,7 +407,10 @@ class Book:
         if iid is not None:
             return iid
         conn, pid = self.tx.conn, self.tx.portfolio_id
-        found = store.instrument_by_symbol(conn, pid, spec.symbol)
+        if spec.symbol in self._instrument_read:
+            found = self._instrument_read.pop(spec.symbol)
+        else:
+            found = store.instrument_by_symbol(conn, pid, spec.symbol)
         if found is None:
             iid, ins = store.insert_instrument(conn, pid, spec), spec
         else:
@@ -284,7 +423,9 @@ class Book:
     def position(self, aid: int, iid: int) -> None:
         """A closed position is not loaded with the held ones: read it back when a fact touches it."""
         held = self.booking.positions[aid]
-        if iid not in held and (pos := store.position(self.tx.conn, self.tx.portfolio_id, aid, iid)) is not None:
+        if iid in held or (aid, iid) in self._no_position:
+            return
+        if (pos := store.position(self.tx.conn, self.tx.portfolio_id, aid, iid)) is not None:
             held[iid] = pos
 
     def open_lots(self, aid: int, iid: int) -> None:
@@ -304,15 +445,25 @@ class Book:
         self._next_fill += 1
         return self._next_fill
 
-    def record(self, f: Fill, seq: int) -> Booked:
-        # Load what the fact touches ...
-        acc = self.account(f.account)
+    def _lots_symbol(self, f: Fill) -> str | None:
+        """The symbol whose position and lots `f` books, if it parses (if not, `record` says so once
+        the account is found, as before)."""
+        if f.symbol is None or f.action not in BOOKS_LOTS:
+            return None
+        try:
+            return self.parse(f.symbol, f.multiplier).symbol
+        except InvalidInput:
+            return None
+
+    def _loaded(self, f: Fill) -> tuple[AccountRow, Instrument | None, int | None, int | None]:
+        """Load what `f` touches: its account, its instrument's spec and id, and for an assigned
+        option the underlying shares' id."""
+        acc = self.account(f.account, self._lots_symbol(f))
         spec = self.parse(f.symbol, f.multiplier) if f.symbol else None
-        on = trade_date(f, spec)
         iid = stock_iid = None
         if spec is not None:
             iid = self.instrument(spec)
-            if f.action in _BOOKS_LOTS:
+            if f.action in BOOKS_LOTS:
                 self.open_lots(acc.id, iid)
                 self.position(acc.id, iid)
                 ins = self.booking.inst[iid]
@@ -320,11 +471,22 @@ class Book:
                     stock_iid = self.instrument(self.parse(ins.underlying))
                     self.open_lots(acc.id, stock_iid)
                     self.position(acc.id, stock_iid)
+        return acc, spec, iid, stock_iid
+
+    def record(self, f: Fill, seq: int) -> Booked:
+        # Load what the fact touches (once per account, symbol and kind of fact: what was loaded stays
+        # loaded, and the booking keeps it up to date) ...
+        key = (f.account, f.symbol, f.multiplier, f.action in BOOKS_LOTS, f.action is FillAction.ASSIGN)
+        loaded = self._touches.get(key)
+        if loaded is None:
+            loaded = self._touches[key] = self._loaded(f)
+        acc, spec, iid, stock_iid = loaded
+        on = trade_date(f, spec)
         # ... decide (a counter-account is looked up, or created, when the booking first posts to it) ...
         b = self.booking.book(f, acc, iid, on, self.new_fill_id(), self.counter_accounts, stock_iid)
         # ... and keep what to write back.
         if b.legs:
-            self.entries.append(JournalEntry(b.kind, b.legs, seq, memo=b.memo))
+            self.entries.append(_journal_entry((b.kind, b.legs, seq, b.memo, None)))
             self.entry_fill.append(len(self.fill_rows))
         self.fill_rows.append(
             store.fill_row(b.fill_id, self.tx.portfolio_id, b.account_id, b.instrument_id, str(b.action), b.quantity,

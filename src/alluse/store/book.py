@@ -8,15 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
-from typing import Any
+from typing import Any, NamedTuple, cast
 
 import sqlalchemy as sa
 
 from alluse.domain.booking import Booking, BookLot, Close, Holder, Position, week_start
 from alluse.domain.instruments import Instrument, InstrumentKind
-from alluse.store.ids import allocate_blocks, draw_ids
+from alluse.domain.ledger import COUNTER_ACCOUNTS
+from alluse.store.ids import allocate_blocks, draw_ids, pool_head
 from alluse.store.prepared import Prepared, insert
-from alluse.store.repo import allocate_ids
+from alluse.store.repo import ACCOUNT_COLUMNS, AccountRow, account_row, allocate_ids
 from alluse.store.schema import accounts, fills, instruments, lot_closes, lots, positions
 
 _i, _l, _p = instruments.c, lots.c, positions.c
@@ -46,13 +47,6 @@ _OPEN_LOTS = Prepared(
     )
     .order_by(_l.opened_on, _l.id)
 )
-# Held positions only: a closed one keeps its row (quantity 0) for good, and an account that trades
-# every week gathers hundreds; `position` reads a closed one back when a fact touches it again.
-_POSITIONS = Prepared(
-    sa.select(_p.instrument_id, _p.quantity, _p.mark_e4, _p.marked_on).where(
-        _p.portfolio_id == sa.bindparam("pid"), _p.account_id == sa.bindparam("aid"), _p.quantity != 0
-    )
-)
 _POSITION = Prepared(
     sa.select(_p.quantity, _p.mark_e4, _p.marked_on).where(
         _p.portfolio_id == sa.bindparam("pid"),
@@ -74,7 +68,9 @@ _LOT_UPDATE = Prepared(
     lots.update()
     # account_id too: lots is partitioned by it on PostgreSQL, so this touches one partition.
     .where(_l.portfolio_id == sa.bindparam("pid"), _l.id == sa.bindparam("lid"), _l.account_id == sa.bindparam("aid"))
-    .values(remaining=sa.bindparam("remaining"), remaining_cash_cents=sa.bindparam("rcash"))
+    .values(remaining=sa.bindparam("remaining"), remaining_cash_cents=sa.bindparam("rcash")),
+    # The updates take their rows as tuples in the order SQLite binds them (Prepared.tuples).
+    ["remaining", "rcash", "pid", "lid", "aid"],
 )
 _CLOSE_INSERT = insert(
     lot_closes,
@@ -94,7 +90,8 @@ _POS_UPDATE = Prepared(
         _p.account_id == sa.bindparam("aid"),
         _p.instrument_id == sa.bindparam("iid"),
     )
-    .values(quantity=sa.bindparam("qty"), mark_e4=sa.bindparam("mark"), marked_on=sa.bindparam("on"))
+    .values(quantity=sa.bindparam("qty"), mark_e4=sa.bindparam("mark"), marked_on=sa.bindparam("on")),
+    ["qty", "mark", "on", "pid", "aid", "iid"],
 )
 _ACCOUNT_FIGURES = Prepared(
     accounts.update()
@@ -103,13 +100,68 @@ _ACCOUNT_FIGURES = Prepared(
         cash_cents=sa.bindparam("cash"),
         positions_value_cents=sa.bindparam("pv"),
         collateral_cents=sa.bindparam("coll"),
-    )
+    ),
+    ["cash", "pv", "coll", "pid", "aid"],
 )
 _EXT_CASH = Prepared(
     accounts.update()
     .where(accounts.c.portfolio_id == sa.bindparam("pid"), accounts.c.id == sa.bindparam("aid"))
-    .values(cash_cents=accounts.c.cash_cents + sa.bindparam("d", type_=sa.BigInteger))
+    .values(cash_cents=accounts.c.cash_cents + sa.bindparam("d", type_=sa.BigInteger)),
+    ["d", "pid", "aid"],
 )
+
+
+# A booking of a known account starts with one read (`opening`): the account (by its id, or by its
+# name as `repo.resolve_account` finds one), the counter-accounts a fact posts to and, on SQLite, the
+# highest id of each table the booking inserts into, where it took a statement each (the name's
+# lookup, ids, account, counter-accounts).
+_ext = accounts.alias("ext")
+_BOOKED_TABLES = (fills, lots, positions, lot_closes)
+
+
+def _opening(dialect: str, by_name: bool) -> Prepared:
+    return Prepared(
+        sa.select(
+            *ACCOUNT_COLUMNS,
+            *(
+                sa.select(_ext.c.id)
+                .where(_ext.c.portfolio_id == sa.bindparam("pid"), _ext.c.name == name)
+                .scalar_subquery()
+                for name in COUNTER_ACCOUNTS
+            ),
+            *(pool_head(t, "sqlite", sa.null()) for t in _BOOKED_TABLES if dialect == "sqlite"),
+        ).where(
+            accounts.c.portfolio_id == sa.bindparam("pid"),
+            accounts.c.name == sa.bindparam("ref") if by_name else accounts.c.id == sa.bindparam("ref"),
+        )
+    )
+
+
+_OPENING = {(d, by_name): _opening(d, by_name) for d in ("sqlite", "postgresql") for by_name in (False, True)}
+
+
+class Opening(NamedTuple):
+    """What a booking's first read found: its first fill id and, on SQLite, the next ids of its other
+    rows (`fill_ids`); the account (None: not in the portfolio) and the counter-accounts that exist."""
+
+    first_fill: int
+    ids: BookIds | None
+    account: AccountRow | None
+    counter_accounts: dict[str, int]
+
+
+def opening(conn: sa.Connection, portfolio_id: int, n_fills: int, account: int | str) -> Opening:
+    """`fill_ids` with the account (its id, or its name as stored) and the counter-accounts, in one
+    statement when the account is in the portfolio."""
+    row = _OPENING[conn.dialect.name, isinstance(account, str)].first(conn, pid=portfolio_id, ref=account)
+    if row is None:
+        return Opening(*fill_ids(conn, n_fills), None, {})
+    n = len(ACCOUNT_COLUMNS)
+    ext = {name: aid for name, aid in zip(COUNTER_ACCOUNTS, row[n : n + 3], strict=True) if aid is not None}
+    if conn.dialect.name != "sqlite":
+        return Opening(allocate_ids(conn, fills, n_fills), None, account_row(row[:n]), ext)
+    top_fill, *tops = row[n + 3 :]
+    return Opening(top_fill + 1, BookIds(*(top + 1 for top in tops)), account_row(row[:n]), ext)
 
 
 def day(value: date | str | None) -> date | None:
@@ -118,7 +170,7 @@ def day(value: date | str | None) -> date | None:
 
 
 def _instrument(row: Sequence[Any]) -> Instrument:
-    _id, symbol, kind, underlying, pc, strike, expiry, mult = row
+    _id, symbol, kind, underlying, pc, strike, expiry, mult = row[:8]
     return Instrument(symbol, InstrumentKind(kind), underlying, pc, strike, day(expiry), mult)
 
 
@@ -160,16 +212,93 @@ def open_lots(conn: sa.Connection, portfolio_id: int, account_id: int, instrumen
     ]
 
 
-def positions_of(conn: sa.Connection, portfolio_id: int, account_id: int) -> dict[int, Position]:
-    """The positions an account holds (quantity not zero)."""
-    rows = _POSITIONS.rows(conn, pid=portfolio_id, aid=account_id)
-    return {iid: Position(q, m, day(on), False) for iid, q, m, on in rows}  # type: ignore[arg-type]
-
-
 def position(conn: sa.Connection, portfolio_id: int, account_id: int, instrument_id: int) -> Position | None:
     """One stored position, closed ones too (they keep their valuation price)."""
     row = _POSITION.first(conn, pid=portfolio_id, aid=account_id, iid=instrument_id)
     return None if row is None else Position(row[0], row[1], day(row[2]), False)  # type: ignore[arg-type]
+
+
+# What an account holds, with each instrument, and the instrument a fact books (by its symbol) with
+# the account's position and open lots of it: one statement where a fact took one for the held
+# positions, one per held instrument, one for the fact's instrument, one for its lots and one for a
+# closed position. Held positions only: a closed one keeps its row (quantity 0) for good, and an
+# account that trades every week gathers hundreds; `position` reads a closed one back when a fact
+# touches it again, and this read brings the one of the fact's instrument.
+_LOT_COLS = (_l.id, _l.opened_on, _l.remaining, _l.remaining_cash_cents, _l.open_fill_id, _l.side, _l.quantity,
+             _l.open_cash_cents)  # fmt: skip
+_HOLDINGS = Prepared(
+    sa.union_all(
+        sa.select(
+            *_INSTRUMENT_COLS, _p.quantity, _p.mark_e4, _p.marked_on, *(sa.cast(sa.null(), c.type) for c in _LOT_COLS)
+        )
+        .select_from(positions.join(instruments, (_i.portfolio_id == _p.portfolio_id) & (_i.id == _p.instrument_id)))
+        .where(
+            _p.portfolio_id == sa.bindparam("pid"),
+            _p.account_id == sa.bindparam("aid"),
+            _p.quantity != 0,
+            _i.symbol != sa.bindparam("symbol"),
+        ),
+        sa.select(*_INSTRUMENT_COLS, _p.quantity, _p.mark_e4, _p.marked_on, *_LOT_COLS)
+        .select_from(
+            instruments.outerjoin(
+                positions,
+                (_p.portfolio_id == _i.portfolio_id)
+                & (_p.account_id == sa.bindparam("aid"))
+                & (_p.instrument_id == _i.id),
+            ).outerjoin(
+                lots,
+                (_l.portfolio_id == _i.portfolio_id)
+                & (_l.account_id == sa.bindparam("aid"))
+                & (_l.instrument_id == _i.id)
+                & (_l.remaining > 0),
+            )
+        )
+        .where(_i.portfolio_id == sa.bindparam("pid"), _i.symbol == sa.bindparam("symbol")),
+    )
+)
+
+
+class Touched(NamedTuple):
+    """The instrument a fact books, as `holdings` found it: its stored position in the account (None:
+    none) and the account's open lots of it, oldest first."""
+
+    id: int
+    instrument: Instrument
+    position: Position | None
+    lots: list[BookLot]
+
+
+class Holdings(NamedTuple):
+    positions: dict[int, Position]  # held (quantity not zero), by instrument id
+    instruments: dict[int, Instrument]  # of those positions
+    touched: Touched | None  # the instrument of the symbol asked for; None: not recorded
+
+
+def holdings(conn: sa.Connection, portfolio_id: int, account_id: int, symbol: str | None) -> Holdings:
+    """The positions an account holds (quantity not zero) with their instruments, and, for `symbol`,
+    its instrument with the account's position (held or closed) and open lots of it."""
+    held: dict[int, Position] = {}
+    instruments_held: dict[int, Instrument] = {}
+    touched: Touched | None = None
+    for r in _HOLDINGS.rows(conn, pid=portfolio_id, aid=account_id, symbol=symbol or ""):
+        iid = r[0]
+        if r[1] != symbol:
+            held[iid] = Position(r[8], r[9], day(r[10]), False)  # type: ignore[arg-type]
+            instruments_held[iid] = _instrument(r)
+            continue
+        if touched is None:
+            pos = None if r[8] is None else Position(r[8], r[9], day(r[10]), False)  # type: ignore[arg-type]
+            touched = Touched(iid, _instrument(r), pos, [])
+        if r[11] is not None:
+            lid, on, rem, rcash, fid, side, qty, ocash = r[11:]
+            touched.lots.append(BookLot(lid, day(on), rem, rcash, account_id, iid, fid, side, qty, ocash, False))  # type: ignore[arg-type]
+    if touched is not None:
+        touched.lots.sort(key=_fifo_order)  # as `open_lots` reads them
+    return Holdings(held, instruments_held, touched)
+
+
+def _fifo_order(lot: BookLot) -> tuple[date, int]:
+    return lot.opened_on, lot.id
 
 
 def held_instruments(conn: sa.Connection, portfolio_id: int, account_id: int) -> list[int]:
@@ -258,13 +387,10 @@ def _write_lots(conn: sa.Connection, pid: int, new: list[BookLot], closes: list[
 
 def _write_closes(conn: sa.Connection, pid: int, closes: list[Close], book_ids: BookIds | None) -> None:
     """The remaining figures of the stored lots a booking took from, and the tax ledger's closes."""
-    touched = {id(c.lot): c.lot for c in closes if not c.lot.new}
-    _LOT_UPDATE.many(
-        conn,
-        [
-            {"pid": pid, "lid": lot.id, "aid": lot.account_id, "remaining": lot.remaining, "rcash": lot.remaining_cash}
-            for lot in touched.values()
-        ],
+    closed = cast(list[BookLot], [c.take.lot for c in closes])  # Close.lot, without a property call per use
+    touched = {id(lot): lot for lot in closed if not lot.new}
+    _LOT_UPDATE.tuples(
+        conn, [(lot.remaining, lot.remaining_cash, pid, lot.id, lot.account_id) for lot in touched.values()]
     )
     # Ids chosen here, so the audit manifest records the closes from these parameters (store/rowlog.py).
     if not closes:
@@ -276,9 +402,9 @@ def _write_closes(conn: sa.Connection, pid: int, closes: list[Close], book_ids: 
     _CLOSE_INSERT.tuples(
         conn,
         [
-            (close_id, pid, c.lot.account_id, c.lot.id, c.fill_id, c.take.quantity, c.on, c.take.open_cash,
-             c.take.close_cash, c.take.gain, c.term, c.realized)
-            for c, close_id in zip(closes, ids, strict=True)
+            (close_id, pid, lot.account_id, lot.id, c.fill_id, c.take.quantity, c.on, c.take.open_cash,
+             c.take.close_cash, c.take.open_cash + c.take.close_cash, c.term, c.realized)
+            for c, lot, close_id in zip(closes, closed, ids, strict=True)
         ],
     )  # fmt: skip
 
@@ -293,9 +419,7 @@ def _write_positions(
             if p.new:
                 pos_new.append((aid, iid, p))
             elif p.dirty:
-                pos_upd.append(
-                    {"pid": pid, "aid": aid, "iid": iid, "qty": p.quantity, "mark": p.mark_e4, "on": p.marked_on}
-                )
+                pos_upd.append((p.quantity, p.mark_e4, p.marked_on, pid, aid, iid))
     if pos_new:
         _POS_INSERT.tuples(
             conn,
@@ -304,19 +428,16 @@ def _write_positions(
                 for posid, (aid, iid, p) in zip(_new_ids(conn, positions, len(pos_new), ids), pos_new, strict=True)
             ],
         )
-    _POS_UPDATE.many(conn, pos_upd)
+    _POS_UPDATE.tuples(conn, pos_upd)
 
 
 def _write_figures(conn: sa.Connection, pid: int, holders: Iterable[Holder], ext_delta: Mapping[int, int]) -> None:
     """The cached cash, positions value and collateral of the accounts booked into, and the cash of
     the counter-accounts as a delta (many units of work post to them at once)."""
-    _ACCOUNT_FIGURES.many(
-        conn,
-        [{"pid": pid, "aid": a.id, "cash": a.cash, "pv": a.positions_value, "coll": a.collateral} for a in holders],
-    )
+    _ACCOUNT_FIGURES.tuples(conn, [(a.cash, a.positions_value, a.collateral, pid, a.id) for a in holders])
     add_cash(conn, pid, {a: d for a, d in ext_delta.items() if d})
 
 
 def add_cash(conn: sa.Connection, portfolio_id: int, deltas: Mapping[int, int]) -> None:
     """Move accounts' cached cash by a delta each (counter-accounts many units of work post to)."""
-    _EXT_CASH.many(conn, [{"pid": portfolio_id, "aid": a, "d": d} for a, d in deltas.items()])
+    _EXT_CASH.tuples(conn, [(d, portfolio_id, a) for a, d in deltas.items()])

@@ -159,6 +159,12 @@ def _to_row(r: tuple) -> AccountRow:
                       bool(breach_open))  # fmt: skip
 
 
+# An account row's columns and the row they make, for a read that brings an account with more
+# (a booking's first read, store/book.py).
+ACCOUNT_COLUMNS = _ACCOUNT_COLS
+account_row = _to_row
+
+
 def load_accounts(conn: sa.Connection, portfolio_id: int, ids: list[int]) -> dict[int, AccountRow]:
     """Snapshots of the given accounts; every id must belong to the portfolio."""
     out: dict[int, AccountRow] = {}
