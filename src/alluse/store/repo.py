@@ -60,7 +60,7 @@ class AccountRow:
 
 
 _a = accounts.c
-_ACCOUNT_COLS = (
+ACCOUNT_COLUMNS = (
     _a.id,
     _a.portfolio_id,
     _a.group_id,
@@ -88,18 +88,18 @@ _ACCOUNT_COLS = (
 # The few accounts one use case touches, in one round trip: a statement per list length up to 4.
 _ACCOUNTS_BY_IDS = {
     n: Prepared(
-        sa.select(*_ACCOUNT_COLS).where(
+        sa.select(*ACCOUNT_COLUMNS).where(
             _a.portfolio_id == sa.bindparam("pid"), _a.id.in_([sa.bindparam(f"id{i}") for i in range(n)])
         )
     )
     for n in range(1, 5)
 }
 # Any other number of accounts: the ids as one list (store/idlist.py).
-_ACCOUNTS_IN = Prepared(sa.select(*_ACCOUNT_COLS).where(_a.portfolio_id == sa.bindparam("pid"), in_ids(_a.id)))
+_ACCOUNTS_IN = Prepared(sa.select(*ACCOUNT_COLUMNS).where(_a.portfolio_id == sa.bindparam("pid"), in_ids(_a.id)))
 # The same, with the portfolio's external counter-account of a given name (a cash move's bank).
 _ACCOUNTS_WITH_EXTERNAL = {
     n: Prepared(
-        sa.select(*_ACCOUNT_COLS).where(
+        sa.select(*ACCOUNT_COLUMNS).where(
             _a.portfolio_id == sa.bindparam("pid"),
             _a.id.in_([sa.bindparam(f"id{i}") for i in range(n)]) | (_a.name == sa.bindparam("ext")),
         )
@@ -152,17 +152,11 @@ _KIND: dict[str, AccountKind] = {k.value: k for k in AccountKind}
 _STATUS: dict[str, AccountStatus] = {s.value: s for s in AccountStatus}
 
 
-def _to_row(r: tuple) -> AccountRow:
+def account_row(r: tuple) -> AccountRow:
     aid, pid, gid, kind, name, status, base, cash, pos, coll, ear, buffer_bps, breach_open = r
     return AccountRow(aid, pid, gid, _KIND.get(kind) or AccountKind(kind), name,
                       _STATUS.get(status) or AccountStatus(status), base, cash, pos, coll, ear, buffer_bps,
                       bool(breach_open))  # fmt: skip
-
-
-# An account row's columns and the row they make, for a read that brings an account with more
-# (a booking's first read, store/book.py).
-ACCOUNT_COLUMNS = _ACCOUNT_COLS
-account_row = _to_row
 
 
 def load_accounts(conn: sa.Connection, portfolio_id: int, ids: list[int]) -> dict[int, AccountRow]:
@@ -171,10 +165,10 @@ def load_accounts(conn: sa.Connection, portfolio_id: int, ids: list[int]) -> dic
     if len(ids) in _ACCOUNTS_BY_IDS:
         params = {f"id{i}": aid for i, aid in enumerate(ids)}
         for r in _ACCOUNTS_BY_IDS[len(ids)].rows(conn, pid=portfolio_id, **params):
-            out[r[0]] = _to_row(r)
+            out[r[0]] = account_row(r)
     elif ids:
         for r in _ACCOUNTS_IN.rows(conn, pid=portfolio_id, ids=ids):
-            out[r[0]] = _to_row(r)
+            out[r[0]] = account_row(r)
     missing = set(ids) - out.keys()
     if missing:
         raise NotFound(f"no account with id {min(missing)} in this portfolio")
@@ -189,7 +183,8 @@ def load_with_external(
     if len(ids) in _ACCOUNTS_WITH_EXTERNAL:
         params = {f"id{i}": aid for i, aid in enumerate(ids)}
         found = {
-            r[0]: _to_row(r) for r in _ACCOUNTS_WITH_EXTERNAL[len(ids)].rows(conn, pid=portfolio_id, ext=name, **params)
+            r[0]: account_row(r)
+            for r in _ACCOUNTS_WITH_EXTERNAL[len(ids)].rows(conn, pid=portfolio_id, ext=name, **params)
         }
         ext = next((a.id for a in found.values() if a.name == name and a.kind is AccountKind.EXT), None)
         if ext is not None and found.keys() >= set(ids):
