@@ -134,18 +134,53 @@ def _shared_memo(dialect: str, impl: Any, proc: Callable[[Any], Any]) -> Callabl
     key = (dialect, type(impl), repr(impl))
     memo = _MEMOS.get(key)
     if memo is None:
-        memo = _MEMOS[key] = _last_value_memo(_spelled_in_c(dialect, impl, proc))
+        memo = _MEMOS[key] = _converter(dialect, impl, proc)
     return memo
 
 
-def _spelled_in_c(dialect: str, impl: Any, proc: Callable[[Any], Any]) -> Callable[[Any], Any]:
+# Dates spelled for SQLite, by date: the rows of many units of work share a few (a trade date, its
+# week). Emptied when full, so a long-running process keeps a bounded number.
+_DAY_TEXTS: dict[dt.date, str] = {}
+_DAY_TEXTS_MAX = 4096
+
+
+def _converter(dialect: str, impl: Any, proc: Callable[[Any], Any]) -> Callable[[Any], Any]:
     """SQLite stores dates and timestamps as text in SQLAlchemy's default storage formats, which its
     processors fill from a dict with `%` (about 6,000 instructions a value; a single fill writes
     four dates and a timestamp). `isoformat` spells a `date`, and a `datetime`'s own fields, the same
-    in C; any other value (a datetime given for a date, a subclass, None) goes to SQLAlchemy's own
-    processor. A column type with a storage format of its own keeps its processor."""
+    in C, and a date is spelled once (`_DAY_TEXTS`); any other value (a datetime given for a date, a
+    subclass, None) goes to SQLAlchemy's own processor. A column type with a storage format of its
+    own keeps its processor."""
     if dialect != "sqlite":
-        return proc
+        return _last_value_memo(proc)
+    from sqlalchemy.dialects.sqlite import base as sqlite_types  # loaded with the dialect already
+
+    if isinstance(impl, sqlite_types.DATETIME) and impl._storage_format == sqlite_types.DATETIME._storage_format:
+        naive = dt.datetime.replace
+
+        def timestamp(value: Any) -> Any:
+            if type(value) is not dt.datetime:
+                return proc(value)
+            # The stored text leaves the zone out, as SQLAlchemy's format does (a unit of work's `now`
+            # is in UTC).
+            return (value if value.tzinfo is None else naive(value, tzinfo=None)).isoformat(" ", "microseconds")
+
+        return _last_value_memo(timestamp)
+    if isinstance(impl, sqlite_types.DATE) and impl._storage_format == sqlite_types.DATE._storage_format:
+        texts = _DAY_TEXTS
+
+        def day(value: Any) -> Any:
+            if type(value) is not dt.date:
+                return proc(value)
+            text = texts.get(value)
+            if text is None:
+                if len(texts) >= _DAY_TEXTS_MAX:
+                    texts.clear()
+                text = texts[value] = value.isoformat()
+            return text
+
+        return day
+    return _last_value_memo(proc)
     from sqlalchemy.dialects.sqlite import base as sqlite_types  # loaded with the dialect already
 
     if isinstance(impl, sqlite_types.DATETIME) and impl._storage_format == sqlite_types.DATETIME._storage_format:
