@@ -23,7 +23,7 @@ from alluse.store import rowlog
 
 
 class _Compiled:
-    __slots__ = ("sql", "names", "positional", "literals", "getter", "processors", "order", "column_procs")
+    __slots__ = ("sql", "names", "positional", "literals", "getter", "processors", "order", "column_procs", "as_given")
 
     def __init__(self, stmt: sa.Executable, dialect: Dialect, order: tuple[str, ...] = ()) -> None:
         compiled: Any = stmt.compile(dialect=dialect)  # type: ignore[attr-defined]
@@ -51,6 +51,8 @@ class _Compiled:
             placed = [at[n] for n in self.names]
             self.order = None if placed == list(range(len(placed))) else placed
             self.column_procs = [(at[name], proc) for _i, name, proc in self.processors]
+        # Rows given as tuples go to the driver as they are (`from_tuples`).
+        self.as_given = self.positional and not self.column_procs and self.order is None
 
     def convert(self, params: Mapping[str, Any]) -> Sequence[Any] | Mapping[str, Any]:
         if self.literals:
@@ -284,12 +286,14 @@ class Prepared:
         dict row of `many` is taken apart per statement."""
         if not rows:
             return
-        self._note(rows, True, tuples=True)
+        noted = self._noted
+        if noted is None or noted[0]:  # as in _execute: a write the manifest leaves out is not noted again
+            self._note(rows, True, tuples=True)
         self._send_tuples(conn, rows)
 
     def _send_tuples(self, conn: sa.Connection, rows: Sequence[Sequence[Any]]) -> None:
         c = self._by_dialect.get(conn.dialect.name) or self._compiled(conn)  # as in _execute
-        args = c.from_tuples(rows, self.order)
+        args = rows if c.as_given else c.from_tuples(rows, self.order)
         cur: Any = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         try:
             if len(args) == 1:  # one row: a plain execute (psycopg's executemany sets up a pipeline)
