@@ -10,6 +10,7 @@ processors; only the per-call bookkeeping is skipped. Everything off the hot pat
 
 from __future__ import annotations
 
+import datetime as dt
 import operator
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -22,7 +23,7 @@ from alluse.store import rowlog
 
 
 class _Compiled:
-    __slots__ = ("sql", "names", "positional", "literals", "getter", "processors", "order", "column_procs")
+    __slots__ = ("sql", "names", "positional", "literals", "getter", "processors", "order", "column_procs", "as_given")
 
     def __init__(self, stmt: sa.Executable, dialect: Dialect, order: tuple[str, ...] = ()) -> None:
         compiled: Any = stmt.compile(dialect=dialect)  # type: ignore[attr-defined]
@@ -50,6 +51,8 @@ class _Compiled:
             placed = [at[n] for n in self.names]
             self.order = None if placed == list(range(len(placed))) else placed
             self.column_procs = [(at[name], proc) for _i, name, proc in self.processors]
+        # Rows given as tuples go to the driver as they are (`from_tuples`).
+        self.as_given = self.positional and not self.column_procs and self.order is None
 
     def convert(self, params: Mapping[str, Any]) -> Sequence[Any] | Mapping[str, Any]:
         if self.literals:
@@ -133,8 +136,69 @@ def _shared_memo(dialect: str, impl: Any, proc: Callable[[Any], Any]) -> Callabl
     key = (dialect, type(impl), repr(impl))
     memo = _MEMOS.get(key)
     if memo is None:
-        memo = _MEMOS[key] = _last_value_memo(proc)
+        memo = _MEMOS[key] = _converter(dialect, impl, proc)
     return memo
+
+
+# Dates spelled for SQLite, by date: the rows of many units of work share a few (a trade date, its
+# week). Emptied when full, so a long-running process keeps a bounded number.
+_DAY_TEXTS: dict[dt.date, str] = {}
+_DAY_TEXTS_MAX = 4096
+
+
+def _converter(dialect: str, impl: Any, proc: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """SQLite stores dates and timestamps as text in SQLAlchemy's default storage formats, which its
+    processors fill from a dict with `%` (about 6,000 instructions a value; a single fill writes
+    four dates and a timestamp). `isoformat` spells a `date`, and a `datetime`'s own fields, the same
+    in C, and a date is spelled once (`_DAY_TEXTS`); any other value (a datetime given for a date, a
+    subclass, None) goes to SQLAlchemy's own processor. A column type with a storage format of its
+    own keeps its processor."""
+    if dialect != "sqlite":
+        return _last_value_memo(proc)
+    from sqlalchemy.dialects.sqlite import base as sqlite_types  # loaded with the dialect already
+
+    if isinstance(impl, sqlite_types.DATETIME) and impl._storage_format == sqlite_types.DATETIME._storage_format:
+        naive = dt.datetime.replace
+
+        def timestamp(value: Any) -> Any:
+            if type(value) is not dt.datetime:
+                return proc(value)
+            # The stored text leaves the zone out, as SQLAlchemy's format does (a unit of work's `now`
+            # is in UTC).
+            return (value if value.tzinfo is None else naive(value, tzinfo=None)).isoformat(" ", "microseconds")
+
+        return _last_value_memo(timestamp)
+    if isinstance(impl, sqlite_types.DATE) and impl._storage_format == sqlite_types.DATE._storage_format:
+        texts = _DAY_TEXTS
+
+        def day(value: Any) -> Any:
+            if type(value) is not dt.date:
+                return proc(value)
+            text = texts.get(value)
+            if text is None:
+                if len(texts) >= _DAY_TEXTS_MAX:
+                    texts.clear()
+                text = texts[value] = value.isoformat()
+            return text
+
+        return day
+    return _last_value_memo(proc)
+    from sqlalchemy.dialects.sqlite import base as sqlite_types  # loaded with the dialect already
+
+    if isinstance(impl, sqlite_types.DATETIME) and impl._storage_format == sqlite_types.DATETIME._storage_format:
+        naive = dt.datetime.replace
+
+        def timestamp(value: Any) -> Any:
+            if type(value) is not dt.datetime:
+                return proc(value)
+            # The stored text leaves the zone out, as SQLAlchemy's format does (a unit of work's `now`
+            # is in UTC).
+            return (value if value.tzinfo is None else naive(value, tzinfo=None)).isoformat(" ", "microseconds")
+
+        return timestamp
+    if isinstance(impl, sqlite_types.DATE) and impl._storage_format == sqlite_types.DATE._storage_format:
+        return lambda value: value.isoformat() if type(value) is dt.date else proc(value)
+    return proc
 
 
 class Prepared:
@@ -222,12 +286,14 @@ class Prepared:
         dict row of `many` is taken apart per statement."""
         if not rows:
             return
-        self._note(rows, True, tuples=True)
+        noted = self._noted
+        if noted is None or noted[0]:  # as in _execute: a write the manifest leaves out is not noted again
+            self._note(rows, True, tuples=True)
         self._send_tuples(conn, rows)
 
     def _send_tuples(self, conn: sa.Connection, rows: Sequence[Sequence[Any]]) -> None:
         c = self._by_dialect.get(conn.dialect.name) or self._compiled(conn)  # as in _execute
-        args = c.from_tuples(rows, self.order)
+        args = rows if c.as_given else c.from_tuples(rows, self.order)
         cur: Any = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         try:
             if len(args) == 1:  # one row: a plain execute (psycopg's executemany sets up a pipeline)
