@@ -183,22 +183,6 @@ def _converter(dialect: str, impl: Any, proc: Callable[[Any], Any]) -> Callable[
 
         return day
     return _last_value_memo(proc)
-    from sqlalchemy.dialects.sqlite import base as sqlite_types  # loaded with the dialect already
-
-    if isinstance(impl, sqlite_types.DATETIME) and impl._storage_format == sqlite_types.DATETIME._storage_format:
-        naive = dt.datetime.replace
-
-        def timestamp(value: Any) -> Any:
-            if type(value) is not dt.datetime:
-                return proc(value)
-            # The stored text leaves the zone out, as SQLAlchemy's format does (a unit of work's `now`
-            # is in UTC).
-            return (value if value.tzinfo is None else naive(value, tzinfo=None)).isoformat(" ", "microseconds")
-
-        return timestamp
-    if isinstance(impl, sqlite_types.DATE) and impl._storage_format == sqlite_types.DATE._storage_format:
-        return lambda value: value.isoformat() if type(value) is dt.date else proc(value)
-    return proc
 
 
 class Prepared:
