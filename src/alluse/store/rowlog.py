@@ -104,9 +104,6 @@ def pk_columns(table: sa.Table) -> list[sa.Column]:
     return found
 
 
-_last_at: list[tuple[Any, str]] = [(None, "")]
-
-
 def norm(v: Any) -> Any:
     """One spelling of a value, whichever side it comes from (parameters or either database)."""
     t = type(v)
@@ -115,11 +112,7 @@ def norm(v: Any) -> Any:
     if t is bool:
         return int(v)
     if isinstance(v, datetime):
-        # A unit of work stamps all its rows with one `now`: spell it once.
-        seen = _last_at[0]  # one read of one (value, text) pair: safe between threads
-        if v is not seen[0]:
-            seen = _last_at[0] = (v, timestamp_text(v))
-        return seen[1]
+        return timestamp_text(v)
     if isinstance(v, date):
         return v.isoformat()
     if isinstance(v, (bytes, bytearray, memoryview)):
