@@ -1,7 +1,8 @@
 """A unit of work that writes many rows of a table records them column by column in its manifest
-(store/rowlog.py), its outbox events' payloads as references to its entries' results: verify reads
-them as it reads the row-by-row spelling, catches every edit of the rows they cover, and still
-verifies manifests spelled row by row whatever their size (every database written before)."""
+(store/rowlog.py), and every unit of work its outbox events' payloads as references to its entries'
+results: verify reads them as it reads the row-by-row spelling, catches every edit of the rows they
+cover, and still verifies manifests spelled row by row whatever their size, without references
+(every database written before)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from test_tamper_campaign import run_campaign
 
 from alluse.services import cash, groups
 from alluse.services.trades import Fill, FillAction, record_fills
-from alluse.services.verify import verify
+from alluse.services.verify import verify, verify_on
 from alluse.store import rowlog
 from alluse.store.schema import audit_log, events, metadata
 
@@ -49,7 +50,8 @@ def _bulk(engine: sa.Engine, portfolio: str) -> None:
 
 def _manifests(engine: sa.Engine) -> list[dict[str, object]]:
     with engine.connect() as conn:
-        texts = conn.execute(sa.select(audit_log.c.rows).where(audit_log.c.rows.is_not(None))).scalars()
+        q = sa.select(audit_log.c.rows).where(audit_log.c.rows.is_not(None)).order_by(audit_log.c.seq)
+        texts = conn.execute(q).scalars()
         return [json.loads(t) for t in texts]
 
 
@@ -100,8 +102,53 @@ def test_manifests_spelled_row_by_row_still_verify(
 ) -> None:
     """Every manifest written before the column-by-column spelling is row by row, however many rows."""
     monkeypatch.setattr(rowlog, "_COLUMNWISE", 10**9)
+    # Nor did a manifest of few rows refer to any result.
+    manifest = rowlog.Capture.manifest
+    monkeypatch.setattr(rowlog.Capture, "manifest", lambda cap, results=None: manifest(cap))
+    before = len(_manifests(engine))
     _bulk(engine, portfolio)
-    assert not [t for m in _manifests(engine) for t, rows in m.items() if not isinstance(rows, list)]
+    spelled = [rows for m in _manifests(engine)[before:] for rows in m.values()]
+    assert spelled and all(isinstance(rows, list) and len(rows) == 2 for rows in spelled)
     monkeypatch.undo()
     report = verify(engine)
     assert report.ok, report.problems
+
+
+@pytest.fixture
+def singles(engine: sa.Engine, portfolio: str) -> sa.Engine:
+    """Units of work of one request each: a group opening, a purchase that leaves its Com-Acc below
+    its buffer (an alert, whose payload is its own), then a cash move (its event the newest row)."""
+    gen = groups.open_group(engine, "t", portfolio, "s1", groups.group_opening(1_000_000))["accounts"]["GEN"]
+    record_fills(
+        engine, "t", portfolio, [("s2", Fill("A1-COM", FillAction.BTO, "XYZ", 290, "10.25", 100, date(2027, 1, 5)))]
+    )
+    cash.move_cash(engine, "t", portfolio, [("s3", cash.deposit(gen["account_id"], 5_000, group=False))])
+    return engine
+
+
+def test_a_few_events_refer_to_their_entry_s_result(singles: sa.Engine) -> None:
+    events = [m["events"] for m in _manifests(singles)[-3:]]
+    assert len(events) == 3 and all(isinstance(e, list) and len(e) == 3 for e in events)
+    at = events[0][2][0]  # type: ignore[index]
+    payloads = [image[at] for e in events for image in e[1]]  # type: ignore[index]
+    assert None in payloads and any(p is not None for p in payloads), "no alert kept its payload"
+    report = verify(singles)
+    assert report.ok, report.problems
+
+
+def test_every_edit_of_a_row_recorded_with_a_reference_is_caught(singles: sa.Engine) -> None:
+    tables = [
+        metadata.tables[n]
+        for n in ("events", "accounts", "postings", "transfers", "account_groups", "brokerage_accounts")
+    ]
+    missed = run_campaign(singles, tables, last=True)
+    assert not missed, "\n".join(missed)
+
+
+def test_an_edited_payload_of_a_few_events_is_caught(singles: sa.Engine) -> None:
+    for kind in ("alert.%", "group.open", "trade.fill", "cash.%"):
+        with singles.begin() as conn:
+            conn.execute(events.update().where(events.c.kind.like(kind)).values(payload=events.c.payload + " "))
+            report = verify_on(conn)
+            conn.rollback()
+        assert any(f.table == "events" for f in report.findings), (kind, report.problems)

@@ -4,9 +4,10 @@ its ids and figures read together); what it writes and what it refuses stay the 
 import pytest
 import sqlalchemy as sa
 
-from alluse.domain.errors import NotFound
+from alluse.domain.errors import Conflict, NotFound
 from alluse.services import cash, groups
 from alluse.services.portfolios import create_portfolio
+from alluse.services.verify import verify
 from alluse.store.schema import audit_log, transfers
 
 
@@ -37,3 +38,15 @@ def test_a_portfolio_not_found_by_name_is_the_lookup_s_own_error(engine: sa.Engi
         pid = conn.execute(sa.text("SELECT id FROM portfolios WHERE name = 'main'")).scalar_one()
     assert groups.open_group(engine, "t", str(pid), "g1", groups.group_opening(100_000_00))["name"] == "A1"
     assert groups.open_group(engine, "t", pid, "g2", groups.group_opening(100_000_00))["name"] == "A2"
+
+
+def test_one_opening_s_name_is_checked_with_the_defaults(engine: sa.Engine, portfolio: str) -> None:
+    assert groups.open_group(engine, "t", portfolio, "g1", groups.group_opening(100_000_00, name="a2"))["name"] == "A2"
+    # The next number's name is taken: the one after it.
+    assert groups.open_group(engine, "t", portfolio, "g2", groups.group_opening(100_000_00))["name"] == "A3"
+    with pytest.raises(Conflict, match="group name A3 is already in use"):
+        groups.open_group(engine, "t", portfolio, "g3", groups.group_opening(100_000_00, name="A3"))
+    opened = groups.open_groups(engine, "t", portfolio, [(k, groups.group_opening(100_000_00)) for k in ("g4", "g5")])
+    assert [g["name"] for g in opened] == ["A4", "A5"]
+    assert groups.open_group(engine, "t", portfolio, "g6", groups.group_opening(100_000_00, name="B1"))["name"] == "B1"
+    assert verify(engine).ok

@@ -1,11 +1,13 @@
-"""The audit chain's MAC: the keyed-state HMAC gives exactly what the standard library's HMAC gives."""
+"""The audit chain's MAC: the keyed-state HMAC gives exactly what the standard library's HMAC gives,
+over timestamps spelled as they always were."""
 
 import hmac
+from datetime import UTC, datetime, timedelta, timezone
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from alluse.domain.audit import entry_mac, entry_signer, hmac_sha256
+from alluse.domain.audit import entry_mac, entry_signer, hmac_sha256, timestamp_text
 
 
 @given(key=st.binary(min_size=0, max_size=200), message=st.binary(max_size=2_000))
@@ -41,3 +43,18 @@ def test_a_unit_of_works_signer_gives_entry_mac(
     for prev, seq, idem, digest, result, rows in entries:
         expected = entry_mac(key, key_id, prev, seq, at_text, actor, action, idem, digest, result, reason, rows)
         assert mac_of(prev, seq, idem, digest, result, rows) == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.datetimes(), st.one_of(st.none(), st.integers(-14 * 60, 14 * 60).map(lambda m: timezone(timedelta(minutes=m))))
+)
+def test_a_timestamp_is_spelled_as_its_utc_isoformat(at: datetime, tz: timezone | None) -> None:
+    if tz is not None:
+        try:
+            at = at.replace(tzinfo=tz).astimezone(UTC).astimezone(tz)  # one that exists in UTC too
+        except OverflowError:
+            return
+    utc = at.astimezone(UTC).replace(tzinfo=None) if at.tzinfo is not None else at
+    assert timestamp_text(at) == utc.isoformat(timespec="microseconds")
+    assert timestamp_text(at) == timestamp_text(at)  # the second spelling is the one remembered

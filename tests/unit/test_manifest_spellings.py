@@ -1,6 +1,7 @@
 """The two spellings of a table's rows in a manifest (store/rowlog.py) say the same: whatever the rows,
-reading back the column-by-column spelling gives, for every key, the image the row-by-row spelling
-gives (the last one written for that key, or None for a deleted row)."""
+reading back either spelling, outbox payloads referring to their entries' results or not, gives for
+every key the image the row-by-row spelling without references gives (the last one written for that
+key, or None for a deleted row)."""
 
 from __future__ import annotations
 
@@ -60,11 +61,14 @@ def _final(keys: list[Any], images: list[Any]) -> dict[Any, Any]:
 
 
 def _check(table: Any, images: list[list[Any]], gone: list[Any], results: dict[int, str]) -> None:
+    """Both spellings, referring to `results` where they can, read back as the rows spelled without."""
     s = rowlog.shape(table)
-    by_rows = json.loads(canonical_json(rowlog._rows(s, images, gone)))
+    plain = _final(*rowlog.table_rows(json.loads(canonical_json(rowlog._rows(s, images, gone, {}))), {}))
+    by_rows = json.loads(canonical_json(rowlog._rows(s, images, gone, results)))
     by_columns = json.loads(canonical_json(rowlog._columns(s, images, gone, results)))
-    assert isinstance(by_columns, dict)
-    assert _final(*rowlog.table_rows(by_columns, results)) == _final(*rowlog.table_rows(by_rows, {}))
+    assert isinstance(by_rows, list) and isinstance(by_columns, dict)
+    assert _final(*rowlog.table_rows(by_rows, results)) == plain
+    assert _final(*rowlog.table_rows(by_columns, results)) == plain
 
 
 @settings(max_examples=150, deadline=None)

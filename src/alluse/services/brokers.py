@@ -69,8 +69,9 @@ def map_brokerage(tx: Tx, wanted: list[tuple[int, BrokerageRef | None]], first_i
     next_id = first_id
     for acc, ref in wanted:
         if ref is None:
-            inserts.append(_row(tx, next_id, PAPER, paper_number(next_id), acc))
-            out.append(f"{PAPER}:{paper_number(next_id)}")
+            number = paper_number(next_id)
+            inserts.append(_row(tx, next_id, PAPER, number, acc))
+            out.append(f"{PAPER}:{number}")
             next_id += 1
             continue
         row = existing.get((ref.broker, ref.number))

@@ -128,16 +128,21 @@ def open_group(engine: Engine, actor: str, portfolio: str | int | None, key: str
 def _open(tx: Tx, openings: list[GroupOpening], seqs: list[int] | None = None) -> list[GroupOpened]:
     # Load ...
     conn, pid = tx.conn, tx.portfolio_id
-    defaults = store.portfolio_defaults(conn, pid, BANK, count=not all(o.name for o in openings))
+    defaults = store.portfolio_defaults(conn, pid, BANK, [o.name for o in openings])
     template, default_alloc = defaults.template, defaults.allocation
     buffers = {k: template_rules(template, k).buffer_bps for k in SLEEVES}
-    bank = defaults.bank_id if defaults.bank_id is not None else external_account(conn, pid, BANK, tx.now)
-    names = _group_names(conn, pid, openings, defaults.primary_groups)
-    n_sleeves = sleeves_needed(openings, default_alloc)
+    bank, first_ids = defaults.bank_id, defaults.first_ids
+    if bank is None:
+        # Its first use creates the bank's account: ids read with the defaults are then stale.
+        bank, first_ids = external_account(conn, pid, BANK, tx.now), None
+    names = _group_names(conn, pid, openings, defaults.primary_groups, defaults.name_taken)
     # Each sleeve gets a brokerage account (named, or a new paper one): its id block too.
-    first_group, first_account, first_brokerage = allocate_blocks(
-        conn, (account_groups, len(openings)), (accounts, n_sleeves), (brokerage_accounts, n_sleeves)
-    )
+    if first_ids is None:
+        n_sleeves = sleeves_needed(openings, default_alloc)
+        first_ids = allocate_blocks(
+            conn, (account_groups, len(openings)), (accounts, n_sleeves), (brokerage_accounts, n_sleeves)
+        )
+    first_group, first_account, first_brokerage = first_ids
     # ... decide ...
     plans = plan_group_openings(openings, names, first_group, first_account, default_alloc, buffers, bank)
     # ... and apply.
@@ -176,19 +181,29 @@ def _open(tx: Tx, openings: list[GroupOpening], seqs: list[int] | None = None) -
 
 
 def _group_names(
-    conn: sa.Connection, portfolio_id: int, openings: list[GroupOpening], primary_groups: int | None
+    conn: sa.Connection,
+    portfolio_id: int,
+    openings: list[GroupOpening],
+    primary_groups: int | None,
+    name_taken: bool | None,
 ) -> list[str]:
     """Named groups keep their names; the rest are numbered A1, A2 ... after the `primary_groups`
     existing PRIMARY groups (given unless every opening is named), skipping any number a user
-    already took as a name."""
+    already took as a name. `name_taken`: for one opening, whether its name (unnamed: the next
+    number's) is taken, read with the portfolio's defaults."""
     wanted = [o.name for o in openings if o.name]
+    if name_taken is False:
+        return wanted or [f"A{cast(int, primary_groups) + 1}"]
+    if name_taken and wanted:
+        raise Conflict(f"group name {wanted[0]} is already in use")
     clash = store.group_names_taken(conn, portfolio_id, wanted) | {n for n in wanted if wanted.count(n) > 1}
     if clash:
         raise Conflict(f"group name {sorted(clash)[0]} is already in use")
     if len(wanted) == len(openings):
         return wanted
     assert primary_groups is not None
-    n = primary_groups
+    # The next number's name is taken when the defaults say so: start after it.
+    n = primary_groups + 1 if name_taken else primary_groups
     used = set(wanted)
     auto: list[str] = []
     while len(auto) < len(openings) - len(wanted):

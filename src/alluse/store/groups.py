@@ -13,7 +13,8 @@ from alluse.domain.accounts import Allocation
 from alluse.domain.groups import GroupPlan
 from alluse.store import prepared
 from alluse.store.db import IN_CHUNK
-from alluse.store.schema import account_config, account_groups, accounts, portfolios
+from alluse.store.ids import pool_head
+from alluse.store.schema import account_config, account_groups, accounts, brokerage_accounts, portfolios
 
 # Rows as tuples in these orders (insert_groups).
 _GROUP_INSERT = prepared.insert(
@@ -33,28 +34,44 @@ class PortfolioDefaults(NamedTuple):
     template: str
     allocation: Allocation
     bank_id: int | None  # the bank counter-account's, None before its first use
-    primary_groups: int | None  # how many PRIMARY groups there are, when asked for
+    primary_groups: int | None  # how many PRIMARY groups there are, unless every opening is named
+    # One opening: whether its name, or unnamed the next number's (A<primary_groups + 1>), is taken.
+    name_taken: bool | None
+    # SQLite: the first free ids of groups, accounts and brokerage accounts (`ids.allocate_blocks`).
+    first_ids: list[int] | None
 
 
 # One group per unit of work is the common case: its reads are prepared statements, and what it needs
-# to know before it plans is read in one of them.
+# to know before it plans (defaults, whether its name is free, the ids to count on) is one of them.
 _p, _g = portfolios.c, account_groups.c
+_ID_BLOCKS = (account_groups, accounts, brokerage_accounts)
 
 
-def _defaults(count: bool) -> prepared.Prepared:
+def _defaults(count: bool, one: bool, ids: bool) -> prepared.Prepared:
     bank = sa.select(accounts.c.id).where(
         accounts.c.portfolio_id == sa.bindparam("pid"), accounts.c.name == sa.bindparam("bank")
     )
-    primary = sa.select(sa.func.count()).where(_g.portfolio_id == sa.bindparam("pid"), _g.kind == "PRIMARY")
+    # A table of one row, so that naming the next group counts the groups once.
+    primary = (
+        sa.select(sa.func.count().label("n"))
+        .where(_g.portfolio_id == sa.bindparam("pid"), _g.kind == "PRIMARY")
+        .subquery()
+    )
+    name: sa.ColumnElement[str] = (
+        sa.literal_column("'A'") + sa.cast(primary.c.n + 1, sa.String) if count else sa.bindparam("name")
+    )
+    taken = sa.exists().where(_g.portfolio_id == sa.bindparam("pid"), _g.name == name)
     return prepared.Prepared(
         sa.select(
             _p.template, _p.alloc_gen_bps, _p.alloc_rev_bps, _p.alloc_com_bps, bank.scalar_subquery(),
-            *([primary.scalar_subquery()] if count else []),
+            primary.c.n if count else sa.null(),
+            taken if one else sa.null(),
+            *(pool_head(t, "sqlite", sa.null()) for t in _ID_BLOCKS if ids),
         ).where(_p.id == sa.bindparam("pid"))
     )  # fmt: skip
 
 
-_DEFAULTS = {False: _defaults(False), True: _defaults(True)}
+_DEFAULTS = {(c, o, i): _defaults(c, o, i) for c in (False, True) for o in (False, True) for i in (False, True)}
 _NAME_TAKEN = prepared.Prepared(
     sa.select(_g.name).where(_g.portfolio_id == sa.bindparam("pid"), _g.name == sa.bindparam("name"))
 )
@@ -65,11 +82,20 @@ _DEBIT = prepared.Prepared(
 )
 
 
-def portfolio_defaults(conn: sa.Connection, portfolio_id: int, bank: str, count: bool) -> PortfolioDefaults:
-    """The portfolio's template and allocation, the id of its counter-account `bank` and, with
-    `count`, how many PRIMARY groups it has (what numbers new groups' names)."""
-    template, gen, rev, com, bank_id, *primary = _DEFAULTS[count].rows(conn, pid=portfolio_id, bank=bank)[0]
-    return PortfolioDefaults(template, Allocation(gen, rev, com), bank_id, primary[0] if primary else None)
+def portfolio_defaults(
+    conn: sa.Connection, portfolio_id: int, bank: str, names: Sequence[str | None]
+) -> PortfolioDefaults:
+    """The portfolio's template and allocation and the id of its counter-account `bank`, for
+    openings named `names` (None: numbered), with what `PortfolioDefaults` says besides."""
+    count, one, ids = not all(names), len(names) == 1, conn.dialect.name == "sqlite"
+    params = {"pid": portfolio_id, "bank": bank}
+    if one and not count:
+        params["name"] = names[0]
+    template, gen, rev, com, bank_id, primary, taken, *tops = _DEFAULTS[count, one, ids].rows(conn, **params)[0]
+    return PortfolioDefaults(
+        template, Allocation(gen, rev, com), bank_id, primary, None if taken is None else bool(taken),
+        [int(top) + 1 for top in tops] if ids else None,
+    )  # fmt: skip
 
 
 def group_names_taken(conn: sa.Connection, portfolio_id: int, names: Sequence[str]) -> set[str]:

@@ -78,9 +78,10 @@ DERIVED: dict[str, frozenset[str]] = {
 }
 
 # An outbox event that announces a request carries the request's result, which its audit entry
-# holds already (store/outbox.py): a manifest of many rows writes a null for such a payload instead
-# of the text again (events were about three quarters of a bulk manifest's text). The column, and
-# the column that numbers the entry.
+# holds already (store/outbox.py): a manifest writes a null for such a payload instead of the text
+# again (events were about three quarters of a bulk manifest's text, and escaping the text inside the
+# manifest's JSON a tenth of a single group opening's). The column, and the column that numbers the
+# entry.
 RESULT_OF: dict[str, tuple[str, str]] = {"events": ("payload", "audit_seq")}
 
 
@@ -103,9 +104,6 @@ def pk_columns(table: sa.Table) -> list[sa.Column]:
     return found
 
 
-_last_at: list[tuple[Any, str]] = [(None, "")]
-
-
 def norm(v: Any) -> Any:
     """One spelling of a value, whichever side it comes from (parameters or either database)."""
     t = type(v)
@@ -114,11 +112,7 @@ def norm(v: Any) -> Any:
     if t is bool:
         return int(v)
     if isinstance(v, datetime):
-        # A unit of work stamps all its rows with one `now`: spell it once.
-        seen = _last_at[0]  # one read of one (value, text) pair: safe between threads
-        if v is not seen[0]:
-            seen = _last_at[0] = (v, timestamp_text(v))
-        return seen[1]
+        return timestamp_text(v)
     if isinstance(v, date):
         return v.isoformat()
     if isinstance(v, (bytes, bytearray, memoryview)):
@@ -314,7 +308,8 @@ class Capture:
     def manifest(self, results: Mapping[int, str] | None = None) -> dict[str, Any]:
         """{table: rows} of every row written, each table's rows in one of the two spellings
         `table_rows` reads: `[[key, ...], [image or None, ...]]` (None: deleted) below _COLUMNWISE
-        rows, column by column (`_columns`) from there on. `results`: the unit of work's result
+        rows (plus `[column, seq column]` as in `_columns` when an outbox row refers to a result),
+        column by column (`_columns`) from there on. `results`: the unit of work's result
         texts by audit seq, which its outbox rows repeat (RESULT_OF)."""
         # Per table: its shape, the images in the order written (the last one of a key is the row's
         # final state), and the keys of the rows deleted.
@@ -349,7 +344,7 @@ class Capture:
             if len(images) >= _COLUMNWISE:
                 out[name] = _columns(s, images, gone, results or {})
             elif images or gone:
-                out[name] = _rows(s, images, gone)
+                out[name] = _rows(s, images, gone, results or {})
         return out
 
 
@@ -358,9 +353,10 @@ _COLUMNWISE = 16
 _SPELLED = frozenset({str, int, type(None)})
 
 
-def _rows(s: _Shape, images: list[Sequence[Any]], gone: list[Any]) -> list[list[Any]]:
-    """A few rows: keys and images as two parallel lists, one entry per key (its last image)."""
-    found: dict[Any, Sequence[Any] | None] = {}
+def _rows(s: _Shape, images: list[Sequence[Any]], gone: list[Any], results: Mapping[int, str]) -> list[list[Any]]:
+    """A few rows: keys and images as two parallel lists, one entry per key (its last image), then
+    where a result's reference stands (RESULT_OF) if one does."""
+    found: dict[Any, list[Any] | None] = {}
     for image in images:
         row = list(image)
         for i in s.normed:
@@ -370,7 +366,16 @@ def _rows(s: _Shape, images: list[Sequence[Any]], gone: list[Any]) -> list[list[
         found[s.key(row)] = row
     for k in gone:
         found[k] = None
-    return [list(found), list(found.values())]
+    out: list[list[Any]] = [list(found), list(found.values())]
+    if s.result_at is not None and results:
+        at, seq_at = s.result_at
+        referred = False
+        for row in out[1]:
+            if row is not None and row[at] == results.get(row[seq_at]):
+                row[at], referred = None, True
+        if referred:
+            out.append([at, seq_at])
+    return out
 
 
 def _columns(s: _Shape, images: list[Sequence[Any]], gone: list[Any], results: Mapping[int, str]) -> dict[str, Any]:
@@ -419,7 +424,13 @@ def table_rows(rows: Any, results: Mapping[int, str]) -> tuple[list[Any], list[A
     (`Capture.manifest`); a composite key is a list, a deleted row's image None. `results`: the result
     texts of the entries of the manifest's unit of work, by audit seq."""
     if type(rows) is list:
-        return rows[0], rows[1]
+        if len(rows) == 2:  # no result referred to (every manifest of few rows written before)
+            return rows[0], rows[1]
+        keys, images, (at, seq_at) = rows
+        for image in images:
+            if image is not None and image[at] is None:
+                image[at] = results.get(image[seq_at])
+        return keys, images
     n = rows["n"]
     columns = [_expand(c, n) for c in rows["c"]]
     if "result" in rows:
