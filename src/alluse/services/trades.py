@@ -142,7 +142,6 @@ def result_texts(results: list[FillResult]) -> list[str]:
 # spells them), for the input digests of a batch (`payload_texts`).
 _PAYLOAD = ('{"account":%s,"action":%s,"amount_cents":%d,"commission_cents":%d,"multiplier":%d,"price":%s,'
             '"quantity":%d,"symbol":%s,"trade_date":%s}')  # fmt: skip
-_COUNTS = frozenset({int})
 _REFS = frozenset({int, str})
 
 
@@ -159,10 +158,10 @@ def payload_texts(facts: list[Fill]) -> list[str | None]:
             type(account) not in _REFS
             or type(price) is not str
             or not (symbol is None or type(symbol) is str)
-            or type(f.quantity) not in _COUNTS
-            or type(f.amount_cents) not in _COUNTS
-            or type(f.commission_cents) not in _COUNTS
-            or type(f.multiplier) not in _COUNTS
+            or type(f.quantity) is not int
+            or type(f.amount_cents) is not int
+            or type(f.commission_cents) is not int
+            or type(f.multiplier) is not int
         ):
             out.append(None)
             continue
