@@ -159,7 +159,7 @@ def opening(conn: sa.Connection, portfolio_id: int, n_fills: int, account: int |
     n = len(ACCOUNT_COLUMNS)
     ext = {name: aid for name, aid in zip(COUNTER_ACCOUNTS, row[n : n + 3], strict=True) if aid is not None}
     if conn.dialect.name != "sqlite":
-        return Opening(allocate_ids(conn, fills, n_fills), None, account_row(row[:n]), ext)
+        return Opening(*fill_ids(conn, n_fills), account_row(row[:n]), ext)
     top_fill, *tops = row[n + 3 :]
     return Opening(top_fill + 1, BookIds(*(top + 1 for top in tops)), account_row(row[:n]), ext)
 
