@@ -331,7 +331,9 @@ class Book:
     def opened(cls, tx: Tx, n_fills: int, account: str | int | None = None) -> Book:
         """A booking of up to `n_fills` fills, their ids reserved (and what else it writes, see
         `store.fill_ids`). `account`: the first fact's, read with the ids (by its id or its name)."""
-        # A name is found as `resolve_account` finds it (a text of digits is an id there, not a name).
+        # A name is found as `resolve_account` finds it. A text of digits is an id there, found among
+        # the sleeves only (a counter-account's is "not found"), which the opening's read by id is
+        # not: such a reference takes the reads one by one.
         ref = account.strip().upper() if isinstance(account, str) else account
         if account is None or isinstance(ref, str) and (not ref or is_id(ref)):
             first, ids = store.fill_ids(tx.conn, n_fills)
