@@ -13,7 +13,9 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -163,6 +165,25 @@ def sqlite_engine(sqlite_template: Path, tmp_path: Path) -> Iterator[sa.Engine]:
     engine = make_engine(f"sqlite:///{path}")
     yield engine
     engine.dispose()
+
+
+@contextmanager
+def sqlite_statements(engine: sa.Engine) -> Iterator[list[str]]:
+    """Every statement SQLite runs on the engine's connections meanwhile, its own BEGINs and COMMITs
+    included, as SQLite traces them. Connections already open are closed first (`dispose`, the unit
+    of work's kept one too), so each one used meanwhile is a new one, traced from its start."""
+    statements: list[str] = []
+
+    def trace(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.set_trace_callback(statements.append)
+
+    engine.dispose()
+    sa.event.listen(engine, "connect", trace)
+    try:
+        yield statements
+    finally:
+        sa.event.remove(engine, "connect", trace)
+        engine.dispose()
 
 
 @pytest.fixture(params=["sqlite", *PG_BACKENDS])

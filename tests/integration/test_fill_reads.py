@@ -14,6 +14,7 @@ from alluse.services import groups
 from alluse.services.trades import Fill, FillAction, record_fill, record_fills
 from alluse.services.verify import verify
 from alluse.store.schema import accounts, lot_closes, lots, positions
+from tests.conftest import sqlite_statements
 
 CALL = "XYZ   270220C00055000"  # strike 55
 DAY = date(2027, 1, 4)
@@ -88,20 +89,10 @@ def test_a_single_fill_reads_twice_beside_its_unit_of_work(sqlite_engine: sa.Eng
     create_portfolio(sqlite_engine, "t", "main", "k:main")
     com = _com(sqlite_engine, "main")
     record_fill(sqlite_engine, "t", "main", "b1", _fill(com, "BTO", "XYZ", 10))
-    statements: list[str] = []
-
-    @sa.event.listens_for(sqlite_engine, "begin")
-    def _trace(conn: sa.Connection) -> None:
-        conn.connection.dbapi_connection.set_trace_callback(statements.append)  # type: ignore[union-attr]
-
-    try:
+    with sqlite_statements(sqlite_engine) as statements:
         record_fill(sqlite_engine, "t", "main", "s1", _fill(com, "STC", "XYZ", 10, "11"))
         record_fill(sqlite_engine, "t", "main", "b2", _fill(com, "BTO", "XYZ", 10, "12"))
         record_fill(sqlite_engine, "t", "main", "s2", _fill(" a1-com ", "STC", "XYZ", 10, "12"))
-    finally:
-        sa.event.remove(sqlite_engine, "begin", _trace)
-        with sqlite_engine.connect() as conn:
-            conn.connection.dbapi_connection.set_trace_callback(None)  # type: ignore[union-attr]
     reads = [s for s in statements if s.startswith("SELECT")]
     # Each: the unit of work's head, then the booking's opening and holdings reads.
     assert len(reads) == 9, reads

@@ -19,6 +19,7 @@ from alluse.store.db import writer_lock
 from alluse.store.schema import audit_log, transfers
 from alluse.store.uow import Request, Tx
 from alluse.views.accounts import account_tree
+from tests.conftest import sqlite_statements
 
 
 @pytest.fixture
@@ -30,17 +31,24 @@ def book(sqlite_engine: sa.Engine) -> sa.Engine:
     return sqlite_engine
 
 
+class _Begins:
+    """The transactions begun on the engine's connections, as SQLite ran their BEGINs."""
+
+    def __init__(self, statements: list[str]) -> None:
+        self.statements = statements
+        self.start = 0
+
+    def __len__(self) -> int:
+        return sum(s.startswith("BEGIN") for s in self.statements[self.start :])
+
+    def clear(self) -> None:
+        self.start = len(self.statements)
+
+
 @pytest.fixture
-def begins(book: sa.Engine) -> Iterator[list[int]]:
-    """Counts the transactions begun on the engine."""
-    seen: list[int] = []
-
-    def count(_conn: sa.Connection) -> None:
-        seen.append(1)
-
-    sa.event.listen(book, "begin", count)
-    yield seen
-    sa.event.remove(book, "begin", count)
+def begins(book: sa.Engine) -> Iterator[_Begins]:
+    with sqlite_statements(book) as statements:
+        yield _Begins(statements)
 
 
 def _deposit(engine: sa.Engine, key: str) -> Callable[[], Any]:
@@ -93,7 +101,7 @@ def _keys(engine: sa.Engine) -> list[str]:
 
 
 def test_units_started_together_commit_together_and_a_failed_one_leaves_no_trace(
-    book: sa.Engine, begins: list[int]
+    book: sa.Engine, begins: _Begins
 ) -> None:
     cash_before, keys_before = _gen_cash(book), _keys(book)
     with book.connect() as conn:
@@ -112,7 +120,7 @@ def test_units_started_together_commit_together_and_a_failed_one_leaves_no_trace
     assert verify(book).ok, verify(book).problems
 
 
-def test_a_database_error_in_a_group_runs_each_unit_again_alone(book: sa.Engine, begins: list[int]) -> None:
+def test_a_database_error_in_a_group_runs_each_unit_again_alone(book: sa.Engine, begins: _Begins) -> None:
     cash_before, keys_before = _gen_cash(book), _keys(book)
 
     def broken(tx: Tx) -> BaseException:

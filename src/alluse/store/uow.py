@@ -300,9 +300,7 @@ def _alone(engine: Engine, unit: Unit, kept: Callable[[], sa.Connection] | None 
         for attempt in range(TRANSIENT_RETRIES):
             try:
                 if kept is not None:
-                    conn = kept()
-                    with conn.begin():
-                        return unit(conn, True)
+                    return _by_hand(kept(), unit)
                 # The connection is taken from the pool before the writer lock and returned after it:
                 # the lock is held from BEGIN to COMMIT only (SQLite has one writer; every other one waits).
                 with write_connection(engine) as conn, writer_lock(engine), conn.begin():
@@ -314,6 +312,46 @@ def _alone(engine: Engine, unit: Unit, kept: Callable[[], sa.Connection] | None 
         raise AssertionError("unreachable")
     finally:
         _inside.unit = outer
+
+
+class _KeptConnection(sa.Connection):
+    """The group's kept connection (SQLite). Its transactions are the unit of work's, begun and ended
+    on the driver (`_by_hand`): SQLAlchemy begins none of its own on it (no autobegin), so a
+    statement sent through SQLAlchemy runs in the unit of work's, and a `begin()` sends a BEGIN that
+    SQLite refuses inside a transaction. It is in a transaction when the driver is: after a failed
+    statement SQLAlchemy rolls back only outside one, and this one is the unit of work's to end."""
+
+    def in_transaction(self) -> bool:
+        if super().in_transaction():
+            return True
+        return not self.closed and not self.invalidated and bool(self.connection.dbapi_connection.in_transaction)  # type: ignore[union-attr]
+
+
+def _by_hand(conn: sa.Connection, work: Unit) -> list[dict[str, Any]]:
+    """`work` in one transaction begun and ended on the driver's connection: the group's kept
+    connection (SQLite, the writer lock held), on which SQLAlchemy begins and ends none of its own
+    (`_Group._kept`). SQLAlchemy's transaction objects cost a single move about 50 k instructions.
+    Whatever fails, COMMIT included, rolls the whole transaction back before the error goes on."""
+    raw: Any = conn.connection.dbapi_connection
+    dbapi_error = conn.dialect.loaded_dbapi.Error
+    try:
+        raw.execute("BEGIN IMMEDIATE")
+    except dbapi_error as exc:  # as a statement's error: a busy database is retried (`_alone`)
+        raise sa.exc.DBAPIError.instance("BEGIN IMMEDIATE", None, exc, dbapi_error) from exc
+    try:
+        result = work(conn, True)
+        try:
+            raw.commit()
+        except dbapi_error as exc:
+            raise sa.exc.DBAPIError.instance("COMMIT", None, exc, dbapi_error) from exc
+    except BaseException:
+        try:
+            raw.rollback()  # nothing to do when the transaction is over already
+        except BaseException:
+            # Closing the driver's connection drops the transaction; `_kept` makes a new one.
+            conn.close()
+        raise
+    return result
 
 
 class _Job:
@@ -430,7 +468,7 @@ class _Group:
                 conn.close()
             engine = self._engine()
             assert engine is not None
-            conn = self._conn = write_connection(engine)
+            conn = self._conn = _KeptConnection(engine, _allow_autobegin=False).execution_options(alluse_write=True)
             # Out of the pool for good: closing it closes it (back in a pool, a disposed one even,
             # it would stay open, and with it the database's WAL).
             conn.detach()
@@ -445,23 +483,26 @@ class _Group:
 
     def _together(self, engine: Engine, batch: list[_Job]) -> None:
         """Called with the writer lock held."""
+
+        def each(conn: sa.Connection, _commit: bool) -> list[dict[str, Any]]:
+            raw = conn.connection.dbapi_connection
+            assert raw is not None
+            # What says the transaction itself may be lost: the whole group is run again, alone.
+            fatal = (sa.exc.SQLAlchemyError, conn.dialect.loaded_dbapi.Error)
+            for job in batch:
+                raw.execute("SAVEPOINT unit")
+                try:
+                    job.result = job.unit(conn, False)
+                except fatal:
+                    raise
+                except Exception as exc:
+                    raw.execute("ROLLBACK TO unit")
+                    job.error = exc
+                raw.execute("RELEASE unit")
+            return []
+
         try:
-            conn = self._kept()
-            with conn.begin():
-                raw = conn.connection.dbapi_connection
-                assert raw is not None
-                # What says the transaction itself may be lost: the whole group is run again, alone.
-                fatal = (sa.exc.SQLAlchemyError, conn.dialect.loaded_dbapi.Error)
-                for job in batch:
-                    raw.execute("SAVEPOINT unit")
-                    try:
-                        job.result = job.unit(conn, False)
-                    except fatal:
-                        raise
-                    except Exception as exc:
-                        raw.execute("ROLLBACK TO unit")
-                        job.error = exc
-                    raw.execute("RELEASE unit")
+            _by_hand(self._kept(), each)
         except BaseException as exc:
             # Nothing of the group was committed: no result stands. Closing the kept connection
             # rolls back whatever a failed COMMIT left open (the pool resets it).
