@@ -290,7 +290,7 @@ Unit = Callable[[sa.Connection, bool], list[dict[str, Any]]]
 _inside = threading.local()
 
 
-def _alone(engine: Engine, unit: Unit, kept: Callable[[], sa.Connection] | None = None) -> list[dict[str, Any]]:
+def _alone(engine: Engine, unit: Unit, kept: Callable[[], _KeptConnection] | None = None) -> list[dict[str, Any]]:
     """One unit of work in its own transaction, retried from the start on a transient conflict.
     `kept`: the group's connection to use (the group's leader holds the writer lock); else one from
     the pool, under the writer lock taken here."""
@@ -321,32 +321,43 @@ class _KeptConnection(sa.Connection):
     SQLite refuses inside a transaction. It is in a transaction when the driver is: after a failed
     statement SQLAlchemy rolls back only outside one, and this one is the unit of work's to end."""
 
+    def __init__(self, engine: Engine) -> None:
+        super().__init__(engine, _allow_autobegin=False)
+        self.execution_options(alluse_write=True)
+        # Out of the pool for good: closing it closes it (back in a pool, a disposed one even, it
+        # would stay open, and with it the database's WAL).
+        self.detach()
+        # The driver's connection and a cursor of its own for BEGIN and COMMIT, found once (a new
+        # one is made when this one is lost: `_Group._kept`).
+        raw: Any = self.connection.dbapi_connection
+        self.raw, self.own = raw, raw.cursor()
+        self.dbapi_error: type[Exception] = self.dialect.loaded_dbapi.Error
+
     def in_transaction(self) -> bool:
         if super().in_transaction():
             return True
         return not self.closed and not self.invalidated and bool(self.connection.dbapi_connection.in_transaction)  # type: ignore[union-attr]
 
 
-def _by_hand(conn: sa.Connection, work: Unit) -> list[dict[str, Any]]:
+def _by_hand(conn: _KeptConnection, work: Unit) -> list[dict[str, Any]]:
     """`work` in one transaction begun and ended on the driver's connection: the group's kept
-    connection (SQLite, the writer lock held), on which SQLAlchemy begins and ends none of its own
-    (`_Group._kept`). SQLAlchemy's transaction objects cost a single move about 50 k instructions.
-    Whatever fails, COMMIT included, rolls the whole transaction back before the error goes on."""
-    raw: Any = conn.connection.dbapi_connection
-    dbapi_error = conn.dialect.loaded_dbapi.Error
+    connection (SQLite, the writer lock held), on which SQLAlchemy begins and ends none of its own.
+    SQLAlchemy's transaction objects cost a single move about 50 k instructions. Whatever fails,
+    COMMIT included, rolls the whole transaction back before the error goes on."""
+    dbapi_error = conn.dbapi_error
     try:
-        raw.execute("BEGIN IMMEDIATE")
+        conn.own.execute("BEGIN IMMEDIATE")
     except dbapi_error as exc:  # as a statement's error: a busy database is retried (`_alone`)
         raise sa.exc.DBAPIError.instance("BEGIN IMMEDIATE", None, exc, dbapi_error) from exc
     try:
         result = work(conn, True)
         try:
-            raw.commit()
+            conn.own.execute("COMMIT")
         except dbapi_error as exc:
             raise sa.exc.DBAPIError.instance("COMMIT", None, exc, dbapi_error) from exc
     except BaseException:
         try:
-            raw.rollback()  # nothing to do when the transaction is over already
+            conn.raw.rollback()  # nothing to do when the transaction is over already
         except BaseException:
             # Closing the driver's connection drops the transaction; `_kept` makes a new one.
             conn.close()
@@ -391,8 +402,9 @@ class _Group:
         self._mutex = threading.Lock()
         self._queue: list[_Job] = []
         self._leading = False
-        self._conn: sa.Connection | None = None
+        self._conn: _KeptConnection | None = None
         self._conn_pid = 0  # the process that opened it
+        self._writers = writer_lock(engine)  # the engine's, found once
         # engine.dispose() closes the pool's connections, and so this one: the database file may be
         # replaced or the process forked next (a SQLite connection must not cross a fork).
         sa.event.listen(engine, "engine_disposed", self._let_go)
@@ -430,7 +442,7 @@ class _Group:
         batch: list[_Job] = []
         try:
             _inside.unit = True
-            with writer_lock(engine):
+            with self._writers:
                 with self._mutex:
                     batch, self._queue = self._queue, []
                 if len(batch) == 1:
@@ -458,7 +470,7 @@ class _Group:
                 if job.done is not None:
                     job.done.set()
 
-    def _kept(self) -> sa.Connection:
+    def _kept(self) -> _KeptConnection:
         """The kept connection (called with the writer lock held), made anew if an error lost it, the
         engine was disposed of while it was in use, or this is a forked process (whose parent's
         connection is left alone, never closed here: closing it could checkpoint the parent's file)."""
@@ -468,10 +480,7 @@ class _Group:
                 conn.close()
             engine = self._engine()
             assert engine is not None
-            conn = self._conn = _KeptConnection(engine, _allow_autobegin=False).execution_options(alluse_write=True)
-            # Out of the pool for good: closing it closes it (back in a pool, a disposed one even,
-            # it would stay open, and with it the database's WAL).
-            conn.detach()
+            conn = self._conn = _KeptConnection(engine)
             self._conn_pid = pid
         return conn
 
@@ -687,7 +696,8 @@ def write_on(
     if fresh:
         now = datetime.now(UTC)
         tx = Tx(conn, portfolio_id, now, seq + 1, event_seq, IdPool(events, event_ids))
-        with rowlog.recording(conn, portfolio_id) as cap:
+        cap, recording = rowlog.start(conn, portfolio_id)
+        try:
             token = JOURNAL_HEADS.set(journal)
             try:
                 fresh_results = apply(tx, fresh)
@@ -719,6 +729,8 @@ def write_on(
                     # the last entry was a statement and a round trip of its own.
                     _AUDIT_INSERT.tuples(conn, rows)
                 _HEAD_UPDATE.run(conn, pid=portfolio_id, seq=seq + len(fresh), head=prev_hash, events=event_seq)
+        finally:
+            rowlog.stop(recording)
     if len(results) == len(requests):  # nothing replayed: the results in the requests' order
         return list(results.values())
     return [results[r.key] if r.key in results else {**json.loads(seen[r.key][1]), "replayed": True} for r in requests]
