@@ -14,6 +14,7 @@ import gc
 import json
 import operator
 import os
+import sqlite3
 import threading
 import time
 import weakref
@@ -314,7 +315,12 @@ def _alone(engine: Engine, unit: Unit, kept: Callable[[], _KeptConnection] | Non
         _inside.unit = outer
 
 
-class _KeptConnection(sa.Connection):
+class _KeptCursor(sqlite3.Cursor):
+    def close(self) -> None:
+        """Kept for the next statement, which resets this one's (store/prepared.OwnCursor)."""
+
+
+class _KeptConnection(prepared.OwnCursor):
     """The group's kept connection (SQLite). Its transactions are the unit of work's, begun and ended
     on the driver (`_by_hand`): SQLAlchemy begins none of its own on it (no autobegin), so a
     statement sent through SQLAlchemy runs in the unit of work's, and a `begin()` sends a BEGIN that
@@ -327,10 +333,10 @@ class _KeptConnection(sa.Connection):
         # Out of the pool for good: closing it closes it (back in a pool, a disposed one even, it
         # would stay open, and with it the database's WAL).
         self.detach()
-        # The driver's connection and a cursor of its own for BEGIN and COMMIT, found once (a new
-        # one is made when this one is lost: `_Group._kept`).
+        # The driver's connection and the one cursor of its statements, BEGIN and COMMIT included,
+        # found once (a new one is made when this one is lost: `_Group._kept`).
         raw: Any = self.connection.dbapi_connection
-        self.raw, self.own = raw, raw.cursor()
+        self.raw, self.own = raw, raw.cursor(_KeptCursor)
         self.dbapi_error: type[Exception] = self.dialect.loaded_dbapi.Error
 
     def in_transaction(self) -> bool:
