@@ -23,7 +23,8 @@ from alluse.store import rowlog
 
 
 class _Compiled:
-    __slots__ = ("sql", "names", "positional", "literals", "getter", "processors", "order", "column_procs", "as_given")
+    __slots__ = ("sql", "names", "positional", "literals", "getter", "template", "slots", "processors", "tuple_order",
+                 "order", "column_procs", "as_given")  # fmt: skip
 
     def __init__(self, stmt: sa.Executable, dialect: Dialect, order: tuple[str, ...] = ()) -> None:
         compiled: Any = stmt.compile(dialect=dialect)  # type: ignore[attr-defined]
@@ -33,6 +34,11 @@ class _Compiled:
         # Values written into the statement itself (a literal 0, 'EXT') travel as binds too.
         self.literals = {name: bind.effective_value for name, bind in compiled.binds.items() if not bind.required}
         self.getter = operator.itemgetter(*self.names) if len(self.names) > 1 else None
+        # Positional with literals: the values in the statement's order with the literals in place,
+        # and where each parameter given goes (merging the literals into the parameters and picking
+        # every value out of that cost three times as much for a read with nine literals).
+        self.template = [self.literals.get(n) for n in self.names]
+        self.slots = [(i, n) for i, n in enumerate(self.names) if n not in self.literals]
         self.processors: list[tuple[int, str, Callable[[Any], Any]]] = []
         for i, name in enumerate(self.names):
             bind = compiled.binds[name]
@@ -42,6 +48,7 @@ class _Compiled:
                 self.processors.append((i, name, _shared_memo(dialect.name, impl, proc)))
         # Rows given as tuples in `order` (see Prepared.tuples): where each bound value sits in them,
         # (None: in the statement's own order) and the type processors by tuple position.
+        self.tuple_order = order
         self.order: list[int] | None = None
         self.column_procs: list[tuple[int, Callable[[Any], Any]]] = []
         if order:
@@ -56,6 +63,13 @@ class _Compiled:
 
     def convert(self, params: Mapping[str, Any]) -> Sequence[Any] | Mapping[str, Any]:
         if self.literals:
+            if self.positional:
+                listed = self.template.copy()
+                for i, name in self.slots:
+                    listed[i] = params[name]
+                for i, _name, proc in self.processors:
+                    listed[i] = proc(listed[i])
+                return listed
             params = {**self.literals, **params}
         if not self.positional:
             if not self.processors:
@@ -75,28 +89,45 @@ class _Compiled:
             listed[i] = proc(listed[i])
         return listed
 
-    def from_tuples(self, rows: Sequence[Sequence[Any]], order: tuple[str, ...]) -> Sequence[Any]:
+    def one(self, row: Sequence[Any]) -> Sequence[Any] | Mapping[str, Any]:
+        """Driver parameters of one row given as a tuple in `order` (not `as_given`)."""
+        if not self.positional:
+            return self.convert(dict(zip(self.tuple_order, row, strict=True)))
+        out = list(row)
+        for i, proc in self.column_procs:
+            out[i] = proc(out[i])
+        return out if self.order is None else [out[i] for i in self.order]
+
+    def from_tuples(self, rows: Sequence[Sequence[Any]]) -> Sequence[Any]:
         """Driver parameters of rows given as tuples in `order`: for a positional dialect the tuples
         themselves when no column needs converting, else converted row by row (a few rows) or column
         by column."""
-        if not self.positional:
-            return [self.convert(dict(zip(order, r, strict=True))) for r in rows]
-        if not self.column_procs and self.order is None:
+        if self.as_given:
             return rows
-        if len(rows) <= _ROW_BY_ROW:
-            out = []
-            for r in rows:
-                row = list(r)
-                for i, proc in self.column_procs:
-                    row[i] = proc(row[i])
-                out.append(row if self.order is None else [row[i] for i in self.order])
-            return out
+        if not self.positional or len(rows) <= _ROW_BY_ROW:
+            return list(map(self.one, rows))
         columns = list(zip(*rows, strict=True))
         for i, proc in self.column_procs:
             columns[i] = _converted(columns[i], proc)
         if self.order is not None:
             columns = [columns[i] for i in self.order]
         return list(zip(*columns, strict=True))
+
+    def send(self, conn: sa.Connection, rows: Sequence[Sequence[Any]]) -> None:
+        """Execute for rows given as tuples in `order` (at least one)."""
+        cur: Any = conn.own if isinstance(conn, OwnCursor) else conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        args: Any = None
+        try:
+            if len(rows) == 1:  # one row: a plain execute (psycopg's executemany sets up a pipeline)
+                args = rows[0] if self.as_given else self.one(rows[0])
+                cur.execute(self.sql, args)
+            else:
+                args = self.from_tuples(rows)
+                cur.executemany(self.sql, args)
+        except conn.dialect.loaded_dbapi.Error as exc:
+            raise sa.exc.DBAPIError.instance(self.sql, args, exc, conn.dialect.loaded_dbapi.Error) from exc
+        finally:
+            cur.close()
 
 
 # Up to this many rows (the few of a unit of work of one request) are converted row by row:
@@ -140,48 +171,55 @@ def _shared_memo(dialect: str, impl: Any, proc: Callable[[Any], Any]) -> Callabl
     return memo
 
 
-# Dates spelled for SQLite, by date: the rows of many units of work share a few (a trade date, its
-# week). Emptied when full, so a long-running process keeps a bounded number.
-_DAY_TEXTS: dict[dt.date, str] = {}
+# Dates spelled for SQLite are kept, at most this many (emptied when full, so a long-running process
+# keeps a bounded number): the rows of many units of work share a few (a trade date, its week).
 _DAY_TEXTS_MAX = 4096
+
+
+class _DayTexts(dict[Any, Any]):
+    """SQLite's text of each date spelled so far, by date: converting a date spelled before is one
+    lookup, a C call (`__getitem__` is the converter); a value not found is spelled by `__missing__`,
+    and kept when it is a `date`. A datetime never equals a date, so it is never taken for one."""
+
+    def __init__(self, proc: Callable[[Any], Any]) -> None:
+        super().__init__()
+        self.proc = proc
+
+    def __missing__(self, value: Any) -> Any:
+        if type(value) is not dt.date:
+            return self.proc(value)  # a datetime given for a date, a subclass, None
+        if len(self) >= _DAY_TEXTS_MAX:
+            self.clear()
+        text = self[value] = value.isoformat()
+        return text
 
 
 def _converter(dialect: str, impl: Any, proc: Callable[[Any], Any]) -> Callable[[Any], Any]:
     """SQLite stores dates and timestamps as text in SQLAlchemy's default storage formats, which its
     processors fill from a dict with `%` (about 6,000 instructions a value; a single fill writes
-    four dates and a timestamp). `isoformat` spells a `date`, and a `datetime`'s own fields, the same
-    in C, and a date is spelled once (`_DAY_TEXTS`); any other value (a datetime given for a date, a
-    subclass, None) goes to SQLAlchemy's own processor. A column type with a storage format of its
-    own keeps its processor."""
+    four dates and a timestamp). A `date` is spelled by `isoformat` in C, once (`_DayTexts`), a
+    `datetime` from its own fields; any other value (a datetime given for a date, a subclass, None)
+    goes to SQLAlchemy's own processor. A column type with a storage format of its own keeps its
+    processor."""
     if dialect != "sqlite":
         return _last_value_memo(proc)
     from sqlalchemy.dialects.sqlite import base as sqlite_types  # loaded with the dialect already
 
     if isinstance(impl, sqlite_types.DATETIME) and impl._storage_format == sqlite_types.DATETIME._storage_format:
-        naive = dt.datetime.replace
 
         def timestamp(value: Any) -> Any:
             if type(value) is not dt.datetime:
                 return proc(value)
             # The stored text leaves the zone out, as SQLAlchemy's format does (a unit of work's `now`
-            # is in UTC).
-            return (value if value.tzinfo is None else naive(value, tzinfo=None)).isoformat(" ", "microseconds")
+            # is in UTC). Spelled field by field: `replace` and `isoformat` parse their arguments,
+            # most of their cost.
+            return "%04d-%02d-%02d %02d:%02d:%02d.%06d" % (  # noqa: UP031
+                value.year, value.month, value.day, value.hour, value.minute, value.second, value.microsecond
+            )  # fmt: skip
 
         return _last_value_memo(timestamp)
     if isinstance(impl, sqlite_types.DATE) and impl._storage_format == sqlite_types.DATE._storage_format:
-        texts = _DAY_TEXTS
-
-        def day(value: Any) -> Any:
-            if type(value) is not dt.date:
-                return proc(value)
-            text = texts.get(value)
-            if text is None:
-                if len(texts) >= _DAY_TEXTS_MAX:
-                    texts.clear()
-                text = texts[value] = value.isoformat()
-            return text
-
-        return day
+        return _DayTexts(proc).__getitem__
     return _last_value_memo(proc)
 
 
@@ -282,21 +320,7 @@ class Prepared:
         noted = self._noted
         if noted is None or noted[0]:  # as in _execute: a write the manifest leaves out is not noted again
             self._note(rows, True, tuples=True)
-        self._send_tuples(conn, rows)
-
-    def _send_tuples(self, conn: sa.Connection, rows: Sequence[Sequence[Any]]) -> None:
-        c = self._by_dialect.get(conn.dialect.name) or self._compiled(conn)  # as in _execute
-        args = rows if c.as_given else c.from_tuples(rows, self.order)
-        cur: Any = conn.own if isinstance(conn, OwnCursor) else conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        try:
-            if len(args) == 1:  # one row: a plain execute (psycopg's executemany sets up a pipeline)
-                cur.execute(c.sql, args[0])
-            else:
-                cur.executemany(c.sql, args)
-        except conn.dialect.loaded_dbapi.Error as exc:
-            raise sa.exc.DBAPIError.instance(c.sql, args, exc, conn.dialect.loaded_dbapi.Error) from exc
-        finally:
-            cur.close()
+        (self._by_dialect.get(conn.dialect.name) or self._compiled(conn)).send(conn, rows)  # as in _execute
 
 
 # Below this many rows a PostgreSQL COPY costs more than it saves (it is one extra round trip).
@@ -411,18 +435,25 @@ class Insert(Prepared):
 
     def tuples(self, conn: sa.Connection, rows: Sequence[Sequence[Any]]) -> None:
         """Rows as tuples in `columns` order."""
-        if conn.dialect.name == "postgresql" and len(rows) >= COPY_MIN_ROWS:
+        if not rows:
+            return
+        dialect = conn.dialect.name
+        if dialect == "postgresql" and len(rows) >= COPY_MIN_ROWS:
             self._note(rows, True, tuples=True)
             copy_rows(conn, self.table, rows, self.columns)
-        elif conn.dialect.name == "sqlite" and len(rows) > 1 and self._nullable and (nulls := self._null_columns(rows)):
-            # sqlite3 binds a None parameter through its adapter lookup, two failed attribute lookups
-            # (an exception made and dropped) each time: 3,300 instructions, more than the rest of a
-            # row's binding. A column a batch leaves NULL in every row is written in the statement.
+            return
+        noted = self._noted
+        if noted is None or noted[0]:  # as in Prepared.tuples
             self._note(rows, True, tuples=True)
+        # sqlite3 binds a None parameter through its adapter lookup, two failed attribute lookups (an
+        # exception made and dropped) each time: 3,300 instructions, more than the rest of a row's
+        # binding. A column a batch leaves NULL in every row is written in the statement (a single
+        # row's check would cost about what it saves).
+        if dialect == "sqlite" and len(rows) > 1 and self._nullable and (nulls := self._null_columns(rows)):
             variant, kept = self._without(nulls)
-            variant._send_tuples(conn, list(map(kept, rows)))
+            variant._compiled(conn).send(conn, list(map(kept, rows)))
         else:
-            super().tuples(conn, rows)
+            (self._by_dialect.get(dialect) or self._compiled(conn)).send(conn, rows)
 
 
 def insert(table: sa.Table, columns: Iterable[str] | None = None) -> Insert:
