@@ -6,6 +6,7 @@ back what it changed in a few executemany. The hot statements are prepared once 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
 from typing import Any, NamedTuple, cast
@@ -150,18 +151,28 @@ class Opening(NamedTuple):
     counter_accounts: dict[str, int]
 
 
+_new_opening = functools.partial(tuple.__new__, Opening)  # from a tuple in C, not the named tuple's Python __new__
+_COUNTERS_AT = len(ACCOUNT_COLUMNS)  # the counter-accounts' ids in the opening's row, then the tables' tops
+
+
 def opening(conn: sa.Connection, portfolio_id: int, n_fills: int, account: int | str) -> Opening:
     """`fill_ids` with the account (its id, or its name as stored) and the counter-accounts, in one
     statement when the account is in the portfolio."""
     row = _OPENING[conn.dialect.name, isinstance(account, str)].first(conn, pid=portfolio_id, ref=account)
     if row is None:
         return Opening(*fill_ids(conn, n_fills), None, {})
-    n = len(ACCOUNT_COLUMNS)
-    ext = {name: aid for name, aid in zip(COUNTER_ACCOUNTS, row[n : n + 3], strict=True) if aid is not None}
+    n = _COUNTERS_AT
+    found = row[n : n + 3]
+    if None in found:  # a portfolio's first bookings: not every counter-account is made yet
+        ext = {name: aid for name, aid in zip(COUNTER_ACCOUNTS, found, strict=True) if aid is not None}
+    else:
+        ext = dict(zip(COUNTER_ACCOUNTS, found, strict=True))
     if conn.dialect.name != "sqlite":
         return Opening(*fill_ids(conn, n_fills), account_row(row[:n]), ext)
-    top_fill, *tops = row[n + 3 :]
-    return Opening(top_fill + 1, BookIds(*(top + 1 for top in tops)), account_row(row[:n]), ext)
+    # Written out, each step a C call: a generator and a star-unpacking cost twice as much.
+    top_fill, top_lot, top_position, top_close = row[n + 3 :]
+    ids = BookIds(top_lot + 1, top_position + 1, top_close + 1)
+    return _new_opening((top_fill + 1, ids, account_row(row[:n]), ext))
 
 
 def day(value: date | str | None) -> date | None:
@@ -169,9 +180,23 @@ def day(value: date | str | None) -> date | None:
     return date.fromisoformat(value) if isinstance(value, str) else value
 
 
+# Instruments as read, by their stored row: an instrument is immutable, so the units of work that book
+# one share the object made for its first (a frozen dataclass and its kind's enum lookup cost about
+# what the read's own Python does). Emptied when full, so a long-running process keeps a bounded number.
+_INSTRUMENTS: dict[tuple[Any, ...], Instrument] = {}
+_INSTRUMENTS_MAX = 4096
+
+
 def _instrument(row: Sequence[Any]) -> Instrument:
-    _id, symbol, kind, underlying, pc, strike, expiry, mult = row[:8]
-    return Instrument(symbol, InstrumentKind(kind), underlying, pc, strike, day(expiry), mult)
+    stored = tuple(row[:8])
+    found = _INSTRUMENTS.get(stored)
+    if found is None:
+        _id, symbol, kind, underlying, pc, strike, expiry, mult = stored
+        found = Instrument(symbol, InstrumentKind(kind), underlying, pc, strike, day(expiry), mult)
+        if len(_INSTRUMENTS) >= _INSTRUMENTS_MAX:
+            _INSTRUMENTS.clear()
+        _INSTRUMENTS[stored] = found
+    return found
 
 
 def instrument_by_id(conn: sa.Connection, portfolio_id: int, iid: int) -> Instrument:
