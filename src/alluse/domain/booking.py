@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, timedelta
 from enum import StrEnum
 from typing import NamedTuple, Protocol, TypedDict
@@ -244,20 +244,26 @@ class MovedInKind:
     lots: int
 
 
-@dataclass
+@dataclass(init=False)
 class Booking:
     """What a unit of work holds of lots, positions and accounts, and the decisions on it. Every
     account, instrument and lot list a fact touches must be loaded before the fact is booked."""
 
-    accounts: dict[int, Holder] = field(default_factory=dict)
-    inst: dict[int, Instrument] = field(default_factory=dict)
-    inst_by_symbol: dict[str, int] = field(default_factory=dict)
-    lots: dict[tuple[int, int], list[BookLot]] = field(default_factory=dict)
-    positions: dict[int, dict[int, Position]] = field(default_factory=dict)
+    accounts: dict[int, Holder]
+    inst: dict[int, Instrument]
+    inst_by_symbol: dict[str, int]
+    lots: dict[tuple[int, int], list[BookLot]]
+    positions: dict[int, dict[int, Position]]
     # What changed since the last write-back.
-    closes: list[Close] = field(default_factory=list)
-    new_lots: list[BookLot] = field(default_factory=list)
-    ext_delta: dict[int, int] = field(default_factory=dict)
+    closes: list[Close]
+    new_lots: list[BookLot]
+    ext_delta: dict[int, int]
+
+    def __init__(self) -> None:
+        # Made once per unit of work: plain assignments (a dataclass's `__init__` calls a default
+        # factory per field).
+        self.accounts, self.inst, self.inst_by_symbol, self.lots, self.positions = {}, {}, {}, {}, {}
+        self.closes, self.new_lots, self.ext_delta = [], [], {}
 
     def add_instrument(self, iid: int, ins: Instrument) -> None:
         self.inst[iid] = ins

@@ -14,8 +14,8 @@ what it changed (load → decide → apply, in the caller's one unit of work).
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, field
 from datetime import date
+from json.encoder import encode_basestring
 from typing import Any, NotRequired, TypedDict, cast
 
 from sqlalchemy.engine import Engine
@@ -150,7 +150,8 @@ def payload_texts(facts: list[Fill]) -> list[str | None]:
     less than half the generic encoder's work on a payload (tests/unit/test_fill_texts.py compares the
     two). None for a fact holding a value of a type the payload does not declare (the generic encoder
     spells it)."""
-    text = json_strings()
+    # One fact's texts are spelled as they come: keeping them for the next fact would cost more.
+    text = json_strings() if len(facts) > 1 else encode_basestring
     out: list[str | None] = []
     for f in facts:
         account, price, symbol, on = f.account, f.price, f.symbol, f.trade_date
@@ -281,8 +282,9 @@ class _CounterAccounts(dict[str, int]):
     no reference cycle, so a unit of work's booking is freed as soon as it ends, not by the
     collector."""
 
+    __slots__ = ("tx", "read")
+
     def __init__(self, tx: Tx) -> None:
-        super().__init__()
         self.tx = tx
         self.read = False
 
@@ -297,35 +299,39 @@ class _CounterAccounts(dict[str, int]):
         return found
 
 
-@dataclass
 class Book:
     """A unit of work's booking: loads what each fact needs, asks `domain.booking` what the fact does,
-    and `flush` writes it back in a few executemany."""
+    and `flush` writes it back in a few executemany. Made once per unit of work, by `opened`: its
+    state is set in a plain `__init__` (a dataclass's, with a default factory per field, cost as
+    much as a single fill's booking read spends in Python)."""
 
-    tx: Tx
-    booking: Booking = field(default_factory=Booking)
-    accounts: dict[int, AccountRow] = field(default_factory=dict)
-    refs: dict[str | int, int] = field(default_factory=dict)
-    fill_rows: list[list[Any]] = field(default_factory=list)  # store.fill_row
-    entries: list[JournalEntry] = field(default_factory=list)
-    entry_fill: list[int] = field(default_factory=list)
-    breached: dict[int, bool] = field(default_factory=dict)
-    # Open earmarks as read and drawn by this unit of work's fills (nothing else here writes any).
-    earmarks: OpenEarmarks = field(default_factory=dict)
-    _parsed: dict[tuple[str, int], Instrument] = field(default_factory=dict)
-    counter_accounts: _CounterAccounts = field(init=False)  # one for every fact of the unit of work
-    _next_fill: int = 0
-    _ids: store.BookIds | None = None
-    # Read ahead with what was read anyway (see `opened`, `account`): an account, and by symbol the
-    # instruments not held (None: not recorded), taken by their first use.
-    _account_read: AccountRow | None = None
-    _instrument_read: dict[str, tuple[int, Instrument] | None] = field(default_factory=dict)
-    # (account, instrument) read with no stored position: `position` need not ask again.
-    _no_position: set[tuple[int, int]] = field(default_factory=set)
-    # What `_loaded` loaded for facts of a kind (see `record`).
-    _touches: dict[tuple[Any, ...], tuple[AccountRow, Instrument | None, int | None, int | None]] = field(
-        default_factory=dict
-    )
+    __slots__ = ("tx", "booking", "accounts", "refs", "fill_rows", "entries", "entry_fill", "breached", "earmarks",
+                 "_parsed", "counter_accounts", "_next_fill", "_ids", "_account_read", "_instrument_read",
+                 "_no_position", "_touches")  # fmt: skip
+
+    def __init__(self, tx: Tx, next_fill: int, ids: store.BookIds | None, account_read: AccountRow | None) -> None:
+        self.tx = tx
+        self.booking = Booking()
+        self.accounts: dict[int, AccountRow] = {}
+        self.refs: dict[str | int, int] = {}
+        self.fill_rows: list[list[Any]] = []  # store.fill_row
+        self.entries: list[JournalEntry] = []
+        self.entry_fill: list[int] = []
+        self.breached: dict[int, bool] = {}
+        # Open earmarks as read and drawn by this unit of work's fills (nothing else here writes any).
+        self.earmarks: OpenEarmarks = {}
+        self._parsed: dict[tuple[str, int], Instrument] = {}
+        self.counter_accounts = _CounterAccounts(tx)  # one for every fact of the unit of work
+        self._next_fill = next_fill
+        self._ids = ids
+        # Read ahead with what was read anyway (see `opened`, `account`): an account, and by symbol the
+        # instruments not held (None: not recorded), taken by their first use.
+        self._account_read = account_read
+        self._instrument_read: dict[str, tuple[int, Instrument] | None] = {}
+        # (account, instrument) read with no stored position: `position` need not ask again.
+        self._no_position: set[tuple[int, int]] = set()
+        # What `_loaded` loaded for facts of a kind (see `record`).
+        self._touches: dict[tuple[Any, ...], tuple[AccountRow, Instrument | None, int | None, int | None]] = {}
 
     @classmethod
     def opened(cls, tx: Tx, n_fills: int, account: str | int | None = None) -> Book:
@@ -337,10 +343,10 @@ class Book:
         ref = account.strip().upper() if isinstance(account, str) else account
         if account is None or isinstance(ref, str) and (not ref or is_id(ref)):
             first, ids = store.fill_ids(tx.conn, n_fills)
-            return cls(tx, _next_fill=first - 1, _ids=ids)
+            return cls(tx, first - 1, ids, None)
         assert ref is not None
         o = store.opening(tx.conn, tx.portfolio_id, n_fills, ref)
-        book = cls(tx, _next_fill=o.first_fill - 1, _ids=o.ids, _account_read=o.account)
+        book = cls(tx, o.first_fill - 1, o.ids, o.account)
         if o.account is not None:
             book.refs[account] = o.account.id
         # The counter-accounts too: none is made before the first fact posts, and only this booking
@@ -348,9 +354,6 @@ class Book:
         book.counter_accounts.update(o.counter_accounts)
         book.counter_accounts.read = o.account is not None
         return book
-
-    def __post_init__(self) -> None:
-        self.counter_accounts = _CounterAccounts(self.tx)
 
     # -- loading
     def account(self, ref: str | int, symbol: str | None = None) -> AccountRow:
