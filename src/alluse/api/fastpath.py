@@ -18,9 +18,9 @@ million of a deposit's 3.45 million server instructions, half of what ran outsid
 It makes the checks the app makes, each as the app makes it (the JSON body's media type, keys and
 bounds through `hardening`, the body through the route's own body field, the Idempotency-Key header
 through `deps.idempotency_key_of`, the caller through `deps.scope_in` with the trader role), then
-the route's own write (`routers.cash.deposited`) in the thread pool, and answers what that returns,
-a first deposit or a replay, serialized by the route's response model with the Idempotency-Key
-header. A write may be handed on only while nothing is written: anything refused before the write,
+the route's own write (`routers.cash.deposited`) in a worker thread (`api/threads.py`), and answers
+what that returns, a first deposit or a replay, serialized by the route's response model with the
+Idempotency-Key header. A write may be handed on only while nothing is written: anything refused before the write,
 or by it (the write is all or nothing), goes on to the app with the body it sent, which then answers
 it with its usual problem+json, having written nothing either; once the write is made, the answer is
 this layer's, and an error past it is the app's 500.
@@ -33,7 +33,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import anyio
 from fastapi.routing import APIRoute, APIRouter
 from fastapi.security import HTTPAuthorizationCredentials
 from fastapi.security.utils import get_authorization_scheme_param
@@ -46,6 +45,7 @@ from alluse.api.deps import KEY_CHARS, Context, idempotency_key_of, scope_in
 from alluse.api.hardening import OFFLOAD_BYTES, check_json, media_type_error
 from alluse.api.money import typed_money
 from alluse.api.routers.cash import deposited
+from alluse.api.threads import run_sync
 from alluse.services.cash import CashMoved
 from alluse.views.access import Role
 from alluse.views.accounts import AccountDetail, account_detail_in
@@ -148,7 +148,7 @@ class Deposits(_OwnPath):
         except Exception:  # refused: the app answers it as it answers any request
             return None
         try:
-            moved = await anyio.to_thread.run_sync(deposited, found, deposit, c, key)
+            moved = await run_sync(deposited, found, deposit, c, key)
         except Exception:  # refused by the write, all or nothing: the app answers it too
             if sent_key is None:
                 # Under the key this layer made up, not one of its own: should the write have
