@@ -5,7 +5,7 @@
   Content-Length is already over the limit is refused by `EdgeGuard` before anything else runs.
 - `EdgeGuard` (ASGI middleware) adds the security headers to every response and refuses a declared
   oversized body at once, as problem+json.
-- `in_thread` runs a sync endpoint in the thread pool with one hop rather than FastAPI's two.
+- `in_thread` runs a sync endpoint in a worker thread with one hop rather than FastAPI's two.
 - `off_the_loop` runs a heavy endpoint (reports, PNG charts) in a worker thread behind its own small
   limiter, so a burst of them queues there without taking the thread pool every other route uses.
 - `strict_json` (a dependency of every API router): a JSON body must say `application/json` (or
@@ -34,6 +34,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from alluse.api.problems import problem
+from alluse.api.threads import run_sync
 from alluse.config import Settings
 
 DOCS_PATHS = frozenset({"/docs", "/redoc", "/docs/oauth2-redirect"})
@@ -186,14 +187,15 @@ def _heavy_limiter() -> anyio.CapacityLimiter:
 
 
 def in_thread(fn: F) -> F:
-    """Turn a sync endpoint into an async one that runs `fn` in the thread pool, as FastAPI runs a sync
-    endpoint, but with one hop per request instead of two: FastAPI validates a sync endpoint's
-    response in the pool as well, a second hop that costs more than the validation itself (the write
-    routes, docs/api.md "Performance"). FastAPI reads the parameters through `functools.wraps`."""
+    """Turn a sync endpoint into an async one that runs `fn` in a worker thread (`api/threads.py`), as
+    FastAPI runs a sync endpoint in its thread pool, but with one hop per request instead of two:
+    FastAPI validates a sync endpoint's response in the pool as well, a second hop that costs more
+    than the validation itself (the write routes, docs/api.md "Performance"). FastAPI reads the
+    parameters through `functools.wraps`."""
 
     @functools.wraps(fn)
     async def run(*args: Any, **kwargs: Any) -> Any:
-        return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs))
+        return await run_sync(functools.partial(fn, *args, **kwargs))
 
     return run  # type: ignore[return-value]
 
