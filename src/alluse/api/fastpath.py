@@ -30,7 +30,6 @@ these layers pass on, are the app's own."""
 
 from __future__ import annotations
 
-import json
 import threading
 from typing import Any
 
@@ -44,7 +43,7 @@ from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from alluse.api.deps import KEY_CHARS, Context, idempotency_key_of, scope_in
-from alluse.api.hardening import OFFLOAD_BYTES, check_json, media_type_error
+from alluse.api.hardening import OFFLOAD_BYTES, checked_json, media_type_error
 from alluse.api.money import typed_money
 from alluse.api.routers.cash import deposited
 from alluse.api.threads import run_sync
@@ -203,8 +202,9 @@ class Deposits(_OwnPath):
             # The checks of `hardening.strict_json`, in its order.
             if media_type_error(headers.get("content-type")):
                 return None
-            check_json(body, c.settings.max_json_depth, c.settings.max_json_keys)
-            deposit, errors = self.body.validate(json.loads(body), {}, loc=("body",))
+            # Parsed once: the check's parse is `json.loads`'s, with repeated keys refused.
+            value = checked_json(body, c.settings.max_json_depth, c.settings.max_json_keys)
+            deposit, errors = self.body.validate(value, {}, loc=("body",))
             if errors:
                 return None
             key = idempotency_key_of(sent_key)

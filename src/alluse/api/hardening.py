@@ -127,7 +127,30 @@ def media_type_error(content_type: str | None) -> str | None:
 
 def check_json(body: bytes, max_depth: int, max_keys: int) -> None:
     """Refuse repeated keys, and nesting or objects past the bounds (UnacceptableJson, 422)."""
+    try:
+        checked_json(body, max_depth, max_keys)
+    except (ValueError, RecursionError):
+        return  # not JSON at all: FastAPI's own parse has answered this already
 
+
+def checked_json(body: bytes, max_depth: int, max_keys: int) -> Any:
+    """The body parsed as `json.loads` parses it, once checked as `check_json` checks it; ValueError
+    or RecursionError when it is not JSON."""
+    # What json.loads does with bytes, then the decoder made once per bound (json.loads makes one,
+    # and its scanner, on every call given a hook).
+    value = _decoder(max_keys).decode(body.decode(json.detect_encoding(body), "surrogatepass"))
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > max_depth:
+            raise UnacceptableJson(f"the JSON body nests deeper than {max_depth} levels")
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return value
+
+
+@functools.lru_cache(maxsize=8)
+def _decoder(max_keys: int) -> json.JSONDecoder:
     def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
         if len(items) > max_keys:
             raise UnacceptableJson(f"a JSON object has {len(items)} keys; at most {max_keys} are accepted")
@@ -138,17 +161,7 @@ def check_json(body: bytes, max_depth: int, max_keys: int) -> None:
             out[k] = v
         return out
 
-    try:
-        value = json.loads(body, object_pairs_hook=pairs)
-    except (ValueError, RecursionError):
-        return  # not JSON at all: FastAPI's own parse has answered this already
-    stack = [(value, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if depth > max_depth:
-            raise UnacceptableJson(f"the JSON body nests deeper than {max_depth} levels")
-        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
-        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return json.JSONDecoder(object_pairs_hook=pairs)
 
 
 async def strict_json(request: Request) -> None:
