@@ -20,10 +20,10 @@ bounds through `hardening`, the body through the route's own body field, the Ide
 through `deps.idempotency_key_of`, the caller through `deps.scope_in` with the trader role), then
 the route's own write (`routers.cash.deposited`) in a worker thread (`api/threads.py`), and answers
 what that returns, a first deposit or a replay, serialized by the route's response model with the
-Idempotency-Key header. A write may be handed on only while nothing is written: anything refused before the write,
-or by it (the write is all or nothing), goes on to the app with the body it sent, which then answers
-it with its usual problem+json, having written nothing either; once the write is made, the answer is
-this layer's, and an error past it is the app's 500.
+Idempotency-Key header. A write may be handed on only while nothing is written: anything refused
+before the write, or by it (the write is all or nothing), goes on to the app with the body it sent,
+which then answers it with its usual problem+json, having written nothing either; once the write is
+made, the answer is this layer's, and an error past it is the app's 500.
 
 The routes stay declared in their routers (api/routers/): the OpenAPI document, and every request
 these layers pass on, are the app's own."""
