@@ -1,5 +1,6 @@
 """The account read's own path (api/fastpath.py): every answer is the app's, byte for byte, a revoked
-token, user, key or grant takes effect on the next read, and a read takes one connection."""
+token, user, key or grant takes effect on the next read, and a read takes one connection, kept
+between requests."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from collections.abc import Iterator
 import pytest
 import sqlalchemy as sa
 
+from alluse.api import fastpath
 from alluse.api.app import create_app
 from alluse.api.hardening import strict_json
 from alluse.config import Settings
@@ -87,7 +89,9 @@ def test_every_answer_is_the_apps_and_revocation_takes_effect_at_once(api, portf
     assert _same(api, ordinary, one, dora) == 401
 
 
-def test_an_account_read_takes_one_connection(api, portfolio):  # type: ignore[no-untyped-def]
+def test_account_reads_take_one_kept_connection(api, portfolio):  # type: ignore[no-untyped-def]
+    """The check and the read share one connection, which the own path keeps between requests: after
+    the first read, the next ones take none from the pool."""
     owner = api.user("olivia", role="owner")
     assert api.client.post("/portfolios/main/groups", json={"amount": "100000"}, headers=owner).status_code == 201
     checkouts: list[object] = []
@@ -98,9 +102,13 @@ def test_an_account_read_takes_one_connection(api, portfolio):  # type: ignore[n
     sa.event.listen(api.engine, "checkout", checkout)
     try:
         assert api.client.get("/portfolios/main/accounts/A1-GEN", headers=owner).status_code == 200
+        assert len(checkouts) <= 1  # none if an earlier request left a kept connection
+        checkouts.clear()
+        for _ in range(3):
+            assert api.client.get("/portfolios/main/accounts/A1-GEN", headers=owner).status_code == 200
     finally:
         sa.event.remove(api.engine, "checkout", checkout)
-    assert len(checkouts) == 1
+    assert checkouts == []
 
 
 def test_the_request_log_names_the_route_and_the_reader(engine, keyring, portfolio, api, caplog):  # type: ignore[no-untyped-def]
@@ -117,3 +125,23 @@ def test_the_request_log_names_the_route_and_the_reader(engine, keyring, portfol
     assert [(x["route"], x["status"], x["actor"]) for x in lines] == [
         ("/portfolios/{portfolio}/accounts/{account}", 200, "user:olivia")
     ]
+
+
+def test_a_kept_connection_is_given_back_reset_and_closed_with_its_engine(engine):  # type: ignore[no-untyped-def]
+    kept = fastpath._kept(engine)
+    assert fastpath._kept(engine) is kept  # one set per engine, however many apps serve it
+    first, second = kept.take(), kept.take()
+    first.execute(sa.text("SELECT 1"))  # a read through SQLAlchemy begins a transaction
+    assert first.in_transaction()
+    kept.give_back(first)
+    assert not first.in_transaction() and not first.closed
+    assert kept.take() is first  # kept: the next request takes it again
+    kept.give_back(first)
+    engine.dispose()
+    assert first.closed  # idle when the engine was disposed of
+    assert not second.closed  # in use then: closed when it comes back
+    kept.give_back(second)
+    assert second.closed
+    third = kept.take()
+    assert third is not first and third is not second
+    kept.give_back(third)

@@ -5,7 +5,7 @@
   Content-Length is already over the limit is refused by `EdgeGuard` before anything else runs.
 - `EdgeGuard` (ASGI middleware) adds the security headers to every response and refuses a declared
   oversized body at once, as problem+json.
-- `in_thread` runs a sync endpoint in the thread pool with one hop rather than FastAPI's two.
+- `in_thread` runs a sync endpoint in a worker thread with one hop rather than FastAPI's two.
 - `off_the_loop` runs a heavy endpoint (reports, PNG charts) in a worker thread behind its own small
   limiter, so a burst of them queues there without taking the thread pool every other route uses.
 - `strict_json` (a dependency of every API router): a JSON body must say `application/json` (or
@@ -34,6 +34,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from alluse.api.problems import problem
+from alluse.api.threads import run_sync
 from alluse.config import Settings
 
 DOCS_PATHS = frozenset({"/docs", "/redoc", "/docs/oauth2-redirect"})
@@ -126,7 +127,30 @@ def media_type_error(content_type: str | None) -> str | None:
 
 def check_json(body: bytes, max_depth: int, max_keys: int) -> None:
     """Refuse repeated keys, and nesting or objects past the bounds (UnacceptableJson, 422)."""
+    try:
+        checked_json(body, max_depth, max_keys)
+    except (ValueError, RecursionError):
+        return  # not JSON at all: FastAPI's own parse has answered this already
 
+
+def checked_json(body: bytes, max_depth: int, max_keys: int) -> Any:
+    """The body parsed as `json.loads` parses it, once checked as `check_json` checks it; ValueError
+    or RecursionError when it is not JSON."""
+    # What json.loads does with bytes, then the decoder made once per bound (json.loads makes one,
+    # and its scanner, on every call given a hook).
+    value = _decoder(max_keys).decode(body.decode(json.detect_encoding(body), "surrogatepass"))
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > max_depth:
+            raise UnacceptableJson(f"the JSON body nests deeper than {max_depth} levels")
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return value
+
+
+@functools.lru_cache(maxsize=8)
+def _decoder(max_keys: int) -> json.JSONDecoder:
     def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
         if len(items) > max_keys:
             raise UnacceptableJson(f"a JSON object has {len(items)} keys; at most {max_keys} are accepted")
@@ -137,17 +161,7 @@ def check_json(body: bytes, max_depth: int, max_keys: int) -> None:
             out[k] = v
         return out
 
-    try:
-        value = json.loads(body, object_pairs_hook=pairs)
-    except (ValueError, RecursionError):
-        return  # not JSON at all: FastAPI's own parse has answered this already
-    stack = [(value, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if depth > max_depth:
-            raise UnacceptableJson(f"the JSON body nests deeper than {max_depth} levels")
-        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
-        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return json.JSONDecoder(object_pairs_hook=pairs)
 
 
 async def strict_json(request: Request) -> None:
@@ -186,14 +200,15 @@ def _heavy_limiter() -> anyio.CapacityLimiter:
 
 
 def in_thread(fn: F) -> F:
-    """Turn a sync endpoint into an async one that runs `fn` in the thread pool, as FastAPI runs a sync
-    endpoint, but with one hop per request instead of two: FastAPI validates a sync endpoint's
-    response in the pool as well, a second hop that costs more than the validation itself (the write
-    routes, docs/api.md "Performance"). FastAPI reads the parameters through `functools.wraps`."""
+    """Turn a sync endpoint into an async one that runs `fn` in a worker thread (`api/threads.py`), as
+    FastAPI runs a sync endpoint in its thread pool, but with one hop per request instead of two:
+    FastAPI validates a sync endpoint's response in the pool as well, a second hop that costs more
+    than the validation itself (the write routes, docs/api.md "Performance"). FastAPI reads the
+    parameters through `functools.wraps`."""
 
     @functools.wraps(fn)
     async def run(*args: Any, **kwargs: Any) -> Any:
-        return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs))
+        return await run_sync(functools.partial(fn, *args, **kwargs))
 
     return run  # type: ignore[return-value]
 
