@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
+from types import MappingProxyType
 from typing import NotRequired, TypedDict, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from alluse.brokers.refs import BrokerageRef, parse_brokerage_ref
-from alluse.domain.accounts import SLEEVES, Allocation, GroupKind, check_allocation_for
+from alluse.domain.accounts import SLEEVES, AccountKind, Allocation, GroupKind, check_allocation_for
 from alluse.domain.errors import Conflict, InvalidInput
 from alluse.domain.groups import paid_from, plan_group_openings, sleeves_needed
 from alluse.domain.ledger import BANK
@@ -130,7 +133,7 @@ def _open(tx: Tx, openings: list[GroupOpening], seqs: list[int] | None = None) -
     conn, pid = tx.conn, tx.portfolio_id
     defaults = store.portfolio_defaults(conn, pid, BANK, [o.name for o in openings])
     template, default_alloc = defaults.template, defaults.allocation
-    buffers = {k: template_rules(template, k).buffer_bps for k in SLEEVES}
+    buffers = _sleeve_buffers(template)
     bank, first_ids = defaults.bank_id, defaults.first_ids
     if bank is None:
         # Its first use creates the bank's account: ids read with the defaults are then stale.
@@ -178,6 +181,12 @@ def _open(tx: Tx, openings: list[GroupOpening], seqs: list[int] | None = None) -
     for r, tid in zip([r for r in results if r["amount_cents"]], transfer_ids, strict=True):
         r["transfer_id"] = tid
     return results
+
+
+@lru_cache(maxsize=16)
+def _sleeve_buffers(template: str) -> Mapping[AccountKind, int]:
+    """Each sleeve kind's buffer under a template (the templates are constants)."""
+    return MappingProxyType({k: template_rules(template, k).buffer_bps for k in SLEEVES})
 
 
 def _group_names(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, NamedTuple
 
 import sqlalchemy as sa
@@ -93,9 +94,14 @@ def portfolio_defaults(
         params["name"] = names[0]
     template, gen, rev, com, bank_id, primary, taken, *tops = _DEFAULTS[count, one, ids].rows(conn, **params)[0]
     return PortfolioDefaults(
-        template, Allocation(gen, rev, com), bank_id, primary, None if taken is None else bool(taken),
+        template, _allocation(gen, rev, com), bank_id, primary, None if taken is None else bool(taken),
         [int(top) + 1 for top in tops] if ids else None,
     )  # fmt: skip
+
+
+# An allocation is immutable and checks its shares when made (a Python call per field): one per
+# portfolio's split is made once.
+_allocation = lru_cache(maxsize=256)(Allocation)
 
 
 def group_names_taken(conn: sa.Connection, portfolio_id: int, names: Sequence[str]) -> set[str]:
