@@ -9,6 +9,7 @@ paying leg and one receiving leg per sleeve. A group over real brokerage account
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from functools import lru_cache
 from typing import NamedTuple, Protocol
 
 from alluse.domain.accounts import SLEEVES, AccountKind, Allocation, GroupKind
@@ -75,41 +76,53 @@ def plan_group_openings(
     sleeve kind's buffer under the portfolio's template."""
     plans = []
     next_account = first_account_id
-    # A batch opens many groups of one amount and allocation: split each such pair once.
-    shares: dict[tuple[Allocation, int], list[tuple[AccountKind, str, int, int, int]]] = {}
+    buffer_bps = (buffers[AccountKind.GEN], buffers[AccountKind.REV], buffers[AccountKind.COM])
     for i, (o, name) in enumerate(zip(openings, names, strict=True)):
         alloc = o.allocation or default
-        share = shares.get((alloc, o.amount_cents))
-        if share is None:
-            kinds = alloc.kinds()
-            split = alloc.split(o.amount_cents)
-            if o.amount_cents and min(split[k] for k in kinds) <= 0:
-                raise InvalidInput(f"{format_usd(o.amount_cents)} is too small to fund every sleeve of a group")
-            share = shares[(alloc, o.amount_cents)] = [
-                (k, k.value, split[k], buffers[k], SLEEVES.index(k)) for k in kinds
-            ]
         source = o.forked_from_account_id or bank_id
+        # Built with tuple.__new__: a named tuple's own __new__ is a Python call, and a group opening
+        # makes eight of them.
         sleeves = []
-        for kind, suffix, cash, buffer, slot in share:
-            sleeves.append(SleevePlan(next_account, kind, f"{name}-{suffix}", cash, buffer, slot))
+        legs = [_new(Leg, (source, -o.amount_cents))]
+        for kind, suffix, cash, buffer, slot in _shares(alloc, o.amount_cents, buffer_bps):
+            sleeves.append(_new(SleevePlan, (next_account, kind, name + suffix, cash, buffer, slot)))
+            legs.append(_new(Leg, (next_account, cash)))
             next_account += 1
-        legs = (Leg(source, -o.amount_cents), *(Leg(s.account_id, s.cash_cents) for s in sleeves))
         plans.append(
-            GroupPlan(
-                first_group_id + i,
-                name,
-                o.kind,
-                o.parent_group_id,
-                o.forked_from_account_id,
-                alloc,
-                o.amount_cents,
-                source,
-                tuple(sleeves),
-                TransferKind.GROUP_OPEN if source == bank_id else TransferKind.FORK,
-                legs if o.amount_cents else (),
+            _new(
+                GroupPlan,
+                (
+                    first_group_id + i,
+                    name,
+                    o.kind,
+                    o.parent_group_id,
+                    o.forked_from_account_id,
+                    alloc,
+                    o.amount_cents,
+                    source,
+                    tuple(sleeves),
+                    TransferKind.GROUP_OPEN if source == bank_id else TransferKind.FORK,
+                    tuple(legs) if o.amount_cents else (),
+                ),
             )
         )
     return plans
+
+
+_new = tuple.__new__
+
+
+@lru_cache(maxsize=256)
+def _shares(
+    alloc: Allocation, amount_cents: int, buffer_bps: tuple[int, int, int]
+) -> tuple[tuple[AccountKind, str, int, int, int], ...]:
+    """Each sleeve's (kind, name suffix, cash, buffer, brokerage slot) for an amount split by an
+    allocation: kept, since groups are opened again and again with one amount and allocation."""
+    kinds = alloc.kinds()
+    split = alloc.split(amount_cents)
+    if amount_cents and min(split[k] for k in kinds) <= 0:
+        raise InvalidInput(f"{format_usd(amount_cents)} is too small to fund every sleeve of a group")
+    return tuple((k, f"-{k.value}", split[k], buffer_bps[SLEEVES.index(k)], SLEEVES.index(k)) for k in kinds)
 
 
 def paid_from(plans: Sequence[GroupPlan]) -> dict[int, int]:

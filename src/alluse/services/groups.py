@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import re
+from _json import encode_basestring
+from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
+from types import MappingProxyType
 from typing import NotRequired, TypedDict, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from alluse.brokers.refs import BrokerageRef, parse_brokerage_ref
-from alluse.domain.accounts import SLEEVES, Allocation, GroupKind, check_allocation_for
+from alluse.domain.accounts import SLEEVES, AccountKind, Allocation, GroupKind, check_allocation_for
 from alluse.domain.errors import Conflict, InvalidInput
 from alluse.domain.groups import paid_from, plan_group_openings, sleeves_needed
 from alluse.domain.ledger import BANK
@@ -23,6 +27,8 @@ from alluse.store.schema import account_groups, accounts, brokerage_accounts
 from alluse.store.uow import Request, Tx, collector_paused, write
 
 GROUP_NAME_RE = re.compile(r"^[A-Z][A-Z0-9]{0,19}$")
+# A sleeve's kind as its result names it: an enum's `.value` is two Python calls.
+_KIND_TEXT = {k: k.value for k in SLEEVES}
 
 
 class SleeveOpened(TypedDict):
@@ -108,11 +114,46 @@ def open_groups(
     by_key = dict(openings)
 
     def apply(tx: Tx, fresh: list[Request]) -> list[GroupOpened]:
-        return _open(tx, [by_key[r.key] for r in fresh])
+        results = _open(tx, [by_key[r.key] for r in fresh])
+        tx.result_texts = opened_texts(results)
+        return results
 
     with collector_paused(len(openings)):
         requests = [Request(key, dict(o.payload())) for key, o in openings]
         return cast(list[GroupOpened], write(engine, portfolio, actor, "group.open", requests, apply))
+
+
+# A GroupOpened as canonical JSON (keys sorted), for its audit entry (`opened_texts`).
+_OPENED = '{"accounts":{%s},"amount_cents":%d,"group_id":%d,"name":%s%s}'
+_SLEEVE_OPENED = '%s:{"account_id":%d,"brokerage_account":%s,"cash_cents":%d,"name":%s}'
+
+
+def opened_texts(results: list[GroupOpened]) -> list[str]:
+    """`canonical_json` of each result, spelled with the shape known: about half the generic
+    encoder's work on a group's result (tests/unit/test_group_texts.py compares the two)."""
+    return [
+        _OPENED
+        % (
+            ",".join(
+                [
+                    _SLEEVE_OPENED
+                    % (
+                        encode_basestring(kind),
+                        s["account_id"],
+                        encode_basestring(s["brokerage_account"]),
+                        s["cash_cents"],
+                        encode_basestring(s["name"]),
+                    )
+                    for kind, s in sorted(r["accounts"].items())
+                ]
+            ),
+            r["amount_cents"],
+            r["group_id"],
+            encode_basestring(r["name"]),
+            f',"transfer_id":{r["transfer_id"]:d}' if "transfer_id" in r else "",
+        )
+        for r in results
+    ]
 
 
 def open_fork_groups(tx: Tx, openings: list[GroupOpening], seqs: list[int]) -> list[GroupOpened]:
@@ -130,7 +171,7 @@ def _open(tx: Tx, openings: list[GroupOpening], seqs: list[int] | None = None) -
     conn, pid = tx.conn, tx.portfolio_id
     defaults = store.portfolio_defaults(conn, pid, BANK, [o.name for o in openings])
     template, default_alloc = defaults.template, defaults.allocation
-    buffers = {k: template_rules(template, k).buffer_bps for k in SLEEVES}
+    buffers = _sleeve_buffers(template)
     bank, first_ids = defaults.bank_id, defaults.first_ids
     if bank is None:
         # Its first use creates the bank's account: ids read with the defaults are then stale.
@@ -149,23 +190,28 @@ def _open(tx: Tx, openings: list[GroupOpening], seqs: list[int] | None = None) -
     store.insert_groups(conn, pid, template, plans, tx.now)
     wanted = [(s.account_id, o.brokerage[s.slot]) for o, g in zip(openings, plans, strict=True) for s in g.sleeves]
     refs = iter(map_brokerage(tx, wanted, first_brokerage))
-    results: list[GroupOpened] = [
-        {
-            "group_id": g.group_id,
-            "name": g.name,
-            "amount_cents": Cents(g.amount_cents),
-            "accounts": {
-                s.kind.value: {
-                    "account_id": s.account_id,
-                    "name": s.name,
-                    "cash_cents": Cents(s.cash_cents),
-                    "brokerage_account": next(refs),
-                }
-                for s in g.sleeves
-            },
-        }
-        for g in plans
-    ]
+    # Cents marks the money fields for the type checker only (it returns its argument): the results
+    # are typed once, as a whole, rather than through a Python call per amount.
+    results = cast(
+        list[GroupOpened],
+        [
+            {
+                "group_id": g.group_id,
+                "name": g.name,
+                "amount_cents": g.amount_cents,
+                "accounts": {
+                    _KIND_TEXT[s.kind]: {
+                        "account_id": s.account_id,
+                        "name": s.name,
+                        "cash_cents": s.cash_cents,
+                        "brokerage_account": next(refs),
+                    }
+                    for s in g.sleeves
+                },
+            }
+            for g in plans
+        ],
+    )
     entries = [
         JournalEntry(g.transfer_kind, list(g.legs), seqs[i] if seqs else tx.seq(i), memo=f"open group {g.name}")
         for i, g in enumerate(plans)
@@ -178,6 +224,12 @@ def _open(tx: Tx, openings: list[GroupOpening], seqs: list[int] | None = None) -
     for r, tid in zip([r for r in results if r["amount_cents"]], transfer_ids, strict=True):
         r["transfer_id"] = tid
     return results
+
+
+@lru_cache(maxsize=16)
+def _sleeve_buffers(template: str) -> Mapping[AccountKind, int]:
+    """Each sleeve kind's buffer under a template (the templates are constants)."""
+    return MappingProxyType({k: template_rules(template, k).buffer_bps for k in SLEEVES})
 
 
 def _group_names(

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 
-from alluse.domain.accounts import Allocation
+from alluse.domain.accounts import AccountKind, Allocation, GroupKind
 from alluse.domain.groups import GroupPlan
 from alluse.store import prepared
 from alluse.store.db import IN_CHUNK
@@ -93,9 +94,14 @@ def portfolio_defaults(
         params["name"] = names[0]
     template, gen, rev, com, bank_id, primary, taken, *tops = _DEFAULTS[count, one, ids].rows(conn, **params)[0]
     return PortfolioDefaults(
-        template, Allocation(gen, rev, com), bank_id, primary, None if taken is None else bool(taken),
+        template, _allocation(gen, rev, com), bank_id, primary, None if taken is None else bool(taken),
         [int(top) + 1 for top in tops] if ids else None,
     )  # fmt: skip
+
+
+# An allocation is immutable and checks its shares when made (a Python call per field): one per
+# portfolio's split is made once.
+_allocation = lru_cache(maxsize=256)(Allocation)
 
 
 def group_names_taken(conn: sa.Connection, portfolio_id: int, names: Sequence[str]) -> set[str]:
@@ -108,6 +114,10 @@ def group_names_taken(conn: sa.Connection, portfolio_id: int, names: Sequence[st
     return found
 
 
+# A kind's text, as its row stores it: an enum's `.value` is two Python calls.
+_TEXT: dict[str, str] = {k: k.value for kinds in (AccountKind, GroupKind) for k in kinds}
+
+
 def insert_groups(
     conn: sa.Connection, portfolio_id: int, template: str, plans: Sequence[GroupPlan], now: datetime
 ) -> None:
@@ -117,10 +127,10 @@ def insert_groups(
     config_rows: list[tuple[Any, ...]] = []
     for g in plans:
         a = g.allocation
-        group_rows.append((g.group_id, portfolio_id, g.name, g.kind.value, "ACTIVE", g.parent_group_id,
+        group_rows.append((g.group_id, portfolio_id, g.name, _TEXT[g.kind], "ACTIVE", g.parent_group_id,
                            g.forked_from_account_id, a.gen_bps, a.rev_bps, a.com_bps, now))  # fmt: skip
         for s in g.sleeves:
-            account_rows.append((s.account_id, portfolio_id, g.group_id, s.kind.value, s.name, "ACTIVE",
+            account_rows.append((s.account_id, portfolio_id, g.group_id, _TEXT[s.kind], s.name, "ACTIVE",
                                  g.forked_from_account_id, s.buffer_bps, s.cash_cents, 0, 0, 0, s.cash_cents, now))  # fmt: skip
             config_rows.append((s.account_id, portfolio_id, template, "{}"))
     _GROUP_INSERT.tuples(conn, group_rows)
