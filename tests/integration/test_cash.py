@@ -158,3 +158,21 @@ def test_a_batch_stores_each_result_as_its_canonical_json(engine: sa.Engine, a1:
         stored = dict(conn.execute(sa.select(audit_log.c.idempotency_key, audit_log.c.result)).all())
     assert [stored[k] for k, _m in moves] == [canonical_json(r) for r in results]
     assert verify(engine).ok
+
+
+def test_a_single_move_stores_its_result_as_its_canonical_json(engine: sa.Engine, a1: str) -> None:
+    """A unit of work of one move spells its result with the shape known too; an amount that is not an
+    int (a bool passes the positivity check, and SQLite stores it) is left to the generic encoder."""
+    singles = [
+        ("s1", cash.deposit("A1", 1_001)),
+        ("s2", cash.withdrawal("A1-REV", 3, memo="é")),
+        ("s3", cash.transfer("A1-GEN", "A1-REV", 11)),
+    ]
+    if engine.dialect.name == "sqlite":  # PostgreSQL refuses a boolean for a bigint
+        singles.append(("s4", cash.deposit("A1-GEN", True, group=False)))  # type: ignore[arg-type]
+    results = [cash.move_cash(engine, "t", a1, [move])[0] for move in singles]
+    with engine.connect() as conn:
+        stored = dict(conn.execute(sa.select(audit_log.c.idempotency_key, audit_log.c.result)).all())
+    assert [stored[k] for k, _m in singles] == [canonical_json(r) for r in results]
+    assert engine.dialect.name != "sqlite" or '"amount_cents":true' in stored["s4"]
+    assert verify(engine).ok

@@ -26,6 +26,11 @@ def canonical_json(value: Any) -> str:
     return "".join(_c_encode(value, 0))
 
 
+# A string's spelling in `canonical_json`, for a text spelled with its shape known from one request
+# (`json_strings` for a batch's).
+json_string: Callable[[str], str] = encode_basestring
+
+
 def json_strings() -> Callable[[str], str]:
     """A string's spelling in `canonical_json`, each distinct string spelled once: for the texts a batch
     builds with their shape known (the names, kinds and dates of a batch repeat)."""
@@ -134,9 +139,7 @@ def entry_signer(
     """`entry_mac` for the entries of one unit of work, as a function of the fields that differ
     between them (prev_hash, seq, idempotency_key, input_digest, result, rows_text): the fields they
     share are spelled once, and the key id, first in the message, is hashed into the keyed state once."""
-    inner0, outer = _keyed(key)
-    keyed = inner0.copy()
-    keyed.update(f"{len(key_id)}:{key_id}".encode())
+    keyed, outer = _keyed_as(key, key_id)
     mid = f"{len(at_text)}:{at_text}{len(actor)}:{actor}{len(action)}:{action}"
     reason = _reason(override_reason)
     end = f"{len(reason)}:{reason}"
@@ -167,6 +170,16 @@ def _keyed(key: bytes) -> tuple[hashlib._Hash, hashlib._Hash]:
         key = hashlib.sha256(key).digest()
     key = key.ljust(_BLOCK, b"\0")
     return hashlib.sha256(key.translate(_IPAD)), hashlib.sha256(key.translate(_OPAD))
+
+
+@functools.lru_cache(maxsize=8)
+def _keyed_as(key: bytes, key_id: str) -> tuple[hashlib._Hash, hashlib._Hash]:
+    """`_keyed` with the key id, first in every entry's message, hashed into the inner state: once per
+    key, not once per unit of work. Like `_keyed`'s, the states are only ever copied."""
+    inner0, outer = _keyed(key)
+    keyed = inner0.copy()
+    keyed.update(f"{len(key_id)}:{key_id}".encode())
+    return keyed, outer
 
 
 _IPAD = bytes(x ^ 0x36 for x in range(256))

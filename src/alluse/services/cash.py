@@ -6,6 +6,7 @@ same unit of work, so a batch is checked exactly as if its requests had come one
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass, replace
 from typing import Any, NotRequired, TypedDict, cast
 
@@ -19,7 +20,7 @@ from alluse.domain.accounts import (
     check_cash_may_leave,
     check_cash_out,
 )
-from alluse.domain.audit import json_strings
+from alluse.domain.audit import json_string, json_strings
 from alluse.domain.errors import Conflict, InvalidInput, NotFound
 from alluse.domain.ledger import BANK, REVERSIBLE, Leg, TransferKind
 from alluse.domain.money import Cents
@@ -37,7 +38,7 @@ from alluse.store.repo import (
     write_journal,
 )
 from alluse.store.schema import account_groups, accounts, postings, transfers
-from alluse.store.uow import BULK_REQUESTS, Request, Tx, collector_paused, write
+from alluse.store.uow import Request, Tx, collector_paused, write
 
 
 class CashMovePayload(TypedDict):
@@ -68,15 +69,16 @@ class CashMoved(TypedDict):
 
 
 # A CashMoved as canonical JSON (domain.audit.canonical_json: keys in order, texts as its encoder
-# spells them), for the results of a batch (`moved_texts`).
+# spells them), for the results of a unit of work (`moved_texts`).
 _MOVED = '{"amount_cents":%d,"kind":%s,"legs":[%s],"transfer_id":%d,"transfer_number":%d}'
 _LEG = '{"account":%s,"amount_cents":%d}'
 
 
 def moved_texts(results: list[CashMoved]) -> list[str]:
     """`canonical_json` of each result, spelled with the shape known: a tenth of the generic encoder's
-    work on a result (tests/unit/test_cash_texts.py compares the two)."""
-    text = json_strings()
+    work on a result in a batch, half of it on a single one (tests/unit/test_cash_texts.py compares
+    the two)."""
+    text = json_strings() if len(results) > 1 else json_string
 
     return [
         _MOVED
@@ -103,7 +105,7 @@ def payload_texts(moves: list[CashMove]) -> list[str | None]:
     """`canonical_json` of each move's payload, spelled with the shape known (as `moved_texts`): half
     the generic encoder's work on a payload (tests/unit/test_cash_texts.py compares the two). None for
     a move holding a value of a type the payload does not declare (the generic encoder spells it)."""
-    text = json_strings()
+    text = json_strings() if len(moves) > 1 else json_string
 
     out: list[str | None] = []
     for m in moves:
@@ -267,9 +269,12 @@ def _apply(tx: Tx, moves: list[CashMove], override: bool) -> list[CashMoved]:
         ]
         apply_cash(conn, [state[a] for a in touched])
     _recheck_buffers(tx, [state[a] for a in sorted(touched)], "a cash move")
-    if len(results) >= BULK_REQUESTS:
+    if set(map(type, map(_AMOUNT, moves))) == {int}:  # else the generic encoder spells an amount
         tx.result_texts = moved_texts(results)
     return results
+
+
+_AMOUNT = operator.attrgetter("amount_cents")
 
 
 def _recheck_buffers(tx: Tx, changed: list[AccountRow], cause: str) -> None:

@@ -45,6 +45,9 @@ def pending_of_kind(kind: str, entries: Sequence[tuple[int, str]]) -> list[Pendi
     requests: built in C, where `Pending(...)` is a Python-level call per event."""
     if not entries:
         return []
+    if len(entries) == 1:  # a unit of work of one request: no columns to take apart
+        ((seq, payload),) = entries
+        return [_new_pending((seq, kind, payload, None, None))]
     seqs, payloads = zip(*entries, strict=True)
     return list(map(_new_pending, zip(seqs, repeat(kind), payloads, repeat(None), repeat(None))))
 
