@@ -6,7 +6,6 @@ same unit of work, so a batch is checked exactly as if its requests had come one
 
 from __future__ import annotations
 
-import operator
 from dataclasses import dataclass, replace
 from typing import Any, NotRequired, TypedDict, cast
 
@@ -269,12 +268,9 @@ def _apply(tx: Tx, moves: list[CashMove], override: bool) -> list[CashMoved]:
         ]
         apply_cash(conn, [state[a] for a in touched])
     _recheck_buffers(tx, [state[a] for a in sorted(touched)], "a cash move")
-    if set(map(type, map(_AMOUNT, moves))) == {int}:  # else the generic encoder spells an amount
+    if all(type(m.amount_cents) is int for m in moves):  # else the generic encoder spells an amount
         tx.result_texts = moved_texts(results)
     return results
-
-
-_AMOUNT = operator.attrgetter("amount_cents")
 
 
 def _recheck_buffers(tx: Tx, changed: list[AccountRow], cause: str) -> None:

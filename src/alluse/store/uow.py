@@ -342,7 +342,7 @@ class _KeptConnection(prepared.OwnCursor):
     def in_transaction(self) -> bool:
         if super().in_transaction():
             return True
-        return not self.closed and not self.invalidated and bool(self.connection.dbapi_connection.in_transaction)  # type: ignore[union-attr]
+        return not self.closed and not self.invalidated and bool(self.raw.in_transaction)
 
 
 def _by_hand(conn: _KeptConnection, work: Unit) -> list[dict[str, Any]]:
@@ -500,10 +500,10 @@ class _Group:
         """Called with the writer lock held."""
 
         def each(conn: sa.Connection, _commit: bool) -> list[dict[str, Any]]:
-            raw = conn.connection.dbapi_connection
-            assert raw is not None
+            assert isinstance(conn, _KeptConnection)
+            raw = conn.raw
             # What says the transaction itself may be lost: the whole group is run again, alone.
-            fatal = (sa.exc.SQLAlchemyError, conn.dialect.loaded_dbapi.Error)
+            fatal = (sa.exc.SQLAlchemyError, conn.dbapi_error)
             for job in batch:
                 raw.execute("SAVEPOINT unit")
                 try:
