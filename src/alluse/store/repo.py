@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
@@ -9,7 +10,7 @@ from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 
-from alluse.domain.accounts import SLEEVE_LABEL, AccountKind, AccountStatus, CashSnapshot
+from alluse.domain.accounts import SLEEVE_LABEL, AccountKind, AccountStatus, CashSnapshot, new_snapshot
 from alluse.domain.errors import NotFound
 from alluse.domain.ledger import Leg, balanced
 from alluse.store.citus import on_citus
@@ -50,8 +51,8 @@ class AccountRow:
 
     @property
     def snapshot(self) -> CashSnapshot:
-        return CashSnapshot(
-            self.label, self.kind, self.cash, self.positions_value, self.collateral, self.earmarked, self.buffer_bps
+        return new_snapshot(
+            (self.label, self.kind, self.cash, self.positions_value, self.collateral, self.earmarked, self.buffer_bps)
         )
 
     def add_cash(self, delta: int, base_delta: int = 0) -> None:
@@ -297,6 +298,11 @@ class JournalEntry(NamedTuple):
     reverses_transfer_id: int | None = None
 
 
+# A journal entry from a tuple of all its fields, built in C (calling the named tuple runs its own
+# Python `__new__`).
+new_journal_entry = functools.partial(tuple.__new__, JournalEntry)
+
+
 _JOURNAL_IDS = Prepared(
     sa.select(
         sa.select(sa.func.coalesce(sa.func.max(transfers.c.id), 0)).scalar_subquery(),
@@ -352,6 +358,9 @@ class Journaled(NamedTuple):
     number: int
 
 
+_journaled = functools.partial(tuple.__new__, Journaled)
+
+
 def insert_journal(conn: sa.Connection, portfolio_id: int, now: datetime, entries: list[JournalEntry]) -> list[int]:
     """Insert transfers and their postings in two executemany calls; returns the transfer ids."""
     return [t.id for t in write_journal(conn, portfolio_id, now, entries)]
@@ -372,7 +381,8 @@ def write_journal(
         p_rows += [(next_posting(), portfolio_id, tid, a, c) for a, c in balanced(e.legs)]
     _TRANSFER_INSERT.tuples(conn, t_rows)
     _POSTING_INSERT.tuples(conn, p_rows)
-    return list(map(Journaled._make, zip(tids, range(last_number + 1, last_number + 1 + len(tids)), strict=True)))
+    # From tuples in C: `_make` is a Python-level class method.
+    return list(map(_journaled, zip(tids, range(last_number + 1, last_number + 1 + len(tids)), strict=True)))
 
 
 def transfer_by_number(conn: sa.Connection, portfolio_id: int, number: int) -> int:

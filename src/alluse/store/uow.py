@@ -706,7 +706,8 @@ def write_on(
         try:
             token = JOURNAL_HEADS.set(journal)
             try:
-                fresh_results = apply(tx, fresh)
+                # TypedDicts are dicts at run time (typed by annotation: `cast` is a Python call).
+                fresh_results: Sequence[Any] = apply(tx, fresh)
             finally:
                 JOURNAL_HEADS.reset(token)
             result_texts = tx.result_texts or list(map(canonical_json, fresh_results))
@@ -723,8 +724,7 @@ def write_on(
                     conn, signer, seq, prev_hash, now, actor, action, fresh, result_texts, digests, override_reason,
                     manifest, (portfolio_id,),
                 )  # fmt: skip
-                # TypedDicts are dicts at run time.
-                results = dict(zip([r.key for r in fresh], cast(Sequence[dict[str, Any]], fresh_results), strict=True))
+                results = dict(zip([r.key for r in fresh], fresh_results, strict=True))
                 if conn.dialect.name == "sqlite":
                     # The last entry apart: it alone carries the manifest, so the others' statement
                     # writes that column as NULL (store/prepared.Insert.tuples).
