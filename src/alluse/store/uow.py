@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
@@ -34,6 +34,7 @@ from alluse.domain.audit import (
     digest,
     digests,
     entry_signer,
+    text_digest,
     text_digests,
     timestamp_text,
 )
@@ -139,10 +140,10 @@ _HEAD_UPDATE = Prepared(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Request:
+class Request(NamedTuple):
     """One write as the caller asked for it: its idempotency key and the input that is digested.
-    `text`: the payload's `canonical_json`, when the caller spelled it with its shape known."""
+    `text`: the payload's `canonical_json`, when the caller spelled it with its shape known. (A named
+    tuple: a frozen dataclass sets each field through a Python-level `object.__setattr__`.)"""
 
     key: str
     payload: dict[str, Any]
@@ -552,13 +553,16 @@ def _checked(requests: Sequence[Request]) -> list[Request]:
     """The requests with their idempotency keys validated; keys within one unit of work must differ."""
     # A key that validation leaves as it is keeps its request: no new object per request of a batch.
     checked = [r if (k := validate_key(r.key)) is r.key else Request(k, r.payload, r.text) for r in requests]
-    if len({r.key for r in checked}) != len(checked):
+    if len(checked) > 1 and len({r.key for r in checked}) != len(checked):
         raise InvalidInput("idempotency keys within one request must differ")
     return checked
 
 
 def _digests(requests: Sequence[Request]) -> dict[str, str]:
     """Each request's input digest, by its key: what its audit entry stores and a replay is compared with."""
+    if len(requests) == 1:  # a unit of work of one request: no lists to build
+        key, payload, text = requests[0]
+        return {key: digest(payload) if text is None else text_digest(text)}
     texts = [r.text for r in requests]
     if None in texts:
         found = digests([r.payload for r in requests])
