@@ -228,11 +228,14 @@ def _apply(tx: Tx, moves: list[CashMove], override: bool) -> list[CashMoved]:
                 ids[ref] = int(ref) if isinstance(ref, int) else resolve_account(conn, pid, ref)
         if m.to_group and m.to not in groups:
             groups[m.to] = _group_sleeves(conn, pid, m.to)  # type: ignore[arg-type]
-    wanted = {*ids.values()} | {a for _, sleeves in groups.values() for a in sleeves.values()}
+    wanted = {*ids.values()}
+    for _alloc, sleeves in groups.values():
+        wanted.update(sleeves.values())
     bank, state = load_with_external(conn, pid, sorted(wanted), BANK, tx.now)
     touched: set[int] = set()
 
     entries: list[JournalEntry] = []
+    written = 0  # rows of the journal
     for i, m in enumerate(moves):
         if m.kind is TransferKind.DEPOSIT:
             if m.to_group:
@@ -262,13 +265,13 @@ def _apply(tx: Tx, moves: list[CashMove], override: bool) -> list[CashMoved]:
             state[aid].add_cash(amount, amount if aid != bank else 0)
             touched.add(aid)
         entries.append(new_journal_entry((m.kind, legs, tx.seq(i), m.memo, None)))
-    names = {aid: acc.name for aid, acc in state.items()}
-    with deferred(conn, sum(len(e.legs) + 1 for e in entries) + len(touched)):  # one wait for the writes
+        written += len(legs) + 1
+    with deferred(conn, written + len(touched)):  # one wait for the writes
         results: list[CashMoved] = [
             {
                 "kind": str(m.kind),  # the plain text: a StrEnum's `.value` is a Python-level property
                 "amount_cents": Cents(m.amount_cents),
-                "legs": [{"account": names[aid], "amount_cents": Cents(amount)} for aid, amount in e.legs],
+                "legs": [{"account": state[aid].name, "amount_cents": Cents(amount)} for aid, amount in e.legs],
                 "transfer_id": t.id,
                 "transfer_number": t.number,
             }

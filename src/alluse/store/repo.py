@@ -86,14 +86,16 @@ ACCOUNT_COLUMNS = (
     )
     .label("breach_alert_open"),
 )
-# The few accounts one use case touches, in one round trip: a statement per list length up to 4.
+# The few accounts one use case touches, in one round trip: a statement per list length up to 4, the
+# ids bound as id0, id1 ...
+_ID_NAMES = ("id0", "id1", "id2", "id3")
 _ACCOUNTS_BY_IDS = {
     n: Prepared(
         sa.select(*ACCOUNT_COLUMNS).where(
-            _a.portfolio_id == sa.bindparam("pid"), _a.id.in_([sa.bindparam(f"id{i}") for i in range(n)])
+            _a.portfolio_id == sa.bindparam("pid"), _a.id.in_([sa.bindparam(_ID_NAMES[i]) for i in range(n)])
         )
     )
-    for n in range(1, 5)
+    for n in range(1, len(_ID_NAMES) + 1)
 }
 # Any other number of accounts: the ids as one list (store/idlist.py).
 _ACCOUNTS_IN = Prepared(sa.select(*ACCOUNT_COLUMNS).where(_a.portfolio_id == sa.bindparam("pid"), in_ids(_a.id)))
@@ -102,10 +104,10 @@ _ACCOUNTS_WITH_EXTERNAL = {
     n: Prepared(
         sa.select(*ACCOUNT_COLUMNS).where(
             _a.portfolio_id == sa.bindparam("pid"),
-            _a.id.in_([sa.bindparam(f"id{i}") for i in range(n)]) | (_a.name == sa.bindparam("ext")),
+            _a.id.in_([sa.bindparam(_ID_NAMES[i]) for i in range(n)]) | (_a.name == sa.bindparam("ext")),
         )
     )
-    for n in range(1, 5)
+    for n in range(1, len(_ID_NAMES) + 1)
 }
 _ACCOUNT_ID_BY_NAME = Prepared(
     sa.select(_a.id).where(_a.portfolio_id == sa.bindparam("pid"), _a.name == sa.bindparam("name"))
@@ -124,10 +126,12 @@ _LAST_NUMBER = Prepared(
     )
 )
 _POSTING_INSERT = insert(postings, ["id", "portfolio_id", "transfer_id", "account_id", "amount_cents"])
+# Rows as tuples in the statement's own order (apply_cash): on SQLite they go to the driver as they are.
 _CASH_UPDATE = Prepared(
     accounts.update()
     .where(_a.portfolio_id == sa.bindparam("pid"), _a.id == sa.bindparam("aid"))
-    .values(cash_cents=sa.bindparam("cash"), base_capital_cents=sa.bindparam("base"))
+    .values(cash_cents=sa.bindparam("cash"), base_capital_cents=sa.bindparam("base")),
+    ["cash", "base", "pid", "aid"],
 )
 # PostgreSQL, many accounts: the same rows in one statement, the values as three array parameters.
 _CASH_ARRAYS = (
@@ -164,7 +168,7 @@ def load_accounts(conn: sa.Connection, portfolio_id: int, ids: list[int]) -> dic
     """Snapshots of the given accounts; every id must belong to the portfolio."""
     out: dict[int, AccountRow] = {}
     if len(ids) in _ACCOUNTS_BY_IDS:
-        params = {f"id{i}": aid for i, aid in enumerate(ids)}
+        params = dict(zip(_ID_NAMES, ids, strict=False))  # the first len(ids) names
         for r in _ACCOUNTS_BY_IDS[len(ids)].rows(conn, pid=portfolio_id, **params):
             out[r[0]] = account_row(r)
     elif ids:
@@ -182,14 +186,14 @@ def load_with_external(
     """`load_accounts` of the ids and of the external counter-account `name` (created on first use),
     in one round trip in the usual case; returns the external account's id and every snapshot."""
     if len(ids) in _ACCOUNTS_WITH_EXTERNAL:
-        params = {f"id{i}": aid for i, aid in enumerate(ids)}
+        params = dict(zip(_ID_NAMES, ids, strict=False))  # the first len(ids) names
         found = {
             r[0]: account_row(r)
             for r in _ACCOUNTS_WITH_EXTERNAL[len(ids)].rows(conn, pid=portfolio_id, ext=name, **params)
         }
-        ext = next((a.id for a in found.values() if a.name == name and a.kind is AccountKind.EXT), None)
-        if ext is not None and found.keys() >= set(ids):
-            return ext, found
+        for a in found.values():
+            if a.name == name and a.kind is AccountKind.EXT and found.keys() >= set(ids):
+                return a.id, found
     ext = external_account(conn, portfolio_id, name, now)
     return ext, load_accounts(conn, portfolio_id, sorted({ext, *ids}))
 
@@ -271,16 +275,20 @@ def external_account(conn: sa.Connection, portfolio_id: int, name: str, now: dat
 
 def apply_cash(conn: sa.Connection, changed: list[AccountRow]) -> None:
     """Write back the cash and base capital of accounts a use case changed in memory."""
-    rows = [{"pid": a.portfolio_id, "aid": a.id, "cash": a.cash, "base": a.base_capital} for a in changed]
-    pids = {a.portfolio_id for a in changed}
-    if len(rows) < COPY_MIN_ROWS or len(pids) != 1 or conn.dialect.name != "postgresql" or on_citus(conn):
-        _CASH_UPDATE.many(conn, rows)
+    rows = [(a.cash, a.base_capital, a.portfolio_id, a.id) for a in changed]
+    if (
+        len(rows) < COPY_MIN_ROWS
+        or conn.dialect.name != "postgresql"
+        or on_citus(conn)
+        or len({a.portfolio_id for a in changed}) != 1
+    ):
+        _CASH_UPDATE.tuples(conn, rows)
         return
     # One statement instead of one per account (a bulk unit of work changes a thousand and more: the
     # server ran each UPDATE apart, 35 ms for 1,001). The manifest records the same rows either way.
-    (pid,) = pids
+    pid = changed[0].portfolio_id
     last = {a.id: a for a in changed}  # as the statements one after the other: the last one stands
-    _CASH_UPDATE._note(rows, True)
+    _CASH_UPDATE._note(rows, True, tuples=True)
     _CASH_UPDATE_ALL.run(
         conn,
         pid=pid,
