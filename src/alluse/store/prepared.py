@@ -242,7 +242,9 @@ class Prepared:
         self.stmt = stmt
         self.order = tuple(order)
         self._by_dialect: dict[str, _Compiled] = {}
-        self._noted: tuple[str, Any] | None = None  # what the audit manifest makes of it (rowlog.classify)
+        # What the audit manifest makes of it (rowlog.classify), and the shape of its rows given as tuples
+        # (rowlog.tuple_shape, found once here: its lookup cost each insert more than noting its rows).
+        self._noted: tuple[str, Any, Any] | None = None
 
     def _compiled(self, conn: sa.Connection) -> _Compiled:
         name = conn.dialect.name
@@ -256,12 +258,18 @@ class Prepared:
         cap = rowlog.ACTIVE.get()
         if cap is not None:
             if self._noted is None:
-                self._noted = rowlog.classify(self.stmt)
-            kind, table = self._noted
+                kind, table = rowlog.classify(self.stmt)
+                shape = (
+                    rowlog.tuple_shape(table, self.order)
+                    if kind == "insert" and table is not None and self.order
+                    else None
+                )
+                self._noted = (kind, table, shape)
+            kind, table, shape = self._noted
             if not kind:
                 return
             if tuples and kind == "insert":
-                cap.inserted_tuples(table, self.order, params)  # type: ignore[arg-type]
+                cap.inserted_tuples(table, self.order, params, shape)  # type: ignore[arg-type]
                 return
             if tuples:
                 params = [dict(zip(self.order, r, strict=True)) for r in params]

@@ -264,9 +264,10 @@ class Capture:
         else:
             self._watermark(table)
 
-    def inserted_tuples(self, table: sa.Table, order: tuple[str, ...], rows: Sequence[Sequence[Any]]) -> None:
-        """`inserted` for rows given as tuples in `order`."""
-        ts = tuple_shape(table, order)
+    def inserted_tuples(
+        self, table: sa.Table, order: tuple[str, ...], rows: Sequence[Sequence[Any]], ts: _TupleShape | None
+    ) -> None:
+        """`inserted` for rows given as tuples in `order`, whose `tuple_shape` is `ts`."""
         if ts is not None:
             self.param_rows.append((ts, rows))
         else:
