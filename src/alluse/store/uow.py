@@ -732,7 +732,8 @@ def write_on(
                 if conn.dialect.name == "sqlite":
                     # The last entry apart: it alone carries the manifest, so the others' statement
                     # writes that column as NULL (store/prepared.Insert.tuples).
-                    _AUDIT_INSERT.tuples(conn, rows[:-1])
+                    if len(rows) > 1:
+                        _AUDIT_INSERT.tuples(conn, rows[:-1])
                     _AUDIT_INSERT.tuples(conn, rows[-1:])
                 else:
                     # One statement (a bulk one's COPY carries the manifest like any value): apart,
@@ -751,7 +752,7 @@ def _write_events(conn: sa.Connection, tx: Tx, action: str, entries: list[tuple[
     result, followed by the events the use case emitted for it; all in one batched insert. Returns
     the portfolio's new last event sequence number."""
     last = entries[-1][0]
-    rows = [e if e.audit_seq is not None else e._replace(audit_seq=last) for e in tx.events]
+    rows = [e if e.audit_seq is not None else e._replace(audit_seq=last) for e in tx.events] if tx.events else []
     if tx.announce:
         own = outbox.pending_of_kind(action, entries)
         # Stable: a request's own event first (the use case's own are already in request order).
