@@ -115,7 +115,8 @@ class _Compiled:
 
     def send(self, conn: sa.Connection, rows: Sequence[Sequence[Any]]) -> None:
         """Execute for rows given as tuples in `order` (at least one)."""
-        cur: Any = conn.own if isinstance(conn, OwnCursor) else conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        own = isinstance(conn, OwnCursor)
+        cur: Any = conn.own if own else conn.connection.dbapi_connection.cursor()  # type: ignore[attr-defined,union-attr]
         args: Any = None
         try:
             if len(rows) == 1:  # one row: a plain execute (psycopg's executemany sets up a pipeline)
@@ -127,7 +128,8 @@ class _Compiled:
         except conn.dialect.loaded_dbapi.Error as exc:
             raise sa.exc.DBAPIError.instance(self.sql, args, exc, conn.dialect.loaded_dbapi.Error) from exc
         finally:
-            cur.close()
+            if not own:  # the kept cursor is not closed (OwnCursor)
+                cur.close()
 
 
 # Up to this many rows (the few of a unit of work of one request) are converted row by row:
@@ -227,7 +229,8 @@ class OwnCursor(sa.Connection):
     """A connection whose prepared statements all run on one driver cursor of its own, `own` (the
     unit of work's kept SQLite connection, store/uow.py): a cursor made and closed per statement
     costs about 3,000 instructions, and a single move runs eleven. A statement's rows are fetched
-    before the next statement runs, which resets it; `own.close()` does nothing."""
+    before the next statement runs, which resets it; `own.close()` does nothing, and the hot paths do
+    not call it (a call of Python's per statement)."""
 
     own: Any
 
@@ -296,6 +299,8 @@ class Prepared:
 
     def rows(self, conn: sa.Connection, **params: Any) -> list[tuple[Any, ...]]:
         cur = self._execute(conn, params)
+        if isinstance(conn, OwnCursor):  # kept, not closed: no call of Python's to its `close`
+            return cur.fetchall()
         try:
             return cur.fetchall()
         finally:
@@ -303,6 +308,8 @@ class Prepared:
 
     def first(self, conn: sa.Connection, **params: Any) -> tuple[Any, ...] | None:
         cur = self._execute(conn, params)
+        if isinstance(conn, OwnCursor):
+            return cur.fetchone()
         try:
             return cur.fetchone()
         finally:
@@ -311,8 +318,9 @@ class Prepared:
     def run(self, conn: sa.Connection, **params: Any) -> int:
         """Execute once; returns the affected row count."""
         cur = self._execute(conn, params)
-        n = cur.rowcount
-        cur.close()
+        n: int = cur.rowcount
+        if not isinstance(conn, OwnCursor):
+            cur.close()
         return n
 
     def many(self, conn: sa.Connection, rows: Sequence[Mapping[str, Any]]) -> None:
