@@ -147,8 +147,14 @@ _CASH_UPDATE_ALL = Prepared(
 
 
 def account_label(kind: AccountKind | str, name: str) -> str:
-    kind = _KIND.get(kind) or AccountKind(kind)  # an unknown kind raises, as the enum does
-    return f"{SLEEVE_LABEL[kind]} {name}" if kind in SLEEVE_LABEL else name
+    prefix = _LABEL_PREFIX.get(kind)
+    if prefix is None:
+        prefix = _LABEL_PREFIX[AccountKind(kind)]  # an unknown kind raises, as the enum does
+    return prefix + name
+
+
+# What a label puts before the name, by kind (a StrEnum member and its text find the same entry).
+_LABEL_PREFIX: dict[str, str] = {k: f"{SLEEVE_LABEL[k]} " if k in SLEEVE_LABEL else "" for k in AccountKind}
 
 
 # The enums by their stored text: a dict lookup where calling the enum runs two Python frames (every
