@@ -168,10 +168,14 @@ def check_cash_out(snapshot: CashSnapshot, amount_cents: int, action: str, *, ov
         raise BufferShortfall(snapshot.label, after.cash_buffer, shortfall, action)
 
 
+# As module constants: a member read off its enum class is looked up through the enum's metaclass.
+_COM, _EXT = AccountKind.COM, AccountKind.EXT
+
+
 def check_cash_may_leave(kind: AccountKind, label: str, action: str) -> None:
     """Com-Acc compounds: no intent (withdrawal or transfer) may take its cash out. Only the
     lifecycle's merge moves a forked Com-Acc, in kind, into its parent's Com-Acc."""
-    if kind is AccountKind.COM:
+    if kind is _COM:
         raise RuleViolation(f"{action} refused: {label} is a Com-Acc, and Com-Acc never allows withdrawals")
-    if kind is AccountKind.EXT:
+    if kind is _EXT:
         raise InvalidInput(f"{label} is an external counter-account, not a sleeve")

@@ -212,6 +212,10 @@ def move_cash(
         return moved
 
 
+# The enum members a move compares with, as module constants: read off its class, a member is looked
+# up through the enum's metaclass (a thousand instructions), and a single move compares nine.
+_DEPOSIT, _WITHDRAWAL = TransferKind.DEPOSIT, TransferKind.WITHDRAWAL
+_EXT, _ACTIVE = AccountKind.EXT, AccountStatus.ACTIVE
 # Legs built from a tuple in C (calling the named tuple runs its Python `__new__`).
 _leg = functools.partial(tuple.__new__, Leg)
 
@@ -237,7 +241,7 @@ def _apply(tx: Tx, moves: list[CashMove], override: bool) -> list[CashMoved]:
     entries: list[JournalEntry] = []
     written = 0  # rows of the journal
     for i, m in enumerate(moves):
-        if m.kind is TransferKind.DEPOSIT:
+        if m.kind is _DEPOSIT:
             if m.to_group:
                 alloc, sleeves = groups[m.to]
                 split = {sleeves[k]: v for k, v in alloc.split(m.amount_cents).items() if v and k in sleeves}
@@ -248,11 +252,11 @@ def _apply(tx: Tx, moves: list[CashMove], override: bool) -> list[CashMoved]:
             legs = [_leg((bank, -m.amount_cents)), *map(_leg, split.items())]
         else:
             src = state[ids[m.source]]
-            action = "withdrawal" if m.kind is TransferKind.WITHDRAWAL else "transfer"
+            action = "withdrawal" if m.kind is _WITHDRAWAL else "transfer"
             _require_active(src, action)
             check_cash_may_leave(src.kind, src.label, action)
             check_cash_out(src.snapshot, m.amount_cents, action, override=override)
-            if m.kind is TransferKind.WITHDRAWAL:
+            if m.kind is _WITHDRAWAL:
                 legs = [_leg((src.id, -m.amount_cents)), _leg((bank, m.amount_cents))]
             else:
                 dst = state[ids[m.to]]
@@ -287,7 +291,7 @@ def _apply(tx: Tx, moves: list[CashMove], override: bool) -> list[CashMoved]:
 def _recheck_buffers(tx: Tx, changed: list[AccountRow], cause: str) -> None:
     """A deposit ends a breach, an overridden withdrawal may start one: the alerts follow the cash."""
     for acc in changed:
-        if acc.kind is not AccountKind.EXT:
+        if acc.kind is not _EXT:
             check_buffer(tx, acc, cause)
 
 
@@ -304,9 +308,9 @@ def _with_target_kind(conn: sa.Connection, pid: int, m: CashMove, ids: dict[str 
 
 
 def _require_active(acc: AccountRow, action: str) -> None:
-    if acc.kind is AccountKind.EXT:
+    if acc.kind is _EXT:
         raise InvalidInput(f"{acc.name} is an external counter-account, not a sleeve")
-    if acc.status is not AccountStatus.ACTIVE:
+    if acc.status is not _ACTIVE:
         raise InvalidInput(f"{action} refused: {acc.label} is {acc.status.value}, not ACTIVE")
 
 

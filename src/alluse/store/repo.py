@@ -153,6 +153,7 @@ def account_label(kind: AccountKind | str, name: str) -> str:
     return prefix + name
 
 
+_EXT = AccountKind.EXT  # a module constant: read off its class, a member is a metaclass lookup
 # What a label puts before the name, by kind (a StrEnum member and its text find the same entry).
 _LABEL_PREFIX: dict[str, str] = {k: f"{SLEEVE_LABEL[k]} " if k in SLEEVE_LABEL else "" for k in AccountKind}
 
@@ -198,7 +199,7 @@ def load_with_external(
             for r in _ACCOUNTS_WITH_EXTERNAL[len(ids)].rows(conn, pid=portfolio_id, ext=name, **params)
         }
         for a in found.values():
-            if a.name == name and a.kind is AccountKind.EXT and found.keys() >= set(ids):
+            if a.name == name and a.kind is _EXT and found.keys() >= set(ids):
                 return a.id, found
     ext = external_account(conn, portfolio_id, name, now)
     return ext, load_accounts(conn, portfolio_id, sorted({ext, *ids}))
