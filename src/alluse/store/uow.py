@@ -702,7 +702,8 @@ def write_on(
         elif seen[r.key][0] != digests[r.key]:
             raise Conflict(f"idempotency key {r.key!r} was already used for a different request")
 
-    results: dict[str, dict[str, Any]] = {}
+    # TypedDicts are dicts at run time (typed by annotation: `cast` is a Python call).
+    fresh_results: Sequence[Any] = ()
     if fresh:
         now = datetime.now(UTC)
         tx = Tx(conn, portfolio_id, now, seq + 1, event_seq, IdPool(events, event_ids))
@@ -710,8 +711,7 @@ def write_on(
         try:
             token = JOURNAL_HEADS.set(journal)
             try:
-                # TypedDicts are dicts at run time (typed by annotation: `cast` is a Python call).
-                fresh_results: Sequence[Any] = apply(tx, fresh)
+                fresh_results = apply(tx, fresh)
             finally:
                 JOURNAL_HEADS.reset(token)
             result_texts = tx.result_texts or list(map(canonical_json, fresh_results))
@@ -728,7 +728,6 @@ def write_on(
                     conn, signer, seq, prev_hash, now, actor, action, fresh, result_texts, digests, override_reason,
                     manifest, (portfolio_id,),
                 )  # fmt: skip
-                results = dict(zip([r.key for r in fresh], fresh_results, strict=True))
                 if conn.dialect.name == "sqlite":
                     # The last entry apart: it alone carries the manifest, so the others' statement
                     # writes that column as NULL (store/prepared.Insert.tuples).
@@ -742,8 +741,9 @@ def write_on(
                 _HEAD_UPDATE.run(conn, pid=portfolio_id, seq=seq + len(fresh), head=prev_hash, events=event_seq)
         finally:
             rowlog.stop(recording)
-    if len(results) == len(requests):  # nothing replayed: the results in the requests' order
-        return list(results.values())
+    if len(fresh) == len(requests):  # nothing replayed: the results in the requests' order
+        return list(fresh_results)
+    results = dict(zip([r.key for r in fresh], fresh_results, strict=True))
     return [results[r.key] if r.key in results else {**json.loads(seen[r.key][1]), "replayed": True} for r in requests]
 
 
