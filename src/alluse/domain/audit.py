@@ -55,6 +55,11 @@ def digests(payloads: Iterable[Any]) -> list[str]:
     return [sha256("".join(encode(p, 0)).encode()).hexdigest() for p in payloads]
 
 
+def text_digest(text: str) -> str:
+    """`digest` of a payload given as its `canonical_json` already."""
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def text_digests(texts: Iterable[str]) -> list[str]:
     """`digest` of each payload given as its `canonical_json` already."""
     sha256 = hashlib.sha256

@@ -13,6 +13,7 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 from functools import lru_cache
+from types import ModuleType
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # both load the settings and cryptography: only a write needs them
@@ -53,10 +54,17 @@ def _signer(secret_key: str | None, key_file: str) -> Signer:
 
 def current_signer() -> Signer:
     """The signer for this process's configuration (ALLUSE_SECRET_KEY or the key file)."""
-    from alluse.config import get_settings
-
-    s = get_settings()
+    s = _config().get_settings()
     return _signer(s.secret_key, s.key_file)
+
+
+@lru_cache(maxsize=1)
+def _config() -> ModuleType:
+    """alluse.config, imported at the first write (it loads pydantic's settings): an import statement
+    run by every unit of work cost it more than the rest of `current_signer`."""
+    import alluse.config
+
+    return alluse.config
 
 
 def forget() -> None:

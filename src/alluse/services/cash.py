@@ -6,6 +6,7 @@ same unit of work, so a batch is checked exactly as if its requests had come one
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, replace
 from typing import Any, NotRequired, TypedDict, cast
 
@@ -31,6 +32,7 @@ from alluse.store.repo import (
     apply_cash,
     load_accounts,
     load_with_external,
+    new_journal_entry,
     resolve_account,
     resolve_group,
     transfer_by_number,
@@ -199,13 +201,23 @@ def move_cash(
     def apply(tx: Tx, fresh: list[Request]) -> list[CashMoved]:
         return _apply(tx, [by_key[r.key] for r in fresh], override_reason is not None)
 
-    action = "cash.move" if len({m.kind for _, m in moves}) != 1 else f"cash.{moves[0][1].kind.value.lower()}"
+    # `lower` of the kind itself: a StrEnum's `.value` is a Python-level property.
+    action = "cash.move" if len({m.kind for _, m in moves}) != 1 else f"cash.{moves[0][1].kind.lower()}"
     with collector_paused(len(moves)):
-        # One cast for the batch (one per request built `dict[str, Any]` and called `cast` each time).
-        payloads = cast(list[dict[str, Any]], [m.payload() for _k, m in moves])
+        # Typed by annotation, not `cast`: a call of Python's and two generic aliases made per unit of work.
+        payloads: list[Any] = [m.payload() for _k, m in moves]
         texts = payload_texts([m for _k, m in moves])
         requests = list(map(Request, [k for k, _m in moves], payloads, texts))
-        return cast(list[CashMoved], write(engine, portfolio, actor, action, requests, apply, override_reason))
+        moved: list[Any] = write(engine, portfolio, actor, action, requests, apply, override_reason)
+        return moved
+
+
+# The enum members a move compares with, as module constants: read off its class, a member is looked
+# up through the enum's metaclass (a thousand instructions), and a single move compares nine.
+_DEPOSIT, _WITHDRAWAL = TransferKind.DEPOSIT, TransferKind.WITHDRAWAL
+_EXT, _ACTIVE = AccountKind.EXT, AccountStatus.ACTIVE
+# Legs built from a tuple in C (calling the named tuple runs its Python `__new__`).
+_leg = functools.partial(tuple.__new__, Leg)
 
 
 def _apply(tx: Tx, moves: list[CashMove], override: bool) -> list[CashMoved]:
@@ -220,13 +232,16 @@ def _apply(tx: Tx, moves: list[CashMove], override: bool) -> list[CashMoved]:
                 ids[ref] = int(ref) if isinstance(ref, int) else resolve_account(conn, pid, ref)
         if m.to_group and m.to not in groups:
             groups[m.to] = _group_sleeves(conn, pid, m.to)  # type: ignore[arg-type]
-    wanted = {*ids.values()} | {a for _, sleeves in groups.values() for a in sleeves.values()}
+    wanted = {*ids.values()}
+    for _alloc, sleeves in groups.values():
+        wanted.update(sleeves.values())
     bank, state = load_with_external(conn, pid, sorted(wanted), BANK, tx.now)
     touched: set[int] = set()
 
     entries: list[JournalEntry] = []
+    written = 0  # rows of the journal
     for i, m in enumerate(moves):
-        if m.kind is TransferKind.DEPOSIT:
+        if m.kind is _DEPOSIT:
             if m.to_group:
                 alloc, sleeves = groups[m.to]
                 split = {sleeves[k]: v for k, v in alloc.split(m.amount_cents).items() if v and k in sleeves}
@@ -234,33 +249,33 @@ def _apply(tx: Tx, moves: list[CashMove], override: bool) -> list[CashMoved]:
                 split = {ids[m.to]: m.amount_cents}
             for aid in split:
                 _require_active(state[aid], "deposit")
-            legs = [Leg(bank, -m.amount_cents), *map(Leg, split, split.values())]
+            legs = [_leg((bank, -m.amount_cents)), *map(_leg, split.items())]
         else:
             src = state[ids[m.source]]
-            action = "withdrawal" if m.kind is TransferKind.WITHDRAWAL else "transfer"
+            action = "withdrawal" if m.kind is _WITHDRAWAL else "transfer"
             _require_active(src, action)
             check_cash_may_leave(src.kind, src.label, action)
             check_cash_out(src.snapshot, m.amount_cents, action, override=override)
-            if m.kind is TransferKind.WITHDRAWAL:
-                legs = [Leg(src.id, -m.amount_cents), Leg(bank, m.amount_cents)]
+            if m.kind is _WITHDRAWAL:
+                legs = [_leg((src.id, -m.amount_cents)), _leg((bank, m.amount_cents))]
             else:
                 dst = state[ids[m.to]]
                 if dst.id == src.id:
                     raise InvalidInput("a transfer needs two different accounts")
                 _require_active(dst, "transfer")
-                legs = [Leg(src.id, -m.amount_cents), Leg(dst.id, m.amount_cents)]
+                legs = [_leg((src.id, -m.amount_cents)), _leg((dst.id, m.amount_cents))]
         for aid, amount in legs:
             # Base capital follows money put in or taken out of a sleeve (ALLUSE_RULES §5).
             state[aid].add_cash(amount, amount if aid != bank else 0)
             touched.add(aid)
-        entries.append(JournalEntry(m.kind, legs, tx.seq(i), m.memo))
-    names = {aid: acc.name for aid, acc in state.items()}
-    with deferred(conn, sum(len(e.legs) + 1 for e in entries) + len(touched)):  # one wait for the writes
+        entries.append(new_journal_entry((m.kind, legs, tx.seq(i), m.memo, None)))
+        written += len(legs) + 1
+    with deferred(conn, written + len(touched)):  # one wait for the writes
         results: list[CashMoved] = [
             {
                 "kind": str(m.kind),  # the plain text: a StrEnum's `.value` is a Python-level property
                 "amount_cents": Cents(m.amount_cents),
-                "legs": [{"account": names[aid], "amount_cents": Cents(amount)} for aid, amount in e.legs],
+                "legs": [{"account": state[aid].name, "amount_cents": Cents(amount)} for aid, amount in e.legs],
                 "transfer_id": t.id,
                 "transfer_number": t.number,
             }
@@ -276,7 +291,7 @@ def _apply(tx: Tx, moves: list[CashMove], override: bool) -> list[CashMoved]:
 def _recheck_buffers(tx: Tx, changed: list[AccountRow], cause: str) -> None:
     """A deposit ends a breach, an overridden withdrawal may start one: the alerts follow the cash."""
     for acc in changed:
-        if acc.kind is not AccountKind.EXT:
+        if acc.kind is not _EXT:
             check_buffer(tx, acc, cause)
 
 
@@ -293,9 +308,9 @@ def _with_target_kind(conn: sa.Connection, pid: int, m: CashMove, ids: dict[str 
 
 
 def _require_active(acc: AccountRow, action: str) -> None:
-    if acc.kind is AccountKind.EXT:
+    if acc.kind is _EXT:
         raise InvalidInput(f"{acc.name} is an external counter-account, not a sleeve")
-    if acc.status is not AccountStatus.ACTIVE:
+    if acc.status is not _ACTIVE:
         raise InvalidInput(f"{action} refused: {acc.label} is {acc.status.value}, not ACTIVE")
 
 

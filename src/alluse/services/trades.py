@@ -13,7 +13,6 @@ what it changed (load → decide → apply, in the caller's one unit of work).
 
 from __future__ import annotations
 
-import functools
 from datetime import date
 from json.encoder import encode_basestring
 from typing import Any, NotRequired, TypedDict, cast
@@ -46,6 +45,7 @@ from alluse.store.repo import (
     external_ids,
     insert_journal,
     load_accounts,
+    new_journal_entry,
     resolve_account,
 )
 from alluse.store.scope import is_id
@@ -271,10 +271,6 @@ def move_lots_in_kind(tx: Tx, source_id: int, target_id: int, on: date, seq: int
     return {"instruments": len(held), "lots": sum(m.lots for m in moves)}
 
 
-# A journal entry made from a tuple in C (calling the named tuple runs its own Python `__new__`).
-_journal_entry = functools.partial(tuple.__new__, JournalEntry)
-
-
 class _CounterAccounts(dict[str, int]):
     """The external counter-accounts by name, as a booking asks for them: those known are a plain dict
     lookup (no Python call per fact); another is looked up on first use, all of them in one read
@@ -490,7 +486,7 @@ class Book:
         b = self.booking.book(f, acc, iid, on, self.new_fill_id(), self.counter_accounts, stock_iid)
         # ... and keep what to write back.
         if b.legs:
-            self.entries.append(_journal_entry((b.kind, b.legs, seq, b.memo, None)))
+            self.entries.append(new_journal_entry((b.kind, b.legs, seq, b.memo, None)))
             self.entry_fill.append(len(self.fill_rows))
         self.fill_rows.append(
             store.fill_row(b.fill_id, self.tx.portfolio_id, b.account_id, b.instrument_id, str(b.action), b.quantity,

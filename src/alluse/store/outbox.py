@@ -60,9 +60,14 @@ def flush(
     manifest records the rows from these parameters."""
     if not rows:
         return after
-    chosen = ids.take(conn, len(rows)) if ids is not None else draw_ids(conn, events, len(rows))
-    event_ids = uuid4_texts(len(rows))
     n = len(rows)
+    chosen = ids.take(conn, n) if ids is not None else draw_ids(conn, events, n)
+    event_ids = uuid4_texts(n)
+    if n == 1:  # a unit of work of one request: no columns to take apart
+        ((seq, kind, payload, account_id, action_id),) = rows
+        _INSERT.tuples(conn, [(chosen[0], portfolio_id, kind, action_id, account_id, payload, seq, at, after + 1,
+                               event_ids[0], SCHEMA_VERSION)])  # fmt: skip
+        return after + 1
     seqs, kinds, payloads, account_ids, action_ids = zip(*rows, strict=True)  # Pending's fields
     # Column by column, zipped into rows in C: no Python step per event.
     _INSERT.tuples(
@@ -70,7 +75,7 @@ def flush(
         list(zip(chosen, repeat(portfolio_id, n), kinds, action_ids, account_ids, payloads, seqs, repeat(at, n),
                  range(after + 1, after + 1 + n), event_ids, repeat(SCHEMA_VERSION, n), strict=True)),
     )  # fmt: skip
-    return after + len(rows)
+    return after + n
 
 
 def uuid4_texts(n: int) -> list[str]:

@@ -115,7 +115,8 @@ class _Compiled:
 
     def send(self, conn: sa.Connection, rows: Sequence[Sequence[Any]]) -> None:
         """Execute for rows given as tuples in `order` (at least one)."""
-        cur: Any = conn.own if isinstance(conn, OwnCursor) else conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        own = isinstance(conn, OwnCursor)
+        cur: Any = conn.own if own else conn.connection.dbapi_connection.cursor()  # type: ignore[attr-defined,union-attr]
         args: Any = None
         try:
             if len(rows) == 1:  # one row: a plain execute (psycopg's executemany sets up a pipeline)
@@ -127,7 +128,8 @@ class _Compiled:
         except conn.dialect.loaded_dbapi.Error as exc:
             raise sa.exc.DBAPIError.instance(self.sql, args, exc, conn.dialect.loaded_dbapi.Error) from exc
         finally:
-            cur.close()
+            if not own:  # the kept cursor is not closed (OwnCursor)
+                cur.close()
 
 
 # Up to this many rows (the few of a unit of work of one request) are converted row by row:
@@ -227,7 +229,8 @@ class OwnCursor(sa.Connection):
     """A connection whose prepared statements all run on one driver cursor of its own, `own` (the
     unit of work's kept SQLite connection, store/uow.py): a cursor made and closed per statement
     costs about 3,000 instructions, and a single move runs eleven. A statement's rows are fetched
-    before the next statement runs, which resets it; `own.close()` does nothing."""
+    before the next statement runs, which resets it; `own.close()` does nothing, and the hot paths do
+    not call it (a call of Python's per statement)."""
 
     own: Any
 
@@ -242,7 +245,9 @@ class Prepared:
         self.stmt = stmt
         self.order = tuple(order)
         self._by_dialect: dict[str, _Compiled] = {}
-        self._noted: tuple[str, Any] | None = None  # what the audit manifest makes of it (rowlog.classify)
+        # What the audit manifest makes of it (rowlog.classify), and the shape of its rows given as tuples
+        # (rowlog.tuple_shape, found once here: its lookup cost each insert more than noting its rows).
+        self._noted: tuple[str, Any, Any] | None = None
 
     def _compiled(self, conn: sa.Connection) -> _Compiled:
         name = conn.dialect.name
@@ -256,12 +261,18 @@ class Prepared:
         cap = rowlog.ACTIVE.get()
         if cap is not None:
             if self._noted is None:
-                self._noted = rowlog.classify(self.stmt)
-            kind, table = self._noted
+                kind, table = rowlog.classify(self.stmt)
+                shape = (
+                    rowlog.tuple_shape(table, self.order)
+                    if kind == "insert" and table is not None and self.order
+                    else None
+                )
+                self._noted = (kind, table, shape)
+            kind, table, shape = self._noted
             if not kind:
                 return
             if tuples and kind == "insert":
-                cap.inserted_tuples(table, self.order, params)  # type: ignore[arg-type]
+                cap.inserted_tuples(table, self.order, params, shape)  # type: ignore[arg-type]
                 return
             if tuples:
                 params = [dict(zip(self.order, r, strict=True)) for r in params]
@@ -288,6 +299,8 @@ class Prepared:
 
     def rows(self, conn: sa.Connection, **params: Any) -> list[tuple[Any, ...]]:
         cur = self._execute(conn, params)
+        if isinstance(conn, OwnCursor):  # kept, not closed: no call of Python's to its `close`
+            return cur.fetchall()
         try:
             return cur.fetchall()
         finally:
@@ -295,6 +308,8 @@ class Prepared:
 
     def first(self, conn: sa.Connection, **params: Any) -> tuple[Any, ...] | None:
         cur = self._execute(conn, params)
+        if isinstance(conn, OwnCursor):
+            return cur.fetchone()
         try:
             return cur.fetchone()
         finally:
@@ -303,8 +318,9 @@ class Prepared:
     def run(self, conn: sa.Connection, **params: Any) -> int:
         """Execute once; returns the affected row count."""
         cur = self._execute(conn, params)
-        n = cur.rowcount
-        cur.close()
+        n: int = cur.rowcount
+        if not isinstance(conn, OwnCursor):
+            cur.close()
         return n
 
     def many(self, conn: sa.Connection, rows: Sequence[Mapping[str, Any]]) -> None:

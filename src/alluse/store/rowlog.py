@@ -133,7 +133,7 @@ def _needs_norm(c: sa.Column) -> bool:
 class _Shape:
     """Per table: the image columns, where the primary key sits among them, and how to build an image."""
 
-    __slots__ = ("table", "name", "columns", "names", "pk_at", "defaults", "normed", "getter", "result_at")
+    __slots__ = ("table", "name", "columns", "names", "pk_at", "key_at", "defaults", "normed", "getter", "result_at")
 
     def __init__(self, table: sa.Table) -> None:
         self.table = table
@@ -142,6 +142,8 @@ class _Shape:
         self.names = [c.name for c in self.columns]
         pk = {c.name for c in pk_columns(table)}
         self.pk_at = [i for i, c in enumerate(self.columns) if c.name in pk]
+        # Where a one-column key sits (None: a composite key, see `key`).
+        self.key_at = self.pk_at[0] if len(self.pk_at) == 1 else None
         self.defaults = {c.name: _default(c) for c in self.columns}
         self.normed = [i for i, c in enumerate(self.columns) if _needs_norm(c)]
         self.getter = operator.itemgetter(*self.names)
@@ -264,9 +266,10 @@ class Capture:
         else:
             self._watermark(table)
 
-    def inserted_tuples(self, table: sa.Table, order: tuple[str, ...], rows: Sequence[Sequence[Any]]) -> None:
-        """`inserted` for rows given as tuples in `order`."""
-        ts = tuple_shape(table, order)
+    def inserted_tuples(
+        self, table: sa.Table, order: tuple[str, ...], rows: Sequence[Sequence[Any]], ts: _TupleShape | None
+    ) -> None:
+        """`inserted` for rows given as tuples in `order`, whose `tuple_shape` is `ts`."""
         if ts is not None:
             self.param_rows.append((ts, rows))
         else:
@@ -357,13 +360,14 @@ def _rows(s: _Shape, images: list[Sequence[Any]], gone: list[Any], results: Mapp
     """A few rows: keys and images as two parallel lists, one entry per key (its last image), then
     where a result's reference stands (RESULT_OF) if one does."""
     found: dict[Any, list[Any] | None] = {}
+    key_at = s.key_at
     for image in images:
         row = list(image)
         for i in s.normed:
             v = row[i]
             if v is not None and type(v) is not str:
                 row[i] = norm(v)
-        found[s.key(row)] = row
+        found[row[key_at] if key_at is not None else s.key(row)] = row
     for k in gone:
         found[k] = None
     out: list[list[Any]] = [list(found), list(found.values())]

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
@@ -34,6 +34,7 @@ from alluse.domain.audit import (
     digest,
     digests,
     entry_signer,
+    text_digest,
     text_digests,
     timestamp_text,
 )
@@ -139,10 +140,10 @@ _HEAD_UPDATE = Prepared(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Request:
+class Request(NamedTuple):
     """One write as the caller asked for it: its idempotency key and the input that is digested.
-    `text`: the payload's `canonical_json`, when the caller spelled it with its shape known."""
+    `text`: the payload's `canonical_json`, when the caller spelled it with its shape known. (A named
+    tuple: a frozen dataclass sets each field through a Python-level `object.__setattr__`.)"""
 
     key: str
     payload: dict[str, Any]
@@ -552,13 +553,16 @@ def _checked(requests: Sequence[Request]) -> list[Request]:
     """The requests with their idempotency keys validated; keys within one unit of work must differ."""
     # A key that validation leaves as it is keeps its request: no new object per request of a batch.
     checked = [r if (k := validate_key(r.key)) is r.key else Request(k, r.payload, r.text) for r in requests]
-    if len({r.key for r in checked}) != len(checked):
+    if len(checked) > 1 and len({r.key for r in checked}) != len(checked):
         raise InvalidInput("idempotency keys within one request must differ")
     return checked
 
 
 def _digests(requests: Sequence[Request]) -> dict[str, str]:
     """Each request's input digest, by its key: what its audit entry stores and a replay is compared with."""
+    if len(requests) == 1:  # a unit of work of one request: no lists to build
+        key, payload, text = requests[0]
+        return {key: digest(payload) if text is None else text_digest(text)}
     texts = [r.text for r in requests]
     if None in texts:
         found = digests([r.payload for r in requests])
@@ -698,7 +702,8 @@ def write_on(
         elif seen[r.key][0] != digests[r.key]:
             raise Conflict(f"idempotency key {r.key!r} was already used for a different request")
 
-    results: dict[str, dict[str, Any]] = {}
+    # TypedDicts are dicts at run time (typed by annotation: `cast` is a Python call).
+    fresh_results: Sequence[Any] = ()
     if fresh:
         now = datetime.now(UTC)
         tx = Tx(conn, portfolio_id, now, seq + 1, event_seq, IdPool(events, event_ids))
@@ -723,12 +728,11 @@ def write_on(
                     conn, signer, seq, prev_hash, now, actor, action, fresh, result_texts, digests, override_reason,
                     manifest, (portfolio_id,),
                 )  # fmt: skip
-                # TypedDicts are dicts at run time.
-                results = dict(zip([r.key for r in fresh], cast(Sequence[dict[str, Any]], fresh_results), strict=True))
                 if conn.dialect.name == "sqlite":
                     # The last entry apart: it alone carries the manifest, so the others' statement
                     # writes that column as NULL (store/prepared.Insert.tuples).
-                    _AUDIT_INSERT.tuples(conn, rows[:-1])
+                    if len(rows) > 1:
+                        _AUDIT_INSERT.tuples(conn, rows[:-1])
                     _AUDIT_INSERT.tuples(conn, rows[-1:])
                 else:
                     # One statement (a bulk one's COPY carries the manifest like any value): apart,
@@ -737,8 +741,9 @@ def write_on(
                 _HEAD_UPDATE.run(conn, pid=portfolio_id, seq=seq + len(fresh), head=prev_hash, events=event_seq)
         finally:
             rowlog.stop(recording)
-    if len(results) == len(requests):  # nothing replayed: the results in the requests' order
-        return list(results.values())
+    if len(fresh) == len(requests):  # nothing replayed: the results in the requests' order
+        return list(fresh_results)
+    results = dict(zip([r.key for r in fresh], fresh_results, strict=True))
     return [results[r.key] if r.key in results else {**json.loads(seen[r.key][1]), "replayed": True} for r in requests]
 
 
@@ -747,7 +752,7 @@ def _write_events(conn: sa.Connection, tx: Tx, action: str, entries: list[tuple[
     result, followed by the events the use case emitted for it; all in one batched insert. Returns
     the portfolio's new last event sequence number."""
     last = entries[-1][0]
-    rows = [e if e.audit_seq is not None else e._replace(audit_seq=last) for e in tx.events]
+    rows = [e if e.audit_seq is not None else e._replace(audit_seq=last) for e in tx.events] if tx.events else []
     if tx.announce:
         own = outbox.pending_of_kind(action, entries)
         # Stable: a request's own event first (the use case's own are already in request order).
