@@ -22,7 +22,7 @@ from typing import NamedTuple, Protocol, TypedDict
 from alluse.domain.accounts import AccountKind, AccountStatus
 from alluse.domain.errors import InvalidInput, RuleViolation
 from alluse.domain.instruments import Instrument, parse_price, value_cents
-from alluse.domain.ledger import DIVIDENDS, FEES, MARKET, Leg, TransferKind
+from alluse.domain.ledger import DIVIDENDS, FEES, MARKET, Leg, TransferKind, new_leg
 from alluse.domain.lots import OpenLot, Side, Take, Term, holding_term, take_fifo
 from alluse.domain.money import MAX_CENTS, Cents
 
@@ -123,11 +123,6 @@ def trade_date(f: Fill, spec: Instrument | None) -> date:
     raise InvalidInput(f"{f.action.value} needs a trade date")
 
 
-# Records made once or more per fact, built from a tuple in C: calling a named tuple runs a Python
-# frame of its own (its generated `__new__`), 0.6 µs for a Booked.
-_leg = functools.partial(tuple.__new__, Leg)
-
-
 def _posting(f: Fill, aid: int, gross: int, ext: Mapping[str, int]) -> tuple[TransferKind, int, list[Leg]]:
     """A fact's journal entry: its kind, the account's cash and the non-zero legs. `gross`: what a
     trade, expiry or assignment moves before commission."""
@@ -145,7 +140,7 @@ def _posting(f: Fill, aid: int, gross: int, ext: Mapping[str, int]) -> tuple[Tra
         cash = -f.amount_cents - commission
         legs = ((aid, cash), (ext[FEES], -cash))
         kind = TransferKind.FEE
-    return kind, cash, [_leg(leg) for leg in legs if leg[1]]
+    return kind, cash, [new_leg(leg) for leg in legs if leg[1]]
 
 
 class Holder(Protocol):
@@ -228,6 +223,8 @@ class Booked(NamedTuple):
     memo: str
 
 
+# Records made once or more per fact, built from a tuple in C as `new_leg` is (calling a named tuple
+# runs a Python frame of its own, 0.6 µs for a Booked).
 _new_booked = functools.partial(tuple.__new__, Booked)
 _new_close = functools.partial(tuple.__new__, Close)
 

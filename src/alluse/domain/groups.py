@@ -14,7 +14,7 @@ from typing import NamedTuple, Protocol
 
 from alluse.domain.accounts import SLEEVES, AccountKind, Allocation, GroupKind
 from alluse.domain.errors import InvalidInput
-from alluse.domain.ledger import Leg, TransferKind
+from alluse.domain.ledger import Leg, TransferKind, new_leg
 from alluse.domain.money import format_usd
 
 
@@ -83,10 +83,10 @@ def plan_group_openings(
         # Built with tuple.__new__: a named tuple's own __new__ is a Python call, and a group opening
         # makes eight of them.
         sleeves = []
-        legs = [_new(Leg, (source, -o.amount_cents))]
+        legs = [new_leg((source, -o.amount_cents))]
         for kind, suffix, cash, buffer, slot in _shares(alloc, o.amount_cents, buffer_bps):
             sleeves.append(_new(SleevePlan, (next_account, kind, name + suffix, cash, buffer, slot)))
-            legs.append(_new(Leg, (next_account, cash)))
+            legs.append(new_leg((next_account, cash)))
             next_account += 1
         plans.append(
             _new(

@@ -6,7 +6,6 @@ same unit of work, so a batch is checked exactly as if its requests had come one
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass, replace
 from typing import Any, NotRequired, TypedDict, cast
 
@@ -22,7 +21,7 @@ from alluse.domain.accounts import (
 )
 from alluse.domain.audit import json_string, json_strings
 from alluse.domain.errors import Conflict, InvalidInput, NotFound
-from alluse.domain.ledger import BANK, REVERSIBLE, Leg, TransferKind
+from alluse.domain.ledger import BANK, REVERSIBLE, Leg, TransferKind, new_leg
 from alluse.domain.money import Cents
 from alluse.services.alerts import check_buffer
 from alluse.store.prepared import deferred
@@ -216,8 +215,6 @@ def move_cash(
 # up through the enum's metaclass (a thousand instructions), and a single move compares nine.
 _DEPOSIT, _WITHDRAWAL = TransferKind.DEPOSIT, TransferKind.WITHDRAWAL
 _EXT, _ACTIVE = AccountKind.EXT, AccountStatus.ACTIVE
-# Legs built from a tuple in C (calling the named tuple runs its Python `__new__`).
-_leg = functools.partial(tuple.__new__, Leg)
 
 
 def _apply(tx: Tx, moves: list[CashMove], override: bool) -> list[CashMoved]:
@@ -249,7 +246,7 @@ def _apply(tx: Tx, moves: list[CashMove], override: bool) -> list[CashMoved]:
                 split = {ids[m.to]: m.amount_cents}
             for aid in split:
                 _require_active(state[aid], "deposit")
-            legs = [_leg((bank, -m.amount_cents)), *map(_leg, split.items())]
+            legs = [new_leg((bank, -m.amount_cents)), *map(new_leg, split.items())]
         else:
             src = state[ids[m.source]]
             action = "withdrawal" if m.kind is _WITHDRAWAL else "transfer"
@@ -257,13 +254,13 @@ def _apply(tx: Tx, moves: list[CashMove], override: bool) -> list[CashMoved]:
             check_cash_may_leave(src.kind, src.label, action)
             check_cash_out(src.snapshot, m.amount_cents, action, override=override)
             if m.kind is _WITHDRAWAL:
-                legs = [_leg((src.id, -m.amount_cents)), _leg((bank, m.amount_cents))]
+                legs = [new_leg((src.id, -m.amount_cents)), new_leg((bank, m.amount_cents))]
             else:
                 dst = state[ids[m.to]]
                 if dst.id == src.id:
                     raise InvalidInput("a transfer needs two different accounts")
                 _require_active(dst, "transfer")
-                legs = [_leg((src.id, -m.amount_cents)), _leg((dst.id, m.amount_cents))]
+                legs = [new_leg((src.id, -m.amount_cents)), new_leg((dst.id, m.amount_cents))]
         for aid, amount in legs:
             # Base capital follows money put in or taken out of a sleeve (ALLUSE_RULES §5).
             state[aid].add_cash(amount, amount if aid != bank else 0)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from _json import encode_basestring
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -15,6 +14,7 @@ from sqlalchemy.engine import Engine
 
 from alluse.brokers.refs import BrokerageRef, parse_brokerage_ref
 from alluse.domain.accounts import SLEEVES, AccountKind, Allocation, GroupKind, check_allocation_for
+from alluse.domain.audit import json_string
 from alluse.domain.errors import Conflict, InvalidInput
 from alluse.domain.groups import paid_from, plan_group_openings, sleeves_needed
 from alluse.domain.ledger import BANK
@@ -27,8 +27,6 @@ from alluse.store.schema import account_groups, accounts, brokerage_accounts
 from alluse.store.uow import Request, Tx, collector_paused, write
 
 GROUP_NAME_RE = re.compile(r"^[A-Z][A-Z0-9]{0,19}$")
-# A sleeve's kind as its result names it: an enum's `.value` is two Python calls.
-_KIND_TEXT = {k: k.value for k in SLEEVES}
 
 
 class SleeveOpened(TypedDict):
@@ -138,18 +136,18 @@ def opened_texts(results: list[GroupOpened]) -> list[str]:
                 [
                     _SLEEVE_OPENED
                     % (
-                        encode_basestring(kind),
+                        json_string(kind),
                         s["account_id"],
-                        encode_basestring(s["brokerage_account"]),
+                        json_string(s["brokerage_account"]),
                         s["cash_cents"],
-                        encode_basestring(s["name"]),
+                        json_string(s["name"]),
                     )
                     for kind, s in sorted(r["accounts"].items())
                 ]
             ),
             r["amount_cents"],
             r["group_id"],
-            encode_basestring(r["name"]),
+            json_string(r["name"]),
             f',"transfer_id":{r["transfer_id"]:d}' if "transfer_id" in r else "",
         )
         for r in results
@@ -200,7 +198,7 @@ def _open(tx: Tx, openings: list[GroupOpening], seqs: list[int] | None = None) -
                 "name": g.name,
                 "amount_cents": g.amount_cents,
                 "accounts": {
-                    _KIND_TEXT[s.kind]: {
+                    store.KIND_TEXT[s.kind]: {
                         "account_id": s.account_id,
                         "name": s.name,
                         "cash_cents": s.cash_cents,

@@ -114,8 +114,8 @@ def group_names_taken(conn: sa.Connection, portfolio_id: int, names: Sequence[st
     return found
 
 
-# A kind's text, as its row stores it: an enum's `.value` is two Python calls.
-_TEXT: dict[str, str] = {k: k.value for kinds in (AccountKind, GroupKind) for k in kinds}
+# A kind's text, as its row stores it and a result names it: an enum's `.value` is two Python calls.
+KIND_TEXT: dict[str, str] = {k: k.value for kinds in (AccountKind, GroupKind) for k in kinds}
 
 
 def insert_groups(
@@ -127,10 +127,10 @@ def insert_groups(
     config_rows: list[tuple[Any, ...]] = []
     for g in plans:
         a = g.allocation
-        group_rows.append((g.group_id, portfolio_id, g.name, _TEXT[g.kind], "ACTIVE", g.parent_group_id,
+        group_rows.append((g.group_id, portfolio_id, g.name, KIND_TEXT[g.kind], "ACTIVE", g.parent_group_id,
                            g.forked_from_account_id, a.gen_bps, a.rev_bps, a.com_bps, now))  # fmt: skip
         for s in g.sleeves:
-            account_rows.append((s.account_id, portfolio_id, g.group_id, _TEXT[s.kind], s.name, "ACTIVE",
+            account_rows.append((s.account_id, portfolio_id, g.group_id, KIND_TEXT[s.kind], s.name, "ACTIVE",
                                  g.forked_from_account_id, s.buffer_bps, s.cash_cents, 0, 0, 0, s.cash_cents, now))  # fmt: skip
             config_rows.append((s.account_id, portfolio_id, template, "{}"))
     _GROUP_INSERT.tuples(conn, group_rows)
