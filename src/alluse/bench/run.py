@@ -16,7 +16,7 @@ one-move transactions from 4 bare psycopg clients.
 The lifecycle sweep (`--only lifecycle`, also part of a full run) builds its populated portfolio once
 and sweeps a fresh copy per run: a file copy on SQLite, `CREATE DATABASE <scratch>_copyN TEMPLATE
 <scratch>` on PostgreSQL (dropped after the run). On PostgreSQL it also measures the same sweep shared
-by 4 worker processes.
+by 4 worker processes, in turn with one worker process.
 """
 
 from __future__ import annotations
@@ -311,17 +311,19 @@ class Bench:
         self._drop(url)
         return elapsed
 
-    def lifecycle_sweep_workers(self, template: str) -> float:
-        """The same sweep shared by CLIENTS processes (PostgreSQL: families claimed with SKIP LOCKED)."""
+    def lifecycle_sweep_workers(self, template: str, workers: int = CLIENTS) -> float:
+        """The same sweep run by `workers` worker processes at once (PostgreSQL: families claimed with
+        SKIP LOCKED). One worker is measured this way too when compared with four: a worker is a
+        process of its own, forked from this one, which pays for what the parent's pages cost it."""
         url = self._copy(template)
-        elapsed = _in_processes(_sweep_worker, url)
+        elapsed = _in_processes(_sweep_worker, url, clients=workers)
         engine = make_engine(url)
         with engine.connect() as conn:
             applied = conn.exec_driver_sql("SELECT count(*) FROM lifecycle_actions").scalar_one()
         engine.dispose()
         self._drop(url)
         if applied != self.sweep_acting:
-            raise AssertionError(f"{CLIENTS} workers applied {applied} actions, expected {self.sweep_acting}")
+            raise AssertionError(f"{workers} workers applied {applied} actions, expected {self.sweep_acting}")
         return elapsed
 
     def raw_lifecycle(self, template: str) -> float:
@@ -345,31 +347,33 @@ class Bench:
         template = self.lifecycle_template()
         accounts = 3 * self.sweep_groups
         extra = {"accounts": accounts, "acting": self.sweep_acting}
-        if self.db == "sqlite":  # SQLite has one writer: one worker
-            ours = self.median_rate("lifecycle sweep", accounts, lambda: self.lifecycle_sweep(template))
-        else:
-            ours, shared, pairs = self._sweeps_alternated(template, accounts)
+        # The sweep in this process, like the raw baseline: what one sweep costs against the bare driver.
+        ours = self.median_rate("lifecycle sweep", accounts, lambda: self.lifecycle_sweep(template))
         self.emit("lifecycle_accounts_per_s", ours, "accounts/s", **extra)
         self.emit("lifecycle_sweep_s", accounts / ours, "s", **extra)
         raw = self.median_rate("raw lifecycle rows", accounts, lambda: self.raw_lifecycle(template))
         self.emit("raw_lifecycle_accounts_per_s", raw, "accounts/s", **extra)
         self.ratio("lifecycle_vs_raw", ours, raw, "lifecycle sweep", "raw lifecycle rows")
-        if self.db != "sqlite":
+        if self.db != "sqlite":  # SQLite has one writer: one worker
+            one, shared, pairs = self._sweeps_alternated(template, accounts)
             self.emit("lifecycle_accounts_per_s", shared, "accounts/s", workers=CLIENTS, **extra)
             self.emit("lifecycle_sweep_s", accounts / shared, "s", workers=CLIENTS, **extra)
-            self.emit("lifecycle_workers_vs_one", shared / ours, "ratio", workers=CLIENTS, pairs=pairs)
+            self.emit(
+                "lifecycle_workers_vs_one", shared / one, "ratio",
+                workers=CLIENTS, pairs=pairs, one_worker_s=round(accounts / one, 3),
+            )  # fmt: skip
 
     def _sweeps_alternated(self, template: str, accounts: int) -> tuple[float, float, int]:
-        """Median rates of one worker and of CLIENTS workers, measured in turn (at least three pairs,
-        `--quick` too): a slow moment of a busy machine then falls on both, not on one side of the
-        ratio only."""
+        """Median rates of one worker process and of CLIENTS worker processes, measured in turn (at
+        least three pairs, `--quick` too): a slow moment of a busy machine then falls on both, not on
+        one side of the ratio only."""
         one: list[float] = []
         many: list[float] = []
         pairs = max(self.repeat, 3)
         for i in range(pairs):
             if self.progress:
                 self.progress.console.log(f"lifecycle sweep, 1 and {CLIENTS} workers in turn (pair {i + 1}/{pairs})")
-            one.append(accounts / self.lifecycle_sweep(template))
+            one.append(accounts / self.lifecycle_sweep_workers(template, workers=1))
             many.append(accounts / self.lifecycle_sweep_workers(template))
         return statistics.median(one), statistics.median(many), pairs
 
@@ -548,13 +552,16 @@ def _fresh_pg(url: str) -> str:
     return url
 
 
-def _in_processes(target: Callable[..., None], url: str, *args: Any) -> float:
-    """Seconds from the moment all CLIENTS processes are ready until the last one is done."""
+def _in_processes(target: Callable[..., None], url: str, *args: Any, clients: int = CLIENTS) -> float:
+    """Seconds from the moment all `clients` processes are ready until the last one has done its
+    work, by the time each one notes when it has (the monotonic clock is the machine's, the same in
+    every process): how long a process then takes to exit and be joined is not the work's."""
     import multiprocessing as mp
 
     ctx = mp.get_context("fork")
-    ready, go = ctx.Barrier(CLIENTS + 1), ctx.Event()
-    procs = [ctx.Process(target=target, args=(url, c, *args, ready, go)) for c in range(CLIENTS)]
+    ready, go = ctx.Barrier(clients + 1), ctx.Event()
+    done = ctx.Array("d", clients, lock=False)
+    procs = [ctx.Process(target=_timed, args=(target, done, url, c, *args, ready, go)) for c in range(clients)]
     for p in procs:
         p.start()
     ready.wait()
@@ -562,10 +569,14 @@ def _in_processes(target: Callable[..., None], url: str, *args: Any) -> float:
     go.set()
     for p in procs:
         p.join()
-    elapsed = time.perf_counter() - t
     if any(p.exitcode != 0 for p in procs):
         raise RuntimeError("a benchmark client failed; rerun with ALLUSE_DEBUG=1 for its trace")
-    return elapsed
+    return max(done) - t
+
+
+def _timed(target: Callable[..., None], done: Any, url: str, client: int, *args: Any) -> None:
+    target(url, client, *args)
+    done[client] = time.perf_counter()
 
 
 def _pg_admin(url: str, sql: str) -> None:
