@@ -278,10 +278,12 @@ def _apply(tx: Tx, moves: list[CashMove], override: bool) -> list[CashMoved]:
             }
             for m, e, t in zip(moves, entries, write_journal(conn, pid, tx.now, entries), strict=True)
         ]
+        # Spelled before the cash is written back: a bulk journal may still be going in (a COPY sent
+        # from a thread of its own, store/prepared.behind), and the write-back waits for it.
+        if all(type(m.amount_cents) is int for m in moves):  # else the generic encoder spells an amount
+            tx.result_texts = moved_texts(results)
         apply_cash(conn, [state[a] for a in touched])
     _recheck_buffers(tx, [state[a] for a in sorted(touched)], "a cash move")
-    if all(type(m.amount_cents) is int for m in moves):  # else the generic encoder spells an amount
-        tx.result_texts = moved_texts(results)
     return results
 
 

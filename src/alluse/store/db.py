@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from alluse.store import prepared
+
 if TYPE_CHECKING:
     from alembic.config import Config
 
@@ -139,6 +141,25 @@ def make_engine(url: str) -> Engine:
             dialect.do_ping(dbapi_conn)
         except dialect.loaded_dbapi.Error as exc:
             raise sa.exc.DisconnectionError(str(exc)) from exc
+
+    # A unit of work's big COPYs may still be going in from a thread of their own (store/prepared.behind):
+    # SQLAlchemy's own statements and COMMIT wait for them and raise their error; a rollback waits.
+    @sa.event.listens_for(engine, "before_cursor_execute")
+    def _after_copies(conn: sa.Connection, *_args: Any) -> None:
+        prepared.caught_up(conn.connection.dbapi_connection)
+
+    @sa.event.listens_for(engine, "commit")
+    def _copies_then_commit(conn: sa.Connection) -> None:
+        prepared.caught_up(conn.connection.dbapi_connection)
+
+    @sa.event.listens_for(engine, "rollback")
+    def _copies_then_rollback(conn: sa.Connection) -> None:
+        if not conn.invalidated:
+            prepared.caught_up(conn.connection.dbapi_connection, quiet=True)
+
+    @sa.event.listens_for(engine, "reset")
+    def _copies_then_reset(dbapi_conn: Any, _record: Any, _state: Any) -> None:
+        prepared.caught_up(dbapi_conn, quiet=True)
 
     return engine
 

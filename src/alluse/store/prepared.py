@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import operator
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
@@ -116,7 +117,7 @@ class _Compiled:
     def send(self, conn: sa.Connection, rows: Sequence[Sequence[Any]]) -> None:
         """Execute for rows given as tuples in `order` (at least one)."""
         own = isinstance(conn, OwnCursor)
-        cur: Any = conn.own if own else conn.connection.dbapi_connection.cursor()  # type: ignore[attr-defined,union-attr]
+        cur: Any = conn.own if own else _cursor(conn)  # type: ignore[attr-defined]
         args: Any = None
         try:
             if len(rows) == 1:  # one row: a plain execute (psycopg's executemany sets up a pipeline)
@@ -235,6 +236,14 @@ class OwnCursor(sa.Connection):
     own: Any
 
 
+def _cursor(conn: sa.Connection) -> Any:
+    """A new cursor of the connection's driver connection, once the COPYs handed over on it are done."""
+    raw: Any = conn.connection.dbapi_connection
+    if _BEHIND:
+        caught_up(raw)
+    return raw.cursor()
+
+
 class Prepared:
     """A Core statement whose parameters are all `sa.bindparam`s, executed without per-call overhead.
     `order`: the parameter names in the order of the tuples `tuples` takes."""
@@ -288,7 +297,7 @@ class Prepared:
         if many and len(params) == 1:  # one row: a plain execute (psycopg's executemany sets up a pipeline)
             many, params = False, params[0]
         args = [c.convert(r) for r in params] if many else c.convert(params)
-        cur: Any = conn.own if isinstance(conn, OwnCursor) else conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        cur: Any = conn.own if isinstance(conn, OwnCursor) else _cursor(conn)
         try:
             (cur.executemany if many else cur.execute)(c.sql, args)
         except conn.dialect.loaded_dbapi.Error as exc:
@@ -371,12 +380,13 @@ _AS_USUAL = nullcontext()
 @contextmanager
 def _pipelined(conn: sa.Connection, commit: bool) -> Iterator[None]:
     dbapi = conn.dialect.loaded_dbapi
-    raw = conn.connection.dbapi_connection
+    raw: Any = conn.connection.dbapi_connection
+    caught_up(raw)
     try:
-        with raw.pipeline():  # type: ignore[union-attr]
+        with raw.pipeline():
             yield
             if commit:
-                raw.execute("COMMIT")  # type: ignore[union-attr]
+                raw.execute("COMMIT")
     except dbapi.Error as exc:
         raise sa.exc.DBAPIError.instance(None, None, exc, dbapi.Error) from exc
 
@@ -390,15 +400,16 @@ def together(conn: sa.Connection, *reads: tuple[Prepared, Mapping[str, Any]]) ->
     if conn.dialect.name != "postgresql":
         return [p.rows(conn, **params) for p, params in reads]
     dbapi = conn.dialect.loaded_dbapi
-    raw = conn.connection.dbapi_connection
+    raw: Any = conn.connection.dbapi_connection
+    caught_up(raw)
     cursors: list[Any] = []
     sql = None
     try:
-        with raw.pipeline():  # type: ignore[union-attr]
+        with raw.pipeline():
             for p, params in reads:
                 c = p._compiled(conn)
                 sql = c.sql
-                cursors.append(raw.cursor())  # type: ignore[union-attr]
+                cursors.append(raw.cursor())
                 cursors[-1].execute(sql, c.convert(params))
         return [list(cur.fetchall()) for cur in cursors]
     except dbapi.Error as exc:
@@ -483,21 +494,94 @@ def copy_rows(conn: sa.Connection, table: sa.Table, rows: Sequence[Sequence[Any]
     is integer cents). In binary format when every column's type has one here: a timestamp then
     travels as its 8 bytes, where the text format spelled it out per row (12,000 instructions each,
     the unit of work's one `now` in every transfer, event and audit row) for the server to parse back,
-    and no text is escaped."""
+    and no text is escaped.
+
+    From BEHIND_ROWS rows on, the COPY is sent from a thread of its own (`behind`): the unit of work
+    goes on with what needs no answer from the server while the server takes the rows in and checks
+    their keys."""
     types = _binary_types(table, tuple(columns))
     sql = f"COPY {table.name} ({', '.join(columns)}) FROM STDIN{' (FORMAT BINARY)' if types else ''}"
-    dbapi = conn.dialect.loaded_dbapi
-    cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    raw: Any = conn.connection.dbapi_connection
+    error = conn.dialect.loaded_dbapi.Error
+    if len(rows) >= BEHIND_ROWS:
+        rows = list(rows)  # the caller's list is the caller's to change once this returns
+        behind(raw, lambda: _copy(raw, sql, types, rows, error))
+    else:
+        caught_up(raw)
+        _copy(raw, sql, types, rows, error)
+
+
+def _copy(raw: Any, sql: str, types: list[str], rows: Sequence[Sequence[Any]], error: type[Exception]) -> None:
+    cur = raw.cursor()
     try:
         with cur.copy(sql) as copy:
             if types:
                 copy.set_types(types)
             for r in rows:
                 copy.write_row(r)
-    except dbapi.Error as exc:
-        raise sa.exc.DBAPIError.instance(sql, None, exc, dbapi.Error) from exc
+    except error as exc:
+        raise sa.exc.DBAPIError.instance(sql, None, exc, error) from exc
     finally:
         cur.close()
+
+
+# --- Writes sent from a thread of their own (PostgreSQL) ---------------------------------------------
+# A bulk unit of work's big COPYs keep the server busy for seconds (a posting's keys checked 100,000
+# times at the end of its COPY), while the unit of work has Python of its own to do that needs no
+# answer from the server: its results, its events, its manifest, its audit entries. Sent from a
+# thread, a COPY's rows go in while that work goes on. The thread only ever sends (the driver's
+# connection serialises it with everything else sent on it); the unit of work waits for every COPY
+# it handed over, and gets the first one's error, before anything else it sends (`caught_up`: every
+# statement of store/prepared, and SQLAlchemy's own through the engine's events in store/db), and
+# above all before COMMIT: a COMMIT after a failed statement would end the transaction without error,
+# having written nothing.
+BEHIND_ROWS = 1_000
+
+
+class _Behind:
+    """The COPYs a connection's transaction has handed over, the last one's thread and the first error."""
+
+    __slots__ = ("raw", "last", "error")
+
+    def __init__(self, raw: Any) -> None:
+        self.raw = raw  # held, so that its id stays its own while it is here
+        self.last: threading.Thread | None = None
+        self.error: BaseException | None = None
+
+
+_BEHIND: dict[int, _Behind] = {}  # by id() of the driver's connection
+
+
+def behind(raw: Any, send: Callable[[], None]) -> None:
+    """Run `send` on a thread of its own, after the ones handed over before on this driver connection."""
+    pending = _BEHIND.get(id(raw)) or _BEHIND.setdefault(id(raw), _Behind(raw))
+    before = pending.last
+
+    def run() -> None:
+        if before is not None:
+            before.join()
+        if pending.error is None:
+            try:
+                send()
+            except BaseException as exc:  # handed to the unit of work's thread at `caught_up`
+                pending.error = exc
+
+    thread = threading.Thread(target=run, name="alluse-copy", daemon=True)
+    pending.last = thread
+    thread.start()
+
+
+def caught_up(raw: Any, quiet: bool = False) -> None:
+    """Wait until every COPY handed over on this driver connection is done, then raise the first one's
+    error (`quiet`: not, for a rollback, which undoes them anyway)."""
+    if not _BEHIND:
+        return
+    pending = _BEHIND.pop(id(raw), None)
+    if pending is None or pending.last is None:
+        return
+    pending.last.join()
+    if pending.error is not None and not quiet:
+        raise pending.error
 
 
 # PostgreSQL's name of each column type for COPY's binary format, most specific first (BigInteger is
