@@ -194,6 +194,8 @@ def test_the_fork_tree_follows_a_node_by_mouse_and_keyboard(page_for: Any, serve
     page.click("nav >> text=Fork tree")
     tree = page.locator("[data-testid=tree]")
     assert "A3F1F1" in tree.inner_text() and "MERGED" in (page.locator("[data-testid=node-A1F1]").text_content() or "")
+    # The tree's handlers come with app.js, a deferred script: the page's nodes are there before them.
+    page.wait_for_load_state("load")
     page.hover("[data-testid=node-A3F1F1]")
     assert "dim" in (page.locator("[data-testid=node-A2]").get_attribute("class") or "")  # off its line
     assert "dim" not in (page.locator("[data-testid=node-A3]").get_attribute("class") or "")  # its ancestor
