@@ -117,7 +117,7 @@ class _Compiled:
     def send(self, conn: sa.Connection, rows: Sequence[Sequence[Any]]) -> None:
         """Execute for rows given as tuples in `order` (at least one)."""
         own = isinstance(conn, OwnCursor)
-        cur: Any = conn.own if own else _cursor(conn)  # type: ignore[attr-defined]
+        cur: Any = conn.own if own else _driver(conn).cursor()  # type: ignore[attr-defined]
         args: Any = None
         try:
             if len(rows) == 1:  # one row: a plain execute (psycopg's executemany sets up a pipeline)
@@ -236,12 +236,12 @@ class OwnCursor(sa.Connection):
     own: Any
 
 
-def _cursor(conn: sa.Connection) -> Any:
-    """A new cursor of the connection's driver connection, once the COPYs handed over on it are done."""
+def _driver(conn: sa.Connection) -> Any:
+    """The connection's driver connection, once the COPYs handed over on it are done (`caught_up`)."""
     raw: Any = conn.connection.dbapi_connection
     if _BEHIND:
         caught_up(raw)
-    return raw.cursor()
+    return raw
 
 
 class Prepared:
@@ -297,7 +297,7 @@ class Prepared:
         if many and len(params) == 1:  # one row: a plain execute (psycopg's executemany sets up a pipeline)
             many, params = False, params[0]
         args = [c.convert(r) for r in params] if many else c.convert(params)
-        cur: Any = conn.own if isinstance(conn, OwnCursor) else _cursor(conn)
+        cur: Any = conn.own if isinstance(conn, OwnCursor) else _driver(conn).cursor()
         try:
             (cur.executemany if many else cur.execute)(c.sql, args)
         except conn.dialect.loaded_dbapi.Error as exc:
@@ -380,8 +380,7 @@ _AS_USUAL = nullcontext()
 @contextmanager
 def _pipelined(conn: sa.Connection, commit: bool) -> Iterator[None]:
     dbapi = conn.dialect.loaded_dbapi
-    raw: Any = conn.connection.dbapi_connection
-    caught_up(raw)
+    raw = _driver(conn)
     try:
         with raw.pipeline():
             yield
@@ -400,8 +399,7 @@ def together(conn: sa.Connection, *reads: tuple[Prepared, Mapping[str, Any]]) ->
     if conn.dialect.name != "postgresql":
         return [p.rows(conn, **params) for p, params in reads]
     dbapi = conn.dialect.loaded_dbapi
-    raw: Any = conn.connection.dbapi_connection
-    caught_up(raw)
+    raw = _driver(conn)
     cursors: list[Any] = []
     sql = None
     try:
