@@ -759,7 +759,12 @@ SWEEP_ALL_CLAIMED = 0x616C6C77
 
 
 _LOCK_KEY = sa.bindparam("key", type_=sa.Integer)
+# Compiled once per process (Prepared), not once per engine: a worker with nothing to do sends only
+# these, and compiling them cost it more than sending them.
 _GATE_SHUT = Prepared(sa.select(sa.func.pg_advisory_lock(SWEEP_GATE, _LOCK_KEY)))
+_GATE_OPEN = Prepared(sa.select(sa.func.pg_advisory_unlock(SWEEP_GATE, _LOCK_KEY)))
+_ALL_CLAIMED_SAID = Prepared(sa.select(sa.func.pg_try_advisory_lock(SWEEP_ALL_CLAIMED, _LOCK_KEY)))
+_ALL_CLAIMED_UNSAID = Prepared(sa.select(sa.func.pg_advisory_unlock(SWEEP_ALL_CLAIMED, _LOCK_KEY)))
 # Whether a worker holds SWEEP_ALL_CLAIMED, asked by taking it shared and letting it go.
 _NONE_CLAIMED_ALL = Prepared(
     sa.select(
@@ -803,13 +808,13 @@ def _claims(engine: Engine, portfolio: str | int | None) -> Iterator[tuple[int, 
     with engine.connect() as conn, conn.begin():
         pid = resolve_portfolio(conn, portfolio)  # and the transaction scoped to it
         key = pid % 2**31
-        gate = [sa.func.pg_advisory_unlock]
+        gate = [_GATE_OPEN]
         _gate_shut, (free,) = together(conn, (_GATE_SHUT, {"key": key}), (_NONE_CLAIMED_ALL, {"key": key}))
         held_all: list[bool] = []  # [True]: this worker holds SWEEP_ALL_CLAIMED
 
         def open_gate() -> None:
             if gate:
-                conn.execute(sa.select(gate.pop()(SWEEP_GATE, key))).all()
+                gate.pop().rows(conn, key=key)
 
         def claim(roots: list[int], n: int, keys: Callable[[int], list[str]]) -> tuple[list[int], list[int]]:
             q = (
@@ -823,7 +828,7 @@ def _claims(engine: Engine, portfolio: str | int | None) -> Iterator[tuple[int, 
             if mine and not held_all and (len(mine) < n or mine[-1] == roots[-1]):
                 # Every family found is held now, by this worker or one before: said before the gate
                 # opens, so the next worker sees it (unless another worker says so already).
-                if conn.execute(sa.select(sa.func.pg_try_advisory_lock(SWEEP_ALL_CLAIMED, key))).scalar():
+                if _ALL_CLAIMED_SAID.rows(conn, key=key)[0][0]:
                     held_all.append(True)
             open_gate()
             if not mine:
@@ -841,7 +846,7 @@ def _claims(engine: Engine, portfolio: str | int | None) -> Iterator[tuple[int, 
         finally:
             open_gate()
             if held_all:  # a session lock: the pooled connection outlives the sweep
-                conn.execute(sa.select(sa.func.pg_advisory_unlock(SWEEP_ALL_CLAIMED, key))).all()
+                _ALL_CLAIMED_UNSAID.rows(conn, key=key)
 
 
 def run(
