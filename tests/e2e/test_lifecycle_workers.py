@@ -82,6 +82,21 @@ def _all_claimed_held(engine: sa.Engine, pid: int) -> bool:
     return not free
 
 
+def _gate_held(engine: sa.Engine, pid: int) -> bool:
+    """Whether any session holds the sweep's gate (an advisory lock on two keys: classid, objid)."""
+    from alluse.services.lifecycle import SWEEP_GATE
+
+    with engine.connect() as conn:
+        held = conn.execute(
+            sa.text(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+                "AND classid = :k AND objid = :p AND objsubid = 2"
+            ),
+            {"k": SWEEP_GATE, "p": pid},
+        ).scalar()
+    return bool(held)
+
+
 @pytest.mark.postgres
 def test_a_worker_holding_every_family_lets_the_others_leave_without_looking(pg_engine: sa.Engine) -> None:
     from alluse.services import lifecycle
@@ -105,4 +120,5 @@ def test_a_worker_holding_every_family_lets_the_others_leave_without_looking(pg_
         idle = lifecycle.run(pg_engine, "late", "main", RUN_DAY)
         holder.execute(sa.select(sa.func.pg_advisory_unlock(SWEEP_ALL_CLAIMED, pid))).all()
     assert idle.families == 0 and not idle.applied
+    assert not _gate_held(pg_engine, pid)  # it opened the gate again as it left
     assert lifecycle.run(pg_engine, "after", "main", RUN_DAY).applied

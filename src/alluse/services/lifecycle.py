@@ -765,12 +765,15 @@ _GATE_SHUT = Prepared(sa.select(sa.func.pg_advisory_lock(SWEEP_GATE, _LOCK_KEY))
 _GATE_OPEN = Prepared(sa.select(sa.func.pg_advisory_unlock(SWEEP_GATE, _LOCK_KEY)))
 _ALL_CLAIMED_SAID = Prepared(sa.select(sa.func.pg_try_advisory_lock(SWEEP_ALL_CLAIMED, _LOCK_KEY)))
 _ALL_CLAIMED_UNSAID = Prepared(sa.select(sa.func.pg_advisory_unlock(SWEEP_ALL_CLAIMED, _LOCK_KEY)))
-# Whether a worker holds SWEEP_ALL_CLAIMED, asked by taking it shared and letting it go.
+# Whether no worker holds SWEEP_ALL_CLAIMED, asked by taking it shared and letting it go. If one does,
+# this worker has nothing to do and opens the gate again in the same statement (a CASE evaluates its
+# conditions in order, up to the first true one).
 _NONE_CLAIMED_ALL = Prepared(
     sa.select(
         sa.case(
             (sa.func.pg_try_advisory_lock_shared(SWEEP_ALL_CLAIMED, _LOCK_KEY),
              sa.func.pg_advisory_unlock_shared(SWEEP_ALL_CLAIMED, _LOCK_KEY)),
+            (sa.func.pg_advisory_unlock(SWEEP_GATE, _LOCK_KEY), sa.false()),
             else_=sa.false(),
         )
     )
@@ -797,9 +800,9 @@ def _claims(engine: Engine, portfolio: str | int | None) -> Iterator[tuple[int, 
     (`keys(root)`: their idempotency keys) is applied already, by a worker that has finished and let
     it go, is left out. SQLite has one writer: the first n.
 
-    Yields the portfolio's id too: it is resolved on the same connection, and the gate and the
-    question to the workers before go in one round trip, so a worker that finds everything claimed
-    costs the others as little as can be."""
+    Yields the portfolio's id too: it is resolved on the same connection, and the gate, the question
+    to the workers before and (everything claimed) the gate's opening go in one round trip, so a
+    worker that finds everything claimed costs the others as little as can be."""
     if engine.dialect.name != "postgresql":
         with engine.connect() as conn:
             pid = resolve_portfolio(conn, portfolio)
@@ -810,6 +813,8 @@ def _claims(engine: Engine, portfolio: str | int | None) -> Iterator[tuple[int, 
         key = pid % 2**31
         gate = [_GATE_OPEN]
         _gate_shut, (free,) = together(conn, (_GATE_SHUT, {"key": key}), (_NONE_CLAIMED_ALL, {"key": key}))
+        if not free[0]:
+            gate.clear()  # opened by that statement
         held_all: list[bool] = []  # [True]: this worker holds SWEEP_ALL_CLAIMED
 
         def open_gate() -> None:
