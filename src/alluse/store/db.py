@@ -144,13 +144,11 @@ def make_engine(url: str) -> Engine:
 
     # A unit of work's big COPYs may still be going in from a thread of their own (store/prepared.behind):
     # SQLAlchemy's own statements and COMMIT wait for them and raise their error; a rollback waits.
-    @sa.event.listens_for(engine, "before_cursor_execute")
     def _after_copies(conn: sa.Connection, *_args: Any) -> None:
-        prepared.caught_up(conn.connection.dbapi_connection)
+        prepared.driver(conn)
 
-    @sa.event.listens_for(engine, "commit")
-    def _copies_then_commit(conn: sa.Connection) -> None:
-        prepared.caught_up(conn.connection.dbapi_connection)
+    sa.event.listen(engine, "before_cursor_execute", _after_copies)
+    sa.event.listen(engine, "commit", _after_copies)
 
     @sa.event.listens_for(engine, "rollback")
     def _copies_then_rollback(conn: sa.Connection) -> None:

@@ -117,7 +117,7 @@ class _Compiled:
     def send(self, conn: sa.Connection, rows: Sequence[Sequence[Any]]) -> None:
         """Execute for rows given as tuples in `order` (at least one)."""
         own = isinstance(conn, OwnCursor)
-        cur: Any = conn.own if own else _driver(conn).cursor()  # type: ignore[attr-defined]
+        cur: Any = conn.own if own else driver(conn).cursor()  # type: ignore[attr-defined]
         args: Any = None
         try:
             if len(rows) == 1:  # one row: a plain execute (psycopg's executemany sets up a pipeline)
@@ -236,7 +236,7 @@ class OwnCursor(sa.Connection):
     own: Any
 
 
-def _driver(conn: sa.Connection) -> Any:
+def driver(conn: sa.Connection) -> Any:
     """The connection's driver connection, once the COPYs handed over on it are done (`caught_up`)."""
     raw: Any = conn.connection.dbapi_connection
     if _BEHIND:
@@ -297,7 +297,7 @@ class Prepared:
         if many and len(params) == 1:  # one row: a plain execute (psycopg's executemany sets up a pipeline)
             many, params = False, params[0]
         args = [c.convert(r) for r in params] if many else c.convert(params)
-        cur: Any = conn.own if isinstance(conn, OwnCursor) else _driver(conn).cursor()
+        cur: Any = conn.own if isinstance(conn, OwnCursor) else driver(conn).cursor()
         try:
             (cur.executemany if many else cur.execute)(c.sql, args)
         except conn.dialect.loaded_dbapi.Error as exc:
@@ -380,7 +380,7 @@ _AS_USUAL = nullcontext()
 @contextmanager
 def _pipelined(conn: sa.Connection, commit: bool) -> Iterator[None]:
     dbapi = conn.dialect.loaded_dbapi
-    raw = _driver(conn)
+    raw = driver(conn)
     try:
         with raw.pipeline():
             yield
@@ -399,7 +399,7 @@ def together(conn: sa.Connection, *reads: tuple[Prepared, Mapping[str, Any]]) ->
     if conn.dialect.name != "postgresql":
         return [p.rows(conn, **params) for p, params in reads]
     dbapi = conn.dialect.loaded_dbapi
-    raw = _driver(conn)
+    raw = driver(conn)
     cursors: list[Any] = []
     sql = None
     try:
