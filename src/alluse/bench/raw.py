@@ -6,10 +6,11 @@ in `bench/run.py`, and the sections (`bench/trades.py`, `bench/http.py`, …) im
 
 from __future__ import annotations
 
+import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from alluse.domain.accounts import Allocation
 from alluse.domain.rules import TEMPLATES
@@ -107,114 +108,218 @@ def _raw_connection(url: str, setup: bool = True) -> Any:
 
 
 _HASH = "0" * 64
-# A unit of work's row manifest (store/rowlog.py) rides on its audit entry; the baseline writes one too.
-_ROWS = '[["postings",[1],[1,1,1,100]]]'
+_KEY_ID = "0" * 16  # the id of the key an audit entry is signed with, as long as a real one
 
 
-def _raw_audit(start: int, n: int, now: str, pid: int = 1) -> list[tuple]:
+class Texts(NamedTuple):
+    """What a unit of work writes besides its rows' numbers: each request's result text (stored on
+    its audit entry and, as the use cases do, as its event's payload) and the manifest of every row
+    written (store/rowlog.py), on the unit of work's last audit entry. The baseline writes texts of the
+    same kind and size as the use case's (docs/benchmarks.md, round twelve), made before its clock
+    starts: it pays for writing them, not for spelling them."""
+
+    action: str
+    results: list[str]
+    manifest: str
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+def _manifest(now: str, action: str, seqs: Sequence[int], tables: Mapping[str, Sequence[Sequence[Any]]]) -> str:
+    """Every row written, by table, each with the unit of work's portfolio, as a manifest lists them
+    (ids first, then the rows), the outbox events (one per audit entry) included."""
+    every = {**tables, "events": [(action, None, None, None, s, now, s, _EVENT_ID, 1) for s in seqs]}
+    return _json({t: [list(range(len(rows))), [[1, *row] for row in rows]] for t, rows in sorted(every.items())})
+
+
+_EVENT_ID = str(uuid.UUID(int=0))
+
+
+def _raw_audit(start: int, n: int, now: str, texts: Texts, pid: int = 1) -> list[tuple]:
+    last = n - 1
     return [
-        (pid, start + i + 1, now, "bench", "x", f"k{start + i}", _HASH, '{"r":1}', None, _HASH, _HASH, "k1", _ROWS)
+        (pid, start + i + 1, now, "bench", texts.action, f"k{start + i}", _HASH, texts.results[i], None, _HASH, _HASH,
+         _KEY_ID, texts.manifest if i == last else None)
         for i in range(n)
-    ]
+    ]  # fmt: skip
 
 
-def raw_events(conn: Any, audit_seqs: Sequence[int], now: str, pid: int = 1) -> None:
+def raw_events(conn: Any, audit_seqs: Sequence[int], now: str, texts: Texts, pid: int = 1) -> None:
     """One outbox event per audit entry, numbered from the portfolio's counter, as every unit of work
-    writes them (store/outbox.py)."""
+    writes them (store/outbox.py): the request's action as its kind, its result as its payload."""
     (head,) = conn.execute(
         "UPDATE portfolios SET event_seq = event_seq + ? WHERE id = ? RETURNING event_seq", (len(audit_seqs), pid)
     ).fetchone()
     first = head - len(audit_seqs) + 1
     conn.executemany(
         "INSERT INTO events (portfolio_id, kind, payload, audit_seq, created_at, seq, event_id, version) "
-        "VALUES (?, 'x', '{\"r\":1}', ?, ?, ?, ?, 1)",
-        [(pid, s, now, first + i, str(uuid.uuid4())) for i, s in enumerate(audit_seqs)],
+        "VALUES (?, ?, ?, ?, ?, ?, ?, 1)",
+        [
+            (pid, texts.action, r, s, now, first + i, str(uuid.uuid4()))
+            for i, (s, r) in enumerate(zip(audit_seqs, texts.results, strict=True))
+        ],
     )
 
 
-def _raw_group_rows(conn: Any, start: int, n: int) -> None:
-    now = datetime.now(UTC).replace(tzinfo=None).isoformat(sep=" ")
+def _now() -> str:
+    return datetime.now(UTC).replace(tzinfo=None).isoformat(sep=" ")
+
+
+class _GroupRows(NamedTuple):
+    groups: list[tuple]
+    accounts: list[tuple]
+    config: list[tuple]
+    brokerage: list[tuple]
+    transfers: list[tuple]
+    postings: list[tuple]
+
+
+def _group_rows(start: int, n: int, now: str) -> _GroupRows:
     gid0, aid0, tid0 = start + 1, 2 + 3 * start, start + 1
     buffer = TEMPLATES["moderate"]
-    conn.executemany(
-        "INSERT INTO account_groups (id, portfolio_id, name, kind, status, alloc_gen_bps, alloc_rev_bps, alloc_com_bps, "
-        "opened_at) VALUES (?, 1, ?, 'PRIMARY', 'ACTIVE', 4000, 3000, 3000, ?)",
-        [(gid0 + i, f"A{gid0 + i}", now) for i in range(n)],
-    )
-    acc, cfg, brk, post = [], [], [], []
+    rows = _GroupRows([(gid0 + i, f"A{gid0 + i}", now) for i in range(n)], [], [], [], [], [])
     for i in range(n):
         for j, (kind, amount) in enumerate(SLEEVE_SPLIT.items()):
             aid = aid0 + 3 * i + j
-            acc.append(
+            rows.accounts.append(
                 (aid, gid0 + i, kind.value, f"A{gid0 + i}-{kind.value}", buffer[kind].buffer_bps, amount, amount, now)
             )
-            cfg.append((aid,))
-            brk.append((aid, f"PA{aid:07d}", aid, now))
-            post.append((tid0 + i, aid, amount))
-        post.append((tid0 + i, 1, -GROUP_AMOUNT))
+            rows.config.append((aid,))
+            rows.brokerage.append((aid, f"PA{aid:07d}", aid, now))
+            rows.postings.append((tid0 + i, aid, amount))
+        rows.postings.append((tid0 + i, 1, -GROUP_AMOUNT))
+        rows.transfers.append((tid0 + i, tid0 + i, start + i + 1, now))
+    return rows
+
+
+def group_texts(start: int, n: int) -> Texts:
+    """The texts of n group openings from group `start` (see `Texts`)."""
+    now = _now()
+    rows = _group_rows(start, n, now)
+    results = []
+    for i, (gid, name, _at) in enumerate(rows.groups):
+        sleeves = rows.accounts[3 * i : 3 * i + 3]
+        results.append(_json({
+            "accounts": {a[2]: {"account_id": a[0], "brokerage_account": f"PAPER:PA{a[0]:07d}", "cash_cents": a[5],
+                                "name": a[3]} for a in sleeves},
+            "amount_cents": GROUP_AMOUNT, "group_id": gid, "name": name, "transfer_id": rows.transfers[i][0],
+        }))  # fmt: skip
+    tables = {"account_groups": rows.groups, "accounts": rows.accounts, "account_config": rows.config,
+              "brokerage_accounts": rows.brokerage, "transfers": rows.transfers, "postings": rows.postings}  # fmt: skip
+    return Texts("group.open", results, _manifest(now, "group.open", range(start + 1, start + n + 1), tables))
+
+
+def _raw_group_rows(conn: Any, start: int, n: int, texts: Texts | None = None) -> None:
+    """n group openings from group `start`; `texts` made before a timed run (else here)."""
+    texts = texts or group_texts(start, n)
+    now = _now()
+    rows = _group_rows(start, n, now)
+    conn.executemany(
+        "INSERT INTO account_groups (id, portfolio_id, name, kind, status, alloc_gen_bps, alloc_rev_bps, alloc_com_bps, "
+        "opened_at) VALUES (?, 1, ?, 'PRIMARY', 'ACTIVE', 4000, 3000, 3000, ?)",
+        rows.groups,
+    )
     conn.executemany(
         "INSERT INTO accounts (id, portfolio_id, group_id, kind, name, status, buffer_bps, cash_cents, "
         "base_capital_cents, opened_at) VALUES (?, 1, ?, ?, ?, 'ACTIVE', ?, ?, ?, ?)",
-        acc,
+        rows.accounts,
     )
     conn.executemany(
         "INSERT INTO account_config (account_id, portfolio_id, template, overrides) VALUES (?, 1, 'moderate', '{}')",
-        cfg,
+        rows.config,
     )
     conn.executemany(
         "INSERT INTO brokerage_accounts (id, portfolio_id, broker, number, account_id, registered_at) "
         "VALUES (?, 1, 'PAPER', ?, ?, ?)",
-        brk,
+        rows.brokerage,
     )
     conn.executemany(
         "INSERT INTO transfers (id, portfolio_id, number, kind, memo, audit_seq, created_at) VALUES (?, 1, ?, 'GROUP_OPEN', '', ?, ?)",
-        [(tid0 + i, tid0 + i, start + i + 1, now) for i in range(n)],
+        rows.transfers,
     )
     conn.executemany(
-        "INSERT INTO postings (portfolio_id, transfer_id, account_id, amount_cents) VALUES (1, ?, ?, ?)", post
+        "INSERT INTO postings (portfolio_id, transfer_id, account_id, amount_cents) VALUES (1, ?, ?, ?)", rows.postings
     )
     conn.execute("UPDATE accounts SET cash_cents = cash_cents - ? WHERE id = 1", (n * GROUP_AMOUNT,))
-    conn.executemany("INSERT INTO audit_log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", _raw_audit(start, n, now))
-    raw_events(conn, range(start + 1, start + n + 1), now)
+    conn.executemany(
+        "INSERT INTO audit_log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", _raw_audit(start, n, now, texts)
+    )
+    raw_events(conn, range(start + 1, start + n + 1), now, texts)
     conn.execute("UPDATE portfolios SET audit_seq = ?, audit_head = ? WHERE id = 1", (start + n, _HASH))
 
 
-def _raw_move_rows(conn: Any, start: int, n: int, client: int | None = None) -> None:
+class _MoveRows(NamedTuple):
+    transfers: list[tuple[int, int, str, int, str]]
+    postings: list[tuple[int, int, int]]
+    touched: dict[int, int]  # account: change of cash
+    bank: int
+    head: int  # the portfolio
+
+
+def _move_rows(start: int, n: int, client: int | None, now: str) -> _MoveRows:
     """n deposit/withdrawal moves. A concurrent `client` gets its own audit head (portfolio client+2),
     its own bank row and its own 250 Gen-Accs, as each of our clients has its own portfolio."""
-    now = datetime.now(UTC).replace(tzinfo=None).isoformat(sep=" ")
     seq0 = 1000 + start  # after the 1000 group openings
     tid0 = 1001 + start
     bank, head = (1, 1) if client is None else (_RAW_CLIENT_BANK + client, client + 2)
     # The Gen-Acc of a move by arithmetic, not from a list: a single move's run would build the list
     # again each time, a third of the baseline's own instructions, which is no cost of the rows.
     first, gens = (0, 1000) if client is None else (250 * client, 250)
-    transfers: list[tuple[int, int, str, int, object]] = []
-    post: list[tuple[int, int, int]] = []
-    touched: dict[int, int] = {}
+    rows = _MoveRows([], [], {}, bank, head)
+    touched = rows.touched
     for i in range(n):
         gen = 2 + 3 * (first + (start + i) % gens)
         amount = 10_000 if (start + i) % 2 == 0 else -10_000
-        transfers.append((tid0 + i, tid0 + i, "DEPOSIT" if amount > 0 else "WITHDRAWAL", seq0 + i + 1, now))
-        post.append((tid0 + i, bank, -amount))
-        post.append((tid0 + i, gen, amount))
+        rows.transfers.append((tid0 + i, tid0 + i, "DEPOSIT" if amount > 0 else "WITHDRAWAL", seq0 + i + 1, now))
+        rows.postings.append((tid0 + i, bank, -amount))
+        rows.postings.append((tid0 + i, gen, amount))
         touched[gen] = touched.get(gen, 0) + amount
         touched[bank] = touched.get(bank, 0) - amount
+    return rows
+
+
+def move_texts(start: int, n: int, client: int | None = None) -> Texts:
+    """The texts of the moves `_raw_move_rows` writes (see `Texts`)."""
+    now = _now()
+    rows = _move_rows(start, n, client, now)
+    results = []
+    for i, (tid, _number, kind, _seq, _at) in enumerate(rows.transfers):
+        legs = [{"account": "ext:bank" if a == rows.bank else f"A{(a - 2) // 3 + 1}-GEN", "amount_cents": x}
+                for _t, a, x in rows.postings[2 * i : 2 * i + 2]]  # fmt: skip
+        results.append(_json({"amount_cents": 10_000, "kind": kind, "legs": legs, "transfer_id": tid,
+                              "transfer_number": tid}))  # fmt: skip
+    # One kind of move names its action (cash.deposit), a mix is cash.move: as `services.cash.move_cash`.
+    kinds = {t[2] for t in rows.transfers}
+    action = f"cash.{kinds.pop().lower()}" if len(kinds) == 1 else "cash.move"
+    seqs = [t[3] for t in rows.transfers]
+    return Texts(
+        action, results, _manifest(now, action, seqs, {"transfers": rows.transfers, "postings": rows.postings})
+    )
+
+
+def _raw_move_rows(conn: Any, start: int, n: int, client: int | None = None, texts: Texts | None = None) -> None:
+    """n moves from move `start` (see `_move_rows`); `texts` made before a timed run (else here)."""
+    texts = texts or move_texts(start, n, client)
+    now = _now()
+    rows = _move_rows(start, n, client, now)
+    seq0, bank, head = 1000 + start, rows.bank, rows.head
     conn.executemany(
         "INSERT INTO transfers (id, portfolio_id, number, kind, memo, audit_seq, created_at) VALUES (?, 1, ?, ?, '', ?, ?)",
-        transfers,
+        rows.transfers,
     )
     conn.executemany(
-        "INSERT INTO postings (portfolio_id, transfer_id, account_id, amount_cents) VALUES (1, ?, ?, ?)", post
+        "INSERT INTO postings (portfolio_id, transfer_id, account_id, amount_cents) VALUES (1, ?, ?, ?)", rows.postings
     )
     conn.executemany(
         "UPDATE accounts SET cash_cents = cash_cents + ?, base_capital_cents = base_capital_cents + ? WHERE id = ?",
-        [(d, d if a != bank else 0, a) for a, d in touched.items()],
+        [(d, d if a != bank else 0, a) for a, d in rows.touched.items()],
     )
     conn.executemany(
-        "INSERT INTO audit_log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", _raw_audit(seq0, n, now, head)
+        "INSERT INTO audit_log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", _raw_audit(seq0, n, now, texts, head)
     )
-    raw_events(conn, range(seq0 + 1, seq0 + n + 1), now, head)
+    raw_events(conn, range(seq0 + 1, seq0 + n + 1), now, texts, head)
     conn.execute("UPDATE portfolios SET audit_seq = ?, audit_head = ? WHERE id = ?", (seq0 + n, _HASH, head))
 
 

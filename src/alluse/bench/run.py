@@ -42,6 +42,8 @@ from alluse.bench.raw import (
     _raw_group_rows,
     _raw_move_rows,
     fresh_plans,
+    group_texts,
+    move_texts,
 )
 from alluse.domain.errors import InvalidInput
 from alluse.services import cash, groups, lifecycle
@@ -161,13 +163,14 @@ class Bench:
     def raw_accounts(self, per_transaction: bool) -> float:
         conn = self.raw()
         n = self.single_groups if per_transaction else self.bulk_groups
-        t = self.clock()
         batch = 1 if per_transaction else n
-        for start in range(0, n, batch):
+        texts = [group_texts(start, batch) for start in range(0, n, batch)]
+        t = self.clock()
+        for start, written in zip(range(0, n, batch), texts, strict=True):
             conn.execute("BEGIN IMMEDIATE")
             if not per_transaction:
                 fresh_plans(conn)
-            _raw_group_rows(conn, start, batch)
+            _raw_group_rows(conn, start, batch, written)
             conn.execute("COMMIT")
         elapsed = self.elapsed(t)
         conn.close()
@@ -216,12 +219,13 @@ class Bench:
         conn.execute("COMMIT")
         n = self.single_moves if per_transaction else self.bulk_moves
         batch = 1 if per_transaction else n
+        texts = [move_texts(start, batch) for start in range(0, n, batch)]
         t = self.clock()
-        for start in range(0, n, batch):
+        for start, written in zip(range(0, n, batch), texts, strict=True):
             conn.execute("BEGIN IMMEDIATE")
             if not per_transaction:
                 fresh_plans(conn)
-            _raw_move_rows(conn, start, batch)
+            _raw_move_rows(conn, start, batch, texts=written)
             conn.execute("COMMIT")
         elapsed = self.elapsed(t)
         conn.close()
@@ -648,12 +652,14 @@ def _client_moves(url: str, client: int, moves: int, ready: Any, go: Any) -> Non
 
 def _raw_client_moves(url: str, client: int, moves: int, ready: Any, go: Any) -> None:
     conn = _raw_connection(url, setup=False)
+    # Each client owns a disjoint slice of the sequence numbers and of the 1000 Gen-Accs.
+    starts = [client * 1_000_000 + i for i in range(moves)]
+    texts = [move_texts(start, 1, client) for start in starts]
     ready.wait()
     go.wait()
-    # Each client owns a disjoint slice of the sequence numbers and of the 1000 Gen-Accs.
-    for i in range(moves):
+    for start, written in zip(starts, texts, strict=True):
         conn.execute("BEGIN")
-        _raw_move_rows(conn, client * 1_000_000 + i, 1, client=client)
+        _raw_move_rows(conn, start, 1, client, written)
         conn.execute("COMMIT")
     conn.close()
 

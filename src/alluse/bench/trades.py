@@ -10,8 +10,9 @@ from __future__ import annotations
 import random
 import time
 from datetime import UTC, date, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
+from alluse.bench.raw import Texts, _json, _manifest
 from alluse.domain.lots import Term
 from alluse.services import groups, reports
 from alluse.services.trades import Fill, FillAction, record_fills
@@ -66,15 +67,71 @@ def fills_bulk(bench: Bench) -> float:
 # --- raw baseline: the same rows with bare sqlite3 ----------------------------------------------
 
 
+_COMS = _com_ids(N_GROUPS)
+_EXT = 2 + 3 * N_GROUPS  # ext:market, then ext:fees
+_SEQ0 = N_GROUPS  # after the group openings
+_GROSS = QTY * 1025
+
+
+class _FillRows(NamedTuple):
+    transfers: list[tuple]
+    postings: list[tuple]
+    fills: list[tuple]
+    new_lots: list[tuple]
+    lots_closed: list[tuple]
+    closes: list[tuple]
+    positions: list[tuple]
+    accounts: dict[int, int]  # account: change of cash
+
+
+def _fill_rows(start: int, n: int, open_lot: dict[int, int], now: str) -> _FillRows:
+    """The rows of the round trips `_facts` gives, fills start .. start + n; `open_lot` (account: the
+    lot its last buy opened) is carried from one batch to the next."""
+    rows = _FillRows([], [], [], [], [], [], [], {})
+    accs = rows.accounts
+    for i in range(start, start + n):
+        aid = _COMS[i % len(_COMS)]
+        buy = (i // len(_COMS)) % 2 == 0
+        cash = (-_GROSS if buy else _GROSS) - COMMISSION
+        tid, fid, seq = i + 1 + N_GROUPS, i + 1, _SEQ0 + i + 1
+        rows.transfers.append((tid, tid, seq, now))  # one portfolio: number = id
+        rows.postings.extend(((tid, aid, cash), (tid, _EXT, -(cash + COMMISSION)), (tid, _EXT + 1, COMMISSION)))
+        rows.fills.append((fid, aid, "BTO" if buy else "STC", cash, tid, seq))
+        if buy:
+            rows.new_lots.append((fid, aid, fid, cash, cash))
+            open_lot[aid] = fid
+        else:
+            lid = open_lot.pop(aid)
+            rows.lots_closed.append((lid,))
+            rows.closes.append((aid, lid, fid, -_GROSS - COMMISSION, cash, cash - _GROSS - COMMISSION))
+        rows.positions.append((QTY if buy else 0, aid))
+        accs[aid] = accs.get(aid, 0) + cash
+    return rows
+
+
+def _fill_texts(rows: _FillRows, now: str) -> Texts:
+    """The results and manifest of a unit of work's fills (bench/raw.Texts), as `record_fills` writes them."""
+    results = [
+        _json({"account": f"A{(aid - 4) // 3 + 1}-COM", "action": action, "buffer_breach": False, "cash_cents": cash,
+               "fill_id": fid, "quantity": QTY, "realized_cents": 0 if action == "BTO" else -2 * COMMISSION,
+               "symbol": "XYZ", "trade_date": DAY.isoformat()})
+        for fid, aid, action, cash, _tid, _seq in rows.fills
+    ]  # fmt: skip
+    tables = {"transfers": rows.transfers, "postings": rows.postings, "fills": rows.fills, "lots": rows.new_lots,
+              "lot_closes": rows.closes, "positions": rows.positions}  # fmt: skip
+    seqs = [t[2] for t in rows.transfers]
+    return Texts("trade.fill", results, _manifest(now, "trade.fill", seqs, tables))
+
+
 def raw_fills(bench: Bench, per_transaction: bool) -> float:
-    from alluse.bench.raw import _HASH, _raw_group_rows, raw_events
+    from alluse.bench.raw import _HASH, _KEY_ID, _raw_group_rows, raw_events
     from alluse.bench.raw import _raw_connection as _raw_sqlite
 
     conn = _raw_sqlite(bench.fresh_url())
     now = datetime.now(UTC).replace(tzinfo=None).isoformat(sep=" ")
     conn.execute("BEGIN IMMEDIATE")
     _raw_group_rows(conn, 0, N_GROUPS)
-    ext = 2 + 3 * N_GROUPS
+    ext = _EXT
     conn.executemany(
         "INSERT INTO accounts (id, portfolio_id, group_id, kind, name, status, buffer_bps, opened_at) "
         "VALUES (?, 1, NULL, 'EXT', ?, 'ACTIVE', 0, ?)",
@@ -85,35 +142,19 @@ def raw_fills(bench: Bench, per_transaction: bool) -> float:
         "VALUES (1, 1, 'XYZ', 'STOCK', 'XYZ', 1)"
     )
     conn.execute("COMMIT")
-    coms = _com_ids(N_GROUPS)
     n = bench.single_fills if per_transaction else bench.bulk_fills
-    gross = QTY * 1025
-    seq0 = N_GROUPS
     batch = 1 if per_transaction else n
+    # The texts of each unit of work, made before the clock starts (bench/raw.Texts), from its rows
+    # as the timed loop makes them again.
+    lots: dict[int, int] = {}
+    texts = [_fill_texts(_fill_rows(start, batch, lots, now), now) for start in range(0, n, batch)]
     open_lot: dict[int, int] = {}
     t = bench.clock()
-    for start in range(0, n, batch):
+    for start, written in zip(range(0, n, batch), texts, strict=True):
         conn.execute("BEGIN IMMEDIATE")
-        trans, post, fill_rows, new_lots, lot_upd, closes, pos, audit = [], [], [], [], [], [], [], []
-        accs: dict[int, int] = {}
-        for i in range(start, start + batch):
-            aid = coms[i % len(coms)]
-            buy = (i // len(coms)) % 2 == 0
-            cash = (-gross if buy else gross) - COMMISSION
-            tid, fid, seq = i + 1 + N_GROUPS, i + 1, seq0 + i + 1
-            trans.append((tid, tid, seq, now))  # one portfolio: number = id
-            post += [(tid, aid, cash), (tid, ext, -(cash + COMMISSION)), (tid, ext + 1, COMMISSION)]
-            fill_rows.append((fid, aid, "BTO" if buy else "STC", cash, tid, seq))
-            if buy:
-                new_lots.append((fid, aid, fid, cash, cash))
-                open_lot[aid] = fid
-            else:
-                lid = open_lot.pop(aid)
-                lot_upd.append((lid,))
-                closes.append((aid, lid, fid, -gross - COMMISSION, cash, cash - gross - COMMISSION))
-            pos.append((QTY if buy else 0, aid))
-            accs[aid] = accs.get(aid, 0) + cash
-            audit.append((seq, now, f"fill{i}", _HASH, '{"r":1}', _HASH, _HASH))
+        trans, post, fill_rows, new_lots, lot_upd, closes, pos, accs = _fill_rows(start, batch, open_lot, now)
+        audit = [(_SEQ0 + i + 1, now, f"fill{i}", _HASH, written.results[i - start], _HASH, _HASH,
+                  written.manifest if i == start + batch - 1 else None) for i in range(start, start + batch)]  # fmt: skip
         conn.executemany(
             "INSERT INTO transfers (id, portfolio_id, number, kind, memo, audit_seq, created_at) VALUES (?, 1, ?, 'TRADE', '', ?, ?)",
             trans,
@@ -155,10 +196,10 @@ def raw_fills(bench: Bench, per_transaction: bool) -> float:
             [(-sum(accs.values()) - COMMISSION * batch, ext), (COMMISSION * batch, ext + 1)],
         )
         conn.executemany(
-            "INSERT INTO audit_log VALUES (1, ?, ?, 'bench', 'trade.fill', ?, ?, ?, NULL, ?, ?, 'k1', NULL)", audit
+            f"INSERT INTO audit_log VALUES (1, ?, ?, 'bench', 'trade.fill', ?, ?, ?, NULL, ?, ?, '{_KEY_ID}', ?)", audit
         )
-        raw_events(conn, [a[0] for a in audit], now)
-        conn.execute("UPDATE portfolios SET audit_seq = ?, audit_head = ? WHERE id = 1", (seq0 + start + batch, _HASH))
+        raw_events(conn, [a[0] for a in audit], now, written)
+        conn.execute("UPDATE portfolios SET audit_seq = ?, audit_head = ? WHERE id = 1", (_SEQ0 + start + batch, _HASH))
         conn.execute("COMMIT")
     elapsed = bench.elapsed(t)
     conn.close()
