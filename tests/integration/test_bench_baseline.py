@@ -72,3 +72,35 @@ def test_the_baseline_writes_what_the_use_case_writes(
     assert 0.9 * our_result <= raw_result <= 1.05 * our_result
     assert 0.9 * our_payload <= raw_payload <= 1.05 * our_payload
     assert 0.6 * our_manifest <= raw_manifest <= our_manifest
+
+
+def test_the_sweep_baseline_writes_what_the_sweep_writes(bench: Bench) -> None:
+    bench.sweep_groups = 334  # about 11 acting: reinvestments and forks
+    template = bench.lifecycle_template()
+
+    def written(run: Callable[[], float]) -> tuple[list[tuple], list[tuple]]:
+        run()
+        with sqlite3.connect(Path(bench.tmp) / f"bench-{bench.n}.db") as db:
+            entries = db.execute(
+                "SELECT seq, result, rows FROM audit_log WHERE action = 'lifecycle' ORDER BY seq"
+            ).fetchall()
+            first = entries[0][0]
+            events = db.execute(
+                "SELECT kind, payload FROM events WHERE audit_seq >= ? ORDER BY kind, id", (first,)
+            ).fetchall()
+        return entries, events
+
+    ours, our_events = written(lambda: bench.lifecycle_sweep(template))
+    raw, raw_events = written(lambda: bench.raw_lifecycle(template))
+    assert len(ours) == len(raw) == bench.sweep_acting > 0
+    assert sorted(k for k, _p in raw_events) == sorted(k for k, _p in our_events)
+    # One manifest per unit of work: the reinvestments', the forks'.
+    assert sum(e[2] is not None for e in raw) == sum(e[2] is not None for e in ours) == 2
+    our_result, raw_result = sum(len(e[1]) for e in ours), sum(len(e[1]) for e in raw)
+    assert 0.9 * our_result <= raw_result <= 1.05 * our_result
+    our_manifest, raw_manifest = sum(len(e[2] or "") for e in ours), sum(len(e[2] or "") for e in raw)
+    assert 0.6 * our_manifest <= raw_manifest <= our_manifest
+    # A lifecycle event's payload is the action's whole plan where the baseline writes its result:
+    # smaller, never larger.
+    our_payload, raw_payload = sum(len(p) for _k, p in our_events), sum(len(p) for _k, p in raw_events)
+    assert 0.6 * our_payload <= raw_payload <= our_payload

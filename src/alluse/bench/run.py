@@ -32,11 +32,13 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 from alluse.bench.raw import (
+    _KEY_ID,
     CLIENTS,
     GROUP_AMOUNT,
+    _json,
     _raw_client_setup,
     _raw_connection,
     _raw_group_rows,
@@ -45,7 +47,9 @@ from alluse.bench.raw import (
     group_texts,
     move_texts,
 )
+from alluse.domain.accounts import SLEEVE_LABEL, AccountKind
 from alluse.domain.errors import InvalidInput
+from alluse.domain.money import format_usd
 from alluse.services import cash, groups, lifecycle
 from alluse.services.portfolios import create_portfolio
 from alluse.sim.trading import realize
@@ -335,9 +339,11 @@ class Bench:
         # thrown away right after, so no later writer sees them.
         url = self._copy(template)
         conn = _raw_connection(url, setup=False)
+        now = datetime.now(UTC).replace(tzinfo=None).isoformat(sep=" ")
+        texts = _sweep_texts(_sweep_rows(conn, now), now)
         t = self.clock()
         conn.execute("BEGIN IMMEDIATE")
-        _raw_sweep(conn)
+        _raw_sweep(conn, texts)
         conn.execute("COMMIT")
         elapsed = self.elapsed(t)
         written = conn.execute("SELECT count(*) FROM lifecycle_actions").fetchone()[0]
@@ -721,17 +727,35 @@ def run_bench(
         section()
 
 
-def _raw_sweep(conn: Any) -> None:
-    """The rows a quarter-end sweep writes, by the bare driver: the same candidate scan, then per fork a
-    group, two accounts with config and paper brokerage, a three-leg transfer, the parent's cash; per
-    reinvestment three earmarks and the cached total; per action an action row, an event and an audit
-    entry. No planning rules beyond the arithmetic the rows need."""
-    now = datetime.now(UTC).replace(tzinfo=None).isoformat(sep=" ")
-    rows = conn.execute(
+_REINVEST_EVENTS = ("lifecycle.reinvest", "alert.reinvestment_ready")
+
+
+class _SweepRows(NamedTuple):
+    groups: list[tuple]
+    accounts: list[tuple]
+    config: list[tuple]
+    brokerage: list[tuple]
+    transfers: list[tuple]
+    postings: list[tuple]
+    cash: list[tuple]
+    actions: list[tuple]
+    events: list[tuple]
+    earmarks: list[tuple]
+    earmarked: list[tuple]
+    audit: list[tuple]
+    seq: int
+    event_seq: int
+    acting: list[tuple]  # (account, group, kind, result) as the candidate scan found them
+
+
+def _sweep_rows(conn: Any, now: str) -> _SweepRows:
+    """The candidate scan, then the rows a quarter-end sweep writes, by the bare driver's arithmetic
+    (see `_raw_sweep`)."""
+    acting = conn.execute(
         "SELECT id, group_id, kind, cash_cents + positions_value_cents - base_capital_cents FROM accounts "
         "WHERE portfolio_id = 1 AND status = 'ACTIVE' AND kind != 'EXT' AND ((kind = 'GEN' AND "
         "cash_cents + positions_value_cents - base_capital_cents >= 5000000) OR (kind IN ('REV', 'COM') AND "
-        "cash_cents + positions_value_cents - base_capital_cents > 0))"
+        "cash_cents + positions_value_cents - base_capital_cents > 0)) ORDER BY id"
     ).fetchall()
     seq, head, ev_seq = conn.execute("SELECT audit_seq, audit_head, event_seq FROM portfolios WHERE id = 1").fetchone()
     gid = conn.execute("SELECT max(id) FROM account_groups").fetchone()[0]
@@ -739,7 +763,7 @@ def _raw_sweep(conn: Any) -> None:
     tid = conn.execute("SELECT max(id) FROM transfers").fetchone()[0]
     bid = conn.execute("SELECT max(id) FROM brokerage_accounts").fetchone()[0]
     groups_, accs, cfgs, brks, trs, posts, cash, acts, evs, marks, earm, audit = ([] for _ in range(12))
-    for n, (acc, group, kind, result) in enumerate(rows):
+    for n, (acc, group, kind, result) in enumerate(acting):
         seq += 1
         action = n + 1
         if kind == "GEN":
@@ -764,10 +788,98 @@ def _raw_sweep(conn: Any) -> None:
             earm.append((result, acc))
             amount = result - tax
         acts.append((action, f"k{acc}", acc, amount, seq, now))
-        for kind_ in ("lifecycle", "alert"):  # the action's event and its alert (fork or plan ready)
+        events = ("lifecycle.gen_fork", "alert.fork_ready") if kind == "GEN" else _REINVEST_EVENTS
+        for kind_ in events:  # the action's event and its alert (fork or plan ready)
             ev_seq += 1
             evs.append((kind_, action, acc, seq, now, ev_seq, str(uuid.uuid4())))
         audit.append((seq, now, f"k{acc}", head, head))
+    return _SweepRows(groups_, accs, cfgs, brks, trs, posts, cash, acts, evs, marks, earm, audit, seq, ev_seq, acting)
+
+
+class _SweepTexts(NamedTuple):
+    results: list[str]  # each action's audit result
+    plans: list[str]  # its plan: the action's detail and its lifecycle event's payload
+    alerts: list[str]  # its alert event's payload
+    manifests: list[str | None]
+
+
+def _sweep_texts(rows: _SweepRows, now: str) -> _SweepTexts:
+    """The texts of the sweep's rows (see bench/raw.Texts): per action its result, its plan and its
+    alert, and the row manifests, one for the reinvestments and one for the forks, each on the last
+    entry of its kind, as the sweep's two units of work put them."""
+    texts = _SweepTexts([], [], [], [None] * len(rows.acting))
+    for (acc, group, kind, result), (action, _key, _acc, amount, _seq, _at) in zip(
+        rows.acting, rows.actions, strict=True
+    ):
+        label, usd = f"{SLEEVE_LABEL[AccountKind(kind)]} A{group}-{kind}", format_usd(amount)
+        if kind == "GEN":
+            half = amount // 2
+            reason = (f"post-tax surplus {usd} ≥ $50,000.00: fork {usd} into a new FORK group (Gen {format_usd(half)}, "
+                      f"Com {format_usd(half)})")  # fmt: skip
+            texts.results.append(_json({"account": label, "action_id": action, "amount_cents": amount,
+                                        "group": f"A{group}F1", "group_id": group, "parent_group_id": group,
+                                        "reason": reason, "rule": "GEN_FORK"}))  # fmt: skip
+            texts.plans.append(_json({"account_id": acc, "amount_cents": amount, "deployable_cents": result,
+                                      "legs": {"COM": half, "GEN": half}, "outcome": "APPLY", "reason": reason,
+                                      "rule": "GEN_FORK", "surplus_cents": amount}))  # fmt: skip
+            texts.alerts.append(_json({"account_id": acc, "message": f"{label}: GEN_FORK applied, new group "
+                                       f"A{group}F1 funded with {usd}: fund its brokerage accounts",
+                                       "rule": "fork_ready", "state": "raised"}))  # fmt: skip
+        else:
+            tax, now_, later = result - amount, amount * 3 // 4, amount - amount * 3 // 4
+            reason = (f"2026Q4 realized gain {format_usd(result)}; tax reserve {format_usd(tax)}; reinvestable {usd} "
+                      f"(post-tax); contracts {format_usd(now_)}; leaps {format_usd(later)}")  # fmt: skip
+            earmarks = {"CONTRACTS": now_, "LEAPS": later}
+            texts.results.append(_json({"account": label, "action_id": action, "amount_cents": amount,
+                                        "earmarks": {**earmarks, "TAX_RESERVE": tax}, "period": "2026Q4",
+                                        "reason": reason, "rule": "REINVEST"}))  # fmt: skip
+            texts.plans.append(_json({"account_id": acc, "buffer_restore_cents": 0, "buffer_shortfall_cents": 0,
+                                      "earmarks": earmarks, "not_earmarked_cents": 0, "outcome": "APPLY",
+                                      "period": "2026Q4", "realized_gain_cents": result, "reason": reason,
+                                      "reinvestable_cents": amount, "rule": "REINVEST", "still_below_buffer": False,
+                                      "tax_reserve_cents": tax}))  # fmt: skip
+            texts.alerts.append(_json({"account_id": acc, "message": f"{label}: reinvestment plan for 2026Q4 ready, "
+                                       f"{usd} earmarked", "rule": "reinvestment_ready", "state": "raised"}))  # fmt: skip
+    rows = _with_texts(rows, texts)
+    forks = [i for i, a in enumerate(rows.acting) if a[2] == "GEN"]
+    reinvests = [i for i, a in enumerate(rows.acting) if a[2] != "GEN"]
+    for idx, tables in (
+        (reinvests, {"earmarks": rows.earmarks}),
+        (forks, {"account_groups": rows.groups, "accounts": rows.accounts, "account_config": rows.config,
+                 "brokerage_accounts": rows.brokerage, "transfers": rows.transfers, "postings": rows.postings}),
+    ):  # fmt: skip
+        if idx:
+            mine = {rows.actions[i][0] for i in idx}
+            texts.manifests[idx[-1]] = _json({t: [list(range(len(v))), [[1, *row] for row in v]] for t, v in {
+                **tables, "lifecycle_actions": [a for a in rows.actions if a[0] in mine],
+                "events": [e for e in rows.events if e[1] in mine]}.items()})  # fmt: skip
+    return texts
+
+
+def _with_texts(rows: _SweepRows, texts: _SweepTexts) -> _SweepRows:
+    """The rows with their texts: an action's plan as its detail, its events' payloads."""
+    acts = [(*a, _json({"plan": texts.plans[i]})) for i, a in enumerate(rows.actions)]
+    evs = [(*e, texts.plans[i // 2] if i % 2 == 0 else texts.alerts[i // 2]) for i, e in enumerate(rows.events)]
+    return rows._replace(actions=acts, events=evs)
+
+
+def _raw_sweep(conn: Any, texts: _SweepTexts) -> None:
+    """The rows a quarter-end sweep writes, by the bare driver: the same candidate scan, then per fork a
+    group, two accounts with config and paper brokerage, a three-leg transfer, the parent's cash; per
+    reinvestment three earmarks and the cached total; per action an action row, two events and an audit
+    entry, with `texts` (`_sweep_texts`, made before the clock starts). No planning rules beyond the
+    arithmetic the rows need."""
+    now = datetime.now(UTC).replace(tzinfo=None).isoformat(sep=" ")
+    r = _with_texts(_sweep_rows(conn, now), texts)
+    groups_, accs, cfgs, brks, trs, posts, cash, acts, evs, marks, earm = (
+        r.groups, r.accounts, r.config, r.brokerage, r.transfers, r.postings, r.cash, r.actions, r.events, r.earmarks,
+        r.earmarked,
+    )  # fmt: skip
+    audit = [
+        (at_seq, at, key, texts.results[i], prev, hash_, texts.manifests[i])
+        for i, (at_seq, at, key, prev, hash_) in enumerate(r.audit)
+    ]
+    seq, ev_seq = r.seq, r.event_seq
     conn.executemany(
         "INSERT INTO account_groups (id, portfolio_id, name, kind, status, parent_group_id, forked_from_account_id, "
         "alloc_gen_bps, alloc_rev_bps, alloc_com_bps, opened_at) VALUES (?, 1, ?, 'FORK', 'ACTIVE', ?, ?, 5000, 0, "
@@ -798,7 +910,7 @@ def _raw_sweep(conn: Any) -> None:
     conn.executemany("UPDATE accounts SET cash_cents = cash_cents - ? WHERE id = ?", cash)
     conn.executemany(
         "INSERT INTO lifecycle_actions (id, portfolio_id, rule, idempotency_key, as_of, account_id, amount_cents, "
-        "detail, audit_seq, created_at) VALUES (?, 1, 'REINVEST', ?, '2026-12-31', ?, ?, '{}', ?, ?)",
+        "audit_seq, created_at, detail) VALUES (?, 1, 'REINVEST', ?, '2026-12-31', ?, ?, ?, ?, ?)",
         acts,
     )
     conn.executemany(
@@ -808,12 +920,12 @@ def _raw_sweep(conn: Any) -> None:
     )
     conn.executemany("UPDATE accounts SET earmarked_cents = earmarked_cents + ? WHERE id = ?", earm)
     conn.executemany(
-        "INSERT INTO events (portfolio_id, kind, action_id, account_id, payload, audit_seq, created_at, seq, "
-        "event_id, version) VALUES (1, ?, ?, ?, '{}', ?, ?, ?, ?, 1)",
+        "INSERT INTO events (portfolio_id, kind, action_id, account_id, audit_seq, created_at, seq, event_id, "
+        "payload, version) VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, 1)",
         evs,
     )
     conn.execute("UPDATE portfolios SET event_seq = ? WHERE id = 1", (ev_seq,))
     conn.executemany(
-        "INSERT INTO audit_log VALUES (1, ?, ?, 'bench', 'lifecycle', ?, '', '{}', NULL, ?, ?, 'k1', NULL)", audit
+        f"INSERT INTO audit_log VALUES (1, ?, ?, 'bench', 'lifecycle', ?, '', ?, NULL, ?, ?, '{_KEY_ID}', ?)", audit
     )
     conn.execute("UPDATE portfolios SET audit_seq = ? WHERE id = 1", (seq,))
