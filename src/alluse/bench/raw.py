@@ -127,11 +127,15 @@ def _json(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"))
 
 
-def _manifest(now: str, action: str, seqs: Sequence[int], tables: Mapping[str, Sequence[Sequence[Any]]]) -> str:
+def _manifest(tables: Mapping[str, Sequence[Sequence[Any]]]) -> str:
     """Every row written, by table, each with the unit of work's portfolio, as a manifest lists them
-    (ids first, then the rows), the outbox events (one per audit entry) included."""
-    every = {**tables, "events": [(action, None, None, None, s, now, s, _EVENT_ID, 1) for s in seqs]}
-    return _json({t: [list(range(len(rows))), [[1, *row] for row in rows]] for t, rows in sorted(every.items())})
+    (ids first, then the rows)."""
+    return _json({t: [list(range(len(rows))), [[1, *row] for row in rows]] for t, rows in sorted(tables.items())})
+
+
+def _outbox(now: str, action: str, seqs: Sequence[int]) -> list[tuple]:
+    """The outbox events of a unit of work's manifest, one per audit entry, their payloads by reference."""
+    return [(action, None, None, None, s, now, s, _EVENT_ID, 1) for s in seqs]
 
 
 _EVENT_ID = str(uuid.UUID(int=0))
@@ -167,7 +171,10 @@ def _now() -> str:
     return datetime.now(UTC).replace(tzinfo=None).isoformat(sep=" ")
 
 
-class _GroupRows(NamedTuple):
+class OpenedRows(NamedTuple):
+    """The rows of groups being opened (a group opening's, or a sweep's forks): each group, its
+    accounts with their configuration and brokerage accounts, and its funding transfer with its legs."""
+
     groups: list[tuple]
     accounts: list[tuple]
     config: list[tuple]
@@ -175,11 +182,15 @@ class _GroupRows(NamedTuple):
     transfers: list[tuple]
     postings: list[tuple]
 
+    def tables(self) -> dict[str, list[tuple]]:
+        return {"account_groups": self.groups, "accounts": self.accounts, "account_config": self.config,
+                "brokerage_accounts": self.brokerage, "transfers": self.transfers, "postings": self.postings}  # fmt: skip
 
-def _group_rows(start: int, n: int, now: str) -> _GroupRows:
+
+def _group_rows(start: int, n: int, now: str) -> OpenedRows:
     gid0, aid0, tid0 = start + 1, 2 + 3 * start, start + 1
     buffer = TEMPLATES["moderate"]
-    rows = _GroupRows([(gid0 + i, f"A{gid0 + i}", now) for i in range(n)], [], [], [], [], [])
+    rows = OpenedRows([(gid0 + i, f"A{gid0 + i}", now) for i in range(n)], [], [], [], [], [])
     for i in range(n):
         for j, (kind, amount) in enumerate(SLEEVE_SPLIT.items()):
             aid = aid0 + 3 * i + j
@@ -206,9 +217,11 @@ def group_texts(start: int, n: int) -> Texts:
                                 "name": a[3]} for a in sleeves},
             "amount_cents": GROUP_AMOUNT, "group_id": gid, "name": name, "transfer_id": rows.transfers[i][0],
         }))  # fmt: skip
-    tables = {"account_groups": rows.groups, "accounts": rows.accounts, "account_config": rows.config,
-              "brokerage_accounts": rows.brokerage, "transfers": rows.transfers, "postings": rows.postings}  # fmt: skip
-    return Texts("group.open", results, _manifest(now, "group.open", range(start + 1, start + n + 1), tables))
+    return Texts(
+        "group.open",
+        results,
+        _manifest({**rows.tables(), "events": _outbox(now, "group.open", range(start + 1, start + n + 1))}),
+    )
 
 
 def _raw_group_rows(conn: Any, start: int, n: int, texts: Texts | None = None) -> None:
@@ -295,7 +308,9 @@ def move_texts(start: int, n: int, client: int | None = None) -> Texts:
     action = f"cash.{kinds.pop().lower()}" if len(kinds) == 1 else "cash.move"
     seqs = [t[3] for t in rows.transfers]
     return Texts(
-        action, results, _manifest(now, action, seqs, {"transfers": rows.transfers, "postings": rows.postings})
+        action,
+        results,
+        _manifest({"transfers": rows.transfers, "postings": rows.postings, "events": _outbox(now, action, seqs)}),
     )
 
 

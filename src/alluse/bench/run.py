@@ -38,7 +38,9 @@ from alluse.bench.raw import (
     _KEY_ID,
     CLIENTS,
     GROUP_AMOUNT,
+    OpenedRows,
     _json,
+    _manifest,
     _raw_client_setup,
     _raw_connection,
     _raw_group_rows,
@@ -731,12 +733,7 @@ _REINVEST_EVENTS = ("lifecycle.reinvest", "alert.reinvestment_ready")
 
 
 class _SweepRows(NamedTuple):
-    groups: list[tuple]
-    accounts: list[tuple]
-    config: list[tuple]
-    brokerage: list[tuple]
-    transfers: list[tuple]
-    postings: list[tuple]
+    opened: OpenedRows  # the forks' groups
     cash: list[tuple]
     actions: list[tuple]
     events: list[tuple]
@@ -793,7 +790,8 @@ def _sweep_rows(conn: Any, now: str) -> _SweepRows:
             ev_seq += 1
             evs.append((kind_, action, acc, seq, now, ev_seq, str(uuid.uuid4())))
         audit.append((seq, now, f"k{acc}", head, head))
-    return _SweepRows(groups_, accs, cfgs, brks, trs, posts, cash, acts, evs, marks, earm, audit, seq, ev_seq, acting)
+    opened = OpenedRows(groups_, accs, cfgs, brks, trs, posts)
+    return _SweepRows(opened, cash, acts, evs, marks, earm, audit, seq, ev_seq, acting)
 
 
 class _SweepTexts(NamedTuple):
@@ -845,14 +843,14 @@ def _sweep_texts(rows: _SweepRows, now: str) -> _SweepTexts:
     reinvests = [i for i, a in enumerate(rows.acting) if a[2] != "GEN"]
     for idx, tables in (
         (reinvests, {"earmarks": rows.earmarks}),
-        (forks, {"account_groups": rows.groups, "accounts": rows.accounts, "account_config": rows.config,
-                 "brokerage_accounts": rows.brokerage, "transfers": rows.transfers, "postings": rows.postings}),
+        (forks, rows.opened.tables()),
     ):  # fmt: skip
         if idx:
             mine = {rows.actions[i][0] for i in idx}
-            texts.manifests[idx[-1]] = _json({t: [list(range(len(v))), [[1, *row] for row in v]] for t, v in {
-                **tables, "lifecycle_actions": [a for a in rows.actions if a[0] in mine],
-                "events": [e for e in rows.events if e[1] in mine]}.items()})  # fmt: skip
+            texts.manifests[idx[-1]] = _manifest(
+                {**tables, "lifecycle_actions": [a for a in rows.actions if a[0] in mine],
+                 "events": [e for e in rows.events if e[1] in mine]}
+            )  # fmt: skip
     return texts
 
 
@@ -871,10 +869,8 @@ def _raw_sweep(conn: Any, texts: _SweepTexts) -> None:
     arithmetic the rows need."""
     now = datetime.now(UTC).replace(tzinfo=None).isoformat(sep=" ")
     r = _with_texts(_sweep_rows(conn, now), texts)
-    groups_, accs, cfgs, brks, trs, posts, cash, acts, evs, marks, earm = (
-        r.groups, r.accounts, r.config, r.brokerage, r.transfers, r.postings, r.cash, r.actions, r.events, r.earmarks,
-        r.earmarked,
-    )  # fmt: skip
+    groups_, accs, cfgs, brks, trs, posts = r.opened
+    cash, acts, evs, marks, earm = r.cash, r.actions, r.events, r.earmarks, r.earmarked
     audit = [
         (at_seq, at, key, texts.results[i], prev, hash_, texts.manifests[i])
         for i, (at_seq, at, key, prev, hash_) in enumerate(r.audit)

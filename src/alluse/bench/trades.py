@@ -12,7 +12,7 @@ import time
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from alluse.bench.raw import Texts, _json, _manifest
+from alluse.bench.raw import Texts, _json, _manifest, _outbox
 from alluse.domain.lots import Term
 from alluse.services import groups, reports
 from alluse.services.trades import Fill, FillAction, record_fills
@@ -120,7 +120,7 @@ def _fill_texts(rows: _FillRows, now: str) -> Texts:
     tables = {"transfers": rows.transfers, "postings": rows.postings, "fills": rows.fills, "lots": rows.new_lots,
               "lot_closes": rows.closes, "positions": rows.positions}  # fmt: skip
     seqs = [t[2] for t in rows.transfers]
-    return Texts("trade.fill", results, _manifest(now, "trade.fill", seqs, tables))
+    return Texts("trade.fill", results, _manifest({**tables, "events": _outbox(now, "trade.fill", seqs)}))
 
 
 def raw_fills(bench: Bench, per_transaction: bool) -> float:
