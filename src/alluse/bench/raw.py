@@ -299,9 +299,10 @@ def move_texts(start: int, n: int, client: int | None = None) -> Texts:
     rows = _move_rows(start, n, client, now)
     results = []
     for i, (tid, _number, kind, _seq, _at) in enumerate(rows.transfers):
+        pair = rows.postings[2 * i : 2 * i + 2]
         legs = [{"account": "ext:bank" if a == rows.bank else f"A{(a - 2) // 3 + 1}-GEN", "amount_cents": x}
-                for _t, a, x in rows.postings[2 * i : 2 * i + 2]]  # fmt: skip
-        results.append(_json({"amount_cents": 10_000, "kind": kind, "legs": legs, "transfer_id": tid,
+                for _t, a, x in pair]  # fmt: skip
+        results.append(_json({"amount_cents": abs(pair[0][2]), "kind": kind, "legs": legs, "transfer_id": tid,
                               "transfer_number": tid}))  # fmt: skip
     # One kind of move names its action (cash.deposit), a mix is cash.move: as `services.cash.move_cash`.
     kinds = {t[2] for t in rows.transfers}
@@ -319,7 +320,7 @@ def _raw_move_rows(conn: Any, start: int, n: int, client: int | None = None, tex
     texts = texts or move_texts(start, n, client)
     now = _now()
     rows = _move_rows(start, n, client, now)
-    seq0, bank, head = 1000 + start, rows.bank, rows.head
+    seq0, bank, head = rows.transfers[0][3] - 1, rows.bank, rows.head  # the audit seq before the first move
     conn.executemany(
         "INSERT INTO transfers (id, portfolio_id, number, kind, memo, audit_seq, created_at) VALUES (?, 1, ?, ?, '', ?, ?)",
         rows.transfers,

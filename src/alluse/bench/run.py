@@ -729,6 +729,8 @@ def run_bench(
         section()
 
 
+# The kinds of an acting sleeve's two events, its action's and its alert's: a Gen-Acc forks, the others reinvest.
+_SWEEP_EVENTS = {"GEN": ("lifecycle.gen_fork", "alert.fork_ready")}
 _REINVEST_EVENTS = ("lifecycle.reinvest", "alert.reinvestment_ready")
 
 
@@ -785,8 +787,7 @@ def _sweep_rows(conn: Any, now: str) -> _SweepRows:
             earm.append((result, acc))
             amount = result - tax
         acts.append((action, f"k{acc}", acc, amount, seq, now))
-        events = ("lifecycle.gen_fork", "alert.fork_ready") if kind == "GEN" else _REINVEST_EVENTS
-        for kind_ in events:  # the action's event and its alert (fork or plan ready)
+        for kind_ in _SWEEP_EVENTS.get(kind, _REINVEST_EVENTS):
             ev_seq += 1
             evs.append((kind_, action, acc, seq, now, ev_seq, str(uuid.uuid4())))
         audit.append((seq, now, f"k{acc}", head, head))

@@ -124,7 +124,7 @@ def _fill_texts(rows: _FillRows, now: str) -> Texts:
 
 
 def raw_fills(bench: Bench, per_transaction: bool) -> float:
-    from alluse.bench.raw import _HASH, _KEY_ID, _raw_group_rows, raw_events
+    from alluse.bench.raw import _HASH, _raw_audit, _raw_group_rows, raw_events
     from alluse.bench.raw import _raw_connection as _raw_sqlite
 
     conn = _raw_sqlite(bench.fresh_url())
@@ -153,8 +153,7 @@ def raw_fills(bench: Bench, per_transaction: bool) -> float:
     for start, written in zip(range(0, n, batch), texts, strict=True):
         conn.execute("BEGIN IMMEDIATE")
         trans, post, fill_rows, new_lots, lot_upd, closes, pos, accs = _fill_rows(start, batch, open_lot, now)
-        audit = [(_SEQ0 + i + 1, now, f"fill{i}", _HASH, written.results[i - start], _HASH, _HASH,
-                  written.manifest if i == start + batch - 1 else None) for i in range(start, start + batch)]  # fmt: skip
+        audit = _raw_audit(_SEQ0 + start, batch, now, written)
         conn.executemany(
             "INSERT INTO transfers (id, portfolio_id, number, kind, memo, audit_seq, created_at) VALUES (?, 1, ?, 'TRADE', '', ?, ?)",
             trans,
@@ -195,10 +194,8 @@ def raw_fills(bench: Bench, per_transaction: bool) -> float:
             "UPDATE accounts SET cash_cents = cash_cents + ? WHERE id = ?",
             [(-sum(accs.values()) - COMMISSION * batch, ext), (COMMISSION * batch, ext + 1)],
         )
-        conn.executemany(
-            f"INSERT INTO audit_log VALUES (1, ?, ?, 'bench', 'trade.fill', ?, ?, ?, NULL, ?, ?, '{_KEY_ID}', ?)", audit
-        )
-        raw_events(conn, [a[0] for a in audit], now, written)
+        conn.executemany("INSERT INTO audit_log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", audit)
+        raw_events(conn, [a[1] for a in audit], now, written)
         conn.execute("UPDATE portfolios SET audit_seq = ?, audit_head = ? WHERE id = 1", (_SEQ0 + start + batch, _HASH))
         conn.execute("COMMIT")
     elapsed = bench.elapsed(t)
