@@ -291,6 +291,21 @@ def test_owner_runs_the_lifecycle_once(web: Api) -> None:
     data = {"csrf_token": csrf(plan), "as_of": quarter_end.isoformat()}
     unconfirmed = web.client.post("/p/demo/lifecycle/run", data=data)
     assert unconfirmed.status_code == 400 and "confirm" in unconfirmed.text
+    if web.engine.dialect.name == "postgresql":  # SQLite's one writer queues a second sweep instead
+        from alluse.services import lifecycle
+
+        before = db_state(web.engine)
+        with lifecycle._sweeping(web.engine, "demo", quarter_end) as (_pid, mine):
+            assert mine
+            busy = web.client.post("/p/demo/lifecycle/run", data=data | {"confirm": "yes"})
+            rest = web.client.post(
+                "/portfolios/demo/lifecycle/run",
+                json={"as_of": quarter_end.isoformat()},
+                headers=web.headers_for("owner"),
+            )
+        assert rest.status_code == 200 and rest.json()["busy"] is True and rest.json()["applied"] == [], rest.text
+        assert busy.status_code == 200 and "another sweep of this portfolio as of that day is running" in busy.text
+        assert db_state(web.engine) == before
     first = web.client.post("/p/demo/lifecycle/run", data=data | {"confirm": "yes"})
     assert first.status_code == 200 and 'data-testid="applied"' in first.text
     applied = re.search(r"(\d+) actions? applied", first.text)

@@ -322,9 +322,10 @@ class Bench:
         return elapsed
 
     def lifecycle_sweep_workers(self, template: str, workers: int = CLIENTS) -> float:
-        """The same sweep run by `workers` worker processes at once (PostgreSQL: families claimed with
-        SKIP LOCKED). One worker is measured this way too when compared with four: a worker is a
-        process of its own, forked from this one, which pays for what the parent's pages cost it."""
+        """The same sweep started by `workers` worker processes at once (PostgreSQL: one sweeps, the
+        others find the sweep taken and leave). One worker is measured this way too when compared
+        with four: a worker is a process of its own, forked from this one, which pays for what the
+        parent's pages cost it."""
         url = self._copy(template)
         elapsed = _in_processes(_sweep_worker, url, clients=workers)
         engine = make_engine(url)

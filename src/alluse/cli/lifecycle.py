@@ -61,7 +61,8 @@ def lifecycle_run(
     ] = 500,
 ) -> None:
     """Apply the plan: every action exactly once under its own idempotency key (safe to re-run, to
-    resume after a crash, and on PostgreSQL to run in several processes at once)."""
+    resume after a crash, and to start in several processes at once: one sweeps, and on PostgreSQL
+    the others say so and leave it to that one)."""
     from alluse.domain.lifecycle import Rule
     from alluse.services import lifecycle
 
@@ -81,6 +82,13 @@ def lifecycle_run(
             )
     else:
         report = lifecycle.run(state.engine(), actor(), state.portfolio, day, families_per_batch=batch)
+    if report.busy:  # not a failure: the sweep is being done, once
+        console.print(
+            f"[yellow]lifecycle {as_of}: another worker is sweeping this portfolio as of that day; this one "
+            "did nothing[/] (run it again once that one has ended to act on anything changed since)",
+            highlight=False,
+        )
+        return
     for a in report.applied:
         console.print(f"{a['rule'].lower()} {usd(a['amount_cents'])}: {a['reason']}", highlight=False)
     for w in report.waiting:
@@ -88,8 +96,7 @@ def lifecycle_run(
     counts = ", ".join(f"{n} {r.value.lower()}" for r in Rule if (n := report.count(r)))
     console.print(
         f"lifecycle {as_of}: {len(report.applied)} actions applied ({counts or 'none'}), "
-        f"{len(report.waiting)} waiting; {report.families_skipped} of {report.families} families "
-        "were being worked on by another worker",
+        f"{len(report.waiting)} waiting ({report.families} families acting)",
         highlight=False,
     )
 

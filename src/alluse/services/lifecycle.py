@@ -9,13 +9,11 @@ never acts twice and never acts on stale figures.
 Work is done family by family (a PRIMARY group and every group forked from it, at any depth): forks
 and merges only move money inside a family, so families are independent. Within a family the order
 is fixed: quarterly reinvestment, Rev-Acc forks, Gen-Acc forks, then merges deepest first until none
-is left. On PostgreSQL several workers share a sweep by claiming families with
-`FOR NO KEY UPDATE SKIP LOCKED`; SQLite has one writer, so one worker.
+is left. One worker at a time sweeps a portfolio as of a day (`_sweeping`); SQLite has one writer.
 """
 
 from __future__ import annotations
 
-import bisect
 import json
 from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
@@ -57,7 +55,7 @@ from alluse.store import merges as merge_store
 from alluse.store.asof import account_as_of, accounts_with_facts_after
 from alluse.store.earmarks import EarmarkRow
 from alluse.store.idlist import in_ids
-from alluse.store.prepared import Prepared, insert, together
+from alluse.store.prepared import Prepared, insert
 from alluse.store.repo import JournalEntry, account_label, allocate_ids, insert_journal
 from alluse.store.schema import (
     account_groups,
@@ -728,7 +726,7 @@ class RunReport:
     applied: list[ActionApplied] = field(default_factory=list)
     waiting: list[Waiting] = field(default_factory=list)
     families: int = 0
-    families_skipped: int = 0  # claimed by another worker at the time
+    busy: bool = False  # another worker was sweeping the portfolio as of that day: this one did nothing
 
     def count(self, rule: Rule) -> int:
         return sum(1 for a in self.applied if a["rule"] == rule.value)
@@ -750,108 +748,41 @@ def _with_tax_rate(conn: sa.Connection, pid: int, cfg: LifecycleConfig | None) -
     return replace(cfg, short_term_tax_bps=tax.rates(conn, pid).short_term_bps)
 
 
-Claim = Callable[[list[int], int, Callable[[int], list[str]]], tuple[list[int], list[int]]]
-# PostgreSQL advisory locks (with the portfolio id as second key): one worker at a time looks for a
-# portfolio's work and claims it; a worker that has claimed every family it found says so with the
-# second, until its sweep ends (see `_claims`).
-SWEEP_GATE = 0x616C6C76
-SWEEP_ALL_CLAIMED = 0x616C6C77
-
-
-_LOCK_KEY = sa.bindparam("key", type_=sa.Integer)
-# Compiled once per process (Prepared), not once per engine: a worker with nothing to do sends only
-# these, and compiling them cost it more than sending them.
-_GATE_SHUT = Prepared(sa.select(sa.func.pg_advisory_lock(SWEEP_GATE, _LOCK_KEY)))
-_GATE_OPEN = Prepared(sa.select(sa.func.pg_advisory_unlock(SWEEP_GATE, _LOCK_KEY)))
-_ALL_CLAIMED_SAID = Prepared(sa.select(sa.func.pg_try_advisory_lock(SWEEP_ALL_CLAIMED, _LOCK_KEY)))
-_ALL_CLAIMED_UNSAID = Prepared(sa.select(sa.func.pg_advisory_unlock(SWEEP_ALL_CLAIMED, _LOCK_KEY)))
-# Whether no worker holds SWEEP_ALL_CLAIMED, asked by taking it shared and letting it go. If one does,
-# this worker has nothing to do and opens the gate again in the same statement (a CASE evaluates its
-# conditions in order, up to the first true one).
-_NONE_CLAIMED_ALL = Prepared(
+# PostgreSQL: one worker at a time sweeps a portfolio as of a day, under an advisory lock on both
+# (a single bigint key, hashed by the server from the two; `_sweeping`).
+_SWEEP_TAKEN = Prepared(
     sa.select(
-        sa.case(
-            (sa.func.pg_try_advisory_lock_shared(SWEEP_ALL_CLAIMED, _LOCK_KEY),
-             sa.func.pg_advisory_unlock_shared(SWEEP_ALL_CLAIMED, _LOCK_KEY)),
-            (sa.func.pg_advisory_unlock(SWEEP_GATE, _LOCK_KEY), sa.false()),
-            else_=sa.false(),
+        sa.func.pg_try_advisory_xact_lock(
+            sa.func.hashtextextended(
+                sa.func.concat("alluse.lifecycle:", sa.bindparam("pid", type_=sa.BigInteger), ":",
+                               sa.bindparam("day", type_=sa.Text)),
+                0,
+            )
         )
     )
 )  # fmt: skip
 
 
 @contextmanager
-def _claims(engine: Engine, portfolio: str | int | None) -> Iterator[tuple[int, Claim | None]]:
-    """Hold families for this worker while it works on them. On entering, wait for the other workers
-    of this portfolio to have claimed what they found (PostgreSQL: an advisory lock, let go at this
-    worker's first claim): workers started together would otherwise all look for the work at once,
-    on the same CPUs, to find that the first one to claim took it, and the units of work of all of
-    them queue on the one portfolio lock anyway. One after the other, each next one looks while the
-    ones before apply theirs. None: a worker that came before holds every family it found, until its
-    sweep ends; this one has nothing to do and does not look (the candidate scan of the portfolio
-    would take the CPU from the one applying them, for nothing).
+def _sweeping(engine: Engine, portfolio: str | int | None, as_of: date) -> Iterator[tuple[int, bool]]:
+    """The portfolio's id, and whether this worker sweeps it as of `as_of`: False when another
+    worker is sweeping it as of that day right now (PostgreSQL: an advisory lock held by a
+    transaction open until this block ends, let go however it ends, a crash included).
 
-    Otherwise `claim(roots, n, keys)` holds up to n more of the given families (root group ids,
-    ascending) until the block ends; it returns those with work left and all it holds now (none:
-    every one was held by another worker). On PostgreSQL row locks on the root groups, taken in id
-    order, skipping those another worker holds (NO KEY UPDATE, so this worker's own inserts of child
-    groups, whose foreign key takes KEY SHARE on the parent, are not blocked); every root before the
-    last one locked that was not locked was held by another worker. A family whose every action
-    (`keys(root)`: their idempotency keys) is applied already, by a worker that has finished and let
-    it go, is left out. SQLite has one writer: the first n.
-
-    Yields the portfolio's id too: it is resolved on the same connection, and the gate, the question
-    to the workers before and (everything claimed) the gate's opening go in one round trip, so a
-    worker that finds everything claimed costs the others as little as can be."""
+    A worker that finds the sweep taken leaves at once instead of sharing it: every unit of work of
+    a portfolio takes the portfolio's one audit-chain lock, so workers sharing a sweep wrote one
+    after the other anyway, each paying its own scan of the portfolio, and took longer than one
+    worker alone (docs/benchmarks.md, round fourteen). SQLite has one writer: a second sweep queues
+    on it and applies nothing twice."""
     if engine.dialect.name != "postgresql":
         with engine.connect() as conn:
             pid = resolve_portfolio(conn, portfolio)
-        yield pid, lambda roots, n, _keys: (roots[:n], roots[:n])
+        yield pid, True
         return
     with engine.connect() as conn, conn.begin():
-        pid = resolve_portfolio(conn, portfolio)  # and the transaction scoped to it
-        key = pid % 2**31
-        gate = [_GATE_OPEN]
-        _gate_shut, (free,) = together(conn, (_GATE_SHUT, {"key": key}), (_NONE_CLAIMED_ALL, {"key": key}))
-        if not free[0]:
-            gate.clear()  # opened by that statement
-        held_all: list[bool] = []  # [True]: this worker holds SWEEP_ALL_CLAIMED
-
-        def open_gate() -> None:
-            if gate:
-                gate.pop().rows(conn, key=key)
-
-        def claim(roots: list[int], n: int, keys: Callable[[int], list[str]]) -> tuple[list[int], list[int]]:
-            q = (
-                sa.select(_g.id)
-                .where(_g.portfolio_id == pid, _g.id.in_(roots))
-                .order_by(_g.id)
-                .limit(n)  # counts the rows locked, not those skipped
-                .with_for_update(skip_locked=True, key_share=True)
-            )
-            mine = [int(r) for r in conn.execute(q).scalars()]
-            if mine and not held_all and (len(mine) < n or mine[-1] == roots[-1]):
-                # Every family found is held now, by this worker or one before: said before the gate
-                # opens, so the next worker sees it (unless another worker says so already).
-                if _ALL_CLAIMED_SAID.rows(conn, key=key)[0][0]:
-                    held_all.append(True)
-            open_gate()
-            if not mine:
-                return [], []
-            wanted = {r: keys(r) for r in mine}
-            la = lifecycle_actions.c
-            done_q = sa.select(la.idempotency_key).where(
-                la.portfolio_id == pid, la.idempotency_key.in_([k for ks in wanted.values() for k in ks])
-            )
-            done = set(conn.execute(done_q).scalars())
-            return [r for r in mine if not done.issuperset(wanted[r])], mine
-
-        try:
-            yield pid, claim if free[0] else None
-        finally:
-            open_gate()
-            if held_all:  # a session lock: the pooled connection outlives the sweep
-                _ALL_CLAIMED_UNSAID.rows(conn, key=key)
+        pid = resolve_portfolio(conn, portfolio)
+        ((taken,),) = _SWEEP_TAKEN.rows(conn, pid=pid, day=as_of.isoformat())
+        yield pid, bool(taken)
 
 
 def run(
@@ -863,11 +794,13 @@ def run(
     progress: Callable[[int, int], None] | None = None,
     families_per_batch: int = FAMILIES_PER_BATCH,
 ) -> RunReport:
-    """Apply every rule that acts on `as_of`. Safe to repeat, to resume after a crash, and (on
-    PostgreSQL) to run in several processes at once."""
+    """Apply every rule that acts on `as_of`. Safe to repeat, to resume after a crash, and to start
+    in several processes at once: on PostgreSQL one sweeps and the others leave it to that one
+    (`busy`), on SQLite they queue on its one writer."""
     report = RunReport(as_of)
-    with _claims(engine, portfolio) as (pid, claim):
-        if claim is None:
+    with _sweeping(engine, portfolio, as_of) as (pid, mine):
+        if not mine:
+            report.busy = True
             return report
         with engine.connect() as conn:
             scope_to(conn, pid)
@@ -885,30 +818,12 @@ def run(
             families.setdefault(tree.root(gid), {}).setdefault(kind, []).append(item)
         roots = sorted(families)
         report.families = len(roots)
-        period = quarter_of(as_of)
-        key_of: dict[str, Callable[[int], str]] = {
-            "reinvest": lambda a: reinvest_key(a, period),
-            "rev": lambda a: fork_key(Rule.REV_FORK, a, as_of),
-            "gen": lambda a: fork_key(Rule.GEN_FORK, a, as_of),
-            "merge": lambda g: merge_key(g, as_of),
-        }
-
-        def keys(root: int) -> list[str]:
-            return [key_of[kind](item) for kind, items in families[root].items() for item in items]
-
-        # Each claim is held until the sweep's end, so no worker claims a family another one is
-        # still working on, nor (see `_claims`) works again on one another has finished.
-        remaining = roots
-        while remaining:
-            mine, held = claim(remaining, families_per_batch, keys)
-            passed = bisect.bisect_right(remaining, held[-1]) if held else len(remaining)
-            report.families_skipped += passed - len(held)
-            remaining = remaining[passed:]
-            if mine:
-                _families(engine, actor, pid, [families[r] for r in mine], tree, as_of, cfg, report)
+        for done in range(0, len(roots), families_per_batch):
+            batch = roots[done : done + families_per_batch]
+            _families(engine, actor, pid, [families[r] for r in batch], tree, as_of, cfg, report)
             if progress:
-                progress(len(roots) - len(remaining), len(roots))
-    _alerts(engine, actor, pid, as_of, cfg, cands, report)
+                progress(done + len(batch), len(roots))
+        _alerts(engine, actor, pid, as_of, cfg, cands, report)
     return report
 
 

@@ -67,7 +67,10 @@ class RunOut(BaseModel):
     applied: list[AppliedOut] = Field(description="Actions this request applied (none when repeated)")
     waiting: list[WaitingOut]
     families: int
-    families_skipped: int = Field(description="Families another worker held at the time")
+    busy: bool = Field(
+        description="Another worker was sweeping this portfolio as of this day: this request did nothing "
+        "and left the sweep to it (repeat it once that one has ended to act on anything changed since)"
+    )
 
 
 class HistoryRowOut(BaseModel):
