@@ -88,3 +88,24 @@ def test_command_annotations_are_evaluated_once_at_import() -> None:
     ]
     assert len(callbacks) > 60
     assert not strings, strings
+
+
+def test_the_cyclic_collector_waits_a_second_into_a_command() -> None:
+    """A short command exits before the collector would run; a long one (`serve`) collects as usual."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import gc, sys, time\n"
+        "sys.argv = ['alluse', '--help']\n"
+        "from alluse.cli import start\n"
+        "try:\n"
+        "    start.main()\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print(gc.isenabled(), file=sys.stderr)\n"
+        "time.sleep(1.5)\n"
+        "print(gc.isenabled(), file=sys.stderr)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stderr.split() == ["False", "True"]
