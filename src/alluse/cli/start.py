@@ -55,11 +55,11 @@ def command_word(args: list[str]) -> str | None:
 
 
 def main() -> None:
-    # A short command allocates a few hundred thousand objects (the modules it imports, Typer's
-    # commands, SQLAlchemy's statements) that nearly all live until it exits: the cyclic collector
-    # would walk them over a hundred times and free next to nothing, about a fifteenth of the
-    # command's time. So it starts only once the command has run for a second (`serve`, `bench`, a
-    # long sweep or import collect as usual from then on); the garbage of a shorter one goes with it.
+    # A short command creates some 50,000 objects the cyclic collector tracks (modules, classes,
+    # Typer's commands, SQLAlchemy's statements), nearly all alive until it exits: during `alluse
+    # accounts` the collector would run about 130 times, free a few hundred objects and take 5-7 % of
+    # the time (docs/benchmarks.md). So it starts a second into a command: `serve`, `bench`, a long
+    # sweep or import collect as usual from then on, and a shorter command's garbage goes with it.
     gc.disable()
     later = threading.Timer(1.0, gc.enable)
     later.daemon = True
