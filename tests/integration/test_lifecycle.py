@@ -91,8 +91,12 @@ def test_rev_fork_and_quarterly_reinvestment(engine: sa.Engine, portfolio: str) 
     realize(engine, "t", portfolio, [("rev", "A1-REV", 4_000_000, ON), ("com", "A1-COM", 100_000, ON)])
     report = lifecycle.run(engine, "t", portfolio, DAY)
     assert report.applied == []  # not a quarter end
+    planned = [p["subject"] for p in lifecycle.plan(engine, portfolio, QUARTER_END) if p["rule"] == "REINVEST"]
+    assert sorted(planned) == ["Com-Acc A1-COM", "Rev-Acc A1-REV"]
     report = lifecycle.run(engine, "t", portfolio, QUARTER_END)
     assert sorted(a["account"] for a in report.applied) == ["Com-Acc A1-COM", "Rev-Acc A1-REV"]
+    # The plan shows what a run would do: nothing more for this quarter.
+    assert [p for p in lifecycle.plan(engine, portfolio, QUARTER_END) if p["rule"] == "REINVEST"] == []
     rev = next(a for a in report.applied if a["account"] == "Rev-Acc A1-REV")
     assert rev["earmarks"] == {"TAX_RESERVE": 1_200_000, "CONTRACTS": 2_100_000, "LEAPS": 700_000}
     acc = _accounts(engine, portfolio)

@@ -950,6 +950,11 @@ def _fork_plans(conn: sa.Connection, pid: int, cands: Candidates, cfg: Lifecycle
 # --- read-only views ----------------------------------------------------------------------------
 
 
+_APPLIED_KEYS = sa.select(_la.idempotency_key).where(
+    _la.portfolio_id == sa.bindparam("pid"), _la.idempotency_key.in_(sa.bindparam("keys", expanding=True))
+)
+
+
 def plan(
     engine: Engine, portfolio: str | int | None, as_of: date, cfg: LifecycleConfig | None = None
 ) -> list[PlannedAction]:
@@ -961,7 +966,14 @@ def plan(
         cfg = _with_tax_rate(conn, pid, cfg)
         cands = find_candidates(conn, pid, as_of, cfg)
         period = quarter_of(as_of)
+        # A quarter's reinvestment is applied once: after that a run replays it and acts on nothing.
+        keys = {aid: reinvest_key(aid, period) for aid in cands.reinvest}
+        applied = (
+            set(conn.execute(_APPLIED_KEYS, {"pid": pid, "keys": list(keys.values())}).scalars()) if keys else set()
+        )
         for aid in sorted(cands.reinvest):
+            if keys[aid] in applied:
+                continue
             s = cands.sleeves[aid]
             p = plan_reinvestment(s.state, s.quarter_gain, period, cfg)
             if p is not None:
