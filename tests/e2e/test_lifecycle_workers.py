@@ -95,7 +95,12 @@ def test_a_worker_finding_the_sweep_taken_leaves_it_to_the_one_sweeping(pg_engin
     assert idle.busy and idle.families == 0 and not idle.applied and not idle.waiting
     assert not other.busy
     with pg_engine.connect() as conn:
-        held = conn.execute(sa.text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted")).scalar()
+        held = conn.execute(
+            sa.text(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+                "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+            )
+        ).scalar()  # this database's only: another one's sessions are not this test's
     assert held == 0  # the late worker took nothing it kept; the lock went with the sweep's transaction
     done = lifecycle.run(pg_engine, "after", "main", RUN_DAY)
     assert done.applied and not done.busy
