@@ -21,12 +21,14 @@ by 4 worker processes, in turn with one worker process.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import statistics
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -565,19 +567,22 @@ def _fresh_pg(url: str) -> str:
     return url
 
 
-def _in_processes(target: Callable[..., None], url: str, *args: Any, clients: int = CLIENTS) -> float:
+def _in_processes(target: Callable[..., Callable[[], None]], url: str, *args: Any, clients: int = CLIENTS) -> float:
     """Seconds from the moment all `clients` processes are ready until the last one has done its
     work, by the time each one notes when it has (the monotonic clock is the machine's, the same in
-    every process): how long a process then takes to exit and be joined is not the work's."""
+    every process). `target(url, client, *args, ready, go)` does one process's work, waiting on the
+    barrier `ready` and then the event `go` before it starts, and returns what lets go of its
+    connections."""
     import multiprocessing as mp
 
     ctx = mp.get_context("fork")
-    ready, go = ctx.Barrier(clients + 1), ctx.Event()
+    ready, go, finished = ctx.Barrier(clients + 1), ctx.Event(), ctx.Barrier(clients)
     done = ctx.Array("d", clients, lock=False)
-    procs = [ctx.Process(target=_timed, args=(target, done, url, c, *args, ready, go)) for c in range(clients)]
+    procs = [ctx.Process(target=_timed, args=(target, done, finished, url, c, args, ready, go)) for c in range(clients)]
     for p in procs:
         p.start()
-    ready.wait()
+    with contextlib.suppress(threading.BrokenBarrierError):  # a client failed before it was ready
+        ready.wait()
     t = time.perf_counter()
     go.set()
     for p in procs:
@@ -587,9 +592,30 @@ def _in_processes(target: Callable[..., None], url: str, *args: Any, clients: in
     return max(done) - t
 
 
-def _timed(target: Callable[..., None], done: Any, url: str, client: int, *args: Any) -> None:
-    target(url, client, *args)
+def _timed(
+    target: Callable[..., Callable[[], None]],
+    done: Any,
+    finished: Any,
+    url: str,
+    client: int,
+    args: tuple[Any, ...],
+    ready: Any,
+    go: Any,
+) -> None:
+    try:
+        close = target(url, client, *args, ready, go)
+    except BaseException:
+        ready.abort()  # nobody waits for this one any more: not the parent,
+        finished.abort()  # nor the clients that are done
+        raise
     done[client] = time.perf_counter()
+    # A process that is done waits for the others before it closes its connections and exits: its
+    # teardown (its server session ending, the kernel unmapping its forked copy of this heap: 4-6 ms
+    # of a core) is not its work, and would otherwise take a core from those still working, as it did
+    # from the sweep of the worker the other three had left to (docs/benchmarks.md, round fifteen).
+    with contextlib.suppress(threading.BrokenBarrierError):
+        finished.wait()
+    close()
 
 
 def _pg_admin(url: str, sql: str) -> None:
@@ -628,15 +654,15 @@ def _connected(url: str) -> Any:
     return engine
 
 
-def _sweep_worker(url: str, worker: int, ready: Any, go: Any) -> None:
+def _sweep_worker(url: str, worker: int, ready: Any, go: Any) -> Callable[[], None]:
     engine = _connected(url)
     ready.wait()
     go.wait()
     lifecycle.run(engine, f"bench-worker-{worker}", "bench", SWEEP_DAY)
-    engine.dispose()
+    return engine.dispose
 
 
-def _client_moves(url: str, client: int, moves: int, ready: Any, go: Any) -> None:
+def _client_moves(url: str, client: int, moves: int, ready: Any, go: Any) -> Callable[[], None]:
     engine = make_engine(url)
     name = f"client{client}"
     with engine.connect() as conn:
@@ -656,10 +682,10 @@ def _client_moves(url: str, client: int, moves: int, ready: Any, go: Any) -> Non
             else cash.withdrawal(gens[i % len(gens)], 10_000)
         )
         cash.move_cash(engine, "bench", name, [(f"m{i}", move)])
-    engine.dispose()
+    return engine.dispose
 
 
-def _raw_client_moves(url: str, client: int, moves: int, ready: Any, go: Any) -> None:
+def _raw_client_moves(url: str, client: int, moves: int, ready: Any, go: Any) -> Callable[[], None]:
     conn = _raw_connection(url, setup=False)
     # Each client owns a disjoint slice of the sequence numbers and of the 1000 Gen-Accs.
     starts = [client * 1_000_000 + i for i in range(moves)]
@@ -670,7 +696,7 @@ def _raw_client_moves(url: str, client: int, moves: int, ready: Any, go: Any) ->
         conn.execute("BEGIN")
         _raw_move_rows(conn, start, 1, client, written)
         conn.execute("COMMIT")
-    conn.close()
+    return conn.close
 
 
 # --- the raw baseline: the same rows, bare driver ------------------------------------------------
